@@ -1,0 +1,93 @@
+/**
+ * The composition root: the only file that picks a backend and wires the core to the
+ * front doors (rest, ws, bayeux) and the ops routes.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { createBackend } from './backends/index.ts';
+import type { Backend } from './backends/ports.ts';
+import type { Config } from './config/schema.ts';
+import { Core } from './core/core.ts';
+import { bayeuxDoor } from './doors/bayeux/plugin.ts';
+import { replyNotFound, replyWithError } from './doors/http-errors.ts';
+import { restDoor } from './doors/rest/plugin.ts';
+import { wsDoor } from './doors/ws/plugin.ts';
+import { healthRoutes } from './ops/health.ts';
+import { createLogger } from './ops/logger.ts';
+
+export interface BuildAppOptions {
+  /** Logger to use; default a pino logger at `config.log.level`. */
+  readonly logger?: Logger;
+  /** This node's id; default `config.node.id` or a random one. */
+  readonly nodeId?: string;
+}
+
+export interface RoomcastApp {
+  readonly http: FastifyInstance;
+  readonly core: Core;
+  readonly backend: Backend;
+  readonly config: Config;
+  /** Starts the backend and core, then listens. Resolves with the bound address (`http://host:port`). */
+  listen(): Promise<string>;
+  /** Graceful stop: stop accepting, close doors' sockets, finish in-flight, close the backend. */
+  close(): Promise<void>;
+}
+
+/** Accept a caller's X-Request-Id only when it is short and safe to log. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<RoomcastApp> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const nodeId = options.nodeId ?? config.node.id ?? `node-${randomBytes(4).toString('hex')}`;
+  const backend = createBackend(config, logger);
+  const core = new Core({ config, backend, logger, nodeId });
+
+  const http = fastify({
+    loggerInstance: logger.child({ node: nodeId }) as FastifyBaseLogger,
+    bodyLimit: config.server.bodyLimitBytes,
+    trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Long-polls and WebSockets outlive ordinary requests; doors set their own timeouts.
+    requestTimeout: 0,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  http.addHook('onRequest', async (request, reply) => {
+    void reply.header('X-Request-Id', request.id);
+  });
+  http.setErrorHandler(replyWithError);
+  http.setNotFoundHandler(replyNotFound);
+
+  await http.register(healthRoutes, { core });
+  await http.register(restDoor, { core });
+  await http.register(wsDoor, { core });
+  await http.register(bayeuxDoor, { core });
+
+  let started = false;
+  let closing: Promise<void> | null = null;
+  return {
+    http,
+    core,
+    backend,
+    config,
+    async listen(): Promise<string> {
+      await backend.start();
+      await core.start();
+      started = true;
+      return http.listen({ host: config.server.host, port: config.server.port });
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await http.close();
+        if (started) await core.stop();
+        await backend.close();
+      })();
+      return closing;
+    },
+  };
+}

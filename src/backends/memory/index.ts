@@ -1,0 +1,32 @@
+/**
+ * memory backend: everything in this process's memory. Nothing to install and the
+ * fastest option, but one process only and nothing survives a restart; use redis to
+ * share channels across nodes or keep history durably.
+ */
+import type { Backend } from '../ports.ts';
+import { MemoryBus } from './bus.ts';
+import { MemoryKeyValue } from './kv.ts';
+import { MemoryLog } from './log.ts';
+import { MemoryNodes } from './nodes.ts';
+import { MemoryOccupancy } from './occupancy.ts';
+import { MemoryPresence } from './presence.ts';
+
+export function createMemoryBackend(): Backend {
+  const bus = new MemoryBus();
+  const kv = new MemoryKeyValue();
+  const backend = {
+    driver: 'memory',
+    bus,
+    log: new MemoryLog(bus),
+    presence: new MemoryPresence(),
+    occupancy: new MemoryOccupancy(),
+    nodes: new MemoryNodes(),
+    kv,
+    async start(): Promise<void> {},
+    async ping(): Promise<void> {},
+    async close(): Promise<void> {
+      kv.close();
+    },
+  } satisfies Backend;
+  return backend;
+}

@@ -1,0 +1,114 @@
+/**
+ * memory: per-stream ring of entries. One process only; use redis for durable history
+ * shared by several nodes. Each stream keeps at most `maxCount` entries (a bounded
+ * ring) and drops entries older than `maxAgeMs` on every append and read.
+ */
+import type { LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
+import type { MemoryBus } from './bus.ts';
+
+interface Stream {
+  lastSeq: number;
+  /** Retained entries, oldest first. seq of entries[i] = entries[0].seq + i (no gaps). */
+  entries: LogEntry[];
+  bytes: number;
+  maxAgeMs: number;
+}
+
+export class MemoryLog implements MessageLog {
+  private readonly streams = new Map<string, Stream>();
+
+  constructor(
+    private readonly bus: MemoryBus,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry> {
+    return this.appendNow(stream, body, retention);
+  }
+
+  async appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy }[]): Promise<LogEntry[]> {
+    return items.map((item) => this.appendNow(item.stream, item.body, item.retention));
+  }
+
+  async read(stream: string, range: LogRange): Promise<LogEntry[]> {
+    const state = this.streams.get(stream);
+    if (state === undefined || state.entries.length === 0) return [];
+    this.expire(state);
+    const entries = state.entries;
+    if (entries.length === 0) return [];
+    const base = entries[0]!.seq;
+    const from = Math.max(range.fromSeq ?? base, base);
+    const to = Math.min(range.toSeq ?? state.lastSeq, state.lastSeq);
+    if (from > to) return [];
+    const lo = from - base;
+    const hi = to - base;
+    const out: LogEntry[] = [];
+    if (range.newestFirst) {
+      for (let i = hi; i >= lo && out.length < range.limit; i--) out.push(entries[i]!);
+    } else {
+      for (let i = lo; i <= hi && out.length < range.limit; i++) out.push(entries[i]!);
+    }
+    return out;
+  }
+
+  async get(stream: string, seq: number): Promise<LogEntry | null> {
+    const state = this.streams.get(stream);
+    if (state === undefined || state.entries.length === 0) return null;
+    this.expire(state);
+    const first = state.entries[0];
+    if (first === undefined) return null;
+    return state.entries[seq - first.seq] ?? null;
+  }
+
+  async state(stream: string): Promise<StreamState> {
+    const state = this.streams.get(stream);
+    if (state === undefined) return { lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 };
+    this.expire(state);
+    return {
+      lastSeq: state.lastSeq,
+      firstRetainedSeq: state.entries[0]?.seq ?? 0,
+      retainedCount: state.entries.length,
+      retainedBytes: state.bytes,
+    };
+  }
+
+  async purge(stream: string): Promise<void> {
+    const state = this.streams.get(stream);
+    if (state === undefined) return;
+    state.entries = [];
+    state.bytes = 0;
+  }
+
+  private appendNow(stream: string, body: string, retention: RetentionPolicy): LogEntry {
+    let state = this.streams.get(stream);
+    if (state === undefined) {
+      state = { lastSeq: 0, entries: [], bytes: 0, maxAgeMs: retention.maxAgeMs };
+      this.streams.set(stream, state);
+    }
+    state.maxAgeMs = retention.maxAgeMs;
+    const entry: LogEntry = { seq: ++state.lastSeq, time: this.now(), body };
+    if (retention.maxCount > 0) {
+      state.entries.push(entry);
+      state.bytes += Buffer.byteLength(body);
+      // Trim in one splice rather than shift() per entry: shift is O(n) on large arrays.
+      const excess = state.entries.length - retention.maxCount;
+      if (excess > 0) this.drop(state, excess);
+      this.expire(state);
+    }
+    this.bus.emit({ kind: 'append', stream, entry });
+    return entry;
+  }
+
+  private expire(state: Stream): void {
+    if (state.maxAgeMs <= 0) return;
+    const cutoff = this.now() - state.maxAgeMs;
+    let count = 0;
+    while (count < state.entries.length && state.entries[count]!.time < cutoff) count++;
+    if (count > 0) this.drop(state, count);
+  }
+
+  private drop(state: Stream, count: number): void {
+    const removed = state.entries.splice(0, count);
+    for (const entry of removed) state.bytes -= Buffer.byteLength(entry.body);
+  }
+}

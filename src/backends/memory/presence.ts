@@ -1,0 +1,85 @@
+/**
+ * memory: presence membership in maps. One process only; use redis so every node sees
+ * the same members. Operations run synchronously inside one call, so they are atomic.
+ */
+import type { PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
+
+interface ChannelPresence {
+  /** connectionId → entry */
+  connections: Map<string, PresenceEntry>;
+  /** userId → connectionIds, in join order */
+  users: Map<string, Set<string>>;
+}
+
+export class MemoryPresence implements PresenceStore {
+  private readonly channels = new Map<string, ChannelPresence>();
+
+  async join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }> {
+    let state = this.channels.get(channel);
+    if (state === undefined) {
+      state = { connections: new Map(), users: new Map() };
+      this.channels.set(channel, state);
+    }
+    const previous = state.connections.get(entry.connectionId);
+    if (previous !== undefined) this.removeConnection(channel, state, entry.connectionId);
+    state.connections.set(entry.connectionId, entry);
+    let connections = state.users.get(entry.userId);
+    const firstForUser = connections === undefined;
+    if (connections === undefined) {
+      connections = new Set();
+      state.users.set(entry.userId, connections);
+    }
+    connections.add(entry.connectionId);
+    return { firstForUser };
+  }
+
+  async leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null> {
+    const state = this.channels.get(channel);
+    if (state === undefined) return null;
+    return this.removeConnection(channel, state, connectionId);
+  }
+
+  async members(channel: string): Promise<PresenceMember[]> {
+    const state = this.channels.get(channel);
+    if (state === undefined) return [];
+    const out: PresenceMember[] = [];
+    for (const [userId, connections] of state.users) {
+      let latest: PresenceEntry | undefined;
+      for (const id of connections) latest = state.connections.get(id);
+      out.push({ userId, userInfo: latest?.userInfo ?? 'null' });
+    }
+    return out;
+  }
+
+  async userCount(channel: string): Promise<number> {
+    return this.channels.get(channel)?.users.size ?? 0;
+  }
+
+  async removeNode(nodeId: string): Promise<{ channel: string; userId: string }[]> {
+    const left: { channel: string; userId: string }[] = [];
+    for (const [channel, state] of [...this.channels]) {
+      for (const entry of [...state.connections.values()]) {
+        if (entry.nodeId !== nodeId) continue;
+        const result = this.removeConnection(channel, state, entry.connectionId);
+        if (result?.lastForUser) left.push({ channel, userId: result.userId });
+      }
+    }
+    return left;
+  }
+
+  private removeConnection(
+    channel: string,
+    state: ChannelPresence,
+    connectionId: string,
+  ): { userId: string; lastForUser: boolean } | null {
+    const entry = state.connections.get(connectionId);
+    if (entry === undefined) return null;
+    state.connections.delete(connectionId);
+    const connections = state.users.get(entry.userId);
+    connections?.delete(connectionId);
+    const lastForUser = connections === undefined || connections.size === 0;
+    if (lastForUser) state.users.delete(entry.userId);
+    if (state.connections.size === 0) this.channels.delete(channel);
+    return { userId: entry.userId, lastForUser };
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Backend ports: the small interfaces the core needs from storage and cross-node
+ * messaging, one per concern. Storage code knows no protocol: keys and bodies are
+ * opaque strings built by the core. Two implementations exist: `memory/` (one process)
+ * and `redis/` (durable, shared by several nodes); one contract suite
+ * (`test/contract/backend.contract.ts`) holds both to the guarantees written here.
+ *
+ * Errors: every method rejects with `RC_ERR_BACKEND_UNAVAILABLE` or
+ * `RC_ERR_BACKEND_TIMEOUT` when the store cannot be reached; it never hangs for
+ * longer than the configured command timeout.
+ */
+
+/** A message every node receives: a log append, or a core signal (presence change, terminate, …). */
+export type BusMessage =
+  | {
+      readonly kind: 'append';
+      /** The stream (channel key) the entry was appended to. */
+      readonly stream: string;
+      readonly entry: LogEntry;
+    }
+  | {
+      readonly kind: 'signal';
+      /** Opaque to the backend; the core encodes and decodes it. */
+      readonly body: string;
+    };
+
+/** Called by the backend for every bus message, on every node, the sender's included. */
+export type BusHandler = (message: BusMessage) => void;
+
+/**
+ * Cross-node broadcast.
+ *
+ * Guarantees: every live node's handler sees each message once; appends to one stream
+ * arrive in serial order on every node; signals from one node arrive in the order sent.
+ * Delivery is at-most-once: a node that is disconnected from the store misses messages
+ * sent meanwhile (history covers the gap for appends).
+ */
+export interface Bus {
+  /** Registers the single inward handler. The core calls this once at start (before `start`). */
+  setHandler(handler: BusHandler): void;
+  /** Broadcasts a signal to every node, this one included. */
+  signal(body: string): Promise<void>;
+}
+
+/** One stored message of a stream. `seq` is its position: 1, 2, 3, … per stream. */
+export interface LogEntry {
+  readonly seq: number;
+  /** Milliseconds since the epoch, taken by the store (one clock for all nodes on Redis). */
+  readonly time: number;
+  /** Opaque body written by the core. */
+  readonly body: string;
+}
+
+export interface RetentionPolicy {
+  /** Keep at most this many entries; 0 keeps none (but `seq` still advances). */
+  readonly maxCount: number;
+  /** Drop entries older than this, in milliseconds; 0 means no age limit. */
+  readonly maxAgeMs: number;
+}
+
+export interface LogRange {
+  /** Lowest seq to include (inclusive). Default 1. */
+  readonly fromSeq?: number;
+  /** Highest seq to include (inclusive). Default: the newest. */
+  readonly toSeq?: number;
+  /** Read newest first (descending seq) instead of oldest first. */
+  readonly newestFirst: boolean;
+  /** At most this many entries (≥ 1). */
+  readonly limit: number;
+}
+
+export interface StreamState {
+  /** The last seq assigned (0 when nothing was ever appended). */
+  readonly lastSeq: number;
+  /** Oldest retained seq, or 0 when none is retained. */
+  readonly firstRetainedSeq: number;
+  readonly retainedCount: number;
+  readonly retainedBytes: number;
+}
+
+/**
+ * Per-stream ordered log: serial assignment, history and broadcast in one step.
+ *
+ * Guarantees: `append` is atomic per stream: the seq is the previous one plus one, the
+ * entry is stored (subject to retention), and it is broadcast as an `append` bus
+ * message, so every node sees a stream's entries in seq order with no gaps unless it
+ * was disconnected. Retention is applied on append.
+ */
+export interface MessageLog {
+  /** Appends `body` to `stream` and broadcasts it. */
+  append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry>;
+  /** Appends several bodies to several streams in order (one round trip where possible). */
+  appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy }[]): Promise<LogEntry[]>;
+  /** Reads retained entries of a stream in the range. */
+  read(stream: string, range: LogRange): Promise<LogEntry[]>;
+  /** Reads one retained entry, or null when it was never written or is no longer retained. */
+  get(stream: string, seq: number): Promise<LogEntry | null>;
+  state(stream: string): Promise<StreamState>;
+  /** Drops retained entries (seq keeps counting). */
+  purge(stream: string): Promise<void>;
+}
+
+/** One connection's membership in a presence channel. */
+export interface PresenceEntry {
+  readonly connectionId: string;
+  readonly nodeId: string;
+  readonly userId: string;
+  /** Opaque JSON text of the user's info. */
+  readonly userInfo: string;
+}
+
+export interface PresenceMember {
+  readonly userId: string;
+  readonly userInfo: string;
+}
+
+/**
+ * Presence membership: connections per channel, grouped by user.
+ *
+ * Guarantees: `join` and `leave` are atomic per channel; `firstForUser` is true for
+ * exactly one of concurrent joins of a user, and `lastForUser` for exactly one of the
+ * leaves that empty it, across nodes. Entries of a node whose heartbeat expired are
+ * removed by `removeNode` (the core calls it when it sees the node dead).
+ */
+export interface PresenceStore {
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }>;
+  /** Removes a connection; `null` when it was not a member. */
+  leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null>;
+  /** Distinct users of the channel (the info of their most recent connection). */
+  members(channel: string): Promise<PresenceMember[]>;
+  /** Number of distinct users. */
+  userCount(channel: string): Promise<number>;
+  /** Removes every entry of `nodeId`; returns the users who left as a result, per channel. */
+  removeNode(nodeId: string): Promise<{ channel: string; userId: string }[]>;
+}
+
+/**
+ * Subscription counts per channel, per node, so any node can answer channel state.
+ *
+ * Guarantees: counts of dead nodes are dropped by `removeNode`; `list` returns only
+ * channels with a positive total.
+ */
+export interface OccupancyStore {
+  /** Adds `delta` (±1) to this node's count for the channel. Returns the new total across nodes. */
+  adjust(channel: string, nodeId: string, delta: number): Promise<number>;
+  count(channel: string): Promise<number>;
+  /** Occupied channels whose name starts with `prefix`, with their totals. */
+  list(prefix: string): Promise<Map<string, number>>;
+  removeNode(nodeId: string): Promise<void>;
+}
+
+/** Node liveness. A node is dead when it has not called `heartbeat` for `ttlMs`. */
+export interface NodeRegistry {
+  heartbeat(nodeId: string, ttlMs: number): Promise<void>;
+  /** Ids of nodes that registered but whose heartbeat expired, and that no one has reaped yet. */
+  deadNodes(): Promise<string[]>;
+  /** Claims the clean-up of a dead node; true for exactly one caller. */
+  claimDead(nodeId: string): Promise<boolean>;
+  /** Graceful leave: forget the node at once. */
+  forget(nodeId: string): Promise<void>;
+}
+
+/**
+ * Small values with a time to live: bot sessions, idempotency replies, cursors' secrets.
+ *
+ * Guarantees: `setIfAbsent` is atomic across nodes; a value is gone (get → null) after its TTL.
+ */
+export interface KeyValueStore {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Stores only when the key is absent. Returns null on success, or the existing value. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<string | null>;
+  /** Extends the TTL; false when the key is gone. */
+  touch(key: string, ttlMs: number): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+/** The whole backend, as `createBackend(config)` returns it. */
+export interface Backend {
+  readonly driver: 'memory' | 'redis';
+  readonly bus: Bus;
+  readonly log: MessageLog;
+  readonly presence: PresenceStore;
+  readonly occupancy: OccupancyStore;
+  readonly nodes: NodeRegistry;
+  readonly kv: KeyValueStore;
+  /** Connects (and subscribes to the bus). Resolves once usable or rejects with a catalogue error. */
+  start(): Promise<void>;
+  /** Resolves when the store answers; rejects with `RC_ERR_BACKEND_UNAVAILABLE` otherwise. */
+  ping(): Promise<void>;
+  /** Releases connections and timers. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,319 @@
+/**
+ * The configuration's shape: TypeScript types (documented field by field) and the
+ * ajv JSON schema that validates a file at start-up. Defaults live in the schema
+ * (`default`), so a config file may be as small as `{ "apps": [...] }`.
+ */
+
+/** Per-app limits. Pusher's published defaults where Pusher has one. */
+export interface AppLimits {
+  /** Max size of one event's `data`, in bytes. Default 10240 (10 KiB). Past it: 413. */
+  maxEventDataBytes: number;
+  /** Max length of an event name, in characters. Default 200. */
+  maxEventNameLength: number;
+  /** Max length of a channel name, in characters. Default 200. */
+  maxChannelNameLength: number;
+  /** Max channels one event may target. Default 100. */
+  maxChannelsPerEvent: number;
+  /** Max events in one batch. Default 10. */
+  maxBatchSize: number;
+  /** Signed REST requests allowed per app per window. Default 10000; 0 disables the limit. */
+  restRequestsPerWindow: number;
+  /** The rate-limit window, in milliseconds. Default 1000. */
+  restWindowMs: number;
+  /** Client events one connection may send per second. Default 10 (Pusher's). */
+  clientEventsPerSecond: number;
+  /** Max WebSocket connections for the app on this node. Default 0 (unlimited). */
+  maxConnections: number;
+  /** Max presence members per presence channel. Default 100 (Pusher's). */
+  maxPresenceMembers: number;
+}
+
+/** History retention per channel. */
+export interface HistoryRetention {
+  /** Max messages kept per channel. Default 1000; 0 keeps none (serials are still assigned). */
+  maxCount: number;
+  /** Max age of a kept message, in seconds. Default 86400 (one day); 0 means no age limit. */
+  maxAgeSec: number;
+}
+
+export interface AppConfig {
+  /** The `{app_id}` in REST paths. */
+  id: string;
+  /** Public key: the WebSocket path `/app/{key}` and the `auth_key` of signed requests. */
+  key: string;
+  /** Shared secret for request signatures and channel auth. Never logged. */
+  secret: string;
+  /** A disabled app answers 403 on REST and close code 4003 on WebSocket. Default true. */
+  enabled: boolean;
+  /** Allow `client-*` events on private and presence channels. Default true. */
+  clientEvents: boolean;
+  /** How long an `idempotency_key` replay returns the first reply, in seconds. Default 120. */
+  idempotencyWindowSec: number;
+  limits: AppLimits;
+  history: HistoryRetention;
+}
+
+export interface RoomConfig {
+  /** Room id, unique in its space. */
+  id: string;
+  /** The room code a bot logs in with. */
+  code: string;
+  /** The room's channel in the app's channel space. Default `presence-room-{space}-{room}`. */
+  channel?: string;
+}
+
+export interface BotConfig {
+  /** Bot id, shown as `senderID`. */
+  id: string;
+  /** The bot's API token. */
+  token: string;
+  /** Shown as `senderDisplayName`. Default: the id. */
+  displayName?: string;
+}
+
+export interface SpaceConfig {
+  id: string;
+  /** The app whose channel space the rooms live in. */
+  app: string;
+  /** A space that is not running answers bot logins with 503. Default true. */
+  running: boolean;
+  rooms: RoomConfig[];
+  bots: BotConfig[];
+}
+
+export interface RedisConfig {
+  /** `redis://[:password@]host:port/db`. */
+  url: string;
+  /** Prefix of every key roomcast writes, so several deployments can share one Redis. Default `rc:`. */
+  keyPrefix: string;
+  /** How long a command may wait for a connection before failing, in milliseconds. Default 2000. */
+  commandTimeoutMs: number;
+}
+
+export interface BackendConfig {
+  /** `memory` (one process, nothing to install) or `redis` (durable, shared by several nodes). */
+  driver: 'memory' | 'redis';
+  redis?: RedisConfig;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Trust `X-Forwarded-For` from these proxies (addresses/CIDRs). Default [] (trust none). */
+  trustedProxies: string[];
+  /** Max HTTP body size, in bytes. Default 1048576 (1 MiB). */
+  bodyLimitBytes: number;
+  /** How long shutdown waits for in-flight work, in milliseconds. Default 10000. */
+  shutdownGraceMs: number;
+}
+
+export interface NodeConfig {
+  /** This node's id. Default: random per process. */
+  id?: string;
+  /** How often a node renews its heartbeat, in milliseconds. Default 5000. */
+  heartbeatIntervalMs: number;
+  /** A node whose heartbeat is older than this is dead and its members leave, in milliseconds. Default 15000. */
+  heartbeatTtlMs: number;
+}
+
+export interface WebSocketConfig {
+  /** Seconds of silence before the server pings; a client that stays silent is closed. Default 120. */
+  activityTimeoutSec: number;
+  /** Max size of one incoming frame, in bytes. Default 262144 (256 KiB). */
+  maxFrameBytes: number;
+  /** A socket whose unsent buffer passes this is closed with a reconnect code, in bytes. Default 4194304 (4 MiB). */
+  maxBufferedBytes: number;
+}
+
+export interface BotApiConfig {
+  /** Secret that seals `API-Cookie` and `API-Route`. Default: random per process (set it for several nodes!). */
+  cookieSecret?: string;
+  /** A session with no outstanding or recent /meta/connect for this long expires, in milliseconds. Default 10000. */
+  sessionGraceMs: number;
+  /** How long /meta/connect is held open, in milliseconds. Default 25000. */
+  connectTimeoutMs: number;
+  /** Live bot sessions on this node past which new logins get 503. Default 10000; 0 disables. */
+  maxSessions: number;
+  /** Event-loop delay (p99, ms) past which new logins get 503. Default 200; 0 disables. */
+  maxEventLoopDelayMs: number;
+}
+
+export interface Config {
+  server: ServerConfig;
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  node: NodeConfig;
+  backend: BackendConfig;
+  websocket: WebSocketConfig;
+  bots: BotApiConfig;
+  apps: AppConfig[];
+  spaces: SpaceConfig[];
+}
+
+// No ':' so `{appId}:{channel}` stream keys split unambiguously.
+const idPattern = '^[A-Za-z0-9_.-]{1,100}$';
+
+const limitsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    maxEventDataBytes: { type: 'integer', minimum: 1, default: 10240 },
+    maxEventNameLength: { type: 'integer', minimum: 1, default: 200 },
+    maxChannelNameLength: { type: 'integer', minimum: 1, default: 200 },
+    maxChannelsPerEvent: { type: 'integer', minimum: 1, default: 100 },
+    maxBatchSize: { type: 'integer', minimum: 1, default: 10 },
+    restRequestsPerWindow: { type: 'integer', minimum: 0, default: 10000 },
+    restWindowMs: { type: 'integer', minimum: 1, default: 1000 },
+    clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10 },
+    maxConnections: { type: 'integer', minimum: 0, default: 0 },
+    maxPresenceMembers: { type: 'integer', minimum: 1, default: 100 },
+  },
+} as const;
+
+/** ajv schema; `useDefaults` fills every default above. */
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['apps'],
+  properties: {
+    $schema: { type: 'string' },
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', minLength: 1, default: '0.0.0.0' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 6001 },
+        trustedProxies: { type: 'array', items: { type: 'string' }, default: [] },
+        bodyLimitBytes: { type: 'integer', minimum: 1024, default: 1048576 },
+        shutdownGraceMs: { type: 'integer', minimum: 0, default: 10000 },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+      },
+    },
+    node: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        id: { type: 'string', pattern: idPattern },
+        heartbeatIntervalMs: { type: 'integer', minimum: 50, default: 5000 },
+        heartbeatTtlMs: { type: 'integer', minimum: 100, default: 15000 },
+      },
+    },
+    backend: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        driver: { enum: ['memory', 'redis'], default: 'memory' },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          properties: {
+            url: { type: 'string', pattern: '^rediss?://' },
+            keyPrefix: { type: 'string', default: 'rc:' },
+            commandTimeoutMs: { type: 'integer', minimum: 10, default: 2000 },
+          },
+        },
+      },
+    },
+    websocket: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        activityTimeoutSec: { type: 'integer', minimum: 1, default: 120 },
+        maxFrameBytes: { type: 'integer', minimum: 1024, default: 262144 },
+        maxBufferedBytes: { type: 'integer', minimum: 1024, default: 4194304 },
+      },
+    },
+    bots: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        cookieSecret: { type: 'string', minLength: 16 },
+        sessionGraceMs: { type: 'integer', minimum: 100, default: 10000 },
+        connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000 },
+        maxSessions: { type: 'integer', minimum: 0, default: 10000 },
+        maxEventLoopDelayMs: { type: 'integer', minimum: 0, default: 200 },
+      },
+    },
+    apps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'key', 'secret'],
+        properties: {
+          id: { type: 'string', pattern: idPattern },
+          key: { type: 'string', pattern: idPattern },
+          secret: { type: 'string', minLength: 1 },
+          enabled: { type: 'boolean', default: true },
+          clientEvents: { type: 'boolean', default: true },
+          idempotencyWindowSec: { type: 'integer', minimum: 1, default: 120 },
+          limits: limitsSchema,
+          history: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              maxCount: { type: 'integer', minimum: 0, default: 1000 },
+              maxAgeSec: { type: 'integer', minimum: 0, default: 86400 },
+            },
+          },
+        },
+      },
+    },
+    spaces: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'app'],
+        properties: {
+          id: { type: 'string', pattern: idPattern },
+          app: { type: 'string' },
+          running: { type: 'boolean', default: true },
+          rooms: {
+            type: 'array',
+            default: [],
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['id', 'code'],
+              properties: {
+                id: { type: 'string', pattern: idPattern },
+                code: { type: 'string', minLength: 1 },
+                channel: { type: 'string', minLength: 1, maxLength: 200 },
+              },
+            },
+          },
+          bots: {
+            type: 'array',
+            default: [],
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['id', 'token'],
+              properties: {
+                id: { type: 'string', pattern: idPattern },
+                token: { type: 'string', minLength: 1 },
+                displayName: { type: 'string', minLength: 1 },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,275 @@
+/**
+ * The core: one channel space shared by every front door. It owns the local hub,
+ * publishes through the backend log, tracks presence and occupancy, and keeps this
+ * node's heartbeat (reaping dead nodes' members). It knows no HTTP, WebSocket or Redis.
+ */
+import type { Logger } from 'pino';
+import type { AppConfig, Config } from '../config/schema.ts';
+import type { Backend, BusMessage } from '../backends/ports.ts';
+import { AppRegistry } from './apps.ts';
+import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
+import { LocalHub } from './hub.ts';
+import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
+import { publishEvents, type PublishInput, type PublishedMessage } from './publish.ts';
+import { decodeSignal, encodeSignal, type Signal } from './signals.ts';
+import { ChannelMessage, type Member, type MessageRecord, type Subscriber, type UserConnection } from './types.ts';
+
+export interface CoreOptions {
+  readonly config: Config;
+  readonly backend: Backend;
+  readonly logger: Logger;
+  readonly nodeId: string;
+}
+
+export interface ChannelInfo {
+  readonly occupied: boolean;
+  readonly subscriptionCount: number;
+  /** Only for presence channels. */
+  readonly userCount?: number;
+}
+
+export class Core {
+  readonly apps: AppRegistry;
+  readonly hub = new LocalHub();
+  readonly nodeId: string;
+  readonly config: Config;
+  readonly backend: Backend;
+  private readonly logger: Logger;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** Listeners for messages of every channel on this node (bots' room streams, metrics). */
+  private readonly messageTaps = new Set<(message: ChannelMessage) => void>();
+
+  constructor(options: CoreOptions) {
+    this.config = options.config;
+    this.backend = options.backend;
+    this.logger = options.logger.child({ module: 'core' });
+    this.nodeId = options.nodeId;
+    this.apps = new AppRegistry(options.config.apps);
+    this.backend.bus.setHandler((message) => this.onBusMessage(message));
+  }
+
+  /** Starts the heartbeat and dead-node reaper. Call after `backend.start()`. */
+  async start(): Promise<void> {
+    const { heartbeatIntervalMs, heartbeatTtlMs } = this.config.node;
+    await this.beat(heartbeatTtlMs);
+    this.heartbeatTimer = setInterval(() => void this.beat(heartbeatTtlMs), heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Stops the heartbeat and forgets this node, so its members leave at once. */
+  async stop(): Promise<void> {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    try {
+      const left = await this.backend.presence.removeNode(this.nodeId);
+      await this.backend.occupancy.removeNode(this.nodeId);
+      await this.announceDepartures(left);
+      await this.backend.nodes.forget(this.nodeId);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not deregister this node; peers will reap it after the heartbeat TTL');
+    }
+  }
+
+  // --- publishing
+
+  /** Publishes validated events; returns each event's serials per channel. */
+  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
+    return publishEvents(this.backend.log, app, inputs);
+  }
+
+  /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */
+  idempotent<T>(app: AppConfig, scope: string, key: string, request: unknown, work: () => Promise<T>): Promise<IdempotentOutcome<T>> {
+    return runIdempotent(this.backend.kv, `idem:${app.id}:${scope}:${key}`, fingerprintOf(request), app.idempotencyWindowSec * 1000, work);
+  }
+
+  /** Registers a listener for every channel message this node receives (not per subscriber). */
+  tapMessages(listener: (message: ChannelMessage) => void): () => void {
+    this.messageTaps.add(listener);
+    return () => this.messageTaps.delete(listener);
+  }
+
+  // --- subscriptions
+
+  /** Subscribes a connection to a channel on this node and counts it cluster-wide. */
+  async subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
+    if (!this.hub.add(appId, channel, subscriber)) return;
+    try {
+      await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId, +1);
+    } catch (error) {
+      this.hub.remove(appId, channel, subscriber);
+      throw error;
+    }
+  }
+
+  /** Unsubscribes; leaves presence too. Never throws (a connection going away must always clean up). */
+  async unsubscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
+    if (!this.hub.remove(appId, channel, subscriber)) return;
+    const key = streamKey(appId, channel);
+    try {
+      await this.backend.occupancy.adjust(key, this.nodeId, -1);
+      if (isPresenceChannel(channel)) {
+        const result = await this.backend.presence.leave(key, subscriber.connectionId);
+        if (result?.lastForUser) {
+          await this.announceDepartures([{ channel: key, userId: result.userId }]);
+        }
+      }
+    } catch (error) {
+      this.logger.warn({ err: error, channel }, 'unsubscribe clean-up failed; the heartbeat reaper will finish it');
+    }
+  }
+
+  /**
+   * Joins a presence channel: subscribes, records the member, announces `member_added`
+   * when this is the user's first connection, and returns the members (the joiner included).
+   */
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
+    const key = streamKey(appId, channel);
+    const userInfo = JSON.stringify(member.userInfo ?? null);
+    await this.subscribe(appId, channel, subscriber);
+    try {
+      const { firstForUser } = await this.backend.presence.join(key, {
+        connectionId: subscriber.connectionId,
+        nodeId: this.nodeId,
+        userId: member.userId,
+        userInfo,
+      });
+      if (firstForUser) {
+        await this.sendSignal({
+          type: 'presence',
+          change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId },
+        });
+      }
+      return await this.presenceMembers(appId, channel);
+    } catch (error) {
+      await this.unsubscribe(appId, channel, subscriber);
+      throw error;
+    }
+  }
+
+  async presenceMembers(appId: string, channel: string): Promise<Member[]> {
+    const members = await this.backend.presence.members(streamKey(appId, channel));
+    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo) }));
+  }
+
+  async channelInfo(appId: string, channel: string): Promise<ChannelInfo> {
+    const key = streamKey(appId, channel);
+    const subscriptionCount = await this.backend.occupancy.count(key);
+    if (!isPresenceChannel(channel)) return { occupied: subscriptionCount > 0, subscriptionCount };
+    const userCount = await this.backend.presence.userCount(key);
+    return { occupied: subscriptionCount > 0, subscriptionCount, userCount };
+  }
+
+  /** Occupied channels of an app whose names start with `prefix`, with subscription counts. */
+  async listChannels(appId: string, prefix = ''): Promise<Map<string, number>> {
+    const listed = await this.backend.occupancy.list(streamKey(appId, prefix));
+    const out = new Map<string, number>();
+    for (const [key, count] of listed) out.set(parseStreamKey(key).channel, count);
+    return out;
+  }
+
+  // --- users
+
+  signIn(appId: string, connection: UserConnection): void {
+    this.hub.addUser(appId, connection);
+  }
+
+  signOut(appId: string, connection: UserConnection): void {
+    this.hub.removeUser(appId, connection);
+  }
+
+  /** Closes every connection of a user, on every node. */
+  terminateUser(appId: string, userId: string): Promise<void> {
+    return this.sendSignal({ type: 'terminate_user', appId, userId });
+  }
+
+  /** Sends an event to every signed-in connection of a user, on every node. */
+  sendToUser(appId: string, userId: string, name: string, data: string): Promise<void> {
+    return this.sendSignal({ type: 'user_event', appId, userId, name, data });
+  }
+
+  // --- inward flow from the bus
+
+  private onBusMessage(message: BusMessage): void {
+    if (message.kind === 'append') {
+      this.onAppend(message.stream, message.entry.seq, message.entry.time, message.entry.body);
+      return;
+    }
+    const signal = decodeSignal(message.body);
+    if (signal !== null) this.onSignal(signal);
+  }
+
+  private onAppend(stream: string, seq: number, time: number, body: string): void {
+    let record: MessageRecord;
+    try {
+      record = JSON.parse(body) as MessageRecord;
+    } catch {
+      this.logger.error({ stream, seq }, 'dropping a log entry whose body is not JSON');
+      return;
+    }
+    const { appId, channel } = parseStreamKey(stream);
+    const message = new ChannelMessage(appId, channel, seq, time, record);
+    this.hub.dispatch(stream, message);
+    for (const tap of this.messageTaps) {
+      try {
+        tap(message);
+      } catch (error) {
+        this.logger.error({ err: error }, 'message tap failed');
+      }
+    }
+  }
+
+  private onSignal(signal: Signal): void {
+    switch (signal.type) {
+      case 'presence':
+        this.hub.dispatchPresence(signal.change);
+        return;
+      case 'terminate_user':
+        for (const connection of this.hub.userConnections(signal.appId, signal.userId)) connection.terminate();
+        return;
+      case 'user_event':
+        for (const connection of this.hub.userConnections(signal.appId, signal.userId)) {
+          connection.deliverUserEvent(signal.name, signal.data);
+        }
+        return;
+    }
+  }
+
+  private sendSignal(signal: Signal): Promise<void> {
+    return this.backend.bus.signal(encodeSignal(signal));
+  }
+
+  // --- liveness
+
+  private async beat(ttlMs: number): Promise<void> {
+    try {
+      await this.backend.nodes.heartbeat(this.nodeId, ttlMs);
+      for (const dead of await this.backend.nodes.deadNodes()) {
+        if (dead === this.nodeId || !(await this.backend.nodes.claimDead(dead))) continue;
+        this.logger.warn({ deadNode: dead }, 'reaping a dead node: its members leave');
+        const left = await this.backend.presence.removeNode(dead);
+        await this.backend.occupancy.removeNode(dead);
+        await this.announceDepartures(left);
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'heartbeat failed');
+    }
+  }
+
+  private async announceDepartures(left: readonly { channel: string; userId: string }[]): Promise<void> {
+    for (const { channel: key, userId } of left) {
+      const { appId, channel } = parseStreamKey(key);
+      await this.sendSignal({
+        type: 'presence',
+        change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null } },
+      });
+    }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

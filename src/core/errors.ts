@@ -1,0 +1,116 @@
+/**
+ * The error catalogue: every error roomcast reports, with a stable machine-readable
+ * code (`RC_ERR_<AREA>_<WHAT>`), the HTTP status a door maps it to, a message
+ * template (`%s` placeholders, filled in order) and whether retrying can help.
+ *
+ * Code throws only these (via `createError`); each door turns them into its own wire
+ * format in one file. `docs/errors.md` documents every code (a test checks both ways).
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the REST and bot doors answer with. */
+  readonly status: number;
+  /** Short name, shown as `error` in JSON bodies. */
+  readonly name: string;
+  /** Message template; `%s` is replaced by the arguments in order. */
+  readonly message: string;
+  /** True when the same request may succeed later (backend down, rate limited, busy). */
+  readonly retryable: boolean;
+}
+
+function spec(status: number, name: string, message: string, retryable = false): ErrorSpec {
+  return { status, name, message, retryable };
+}
+
+export const ERRORS = {
+  // --- config (start-up only; never on the wire)
+  RC_ERR_CONFIG_INVALID: spec(500, 'Invalid Config', 'config %s %s'),
+  RC_ERR_CONFIG_UNREADABLE: spec(500, 'Unreadable Config', 'config file %s cannot be read: %s'),
+  RC_ERR_CONFIG_UNKNOWN_BACKEND: spec(500, 'Unknown Backend', 'backend.driver "%s" is not one of memory, redis'),
+
+  // --- generic HTTP
+  RC_ERR_HTTP_NOT_FOUND: spec(404, 'Not Found', 'no route for %s %s'),
+  RC_ERR_HTTP_METHOD_NOT_ALLOWED: spec(405, 'Method Not Allowed', '%s is not allowed here; use %s'),
+  RC_ERR_HTTP_BAD_JSON: spec(400, 'Bad Request', 'the request body is not valid JSON: %s'),
+  RC_ERR_HTTP_BAD_CONTENT_TYPE: spec(415, 'Unsupported Media Type', 'content type %s is not supported; send application/json'),
+  RC_ERR_HTTP_BODY_TOO_LARGE: spec(413, 'Payload Too Large', 'the request body is larger than %s bytes'),
+  RC_ERR_HTTP_VALIDATION: spec(400, 'Bad Request', 'invalid request: %s'),
+  RC_ERR_INTERNAL: spec(500, 'Internal Server Error', 'an unexpected error occurred; the request id identifies it in the logs', true),
+
+  // --- backend
+  RC_ERR_BACKEND_UNAVAILABLE: spec(503, 'Service Unavailable', 'the %s backend is unavailable: %s', true),
+  RC_ERR_BACKEND_TIMEOUT: spec(503, 'Service Unavailable', 'the %s backend did not answer within %s ms', true),
+
+  // --- REST auth and apps
+  RC_ERR_AUTH_MISSING_PARAM: spec(401, 'Unauthorized', 'missing signature parameter %s'),
+  RC_ERR_AUTH_UNKNOWN_KEY: spec(401, 'Unauthorized', 'auth_key %s does not belong to app %s'),
+  RC_ERR_AUTH_BAD_VERSION: spec(401, 'Unauthorized', 'auth_version %s is not supported; use 1.0'),
+  RC_ERR_AUTH_STALE_TIMESTAMP: spec(401, 'Unauthorized', 'auth_timestamp %s is more than %s seconds from the server time %s'),
+  RC_ERR_AUTH_BAD_BODY_MD5: spec(401, 'Unauthorized', 'body_md5 does not match the MD5 of the request body'),
+  RC_ERR_AUTH_BAD_SIGNATURE: spec(401, 'Unauthorized', 'auth_signature does not match; expected HMAC-SHA256 of "%s"'),
+  RC_ERR_APP_NOT_FOUND: spec(404, 'Not Found', 'app %s does not exist'),
+  RC_ERR_APP_DISABLED: spec(403, 'Forbidden', 'app %s is disabled'),
+  RC_ERR_RATE_LIMITED: spec(429, 'Too Many Requests', 'rate limit of %s requests per %s ms exceeded; retry after %s s', true),
+
+  // --- events and channels
+  RC_ERR_EVENT_INVALID_NAME: spec(400, 'Bad Request', 'event name %s'),
+  RC_ERR_EVENT_DATA_TOO_LARGE: spec(413, 'Payload Too Large', 'event data is %s bytes; the limit is %s'),
+  RC_ERR_EVENT_TOO_MANY_CHANNELS: spec(400, 'Bad Request', 'an event may target at most %s channels, got %s'),
+  RC_ERR_EVENT_NO_CHANNEL: spec(400, 'Bad Request', 'an event needs channel or channels'),
+  RC_ERR_EVENT_BAD_DATA: spec(400, 'Bad Request', 'event data must be a string or a JSON value'),
+  RC_ERR_BATCH_TOO_LARGE: spec(413, 'Payload Too Large', 'a batch may hold at most %s events, got %s'),
+  RC_ERR_BATCH_INVALID_EVENT: spec(400, 'Bad Request', 'batch[%s]: %s'),
+  RC_ERR_CHANNEL_INVALID_NAME: spec(400, 'Bad Request', 'channel name %s: %s'),
+  RC_ERR_CHANNEL_NOT_PRESENCE: spec(400, 'Bad Request', 'channel %s is not a presence channel'),
+  RC_ERR_IDEMPOTENCY_CONFLICT: spec(400, 'Bad Request', 'idempotency key %s was already used for a different request'),
+  RC_ERR_USER_INVALID_ID: spec(400, 'Bad Request', 'user id %s is not valid'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error from the catalogue. `cause` keeps the wrapped error, if any. */
+export class RoomcastError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  /** Extra fields a door may add to its reply (e.g. `retryAfterSec`, `index`). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, args: readonly unknown[], options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    const entry: ErrorSpec = ERRORS[code];
+    super(formatMessage(entry.message, args), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RoomcastError';
+    this.code = code;
+    this.status = entry.status;
+    this.retryable = entry.retryable;
+    this.details = Object.freeze({ ...(options?.details ?? {}) });
+  }
+
+  /** The catalogue's short name (`error` field of JSON bodies). */
+  get shortName(): string {
+    return ERRORS[this.code].name;
+  }
+}
+
+function formatMessage(template: string, args: readonly unknown[]): string {
+  let index = 0;
+  return template.replace(/%s/g, () => (index < args.length ? String(args[index++]) : '%s'));
+}
+
+/** Creates a catalogue error: `createError('RC_ERR_APP_NOT_FOUND', appId)`. */
+export function createError(code: ErrorCode, ...args: unknown[]): RoomcastError {
+  return new RoomcastError(code, args);
+}
+
+/** Creates a catalogue error that wraps `cause` and/or carries extra reply fields. */
+export function createErrorWith(
+  code: ErrorCode,
+  options: { cause?: unknown; details?: Record<string, unknown> },
+  ...args: unknown[]
+): RoomcastError {
+  return new RoomcastError(code, args, options);
+}
+
+export function isRoomcastError(value: unknown): value is RoomcastError {
+  return value instanceof RoomcastError;
+}

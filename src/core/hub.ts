@@ -1,0 +1,99 @@
+/**
+ * The local hub: which connections on this node are subscribed to which channel, and
+ * fan-out of incoming bus messages to them.
+ *
+ * Hot path: one bus message → one `ChannelMessage` (parsed once) → a loop over the
+ * channel's local subscribers. No I/O per subscriber; each door encodes once per
+ * message through `ChannelMessage.encode`.
+ */
+import { streamKey } from './channels.ts';
+import type { ChannelMessage, PresenceChange, Subscriber, UserConnection } from './types.ts';
+
+export class LocalHub {
+  /** stream key → subscribers on this node */
+  private readonly channels = new Map<string, Set<Subscriber>>();
+  /** `{appId}:{userId}` → signed-in connections on this node */
+  private readonly users = new Map<string, Set<UserConnection>>();
+
+  /** Adds a subscriber. Returns false if it was already subscribed. */
+  add(appId: string, channel: string, subscriber: Subscriber): boolean {
+    const key = streamKey(appId, channel);
+    let set = this.channels.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.channels.set(key, set);
+    }
+    if (set.has(subscriber)) return false;
+    set.add(subscriber);
+    return true;
+  }
+
+  /** Removes a subscriber. Returns false if it was not subscribed. */
+  remove(appId: string, channel: string, subscriber: Subscriber): boolean {
+    const key = streamKey(appId, channel);
+    const set = this.channels.get(key);
+    if (set === undefined || !set.delete(subscriber)) return false;
+    if (set.size === 0) this.channels.delete(key);
+    return true;
+  }
+
+  has(appId: string, channel: string, subscriber: Subscriber): boolean {
+    return this.channels.get(streamKey(appId, channel))?.has(subscriber) ?? false;
+  }
+
+  /** Number of local subscribers of a channel. */
+  localCount(appId: string, channel: string): number {
+    return this.channels.get(streamKey(appId, channel))?.size ?? 0;
+  }
+
+  /** Delivers to every local subscriber of the message's channel except its sender. */
+  dispatch(stream: string, message: ChannelMessage): void {
+    const set = this.channels.get(stream);
+    if (set === undefined) return;
+    const exclude = message.record.socketId;
+    for (const subscriber of set) {
+      if (subscriber.connectionId === exclude) continue;
+      try {
+        subscriber.deliver(message);
+      } catch {
+        // A broken subscriber must not stop the fan-out to the others; the door closes it.
+      }
+    }
+  }
+
+  dispatchPresence(change: PresenceChange): void {
+    const set = this.channels.get(streamKey(change.appId, change.channel));
+    if (set === undefined) return;
+    for (const subscriber of set) {
+      if (subscriber.connectionId === change.connectionId) continue;
+      try {
+        subscriber.presenceChanged?.(change);
+      } catch {
+        // as above
+      }
+    }
+  }
+
+  addUser(appId: string, connection: UserConnection): void {
+    const key = `${appId}:${connection.userId}`;
+    let set = this.users.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.users.set(key, set);
+    }
+    set.add(connection);
+  }
+
+  removeUser(appId: string, connection: UserConnection): void {
+    const key = `${appId}:${connection.userId}`;
+    const set = this.users.get(key);
+    if (set === undefined) return;
+    set.delete(connection);
+    if (set.size === 0) this.users.delete(key);
+  }
+
+  /** The signed-in connections of a user on this node. */
+  userConnections(appId: string, userId: string): readonly UserConnection[] {
+    return [...(this.users.get(`${appId}:${userId}`) ?? [])];
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Publishing: validation of an event against the app's limits, then one atomic log
+ * append per channel (serial + history + broadcast in one backend step).
+ */
+import type { AppConfig } from '../config/schema.ts';
+import type { MessageLog, RetentionPolicy } from '../backends/ports.ts';
+import { assertChannelName, streamKey } from './channels.ts';
+import { createError } from './errors.ts';
+import { serialFromSeq } from './serials.ts';
+import type { MessageRecord, Origin, Sender } from './types.ts';
+
+/** An event to publish, already decoded from its door's format. */
+export interface PublishInput {
+  readonly name: string;
+  readonly channels: readonly string[];
+  /** A string, or any JSON value (serialised once here). */
+  readonly data: unknown;
+  readonly socketId?: string;
+  readonly userId?: string;
+  readonly origin: Origin;
+  readonly sender?: Sender;
+  readonly extras?: Readonly<Record<string, unknown>>;
+}
+
+/** One channel's outcome of a publish. */
+export interface PublishedMessage {
+  readonly channel: string;
+  readonly serial: string;
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+}
+
+/** Event names: 1–maxLength characters, no control characters. */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+/** Checks an event against the app's limits; returns the data as the string to store. */
+export function validateEvent(app: AppConfig, input: PublishInput): string {
+  const { limits } = app;
+  if (typeof input.name !== 'string' || input.name.length === 0) {
+    throw createError('RC_ERR_EVENT_INVALID_NAME', 'must be a non-empty string');
+  }
+  if (input.name.length > limits.maxEventNameLength) {
+    throw createError('RC_ERR_EVENT_INVALID_NAME', `is longer than ${limits.maxEventNameLength} characters`);
+  }
+  if (CONTROL_CHARACTERS.test(input.name)) throw createError('RC_ERR_EVENT_INVALID_NAME', 'contains control characters');
+  if (input.channels.length === 0) throw createError('RC_ERR_EVENT_NO_CHANNEL');
+  if (input.channels.length > limits.maxChannelsPerEvent) {
+    throw createError('RC_ERR_EVENT_TOO_MANY_CHANNELS', limits.maxChannelsPerEvent, input.channels.length);
+  }
+  for (const channel of input.channels) assertChannelName(channel, limits.maxChannelNameLength);
+  const data = encodeData(input.data);
+  const bytes = Buffer.byteLength(data);
+  if (bytes > limits.maxEventDataBytes) throw createError('RC_ERR_EVENT_DATA_TOO_LARGE', bytes, limits.maxEventDataBytes);
+  return data;
+}
+
+/** Pusher carries `data` as a string; JSON values are serialised once, here. */
+function encodeData(data: unknown): string {
+  if (typeof data === 'string') return data;
+  if (data === undefined) return '';
+  try {
+    const text = JSON.stringify(data);
+    if (text === undefined) throw new TypeError('not serialisable');
+    return text;
+  } catch {
+    throw createError('RC_ERR_EVENT_BAD_DATA');
+  }
+}
+
+export function retentionOf(app: AppConfig): RetentionPolicy {
+  return { maxCount: app.history.maxCount, maxAgeMs: app.history.maxAgeSec * 1000 };
+}
+
+/** Builds the stored record of a validated event. */
+export function recordOf(input: PublishInput, data: string): MessageRecord {
+  const record: { -readonly [K in keyof MessageRecord]: MessageRecord[K] } = {
+    action: 'message.create',
+    name: input.name,
+    data,
+    origin: input.origin,
+  };
+  if (input.socketId !== undefined) record.socketId = input.socketId;
+  if (input.userId !== undefined) record.userId = input.userId;
+  if (input.sender !== undefined) record.sender = input.sender;
+  if (input.extras !== undefined) record.extras = input.extras;
+  return record;
+}
+
+/** Validates and publishes events (one per input, each to its channels) in one backend round trip. */
+export async function publishEvents(
+  log: MessageLog,
+  app: AppConfig,
+  inputs: readonly PublishInput[],
+): Promise<PublishedMessage[][]> {
+  const retention = retentionOf(app);
+  const items: { stream: string; body: string; retention: RetentionPolicy; channel: string }[] = [];
+  const counts: number[] = [];
+  for (const input of inputs) {
+    const body = JSON.stringify(recordOf(input, validateEvent(app, input)));
+    for (const channel of input.channels) items.push({ stream: streamKey(app.id, channel), body, retention, channel });
+    counts.push(input.channels.length);
+  }
+  const entries = await log.appendMany(items);
+  const out: PublishedMessage[][] = [];
+  let index = 0;
+  for (const count of counts) {
+    const group: PublishedMessage[] = [];
+    for (let i = 0; i < count; i++, index++) {
+      group.push({ channel: items[index]!.channel, serial: serialFromSeq(entries[index]!.seq), time: entries[index]!.time });
+    }
+    out.push(group);
+  }
+  return out;
+}

@@ -1,0 +1,26 @@
+/**
+ * Signals: core-to-core messages on the bus (not channel messages): presence changes,
+ * user terminations and server-to-user events. Encoded once by the sender, decoded once
+ * per node.
+ */
+import type { PresenceChange } from './types.ts';
+
+export type Signal =
+  | { readonly type: 'presence'; readonly change: PresenceChange }
+  | { readonly type: 'terminate_user'; readonly appId: string; readonly userId: string }
+  | { readonly type: 'user_event'; readonly appId: string; readonly userId: string; readonly name: string; readonly data: string };
+
+export function encodeSignal(signal: Signal): string {
+  return JSON.stringify(signal);
+}
+
+/** Decodes a signal; null for anything this version does not know (a newer node's signal). */
+export function decodeSignal(body: string): Signal | null {
+  try {
+    const value = JSON.parse(body) as { type?: unknown };
+    if (value.type === 'presence' || value.type === 'terminate_user' || value.type === 'user_event') return value as Signal;
+    return null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Types shared by the core and the doors. Doors see messages and presence changes only
+ * through these; they never see backend entries.
+ */
+import { serialFromSeq } from './serials.ts';
+
+/** Which front door a message came in through. */
+export type Origin = 'rest' | 'ws' | 'bayeux' | 'internal';
+
+/** Who sent a message, as the bot API shows it (`senderType`, `senderID`, …). */
+export interface Sender {
+  /** `API` for bots, `Human` for people (WebSocket users), `Server` for signed REST. */
+  readonly type: 'API' | 'Human' | 'Server';
+  readonly id: string;
+  readonly displayName?: string;
+}
+
+/**
+ * What the core stores in a stream entry's body (JSON). Fields are short-lived in
+ * memory but long-lived in Redis history, so additions must stay optional.
+ */
+export interface MessageRecord {
+  /** `message.create` for a publish; later issues add mutation and annotation actions. */
+  readonly action: string;
+  readonly name: string;
+  /** Always a string on the wire (Pusher sends data as a string). */
+  readonly data: string;
+  /** The connection that sent it: it does not get its own message back. */
+  readonly socketId?: string;
+  /** The authenticated user of the sending connection, for client events. */
+  readonly userId?: string;
+  readonly origin: Origin;
+  readonly sender?: Sender;
+  /** Free-form extras (e.g. `push`), passed through. */
+  readonly extras?: Readonly<Record<string, unknown>>;
+}
+
+/** An encoder turns a message into one door's wire text; see `ChannelMessage.encode`. */
+export type MessageEncoder = (message: ChannelMessage) => string;
+
+/**
+ * A message as delivered to subscribers on this node: built once per bus message and
+ * shared by every subscriber, so each door's wire text is computed once per publish
+ * (`encode` memoises per encoder), never once per subscriber.
+ */
+export class ChannelMessage {
+  readonly serial: string;
+  private readonly encodings = new Map<MessageEncoder, string>();
+
+  constructor(
+    readonly appId: string,
+    readonly channel: string,
+    readonly seq: number,
+    /** Milliseconds since the epoch, from the store. */
+    readonly time: number,
+    readonly record: MessageRecord,
+  ) {
+    this.serial = serialFromSeq(seq);
+  }
+
+  /** The wire text for `encoder`, computed on first use and cached for every other subscriber. */
+  encode(encoder: MessageEncoder): string {
+    let text = this.encodings.get(encoder);
+    if (text === undefined) {
+      text = encoder(this);
+      this.encodings.set(encoder, text);
+    }
+    return text;
+  }
+}
+
+/** A presence member as the protocol exposes it. */
+export interface Member {
+  readonly userId: string;
+  /** Parsed user info (any JSON value). */
+  readonly userInfo: unknown;
+}
+
+export type PresenceChangeKind = 'member_added' | 'member_removed';
+
+export interface PresenceChange {
+  readonly kind: PresenceChangeKind;
+  readonly appId: string;
+  readonly channel: string;
+  readonly member: Member;
+  /** The connection whose join caused it (it does not receive its own member_added). */
+  readonly connectionId?: string;
+}
+
+/**
+ * A door's connection as the hub sees it. The door decides the wire format; the hub
+ * decides who gets what.
+ */
+export interface Subscriber {
+  /** Unique per connection across nodes (the Pusher socket_id, the Bayeux clientId). */
+  readonly connectionId: string;
+  /** Called for every message on a subscribed channel, except the subscriber's own. */
+  deliver(message: ChannelMessage): void;
+  /** Called for presence changes on a subscribed presence channel. */
+  presenceChanged?(change: PresenceChange): void;
+}
+
+/** A signed-in user's connection, reachable by user id from any node. */
+export interface UserConnection {
+  readonly connectionId: string;
+  readonly userId: string;
+  /** A server-to-user event (`POST /apps/{id}/users/{user}/events`, or sign-in events). */
+  deliverUserEvent(name: string, data: string): void;
+  /** Closes the connection (terminate_connections). */
+  terminate(): void;
+}

@@ -1,0 +1,58 @@
+/**
+ * One error format for every HTTP route (REST, bot API, ops):
+ *   { "code": "RC_ERR_…", "error": "<short name>", "message": "<human text>", "request_id": "…" }
+ * with the catalogue's status. Fastify's own errors (bad JSON, body too large, schema
+ * validation, 404) are mapped into the catalogue here, so clients see one vocabulary.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../core/errors.ts';
+
+export interface ErrorBody {
+  readonly code: string;
+  readonly error: string;
+  readonly message: string;
+  readonly request_id: string;
+  readonly [extra: string]: unknown;
+}
+
+/** Maps anything thrown by a route or by Fastify into a catalogue error. */
+export function toRoomcastError(error: unknown): RoomcastError {
+  if (isRoomcastError(error)) return error;
+  const fastifyError = error as Partial<FastifyError> & { validation?: unknown };
+  if (fastifyError.validation !== undefined) {
+    return createErrorWith('RC_ERR_HTTP_VALIDATION', { cause: error }, fastifyError.message ?? 'invalid request');
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, fastifyError.message ?? '');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return createErrorWith('RC_ERR_HTTP_BODY_TOO_LARGE', { cause: error }, 'the configured');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return createErrorWith('RC_ERR_HTTP_BAD_CONTENT_TYPE', { cause: error }, 'of this request');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError) return createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, error.message);
+  return createErrorWith('RC_ERR_INTERNAL', { cause: error });
+}
+
+export function errorBody(error: RoomcastError, requestId: string): ErrorBody {
+  return { code: error.code, error: error.shortName, message: error.message, request_id: requestId, ...error.details };
+}
+
+/** Fastify error handler: logs 5xx with their cause, replies in the common format. */
+export function replyWithError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const error = toRoomcastError(thrown);
+  if (error.status >= 500) request.log.error({ err: thrown, code: error.code }, error.message);
+  else request.log.info({ code: error.code }, error.message);
+  const retryAfter = error.details.retryAfterSec;
+  if (typeof retryAfter === 'number') void reply.header('Retry-After', String(Math.ceil(retryAfter)));
+  else if (error.retryable && error.status === 503) void reply.header('Retry-After', '5');
+  return reply.code(error.status).type('application/json; charset=utf-8').send(errorBody(error, request.id));
+}
+
+/** Fastify not-found handler in the common format. */
+export function replyNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return replyWithError(createError('RC_ERR_HTTP_NOT_FOUND', request.method, request.url.split('?')[0]), request, reply);
+}

@@ -1,0 +1,36 @@
+/**
+ * Graceful shutdown on SIGTERM/SIGINT: stop accepting, let in-flight requests finish,
+ * close sockets and the backend; exit 1 if that takes longer than the grace period.
+ * A second signal exits at once.
+ */
+import type { Logger } from 'pino';
+import type { RoomcastApp } from '../app.ts';
+
+export function installShutdown(app: RoomcastApp, logger: Logger, graceMs: number): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ graceMs }, 'shutdown took longer than the grace period; exiting');
+      process.exit(1);
+    }, graceMs);
+    timer.unref();
+    app.close().then(
+      () => {
+        logger.info('shut down cleanly');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

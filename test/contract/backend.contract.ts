@@ -1,0 +1,260 @@
+/**
+ * The backend contract: the guarantees written in `src/backends/ports.ts`, checked the
+ * same way against every implementation. `memory.test.ts` and `redis.test.ts` only call
+ * `describeBackendContract`. Each case uses its own stream/channel names, so cases
+ * never see each other's data even on one shared store.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Backend, BusMessage, LogEntry } from '../../src/backends/ports.ts';
+
+export type BackendFactory = () => Promise<Backend>;
+
+const keep = (maxCount: number, maxAgeMs = 0) => ({ maxCount, maxAgeMs });
+let unique = 0;
+const name = (base: string): string => `${base}-${process.pid}-${++unique}-${Date.now().toString(36)}`;
+
+/** Collects bus messages and lets a test wait for a condition on them. */
+class BusRecorder {
+  readonly messages: BusMessage[] = [];
+  private waiters: (() => void)[] = [];
+  push = (message: BusMessage): void => {
+    this.messages.push(message);
+    for (const wake of this.waiters.splice(0)) wake();
+  };
+  async waitFor(predicate: (messages: BusMessage[]) => boolean, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(this.messages)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting on the bus; saw ${this.messages.length} messages`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+  appends(stream: string): LogEntry[] {
+    return this.messages.flatMap((m) => (m.kind === 'append' && m.stream === stream ? [m.entry] : []));
+  }
+}
+
+export interface ContractOptions {
+  /** Two instances from the factory share one store (true for redis): they act as two nodes. */
+  readonly sharedStore: boolean;
+}
+
+export function describeBackendContract(label: string, factory: BackendFactory, options: ContractOptions): void {
+  describe(`backend contract: ${label}`, () => {
+    let backend: Backend;
+    let peer: Backend;
+    const seen = new BusRecorder();
+    const peerSeen = new BusRecorder();
+
+    before(async () => {
+      backend = await factory();
+      backend.bus.setHandler(seen.push);
+      await backend.start();
+      // A second instance on the same store: another node (for memory, its own world).
+      peer = await factory();
+      peer.bus.setHandler(peerSeen.push);
+      await peer.start();
+    });
+    after(async () => {
+      await backend.close();
+      await peer.close();
+    });
+
+    test('ping answers', async () => {
+      await backend.ping();
+    });
+
+    test('append assigns consecutive seqs per stream and broadcasts in order', async () => {
+      const stream = name('orders');
+      const other = name('other');
+      const a = await backend.log.append(stream, 'a', keep(10));
+      const b = await backend.log.append(stream, 'b', keep(10));
+      const x = await backend.log.append(other, 'x', keep(10));
+      assert.equal(a.seq, 1);
+      assert.equal(b.seq, 2);
+      assert.equal(x.seq, 1);
+      assert.ok(b.time >= a.time);
+      await seen.waitFor(() => seen.appends(stream).length === 2);
+      assert.deepEqual(seen.appends(stream).map((e) => [e.seq, e.body]), [[1, 'a'], [2, 'b']]);
+    });
+
+    test('appendMany keeps input order and streams independent', async () => {
+      const s1 = name('m1');
+      const s2 = name('m2');
+      const entries = await backend.log.appendMany([
+        { stream: s1, body: '1', retention: keep(10) },
+        { stream: s2, body: '2', retention: keep(10) },
+        { stream: s1, body: '3', retention: keep(10) },
+      ]);
+      assert.deepEqual(entries.map((e) => [e.seq, e.body]), [[1, '1'], [1, '2'], [2, '3']]);
+      assert.deepEqual((await backend.log.read(s1, { newestFirst: false, limit: 10 })).map((e) => e.body), ['1', '3']);
+    });
+
+    test('read honours range, direction and limit', async () => {
+      const stream = name('hist');
+      for (let i = 1; i <= 7; i++) await backend.log.append(stream, `m${i}`, keep(100));
+      const bodies = async (range: Parameters<Backend['log']['read']>[1]) =>
+        (await backend.log.read(stream, range)).map((e) => e.body);
+      assert.deepEqual(await bodies({ newestFirst: false, limit: 3 }), ['m1', 'm2', 'm3']);
+      assert.deepEqual(await bodies({ newestFirst: true, limit: 3 }), ['m7', 'm6', 'm5']);
+      assert.deepEqual(await bodies({ newestFirst: false, limit: 10, fromSeq: 3, toSeq: 5 }), ['m3', 'm4', 'm5']);
+      assert.deepEqual(await bodies({ newestFirst: true, limit: 2, fromSeq: 2, toSeq: 6 }), ['m6', 'm5']);
+      assert.deepEqual(await bodies({ newestFirst: false, limit: 10, fromSeq: 9 }), []);
+      assert.equal((await backend.log.get(stream, 4))?.body, 'm4');
+      assert.equal(await backend.log.get(stream, 99), null);
+    });
+
+    test('retention by count keeps the newest and counts bytes', async () => {
+      const stream = name('ring');
+      for (let i = 1; i <= 5; i++) await backend.log.append(stream, `x${i}`, keep(3));
+      const state = await backend.log.state(stream);
+      assert.deepEqual(state, { lastSeq: 5, firstRetainedSeq: 3, retainedCount: 3, retainedBytes: 6 });
+      assert.equal(await backend.log.get(stream, 2), null);
+      assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => e.seq), [3, 4, 5]);
+    });
+
+    test('maxCount 0 keeps nothing but still assigns seqs', async () => {
+      const stream = name('none');
+      await backend.log.append(stream, 'a', keep(0));
+      const b = await backend.log.append(stream, 'b', keep(0));
+      assert.equal(b.seq, 2);
+      assert.deepEqual(await backend.log.read(stream, { newestFirst: false, limit: 10 }), []);
+      assert.equal((await backend.log.state(stream)).lastSeq, 2);
+    });
+
+    test('retention by age drops old entries', async () => {
+      const stream = name('aged');
+      await backend.log.append(stream, 'old', keep(100, 150));
+      await new Promise((r) => setTimeout(r, 250));
+      await backend.log.append(stream, 'new', keep(100, 150));
+      assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => e.body), ['new']);
+    });
+
+    test('purge drops entries but seq keeps counting', async () => {
+      const stream = name('purge');
+      await backend.log.append(stream, 'a', keep(10));
+      await backend.log.purge(stream);
+      assert.equal((await backend.log.state(stream)).retainedCount, 0);
+      assert.equal((await backend.log.append(stream, 'b', keep(10))).seq, 2);
+    });
+
+    test('concurrent appends to one stream get distinct consecutive seqs', async () => {
+      const stream = name('race');
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => (i % 2 && options.sharedStore ? peer : backend).log.append(stream, `c${i}`, keep(100))),
+      );
+      assert.deepEqual(results.map((e) => e.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+    });
+
+    test('signals reach the handler (and every node on a shared store)', async () => {
+      const body = name('signal');
+      await backend.bus.signal(body);
+      const hasSignal = (messages: BusMessage[]) => messages.some((m) => m.kind === 'signal' && m.body === body);
+      await seen.waitFor(hasSignal);
+      if (options.sharedStore) await peerSeen.waitFor(hasSignal);
+    });
+
+    test('appends reach every node on a shared store, in order', { skip: !options.sharedStore }, async () => {
+      const stream = name('fanout');
+      for (let i = 0; i < 20; i++) await (i % 2 ? peer : backend).log.append(stream, `f${i}`, keep(100));
+      await peerSeen.waitFor(() => peerSeen.appends(stream).length === 20);
+      await seen.waitFor(() => seen.appends(stream).length === 20);
+      assert.deepEqual(peerSeen.appends(stream).map((e) => e.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(seen.appends(stream).map((e) => e.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+    });
+
+    test('presence: first and last connection of a user', async () => {
+      const channel = name('presence-room');
+      const entry = (connectionId: string, userId: string, nodeId = 'n1') => ({ connectionId, nodeId, userId, userInfo: `{"name":"${userId}"}` });
+      assert.deepEqual(await backend.presence.join(channel, entry('c1', 'alice')), { firstForUser: true });
+      assert.deepEqual(await backend.presence.join(channel, entry('c2', 'alice')), { firstForUser: false });
+      assert.deepEqual(await backend.presence.join(channel, entry('c3', 'bob')), { firstForUser: true });
+      assert.equal(await backend.presence.userCount(channel), 2);
+      const members = (await backend.presence.members(channel)).sort((a, b) => a.userId.localeCompare(b.userId));
+      assert.deepEqual(members, [
+        { userId: 'alice', userInfo: '{"name":"alice"}' },
+        { userId: 'bob', userInfo: '{"name":"bob"}' },
+      ]);
+      assert.deepEqual(await backend.presence.leave(channel, 'c1'), { userId: 'alice', lastForUser: false });
+      assert.deepEqual(await backend.presence.leave(channel, 'c2'), { userId: 'alice', lastForUser: true });
+      assert.equal(await backend.presence.leave(channel, 'c2'), null);
+      assert.equal(await backend.presence.userCount(channel), 1);
+    });
+
+    test('presence: removing a node removes its members only', async () => {
+      const channel = name('presence-nodes');
+      const dead = name('dead-node');
+      await backend.presence.join(channel, { connectionId: 'd1', nodeId: dead, userId: 'u1', userInfo: 'null' });
+      await backend.presence.join(channel, { connectionId: 'd2', nodeId: dead, userId: 'u2', userInfo: 'null' });
+      await backend.presence.join(channel, { connectionId: 'l1', nodeId: 'live', userId: 'u2', userInfo: 'null' });
+      const left = await backend.presence.removeNode(dead);
+      assert.deepEqual(left, [{ channel, userId: 'u1' }]);
+      assert.deepEqual((await backend.presence.members(channel)).map((m) => m.userId), ['u2']);
+    });
+
+    test('presence: concurrent joins of one user announce exactly one first', async () => {
+      const channel = name('presence-race');
+      const joins = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => backend.presence.join(channel, { connectionId: `c${i}`, nodeId: 'n', userId: 'same', userInfo: 'null' })),
+      );
+      assert.equal(joins.filter((j) => j.firstForUser).length, 1);
+    });
+
+    test('occupancy sums nodes, lists by prefix, drops dead nodes', async () => {
+      const prefix = name('app');
+      const a = `${prefix}:news`;
+      const b = `${prefix}:sports`;
+      assert.equal(await backend.occupancy.adjust(a, 'n1', 1), 1);
+      assert.equal(await backend.occupancy.adjust(a, 'n2', 1), 2);
+      await backend.occupancy.adjust(b, 'n1', 1);
+      await backend.occupancy.adjust(b, 'n1', -1);
+      assert.equal(await backend.occupancy.count(a), 2);
+      assert.deepEqual([...(await backend.occupancy.list(`${prefix}:`))], [[a, 2]]);
+      await backend.occupancy.removeNode('n2');
+      assert.equal(await backend.occupancy.count(a), 1);
+      await backend.occupancy.removeNode('n1');
+    });
+
+    test('nodes: a node without heartbeat is dead and claimed once', async () => {
+      const node = name('node');
+      await backend.nodes.heartbeat(node, 100);
+      assert.ok(!(await backend.nodes.deadNodes()).includes(node));
+      await new Promise((r) => setTimeout(r, 250));
+      assert.ok((await backend.nodes.deadNodes()).includes(node));
+      const claims = await Promise.all([backend.nodes.claimDead(node), backend.nodes.claimDead(node)]);
+      assert.deepEqual(claims.sort(), [false, true]);
+      assert.ok(!(await backend.nodes.deadNodes()).includes(node));
+    });
+
+    test('kv: set/get/ttl/setIfAbsent/touch/delete', async () => {
+      const key = name('kv');
+      assert.equal(await backend.kv.get(key), null);
+      assert.equal(await backend.kv.setIfAbsent(key, 'first', 5000), null);
+      assert.equal(await backend.kv.setIfAbsent(key, 'second', 5000), 'first');
+      assert.equal(await backend.kv.get(key), 'first');
+      await backend.kv.set(key, 'third', 150);
+      assert.equal(await backend.kv.touch(key, 400), true);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(await backend.kv.get(key), 'third');
+      await backend.kv.delete(key);
+      assert.equal(await backend.kv.get(key), null);
+      assert.equal(await backend.kv.touch(key, 100), false);
+      await backend.kv.set(key, 'short', 50);
+      await new Promise((r) => setTimeout(r, 120));
+      assert.equal(await backend.kv.get(key), null);
+    });
+
+    test('kv: concurrent setIfAbsent has one winner', async () => {
+      const key = name('kv-race');
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.kv.setIfAbsent(key, `v${i}`, 5000)));
+      assert.equal(results.filter((r) => r === null).length, 1);
+    });
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * Starts a roomcast app on a free loopback port for a test, on memory or on a test Redis.
+ */
+import { buildApp, type RoomcastApp } from '../../src/app.ts';
+import { buildConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+
+export const TEST_APP = { id: 'app-1', key: 'app-key', secret: 'app-secret' } as const;
+
+export interface RunningApp {
+  readonly app: RoomcastApp;
+  readonly url: string;
+  readonly port: number;
+  readonly config: Config;
+  close(): Promise<void>;
+}
+
+/** A config for tests: one enabled app, one space with a room and a bot, quiet logs. */
+export function testConfig(overrides: Record<string, unknown> = {}, redisUrl?: string): Config {
+  const raw: Record<string, unknown> = {
+    server: { host: '127.0.0.1', port: 0 },
+    log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+    apps: [{ ...TEST_APP }],
+    spaces: [
+      {
+        id: 'acme',
+        app: 'app-1',
+        rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }],
+        bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }],
+      },
+    ],
+    ...overrides,
+  };
+  if (redisUrl !== undefined) raw.backend = { driver: 'redis', redis: { url: redisUrl, keyPrefix: `t${Math.random().toString(36).slice(2, 8)}:` } };
+  return buildConfig(raw);
+}
+
+export async function startApp(config: Config, nodeId?: string): Promise<RunningApp> {
+  const app = await buildApp(config, nodeId === undefined ? {} : { nodeId });
+  const url = await app.listen();
+  const port = Number(new URL(url).port);
+  return { app, url, port, config, close: () => app.close() };
+}

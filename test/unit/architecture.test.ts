@@ -1,0 +1,48 @@
+/**
+ * Layering, checked by scanning imports: core imports no door, backend, HTTP, ws or
+ * Redis module; doors never import backends; backends import no door. Only app.ts picks
+ * a backend (imports backends/index.ts).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { test } from 'node:test';
+
+const root = new URL('../../src/', import.meta.url).pathname;
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function importsOf(path: string): string[] {
+  const text = readFileSync(path, 'utf8');
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]/g), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
+    (m) => m[1]!,
+  );
+}
+
+const all = files(root).map((path) => ({ path: relative(root, path), imports: importsOf(path) }));
+
+function violations(layer: string, forbidden: RegExp): string[] {
+  return all.filter((f) => f.path.startsWith(layer)).flatMap((f) => f.imports.filter((i) => forbidden.test(i)).map((i) => `${f.path} imports ${i}`));
+}
+
+test('core/ imports no doors, backends, HTTP, ws or Redis', () => {
+  assert.deepEqual(violations('core/', /\/doors\/|\/backends\/(?!ports\.ts)|^fastify|^ws$|^ioredis|^@fastify\//), []);
+});
+
+test('doors/ never import backends/', () => {
+  assert.deepEqual(violations('doors/', /\/backends\/|^ioredis/), []);
+});
+
+test('backends/ import no doors or protocol libraries', () => {
+  assert.deepEqual(violations('backends/', /\/doors\/|^fastify|^ws$|^@fastify\//), []);
+});
+
+test('only app.ts chooses the backend', () => {
+  const choosers = all.filter((f) => f.imports.some((i) => /backends\/index\.ts$/.test(i))).map((f) => f.path);
+  assert.deepEqual(choosers, ['app.ts']);
+});

@@ -1,0 +1,68 @@
+/**
+ * Benchmark entry point: `npm run bench -- <scenario|all> [--flag value …]`.
+ * Each scenario starts its own servers and load generators as separate processes on
+ * 127.0.0.1 (free ports), runs for a bounded time, stops them, prints a table and
+ * writes bench/results/<scenario>-<time>.json. See docs/performance.md.
+ */
+import { Options } from './lib/options.ts';
+import { stopAll } from './lib/proc.ts';
+import { describeMachine, printTable, writeResult, type ScenarioResult } from './lib/report.ts';
+import { bayeux } from './scenarios/bayeux.ts';
+import { memory } from './scenarios/memory.ts';
+import { restPublish } from './scenarios/rest-publish.ts';
+import { twoNodes } from './scenarios/two-nodes.ts';
+import { wsFanout } from './scenarios/ws-fanout.ts';
+
+const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> = {
+  'ws-fanout': wsFanout,
+  'rest-publish': restPublish,
+  bayeux,
+  memory,
+  'two-nodes': twoNodes,
+};
+
+const USAGE = `usage: npm run bench -- <${Object.keys(SCENARIOS).join('|')}|all> [--flag value …]
+common flags (or BENCH_<FLAG> env): --phase-sec N  --targets a,b  --payload-bytes N
+ws-fanout / two-nodes: --subscribers 1000 --subscriber-procs 2 --rate 100 --window 8
+rest-publish: --duration-sec 8 --connections 16 --subscribers 100
+bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
+memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
+profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof"`;
+
+async function main(): Promise<void> {
+  const options = new Options(process.argv.slice(2));
+  const name = options.positional[0];
+  if (name === undefined || name === 'help' || name === '--help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const names = name === 'all' ? Object.keys(SCENARIOS) : [name];
+  for (const scenario of names) {
+    if (SCENARIOS[scenario] === undefined) {
+      process.stderr.write(`unknown scenario "${scenario}"\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+    }
+  }
+  process.stdout.write(`machine: ${JSON.stringify(describeMachine())}\n`);
+  for (const scenario of names) {
+    const started = Date.now();
+    process.stdout.write(`\n>> ${scenario} …\n`);
+    const result = await (SCENARIOS[scenario] as (options: Options) => Promise<ScenarioResult>)(options);
+    printTable(result);
+    process.stdout.write(`  (${Math.round((Date.now() - started) / 1000)} s) results: ${writeResult(result)}\n`);
+  }
+}
+
+const interrupt = (): void => {
+  void stopAll().finally(() => process.exit(130));
+};
+process.once('SIGINT', interrupt);
+process.once('SIGTERM', interrupt);
+
+main()
+  .catch((error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAll());

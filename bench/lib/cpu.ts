@@ -47,6 +47,11 @@ export interface CpuReport {
   /** Busy share of the machine not explained by our processes, in percent of one core. */
   readonly otherPercent: number;
   readonly seconds: number;
+  /**
+   * What most likely bounded the figure: the busiest single process (a node process
+   * cannot use more than ~100 % of one core) or, when every core was busy, the machine.
+   */
+  readonly limit: string;
 }
 
 /** Starts a window over groups of pids (e.g. { server: [pid], subscribers: [p1, p2] }); `stop()` reports it. */
@@ -72,9 +77,22 @@ export function startCpuWindow(groups: Record<string, readonly number[]>): { sto
       }
       const busy = endMachine.busy - startMachine.busy;
       const total = endMachine.total - startMachine.total;
+      const machineBusyPercent = total > 0 ? Math.round((busy / total) * 100) : Number.NaN;
+      let limit = '';
+      let busiest = 0;
+      for (const [name, pids] of Object.entries(groups)) {
+        const perProcess = (result[name] ?? 0) / Math.max(1, pids.length);
+        if (perProcess > busiest) {
+          busiest = perProcess;
+          limit = `${name} ${Math.round(perProcess)}%${pids.length > 1 ? '/proc' : ''}`;
+        }
+      }
+      if (machineBusyPercent >= 95) limit = `machine ${machineBusyPercent}% (${limit})`;
+      else if (busiest < 85) limit = `none ≥85% (${limit})`;
       return {
+        limit,
         groups: result,
-        machineBusyPercent: total > 0 ? Math.round((busy / total) * 100) : Number.NaN,
+        machineBusyPercent,
         otherPercent: Math.max(0, Math.round(((busy - ours) / TICKS_PER_SECOND / seconds) * 100)),
         seconds: Math.round(seconds * 100) / 100,
       };

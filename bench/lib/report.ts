@@ -57,13 +57,14 @@ export function printTable(result: ScenarioResult): void {
     for (const name of Object.keys(row.metrics)) if (!metricNames.includes(name)) metricNames.push(name);
     for (const name of Object.keys(row.cpu?.groups ?? {})) if (!cpuNames.includes(name)) cpuNames.push(name);
   }
-  const header = ['target', 'phase', ...metricNames, ...cpuNames.map((name) => `cpu% ${name}`), 'cpu% other', 'error'];
+  const header = ['target', 'phase', ...metricNames, ...cpuNames.map((name) => `cpu% ${name}`), 'cpu% other', 'limit', 'error'];
   const lines = result.rows.map((row) => [
     row.target,
     row.phase,
     ...metricNames.map((name) => format(row.metrics[name])),
     ...cpuNames.map((name) => format(row.cpu?.groups[name])),
     format(row.cpu?.otherPercent),
+    row.cpu?.limit ?? '',
     row.error === undefined ? '' : row.error.split('\n')[0]?.slice(0, 120) ?? '',
   ]);
   const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => (line[index] ?? '').length)));

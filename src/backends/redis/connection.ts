@@ -58,7 +58,7 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
   client.on('error', (error: Error) => {
     if (error.message === lastError) return;
     lastError = error.message;
-    log.warn({ err: { message: error.message, code: (error as NodeJS.ErrnoException).code } }, 'redis connection error');
+    log.warn({ error: error.message, code: (error as NodeJS.ErrnoException).code }, 'redis connection error');
   });
   // `reconnecting` (unlike `close`) is not emitted when we close the connection ourselves.
   client.on('reconnecting', () => {

@@ -27,12 +27,15 @@ export class RedisBus implements Bus {
   private handler: BusHandler | null = null;
   private subscribed = false;
   private readonly waiters = new Set<() => void>();
+  /** The channel name as bytes: compared per frame without decoding it. */
+  private readonly channelBytes: Buffer;
 
   constructor(
     private readonly context: RedisContext,
     private readonly subscriber: Redis,
     private readonly logger: Logger,
   ) {
+    this.channelBytes = Buffer.from(context.keys.bus);
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
     subscriber.on('ready', () => void this.subscribe());
     subscriber.on('close', () => {
@@ -80,7 +83,7 @@ export class RedisBus implements Bus {
   }
 
   private receive(channel: Buffer, frame: Buffer): void {
-    if (this.handler === null || channel.toString() !== this.context.keys.bus) return;
+    if (this.handler === null || !channel.equals(this.channelBytes)) return;
     const message = decodeBusFrame(frame);
     if (message === null) {
       this.logger.error({ frame: frame.subarray(0, 80).toString() }, 'dropping a malformed bus frame');

@@ -17,7 +17,7 @@ import { nowMs } from '../lib/worker.ts';
 import { startPeer } from '../servers/peers.ts';
 import { botLogins, startRoomcast, type RunningServer } from '../servers/roomcast.ts';
 import { metric, ratio } from './compare.ts';
-import { collect, drain } from './fanout-runner.ts';
+import { collect, drain, perServerCpuSecond } from './fanout-runner.ts';
 
 interface Target {
   start(clients: number): Promise<RunningServer>;
@@ -99,6 +99,7 @@ async function measure(name: string, target: Target, options: Options): Promise<
         metrics: {
           'publishes/s': published.ok / (published.elapsedMs / 1000),
           'delivered/s': seen.received / windowSec,
+          'deliv/server-CPU-s': perServerCpuSecond(seen.received / windowSec, report.groups, ['server']),
           'delivered %': published.ok === 0 ? 0 : (100 * seen.received) / (published.ok * clients),
           'p50 ms': latency.p50,
           'p99 ms': latency.p99,
@@ -149,6 +150,10 @@ export async function bayeux(options: Options): Promise<ScenarioResult> {
   for (const rate of options.numbers('rates', [50, 100, 200, 400, 0])) {
     const phase = phaseName(rate, window);
     result.comparisons[`${phase} delivered/s roomcast ÷ faye (target ≥ 2)`] = ratio(metric(result, 'roomcast', phase, 'delivered/s'), metric(result, 'faye', phase, 'delivered/s'));
+    result.comparisons[`${phase} delivered per server CPU-second roomcast ÷ faye`] = ratio(
+      metric(result, 'roomcast', phase, 'deliv/server-CPU-s'),
+      metric(result, 'faye', phase, 'deliv/server-CPU-s'),
+    );
     result.comparisons[`${phase} p99 roomcast ÷ faye (target ≤ 1)`] = ratio(metric(result, 'roomcast', phase, 'p99 ms'), metric(result, 'faye', phase, 'p99 ms'));
   }
   return result;

@@ -12,7 +12,7 @@ import type { Row, ScenarioResult } from '../lib/report.ts';
 import { startPeer } from '../servers/peers.ts';
 import { startRoomcast, type RunningServer } from '../servers/roomcast.ts';
 import { metric, ratio } from './compare.ts';
-import { wsUrl } from './fanout-runner.ts';
+import { perServerCpuSecond, wsUrl } from './fanout-runner.ts';
 
 interface Target {
   readonly start: () => Promise<RunningServer>;
@@ -72,6 +72,7 @@ async function measure(target: string, spec: Target, options: Options): Promise<
       phase: `c${args.connections}`,
       metrics: {
         'req/s': result.requestsPerSec,
+        'req/server-CPU-s': perServerCpuSecond(result.requestsPerSec, report.groups, ['server']),
         'p50 ms': result.latencyP50,
         'p99 ms': result.latencyP99,
         non2xx: result.non2xx,
@@ -112,6 +113,10 @@ export async function restPublish(options: Options): Promise<ScenarioResult> {
   const phase = `c${options.number('connections', 16)}`;
   const roomcast = metric(result, 'roomcast 0 subs', phase, 'req/s');
   result.comparisons['roomcast 0 subs ÷ fastify signed (target ≥ 0.9)'] = ratio(roomcast, metric(result, 'fastify signed', phase, 'req/s'));
+  result.comparisons['req per server CPU-second: roomcast 0 subs ÷ fastify signed (contention-robust)'] = ratio(
+    metric(result, 'roomcast 0 subs', phase, 'req/server-CPU-s'),
+    metric(result, 'fastify signed', phase, 'req/server-CPU-s'),
+  );
   result.comparisons['roomcast 0 subs ÷ fastify bare'] = ratio(roomcast, metric(result, 'fastify bare', phase, 'req/s'));
   result.comparisons['roomcast 100 subs ÷ fastify signed'] = ratio(metric(result, 'roomcast 100 subs', phase, 'req/s'), metric(result, 'fastify signed', phase, 'req/s'));
   return result;

@@ -57,6 +57,10 @@ export async function wsFanout(options: Options): Promise<ScenarioResult> {
   const roomcastRate = metric(result, 'roomcast', saturation ?? '', 'deliveries/s');
   result.comparisons['saturation deliveries/s roomcast ÷ raw corked (target ≥ 0.8)'] = ratio(roomcastRate, metric(result, 'raw-corked', saturation ?? '', 'deliveries/s'));
   result.comparisons['saturation deliveries/s roomcast ÷ raw naive'] = ratio(roomcastRate, metric(result, 'raw-naive', saturation ?? '', 'deliveries/s'));
+  result.comparisons['saturation deliveries per server CPU-second roomcast ÷ raw corked (contention-robust)'] = ratio(
+    metric(result, 'roomcast', saturation ?? '', 'deliv/server-CPU-s'),
+    metric(result, 'raw-corked', saturation ?? '', 'deliv/server-CPU-s'),
+  );
   const p99 = metric(result, 'roomcast', fixed ?? '', 'p99 ms');
   const rawP99 = metric(result, 'raw-corked', fixed ?? '', 'p99 ms');
   result.comparisons[`p99 at ${fixed} roomcast − raw corked, ms (target ≤ 5)`] = Number.isFinite(p99 - rawP99) ? Math.round((p99 - rawP99) * 100) / 100 : null;

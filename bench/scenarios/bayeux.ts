@@ -91,7 +91,10 @@ async function measure(name: string, target: Target, options: Options): Promise<
       const seen = await collect(subscribers);
       const windowSec = (Math.max(seen.lastReceiveAt, startedAt + published.elapsedMs) - startedAt) / 1000;
       const latency = seen.latency.summary();
-      const errors = await Promise.all(subscribers.map((proc) => proc.call<{ connectErrors: number; lastError: string }>('snapshot')));
+      const errors = await Promise.all(
+        subscribers.map((proc) => proc.call<{ connectErrors: number; lastError: string; replies: number }>('snapshot')),
+      );
+      const replies = errors.reduce((sum, snapshot) => sum + snapshot.replies, 0);
       const connectErrors = errors.reduce((sum, snapshot) => sum + snapshot.connectErrors, 0);
       rows.push({
         target: name,
@@ -101,6 +104,8 @@ async function measure(name: string, target: Target, options: Options): Promise<
           'delivered/s': seen.received / windowSec,
           'deliv/server-CPU-s': perServerCpuSecond(seen.received / windowSec, report.groups, ['server']),
           'delivered %': published.ok === 0 ? 0 : (100 * seen.received) / (published.ok * clients),
+          // Batching: messages per /meta/connect reply (each reply costs one HTTP round trip).
+          'msgs/reply': replies === 0 ? 0 : seen.received / replies,
           'p50 ms': latency.p50,
           'p99 ms': latency.p99,
           'max ms': latency.max,

@@ -6,6 +6,7 @@
  */
 import { Options } from './lib/options.ts';
 import { stopAll } from './lib/proc.ts';
+import { markdownReport } from './lib/markdown.ts';
 import { summariseProfile } from './lib/profile.ts';
 import { describeMachine, printTable, writeResult, type ScenarioResult } from './lib/report.ts';
 import { bayeux } from './scenarios/bayeux.ts';
@@ -29,7 +30,8 @@ rest-publish: --duration-sec 8 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …
-           npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]`;
+           npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]
+report:    npm run bench -- report   (latest result of each scenario as Markdown tables)`;
 
 async function main(): Promise<void> {
   const options = new Options(process.argv.slice(2));
@@ -40,6 +42,10 @@ async function main(): Promise<void> {
   }
   if (name === 'profile') {
     for (const file of options.positional.slice(1)) process.stdout.write(`${summariseProfile(file, options.number('top', 25))}\n\n`);
+    return;
+  }
+  if (name === 'report') {
+    process.stdout.write(`${markdownReport()}\n`);
     return;
   }
   const names = name === 'all' ? Object.keys(SCENARIOS) : [name];

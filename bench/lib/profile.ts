@@ -46,6 +46,26 @@ export function summariseProfile(path: string, top = 25): string {
     selfUs.set(id, (selfUs.get(id) ?? 0) + (deltas[index + 1] ?? deltas[index] ?? 0));
   }
   const total = [...selfUs.values()].reduce((sum, value) => sum + value, 0);
+  // Inclusive time: every area and src/ function on a sample's stack gets its time once.
+  const parents = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
+  const inclusiveAreas = new Map<string, number>();
+  const inclusiveOwn = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const seenAreas = new Set<string>();
+    const seenOwn = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parents.get(at)) {
+      const frame = byId.get(at)?.callFrame;
+      if (frame === undefined) continue;
+      const area = areaOf(frame.url, frame.functionName);
+      seenAreas.add(area);
+      if (/\/(src|bench)\//.test(frame.url) && !frame.url.includes('node_modules')) {
+        seenOwn.add(`${frame.functionName || '(anonymous)'}  ${frame.url.replace(/^.*?\/(src|bench)\//, '$1/')}`);
+      }
+    }
+    for (const area of seenAreas) inclusiveAreas.set(area, (inclusiveAreas.get(area) ?? 0) + us);
+    for (const name of seenOwn) inclusiveOwn.set(name, (inclusiveOwn.get(name) ?? 0) + us);
+  }
   const functions = new Map<string, number>();
   const areas = new Map<string, number>();
   for (const [id, us] of selfUs) {
@@ -60,6 +80,10 @@ export function summariseProfile(path: string, top = 25): string {
   const percent = (us: number): string => `${((100 * us) / total).toFixed(1).padStart(5)} %`;
   const lines = [`${path}: ${(total / 1e6).toFixed(2)} s sampled`, '', 'self time by area:'];
   for (const [area, us] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${percent(us)}  ${area}`);
+  lines.push('', 'inclusive time by area (on the stack):');
+  for (const [area, us] of [...inclusiveAreas].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${percent(us)}  ${area}`);
+  lines.push('', 'inclusive time of our own functions (src/, bench/):');
+  for (const [name, us] of [...inclusiveOwn].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${percent(us)}  ${name}`);
   lines.push('', 'self time by function:');
   for (const [name, us] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${percent(us)}  ${name}`);
   return lines.join('\n');

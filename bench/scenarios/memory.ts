@@ -9,6 +9,7 @@
  * first-use costs (JIT, pools) are not charged to connections.
  * Target (issue 6): ≤ 10 KiB RSS per idle WebSocket connection at 10,000.
  */
+import { readFileSync } from 'node:fs';
 import type { Options } from '../lib/options.ts';
 import { rssBytes } from '../lib/cpu.ts';
 import { sleep, startWorker, type Proc } from '../lib/proc.ts';
@@ -96,8 +97,19 @@ async function measure(name: string, target: Target, count: number, procs: numbe
   }
 }
 
+/** The soft open-files limit children inherit (`ulimit -n`), from /proc/self/limits. */
+function openFilesLimit(): number {
+  const match = /Max open files\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return match === null || match[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match[1]);
+}
+
 export async function memory(options: Options): Promise<ScenarioResult> {
   const wsCount = options.number('ws-connections', 10_000);
+  const limit = openFilesLimit();
+  // The server holds one descriptor per connection; clients are spread so each process holds fewer.
+  if (limit < wsCount + 500) {
+    throw new Error(`ulimit -n is ${limit}: the server needs ${wsCount} sockets plus its own files; raise it (ulimit -n ${wsCount + 1000}) or pass --ws-connections`);
+  }
   const bayeuxCount = options.number('bayeux-sessions', 2_000);
   const procs = options.number('procs', 4);
   const targets = options.list('targets', ['raw ws', 'roomcast ws', 'faye', 'roomcast bayeux']);

@@ -146,8 +146,10 @@ export async function startServerProcess(
   args: readonly string[],
   port: number,
   env: Record<string, string> = {},
+  /** Discard the process's stdout (redis-server's start-up banner); stderr is kept. */
+  quiet = false,
 ): Promise<Proc> {
-  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
   const proc = wrap(name, child, false);
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -11,6 +11,8 @@ export async function startRedis(): Promise<{ proc: Proc; url: string }> {
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'],
     port,
+    {},
+    true,
   );
   return { proc, url: `redis://127.0.0.1:${port}` };
 }

@@ -11,6 +11,7 @@
  * answers 503), and service resumes when Redis is back — no restart needed. Keys are
  * prefixed with `keyPrefix`, so deployments can share one Redis.
  */
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../core/errors.ts';
@@ -53,7 +54,9 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
       const subscribed = await bus.waitUntilSubscribed(config.commandTimeoutMs);
       if (results.some((result) => result.status === 'rejected') || !subscribed) {
         logger.warn({ url: redactUrl(config.url) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
+        return;
       }
+      await warnIfTooOld(client, logger);
     },
 
     /** Ready means both: commands answer and the bus subscription is live (else this node would miss messages). */
@@ -74,4 +77,19 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     },
   } satisfies Backend;
   return backend;
+}
+
+/** The scripts use SET … NX GET and ZRANGE … BYSCORE/BYLEX/REV, which need Redis 7.0. */
+const MIN_REDIS_MAJOR = 7;
+
+async function warnIfTooOld(client: Redis, logger: Logger): Promise<void> {
+  try {
+    const info = await client.info('server');
+    const version = /^redis_version:(\S+)/m.exec(info)?.[1];
+    if (version !== undefined && Number(version.split('.')[0]) < MIN_REDIS_MAJOR) {
+      logger.error({ version }, `redis ${version} is too old: roomcast needs Redis ${MIN_REDIS_MAJOR}.0 or newer; some operations will fail`);
+    }
+  } catch {
+    // Informational only: a failure here shows up on the next real command anyway.
+  }
 }

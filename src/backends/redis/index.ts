@@ -70,13 +70,27 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      // Callers stop issuing commands before close; anything still in flight fails with
-      // RC_ERR_BACKEND_UNAVAILABLE rather than hanging.
-      subscriber.disconnect();
-      client.disconnect();
+      await Promise.all([closeConnection(subscriber), closeConnection(client)]);
     },
   } satisfies Backend;
   return backend;
+}
+
+/**
+ * QUIT when connected, so replies to commands already sent still arrive; otherwise (or
+ * if QUIT fails or times out) drop the connection and stop reconnecting. Commands after
+ * this fail with RC_ERR_BACKEND_UNAVAILABLE.
+ */
+async function closeConnection(connection: Redis): Promise<void> {
+  if (connection.status === 'ready') {
+    try {
+      await connection.quit();
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  connection.disconnect();
 }
 
 /** The scripts use SET … NX GET and ZRANGE … BYSCORE/BYLEX/REV, which need Redis 7.0. */

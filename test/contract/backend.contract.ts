@@ -280,14 +280,25 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual(await backend.log.get(stream, 1), entry);
     });
 
-    test('retention by age also updates state (count, first seq, bytes)', async () => {
+    test('retention by age also updates state (count, first seq, bytes), however many entries expire', async () => {
       const stream = name('aged-state');
-      await backend.log.append(stream, 'old-1', keep(100, 150));
-      await backend.log.append(stream, 'old-2', keep(100, 150));
-      await new Promise((r) => setTimeout(r, 250));
-      await backend.log.append(stream, 'new', keep(100, 150));
-      assert.deepEqual(await backend.log.state(stream), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 3 });
+      await backend.log.appendMany(Array.from({ length: 150 }, (_, i) => ({ stream, body: `old-${i}`, retention: keep(1000, 200) })));
+      await new Promise((r) => setTimeout(r, 300));
+      await backend.log.append(stream, 'new', keep(1000, 200));
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 151, firstRetainedSeq: 151, retainedCount: 1, retainedBytes: 3 });
       assert.equal(await backend.log.get(stream, 1), null);
+    });
+
+    test('entries age out without further appends; the seq keeps counting', async () => {
+      const stream = name('idle');
+      await backend.log.append(stream, 'a', keep(10, 100));
+      await backend.log.append(stream, 'bb', keep(10, 100));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(await backend.log.read(stream, { newestFirst: true, limit: 10 }), []);
+      assert.equal(await backend.log.get(stream, 2), null);
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 2, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
+      assert.equal((await backend.log.append(stream, 'c', keep(10, 100))).seq, 3);
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 1 });
     });
 
     test('read below the oldest retained seq starts at the oldest retained', async () => {

@@ -48,6 +48,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
     requestIdHeader: false,
+    // Channel names may be 200 characters (Pusher), past Fastify's default of 100 per path parameter.
+    routerOptions: { maxParamLength: 1024 },
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();

@@ -17,7 +17,8 @@ export interface SignedCallOptions {
   readonly timestamp?: number;
   /** Rewrites the signed query before sending (a query changed after signing). */
   readonly alterQuery?: (query: string) => string;
-  readonly contentType?: string;
+  /** Content type to send; null sends none at all. Default application/json. */
+  readonly contentType?: string | null;
 }
 
 export interface CallResult {
@@ -36,8 +37,10 @@ export async function signedCall(baseUrl: string, method: string, path: string, 
   let query = signQuery(credentials, method, path, options.params ?? {}, options.signedBody ?? text, options.timestamp);
   if (options.alterQuery) query = options.alterQuery(query);
   const headers: Record<string, string> = {};
-  if (text !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-  const response = await fetch(`${baseUrl}${path}?${query}`, { method, headers, ...(text === undefined ? {} : { body: text }) });
+  if (text !== undefined && options.contentType !== null) headers['content-type'] = options.contentType ?? 'application/json';
+  // Bytes, not a string: fetch would add its own text/plain content type to a string.
+  const body = text === undefined ? {} : { body: Buffer.from(text) };
+  const response = await fetch(`${baseUrl}${path}?${query}`, { method, headers, ...body });
   const bodyText = await response.text();
   let json: CallResult['json'] = {};
   try {

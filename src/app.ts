@@ -15,6 +15,7 @@ import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { createLogger } from './ops/logger.ts';
+import { installMetrics } from './ops/metrics.ts';
 
 export interface BuildAppOptions {
   /** Logger to use; default a pino logger at `config.log.level`. */
@@ -65,6 +66,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   http.setErrorHandler(replyWithError);
   http.setNotFoundHandler(replyNotFound);
 
+  installMetrics(http, core);
   await http.register(healthRoutes, { core });
   await http.register(restDoor, { core });
   await http.register(wsDoor, { core });

@@ -16,6 +16,7 @@ import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { createLogger } from './ops/logger.ts';
 import { installMetrics } from './ops/metrics.ts';
+import { statsRoutes } from './ops/stats.ts';
 
 export interface BuildAppOptions {
   /** Logger to use; default a pino logger at `config.log.level`. */
@@ -68,6 +69,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   installMetrics(http, core);
   await http.register(healthRoutes, { core });
+  await http.register(statsRoutes, { core });
   await http.register(restDoor, { core });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });

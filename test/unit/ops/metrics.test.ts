@@ -35,3 +35,14 @@ test('counts REST replies by route template and status, and published messages p
   assert.match(text, /roomcast_messages_published_total\{app="app-1"\} 2/);
   assert.match(text, /roomcast_process_cpu_user_seconds_total/);
 });
+
+test('GET /stats reports occupied channels and subscriptions per app, without names', async () => {
+  await app.core.subscribe(TEST_APP.id, 'secret-channel-name', { connectionId: '9.1', deliver: () => undefined });
+  await app.core.subscribe(TEST_APP.id, 'secret-channel-name', { connectionId: '9.2', deliver: () => undefined });
+  const reply = await app.http.inject({ method: 'GET', url: '/stats' });
+  assert.equal(reply.statusCode, 200);
+  const stats = reply.json() as { node: string; apps: { id: string; occupied_channels: number; subscriptions: number }[] };
+  assert.equal(stats.node, app.core.nodeId);
+  assert.deepEqual(stats.apps.find((a) => a.id === TEST_APP.id), { id: TEST_APP.id, enabled: true, occupied_channels: 1, subscriptions: 2 });
+  assert.ok(!reply.body.includes('secret-channel-name'));
+});

@@ -103,6 +103,9 @@ test('malformed event fields: name, socket_id, channel and channels, info', asyn
   const base = { channel: 'watched', data: 'x' };
   assertError(await signedCall(running.url, 'POST', EVENTS, { body: { ...base, name: 'n'.repeat(201) } }), 400, 'RC_ERR_EVENT_INVALID_NAME');
   assertError(await signedCall(running.url, 'POST', EVENTS, { body: { ...base } }), 400, 'RC_ERR_HTTP_VALIDATION', 'name');
+  for (const name of ['pusher:subscription_succeeded', 'pusher_internal:member_added']) {
+    assertError(await signedCall(running.url, 'POST', EVENTS, { body: { ...base, name } }), 400, 'RC_ERR_EVENT_INVALID_NAME', 'reserves');
+  }
   assertError(await signedCall(running.url, 'POST', EVENTS, { body: { ...base, name: 'e', socket_id: 'abc' } }), 400, 'RC_ERR_EVENT_INVALID_SOCKET_ID');
   assertError(await signedCall(running.url, 'POST', EVENTS, { body: { ...base, name: 'e', channels: ['a'] } }), 400, 'RC_ERR_EVENT_CHANNEL_AND_CHANNELS');
   assertError(await signedCall(running.url, 'POST', EVENTS, { body: { name: 'e', data: 'x' } }), 400, 'RC_ERR_EVENT_NO_CHANNEL');

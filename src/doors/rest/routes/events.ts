@@ -40,8 +40,17 @@ interface BatchBody {
 /** Pusher socket ids are two integers joined by a dot (`123.456`). */
 const SOCKET_ID = /^\d{1,20}\.\d{1,20}$/;
 
+/**
+ * Names the Pusher protocol reserves for its own frames: a published `pusher:…` event
+ * would reach pusher-js as if the server had sent a protocol message.
+ */
+const RESERVED_NAME = /^pusher(_internal)?:/;
+
 /** Decodes and checks one event; throws the catalogue error of its first problem. */
 export function toPublishInput(app: AppConfig, event: EventBody): PublishInput {
+  if (typeof event.name === 'string' && RESERVED_NAME.test(event.name)) {
+    throw createError('RC_ERR_EVENT_INVALID_NAME', 'uses a prefix the protocol reserves (pusher: or pusher_internal:)');
+  }
   if (event.channel !== undefined && event.channels !== undefined) throw createError('RC_ERR_EVENT_CHANNEL_AND_CHANNELS');
   // A channel named twice would get the event twice; publish once per distinct name.
   const channels = [...new Set(event.channels ?? (event.channel === undefined ? [] : [event.channel]))];

@@ -1,6 +1,6 @@
 /**
  * The route plugins of the signed REST API. Each is registered inside the rest door
- * with `{ core }`; every route whose path starts with `/apps/:app_id/` (write the full
+ * with the door's options (`AppRouteOptions`); every route whose path starts with `/apps/:app_id/` (write the full
  * path) is signed, rate limited and reads its app with `requireSignedApp(request)`.
  *
  * To add routes (history, messages, annotations, push, …): write a plugin of type
@@ -12,6 +12,11 @@ import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { userRoutes } from './users.ts';
 
+/**
+ * The options app.ts gives the rest door, handed unchanged to every route plugin. A
+ * route family that needs a service of its own (e.g. push) adds an optional field here
+ * and app.ts passes it.
+ */
 export interface AppRouteOptions {
   readonly core: Core;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import Pusher from 'pusher';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
-import { RecordingSubscriber, RecordingUserConnection } from '../helpers/subscribers.ts';
+import { RecordingSubscriber, RecordingUserConnection, until } from '../helpers/subscribers.ts';
 
 let running: RunningApp;
 let pusher: Pusher;
@@ -144,4 +144,19 @@ test('terminateUserConnections reaches every signed-in connection of the user', 
   await Promise.all([first.waitForTermination(), second.waitForTermination()]);
   assert.equal(bystander.terminated, false);
   for (const connection of [first, second, bystander]) core.signOut(TEST_APP.id, connection);
+});
+
+test('sendToUser reaches every signed-in connection of that user only', async () => {
+  const { core } = running.app;
+  const mine = new RecordingUserConnection('60.1', 'user-9');
+  const other = new RecordingUserConnection('60.2', 'user-10');
+  core.signIn(TEST_APP.id, mine);
+  core.signIn(TEST_APP.id, other);
+  const response = await pusher.sendToUser('user-9', 'direct', { hello: 'you' });
+  assert.equal(response.status, 200);
+  await until(() => mine.userEvents.length === 1, 5000, 'the user event');
+  assert.deepEqual(mine.userEvents, [{ name: 'direct', data: '{"hello":"you"}' }]);
+  assert.deepEqual(other.userEvents, []);
+  core.signOut(TEST_APP.id, mine);
+  core.signOut(TEST_APP.id, other);
 });

@@ -43,15 +43,3 @@ export const eventBody = {
 /** An idempotency key: long enough for a UUID plus a prefix, short enough to store. */
 export const idempotencyKey = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
-/** The common error body of every non-2xx reply (see doors/http-errors.ts). */
-export const errorReply = {
-  type: 'object',
-  required: ['code', 'error', 'message', 'request_id'],
-  properties: {
-    code: { type: 'string' },
-    error: { type: 'string' },
-    message: { type: 'string' },
-    request_id: { type: 'string' },
-  },
-  additionalProperties: true,
-} as const;

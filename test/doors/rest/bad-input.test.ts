@@ -120,6 +120,18 @@ test('user_count only for presence channels; users only of presence channels', a
   assertError(await signedCall(running.url, 'GET', channels, { params: { filter_by_prefix: 'bad prefix' } }), 400, 'RC_ERR_CHANNEL_INVALID_NAME');
 });
 
+test('server-to-user targets need a valid user id; other # names are not channels', async () => {
+  const send = (channel: string) => signedCall(running.url, 'POST', EVENTS, { body: { name: 'e', channel, data: 'x' } });
+  assertError(await send('#server-to-user-'), 400, 'RC_ERR_USER_INVALID_ID');
+  assertError(await send('#server-to-user-a\u0001b'), 400, 'RC_ERR_USER_INVALID_ID');
+  assertError(await send('#other-thing'), 400, 'RC_ERR_CHANNEL_INVALID_NAME');
+  const big = await signedCall(running.url, 'POST', EVENTS, { body: { name: 'e', channel: '#server-to-user-u1', data: 'x'.repeat(20_000) } });
+  assertError(big, 413, 'RC_ERR_EVENT_DATA_TOO_LARGE');
+  const ok = await send('#server-to-user-u1');
+  assert.equal(ok.status, 200, ok.text);
+  assert.deepEqual(ok.json.message_serials, {});
+});
+
 test('a user id with control characters → 400 RC_ERR_USER_INVALID_ID', async () => {
   const result = await signedCall(running.url, 'POST', `/apps/${TEST_APP.id}/users/bad%01id/terminate_connections`, { body: {} });
   assertError(result, 400, 'RC_ERR_USER_INVALID_ID');

@@ -8,25 +8,18 @@
  *
  * Every event of a batch is validated before anything is published: one bad event
  * rejects the whole batch with its index (RC_ERR_BATCH_INVALID_EVENT).
+ * A `#server-to-user-{id}` channel (the SDKs' sendToUser) goes to that user's signed-in
+ * connections instead of a channel; it has no serial.
  */
 import type { AppConfig } from '../../../config/schema.ts';
 import type { Core } from '../../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError } from '../../../core/errors.ts';
-import { validateEvent, type PublishedMessage, type PublishInput } from '../../../core/publish.ts';
+import type { PublishedMessage } from '../../../core/publish.ts';
 import { requireSignedApp } from '../auth.ts';
+import { prepareEvent, type EventBody, type PreparedEvent } from '../event-input.ts';
 import { infoFields, parseInfo, type InfoAttribute } from '../info.ts';
 import { appParams, eventBody, idempotencyKey } from '../schemas.ts';
 import type { AppRoutePlugin } from './index.ts';
-
-/** An event as the JSON body carries it (after ajv). */
-export interface EventBody {
-  readonly name: string;
-  readonly data?: unknown;
-  readonly channel?: string;
-  readonly channels?: readonly string[];
-  readonly socket_id?: string;
-  readonly info?: string;
-}
 
 interface SingleEventBody extends EventBody {
   readonly idempotency_key?: string;
@@ -37,36 +30,18 @@ interface BatchBody {
   readonly idempotency_key?: string;
 }
 
-/** Pusher socket ids are two integers joined by a dot (`123.456`). */
-const SOCKET_ID = /^\d{1,20}\.\d{1,20}$/;
-
 /**
- * Names the Pusher protocol reserves for its own frames: a published `pusher:…` event
- * would reach pusher-js as if the server had sent a protocol message.
+ * Publishes prepared events to their channels in one backend round trip and sends the
+ * user-targeted ones; returns each event's published messages (in input order).
  */
-const RESERVED_NAME = /^pusher(_internal)?:/;
-
-/** Decodes and checks one event; throws the catalogue error of its first problem. */
-export function toPublishInput(app: AppConfig, event: EventBody): PublishInput {
-  if (typeof event.name === 'string' && RESERVED_NAME.test(event.name)) {
-    throw createError('RC_ERR_EVENT_INVALID_NAME', 'uses a prefix the protocol reserves (pusher: or pusher_internal:)');
-  }
-  if (event.channel !== undefined && event.channels !== undefined) throw createError('RC_ERR_EVENT_CHANNEL_AND_CHANNELS');
-  // A channel named twice would get the event twice; publish once per distinct name.
-  const channels = [...new Set(event.channels ?? (event.channel === undefined ? [] : [event.channel]))];
-  if (event.socket_id !== undefined && !SOCKET_ID.test(event.socket_id)) {
-    throw createError('RC_ERR_EVENT_INVALID_SOCKET_ID', JSON.stringify(event.socket_id.slice(0, 40)));
-  }
-  const input: PublishInput = {
-    name: event.name,
-    channels,
-    data: event.data,
-    origin: 'rest',
-    sender: { type: 'Server', id: app.id },
-    ...(event.socket_id === undefined ? {} : { socketId: event.socket_id }),
-  };
-  validateEvent(app, input);
-  return input;
+async function deliver(core: Core, app: AppConfig, events: readonly PreparedEvent[]): Promise<PublishedMessage[][]> {
+  const withChannels = events.filter((event) => event.input.channels.length > 0);
+  const published = withChannels.length > 0 ? await core.publish(app, withChannels.map((event) => event.input)) : [];
+  await Promise.all(
+    events.flatMap((event) => event.userIds.map((userId) => core.sendToUser(app.id, userId, event.input.name, event.data))),
+  );
+  let next = 0;
+  return events.map((event) => (event.input.channels.length > 0 ? (published[next++] ?? []) : []));
 }
 
 /** `{ <channel>: <fields> }` built without touching Object.prototype (channel names are client text). */
@@ -104,11 +79,11 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
     const appConfig = requireSignedApp(request);
     const body = request.body as SingleEventBody;
     const wanted = parseInfo(body.info);
-    const input = toPublishInput(appConfig, body);
+    const event = prepareEvent(appConfig, body);
     const publish = async () => {
-      const [published] = await core.publish(appConfig, [input]);
+      const [published] = await deliver(core, appConfig, [event]);
       const result: Record<string, unknown> = {};
-      if (wanted.size > 0) result.channels = await channelsInfo(core, appConfig.id, input.channels, wanted);
+      if (wanted.size > 0) result.channels = await channelsInfo(core, appConfig.id, event.input.channels, wanted);
       result.message_serials = serialsOf(published ?? []);
       return result;
     };
@@ -125,16 +100,16 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
     if (body.batch.length > maxBatchSize) throw createError('RC_ERR_BATCH_TOO_LARGE', maxBatchSize, body.batch.length);
     const prepared = body.batch.map((event, index) => {
       try {
-        return { input: toPublishInput(appConfig, event), wanted: parseInfo(event.info) };
+        return { event: prepareEvent(appConfig, event), wanted: parseInfo(event.info) };
       } catch (error) {
         if (!isRoomcastError(error)) throw error;
         throw createErrorWith('RC_ERR_BATCH_INVALID_EVENT', { cause: error, details: { index, event_code: error.code } }, index, error.message);
       }
     });
     const publish = async () => {
-      const published = await core.publish(appConfig, prepared.map((event) => event.input));
+      const published = await deliver(core, appConfig, prepared.map((item) => item.event));
       const items = await Promise.all(
-        prepared.map(async ({ input, wanted }, index) => {
+        prepared.map(async ({ event: { input }, wanted }, index) => {
           const serials = published[index] ?? [];
           const info = await channelsInfo(core, appConfig.id, input.channels, wanted);
           // Pusher's shape for the usual one-channel event: the info fields flat, plus its serial.

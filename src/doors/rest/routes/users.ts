@@ -4,21 +4,10 @@
  * POST /apps/:app_id/users/:user_id/terminate_connections   body {} or none → {}
  *   closes every connection the user signed in with, on every node.
  */
-import { createError } from '../../../core/errors.ts';
 import { requireSignedApp } from '../auth.ts';
+import { assertUserId } from '../event-input.ts';
 import { appIdParam } from '../schemas.ts';
 import type { AppRoutePlugin } from './index.ts';
-
-/** Pusher user ids: 1–200 characters, no control characters. */
-const MAX_USER_ID_LENGTH = 200;
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
-
-/** Throws RC_ERR_USER_INVALID_ID unless `userId` is a usable user id. */
-export function assertUserId(userId: string): void {
-  if (userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || CONTROL_CHARACTERS.test(userId)) {
-    throw createError('RC_ERR_USER_INVALID_ID', JSON.stringify(userId.slice(0, 60)));
-  }
-}
 
 const terminateSchema = {
   params: {

@@ -12,7 +12,8 @@ import { isRoomcastError } from '../../src/core/errors.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { signedCall } from '../helpers/signed-request.ts';
-import { RecordingSubscriber, RecordingUserConnection, until } from '../helpers/subscribers.ts';
+import { RecordingSubscriber } from '../helpers/subscriber.ts';
+import { RecordingUserConnection, receivedEvents, until } from '../helpers/rest-observers.ts';
 
 const redis = await startRedis();
 const config = testConfig({}, redis.url);
@@ -40,7 +41,7 @@ test('a trigger on node A reaches a subscriber on node B', { skip }, async () =>
   const subscriber = new RecordingSubscriber('100.1');
   await b.app.core.subscribe(TEST_APP.id, 'cluster-news', subscriber);
   await sdkFor(a).trigger('cluster-news', 'hello', { from: 'a' });
-  const [event] = await subscriber.waitFor(1);
+  const [event] = await receivedEvents(subscriber, 1);
   assert.deepEqual({ channel: event!.channel, name: event!.name, data: event!.data }, { channel: 'cluster-news', name: 'hello', data: '{"from":"a"}' });
   await b.app.core.unsubscribe(TEST_APP.id, 'cluster-news', subscriber);
 });
@@ -72,7 +73,7 @@ test('an idempotency key used on node A is replayed on node B without publishing
   assert.deepEqual(replay.json, first.json);
   assert.equal(replay.headers.get('idempotent-replayed'), 'true');
   await signedCall(b.url, 'POST', `/apps/${TEST_APP.id}/events`, { body: { name: 'marker', channel: 'cluster-once', data: 'm' } });
-  const events = await subscriber.waitFor(2);
+  const events = await receivedEvents(subscriber, 2);
   assert.deepEqual(events.map((e) => e.name), ['once', 'marker']);
   await a.app.core.unsubscribe(TEST_APP.id, 'cluster-once', subscriber);
 });

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import Pusher from 'pusher';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
-import { RecordingSubscriber, RecordingUserConnection, until } from '../helpers/subscribers.ts';
+import { RecordingSubscriber } from '../helpers/subscriber.ts';
+import { RecordingUserConnection, receivedEvents, until } from '../helpers/rest-observers.ts';
 
 let running: RunningApp;
 let pusher: Pusher;
@@ -36,7 +37,7 @@ test('trigger reaches a subscriber with the right channel, name and data (object
   const response = await pusher.trigger('orders', 'order.created', { id: 'ord_123' });
   assert.equal(response.status, 200);
   const reply = await json(response);
-  const [event] = await subscriber.waitFor(1);
+  const [event] = await receivedEvents(subscriber, 1);
   assert.deepEqual({ channel: event!.channel, name: event!.name, data: event!.data }, {
     channel: 'orders',
     name: 'order.created',
@@ -65,11 +66,11 @@ test('trigger to several channels skips the socket_id and reports info per chann
   });
   assert.deepEqual(Object.keys(reply.message_serials).sort(), ['news', 'presence-lobby']);
 
-  const [received] = await other.waitFor(1);
+  const [received] = await receivedEvents(other, 1);
   assert.deepEqual({ channel: received!.channel, name: received!.name, data: received!.data }, { channel: 'news', name: 'headline', data: 'plain text' });
   // A second event without socket_id: the sender gets exactly that one, proving the first skipped it.
   await pusher.trigger('news', 'second', 'two');
-  const senderEvents = await sender.waitFor(1);
+  const senderEvents = await receivedEvents(sender, 1);
   assert.deepEqual(senderEvents.map((e) => e.name), ['second']);
 
   await core.unsubscribe(TEST_APP.id, 'news', sender);
@@ -88,7 +89,7 @@ test('triggerBatch publishes every event in order and answers per event', async 
   const reply = await json(response);
   assert.equal(reply.batch.length, 3);
   assert.equal(reply.batch[2].subscription_count, 1);
-  const events = await subscriber.waitFor(2);
+  const events = await receivedEvents(subscriber, 2);
   assert.deepEqual(events.map((e) => [e.name, e.data]), [['first', '{"n":1}'], ['third', 'three']]);
   assert.equal(reply.batch[0].message_serial, events[0]!.serial);
   assert.equal(reply.batch[2].message_serial, events[1]!.serial);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../../helpers/app.ts';
 import { signedCall, type CallResult } from '../../helpers/signed-request.ts';
-import { RecordingSubscriber } from '../../helpers/subscribers.ts';
+import { RecordingSubscriber } from '../../helpers/subscriber.ts';
+import { eventsOf, receivedEvents } from '../../helpers/rest-observers.ts';
 
 const LIMITED = { id: 'app-limited', key: 'limited-key', secret: 'limited-secret', limits: { restRequestsPerWindow: 3, restWindowMs: 60_000 } };
 const EVENTS = `/apps/${TEST_APP.id}/events`;
@@ -42,7 +43,7 @@ function assertError(result: CallResult, status: number, code: string, mentions?
 async function assertNothingPublishedSince(before: number): Promise<void> {
   const marker = `marker-${Math.random()}`;
   assert.equal((await signedCall(running.url, 'POST', EVENTS, { body: { name: 'marker', channel: 'watched', data: marker } })).status, 200);
-  const events = await watcher.waitFor(before + 1);
+  const events = await receivedEvents(watcher, before + 1);
   assert.deepEqual(events.slice(before).map((e) => e.data), [marker]);
 }
 
@@ -56,14 +57,14 @@ test('a body that is not JSON → 400 RC_ERR_HTTP_BAD_JSON, whatever its content
 });
 
 test('a JSON body sent without Content-Type is still read as JSON', async () => {
-  const count = watcher.received.length;
+  const count = eventsOf(watcher).length;
   const result = await signedCall(running.url, 'POST', EVENTS, { body: { name: 'no-type', channel: 'watched', data: 'x' }, contentType: null });
   assert.equal(result.status, 200, result.text);
-  await watcher.waitFor(count + 1);
+  await receivedEvents(watcher, count + 1);
 });
 
 test('event data over 10 KiB → 413 RC_ERR_EVENT_DATA_TOO_LARGE; exactly 10 KiB is accepted', async () => {
-  const count = watcher.received.length;
+  const count = eventsOf(watcher).length;
   const big = await signedCall(running.url, 'POST', EVENTS, { body: { name: 'e', channel: 'watched', data: 'x'.repeat(10 * 1024 + 1) } });
   assertError(big, 413, 'RC_ERR_EVENT_DATA_TOO_LARGE', '10241');
   const object = await signedCall(running.url, 'POST', EVENTS, { body: { name: 'e', channel: 'watched', data: { blob: 'y'.repeat(10 * 1024) } } });
@@ -87,7 +88,7 @@ test('more than 100 channels → 400 RC_ERR_EVENT_TOO_MANY_CHANNELS', async () =
 });
 
 test('invalid channel names → 400 RC_ERR_CHANNEL_INVALID_NAME, in bodies and in paths', async () => {
-  const count = watcher.received.length;
+  const count = eventsOf(watcher).length;
   for (const channel of ['has space', 'colon:name', 'slash/name', 'c'.repeat(201), '']) {
     const result = await signedCall(running.url, 'POST', EVENTS, { body: { name: 'e', channels: ['watched', channel], data: 'x' } });
     assertError(result, 400, 'RC_ERR_CHANNEL_INVALID_NAME');
@@ -144,7 +145,7 @@ test('a batch over 10 events → 413 RC_ERR_BATCH_TOO_LARGE', async () => {
 });
 
 test('one bad event rejects the whole batch with its index; nothing is published', async () => {
-  const count = watcher.received.length;
+  const count = eventsOf(watcher).length;
   const batch = [
     { name: 'ok-1', channel: 'watched', data: 'a' },
     { name: 'ok-2', channel: 'watched', data: 'b' },
@@ -161,7 +162,7 @@ test('one bad event rejects the whole batch with its index; nothing is published
 });
 
 test('an idempotent replay publishes once and returns the first reply; a different body is 400', async () => {
-  const count = watcher.received.length;
+  const count = eventsOf(watcher).length;
   const body = { name: 'once', channel: 'watched', data: 'only once', idempotency_key: `key-${Math.random()}` };
   const first = await signedCall(running.url, 'POST', EVENTS, { body });
   const replay = await signedCall(running.url, 'POST', EVENTS, { body });
@@ -172,11 +173,11 @@ test('an idempotent replay publishes once and returns the first reply; a differe
   const conflict = await signedCall(running.url, 'POST', EVENTS, { body: { ...body, data: 'something else' } });
   assertError(conflict, 400, 'RC_ERR_IDEMPOTENCY_CONFLICT');
   await assertNothingPublishedSince(count + 1);
-  assert.deepEqual(watcher.received.slice(count, count + 1).map((e) => e.data), ['only once']);
+  assert.deepEqual(eventsOf(watcher).slice(count, count + 1).map((e) => e.data), ['only once']);
 });
 
 test('an idempotent batch replay publishes once', async () => {
-  const count = watcher.received.length;
+  const count = eventsOf(watcher).length;
   const body = { batch: [{ name: 'b1', channel: 'watched', data: 'batched once' }], idempotency_key: `batch-${Math.random()}` };
   const first = await signedCall(running.url, 'POST', BATCH, { body });
   const replay = await signedCall(running.url, 'POST', BATCH, { body });

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../../helpers/app.ts';
 import { signedCall, type CallResult } from '../../helpers/signed-request.ts';
-import { RecordingSubscriber } from '../../helpers/subscribers.ts';
+import { RecordingSubscriber } from '../../helpers/subscriber.ts';
+import { eventsOf, receivedEvents } from '../../helpers/rest-observers.ts';
 
 let running: RunningApp;
 const watcher = new RecordingSubscriber('1.1');
@@ -34,7 +35,7 @@ function assertRejected(result: CallResult, status: number, code: string, mentio
 test('a correctly signed request is accepted (the control case)', async () => {
   const result = await signedCall(running.url, 'POST', EVENTS, { body: event });
   assert.equal(result.status, 200, result.text);
-  await watcher.waitFor(1);
+  await receivedEvents(watcher, 1);
 });
 
 test('wrong secret → 401 RC_ERR_AUTH_BAD_SIGNATURE', async () => {
@@ -79,7 +80,7 @@ test('a replayed request with a different body → 401 RC_ERR_AUTH_BAD_BODY_MD5'
   const body = (await replay.json()) as { code: string; message: string };
   assert.equal(replay.status, 401);
   assert.equal(body.code, 'RC_ERR_AUTH_BAD_BODY_MD5');
-  assert.ok(!watcher.received.some((e) => e.data === 'forged'), 'the forged event was not published');
+  assert.ok(!eventsOf(watcher).some((e) => e.data === 'forged'), 'the forged event was not published');
 });
 
 test('missing parameters → 401 RC_ERR_AUTH_MISSING_PARAM naming the parameter', async () => {
@@ -107,7 +108,7 @@ test('unknown app → 404 RC_ERR_APP_NOT_FOUND; disabled app → 403 RC_ERR_APP_
 });
 
 test('after all the rejections, only the control events were published', async () => {
-  assert.ok(watcher.received.every((e) => e.data === 'payload'));
+  assert.ok(eventsOf(watcher).every((e) => e.data === 'payload'));
   const ok = await signedCall(running.url, 'GET', `/apps/${TEST_APP.id}/channels`);
   assert.equal(ok.status, 200);
 });

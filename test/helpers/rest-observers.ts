@@ -1,8 +1,10 @@
 /**
- * In-process stand-ins for door connections, registered straight with the core, so REST
- * tests can observe fan-out, occupancy, presence and user termination without a gateway.
+ * Observers for tests of the signed REST API, registered straight with the core so
+ * they see fan-out and user signals without a gateway: helpers over the shared
+ * `RecordingSubscriber` (subscriber.ts) and a recording signed-in user connection.
  */
-import type { ChannelMessage, Subscriber, UserConnection } from '../../src/core/types.ts';
+import type { UserConnection } from '../../src/core/types.ts';
+import type { RecordingSubscriber } from './subscriber.ts';
 
 export interface ReceivedEvent {
   readonly channel: string;
@@ -11,34 +13,15 @@ export interface ReceivedEvent {
   readonly serial: string;
 }
 
-/** A subscriber that records what it receives and lets a test wait for it. */
-export class RecordingSubscriber implements Subscriber {
-  readonly received: ReceivedEvent[] = [];
-  private waiters: (() => void)[] = [];
+/** The events a recording subscriber has received so far, in the shape tests compare. */
+export function eventsOf(subscriber: RecordingSubscriber): ReceivedEvent[] {
+  return subscriber.messages.map((m) => ({ channel: m.channel, name: m.record.name, data: m.record.data, serial: m.serial }));
+}
 
-  constructor(readonly connectionId: string) {}
-
-  deliver(message: ChannelMessage): void {
-    this.received.push({ channel: message.channel, name: message.record.name, data: message.record.data, serial: message.serial });
-    for (const wake of this.waiters.splice(0)) wake();
-  }
-
-  /** Resolves once `count` events have arrived; rejects after `timeoutMs`. */
-  async waitFor(count: number, timeoutMs = 5000): Promise<ReceivedEvent[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.received.length < count) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.connectionId}: got ${this.received.length} events, wanted ${count}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return this.received;
-  }
+/** Waits until the subscriber has received at least `count` events; returns them all. */
+export async function receivedEvents(subscriber: RecordingSubscriber, count: number, timeoutMs = 5000): Promise<ReceivedEvent[]> {
+  await subscriber.waitFor((s) => s.messages.length >= count, timeoutMs, `${count} events`);
+  return eventsOf(subscriber);
 }
 
 /** A signed-in user connection that records termination and user events. */

@@ -136,6 +136,9 @@ test('server-to-user targets need a valid user id; other # names are not channel
 test('a user id with control characters → 400 RC_ERR_USER_INVALID_ID', async () => {
   const result = await signedCall(running.url, 'POST', `/apps/${TEST_APP.id}/users/bad%01id/terminate_connections`, { body: {} });
   assertError(result, 400, 'RC_ERR_USER_INVALID_ID');
+  const path = `/apps/${TEST_APP.id}/users/u1/terminate_connections`;
+  assertError(await signedCall(running.url, 'POST', path, { body: [1] }), 400, 'RC_ERR_HTTP_VALIDATION');
+  assert.equal((await signedCall(running.url, 'POST', path)).status, 200, 'no body at all is accepted like {}');
 });
 
 test('a batch over 10 events → 413 RC_ERR_BATCH_TOO_LARGE', async () => {

@@ -70,7 +70,7 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
 
   app.addHook('onRoute', (route: RouteOptions) => {
     if (!route.url.startsWith('/apps/')) return;
-    if (!route.url.startsWith(SIGNED_PREFIX)) {
+    if (!route.url.startsWith(SIGNED_PREFIX) && route.url !== SIGNED_PREFIX.slice(0, -1)) {
       throw new Error(`rest door: route ${route.url} is under /apps/ but not ${SIGNED_PREFIX}…; it would be served unsigned`);
     }
     const existing = route.preValidation;

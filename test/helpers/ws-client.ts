@@ -35,6 +35,7 @@ export class RawPusherClient {
     const client = new RawPusherClient(ws);
     const first = await client.next(() => true);
     if (first.event === 'pusher:connection_established') client.socketId = (JSON.parse(first.data as string) as { socket_id: string }).socket_id;
+    else client.frames.unshift(first); // a refusal: leave it for the test to read
     return client;
   }
 

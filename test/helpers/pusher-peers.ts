@@ -1,0 +1,87 @@
+/**
+ * Real peers for the WebSocket door: `pusher-js` (the browser/Node client, unmodified)
+ * pointed at a roomcast node, authorising channels and users with the official
+ * `pusher` server SDK, as an application's auth endpoint would.
+ */
+import Pusher from 'pusher';
+import PusherJs from 'pusher-js';
+import type { Channel } from 'pusher-js';
+import { TEST_APP } from './app.ts';
+
+/** The server SDK for the test app, aimed at `port` (REST calls, auth signatures). */
+export function serverSdk(port: number): Pusher {
+  return new Pusher({ appId: TEST_APP.id, key: TEST_APP.key, secret: TEST_APP.secret, host: '127.0.0.1', port: String(port), useTLS: false });
+}
+
+export interface PeerOptions {
+  /** presence channel_data for this client's presence subscriptions. */
+  readonly presence?: { user_id: string; user_info?: unknown };
+  /** user_data for `pusher.signin()`. */
+  readonly user?: { id: string; user_info?: unknown };
+}
+
+/** A pusher-js client on `port`, connected (resolves once `connected`). */
+export async function pusherJsClient(port: number, options: PeerOptions = {}): Promise<PusherJs> {
+  const sdk = serverSdk(port);
+  const client = new PusherJs(TEST_APP.key, {
+    cluster: 'x',
+    wsHost: '127.0.0.1',
+    wsPort: port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    disableStats: true,
+    channelAuthorization: {
+      customHandler: ({ socketId, channelName }, callback) => {
+        try {
+          const data = channelName.startsWith('presence-') && options.presence !== undefined ? options.presence : undefined;
+          callback(null, sdk.authorizeChannel(socketId, channelName, data));
+        } catch (error) {
+          callback(error as Error, null);
+        }
+      },
+    },
+    userAuthentication: {
+      customHandler: ({ socketId }, callback) => {
+        if (options.user === undefined) return callback(new Error('no user for this client'), null);
+        callback(null, sdk.authenticateUser(socketId, options.user));
+      },
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('pusher-js did not connect')), 5000);
+    client.connection.bind('connected', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return client;
+}
+
+/** Subscribes and resolves on `pusher:subscription_succeeded` (rejects on `subscription_error`). */
+export function subscribed(client: PusherJs, channelName: string): Promise<Channel> {
+  const channel = client.subscribe(channelName);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no subscription to ${channelName}`)), 5000);
+    channel.bind('pusher:subscription_succeeded', () => {
+      clearTimeout(timer);
+      resolve(channel);
+    });
+    channel.bind('pusher:subscription_error', (error: unknown) => {
+      clearTimeout(timer);
+      reject(new Error(`subscription_error on ${channelName}: ${JSON.stringify(error)}`));
+    });
+  });
+}
+
+/** Resolves with the data of the next `event` on `channel`. */
+export function nextEvent<T = unknown>(channel: Channel, event: string, timeoutMs = 5000): Promise<{ data: T; metadata: unknown }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event} on ${channel.name}`)), timeoutMs);
+    const handler = (data: T, metadata: unknown): void => {
+      clearTimeout(timer);
+      channel.unbind(event, handler);
+      resolve({ data, metadata });
+    };
+    channel.bind(event, handler);
+  });
+}

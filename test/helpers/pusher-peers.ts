@@ -4,9 +4,16 @@
  * `pusher` server SDK, as an application's auth endpoint would.
  */
 import Pusher from 'pusher';
-import PusherJs from 'pusher-js';
+import pusherJsModule from 'pusher-js';
 import type { Channel } from 'pusher-js';
+import type { Options as PusherJsOptions } from 'pusher-js';
+import type * as PusherJsTypes from 'pusher-js/types/src/core/pusher.js';
 import { TEST_APP } from './app.ts';
+
+// pusher-js is CommonJS (`module.exports = Pusher`); under NodeNext its default import is
+// typed as the module, so name the class type explicitly.
+export type PusherJs = PusherJsTypes.default;
+const PusherJs = pusherJsModule as unknown as new (key: string, options: PusherJsOptions) => PusherJs;
 
 /** The server SDK for the test app, aimed at `port` (REST calls, auth signatures). */
 export function serverSdk(port: number): Pusher {
@@ -15,9 +22,9 @@ export function serverSdk(port: number): Pusher {
 
 export interface PeerOptions {
   /** presence channel_data for this client's presence subscriptions. */
-  readonly presence?: { user_id: string; user_info?: unknown };
+  readonly presence?: { user_id: string; user_info?: Record<string, unknown> };
   /** user_data for `pusher.signin()`. */
-  readonly user?: { id: string; user_info?: unknown };
+  readonly user?: { id: string; user_info?: Record<string, unknown> };
 }
 
 /** A pusher-js client on `port`, connected (resolves once `connected`). */
@@ -31,7 +38,7 @@ export async function pusherJsClient(port: number, options: PeerOptions = {}): P
     enabledTransports: ['ws'],
     disableStats: true,
     channelAuthorization: {
-      customHandler: ({ socketId, channelName }, callback) => {
+      customHandler: ({ socketId, channelName }: { socketId: string; channelName: string }, callback: (error: Error | null, data: { auth: string; channel_data?: string } | null) => void) => {
         try {
           const data = channelName.startsWith('presence-') && options.presence !== undefined ? options.presence : undefined;
           callback(null, sdk.authorizeChannel(socketId, channelName, data));
@@ -41,7 +48,7 @@ export async function pusherJsClient(port: number, options: PeerOptions = {}): P
       },
     },
     userAuthentication: {
-      customHandler: ({ socketId }, callback) => {
+      customHandler: ({ socketId }: { socketId: string }, callback: (error: Error | null, data: { auth: string; user_data: string } | null) => void) => {
         if (options.user === undefined) return callback(new Error('no user for this client'), null);
         callback(null, sdk.authenticateUser(socketId, options.user));
       },

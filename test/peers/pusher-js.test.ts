@@ -5,11 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type PusherJs from 'pusher-js';
 import type { PresenceChannel } from 'pusher-js';
 import type { AppConfig } from '../../src/config/schema.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
-import { nextEvent, pusherJsClient, subscribed } from '../helpers/pusher-peers.ts';
+import { nextEvent, pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
 import { waitUntil } from '../helpers/ws-client.ts';
 
 describe('pusher-js peer', () => {

@@ -11,7 +11,7 @@
  * one shared frame Buffer per message (see socket-writer.ts).
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import type { AppConfig, WebSocketConfig } from '../../config/schema.ts';
+import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../core/errors.ts';
@@ -69,7 +69,6 @@ export interface ConnectionOptions {
   readonly socketId: string;
   readonly ws: WebSocket;
   readonly writer: SocketWriter;
-  readonly settings: WebSocketConfig;
   readonly logger: Logger;
 }
 

@@ -81,7 +81,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const socketId = socketIds.next();
     let connection: Connection | null = null;
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
-    connection = new Connection({ core, app, socketId, ws, writer, settings, logger });
+    connection = new Connection({ core, app, socketId, ws, writer, logger });
     const live = connection;
     connections.add(live);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);

@@ -35,6 +35,11 @@ export interface Subscription {
   state: 'pending' | 'active';
   /** Messages that arrived while pending; sent after `subscription_succeeded`, in order. */
   buffered: ChannelMessage[];
+  /**
+   * Presence changes that arrived while pending; replayed after the member list. Replays
+   * are harmless when the list already reflects them: clients key members by user id.
+   */
+  bufferedPresence: PresenceChange[];
   /** Set when the client unsubscribed (or left) while the subscribe was pending. */
   cancelled: boolean;
   /** This connection's member, on presence channels. */
@@ -132,7 +137,11 @@ export class Connection implements Subscriber {
 
   presenceChanged(change: PresenceChange): void {
     const subscription = this.subscriptions.get(change.channel);
-    if (subscription === undefined || subscription.state !== 'active') return;
+    if (subscription === undefined) return;
+    if (subscription.state === 'pending') {
+      subscription.bufferedPresence.push(change);
+      return;
+    }
     // The core announces once per user (first join, last leave), never to the joiner.
     if (change.kind === 'member_added') this.sendText(memberAdded(change.channel, change.member));
     else this.sendText(memberRemoved(change.channel, change.member.userId));

@@ -59,7 +59,7 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     return;
   }
 
-  const subscription: Subscription = { channel, traits, state: 'pending', buffered: [], cancelled: false };
+  const subscription: Subscription = { channel, traits, state: 'pending', buffered: [], bufferedPresence: [], cancelled: false };
   if (member !== undefined) subscription.member = member;
   connection.subscriptions.set(channel, subscription);
   connection.pendingCount++;
@@ -87,8 +87,10 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
       connection.sendText(cached.encode(encodeChannelMessage));
     }
     subscription.state = 'active';
+    for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
     flushBuffered(connection, subscription.buffered, replayedSeq);
     subscription.buffered = [];
+    subscription.bufferedPresence = [];
   } catch (thrown) {
     if (connection.subscriptions.get(channel) === subscription) connection.subscriptions.delete(channel);
     await core.unsubscribe(app.id, channel, connection);

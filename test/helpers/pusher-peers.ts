@@ -3,6 +3,7 @@
  * pointed at a roomcast node, authorising channels and users with the official
  * `pusher` server SDK, as an application's auth endpoint would.
  */
+import { createRequire } from 'node:module';
 import Pusher from 'pusher';
 import pusherJsModule from 'pusher-js';
 import type { Channel } from 'pusher-js';
@@ -13,11 +14,29 @@ import { TEST_APP } from './app.ts';
 // pusher-js is CommonJS (`module.exports = Pusher`); under NodeNext its default import is
 // typed as the module, so name the class type explicitly.
 export type PusherJs = PusherJsTypes.default;
-const PusherJs = pusherJsModule as unknown as new (key: string, options: PusherJsOptions) => PusherJs;
+type PusherJsConstructor = new (key: string, options: PusherJsOptions) => PusherJs;
+const PusherJs = pusherJsModule as unknown as PusherJsConstructor;
+/**
+ * pusher-js decrypts `private-encrypted-` channels with the tweetnacl it depends on,
+ * passed as the `nacl` option (its with-encryption entry is a browser build). Resolved
+ * from pusher-js's own location so the test uses exactly its dependency.
+ */
+const nacl: unknown = createRequire(createRequire(import.meta.url).resolve('pusher-js'))('tweetnacl');
+
+/** A 32-byte master key for encrypted channels in tests (base64). */
+export const TEST_ENCRYPTION_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
 /** The server SDK for the test app, aimed at `port` (REST calls, auth signatures). */
 export function serverSdk(port: number): Pusher {
-  return new Pusher({ appId: TEST_APP.id, key: TEST_APP.key, secret: TEST_APP.secret, host: '127.0.0.1', port: String(port), useTLS: false });
+  return new Pusher({
+    appId: TEST_APP.id,
+    key: TEST_APP.key,
+    secret: TEST_APP.secret,
+    host: '127.0.0.1',
+    port: String(port),
+    useTLS: false,
+    encryptionMasterKeyBase64: TEST_ENCRYPTION_MASTER_KEY,
+  });
 }
 
 export interface PeerOptions {
@@ -25,12 +44,15 @@ export interface PeerOptions {
   readonly presence?: { user_id: string; user_info?: Record<string, unknown> };
   /** user_data for `pusher.signin()`. */
   readonly user?: { id: string; user_info?: Record<string, unknown> };
+  /** Give pusher-js tweetnacl, for `private-encrypted-` channels. */
+  readonly encryption?: boolean;
 }
 
 /** A pusher-js client on `port`, connected (resolves once `connected`). */
 export async function pusherJsClient(port: number, options: PeerOptions = {}): Promise<PusherJs> {
   const sdk = serverSdk(port);
   const client = new PusherJs(TEST_APP.key, {
+    ...(options.encryption === true ? { nacl: nacl as PusherJsOptions['nacl'] } : {}),
     cluster: 'x',
     wsHost: '127.0.0.1',
     wsPort: port,

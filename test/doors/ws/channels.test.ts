@@ -204,3 +204,23 @@ describe('ws door: channels', () => {
     await waitUntil(async () => (await running.app.core.presenceMembers(TEST_APP.id, 'presence-signed')).length === 0, 2000, 'carol to leave');
   });
 });
+
+describe('ws door: subscription limit per connection', () => {
+  let running: RunningApp;
+  before(async () => {
+    running = await startApp(testConfig({ websocket: { maxSubscriptionsPerConnection: 2 } }));
+  });
+  after(() => running.close());
+
+  test('past websocket.maxSubscriptionsPerConnection a subscribe is refused; unsubscribing frees a slot', async () => {
+    const client = await RawPusherClient.connect(running.port);
+    await client.subscribe('one');
+    await client.subscribe('two');
+    const refused = await client.subscribe('three');
+    assert.equal(refused.event, 'pusher:subscription_error');
+    assert.equal((refused.data as { rc_code: string }).rc_code, 'RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS');
+    client.send({ event: 'pusher:unsubscribe', data: { channel: 'one' } });
+    assert.equal((await client.subscribe('three')).event, 'pusher_internal:subscription_succeeded');
+    client.close();
+  });
+});

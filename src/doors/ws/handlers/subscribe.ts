@@ -50,6 +50,11 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     connection.sendError(createError('RC_ERR_WS_ALREADY_SUBSCRIBED', echo(channel)), channel);
     return;
   }
+  const limit = core.config.websocket.maxSubscriptionsPerConnection;
+  if (limit > 0 && connection.subscriptions.size >= limit) {
+    connection.sendSubscriptionError(channel, createError('RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS', limit));
+    return;
+  }
   const traits = channelTraits(channel);
   let member: Member | undefined;
   try {

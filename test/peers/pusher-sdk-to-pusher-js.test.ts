@@ -1,7 +1,7 @@
 /**
  * End to end with two real peers: the official `pusher` server SDK triggers over the
  * signed REST door, pusher-js receives over the WebSocket door. Covers trigger,
- * triggerBatch, socket_id exclusion, encrypted channels (payload passed untouched and
+ * triggerBatch, sendToUser, socket_id exclusion, encrypted channels (payload passed untouched and
  * decrypted by pusher-js) and terminateUserConnections.
  */
 import assert from 'node:assert/strict';
@@ -85,6 +85,15 @@ describe('pusher SDK → roomcast → pusher-js', () => {
     const stored = JSON.parse(await tap) as { nonce: string; ciphertext: string };
     assert.ok(stored.nonce.length > 0 && stored.ciphertext.length > 0);
     assert.equal((await tap).includes('swordfish'), false);
+  });
+
+  test('sendToUser reaches the signed-in pusher-js user', async () => {
+    const client = await peer({ user: { id: 'user-9' } });
+    client.signin();
+    const event = new Promise<unknown>((resolve) => client.user.bind('welcome', resolve));
+    await waitUntil(() => running.app.core.hub.userConnections(TEST_APP.id, 'user-9').length === 1, 5000, 'the sign-in');
+    await sdk.sendToUser('user-9', 'welcome', { plan: 'pro' });
+    assert.deepEqual(await event, { plan: 'pro' });
   });
 
   test('terminateUserConnections closes the user’s sockets with 4009', async () => {

@@ -40,6 +40,19 @@ describe('ws door: channels', () => {
     assert.equal(event.data, '{"title":"hello"}');
   });
 
+  test('a burst published in one tick arrives complete and in order (corked writes, all frame sizes)', async () => {
+    const client = await connect();
+    await client.subscribe('burst');
+    // Payload lengths around the 7-bit/16-bit header boundaries (data ≤ the 10 KiB event limit).
+    const sizes = [0, 1, 100, 116, 117, 118, 1000, 9000];
+    const inputs = Array.from({ length: 200 }, (_, i) => ({ name: 'n', channels: ['burst'], data: `${i}:${'z'.repeat(sizes[i % sizes.length]!)}`, origin: 'rest' as const }));
+    await running.app.core.publish(app, inputs);
+    for (let i = 0; i < inputs.length; i++) {
+      const event = await client.nextEvent('n', 'burst');
+      assert.equal(event.data, inputs[i]!.data);
+    }
+  });
+
   test('a private channel needs a valid signature: 4009 otherwise', async () => {
     const client = await connect();
     client.send({ event: 'pusher:subscribe', data: { channel: 'private-a', auth: channelAuth(client.socketId, 'private-a', undefined, 'wrong') } });

@@ -97,6 +97,24 @@ describe('ws door: channels', () => {
     assert.equal(client.frames.some((frame) => frame.event === 'after-unsubscribe'), false);
   });
 
+  test('subscribe, unsubscribe, subscribe in one burst leaves exactly one live subscription', async () => {
+    const client = await connect();
+    const channel = 'presence-flip';
+    const channelData = JSON.stringify({ user_id: 'flip' });
+    const subscribe = { event: 'pusher:subscribe', data: { channel, auth: channelAuth(client.socketId, channel, channelData), channel_data: channelData } };
+    client.send(subscribe);
+    client.send({ event: 'pusher:unsubscribe', data: { channel } });
+    client.send(subscribe);
+    await client.nextEvent('pusher_internal:subscription_succeeded', channel);
+    await publish(channel, 'after-flip', 'once');
+    assert.equal((await client.nextEvent('after-flip', channel)).data, 'once');
+    assert.equal(running.app.core.hub.localCount(TEST_APP.id, channel), 1);
+    assert.deepEqual((await running.app.core.presenceMembers(TEST_APP.id, channel)).map((m) => m.userId), ['flip']);
+    client.send({ event: 'pusher:ping', data: {} });
+    await client.nextEvent('pusher:pong');
+    assert.equal(client.frames.filter((frame) => frame.event === 'after-flip').length, 0);
+  });
+
   test('presence: members per user, member_added/removed once per user, not per connection', async () => {
     const channel = 'presence-room';
     const alice1 = await connect();

@@ -37,6 +37,9 @@ export async function wsFanout(options: Options): Promise<ScenarioResult> {
     phases: [
       { name: `${rate}/s`, rate, window: 16 },
       { name: `saturation w${options.number('window', 8)}`, rate: 0, window: options.number('window', 8) },
+      // Optional open-loop ramp (--ramp 200,400,800): the highest step delivered in full with
+      // a bounded p99 is the sustainable rate (see `comparisons`).
+      ...options.numbers('ramp', []).map((step) => ({ name: `${step}/s`, rate: step, window: 64 })),
     ],
   };
   const targets = options.list('targets', ['raw-corked', 'raw-naive', 'roomcast']);
@@ -64,5 +67,18 @@ export async function wsFanout(options: Options): Promise<ScenarioResult> {
   const p99 = metric(result, 'roomcast', fixed ?? '', 'p99 ms');
   const rawP99 = metric(result, 'raw-corked', fixed ?? '', 'p99 ms');
   result.comparisons[`p99 at ${fixed} roomcast − raw corked, ms (target ≤ 5)`] = Number.isFinite(p99 - rawP99) ? Math.round((p99 - rawP99) * 100) / 100 : null;
+  const sustainP99 = options.number('sustain-p99-ms', 50);
+  for (const target of targets) {
+    let best = 0;
+    for (const step of options.numbers('ramp', [])) {
+      const delivered = metric(result, target, `${step}/s`, 'delivered %');
+      const p99Step = metric(result, target, `${step}/s`, 'p99 ms');
+      const achieved = metric(result, target, `${step}/s`, 'publishes/s');
+      if (delivered >= 99 && p99Step <= sustainP99 && achieved >= 0.95 * step) best = step;
+    }
+    if (options.numbers('ramp', []).length > 0) {
+      result.comparisons[`${target}: highest ramp step with ≥ 99 % delivered, p99 ≤ ${sustainP99} ms (publishes/s)`] = best;
+    }
+  }
   return result;
 }

@@ -19,7 +19,7 @@ export const MAX_QUEUED_EVENTS = 1000;
 export const MAX_SUBSCRIPTIONS = 100;
 
 /** Why a held /meta/connect ended. */
-export type WaitOutcome = 'ready' | 'timeout' | 'superseded' | 'closed' | 'aborted';
+export type WaitOutcome = 'ready' | 'timeout' | 'superseded' | 'closed' | 'disconnected' | 'aborted';
 
 interface PendingConnect {
   readonly resolve: (outcome: WaitOutcome) => void;
@@ -34,6 +34,8 @@ export class BayeuxClient implements Subscriber {
   /** Milliseconds since the epoch of the last request that named this client. */
   lastSeen = Date.now();
   closed = false;
+  /** Closed by the client's own /meta/disconnect (not by the server). */
+  disconnected = false;
   dropped = 0;
   private queue: string[] = [];
   private pending: PendingConnect | null = null;
@@ -77,7 +79,8 @@ export class BayeuxClient implements Subscriber {
   wait(holdMs: number): { outcome: Promise<WaitOutcome>; abort: () => void } {
     this.supersede();
     if (this.queue.length > 0 || holdMs <= 0 || this.closed) {
-      return { outcome: Promise.resolve(this.closed ? 'closed' : this.queue.length > 0 ? 'ready' : 'timeout'), abort: () => {} };
+      const now: WaitOutcome = this.closed ? this.closedOutcome() : this.queue.length > 0 ? 'ready' : 'timeout';
+      return { outcome: Promise.resolve(now), abort: () => {} };
     }
     let settle!: (outcome: WaitOutcome) => void;
     const outcome = new Promise<WaitOutcome>((resolve) => (settle = resolve));
@@ -97,10 +100,15 @@ export class BayeuxClient implements Subscriber {
   }
 
   /** Ends the client: a held connect is answered, nothing more is queued. */
-  close(): void {
+  close(byDisconnect = false): void {
     this.closed = true;
+    this.disconnected ||= byDisconnect;
     this.queue = [];
-    if (this.pending !== null) this.settle(this.pending, 'closed');
+    if (this.pending !== null) this.settle(this.pending, this.closedOutcome());
+  }
+
+  private closedOutcome(): WaitOutcome {
+    return this.disconnected ? 'disconnected' : 'closed';
   }
 
   private supersede(): void {

@@ -103,13 +103,13 @@ export class ClientRegistry {
   }
 
   /** Removes a client: answers its held connect and drops its core subscriptions. Never throws. */
-  async remove(client: BayeuxClient): Promise<void> {
+  async remove(client: BayeuxClient, byDisconnect = false): Promise<void> {
     if (this.clients.get(client.id) !== client) return;
     this.clients.delete(client.id);
     const set = this.bySession.get(client.session.id);
     set?.delete(client);
     if (set?.size === 0) this.bySession.delete(client.session.id);
-    client.close();
+    client.close(byDisconnect);
     client.subscriptions.clear();
     try {
       await this.syncSubscriptions(client);

@@ -10,7 +10,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createError } from '../../core/errors.ts';
 import type { BayeuxClient } from './client.ts';
-import { failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
+import { adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
 import type { CookieSeal } from './cookies.ts';
 import { isMetaChannel } from './grammar.ts';
 import type { LoadShedder } from './load-shedding.ts';
@@ -112,6 +112,8 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
       void keepAlive(check.session.id, 0);
       if (result === 'superseded') {
         parts.push(JSON.stringify(failWith(step.reply, 'RC_ERR_BAYEUX_CONNECT_SUPERSEDED', [], { clientId: client.id, advice: step.reply.advice })));
+      } else if (result === 'disconnected') {
+        parts.push(JSON.stringify({ ...step.reply, advice: adviceOf(door.config, 'none') }));
       } else if (result === 'closed') {
         parts.push(JSON.stringify(unknownClient(step.reply, door)));
       } else if (result === 'aborted') {

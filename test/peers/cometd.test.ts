@@ -1,0 +1,76 @@
+/**
+ * The npm `cometd` client with `cometd-nodejs-client` (both unmodified) against the bot
+ * API: the two cookies go in as `requestHeaders.Cookie`, CometD appends `/handshake`,
+ * `/connect`, … to the URL and first tries a WebSocket (refused cleanly), then handshakes
+ * over long-polling, subscribes to `/service/stream`, receives an event of the room
+ * channel, publishes into the room, and disconnects.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { adapt } from 'cometd-nodejs-client';
+import type { ChannelMessage, Subscriber } from '../../src/core/types.ts';
+import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import { login, until } from '../helpers/bots.ts';
+
+adapt();
+const { CometD } = await import('cometd');
+type Message = import('cometd').Message;
+
+const ROOM_CHANNEL = 'presence-room-acme-lobby';
+let server: RunningApp;
+
+before(async () => {
+  server = await startApp(testConfig({ bots: { maxEventLoopDelayMs: 0, connectTimeoutMs: 2000 } }));
+});
+after(() => server.close());
+
+function call<T extends Message>(register: (callback: (message: T) => void) => void): Promise<T> {
+  return new Promise((resolve) => register(resolve));
+}
+
+test('cometd: handshake, subscribe /service/stream, receive, publish, disconnect', async () => {
+  const { cookie, status } = await login(server.url);
+  assert.equal(status, 200);
+  const cometd = new CometD();
+  cometd.configure({ url: `${server.url}/api/v1/bayeux`, requestHeaders: { Cookie: cookie }, logLevel: 'warn' });
+
+  // CometD reports the refused WebSocket attempt as a failed handshake, then falls back to
+  // long-polling by itself: wait for the successful one.
+  const attempts: Message[] = [];
+  const handshake = await new Promise<Message>((resolve) => {
+    cometd.handshake((message) => {
+      attempts.push(message);
+      if (message.successful) resolve(message);
+    });
+  });
+  assert.ok(attempts.length <= 2, `handshake attempts: ${attempts.length}`);
+  assert.equal(handshake.successful, true);
+  assert.equal(cometd.getTransport()?.type, 'long-polling');
+
+  const received: Message[] = [];
+  const subscribed = await call((done) => cometd.subscribe('/service/stream', (message) => received.push(message), done));
+  assert.equal(subscribed.successful, true, JSON.stringify(subscribed));
+
+  const app = server.app.core.apps.findById('app-1')!;
+  await server.app.core.publish(app, [{ name: 'chat', channels: [ROOM_CHANNEL], data: 'hi from the room', origin: 'rest' }]);
+  const event = await until(() => received[0]);
+  const data = event.data as Record<string, unknown>;
+  assert.equal(data.messageType, 'Message');
+  assert.equal(data.contentData, 'hi from the room');
+  assert.equal(data.senderType, 'Human');
+
+  const heard: ChannelMessage[] = [];
+  const listener: Subscriber = { connectionId: 'test-listener', deliver: (message) => heard.push(message) };
+  await server.app.core.subscribe('app-1', ROOM_CHANNEL, listener);
+  const published = await call((done) => cometd.publish('/service/stream', { contentData: 'beep' }, done));
+  assert.equal(published.successful, true, JSON.stringify(published));
+  const spoken = await until(() => heard[0]);
+  assert.equal(spoken.record.data, 'beep');
+  assert.equal(spoken.record.sender?.type, 'API');
+
+  const disconnected = await call((done) => cometd.disconnect(done));
+  assert.equal(disconnected.successful, true, JSON.stringify(disconnected));
+  await until(() => (server.app.core.hub.localCount('app-1', ROOM_CHANNEL) === 1 ? true : undefined));
+  assert.equal(received.length, 1, 'the bot never got its own message back');
+  await server.app.core.unsubscribe('app-1', ROOM_CHANNEL, listener);
+});

@@ -1,0 +1,62 @@
+/**
+ * The npm `faye` client (unmodified) against the bot API: log in over HTTP, hand the two
+ * cookies to Faye (`setHeader('Cookie', …)`), handshake, subscribe to `/service/stream`,
+ * receive an event published on the room channel, publish into the room and see a
+ * subscriber of the room channel get it, then disconnect cleanly.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import faye from 'faye';
+import type { ChannelMessage, Subscriber } from '../../src/core/types.ts';
+import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import { login, until } from '../helpers/bots.ts';
+
+const ROOM_CHANNEL = 'presence-room-acme-lobby';
+let server: RunningApp;
+
+before(async () => {
+  server = await startApp(testConfig({ bots: { maxEventLoopDelayMs: 0, connectTimeoutMs: 2000 } }));
+});
+after(() => server.close());
+
+test('faye: handshake, subscribe /service/stream, receive, publish, disconnect', async () => {
+  const { cookie, status } = await login(server.url);
+  assert.equal(status, 200);
+  const client = new faye.Client(`${server.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
+  client.setHeader('Cookie', cookie);
+
+  const received: unknown[] = [];
+  await client.subscribe('/service/stream', (message) => received.push(message));
+  assert.equal(server.app.core.hub.localCount('app-1', ROOM_CHANNEL), 1, 'the bot is subscribed to its room channel');
+
+  // An event published on the room channel (as the signed REST API would) reaches the bot.
+  const app = server.app.core.apps.findById('app-1')!;
+  await server.app.core.publish(app, [
+    { name: 'chat', channels: [ROOM_CHANNEL], data: 'hello bot', origin: 'rest', sender: { type: 'Human', id: 'alice', displayName: 'Alice' } },
+  ]);
+  const event = await until(() => received[0]);
+  assert.deepEqual({ ...(event as object), timestamp: 0 }, {
+    messageType: 'Message',
+    contentData: 'hello bot',
+    senderType: 'Human',
+    senderID: 'alice',
+    senderDisplayName: 'Alice',
+    timestamp: 0,
+  });
+  assert.equal(typeof (event as { timestamp: unknown }).timestamp, 'number');
+
+  // The bot speaks: a subscriber of the room channel (another door's view) gets it, the bot does not.
+  const heard: ChannelMessage[] = [];
+  const listener: Subscriber = { connectionId: 'test-listener', deliver: (message) => heard.push(message) };
+  await server.app.core.subscribe('app-1', ROOM_CHANNEL, listener);
+  await client.publish('/service/stream', { contentData: 'hello humans' });
+  const spoken = await until(() => heard[0]);
+  assert.equal(spoken.record.data, 'hello humans');
+  assert.equal(spoken.record.origin, 'bayeux');
+  assert.deepEqual(spoken.record.sender, { type: 'API', id: 'helper-bot', displayName: 'helper-bot' });
+  assert.equal(received.length, 1, 'a bot never receives its own message');
+
+  client.disconnect();
+  await until(() => (server.app.core.hub.localCount('app-1', ROOM_CHANNEL) === 1 ? true : undefined));
+  await server.app.core.unsubscribe('app-1', ROOM_CHANNEL, listener);
+});

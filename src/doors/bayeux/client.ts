@@ -111,7 +111,8 @@ export class BayeuxClient implements Subscriber {
     return this.disconnected ? 'disconnected' : 'closed';
   }
 
-  private supersede(): void {
+  /** A newer /meta/connect arrived: the held one (if any) is answered `connect_superseded`. */
+  supersede(): void {
     if (this.pending !== null) this.settle(this.pending, 'superseded');
   }
 

@@ -27,6 +27,7 @@ export function connect(message: BayeuxMessage, context: RequestContext): Connec
   const client = door.registry.get(message.clientId, context.session);
   if (client === undefined) return { reply: unknownClient(message, door), holdMs: 0 };
   client.lastSeen = Date.now();
+  client.supersede();
   if (message.connectionType !== 'long-polling') {
     const given = typeof message.connectionType === 'string' ? message.connectionType : 'none';
     return {

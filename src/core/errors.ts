@@ -65,6 +65,14 @@ export const ERRORS = {
   RC_ERR_IDEMPOTENCY_CONFLICT: spec(400, 'Bad Request', 'idempotency key %s was already used for a different request'),
   RC_ERR_USER_INVALID_ID: spec(400, 'Bad Request', 'user id %s is not valid'),
 
+  // --- signed REST door (issue 3)
+  RC_ERR_AUTH_DUPLICATE_PARAM: spec(401, 'Unauthorized', 'query parameter %s appears more than once; signed parameters must be unique'),
+  RC_ERR_AUTH_BAD_TIMESTAMP: spec(401, 'Unauthorized', 'auth_timestamp %s is not a Unix time in whole seconds'),
+  RC_ERR_EVENT_INVALID_SOCKET_ID: spec(400, 'Bad Request', 'socket_id %s is not valid; expected digits.digits such as 1234.5678'),
+  RC_ERR_EVENT_CHANNEL_AND_CHANNELS: spec(400, 'Bad Request', 'an event may give channel or channels, not both'),
+  RC_ERR_INFO_UNKNOWN_ATTRIBUTE: spec(400, 'Bad Request', 'info attribute %s is not supported here; use %s'),
+  RC_ERR_INFO_USER_COUNT_NOT_PRESENCE: spec(400, 'Bad Request', 'info=user_count is only available for presence channels: %s'),
+
   // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)
   RC_ERR_BOT_LOGIN_BAD_BODY: spec(400, 'Bad Request', 'the login body must be a JSON object with string fields room and token: %s'),
   RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; check the room code in your client'),

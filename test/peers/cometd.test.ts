@@ -2,14 +2,15 @@
  * The npm `cometd` client with `cometd-nodejs-client` (both unmodified) against the bot
  * API: the two cookies go in as `requestHeaders.Cookie`, CometD appends `/handshake`,
  * `/connect`, … to the URL and first tries a WebSocket (refused cleanly), then handshakes
- * over long-polling, subscribes to `/service/stream`, receives an event of the room
- * channel, publishes into the room, and disconnects.
+ * over long-polling, subscribes to `/service/stream`, receives an event triggered on the room
+ * channel with the `pusher` SDK, publishes into the room, and disconnects.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { adapt } from 'cometd-nodejs-client';
+import Pusher from 'pusher';
 import type { ChannelMessage, Subscriber } from '../../src/core/types.ts';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { login, until } from '../helpers/bots.ts';
 
 adapt();
@@ -51,8 +52,8 @@ test('cometd: handshake, subscribe /service/stream, receive, publish, disconnect
   const subscribed = await call((done) => cometd.subscribe('/service/stream', (message) => received.push(message), done));
   assert.equal(subscribed.successful, true, JSON.stringify(subscribed));
 
-  const app = server.app.core.apps.findById('app-1')!;
-  await server.app.core.publish(app, [{ name: 'chat', channels: [ROOM_CHANNEL], data: 'hi from the room', origin: 'rest' }]);
+  const pusher = new Pusher({ appId: TEST_APP.id, key: TEST_APP.key, secret: TEST_APP.secret, host: '127.0.0.1', port: String(server.port), useTLS: false });
+  await pusher.trigger(ROOM_CHANNEL, 'chat', 'hi from the room');
   const event = await until(() => received[0]);
   const data = event.data as Record<string, unknown>;
   assert.equal(data.messageType, 'Message');

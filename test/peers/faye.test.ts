@@ -1,14 +1,15 @@
 /**
  * The npm `faye` client (unmodified) against the bot API: log in over HTTP, hand the two
  * cookies to Faye (`setHeader('Cookie', …)`), handshake, subscribe to `/service/stream`,
- * receive an event published on the room channel, publish into the room and see a
+ * receive an event triggered on the room channel with the `pusher` SDK, publish into the room and see a
  * subscriber of the room channel get it, then disconnect cleanly.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import faye from 'faye';
+import Pusher from 'pusher';
 import type { ChannelMessage, Subscriber } from '../../src/core/types.ts';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { login, until } from '../helpers/bots.ts';
 
 const ROOM_CHANNEL = 'presence-room-acme-lobby';
@@ -29,18 +30,17 @@ test('faye: handshake, subscribe /service/stream, receive, publish, disconnect',
   await client.subscribe('/service/stream', (message) => received.push(message));
   assert.equal(server.app.core.hub.localCount('app-1', ROOM_CHANNEL), 1, 'the bot is subscribed to its room channel');
 
-  // An event published on the room channel (as the signed REST API would) reaches the bot.
-  const app = server.app.core.apps.findById('app-1')!;
-  await server.app.core.publish(app, [
-    { name: 'chat', channels: [ROOM_CHANNEL], data: 'hello bot', origin: 'rest', sender: { type: 'Human', id: 'alice', displayName: 'Alice' } },
-  ]);
+  // An event triggered on the room channel with the official pusher SDK reaches the bot.
+  const pusher = new Pusher({ appId: TEST_APP.id, key: TEST_APP.key, secret: TEST_APP.secret, host: '127.0.0.1', port: String(server.port), useTLS: false });
+  const triggered = await pusher.trigger(ROOM_CHANNEL, 'chat', 'hello bot');
+  assert.equal(triggered.status, 200);
   const event = await until(() => received[0]);
   assert.deepEqual({ ...(event as object), timestamp: 0 }, {
     messageType: 'Message',
     contentData: 'hello bot',
     senderType: 'Human',
-    senderID: 'alice',
-    senderDisplayName: 'Alice',
+    senderID: 'app-1',
+    senderDisplayName: 'app-1',
     timestamp: 0,
   });
   assert.equal(typeof (event as { timestamp: unknown }).timestamp, 'number');

@@ -73,7 +73,7 @@ test('junk elements, missing channels and unknown meta channels get error replie
   assert.equal(replies[5]!.id, 'x');
 });
 
-test('a WebSocket upgrade on /bayeux is refused with 400 and the server stays up', async () => {
+test('a WebSocket upgrade on /bayeux is refused (400/404, never accepted) and the server stays up', async () => {
   const { port } = server;
   const status = await new Promise<number>((resolve, reject) => {
     const probe = httpRequest({
@@ -90,7 +90,9 @@ test('a WebSocket upgrade on /bayeux is refused with 400 and the server stays up
     probe.on('error', reject);
     probe.end();
   });
-  assert.equal(status, 400);
+  // 404 from the WebSocket gateway's upgrade handler (it serves only /app/{key}); 400 from
+  // this door when no gateway listens for upgrades.
+  assert.ok([400, 404].includes(status), `status ${status}`);
   assert.equal((await fetch(`${server.url}/test`)).status, 200);
 });
 

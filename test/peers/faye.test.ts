@@ -11,6 +11,7 @@ import Pusher from 'pusher';
 import type { ChannelMessage, Subscriber } from '../../src/core/types.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { login, until } from '../helpers/bots.ts';
+import { nextEvent, pusherJsClient, subscribed } from '../helpers/pusher-peers.ts';
 
 const ROOM_CHANNEL = 'presence-room-acme-lobby';
 let server: RunningApp;
@@ -59,4 +60,38 @@ test('faye: handshake, subscribe /service/stream, receive, publish, disconnect',
   client.disconnect();
   await until(() => (server.app.core.hub.localCount('app-1', ROOM_CHANNEL) === 1 ? true : undefined));
   await server.app.core.unsubscribe('app-1', ROOM_CHANNEL, listener);
+});
+
+test('faye bot and a pusher-js person in the room: Join, client events, the bot\'s words, Exit', async () => {
+  const { cookie } = await login(server.url);
+  const bot = new faye.Client(`${server.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
+  bot.setHeader('Cookie', cookie);
+  const stream: Record<string, unknown>[] = [];
+  await bot.subscribe('/service/stream', (message) => stream.push(message as Record<string, unknown>));
+
+  const alice = await pusherJsClient(server.port, { presence: { user_id: 'alice', user_info: { name: 'Alice' } } });
+  try {
+    const room = await subscribed(alice, ROOM_CHANNEL);
+    const joined = await until(() => stream.find((m) => m.messageType === 'Join'));
+    assert.equal(joined.senderID, 'alice');
+    assert.equal(joined.senderDisplayName, 'Alice');
+    assert.equal(joined.senderType, 'Human');
+
+    assert.equal(room.trigger('client-message', { text: 'hi bot' }), true);
+    const said = await until(() => stream.find((m) => m.messageType === 'Message'));
+    assert.equal(said.senderType, 'Human');
+    assert.equal(said.senderID, 'alice');
+    assert.deepEqual(JSON.parse(said.contentData as string), { text: 'hi bot' });
+
+    const heard = nextEvent<string>(room, 'message');
+    await bot.publish('/service/stream', 'hello alice');
+    assert.equal((await heard).data, 'hello alice');
+  } finally {
+    alice.disconnect();
+  }
+  const left = await until(() => stream.find((m) => m.messageType === 'Exit'));
+  assert.equal(left.senderID, 'alice');
+  bot.disconnect();
+  // Wait for the server to see the disconnect: Faye retries an unanswered one forever.
+  await until(() => (server.app.core.hub.localCount('app-1', ROOM_CHANNEL) === 0 ? true : undefined));
 });

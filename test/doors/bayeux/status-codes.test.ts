@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startApp, testConfig, type RunningApp } from '../../helpers/app.ts';
 import { bayeuxPost, handshake, login, until } from '../../helpers/bots.ts';
+import { pusherJsClient, subscribed } from '../../helpers/pusher-peers.ts';
 
 const spaces = [
   {
@@ -211,8 +212,15 @@ describe('/api/v1/bayeux', () => {
       const error = await jsonError(response);
       assert.equal(error.code, 'RC_ERR_BOT_BUSY');
       assert.match(error.message, /try again in 5 minutes/);
-      // Other routes are not shed.
+      // Other routes are not shed, and WebSocket (desktop/mobile) clients are still accepted.
       assert.equal((await fetch(`${busy.url}/test`)).status, 200);
+      const person = await pusherJsClient(busy.port, { presence: { user_id: 'carol' } });
+      try {
+        assert.equal(person.connection.state, 'connected');
+        await subscribed(person, 'presence-room-acme-lobby');
+      } finally {
+        person.disconnect();
+      }
     } finally {
       await busy.close();
     }

@@ -13,6 +13,7 @@
  *   bots:bot:{space}/{bot}      BotRecord    display name + digest of the current token
  *   bots:code:{digest}          "{space}/{room}"  index: which room a code opens
  *   bots:token:{digest}         "{space}/{bot}"   index: which bot a token belongs to
+ *   bots:seeded                 marker written after seeding (its loss triggers a reseed)
  *
  * Seeding: on first use each node writes the config's values where the KV has none. A
  * record remembers the digest of the config value it was seeded from (`seed`), so a value
@@ -90,6 +91,9 @@ export function generateSecret(): string {
 
 type Listener = (spaceId: string) => void;
 
+/** Written after seeding; its absence means the store lost the directory (e.g. a Redis restart without persistence). */
+const SEED_MARKER = 'bots:seeded';
+
 export class RoomDirectory {
   private readonly spaces = new Map<string, SpaceConfig>();
   private readonly kv: KeyValueStore;
@@ -121,12 +125,12 @@ export class RoomDirectory {
   async login(code: string, token: string): Promise<BotLogin> {
     await this.ensureSeeded();
     const codeDigest = digestOf(code);
-    const roomRef = await this.kv.get(`bots:code:${codeDigest}`);
-    const room = roomRef === null ? null : await this.getJson<RoomRecord>(`bots:room:${roomRef}`);
+    let room = await this.lookup<RoomRecord>('code', 'room', codeDigest);
+    // A miss may mean the store lost its data (a Redis restart without persistence): reseed once and retry.
+    if (room === null && (await this.reseedIfLost())) room = await this.lookup<RoomRecord>('code', 'room', codeDigest);
     if (room === null || !sameDigest(room.codeDigest, codeDigest)) throw createError('RC_ERR_BOT_ROOM_INVALID');
     const tokenDigest = digestOf(token);
-    const botRef = await this.kv.get(`bots:token:${tokenDigest}`);
-    const bot = botRef === null ? null : await this.getJson<BotRecord>(`bots:bot:${botRef}`);
+    const bot = await this.lookup<BotRecord>('token', 'bot', tokenDigest);
     if (bot === null || bot.space !== room.space || !sameDigest(bot.tokenDigest, tokenDigest)) {
       throw createError('RC_ERR_BOT_TOKEN_INVALID');
     }
@@ -238,6 +242,20 @@ export class RoomDirectory {
     if (oldDigest !== newDigest) await this.kv.delete(`bots:${index}:${oldDigest}`);
   }
 
+  /** Follows an index entry (`bots:{index}:{digest}` → ref) to its record. */
+  private async lookup<T>(index: 'code' | 'token', kind: 'room' | 'bot', digest: string): Promise<T | null> {
+    const ref = await this.kv.get(`bots:${index}:${digest}`);
+    return ref === null ? null : this.getJson<T>(`bots:${kind}:${ref}`);
+  }
+
+  /** Reseeds when the store no longer has the seed marker; true when it did. */
+  private async reseedIfLost(): Promise<boolean> {
+    if ((await this.kv.get(SEED_MARKER)) !== null) return false;
+    this.seeded = null;
+    await this.ensureSeeded();
+    return true;
+  }
+
   private async getJson<T>(key: string): Promise<T | null> {
     const text = await this.kv.get(key);
     if (text === null) return null;
@@ -281,6 +299,7 @@ export class RoomDirectory {
         await this.seedRecord(`bots:bot:${space.id}/${bot.id}`, record, 'token', seed, (r) => r.tokenDigest);
       }
     }
+    await this.kv.set(SEED_MARKER, new Date().toISOString(), FOREVER_MS);
   }
 
   private async seedRecord<T extends RoomRecord | BotRecord>(

@@ -6,7 +6,9 @@
  * It owns its clients and their held connects: `preClose` answers every held connect (advice
  * handshake) so shutdown does not wait for long-polls. No JSONP / callback-polling (with
  * cookie authentication it would be a cross-site script inclusion hole) and no WebSocket
- * transport: a WebSocket probe (Faye sends one) is refused with a plain 400.
+ * transport: a WebSocket probe (Faye sends one) is refused with a plain HTTP error — 404 from
+ * the WebSocket gateway's upgrade handler (it serves only /app/{key}), or 400 from the GET
+ * route below when no upgrade handler is installed — and the clients fall back to long-polling.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';

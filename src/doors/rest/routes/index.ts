@@ -10,6 +10,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Core } from '../../../core/core.ts';
 import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
+import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
 
 /**
@@ -24,6 +25,6 @@ export interface AppRouteOptions {
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
 
-export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes];
+export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes, spaceRoutes];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -1,24 +1,8 @@
 /**
- * Just enough typing for the untyped packages the benchmarks use (no @types exist for
- * these versions); only the members bench/ calls.
+ * Just enough typing for autocannon (no @types for this version); only the members bench/
+ * calls. (faye's server side is typed where it is loaded, bench/peers/faye-server.ts, so as
+ * not to clash with the client typing in test/peers/faye.d.ts.)
  */
-declare module 'faye' {
-  import type { Server } from 'node:http';
-
-  interface NodeAdapterOptions {
-    mount?: string;
-    /** Seconds a /meta/connect is held open. */
-    timeout?: number;
-  }
-  class NodeAdapter {
-    constructor(options: NodeAdapterOptions);
-    attach(server: Server): void;
-    close(): void;
-  }
-  const faye: { NodeAdapter: typeof NodeAdapter };
-  export default faye;
-}
-
 declare module 'autocannon' {
   interface AutocannonRequest {
     method?: string;

@@ -4,9 +4,15 @@
  * roomcast (minus the login, which Faye has no notion of). `timeout` (how long a
  * /meta/connect is held) matches roomcast's default of 25 s. Env: PORT, FAYE_TIMEOUT_SEC.
  */
-import { createServer } from 'node:http';
-import faye from 'faye';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { serveWorker } from '../lib/worker.ts';
+
+/** The server half of faye's API that this peer uses (faye ships no types). */
+interface FayeServerModule {
+  NodeAdapter: new (options: { mount: string; timeout: number }) => { attach(server: Server): void };
+}
+const faye = createRequire(import.meta.url)('faye') as FayeServerModule;
 
 const port = Number(process.env.PORT ?? 0);
 const timeoutSec = Number(process.env.FAYE_TIMEOUT_SEC ?? 25);

@@ -27,9 +27,24 @@ export function latestResults(): (ScenarioResult & { machine: Record<string, Met
   return [...latest.values()].map((file) => ({ ...(JSON.parse(readFileSync(join(dir, file), 'utf8')) as ScenarioResult & { machine: Record<string, Metric> }), file }));
 }
 
+/** "met" / "missed" for a comparison named like "… (target ≥ 0.8)" or "(target ≤ 5)". */
+function targetVerdict(name: string, value: Metric): string {
+  const match = /\(target ([≥≤]) ([\d.]+)\)/.exec(name);
+  if (match === null || typeof value !== 'number') return '';
+  const bound = Number(match[2]);
+  return (match[1] === '≥' ? value >= bound : value <= bound) ? 'met' : 'missed';
+}
+
 export function markdownReport(): string {
-  const out: string[] = [];
-  for (const result of latestResults()) {
+  const out: string[] = ['| scenario | comparison | value | verdict |', '|---|---|---|---|'];
+  const results = latestResults();
+  for (const result of results) {
+    for (const [name, value] of Object.entries(result.comparisons)) {
+      if (name.includes('(target')) out.push(`| ${result.scenario} | ${name} | ${cell(value)} | ${targetVerdict(name, value)} |`);
+    }
+  }
+  out.push('');
+  for (const result of results) {
     out.push(`### ${result.scenario} (${result.startedAt}, bench/results/${result.file})`, '');
     const metricNames: string[] = [];
     const cpuNames: string[] = [];

@@ -11,7 +11,7 @@
  *   push:pub:{app}:{publish}    body → StoredPublish JSON   (expires with the status)
  *   push:st:{app}:{publish}     status fields and counters  (expires)
  *   push:dlq:{app}              jobId → dead letter JSON
- *   KV push:done:{app}:{publish}:{device}   delivered marker (per-device dedupe)
+ *   push:done:{app}:{publish}   deviceId → '1'             (delivered: per-device dedupe; expires)
  */
 export const pushKeys = {
   devices: (app: string) => `push:dev:${app}`,
@@ -23,7 +23,7 @@ export const pushKeys = {
   publish: (app: string, publishId: string) => `push:pub:${app}:${publishId}`,
   status: (app: string, publishId: string) => `push:st:${app}:${publishId}`,
   deadLetters: (app: string) => `push:dlq:${app}`,
-  delivered: (app: string, publishId: string, deviceId: string) => `push:done:${app}:${publishId}:${deviceId}`,
+  delivered: (app: string, publishId: string) => `push:done:${app}:${publishId}`,
 } as const;
 
 /** Queue job ids (BullMQ forbids `:` in custom ids). */

@@ -4,7 +4,7 @@
  * job queue, the provider adapters, and the `extras.push` tap on channel messages.
  */
 import type { Logger } from 'pino';
-import type { HashStore, JobQueue, KeyValueStore } from '../backends/ports.ts';
+import type { HashStore, JobQueue } from '../backends/ports.ts';
 import type { AppConfig } from '../config/schema.ts';
 import type { Core } from '../core/core.ts';
 import { createError } from '../core/errors.ts';
@@ -51,7 +51,6 @@ export class PushService {
   private readonly core: Core;
   private readonly logger: Logger;
   private readonly hashes: HashStore;
-  private readonly kv: KeyValueStore;
   private readonly queue: JobQueue;
   private readonly providers: Readonly<Record<Platform, PushProvider>>;
   private readonly admission: AdmissionDeps;
@@ -68,7 +67,6 @@ export class PushService {
     this.core = core;
     this.logger = options.logger.child({ module: 'push' });
     this.hashes = hashes;
-    this.kv = core.backend.kv;
     this.queue = queues.queue(PUSH_QUEUE);
     this.devices = new DeviceRegistry(hashes, now);
     const maxChannel = Math.max(...core.config.apps.map((app) => app.limits.maxChannelNameLength), 200);
@@ -85,7 +83,6 @@ export class PushService {
     this.worker = new PushWorker({
       config,
       hashes,
-      kv: this.kv,
       queue: this.queue,
       statuses: this.statuses,
       devices: this.devices,

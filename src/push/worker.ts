@@ -10,12 +10,12 @@
  *   `maxAttempts` the job goes to the dead-letter list).
  *
  * At-least-once: a job whose node dies runs again elsewhere. A per-device "delivered"
- * marker (KV) makes the re-run skip devices that were already delivered, so a device
+ * marker (a hash field per publish) makes the re-run skip devices that were already delivered, so a device
  * gets a notification twice only if the node died between the provider's 200 and the
  * marker write.
  */
 import type { Logger } from 'pino';
-import type { HashStore, JobOutcome, JobQueue, KeyValueStore, RunningJob } from '../backends/ports.ts';
+import type { HashStore, JobOutcome, JobQueue, RunningJob } from '../backends/ports.ts';
 import type { PushConfig } from '../config/schema.ts';
 import type { CredentialStore } from './credentials.ts';
 import type { DeviceRegistry } from './devices.ts';
@@ -33,7 +33,6 @@ const ENQUEUE_BATCH = 500;
 export interface WorkerDeps {
   readonly config: PushConfig;
   readonly hashes: HashStore;
-  readonly kv: KeyValueStore;
   readonly queue: JobQueue;
   readonly statuses: StatusStore;
   readonly devices: DeviceRegistry;
@@ -96,10 +95,10 @@ export class PushWorker {
 
   private async deliver(job: DeviceJob, running: RunningJob): Promise<JobOutcome> {
     const { appId, publishId, deviceId } = job;
-    const { statuses, kv, config } = this.deps;
+    const { statuses, config } = this.deps;
     if (running.attempt > 1) await statuses.count(appId, publishId, 'retrying', -1);
-    const deliveredKey = pushKeys.delivered(appId, publishId, deviceId);
-    if ((await kv.get(deliveredKey)) !== null) return;
+    const deliveredKey = pushKeys.delivered(appId, publishId);
+    if ((await this.deps.hashes.get(deliveredKey, deviceId)) !== null) return;
     const base = await statuses.base(appId, publishId);
     if (base === null) return; // status expired: nothing to report to
     if (base === 'cancelled') return statuses.count(appId, publishId, 'cancelled');
@@ -117,7 +116,8 @@ export class PushWorker {
     const result = await this.send(device, notificationFor(publish, device), credentials, publish.expiresAt, running.id);
     switch (result.kind) {
       case 'delivered':
-        await kv.set(deliveredKey, '1', config.statusTtlSec * 1000);
+        await this.deps.hashes.set(deliveredKey, deviceId, '1');
+        await this.deps.hashes.expire(deliveredKey, config.statusTtlSec * 1000);
         await statuses.count(appId, publishId, 'succeeded');
         return;
       case 'gone':

@@ -1,0 +1,147 @@
+/**
+ * redis: durable job queues on BullMQ. Delayed jobs, retries and removal are BullMQ's;
+ * several nodes process one queue and BullMQ's per-job lock guarantees a job runs on
+ * one worker at a time. A worker that dies stops renewing its lock; after
+ * `lockDurationMs` another node's stalled-job check moves the job back to the wait list
+ * and it runs again there (at-least-once).
+ *
+ * Retries: the handler returns `{ retryInMs }`; we turn that into a failed attempt whose
+ * backoff is exactly that delay (a custom backoff strategy), so BullMQ keeps the job
+ * durable in its delayed set between attempts, on whichever node picks it up next.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createErrorWith } from '../../core/errors.ts';
+import type { JobHandler, JobQueue, JobQueues, JobSpec } from '../ports.ts';
+
+/** The handler, not BullMQ, decides when to give up; this only bounds a runaway job. */
+const MAX_ATTEMPTS = 1000;
+/** A handler that throws is retried after this delay, in milliseconds. */
+const THROWN_RETRY_MS = 1000;
+/** Completed job ids are kept this long so a replayed enqueue is a no-op, in seconds. */
+const COMPLETED_RETENTION_SEC = 3600;
+
+export interface RedisQueueOptions {
+  readonly url: string;
+  /** Key prefix of the deployment (`backend.redis.keyPrefix`); BullMQ keys go under `{prefix}bull`. */
+  readonly keyPrefix: string;
+  /** A job whose worker stopped renewing its lock for this long runs again elsewhere, in milliseconds. Default 30000. */
+  readonly lockDurationMs?: number;
+  /** How often each worker looks for stalled jobs, in milliseconds. Default 15000. */
+  readonly stalledIntervalMs?: number;
+  readonly logger: Logger;
+}
+
+/** Thrown inside the BullMQ processor to ask for a retry after `retryInMs`. */
+class RetryLater extends Error {
+  constructor(readonly retryInMs: number) {
+    super(`retry in ${retryInMs} ms`);
+  }
+}
+
+export class RedisJobQueue implements JobQueue {
+  private readonly queue: Queue;
+  private worker: Worker | null = null;
+  private workerConnection: Redis | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly name: string,
+    private readonly connection: Redis,
+    private readonly options: RedisQueueOptions,
+  ) {
+    this.queue = new Queue(name, { connection, prefix: `${options.keyPrefix}bull` });
+    this.queue.on('error', (error) => options.logger.warn({ err: error, queue: name }, 'job queue error'));
+  }
+
+  async enqueue(jobs: readonly JobSpec[]): Promise<void> {
+    if (jobs.length === 0) return;
+    try {
+      await this.queue.addBulk(
+        jobs.map((job) => ({
+          name: 'job',
+          data: job.data,
+          opts: {
+            jobId: job.id,
+            delay: Math.max(0, job.delayMs ?? 0),
+            attempts: MAX_ATTEMPTS,
+            backoff: { type: 'handler' },
+            removeOnComplete: { age: COMPLETED_RETENTION_SEC },
+            removeOnFail: { age: COMPLETED_RETENTION_SEC * 24 },
+          },
+        })),
+      );
+    } catch (error) {
+      throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
+    }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      const state = await this.queue.getJobState(id);
+      if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
+      // BullMQ refuses (0) when a worker holds the job's lock: it has started.
+      return (await this.queue.remove(id)) === 1;
+    } catch (error) {
+      throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
+    }
+  }
+
+  process(handler: JobHandler, concurrency: number): void {
+    if (this.worker !== null) return;
+    const processor = async (job: Job): Promise<void> => {
+      const outcome = await handler({ id: job.id ?? '', data: String(job.data), attempt: job.attemptsMade + 1 });
+      if (outcome !== undefined) throw new RetryLater(Math.max(0, outcome.retryInMs));
+    };
+    // BullMQ does not close a connection it was given: we keep it and close it ourselves.
+    this.workerConnection = this.connection.duplicate({ maxRetriesPerRequest: null });
+    this.workerConnection.on('error', () => undefined);
+    this.worker = new Worker(this.name, processor, {
+      connection: this.workerConnection,
+      prefix: `${this.options.keyPrefix}bull`,
+      concurrency: Math.max(1, concurrency),
+      lockDuration: this.options.lockDurationMs ?? 30_000,
+      stalledInterval: this.options.stalledIntervalMs ?? 15_000,
+      // A job may be orphaned by several crashes in a row; don't fail it for that.
+      maxStalledCount: 10,
+      settings: { backoffStrategy: (_attempts, _type, error) => (error instanceof RetryLater ? error.retryInMs : THROWN_RETRY_MS) },
+    });
+    this.worker.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job worker error'));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.worker?.close();
+      await this.queue.close();
+      this.workerConnection?.disconnect();
+    })();
+    return this.closing;
+  }
+}
+
+/** BullMQ queues on one Redis; each queue shares one command connection. */
+export class RedisJobQueues implements JobQueues {
+  private readonly queues = new Map<string, RedisJobQueue>();
+  private readonly connection: Redis;
+
+  constructor(private readonly options: RedisQueueOptions) {
+    // BullMQ needs retries unbounded on its connections (blocking commands wait across reconnects).
+    this.connection = new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.connection.on('error', () => undefined);
+  }
+
+  queue(name: string): RedisJobQueue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new RedisJobQueue(name, this.connection, this.options);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.connection.disconnect();
+  }
+}

@@ -71,6 +71,11 @@ export async function startFakeApns(): Promise<FakeApns> {
   const attempts: Received[] = [];
   const script = new Script();
   const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
   server.on('stream', (stream, headers) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -99,6 +104,7 @@ export async function startFakeApns(): Promise<FakeApns> {
         if (headers['apns-priority'] !== '10' && headers['apns-priority'] !== '5') return reply(400, { reason: 'BadPriority' });
         if (typeof (payload.aps as Record<string, unknown> | undefined)?.alert !== 'object') return reply(400, { reason: 'PayloadEmpty' });
         const answer = script.next(token, { status: 200 });
+        if (answer.status === 0) return; // scripted hang: the sender waits (a provider stall)
         if (answer.status === 200) received.push(record);
         return reply(answer.status, answer.body, answer.headers);
       })();
@@ -116,7 +122,11 @@ export async function startFakeApns(): Promise<FakeApns> {
     teamId,
     topic,
     p8,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const session of sessions) session.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -29,11 +29,15 @@ export function pushAppOf(running: RunningApp): PushApp {
     app,
     close: () => running.close(),
     async statusWhen(publishId, predicate, timeoutMs = 10_000) {
-      let last: PublishStatus | null = null;
+      let last: PublishStatus | null = null as PublishStatus | null;
       await waitFor(
         async () => {
-          last = await push.status(app.id, publishId);
-          return predicate(last);
+          // A channel event's push is admitted asynchronously: not found yet is not a failure.
+          last = await push.status(app.id, publishId).catch((error: { code?: string }) => {
+            if (error.code === 'RC_ERR_PUSH_PUBLISH_NOT_FOUND') return null;
+            throw error;
+          });
+          return last !== null && predicate(last);
         },
         timeoutMs,
         `publish ${publishId} status (last: ${JSON.stringify(last)})`,

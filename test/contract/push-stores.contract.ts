@@ -93,10 +93,11 @@ export function describePushStoreContract(label: string, factory: PushStoreFacto
       await until(() => runs.filter((r) => r.id === 'r').length === 2 && runs.some((r) => r.id === 'd'));
       await new Promise((resolve) => setTimeout(resolve, 700));
       assert.deepEqual(runs.filter((r) => r.id === 'a').map((r) => r.data), ['plain']);
-      assert.ok(runs.find((r) => r.id === 'd')!.at - start >= 400);
+      // Timers may fire a millisecond early against Date.now(); allow that much.
+      assert.ok(runs.find((r) => r.id === 'd')!.at - start >= 398);
       const retries = runs.filter((r) => r.id === 'r');
       assert.deepEqual(retries.map((r) => r.attempt), [1, 2]);
-      assert.ok(retries[1]!.at - retries[0]!.at >= 300);
+      assert.ok(retries[1]!.at - retries[0]!.at >= 298);
       assert.equal(runs.some((r) => r.id === 'x'), false);
       assert.equal(await queue.remove('a'), false, 'a finished job cannot be removed');
     });

@@ -31,6 +31,7 @@ export function createRedisPushStores(options: RedisPushStoreOptions, logger: Lo
   const queues = new RedisJobQueues({
     url: options.url,
     keyPrefix: options.keyPrefix,
+    commandTimeoutMs: options.commandTimeoutMs,
     logger,
     ...(options.lockDurationMs === undefined ? {} : { lockDurationMs: options.lockDurationMs }),
     ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),

@@ -12,7 +12,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createErrorWith } from '../../core/errors.ts';
+import { createError, createErrorWith, isRoomcastError } from '../../core/errors.ts';
 import type { JobHandler, JobQueue, JobQueues, JobSpec } from '../ports.ts';
 
 /** The handler, not BullMQ, decides when to give up; this only bounds a runaway job. */
@@ -30,6 +30,8 @@ export interface RedisQueueOptions {
   readonly lockDurationMs?: number;
   /** How often each worker looks for stalled jobs, in milliseconds. Default 15000. */
   readonly stalledIntervalMs?: number;
+  /** Enqueue and remove fail with RC_ERR_BACKEND_TIMEOUT after this long (BullMQ's own connection would wait forever). Default 2000. */
+  readonly commandTimeoutMs?: number;
   readonly logger: Logger;
 }
 
@@ -58,7 +60,7 @@ export class RedisJobQueue implements JobQueue {
   async enqueue(jobs: readonly JobSpec[]): Promise<void> {
     if (jobs.length === 0) return;
     try {
-      await this.queue.addBulk(
+      await this.bounded(() => this.queue.addBulk(
         jobs.map((job) => ({
           name: 'job',
           data: job.data,
@@ -71,19 +73,21 @@ export class RedisJobQueue implements JobQueue {
             removeOnFail: { age: COMPLETED_RETENTION_SEC * 24 },
           },
         })),
-      );
+      ));
     } catch (error) {
+      if (isRoomcastError(error)) throw error;
       throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
     }
   }
 
   async remove(id: string): Promise<boolean> {
     try {
-      const state = await this.queue.getJobState(id);
+      const state = await this.bounded(() => this.queue.getJobState(id));
       if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
       // BullMQ refuses (0) when a worker holds the job's lock: it has started.
-      return (await this.queue.remove(id)) === 1;
+      return (await this.bounded(() => this.queue.remove(id))) === 1;
     } catch (error) {
+      if (isRoomcastError(error)) throw error;
       throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
     }
   }
@@ -108,6 +112,16 @@ export class RedisJobQueue implements JobQueue {
       settings: { backoffStrategy: (_attempts, _type, error) => (error instanceof RetryLater ? error.retryInMs : THROWN_RETRY_MS) },
     });
     this.worker.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job worker error'));
+  }
+
+  /** Runs a BullMQ call, failing with RC_ERR_BACKEND_TIMEOUT if Redis does not answer in time. */
+  private bounded<T>(work: () => Promise<T>): Promise<T> {
+    const timeoutMs = this.options.commandTimeoutMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(createError('RC_ERR_BACKEND_TIMEOUT', 'redis', timeoutMs)), timeoutMs);
+    });
+    return Promise.race([work(), timeout]).finally(() => clearTimeout(timer));
   }
 
   close(): Promise<void> {

@@ -170,6 +170,12 @@ export interface PushConfig {
   statusTtlSec: number;
   /** Max recipients entries in one publish. Default 100. */
   maxRecipients: number;
+  /**
+   * Accept `http://` Web Push endpoints (local test push services). Default false: only
+   * `https://`, as browsers' push services use, so a registration cannot point the server at
+   * plain-HTTP internal addresses.
+   */
+  webPushAllowHttp: boolean;
 }
 
 export interface Config {
@@ -326,6 +332,7 @@ export const configSchema = {
         maxScheduleAheadSec: { type: 'integer', minimum: 1, default: 2592000 },
         statusTtlSec: { type: 'integer', minimum: 60, default: 604800 },
         maxRecipients: { type: 'integer', minimum: 1, default: 100 },
+        webPushAllowHttp: { type: 'boolean', default: false },
       },
     },
     spaces: {

@@ -17,6 +17,8 @@ export class DeviceRegistry {
   constructor(
     private readonly hashes: HashStore,
     private readonly now: () => number = Date.now,
+    /** Accept `http://` Web Push endpoints (tests); production push services are https. */
+    private readonly allowHttpEndpoints = false,
   ) {}
 
   /** Validates and stores a registration; returns the stored device. */
@@ -31,7 +33,7 @@ export class DeviceRegistry {
     if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
       throw createError('RC_ERR_PUSH_INVALID_REQUEST', `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
     }
-    const address = platform === 'web' ? { subscription: webSubscriptionOf(body) } : { providerToken: providerTokenOf(body, platform) };
+    const address = platform === 'web' ? { subscription: webSubscriptionOf(body, this.allowHttpEndpoints) } : { providerToken: providerTokenOf(body, platform) };
 
     const key = pushKeys.devices(appId);
     const previous = await this.get(appId, deviceId).catch(() => null);
@@ -130,7 +132,7 @@ function providerTokenOf(body: Body, platform: Platform): string {
   return token;
 }
 
-function webSubscriptionOf(body: Body): WebSubscription {
+function webSubscriptionOf(body: Body, allowHttp: boolean): WebSubscription {
   const raw = field(body, 'subscription') ?? field(body, 'provider_token');
   const subscription = typeof raw === 'string' ? parseJsonObject(raw) : raw;
   if (subscription === null || typeof subscription !== 'object') {
@@ -144,7 +146,9 @@ function webSubscriptionOf(body: Body): WebSubscription {
   if (endpoint === undefined || typeof p256dh !== 'string' || typeof auth !== 'string') {
     throw createError('RC_ERR_PUSH_MISSING_TOKEN', 'web', 'subscription { endpoint, keys: { p256dh, auth } }');
   }
-  if (!/^https?:\/\//.test(endpoint)) throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'subscription.endpoint must be an http(s) URL');
+  if (!(allowHttp ? /^https?:\/\/[^\s]+$/ : /^https:\/\/[^\s]+$/).test(endpoint)) {
+    throw createError('RC_ERR_PUSH_INVALID_REQUEST', `subscription.endpoint must be an ${allowHttp ? 'http(s)' : 'https'} URL`);
+  }
   // p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret, both base64url.
   if (Buffer.from(p256dh, 'base64url').length !== 65 || Buffer.from(auth, 'base64url').length !== 16) {
     throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'subscription.keys.p256dh must be 65 bytes and auth 16 bytes, base64url');

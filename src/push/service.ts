@@ -68,7 +68,7 @@ export class PushService {
     this.logger = options.logger.child({ module: 'push' });
     this.hashes = hashes;
     this.queue = queues.queue(PUSH_QUEUE);
-    this.devices = new DeviceRegistry(hashes, now);
+    this.devices = new DeviceRegistry(hashes, now, config.webPushAllowHttp);
     const maxChannel = Math.max(...core.config.apps.map((app) => app.limits.maxChannelNameLength), 200);
     this.subscriptions = new SubscriptionRegistry(hashes, this.devices, maxChannel, now);
     this.credentials = new CredentialStore(hashes, now);
@@ -104,8 +104,8 @@ export class PushService {
   async close(): Promise<void> {
     this.untap?.();
     this.untap = null;
-    await this.queue.close();
-    await Promise.all(Object.values(this.providers).map((provider) => provider.close()));
+    await this.queue.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the push queue failed'));
+    await Promise.all(Object.values(this.providers).map((provider) => provider.close().catch(() => undefined)));
   }
 
   /**

@@ -15,7 +15,7 @@ export interface PushApp {
 }
 
 export async function startPushApp(push: Record<string, unknown>, redisUrl?: string, nodeId?: string): Promise<PushApp> {
-  const config = testConfig({ push: { retryBaseMs: 50, retryMaxMs: 3000, maxAttempts: 3, concurrency: 4, ...push } }, redisUrl);
+  const config = testConfig({ push: { retryBaseMs: 50, retryMaxMs: 3000, maxAttempts: 3, concurrency: 4, webPushAllowHttp: true, ...push } }, redisUrl);
   return pushAppOf(await startApp(config, nodeId));
 }
 

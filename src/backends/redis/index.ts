@@ -77,7 +77,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
       closed = true;
       // Callers stop issuing commands before close; anything still in flight fails with
       // RC_ERR_BACKEND_UNAVAILABLE rather than hanging.
-      await push.close();
+      await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
       subscriber.disconnect();
       client.disconnect();
     },

@@ -125,9 +125,10 @@ export class RedisJobQueue implements JobQueue {
   }
 
   close(): Promise<void> {
+    // Closing must finish even while Redis is down: failures are logged, connections dropped.
     this.closing ??= (async () => {
-      await this.worker?.close();
-      await this.queue.close();
+      await this.worker?.close().catch((error: unknown) => this.options.logger.warn({ err: error }, 'closing a job worker failed'));
+      await this.queue.close().catch((error: unknown) => this.options.logger.warn({ err: error }, 'closing a job queue failed'));
       this.workerConnection?.disconnect();
     })();
     return this.closing;

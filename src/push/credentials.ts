@@ -4,8 +4,7 @@
  * checked when stored (a bad key is a 400 now, not a failed delivery later). Listing
  * never shows a secret: only a short fingerprint to tell keys apart.
  */
-import { createHash, createPrivateKey } from 'node:crypto';
-import webpush from 'web-push';
+import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type { HashStore } from '../backends/ports.ts';
 import { createError } from '../core/errors.ts';
 import { asBody, field, optionalString, requiredString, type Body } from './fields.ts';
@@ -69,7 +68,7 @@ export class CredentialStore {
   async generateVapid(appId: string, raw: unknown): Promise<Record<string, unknown>> {
     const body = raw === undefined || raw === null ? {} : asBody(raw, 'the request');
     const subject = subjectOf(optionalString(body, 'subject', 512) ?? 'mailto:push@roomcast.invalid');
-    const keys = webpush.generateVAPIDKeys();
+    const keys = generateVapidKeys();
     const credentials: WebPushCredentials = { platform: 'web', publicKey: keys.publicKey, privateKey: keys.privateKey, subject, createdAt: this.now() };
     await this.hashes.set(pushKeys.credentials(appId), 'web', JSON.stringify(credentials));
     return redact(credentials);
@@ -166,6 +165,13 @@ function webOf(body: Body, now: number): WebPushCredentials {
   }
   const subject = subjectOf(optionalString(body, 'subject', 512) ?? 'mailto:push@roomcast.invalid');
   return { platform: 'web', publicKey, privateKey, subject, createdAt: now };
+}
+
+/** A VAPID pair as web-push encodes it: the raw public point (65 bytes) and the private scalar (32 bytes), base64url. */
+function generateVapidKeys(): { publicKey: string; privateKey: string } {
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'jwk' });
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return { publicKey: point.toString('base64url'), privateKey: jwk.d! };
 }
 
 function subjectOf(subject: string): string {

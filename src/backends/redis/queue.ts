@@ -9,7 +9,7 @@
  * backoff is exactly that delay (a custom backoff strategy), so BullMQ keeps the job
  * durable in its delayed set between attempts, on whichever node picks it up next.
  */
-import { Queue, Worker, type Job } from 'bullmq';
+import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createError, createErrorWith, isRoomcastError } from '../../core/errors.ts';
@@ -42,9 +42,15 @@ class RetryLater extends Error {
   }
 }
 
+/** BullMQ is loaded on first use, so nodes on the memory backend never pay its start-up cost. */
+let bullmqLoaded: Promise<typeof import('bullmq')> | null = null;
+const loadBullmq = (): Promise<typeof import('bullmq')> => (bullmqLoaded ??= import('bullmq'));
+
 export class RedisJobQueue implements JobQueue {
-  private readonly queue: Queue;
+  private queueReady: Promise<Queue> | null = null;
+  private workerStarting: Promise<void> | null = null;
   private worker: Worker | null = null;
+  private closed = false;
   private workerConnection: Redis | null = null;
   private closing: Promise<void> | null = null;
 
@@ -52,15 +58,22 @@ export class RedisJobQueue implements JobQueue {
     private readonly name: string,
     private readonly connection: Redis,
     private readonly options: RedisQueueOptions,
-  ) {
-    this.queue = new Queue(name, { connection, prefix: `${options.keyPrefix}bull` });
-    this.queue.on('error', (error) => options.logger.warn({ err: error, queue: name }, 'job queue error'));
+  ) {}
+
+  private queue(): Promise<Queue> {
+    this.queueReady ??= loadBullmq().then(({ Queue: BullQueue }) => {
+      const queue = new BullQueue(this.name, { connection: this.connection, prefix: `${this.options.keyPrefix}bull` });
+      queue.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job queue error'));
+      return queue;
+    });
+    return this.queueReady;
   }
 
   async enqueue(jobs: readonly JobSpec[]): Promise<void> {
     if (jobs.length === 0) return;
     try {
-      await this.bounded(() => this.queue.addBulk(
+      const queue = await this.queue();
+      await this.bounded(() => queue.addBulk(
         jobs.map((job) => ({
           name: 'job',
           data: job.data,
@@ -82,10 +95,11 @@ export class RedisJobQueue implements JobQueue {
 
   async remove(id: string): Promise<boolean> {
     try {
-      const state = await this.bounded(() => this.queue.getJobState(id));
+      const queue = await this.queue();
+      const state = await this.bounded(() => queue.getJobState(id));
       if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
       // BullMQ refuses (0) when a worker holds the job's lock: it has started.
-      return (await this.bounded(() => this.queue.remove(id))) === 1;
+      return (await this.bounded(() => queue.remove(id))) === 1;
     } catch (error) {
       if (isRoomcastError(error)) throw error;
       throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
@@ -93,16 +107,23 @@ export class RedisJobQueue implements JobQueue {
   }
 
   process(handler: JobHandler, concurrency: number): void {
-    if (this.worker !== null) return;
+    if (this.workerStarting !== null) return;
     const processor = async (job: Job): Promise<void> => {
       const outcome = await handler({ id: job.id ?? '', data: String(job.data), attempt: job.attemptsMade + 1 });
       if (outcome !== undefined) throw new RetryLater(Math.max(0, outcome.retryInMs));
     };
-    // BullMQ does not close a connection it was given: we keep it and close it ourselves.
-    this.workerConnection = this.connection.duplicate({ maxRetriesPerRequest: null });
-    this.workerConnection.on('error', () => undefined);
-    this.worker = new Worker(this.name, processor, {
-      connection: this.workerConnection,
+    this.workerStarting = loadBullmq().then(({ Worker: BullWorker }) => {
+      if (this.closed) return;
+      // BullMQ does not close a connection it was given: we keep it and close it ourselves.
+      this.workerConnection = this.connection.duplicate({ maxRetriesPerRequest: null });
+      this.workerConnection.on('error', () => undefined);
+      this.worker = this.startWorker(BullWorker, processor, concurrency);
+    });
+  }
+
+  private startWorker(BullWorker: typeof Worker, processor: (job: Job) => Promise<void>, concurrency: number): Worker {
+    const worker = new BullWorker(this.name, processor, {
+      connection: this.workerConnection!,
       prefix: `${this.options.keyPrefix}bull`,
       concurrency: Math.max(1, concurrency),
       lockDuration: this.options.lockDurationMs ?? 30_000,
@@ -111,7 +132,8 @@ export class RedisJobQueue implements JobQueue {
       maxStalledCount: 10,
       settings: { backoffStrategy: (_attempts, _type, error) => (error instanceof RetryLater ? error.retryInMs : THROWN_RETRY_MS) },
     });
-    this.worker.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job worker error'));
+    worker.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job worker error'));
+    return worker;
   }
 
   /** Runs a BullMQ call, failing with RC_ERR_BACKEND_TIMEOUT if Redis does not answer in time. */
@@ -127,8 +149,11 @@ export class RedisJobQueue implements JobQueue {
   close(): Promise<void> {
     // Closing must finish even while Redis is down: failures are logged, connections dropped.
     this.closing ??= (async () => {
+      this.closed = true;
+      await this.workerStarting;
       await this.worker?.close().catch((error: unknown) => this.options.logger.warn({ err: error }, 'closing a job worker failed'));
-      await this.queue.close().catch((error: unknown) => this.options.logger.warn({ err: error }, 'closing a job queue failed'));
+      const queue = this.queueReady === null ? null : await this.queueReady;
+      await queue?.close().catch((error: unknown) => this.options.logger.warn({ err: error }, 'closing a job queue failed'));
       this.workerConnection?.disconnect();
     })();
     return this.closing;

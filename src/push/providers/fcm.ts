@@ -11,7 +11,7 @@
  * (credentials); INVALID_ARGUMENT (400) → rejected.
  */
 import { createHash } from 'node:crypto';
-import { JWT } from 'google-auth-library';
+import type { JWT } from 'google-auth-library';
 import type { FcmCredentials } from '../credentials.ts';
 import { retryAfterMs, type DeliveryResult, type PushProvider, type SendRequest } from './types.ts';
 
@@ -88,7 +88,9 @@ export class FcmProvider implements PushProvider {
     const key = clientKey(credentials);
     let client = this.clients.get(key);
     if (client === undefined) {
-      client = new JWT({ email: credentials.clientEmail, key: credentials.privateKey, keyId: credentials.privateKeyId, scopes: [SCOPE] });
+      // Loaded on first use: the library is large and only FCM needs it.
+      const { JWT: JwtClient } = await import('google-auth-library');
+      client = new JwtClient({ email: credentials.clientEmail, key: credentials.privateKey, keyId: credentials.privateKeyId, scopes: [SCOPE] });
       const tokenUri = credentials.tokenUri;
       if (tokenUri !== GOOGLE_TOKEN_URL) {
         client.transporter.interceptors.request.add({

@@ -8,7 +8,7 @@
  * Retry-After; 401/403 → rejected (VAPID credentials); 400, 413 → rejected.
  */
 import { createHash } from 'node:crypto';
-import webpush from 'web-push';
+import type webpushModule from 'web-push';
 import type { WebPushCredentials } from '../credentials.ts';
 import { retryAfterMs, type DeliveryResult, type PushProvider, type SendRequest } from './types.ts';
 
@@ -18,6 +18,10 @@ const DEFAULT_TTL_SEC = 2_419_200;
 export interface WebPushOptions {
   readonly timeoutMs: number;
 }
+
+/** Loaded on first use: start-up stays fast for nodes that never send Web Push. */
+let webpushLoaded: Promise<typeof webpushModule> | null = null;
+const loadWebPush = (): Promise<typeof webpushModule> => (webpushLoaded ??= import('web-push').then((module) => module.default));
 
 export class WebPushProvider implements PushProvider {
   constructor(private readonly options: WebPushOptions) {}
@@ -33,8 +37,9 @@ export class WebPushProvider implements PushProvider {
       ...request.notification.web,
     });
     const ttl = request.expiresAt > 0 ? Math.max(0, Math.ceil((request.expiresAt - Date.now()) / 1000)) : DEFAULT_TTL_SEC;
-    let details: ReturnType<typeof webpush.generateRequestDetails>;
+    let details: ReturnType<typeof webpushModule.generateRequestDetails>;
     try {
+      const webpush = await loadWebPush();
       details = webpush.generateRequestDetails(subscription, payload, {
         vapidDetails: { subject: credentials.subject, publicKey: credentials.publicKey, privateKey: credentials.privateKey },
         TTL: ttl,

@@ -24,7 +24,10 @@ describe('push routes', () => {
       const instance = fastify();
       instance.setErrorHandler(replyWithError);
       instance.setNotFoundHandler(replyNotFound);
-      await instance.register(pushRoutes, { core: ctx.running.app.core, push: withPush ? ctx.push : null });
+      const core = ctx.running.app.core;
+      // No signing hook here (the signed variant runs through the real door): resolve the app by id.
+      const appOf = (request: { params: unknown }) => core.apps.requireEnabled((request.params as { app_id: string }).app_id);
+      await instance.register(pushRoutes, { core, push: withPush ? ctx.push : null, appOf });
       await instance.ready();
       return instance;
     };

@@ -27,6 +27,7 @@
  *   GET    push/deadLetters                      deliveries that exhausted their retries
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
+import { requireSignedApp } from '../auth.ts';
 import type { AppConfig } from '../../../config/schema.ts';
 import type { Core } from '../../../core/core.ts';
 import { createError } from '../../../core/errors.ts';
@@ -39,7 +40,7 @@ export interface PushRouteOptions {
   readonly core: Core;
   /** Null or absent when the backend has no push stores: every route answers 503. */
   readonly push?: PushService | null;
-  /** The signed request's app (the door's signing hook has run). Default: the enabled app of `:app_id`. */
+  /** The request's app. Default: the signed app (`requireSignedApp`); unit tests without signing pass their own. */
   readonly appOf?: (request: FastifyRequest) => AppConfig;
 }
 
@@ -70,7 +71,7 @@ function spellings(path: string): string[] {
 
 export const pushRoutes: FastifyPluginAsync<PushRouteOptions> = async (app: FastifyInstance, options: PushRouteOptions) => {
   const { core } = options;
-  const appOf = options.appOf ?? ((request: FastifyRequest) => core.apps.requireEnabled((request.params as { app_id: string }).app_id));
+  const appOf = options.appOf ?? requireSignedApp;
   const service = (): PushService => {
     if (options.push === undefined || options.push === null) throw createError('RC_ERR_PUSH_UNAVAILABLE', core.backend.driver);
     return options.push;

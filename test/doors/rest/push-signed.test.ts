@@ -25,6 +25,11 @@ after(async () => {
   await apns.close();
 });
 
+/** The SDK JSON-encodes `body` itself (its typings say string, its code takes any value). */
+function post(path: string, payload: unknown): ReturnType<Pusher["post"]> {
+  return pusher.post({ path, body: payload as string });
+}
+
 async function body(response: { json(): Promise<unknown> }): Promise<Record<string, any>> {
   return (await response.json()) as Record<string, any>;
 }
@@ -41,24 +46,18 @@ async function failure(work: Promise<unknown>): Promise<{ status: number; json: 
 }
 
 test('the documented push workflow through the pusher SDK: credentials, device, subscription, publish, status', async () => {
-  const creds = await pusher.post({ path: '/push/credentials', body: { platform: 'apns', key_id: apns.keyId, team_id: apns.teamId, topic: apns.topic, private_key: apns.p8 } });
+  const creds = await post('/push/credentials', { platform: 'apns', key_id: apns.keyId, team_id: apns.teamId, topic: apns.topic, private_key: apns.p8 });
   assert.equal(creds.status, 201);
   const token = apnsToken(4242);
-  const device = await pusher.post({
-    path: '/push/deviceRegistrations',
-    body: { device_id: 'ios-device-1', client_id: 'user-42', platform: 'apns', provider_token: token, metadata: { app_version: '4.5.0' } },
-  });
+  const device = await post('/push/deviceRegistrations', { device_id: 'ios-device-1', client_id: 'user-42', platform: 'apns', provider_token: token, metadata: { app_version: '4.5.0' } });
   assert.equal(device.status, 201);
-  const sub = await pusher.post({ path: '/push/channelSubscriptions', body: { device_id: 'ios-device-1', channel: 'orders', client_id: 'user-42' } });
+  const sub = await post('/push/channelSubscriptions', { device_id: 'ios-device-1', channel: 'orders', client_id: 'user-42' });
   assert.equal(sub.status, 201);
-  const published = await pusher.post({
-    path: '/push/publish',
-    body: {
-      recipients: [{ type: 'channel', channel: 'orders' }],
-      payload: { title: 'Order updated', body: 'Order ord_123 moved to packing', data: { order_id: 'ord_123' } },
-      sync: false,
-      idempotency_key: 'push-order-ord_123-packing',
-    },
+  const published = await post('/push/publish', {
+    recipients: [{ type: 'channel', channel: 'orders' }],
+    payload: { title: 'Order updated', body: 'Order ord_123 moved to packing', data: { order_id: 'ord_123' } },
+    sync: false,
+    idempotency_key: 'push-order-ord_123-packing',
   });
   assert.equal(published.status, 202);
   const { publish_id: publishId } = await body(published);
@@ -70,7 +69,7 @@ test('the documented push workflow through the pusher SDK: credentials, device, 
   });
   assert.equal(status.counters.succeeded, 1);
   assert.deepEqual((apns.received.find((r) => r.token === token)!.payload.aps as { alert: unknown }).alert, { title: 'Order updated', body: 'Order ord_123 moved to packing' });
-  const replay = await pusher.post({ path: '/push/publish', body: { recipients: [{ type: 'channel', channel: 'orders' }], payload: { title: 'Order updated', body: 'Order ord_123 moved to packing', data: { order_id: 'ord_123' } }, sync: false, idempotency_key: 'push-order-ord_123-packing' } });
+  const replay = await post('/push/publish', { recipients: [{ type: 'channel', channel: 'orders' }], payload: { title: 'Order updated', body: 'Order ord_123 moved to packing', data: { order_id: 'ord_123' } }, sync: false, idempotency_key: 'push-order-ord_123-packing' });
   assert.equal((await body(replay)).publish_id, publishId);
   const listed = await body(await pusher.get({ path: '/push/device_registrations', params: { client_id: 'user-42' } }));
   assert.deepEqual(listed.items.map((d: { device_id: string }) => d.device_id), ['ios-device-1']);
@@ -78,25 +77,25 @@ test('the documented push workflow through the pusher SDK: credentials, device, 
 
 test('an event with extras.push published through POST /events notifies the channel push subscribers', async () => {
   const token = apnsToken(4343);
-  await pusher.post({ path: '/push/deviceRegistrations', body: { device_id: 'ios-extras', platform: 'apns', provider_token: token } });
-  await pusher.post({ path: '/push/channelSubscriptions', body: { device_id: 'ios-extras', channel: 'news' } });
-  const response = await pusher.post({ path: '/events', body: { name: 'breaking', channel: 'news', data: '{}', extras: { push: { title: 'Breaking', body: 'news' } } } });
+  await post('/push/deviceRegistrations', { device_id: 'ios-extras', platform: 'apns', provider_token: token });
+  await post('/push/channelSubscriptions', { device_id: 'ios-extras', channel: 'news' });
+  const response = await post('/events', { name: 'breaking', channel: 'news', data: '{}', extras: { push: { title: 'Breaking', body: 'news' } } });
   assert.equal(response.status, 200);
   await waitFor(() => apns.received.some((r) => r.token === token), 5000, 'the extras.push notification');
 });
 
 test('signed DELETE cancels a scheduled publish; bad input and unsigned calls get catalogue errors', async () => {
   const scheduled = await body(
-    await pusher.post({ path: '/push/publish', body: { recipients: [{ device_id: 'ios-device-1' }], payload: { title: 'later' }, not_before: Date.now() + 60_000 } }),
+    await post('/push/publish', { recipients: [{ device_id: 'ios-device-1' }], payload: { title: 'later' }, not_before: Date.now() + 60_000 }),
   );
   const cancel = await signedCall(running.url, 'DELETE', `/apps/${TEST_APP.id}/push/scheduled/${scheduled.publish_id}`);
   assert.equal(cancel.status, 200);
   assert.equal(cancel.json.state, 'cancelled');
 
-  const platform = await failure(pusher.post({ path: '/push/deviceRegistrations', body: { device_id: 'x', platform: 'symbian', provider_token: 'y' } }));
+  const platform = await failure(post('/push/deviceRegistrations', { device_id: 'x', platform: 'symbian', provider_token: 'y' }));
   assert.equal(platform.status, 400);
   assert.equal(platform.json.code, 'RC_ERR_PUSH_UNKNOWN_PLATFORM');
-  const big = await failure(pusher.post({ path: '/push/publish', body: { recipients: [{ device_id: 'x' }], payload: { body: 'x'.repeat(5000) } } }));
+  const big = await failure(post('/push/publish', { recipients: [{ device_id: 'x' }], payload: { body: 'x'.repeat(5000) } }));
   assert.equal(big.status, 413);
   assert.equal(big.json.code, 'RC_ERR_PUSH_PAYLOAD_TOO_LARGE');
 

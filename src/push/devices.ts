@@ -14,6 +14,9 @@ import { isPlatform, type Device, type Platform, type WebSubscription } from './
 const MAX_METADATA_BYTES = 4096;
 
 export class DeviceRegistry {
+  /** Called for each removed device (the subscription registry drops its channel subscriptions). */
+  onRemoved: (appId: string, deviceId: string) => Promise<void> = async () => undefined;
+
   constructor(
     private readonly hashes: HashStore,
     private readonly now: () => number = Date.now,
@@ -100,12 +103,16 @@ export class DeviceRegistry {
     const device = await this.get(appId, deviceId);
     await this.hashes.remove(pushKeys.devices(appId), deviceId);
     if (device.clientId !== undefined) await this.hashes.remove(pushKeys.clientDevices(appId, device.clientId), deviceId);
+    await this.onRemoved(appId, deviceId);
   }
 
   /** Removes every device of a client; returns how many. */
   async removeByClient(appId: string, clientId: string): Promise<number> {
     const ids = await this.idsOfClient(appId, clientId);
-    for (const deviceId of ids) await this.hashes.remove(pushKeys.devices(appId), deviceId);
+    for (const deviceId of ids) {
+      await this.hashes.remove(pushKeys.devices(appId), deviceId);
+      await this.onRemoved(appId, deviceId);
+    }
     await this.hashes.drop(pushKeys.clientDevices(appId, clientId));
     return ids.length;
   }

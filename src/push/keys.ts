@@ -6,6 +6,7 @@
  *   push:cdev:{app}:{client}    deviceId → '1'              (devices of a client)
  *   push:sub:{app}:{channel}    d:{device} | c:{client} → ChannelSubscription JSON
  *   push:subs:{app}             {channel}\n{d|c}:{id} → '1' (every subscription, for listing)
+ *   push:dsubs:{app}:{device}   channel → '1'               (a device's channels, removed with the device)
  *   push:cred:{app}             platform → credentials JSON (secrets included; never listed raw)
  *   push:tpl:{app}              templateId → Template JSON
  *   push:pub:{app}:{publish}    body → StoredPublish JSON   (expires with the status)
@@ -18,6 +19,7 @@ export const pushKeys = {
   clientDevices: (app: string, client: string) => `push:cdev:${app}:${client}`,
   channelSubs: (app: string, channel: string) => `push:sub:${app}:${channel}`,
   allSubs: (app: string) => `push:subs:${app}`,
+  deviceSubs: (app: string, device: string) => `push:dsubs:${app}:${device}`,
   credentials: (app: string) => `push:cred:${app}`,
   templates: (app: string) => `push:tpl:${app}`,
   publish: (app: string, publishId: string) => `push:pub:${app}:${publishId}`,

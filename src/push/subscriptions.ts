@@ -23,7 +23,9 @@ export class SubscriptionRegistry {
     private readonly devices: DeviceRegistry,
     private readonly maxChannelNameLength: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    devices.onRemoved = (appId, deviceId) => this.removeDevice(appId, deviceId);
+  }
 
   /** `device_id` wins over `client_id` when both are given (the documented example sends both). */
   async subscribe(appId: string, raw: unknown): Promise<ChannelSubscription> {
@@ -43,6 +45,7 @@ export class SubscriptionRegistry {
     };
     await this.hashes.set(pushKeys.channelSubs(appId, channel), member, JSON.stringify(subscription));
     await this.hashes.set(pushKeys.allSubs(appId), `${channel}\n${member}`, '1');
+    if (deviceId !== undefined) await this.hashes.set(pushKeys.deviceSubs(appId, deviceId), channel, '1');
     return subscription;
   }
 
@@ -56,9 +59,22 @@ export class SubscriptionRegistry {
       throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'deleting a channel subscription needs device_id or client_id');
     }
     const member = deviceId !== undefined ? `d:${deviceId}` : `c:${clientId!}`;
+    const removed = await this.removeMember(appId, channel, member);
+    if (deviceId !== undefined) await this.hashes.remove(pushKeys.deviceSubs(appId, deviceId), channel);
+    if (!removed) throw createError('RC_ERR_PUSH_SUBSCRIPTION_NOT_FOUND', deviceId ?? clientId, JSON.stringify(channel));
+  }
+
+  /** Removes every channel subscription of a device (the device was deleted). */
+  async removeDevice(appId: string, deviceId: string): Promise<void> {
+    const channels = await this.hashes.getAll(pushKeys.deviceSubs(appId, deviceId));
+    for (const channel of channels.keys()) await this.removeMember(appId, channel, `d:${deviceId}`);
+    await this.hashes.drop(pushKeys.deviceSubs(appId, deviceId));
+  }
+
+  private async removeMember(appId: string, channel: string, member: string): Promise<boolean> {
     const removed = await this.hashes.remove(pushKeys.channelSubs(appId, channel), member);
     await this.hashes.remove(pushKeys.allSubs(appId), `${channel}\n${member}`);
-    if (!removed) throw createError('RC_ERR_PUSH_SUBSCRIPTION_NOT_FOUND', deviceId ?? clientId, JSON.stringify(channel));
+    return removed;
   }
 
   /** A page of subscriptions matching the filter. */

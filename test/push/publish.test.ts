@@ -180,9 +180,14 @@ describe('push publish', () => {
       cursor = page.cursor;
     } while (cursor !== '');
     assert.equal(seen.size, 5);
+    await ctx.push.subscriptions.subscribe(ctx.app.id, { device_id: 'list-0', channel: 'cleanup' });
+    await ctx.push.subscriptions.subscribe(ctx.app.id, { device_id: 'list-1', channel: 'cleanup' });
     await ctx.push.devices.remove(ctx.app.id, 'list-0');
+    const left = await ctx.push.subscriptions.list(ctx.app.id, { channel: 'cleanup' }, '', 10);
+    assert.deepEqual(left.items.map((s) => s.deviceId), ['list-1'], 'a removed device leaves its channels');
     assert.equal(await ctx.push.devices.removeByClient(ctx.app.id, 'lister'), 4);
     assert.equal(await ctx.push.devices.find(ctx.app.id, 'list-3'), null);
+    assert.equal((await ctx.push.subscriptions.list(ctx.app.id, { channel: 'cleanup' }, '', 10)).items.length, 0);
     const creds = await ctx.push.credentials.list(ctx.app.id);
     assert.ok(creds.length >= 1);
     assert.ok(!JSON.stringify(creds).includes('PRIVATE KEY'), 'no secret in the list');

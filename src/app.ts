@@ -15,7 +15,7 @@ import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { createLogger } from './ops/logger.ts';
-import { installMetrics } from './ops/metrics.ts';
+import { installMetrics, installPushMetrics } from './ops/metrics.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
 
@@ -71,7 +71,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   http.setErrorHandler(replyWithError);
   http.setNotFoundHandler(replyNotFound);
 
-  installMetrics(http, core);
+  const metrics = installMetrics(http, core);
+  if (push !== null) installPushMetrics(metrics, push);
   await http.register(healthRoutes, { core });
   await http.register(statsRoutes, { core });
   await http.register(restDoor, { core, push });

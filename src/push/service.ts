@@ -22,7 +22,7 @@ import { isTerminal, StatusStore, type PublishStatus } from './status.ts';
 import { SubscriptionRegistry } from './subscriptions.ts';
 import { TemplateStore } from './templates.ts';
 import type { Platform } from './types.ts';
-import { PushWorker } from './worker.ts';
+import { PushWorker, type DeliveryOutcome } from './worker.ts';
 
 /** The queue every push job runs on. */
 export const PUSH_QUEUE = 'push';
@@ -56,6 +56,7 @@ export class PushService {
   private readonly admission: AdmissionDeps;
   readonly worker: PushWorker;
   private untap: (() => void) | null = null;
+  private readonly observers = new Set<(platform: Platform, outcome: DeliveryOutcome) => void>();
 
   constructor(options: PushServiceOptions) {
     const { core } = options;
@@ -91,7 +92,15 @@ export class PushService {
       providers: this.providers,
       logger: this.logger,
       now,
+      observe: (platform, outcome) => {
+        for (const observer of this.observers) observer(platform, outcome);
+      },
     });
+  }
+
+  /** Registers a listener for every delivery outcome on this node (metrics). */
+  observeDeliveries(listener: (platform: Platform, outcome: DeliveryOutcome) => void): void {
+    this.observers.add(listener);
   }
 
   /** Starts this node's delivery workers and the `extras.push` tap. */

@@ -42,7 +42,12 @@ export interface WorkerDeps {
   readonly logger: Logger;
   readonly now: () => number;
   readonly random?: () => number;
+  /** Told every delivery outcome (metrics). Must not throw. */
+  readonly observe?: (platform: Platform, outcome: DeliveryOutcome) => void;
 }
+
+/** What happened to one provider request (or to a device job that never reached one). */
+export type DeliveryOutcome = 'delivered' | 'gone' | 'rejected' | 'retry' | 'dead_lettered';
 
 export class PushWorker {
   private readonly publishes = new Map<string, StoredPublish>();
@@ -114,6 +119,8 @@ export class PushWorker {
 
     await statuses.count(appId, publishId, 'sent');
     const result = await this.send(device, notificationFor(publish, device), credentials, publish.expiresAt, running.id);
+    const dead = result.kind === 'retry' && running.attempt >= config.maxAttempts;
+    this.deps.observe?.(device.platform, dead ? 'dead_lettered' : result.kind);
     switch (result.kind) {
       case 'delivered':
         await this.deps.hashes.set(deliveredKey, deviceId, '1');

@@ -71,6 +71,8 @@ test('the documented push workflow through the pusher SDK: credentials, device, 
   assert.deepEqual((apns.received.find((r) => r.token === token)!.payload.aps as { alert: unknown }).alert, { title: 'Order updated', body: 'Order ord_123 moved to packing' });
   const replay = await post('/push/publish', { recipients: [{ type: 'channel', channel: 'orders' }], payload: { title: 'Order updated', body: 'Order ord_123 moved to packing', data: { order_id: 'ord_123' } }, sync: false, idempotency_key: 'push-order-ord_123-packing' });
   assert.equal((await body(replay)).publish_id, publishId);
+  const metrics = await (await fetch(`${running.url}/metrics`)).text();
+  assert.match(metrics, /roomcast_push_deliveries_total\{platform="apns",outcome="delivered"\} [1-9]/);
   const listed = await body(await pusher.get({ path: '/push/device_registrations', params: { client_id: 'user-42' } }));
   assert.deepEqual(listed.items.map((d: { device_id: string }) => d.device_id), ['ios-device-1']);
 });

@@ -42,6 +42,28 @@ class RetryLater extends Error {
   }
 }
 
+/** How long closing waits for running jobs and BullMQ's own shutdown, in milliseconds. */
+const CLOSE_WAIT_MS = 3000;
+
+/** True when `work` settled in time; failures and timeouts are logged, never thrown. */
+async function settlesWithin(work: Promise<unknown>, ms: number, logger: Logger, what: string): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = work.then(
+    () => true,
+    (error: unknown) => {
+      logger.warn({ err: error }, `closing a ${what} failed`);
+      return true;
+    },
+  );
+  const done = await Promise.race([settled, timedOut]);
+  clearTimeout(timer);
+  if (!done) logger.warn({ waitedMs: ms }, `closing a ${what} timed out; dropping its connection`);
+  return done;
+}
+
 /** BullMQ is loaded on first use, so nodes on the memory backend never pay its start-up cost. */
 let bullmqLoaded: Promise<typeof import('bullmq')> | null = null;
 const loadBullmq = (): Promise<typeof import('bullmq')> => (bullmqLoaded ??= import('bullmq'));
@@ -148,12 +170,15 @@ export class RedisJobQueue implements JobQueue {
 
   close(): Promise<void> {
     // Closing must finish even while Redis is down: failures are logged, connections dropped.
+    // BullMQ's close waits on its connections; one that is reconnecting could make it
+    // wait forever, so each step is bounded and the connections are then dropped.
     this.closing ??= (async () => {
       this.closed = true;
       await this.workerStarting;
-      await this.worker?.close().catch((error: unknown) => this.options.logger.warn({ err: error }, 'closing a job worker failed'));
+      const worker = this.worker;
+      if (worker !== null && !(await settlesWithin(worker.close(), CLOSE_WAIT_MS, this.options.logger, 'job worker'))) void worker.close(true).catch(() => undefined);
       const queue = this.queueReady === null ? null : await this.queueReady;
-      await queue?.close().catch((error: unknown) => this.options.logger.warn({ err: error }, 'closing a job queue failed'));
+      if (queue !== null) await settlesWithin(queue.close(), CLOSE_WAIT_MS, this.options.logger, 'job queue');
       this.workerConnection?.disconnect();
     })();
     return this.closing;

@@ -62,7 +62,8 @@ export interface FakeApns {
   close(): Promise<void>;
 }
 
-export async function startFakeApns(): Promise<FakeApns> {
+/** With `tls`, the server speaks HTTP/2 over TLS (ALPN h2) as APNs does; without, h2c. */
+export async function startFakeApns(options: { tls?: { key: string; cert: string } } = {}): Promise<FakeApns> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const keyId = 'ABC123DEFG';
   const teamId = 'DEF123GHIJ';
@@ -70,7 +71,7 @@ export async function startFakeApns(): Promise<FakeApns> {
   const received: Received[] = [];
   const attempts: Received[] = [];
   const script = new Script();
-  const server = http2.createServer();
+  const server = options.tls === undefined ? http2.createServer() : http2.createSecureServer({ key: options.tls.key, cert: options.tls.cert });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (session) => {
     sessions.add(session);
@@ -114,7 +115,7 @@ export async function startFakeApns(): Promise<FakeApns> {
   const { port } = server.address() as AddressInfo;
   const p8 = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     received,
     attempts,
     script,

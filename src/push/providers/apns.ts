@@ -30,6 +30,8 @@ export interface ApnsOptions {
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly now?: () => number;
+  /** Extra trusted CA certificates (PEM) for the TLS connection; default the system's. */
+  readonly ca?: string;
 }
 
 export class ApnsProvider implements PushProvider {
@@ -114,7 +116,7 @@ export class ApnsProvider implements PushProvider {
     const origin = new URL(this.options.baseUrl).origin;
     const existing = this.sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-    const session = http2.connect(origin);
+    const session = http2.connect(origin, this.options.ca === undefined ? {} : { ca: this.options.ca });
     // A broken session is dropped from the pool; the request that saw it retries later.
     const forget = (): void => {
       if (this.sessions.get(origin) === session) this.sessions.delete(origin);

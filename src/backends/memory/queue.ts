@@ -10,6 +10,8 @@ import type { JobHandler, JobQueue, JobQueues, JobSpec } from '../ports.ts';
 
 /** A handler that throws is retried after this delay, in milliseconds. */
 const THROWN_RETRY_MS = 1000;
+/** The longest delay one Node timer can wait, in milliseconds. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Completed ids are remembered this long so a replayed enqueue is a no-op, in milliseconds. */
 const COMPLETED_RETENTION_MS = 3_600_000;
 
@@ -68,12 +70,15 @@ export class MemoryJobQueue implements JobQueue {
   private schedule(job: QueuedJob, delayMs: number): void {
     if (delayMs > 0) {
       job.state = 'delayed';
+      // setTimeout fires at once past 2^31-1 ms (~24.8 days): wait in steps instead.
+      const step = Math.min(delayMs, MAX_TIMER_MS);
       job.timer = setTimeout(() => {
         job.timer = null;
+        if (delayMs > step) return this.schedule(job, delayMs - step);
         job.state = 'waiting';
         this.ready.push(job);
         this.pump();
-      }, delayMs);
+      }, step);
       return;
     }
     job.state = 'waiting';

@@ -65,10 +65,12 @@ export class ApnsProvider implements PushProvider {
       'apns-topic': credentials.topic,
       'apns-push-type': 'alert',
       'apns-priority': '10',
-      'apns-expiration': String(request.expiresAt > 0 ? Math.floor(request.expiresAt / 1000) : 0),
       'apns-id': uuidFrom(request.dedupeKey),
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
+      // Without expires_at the header is left out: APNs then stores and retries delivery;
+      // `0` would mean "try once, never store", losing notifications to offline phones.
+      ...(request.expiresAt > 0 ? { 'apns-expiration': String(Math.floor(request.expiresAt / 1000)) } : {}),
     };
     let answer: { status: number; headers: http2.IncomingHttpHeaders; text: string };
     try {

@@ -75,9 +75,12 @@ export async function startFakeApns(options: { tls?: { key: string; cert: string
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (session) => {
     sessions.add(session);
+    // A client killed mid-request resets the connection; that is the scenario, not a fault.
+    session.on('error', () => undefined);
     session.on('close', () => sessions.delete(session));
   });
   server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {

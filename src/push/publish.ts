@@ -154,6 +154,22 @@ async function notificationsOf(body: Body, deps: AdmissionDeps, appId: string): 
   return notifications;
 }
 
+/**
+ * Checks a channel event's `extras.push` (`{ title, body, data, apns, fcm, web }`, or the
+ * same under `notification`) and returns its notification. The REST door calls it before
+ * publishing, so a bad one is that request's 4xx rather than a notification dropped later.
+ */
+export function channelPushNotification(value: unknown, maxPayloadBytes: number): Notification {
+  const push = asBody(value, 'extras.push');
+  const notification = notificationOf(asBody(field(push, 'notification') ?? push, 'extras.push'));
+  if (notification.title === undefined && notification.body === undefined && notification.data === undefined) {
+    throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'extras.push needs title, body or data');
+  }
+  const size = Buffer.byteLength(JSON.stringify(notification));
+  if (size > maxPayloadBytes) throw createError('RC_ERR_PUSH_PAYLOAD_TOO_LARGE', size, maxPayloadBytes);
+  return notification;
+}
+
 /** The notification of a `payload` object (also used for `extras.push` of channel events). */
 export function notificationOf(payload: Body): Notification {
   const title = optionalString(payload, 'title', 65536);

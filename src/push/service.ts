@@ -17,7 +17,7 @@ import { ApnsProvider } from './providers/apns.ts';
 import { FcmProvider } from './providers/fcm.ts';
 import type { PushProvider } from './providers/types.ts';
 import { WebPushProvider } from './providers/webpush.ts';
-import { admitPlan, channelPushId, notificationOf, planPublish, type AdmissionDeps } from './publish.ts';
+import { admitPlan, channelPushId, channelPushNotification, planPublish, type AdmissionDeps } from './publish.ts';
 import { isTerminal, StatusStore, type PublishStatus } from './status.ts';
 import { SubscriptionRegistry } from './subscriptions.ts';
 import { TemplateStore } from './templates.ts';
@@ -196,10 +196,7 @@ export class PushService {
   }
 
   private async admitChannelPush(message: ChannelMessage, push: Record<string, unknown>): Promise<void> {
-    const payload = asBody(field(push, 'notification') ?? push, 'extras.push');
-    const notification = notificationOf(payload);
-    const size = Buffer.byteLength(JSON.stringify(notification));
-    if (size > this.core.config.push.maxPayloadBytes) throw createError('RC_ERR_PUSH_PAYLOAD_TOO_LARGE', size, this.core.config.push.maxPayloadBytes);
+    const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
     const plan = { recipients: [{ type: 'channel' as const, channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
     await admitPlan(this.admission, message.appId, plan, channelPushId(message.appId, message.channel, message.serial));
   }

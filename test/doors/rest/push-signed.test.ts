@@ -84,6 +84,12 @@ test('an event with extras.push published through POST /events notifies the chan
   const response = await post('/events', { name: 'breaking', channel: 'news', data: '{}', extras: { push: { title: 'Breaking', body: 'news' } } });
   assert.equal(response.status, 200);
   await waitFor(() => apns.received.some((r) => r.token === token), 5000, 'the extras.push notification');
+  const big = await failure(post('/events', { name: 'breaking', channel: 'news', data: '{}', extras: { push: { body: 'x'.repeat(5000) } } }));
+  assert.equal(big.status, 413);
+  assert.equal(big.json.code, 'RC_ERR_PUSH_PAYLOAD_TOO_LARGE');
+  const empty = await failure(post('/batch_events', { batch: [{ name: 'e', channel: 'news', data: '{}', extras: { push: {} } }] }));
+  assert.equal(empty.status, 400);
+  assert.equal(empty.json.event_code, 'RC_ERR_PUSH_INVALID_REQUEST');
 });
 
 test('signed DELETE cancels a scheduled publish; bad input and unsigned calls get catalogue errors', async () => {

@@ -46,6 +46,8 @@ describe('push over APNs', () => {
     assert.equal(got.headers['apns-topic'], apns.topic);
     assert.equal(got.headers['apns-push-type'], 'alert');
     assert.match(String(got.headers['apns-id']), /^[0-9a-f-]{36}$/);
+    assert.equal(got.headers['apns-priority'], '10');
+    assert.equal(got.headers['apns-expiration'], undefined, 'no expires_at: APNs stores and retries (0 would mean try once)');
   });
 
   test('device gone: BadDeviceToken and 410 Unregistered invalidate the device, no retry', async () => {

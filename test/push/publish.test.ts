@@ -73,9 +73,11 @@ describe('push publish', () => {
   test('a notification still undelivered at expires_at is marked expired', async () => {
     const token = await device('exp-1');
     apns.script.set(token, [{ status: 503, body: { reason: 'ServiceUnavailable' }, headers: { 'retry-after': '1' } }, { status: 200 }]);
-    const reply = await ctx.push.publish(ctx.app, { recipients: [{ device_id: 'exp-1' }], payload: { title: 'soon stale' }, expires_at: Date.now() + 500 });
+    const expiresAt = Date.now() + 500;
+    const reply = await ctx.push.publish(ctx.app, { recipients: [{ device_id: 'exp-1' }], payload: { title: 'soon stale' }, expires_at: expiresAt });
     const status = await ctx.statusWhen(reply.body.publish_id, (s) => s.state === 'expired', 5000);
     assert.equal(status.counters.expired, 1);
+    assert.equal(apns.attempts.find((a) => a.token === token)?.headers['apns-expiration'], String(Math.floor(expiresAt / 1000)));
     assert.deepEqual(titlesFor(token), []);
   });
 

@@ -93,7 +93,13 @@ export class PushService {
       logger: this.logger,
       now,
       observe: (platform, outcome) => {
-        for (const observer of this.observers) observer(platform, outcome);
+        for (const observer of this.observers) {
+          try {
+            observer(platform, outcome);
+          } catch (error) {
+            this.logger.warn({ err: error }, 'a delivery observer threw');
+          }
+        }
       },
     });
   }

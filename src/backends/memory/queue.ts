@@ -10,6 +10,8 @@ import type { JobHandler, JobQueue, JobQueues, JobSpec } from '../ports.ts';
 
 /** A handler that throws is retried after this delay, in milliseconds. */
 const THROWN_RETRY_MS = 1000;
+/** How long `close` waits for running jobs, in milliseconds. */
+const CLOSE_WAIT_MS = 3000;
 /** The longest delay one Node timer can wait, in milliseconds. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Completed ids are remembered this long so a replayed enqueue is a no-op, in milliseconds. */
@@ -64,7 +66,18 @@ export class MemoryJobQueue implements JobQueue {
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.jobs.values()) if (job.timer !== null) clearTimeout(job.timer);
-    if (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    // Running jobs get a short grace (a provider call may hang until its timeout); this
+    // process's memory queue dies with it anyway.
+    if (this.running > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer.unref();
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   private schedule(job: QueuedJob, delayMs: number): void {

@@ -12,6 +12,7 @@ import type { PushService } from '../../../push/service.ts';
 import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { pushRoutes } from './push.ts';
+import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
 
 /**
@@ -28,6 +29,6 @@ export interface AppRouteOptions {
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
 
-export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes, pushRoutes];
+export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes, spaceRoutes, pushRoutes];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -7,6 +7,7 @@ import type { Backend } from '../ports.ts';
 import { MemoryBus } from './bus.ts';
 import { MemoryKeyValue } from './kv.ts';
 import { MemoryLog } from './log.ts';
+import { MemoryMessageStore } from './messages.ts';
 import { MemoryNodes } from './nodes.ts';
 import { MemoryOccupancy } from './occupancy.ts';
 import { MemoryPresence } from './presence.ts';
@@ -14,10 +15,12 @@ import { MemoryPresence } from './presence.ts';
 export function createMemoryBackend(): Backend {
   const bus = new MemoryBus();
   const kv = new MemoryKeyValue();
+  const log = new MemoryLog(bus);
   const backend = {
     driver: 'memory',
     bus,
-    log: new MemoryLog(bus),
+    log,
+    messages: new MemoryMessageStore(log),
     presence: new MemoryPresence(),
     occupancy: new MemoryOccupancy(),
     nodes: new MemoryNodes(),

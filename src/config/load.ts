@@ -27,7 +27,7 @@ const validate = ajv.compile(configSchema);
 /** Reads, overrides, validates and freezes. Throws a catalogue error naming the bad field. */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
-  const path = resolve(options.path ?? env.ROOMCAST_CONFIG ?? DEFAULT_CONFIG_PATH);
+  const path = resolve(options.path ?? (env.ROOMCAST_CONFIG || DEFAULT_CONFIG_PATH));
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

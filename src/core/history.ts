@@ -102,13 +102,13 @@ export class ChannelHistory {
   constructor(private readonly backend: Backend) {}
 
   /** One page of a channel's history (every create, mutation and annotation entry). */
-  page(app: AppConfig, channel: string, query: HistoryQuery): Promise<HistoryPage> {
+  async page(app: AppConfig, channel: string, query: HistoryQuery): Promise<HistoryPage> {
     assertChannelName(channel, app.limits.maxChannelNameLength);
     return this.pageOf(app, streamKey(app.id, channel), query);
   }
 
   /** One page of a presence channel's joins and leaves. */
-  presencePage(app: AppConfig, channel: string, query: HistoryQuery): Promise<HistoryPage> {
+  async presencePage(app: AppConfig, channel: string, query: HistoryQuery): Promise<HistoryPage> {
     assertChannelName(channel, app.limits.maxChannelNameLength);
     if (!isPresenceChannel(channel)) throw createError('RC_ERR_CHANNEL_NOT_PRESENCE', channel);
     return this.pageOf(app, presenceStreamKey(app.id, channel), query);

@@ -79,7 +79,7 @@ export class VersionedMessages {
   }
 
   /** Applies one change atomically (see the module comment for idempotency). */
-  mutate(app: AppConfig, channel: string, serial: string, kind: MutationKind, input: MutationInput): Promise<MutationResult> {
+  async mutate(app: AppConfig, channel: string, serial: string, kind: MutationKind, input: MutationInput): Promise<MutationResult> {
     const change = normalise(app, kind, input);
     const store = requireStore(this.backend);
     return withRetries(serial, async () => {

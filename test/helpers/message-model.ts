@@ -29,8 +29,8 @@ export function servicesOf(backend: Backend): MessageServices {
     messages: new VersionedMessages(backend),
     annotations: new Annotations(backend),
     async publish(app, channel, data, name = 'chat') {
-      const [[published]] = (await publishEvents(backend.log, app, [{ name, channels: [channel], data, origin: 'rest' }])) as [[{ serial: string }]];
-      return published.serial;
+      const groups = await publishEvents(backend.log, app, [{ name, channels: [channel], data, origin: 'rest' }]);
+      return groups[0]![0]!.serial;
     },
   };
 }

@@ -41,8 +41,8 @@ test('protocol 7 subscribers get creates only; opted-in subscribers also get eve
   await core.subscribe('app-1', 'chat', p2);
   const untap = core.tapMessages((m) => m.channel === 'chat' && tapped.push(m.record.action));
   const untapMutations = core.tapMutations((m) => m.channel === 'chat' && mutationTapped.push(m.record.action));
-  const [[published]] = (await core.publish(app, [{ name: 'e', channels: ['chat'], data: 'hi', origin: 'rest' }])) as [[{ serial: string }]];
-  const serial = published.serial;
+  const published = await core.publish(app, [{ name: 'e', channels: ['chat'], data: 'hi', origin: 'rest' }]);
+  const serial = published[0]![0]!.serial;
   await core.messages.mutate(app, 'chat', serial, 'append', { data: '!' });
   await core.annotations.create(app, 'chat', serial, { type: 'r:total.v1' });
   await until(() => v2.length === 4, 'four deliveries to the protocol 2 subscriber');

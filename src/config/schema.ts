@@ -86,11 +86,15 @@ export interface SpaceConfig {
 }
 
 export interface RedisConfig {
-  /** `redis://[:password@]host:port/db`. */
+  /** `redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS). A standalone Redis ≥ 7.0. Never logged with its password. */
   url: string;
-  /** Prefix of every key roomcast writes, so several deployments can share one Redis. Default `rc:`. */
+  /** Prefix of every key and pub/sub channel roomcast uses, so several deployments can share one Redis. Default `rc:`; nodes of one deployment must use the same prefix. */
   keyPrefix: string;
-  /** How long a command may wait for a connection before failing, in milliseconds. Default 2000. */
+  /**
+   * How long a command may wait for Redis's answer before failing with
+   * RC_ERR_BACKEND_TIMEOUT, in milliseconds (also the connect timeout, at least 1000).
+   * While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE. Default 2000; minimum 10.
+   */
   commandTimeoutMs: number;
 }
 

@@ -256,5 +256,181 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.kv.setIfAbsent(key, `v${i}`, 5000)));
       assert.equal(results.filter((r) => r === null).length, 1);
     });
+
+    test('bodies and stream names survive byte for byte (colons, newlines, non-ASCII, empty)', async () => {
+      const stream = name('app:odd:stream');
+      const bodies = ['a:b:c', 'line\nbreak\r\n', 'héllo wörld ✓ 𝄞', '', '{"json":"with \\"quotes\\""}'];
+      for (const body of bodies) await backend.log.append(stream, body, keep(10));
+      assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => e.body), bodies);
+      const bytes = bodies.reduce((sum, body) => sum + Buffer.byteLength(body), 0);
+      assert.equal((await backend.log.state(stream)).retainedBytes, bytes);
+      await seen.waitFor(() => seen.appends(stream).length === bodies.length);
+      assert.deepEqual(seen.appends(stream).map((e) => e.body), bodies);
+      const signal = name('sig:ñ\n✓');
+      await backend.bus.signal(signal);
+      await seen.waitFor((messages) => messages.some((m) => m.kind === 'signal' && m.body === signal));
+    });
+
+    test('entry times come from one clock and the broadcast carries the stored entry', async () => {
+      const stream = name('clock');
+      const before = Date.now();
+      const entry = await backend.log.append(stream, 'tick', keep(10));
+      // Loose bounds: the store's clock (Redis TIME) may differ slightly from this process's.
+      assert.ok(Math.abs(entry.time - before) < 5000, `time ${entry.time} vs ${before}`);
+      await seen.waitFor(() => seen.appends(stream).length === 1);
+      assert.deepEqual(seen.appends(stream)[0], entry);
+      assert.deepEqual(await backend.log.get(stream, 1), entry);
+    });
+
+    test('retention by age also updates state (count, first seq, bytes)', async () => {
+      const stream = name('aged-state');
+      await backend.log.append(stream, 'old-1', keep(100, 150));
+      await backend.log.append(stream, 'old-2', keep(100, 150));
+      await new Promise((r) => setTimeout(r, 250));
+      await backend.log.append(stream, 'new', keep(100, 150));
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 3 });
+      assert.equal(await backend.log.get(stream, 1), null);
+    });
+
+    test('read below the oldest retained seq starts at the oldest retained', async () => {
+      const stream = name('below');
+      for (let i = 1; i <= 6; i++) await backend.log.append(stream, `b${i}`, keep(4));
+      assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 2, fromSeq: 1 })).map((e) => e.seq), [3, 4]);
+      assert.deepEqual((await backend.log.read(stream, { newestFirst: true, limit: 10, toSeq: 4 })).map((e) => e.seq), [4, 3]);
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 6, firstRetainedSeq: 3, retainedCount: 4, retainedBytes: 8 });
+    });
+
+    test('an untouched stream has an empty state', async () => {
+      const stream = name('never');
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
+      assert.deepEqual(await backend.log.read(stream, { newestFirst: true, limit: 5 }), []);
+      assert.equal(await backend.log.get(stream, 1), null);
+      await backend.log.purge(stream);
+      assert.equal((await backend.log.append(stream, 'first', keep(5))).seq, 1);
+    });
+
+    test('appendMany broadcasts each stream in seq order', async () => {
+      const s1 = name('many-bus-1');
+      const s2 = name('many-bus-2');
+      const items = Array.from({ length: 6 }, (_, i) => ({ stream: i % 2 ? s2 : s1, body: `p${i}`, retention: keep(10) }));
+      await backend.log.appendMany(items);
+      await backend.log.appendMany([]);
+      await seen.waitFor(() => seen.appends(s1).length === 3 && seen.appends(s2).length === 3);
+      assert.deepEqual(seen.appends(s1).map((e) => [e.seq, e.body]), [[1, 'p0'], [2, 'p2'], [3, 'p4']]);
+      assert.deepEqual(seen.appends(s2).map((e) => [e.seq, e.body]), [[1, 'p1'], [2, 'p3'], [3, 'p5']]);
+    });
+
+    test('presence: members show the info of a user\'s most recent connection', async () => {
+      const channel = name('presence-info');
+      await backend.presence.join(channel, { connectionId: 'c1', nodeId: 'n1', userId: 'ann', userInfo: '{"v":1}' });
+      await backend.presence.join(channel, { connectionId: 'c2', nodeId: 'n1', userId: 'ann', userInfo: '{"v":2}' });
+      assert.deepEqual(await backend.presence.members(channel), [{ userId: 'ann', userInfo: '{"v":2}' }]);
+      await backend.presence.leave(channel, 'c2');
+      assert.deepEqual(await backend.presence.members(channel), [{ userId: 'ann', userInfo: '{"v":1}' }]);
+      await backend.presence.leave(channel, 'c1');
+      assert.deepEqual(await backend.presence.members(channel), []);
+      assert.equal(await backend.presence.userCount(channel), 0);
+    });
+
+    test('presence: concurrent leaves of one user announce exactly one last', async () => {
+      const channel = name('presence-leave-race');
+      for (let i = 0; i < 10; i++) await backend.presence.join(channel, { connectionId: `c${i}`, nodeId: 'n', userId: 'same', userInfo: 'null' });
+      const leaves = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.presence.leave(channel, `c${i}`)));
+      assert.equal(leaves.filter((l) => l?.lastForUser).length, 1);
+      assert.ok(leaves.every((l) => l?.userId === 'same'));
+    });
+
+    test('presence: removing a node spans its channels and forgets it', async () => {
+      const c1 = name('presence-span-a');
+      const c2 = name('presence-span-b');
+      const dead = name('dead-node');
+      await backend.presence.join(c1, { connectionId: 'x1', nodeId: dead, userId: 'u1', userInfo: 'null' });
+      await backend.presence.join(c2, { connectionId: 'x2', nodeId: dead, userId: 'u2', userInfo: 'null' });
+      await backend.presence.join(c2, { connectionId: 'x3', nodeId: dead, userId: 'u2', userInfo: 'null' });
+      await backend.presence.leave(c1, 'x1');
+      const left = await backend.presence.removeNode(dead);
+      assert.deepEqual(left, [{ channel: c2, userId: 'u2' }]);
+      assert.equal(await backend.presence.userCount(c2), 0);
+      assert.deepEqual(await backend.presence.removeNode(dead), []);
+    });
+
+    test('occupancy: a count never goes below zero, and an empty prefix lists everything occupied', async () => {
+      const prefix = name('occ');
+      const channel = `${prefix}:solo`;
+      assert.equal(await backend.occupancy.adjust(channel, 'n1', -1), 0);
+      assert.equal(await backend.occupancy.count(channel), 0);
+      assert.equal((await backend.occupancy.list(prefix)).size, 0);
+      assert.equal(await backend.occupancy.adjust(channel, 'n1', 1), 1);
+      assert.equal((await backend.occupancy.list('')).get(channel), 1);
+      assert.deepEqual([...(await backend.occupancy.list(`${prefix}:s`))], [[channel, 1]]);
+      assert.deepEqual([...(await backend.occupancy.list(`${prefix}:t`))], []);
+      assert.equal(await backend.occupancy.adjust(channel, 'n1', -1), 0);
+      assert.ok(!(await backend.occupancy.list('')).has(channel));
+    });
+
+    test('nodes: a heartbeat keeps a node alive, forget drops it, a claimed node that beats again is alive', async () => {
+      const node = name('beating');
+      await backend.nodes.heartbeat(node, 100);
+      await new Promise((r) => setTimeout(r, 150));
+      await backend.nodes.heartbeat(node, 5000);
+      assert.ok(!(await backend.nodes.deadNodes()).includes(node));
+      assert.equal(await backend.nodes.claimDead(node), false);
+      await backend.nodes.forget(node);
+      assert.equal(await backend.nodes.claimDead(node), false);
+      await backend.nodes.heartbeat(node, 50);
+      await new Promise((r) => setTimeout(r, 120));
+      assert.equal(await backend.nodes.claimDead(node), true);
+      await backend.nodes.heartbeat(node, 5000);
+      assert.ok(!(await backend.nodes.deadNodes()).includes(node));
+      await backend.nodes.forget(node);
+    });
+
+    describe('two nodes on the shared store', { skip: !options.sharedStore }, () => {
+      test('history written by one node is read by the other', async () => {
+        const stream = name('shared-history');
+        await backend.log.append(stream, 'from-a', keep(10));
+        await peer.log.append(stream, 'from-b', keep(10));
+        assert.deepEqual((await peer.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => [e.seq, e.body]), [[1, 'from-a'], [2, 'from-b']]);
+        assert.deepEqual(await backend.log.state(stream), await peer.log.state(stream));
+      });
+
+      test('presence first/last hold across nodes', async () => {
+        const channel = name('presence-shared');
+        assert.deepEqual(await backend.presence.join(channel, { connectionId: 'a1', nodeId: 'na', userId: 'dan', userInfo: 'null' }), { firstForUser: true });
+        assert.deepEqual(await peer.presence.join(channel, { connectionId: 'b1', nodeId: 'nb', userId: 'dan', userInfo: 'null' }), { firstForUser: false });
+        assert.deepEqual(await peer.presence.leave(channel, 'a1'), { userId: 'dan', lastForUser: false });
+        assert.deepEqual(await backend.presence.leave(channel, 'b1'), { userId: 'dan', lastForUser: true });
+      });
+
+      test('one node reaps another\'s presence and occupancy', async () => {
+        const channel = name('presence-reap');
+        const dead = name('dead');
+        await backend.presence.join(channel, { connectionId: 'd1', nodeId: dead, userId: 'eve', userInfo: 'null' });
+        await backend.occupancy.adjust(channel, dead, 1);
+        await backend.occupancy.adjust(channel, 'alive', 1);
+        assert.deepEqual(await peer.presence.removeNode(dead), [{ channel, userId: 'eve' }]);
+        await peer.occupancy.removeNode(dead);
+        assert.equal(await backend.occupancy.count(channel), 1);
+        assert.deepEqual(await backend.presence.members(channel), []);
+        await backend.occupancy.removeNode('alive');
+      });
+
+      test('kv values and setIfAbsent are shared', async () => {
+        const key = name('kv-shared');
+        assert.equal(await backend.kv.setIfAbsent(key, 'mine', 5000), null);
+        assert.equal(await peer.kv.setIfAbsent(key, 'yours', 5000), 'mine');
+        assert.equal(await peer.kv.get(key), 'mine');
+        await peer.kv.delete(key);
+        assert.equal(await backend.kv.get(key), null);
+      });
+
+      test('a dead node is claimed by exactly one of two nodes', async () => {
+        const node = name('contested');
+        await backend.nodes.heartbeat(node, 50);
+        await new Promise((r) => setTimeout(r, 120));
+        const claims = await Promise.all([backend.nodes.claimDead(node), peer.nodes.claimDead(node), backend.nodes.claimDead(node), peer.nodes.claimDead(node)]);
+        assert.equal(claims.filter(Boolean).length, 1);
+      });
+    });
   });
 }

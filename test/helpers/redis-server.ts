@@ -13,6 +13,10 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Starts it again on the same port (empty: no persistence). */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers — a stuck Redis. */
+  pause(): void;
+  /** Unfreezes it (SIGCONT). */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -96,6 +100,12 @@ export async function startRedis(): Promise<TestRedis> {
     async restart() {
       await kill();
       child = await launch(port);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     stop: kill,
   };

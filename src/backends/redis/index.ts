@@ -1,12 +1,77 @@
 /**
- * redis backend: durable history and state shared by every node on one Redis 7.
- * (Being written: see issue 2.)
+ * redis backend: history, presence, occupancy, node liveness and KV in one Redis 7
+ * (standalone), plus a pub/sub bus. Use it to run several roomcast nodes over one
+ * channel space, or to keep history and sessions across restarts; for a single process
+ * that needs nothing durable, the memory backend is simpler and faster.
+ *
+ * Two connections per node: one for commands and scripts, one dedicated to the bus
+ * subscription (a subscribed connection can run nothing else). Both reconnect forever
+ * by themselves. While Redis is unreachable every operation fails fast with
+ * RC_ERR_BACKEND_UNAVAILABLE (or RC_ERR_BACKEND_TIMEOUT), `ping` rejects (so /ready
+ * answers 503), and service resumes when Redis is back — no restart needed. Keys are
+ * prefixed with `keyPrefix`, so deployments can share one Redis.
  */
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../core/errors.ts';
 import type { Backend } from '../ports.ts';
+import { RedisBus } from './bus.ts';
+import { createConnection, type RedisContext } from './connection.ts';
+import { guard, redactUrl } from './faults.ts';
+import { createKeys } from './keys.ts';
+import { RedisKeyValue } from './kv.ts';
+import { RedisLog } from './log.ts';
+import { RedisNodes } from './nodes.ts';
+import { RedisOccupancy } from './occupancy.ts';
+import { RedisPresence } from './presence.ts';
+import { defineScripts } from './scripts.ts';
 
-export function createRedisBackend(_config: RedisConfig, _logger: Logger): Backend {
-  throw createError('RC_ERR_BACKEND_UNAVAILABLE', 'redis', 'not implemented yet');
+export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
+  const client = createConnection(config, 'commands', logger);
+  const subscriber = createConnection(config, 'subscriber', logger);
+  defineScripts(client);
+  const context: RedisContext = { client, keys: createKeys(config.keyPrefix), commandTimeoutMs: config.commandTimeoutMs };
+  const bus = new RedisBus(context, subscriber, logger.child({ component: 'bus' }));
+  let closed = false;
+
+  const backend = {
+    driver: 'redis',
+    bus,
+    log: new RedisLog(context),
+    presence: new RedisPresence(context),
+    occupancy: new RedisOccupancy(context),
+    nodes: new RedisNodes(context),
+    kv: new RedisKeyValue(context),
+
+    /**
+     * Connects both connections and waits (up to the command timeout) for the bus
+     * subscription. Redis being down at boot is not fatal: the node starts, answers
+     * 503 on /ready and on backend operations, and catches up when Redis appears.
+     */
+    async start(): Promise<void> {
+      const results = await Promise.allSettled([client.connect(), subscriber.connect()]);
+      const subscribed = await bus.waitUntilSubscribed(config.commandTimeoutMs);
+      if (results.some((result) => result.status === 'rejected') || !subscribed) {
+        logger.warn({ url: redactUrl(config.url) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
+      }
+    },
+
+    /** Ready means both: commands answer and the bus subscription is live (else this node would miss messages). */
+    ping(): Promise<void> {
+      return guard(config.commandTimeoutMs, async () => {
+        await client.ping();
+        if (!bus.isSubscribed()) throw createError('RC_ERR_BACKEND_UNAVAILABLE', 'redis', 'the bus subscription is down (reconnecting)');
+      });
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      // Callers stop issuing commands before close; anything still in flight fails with
+      // RC_ERR_BACKEND_UNAVAILABLE rather than hanging.
+      subscriber.disconnect();
+      client.disconnect();
+    },
+  } satisfies Backend;
+  return backend;
 }

@@ -1,0 +1,69 @@
+/**
+ * redis: one ioredis connection, configured so that a command never hangs:
+ * - no offline queue: while disconnected, a command fails at once (→ 503) instead of
+ *   waiting for a reconnect that may take minutes;
+ * - a per-command timeout (`commandTimeoutMs`) for a Redis that is connected but stuck;
+ * - commands in flight when the connection drops are rejected, never replayed after the
+ *   reconnect (an append must not run twice behind the caller's back);
+ * - reconnection forever, with capped exponential backoff plus jitter.
+ * Connection state changes are logged once per change, not once per retry.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { RedisConfig } from '../../config/schema.ts';
+import { redactUrl } from './faults.ts';
+import type { RedisKeys } from './keys.ts';
+
+/** What every store shares: the command connection, the keys and the timeout. */
+export interface RedisContext {
+  readonly client: Redis;
+  readonly keys: RedisKeys;
+  readonly commandTimeoutMs: number;
+}
+
+/** Longest pause between reconnection attempts, in milliseconds. */
+export const MAX_RECONNECT_DELAY_MS = 2000;
+
+/** Delay before reconnection attempt `attempt` (1, 2, …): 50 ms doubling to 2 s, plus up to 100 ms of jitter. */
+export function reconnectDelay(attempt: number): number {
+  const base = Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(Math.max(attempt - 1, 0), 10));
+  return base + Math.floor(Math.random() * 100);
+}
+
+export type ConnectionRole = 'commands' | 'subscriber';
+
+export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger): Redis {
+  const client = new Redis(config.url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    commandTimeout: config.commandTimeoutMs,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    // The bus re-subscribes itself on every `ready` (see bus.ts), including the first.
+    autoResubscribe: false,
+    connectTimeout: Math.max(1000, config.commandTimeoutMs),
+    retryStrategy: reconnectDelay,
+    connectionName: `roomcast-${role}`,
+  });
+  const log = logger.child({ redis: role, url: redactUrl(config.url) });
+  let connected = false;
+  let lastError = '';
+  client.on('ready', () => {
+    if (!connected) log.info('redis connected');
+    connected = true;
+    lastError = '';
+  });
+  // ioredis emits `error` on every failed attempt; an unhandled one would be printed by
+  // ioredis itself, so always listen, and log only when something changes.
+  client.on('error', (error: Error) => {
+    if (error.message === lastError) return;
+    lastError = error.message;
+    log.warn({ error: error.message, code: (error as NodeJS.ErrnoException).code }, 'redis connection error');
+  });
+  // `reconnecting` (unlike `close`) is not emitted when we close the connection ourselves.
+  client.on('reconnecting', () => {
+    if (connected) log.warn('redis connection lost; reconnecting');
+    connected = false;
+  });
+  return client;
+}

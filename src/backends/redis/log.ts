@@ -1,0 +1,103 @@
+/**
+ * redis: the per-stream message log. Use it for durable history shared by every node;
+ * the memory log serves one process only.
+ *
+ * Each stream is a meta hash (seq, retained bytes, age policy) and a sorted set of
+ * entries scored by seq (see keys.ts). `append` is one Lua script (log_append.lua) that
+ * assigns the seq, stores the entry with retention applied, and PUBLISHes it on the
+ * bus, so the serial, the history and the broadcast can never disagree. `appendMany`
+ * sends one such script per item in a single pipeline: one round trip, each item atomic.
+ */
+import type { LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
+import type { RedisContext } from './connection.ts';
+import { guard, toBackendError } from './faults.ts';
+import { queueScript, runScript, type ScriptArg } from './scripts.ts';
+
+interface AppendItem {
+  readonly stream: string;
+  readonly body: string;
+  readonly retention: RetentionPolicy;
+}
+
+export class RedisLog implements MessageLog {
+  constructor(private readonly context: RedisContext) {}
+
+  append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      const reply = await runScript(this.context.client, 'logAppend', this.streamKeys(stream), this.appendArgs({ stream, body, retention }));
+      return appendedEntry(reply, body);
+    });
+  }
+
+  async appendMany(items: readonly AppendItem[]): Promise<LogEntry[]> {
+    if (items.length === 0) return [];
+    if (items.length === 1) return [await this.append(items[0]!.stream, items[0]!.body, items[0]!.retention)];
+    const results = await guard(this.context.commandTimeoutMs, () => {
+      const pipeline = this.context.client.pipeline();
+      for (const item of items) queueScript(pipeline, 'logAppend', this.streamKeys(item.stream), this.appendArgs(item));
+      return pipeline.exec();
+    });
+    if (results === null) throw toBackendError(new Error('Connection is closed.'), this.context.commandTimeoutMs);
+    // Items before a failed one were appended (and broadcast); the caller gets the first
+    // failure, as with any partial write, and may retry under an idempotency key.
+    return results.map(([error, reply], index) => {
+      if (error) throw toBackendError(error, this.context.commandTimeoutMs);
+      return appendedEntry(reply, items[index]!.body);
+    });
+  }
+
+  read(stream: string, range: LogRange): Promise<LogEntry[]> {
+    const from = range.fromSeq === undefined ? '-inf' : range.fromSeq;
+    const to = range.toSeq === undefined ? '+inf' : range.toSeq;
+    const limit = Math.max(1, Math.floor(range.limit));
+    return guard(this.context.commandTimeoutMs, async () => {
+      const reply = await runScript(this.context.client, 'logRead', this.streamKeys(stream), [from, to, range.newestFirst ? '1' : '0', limit]);
+      return (reply as string[]).map(parseEntry);
+    });
+  }
+
+  get(stream: string, seq: number): Promise<LogEntry | null> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      const reply = (await runScript(this.context.client, 'logRead', this.streamKeys(stream), [seq, seq, '0', 1])) as string[];
+      return reply[0] === undefined ? null : parseEntry(reply[0]);
+    });
+  }
+
+  state(stream: string): Promise<StreamState> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      const [lastSeq, firstRetainedSeq, retainedCount, retainedBytes] = (await runScript(
+        this.context.client,
+        'logState',
+        this.streamKeys(stream),
+        [],
+      )) as [number, number, number, number];
+      return { lastSeq, firstRetainedSeq, retainedCount, retainedBytes };
+    });
+  }
+
+  purge(stream: string): Promise<void> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      await runScript(this.context.client, 'logPurge', this.streamKeys(stream), []);
+    });
+  }
+
+  private streamKeys(stream: string): [string, string] {
+    return [this.context.keys.logMeta(stream), this.context.keys.logEntries(stream)];
+  }
+
+  private appendArgs(item: AppendItem): ScriptArg[] {
+    return [this.context.keys.bus, item.stream, item.body, Math.max(0, Math.floor(item.retention.maxCount)), Math.max(0, Math.floor(item.retention.maxAgeMs))];
+  }
+}
+
+function appendedEntry(reply: unknown, body: string): LogEntry {
+  const [seq, time] = reply as [number, number];
+  return { seq, time, body };
+}
+
+/** Parses a stored member "{seq}:{time}:{body}". */
+export function parseEntry(member: string): LogEntry {
+  const first = member.indexOf(':');
+  const second = member.indexOf(':', first + 1);
+  return { seq: Number(member.slice(0, first)), time: Number(member.slice(first + 1, second)), body: member.slice(second + 1) };
+}

@@ -1,0 +1,72 @@
+/**
+ * redis: the Lua scripts, one per atomic operation (`scripts/*.lua`, each with its
+ * KEYS/ARGV header). They are read from disk once, when this module loads, and
+ * registered on a connection with ioredis `defineCommand`, which sends EVALSHA and
+ * falls back to EVAL when Redis does not know the script (after a restart, say).
+ *
+ * A script may start with `--! include lib/<name>.lua` lines: the named prelude
+ * (shared helper functions) is inlined in their place, so each registered script is
+ * still one self-contained atomic unit.
+ */
+import { readFileSync } from 'node:fs';
+import type { ChainableCommander, Redis } from 'ioredis';
+
+/** Every script, with how many of its arguments are keys. */
+const SCRIPTS = {
+  logAppend: { file: 'log_append.lua', keys: 2 },
+  logRead: { file: 'log_read.lua', keys: 2 },
+  logState: { file: 'log_state.lua', keys: 2 },
+  logPurge: { file: 'log_purge.lua', keys: 2 },
+  presenceJoin: { file: 'presence_join.lua', keys: 4 },
+  presenceLeave: { file: 'presence_leave.lua', keys: 3 },
+  presenceRemoveNode: { file: 'presence_remove_node.lua', keys: 4 },
+  occupancyAdjust: { file: 'occupancy_adjust.lua', keys: 4 },
+  occupancyDropNode: { file: 'occupancy_drop_node.lua', keys: 4 },
+  occupancyList: { file: 'occupancy_list.lua', keys: 2 },
+  nodesHeartbeat: { file: 'nodes_heartbeat.lua', keys: 1 },
+  nodesDead: { file: 'nodes_dead.lua', keys: 1 },
+  nodesClaim: { file: 'nodes_claim.lua', keys: 1 },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+/** A script argument: keys and values as Redis sees them. */
+export type ScriptArg = string | number | Buffer;
+
+const INCLUDE = /^--! include (lib\/[a-z0-9-]+\.lua)\s*$/gm;
+
+function readScript(file: string): string {
+  const text = readFileSync(new URL(`./scripts/${file}`, import.meta.url), 'utf8');
+  return text.replace(INCLUDE, (_line, lib: string) => readFileSync(new URL(`./scripts/${lib}`, import.meta.url), 'utf8'));
+}
+
+/** Script sources, read once per process. */
+const SOURCES = new Map<ScriptName, string>(
+  (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, readScript(SCRIPTS[name].file)]),
+);
+
+/** Registers every script as a command on the connection. */
+export function defineScripts(client: Redis): void {
+  for (const [name, lua] of SOURCES) client.defineCommand(name, { numberOfKeys: SCRIPTS[name].keys, lua });
+}
+
+type ScriptMethod<R> = (...args: ScriptArg[]) => R;
+
+/** Runs a script on a connection (defined by `defineScripts`). */
+export function runScript(client: Redis, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): Promise<unknown> {
+  checkKeyCount(name, keys);
+  const method = (client as unknown as Record<ScriptName, ScriptMethod<Promise<unknown>>>)[name];
+  return method.call(client, ...keys, ...args);
+}
+
+/** Queues a script on a pipeline (of a connection that has the scripts defined). */
+export function queueScript(pipeline: ChainableCommander, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): void {
+  checkKeyCount(name, keys);
+  const method = (pipeline as unknown as Record<ScriptName, ScriptMethod<ChainableCommander>>)[name];
+  method.call(pipeline, ...keys, ...args);
+}
+
+function checkKeyCount(name: ScriptName, keys: readonly ScriptArg[]): void {
+  // A wrong count would silently shift keys into ARGV: fail loudly in development instead.
+  if (keys.length !== SCRIPTS[name].keys) throw new TypeError(`script ${name} takes ${SCRIPTS[name].keys} keys, got ${keys.length}`);
+}

@@ -1,0 +1,41 @@
+-- MessageLog.append: assigns the next seq of a stream, stores the entry under the
+-- retention policy, and broadcasts it on the bus, all in one atomic step, so every node
+-- receives a stream's entries in seq order.
+--
+-- KEYS[1]  log meta hash of the stream    ({p}log:meta:{stream})
+-- KEYS[2]  log entries sorted set         ({p}log:entries:{stream})
+-- ARGV[1]  bus pub/sub channel            ({p}bus)
+-- ARGV[2]  stream name (as the core gave it)
+-- ARGV[3]  body
+-- ARGV[4]  maxCount (0 keeps nothing; seq still advances)
+-- ARGV[5]  maxAgeMs (0: no age limit)
+-- Returns  { seq, time }   time = Redis clock in ms
+-- Publishes "a:{seq}:{time}:{byte length of stream}:{stream}{body}" on ARGV[1].
+--! include lib/log-retention.lua
+
+local meta, entries = KEYS[1], KEYS[2]
+local stream, body = ARGV[2], ARGV[3]
+local max_count, max_age = tonumber(ARGV[4]), tonumber(ARGV[5])
+local now = now_ms()
+local time = string.format('%d', now)
+
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+redis.call('HSET', meta, 'age', max_age)
+
+if max_count > 0 then
+  sync_bytes(entries, meta)
+  redis.call('ZADD', entries, seq, seq .. ':' .. time .. ':' .. body)
+  redis.call('HINCRBY', meta, 'bytes', #body)
+  drop_oldest(entries, meta, redis.call('ZCARD', entries) - max_count)
+  expire_old(entries, meta, now, max_age)
+  if max_age > 0 then
+    -- Every entry is stale max_age after the newest one: an idle stream's history
+    -- frees itself without anyone reading it. The meta hash (seq) stays.
+    redis.call('PEXPIRE', entries, max_age)
+  else
+    redis.call('PERSIST', entries)
+  end
+end
+
+redis.call('PUBLISH', ARGV[1], 'a:' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
+return { seq, now }

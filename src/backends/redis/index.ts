@@ -21,6 +21,7 @@ import { guard, redactUrl } from './faults.ts';
 import { createKeys } from './keys.ts';
 import { RedisKeyValue } from './kv.ts';
 import { RedisLog } from './log.ts';
+import { RedisMessageStore } from './messages.ts';
 import { RedisNodes } from './nodes.ts';
 import { RedisOccupancy } from './occupancy.ts';
 import { RedisPresence } from './presence.ts';
@@ -42,6 +43,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     occupancy: new RedisOccupancy(context),
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
+    messages: new RedisMessageStore(context),
 
     /**
      * Connects both connections and waits (up to the command timeout) for the bus

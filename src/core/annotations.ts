@@ -55,7 +55,7 @@ export class Annotations {
     return withRetries(serial, async () => {
       const message = await loadMessage(this.backend, app, channel, serial);
       if (message.latest.record.action === 'message.delete') throw createError('RC_ERR_MESSAGE_DELETED', serial, 'annotated');
-      const live = message.annotations.map((item) => ({ seq: item.seq, annotation: item.record.annotation! }));
+      const live = liveAnnotations(message);
       const replaced = live.filter((item) => replaces(annotation, item.annotation)).map((item) => item.seq);
       if (live.length - replaced.length >= app.history.maxAnnotationsPerMessage) {
         throw createError('RC_ERR_ANNOTATION_LIMIT', serial, app.history.maxAnnotationsPerMessage);
@@ -99,7 +99,7 @@ export class Annotations {
       const message = await loadMessage(this.backend, app, channel, serial);
       const target = message.annotations.find((item) => item.seq === annotationSeq);
       if (target === undefined) return { deleted: false, annotation_serial: annotationSerial, summary: message.summary ?? {} };
-      const summary = summarise(message.annotations.filter((item) => item.seq !== annotationSeq).map((item) => item.record.annotation!));
+      const summary = summarise(liveAnnotations(message).filter((item) => item.seq !== annotationSeq).map((item) => item.annotation));
       const record: MessageRecord = {
         action: 'annotation.delete',
         name: 'annotation.delete',
@@ -120,6 +120,13 @@ export class Annotations {
       return entries === null ? undefined : { deleted: true, annotation_serial: annotationSerial, summary };
     });
   }
+}
+
+/** The live annotations of a message (records without an annotation are skipped, never trusted). */
+function liveAnnotations(message: LoadedMessage): { seq: number; annotation: AnnotationRecord }[] {
+  const out: { seq: number; annotation: AnnotationRecord }[] = [];
+  for (const item of message.annotations) if (item.record.annotation !== undefined) out.push({ seq: item.seq, annotation: item.record.annotation });
+  return out;
 }
 
 function commitBase(app: AppConfig, message: LoadedMessage) {

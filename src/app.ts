@@ -15,6 +15,8 @@ import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { createLogger } from './ops/logger.ts';
+import { installMetrics } from './ops/metrics.ts';
+import { statsRoutes } from './ops/stats.ts';
 
 export interface BuildAppOptions {
   /** Logger to use; default a pino logger at `config.log.level`. */
@@ -48,6 +50,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
     requestIdHeader: false,
+    // Channel names may be 200 characters (Pusher), past Fastify's default of 100 per path parameter.
+    routerOptions: { maxParamLength: 1024 },
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -63,7 +67,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   http.setErrorHandler(replyWithError);
   http.setNotFoundHandler(replyNotFound);
 
+  installMetrics(http, core);
   await http.register(healthRoutes, { core });
+  await http.register(statsRoutes, { core });
   await http.register(restDoor, { core });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });

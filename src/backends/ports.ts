@@ -259,7 +259,11 @@ export interface Backend {
    * before it supports them; the core answers `RC_ERR_MESSAGES_UNSUPPORTED` without it.
    */
   readonly messages?: MessageStore;
-  /** Connects (and subscribes to the bus). Resolves once usable or rejects with a catalogue error. */
+  /**
+   * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
+   * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps
+   * reconnecting: `ping` and every operation reject until the store is back).
+   */
   start(): Promise<void>;
   /** Resolves when the store answers; rejects with `RC_ERR_BACKEND_UNAVAILABLE` otherwise. */
   ping(): Promise<void>;

@@ -20,7 +20,7 @@ export interface AppLimits {
   restRequestsPerWindow: number;
   /** The rate-limit window, in milliseconds. Default 1000. */
   restWindowMs: number;
-  /** Client events one connection may send per second. Default 10 (Pusher's). */
+  /** Client events one connection may send per second. Default 10 (Pusher's); 0 means no limit. */
   clientEventsPerSecond: number;
   /** Max WebSocket connections for the app on this node. Default 0 (unlimited). */
   maxConnections: number;
@@ -127,6 +127,8 @@ export interface NodeConfig {
 export interface WebSocketConfig {
   /** Seconds of silence before the server pings; a client that stays silent is closed. Default 120. */
   activityTimeoutSec: number;
+  /** After a server ping, how long a silent client has before it is closed with 4201, in seconds. Default 30 (Pusher's). */
+  pongTimeoutSec: number;
   /** Max size of one incoming frame, in bytes. Default 262144 (256 KiB). */
   maxFrameBytes: number;
   /** A socket whose unsent buffer passes this is closed with a reconnect code, in bytes. Default 4194304 (4 MiB). */
@@ -239,6 +241,7 @@ export const configSchema = {
       default: {},
       properties: {
         activityTimeoutSec: { type: 'integer', minimum: 1, default: 120 },
+        pongTimeoutSec: { type: 'integer', minimum: 1, default: 30 },
         maxFrameBytes: { type: 'integer', minimum: 1024, default: 262144 },
         maxBufferedBytes: { type: 'integer', minimum: 1024, default: 4194304 },
       },

@@ -8,6 +8,7 @@ import type { AppConfig, Config } from '../config/schema.ts';
 import type { Backend, BusMessage } from '../backends/ports.ts';
 import { Annotations } from './annotations.ts';
 import { AppRegistry } from './apps.ts';
+import { lastPublishedMessage } from './cache.ts';
 import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
 import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
@@ -95,6 +96,11 @@ export class Core {
   /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */
   idempotent<T>(app: AppConfig, scope: string, key: string, request: unknown, work: () => Promise<T>): Promise<IdempotentOutcome<T>> {
     return runIdempotent(this.backend.kv, `idem:${app.id}:${scope}:${key}`, fingerprintOf(request), app.idempotencyWindowSec * 1000, work);
+  }
+
+  /** The channel's last published event (what a `cache-` channel replays), or null on a cache miss. */
+  lastMessage(appId: string, channel: string): Promise<ChannelMessage | null> {
+    return lastPublishedMessage(this.backend.log, appId, channel);
   }
 
   /** Registers a listener for every channel message this node receives (not per subscriber). */

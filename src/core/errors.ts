@@ -78,6 +78,33 @@ export const ERRORS = {
   RC_ERR_ANNOTATION_INVALID_TYPE: spec(400, 'Bad Request', 'annotation type %s is not <namespace>:<total|flag|distinct|unique|multiple>.v1'),
   RC_ERR_ANNOTATION_INVALID: spec(400, 'Bad Request', 'annotation: %s'),
   RC_ERR_ANNOTATION_LIMIT: spec(409, 'Conflict', 'message %s already has %s annotations, the limit'),
+  // --- signed REST door (issue 3)
+  RC_ERR_AUTH_DUPLICATE_PARAM: spec(401, 'Unauthorized', 'query parameter %s appears more than once; signed parameters must be unique'),
+  RC_ERR_AUTH_BAD_TIMESTAMP: spec(401, 'Unauthorized', 'auth_timestamp %s is not a Unix time in whole seconds'),
+  RC_ERR_EVENT_INVALID_SOCKET_ID: spec(400, 'Bad Request', 'socket_id %s is not valid; expected digits.digits such as 1234.5678'),
+  RC_ERR_EVENT_CHANNEL_AND_CHANNELS: spec(400, 'Bad Request', 'an event may give channel or channels, not both'),
+  RC_ERR_INFO_UNKNOWN_ATTRIBUTE: spec(400, 'Bad Request', 'info attribute %s is not supported here; use %s'),
+  RC_ERR_INFO_USER_COUNT_NOT_PRESENCE: spec(400, 'Bad Request', 'info=user_count is only available for presence channels: %s'),
+
+  // --- WebSocket gateway (Pusher protocol 7): door-side codes; doors/ws/close-codes.ts maps each to its Pusher code
+  RC_ERR_WS_UNKNOWN_APP_KEY: spec(404, 'Not Found', 'no app has key %s'),
+  RC_ERR_WS_PROTOCOL_MISSING: spec(400, 'Bad Request', 'the protocol query parameter is missing; connect with ?protocol=7'),
+  RC_ERR_WS_PROTOCOL_UNSUPPORTED: spec(400, 'Bad Request', 'protocol %s is not supported; use 7'),
+  RC_ERR_WS_OVER_CAPACITY: spec(503, 'Service Unavailable', 'app %s has reached its limit of %s connections on this node', true),
+  RC_ERR_WS_PONG_TIMEOUT: spec(408, 'Request Timeout', 'no activity or pong within %s s after a ping', true),
+  RC_ERR_WS_SLOW_CONSUMER: spec(503, 'Service Unavailable', 'the connection fell behind: more than %s bytes waiting to be sent', true),
+  RC_ERR_WS_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'the server is shutting down; reconnect', true),
+  RC_ERR_WS_BAD_FRAME: spec(400, 'Bad Request', 'invalid frame: %s'),
+  RC_ERR_WS_UNKNOWN_EVENT: spec(400, 'Bad Request', 'unknown event %s'),
+  RC_ERR_WS_UNAUTHORIZED: spec(401, 'Unauthorized', 'invalid signature for %s: expected HMAC-SHA256 of "%s" with the app secret'),
+  RC_ERR_WS_BAD_CHANNEL_DATA: spec(400, 'Bad Request', 'channel_data for %s %s'),
+  RC_ERR_WS_ALREADY_SUBSCRIBED: spec(409, 'Conflict', 'already subscribed to %s'),
+  RC_ERR_WS_NOT_SUBSCRIBED: spec(409, 'Conflict', 'not subscribed to %s'),
+  RC_ERR_WS_PRESENCE_FULL: spec(403, 'Forbidden', 'presence channel %s already has its limit of %s members'),
+  RC_ERR_WS_CLIENT_EVENT_REFUSED: spec(403, 'Forbidden', 'client event %s on %s refused: %s'),
+  RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED: spec(429, 'Too Many Requests', 'client event rejected: more than %s client events per second', true),
+  RC_ERR_WS_SIGNIN_FAILED: spec(401, 'Unauthorized', 'sign-in refused: %s'),
+  RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

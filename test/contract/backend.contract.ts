@@ -7,12 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Backend, BusMessage, LogEntry } from '../../src/backends/ports.ts';
+import { keep, name } from './contract-kit.ts';
+import { describeSharedStoreCases } from './shared-store.contract.ts';
 
 export type BackendFactory = () => Promise<Backend>;
-
-const keep = (maxCount: number, maxAgeMs = 0) => ({ maxCount, maxAgeMs });
-let unique = 0;
-const name = (base: string): string => `${base}-${process.pid}-${++unique}-${Date.now().toString(36)}`;
 
 /** Collects bus messages and lets a test wait for a condition on them. */
 class BusRecorder {
@@ -282,14 +280,25 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual(await backend.log.get(stream, 1), entry);
     });
 
-    test('retention by age also updates state (count, first seq, bytes)', async () => {
+    test('retention by age also updates state (count, first seq, bytes), however many entries expire', async () => {
       const stream = name('aged-state');
-      await backend.log.append(stream, 'old-1', keep(100, 150));
-      await backend.log.append(stream, 'old-2', keep(100, 150));
-      await new Promise((r) => setTimeout(r, 250));
-      await backend.log.append(stream, 'new', keep(100, 150));
-      assert.deepEqual(await backend.log.state(stream), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 3 });
+      await backend.log.appendMany(Array.from({ length: 150 }, (_, i) => ({ stream, body: `old-${i}`, retention: keep(1000, 200) })));
+      await new Promise((r) => setTimeout(r, 300));
+      await backend.log.append(stream, 'new', keep(1000, 200));
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 151, firstRetainedSeq: 151, retainedCount: 1, retainedBytes: 3 });
       assert.equal(await backend.log.get(stream, 1), null);
+    });
+
+    test('entries age out without further appends; the seq keeps counting', async () => {
+      const stream = name('idle');
+      await backend.log.append(stream, 'a', keep(10, 100));
+      await backend.log.append(stream, 'bb', keep(10, 100));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(await backend.log.read(stream, { newestFirst: true, limit: 10 }), []);
+      assert.equal(await backend.log.get(stream, 2), null);
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 2, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
+      assert.equal((await backend.log.append(stream, 'c', keep(10, 100))).seq, 3);
+      assert.deepEqual(await backend.log.state(stream), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 1 });
     });
 
     test('read below the oldest retained seq starts at the oldest retained', async () => {
@@ -385,52 +394,6 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       await backend.nodes.forget(node);
     });
 
-    describe('two nodes on the shared store', { skip: !options.sharedStore }, () => {
-      test('history written by one node is read by the other', async () => {
-        const stream = name('shared-history');
-        await backend.log.append(stream, 'from-a', keep(10));
-        await peer.log.append(stream, 'from-b', keep(10));
-        assert.deepEqual((await peer.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => [e.seq, e.body]), [[1, 'from-a'], [2, 'from-b']]);
-        assert.deepEqual(await backend.log.state(stream), await peer.log.state(stream));
-      });
-
-      test('presence first/last hold across nodes', async () => {
-        const channel = name('presence-shared');
-        assert.deepEqual(await backend.presence.join(channel, { connectionId: 'a1', nodeId: 'na', userId: 'dan', userInfo: 'null' }), { firstForUser: true });
-        assert.deepEqual(await peer.presence.join(channel, { connectionId: 'b1', nodeId: 'nb', userId: 'dan', userInfo: 'null' }), { firstForUser: false });
-        assert.deepEqual(await peer.presence.leave(channel, 'a1'), { userId: 'dan', lastForUser: false });
-        assert.deepEqual(await backend.presence.leave(channel, 'b1'), { userId: 'dan', lastForUser: true });
-      });
-
-      test('one node reaps another\'s presence and occupancy', async () => {
-        const channel = name('presence-reap');
-        const dead = name('dead');
-        await backend.presence.join(channel, { connectionId: 'd1', nodeId: dead, userId: 'eve', userInfo: 'null' });
-        await backend.occupancy.adjust(channel, dead, 1);
-        await backend.occupancy.adjust(channel, 'alive', 1);
-        assert.deepEqual(await peer.presence.removeNode(dead), [{ channel, userId: 'eve' }]);
-        await peer.occupancy.removeNode(dead);
-        assert.equal(await backend.occupancy.count(channel), 1);
-        assert.deepEqual(await backend.presence.members(channel), []);
-        await backend.occupancy.removeNode('alive');
-      });
-
-      test('kv values and setIfAbsent are shared', async () => {
-        const key = name('kv-shared');
-        assert.equal(await backend.kv.setIfAbsent(key, 'mine', 5000), null);
-        assert.equal(await peer.kv.setIfAbsent(key, 'yours', 5000), 'mine');
-        assert.equal(await peer.kv.get(key), 'mine');
-        await peer.kv.delete(key);
-        assert.equal(await backend.kv.get(key), null);
-      });
-
-      test('a dead node is claimed by exactly one of two nodes', async () => {
-        const node = name('contested');
-        await backend.nodes.heartbeat(node, 50);
-        await new Promise((r) => setTimeout(r, 120));
-        const claims = await Promise.all([backend.nodes.claimDead(node), peer.nodes.claimDead(node), backend.nodes.claimDead(node), peer.nodes.claimDead(node)]);
-        assert.equal(claims.filter(Boolean).length, 1);
-      });
-    });
+    describeSharedStoreCases(() => ({ backend, peer }), options);
   });
 }

@@ -22,6 +22,8 @@ import { guard } from './faults.ts';
 const COLON = 0x3a;
 const APPEND = 0x61; // 'a'
 const SIGNAL = 0x73; // 's'
+/** Pause before re-sending a SUBSCRIBE that failed on a live connection, in milliseconds. */
+const SUBSCRIBE_RETRY_MS = 500;
 
 export class RedisBus implements Bus {
   private handler: BusHandler | null = null;
@@ -76,9 +78,15 @@ export class RedisBus implements Bus {
       this.subscribed = true;
       for (const wake of [...this.waiters]) wake();
     } catch (error) {
-      // The connection dropped again before the subscription went through; the next
-      // `ready` tries again.
-      this.logger.warn({ err: error }, 'bus subscription failed; retrying on reconnect');
+      this.logger.warn({ error: (error as Error).message }, 'bus subscription failed; retrying');
+      // If the connection dropped, the next `ready` subscribes again. If it is still up
+      // (the SUBSCRIBE timed out on a stuck Redis), no `ready` will come: retry here, or
+      // this node would stay off the bus. SUBSCRIBE is idempotent.
+      if (this.subscriber.status === 'ready') {
+        setTimeout(() => {
+          if (!this.subscribed && this.subscriber.status === 'ready') void this.subscribe();
+        }, SUBSCRIBE_RETRY_MS).unref();
+      }
     }
   }
 

@@ -11,6 +11,7 @@
  * answers 503), and service resumes when Redis is back — no restart needed. Keys are
  * prefixed with `keyPrefix`, so deployments can share one Redis.
  */
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../core/errors.ts';
@@ -51,11 +52,16 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
      * 503 on /ready and on backend operations, and catches up when Redis appears.
      */
     async start(): Promise<void> {
-      const results = await Promise.allSettled([client.connect(), subscriber.connect()]);
-      const subscribed = await bus.waitUntilSubscribed(config.commandTimeoutMs);
+      // Waited for together, so a Redis that is down costs at most one timeout at boot.
+      const [results, subscribed] = await Promise.all([
+        Promise.allSettled([client.connect(), subscriber.connect()]),
+        bus.waitUntilSubscribed(config.commandTimeoutMs),
+      ]);
       if (results.some((result) => result.status === 'rejected') || !subscribed) {
         logger.warn({ url: redactUrl(config.url) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
+        return;
       }
+      await warnIfTooOld(client, logger);
     },
 
     /** Ready means both: commands answer and the bus subscription is live (else this node would miss messages). */
@@ -69,11 +75,40 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      // Callers stop issuing commands before close; anything still in flight fails with
-      // RC_ERR_BACKEND_UNAVAILABLE rather than hanging.
-      subscriber.disconnect();
-      client.disconnect();
+      await Promise.all([closeConnection(subscriber), closeConnection(client)]);
     },
   } satisfies Backend;
   return backend;
+}
+
+/**
+ * QUIT when connected, so replies to commands already sent still arrive; otherwise (or
+ * if QUIT fails or times out) drop the connection and stop reconnecting. Commands after
+ * this fail with RC_ERR_BACKEND_UNAVAILABLE.
+ */
+async function closeConnection(connection: Redis): Promise<void> {
+  if (connection.status === 'ready') {
+    try {
+      await connection.quit();
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  connection.disconnect();
+}
+
+/** The scripts use SET … NX GET and ZRANGE … BYSCORE/BYLEX/REV, which need Redis 7.0. */
+const MIN_REDIS_MAJOR = 7;
+
+async function warnIfTooOld(client: Redis, logger: Logger): Promise<void> {
+  try {
+    const info = await client.info('server');
+    const version = /^redis_version:(\S+)/m.exec(info)?.[1];
+    if (version !== undefined && Number(version.split('.')[0]) < MIN_REDIS_MAJOR) {
+      logger.error({ version }, `redis ${version} is too old: roomcast needs Redis ${MIN_REDIS_MAJOR}.0 or newer; some operations will fail`);
+    }
+  } catch {
+    // Informational only: a failure here shows up on the next real command anyway.
+  }
 }

@@ -1,12 +1,26 @@
 /**
- * The rest door (being written; see the issues). A Fastify plugin that receives the core
- * and registers its routes; it owns its sockets and timers and closes them on preClose.
+ * The signed REST door (Pusher-compatible HTTP API under `/apps/:app_id/…`).
+ *
+ * Inside this plugin's encapsulation context only:
+ * - a body parser that keeps the raw bytes (the signature covers their MD5),
+ * - one signing hook on every `/apps/:app_id/` route (see auth.ts),
+ * - the per-app rate limit (see rate-limit.ts),
+ * - the app route plugins of routes/index.ts, each registered with the door's options.
+ * Other doors and the ops routes keep Fastify's default parsers and are not signed.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Core } from '../../core/core.ts';
+import { installSignedRequests } from './auth.ts';
+import { registerAppRateLimit } from './rate-limit.ts';
+import { appRoutePlugins, type AppRouteOptions } from './routes/index.ts';
 
-export interface RestDoorOptions {
-  readonly core: Core;
+/** What app.ts passes; each route plugin receives the same object. */
+export type RestDoorOptions = AppRouteOptions;
+
+export async function restDoor(app: FastifyInstance, options: RestDoorOptions): Promise<void> {
+  const { core } = options;
+  if (core === undefined) throw new Error('restDoor needs { core }');
+  // Order matters: the signing hook must be installed before any route is added.
+  installSignedRequests(app, core);
+  await registerAppRateLimit(app);
+  for (const routes of appRoutePlugins) await app.register(routes, options);
 }
-
-export async function restDoor(_app: FastifyInstance, _options: RestDoorOptions): Promise<void> {}

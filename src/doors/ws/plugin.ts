@@ -1,12 +1,160 @@
 /**
- * The ws door (being written; see the issues). A Fastify plugin that receives the core
- * and registers its routes; it owns its sockets and timers and closes them on preClose.
+ * The WebSocket door: Pusher Channels protocol 7 on `/app/{key}?protocol=7&client=…&version=…`.
+ *
+ * It owns the HTTP server's `upgrade` event (a `ws` WebSocketServer in noServer mode),
+ * every connection, and one sweeper timer that pings idle connections and closes silent
+ * ones (one timer for all connections, not one per socket). On `preClose` every socket
+ * is closed with 4200 ("reconnect now", to another node behind a balancer) and the door
+ * waits, briefly, for their clean-up (presence leave) before the core stops.
+ *
+ * Refusals follow Pusher: the upgrade is accepted, a `pusher:error` names the reason,
+ * and the close code (4001 unknown app, 4003 disabled, 4007/4008 protocol, 4100 over
+ * capacity) tells the client whether to reconnect.
  */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
+import { createError, type RoomcastError } from '../../core/errors.ts';
+import { CLOSE_MESSAGE_TOO_BIG, pusherCodeOf } from './close-codes.ts';
+import { Connection } from './connection.ts';
+import { connectionEstablished, errorFrame } from './frames.ts';
+import { SocketIdFactory } from './socket-id.ts';
+import { SocketWriter } from './socket-writer.ts';
 
 export interface WsDoorOptions {
   readonly core: Core;
 }
 
-export async function wsDoor(_app: FastifyInstance, _options: WsDoorOptions): Promise<void> {}
+/** Protocol versions this door speaks. */
+const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7']);
+const APP_PATH = /^\/app\/([^/?#]+)\/?$/;
+/** How long preClose waits for sockets to finish closing before cutting them. */
+const SHUTDOWN_WAIT_MS = 2000;
+
+export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Promise<void> {
+  const { core } = options;
+  if (core === undefined) throw new TypeError('wsDoor needs { core }');
+  const settings = core.config.websocket;
+  const logger = http.log.child({ module: 'ws' });
+  const socketIds = new SocketIdFactory();
+  const connections = new Set<Connection>();
+  /** App id → open connections on this node (for `limits.maxConnections`). */
+  const perApp = new Map<string, number>();
+  let closing = false;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: settings.maxFrameBytes,
+    // Required by socket-writer.ts (pre-framed writes) and cheaper for small JSON frames.
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+
+  function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const match = APP_PATH.exec(url.pathname);
+    if (match === null || closing) {
+      rejectUpgrade(socket, closing ? 503 : 404, closing ? 'Service Unavailable' : 'Not Found');
+      return;
+    }
+    let key: string;
+    try {
+      key = decodeURIComponent(match[1]!);
+    } catch {
+      rejectUpgrade(socket, 400, 'Bad Request');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, url.searchParams));
+  }
+
+  function accept(ws: WebSocket, socket: Duplex, key: string, query: URLSearchParams): void {
+    ws.on('error', (error) => logger.debug({ err: error }, 'websocket error'));
+    const refusal = admissionProblem(key, query);
+    if (refusal !== null) {
+      refuse(ws, refusal);
+      return;
+    }
+    const app = core.apps.findByKey(key)!;
+    const socketId = socketIds.next();
+    let connection: Connection | null = null;
+    const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
+    connection = new Connection({ core, app, socketId, ws, writer, logger });
+    const live = connection;
+    connections.add(live);
+    perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);
+
+    ws.on('message', (data, isBinary) => live.onMessage(data as Buffer, isBinary));
+    ws.on('pong', () => live.onActivity());
+    ws.on('close', (code) => {
+      if (code === CLOSE_MESSAGE_TOO_BIG) logger.info({ socketId }, 'closed: a frame exceeded websocket.maxFrameBytes');
+      connections.delete(live);
+      const left = (perApp.get(app.id) ?? 1) - 1;
+      if (left === 0) perApp.delete(app.id);
+      else perApp.set(app.id, left);
+      live.onClosed().catch((error: unknown) => logger.warn({ err: error, socketId }, 'connection clean-up failed'));
+    });
+    live.sendText(connectionEstablished(socketId, settings.activityTimeoutSec));
+  }
+
+  /** Why a new connection must be refused, or null. Checked in Pusher's order. */
+  function admissionProblem(key: string, query: URLSearchParams): RoomcastError | null {
+    const app: AppConfig | undefined = core.apps.findByKey(key);
+    if (app === undefined) return createError('RC_ERR_WS_UNKNOWN_APP_KEY', JSON.stringify(key.slice(0, 60)));
+    if (!app.enabled) return createError('RC_ERR_APP_DISABLED', app.id);
+    const protocol = query.get('protocol');
+    if (protocol === null || protocol === '') return createError('RC_ERR_WS_PROTOCOL_MISSING');
+    if (!SUPPORTED_PROTOCOLS.has(protocol)) return createError('RC_ERR_WS_PROTOCOL_UNSUPPORTED', JSON.stringify(protocol.slice(0, 20)));
+    const limit = app.limits.maxConnections;
+    if (limit > 0 && (perApp.get(app.id) ?? 0) >= limit) return createError('RC_ERR_WS_OVER_CAPACITY', app.id, limit);
+    return null;
+  }
+
+  function refuse(ws: WebSocket, error: RoomcastError): void {
+    ws.send(errorFrame(error));
+    ws.close(pusherCodeOf(error), error.message.slice(0, 120));
+    setTimeout(() => ws.terminate(), SHUTDOWN_WAIT_MS).unref();
+  }
+
+  // One sweeper for every connection: ping after activityTimeoutSec of silence, close
+  // (4201) when a ping stays unanswered for pongTimeoutSec.
+  const activityMs = settings.activityTimeoutSec * 1000;
+  const pongMs = settings.pongTimeoutSec * 1000;
+  const sweepMs = Math.max(100, Math.min(1000, Math.floor(Math.min(activityMs, pongMs) / 4)));
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const connection of connections) {
+      if (!connection.isOpen) continue;
+      if (connection.pingSentAt === 0) {
+        if (now - connection.lastActivityAt >= activityMs) connection.ping();
+      } else if (now - connection.pingSentAt >= pongMs) {
+        connection.close(createError('RC_ERR_WS_PONG_TIMEOUT', settings.pongTimeoutSec));
+      }
+    }
+  }, sweepMs);
+  sweeper.unref();
+
+  http.server.on('upgrade', onUpgrade);
+
+  http.addHook('preClose', async () => {
+    closing = true;
+    clearInterval(sweeper);
+    http.server.off('upgrade', onUpgrade);
+    const shutdown = createError('RC_ERR_WS_SHUTTING_DOWN');
+    for (const connection of connections) connection.close(shutdown);
+    const deadline = Date.now() + SHUTDOWN_WAIT_MS;
+    while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const connection of connections) connection.terminate();
+    wss.close();
+  });
+  http.addHook('onClose', async () => {
+    clearInterval(sweeper);
+  });
+}
+
+function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
+  socket.on('error', () => {});
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

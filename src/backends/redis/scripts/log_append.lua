@@ -26,7 +26,7 @@ if max_count > 0 then
   sync_bytes(entries, meta)
   redis.call('ZADD', entries, seq, seq .. ':' .. time .. ':' .. body)
   redis.call('HINCRBY', meta, 'bytes', #body)
-  drop_oldest(entries, meta, redis.call('ZCARD', entries) - max_count)
+  trim_to_count(entries, meta, max_count)
   expire_old(entries, meta, now, max_age)
   if max_age > 0 then
     -- Every entry is stale max_age after the newest one: an idle stream's history

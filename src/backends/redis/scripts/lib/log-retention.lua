@@ -26,33 +26,46 @@ local function sync_bytes(entries, meta)
   end
 end
 
--- Drops the `count` oldest entries and their bytes.
-local function drop_oldest(entries, meta, count)
+-- Removes the `count` oldest entries, whose bodies total `freed` bytes.
+local function remove_oldest(entries, meta, count, freed)
   if count <= 0 then return end
-  local freed = 0
-  for _, member in ipairs(redis.call('ZRANGE', entries, 0, count - 1)) do
-    local _, size = entry_time_and_size(member)
-    freed = freed + size
-  end
   redis.call('ZREMRANGEBYRANK', entries, 0, count - 1)
   redis.call('HINCRBY', meta, 'bytes', -freed)
 end
 
--- Drops entries older than max_age ms (entries are in seq order, and seq order is time
--- order because appends to a stream are serialised by this script).
+-- Keeps the newest max_count entries. On the steady path (one append over the limit)
+-- this reads a single member.
+local function trim_to_count(entries, meta, max_count)
+  local excess = redis.call('ZCARD', entries) - max_count
+  if excess <= 0 then return end
+  local freed = 0
+  for _, member in ipairs(redis.call('ZRANGE', entries, 0, excess - 1)) do
+    local _, size = entry_time_and_size(member)
+    freed = freed + size
+  end
+  remove_oldest(entries, meta, excess, freed)
+end
+
+-- Drops entries older than max_age ms. Entries are in seq order, and seq order is time
+-- order (appends to a stream are serialised by log_append.lua), so only a prefix can be
+-- stale. Reads the oldest entry first and widens the batch only while all are stale, so
+-- the common case (nothing stale) reads one member, not a batch of large bodies.
 local function expire_old(entries, meta, now, max_age)
   if max_age <= 0 then return end
   local cutoff = now - max_age
+  local batch = 1
   while true do
-    local oldest = redis.call('ZRANGE', entries, 0, 63)
-    local stale = 0
+    local oldest = redis.call('ZRANGE', entries, 0, batch - 1)
+    local stale, freed = 0, 0
     for _, member in ipairs(oldest) do
-      local time = entry_time_and_size(member)
+      local time, size = entry_time_and_size(member)
       if time >= cutoff then break end
       stale = stale + 1
+      freed = freed + size
     end
-    drop_oldest(entries, meta, stale)
-    if stale < 64 then return end
+    remove_oldest(entries, meta, stale, freed)
+    if stale < batch then return end
+    batch = math.min(batch * 2, 64)
   end
 end
 

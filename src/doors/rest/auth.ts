@@ -1,0 +1,115 @@
+/**
+ * Authentication of the signed REST API: every route under `/apps/:app_id/` gets one
+ * preValidation hook that resolves the app (404 unknown, 403 disabled), verifies the
+ * request signature over the raw body bytes (401 naming the failed check) and decorates
+ * the request with the app. Route files then read it with `requireSignedApp(request)`.
+ *
+ * The hook is attached by an `onRoute` hook, so route plugins registered inside the rest
+ * door (history, messages, push, …) are signed without doing anything. A route under
+ * `/apps/` that does not use the `:app_id` parameter is a programming error and fails
+ * at start-up rather than being served unsigned.
+ */
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { AppConfig } from '../../config/schema.ts';
+import type { Core } from '../../core/core.ts';
+import { createErrorWith } from '../../core/errors.ts';
+import { verifySignedRequest } from './signature.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The app a signed `/apps/:app_id/…` request authenticated as; null on other routes. */
+    signedApp: AppConfig | null;
+  }
+}
+
+/** Route path prefix of every signed route. */
+export const SIGNED_PREFIX = '/apps/:app_id/';
+
+/** Raw body bytes per request, kept by the rest door's body parser for `body_md5`. */
+const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+
+/** The raw bytes of a request's body (empty when it had none). */
+export function rawBodyOf(request: FastifyRequest): Buffer {
+  return rawBodies.get(request) ?? Buffer.alloc(0);
+}
+
+/**
+ * The authenticated app of a signed request. Only call it from routes under
+ * `/apps/:app_id/`; elsewhere it throws (a programming error, answered as a 500).
+ */
+export function requireSignedApp(request: FastifyRequest): AppConfig {
+  const app = request.signedApp;
+  if (app === null) throw createErrorWith('RC_ERR_INTERNAL', { cause: new Error(`route ${request.routeOptions.url} is not signed`) });
+  return app;
+}
+
+/**
+ * Installs the body parser and the signing hook in the rest door's encapsulation
+ * context (nothing here leaks to the bot API or the ops routes).
+ */
+export function installSignedRequests(app: FastifyInstance, core: Core): void {
+  app.decorateRequest('signedApp', null);
+  installRawJsonParser(app);
+
+  const verify = async (request: FastifyRequest): Promise<void> => {
+    const { app_id: appId } = request.params as { app_id: string };
+    const appConfig = core.apps.requireEnabled(appId);
+    const url = request.raw.url ?? request.url;
+    const at = url.indexOf('?');
+    verifySignedRequest(
+      {
+        method: request.method,
+        path: at < 0 ? url : url.slice(0, at),
+        query: at < 0 ? '' : url.slice(at + 1),
+        body: rawBodyOf(request),
+      },
+      appConfig,
+    );
+    request.signedApp = appConfig;
+  };
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (!route.url.startsWith('/apps/')) return;
+    if (!route.url.startsWith(SIGNED_PREFIX) && route.url !== SIGNED_PREFIX.slice(0, -1)) {
+      throw new Error(`rest door: route ${route.url} is under /apps/ but not ${SIGNED_PREFIX}…; it would be served unsigned`);
+    }
+    const existing = route.preValidation;
+    // Authentication runs first, before any route-level preValidation of the route itself.
+    route.preValidation = existing === undefined ? [verify] : [verify, ...(Array.isArray(existing) ? existing : [existing])];
+  });
+}
+
+/**
+ * Parses every body as JSON while keeping its raw bytes: the signature covers the MD5
+ * of the exact bytes sent, which re-serialising a parsed object cannot reproduce.
+ * Any content type is read as JSON (some server SDKs omit `Content-Type`); a body that
+ * is not JSON is `RC_ERR_HTTP_BAD_JSON`. Prototype poisoning is rejected by Fastify's
+ * own safe JSON parser, which does the parsing.
+ */
+function installRawJsonParser(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer;
+    rawBodies.set(request, bytes);
+    if (bytes.length === 0) {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, bytes.toString('utf8'), (error, value) => {
+      if (error) done(createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, describeJsonProblem(bytes)), undefined);
+      else done(null, value);
+    });
+  });
+}
+
+/** A short, log-safe description of why a body failed to parse. */
+function describeJsonProblem(bytes: Buffer): string {
+  try {
+    JSON.parse(bytes.toString('utf8'));
+    return 'the body contains a forbidden __proto__ or constructor.prototype key';
+  } catch (error) {
+    return error instanceof Error ? error.message.slice(0, 200) : 'unparseable';
+  }
+}
+

@@ -1,0 +1,127 @@
+/**
+ * Publishing over the signed REST API (Pusher HTTP API "Events" and "Batch events"):
+ *
+ * POST /apps/:app_id/events        { name, data, channel | channels, socket_id?, info?, idempotency_key? }
+ *   → { channels?: { <name>: { subscription_count?, user_count? } }, message_serials: { <name>: <serial> } }
+ * POST /apps/:app_id/batch_events  { batch: [event…], idempotency_key? }
+ *   → { batch: [ { subscription_count?, user_count?, message_serial } … ] }
+ *
+ * Every event of a batch is validated before anything is published: one bad event
+ * rejects the whole batch with its index (RC_ERR_BATCH_INVALID_EVENT).
+ * A `#server-to-user-{id}` channel (the SDKs' sendToUser) goes to that user's signed-in
+ * connections instead of a channel; it has no serial.
+ */
+import type { AppConfig } from '../../../config/schema.ts';
+import type { Core } from '../../../core/core.ts';
+import { createError, createErrorWith, isRoomcastError } from '../../../core/errors.ts';
+import type { PublishedMessage } from '../../../core/publish.ts';
+import { requireSignedApp } from '../auth.ts';
+import { prepareEvent, type EventBody, type PreparedEvent } from '../event-input.ts';
+import { infoFields, parseInfo, type InfoAttribute } from '../info.ts';
+import { appParams, eventBody, idempotencyKey } from '../schemas.ts';
+import type { AppRoutePlugin } from './index.ts';
+
+interface SingleEventBody extends EventBody {
+  readonly idempotency_key?: string;
+}
+
+interface BatchBody {
+  readonly batch: readonly EventBody[];
+  readonly idempotency_key?: string;
+}
+
+/**
+ * Publishes prepared events to their channels in one backend round trip and sends the
+ * user-targeted ones; returns each event's published messages (in input order).
+ */
+async function deliver(core: Core, app: AppConfig, events: readonly PreparedEvent[]): Promise<PublishedMessage[][]> {
+  const withChannels = events.filter((event) => event.input.channels.length > 0);
+  const published = withChannels.length > 0 ? await core.publish(app, withChannels.map((event) => event.input)) : [];
+  await Promise.all(
+    events.flatMap((event) => event.userIds.map((userId) => core.sendToUser(app.id, userId, event.input.name, event.data))),
+  );
+  let next = 0;
+  return events.map((event) => (event.input.channels.length > 0 ? (published[next++] ?? []) : []));
+}
+
+/** `{ <channel>: <fields> }` built without touching Object.prototype (channel names are client text). */
+async function channelsInfo(core: Core, appId: string, channels: readonly string[], wanted: ReadonlySet<InfoAttribute>) {
+  if (wanted.size === 0) return Object.fromEntries(channels.map((channel) => [channel, {}]));
+  const entries = await Promise.all(
+    channels.map(async (channel) => [channel, infoFields(await core.channelInfo(appId, channel), wanted)] as const),
+  );
+  return Object.fromEntries(entries);
+}
+
+function serialsOf(published: readonly PublishedMessage[]): Record<string, string> {
+  return Object.fromEntries(published.map((message) => [message.channel, message.serial]));
+}
+
+const eventSchema = {
+  params: appParams,
+  body: { ...eventBody, properties: { ...eventBody.properties, idempotency_key: idempotencyKey } },
+};
+
+const batchSchema = {
+  params: appParams,
+  body: {
+    type: 'object',
+    required: ['batch'],
+    properties: {
+      batch: { type: 'array', minItems: 1, items: eventBody },
+      idempotency_key: idempotencyKey,
+    },
+  },
+};
+
+export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
+  app.post('/apps/:app_id/events', { schema: eventSchema }, async (request, reply) => {
+    const appConfig = requireSignedApp(request);
+    const body = request.body as SingleEventBody;
+    const wanted = parseInfo(body.info);
+    const event = prepareEvent(appConfig, body);
+    const publish = async () => {
+      const [published] = await deliver(core, appConfig, [event]);
+      const result: Record<string, unknown> = {};
+      if (wanted.size > 0) result.channels = await channelsInfo(core, appConfig.id, event.input.channels, wanted);
+      result.message_serials = serialsOf(published ?? []);
+      return result;
+    };
+    if (body.idempotency_key === undefined) return publish();
+    const outcome = await core.idempotent(appConfig, 'events', body.idempotency_key, body, publish);
+    if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
+    return outcome.reply;
+  });
+
+  app.post('/apps/:app_id/batch_events', { schema: batchSchema }, async (request, reply) => {
+    const appConfig = requireSignedApp(request);
+    const body = request.body as BatchBody;
+    const { maxBatchSize } = appConfig.limits;
+    if (body.batch.length > maxBatchSize) throw createError('RC_ERR_BATCH_TOO_LARGE', maxBatchSize, body.batch.length);
+    const prepared = body.batch.map((event, index) => {
+      try {
+        return { event: prepareEvent(appConfig, event), wanted: parseInfo(event.info) };
+      } catch (error) {
+        if (!isRoomcastError(error)) throw error;
+        throw createErrorWith('RC_ERR_BATCH_INVALID_EVENT', { cause: error, details: { index, event_code: error.code } }, index, error.message);
+      }
+    });
+    const publish = async () => {
+      const published = await deliver(core, appConfig, prepared.map((item) => item.event));
+      const items = await Promise.all(
+        prepared.map(async ({ event: { input }, wanted }, index) => {
+          const serials = published[index] ?? [];
+          const info = await channelsInfo(core, appConfig.id, input.channels, wanted);
+          // Pusher's shape for the usual one-channel event: the info fields flat, plus its serial.
+          if (input.channels.length === 1) return { ...info[input.channels[0]!], message_serial: serials[0]?.serial };
+          return { ...(wanted.size > 0 ? { channels: info } : {}), message_serials: serialsOf(serials) };
+        }),
+      );
+      return { batch: items };
+    };
+    if (body.idempotency_key === undefined) return publish();
+    const outcome = await core.idempotent(appConfig, 'batch_events', body.idempotency_key, body, publish);
+    if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
+    return outcome.reply;
+  });
+};

@@ -1,0 +1,29 @@
+/**
+ * The route plugins of the signed REST API. Each is registered inside the rest door
+ * with the door's options (`AppRouteOptions`); every route whose path starts with `/apps/:app_id/` (write the full
+ * path) is signed, rate limited and reads its app with `requireSignedApp(request)`.
+ *
+ * To add routes (history, messages, annotations, push, …): write a plugin of type
+ * `AppRoutePlugin` in this folder and append it to `appRoutePlugins`.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Core } from '../../../core/core.ts';
+import { channelRoutes } from './channels.ts';
+import { eventRoutes } from './events.ts';
+import { userRoutes } from './users.ts';
+
+/**
+ * The options app.ts gives the rest door, handed unchanged to every route plugin. A
+ * route family that needs a service of its own (e.g. push) adds an optional field here
+ * and app.ts passes it.
+ */
+export interface AppRouteOptions {
+  readonly core: Core;
+}
+
+/** A route plugin of the signed REST API. */
+export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
+
+export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes];
+
+export { requireSignedApp, rawBodyOf } from '../auth.ts';

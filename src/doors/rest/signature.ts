@@ -1,0 +1,207 @@
+/**
+ * Request signatures of the signed REST API, after the Pusher Channels HTTP API
+ * ("Authentication" in the Pusher HTTP API reference) as Sockudo and the official
+ * `pusher` server SDKs implement it:
+ *
+ *   query params  auth_key, auth_timestamp, auth_version=1.0, [body_md5], …, auth_signature
+ *   body_md5      hex MD5 of the raw body bytes (required when the request has a body)
+ *   string        METHOD "\n" PATH "\n" QUERY
+ *   QUERY         every parameter except auth_signature, keys lower-cased, sorted by key,
+ *                 joined as k=v&k=v with values NOT url-encoded (the SDK signs raw values)
+ *   auth_signature  hex HMAC-SHA256 of the string with the app secret
+ *
+ * Worked example (the `pusher` SDK's trigger, secret "s"):
+ *   POST\n/apps/1/events\nauth_key=k&auth_timestamp=1700000000&auth_version=1.0&body_md5=…
+ *
+ * Every check throws its own catalogue error, so a 401 body names the check that failed.
+ * Pure module: no Fastify, so it is unit-testable and usable by tests as a signer.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createError } from '../../core/errors.ts';
+
+/** Pusher rejects requests whose timestamp is more than 600 s from the server clock. */
+export const MAX_CLOCK_SKEW_SEC = 600;
+
+/** The only signing protocol version Pusher defines. */
+export const AUTH_VERSION = '1.0';
+
+const REQUIRED_PARAMS = ['auth_key', 'auth_timestamp', 'auth_version', 'auth_signature'] as const;
+const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
+const HEX_MD5 = /^[0-9a-fA-F]{32}$/;
+const UNIX_SECONDS = /^\d{1,12}$/;
+
+/** A request as it arrived on the wire, before any route looked at it. */
+export interface SignedRequest {
+  /** Upper-case HTTP method. */
+  readonly method: string;
+  /** The path as sent, without the query (e.g. `/apps/1/events`). */
+  readonly path: string;
+  /** The raw query string without the leading `?` ('' when there is none). */
+  readonly query: string;
+  /** The raw body bytes; empty or null when the request has no body. */
+  readonly body: Uint8Array | null;
+}
+
+/** The app's credentials the request must be signed with. */
+export interface SigningCredentials {
+  readonly id: string;
+  readonly key: string;
+  readonly secret: string;
+}
+
+/**
+ * Splits a raw query string into lower-cased keys and percent-decoded values.
+ * Decoding is `decodeURIComponent` only (no '+' → space): the `pusher` SDK puts raw
+ * values in the URL and signs them raw, so a '+' it sends must stay a '+'.
+ * A key present twice (in any case) is rejected: the signed string would be ambiguous.
+ */
+export function parseSignedQuery(query: string): Map<string, string> {
+  const params = new Map<string, string>();
+  if (query === '') return params;
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const rawKey = at < 0 ? pair : pair.slice(0, at);
+    const rawValue = at < 0 ? '' : pair.slice(at + 1);
+    const key = decodeComponent(rawKey).toLowerCase();
+    if (params.has(key)) throw createError('RC_ERR_AUTH_DUPLICATE_PARAM', JSON.stringify(key.slice(0, 40)));
+    params.set(key, decodeComponent(rawValue));
+  }
+  return params;
+}
+
+function decodeComponent(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw createError('RC_ERR_HTTP_VALIDATION', `query component ${JSON.stringify(text.slice(0, 40))} is not valid percent-encoding`);
+  }
+}
+
+/** The string to sign: `METHOD\nPATH\nk=v&…` over every parameter but auth_signature, sorted by key. */
+export function stringToSign(method: string, path: string, params: ReadonlyMap<string, string>): string {
+  const pairs = [...params.entries()]
+    .filter(([key]) => key !== 'auth_signature')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => `${key}=${value}`);
+  return `${method.toUpperCase()}\n${path}\n${pairs.join('&')}`;
+}
+
+/** Hex HMAC-SHA256 of `text` with `secret`. */
+export function hmacHex(secret: string, text: string): string {
+  return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+}
+
+/** Hex MD5 of raw bytes (the `body_md5` parameter). */
+export function md5Hex(body: Uint8Array | string): string {
+  return createHash('md5').update(body).digest('hex');
+}
+
+/** Constant-time equality of two strings (lengths are not secret). */
+export function safeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8');
+  const right = Buffer.from(b, 'utf8');
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/**
+ * Signs a request the way the SDKs do, returning the full query string to send
+ * (used by tests and by anyone writing a client without an SDK).
+ */
+export function signQuery(
+  credentials: Pick<SigningCredentials, 'key' | 'secret'>,
+  method: string,
+  path: string,
+  params: Readonly<Record<string, string>> = {},
+  body?: string | Uint8Array,
+  nowSec = Math.floor(Date.now() / 1000),
+): string {
+  const signed = new Map<string, string>([
+    ['auth_key', credentials.key],
+    ['auth_timestamp', String(nowSec)],
+    ['auth_version', AUTH_VERSION],
+  ]);
+  if (body !== undefined && body.length > 0) signed.set('body_md5', md5Hex(body));
+  for (const [key, value] of Object.entries(params)) signed.set(key, value);
+  const signature = hmacHex(credentials.secret, stringToSign(method, path, signed));
+  const encoded = [...signed.entries()].map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`);
+  return `${encoded.join('&')}&auth_signature=${signature}`;
+}
+
+/**
+ * Verifies a signed request against an app's credentials; throws the catalogue error of
+ * the first failed check, in this order: missing parameter, duplicate parameter,
+ * auth_version, auth_key, auth_timestamp, body_md5, auth_signature.
+ * Returns the parsed (lower-cased) query parameters.
+ */
+export function verifySignedRequest(
+  request: SignedRequest,
+  app: SigningCredentials,
+  nowSec: number = Date.now() / 1000,
+  maxSkewSec: number = MAX_CLOCK_SKEW_SEC,
+): Map<string, string> {
+  const params = parseSignedQuery(request.query);
+  for (const name of REQUIRED_PARAMS) {
+    if (!params.has(name)) throw createError('RC_ERR_AUTH_MISSING_PARAM', name);
+  }
+  const version = params.get('auth_version')!;
+  if (version !== AUTH_VERSION) throw createError('RC_ERR_AUTH_BAD_VERSION', JSON.stringify(version.slice(0, 20)));
+
+  const key = params.get('auth_key')!;
+  if (!safeEqual(key, app.key)) throw createError('RC_ERR_AUTH_UNKNOWN_KEY', JSON.stringify(key.slice(0, 100)), app.id);
+
+  const timestamp = params.get('auth_timestamp')!;
+  if (!UNIX_SECONDS.test(timestamp)) throw createError('RC_ERR_AUTH_BAD_TIMESTAMP', JSON.stringify(timestamp.slice(0, 20)));
+  if (Math.abs(nowSec - Number(timestamp)) > maxSkewSec) {
+    throw createError('RC_ERR_AUTH_STALE_TIMESTAMP', timestamp, maxSkewSec, Math.floor(nowSec));
+  }
+
+  const body = request.body ?? new Uint8Array(0);
+  const bodyMd5 = params.get('body_md5');
+  if (bodyMd5 === undefined) {
+    if (body.length > 0) throw createError('RC_ERR_AUTH_MISSING_PARAM', 'body_md5 (required when the request has a body)');
+  } else if (!HEX_MD5.test(bodyMd5) || !safeEqual(bodyMd5.toLowerCase(), md5Hex(body))) {
+    throw createError('RC_ERR_AUTH_BAD_BODY_MD5');
+  }
+
+  const given = params.get('auth_signature')!;
+  const expected = stringToSign(request.method, request.path, params);
+  if (!signatureMatches(app.secret, given, expected, request.method, request.path, params)) {
+    throw createError('RC_ERR_AUTH_BAD_SIGNATURE', expected.replaceAll('\n', '\\n'));
+  }
+  return params;
+}
+
+/**
+ * Compares in constant time against the path as sent and, when it differs, the
+ * percent-decoded path: SDKs sign the path before their HTTP library escapes it
+ * (a user id with a space is signed as "a b" but sent as "a%20b").
+ */
+function signatureMatches(
+  secret: string,
+  given: string,
+  expected: string,
+  method: string,
+  path: string,
+  params: ReadonlyMap<string, string>,
+): boolean {
+  if (!HEX_SHA256.test(given)) return false;
+  const givenBytes = Buffer.from(given, 'hex');
+  const candidates = [expected];
+  const decodedPath = safeDecodePath(path);
+  if (decodedPath !== null && decodedPath !== path) candidates.push(stringToSign(method, decodedPath, params));
+  let matched = false;
+  for (const candidate of candidates) {
+    // No early exit: the time taken does not depend on which candidate matched.
+    matched = timingSafeEqual(Buffer.from(hmacHex(secret, candidate), 'hex'), givenBytes) || matched;
+  }
+  return matched;
+}
+
+function safeDecodePath(path: string): string | null {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Pusher protocol 7 error and close codes, and the one place where catalogue errors
+ * become them. Source: Pusher Channels Protocol, "Error codes"; the reconnect rule per
+ * range is what pusher-js implements (`Protocol.getCloseAction`).
+ *
+ * The code travels twice: in a `pusher:error` frame ({ code, message, rc_code }) and,
+ * when the connection ends, as the WebSocket close code, so a client that misses the
+ * frame still knows whether to reconnect.
+ */
+import type { ErrorCode, RoomcastError } from '../../core/errors.ts';
+
+export const PusherCode = {
+  // 4000–4099: the connection is refused; reconnecting with the same parameters will fail
+  // again, so clients MUST NOT reconnect automatically (pusher-js: 'refused').
+  /** No app has the key in the URL. */
+  UNKNOWN_APP: 4001,
+  /** The app exists but is disabled. */
+  APP_DISABLED: 4003,
+  /** The `protocol` query parameter names a version this server does not speak. */
+  UNSUPPORTED_PROTOCOL: 4007,
+  /** The `protocol` query parameter is missing. */
+  NO_PROTOCOL: 4008,
+  /** Not authorised: a bad channel/sign-in signature, or the app terminated the user. */
+  UNAUTHORIZED: 4009,
+
+  // 4100–4199: refused for now; clients SHOULD reconnect after a back-off (pusher-js: 'backoff').
+  /** The app's connection limit on this node is reached. */
+  OVER_CAPACITY: 4100,
+
+  // 4200–4299: closed, but the client SHOULD reconnect at once (pusher-js: 'retry'), to this
+  // node or, behind a balancer, another.
+  /** Generic reconnect: server shutting down, or the client fell too far behind (slow consumer). */
+  RECONNECT: 4200,
+  /** The client answered neither traffic nor a `pusher:ping` within the pong timeout. */
+  PONG_TIMEOUT: 4201,
+
+  // 4300–4399: errors that do not close the connection (pusher-js surfaces them as 'error').
+  /** roomcast: a frame or request the server cannot act on (bad JSON, missing field, unknown event, …). */
+  BAD_REQUEST: 4300,
+  /** A client event was rejected by the per-connection rate limit. */
+  CLIENT_EVENT_RATE_LIMIT: 4301,
+  /** roomcast: a client event was refused (public or encrypted channel, not subscribed, disabled). */
+  CLIENT_EVENT_REFUSED: 4302,
+  /** roomcast: a presence channel is full. */
+  PRESENCE_FULL: 4304,
+} as const;
+
+export type PusherCodeValue = (typeof PusherCode)[keyof typeof PusherCode];
+
+/** WebSocket close code for an incoming frame larger than `websocket.maxFrameBytes` (RFC 6455). */
+export const CLOSE_MESSAGE_TOO_BIG = 1009;
+
+const BY_CODE: Partial<Record<ErrorCode, PusherCodeValue>> = {
+  RC_ERR_WS_UNKNOWN_APP_KEY: PusherCode.UNKNOWN_APP,
+  RC_ERR_APP_DISABLED: PusherCode.APP_DISABLED,
+  RC_ERR_WS_PROTOCOL_UNSUPPORTED: PusherCode.UNSUPPORTED_PROTOCOL,
+  RC_ERR_WS_PROTOCOL_MISSING: PusherCode.NO_PROTOCOL,
+  RC_ERR_WS_UNAUTHORIZED: PusherCode.UNAUTHORIZED,
+  RC_ERR_WS_SIGNIN_FAILED: PusherCode.UNAUTHORIZED,
+  RC_ERR_WS_USER_TERMINATED: PusherCode.UNAUTHORIZED,
+  RC_ERR_WS_OVER_CAPACITY: PusherCode.OVER_CAPACITY,
+  RC_ERR_WS_SLOW_CONSUMER: PusherCode.RECONNECT,
+  RC_ERR_WS_SHUTTING_DOWN: PusherCode.RECONNECT,
+  RC_ERR_WS_PONG_TIMEOUT: PusherCode.PONG_TIMEOUT,
+  RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED: PusherCode.CLIENT_EVENT_RATE_LIMIT,
+  RC_ERR_WS_CLIENT_EVENT_REFUSED: PusherCode.CLIENT_EVENT_REFUSED,
+  RC_ERR_WS_PRESENCE_FULL: PusherCode.PRESENCE_FULL,
+};
+
+/**
+ * The Pusher code for a catalogue error. Codes without their own entry follow their
+ * HTTP status: 5xx (backend down) → 4200 "retry", anything else → 4300 "bad request";
+ * neither closes the connection unless the caller decides to.
+ */
+export function pusherCodeOf(error: RoomcastError): PusherCodeValue {
+  const direct = BY_CODE[error.code];
+  if (direct !== undefined) return direct;
+  return error.status >= 500 ? PusherCode.RECONNECT : PusherCode.BAD_REQUEST;
+}
+
+/** The `data` of a `pusher:error` frame for `error`: Pusher's { code, message } plus our stable code. */
+export function errorPayload(error: RoomcastError): { code: number; message: string; rc_code: string } {
+  return { code: pusherCodeOf(error), message: error.message, rc_code: error.code };
+}

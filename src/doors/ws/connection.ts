@@ -1,0 +1,285 @@
+/**
+ * One WebSocket connection: its state machine, its subscriptions and its user, and the
+ * dispatch of incoming frames to one handler per Pusher event.
+ *
+ * States: `open` (after `pusher:connection_established`) → `closing` (we sent a close,
+ * or the peer did) → `closed` (the socket is gone; every subscription was released and
+ * the user signed out). Handlers check `isOpen` after every await, because a client
+ * may disconnect while a subscribe is waiting on the backend.
+ *
+ * As a `Subscriber`, `deliver` is the fan-out hot path: no allocation, no closure,
+ * one shared frame Buffer per message (see socket-writer.ts).
+ */
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { AppConfig } from '../../config/schema.ts';
+import type { ChannelTraits } from '../../core/channels.ts';
+import type { Core } from '../../core/core.ts';
+import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../core/errors.ts';
+import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
+import { pusherCodeOf } from './close-codes.ts';
+import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, subscriptionErrorFrame, userEvent } from './frames.ts';
+import { handleClientEvent } from './handlers/client-event.ts';
+import { handlePing } from './handlers/ping.ts';
+import { handleSignin } from './handlers/signin.ts';
+import { handleSubscribe } from './handlers/subscribe.ts';
+import { handleUnsubscribe } from './handlers/unsubscribe.ts';
+import { frameOfMessage, type SocketWriter } from './socket-writer.ts';
+import type { WebSocket } from 'ws';
+
+export type ConnectionState = 'open' | 'closing' | 'closed';
+
+/** A channel this connection asked for. `pending` until the subscribe handler finished. */
+export interface Subscription {
+  readonly channel: string;
+  readonly traits: ChannelTraits;
+  state: 'pending' | 'active';
+  /** Messages that arrived while pending; sent after `subscription_succeeded`, in order. */
+  buffered: ChannelMessage[];
+  /**
+   * Presence changes that arrived while pending; replayed after the member list. Replays
+   * are harmless when the list already reflects them: clients key members by user id.
+   */
+  bufferedPresence: PresenceChange[];
+  /** Set when the client unsubscribed (or left) while the subscribe was pending. */
+  cancelled: boolean;
+  /** This connection's member, on presence channels. */
+  member?: Member;
+}
+
+/** The signed-in user of a connection, as the core reaches it (possibly from another node). */
+class SignedInUser implements UserConnection {
+  constructor(
+    private readonly connection: Connection,
+    readonly userId: string,
+    /** The signed `user_data` text, kept for presence subscribes without channel_data. */
+    readonly userInfo: unknown,
+  ) {}
+
+  get connectionId(): string {
+    return this.connection.connectionId;
+  }
+
+  deliverUserEvent(name: string, data: string): void {
+    this.connection.sendText(userEvent(this.userId, name, data));
+  }
+
+  terminate(): void {
+    this.connection.close(createError('RC_ERR_WS_USER_TERMINATED', this.userId));
+  }
+}
+
+export interface ConnectionOptions {
+  readonly core: Core;
+  readonly app: AppConfig;
+  readonly socketId: string;
+  readonly ws: WebSocket;
+  readonly writer: SocketWriter;
+  readonly logger: Logger;
+}
+
+/** How long a closing connection may take to finish the close handshake before it is cut. */
+const CLOSE_GRACE_MS = 2000;
+
+export class Connection implements Subscriber {
+  readonly connectionId: string;
+  readonly core: Core;
+  readonly app: AppConfig;
+  readonly logger: Logger;
+  state: ConnectionState = 'open';
+  /** Date.now() of the last frame received; the door's sweeper pings and closes idle ones. */
+  lastActivityAt = Date.now();
+  /** Date.now() when the sweeper pinged, or 0 when no ping is outstanding. */
+  pingSentAt = 0;
+  /** Channel name → subscription. A Map: names are client-supplied. */
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Subscriptions still pending; while 0, `deliver` skips the lookup. */
+  pendingCount = 0;
+  user: SignedInUser | null = null;
+  /** Subscribed to the server-to-user channel after sign-in (no hub entry; see signin.ts). */
+  userChannelSubscribed = false;
+  /** Client-event rate limit: a fixed one-second window. */
+  clientEventWindowStart = 0;
+  clientEventCount = 0;
+
+  private readonly ws: WebSocket;
+  private readonly writer: SocketWriter;
+
+  constructor(options: ConnectionOptions) {
+    this.connectionId = options.socketId;
+    this.core = options.core;
+    this.app = options.app;
+    this.ws = options.ws;
+    this.writer = options.writer;
+    this.logger = options.logger;
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get socketId(): string {
+    return this.connectionId;
+  }
+
+  // --- outward
+
+  /** Hot path: one shared frame per message, written as is. */
+  deliver(message: ChannelMessage): void {
+    if (this.pendingCount !== 0) {
+      const subscription = this.subscriptions.get(message.channel);
+      if (subscription !== undefined && subscription.state === 'pending') {
+        subscription.buffered.push(message);
+        return;
+      }
+    }
+    this.writer.write(frameOfMessage(message));
+  }
+
+  presenceChanged(change: PresenceChange): void {
+    const subscription = this.subscriptions.get(change.channel);
+    if (subscription === undefined) return;
+    if (subscription.state === 'pending') {
+      subscription.bufferedPresence.push(change);
+      return;
+    }
+    // The core announces once per user (first join, last leave), never to the joiner.
+    if (change.kind === 'member_added') this.sendText(memberAdded(change.channel, change.member));
+    else this.sendText(memberRemoved(change.channel, change.member.userId));
+  }
+
+  sendText(text: string): void {
+    this.writer.writeText(text);
+  }
+
+  sendError(error: RoomcastError, channel?: string): void {
+    this.sendText(errorFrame(error, channel));
+  }
+
+  /** A subscribe failed: channel-scoped `pusher:subscription_error`, plus `pusher:error` for auth failures (4009). */
+  sendSubscriptionError(channel: string, error: RoomcastError): void {
+    this.sendText(subscriptionErrorFrame(channel, error));
+    if (error.status === 401) this.sendError(error, channel);
+  }
+
+  ping(): void {
+    this.pingSentAt = Date.now();
+    this.sendText(PING_FRAME);
+  }
+
+  /**
+   * Closes with the error's Pusher code: `pusher:error` first (clients that ignore
+   * close codes still learn why), then the close frame; a peer that does not finish the
+   * close handshake within CLOSE_GRACE_MS is cut. Idempotent.
+   */
+  close(error: RoomcastError, notify = true): void {
+    if (this.state !== 'open') return;
+    // Leave `open` first: writing the error frame may itself trip the overflow check.
+    this.state = 'closing';
+    if (notify) this.sendError(error);
+    this.ws.close(pusherCodeOf(error), error.message.slice(0, 120));
+    const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    timer.unref();
+  }
+
+  /** Cuts the socket without a close handshake (shutdown deadline passed). */
+  terminate(): void {
+    this.state = this.state === 'closed' ? 'closed' : 'closing';
+    this.ws.terminate();
+  }
+
+  /** The client fell behind: stop writing at once and let it reconnect (4200). */
+  onOverflow(): void {
+    if (this.state !== 'open') return;
+    this.logger.info({ socketId: this.socketId, buffered: this.writer.bufferedBytes }, 'closing a slow consumer');
+    // No error frame: it would only queue behind the backlog. The close code says why.
+    this.close(createError('RC_ERR_WS_SLOW_CONSUMER', this.core.config.websocket.maxBufferedBytes), false);
+  }
+
+  // --- inward
+
+  /** Every frame counts as activity, then is parsed and handled; errors become `pusher:error`. */
+  onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    this.lastActivityAt = Date.now();
+    this.pingSentAt = 0;
+    if (this.state !== 'open') return;
+    if (isBinary) {
+      this.sendError(createError('RC_ERR_WS_BAD_FRAME', 'binary frames are not supported; send JSON text'));
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    try {
+      const request = parseClientFrame(text);
+      switch (request.kind) {
+        case 'ping':
+          handlePing(this);
+          return;
+        case 'pong':
+          return;
+        case 'subscribe':
+          void this.guard(handleSubscribe(this, request));
+          return;
+        case 'unsubscribe':
+          void this.guard(handleUnsubscribe(this, request));
+          return;
+        case 'signin':
+          handleSignin(this, request);
+          return;
+        case 'client_event':
+          void this.guard(handleClientEvent(this, request));
+          return;
+      }
+    } catch (thrown) {
+      this.reportError(thrown);
+    }
+  }
+
+  /** Activity without a text frame (a WebSocket-level pong). */
+  onActivity(): void {
+    this.lastActivityAt = Date.now();
+    this.pingSentAt = 0;
+  }
+
+  /** The socket is gone: release every subscription (presence leave) and sign out. */
+  async onClosed(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.signOut();
+    const active: string[] = [];
+    for (const subscription of this.subscriptions.values()) {
+      // A pending subscribe owns its half-done work and undoes it when it resumes.
+      subscription.cancelled = true;
+      if (subscription.state === 'active') active.push(subscription.channel);
+    }
+    this.subscriptions.clear();
+    await Promise.all(active.map((channel) => this.core.unsubscribe(this.app.id, channel, this)));
+  }
+
+  // --- users
+
+  signIn(userId: string, userInfo: unknown): void {
+    this.signOut();
+    this.user = new SignedInUser(this, userId, userInfo);
+    this.core.signIn(this.app.id, this.user);
+  }
+
+  signOut(): void {
+    if (this.user === null) return;
+    this.core.signOut(this.app.id, this.user);
+    this.user = null;
+    this.userChannelSubscribed = false;
+  }
+
+  private async guard(work: Promise<void>): Promise<void> {
+    try {
+      await work;
+    } catch (thrown) {
+      this.reportError(thrown);
+    }
+  }
+
+  private reportError(thrown: unknown): void {
+    const error = isRoomcastError(thrown) ? thrown : createErrorWith('RC_ERR_INTERNAL', { cause: thrown });
+    if (error.status >= 500) this.logger.warn({ err: thrown, socketId: this.socketId }, error.message);
+    if (this.state === 'open') this.sendError(error);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * `pusher:signin` { auth, user_data }. Protocol 7 user authentication:
+ * - `auth` = "<key>:<hmac(socket_id::user::user_data)>", made by the app's server;
+ * - `user_data` is a JSON string with a non-empty string `id` (and optional
+ *   `user_info`, `watchlist`);
+ * - success: `pusher:signin_success` { user_data }; the connection then receives
+ *   server-to-user events on `#server-to-user-{id}` and is closed (4009) when the app
+ *   terminates the user's connections, from any node (core signals).
+ * - failure: `pusher:error` 4009; the connection stays open and unsigned.
+ */
+import { createError } from '../../../core/errors.ts';
+import { userAuthString, verifyAuth } from '../auth.ts';
+import type { Connection } from '../connection.ts';
+import { signinSuccess } from '../frames.ts';
+
+const MAX_USER_ID_LENGTH = 128;
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+export function handleSignin(connection: Connection, request: { readonly auth: string; readonly userData: string }): void {
+  const { auth, userData } = request;
+  if (!verifyAuth(connection.app, userAuthString(connection.socketId, userData), auth)) {
+    connection.sendError(createError('RC_ERR_WS_SIGNIN_FAILED', 'auth is not the HMAC-SHA256 of "<socket_id>::user::<user_data>" with the app secret'));
+    return;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(userData);
+  } catch {
+    connection.sendError(createError('RC_ERR_WS_SIGNIN_FAILED', 'user_data is not JSON'));
+    return;
+  }
+  const { id, user_info: userInfo } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { id?: unknown; user_info?: unknown };
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_USER_ID_LENGTH || CONTROL_CHARACTERS.test(id)) {
+    connection.sendError(createError('RC_ERR_WS_SIGNIN_FAILED', `user_data needs "id": a string of 1–${MAX_USER_ID_LENGTH} printable characters`));
+    return;
+  }
+  connection.signIn(id, userInfo ?? null);
+  connection.sendText(signinSuccess(userData));
+}

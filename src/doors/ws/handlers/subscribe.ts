@@ -1,0 +1,168 @@
+/**
+ * `pusher:subscribe` { channel, auth?, channel_data? }. Protocol 7:
+ * - public channels need nothing; `private-`, `private-encrypted-` and `presence-`
+ *   channels MUST carry `auth` = "<key>:<hmac(socket_id:channel[:channel_data])>";
+ * - presence channels carry `channel_data` = JSON { user_id, user_info? } (or, when the
+ *   connection is signed in, may omit it and join as the signed-in user);
+ * - success: `pusher_internal:subscription_succeeded` (presence: data
+ *   { presence: { ids, hash, count } }); `cache-` channels then get the last event, or
+ *   `pusher:cache_miss`;
+ * - failure: `pusher:subscription_error` on the channel (and `pusher:error` 4009 when
+ *   the signature is wrong).
+ * `#server-to-user-{id}` is the channel pusher-js subscribes after sign-in; it is
+ * granted to the signed-in user only.
+ *
+ * Messages published while the subscribe is in flight are buffered on the subscription
+ * and sent after the success frame, so the client never sees an event before it is
+ * subscribed, nor the cached event after a newer live one.
+ */
+import { channelNameProblem, channelTraits, type ChannelTraits } from '../../../core/channels.ts';
+import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../core/errors.ts';
+import type { ChannelMessage, Member } from '../../../core/types.ts';
+import { channelAuthString, verifyAuth } from '../auth.ts';
+import type { Connection, Subscription } from '../connection.ts';
+import { cacheMiss, echo, encodeChannelMessage, presenceSubscriptionSucceeded, serverToUserChannel, subscriptionSucceeded } from '../frames.ts';
+
+export interface SubscribeRequest {
+  readonly channel: string;
+  readonly auth: string | undefined;
+  readonly channelData: string | undefined;
+}
+
+const USER_CHANNEL_PREFIX = '#server-to-user-';
+/** Longest presence user id accepted (Pusher documents 128). */
+const MAX_USER_ID_LENGTH = 128;
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+export async function handleSubscribe(connection: Connection, request: SubscribeRequest): Promise<void> {
+  const { channel } = request;
+  const { app, core } = connection;
+  if (channel.startsWith(USER_CHANNEL_PREFIX)) {
+    subscribeUserChannel(connection, channel);
+    return;
+  }
+  const problem = channelNameProblem(channel, app.limits.maxChannelNameLength);
+  if (problem !== null) {
+    connection.sendSubscriptionError(channel.slice(0, 200), createError('RC_ERR_CHANNEL_INVALID_NAME', echo(channel), problem));
+    return;
+  }
+  if (connection.subscriptions.has(channel)) {
+    connection.sendError(createError('RC_ERR_WS_ALREADY_SUBSCRIBED', echo(channel)), channel);
+    return;
+  }
+  const traits = channelTraits(channel);
+  let member: Member | undefined;
+  try {
+    member = traits.requiresAuth ? authorize(connection, request, traits) : undefined;
+  } catch (thrown) {
+    connection.sendSubscriptionError(channel, asError(thrown));
+    return;
+  }
+
+  const subscription: Subscription = { channel, traits, state: 'pending', buffered: [], bufferedPresence: [], cancelled: false };
+  if (member !== undefined) subscription.member = member;
+  connection.subscriptions.set(channel, subscription);
+  connection.pendingCount++;
+  try {
+    let members: Member[] | null = null;
+    if (member !== undefined) {
+      await assertPresenceRoom(connection, channel, member);
+      members = await core.joinPresence(app.id, channel, connection, member);
+    } else {
+      await core.subscribe(app.id, channel, connection);
+    }
+    // `null` = cache miss; `undefined` = not a cache channel.
+    const cached = traits.cached ? await core.lastMessage(app.id, channel) : undefined;
+    if (subscription.cancelled || !connection.isOpen) {
+      // Unsubscribed or disconnected meanwhile: the pending subscription is ours to undo.
+      await core.unsubscribe(app.id, channel, connection);
+      return;
+    }
+    connection.sendText(members === null ? subscriptionSucceeded(channel) : presenceSubscriptionSucceeded(channel, members));
+    let replayedSeq = 0;
+    if (cached === null) {
+      connection.sendText(cacheMiss(channel));
+    } else if (cached !== undefined) {
+      replayedSeq = cached.seq;
+      connection.sendText(cached.encode(encodeChannelMessage));
+    }
+    subscription.state = 'active';
+    for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
+    flushBuffered(connection, subscription.buffered, replayedSeq);
+    subscription.buffered = [];
+    subscription.bufferedPresence = [];
+  } catch (thrown) {
+    if (connection.subscriptions.get(channel) === subscription) connection.subscriptions.delete(channel);
+    await core.unsubscribe(app.id, channel, connection);
+    if (connection.isOpen && !subscription.cancelled) connection.sendSubscriptionError(channel, asError(thrown));
+  } finally {
+    connection.pendingCount--;
+  }
+}
+
+/** Sends what arrived while pending, skipping what the cached replay already covered. */
+function flushBuffered(connection: Connection, buffered: readonly ChannelMessage[], replayedSeq: number): void {
+  for (const message of buffered) {
+    if (message.seq > replayedSeq) connection.deliver(message);
+  }
+}
+
+/** Checks the signature; for presence, returns the member from channel_data or the signed-in user. */
+function authorize(connection: Connection, request: SubscribeRequest, traits: ChannelTraits): Member | undefined {
+  const { channel, auth, channelData } = request;
+  const signed = channelAuthString(connection.socketId, channel, traits.kind === 'presence' ? channelData : undefined);
+  if (!verifyAuth(connection.app, signed, auth)) {
+    throw createError('RC_ERR_WS_UNAUTHORIZED', echo(channel), signed.length > 300 ? `${signed.slice(0, 300)}…` : signed);
+  }
+  if (traits.kind !== 'presence') return undefined;
+  if (channelData === undefined) {
+    if (connection.user === null) {
+      throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), 'is missing: presence channels need { user_id }, or sign in first');
+    }
+    return { userId: connection.user.userId, userInfo: connection.user.userInfo };
+  }
+  return parseChannelData(channel, channelData);
+}
+
+function parseChannelData(channel: string, text: string): Member {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), 'is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), 'must be a JSON object');
+  }
+  const { user_id: rawId, user_info: userInfo } = value as { user_id?: unknown; user_info?: unknown };
+  // Pusher accepts numeric ids; they are strings on the wire.
+  const userId = typeof rawId === 'number' && Number.isFinite(rawId) ? String(rawId) : rawId;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || CONTROL_CHARACTERS.test(userId)) {
+    throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), `needs user_id: a string of 1–${MAX_USER_ID_LENGTH} printable characters`);
+  }
+  return { userId, userInfo: userInfo ?? null };
+}
+
+/** Refuses a new user when the presence channel already has `maxPresenceMembers` users. */
+async function assertPresenceRoom(connection: Connection, channel: string, member: Member): Promise<void> {
+  const limit = connection.app.limits.maxPresenceMembers;
+  const members = await connection.core.presenceMembers(connection.app.id, channel);
+  if (members.length >= limit && !members.some((existing) => existing.userId === member.userId)) {
+    throw createError('RC_ERR_WS_PRESENCE_FULL', echo(channel), limit);
+  }
+}
+
+/** `#server-to-user-{id}`: granted to the connection signed in as `{id}` only. */
+function subscribeUserChannel(connection: Connection, channel: string): void {
+  const user = connection.user;
+  if (user === null || channel !== serverToUserChannel(user.userId)) {
+    connection.sendSubscriptionError(channel.slice(0, 200), createError('RC_ERR_WS_SIGNIN_FAILED', `only the signed-in user may subscribe to ${echo(channel)}`));
+    return;
+  }
+  connection.userChannelSubscribed = true;
+  connection.sendText(subscriptionSucceeded(channel));
+}
+
+function asError(thrown: unknown): RoomcastError {
+  return isRoomcastError(thrown) ? thrown : createErrorWith('RC_ERR_INTERNAL', { cause: thrown });
+}

@@ -1,0 +1,112 @@
+/**
+ * The WebSocket door on two nodes sharing one Redis: pusher-js on node B receives what
+ * node A publishes, presence members are the same from both nodes, client events cross
+ * nodes without echo, cache channels replay across nodes, and terminating a user on A
+ * closes its socket on B.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { PresenceChannel } from 'pusher-js';
+import type { Config } from '../../src/config/schema.ts';
+import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
+import { nextEvent, pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
+
+let redis: TestRedis;
+let config: Config;
+let nodeA: RunningApp;
+let nodeB: RunningApp;
+const peers: PusherJs[] = [];
+const raws: RawPusherClient[] = [];
+
+before(async () => {
+  redis = await startRedis();
+  config = testConfig({}, redis.url);
+  nodeA = await startApp(config, 'node-a');
+  nodeB = await startApp(config, 'node-b');
+});
+after(async () => {
+  for (const peer of peers) peer.disconnect();
+  for (const raw of raws) raw.close();
+  await nodeA?.close();
+  await nodeB?.close();
+  await redis?.stop();
+});
+
+async function peer(node: RunningApp, options?: Parameters<typeof pusherJsClient>[1]): Promise<PusherJs> {
+  const created = await pusherJsClient(node.port, options);
+  peers.push(created);
+  return created;
+}
+
+async function raw(node: RunningApp): Promise<RawPusherClient> {
+  const created = await RawPusherClient.connect(node.port);
+  raws.push(created);
+  return created;
+}
+
+const app = () => nodeA.app.core.apps.requireEnabled(TEST_APP.id);
+
+describe('ws door on two nodes', () => {
+  test('pusher-js on node B receives an event published on node A', async () => {
+    const onB = await peer(nodeB);
+    const channel = await subscribed(onB, 'private-orders');
+    const received = nextEvent<{ id: number }>(channel, 'order-created');
+    await nodeA.app.core.publish(app(), [{ name: 'order-created', channels: ['private-orders'], data: { id: 7 }, origin: 'rest' }]);
+    assert.deepEqual((await received).data, { id: 7 });
+  });
+
+  test('presence members are the same from both nodes; member events cross nodes', async () => {
+    const ann = await peer(nodeA, { presence: { user_id: 'ann', user_info: { node: 'a' } } });
+    const annChannel = (await subscribed(ann, 'presence-team')) as PresenceChannel;
+    const added = new Promise<{ id: string }>((resolve) => annChannel.bind('pusher:member_added', resolve));
+    const ben = await peer(nodeB, { presence: { user_id: 'ben', user_info: { node: 'b' } } });
+    const benChannel = (await subscribed(ben, 'presence-team')) as PresenceChannel;
+    assert.equal((await added).id, 'ben');
+    assert.equal(benChannel.members.count, 2);
+    assert.deepEqual(benChannel.members.get('ann'), { id: 'ann', info: { node: 'a' } });
+    const fromA = (await nodeA.app.core.presenceMembers(TEST_APP.id, 'presence-team')).map((m) => m.userId).sort();
+    const fromB = (await nodeB.app.core.presenceMembers(TEST_APP.id, 'presence-team')).map((m) => m.userId).sort();
+    assert.deepEqual(fromA, ['ann', 'ben']);
+    assert.deepEqual(fromB, fromA);
+    const removed = new Promise<{ id: string }>((resolve) => annChannel.bind('pusher:member_removed', resolve));
+    ben.disconnect();
+    assert.equal((await removed).id, 'ben');
+  });
+
+  test('client events cross nodes and are not echoed to the sender', async () => {
+    const sender = await raw(nodeA);
+    const receiver = await raw(nodeB);
+    await sender.subscribe('private-x');
+    await receiver.subscribe('private-x');
+    sender.send({ event: 'client-note', channel: 'private-x', data: { n: 1 } });
+    const got = await receiver.nextEvent('client-note', 'private-x');
+    assert.equal(got.data, '{"n":1}');
+    sender.send({ event: 'pusher:ping', data: {} });
+    await sender.nextEvent('pusher:pong');
+    // The receiver got it through Redis; by now the sender's echo would have arrived too.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(sender.frames.some((frame) => frame.event === 'client-note'), false);
+  });
+
+  test('a cache channel replays on node B what node A published', async () => {
+    await nodeA.app.core.publish(app(), [{ name: 'status', channels: ['cache-status'], data: 'green', origin: 'rest' }]);
+    const client = await raw(nodeB);
+    await client.subscribe('cache-status');
+    const replay = await client.nextEvent('status', 'cache-status');
+    assert.equal(replay.data, 'green');
+  });
+
+  test('terminating a user on node A closes its socket on node B', async () => {
+    const client = await raw(nodeB);
+    const userData = JSON.stringify({ id: 'zed' });
+    const { createHmac } = await import('node:crypto');
+    const signature = createHmac('sha256', TEST_APP.secret).update(`${client.socketId}::user::${userData}`).digest('hex');
+    client.send({ event: 'pusher:signin', data: { user_data: userData, auth: `${TEST_APP.key}:${signature}` } });
+    await client.nextEvent('pusher:signin_success');
+    await waitUntil(() => nodeB.app.core.hub.userConnections(TEST_APP.id, 'zed').length === 1, 3000, 'the sign-in');
+    await nodeA.app.core.terminateUser(TEST_APP.id, 'zed');
+    assert.equal((await client.closed).code, 4009);
+  });
+});

@@ -1,0 +1,206 @@
+/**
+ * The WebSocket door's channels with raw `ws` clients: auth, presence membership per
+ * user, cache channels, client events (permissions, no echo, rate limit, user_id),
+ * duplicate and unknown (un)subscriptions, sign-in, server-to-user events and
+ * terminate.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { AppConfig } from '../../../src/config/schema.ts';
+import { startApp, testConfig, TEST_APP, type RunningApp } from '../../helpers/app.ts';
+import { channelAuth, RawPusherClient, waitUntil } from '../../helpers/ws-client.ts';
+import { createHmac } from 'node:crypto';
+
+describe('ws door: channels', () => {
+  let running: RunningApp;
+  let app: AppConfig;
+  const clients: RawPusherClient[] = [];
+  async function connect(): Promise<RawPusherClient> {
+    const client = await RawPusherClient.connect(running.port);
+    clients.push(client);
+    return client;
+  }
+  before(async () => {
+    running = await startApp(testConfig({ apps: [{ ...TEST_APP, limits: { clientEventsPerSecond: 3, maxPresenceMembers: 3 } }] }));
+    app = running.app.core.apps.findById(TEST_APP.id)!;
+  });
+  after(async () => {
+    for (const client of clients) client.close();
+    await running.close();
+  });
+  const publish = (channel: string, name: string, data: unknown): Promise<unknown> =>
+    running.app.core.publish(app, [{ name, channels: [channel], data, origin: 'rest' }]);
+
+  test('a public channel receives published events with the data as a string', async () => {
+    const client = await connect();
+    const ok = await client.subscribe('news');
+    assert.equal(ok.event, 'pusher_internal:subscription_succeeded');
+    await publish('news', 'headline', { title: 'hello' });
+    const event = await client.nextEvent('headline', 'news');
+    assert.equal(event.data, '{"title":"hello"}');
+  });
+
+  test('a private channel needs a valid signature: 4009 otherwise', async () => {
+    const client = await connect();
+    client.send({ event: 'pusher:subscribe', data: { channel: 'private-a', auth: channelAuth(client.socketId, 'private-a', undefined, 'wrong') } });
+    const refused = await client.nextEvent('pusher:subscription_error', 'private-a');
+    const data = refused.data as { type: string; status: number; code: number; error: string };
+    assert.deepEqual([data.type, data.status, data.code], ['AuthError', 401, 4009]);
+    assert.match(data.error, new RegExp(`HMAC-SHA256 of "${client.socketId.replace('.', '\\.')}:private-a"`));
+    const error = await client.nextEvent('pusher:error', 'private-a');
+    assert.equal((error.data as { code: number }).code, 4009);
+    // A signature for another socket id is refused too (no replay across connections).
+    const other = await connect();
+    client.send({ event: 'pusher:subscribe', data: { channel: 'private-a', auth: channelAuth(other.socketId, 'private-a') } });
+    await client.nextEvent('pusher:subscription_error', 'private-a');
+    // Missing auth.
+    client.send({ event: 'pusher:subscribe', data: { channel: 'private-a' } });
+    await client.nextEvent('pusher:subscription_error', 'private-a');
+    assert.equal((await client.subscribe('private-a')).event, 'pusher_internal:subscription_succeeded');
+  });
+
+  test('an invalid channel name is a subscription error', async () => {
+    const client = await connect();
+    client.send({ event: 'pusher:subscribe', data: { channel: 'bad channel!' } });
+    const refused = await client.nextEvent('pusher:subscription_error');
+    assert.equal((refused.data as { rc_code: string }).rc_code, 'RC_ERR_CHANNEL_INVALID_NAME');
+  });
+
+  test('subscribing twice and unsubscribing an unknown channel are clear errors', async () => {
+    const client = await connect();
+    await client.subscribe('twice');
+    client.send({ event: 'pusher:subscribe', data: { channel: 'twice' } });
+    const twice = await client.nextEvent('pusher:error', 'twice');
+    assert.equal((twice.data as { rc_code: string }).rc_code, 'RC_ERR_WS_ALREADY_SUBSCRIBED');
+    client.send({ event: 'pusher:unsubscribe', data: { channel: 'never' } });
+    const never = await client.nextEvent('pusher:error', 'never');
+    assert.equal((never.data as { rc_code: string }).rc_code, 'RC_ERR_WS_NOT_SUBSCRIBED');
+    client.send({ event: 'pusher:unsubscribe', data: { channel: 'twice' } });
+    await waitUntil(() => running.app.core.hub.localCount(TEST_APP.id, 'twice') === 0, 2000, 'unsubscribe');
+    await publish('twice', 'after-unsubscribe', 'x');
+    await publish('news', 'marker', 'x');
+    client.send({ event: 'pusher:ping', data: {} });
+    await client.nextEvent('pusher:pong');
+    assert.equal(client.frames.some((frame) => frame.event === 'after-unsubscribe'), false);
+  });
+
+  test('presence: members per user, member_added/removed once per user, not per connection', async () => {
+    const channel = 'presence-room';
+    const alice1 = await connect();
+    const joined = await alice1.subscribe(channel, { user_id: 'alice', user_info: { name: 'Alice' } });
+    assert.deepEqual(JSON.parse(joined.data as string), { presence: { ids: ['alice'], hash: { alice: { name: 'Alice' } }, count: 1 } });
+    const alice2 = await connect();
+    await alice2.subscribe(channel, { user_id: 'alice', user_info: { name: 'Alice' } });
+    const bob = await connect();
+    const bobJoined = JSON.parse((await bob.subscribe(channel, { user_id: 'bob' })).data as string) as { presence: { count: number; ids: string[] } };
+    assert.equal(bobJoined.presence.count, 2);
+    assert.deepEqual([...bobJoined.presence.ids].sort(), ['alice', 'bob']);
+    const added = await alice1.nextEvent('pusher_internal:member_added', channel);
+    assert.deepEqual(JSON.parse(added.data as string), { user_id: 'bob', user_info: null });
+    // Alice's second connection joined without a member_added to anyone.
+    assert.equal(bob.frames.some((frame) => frame.event === 'pusher_internal:member_added'), false);
+    alice1.close();
+    await waitUntil(() => running.app.core.hub.localCount(TEST_APP.id, channel) === 2, 2000, 'alice1 to leave');
+    alice2.close();
+    const removed = await bob.nextEvent('pusher_internal:member_removed', channel);
+    assert.deepEqual(JSON.parse(removed.data as string), { user_id: 'alice' });
+    assert.equal(bob.frames.filter((frame) => frame.event === 'pusher_internal:member_removed').length, 0);
+    assert.deepEqual((await running.app.core.presenceMembers(TEST_APP.id, channel)).map((m) => m.userId), ['bob']);
+  });
+
+  test('presence: bad channel_data and a full channel are refused', async () => {
+    const client = await connect();
+    client.send({ event: 'pusher:subscribe', data: { channel: 'presence-x', auth: channelAuth(client.socketId, 'presence-x', '{"user_id":""}'), channel_data: '{"user_id":""}' } });
+    const bad = await client.nextEvent('pusher:subscription_error', 'presence-x');
+    assert.equal((bad.data as { rc_code: string }).rc_code, 'RC_ERR_WS_BAD_CHANNEL_DATA');
+    for (const user of ['u1', 'u2', 'u3']) await (await connect()).subscribe('presence-full', { user_id: user });
+    const fourth = await connect();
+    const full = await fourth.subscribe('presence-full', { user_id: 'u4' });
+    assert.equal(full.event, 'pusher:subscription_error');
+    assert.equal((full.data as { code: number }).code, 4304);
+    // An existing user may still open another connection.
+    assert.equal((await (await connect()).subscribe('presence-full', { user_id: 'u1' })).event, 'pusher_internal:subscription_succeeded');
+  });
+
+  test('cache channels: cache_miss when empty, else the last event on subscribe', async () => {
+    const first = await connect();
+    await first.subscribe('cache-prices');
+    await first.nextEvent('pusher:cache_miss', 'cache-prices');
+    await publish('cache-prices', 'price', '1');
+    await publish('cache-prices', 'price', '2');
+    const second = await connect();
+    await second.subscribe('cache-prices');
+    const cached = await second.nextEvent('price', 'cache-prices');
+    assert.equal(cached.data, '2');
+    assert.equal(second.frames.some((frame) => frame.event === 'pusher:cache_miss'), false);
+  });
+
+  test('client events: delivered to others on private channels, never echoed, never on public/encrypted', async () => {
+    const sender = await connect();
+    const receiver = await connect();
+    for (const client of [sender, receiver]) {
+      await client.subscribe('private-chat');
+      await client.subscribe('public-chat');
+      await client.subscribe('private-encrypted-chat');
+    }
+    sender.send({ event: 'client-typing', channel: 'private-chat', data: { who: 'me' } });
+    const got = await receiver.nextEvent('client-typing', 'private-chat');
+    assert.deepEqual(JSON.parse(got.data as string), { who: 'me' });
+    for (const channel of ['public-chat', 'private-encrypted-chat', 'private-not-subscribed']) {
+      sender.send({ event: 'client-typing', channel, data: {} });
+      const refused = await sender.nextEvent('pusher:error', channel);
+      assert.equal((refused.data as { code: number }).code, 4302, channel);
+    }
+    sender.send({ event: 'pusher:ping', data: {} });
+    await sender.nextEvent('pusher:pong');
+    assert.equal(sender.frames.some((frame) => frame.event === 'client-typing'), false, 'echoed to the sender');
+  });
+
+  test('client events on presence channels carry user_id', async () => {
+    const a = await connect();
+    const b = await connect();
+    await a.subscribe('presence-chat', { user_id: 'ann' });
+    await b.subscribe('presence-chat', { user_id: 'ben' });
+    a.send({ event: 'client-hi', channel: 'presence-chat', data: 'yo' });
+    const got = await b.nextEvent('client-hi', 'presence-chat');
+    assert.equal(got.user_id, 'ann');
+    assert.equal(got.data, 'yo');
+  });
+
+  test('client events past the per-connection rate limit get 4301 and are dropped', async () => {
+    const sender = await connect();
+    const receiver = await connect();
+    await sender.subscribe('private-flood');
+    await receiver.subscribe('private-flood');
+    for (let i = 0; i < 6; i++) sender.send({ event: 'client-n', channel: 'private-flood', data: String(i) });
+    const limited = await sender.nextEvent('pusher:error', 'private-flood');
+    assert.equal((limited.data as { code: number }).code, 4301);
+    for (let i = 0; i < 3; i++) await receiver.nextEvent('client-n', 'private-flood');
+    assert.equal(sender.ws.readyState, sender.ws.OPEN);
+  });
+
+  test('sign-in, server-to-user events and terminate (4009)', async () => {
+    const client = await connect();
+    const userData = JSON.stringify({ id: 'carol', user_info: { name: 'Carol' } });
+    client.send({ event: 'pusher:signin', data: { user_data: userData, auth: `${TEST_APP.key}:${createHmac('sha256', 'nope').update('x').digest('hex')}` } });
+    const refused = await client.nextEvent('pusher:error');
+    assert.equal((refused.data as { code: number }).code, 4009);
+    const signature = createHmac('sha256', TEST_APP.secret).update(`${client.socketId}::user::${userData}`).digest('hex');
+    client.send({ event: 'pusher:signin', data: { user_data: userData, auth: `${TEST_APP.key}:${signature}` } });
+    const success = await client.nextEvent('pusher:signin_success');
+    assert.equal(JSON.parse(success.data as string).user_data, userData);
+    assert.equal((await client.subscribe('#server-to-user-carol')).event, 'pusher_internal:subscription_succeeded');
+    assert.equal((await client.subscribe('#server-to-user-dave')).event, 'pusher:subscription_error');
+    // Presence without channel_data joins as the signed-in user.
+    const joined = await client.subscribe('presence-signed');
+    assert.deepEqual(JSON.parse(joined.data as string).presence.ids, ['carol']);
+    await running.app.core.sendToUser(TEST_APP.id, 'carol', 'notice', '{"n":1}');
+    const notice = await client.nextEvent('notice', '#server-to-user-carol');
+    assert.equal(notice.data, '{"n":1}');
+    await running.app.core.terminateUser(TEST_APP.id, 'carol');
+    const error = await client.next((frame) => frame.event === 'pusher:error' && (frame.data as { rc_code: string }).rc_code === 'RC_ERR_WS_USER_TERMINATED');
+    assert.match((error.data as { message: string }).message, /carol/);
+    assert.equal((await client.closed).code, 4009);
+    await waitUntil(async () => (await running.app.core.presenceMembers(TEST_APP.id, 'presence-signed')).length === 0, 2000, 'carol to leave');
+  });
+});

@@ -1,0 +1,48 @@
+/** GET /metrics: Prometheus text with request counts by route template and published messages. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { buildApp, type RoomcastApp } from '../../../src/app.ts';
+import { signQuery } from '../../../src/doors/rest/signature.ts';
+import { testConfig, TEST_APP } from '../../helpers/app.ts';
+
+let app: RoomcastApp;
+
+before(async () => {
+  app = await buildApp(testConfig());
+  await app.backend.start();
+  await app.core.start();
+});
+
+after(() => app.close());
+
+test('counts REST replies by route template and status, and published messages per app', async () => {
+  const path = `/apps/${TEST_APP.id}/events`;
+  const body = JSON.stringify({ name: 'e', channels: ['m-1', 'm-2'], data: 'x' });
+  const ok = await app.http.inject({ method: 'POST', url: `${path}?${signQuery(TEST_APP, 'POST', path, {}, body)}`, payload: body, headers: { 'content-type': 'application/json' } });
+  assert.equal(ok.statusCode, 200, ok.body);
+  const unsigned = await app.http.inject({ method: 'POST', url: path, payload: body, headers: { 'content-type': 'application/json' } });
+  assert.equal(unsigned.statusCode, 401);
+  await app.http.inject({ method: 'GET', url: '/no/such/route/with-random-123' });
+
+  const metrics = await app.http.inject({ method: 'GET', url: '/metrics' });
+  assert.equal(metrics.statusCode, 200);
+  assert.match(String(metrics.headers['content-type']), /text\/plain/);
+  const text = metrics.body;
+  assert.match(text, /roomcast_http_requests_total\{method="POST",route="\/apps\/:app_id\/events",status="200"\} 1/);
+  assert.match(text, /roomcast_http_requests_total\{method="POST",route="\/apps\/:app_id\/events",status="401"\} 1/);
+  assert.match(text, /route="unmatched",status="404"\} 1/);
+  assert.ok(!text.includes('with-random-123'), 'raw URLs never become labels');
+  assert.match(text, /roomcast_messages_published_total\{app="app-1"\} 2/);
+  assert.match(text, /roomcast_process_cpu_user_seconds_total/);
+});
+
+test('GET /stats reports occupied channels and subscriptions per app, without names', async () => {
+  await app.core.subscribe(TEST_APP.id, 'secret-channel-name', { connectionId: '9.1', deliver: () => undefined });
+  await app.core.subscribe(TEST_APP.id, 'secret-channel-name', { connectionId: '9.2', deliver: () => undefined });
+  const reply = await app.http.inject({ method: 'GET', url: '/stats' });
+  assert.equal(reply.statusCode, 200);
+  const stats = reply.json() as { node: string; apps: { id: string; occupied_channels: number; subscriptions: number }[] };
+  assert.equal(stats.node, app.core.nodeId);
+  assert.deepEqual(stats.apps.find((a) => a.id === TEST_APP.id), { id: TEST_APP.id, enabled: true, occupied_channels: 1, subscriptions: 2 });
+  assert.ok(!reply.body.includes('secret-channel-name'));
+});

@@ -8,8 +8,11 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Core } from '../../../core/core.ts';
+import { annotationRoutes } from './annotations.ts';
 import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
+import { historyRoutes } from './history.ts';
+import { messageRoutes } from './messages.ts';
 import { userRoutes } from './users.ts';
 
 /**
@@ -24,6 +27,6 @@ export interface AppRouteOptions {
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
 
-export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes];
+export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes, historyRoutes, messageRoutes, annotationRoutes];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -95,6 +95,8 @@ export class Connection implements Subscriber {
   /** Subscriptions still pending; while 0, `deliver` skips the lookup. */
   pendingCount = 0;
   user: SignedInUser | null = null;
+  /** Set on protocol 2 connections only (protocol-v2.ts): message-model changes reach nobody else. */
+  deliverMutation?: (message: ChannelMessage) => void;
   /** Subscribed to the server-to-user channel after sign-in (no hub entry; see signin.ts). */
   userChannelSubscribed = false;
   /** Client-event rate limit: a fixed one-second window. */

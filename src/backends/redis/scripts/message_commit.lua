@@ -3,6 +3,7 @@
 -- exactly as log_append.lua does (same seq counter, retention and bus broadcast) and
 -- updates the document, all in one atomic step; otherwise changes nothing. So two
 -- nodes changing one message get a linear history and no lost update.
+-- Keep the append steps in step with log_append.lua (the contract suite runs both).
 --
 -- KEYS[1]  log meta hash of the stream    ({p}log:meta:{stream})
 -- KEYS[2]  log entries sorted set         ({p}log:entries:{stream})
@@ -59,7 +60,7 @@ for _, append in ipairs(change.p) do
     sync_bytes(entries, meta)
     redis.call('ZADD', entries, seq, seq .. ':' .. time .. ':' .. body)
     redis.call('HINCRBY', meta, 'bytes', #body)
-    drop_oldest(entries, meta, redis.call('ZCARD', entries) - max_count)
+    trim_to_count(entries, meta, max_count)
     expire_old(entries, meta, now, max_age)
     if max_age > 0 then redis.call('PEXPIRE', entries, max_age) else redis.call('PERSIST', entries) end
   end

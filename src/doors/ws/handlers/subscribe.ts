@@ -22,11 +22,16 @@ import type { ChannelMessage, Member } from '../../../core/types.ts';
 import { channelAuthString, verifyAuth } from '../auth.ts';
 import type { Connection, Subscription } from '../connection.ts';
 import { cacheMiss, echo, encodeChannelMessage, presenceSubscriptionSucceeded, serverToUserChannel, subscriptionSucceeded } from '../frames.ts';
+import { deliverAny, fetchRecovery, noteSubscribeOptions, sendRecovery } from '../protocol-v2.ts';
 
 export interface SubscribeRequest {
   readonly channel: string;
   readonly auth: string | undefined;
   readonly channelData: string | undefined;
+  /** Recovery (issue 4): the last serial the client saw; what it missed is sent first. */
+  readonly lastSerial?: string;
+  /** Protocol 2: raw annotation events too. */
+  readonly annotations?: boolean;
 }
 
 const USER_CHANNEL_PREFIX = '#server-to-user-';
@@ -73,6 +78,7 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     }
     // `null` = cache miss; `undefined` = not a cache channel.
     const cached = traits.cached ? await core.lastMessage(app.id, channel) : undefined;
+    const recovery = request.lastSerial === undefined ? undefined : await fetchRecovery(connection, channel, request.lastSerial);
     if (subscription.cancelled || !connection.isOpen) {
       // Unsubscribed or disconnected meanwhile: the pending subscription is ours to undo.
       await core.unsubscribe(app.id, channel, connection);
@@ -80,7 +86,12 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     }
     connection.sendText(members === null ? subscriptionSucceeded(channel) : presenceSubscriptionSucceeded(channel, members));
     let replayedSeq = 0;
-    if (cached === null) {
+    noteSubscribeOptions(connection, channel, request.annotations === true);
+    // A recovered subscriber gets what it missed instead of the cached last event.
+    const recoveredSeq = recovery === undefined ? null : sendRecovery(connection, channel, request.lastSerial!, recovery);
+    if (recoveredSeq !== null) {
+      replayedSeq = recoveredSeq;
+    } else if (cached === null) {
       connection.sendText(cacheMiss(channel));
     } else if (cached !== undefined) {
       replayedSeq = cached.seq;
@@ -103,7 +114,7 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
 /** Sends what arrived while pending, skipping what the cached replay already covered. */
 function flushBuffered(connection: Connection, buffered: readonly ChannelMessage[], replayedSeq: number): void {
   for (const message of buffered) {
-    if (message.seq > replayedSeq) connection.deliver(message);
+    if (message.seq > replayedSeq) deliverAny(connection, message);
   }
 }
 

@@ -129,6 +129,8 @@ export interface WebSocketConfig {
   activityTimeoutSec: number;
   /** After a server ping, how long a silent client has before it is closed with 4201, in seconds. Default 30 (Pusher's). */
   pongTimeoutSec: number;
+  /** Channels one connection may be subscribed to at once. Default 1000; 0 means no limit. */
+  maxSubscriptionsPerConnection: number;
   /** Max size of one incoming frame, in bytes. Default 262144 (256 KiB). */
   maxFrameBytes: number;
   /** A socket whose unsent buffer passes this is closed with a reconnect code, in bytes. Default 4194304 (4 MiB). */
@@ -242,6 +244,7 @@ export const configSchema = {
       properties: {
         activityTimeoutSec: { type: 'integer', minimum: 1, default: 120 },
         pongTimeoutSec: { type: 'integer', minimum: 1, default: 30 },
+        maxSubscriptionsPerConnection: { type: 'integer', minimum: 0, default: 1000 },
         maxFrameBytes: { type: 'integer', minimum: 1024, default: 262144 },
         maxBufferedBytes: { type: 'integer', minimum: 1024, default: 4194304 },
       },

@@ -105,6 +105,7 @@ export const ERRORS = {
   RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED: spec(429, 'Too Many Requests', 'client event rejected: more than %s client events per second', true),
   RC_ERR_WS_SIGNIN_FAILED: spec(401, 'Unauthorized', 'sign-in refused: %s'),
   RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
+  RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS: spec(429, 'Too Many Requests', 'a connection may be subscribed to at most %s channels'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,6 +1,7 @@
 /**
  * The WebSocket door on two nodes sharing one Redis: pusher-js on node B receives what
- * node A publishes, presence members are the same from both nodes, client events cross
+ * node A publishes (core and the pusher SDK over REST), presence members are the same
+ * from both nodes (core and REST), client events cross
  * nodes without echo, cache channels replay across nodes, and terminating a user on A
  * closes its socket on B.
  */
@@ -9,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { PresenceChannel } from 'pusher-js';
 import type { Config } from '../../src/config/schema.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
-import { nextEvent, pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
+import { nextEvent, pusherJsClient, serverSdk, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
 
@@ -57,6 +58,27 @@ describe('ws door on two nodes', () => {
     assert.deepEqual((await received).data, { id: 7 });
   });
 
+  test('the pusher SDK triggers on node A; pusher-js on node B receives it', async () => {
+    const onB = await peer(nodeB);
+    const channel = await subscribed(onB, 'alerts');
+    const received = nextEvent<{ level: string }>(channel, 'alert');
+    const response = await serverSdk(nodeA.port).trigger('alerts', 'alert', { level: 'high' });
+    assert.equal(response.status, 200);
+    assert.deepEqual((await received).data, { level: 'high' });
+  });
+
+  test('the pusher SDK sees the same presence users from either node', async () => {
+    const ada = await peer(nodeA, { presence: { user_id: 'ada' } });
+    const bo = await peer(nodeB, { presence: { user_id: 'bo' } });
+    await subscribed(ada, 'presence-desk');
+    await subscribed(bo, 'presence-desk');
+    for (const node of [nodeA, nodeB]) {
+      const response = await serverSdk(node.port).get({ path: '/channels/presence-desk/users' });
+      const body = (await response.json()) as { users: { id: string }[] };
+      assert.deepEqual(body.users.map((user) => user.id).sort(), ['ada', 'bo']);
+    }
+  });
+
   test('presence members are the same from both nodes; member events cross nodes', async () => {
     const ann = await peer(nodeA, { presence: { user_id: 'ann', user_info: { node: 'a' } } });
     const annChannel = (await subscribed(ann, 'presence-team')) as PresenceChannel;
@@ -98,7 +120,7 @@ describe('ws door on two nodes', () => {
     assert.equal(replay.data, 'green');
   });
 
-  test('terminating a user on node A closes its socket on node B', async () => {
+  test('terminate_connections sent to node A closes the user socket on node B', async () => {
     const client = await raw(nodeB);
     const userData = JSON.stringify({ id: 'zed' });
     const { createHmac } = await import('node:crypto');
@@ -106,7 +128,7 @@ describe('ws door on two nodes', () => {
     client.send({ event: 'pusher:signin', data: { user_data: userData, auth: `${TEST_APP.key}:${signature}` } });
     await client.nextEvent('pusher:signin_success');
     await waitUntil(() => nodeB.app.core.hub.userConnections(TEST_APP.id, 'zed').length === 1, 3000, 'the sign-in');
-    await nodeA.app.core.terminateUser(TEST_APP.id, 'zed');
+    await serverSdk(nodeA.port).terminateUserConnections('zed');
     assert.equal((await client.closed).code, 4009);
   });
 });

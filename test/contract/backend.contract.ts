@@ -168,6 +168,15 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual(seen.appends(stream).map((e) => e.seq), Array.from({ length: 20 }, (_, i) => i + 1));
     });
 
+    test('presence: re-joining with the only connection keeps the member (regression)', async () => {
+      const channel = name('presence-rejoin');
+      const entry = { connectionId: 'c1', nodeId: 'n1', userId: 'solo', userInfo: '{"v":1}' };
+      await backend.presence.join(channel, entry);
+      assert.deepEqual(await backend.presence.join(channel, { ...entry, userInfo: '{"v":2}' }), { firstForUser: true });
+      assert.deepEqual(await backend.presence.members(channel), [{ userId: 'solo', userInfo: '{"v":2}' }]);
+      assert.equal(await backend.presence.userCount(channel), 1);
+    });
+
     test('presence: first and last connection of a user', async () => {
       const channel = name('presence-room');
       const entry = (connectionId: string, userId: string, nodeId = 'n1') => ({ connectionId, nodeId, userId, userInfo: `{"name":"${userId}"}` });

@@ -1,7 +1,7 @@
 /**
  * pusher-js (unmodified, in Node) against roomcast's WebSocket door, with channel and
  * user auth made by the official `pusher` server SDK. Events are published through
- * the core (the REST door is tested with the SDK's `trigger` in its own suite).
+ * the core here; pusher-sdk-to-pusher-js.test.ts triggers them with the SDK over REST.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -21,7 +21,8 @@ export class MemoryPresence implements PresenceStore {
       this.channels.set(channel, state);
     }
     const previous = state.connections.get(entry.connectionId);
-    if (previous !== undefined) this.removeConnection(channel, state, entry.connectionId);
+    // Re-joining replaces the entry; keep the channel record even if it was the only member.
+    if (previous !== undefined) this.removeConnection(channel, state, entry.connectionId, false);
     state.connections.set(entry.connectionId, entry);
     let connections = state.users.get(entry.userId);
     const firstForUser = connections === undefined;
@@ -71,6 +72,7 @@ export class MemoryPresence implements PresenceStore {
     channel: string,
     state: ChannelPresence,
     connectionId: string,
+    dropEmptyChannel = true,
   ): { userId: string; lastForUser: boolean } | null {
     const entry = state.connections.get(connectionId);
     if (entry === undefined) return null;
@@ -79,7 +81,7 @@ export class MemoryPresence implements PresenceStore {
     connections?.delete(connectionId);
     const lastForUser = connections === undefined || connections.size === 0;
     if (lastForUser) state.users.delete(entry.userId);
-    if (state.connections.size === 0) this.channels.delete(channel);
+    if (dropEmptyChannel && state.connections.size === 0) this.channels.delete(channel);
     return { userId: entry.userId, lastForUser };
   }
 }

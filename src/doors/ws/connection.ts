@@ -40,8 +40,6 @@ export interface Subscription {
    * are harmless when the list already reflects them: clients key members by user id.
    */
   bufferedPresence: PresenceChange[];
-  /** Set when the client unsubscribed (or left) while the subscribe was pending. */
-  cancelled: boolean;
   /** This connection's member, on presence channels. */
   member?: Member;
 }
@@ -99,6 +97,8 @@ export class Connection implements Subscriber {
   deliverMutation?: (message: ChannelMessage) => void;
   /** Subscribed to the server-to-user channel after sign-in (no hub entry; see signin.ts). */
   userChannelSubscribed = false;
+  /** Channel name → the tail of its queue of subscribe/unsubscribe work (see `serialize`). */
+  private readonly channelWork = new Map<string, Promise<void>>();
   /** Client-event rate limit: a fixed one-second window. */
   clientEventWindowStart = 0;
   clientEventCount = 0;
@@ -218,10 +218,10 @@ export class Connection implements Subscriber {
         case 'pong':
           return;
         case 'subscribe':
-          void this.guard(handleSubscribe(this, request));
+          void this.serialize(request.channel, () => handleSubscribe(this, request));
           return;
         case 'unsubscribe':
-          void this.guard(handleUnsubscribe(this, request));
+          void this.serialize(request.channel, () => handleUnsubscribe(this, request));
           return;
         case 'signin':
           handleSignin(this, request);
@@ -248,8 +248,8 @@ export class Connection implements Subscriber {
     this.signOut();
     const active: string[] = [];
     for (const subscription of this.subscriptions.values()) {
-      // A pending subscribe owns its half-done work and undoes it when it resumes.
-      subscription.cancelled = true;
+      // A pending subscribe owns its half-done work and undoes it when it resumes (it
+      // checks `isOpen` after every await).
       if (subscription.state === 'active') active.push(subscription.channel);
     }
     this.subscriptions.clear();
@@ -269,6 +269,20 @@ export class Connection implements Subscriber {
     this.core.signOut(this.app.id, this.user);
     this.user = null;
     this.userChannelSubscribed = false;
+  }
+
+  /**
+   * Runs subscribe/unsubscribe requests for one channel one after the other, in arrival
+   * order, so "subscribe, unsubscribe, subscribe" never has two requests half-done on
+   * the same hub entry and presence membership. Other channels proceed in parallel.
+   */
+  private serialize(channel: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.channelWork.get(channel);
+    const run = previous === undefined ? this.guard(work()) : previous.then(() => this.guard(work()));
+    this.channelWork.set(channel, run);
+    return run.then(() => {
+      if (this.channelWork.get(channel) === run) this.channelWork.delete(channel);
+    });
   }
 
   private async guard(work: Promise<void>): Promise<void> {

@@ -40,6 +40,19 @@ describe('ws door: channels', () => {
     assert.equal(event.data, '{"title":"hello"}');
   });
 
+  test('a burst published in one tick arrives complete and in order (corked writes, all frame sizes)', async () => {
+    const client = await connect();
+    await client.subscribe('burst');
+    // Payload lengths around the 7-bit/16-bit header boundaries (data ≤ the 10 KiB event limit).
+    const sizes = [0, 1, 100, 116, 117, 118, 1000, 9000];
+    const inputs = Array.from({ length: 200 }, (_, i) => ({ name: 'n', channels: ['burst'], data: `${i}:${'z'.repeat(sizes[i % sizes.length]!)}`, origin: 'rest' as const }));
+    await running.app.core.publish(app, inputs);
+    for (let i = 0; i < inputs.length; i++) {
+      const event = await client.nextEvent('n', 'burst');
+      assert.equal(event.data, inputs[i]!.data);
+    }
+  });
+
   test('a private channel needs a valid signature: 4009 otherwise', async () => {
     const client = await connect();
     client.send({ event: 'pusher:subscribe', data: { channel: 'private-a', auth: channelAuth(client.socketId, 'private-a', undefined, 'wrong') } });
@@ -82,6 +95,24 @@ describe('ws door: channels', () => {
     client.send({ event: 'pusher:ping', data: {} });
     await client.nextEvent('pusher:pong');
     assert.equal(client.frames.some((frame) => frame.event === 'after-unsubscribe'), false);
+  });
+
+  test('subscribe, unsubscribe, subscribe in one burst leaves exactly one live subscription', async () => {
+    const client = await connect();
+    const channel = 'presence-flip';
+    const channelData = JSON.stringify({ user_id: 'flip' });
+    const subscribe = { event: 'pusher:subscribe', data: { channel, auth: channelAuth(client.socketId, channel, channelData), channel_data: channelData } };
+    client.send(subscribe);
+    client.send({ event: 'pusher:unsubscribe', data: { channel } });
+    client.send(subscribe);
+    await client.nextEvent('pusher_internal:subscription_succeeded', channel);
+    await publish(channel, 'after-flip', 'once');
+    assert.equal((await client.nextEvent('after-flip', channel)).data, 'once');
+    assert.equal(running.app.core.hub.localCount(TEST_APP.id, channel), 1);
+    assert.deepEqual((await running.app.core.presenceMembers(TEST_APP.id, channel)).map((m) => m.userId), ['flip']);
+    client.send({ event: 'pusher:ping', data: {} });
+    await client.nextEvent('pusher:pong');
+    assert.equal(client.frames.filter((frame) => frame.event === 'after-flip').length, 0);
   });
 
   test('presence: members per user, member_added/removed once per user, not per connection', async () => {
@@ -202,5 +233,25 @@ describe('ws door: channels', () => {
     assert.match((error.data as { message: string }).message, /carol/);
     assert.equal((await client.closed).code, 4009);
     await waitUntil(async () => (await running.app.core.presenceMembers(TEST_APP.id, 'presence-signed')).length === 0, 2000, 'carol to leave');
+  });
+});
+
+describe('ws door: subscription limit per connection', () => {
+  let running: RunningApp;
+  before(async () => {
+    running = await startApp(testConfig({ websocket: { maxSubscriptionsPerConnection: 2 } }));
+  });
+  after(() => running.close());
+
+  test('past websocket.maxSubscriptionsPerConnection a subscribe is refused; unsubscribing frees a slot', async () => {
+    const client = await RawPusherClient.connect(running.port);
+    await client.subscribe('one');
+    await client.subscribe('two');
+    const refused = await client.subscribe('three');
+    assert.equal(refused.event, 'pusher:subscription_error');
+    assert.equal((refused.data as { rc_code: string }).rc_code, 'RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS');
+    client.send({ event: 'pusher:unsubscribe', data: { channel: 'one' } });
+    assert.equal((await client.subscribe('three')).event, 'pusher_internal:subscription_succeeded');
+    client.close();
   });
 });

@@ -55,6 +55,11 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     connection.sendError(createError('RC_ERR_WS_ALREADY_SUBSCRIBED', echo(channel)), channel);
     return;
   }
+  const limit = core.config.websocket.maxSubscriptionsPerConnection;
+  if (limit > 0 && connection.subscriptions.size >= limit) {
+    connection.sendSubscriptionError(channel, createError('RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS', limit));
+    return;
+  }
   const traits = channelTraits(channel);
   let member: Member | undefined;
   try {
@@ -64,7 +69,7 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     return;
   }
 
-  const subscription: Subscription = { channel, traits, state: 'pending', buffered: [], bufferedPresence: [], cancelled: false };
+  const subscription: Subscription = { channel, traits, state: 'pending', buffered: [], bufferedPresence: [] };
   if (member !== undefined) subscription.member = member;
   connection.subscriptions.set(channel, subscription);
   connection.pendingCount++;
@@ -79,9 +84,9 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     // `null` = cache miss; `undefined` = not a cache channel.
     const cached = traits.cached ? await core.lastMessage(app.id, channel) : undefined;
     const recovery = request.lastSerial === undefined ? undefined : await fetchRecovery(connection, channel, request.lastSerial);
-    if (subscription.cancelled || !connection.isOpen) {
-      // Unsubscribed or disconnected meanwhile: the pending subscription is ours to undo.
-      await core.unsubscribe(app.id, channel, connection);
+    if (!connection.isOpen) {
+      // Disconnected meanwhile: the pending subscription is ours to undo.
+      await undo(connection, subscription);
       return;
     }
     connection.sendText(members === null ? subscriptionSucceeded(channel) : presenceSubscriptionSucceeded(channel, members));
@@ -103,12 +108,17 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     subscription.buffered = [];
     subscription.bufferedPresence = [];
   } catch (thrown) {
-    if (connection.subscriptions.get(channel) === subscription) connection.subscriptions.delete(channel);
-    await core.unsubscribe(app.id, channel, connection);
-    if (connection.isOpen && !subscription.cancelled) connection.sendSubscriptionError(channel, asError(thrown));
+    await undo(connection, subscription);
+    if (connection.isOpen) connection.sendSubscriptionError(channel, asError(thrown));
   } finally {
     connection.pendingCount--;
   }
+}
+
+/** Undoes a pending subscription's hub entry and membership (failure, or the connection closed). */
+async function undo(connection: Connection, subscription: Subscription): Promise<void> {
+  if (connection.subscriptions.get(subscription.channel) === subscription) connection.subscriptions.delete(subscription.channel);
+  await connection.core.unsubscribe(connection.app.id, subscription.channel, connection);
 }
 
 /** Sends what arrived while pending, skipping what the cached replay already covered. */

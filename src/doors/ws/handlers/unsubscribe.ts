@@ -2,7 +2,8 @@
  * `pusher:unsubscribe` { channel }. Protocol 7: the server stops sending the channel's
  * events; no reply on success. Unsubscribing a channel the connection is not subscribed
  * to is answered with `pusher:error` (4300) so client bugs show up. A presence channel
- * is left (member_removed goes out when this was the user's last connection).
+ * is left (member_removed goes out when this was the user's last connection). An
+ * unsubscribe sent while the subscribe is still in flight waits for it, in order.
  */
 import { createError } from '../../../core/errors.ts';
 import type { Connection } from '../connection.ts';
@@ -19,11 +20,8 @@ export async function handleUnsubscribe(connection: Connection, request: { reado
     connection.sendError(createError('RC_ERR_WS_NOT_SUBSCRIBED', echo(channel)), channel);
     return;
   }
+  // Requests for one channel run in order (Connection.serialize), so the subscription
+  // is active here: its subscribe finished before this unsubscribe started.
   connection.subscriptions.delete(channel);
-  if (subscription.state === 'pending') {
-    // The subscribe handler sees this and undoes its own work when it resumes.
-    subscription.cancelled = true;
-    return;
-  }
   await connection.core.unsubscribe(connection.app.id, channel, connection);
 }

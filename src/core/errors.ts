@@ -106,6 +106,37 @@ export const ERRORS = {
   RC_ERR_WS_SIGNIN_FAILED: spec(401, 'Unauthorized', 'sign-in refused: %s'),
   RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
   RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS: spec(429, 'Too Many Requests', 'a connection may be subscribed to at most %s channels'),
+
+  // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)
+  RC_ERR_BOT_LOGIN_BAD_BODY: spec(400, 'Bad Request', 'the login body must be a JSON object with string fields room and token: %s'),
+  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; check the room code in your client'),
+  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); check the bot token in the console'),
+  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; start the space, then log in again'),
+  RC_ERR_BOT_BUSY: spec(503, 'Service Unavailable', 'the server is busy (%s); API clients are shed first, try again in 5 minutes', true),
+  RC_ERR_BOT_COOKIE_MISSING: spec(412, 'Precondition Failed', 'cookie %s is missing; send back both API-Cookie and API-Route from /api/v1/login'),
+  RC_ERR_BOT_COOKIE_MALFORMED: spec(400, 'Bad Request', 'the Cookie header is not in RFC 6265 form: %s'),
+  RC_ERR_BOT_COOKIE_TAMPERED: spec(400, 'Bad Request', 'cookie %s was altered; send it back byte for byte as /api/v1/login set it'),
+  RC_ERR_BOT_SESSION_EXPIRED: spec(403, 'Forbidden', 'your login expired (%s); log in again with POST /api/v1/login'),
+  RC_ERR_BAYEUX_BAD_REQUEST: spec(400, 'Bad Request', 'the Bayeux request is malformed: %s'),
+  RC_ERR_BAYEUX_WEBSOCKET_REFUSED: spec(400, 'Bad Request', 'this endpoint offers no WebSocket transport; use long-polling'),
+
+  // --- bot API (issue 5): Bayeux protocol errors, sent inside replies as "<status>:<args>:<message>"
+  RC_ERR_BAYEUX_SESSION_UNKNOWN: spec(402, 'session_unknown', 'client %s is unknown on this server; handshake again'),
+  RC_ERR_BAYEUX_CHANNEL_FORBIDDEN: spec(403, 'channel_forbidden', 'channel %s is outside your room; use /service/stream or channels under %s'),
+  RC_ERR_BAYEUX_CHANNEL_UNKNOWN: spec(404, 'channel_unknown', 'channel %s is not a channel this server serves'),
+  RC_ERR_BAYEUX_CHANNEL_INVALID: spec(405, 'channel_invalid', 'channel %s is not a valid Bayeux channel name'),
+  RC_ERR_BAYEUX_FIELD_MISSING: spec(400, 'field_missing', 'field %s is missing or has the wrong type'),
+  RC_ERR_BAYEUX_CONNECTION_TYPE: spec(400, 'connection_type', 'connection type %s is not supported; use long-polling'),
+  RC_ERR_BAYEUX_CONNECT_SUPERSEDED: spec(409, 'connect_superseded', 'a newer /meta/connect from this client replaced this one'),
+  RC_ERR_BAYEUX_PUBLISH_FAILED: spec(500, 'publish_failed', 'the message could not be published: %s', true),
+
+  // --- bot API (issue 5): operator routes for spaces, rooms and bots
+  RC_ERR_SPACE_NOT_FOUND: spec(404, 'Not Found', 'space %s does not exist in app %s'),
+  RC_ERR_ROOM_NOT_FOUND: spec(404, 'Not Found', 'room %s does not exist in space %s'),
+  RC_ERR_ROOM_EXISTS: spec(409, 'Conflict', 'room %s already exists in space %s'),
+  RC_ERR_BOT_NOT_FOUND: spec(404, 'Not Found', 'bot %s does not exist in space %s'),
+  RC_ERR_BOT_EXISTS: spec(409, 'Conflict', 'bot %s already exists in space %s'),
+  RC_ERR_SECRET_IN_USE: spec(409, 'Conflict', 'that %s is already used by another room or bot; choose another or let the server generate one'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -13,6 +13,7 @@ import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { historyRoutes } from './history.ts';
 import { messageRoutes } from './messages.ts';
+import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
 
 /**
@@ -27,6 +28,14 @@ export interface AppRouteOptions {
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
 
-export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes, historyRoutes, messageRoutes, annotationRoutes];
+export const appRoutePlugins: readonly AppRoutePlugin[] = [
+  eventRoutes,
+  channelRoutes,
+  userRoutes,
+  spaceRoutes,
+  historyRoutes,
+  messageRoutes,
+  annotationRoutes,
+];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

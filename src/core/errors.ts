@@ -137,6 +137,22 @@ export const ERRORS = {
   RC_ERR_BOT_NOT_FOUND: spec(404, 'Not Found', 'bot %s does not exist in space %s'),
   RC_ERR_BOT_EXISTS: spec(409, 'Conflict', 'bot %s already exists in space %s'),
   RC_ERR_SECRET_IN_USE: spec(409, 'Conflict', 'that %s is already used by another room or bot; choose another or let the server generate one'),
+
+  // --- push notifications (src/push)
+  RC_ERR_PUSH_UNAVAILABLE: spec(503, 'Service Unavailable', 'push is not available on the %s backend', true),
+  RC_ERR_PUSH_INVALID_REQUEST: spec(400, 'Bad Request', 'invalid push request: %s'),
+  RC_ERR_PUSH_UNKNOWN_PLATFORM: spec(400, 'Bad Request', 'platform %s is not one of apns, fcm, web'),
+  RC_ERR_PUSH_MISSING_TOKEN: spec(400, 'Bad Request', 'a %s device needs %s'),
+  RC_ERR_PUSH_PAYLOAD_TOO_LARGE: spec(413, 'Payload Too Large', 'the rendered notification is %s bytes; the limit is %s'),
+  RC_ERR_PUSH_TEMPLATE_PLACEHOLDER: spec(400, 'Bad Request', 'template %s needs placeholder {{%s}}, which template_data does not give'),
+  RC_ERR_PUSH_TEMPLATE_NOT_FOUND: spec(404, 'Not Found', 'push template %s does not exist'),
+  RC_ERR_PUSH_DEVICE_NOT_FOUND: spec(404, 'Not Found', 'push device %s is not registered'),
+  RC_ERR_PUSH_SUBSCRIPTION_NOT_FOUND: spec(404, 'Not Found', 'no push subscription of %s to channel %s'),
+  RC_ERR_PUSH_CREDENTIALS_NOT_FOUND: spec(404, 'Not Found', 'no %s push credentials are stored for this app'),
+  RC_ERR_PUSH_CREDENTIALS_INVALID: spec(400, 'Bad Request', 'the %s credentials are not usable: %s'),
+  RC_ERR_PUSH_PUBLISH_NOT_FOUND: spec(404, 'Not Found', 'push publish %s does not exist (or its status has expired)'),
+  RC_ERR_PUSH_NOT_CANCELLABLE: spec(409, 'Conflict', 'push publish %s is %s and can no longer be cancelled'),
+  RC_ERR_PUSH_BAD_SCHEDULE: spec(400, 'Bad Request', 'bad schedule: %s'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

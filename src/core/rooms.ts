@@ -98,7 +98,6 @@ export class RoomDirectory {
   private readonly spaces = new Map<string, SpaceConfig>();
   private readonly kv: KeyValueStore;
   private seeded: Promise<void> | null = null;
-  private readonly stopListeners = new Set<Listener>();
 
   constructor(private readonly core: Core) {
     this.kv = core.backend.kv;
@@ -155,14 +154,15 @@ export class RoomDirectory {
     if (current.running === running) return current;
     const next: SpaceState = { running, epoch: running ? current.epoch : current.epoch + 1, seed: current.seed };
     await this.kv.set(`bots:space:${spaceId}`, JSON.stringify(next), FOREVER_MS);
-    if (!running) for (const listener of this.stopListeners) listener(spaceId);
+    // Every node ends the space's streams at once (a held /meta/connect included); a node that
+    // misses the signal still refuses the session on its next request, through the epoch.
+    if (!running) await this.core.announceSpaceStopped(spaceId).catch(() => undefined);
     return next;
   }
 
-  /** Called on this node when a space is stopped here (other nodes notice on the session's next request). */
+  /** Called on this node when a space is stopped on any node. */
   onSpaceStopped(listener: Listener): () => void {
-    this.stopListeners.add(listener);
-    return () => this.stopListeners.delete(listener);
+    return this.core.onSpaceStopped(listener);
   }
 
   async room(spaceId: string, roomId: string): Promise<RoomRecord | null> {

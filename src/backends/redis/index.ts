@@ -26,6 +26,7 @@ import { RedisMessageStore } from './messages.ts';
 import { RedisNodes } from './nodes.ts';
 import { RedisOccupancy } from './occupancy.ts';
 import { RedisPresence } from './presence.ts';
+import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
 
 export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
@@ -34,6 +35,11 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   defineScripts(client);
   const context: RedisContext = { client, keys: createKeys(config.keyPrefix), commandTimeoutMs: config.commandTimeoutMs };
   const bus = new RedisBus(context, subscriber, logger.child({ component: 'bus' }));
+  // Push hashes and BullMQ queues use their own connections (see push.ts).
+  const push = createRedisPushStores(
+    { url: config.url, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs },
+    logger.child({ component: 'push' }),
+  );
   let closed = false;
 
   const backend = {
@@ -45,6 +51,8 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
+    hashes: push.hashes,
+    queues: push.queues,
 
     /**
      * Connects both connections and waits (up to the command timeout) for the bus
@@ -75,6 +83,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
       await Promise.all([closeConnection(subscriber), closeConnection(client)]);
     },
   } satisfies Backend;

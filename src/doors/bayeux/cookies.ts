@@ -75,9 +75,15 @@ export function createCookieSeal(configuredSecret: string | undefined): CookieSe
   };
 }
 
+/**
+ * Compares the MAC as the exact text we issued, not as decoded bytes: base64url decoding
+ * ignores the spare low bits of the last character (43 characters carry 258 bits for 256),
+ * so a cookie whose last character was changed would otherwise still verify.
+ */
 function sameMac(given: string, expected: Buffer): boolean {
-  const bytes = Buffer.from(given, 'base64url');
-  return bytes.length === expected.length && timingSafeEqual(bytes, expected);
+  const wanted = Buffer.from(expected.toString('base64url'), 'latin1');
+  const sent = Buffer.from(given, 'latin1');
+  return sent.length === wanted.length && timingSafeEqual(sent, wanted);
 }
 
 /**

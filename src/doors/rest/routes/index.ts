@@ -8,11 +8,13 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Core } from '../../../core/core.ts';
+import type { PushService } from '../../../push/service.ts';
 import { annotationRoutes } from './annotations.ts';
 import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { historyRoutes } from './history.ts';
 import { messageRoutes } from './messages.ts';
+import { pushRoutes } from './push.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
 
@@ -23,6 +25,8 @@ import { userRoutes } from './users.ts';
  */
 export interface AppRouteOptions {
   readonly core: Core;
+  /** Push notifications; null/absent when the backend has no push stores (push routes answer 503). */
+  readonly push?: PushService | null;
 }
 
 /** A route plugin of the signed REST API. */
@@ -36,6 +40,7 @@ export const appRoutePlugins: readonly AppRoutePlugin[] = [
   historyRoutes,
   messageRoutes,
   annotationRoutes,
+  pushRoutes,
 ];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -32,3 +32,16 @@ test('parseCookieHeader is strict RFC 6265', () => {
   assert.throws(() => parseCookieHeader('API-Cookie=%21abc'), /URL-encoded/);
   assert.throws(() => parseCookieHeader('API-Route=a; API-Route=a'), /sent twice/);
 });
+
+test('a MAC whose last character only differs in the unused low bits is still rejected (regression)', () => {
+  const seal = createCookieSeal('0123456789abcdef0123456789abcdef');
+  const [sessionCookie, routeCookie] = seal.issue('session-id-123', 'node-a').map((c) => c.split(';')[0]!);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = sessionCookie!.at(-1)!;
+  // The same top 4 bits: the characters that decode to the same final byte.
+  const siblings = [...alphabet].filter((c) => c !== last && alphabet.indexOf(c) >> 2 === alphabet.indexOf(last) >> 2);
+  assert.ok(siblings.length > 0);
+  for (const sibling of siblings) {
+    assert.throws(() => seal.open(`${sessionCookie!.slice(0, -1)}${sibling}; ${routeCookie}`), /altered/);
+  }
+});

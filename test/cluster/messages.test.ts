@@ -11,6 +11,7 @@ import { parseHistoryQuery } from '../../src/core/history.ts';
 import type { ChannelMessage, Subscriber } from '../../src/core/types.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { RawPusherClient } from '../helpers/ws-client.ts';
 
 let redis: TestRedis;
 let config: Config;
@@ -96,6 +97,29 @@ describe('message model on two nodes, one Redis', () => {
     assert.deepEqual(plain.map((m) => m.record.action), ['message.create']);
     await nodeB.app.core.unsubscribe('app-1', 'live', v2);
     await nodeB.app.core.unsubscribe('app-1', 'live', p7);
+  });
+
+  test('a WebSocket client that saw serials on A and reconnects to B with last_serial gets exactly what it missed', async () => {
+    const onA = await RawPusherClient.connect(nodeA.port, TEST_APP.key, 'protocol=2&client=test&version=1.0');
+    await onA.subscribe('handover');
+    await publish(nodeA, 'handover', 'seen');
+    const seen = (await onA.nextEvent('chat', 'handover')) as unknown as { serial: string };
+    onA.close();
+    await onA.closed;
+    const missed = [await publish(nodeA, 'handover', 'x1'), await publish(nodeB, 'handover', 'x2')];
+    const version = await nodeA.app.core.messages.mutate(app, 'handover', missed[0]!, 'append', { data: '!' });
+    const onB = await RawPusherClient.connect(nodeB.port, TEST_APP.key, 'protocol=2&client=test&version=1.0');
+    onB.send({ event: 'pusher:subscribe', data: { channel: 'handover', last_serial: seen.serial } });
+    await onB.nextEvent('pusher_internal:subscription_succeeded', 'handover');
+    const frames = [];
+    for (let i = 0; i < 3; i++) frames.push(await onB.next((f) => f.channel === 'handover'));
+    assert.deepEqual(
+      frames.map((f) => (f.event === 'chat' ? (f as unknown as { serial: string }).serial : (JSON.parse(f.data as string) as { serial: string }).serial)),
+      [...missed, version.version_serial],
+    );
+    await publish(nodeA, 'handover', 'live');
+    assert.equal((await onB.nextEvent('chat', 'handover')).data, 'live');
+    onB.close();
   });
 
   test('paging 10,000 messages in both directions while both nodes publish: no skip, no repeat', async () => {

@@ -153,6 +153,11 @@ export class Connection implements Subscriber {
     this.writer.writeText(text);
   }
 
+  /** Writes a pre-built frame shared by many connections (protocol 2 fan-out, see protocol-v2.ts). */
+  sendFrame(frame: Buffer): void {
+    this.writer.write(frame);
+  }
+
   sendError(error: RoomcastError, channel?: string): void {
     this.sendText(errorFrame(error, channel));
   }

@@ -16,9 +16,10 @@
 import type { Recovery } from '../../core/history.ts';
 import { entryView } from '../../core/message-views.ts';
 import { seqFromSerial } from '../../core/serials.ts';
-import { isCreateRecord, type ChannelMessage } from '../../core/types.ts';
+import { isCreateRecord, type ChannelMessage, type MessageEncoder } from '../../core/types.ts';
 import type { Connection } from './connection.ts';
 import { encodeChannelMessage } from './frames.ts';
+import { textFrame } from './socket-writer.ts';
 
 interface V2State {
   readonly fullAppend: boolean;
@@ -34,7 +35,7 @@ export function enableProtocolV2(connection: Connection, query: URLSearchParams)
   states.set(connection, state);
   connection.deliver = (message) => {
     if (bufferedWhilePending(connection, message)) return;
-    connection.sendText(message.encode(encodeCreateV2));
+    connection.sendFrame(sharedFrame(message, encodeCreateV2));
   };
   connection.deliverMutation = (message) => {
     if (bufferedWhilePending(connection, message)) return;
@@ -104,7 +105,19 @@ function bufferedWhilePending(connection: Connection, message: ChannelMessage): 
 function sendChange(connection: Connection, state: V2State, message: ChannelMessage): void {
   const action = message.record.action;
   if ((action === 'annotation.create' || action === 'annotation.delete') && !state.annotationChannels.has(message.channel)) return;
-  connection.sendText(message.encode(state.fullAppend ? encodeChangeFull : encodeChange));
+  connection.sendFrame(sharedFrame(message, state.fullAppend ? encodeChangeFull : encodeChange));
+}
+
+// The hub hands one message to all of a channel's subscribers in one synchronous loop,
+// so a one-entry cache per encoder frames each message once, not once per subscriber.
+const lastFrames = new Map<MessageEncoder, { message: ChannelMessage; frame: Buffer }>();
+
+function sharedFrame(message: ChannelMessage, encoder: MessageEncoder): Buffer {
+  const last = lastFrames.get(encoder);
+  if (last !== undefined && last.message === message) return last.frame;
+  const frame = textFrame(message.encode(encoder));
+  lastFrames.set(encoder, { message, frame });
+  return frame;
 }
 
 // --- encoders (module-level: ChannelMessage.encode memoises each one per message)

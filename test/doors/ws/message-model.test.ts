@@ -66,6 +66,19 @@ describe('message model on the WebSocket gateway', () => {
     classic.close();
   });
 
+  test('several protocol 2 subscribers all get the same change (one shared frame)', async () => {
+    const clients = await Promise.all([v2(), v2(), v2()]);
+    for (const client of clients) await client.subscribe('shared');
+    const serial = await publish('shared', 'a');
+    await node.app.core.messages.mutate(app, 'shared', serial, 'update', { data: 'b' });
+    for (const client of clients) {
+      const update = dataOf(await client.nextEvent('message.update', 'shared'));
+      assert.equal(update.data, 'b');
+      assert.equal(update.message_serial, serial);
+      client.close();
+    }
+  });
+
   test('append=full sends the full text; annotations: true sends raw annotation events', async () => {
     const client = await v2('&append=full');
     client.send({ event: 'pusher:subscribe', data: { channel: 'reactions', annotations: true } });

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { AppConfig } from '../config/schema.ts';
 import type { Backend } from '../backends/ports.ts';
+import { channelTraits } from './channels.ts';
 import { createError } from './errors.ts';
 import { loadMessage, requireStore, withRetries, type LoadedMessage, type ParsedItem } from './message-documents.ts';
 import { versionView, type MessageStateView, type VersionView } from './message-views.ts';
@@ -81,6 +82,10 @@ export class VersionedMessages {
   /** Applies one change atomically (see the module comment for idempotency). */
   async mutate(app: AppConfig, channel: string, serial: string, kind: MutationKind, input: MutationInput): Promise<MutationResult> {
     const change = normalise(app, kind, input);
+    // The server cannot read end-to-end encrypted payloads, so it cannot join two of them.
+    if (kind === 'append' && channelTraits(channel).kind === 'encrypted') {
+      throw createError('RC_ERR_MESSAGE_INVALID_BODY', 'append is not possible on private-encrypted- channels; send an update with the whole new ciphertext');
+    }
     const store = requireStore(this.backend);
     return withRetries(serial, async () => {
       const message = await loadMessage(this.backend, app, channel, serial);

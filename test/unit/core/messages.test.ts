@@ -122,6 +122,8 @@ test('bad bodies are rejected with the field named', async () => {
   await assert.rejects(services.messages.mutate(app, channel, serial, 'update', { description: 7 }), failsWith('RC_ERR_MESSAGE_INVALID_BODY'));
   await assert.rejects(services.messages.mutate(app, channel, serial, 'update', { metadata: [1] }), failsWith('RC_ERR_MESSAGE_INVALID_BODY'));
   await assert.rejects(services.messages.mutate(app, channel, serial, 'update', { data: 'x'.repeat(20000) }), failsWith('RC_ERR_EVENT_DATA_TOO_LARGE', 413));
+  const secret = await services.publish(app, 'private-encrypted-box', '{"nonce":"n","ciphertext":"c"}');
+  await assert.rejects(services.messages.mutate(app, 'private-encrypted-box', secret, 'append', { data: 'x' }), failsWith('RC_ERR_MESSAGE_INVALID_BODY'));
   const object = await services.messages.mutate(app, channel, serial, 'update', { data: { body: 'edited message' } });
   assert.equal(object.data, '{"body":"edited message"}');
 });

@@ -93,6 +93,10 @@ export const ERRORS = {
   RC_ERR_WS_SIGNIN_FAILED: spec(401, 'Unauthorized', 'sign-in refused: %s'),
   RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
   RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS: spec(429, 'Too Many Requests', 'a connection may be subscribed to at most %s channels'),
+
+  // --- hardening (bad input on every door)
+  RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),
+  RC_ERR_JSON_TOO_DEEP: spec(400, 'Bad Request', 'the JSON is nested deeper than %s levels'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

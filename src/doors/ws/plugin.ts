@@ -54,10 +54,16 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   });
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    const match = APP_PATH.exec(url.pathname);
-    if (match === null || closing) {
-      rejectUpgrade(socket, closing ? 503 : 404, closing ? 'Service Unavailable' : 'Not Found');
+    // An event listener that throws takes the process down: every step below must
+    // refuse bad client input rather than throw (e.g. `GET //` is not a parseable URL).
+    const url = parseRequestUrl(request.url);
+    const match = url === null ? null : APP_PATH.exec(url.pathname);
+    if (closing) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    if (url === null || match === null) {
+      rejectUpgrade(socket, url === null ? 400 : 404, url === null ? 'Bad Request' : 'Not Found');
       return;
     }
     let key: string;
@@ -67,7 +73,8 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, url.searchParams));
+    const query = url.searchParams;
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, query));
   }
 
   function accept(ws: WebSocket, socket: Duplex, key: string, query: URLSearchParams): void {
@@ -152,6 +159,15 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   http.addHook('onClose', async () => {
     clearInterval(sweeper);
   });
+}
+
+/** The request target as a URL, or null when it is not one (`//`, `/\\`, …). */
+function parseRequestUrl(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
 }
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {

@@ -17,7 +17,7 @@ import { signQuery } from '../../src/doors/rest/signature.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { RawPusherClient, waitUntil, type PusherFrame } from '../helpers/ws-client.ts';
 
-const SEED = 0x5eed_2026;
+const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed_2026);
 const REST_CASES = 260;
 const WS_FRAMES = Number(process.env.FUZZ_WS_FRAMES ?? 320);
 const MAX_FRAME_BYTES = 64 * 1024;

@@ -18,7 +18,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../core/errors.ts';
-import { CLOSE_MESSAGE_TOO_BIG, pusherCodeOf } from './close-codes.ts';
+import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf } from './close-codes.ts';
 import { Connection } from './connection.ts';
 import { connectionEstablished, errorFrame } from './frames.ts';
 import { SocketIdFactory } from './socket-id.ts';
@@ -121,7 +121,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
 
   function refuse(ws: WebSocket, error: RoomcastError): void {
     ws.send(errorFrame(error));
-    ws.close(pusherCodeOf(error), error.message.slice(0, 120));
+    ws.close(pusherCodeOf(error), closeReason(error.message));
     setTimeout(() => ws.terminate(), SHUTDOWN_WAIT_MS).unref();
   }
 

@@ -15,8 +15,9 @@ import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { createLogger } from './ops/logger.ts';
-import { installMetrics } from './ops/metrics.ts';
+import { installMetrics, installPushMetrics } from './ops/metrics.ts';
 import { statsRoutes } from './ops/stats.ts';
+import { PushService } from './push/service.ts';
 
 export interface BuildAppOptions {
   /** Logger to use; default a pino logger at `config.log.level`. */
@@ -30,6 +31,8 @@ export interface RoomcastApp {
   readonly core: Core;
   readonly backend: Backend;
   readonly config: Config;
+  /** Push notifications; null when the backend offers no push stores (its routes answer 503). */
+  readonly push: PushService | null;
   /** Starts the backend and core, then listens. Resolves with the bound address (`http://host:port`). */
   listen(): Promise<string>;
   /** Graceful stop: stop accepting, close doors' sockets, finish in-flight, close the backend. */
@@ -44,6 +47,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const nodeId = options.nodeId ?? config.node.id ?? `node-${randomBytes(4).toString('hex')}`;
   const backend = createBackend(config, logger);
   const core = new Core({ config, backend, logger, nodeId });
+  const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
 
   const http = fastify({
     loggerInstance: logger.child({ node: nodeId }) as FastifyBaseLogger,
@@ -70,10 +74,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   http.setErrorHandler(replyWithError);
   http.setNotFoundHandler(replyNotFound);
 
-  installMetrics(http, core);
+  const metrics = installMetrics(http, core);
+  if (push !== null) installPushMetrics(metrics, push);
   await http.register(healthRoutes, { core });
   await http.register(statsRoutes, { core });
-  await http.register(restDoor, { core });
+  await http.register(restDoor, { core, push });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
 
@@ -84,15 +89,18 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     core,
     backend,
     config,
+    push,
     async listen(): Promise<string> {
       await backend.start();
       await core.start();
+      push?.start();
       started = true;
       return http.listen({ host: config.server.host, port: config.server.port });
     },
     close(): Promise<void> {
       closing ??= (async () => {
         await http.close();
+        await push?.close();
         if (started) await core.stop();
         await backend.close();
       })();

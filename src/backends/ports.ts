@@ -175,6 +175,92 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
 }
 
+/**
+ * Small hashes (field → value) per key: push devices, subscriptions, credentials,
+ * templates and publish status. Keys and values are opaque strings built by the caller.
+ *
+ * Guarantees: each method is atomic per key across nodes; `increment` never loses an
+ * update under concurrency; `setIfAbsent` succeeds for exactly one of concurrent callers.
+ * A key with no fields does not exist. `expire` applies to the whole key.
+ */
+export interface HashStore {
+  get(key: string, field: string): Promise<string | null>;
+  set(key: string, field: string, value: string): Promise<void>;
+  /** Sets several fields at once (one round trip). */
+  setMany(key: string, fields: ReadonlyMap<string, string>): Promise<void>;
+  /** Sets only when the field is absent; true when this call set it. */
+  setIfAbsent(key: string, field: string, value: string): Promise<boolean>;
+  /** Removes a field; true when it existed. */
+  remove(key: string, field: string): Promise<boolean>;
+  /** Every field of the key (empty map when absent). Use `scan` for keys that may be large. */
+  getAll(key: string): Promise<Map<string, string>>;
+  /**
+   * Pages through a key's fields. Start with cursor `''`; the reply's cursor is `''` when
+   * the scan is complete. A field present for the whole scan is returned at least once;
+   * `count` is a hint, a page may be shorter or (on Redis) a little longer.
+   */
+  scan(key: string, cursor: string, count: number): Promise<{ cursor: string; entries: [string, string][] }>;
+  /** Adds `by` to an integer field (absent counts as 0); returns the new value. */
+  increment(key: string, field: string, by: number): Promise<number>;
+  /** Sets the key's time to live, in milliseconds (refreshing it). */
+  expire(key: string, ttlMs: number): Promise<void>;
+  /** Removes the whole key. */
+  drop(key: string): Promise<void>;
+}
+
+/** One job to add to a queue. */
+export interface JobSpec {
+  /**
+   * Unique id. Adding a job whose id is waiting, delayed, running or completed within
+   * the queue's retention is a no-op, so producers on several nodes may add the same job.
+   */
+  readonly id: string;
+  /** Opaque body (JSON text written by the caller). */
+  readonly data: string;
+  /** Run no sooner than this many milliseconds from now. 0 or absent: as soon as a worker is free. */
+  readonly delayMs?: number;
+}
+
+/** A job as a handler sees it. */
+export interface RunningJob {
+  readonly id: string;
+  readonly data: string;
+  /** 1 on the first run, 2 on the first retry, … */
+  readonly attempt: number;
+}
+
+/** What a handler returns: nothing when the job is finished, or a retry request. */
+export type JobOutcome = void | { readonly retryInMs: number };
+
+export type JobHandler = (job: RunningJob) => Promise<JobOutcome>;
+
+/**
+ * A durable job queue with delayed jobs and removal.
+ *
+ * Guarantees: a job runs on at most one worker at a time, cluster-wide; a job whose
+ * worker dies (process killed) runs again on another worker after the queue's lock
+ * expires, so delivery is at-least-once and handlers must be idempotent. Retries are
+ * driven by the handler (`{ retryInMs }`); a handler that throws is retried after the
+ * queue's default delay. `remove` only removes a job that is not running.
+ */
+export interface JobQueue {
+  enqueue(jobs: readonly JobSpec[]): Promise<void>;
+  /** Removes a waiting or delayed job. True when removed; false when running, finished or unknown. */
+  remove(id: string): Promise<boolean>;
+  /** Starts this node's workers on the queue (call once). */
+  process(handler: JobHandler, concurrency: number): void;
+  /** Stops taking jobs, waits for running ones, releases connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Named job queues sharing one store. */
+export interface JobQueues {
+  /** The queue called `name` (same object for the same name). */
+  queue(name: string): JobQueue;
+  /** Closes every queue made here. */
+  close(): Promise<void>;
+}
+
 /** The whole backend, as `createBackend(config)` returns it. */
 export interface Backend {
   readonly driver: 'memory' | 'redis';
@@ -184,6 +270,10 @@ export interface Backend {
   readonly occupancy: OccupancyStore;
   readonly nodes: NodeRegistry;
   readonly kv: KeyValueStore;
+  /** Hashes for push state. Optional so a backend can ship without push; push then answers 503. */
+  readonly hashes?: HashStore;
+  /** Durable job queues for push delivery. Optional, as `hashes`. */
+  readonly queues?: JobQueues;
   /**
    * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
    * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps

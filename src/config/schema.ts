@@ -146,6 +146,42 @@ export interface BotApiConfig {
   maxEventLoopDelayMs: number;
 }
 
+/** Push notifications (devices, publish, delivery workers). */
+export interface PushConfig {
+  /** Run this node's delivery workers. Default true; false makes a node admit publishes but never deliver. */
+  workers: boolean;
+  /** Device jobs one node delivers at once. Default 16. */
+  concurrency: number;
+  /** APNs base URL. Default `https://api.push.apple.com` (sandbox: `https://api.sandbox.push.apple.com`). `http://` speaks h2c (tests). */
+  apnsBaseUrl: string;
+  /** FCM HTTP v1 base URL. Default `https://fcm.googleapis.com`. */
+  fcmBaseUrl: string;
+  /** One provider request may take this long, in milliseconds. Default 10000. */
+  providerTimeoutMs: number;
+  /** Max size of a rendered notification (title, body, data as JSON), in bytes. Default 4096 (APNs' limit). */
+  maxPayloadBytes: number;
+  /** Provider attempts per device before it is dead-lettered. Default 5; 1 means no retry. */
+  maxAttempts: number;
+  /** First retry delay, doubled each attempt (±20 % jitter), in milliseconds. Default 1000. */
+  retryBaseMs: number;
+  /** Cap of a retry delay (also of an honoured Retry-After), in milliseconds. Default 300000. */
+  retryMaxMs: number;
+  /** How long a `sync` publish waits for its outcome before answering 202, in milliseconds. Default 10000. */
+  syncTimeoutMs: number;
+  /** Latest allowed `not_before`, in seconds from now. Default 2592000 (30 days). */
+  maxScheduleAheadSec: number;
+  /** How long publish status and dead letters are kept, in seconds. Default 604800 (7 days). */
+  statusTtlSec: number;
+  /** Max recipients entries in one publish. Default 100. */
+  maxRecipients: number;
+  /**
+   * Accept `http://` Web Push endpoints (local test push services). Default false: only
+   * `https://`, as browsers' push services use, so a registration cannot point the server at
+   * plain-HTTP internal addresses.
+   */
+  webPushAllowHttp: boolean;
+}
+
 export interface Config {
   server: ServerConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -155,6 +191,7 @@ export interface Config {
   bots: BotApiConfig;
   apps: AppConfig[];
   spaces: SpaceConfig[];
+  push: PushConfig;
 }
 
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
@@ -281,6 +318,27 @@ export const configSchema = {
             },
           },
         },
+      },
+    },
+    push: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        workers: { type: 'boolean', default: true },
+        concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 16 },
+        apnsBaseUrl: { type: 'string', pattern: '^https?://', default: 'https://api.push.apple.com' },
+        fcmBaseUrl: { type: 'string', pattern: '^https?://', default: 'https://fcm.googleapis.com' },
+        providerTimeoutMs: { type: 'integer', minimum: 100, default: 10000 },
+        maxPayloadBytes: { type: 'integer', minimum: 256, maximum: 65536, default: 4096 },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 50, default: 5 },
+        retryBaseMs: { type: 'integer', minimum: 1, default: 1000 },
+        retryMaxMs: { type: 'integer', minimum: 1, default: 300000 },
+        syncTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
+        maxScheduleAheadSec: { type: 'integer', minimum: 1, default: 2592000 },
+        statusTtlSec: { type: 'integer', minimum: 60, default: 604800 },
+        maxRecipients: { type: 'integer', minimum: 1, default: 100 },
+        webPushAllowHttp: { type: 'boolean', default: false },
       },
     },
     spaces: {

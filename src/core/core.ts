@@ -46,6 +46,8 @@ export class Core {
   private readonly pendingLeaves = new Map<string, { readonly key: string; readonly connectionId: string }>();
   /** `{stream key}\n{connectionId}` → user id of this node's presence members, to announce a departure a late leave hid. */
   private readonly joinedUsers = new Map<string, string>();
+  /** Listeners told on every node when a bot space is stopped on any node. */
+  private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
 
   constructor(options: CoreOptions) {
     this.config = options.config;
@@ -240,6 +242,19 @@ export class Core {
     return this.sendSignal({ type: 'user_event', appId, userId, name, data });
   }
 
+  // --- bot spaces
+
+  /** Tells every node (this one included) that a space stopped, so each ends its bots' streams at once. */
+  announceSpaceStopped(spaceId: string): Promise<void> {
+    return this.sendSignal({ type: 'space_stopped', spaceId });
+  }
+
+  /** Registers a listener for space stops announced on any node. Returns the unregister function. */
+  onSpaceStopped(listener: (spaceId: string) => void): () => void {
+    this.spaceStopListeners.add(listener);
+    return () => this.spaceStopListeners.delete(listener);
+  }
+
   // --- inward flow from the bus
 
   private onBusMessage(message: BusMessage): void {
@@ -278,6 +293,9 @@ export class Core {
         return;
       case 'terminate_user':
         for (const connection of this.hub.userConnections(signal.appId, signal.userId)) connection.terminate();
+        return;
+      case 'space_stopped':
+        for (const listener of this.spaceStopListeners) listener(signal.spaceId);
         return;
       case 'user_event':
         for (const connection of this.hub.userConnections(signal.appId, signal.userId)) {

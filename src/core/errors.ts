@@ -94,6 +94,53 @@ export const ERRORS = {
   RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
   RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS: spec(429, 'Too Many Requests', 'a connection may be subscribed to at most %s channels'),
 
+  // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)
+  RC_ERR_BOT_LOGIN_BAD_BODY: spec(400, 'Bad Request', 'the login body must be a JSON object with string fields room and token: %s'),
+  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; check the room code in your client'),
+  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); check the bot token in the console'),
+  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; start the space, then log in again'),
+  RC_ERR_BOT_BUSY: spec(503, 'Service Unavailable', 'the server is busy (%s); API clients are shed first, try again in 5 minutes', true),
+  RC_ERR_BOT_COOKIE_MISSING: spec(412, 'Precondition Failed', 'cookie %s is missing; send back both API-Cookie and API-Route from /api/v1/login'),
+  RC_ERR_BOT_COOKIE_MALFORMED: spec(400, 'Bad Request', 'the Cookie header is not in RFC 6265 form: %s'),
+  RC_ERR_BOT_COOKIE_TAMPERED: spec(400, 'Bad Request', 'cookie %s was altered; send it back byte for byte as /api/v1/login set it'),
+  RC_ERR_BOT_SESSION_EXPIRED: spec(403, 'Forbidden', 'your login expired (%s); log in again with POST /api/v1/login'),
+  RC_ERR_BAYEUX_BAD_REQUEST: spec(400, 'Bad Request', 'the Bayeux request is malformed: %s'),
+  RC_ERR_BAYEUX_WEBSOCKET_REFUSED: spec(400, 'Bad Request', 'this endpoint offers no WebSocket transport; use long-polling'),
+
+  // --- bot API (issue 5): Bayeux protocol errors, sent inside replies as "<status>:<args>:<message>"
+  RC_ERR_BAYEUX_SESSION_UNKNOWN: spec(402, 'session_unknown', 'client %s is unknown on this server; handshake again'),
+  RC_ERR_BAYEUX_CHANNEL_FORBIDDEN: spec(403, 'channel_forbidden', 'channel %s is outside your room; use /service/stream or channels under %s'),
+  RC_ERR_BAYEUX_CHANNEL_UNKNOWN: spec(404, 'channel_unknown', 'channel %s is not a channel this server serves'),
+  RC_ERR_BAYEUX_CHANNEL_INVALID: spec(405, 'channel_invalid', 'channel %s is not a valid Bayeux channel name'),
+  RC_ERR_BAYEUX_FIELD_MISSING: spec(400, 'field_missing', 'field %s is missing or has the wrong type'),
+  RC_ERR_BAYEUX_CONNECTION_TYPE: spec(400, 'connection_type', 'connection type %s is not supported; use long-polling'),
+  RC_ERR_BAYEUX_CONNECT_SUPERSEDED: spec(409, 'connect_superseded', 'a newer /meta/connect from this client replaced this one'),
+  RC_ERR_BAYEUX_PUBLISH_FAILED: spec(500, 'publish_failed', 'the message could not be published: %s', true),
+
+  // --- bot API (issue 5): operator routes for spaces, rooms and bots
+  RC_ERR_SPACE_NOT_FOUND: spec(404, 'Not Found', 'space %s does not exist in app %s'),
+  RC_ERR_ROOM_NOT_FOUND: spec(404, 'Not Found', 'room %s does not exist in space %s'),
+  RC_ERR_ROOM_EXISTS: spec(409, 'Conflict', 'room %s already exists in space %s'),
+  RC_ERR_BOT_NOT_FOUND: spec(404, 'Not Found', 'bot %s does not exist in space %s'),
+  RC_ERR_BOT_EXISTS: spec(409, 'Conflict', 'bot %s already exists in space %s'),
+  RC_ERR_SECRET_IN_USE: spec(409, 'Conflict', 'that %s is already used by another room or bot; choose another or let the server generate one'),
+
+  // --- push notifications (src/push)
+  RC_ERR_PUSH_UNAVAILABLE: spec(503, 'Service Unavailable', 'push is not available on the %s backend', true),
+  RC_ERR_PUSH_INVALID_REQUEST: spec(400, 'Bad Request', 'invalid push request: %s'),
+  RC_ERR_PUSH_UNKNOWN_PLATFORM: spec(400, 'Bad Request', 'platform %s is not one of apns, fcm, web'),
+  RC_ERR_PUSH_MISSING_TOKEN: spec(400, 'Bad Request', 'a %s device needs %s'),
+  RC_ERR_PUSH_PAYLOAD_TOO_LARGE: spec(413, 'Payload Too Large', 'the rendered notification is %s bytes; the limit is %s'),
+  RC_ERR_PUSH_TEMPLATE_PLACEHOLDER: spec(400, 'Bad Request', 'template %s needs placeholder {{%s}}, which template_data does not give'),
+  RC_ERR_PUSH_TEMPLATE_NOT_FOUND: spec(404, 'Not Found', 'push template %s does not exist'),
+  RC_ERR_PUSH_DEVICE_NOT_FOUND: spec(404, 'Not Found', 'push device %s is not registered'),
+  RC_ERR_PUSH_SUBSCRIPTION_NOT_FOUND: spec(404, 'Not Found', 'no push subscription of %s to channel %s'),
+  RC_ERR_PUSH_CREDENTIALS_NOT_FOUND: spec(404, 'Not Found', 'no %s push credentials are stored for this app'),
+  RC_ERR_PUSH_CREDENTIALS_INVALID: spec(400, 'Bad Request', 'the %s credentials are not usable: %s'),
+  RC_ERR_PUSH_PUBLISH_NOT_FOUND: spec(404, 'Not Found', 'push publish %s does not exist (or its status has expired)'),
+  RC_ERR_PUSH_NOT_CANCELLABLE: spec(409, 'Conflict', 'push publish %s is %s and can no longer be cancelled'),
+  RC_ERR_PUSH_BAD_SCHEDULE: spec(400, 'Bad Request', 'bad schedule: %s'),
+
   // --- hardening (bad input on every door)
   RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),
   RC_ERR_JSON_TOO_DEEP: spec(400, 'Bad Request', 'the JSON is nested deeper than %s levels'),

@@ -1,6 +1,6 @@
 /**
  * Signals: core-to-core messages on the bus (not channel messages): presence changes,
- * user terminations and server-to-user events. Encoded once by the sender, decoded once
+ * user terminations, server-to-user events and space stops. Encoded once by the sender, decoded once
  * per node.
  */
 import type { PresenceChange } from './types.ts';
@@ -8,7 +8,8 @@ import type { PresenceChange } from './types.ts';
 export type Signal =
   | { readonly type: 'presence'; readonly change: PresenceChange }
   | { readonly type: 'terminate_user'; readonly appId: string; readonly userId: string }
-  | { readonly type: 'user_event'; readonly appId: string; readonly userId: string; readonly name: string; readonly data: string };
+  | { readonly type: 'user_event'; readonly appId: string; readonly userId: string; readonly name: string; readonly data: string }
+  | { readonly type: 'space_stopped'; readonly spaceId: string };
 
 export function encodeSignal(signal: Signal): string {
   return JSON.stringify(signal);
@@ -18,7 +19,7 @@ export function encodeSignal(signal: Signal): string {
 export function decodeSignal(body: string): Signal | null {
   try {
     const value = JSON.parse(body) as { type?: unknown };
-    if (value.type === 'presence' || value.type === 'terminate_user' || value.type === 'user_event') return value as Signal;
+    if (value.type === 'presence' || value.type === 'terminate_user' || value.type === 'user_event' || value.type === 'space_stopped') return value as Signal;
     return null;
   } catch {
     return null;

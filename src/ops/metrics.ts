@@ -7,6 +7,8 @@
  * - `roomcast_messages_published_total{app}`: channel messages this node received from
  *   the backend log. Every node receives every message, so on each node this counts the
  *   whole cluster's publishes (one per channel an event went to).
+ * - `roomcast_push_deliveries_total{platform,outcome}`: push provider outcomes on this node
+ *   (delivered, gone, rejected, retry, dead_lettered), see docs/push.md.
  * - prom-client's default process metrics, prefixed `roomcast_`.
  *
  * One registry per app instance (not prom-client's global one), so several instances in
@@ -16,6 +18,7 @@
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { Core } from '../core/core.ts';
+import type { PushService } from '../push/service.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -54,4 +57,15 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     return reply.type(registry.contentType).send(text);
   });
   return { registry, httpRequests, messagesPublished };
+}
+
+/** Counts push delivery outcomes of this node's workers. */
+export function installPushMetrics(metrics: Metrics, push: PushService): void {
+  const deliveries = new Counter({
+    name: 'roomcast_push_deliveries_total',
+    help: 'Push delivery outcomes on this node, by platform',
+    labelNames: ['platform', 'outcome'] as const,
+    registers: [metrics.registry],
+  });
+  push.observeDeliveries((platform, outcome) => deliveries.inc({ platform, outcome }));
 }

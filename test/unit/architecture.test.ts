@@ -46,3 +46,11 @@ test('only app.ts chooses the backend', () => {
   const choosers = all.filter((f) => f.imports.some((i) => /backends\/index\.ts$/.test(i))).map((f) => f.path);
   assert.deepEqual(choosers, ['app.ts']);
 });
+
+test('push/ is a domain area: no HTTP server, WebSocket, Redis or queue library, no doors, only backend ports', () => {
+  assert.deepEqual(violations('push/', /\/doors\/|\/backends\/(?!ports\.ts)|^fastify|^@fastify\/|^ws$|^ioredis|^bullmq/), []);
+});
+
+test('core/ does not depend on push/ (push builds on the core, not the reverse)', () => {
+  assert.deepEqual(violations('core/', /\/push\//), []);
+});

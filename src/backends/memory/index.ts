@@ -5,15 +5,19 @@
  */
 import type { Backend } from '../ports.ts';
 import { MemoryBus } from './bus.ts';
+import { MemoryHashes } from './hashes.ts';
 import { MemoryKeyValue } from './kv.ts';
 import { MemoryLog } from './log.ts';
 import { MemoryNodes } from './nodes.ts';
 import { MemoryOccupancy } from './occupancy.ts';
 import { MemoryPresence } from './presence.ts';
+import { MemoryJobQueues } from './queue.ts';
 
 export function createMemoryBackend(): Backend {
   const bus = new MemoryBus();
   const kv = new MemoryKeyValue();
+  const hashes = new MemoryHashes();
+  const queues = new MemoryJobQueues();
   const backend = {
     driver: 'memory',
     bus,
@@ -22,10 +26,14 @@ export function createMemoryBackend(): Backend {
     occupancy: new MemoryOccupancy(),
     nodes: new MemoryNodes(),
     kv,
+    hashes,
+    queues,
     async start(): Promise<void> {},
     async ping(): Promise<void> {},
     async close(): Promise<void> {
       kv.close();
+      hashes.close();
+      await queues.close();
     },
   } satisfies Backend;
   return backend;

@@ -25,6 +25,7 @@ import { RedisLog } from './log.ts';
 import { RedisNodes } from './nodes.ts';
 import { RedisOccupancy } from './occupancy.ts';
 import { RedisPresence } from './presence.ts';
+import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
 
 export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
@@ -33,6 +34,11 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   defineScripts(client);
   const context: RedisContext = { client, keys: createKeys(config.keyPrefix), commandTimeoutMs: config.commandTimeoutMs };
   const bus = new RedisBus(context, subscriber, logger.child({ component: 'bus' }));
+  // Push hashes and BullMQ queues use their own connections (see push.ts).
+  const push = createRedisPushStores(
+    { url: config.url, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs },
+    logger.child({ component: 'push' }),
+  );
   let closed = false;
 
   const backend = {
@@ -43,6 +49,8 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     occupancy: new RedisOccupancy(context),
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
+    hashes: push.hashes,
+    queues: push.queues,
 
     /**
      * Connects both connections and waits (up to the command timeout) for the bus
@@ -73,6 +81,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
       await Promise.all([closeConnection(subscriber), closeConnection(client)]);
     },
   } satisfies Backend;

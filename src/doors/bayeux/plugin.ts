@@ -1,12 +1,96 @@
 /**
- * The bayeux door (being written; see the issues). A Fastify plugin that receives the core
- * and registers its routes; it owns its sockets and timers and closes them on preClose.
+ * The bot streaming API door: `GET /test`, `GET /checkip`, `POST /api/v1/login`, and the
+ * Bayeux 1.0 long-polling endpoint `/api/v1/bayeux` (and `/api/v1/bayeux/*`, where CometD
+ * appends `/handshake`, `/connect`, …). See docs/bot-api.md.
+ *
+ * It owns its clients and their held connects: `preClose` answers every held connect (advice
+ * handshake) so shutdown does not wait for long-polls. No JSONP / callback-polling (with
+ * cookie authentication it would be a cross-site script inclusion hole) and no WebSocket
+ * transport: a WebSocket probe (Faye sends one) is refused with a plain HTTP error — 404 from
+ * the WebSocket gateway's upgrade handler (it serves only /app/{key}), or 400 from the GET
+ * route below when no upgrade handler is installed — and the clients fall back to long-polling.
  */
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { botSessionsOf } from '../../core/bot-sessions.ts';
 import type { Core } from '../../core/core.ts';
+import { createError } from '../../core/errors.ts';
+import { roomsOf } from '../../core/rooms.ts';
+import type { DoorContext } from './context.ts';
+import { createCookieSeal } from './cookies.ts';
+import { replyTransportError } from './errors.ts';
+import { LoadShedder } from './load-shedding.ts';
+import { BAYEUX_PATH, loginRoutes } from './login.ts';
+import { ClientRegistry } from './registry.ts';
+import { createTransport } from './transport.ts';
 
 export interface BayeuxDoorOptions {
   readonly core: Core;
 }
 
-export async function bayeuxDoor(_app: FastifyInstance, _options: BayeuxDoorOptions): Promise<void> {}
+const SERVICE = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+
+export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOptions): Promise<void> {
+  const { core } = options;
+  const config = core.config.bots;
+  const seal = createCookieSeal(config.cookieSecret);
+  const shedder = new LoadShedder(config);
+  const sessions = botSessionsOf(core);
+  // A client idle for twice the grace has certainly lost its session; drop it.
+  const registry = new ClientRegistry(core, app.log.child({ module: 'bayeux' }), config.sessionGraceMs * 2 + config.connectTimeoutMs);
+  const door: DoorContext = { core, registry, sessions, config };
+  const stopListener = roomsOf(core).onSpaceStopped((spaceId) => void registry.endSpace(spaceId));
+
+  app.addHook('preClose', async () => {
+    stopListener();
+    await registry.closeAll();
+  });
+  app.addHook('onClose', async () => shedder.close());
+
+  app.get('/test', async () => ({ service: SERVICE.name, version: SERVICE.version, api: 'bot streaming API', login: '/api/v1/login', bayeux: BAYEUX_PATH }));
+  // request.ip honours X-Forwarded-For only from config.server.trustedProxies (fastify trustProxy, set in app.ts).
+  app.get('/checkip', async (request) => ({ ip: request.ip }));
+
+  await app.register(loginRoutes, { core, seal, shedder });
+
+  await app.register(async (scope) => {
+    scope.setErrorHandler(replyTransportError);
+    scope.removeAllContentTypeParsers();
+    const parseJson = (text: string): unknown => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'the body is not valid JSON');
+      }
+    };
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+      try {
+        done(null, parseJson(body as string));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    });
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+      try {
+        const field = new URLSearchParams(body as string).get('message');
+        if (field === null) throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'the form has no message field');
+        done(null, parseJson(field));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    });
+    scope.addContentTypeParser('*', (_request, _payload, done) => {
+      done(createError('RC_ERR_BAYEUX_BAD_REQUEST', 'send Content-Type application/json or a form field message='), undefined);
+    });
+
+    const transport = createTransport(door, seal, shedder);
+    const refuse = async (request: { method: string; headers: Record<string, unknown> }): Promise<never> => {
+      if (String(request.headers.upgrade ?? '').toLowerCase() === 'websocket') throw createError('RC_ERR_BAYEUX_WEBSOCKET_REFUSED');
+      throw createError('RC_ERR_HTTP_METHOD_NOT_ALLOWED', request.method, 'POST');
+    };
+    for (const url of [BAYEUX_PATH, `${BAYEUX_PATH}/*`]) {
+      scope.post(url, transport);
+      scope.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, handler: refuse });
+    }
+  });
+}

@@ -18,6 +18,8 @@ export interface EventBody {
   readonly channels?: readonly string[];
   readonly socket_id?: string;
   readonly info?: string;
+  /** Passed through to subscribers' records; `extras.push` also notifies the channel's push subscribers. */
+  readonly extras?: Readonly<Record<string, unknown>>;
 }
 
 /** A checked event: channel publish input plus the users it goes to directly. */
@@ -85,6 +87,7 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
     origin: 'rest',
     sender: { type: 'Server', id: app.id },
     ...(event.socket_id === undefined ? {} : { socketId: event.socket_id }),
+    ...(event.extras === undefined ? {} : { extras: event.extras }),
   };
   // validateEvent checks name, channels and data size; an event for users only has no
   // channel, so it is checked with one stand-in channel (the users were checked above).

@@ -37,6 +37,8 @@ export const eventBody = {
     channels: { type: 'array', items: { type: 'string' } },
     socket_id: { type: 'string', maxLength: 100 },
     info: infoQuery,
+    // `extras.push` sends a push notification to the channel's push subscribers (docs/push.md).
+    extras: { type: 'object', maxProperties: 16 },
   },
 } as const;
 

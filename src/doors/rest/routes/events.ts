@@ -16,6 +16,7 @@ import type { Core } from '../../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError } from '../../../core/errors.ts';
 import type { PublishedMessage } from '../../../core/publish.ts';
 import { requireSignedApp } from '../auth.ts';
+import { channelPushNotification } from '../../../push/publish.ts';
 import { prepareEvent, type EventBody, type PreparedEvent } from '../event-input.ts';
 import { infoFields, parseInfo, type InfoAttribute } from '../info.ts';
 import { appParams, eventBody, idempotencyKey } from '../schemas.ts';
@@ -74,12 +75,19 @@ const batchSchema = {
   },
 };
 
+/** A bad `extras.push` is this request's 4xx (checked before publishing), not a notification silently dropped later. */
+function checkPushExtras(core: Core, event: EventBody): void {
+  const push = event.extras === undefined || !Object.hasOwn(event.extras, 'push') ? undefined : event.extras.push;
+  if (push !== undefined) channelPushNotification(push, core.config.push.maxPayloadBytes);
+}
+
 export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
   app.post('/apps/:app_id/events', { schema: eventSchema }, async (request, reply) => {
     const appConfig = requireSignedApp(request);
     const body = request.body as SingleEventBody;
     const wanted = parseInfo(body.info);
     const event = prepareEvent(appConfig, body);
+    checkPushExtras(core, body);
     const publish = async () => {
       const [published] = await deliver(core, appConfig, [event]);
       const result: Record<string, unknown> = {};
@@ -100,7 +108,9 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
     if (body.batch.length > maxBatchSize) throw createError('RC_ERR_BATCH_TOO_LARGE', maxBatchSize, body.batch.length);
     const prepared = body.batch.map((event, index) => {
       try {
-        return { event: prepareEvent(appConfig, event), wanted: parseInfo(event.info) };
+        const prepared = { event: prepareEvent(appConfig, event), wanted: parseInfo(event.info) };
+        checkPushExtras(core, event);
+        return prepared;
       } catch (error) {
         if (!isRoomcastError(error)) throw error;
         throw createErrorWith('RC_ERR_BATCH_INVALID_EVENT', { cause: error, details: { index, event_code: error.code } }, index, error.message);

@@ -8,8 +8,11 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Core } from '../../../core/core.ts';
+import type { PushService } from '../../../push/service.ts';
 import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
+import { pushRoutes } from './push.ts';
+import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
 
 /**
@@ -19,11 +22,13 @@ import { userRoutes } from './users.ts';
  */
 export interface AppRouteOptions {
   readonly core: Core;
+  /** Push notifications; null/absent when the backend has no push stores (push routes answer 503). */
+  readonly push?: PushService | null;
 }
 
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
 
-export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes];
+export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes, spaceRoutes, pushRoutes];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -1,0 +1,47 @@
+/**
+ * redis: the push stores (hashes + BullMQ queues) for `createRedisBackend` to expose as
+ * `backend.hashes` and `backend.queues`. Separate connections from the core's, so push
+ * traffic (bulk enqueues, blocking queue reads) never delays channel fan-out.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { HashStore, JobQueues } from '../ports.ts';
+import { RedisHashes } from './hashes.ts';
+import { RedisJobQueues } from './queue.ts';
+
+export interface RedisPushStoreOptions {
+  readonly url: string;
+  readonly keyPrefix: string;
+  /** Each command fails after this long instead of waiting for a reconnect, in milliseconds. */
+  readonly commandTimeoutMs: number;
+  /** See `RedisQueueOptions.lockDurationMs`. */
+  readonly lockDurationMs?: number;
+  readonly stalledIntervalMs?: number;
+}
+
+export interface RedisPushStores {
+  readonly hashes: HashStore;
+  readonly queues: JobQueues;
+  close(): Promise<void>;
+}
+
+export function createRedisPushStores(options: RedisPushStoreOptions, logger: Logger): RedisPushStores {
+  const client = new Redis(options.url, { commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1, connectionName: 'roomcast-push' });
+  client.on('error', (error: Error) => logger.debug({ err: error }, 'push redis connection error'));
+  const queues = new RedisJobQueues({
+    url: options.url,
+    keyPrefix: options.keyPrefix,
+    commandTimeoutMs: options.commandTimeoutMs,
+    logger,
+    ...(options.lockDurationMs === undefined ? {} : { lockDurationMs: options.lockDurationMs }),
+    ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
+  });
+  return {
+    hashes: new RedisHashes(client, options.keyPrefix),
+    queues,
+    async close(): Promise<void> {
+      await queues.close();
+      client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+/**
+ * redis: durable job queues on BullMQ. Delayed jobs, retries and removal are BullMQ's;
+ * several nodes process one queue and BullMQ's per-job lock guarantees a job runs on
+ * one worker at a time. A worker that dies stops renewing its lock; after
+ * `lockDurationMs` another node's stalled-job check moves the job back to the wait list
+ * and it runs again there (at-least-once).
+ *
+ * Retries: the handler returns `{ retryInMs }`; we turn that into a failed attempt whose
+ * backoff is exactly that delay (a custom backoff strategy), so BullMQ keeps the job
+ * durable in its delayed set between attempts, on whichever node picks it up next.
+ */
+import type { Job, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createError, createErrorWith, isRoomcastError } from '../../core/errors.ts';
+import type { JobHandler, JobQueue, JobQueues, JobSpec } from '../ports.ts';
+
+/** The handler, not BullMQ, decides when to give up; this only bounds a runaway job. */
+const MAX_ATTEMPTS = 1000;
+/** A handler that throws is retried after this delay, in milliseconds. */
+const THROWN_RETRY_MS = 1000;
+/** Completed job ids are kept this long so a replayed enqueue is a no-op, in seconds. */
+const COMPLETED_RETENTION_SEC = 3600;
+
+export interface RedisQueueOptions {
+  readonly url: string;
+  /** Key prefix of the deployment (`backend.redis.keyPrefix`); BullMQ keys go under `{prefix}bull`. */
+  readonly keyPrefix: string;
+  /** A job whose worker stopped renewing its lock for this long runs again elsewhere, in milliseconds. Default 30000. */
+  readonly lockDurationMs?: number;
+  /** How often each worker looks for stalled jobs, in milliseconds. Default 15000. */
+  readonly stalledIntervalMs?: number;
+  /** Enqueue and remove fail with RC_ERR_BACKEND_TIMEOUT after this long (BullMQ's own connection would wait forever). Default 2000. */
+  readonly commandTimeoutMs?: number;
+  readonly logger: Logger;
+}
+
+/** Thrown inside the BullMQ processor to ask for a retry after `retryInMs`. */
+class RetryLater extends Error {
+  constructor(readonly retryInMs: number) {
+    super(`retry in ${retryInMs} ms`);
+  }
+}
+
+/** How long closing waits for running jobs and BullMQ's own shutdown, in milliseconds. */
+const CLOSE_WAIT_MS = 3000;
+
+/** True when `work` settled in time; failures and timeouts are logged, never thrown. */
+async function settlesWithin(work: Promise<unknown>, ms: number, logger: Logger, what: string): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = work.then(
+    () => true,
+    (error: unknown) => {
+      logger.warn({ err: error }, `closing a ${what} failed`);
+      return true;
+    },
+  );
+  const done = await Promise.race([settled, timedOut]);
+  clearTimeout(timer);
+  if (!done) logger.warn({ waitedMs: ms }, `closing a ${what} timed out; dropping its connection`);
+  return done;
+}
+
+/** BullMQ is loaded on first use, so nodes on the memory backend never pay its start-up cost. */
+let bullmqLoaded: Promise<typeof import('bullmq')> | null = null;
+const loadBullmq = (): Promise<typeof import('bullmq')> => (bullmqLoaded ??= import('bullmq'));
+
+export class RedisJobQueue implements JobQueue {
+  private queueReady: Promise<Queue> | null = null;
+  private workerStarting: Promise<void> | null = null;
+  private worker: Worker | null = null;
+  private closed = false;
+  private workerConnection: Redis | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly name: string,
+    private readonly connection: Redis,
+    private readonly options: RedisQueueOptions,
+  ) {}
+
+  private queue(): Promise<Queue> {
+    this.queueReady ??= loadBullmq().then(({ Queue: BullQueue }) => {
+      const queue = new BullQueue(this.name, { connection: this.connection, prefix: `${this.options.keyPrefix}bull` });
+      queue.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job queue error'));
+      return queue;
+    });
+    return this.queueReady;
+  }
+
+  async enqueue(jobs: readonly JobSpec[]): Promise<void> {
+    if (jobs.length === 0) return;
+    try {
+      const queue = await this.queue();
+      await this.bounded(() => queue.addBulk(
+        jobs.map((job) => ({
+          name: 'job',
+          data: job.data,
+          opts: {
+            jobId: job.id,
+            delay: Math.max(0, job.delayMs ?? 0),
+            attempts: MAX_ATTEMPTS,
+            backoff: { type: 'handler' },
+            removeOnComplete: { age: COMPLETED_RETENTION_SEC },
+            removeOnFail: { age: COMPLETED_RETENTION_SEC * 24 },
+          },
+        })),
+      ));
+    } catch (error) {
+      if (isRoomcastError(error)) throw error;
+      throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
+    }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      const queue = await this.queue();
+      const state = await this.bounded(() => queue.getJobState(id));
+      if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
+      // BullMQ refuses (0) when a worker holds the job's lock: it has started.
+      return (await this.bounded(() => queue.remove(id))) === 1;
+    } catch (error) {
+      if (isRoomcastError(error)) throw error;
+      throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
+    }
+  }
+
+  process(handler: JobHandler, concurrency: number): void {
+    if (this.workerStarting !== null) return;
+    const processor = async (job: Job): Promise<void> => {
+      const outcome = await handler({ id: job.id ?? '', data: String(job.data), attempt: job.attemptsMade + 1 });
+      if (outcome !== undefined) throw new RetryLater(Math.max(0, outcome.retryInMs));
+    };
+    this.workerStarting = loadBullmq().then(({ Worker: BullWorker }) => {
+      if (this.closed) return;
+      // BullMQ does not close a connection it was given: we keep it and close it ourselves.
+      this.workerConnection = this.connection.duplicate({ maxRetriesPerRequest: null });
+      this.workerConnection.on('error', () => undefined);
+      this.worker = this.startWorker(BullWorker, processor, concurrency);
+    });
+  }
+
+  private startWorker(BullWorker: typeof Worker, processor: (job: Job) => Promise<void>, concurrency: number): Worker {
+    const worker = new BullWorker(this.name, processor, {
+      connection: this.workerConnection!,
+      prefix: `${this.options.keyPrefix}bull`,
+      concurrency: Math.max(1, concurrency),
+      lockDuration: this.options.lockDurationMs ?? 30_000,
+      stalledInterval: this.options.stalledIntervalMs ?? 15_000,
+      // A job may be orphaned by several crashes in a row; don't fail it for that.
+      maxStalledCount: 10,
+      settings: { backoffStrategy: (_attempts, _type, error) => (error instanceof RetryLater ? error.retryInMs : THROWN_RETRY_MS) },
+    });
+    worker.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job worker error'));
+    return worker;
+  }
+
+  /** Runs a BullMQ call, failing with RC_ERR_BACKEND_TIMEOUT if Redis does not answer in time. */
+  private bounded<T>(work: () => Promise<T>): Promise<T> {
+    const timeoutMs = this.options.commandTimeoutMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(createError('RC_ERR_BACKEND_TIMEOUT', 'redis', timeoutMs)), timeoutMs);
+    });
+    return Promise.race([work(), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  close(): Promise<void> {
+    // Closing must finish even while Redis is down: failures are logged, connections dropped.
+    // BullMQ's close waits on its connections; one that is reconnecting could make it
+    // wait forever, so each step is bounded and the connections are then dropped.
+    this.closing ??= (async () => {
+      this.closed = true;
+      await this.workerStarting;
+      const worker = this.worker;
+      if (worker !== null && !(await settlesWithin(worker.close(), CLOSE_WAIT_MS, this.options.logger, 'job worker'))) void worker.close(true).catch(() => undefined);
+      const queue = this.queueReady === null ? null : await this.queueReady;
+      if (queue !== null) await settlesWithin(queue.close(), CLOSE_WAIT_MS, this.options.logger, 'job queue');
+      this.workerConnection?.disconnect();
+    })();
+    return this.closing;
+  }
+}
+
+/** BullMQ queues on one Redis; each queue shares one command connection. */
+export class RedisJobQueues implements JobQueues {
+  private readonly queues = new Map<string, RedisJobQueue>();
+  private readonly connection: Redis;
+
+  constructor(private readonly options: RedisQueueOptions) {
+    // BullMQ needs retries unbounded on its connections (blocking commands wait across reconnects).
+    this.connection = new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.connection.on('error', () => undefined);
+  }
+
+  queue(name: string): RedisJobQueue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new RedisJobQueue(name, this.connection, this.options);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.connection.disconnect();
+  }
+}

@@ -1,0 +1,57 @@
+/** What every Bayeux message handler receives, and the reply helpers they share. */
+import type { BotSession, BotSessions } from '../../core/bot-sessions.ts';
+import type { Core } from '../../core/core.ts';
+import { createError, type ErrorCode, type RoomcastError } from '../../core/errors.ts';
+import type { BotApiConfig } from '../../config/schema.ts';
+import { bayeuxErrorString } from './errors.ts';
+import type { ClientRegistry } from './registry.ts';
+
+/** One decoded Bayeux message (a JSON object; every field unchecked until a handler checks it). */
+export type BayeuxMessage = Readonly<Record<string, unknown>>;
+export type Reply = Record<string, unknown>;
+
+export interface DoorContext {
+  readonly core: Core;
+  readonly registry: ClientRegistry;
+  readonly sessions: BotSessions;
+  readonly config: BotApiConfig;
+}
+
+export interface RequestContext {
+  readonly door: DoorContext;
+  readonly session: BotSession;
+  /** More than one message in the request: a connect is then answered at once. */
+  readonly batched: boolean;
+}
+
+export type Reconnect = 'retry' | 'handshake' | 'none';
+
+/** Advice sent on every handshake and connect reply (Bayeux 1.0 §3.6). */
+export function adviceOf(config: BotApiConfig, reconnect: Reconnect = 'retry'): Reply {
+  return { reconnect, interval: 0, timeout: config.connectTimeoutMs };
+}
+
+/** A reply skeleton: the channel, the request's `id` echoed and its `ext` passed through. */
+export function replyTo(message: BayeuxMessage, fields: Reply): Reply {
+  const reply: Reply = { channel: message.channel, ...fields };
+  if (typeof message.id === 'string' || typeof message.id === 'number') reply.id = message.id;
+  if (message.ext !== undefined && message.ext !== null && typeof message.ext === 'object') reply.ext = message.ext;
+  return reply;
+}
+
+/** An unsuccessful reply carrying a catalogue error as a Bayeux error string. */
+export function failure(message: BayeuxMessage, error: RoomcastError, args: readonly string[], fields: Reply = {}): Reply {
+  return replyTo(message, { ...fields, successful: false, error: bayeuxErrorString(error, args) });
+}
+
+export function failWith(message: BayeuxMessage, code: ErrorCode, args: readonly string[], fields: Reply = {}): Reply {
+  return failure(message, createError(code, ...args), args, fields);
+}
+
+/** The unknown-client reply: `402::session_unknown` with advice to handshake again. */
+export function unknownClient(message: BayeuxMessage, door: DoorContext, fields: Reply = {}): Reply {
+  return failure(message, createError('RC_ERR_BAYEUX_SESSION_UNKNOWN', String(message.clientId ?? '')), [], {
+    ...fields,
+    advice: adviceOf(door.config, 'handshake'),
+  });
+}

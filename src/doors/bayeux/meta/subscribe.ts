@@ -1,0 +1,67 @@
+/**
+ * /meta/subscribe — Bayeux 1.0 §4.5.
+ *
+ * Request  MUST: channel, clientId, subscription (a channel, a pattern, or — as Faye and
+ *                CometD send — an array of them).   MAY: ext, id.
+ * Response MUST: channel, successful, clientId, subscription.   MAY: error, advice, ext, id, timestamp.
+ *
+ * Allowed: `/service/stream` (the room stream), and channels or patterns that map into the
+ * bot's room (see channel-map.ts). `/meta/…` and everything outside the room is
+ * `403::channel_forbidden`; other `/service/…` channels are `404::channel_unknown`; a name
+ * that is not Bayeux grammar is `405::channel_invalid`. An array is all or nothing.
+ */
+import { createError, type RoomcastError } from '../../../core/errors.ts';
+import { isBayeuxInRoom } from '../channel-map.ts';
+import { MAX_SUBSCRIPTIONS } from '../client.ts';
+import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
+import { isChannelName, isChannelPattern, isMetaChannel, isServiceChannel } from '../grammar.ts';
+import { STREAM_CHANNEL } from '../stream.ts';
+
+/** The subscriptions of a (un)subscribe message, or null when the field is missing or malformed. */
+export function subscriptionsOf(message: BayeuxMessage): string[] | null {
+  const value = message.subscription;
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.length > 0 && value.length <= MAX_SUBSCRIPTIONS && value.every((s) => typeof s === 'string')) {
+    return value as string[];
+  }
+  return null;
+}
+
+/** Why `subscription` may not be used by a bot of `roomChannel`, or null when it may. */
+export function subscriptionProblem(subscription: string, roomChannel: string): RoomcastError | null {
+  if (!isChannelName(subscription) && !isChannelPattern(subscription)) {
+    return createError('RC_ERR_BAYEUX_CHANNEL_INVALID', subscription);
+  }
+  if (subscription === STREAM_CHANNEL) return null;
+  if (isMetaChannel(subscription)) return createError('RC_ERR_BAYEUX_CHANNEL_FORBIDDEN', subscription, roomChannel);
+  if (isServiceChannel(subscription)) return createError('RC_ERR_BAYEUX_CHANNEL_UNKNOWN', subscription);
+  if (!isBayeuxInRoom(subscription, roomChannel)) return createError('RC_ERR_BAYEUX_CHANNEL_FORBIDDEN', subscription, roomChannel);
+  return null;
+}
+
+export async function subscribe(message: BayeuxMessage, context: RequestContext): Promise<Reply> {
+  const { door } = context;
+  const client = door.registry.get(message.clientId, context.session);
+  if (client === undefined) return unknownClient(message, door, { subscription: message.subscription });
+  client.lastSeen = Date.now();
+  const fields = { clientId: client.id, subscription: message.subscription };
+  const wanted = subscriptionsOf(message);
+  if (wanted === null) return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', ['subscription'], fields);
+  for (const subscription of wanted) {
+    const problem = subscriptionProblem(subscription, context.session.channel);
+    if (problem !== null) return failure(message, problem, [subscription], fields);
+  }
+  const added = wanted.filter((s) => !client.subscriptions.has(s));
+  if (client.subscriptions.size + added.length > MAX_SUBSCRIPTIONS) {
+    return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', [`subscription (at most ${MAX_SUBSCRIPTIONS} per client)`], fields);
+  }
+  for (const subscription of added) client.subscriptions.add(subscription);
+  try {
+    await door.registry.syncSubscriptions(client);
+  } catch (error) {
+    for (const subscription of added) client.subscriptions.delete(subscription);
+    await door.registry.syncSubscriptions(client).catch(() => undefined);
+    throw error;
+  }
+  return replyTo(message, { ...fields, successful: true });
+}

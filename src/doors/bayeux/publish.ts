@@ -1,0 +1,71 @@
+/**
+ * Publishing — Bayeux 1.0 §5.1 (messages on any non-meta channel).
+ *
+ * Request  MUST: channel, data.   MAY: clientId, id, ext.
+ * Response MUST: channel, successful.   MAY: id, error, ext.
+ *
+ * `/service/stream` speaks in the bot's room: `data` is the text, or
+ * `{"contentData": "…"}` (the stream's own shape); it is published on the room channel
+ * through the core (origin `bayeux`, sender `API`), so WebSocket subscribers, history and
+ * other bots get it — never the sender itself. A channel mapped into the room (see
+ * channel-map.ts) publishes `data` there. Either way the event name is `message`.
+ */
+import { createError, isRoomcastError } from '../../core/errors.ts';
+import { channelOfBayeux, isBayeuxInRoom } from './channel-map.ts';
+import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from './context.ts';
+import { isChannelName, isMetaChannel, isServiceChannel } from './grammar.ts';
+import { BOT_EVENT_NAME, STREAM_CHANNEL } from './stream.ts';
+
+export async function publish(message: BayeuxMessage, context: RequestContext): Promise<Reply> {
+  const { door, session } = context;
+  const channel = message.channel as string;
+  const client = door.registry.get(message.clientId, session);
+  if (client === undefined) return unknownClient(message, door);
+  client.lastSeen = Date.now();
+  if (!isChannelName(channel)) return failWith(message, 'RC_ERR_BAYEUX_CHANNEL_INVALID', [channel]);
+  if (!('data' in message) || message.data === undefined) return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', ['data']);
+
+  let target: string;
+  let data: unknown = message.data;
+  if (channel === STREAM_CHANNEL) {
+    target = session.channel;
+    const content = contentOf(message.data);
+    if (content === null) return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', ['data (a string or {"contentData": "…"})']);
+    data = content;
+  } else if (isServiceChannel(channel)) {
+    return failWith(message, 'RC_ERR_BAYEUX_CHANNEL_UNKNOWN', [channel]);
+  } else if (isMetaChannel(channel) || !isBayeuxInRoom(channel, session.channel)) {
+    return failure(message, createError('RC_ERR_BAYEUX_CHANNEL_FORBIDDEN', channel, session.channel), [channel]);
+  } else {
+    target = channelOfBayeux(channel)!;
+  }
+
+  const app = door.core.apps.findById(session.appId);
+  if (app === undefined || !app.enabled) return failWith(message, 'RC_ERR_BAYEUX_PUBLISH_FAILED', [`app ${session.appId} is disabled`]);
+  try {
+    await door.core.publish(app, [
+      {
+        name: BOT_EVENT_NAME,
+        channels: [target],
+        data,
+        socketId: client.id,
+        origin: 'bayeux',
+        sender: { type: 'API', id: session.bot, displayName: session.displayName },
+      },
+    ]);
+  } catch (error) {
+    // Input problems (too large, bad channel) are the bot's to fix; anything else is ours.
+    if (isRoomcastError(error) && error.status < 500) return failure(message, error, []);
+    return failure(message, createError('RC_ERR_BAYEUX_PUBLISH_FAILED', isRoomcastError(error) ? error.code : 'internal error'), []);
+  }
+  return replyTo(message, { successful: true });
+}
+
+function contentOf(data: unknown): string | null {
+  if (typeof data === 'string') return data;
+  if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
+    const content = (data as { contentData?: unknown }).contentData;
+    if (typeof content === 'string') return content;
+  }
+  return null;
+}

@@ -1,0 +1,159 @@
+/**
+ * The Bayeux clients of this node, by client id and by login session (Maps: ids come
+ * from clients), plus what keeps their core subscriptions in step with their Bayeux
+ * subscriptions: exact channels are core subscriptions, wildcard patterns are served by
+ * one message tap for the whole door.
+ *
+ * Clients are node-local: a request naming a client this node does not know gets
+ * `402::session_unknown` with advice to handshake again, which works on any node because
+ * the login session itself lives in the backend.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { BotSession } from '../../core/bot-sessions.ts';
+import type { Core } from '../../core/core.ts';
+import type { ChannelMessage } from '../../core/types.ts';
+import { channelOfBayeux } from './channel-map.ts';
+import { BayeuxClient } from './client.ts';
+import { STREAM_CHANNEL } from './stream.ts';
+
+/** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
+export const MAX_CLIENTS_PER_SESSION = 4;
+
+export class ClientRegistry {
+  private readonly clients = new Map<string, BayeuxClient>();
+  private readonly bySession = new Map<string, Set<BayeuxClient>>();
+  /** `{appId}\n{roomChannel}` → clients of that room holding at least one wildcard subscription. */
+  private readonly wildcards = new Map<string, Set<BayeuxClient>>();
+  private readonly untap: () => void;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly core: Core,
+    private readonly log: FastifyBaseLogger,
+    /** A client silent for this long (and not polling) is dropped, in milliseconds. */
+    private readonly idleMs: number,
+  ) {
+    this.untap = core.tapMessages((message) => this.onTap(message));
+    this.sweeper = setInterval(() => this.sweep(), Math.max(500, Math.floor(idleMs / 2)));
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  get(clientId: unknown, session: BotSession): BayeuxClient | undefined {
+    if (typeof clientId !== 'string') return undefined;
+    const client = this.clients.get(clientId);
+    // A client id is only valid with the login that created it.
+    return client !== undefined && client.session.id === session.id ? client : undefined;
+  }
+
+  create(session: BotSession): BayeuxClient {
+    const client = new BayeuxClient(randomBytes(16).toString('hex'), session);
+    let set = this.bySession.get(session.id);
+    if (set === undefined) {
+      set = new Set();
+      this.bySession.set(session.id, set);
+    }
+    if (set.size >= MAX_CLIENTS_PER_SESSION) {
+      const oldest = set.values().next().value;
+      if (oldest !== undefined) void this.remove(oldest);
+    }
+    set.add(client);
+    this.clients.set(client.id, client);
+    return client;
+  }
+
+  /** Applies a client's Bayeux subscriptions to the core (subscribing before unsubscribing). */
+  async syncSubscriptions(client: BayeuxClient): Promise<void> {
+    const wanted = new Set<string>();
+    let hasWildcard = false;
+    for (const subscription of client.subscriptions) {
+      if (subscription === STREAM_CHANNEL) wanted.add(client.session.channel);
+      else if (subscription.endsWith('*')) hasWildcard = true;
+      else {
+        const channel = channelOfBayeux(subscription);
+        if (channel !== null) wanted.add(channel);
+      }
+    }
+    for (const channel of wanted) {
+      if (client.coreChannels.has(channel)) continue;
+      await this.core.subscribe(client.session.appId, channel, client);
+      client.coreChannels.add(channel);
+    }
+    for (const channel of [...client.coreChannels]) {
+      if (wanted.has(channel)) continue;
+      client.coreChannels.delete(channel);
+      await this.core.unsubscribe(client.session.appId, channel, client);
+    }
+    const key = `${client.session.appId}\n${client.session.channel}`;
+    let set = this.wildcards.get(key);
+    if (hasWildcard && !client.closed) {
+      if (set === undefined) {
+        set = new Set();
+        this.wildcards.set(key, set);
+      }
+      set.add(client);
+    } else if (set !== undefined) {
+      set.delete(client);
+      if (set.size === 0) this.wildcards.delete(key);
+    }
+  }
+
+  /** Removes a client: answers its held connect and drops its core subscriptions. Never throws. */
+  async remove(client: BayeuxClient, byDisconnect = false): Promise<void> {
+    if (this.clients.get(client.id) !== client) return;
+    this.clients.delete(client.id);
+    const set = this.bySession.get(client.session.id);
+    set?.delete(client);
+    if (set?.size === 0) this.bySession.delete(client.session.id);
+    client.close(byDisconnect);
+    client.subscriptions.clear();
+    try {
+      await this.syncSubscriptions(client);
+    } catch (error) {
+      this.log.warn({ err: error }, 'bayeux client clean-up failed');
+    }
+  }
+
+  /** Removes every client of a login session (expired, or its space stopped). */
+  async endSession(sessionId: string): Promise<void> {
+    for (const client of [...(this.bySession.get(sessionId) ?? [])]) await this.remove(client);
+  }
+
+  /** Removes every client of a space (stopped on this node). */
+  async endSpace(spaceId: string): Promise<void> {
+    for (const client of [...this.clients.values()]) if (client.session.space === spaceId) await this.remove(client);
+  }
+
+  /** Shutdown: answers every held connect and unsubscribes everyone. */
+  async closeAll(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.untap();
+    for (const client of [...this.clients.values()]) await this.remove(client);
+  }
+
+  logWarn(error: unknown, text: string): void {
+    this.log.warn({ err: error }, text);
+  }
+
+  private onTap(message: ChannelMessage): void {
+    if (this.wildcards.size === 0) return;
+    // The room channel is the message's channel or one of its "."-prefixes.
+    let end = message.channel.length;
+    while (end > 0) {
+      const set = this.wildcards.get(`${message.appId}\n${message.channel.slice(0, end)}`);
+      if (set !== undefined) for (const client of set) client.deliver(message);
+      end = message.channel.lastIndexOf('.', end - 1);
+    }
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.idleMs;
+    for (const client of this.clients.values()) {
+      if (!client.hasPendingConnect && client.lastSeen < cutoff) void this.remove(client);
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The long-polling transport: one POST carries one Bayeux message or an array of them
+ * (JSON, with or without a charset, or a form field `message=`), and its reply is the
+ * JSON array of replies followed by the events queued for the client.
+ *
+ * Order of checks: cookies (412/400) → login session (403) → body (400) → each message.
+ * Transport faults are HTTP statuses with a text body (errors.ts); everything after
+ * that is a Bayeux reply in a 200.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createError } from '../../core/errors.ts';
+import type { BayeuxClient } from './client.ts';
+import { adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
+import type { CookieSeal } from './cookies.ts';
+import { isMetaChannel } from './grammar.ts';
+import type { LoadShedder } from './load-shedding.ts';
+import { connect, type ConnectStep } from './meta/connect.ts';
+import { disconnect } from './meta/disconnect.ts';
+import { handshake } from './meta/handshake.ts';
+import { subscribe } from './meta/subscribe.ts';
+import { unsubscribe } from './meta/unsubscribe.ts';
+import { publish } from './publish.ts';
+
+/** Messages one request may carry. */
+export const MAX_MESSAGES_PER_REQUEST = 100;
+
+/** Turns a parsed body into messages; throws `RC_ERR_BAYEUX_BAD_REQUEST` for anything else. */
+export function decodeMessages(body: unknown): unknown[] {
+  if (Array.isArray(body)) {
+    if (body.length === 0) throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'the message array is empty');
+    if (body.length > MAX_MESSAGES_PER_REQUEST) {
+      throw createError('RC_ERR_BAYEUX_BAD_REQUEST', `more than ${MAX_MESSAGES_PER_REQUEST} messages in one request`);
+    }
+    return body;
+  }
+  if (body !== null && typeof body === 'object') return [body];
+  throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'expected a JSON object or an array of Bayeux messages');
+}
+
+function isMessage(value: unknown): value is BayeuxMessage {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+export function createTransport(door: DoorContext, seal: CookieSeal, shedder: LoadShedder) {
+  const { sessions, registry } = door;
+
+  return async function handleBayeux(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const { sessionId } = seal.open(request.headers.cookie);
+    const check = await sessions.check(sessionId);
+    if (!check.ok) {
+      shedder.forget(sessionId);
+      await registry.endSession(sessionId);
+      const why = check.reason === 'expired' ? `no /meta/connect for longer than ${sessions.graceMs} ms` : 'its space was stopped';
+      throw createError('RC_ERR_BOT_SESSION_EXPIRED', why);
+    }
+    const messages = decodeMessages(request.body);
+    const context: RequestContext = { door, session: check.session, batched: messages.length > 1 };
+    const parts: string[] = [];
+    const flush = new Set<BayeuxClient>();
+    let held: ConnectStep | null = null;
+
+    for (const message of messages) {
+      if (!isMessage(message)) {
+        parts.push(JSON.stringify({ successful: false, error: '400::bad_request' }));
+        continue;
+      }
+      const channel = message.channel;
+      if (typeof channel !== 'string') {
+        parts.push(JSON.stringify(failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', ['channel'])));
+        continue;
+      }
+      switch (channel) {
+        case '/meta/handshake':
+          parts.push(JSON.stringify(handshake(message, context)));
+          break;
+        case '/meta/connect': {
+          const step = connect(message, context);
+          if (step.client !== undefined && step.holdMs > 0) held = step;
+          else {
+            if (step.client !== undefined) {
+              flush.add(step.client);
+              void keepAlive(check.session.id, 0);
+            }
+            parts.push(JSON.stringify(step.reply));
+          }
+          break;
+        }
+        case '/meta/subscribe':
+          parts.push(JSON.stringify(await subscribe(message, context)));
+          break;
+        case '/meta/unsubscribe':
+          parts.push(JSON.stringify(await unsubscribe(message, context)));
+          break;
+        case '/meta/disconnect':
+          parts.push(JSON.stringify(await disconnect(message, context)));
+          break;
+        default:
+          if (isMetaChannel(channel)) parts.push(JSON.stringify(failWith(message, 'RC_ERR_BAYEUX_CHANNEL_UNKNOWN', [channel])));
+          else parts.push(JSON.stringify(await publish(message, context)));
+      }
+    }
+
+    if (held !== null) {
+      const step: ConnectStep = held;
+      const client = step.client!;
+      void keepAlive(check.session.id, step.holdMs);
+      const { outcome, abort } = client.wait(step.holdMs);
+      const onClose = (): void => abort();
+      reply.raw.once('close', onClose);
+      const result = await outcome;
+      reply.raw.off('close', onClose);
+      void keepAlive(check.session.id, 0);
+      if (result === 'superseded') {
+        parts.push(JSON.stringify(failWith(step.reply, 'RC_ERR_BAYEUX_CONNECT_SUPERSEDED', [], { clientId: client.id, advice: step.reply.advice })));
+      } else if (result === 'disconnected') {
+        parts.push(JSON.stringify({ ...step.reply, advice: adviceOf(door.config, 'none') }));
+      } else if (result === 'closed') {
+        parts.push(JSON.stringify(unknownClient(step.reply, door)));
+      } else if (result === 'aborted') {
+        return reply.code(204).send(); // the caller went away; its queued events wait for its next connect
+      } else {
+        parts.push(JSON.stringify(step.reply));
+        flush.add(client);
+      }
+    }
+    for (const client of flush) parts.push(...client.takeQueue());
+    return reply.type('application/json; charset=utf-8').send(`[${parts.join(',')}]`);
+  };
+
+  function keepAlive(sessionId: string, holdMs: number): Promise<void> {
+    shedder.noteSession(sessionId, holdMs + sessions.graceMs);
+    return sessions.keepAlive(sessionId, holdMs).then(
+      () => undefined,
+      (error: unknown) => registry.logWarn(error, 'could not extend a bot session'),
+    );
+  }
+}
+

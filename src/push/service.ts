@@ -1,0 +1,209 @@
+/**
+ * The push service: one object per node that the REST routes call. It wires the stores
+ * (on the backend's hashes), the admission path, the delivery worker on the backend's
+ * job queue, the provider adapters, and the `extras.push` tap on channel messages.
+ */
+import type { Logger } from 'pino';
+import type { HashStore, JobQueue } from '../backends/ports.ts';
+import type { AppConfig } from '../config/schema.ts';
+import type { Core } from '../core/core.ts';
+import { createError } from '../core/errors.ts';
+import type { ChannelMessage } from '../core/types.ts';
+import { CredentialStore } from './credentials.ts';
+import { DeviceRegistry } from './devices.ts';
+import { asBody, field, requiredId, requiredString } from './fields.ts';
+import { jobIds, pushKeys } from './keys.ts';
+import { ApnsProvider } from './providers/apns.ts';
+import { FcmProvider } from './providers/fcm.ts';
+import type { PushProvider } from './providers/types.ts';
+import { WebPushProvider } from './providers/webpush.ts';
+import { admitPlan, channelPushId, channelPushNotification, planPublish, type AdmissionDeps } from './publish.ts';
+import { isTerminal, StatusStore, type PublishStatus } from './status.ts';
+import { SubscriptionRegistry } from './subscriptions.ts';
+import { TemplateStore } from './templates.ts';
+import type { Platform } from './types.ts';
+import { PushWorker, type DeliveryOutcome } from './worker.ts';
+
+/** The queue every push job runs on. */
+export const PUSH_QUEUE = 'push';
+const SYNC_POLL_MS = 50;
+
+export interface PushServiceOptions {
+  readonly core: Core;
+  readonly logger: Logger;
+  /** Provider adapters to use instead of the real ones (tests of the worker only). */
+  readonly providers?: Readonly<Record<Platform, PushProvider>>;
+  readonly now?: () => number;
+}
+
+export interface PublishReply {
+  /** 202 when accepted (async, or sync past its bound); 200 when a sync publish finished. */
+  readonly httpStatus: 200 | 202;
+  readonly body: { readonly publish_id: string; readonly status?: PublishStatus };
+}
+
+export class PushService {
+  readonly devices: DeviceRegistry;
+  readonly subscriptions: SubscriptionRegistry;
+  readonly credentials: CredentialStore;
+  readonly templates: TemplateStore;
+  readonly statuses: StatusStore;
+  private readonly core: Core;
+  private readonly logger: Logger;
+  private readonly hashes: HashStore;
+  private readonly queue: JobQueue;
+  private readonly providers: Readonly<Record<Platform, PushProvider>>;
+  private readonly admission: AdmissionDeps;
+  readonly worker: PushWorker;
+  private untap: (() => void) | null = null;
+  private readonly observers = new Set<(platform: Platform, outcome: DeliveryOutcome) => void>();
+
+  constructor(options: PushServiceOptions) {
+    const { core } = options;
+    const hashes = core.backend.hashes;
+    const queues = core.backend.queues;
+    if (hashes === undefined || queues === undefined) throw createError('RC_ERR_PUSH_UNAVAILABLE', core.backend.driver);
+    const config = core.config.push;
+    const now = options.now ?? Date.now;
+    this.core = core;
+    this.logger = options.logger.child({ module: 'push' });
+    this.hashes = hashes;
+    this.queue = queues.queue(PUSH_QUEUE);
+    this.devices = new DeviceRegistry(hashes, now, config.webPushAllowHttp);
+    const maxChannel = Math.max(...core.config.apps.map((app) => app.limits.maxChannelNameLength), 200);
+    this.subscriptions = new SubscriptionRegistry(hashes, this.devices, maxChannel, now);
+    this.credentials = new CredentialStore(hashes, now);
+    this.templates = new TemplateStore(hashes, now);
+    this.statuses = new StatusStore(hashes, config.statusTtlSec * 1000, now);
+    this.providers = options.providers ?? {
+      apns: new ApnsProvider({ baseUrl: config.apnsBaseUrl, timeoutMs: config.providerTimeoutMs, now }),
+      fcm: new FcmProvider({ baseUrl: config.fcmBaseUrl, timeoutMs: config.providerTimeoutMs }),
+      web: new WebPushProvider({ timeoutMs: config.providerTimeoutMs }),
+    };
+    this.admission = { config, hashes, queue: this.queue, statuses: this.statuses, templates: this.templates, maxChannelNameLength: maxChannel, now };
+    this.worker = new PushWorker({
+      config,
+      hashes,
+      queue: this.queue,
+      statuses: this.statuses,
+      devices: this.devices,
+      subscriptions: this.subscriptions,
+      credentials: this.credentials,
+      providers: this.providers,
+      logger: this.logger,
+      now,
+      observe: (platform, outcome) => {
+        for (const observer of this.observers) {
+          try {
+            observer(platform, outcome);
+          } catch (error) {
+            this.logger.warn({ err: error }, 'a delivery observer threw');
+          }
+        }
+      },
+    });
+  }
+
+  /** Registers a listener for every delivery outcome on this node (metrics). */
+  observeDeliveries(listener: (platform: Platform, outcome: DeliveryOutcome) => void): void {
+    this.observers.add(listener);
+  }
+
+  /** Starts this node's delivery workers and the `extras.push` tap. */
+  start(): void {
+    if (this.core.config.push.workers) this.queue.process(this.worker.handle, this.core.config.push.concurrency);
+    this.untap ??= this.core.tapMessages((message) => this.onChannelMessage(message));
+  }
+
+  /** Stops the tap and the workers (running deliveries finish) and closes provider connections. */
+  async close(): Promise<void> {
+    this.untap?.();
+    this.untap = null;
+    await this.queue.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the push queue failed'));
+    await Promise.all(Object.values(this.providers).map((provider) => provider.close().catch(() => undefined)));
+  }
+
+  /**
+   * Admits a publish. Async: 202 with the id once durable. Sync: waits for a terminal
+   * state up to `push.syncTimeoutMs`, then answers 200 with the status (or 202 if still
+   * running). A replayed `idempotency_key` returns the first publish id and enqueues nothing.
+   */
+  async publish(app: AppConfig, raw: unknown): Promise<PublishReply> {
+    const plan = await planPublish(this.admission, app.id, raw);
+    const admit = async (): Promise<string> => (await admitPlan(this.admission, app.id, plan))!;
+    const publishId = plan.idempotencyKey === undefined ? await admit() : (await this.core.idempotent(app, 'push-publish', plan.idempotencyKey, raw, admit)).reply;
+    if (!plan.sync) return { httpStatus: 202, body: { publish_id: publishId } };
+    const deadline = Date.now() + this.core.config.push.syncTimeoutMs;
+    for (;;) {
+      const status = await this.statuses.read(app.id, publishId);
+      if (isTerminal(status.state)) return { httpStatus: 200, body: { publish_id: publishId, status } };
+      if (Date.now() >= deadline) return { httpStatus: 202, body: { publish_id: publishId, status } };
+      await new Promise((resolve) => setTimeout(resolve, SYNC_POLL_MS));
+    }
+  }
+
+  status(appId: string, publishId: string): Promise<PublishStatus> {
+    return this.statuses.read(appId, publishId);
+  }
+
+  /** Cancels a publish whose expand job has not started (scheduled, or still queued). */
+  async cancel(appId: string, publishId: string): Promise<PublishStatus> {
+    const status = await this.statuses.read(appId, publishId);
+    if (status.state === 'cancelled') return status;
+    if (status.state !== 'scheduled' && status.state !== 'queued') throw createError('RC_ERR_PUSH_NOT_CANCELLABLE', JSON.stringify(publishId), status.state);
+    // Removal fails when a worker has just taken the job: then it is no longer cancellable.
+    if (!(await this.queue.remove(jobIds.expand(appId, publishId)))) {
+      throw createError('RC_ERR_PUSH_NOT_CANCELLABLE', JSON.stringify(publishId), 'already started');
+    }
+    await this.statuses.setBase(appId, publishId, 'cancelled');
+    return this.statuses.read(appId, publishId);
+  }
+
+  /**
+   * A provider's (or the app's) delivery callback: `{ publish_id, device_id, status:
+   * delivered | failed | gone, reason? }`. Receipts are counted on the publish status;
+   * `gone` invalidates the device like a provider error would.
+   */
+  async deliveryStatus(appId: string, raw: unknown): Promise<PublishStatus> {
+    const body = asBody(raw, 'the delivery status');
+    const publishId = requiredString(body, 'publish_id', 128);
+    const deviceId = requiredId(body, 'device_id');
+    const outcome = field(body, 'status');
+    if (outcome !== 'delivered' && outcome !== 'failed' && outcome !== 'gone') {
+      throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'status must be delivered, failed or gone');
+    }
+    const reason = typeof field(body, 'reason') === 'string' ? String(field(body, 'reason')).slice(0, 200) : outcome;
+    await this.statuses.read(appId, publishId); // 404 for an unknown publish
+    const key = pushKeys.status(appId, publishId);
+    await this.hashes.increment(key, `receipt:${outcome}`, 1);
+    if (outcome !== 'delivered') await this.hashes.increment(key, `reason:callback: ${reason}`, 1);
+    if (outcome === 'gone') await this.devices.invalidate(appId, deviceId, `callback: ${reason}`);
+    return this.statuses.read(appId, publishId);
+  }
+
+  /** The app's dead letters (newest retention window). */
+  async deadLetters(appId: string): Promise<unknown[]> {
+    const all = await this.hashes.getAll(pushKeys.deadLetters(appId));
+    return [...all.values()].map((text) => JSON.parse(text) as unknown);
+  }
+
+  /**
+   * A channel event carrying `extras.push` goes to the channel's push subscribers. Every
+   * node sees every message, but the publish id is derived from the message serial and
+   * its status is claimed atomically, so exactly one node admits it cluster-wide.
+   */
+  private onChannelMessage(message: ChannelMessage): void {
+    const extras = message.record.extras;
+    const push = extras !== undefined && Object.hasOwn(extras, 'push') ? extras.push : undefined;
+    if (push === undefined || push === null || typeof push !== 'object') return;
+    void this.admitChannelPush(message, push as Record<string, unknown>).catch((error: unknown) => {
+      this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, 'extras.push was not admitted');
+    });
+  }
+
+  private async admitChannelPush(message: ChannelMessage, push: Record<string, unknown>): Promise<void> {
+    const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
+    const plan = { recipients: [{ type: 'channel' as const, channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
+    await admitPlan(this.admission, message.appId, plan, channelPushId(message.appId, message.channel, message.serial));
+  }
+}

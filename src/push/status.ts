@@ -1,0 +1,123 @@
+/**
+ * Publish status: a base state written by admission and the expander, plus counters
+ * the device jobs increment atomically (so several workers on several nodes never lose
+ * a count). The visible state is derived from both when read.
+ *
+ * Counters: planned (devices found), sent (provider requests made, retries included),
+ * succeeded, failed (gone, rejected or dead-lettered), retrying (waiting for a retry
+ * now), expired (not sent before expires_at), cancelled. A device ends in exactly one
+ * of succeeded / failed / expired / cancelled.
+ */
+import type { HashStore } from '../backends/ports.ts';
+import { createError } from '../core/errors.ts';
+import { pushKeys } from './keys.ts';
+
+export type BaseState = 'scheduled' | 'queued' | 'expanding' | 'expanded' | 'cancelled' | 'expired';
+
+export type PublishState = 'scheduled' | 'queued' | 'delivering' | 'succeeded' | 'partial' | 'failed' | 'expired' | 'cancelled';
+
+export const COUNTERS = ['planned', 'sent', 'succeeded', 'failed', 'retrying', 'expired', 'cancelled'] as const;
+export type Counter = (typeof COUNTERS)[number];
+
+export interface PublishStatus {
+  readonly publish_id: string;
+  readonly state: PublishState;
+  readonly counters: Readonly<Record<Counter, number>>;
+  readonly not_before: string | null;
+  readonly expires_at: string | null;
+  readonly created_at: string;
+  /** Failure reasons → how many devices failed for it (e.g. `apns: BadDeviceToken`). */
+  readonly failure_reasons: Readonly<Record<string, number>>;
+}
+
+const TERMINAL: ReadonlySet<PublishState> = new Set(['succeeded', 'partial', 'failed', 'expired', 'cancelled']);
+
+export function isTerminal(state: PublishState): boolean {
+  return TERMINAL.has(state);
+}
+
+export class StatusStore {
+  constructor(
+    private readonly hashes: HashStore,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Creates the status; false when it already exists (another node, or a replay, won).
+   * The `created` field is claimed first, so exactly one caller proceeds.
+   */
+  async create(appId: string, publishId: string, base: BaseState, notBefore: number, expiresAt: number): Promise<boolean> {
+    const key = pushKeys.status(appId, publishId);
+    if (!(await this.hashes.setIfAbsent(key, 'created', String(this.now())))) return false;
+    await this.hashes.setMany(key, new Map([['base', base], ['not_before', String(notBefore)], ['expires_at', String(expiresAt)]]));
+    await this.hashes.expire(key, this.ttlMs);
+    return true;
+  }
+
+  async setBase(appId: string, publishId: string, base: BaseState): Promise<void> {
+    await this.hashes.set(pushKeys.status(appId, publishId), 'base', base);
+  }
+
+  async setPlanned(appId: string, publishId: string, planned: number): Promise<void> {
+    await this.hashes.setMany(pushKeys.status(appId, publishId), new Map([['planned', String(planned)], ['base', 'expanded']]));
+  }
+
+  async count(appId: string, publishId: string, counter: Counter, by = 1): Promise<void> {
+    await this.hashes.increment(pushKeys.status(appId, publishId), counter, by);
+  }
+
+  async countFailure(appId: string, publishId: string, reason: string): Promise<void> {
+    const key = pushKeys.status(appId, publishId);
+    await this.hashes.increment(key, 'failed', 1);
+    await this.hashes.increment(key, `reason:${reason.slice(0, 200)}`, 1);
+  }
+
+  async base(appId: string, publishId: string): Promise<BaseState | null> {
+    return (await this.hashes.get(pushKeys.status(appId, publishId), 'base')) as BaseState | null;
+  }
+
+  /** The status as the API shows it, or `RC_ERR_PUSH_PUBLISH_NOT_FOUND`. */
+  async read(appId: string, publishId: string): Promise<PublishStatus> {
+    const fields = await this.hashes.getAll(pushKeys.status(appId, publishId));
+    const created = fields.get('created');
+    if (created === undefined) throw createError('RC_ERR_PUSH_PUBLISH_NOT_FOUND', JSON.stringify(publishId));
+    const counters = Object.fromEntries(COUNTERS.map((name) => [name, Number(fields.get(name) ?? 0)])) as Record<Counter, number>;
+    const reasons = new Map<string, number>();
+    for (const [name, value] of fields) if (name.startsWith('reason:')) reasons.set(name.slice(7), Number(value));
+    const notBefore = Number(fields.get('not_before') ?? 0);
+    const expiresAt = Number(fields.get('expires_at') ?? 0);
+    return {
+      publish_id: publishId,
+      state: deriveState((fields.get('base') ?? 'queued') as BaseState, counters, notBefore, this.now()),
+      counters,
+      not_before: notBefore > 0 ? new Date(notBefore).toISOString() : null,
+      expires_at: expiresAt > 0 ? new Date(expiresAt).toISOString() : null,
+      created_at: new Date(Number(created)).toISOString(),
+      failure_reasons: Object.fromEntries(reasons),
+    };
+  }
+}
+
+function deriveState(base: BaseState, c: Readonly<Record<Counter, number>>, notBefore: number, now: number): PublishState {
+  switch (base) {
+    case 'cancelled':
+    case 'expired':
+      return base;
+    case 'scheduled':
+      return notBefore > now ? 'scheduled' : 'queued';
+    case 'queued':
+      return 'queued';
+    case 'expanding':
+      return 'delivering';
+    case 'expanded': {
+      const done = c.succeeded + c.failed + c.expired + c.cancelled;
+      if (done < c.planned) return 'delivering';
+      if (c.succeeded === c.planned) return 'succeeded';
+      if (c.succeeded > 0) return 'partial';
+      if (c.expired === c.planned) return 'expired';
+      if (c.cancelled === c.planned) return 'cancelled';
+      return 'failed';
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The bot API on two nodes sharing one Redis and one `bots.cookieSecret`: a bot logs in
+ * on node A and does all its Bayeux work on node B (the login session lives in Redis),
+ * receives what is published through node A, speaks to a subscriber on node A, and its
+ * session expires on every node once it stops polling. A rotation on one node is
+ * effective on the other.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import faye from 'faye';
+import type { Config } from '../../src/config/schema.ts';
+import { roomsOf } from '../../src/core/rooms.ts';
+import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import { bayeuxPost, login, until } from '../helpers/bots.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { RecordingSubscriber } from '../helpers/subscriber.ts';
+
+const ROOM = 'presence-room-acme-lobby';
+let redis: TestRedis;
+let config: Config;
+let nodeA: RunningApp;
+let nodeB: RunningApp;
+
+before(async () => {
+  redis = await startRedis();
+  config = testConfig(
+    { bots: { cookieSecret: 'a-shared-cookie-secret-for-tests', maxEventLoopDelayMs: 0, sessionGraceMs: 600, connectTimeoutMs: 300 } },
+    redis.url,
+  );
+  nodeA = await startApp(config, 'node-a');
+  nodeB = await startApp(config, 'node-b');
+});
+after(async () => {
+  await nodeA?.close();
+  await nodeB?.close();
+  await redis?.stop();
+});
+
+test('login on node A, Bayeux on node B: receive and publish across nodes', async () => {
+  const { cookie, status } = await login(nodeA.url);
+  assert.equal(status, 200);
+  const client = new faye.Client(`${nodeB.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
+  client.setHeader('Cookie', cookie);
+  const received: unknown[] = [];
+  await client.subscribe('/service/stream', (message) => received.push(message));
+
+  const app = nodeA.app.core.apps.requireEnabled('app-1');
+  await nodeA.app.core.publish(app, [{ name: 'chat', channels: [ROOM], data: 'via node A', origin: 'rest', sender: { type: 'Human', id: 'alice' } }]);
+  const event = (await until(() => received[0])) as { contentData: string; senderID: string };
+  assert.equal(event.contentData, 'via node A');
+  assert.equal(event.senderID, 'alice');
+
+  const listener = new RecordingSubscriber('listener-on-a');
+  await nodeA.app.core.subscribe('app-1', ROOM, listener);
+  await client.publish('/service/stream', 'hello from node B');
+  const heard = await until(() => listener.messages[0]);
+  assert.equal(heard.record.data, 'hello from node B');
+  await nodeA.app.core.unsubscribe('app-1', ROOM, listener);
+
+  client.disconnect();
+});
+
+test('a session that stops polling expires on both nodes; rotation on B refuses the old code on A', async () => {
+  const { cookie } = await login(nodeA.url);
+  const handshake = async (url: string) =>
+    bayeuxPost(url, cookie, [{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
+  const first = await handshake(nodeB.url);
+  assert.equal(first.status, 200);
+  await first.text();
+  const expired = await until(async () => {
+    const response = await handshake(nodeA.url);
+    await response.text();
+    return response.status === 403 ? response : undefined;
+  });
+  assert.equal(expired.status, 403);
+  const onB = await handshake(nodeB.url);
+  assert.equal(onB.status, 403);
+  await onB.text();
+
+  const { code } = await roomsOf(nodeB.app.core).rotateRoomCode('acme', 'lobby');
+  assert.equal((await login(nodeA.url)).status, 401);
+  assert.equal((await login(nodeA.url, { room: code, token: 'BOT-TOKEN' })).status, 200);
+});

@@ -10,7 +10,7 @@ import type { Backend } from './backends/ports.ts';
 import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
-import { replyNotFound, replyWithError } from './doors/http-errors.ts';
+import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
@@ -55,7 +55,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
     requestIdHeader: false,
     // Channel names may be 200 characters (Pusher), past Fastify's default of 100 per path parameter.
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -63,6 +63,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Long-polls and WebSockets outlive ordinary requests; doors set their own timeouts.
     requestTimeout: 0,
     forceCloseConnections: true,
+    // Errors the router raises before any route (bad percent-encoding in the path, a
+    // parameter past maxParamLength) get the common error format too.
+    frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
     return503OnClosing: true,
   });
   http.addHook('onRequest', async (request, reply) => {

@@ -16,7 +16,7 @@ import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../core/errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
-import { pusherCodeOf } from './close-codes.ts';
+import { closeReason, pusherCodeOf } from './close-codes.ts';
 import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, subscriptionErrorFrame, userEvent } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
 import { handlePing } from './handlers/ping.ts';
@@ -93,6 +93,8 @@ export class Connection implements Subscriber {
   /** Subscriptions still pending; while 0, `deliver` skips the lookup. */
   pendingCount = 0;
   user: SignedInUser | null = null;
+  /** Set on protocol 2 connections only (protocol-v2.ts): message-model changes reach nobody else. */
+  deliverMutation?: (message: ChannelMessage) => void;
   /** Subscribed to the server-to-user channel after sign-in (no hub entry; see signin.ts). */
   userChannelSubscribed = false;
   /** Channel name → the tail of its queue of subscribe/unsubscribe work (see `serialize`). */
@@ -151,6 +153,11 @@ export class Connection implements Subscriber {
     this.writer.writeText(text);
   }
 
+  /** Writes a pre-built frame shared by many connections (protocol 2 fan-out, see protocol-v2.ts). */
+  sendFrame(frame: Buffer): void {
+    this.writer.write(frame);
+  }
+
   sendError(error: RoomcastError, channel?: string): void {
     this.sendText(errorFrame(error, channel));
   }
@@ -176,7 +183,7 @@ export class Connection implements Subscriber {
     // Leave `open` first: writing the error frame may itself trip the overflow check.
     this.state = 'closing';
     if (notify) this.sendError(error);
-    this.ws.close(pusherCodeOf(error), error.message.slice(0, 120));
+    this.ws.close(pusherCodeOf(error), closeReason(error.message));
     const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
     timer.unref();
   }

@@ -18,8 +18,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../core/errors.ts';
-import { CLOSE_MESSAGE_TOO_BIG, pusherCodeOf } from './close-codes.ts';
+import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf } from './close-codes.ts';
 import { Connection } from './connection.ts';
+import { enableProtocolV2 } from './protocol-v2.ts';
 import { connectionEstablished, errorFrame } from './frames.ts';
 import { SocketIdFactory } from './socket-id.ts';
 import { SocketWriter } from './socket-writer.ts';
@@ -29,7 +30,9 @@ export interface WsDoorOptions {
 }
 
 /** Protocol versions this door speaks. */
-const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7']);
+// 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
+// 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
+const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7', '2']);
 const APP_PATH = /^\/app\/([^/?#]+)\/?$/;
 /** How long preClose waits for sockets to finish closing before cutting them. */
 const SHUTDOWN_WAIT_MS = 2000;
@@ -54,10 +57,16 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   });
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    const match = APP_PATH.exec(url.pathname);
-    if (match === null || closing) {
-      rejectUpgrade(socket, closing ? 503 : 404, closing ? 'Service Unavailable' : 'Not Found');
+    // An event listener that throws takes the process down: every step below must
+    // refuse bad client input rather than throw (e.g. `GET //` is not a parseable URL).
+    const url = parseRequestUrl(request.url);
+    const match = url === null ? null : APP_PATH.exec(url.pathname);
+    if (closing) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    if (url === null || match === null) {
+      rejectUpgrade(socket, url === null ? 400 : 404, url === null ? 'Bad Request' : 'Not Found');
       return;
     }
     let key: string;
@@ -67,7 +76,8 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, url.searchParams));
+    const query = url.searchParams;
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, query));
   }
 
   function accept(ws: WebSocket, socket: Duplex, key: string, query: URLSearchParams): void {
@@ -82,6 +92,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     let connection: Connection | null = null;
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
     connection = new Connection({ core, app, socketId, ws, writer, logger });
+    if (query.get('protocol') === '2') enableProtocolV2(connection, query);
     const live = connection;
     connections.add(live);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);
@@ -114,7 +125,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
 
   function refuse(ws: WebSocket, error: RoomcastError): void {
     ws.send(errorFrame(error));
-    ws.close(pusherCodeOf(error), error.message.slice(0, 120));
+    ws.close(pusherCodeOf(error), closeReason(error.message));
     setTimeout(() => ws.terminate(), SHUTDOWN_WAIT_MS).unref();
   }
 
@@ -152,6 +163,15 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   http.addHook('onClose', async () => {
     clearInterval(sweeper);
   });
+}
+
+/** The request target as a URL, or null when it is not one (`//`, `/\\`, …). */
+function parseRequestUrl(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
 }
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {

@@ -175,6 +175,76 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
 }
 
+/** One stored element of a versioned message (a version or an annotation) and where the log put it. */
+export interface MessageItem {
+  /** The log seq of the entry that published it (its serial). */
+  readonly seq: number;
+  /** Milliseconds since the epoch, the log entry's time. */
+  readonly time: number;
+  /** Opaque body written by the core (the same text as the log entry's body). */
+  readonly body: string;
+}
+
+/** The stored state of one message: its versions, live annotations and summary. */
+export interface MessageDocument {
+  /** Bumped by every successful commit; 0 when nothing was ever committed for the message. */
+  readonly revision: number;
+  /** Preserved versions, oldest first (the original publish first while it is preserved). */
+  readonly versions: readonly MessageItem[];
+  /** Live annotations, in seq order. */
+  readonly annotations: readonly MessageItem[];
+  /** Opaque summary projection written by the core, or null before the first annotation. */
+  readonly summary: string | null;
+}
+
+/** What one log entry of a commit is, for the document. */
+export type MessageAppendRole = 'version' | 'annotation' | 'event';
+
+/** One atomic change of a message, computed by the core from the document it read. */
+export interface MessageCommit {
+  /** The document revision the change was computed from; the commit fails when it moved. */
+  readonly expectedRevision: number;
+  /** When `expectedRevision` is 0: the original publish, seeded as the first version. */
+  readonly original?: MessageItem;
+  /**
+   * Bodies appended to the message's stream in order, exactly as `MessageLog.append`
+   * would (same seq counter, retention and broadcast). `version` entries are also added
+   * to the document's versions, `annotation` entries to its annotations; `event` entries
+   * are only published (summary updates, annotation deletes).
+   */
+  readonly appends: readonly { readonly body: string; readonly role: MessageAppendRole }[];
+  /** Seqs of annotations to drop from the document (deletes, replaced annotations). */
+  readonly removeAnnotations?: readonly number[];
+  /** Replaces the stored summary when given. */
+  readonly summary?: string;
+  readonly retention: RetentionPolicy;
+  /** Keep at most this many versions (the oldest are dropped first); ≥ 1. */
+  readonly maxVersions: number;
+  /** The document expires this long after its last commit, in milliseconds; 0 means never. */
+  readonly ttlMs: number;
+}
+
+/**
+ * Versioned messages and annotations: one document per message, changed only by
+ * atomic compare-and-commit.
+ *
+ * Guarantees: `commit` is atomic across nodes: it succeeds only when the document's
+ * revision still equals `expectedRevision`, and then (in one step) appends its bodies
+ * to the stream's log (consecutive seqs, stored subject to retention, broadcast as
+ * `append` bus messages like any publish) and updates the document. Two concurrent
+ * commits from the same revision: exactly one succeeds, the other gets null and must
+ * re-read, so a message's history is linear and no update is lost. Versions are listed
+ * in seq order. A document expires `ttlMs` after its last commit.
+ */
+export interface MessageStore {
+  /** The document of a message, or null when nothing was committed for it (or it expired). */
+  load(stream: string, messageSeq: number): Promise<MessageDocument | null>;
+  /** Compare-and-commit; the appended log entries, or null when the revision moved. */
+  commit(stream: string, messageSeq: number, change: MessageCommit): Promise<LogEntry[] | null>;
+  /** Drops every document of a stream (history reset). */
+  purge(stream: string): Promise<void>;
+}
+
 /**
  * Small hashes (field → value) per key: push devices, subscriptions, credentials,
  * templates and publish status. Keys and values are opaque strings built by the caller.
@@ -274,6 +344,11 @@ export interface Backend {
   readonly hashes?: HashStore;
   /** Durable job queues for push delivery. Optional, as `hashes`. */
   readonly queues?: JobQueues;
+  /**
+   * Versioned messages and annotations (issue 4). Optional so a backend can be built
+   * before it supports them; the core answers `RC_ERR_MESSAGES_UNSUPPORTED` without it.
+   */
+  readonly messages?: MessageStore;
   /**
    * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
    * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps

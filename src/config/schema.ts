@@ -34,6 +34,10 @@ export interface HistoryRetention {
   maxCount: number;
   /** Max age of a kept message, in seconds. Default 86400 (one day); 0 means no age limit. */
   maxAgeSec: number;
+  /** Versions preserved per message (the oldest are dropped first). Default 1000; minimum 1. */
+  maxVersionsPerMessage: number;
+  /** Live annotations per message; past it a new annotation is refused (409). Default 5000; minimum 1. */
+  maxAnnotationsPerMessage: number;
 }
 
 export interface AppConfig {
@@ -315,6 +319,8 @@ export const configSchema = {
             properties: {
               maxCount: { type: 'integer', minimum: 0, default: 1000 },
               maxAgeSec: { type: 'integer', minimum: 0, default: 86400 },
+              maxVersionsPerMessage: { type: 'integer', minimum: 1, default: 1000 },
+              maxAnnotationsPerMessage: { type: 'integer', minimum: 1, default: 5000 },
             },
           },
         },

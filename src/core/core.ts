@@ -6,14 +6,18 @@
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
 import type { Backend, BusMessage } from '../backends/ports.ts';
+import { Annotations } from './annotations.ts';
 import { AppRegistry } from './apps.ts';
 import { lastPublishedMessage } from './cache.ts';
 import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
+import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
+import { VersionedMessages } from './messages.ts';
+import { isCompanionStream, recordPresenceChange, type PresenceAction } from './presence-history.ts';
 import { publishEvents, type PublishInput, type PublishedMessage } from './publish.ts';
 import { decodeSignal, encodeSignal, type Signal } from './signals.ts';
-import { ChannelMessage, type Member, type MessageRecord, type Subscriber, type UserConnection } from './types.ts';
+import { ChannelMessage, isCreateRecord, type Member, type MessageRecord, type Subscriber, type UserConnection } from './types.ts';
 
 /** Bound on presence leaves queued during a backend outage (one per departed connection). */
 const MAX_PENDING_LEAVES = 100_000;
@@ -42,6 +46,15 @@ export class Core {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** Listeners for messages of every channel on this node (bots' room streams, metrics). */
   private readonly messageTaps = new Set<(message: ChannelMessage) => void>();
+  /** Listeners for mutation, annotation and summary records (issue 4; kept apart so plain taps never see them). */
+  private readonly mutationTaps = new Set<(message: ChannelMessage) => void>();
+  /** Channel history, state/purge/reset and recovery (issue 4). */
+  readonly history: ChannelHistory;
+  /** Versioned messages: update, delete, append (issue 4). */
+  readonly messages: VersionedMessages;
+  /** Annotations and summaries (issue 4). */
+  readonly annotations: Annotations;
+
   /** Presence leaves that failed on a backend fault, retried after each heartbeat (see leavePresence). */
   private readonly pendingLeaves = new Map<string, { readonly key: string; readonly connectionId: string }>();
   /** `{stream key}\n{connectionId}` → user id of this node's presence members, to announce a departure a late leave hid. */
@@ -55,6 +68,9 @@ export class Core {
     this.logger = options.logger.child({ module: 'core' });
     this.nodeId = options.nodeId;
     this.apps = new AppRegistry(options.config.apps);
+    this.history = new ChannelHistory(options.backend);
+    this.messages = new VersionedMessages(options.backend);
+    this.annotations = new Annotations(options.backend);
     this.backend.bus.setHandler((message) => this.onBusMessage(message));
   }
 
@@ -101,6 +117,12 @@ export class Core {
   tapMessages(listener: (message: ChannelMessage) => void): () => void {
     this.messageTaps.add(listener);
     return () => this.messageTaps.delete(listener);
+  }
+
+  /** Like `tapMessages`, for mutation, annotation and summary records (Bayeux bots, V2 doors). */
+  tapMutations(listener: (message: ChannelMessage) => void): () => void {
+    this.mutationTaps.add(listener);
+    return () => this.mutationTaps.delete(listener);
   }
 
   // --- subscriptions
@@ -189,6 +211,7 @@ export class Core {
       });
       this.joinedUsers.set(`${key}\n${subscriber.connectionId}`, member.userId);
       if (firstForUser) {
+        void this.recordPresence(appId, channel, 'presence.enter', member.userId, member.userInfo);
         await this.sendSignal({
           type: 'presence',
           change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId },
@@ -267,6 +290,8 @@ export class Core {
   }
 
   private onAppend(stream: string, seq: number, time: number, body: string): void {
+    // Presence-history companions are storage only: nobody subscribes to them.
+    if (isCompanionStream(stream)) return;
     let record: MessageRecord;
     try {
       record = JSON.parse(body) as MessageRecord;
@@ -277,7 +302,7 @@ export class Core {
     const { appId, channel } = parseStreamKey(stream);
     const message = new ChannelMessage(appId, channel, seq, time, record);
     this.hub.dispatch(stream, message);
-    for (const tap of this.messageTaps) {
+    for (const tap of isCreateRecord(record) ? this.messageTaps : this.mutationTaps) {
       try {
         tap(message);
       } catch (error) {
@@ -309,6 +334,17 @@ export class Core {
     return this.backend.bus.signal(encodeSignal(signal));
   }
 
+  /** Records a join or leave in presence history; never fails the presence change itself. */
+  private async recordPresence(appId: string, channel: string, action: PresenceAction, userId: string, userInfo?: unknown): Promise<void> {
+    const app = this.apps.findById(appId);
+    if (app === undefined) return;
+    try {
+      await recordPresenceChange(this.backend.log, app, channel, action, userId, userInfo);
+    } catch (error) {
+      this.logger.warn({ err: error, channel }, 'could not record presence history');
+    }
+  }
+
   // --- liveness
 
   private async beat(ttlMs: number): Promise<void> {
@@ -330,6 +366,7 @@ export class Core {
   private async announceDepartures(left: readonly { channel: string; userId: string }[]): Promise<void> {
     for (const { channel: key, userId } of left) {
       const { appId, channel } = parseStreamKey(key);
+      void this.recordPresence(appId, channel, 'presence.leave', userId);
       await this.sendSignal({
         type: 'presence',
         change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null } },

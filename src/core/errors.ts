@@ -65,6 +65,19 @@ export const ERRORS = {
   RC_ERR_IDEMPOTENCY_CONFLICT: spec(400, 'Bad Request', 'idempotency key %s was already used for a different request'),
   RC_ERR_USER_INVALID_ID: spec(400, 'Bad Request', 'user id %s is not valid'),
 
+  // --- message model: history, versioned messages, annotations (issue 4)
+  RC_ERR_HISTORY_INVALID_QUERY: spec(400, 'Bad Request', 'history query: %s'),
+  RC_ERR_HISTORY_BAD_CURSOR: spec(400, 'Bad Request', 'cursor rejected: %s'),
+  RC_ERR_HISTORY_CONFIRM_MISMATCH: spec(400, 'Bad Request', 'confirm_channel must equal the channel in the path (%s)'),
+  RC_ERR_MESSAGES_UNSUPPORTED: spec(501, 'Not Implemented', 'the %s backend does not support versioned messages'),
+  RC_ERR_MESSAGE_INVALID_SERIAL: spec(400, 'Bad Request', 'message serial %s is not a serial'),
+  RC_ERR_MESSAGE_NOT_FOUND: spec(404, 'Not Found', 'message %s on channel %s %s'),
+  RC_ERR_MESSAGE_DELETED: spec(409, 'Conflict', 'message %s is deleted; it cannot be %s'),
+  RC_ERR_MESSAGE_INVALID_BODY: spec(400, 'Bad Request', 'message change: %s'),
+  RC_ERR_MESSAGE_CONTENDED: spec(503, 'Service Unavailable', 'message %s changed %s times while this change was prepared; retry', true),
+  RC_ERR_ANNOTATION_INVALID_TYPE: spec(400, 'Bad Request', 'annotation type %s is not <namespace>:<total|flag|distinct|unique|multiple>.v1'),
+  RC_ERR_ANNOTATION_INVALID: spec(400, 'Bad Request', 'annotation: %s'),
+  RC_ERR_ANNOTATION_LIMIT: spec(409, 'Conflict', 'message %s already has %s annotations, the limit'),
   // --- signed REST door (issue 3)
   RC_ERR_AUTH_DUPLICATE_PARAM: spec(401, 'Unauthorized', 'query parameter %s appears more than once; signed parameters must be unique'),
   RC_ERR_AUTH_BAD_TIMESTAMP: spec(401, 'Unauthorized', 'auth_timestamp %s is not a Unix time in whole seconds'),

@@ -7,7 +7,7 @@
  * message through `ChannelMessage.encode`.
  */
 import { streamKey } from './channels.ts';
-import type { ChannelMessage, PresenceChange, Subscriber, UserConnection } from './types.ts';
+import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber, type UserConnection } from './types.ts';
 
 export class LocalHub {
   /** stream key → subscribers on this node */
@@ -51,10 +51,13 @@ export class LocalHub {
     const set = this.channels.get(stream);
     if (set === undefined) return;
     const exclude = message.record.socketId;
+    const plain = isCreateRecord(message.record);
     for (const subscriber of set) {
       if (subscriber.connectionId === exclude) continue;
       try {
-        subscriber.deliver(message);
+        // Mutations and annotations go only to subscribers that opted in (see Subscriber).
+        if (plain) subscriber.deliver(message);
+        else subscriber.deliverMutation?.(message);
       } catch {
         // A broken subscriber must not stop the fan-out to the others; the door closes it.
       }

@@ -33,6 +33,61 @@ export interface MessageRecord {
   readonly sender?: Sender;
   /** Free-form extras (e.g. `push`), passed through. */
   readonly extras?: Readonly<Record<string, unknown>>;
+  // --- message model (issue 4); every field optional so older bodies still parse
+  /** Mutations, annotations and summaries: the serial of the message they concern. */
+  readonly messageSerial?: string;
+  /** Mutations: when the original message was published (ms since the epoch). */
+  readonly createdAt?: number;
+  /** Mutations: who changed the message, why, and the idempotency key used. */
+  readonly change?: MessageChangeInfo;
+  /** `message.append`: the appended text (`data` holds the full text after the append). */
+  readonly fragment?: string;
+  /** `annotation.create` / `annotation.delete`: the annotation. */
+  readonly annotation?: AnnotationRecord;
+  /** `message.summary`: the message's summary projection after the change. */
+  readonly summary?: Readonly<Record<string, unknown>>;
+}
+
+/** The actions a stored record can carry. `message.create` is a plain publish. */
+export type MessageAction =
+  | 'message.create'
+  | 'message.update'
+  | 'message.delete'
+  | 'message.append'
+  | 'annotation.create'
+  | 'annotation.delete'
+  | 'message.summary';
+
+/** Who changed a message and why (part of every mutation record). */
+export interface MessageChangeInfo {
+  readonly clientId?: string;
+  readonly description?: string;
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** The idempotency key (or `op_id`) of the request, and a fingerprint of its operation. */
+  readonly idempotencyKey?: string;
+  readonly fingerprint?: string;
+}
+
+/** An annotation as stored and broadcast. */
+export interface AnnotationRecord {
+  /** `<namespace>:<aggregation>.v1` */
+  readonly type: string;
+  readonly name?: string;
+  readonly clientId?: string;
+  /** `multiple` only: how much this annotation adds (default 1). */
+  readonly count?: number;
+  /** Opaque JSON value attached by the client. */
+  readonly data?: unknown;
+  /** `annotation.delete`: the serial of the annotation removed. */
+  readonly annotationSerial?: string;
+}
+
+/**
+ * True for a plain publish. Everything else (mutations, annotations, summaries) only
+ * reaches subscribers that opted in through `Subscriber.deliverMutation`.
+ */
+export function isCreateRecord(record: MessageRecord): boolean {
+  return record.action === 'message.create' || record.action === undefined;
 }
 
 /** An encoder turns a message into one door's wire text; see `ChannelMessage.encode`. */
@@ -98,6 +153,12 @@ export interface Subscriber {
   deliver(message: ChannelMessage): void;
   /** Called for presence changes on a subscribed presence channel. */
   presenceChanged?(change: PresenceChange): void;
+  /**
+   * Opt-in (WebSocket protocol 2, Bayeux): called for mutation, annotation and summary
+   * records. A subscriber without it never sees them (Pusher protocol 7 clients could
+   * not parse them).
+   */
+  deliverMutation?(message: ChannelMessage): void;
 }
 
 /** A signed-in user's connection, reachable by user id from any node. */

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { createRedisBackend } from '../../src/backends/redis/index.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { describeBackendContract } from './backend.contract.ts';
+import { describeMessageStoreContract } from './message-store.contract.ts';
 
 let redis: TestRedis;
 const keyPrefix = `contract-${randomBytes(4).toString('hex')}:`;
@@ -21,6 +22,12 @@ after(async () => {
 });
 
 describeBackendContract(
+  'redis',
+  async () => createRedisBackend({ url: redis.url, keyPrefix, commandTimeoutMs: 2000 }, pino({ level: 'silent' })),
+  { sharedStore: true },
+);
+
+describeMessageStoreContract(
   'redis',
   async () => createRedisBackend({ url: redis.url, keyPrefix, commandTimeoutMs: 2000 }, pino({ level: 'silent' })),
   { sharedStore: true },

@@ -8,6 +8,7 @@ import { MemoryBus } from './bus.ts';
 import { MemoryHashes } from './hashes.ts';
 import { MemoryKeyValue } from './kv.ts';
 import { MemoryLog } from './log.ts';
+import { MemoryMessageStore } from './messages.ts';
 import { MemoryNodes } from './nodes.ts';
 import { MemoryOccupancy } from './occupancy.ts';
 import { MemoryPresence } from './presence.ts';
@@ -16,12 +17,14 @@ import { MemoryJobQueues } from './queue.ts';
 export function createMemoryBackend(): Backend {
   const bus = new MemoryBus();
   const kv = new MemoryKeyValue();
+  const log = new MemoryLog(bus);
   const hashes = new MemoryHashes();
   const queues = new MemoryJobQueues();
   const backend = {
     driver: 'memory',
     bus,
-    log: new MemoryLog(bus),
+    log,
+    messages: new MemoryMessageStore(log),
     presence: new MemoryPresence(),
     occupancy: new MemoryOccupancy(),
     nodes: new MemoryNodes(),

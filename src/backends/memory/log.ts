@@ -79,7 +79,11 @@ export class MemoryLog implements MessageLog {
     state.bytes = 0;
   }
 
-  private appendNow(stream: string, body: string, retention: RetentionPolicy): LogEntry {
+  /**
+   * Appends synchronously. Public for the memory message store, whose compare-and-commit
+   * must append in the same synchronous step as its check to stay atomic.
+   */
+  appendNow(stream: string, body: string, retention: RetentionPolicy): LogEntry {
     let state = this.streams.get(stream);
     if (state === undefined) {
       state = { lastSeq: 0, entries: [], bytes: 0, maxAgeMs: retention.maxAgeMs };

@@ -22,6 +22,7 @@ import { guard, redactUrl } from './faults.ts';
 import { createKeys } from './keys.ts';
 import { RedisKeyValue } from './kv.ts';
 import { RedisLog } from './log.ts';
+import { RedisMessageStore } from './messages.ts';
 import { RedisNodes } from './nodes.ts';
 import { RedisOccupancy } from './occupancy.ts';
 import { RedisPresence } from './presence.ts';
@@ -49,6 +50,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     occupancy: new RedisOccupancy(context),
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
+    messages: new RedisMessageStore(context),
     hashes: push.hashes,
     queues: push.queues,
 

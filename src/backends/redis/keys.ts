@@ -20,6 +20,8 @@
  *   {p}occ:node:{nodeId}        set: channels where the node has subscriptions
  *   {p}nodes:expiry             sorted set: nodeId → heartbeat expiry (ms, Redis clock)
  *   {p}kv:{key}                 string with PX TTL
+ *   {p}msg:docs:{stream}        hash: message seq → versioned-message document JSON (messages.ts)
+ *   {p}msg:index:{stream}       sorted set: message seqs with a document, to bound how many are kept
  */
 
 export interface RedisKeys {
@@ -38,6 +40,8 @@ export interface RedisKeys {
   occupancyNode(nodeId: string): string;
   readonly nodeExpiry: string;
   kv(key: string): string;
+  messageDocs(stream: string): string;
+  messageIndex(stream: string): string;
 }
 
 export function createKeys(prefix: string): RedisKeys {
@@ -56,5 +60,7 @@ export function createKeys(prefix: string): RedisKeys {
     occupancyNode: (nodeId) => `${prefix}occ:node:${nodeId}`,
     nodeExpiry: `${prefix}nodes:expiry`,
     kv: (key) => `${prefix}kv:${key}`,
+    messageDocs: (stream) => `${prefix}msg:docs:${stream}`,
+    messageIndex: (stream) => `${prefix}msg:index:${stream}`,
   };
 }

@@ -26,6 +26,8 @@ const SCRIPTS = {
   nodesHeartbeat: { file: 'nodes_heartbeat.lua', keys: 1 },
   nodesDead: { file: 'nodes_dead.lua', keys: 1 },
   nodesClaim: { file: 'nodes_claim.lua', keys: 1 },
+  messageCommit: { file: 'message_commit.lua', keys: 4 },
+  messageLoad: { file: 'message_load.lua', keys: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

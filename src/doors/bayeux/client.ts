@@ -12,6 +12,7 @@ import type { ChannelMessage, PresenceChange, Subscriber } from '../../core/type
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
 import { encodeMappedEvent, encodePresenceEvent, encodeStreamEvent, STREAM_CHANNEL } from './stream.ts';
+import { encodeStreamChange } from './stream-changes.ts';
 
 /** Events kept for a client between polls; past it the oldest are dropped (a bot that stopped polling). */
 export const MAX_QUEUED_EVENTS = 1000;
@@ -41,6 +42,8 @@ export class BayeuxClient implements Subscriber {
   private pending: PendingConnect | null = null;
   private flushScheduled = false;
   private lastDelivered: ChannelMessage | null = null;
+  /** While a recovery reads history (stream-changes.ts), the room's live messages wait here. */
+  hold: ChannelMessage[] | null = null;
 
   constructor(
     readonly connectionId: string,
@@ -58,6 +61,10 @@ export class BayeuxClient implements Subscriber {
   /** Core fan-out: queue the message under every Bayeux subscription it matches. */
   deliver(message: ChannelMessage): void {
     if (this.closed || message === this.lastDelivered) return;
+    if (this.hold !== null && message.channel === this.session.channel) {
+      this.hold.push(message);
+      return;
+    }
     this.lastDelivered = message;
     const { record } = message;
     if (record.action !== 'message.create' || record.socketId === this.connectionId) return;
@@ -67,6 +74,22 @@ export class BayeuxClient implements Subscriber {
     }
     const bayeux = bayeuxOfChannel(message.channel);
     if (bayeux !== null && this.matchesMapped(bayeux)) this.push(message.encode(encodeMappedEvent));
+  }
+
+  /** Message-model changes of room messages reach `/service/stream` too (see stream-changes.ts). */
+  deliverMutation(message: ChannelMessage): void {
+    if (this.closed || message.channel !== this.session.channel || !this.subscriptions.has(STREAM_CHANNEL)) return;
+    if (this.hold !== null) {
+      this.hold.push(message);
+      return;
+    }
+    const text = message.encode(encodeStreamChange);
+    if (text !== '') this.push(text);
+  }
+
+  /** Queues a prepared event text (recovery signals). */
+  pushText(text: string): void {
+    this.push(text);
   }
 
   /** People entering and leaving the room reach `/service/stream` as Join / Exit. */

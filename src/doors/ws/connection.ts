@@ -93,6 +93,8 @@ export class Connection implements Subscriber {
   /** Subscriptions still pending; while 0, `deliver` skips the lookup. */
   pendingCount = 0;
   user: SignedInUser | null = null;
+  /** Set on protocol 2 connections only (protocol-v2.ts): message-model changes reach nobody else. */
+  deliverMutation?: (message: ChannelMessage) => void;
   /** Subscribed to the server-to-user channel after sign-in (no hub entry; see signin.ts). */
   userChannelSubscribed = false;
   /** Channel name → the tail of its queue of subscribe/unsubscribe work (see `serialize`). */
@@ -149,6 +151,11 @@ export class Connection implements Subscriber {
 
   sendText(text: string): void {
     this.writer.writeText(text);
+  }
+
+  /** Writes a pre-built frame shared by many connections (protocol 2 fan-out, see protocol-v2.ts). */
+  sendFrame(frame: Buffer): void {
+    this.writer.write(frame);
   }
 
   sendError(error: RoomcastError, channel?: string): void {

@@ -19,7 +19,16 @@ import type { RoomcastError } from '../../core/errors.ts';
 export type ClientRequest =
   | { readonly kind: 'ping' }
   | { readonly kind: 'pong' }
-  | { readonly kind: 'subscribe'; readonly channel: string; readonly auth: string | undefined; readonly channelData: string | undefined }
+  | {
+      readonly kind: 'subscribe';
+      readonly channel: string;
+      readonly auth: string | undefined;
+      readonly channelData: string | undefined;
+      /** Recovery: the last serial the client saw on this channel (issue 4). */
+      readonly lastSerial?: string;
+      /** Protocol 2: also send raw annotation events of this channel. */
+      readonly annotations?: boolean;
+    }
   | { readonly kind: 'unsubscribe'; readonly channel: string }
   | { readonly kind: 'signin'; readonly auth: string; readonly userData: string }
   | { readonly kind: 'client_event'; readonly event: string; readonly channel: string; readonly data: unknown };
@@ -57,6 +66,7 @@ export function parseClientFrame(text: string): ClientRequest {
         channel: requireString(data.channel, 'data.channel', event),
         auth: optionalString(data.auth, 'data.auth', event),
         channelData: optionalString(data.channel_data, 'data.channel_data', event),
+        ...subscribeOptions(data, event),
       };
     }
     case 'pusher:unsubscribe': {
@@ -108,6 +118,14 @@ function optionalString(value: unknown, field: string, event: string): string | 
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw createError('RC_ERR_WS_BAD_FRAME', `${event}: "${field}" must be a string`);
   return value;
+}
+
+/** The message-model options of `pusher:subscribe` (issue 4): `last_serial`, `annotations`. */
+function subscribeOptions(data: Record<string, unknown>, event: string): { lastSerial?: string; annotations?: boolean } {
+  const lastSerial = optionalString(data.last_serial, 'data.last_serial', event);
+  if (lastSerial !== undefined && lastSerial.length > 40) throw createError('RC_ERR_WS_BAD_FRAME', `${event}: "data.last_serial" is not a serial`);
+  if (data.annotations !== undefined && typeof data.annotations !== 'boolean') throw createError('RC_ERR_WS_BAD_FRAME', `${event}: "data.annotations" must be a boolean`);
+  return { ...(lastSerial !== undefined ? { lastSerial } : {}), ...(data.annotations === true ? { annotations: true } : {}) };
 }
 
 /** A name shortened for error messages (client-supplied text is echoed bounded). */

@@ -20,6 +20,7 @@ import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../core/errors.ts';
 import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf } from './close-codes.ts';
 import { Connection } from './connection.ts';
+import { enableProtocolV2 } from './protocol-v2.ts';
 import { connectionEstablished, errorFrame } from './frames.ts';
 import { SocketIdFactory } from './socket-id.ts';
 import { SocketWriter } from './socket-writer.ts';
@@ -29,7 +30,9 @@ export interface WsDoorOptions {
 }
 
 /** Protocol versions this door speaks. */
-const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7']);
+// 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
+// 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
+const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7', '2']);
 const APP_PATH = /^\/app\/([^/?#]+)\/?$/;
 /** How long preClose waits for sockets to finish closing before cutting them. */
 const SHUTDOWN_WAIT_MS = 2000;
@@ -89,6 +92,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     let connection: Connection | null = null;
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
     connection = new Connection({ core, app, socketId, ws, writer, logger });
+    if (query.get('protocol') === '2') enableProtocolV2(connection, query);
     const live = connection;
     connections.add(live);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);

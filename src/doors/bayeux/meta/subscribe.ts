@@ -16,6 +16,7 @@ import { MAX_SUBSCRIPTIONS } from '../client.ts';
 import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
 import { isChannelName, isChannelPattern, isMetaChannel, isServiceChannel } from '../grammar.ts';
 import { STREAM_CHANNEL } from '../stream.ts';
+import { recoverRoomStream } from '../stream-changes.ts';
 
 /** The subscriptions of a (un)subscribe message, or null when the field is missing or malformed. */
 export function subscriptionsOf(message: BayeuxMessage): string[] | null {
@@ -62,6 +63,11 @@ export async function subscribe(message: BayeuxMessage, context: RequestContext)
     for (const subscription of added) client.subscriptions.delete(subscription);
     await door.registry.syncSubscriptions(client).catch(() => undefined);
     throw error;
+  }
+  // Recovery (issue 4): a resubscribe to the room stream may name the last serial it saw.
+  const lastSerial = (message.ext as { last_serial?: unknown } | undefined)?.last_serial;
+  if (added.includes(STREAM_CHANNEL) && typeof lastSerial === 'string' && lastSerial.length <= 40) {
+    await recoverRoomStream(door.core, client, lastSerial);
   }
   return replyTo(message, { ...fields, successful: true });
 }

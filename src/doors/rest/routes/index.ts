@@ -9,8 +9,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Core } from '../../../core/core.ts';
 import type { PushService } from '../../../push/service.ts';
+import { annotationRoutes } from './annotations.ts';
 import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
+import { historyRoutes } from './history.ts';
+import { messageRoutes } from './messages.ts';
 import { pushRoutes } from './push.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
@@ -29,6 +32,15 @@ export interface AppRouteOptions {
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
 
-export const appRoutePlugins: readonly AppRoutePlugin[] = [eventRoutes, channelRoutes, userRoutes, spaceRoutes, pushRoutes];
+export const appRoutePlugins: readonly AppRoutePlugin[] = [
+  eventRoutes,
+  channelRoutes,
+  userRoutes,
+  spaceRoutes,
+  historyRoutes,
+  messageRoutes,
+  annotationRoutes,
+  pushRoutes,
+];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -23,11 +23,16 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
 import { channelAuthString, verifyAuth } from '../auth.ts';
 import type { Connection, Subscription } from '../connection.ts';
 import { cacheMiss, echo, encodeChannelMessage, presenceSubscriptionSucceeded, serverToUserChannel, subscriptionSucceeded } from '../frames.ts';
+import { deliverAny, fetchRecovery, noteSubscribeOptions, sendRecovery } from '../protocol-v2.ts';
 
 export interface SubscribeRequest {
   readonly channel: string;
   readonly auth: string | undefined;
   readonly channelData: string | undefined;
+  /** Recovery (issue 4): the last serial the client saw; what it missed is sent first. */
+  readonly lastSerial?: string;
+  /** Protocol 2: raw annotation events too. */
+  readonly annotations?: boolean;
 }
 
 const USER_CHANNEL_PREFIX = '#server-to-user-';
@@ -79,6 +84,7 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     }
     // `null` = cache miss; `undefined` = not a cache channel.
     const cached = traits.cached ? await core.lastMessage(app.id, channel) : undefined;
+    const recovery = request.lastSerial === undefined ? undefined : await fetchRecovery(connection, channel, request.lastSerial);
     if (!connection.isOpen) {
       // Disconnected meanwhile: the pending subscription is ours to undo.
       await undo(connection, subscription);
@@ -86,7 +92,12 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     }
     connection.sendText(members === null ? subscriptionSucceeded(channel) : presenceSubscriptionSucceeded(channel, members));
     let replayedSeq = 0;
-    if (cached === null) {
+    noteSubscribeOptions(connection, channel, request.annotations === true);
+    // A recovered subscriber gets what it missed instead of the cached last event.
+    const recoveredSeq = recovery === undefined ? null : sendRecovery(connection, channel, request.lastSerial!, recovery);
+    if (recoveredSeq !== null) {
+      replayedSeq = recoveredSeq;
+    } else if (cached === null) {
       connection.sendText(cacheMiss(channel));
     } else if (cached !== undefined) {
       replayedSeq = cached.seq;
@@ -114,7 +125,7 @@ async function undo(connection: Connection, subscription: Subscription): Promise
 /** Sends what arrived while pending, skipping what the cached replay already covered. */
 function flushBuffered(connection: Connection, buffered: readonly ChannelMessage[], replayedSeq: number): void {
   for (const message of buffered) {
-    if (message.seq > replayedSeq) connection.deliver(message);
+    if (message.seq > replayedSeq) deliverAny(connection, message);
   }
 }
 

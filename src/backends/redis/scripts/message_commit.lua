@@ -1,0 +1,109 @@
+-- MessageStore.commit: compare-and-commit of one message document. When the document's
+-- revision equals the expected one, appends the change's bodies to the stream's log
+-- exactly as log_append.lua does (same seq counter, retention and bus broadcast) and
+-- updates the document, all in one atomic step; otherwise changes nothing. So two
+-- nodes changing one message get a linear history and no lost update.
+-- Keep the append steps in step with log_append.lua (the contract suite runs both).
+--
+-- KEYS[1]  log meta hash of the stream    ({p}log:meta:{stream})
+-- KEYS[2]  log entries sorted set         ({p}log:entries:{stream})
+-- KEYS[3]  documents hash of the stream   ({p}msg:docs:{stream})   field = message seq
+-- KEYS[4]  documents index                ({p}msg:index:{stream}) zset, score = message seq
+-- ARGV[1]  bus pub/sub channel            ({p}bus)
+-- ARGV[2]  stream name (as the core gave it)
+-- ARGV[3]  message seq
+-- ARGV[4]  expected revision
+-- ARGV[5]  maxCount (log retention; also bounds the documents kept: max(100, maxCount))
+-- ARGV[6]  maxAgeMs (0: no age limit)
+-- ARGV[7]  maxVersions (>= 1)
+-- ARGV[8]  ttlMs of the document (0: never expires)
+-- ARGV[9]  JSON { o: [seq, time, body] | absent, p: [[body, role], ...], d: [annotation seq, ...], s: summary | absent }
+-- Returns  false when the revision moved, else { seq1, time1, seq2, time2, ... } of the appended entries
+--
+-- Document JSON: { r = revision, v = [[seq, time, body], ...], a = [[seq, time, body], ...], s = summary?, x = expiry ms or 0 }
+--! include lib/log-retention.lua
+
+local meta, entries, docs, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local bus, stream, message_seq = ARGV[1], ARGV[2], ARGV[3]
+local expected = tonumber(ARGV[4])
+local max_count, max_age = tonumber(ARGV[5]), tonumber(ARGV[6])
+local max_versions, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
+local change = cjson.decode(ARGV[9])
+local now = now_ms()
+local time = string.format('%d', now)
+
+local document = nil
+local stored = redis.call('HGET', docs, message_seq)
+if stored then
+  document = cjson.decode(stored)
+  if document.x ~= 0 and document.x <= now then document = nil end
+end
+local revision = 0
+if document then revision = document.r end
+if revision ~= expected then return false end
+
+local is_new = document == nil
+if is_new then
+  document = { r = 0, v = {}, a = {}, x = 0 }
+  if type(change.o) == 'table' then table.insert(document.v, change.o) end
+end
+-- cjson decodes an empty JSON array as an empty table either way; normalise.
+if type(document.v) ~= 'table' then document.v = {} end
+if type(document.a) ~= 'table' then document.a = {} end
+
+local reply = {}
+for _, append in ipairs(change.p) do
+  local body, role = append[1], append[2]
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  redis.call('HSET', meta, 'age', max_age)
+  if max_count > 0 then
+    sync_bytes(entries, meta)
+    redis.call('ZADD', entries, seq, seq .. ':' .. time .. ':' .. body)
+    redis.call('HINCRBY', meta, 'bytes', #body)
+    trim_to_count(entries, meta, max_count)
+    expire_old(entries, meta, now, max_age)
+    if max_age > 0 then redis.call('PEXPIRE', entries, max_age) else redis.call('PERSIST', entries) end
+  end
+  redis.call('PUBLISH', bus, 'a:' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
+  if role == 'version' then
+    table.insert(document.v, { seq, now, body })
+  elseif role == 'annotation' then
+    table.insert(document.a, { seq, now, body })
+  end
+  table.insert(reply, seq)
+  table.insert(reply, now)
+end
+
+if type(change.d) == 'table' and #change.d > 0 then
+  local removed = {}
+  for _, seq in ipairs(change.d) do removed[tonumber(seq)] = true end
+  local kept = {}
+  for _, item in ipairs(document.a) do
+    if not removed[tonumber(item[1])] then table.insert(kept, item) end
+  end
+  document.a = kept
+end
+while #document.v > math.max(1, max_versions) do table.remove(document.v, 1) end
+if type(change.s) == 'string' then document.s = change.s end
+document.r = revision + 1
+if ttl > 0 then document.x = now + ttl else document.x = 0 end
+
+redis.call('HSET', docs, message_seq, cjson.encode(document))
+if is_new then
+  redis.call('ZADD', index, tonumber(message_seq), message_seq)
+  local limit = math.max(100, max_count)
+  local excess = redis.call('ZCARD', index) - limit
+  if excess > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', index, 0, excess - 1)) do redis.call('HDEL', docs, old) end
+    redis.call('ZREMRANGEBYRANK', index, 0, excess - 1)
+  end
+end
+-- An idle stream's documents free themselves; each document's own expiry is checked on load.
+if ttl > 0 then
+  redis.call('PEXPIRE', docs, ttl)
+  redis.call('PEXPIRE', index, ttl)
+else
+  redis.call('PERSIST', docs)
+  redis.call('PERSIST', index)
+end
+return reply

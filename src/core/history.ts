@@ -1,0 +1,256 @@
+/**
+ * Channel history: paging through a channel's stream (or its presence companion) with
+ * opaque cursors, the operator's state/purge/reset tools, and recovery of what a
+ * reconnecting subscriber missed.
+ *
+ * Paging never skips or repeats while messages arrive: the first page pins the far
+ * end of the scan (the newest seq for `oldest_first`, serial bounds otherwise) and
+ * every cursor carries the next seq to read. Example, seqs 1..7, limit 3:
+ *   newest_first → [7,6,5] cursor{next 4, bound 1} → [4,3,2] → [1] (has_more false)
+ *   publishing 8 and 9 meanwhile changes nothing: pages continue below 5.
+ */
+import type { AppConfig } from '../config/schema.ts';
+import type { Backend, LogEntry } from '../backends/ports.ts';
+import { assertChannelName, isPresenceChannel, streamKey } from './channels.ts';
+import { openCursor, queryHash, sealCursor, type CursorPosition } from './cursor.ts';
+import { createError } from './errors.ts';
+import { entryView, parseRecord, type EntryView } from './message-views.ts';
+import { presenceStreamKey } from './presence-history.ts';
+import { serialFromSeq, seqFromSerial } from './serials.ts';
+import { ChannelMessage } from './types.ts';
+
+export type HistoryDirection = 'newest_first' | 'oldest_first';
+
+/** A validated history query. Times are ms since the epoch, inclusive. */
+export interface HistoryQuery {
+  readonly limit: number;
+  readonly direction: HistoryDirection;
+  readonly start?: number;
+  readonly end?: number;
+  readonly fromSeq?: number;
+  readonly toSeq?: number;
+  readonly cursor?: string;
+}
+
+export interface HistoryPage {
+  readonly items: EntryView[];
+  readonly has_more: boolean;
+  readonly next_cursor: string | null;
+}
+
+export interface HistoryState {
+  readonly channel: string;
+  readonly stream_id: string;
+  /** The last serial ever assigned (kept or not), or null when nothing was published. */
+  readonly last_serial: string | null;
+  readonly oldest_serial: string | null;
+  readonly newest_serial: string | null;
+  readonly retained_count: number;
+  readonly retained_bytes: number;
+}
+
+/** What a reconnecting subscriber gets for its last serial. */
+export type Recovery =
+  | { readonly status: 'recovered'; readonly messages: ChannelMessage[] }
+  | { readonly status: 'gap_too_old'; readonly reason: string };
+
+export const DEFAULT_HISTORY_LIMIT = 100;
+export const MAX_HISTORY_LIMIT = 1000;
+/** Entries one request may scan past time filters before it returns a partial page. */
+const SCAN_BUDGET = 10_000;
+const CHUNK = 1000;
+/** The most a recovery replays; a larger gap is reported as too old. */
+export const MAX_RECOVERY = 1000;
+
+/** Validates raw query-string values (strings) into a query; `RC_ERR_HISTORY_INVALID_QUERY` otherwise. */
+export function parseHistoryQuery(raw: Readonly<Record<string, unknown>>): HistoryQuery {
+  const limit = raw.limit === undefined ? DEFAULT_HISTORY_LIMIT : integerParam('limit', raw.limit);
+  if (limit < 1 || limit > MAX_HISTORY_LIMIT) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `limit must be 1–${MAX_HISTORY_LIMIT}, got ${limit}`);
+  const direction = raw.direction ?? 'newest_first';
+  if (direction !== 'newest_first' && direction !== 'oldest_first') {
+    throw createError('RC_ERR_HISTORY_INVALID_QUERY', 'direction must be newest_first or oldest_first');
+  }
+  const start = raw.start === undefined ? undefined : integerParam('start', raw.start);
+  const end = raw.end === undefined ? undefined : integerParam('end', raw.end);
+  if (start !== undefined && end !== undefined && start > end) throw createError('RC_ERR_HISTORY_INVALID_QUERY', 'start is after end');
+  const fromSeq = raw.from_serial === undefined ? undefined : serialParam('from_serial', raw.from_serial);
+  const toSeq = raw.to_serial === undefined ? undefined : serialParam('to_serial', raw.to_serial);
+  if (fromSeq !== undefined && toSeq !== undefined && fromSeq > toSeq) {
+    throw createError('RC_ERR_HISTORY_INVALID_QUERY', 'from_serial is after to_serial');
+  }
+  if (raw.cursor !== undefined && (typeof raw.cursor !== 'string' || raw.cursor.length === 0)) {
+    throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'it must be a non-empty string');
+  }
+  return { limit, direction, start, end, fromSeq, toSeq, cursor: raw.cursor as string | undefined };
+}
+
+function integerParam(name: string, value: unknown): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !/^\d{1,16}$/.test(text)) {
+    throw createError('RC_ERR_HISTORY_INVALID_QUERY', `${name} must be a non-negative integer`);
+  }
+  return Number(text);
+}
+
+function serialParam(name: string, value: unknown): number {
+  const seq = typeof value === 'string' ? seqFromSerial(value) : null;
+  if (seq === null) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `${name} is not a message serial`);
+  return seq;
+}
+
+export class ChannelHistory {
+  constructor(private readonly backend: Backend) {}
+
+  /** One page of a channel's history (every create, mutation and annotation entry). */
+  async page(app: AppConfig, channel: string, query: HistoryQuery): Promise<HistoryPage> {
+    assertChannelName(channel, app.limits.maxChannelNameLength);
+    return this.pageOf(app, streamKey(app.id, channel), query);
+  }
+
+  /** One page of a presence channel's joins and leaves. */
+  async presencePage(app: AppConfig, channel: string, query: HistoryQuery): Promise<HistoryPage> {
+    assertChannelName(channel, app.limits.maxChannelNameLength);
+    if (!isPresenceChannel(channel)) throw createError('RC_ERR_CHANNEL_NOT_PRESENCE', channel);
+    return this.pageOf(app, presenceStreamKey(app.id, channel), query);
+  }
+
+  async state(app: AppConfig, channel: string, presence = false): Promise<HistoryState> {
+    assertChannelName(channel, app.limits.maxChannelNameLength);
+    if (presence && !isPresenceChannel(channel)) throw createError('RC_ERR_CHANNEL_NOT_PRESENCE', channel);
+    const stream = presence ? presenceStreamKey(app.id, channel) : streamKey(app.id, channel);
+    const state = await this.backend.log.state(stream);
+    const [newest] = state.retainedCount > 0 ? await this.backend.log.read(stream, { newestFirst: true, limit: 1 }) : [];
+    return {
+      channel,
+      stream_id: stream,
+      last_serial: state.lastSeq > 0 ? serialFromSeq(state.lastSeq) : null,
+      oldest_serial: state.firstRetainedSeq > 0 ? serialFromSeq(state.firstRetainedSeq) : null,
+      newest_serial: newest === undefined ? null : serialFromSeq(newest.seq),
+      retained_count: state.retainedCount,
+      retained_bytes: state.retainedBytes,
+    };
+  }
+
+  /** Drops the channel's retained history (serials keep counting, so old serials never come back). */
+  async purge(app: AppConfig, channel: string, confirmChannel: unknown): Promise<HistoryState> {
+    this.confirm(app, channel, confirmChannel);
+    await this.backend.log.purge(streamKey(app.id, channel));
+    return this.state(app, channel);
+  }
+
+  /**
+   * Purge plus every versioned-message document and the presence history: the channel
+   * starts over (serials still keep counting, so stale cursors and serials find nothing).
+   */
+  async reset(app: AppConfig, channel: string, confirmChannel: unknown): Promise<HistoryState> {
+    this.confirm(app, channel, confirmChannel);
+    const stream = streamKey(app.id, channel);
+    await this.backend.log.purge(stream);
+    await this.backend.messages?.purge(stream);
+    if (isPresenceChannel(channel)) await this.backend.log.purge(presenceStreamKey(app.id, channel));
+    return this.state(app, channel);
+  }
+
+  /**
+   * What a subscriber missed after `serial`, oldest first, as channel messages (the
+   * door filters by what the connection understands), or a gap signal when some of it
+   * is no longer retained or it is more than `max` entries.
+   */
+  async since(appId: string, channel: string, serial: string, max = MAX_RECOVERY): Promise<Recovery> {
+    const seq = seqFromSerial(serial);
+    if (seq === null) return { status: 'gap_too_old', reason: 'the last serial is not a serial' };
+    const stream = streamKey(appId, channel);
+    const state = await this.backend.log.state(stream);
+    if (seq > state.lastSeq) return { status: 'gap_too_old', reason: 'the last serial is newer than the channel (history was reset?)' };
+    if (seq === state.lastSeq) return { status: 'recovered', messages: [] };
+    if (state.firstRetainedSeq === 0 || state.firstRetainedSeq > seq + 1) {
+      return { status: 'gap_too_old', reason: 'messages after the last serial are no longer retained' };
+    }
+    if (state.lastSeq - seq > max) return { status: 'gap_too_old', reason: `more than ${max} messages were missed` };
+    const entries = await this.backend.log.read(stream, { fromSeq: seq + 1, toSeq: state.lastSeq, newestFirst: false, limit: max });
+    // A gap inside the range (retention raced the read) means something is lost: say so.
+    for (let i = 0; i < entries.length; i++) {
+      if (entries[i]!.seq !== seq + 1 + i) return { status: 'gap_too_old', reason: 'messages were dropped by retention during recovery' };
+    }
+    const messages: ChannelMessage[] = [];
+    for (const entry of entries) {
+      const record = parseRecord(entry.body);
+      if (record !== null) messages.push(new ChannelMessage(appId, channel, entry.seq, entry.time, record));
+    }
+    return { status: 'recovered', messages };
+  }
+
+  private confirm(app: AppConfig, channel: string, confirmChannel: unknown): void {
+    assertChannelName(channel, app.limits.maxChannelNameLength);
+    if (typeof confirmChannel !== 'string' || confirmChannel !== channel) {
+      throw createError('RC_ERR_HISTORY_CONFIRM_MISMATCH', channel);
+    }
+  }
+
+  private async pageOf(app: AppConfig, stream: string, query: HistoryQuery): Promise<HistoryPage> {
+    const newestFirst = query.direction === 'newest_first';
+    const hash = queryHash([query.direction, query.start ?? null, query.end ?? null, query.fromSeq ?? null, query.toSeq ?? null]);
+    let position: CursorPosition;
+    if (query.cursor !== undefined) {
+      position = openCursor(app.secret, app.id, stream, hash, query.cursor);
+    } else {
+      const { lastSeq } = await this.backend.log.state(stream);
+      const low = query.fromSeq ?? 1;
+      const high = Math.min(query.toSeq ?? lastSeq, lastSeq);
+      position = newestFirst ? { next: high, bound: low } : { next: low, bound: high };
+    }
+    const { entries, next, more } = await this.scan(stream, query, position);
+    const items: EntryView[] = [];
+    for (const entry of entries) {
+      const record = parseRecord(entry.body);
+      if (record !== null) items.push(entryView(entry.seq, entry.time, record));
+    }
+    const nextCursor = more ? sealCursor(app.secret, app.id, stream, hash, { next, bound: position.bound }) : null;
+    return { items, has_more: more, next_cursor: nextCursor };
+  }
+
+  /**
+   * Reads up to `limit` matching entries from `position`, plus a look-ahead for one
+   * more to decide `has_more`. Entry times never decrease with seq (one store clock),
+   * so a time bound in the direction of travel ends the scan.
+   */
+  private async scan(
+    stream: string,
+    query: HistoryQuery,
+    position: CursorPosition,
+  ): Promise<{ entries: LogEntry[]; next: number; more: boolean }> {
+    const newestFirst = query.direction === 'newest_first';
+    const { bound } = position;
+    const step = newestFirst ? -1 : 1;
+    const inRange = (seq: number) => (newestFirst ? seq >= bound : seq <= bound);
+    const timeFiltered = query.start !== undefined || query.end !== undefined;
+    const out: LogEntry[] = [];
+    let next = position.next;
+    let scanned = 0;
+    while (inRange(next) && scanned < SCAN_BUDGET) {
+      const want = timeFiltered ? CHUNK : Math.min(CHUNK, query.limit - out.length + 1);
+      const chunk = await this.backend.log.read(stream, {
+        fromSeq: newestFirst ? bound : next,
+        toSeq: newestFirst ? next : bound,
+        newestFirst,
+        limit: want,
+      });
+      if (chunk.length === 0) return { entries: out, next, more: false };
+      for (const entry of chunk) {
+        scanned++;
+        const tooNew = query.end !== undefined && entry.time > query.end;
+        const tooOld = query.start !== undefined && entry.time < query.start;
+        if (newestFirst ? tooOld : tooNew) return { entries: out, next, more: false };
+        if (newestFirst ? tooNew : tooOld) {
+          next = entry.seq + step;
+          continue;
+        }
+        // A matching entry past a full page: there is more, and the cursor points at it.
+        if (out.length === query.limit) return { entries: out, next: entry.seq, more: true };
+        out.push(entry);
+        next = entry.seq + step;
+      }
+    }
+    return { entries: out, next, more: inRange(next) && scanned >= SCAN_BUDGET };
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Loading a message's document for a change, and the compare-and-commit retry loop
+ * shared by versioned messages and annotations.
+ *
+ * A message that was never changed has no document: its state is its log entry, which
+ * seeds the document (as the first version) on the first commit. Each attempt reads,
+ * computes the change in the core and commits against the revision it read; a commit
+ * that lost a race (null) re-reads and recomputes, so nothing is lost and the checks
+ * (deleted? duplicate key?) always see the latest state.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AppConfig } from '../config/schema.ts';
+import type { Backend, MessageItem, MessageStore } from '../backends/ports.ts';
+import { assertChannelName, streamKey } from './channels.ts';
+import { createError } from './errors.ts';
+import { parseRecord } from './message-views.ts';
+import { seqFromSerial } from './serials.ts';
+import type { MessageRecord } from './types.ts';
+
+/** A stored item with its parsed record. */
+export interface ParsedItem {
+  readonly seq: number;
+  readonly time: number;
+  readonly record: MessageRecord;
+}
+
+export interface LoadedMessage {
+  readonly stream: string;
+  readonly seq: number;
+  readonly serial: string;
+  readonly revision: number;
+  /** The original entry, when the document does not exist yet (seeds it). */
+  readonly original?: MessageItem;
+  readonly versions: readonly ParsedItem[];
+  readonly annotations: readonly ParsedItem[];
+  readonly summary: Record<string, unknown> | null;
+  /** The latest version. */
+  readonly latest: ParsedItem;
+  /** When the message was first published. */
+  readonly createdAt: number;
+}
+
+/** Attempts before a contended change gives up with `RC_ERR_MESSAGE_CONTENDED`. */
+const MAX_ATTEMPTS = 25;
+
+export function requireStore(backend: Backend): MessageStore {
+  if (backend.messages === undefined) throw createError('RC_ERR_MESSAGES_UNSUPPORTED', backend.driver);
+  return backend.messages;
+}
+
+/** The seq of a serial in a path; `RC_ERR_MESSAGE_INVALID_SERIAL` otherwise. */
+export function requireSeq(serial: string): number {
+  const seq = seqFromSerial(serial);
+  if (seq === null) throw createError('RC_ERR_MESSAGE_INVALID_SERIAL', JSON.stringify(serial.slice(0, 40)));
+  return seq;
+}
+
+function parseItems(items: readonly MessageItem[]): ParsedItem[] {
+  const out: ParsedItem[] = [];
+  for (const item of items) {
+    const record = parseRecord(item.body);
+    if (record !== null) out.push({ seq: item.seq, time: item.time, record });
+  }
+  return out;
+}
+
+/** Reads a message's current state; `RC_ERR_MESSAGE_NOT_FOUND` when it is not a kept message. */
+export async function loadMessage(backend: Backend, app: AppConfig, channel: string, serial: string): Promise<LoadedMessage> {
+  assertChannelName(channel, app.limits.maxChannelNameLength);
+  const seq = requireSeq(serial);
+  const stream = streamKey(app.id, channel);
+  const document = await requireStore(backend).load(stream, seq);
+  if (document !== null) {
+    const versions = parseItems(document.versions);
+    const latest = versions.at(-1);
+    if (latest === undefined) throw createError('RC_ERR_MESSAGE_NOT_FOUND', serial, channel, 'has no preserved version');
+    return {
+      stream,
+      seq,
+      serial,
+      revision: document.revision,
+      versions,
+      annotations: parseItems(document.annotations),
+      summary: document.summary === null ? null : (JSON.parse(document.summary) as Record<string, unknown>),
+      latest,
+      createdAt: latest.record.createdAt ?? latest.time,
+    };
+  }
+  const entry = await backend.log.get(stream, seq);
+  const record = entry === null ? null : parseRecord(entry.body);
+  if (entry === null || record === null) throw createError('RC_ERR_MESSAGE_NOT_FOUND', serial, channel, 'is not kept (never published, or dropped by retention)');
+  if (record.action !== 'message.create') {
+    throw createError('RC_ERR_MESSAGE_NOT_FOUND', serial, channel, `is a ${record.action} entry, not a message`);
+  }
+  const latest = { seq, time: entry.time, record };
+  return {
+    stream,
+    seq,
+    serial,
+    revision: 0,
+    original: { seq, time: entry.time, body: entry.body },
+    versions: [latest],
+    annotations: [],
+    summary: null,
+    latest,
+    createdAt: entry.time,
+  };
+}
+
+/**
+ * Runs `attempt` until its commit succeeds. `attempt` returns either a final result
+ * without committing (duplicates, harmless no-ops) or `undefined` after a lost race.
+ */
+export async function withRetries<T>(serial: string, attempt: () => Promise<T | undefined>): Promise<T> {
+  for (let tries = 1; tries <= MAX_ATTEMPTS; tries++) {
+    const result = await attempt();
+    if (result !== undefined) return result;
+    // Jitter so racing writers on several nodes do not collide again in lockstep.
+    await sleep(Math.floor(Math.random() * Math.min(50, 2 * tries)));
+  }
+  throw createError('RC_ERR_MESSAGE_CONTENDED', serial, MAX_ATTEMPTS);
+}

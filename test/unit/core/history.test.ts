@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createMemoryBackend } from '../../../src/backends/memory/index.ts';
+import { parseHistoryQuery, type HistoryQuery } from '../../../src/core/history.ts';
+import { isRoomcastError } from '../../../src/core/errors.ts';
+import { messageApp, servicesOf, uniqueChannel } from '../../helpers/message-model.ts';
+
+const backend = createMemoryBackend();
+const services = servicesOf(backend);
+const app = messageApp();
+const q = (raw: Record<string, unknown>): HistoryQuery => parseHistoryQuery(raw);
+
+const rejects = (code: string) => (error: unknown) => isRoomcastError(error) && error.code === code && error.status === 400;
+
+test('pages through 10,000 messages in both directions while publishing, no skip and no repeat', async () => {
+  const channel = uniqueChannel('paging');
+  for (let i = 0; i < 10_000; i += 500) {
+    await Promise.all(Array.from({ length: 500 }, (_, j) => services.publish(app, channel, `m${i + j}`)));
+  }
+  for (const direction of ['newest_first', 'oldest_first'] as const) {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let extra = 0;
+    do {
+      // New messages arrive between pages; they must not disturb the walk.
+      await Promise.all(Array.from({ length: 7 }, () => services.publish(app, channel, `late${extra++}`)));
+      const page = await services.history.page(app, channel, q({ direction, limit: '333', ...(cursor ? { cursor } : {}) }));
+      for (const item of page.items) seen.push(item.serial);
+      cursor = page.next_cursor ?? undefined;
+      assert.equal(page.has_more, page.next_cursor !== null);
+    } while (cursor !== undefined);
+    assert.equal(new Set(seen).size, seen.length, `${direction}: a serial repeated`);
+    assert.deepEqual(direction === 'newest_first' ? [...seen].reverse() : seen, [...seen].sort(), `${direction}: out of order`);
+    // The walk covers exactly seqs 1..N, N = the newest message when the first page was read.
+    const seqs = [...seen].sort().map((s) => parseInt(s, 36));
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), `${direction}: skipped a serial`);
+    assert.ok(seen.length >= 10_000, `${direction}: saw only ${seen.length}`);
+  }
+});
+
+test('the first page of newest_first starts at the newest message; oldest_first at the oldest', async () => {
+  const channel = uniqueChannel('ends');
+  for (let i = 1; i <= 5; i++) await services.publish(app, channel, `m${i}`);
+  const newest = await services.history.page(app, channel, q({ limit: '2' }));
+  assert.deepEqual(newest.items.map((i) => i.data), ['m5', 'm4']);
+  assert.equal(newest.has_more, true);
+  const oldest = await services.history.page(app, channel, q({ limit: '10', direction: 'oldest_first' }));
+  assert.deepEqual(oldest.items.map((i) => i.data), ['m1', 'm2', 'm3', 'm4', 'm5']);
+  assert.equal(oldest.has_more, false);
+  assert.equal(oldest.next_cursor, null);
+  assert.equal(oldest.items[0]!.action, 'message.create');
+  assert.equal(oldest.items[0]!.name, 'chat');
+});
+
+test('serial bounds and time bounds narrow the page', async () => {
+  const channel = uniqueChannel('bounds');
+  const serials: string[] = [];
+  for (let i = 1; i <= 6; i++) serials.push(await services.publish(app, channel, `m${i}`));
+  const ranged = await services.history.page(app, channel, q({ direction: 'oldest_first', from_serial: serials[1], to_serial: serials[3] }));
+  assert.deepEqual(ranged.items.map((i) => i.data), ['m2', 'm3', 'm4']);
+  const all = await services.history.page(app, channel, q({ direction: 'oldest_first' }));
+  const t = all.items[2]!.timestamp;
+  const after = await services.history.page(app, channel, q({ direction: 'oldest_first', start: String(t) }));
+  assert.ok(after.items.every((i) => i.timestamp >= t));
+  assert.ok(after.items.some((i) => i.data === 'm3'));
+  const none = await services.history.page(app, channel, q({ end: '1' }));
+  assert.deepEqual(none.items, []);
+  assert.equal(none.has_more, false);
+});
+
+test('query validation: limit 1–1000, direction, start ≤ end, serials', () => {
+  assert.throws(() => q({ limit: '0' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
+  assert.throws(() => q({ limit: '1001' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
+  assert.throws(() => q({ limit: '5x' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
+  assert.throws(() => q({ direction: 'sideways' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
+  assert.throws(() => q({ start: '10', end: '5' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
+  assert.throws(() => q({ from_serial: 'nope' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
+  assert.equal(q({ limit: '1000' }).limit, 1000);
+  assert.equal(q({}).direction, 'newest_first');
+});
+
+test('forged, altered, foreign and mismatched cursors are rejected with 400', async () => {
+  const channel = uniqueChannel('cursor');
+  const other = uniqueChannel('cursor-other');
+  for (let i = 0; i < 5; i++) {
+    await services.publish(app, channel, `m${i}`);
+    await services.publish(app, other, `o${i}`);
+  }
+  const page = await services.history.page(app, channel, q({ limit: '2' }));
+  const cursor = page.next_cursor!;
+  assert.ok(cursor);
+  const [payload, mac] = cursor.split('.') as [string, string];
+  const decoded = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+  const forgedPayload = Buffer.from(JSON.stringify({ ...decoded, n: 1 })).toString('base64url');
+  const attempts: [string, Record<string, unknown>, typeof app][] = [
+    ['forged position', { limit: '2', cursor: `${forgedPayload}.${mac}` }, app],
+    ['altered mac', { limit: '2', cursor: `${payload}.${mac.slice(0, -2)}AA` }, app],
+    ['garbage', { limit: '2', cursor: 'not-a-cursor' }, app],
+    ['other direction', { limit: '2', direction: 'oldest_first', cursor }, app],
+    ['other bounds', { limit: '2', start: '5', cursor }, app],
+  ];
+  for (const [label, raw, which] of attempts) {
+    await assert.rejects(services.history.page(which, channel, q(raw)), rejects('RC_ERR_HISTORY_BAD_CURSOR'), label);
+  }
+  await assert.rejects(services.history.page(app, other, q({ limit: '2', cursor })), rejects('RC_ERR_HISTORY_BAD_CURSOR'), 'other channel');
+  const foreign = messageApp({}, 'app-2', 'other-secret');
+  await assert.rejects(services.history.page(foreign, channel, q({ limit: '2', cursor })), rejects('RC_ERR_HISTORY_BAD_CURSOR'), 'other app');
+  // The genuine cursor still works, with another limit.
+  const next = await services.history.page(app, channel, q({ limit: '3', cursor }));
+  assert.deepEqual(next.items.map((i) => i.data), ['m2', 'm1', 'm0']);
+});
+
+test('state, purge and reset (with confirm_channel)', async () => {
+  const channel = uniqueChannel('state');
+  for (let i = 0; i < 3; i++) await services.publish(app, channel, `abc`);
+  const state = await services.history.state(app, channel);
+  assert.equal(state.retained_count, 3);
+  assert.equal(state.retained_bytes > 0, true);
+  assert.equal(state.oldest_serial, '00000000001');
+  assert.equal(state.newest_serial, '00000000003');
+  assert.equal(state.last_serial, '00000000003');
+  await assert.rejects(services.history.purge(app, channel, undefined), rejects('RC_ERR_HISTORY_CONFIRM_MISMATCH'));
+  await assert.rejects(services.history.reset(app, channel, 'other'), rejects('RC_ERR_HISTORY_CONFIRM_MISMATCH'));
+  const purged = await services.history.purge(app, channel, channel);
+  assert.equal(purged.retained_count, 0);
+  assert.equal(purged.oldest_serial, null);
+  assert.equal(purged.last_serial, '00000000003');
+  const serial = await services.publish(app, channel, 'after');
+  assert.equal(serial, '00000000004', 'serials keep counting after a purge');
+  await services.messages.mutate(app, channel, serial, 'update', { data: 'edited' });
+  const reset = await services.history.reset(app, channel, channel);
+  assert.equal(reset.retained_count, 0);
+  await assert.rejects(services.messages.get(app, channel, serial), (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_MESSAGE_NOT_FOUND');
+});
+
+test('since(): missed messages in order, or a clear gap signal', async () => {
+  const channel = uniqueChannel('recover');
+  const serials: string[] = [];
+  for (let i = 0; i < 5; i++) serials.push(await services.publish(app, channel, `r${i}`));
+  const got = await services.history.since(app.id, channel, serials[1]!);
+  assert.equal(got.status, 'recovered');
+  assert.deepEqual(got.status === 'recovered' && got.messages.map((m) => m.record.data), ['r2', 'r3', 'r4']);
+  assert.deepEqual(await services.history.since(app.id, channel, serials[4]!), { status: 'recovered', messages: [] });
+  assert.equal((await services.history.since(app.id, channel, '0000000zzzz')).status, 'gap_too_old');
+  assert.equal((await services.history.since(app.id, channel, 'garbage')).status, 'gap_too_old');
+  const small = messageApp({ maxCount: 2 });
+  const ring = uniqueChannel('ring');
+  const first = await services.publish(small, ring, 'a');
+  for (let i = 0; i < 4; i++) await services.publish(small, ring, `b${i}`);
+  const gap = await services.history.since(small.id, ring, first);
+  assert.equal(gap.status, 'gap_too_old');
+  assert.equal((await services.history.since(app.id, channel, serials[0]!, 2)).status, 'gap_too_old', 'more than max missed');
+});

@@ -154,7 +154,7 @@ const encode = (text: string): string => encodeURIComponent(wellFormed(text));
 function randomPath(): { method: string; path: string } {
   const app = chance(0.85) ? TEST_APP.id : randomId();
   const channel = chance(0.5) ? pick(['fuzz-0', 'presence-fuzz', 'private-x', 'cache-y']) : randomId(pick(['', 'presence-']));
-  const route = int(7);
+  const route = int(8);
   const method = chance(0.9) ? (route <= 1 || route === 5 ? 'POST' : 'GET') : pick(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'POST', 'GET']);
   const safe = (text: string): string => (chance(0.8) ? encode(text) : text.replace(/[\s#?]/g, ''));
   switch (route) {
@@ -170,6 +170,12 @@ function randomPath(): { method: string; path: string } {
       return { method, path: `/apps/${safe(app)}/channels/${safe(channel)}/users` };
     case 5:
       return { method, path: `/apps/${safe(app)}/users/${safe(randomId())}/terminate_connections` };
+    case 6: {
+      // The other signed routes (history, messages, spaces), with hostile ids.
+      const tail = pick(['history', 'history/state', 'history/purge', 'history/reset', 'presence/history/state', `messages/${safe(randomId())}`, `messages/${safe(randomId())}/versions`]);
+      if (chance(0.2)) return { method, path: `/apps/${safe(app)}/spaces/${safe(randomId())}${pick(['', '/rooms', '/bots'])}` };
+      return { method: chance(0.5) ? method : pick(['GET', 'POST']), path: `/apps/${safe(app)}/channels/${safe(channel)}/${tail}` };
+    }
     default:
       return { method, path: pick(['/apps', '/apps/', '/apps//events', `/apps/${safe(app)}/%E0%A4%A`, '/apps/%zz/events', `/apps/${safe(app)}/../up`]) };
   }

@@ -336,6 +336,8 @@ function randomFrame(socketId: string): string | Buffer {
         data.auth = sign(`${socketId}:${channel}`);
       }
       if (chance(0.1)) data[pick(NASTY_IDS)] = randomValue();
+      if (chance(0.25)) data.last_serial = chance(0.5) ? pick(['00000000001', '99999999999', '0', '-1', '1e9']) : randomValue();
+      if (chance(0.15)) data.annotations = chance(0.5) ? true : randomValue();
       return JSON.stringify({ event: 'pusher:subscribe', data: chance(0.8) ? data : JSON.stringify(data) });
     }
     case 7:
@@ -371,7 +373,9 @@ function assertFrameOk(frame: PusherFrame, what: string): void {
 test(`WebSocket fuzz: ${WS_FRAMES} random frames, never a crash or an internal error`, async () => {
   const clients: RawPusherClient[] = [];
   let replaced = 0;
-  const fresh = async (): Promise<RawPusherClient> => RawPusherClient.connect(running.port);
+  // Half speak protocol 2 (protocol 7 plus the message model: last_serial recovery, annotations).
+  const fresh = async (): Promise<RawPusherClient> =>
+    RawPusherClient.connect(running.port, TEST_APP.key, chance(0.5) ? 'protocol=7&client=fuzz' : `protocol=2&client=fuzz${chance(0.5) ? '&append=full' : ''}`);
   for (let i = 0; i < 4; i++) clients.push(await fresh());
   for (let i = 0; i < WS_FRAMES; i++) {
     const slot = int(clients.length);

@@ -9,6 +9,7 @@ import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
 import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
+import { createError } from './core/errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
 import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { restDoor } from './doors/rest/plugin.ts';
@@ -66,10 +67,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too.
     frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
-    return503OnClosing: true,
+    // Off: Fastify's own 503 body is not the common format. The onRequest hook below
+    // answers requests that arrive while the doors drain (RC_ERR_HTTP_SHUTTING_DOWN).
+    return503OnClosing: false,
   });
+  let draining = false;
   http.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id);
+    if (draining) throw createError('RC_ERR_HTTP_SHUTTING_DOWN');
   });
   http.setErrorHandler(replyWithError);
   http.setNotFoundHandler(replyNotFound);
@@ -99,6 +104,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     },
     close(): Promise<void> {
       closing ??= (async () => {
+        draining = true;
         await http.close();
         await push?.close();
         if (started) await core.stop();

@@ -157,6 +157,7 @@ export const ERRORS = {
   // --- hardening (bad input on every door)
   RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),
   RC_ERR_JSON_TOO_DEEP: spec(400, 'Bad Request', 'the JSON is nested deeper than %s levels'),
+  RC_ERR_HTTP_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'this node is shutting down; retry, another node will answer', true),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

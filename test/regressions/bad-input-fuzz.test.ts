@@ -154,7 +154,7 @@ const encode = (text: string): string => encodeURIComponent(wellFormed(text));
 function randomPath(): { method: string; path: string } {
   const app = chance(0.85) ? TEST_APP.id : randomId();
   const channel = chance(0.5) ? pick(['fuzz-0', 'presence-fuzz', 'private-x', 'cache-y']) : randomId(pick(['', 'presence-']));
-  const route = int(7);
+  const route = int(8);
   const method = chance(0.9) ? (route <= 1 || route === 5 ? 'POST' : 'GET') : pick(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'POST', 'GET']);
   const safe = (text: string): string => (chance(0.8) ? encode(text) : text.replace(/[\s#?]/g, ''));
   switch (route) {
@@ -170,6 +170,12 @@ function randomPath(): { method: string; path: string } {
       return { method, path: `/apps/${safe(app)}/channels/${safe(channel)}/users` };
     case 5:
       return { method, path: `/apps/${safe(app)}/users/${safe(randomId())}/terminate_connections` };
+    case 6: {
+      // The other signed routes (history, messages, spaces), with hostile ids.
+      const tail = pick(['history', 'history/state', 'history/purge', 'history/reset', 'presence/history/state', `messages/${safe(randomId())}`, `messages/${safe(randomId())}/versions`]);
+      if (chance(0.2)) return { method, path: `/apps/${safe(app)}/spaces/${safe(randomId())}${pick(['', '/rooms', '/bots'])}` };
+      return { method: chance(0.5) ? method : pick(['GET', 'POST']), path: `/apps/${safe(app)}/channels/${safe(channel)}/${tail}` };
+    }
     default:
       return { method, path: pick(['/apps', '/apps/', '/apps//events', `/apps/${safe(app)}/%E0%A4%A`, '/apps/%zz/events', `/apps/${safe(app)}/../up`]) };
   }
@@ -330,6 +336,8 @@ function randomFrame(socketId: string): string | Buffer {
         data.auth = sign(`${socketId}:${channel}`);
       }
       if (chance(0.1)) data[pick(NASTY_IDS)] = randomValue();
+      if (chance(0.25)) data.last_serial = chance(0.5) ? pick(['00000000001', '99999999999', '0', '-1', '1e9']) : randomValue();
+      if (chance(0.15)) data.annotations = chance(0.5) ? true : randomValue();
       return JSON.stringify({ event: 'pusher:subscribe', data: chance(0.8) ? data : JSON.stringify(data) });
     }
     case 7:
@@ -365,7 +373,9 @@ function assertFrameOk(frame: PusherFrame, what: string): void {
 test(`WebSocket fuzz: ${WS_FRAMES} random frames, never a crash or an internal error`, async () => {
   const clients: RawPusherClient[] = [];
   let replaced = 0;
-  const fresh = async (): Promise<RawPusherClient> => RawPusherClient.connect(running.port);
+  // Half speak protocol 2 (protocol 7 plus the message model: last_serial recovery, annotations).
+  const fresh = async (): Promise<RawPusherClient> =>
+    RawPusherClient.connect(running.port, TEST_APP.key, chance(0.5) ? 'protocol=7&client=fuzz' : `protocol=2&client=fuzz${chance(0.5) ? '&append=full' : ''}`);
   for (let i = 0; i < 4; i++) clients.push(await fresh());
   for (let i = 0; i < WS_FRAMES; i++) {
     const slot = int(clients.length);

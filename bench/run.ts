@@ -32,7 +32,7 @@ bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …
            npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]
-report:    npm run bench -- report   (latest result of each scenario as Markdown tables)`;
+report:    npm run bench -- report [result.json …]   (default: the latest result of each scenario, as Markdown)`;
 
 async function main(): Promise<void> {
   const options = new Options(process.argv.slice(2));
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     return;
   }
   if (name === 'report') {
-    process.stdout.write(`${markdownReport()}\n`);
+    process.stdout.write(`${markdownReport(options.positional.slice(1))}\n`);
     return;
   }
   const names = name === 'all' ? Object.keys(SCENARIOS) : [name];

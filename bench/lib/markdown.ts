@@ -3,7 +3,7 @@
  * Markdown tables (what docs/performance.md quotes), with CPU and comparisons.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { REPO_ROOT } from './proc.ts';
 import type { Metric, ScenarioResult } from './report.ts';
 
@@ -17,8 +17,11 @@ function cell(value: Metric | undefined): string {
   return String(value).replace(/\|/g, '\\|');
 }
 
-export function latestResults(): (ScenarioResult & { machine: Record<string, Metric>; file: string })[] {
+export function latestResults(files: readonly string[] = []): (ScenarioResult & { machine: Record<string, Metric>; file: string })[] {
   const dir = join(REPO_ROOT, 'bench', 'results');
+  if (files.length > 0) {
+    return files.map((file) => ({ ...(JSON.parse(readFileSync(file, 'utf8')) as ScenarioResult & { machine: Record<string, Metric> }), file: basename(file) }));
+  }
   const latest = new Map<string, string>();
   for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort()) {
     const scenario = file.replace(/-\d{4}-\d{2}-\d{2}T.*$/, '');
@@ -35,9 +38,10 @@ function targetVerdict(name: string, value: Metric): string {
   return (match[1] === '≥' ? value >= bound : value <= bound) ? 'met' : 'missed';
 }
 
-export function markdownReport(): string {
+/** Markdown of the given result files, or of the latest result of each scenario. */
+export function markdownReport(files: readonly string[] = []): string {
   const out: string[] = ['| scenario | comparison | value | verdict |', '|---|---|---|---|'];
-  const results = latestResults();
+  const results = latestResults(files);
   for (const result of results) {
     for (const [name, value] of Object.entries(result.comparisons)) {
       if (name.includes('(target')) out.push(`| ${result.scenario} | ${name} | ${cell(value)} | ${targetVerdict(name, value)} |`);

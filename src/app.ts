@@ -9,8 +9,9 @@ import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
 import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
+import { createError } from './core/errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
-import { replyNotFound, replyWithError } from './doors/http-errors.ts';
+import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
@@ -55,7 +56,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
     requestIdHeader: false,
     // Channel names may be 200 characters (Pusher), past Fastify's default of 100 per path parameter.
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -63,10 +64,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Long-polls and WebSockets outlive ordinary requests; doors set their own timeouts.
     requestTimeout: 0,
     forceCloseConnections: true,
-    return503OnClosing: true,
+    // Errors the router raises before any route (bad percent-encoding in the path, a
+    // parameter past maxParamLength) get the common error format too.
+    frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
+    // Off: Fastify's own 503 body is not the common format. The onRequest hook below
+    // answers requests that arrive while the doors drain (RC_ERR_HTTP_SHUTTING_DOWN).
+    return503OnClosing: false,
   });
+  let draining = false;
   http.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id);
+    if (draining) throw createError('RC_ERR_HTTP_SHUTTING_DOWN');
   });
   http.setErrorHandler(replyWithError);
   http.setNotFoundHandler(replyNotFound);
@@ -96,6 +104,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     },
     close(): Promise<void> {
       closing ??= (async () => {
+        draining = true;
         await http.close();
         await push?.close();
         if (started) await core.stop();

@@ -19,6 +19,9 @@ import { publishEvents, type PublishInput, type PublishedMessage } from './publi
 import { decodeSignal, encodeSignal, type Signal } from './signals.ts';
 import { ChannelMessage, isCreateRecord, type Member, type MessageRecord, type Subscriber, type UserConnection } from './types.ts';
 
+/** Bound on presence leaves queued during a backend outage (one per departed connection). */
+const MAX_PENDING_LEAVES = 100_000;
+
 export interface CoreOptions {
   readonly config: Config;
   readonly backend: Backend;
@@ -51,6 +54,11 @@ export class Core {
   readonly messages: VersionedMessages;
   /** Annotations and summaries (issue 4). */
   readonly annotations: Annotations;
+
+  /** Presence leaves that failed on a backend fault, retried after each heartbeat (see leavePresence). */
+  private readonly pendingLeaves = new Map<string, { readonly key: string; readonly connectionId: string }>();
+  /** `{stream key}\n{connectionId}` → user id of this node's presence members, to announce a departure a late leave hid. */
+  private readonly joinedUsers = new Map<string, string>();
   /** Listeners told on every node when a bot space is stopped on any node. */
   private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
 
@@ -136,14 +144,51 @@ export class Core {
     const key = streamKey(appId, channel);
     try {
       await this.backend.occupancy.adjust(key, this.nodeId, -1);
-      if (isPresenceChannel(channel)) {
-        const result = await this.backend.presence.leave(key, subscriber.connectionId);
-        if (result?.lastForUser) {
-          await this.announceDepartures([{ channel: key, userId: result.userId }]);
-        }
+    } catch (error) {
+      // Not retried: a timed-out -1 may still run late, and a second one would undercount.
+      this.logger.warn({ err: error, channel }, 'unsubscribe: occupancy update failed');
+    }
+    // Attempted even when the occupancy update failed: a member left behind would stay
+    // for good, since this node keeps heartbeating and is never reaped.
+    if (isPresenceChannel(channel)) await this.leavePresence(key, subscriber.connectionId);
+  }
+
+  /**
+   * Removes a connection from a presence channel and announces the user's departure. On a
+   * backend fault the leave is queued and retried after each successful heartbeat (a leave
+   * is idempotent per connection), so the member does not outlive the outage.
+   */
+  private async leavePresence(key: string, connectionId: string): Promise<void> {
+    const id = `${key}\n${connectionId}`;
+    try {
+      const result = await this.backend.presence.leave(key, connectionId);
+      const userId = this.joinedUsers.get(id);
+      this.pendingLeaves.delete(id);
+      this.joinedUsers.delete(id);
+      if (result?.lastForUser) {
+        await this.announceDepartures([{ channel: key, userId: result.userId }]);
+      } else if (result === null && userId !== undefined) {
+        // Already gone: an earlier attempt that timed out ran late. Announce unless the
+        // user is still there on another connection (a repeated member_removed is harmless).
+        const { appId, channel } = parseStreamKey(key);
+        const members = await this.presenceMembers(appId, channel);
+        if (!members.some((member) => member.userId === userId)) await this.announceDepartures([{ channel: key, userId }]);
       }
     } catch (error) {
-      this.logger.warn({ err: error, channel }, 'unsubscribe clean-up failed; the heartbeat reaper will finish it');
+      if (!this.pendingLeaves.has(id) && this.pendingLeaves.size >= MAX_PENDING_LEAVES) {
+        this.logger.error({ key }, 'too many presence leaves waiting for the backend; dropping one (it stays until this node restarts)');
+        this.joinedUsers.delete(id);
+        return;
+      }
+      this.pendingLeaves.set(id, { key, connectionId });
+      this.logger.warn({ err: error, key }, 'presence leave failed; retrying when the backend answers');
+    }
+  }
+
+  private async retryPendingLeaves(): Promise<void> {
+    for (const [id, { key, connectionId }] of [...this.pendingLeaves]) {
+      // Skipped when the connection joined the channel again meanwhile (joinPresence drops it).
+      if (this.pendingLeaves.has(id)) await this.leavePresence(key, connectionId);
     }
   }
 
@@ -153,6 +198,8 @@ export class Core {
    */
   async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
     const key = streamKey(appId, channel);
+    // A queued retry of an earlier leave must not remove this new membership.
+    this.pendingLeaves.delete(`${key}\n${subscriber.connectionId}`);
     const userInfo = JSON.stringify(member.userInfo ?? null);
     await this.subscribe(appId, channel, subscriber);
     try {
@@ -162,6 +209,7 @@ export class Core {
         userId: member.userId,
         userInfo,
       });
+      this.joinedUsers.set(`${key}\n${subscriber.connectionId}`, member.userId);
       if (firstForUser) {
         void this.recordPresence(appId, channel, 'presence.enter', member.userId, member.userInfo);
         await this.sendSignal({
@@ -302,6 +350,7 @@ export class Core {
   private async beat(ttlMs: number): Promise<void> {
     try {
       await this.backend.nodes.heartbeat(this.nodeId, ttlMs);
+      if (this.pendingLeaves.size > 0) await this.retryPendingLeaves();
       for (const dead of await this.backend.nodes.deadNodes()) {
         if (dead === this.nodeId || !(await this.backend.nodes.claimDead(dead))) continue;
         this.logger.warn({ deadNode: dead }, 'reaping a dead node: its members leave');

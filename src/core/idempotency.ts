@@ -47,7 +47,13 @@ export async function runIdempotent<T>(
     throw error;
   }
   const done: StoredRecord = { fingerprint, state: 'done', reply };
-  await kv.set(key, JSON.stringify(done), windowMs);
+  try {
+    await kv.set(key, JSON.stringify(done), windowMs);
+  } catch {
+    // The work is done (events published): answer with its reply. An error here would
+    // invite a retry that publishes nothing new (the claim stays pending, so a replay is
+    // refused as a conflict rather than run twice) and would hide the serials.
+  }
   return { reply, duplicate: false };
 }
 

@@ -7,6 +7,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../core/errors.ts';
 
+/** The router's `maxParamLength` (app.ts): channel names are up to 200 characters, with room for encoding. */
+export const MAX_PATH_PARAM_LENGTH = 1024;
+
 export interface ErrorBody {
   readonly code: string;
   readonly error: string;
@@ -28,10 +31,20 @@ export function toRoomcastError(error: unknown): RoomcastError {
       return createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, fastifyError.message ?? '');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return createErrorWith('RC_ERR_HTTP_BODY_TOO_LARGE', { cause: error }, 'the configured');
+    // Router errors, reaching us through `frameworkErrors` in app.ts; Fastify's messages
+    // echo the whole path, so they are replaced by bounded ones.
+    case 'FST_ERR_BAD_URL':
+      return createErrorWith('RC_ERR_HTTP_VALIDATION', { cause: error }, 'the path is not valid percent-encoding');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return createErrorWith('RC_ERR_HTTP_URI_TOO_LONG', { cause: error }, MAX_PATH_PARAM_LENGTH);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return createErrorWith('RC_ERR_HTTP_BAD_CONTENT_TYPE', { cause: error }, 'of this request');
     default:
       break;
+  }
+  // Any other Fastify 400 is about the client's request, not a server fault.
+  if (fastifyError.statusCode === 400 && typeof fastifyError.code === 'string' && fastifyError.code.startsWith('FST_')) {
+    return createErrorWith('RC_ERR_HTTP_VALIDATION', { cause: error }, (fastifyError.message ?? 'invalid request').slice(0, 200));
   }
   if (error instanceof SyntaxError) return createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, error.message);
   return createErrorWith('RC_ERR_INTERNAL', { cause: error });

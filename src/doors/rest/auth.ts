@@ -12,7 +12,8 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
-import { createErrorWith } from '../../core/errors.ts';
+import { createError, createErrorWith } from '../../core/errors.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { verifySignedRequest } from './signature.ts';
 
 declare module 'fastify' {
@@ -96,7 +97,12 @@ function installRawJsonParser(app: FastifyInstance): void {
       done(null, undefined);
       return;
     }
-    parseJson(request, bytes.toString('utf8'), (error, value) => {
+    const text = bytes.toString('utf8');
+    if (jsonTooDeep(text)) {
+      done(createError('RC_ERR_JSON_TOO_DEEP', MAX_JSON_DEPTH), undefined);
+      return;
+    }
+    parseJson(request, text, (error, value) => {
       if (error) done(createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, describeJsonProblem(bytes)), undefined);
       else done(null, value);
     });

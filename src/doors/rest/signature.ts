@@ -123,7 +123,9 @@ export function signQuery(
   ]);
   if (body !== undefined && body.length > 0) signed.set('body_md5', md5Hex(body));
   for (const [key, value] of Object.entries(params)) signed.set(key, value);
-  const signature = hmacHex(credentials.secret, stringToSign(method, path, signed));
+  // The verifier lower-cases keys before sorting (parseSignedQuery), so sign them the same way.
+  const lowered = new Map([...signed].map(([key, value]) => [key.toLowerCase(), value]));
+  const signature = hmacHex(credentials.secret, stringToSign(method, path, lowered));
   const encoded = [...signed.entries()].map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`);
   return `${encoded.join('&')}&auth_signature=${signature}`;
 }

@@ -82,3 +82,19 @@ export function pusherCodeOf(error: RoomcastError): PusherCodeValue {
 export function errorPayload(error: RoomcastError): { code: number; message: string; rc_code: string } {
   return { code: pusherCodeOf(error), message: error.message, rc_code: error.code };
 }
+
+/** RFC 6455 §5.5: a close frame's reason is at most 123 bytes of UTF-8. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * A close reason that fits the close frame. Messages echo client text (an app key, a user
+ * id) that may be multi-byte; `ws.close` throws past 123 bytes, and thrown inside an
+ * upgrade or bus callback that took the whole process down.
+ */
+export function closeReason(message: string): string {
+  if (Buffer.byteLength(message) <= MAX_CLOSE_REASON_BYTES) return message;
+  let cut = message.slice(0, MAX_CLOSE_REASON_BYTES);
+  // Room for the ellipsis (3 bytes); never end on half of a surrogate pair.
+  while (cut.length > 0 && (Buffer.byteLength(cut) > MAX_CLOSE_REASON_BYTES - 3 || /[\uD800-\uDBFF]$/.test(cut))) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}

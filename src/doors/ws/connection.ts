@@ -16,7 +16,7 @@ import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../core/errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
-import { pusherCodeOf } from './close-codes.ts';
+import { closeReason, pusherCodeOf } from './close-codes.ts';
 import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, subscriptionErrorFrame, userEvent } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
 import { handlePing } from './handlers/ping.ts';
@@ -183,7 +183,7 @@ export class Connection implements Subscriber {
     // Leave `open` first: writing the error frame may itself trip the overflow check.
     this.state = 'closing';
     if (notify) this.sendError(error);
-    this.ws.close(pusherCodeOf(error), error.message.slice(0, 120));
+    this.ws.close(pusherCodeOf(error), closeReason(error.message));
     const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
     timer.unref();
   }

@@ -10,6 +10,7 @@
  * an object; other clients send a string of JSON, so both are accepted.
  */
 import { createError } from '../../core/errors.ts';
+import { assertJsonDepth } from '../json-depth.ts';
 import type { ChannelMessage, Member } from '../../core/types.ts';
 import { errorPayload } from './close-codes.ts';
 import type { RoomcastError } from '../../core/errors.ts';
@@ -42,6 +43,7 @@ const ECHO_LIMIT = 60;
  * channel-scoped `pusher:subscription_error`.
  */
 export function parseClientFrame(text: string): ClientRequest {
+  assertJsonDepth(text);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -96,6 +98,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function objectData(data: unknown, event: string): Record<string, unknown> {
   let value = data;
   if (typeof value === 'string') {
+    assertJsonDepth(value);
     try {
       value = JSON.parse(value);
     } catch {

@@ -18,7 +18,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../core/errors.ts';
-import { CLOSE_MESSAGE_TOO_BIG, pusherCodeOf } from './close-codes.ts';
+import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf } from './close-codes.ts';
 import { Connection } from './connection.ts';
 import { enableProtocolV2 } from './protocol-v2.ts';
 import { connectionEstablished, errorFrame } from './frames.ts';
@@ -57,10 +57,16 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   });
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    const match = APP_PATH.exec(url.pathname);
-    if (match === null || closing) {
-      rejectUpgrade(socket, closing ? 503 : 404, closing ? 'Service Unavailable' : 'Not Found');
+    // An event listener that throws takes the process down: every step below must
+    // refuse bad client input rather than throw (e.g. `GET //` is not a parseable URL).
+    const url = parseRequestUrl(request.url);
+    const match = url === null ? null : APP_PATH.exec(url.pathname);
+    if (closing) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    if (url === null || match === null) {
+      rejectUpgrade(socket, url === null ? 400 : 404, url === null ? 'Bad Request' : 'Not Found');
       return;
     }
     let key: string;
@@ -70,7 +76,8 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, url.searchParams));
+    const query = url.searchParams;
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, query));
   }
 
   function accept(ws: WebSocket, socket: Duplex, key: string, query: URLSearchParams): void {
@@ -118,7 +125,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
 
   function refuse(ws: WebSocket, error: RoomcastError): void {
     ws.send(errorFrame(error));
-    ws.close(pusherCodeOf(error), error.message.slice(0, 120));
+    ws.close(pusherCodeOf(error), closeReason(error.message));
     setTimeout(() => ws.terminate(), SHUTDOWN_WAIT_MS).unref();
   }
 
@@ -156,6 +163,15 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   http.addHook('onClose', async () => {
     clearInterval(sweeper);
   });
+}
+
+/** The request target as a URL, or null when it is not one (`//`, `/\\`, …). */
+function parseRequestUrl(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
 }
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {

@@ -45,3 +45,17 @@ test('a failed first request releases the key so a retry can run', async () => {
   assert.deepEqual(retry, { reply: 'ok', duplicate: false });
   kv.close();
 });
+
+test('when storing the reply fails after the work ran, the reply is still returned (and the work ran once)', async () => {
+  const kv = new MemoryKeyValue();
+  const failingSet = Object.assign(Object.create(kv) as MemoryKeyValue, {
+    set: async () => {
+      throw new Error('backend went away after the publish');
+    },
+  });
+  let runs = 0;
+  const outcome = await runIdempotent(failingSet, 'k-set-fails', 'fp', 10_000, async () => ({ n: ++runs }));
+  assert.deepEqual(outcome, { reply: { n: 1 }, duplicate: false });
+  assert.equal(runs, 1);
+  kv.close();
+});

@@ -9,6 +9,7 @@
  * - failure: `pusher:error` 4009; the connection stays open and unsigned.
  */
 import { createError } from '../../../core/errors.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
 import { userAuthString, verifyAuth } from '../auth.ts';
 import type { Connection } from '../connection.ts';
 import { signinSuccess } from '../frames.ts';
@@ -20,6 +21,10 @@ export function handleSignin(connection: Connection, request: { readonly auth: s
   const { auth, userData } = request;
   if (!verifyAuth(connection.app, userAuthString(connection.socketId, userData), auth)) {
     connection.sendError(createError('RC_ERR_WS_SIGNIN_FAILED', 'auth is not the HMAC-SHA256 of "<socket_id>::user::<user_data>" with the app secret'));
+    return;
+  }
+  if (jsonTooDeep(userData)) {
+    connection.sendError(createError('RC_ERR_WS_SIGNIN_FAILED', `user_data nests deeper than ${MAX_JSON_DEPTH} levels`));
     return;
   }
   let parsed: unknown;

@@ -19,6 +19,7 @@
 import { channelNameProblem, channelTraits, type ChannelTraits } from '../../../core/channels.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../core/errors.ts';
 import type { ChannelMessage, Member } from '../../../core/types.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
 import { channelAuthString, verifyAuth } from '../auth.ts';
 import type { Connection, Subscription } from '../connection.ts';
 import { cacheMiss, echo, encodeChannelMessage, presenceSubscriptionSucceeded, serverToUserChannel, subscriptionSucceeded } from '../frames.ts';
@@ -146,6 +147,8 @@ function authorize(connection: Connection, request: SubscribeRequest, traits: Ch
 }
 
 function parseChannelData(channel: string, text: string): Member {
+  // user_info is re-serialised for the presence store; a deep one would overflow there.
+  if (jsonTooDeep(text)) throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), `nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);

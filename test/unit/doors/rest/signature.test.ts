@@ -69,6 +69,12 @@ test('values are signed decoded: a percent-encoded query verifies like the raw o
   verifySignedRequest(request('GET', '/apps/app-1/channels', query), APP, NOW);
 });
 
+test('signQuery signs keys lower-cased, as the verifier reads them (a mixed-case key verifies)', () => {
+  const query = signQuery(APP, 'GET', '/apps/app-1/channels', { Filter_By_Prefix: 'presence-', zInfo: 'a' }, undefined, NOW);
+  assert.match(query, /Filter_By_Prefix=presence-/);
+  verifySignedRequest(request('GET', '/apps/app-1/channels', query), APP, NOW);
+});
+
 test('keys are compared lower-cased; a key given twice is rejected', () => {
   assert.equal(parseSignedQuery('AUTH_KEY=x&b=1').get('auth_key'), 'x');
   rejects(() => parseSignedQuery('info=a&INFO=b'), 'RC_ERR_AUTH_DUPLICATE_PARAM');

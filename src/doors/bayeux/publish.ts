@@ -42,8 +42,9 @@ export async function publish(message: BayeuxMessage, context: RequestContext): 
 
   const app = door.core.apps.findById(session.appId);
   if (app === undefined || !app.enabled) return failWith(message, 'RC_ERR_BAYEUX_PUBLISH_FAILED', [`app ${session.appId} is disabled`]);
+  let serial: string | undefined;
   try {
-    await door.core.publish(app, [
+    const published = await door.core.publish(app, [
       {
         name: BOT_EVENT_NAME,
         channels: [target],
@@ -53,12 +54,20 @@ export async function publish(message: BayeuxMessage, context: RequestContext): 
         sender: { type: 'API', id: session.bot, displayName: session.displayName },
       },
     ]);
+    serial = published[0]?.[0]?.serial;
   } catch (error) {
     // Input problems (too large, bad channel) are the bot's to fix; anything else is ours.
     if (isRoomcastError(error) && error.status < 500) return failure(message, error, []);
     return failure(message, createError('RC_ERR_BAYEUX_PUBLISH_FAILED', isRoomcastError(error) ? error.code : 'internal error'), []);
   }
-  return replyTo(message, { successful: true });
+  // The message's serial (issue 4) rides in the reply's ext, next to the bot's own ext fields.
+  const reply = replyTo(message, { successful: true });
+  if (serial !== undefined) reply.ext = { ...(isObject(reply.ext) ? reply.ext : {}), message_serial: serial };
+  return reply;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function contentOf(data: unknown): string | null {

@@ -66,6 +66,16 @@ describe('message model on the bot stream', () => {
     assert.deepEqual(events.slice(0, 2).map((e) => e.id), missed);
   });
 
+  test('a publish reply carries the message serial in ext, next to the bot\'s own ext', async () => {
+    const clientId = await handshake(server.url, cookie);
+    const [reply] = await bayeux(server.url, cookie, [{ channel: '/service/stream', clientId, data: 'hi', ext: { trace: 1 } }]);
+    assert.equal(reply!.successful, true);
+    const ext = reply!.ext as { trace: number; message_serial: string };
+    assert.equal(ext.trace, 1);
+    const stored = await server.app.core.messages.get(app(), ROOM, ext.message_serial);
+    assert.equal(stored.data, 'hi');
+  });
+
   test('a gap too old is a RecoveryFailed event', async () => {
     const old = await publish('old');
     for (let i = 0; i < 25; i++) await publish(`n${i}`);

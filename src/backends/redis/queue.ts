@@ -74,6 +74,8 @@ export class RedisJobQueue implements JobQueue {
   private worker: Worker | null = null;
   private closed = false;
   private workerConnection: Redis | null = null;
+  /** Connections BullMQ made from ours (its blocking connection): dropped on close, whatever state BullMQ is in. */
+  private readonly derivedConnections = new Set<Redis>();
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -139,8 +141,20 @@ export class RedisJobQueue implements JobQueue {
       // BullMQ does not close a connection it was given: we keep it and close it ourselves.
       this.workerConnection = this.connection.duplicate({ maxRetriesPerRequest: null });
       this.workerConnection.on('error', () => undefined);
+      this.trackDuplicates(this.workerConnection);
       this.worker = this.startWorker(BullWorker, processor, concurrency);
     });
+  }
+
+  /** Records the connections BullMQ duplicates from `connection`, so close can drop them. */
+  private trackDuplicates(connection: Redis): void {
+    const duplicate = connection.duplicate.bind(connection);
+    connection.duplicate = (...args: Parameters<Redis['duplicate']>): Redis => {
+      const derived = duplicate(...args);
+      this.derivedConnections.add(derived);
+      this.trackDuplicates(derived);
+      return derived;
+    };
   }
 
   private startWorker(BullWorker: typeof Worker, processor: (job: Job) => Promise<void>, concurrency: number): Worker {
@@ -176,10 +190,22 @@ export class RedisJobQueue implements JobQueue {
       this.closed = true;
       await this.workerStarting;
       const worker = this.worker;
-      if (worker !== null && !(await settlesWithin(worker.close(), CLOSE_WAIT_MS, this.options.logger, 'job worker'))) void worker.close(true).catch(() => undefined);
+      // A second close(true) returns the first, still-pending close, so after a timeout we
+      // force-disconnect instead: that drops BullMQ's own blocking connection too, which
+      // would otherwise keep reconnecting to a dead Redis and hold the process open.
+      if (worker !== null && !(await settlesWithin(worker.close(), CLOSE_WAIT_MS, this.options.logger, 'job worker'))) {
+        // disconnect() waits for each connection's 'end', which a half-reconnected one may never emit: bound it too.
+        await settlesWithin(worker.disconnect(), CLOSE_WAIT_MS, this.options.logger, 'job worker connection');
+      }
       const queue = this.queueReady === null ? null : await this.queueReady;
-      if (queue !== null) await settlesWithin(queue.close(), CLOSE_WAIT_MS, this.options.logger, 'job queue');
+      if (queue !== null && !(await settlesWithin(queue.close(), CLOSE_WAIT_MS, this.options.logger, 'job queue'))) {
+        await settlesWithin(queue.disconnect(), CLOSE_WAIT_MS, this.options.logger, 'job queue connection');
+      }
       this.workerConnection?.disconnect();
+      // A worker whose close timed out may leave its blocking connection reconnecting
+      // forever (holding the process open): drop every connection derived from ours.
+      for (const derived of this.derivedConnections) derived.disconnect();
+      this.derivedConnections.clear();
     })();
     return this.closing;
   }

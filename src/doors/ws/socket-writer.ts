@@ -94,7 +94,11 @@ export class SocketWriter {
       corked.push(this);
       if (!flushScheduled) {
         flushScheduled = true;
-        process.nextTick(uncorkAll);
+        // setImmediate, not nextTick: every publish handled in this event-loop turn (each is
+        // its own HTTP request or bus message) then leaves in ONE write per socket. With
+        // nextTick each publish cost one syscall per subscriber (bench ws-fanout: ~4x fewer
+        // deliveries per CPU-second).
+        setImmediate(uncorkAll);
       }
     }
     this.socket.write(frame);

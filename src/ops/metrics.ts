@@ -16,7 +16,7 @@
  * on a network your monitoring can reach, not to the public.
  */
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry, type LabelValues } from 'prom-client';
 import type { Core } from '../core/core.ts';
 import type { PushService } from '../push/service.ts';
 
@@ -30,24 +30,39 @@ export interface Metrics {
 export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'roomcast_' });
+  // Hot path: every request and every message. They are tallied in plain Maps (one
+  // lookup and an add) and handed to prom-client only when /metrics is scraped:
+  // prom-client's `inc({…})` hashes and validates the label set on every call. The label
+  // sets are bounded: route templates × methods × statuses, and configured app ids.
+  const requestTally = new LabelTally<'method' | 'route' | 'status'>();
+  const messageTally = new LabelTally<'app'>();
   const httpRequests = new Counter({
     name: 'roomcast_http_requests_total',
     help: 'HTTP replies by method, route template and status code',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [registry],
+    collect() {
+      requestTally.copyTo(this);
+    },
   });
   const messagesPublished = new Counter({
     name: 'roomcast_messages_published_total',
     help: 'Channel messages published in the cluster, as received by this node (one per channel)',
     labelNames: ['app'] as const,
     registers: [registry],
+    collect() {
+      messageTally.copyTo(this);
+    },
   });
 
-  http.addHook('onResponse', async (request, reply) => {
+  // Callback style: an async hook costs a promise and a microtask per request.
+  http.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    const status = reply.statusCode;
+    requestTally.add(`${request.method} ${status} ${route}`, () => ({ method: request.method, route, status: String(status) }));
+    done();
   });
-  const untap = core.tapMessages((message) => messagesPublished.inc({ app: message.appId }));
+  const untap = core.tapMessages((message) => messageTally.add(message.appId, () => ({ app: message.appId })));
   http.addHook('onClose', async () => {
     untap();
   });
@@ -57,6 +72,26 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     return reply.type(registry.contentType).send(text);
   });
   return { registry, httpRequests, messagesPublished };
+}
+
+/**
+ * Counts per label set, kept outside prom-client until a scrape. Counters only grow, so
+ * copying the totals into the metric at collect time gives the same exposition.
+ */
+class LabelTally<L extends string> {
+  private readonly counts = new Map<string, { readonly labels: LabelValues<L>; value: number }>();
+
+  /** Adds one to the label set named `key`; `labels` builds it the first time only. */
+  add(key: string, labels: () => LabelValues<L>): void {
+    const entry = this.counts.get(key);
+    if (entry !== undefined) entry.value++;
+    else this.counts.set(key, { labels: labels(), value: 1 });
+  }
+
+  copyTo(counter: Counter<L>): void {
+    counter.reset();
+    for (const { labels, value } of this.counts.values()) counter.inc(labels, value);
+  }
 }
 
 /** Counts push delivery outcomes of this node's workers. */

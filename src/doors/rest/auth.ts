@@ -9,7 +9,7 @@
  * `/apps/` that does not use the `:app_id` parameter is a programming error and fails
  * at start-up rather than being served unsigned.
  */
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith } from '../../core/errors.ts';
@@ -26,12 +26,16 @@ declare module 'fastify' {
 /** Route path prefix of every signed route. */
 export const SIGNED_PREFIX = '/apps/:app_id/';
 
-/** Raw body bytes per request, kept by the rest door's body parser for `body_md5`. */
-const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+/**
+ * Raw body text per request, kept by the rest door's body parser for `body_md5`. Kept as
+ * the UTF-8 text read off the wire: JSON is UTF-8 (RFC 8259), and hashing the string as
+ * UTF-8 gives the MD5 of the bytes sent without a second copy of the body.
+ */
+const rawBodies = new WeakMap<FastifyRequest, string>();
 
-/** The raw bytes of a request's body (empty when it had none). */
-export function rawBodyOf(request: FastifyRequest): Buffer {
-  return rawBodies.get(request) ?? Buffer.alloc(0);
+/** The raw text of a request's body ('' when it had none). */
+export function rawBodyOf(request: FastifyRequest): string {
+  return rawBodies.get(request) ?? '';
 }
 
 /**
@@ -50,69 +54,89 @@ export function requireSignedApp(request: FastifyRequest): AppConfig {
  */
 export function installSignedRequests(app: FastifyInstance, core: Core): void {
   app.decorateRequest('signedApp', null);
-  installRawJsonParser(app);
+  const parseBody = installRawBodyReader(app);
 
-  const verify = async (request: FastifyRequest): Promise<void> => {
-    const { app_id: appId } = request.params as { app_id: string };
-    const appConfig = core.apps.requireEnabled(appId);
-    const url = request.raw.url ?? request.url;
-    const at = url.indexOf('?');
-    verifySignedRequest(
-      {
-        method: request.method,
-        path: at < 0 ? url : url.slice(0, at),
-        query: at < 0 ? '' : url.slice(at + 1),
-        body: rawBodyOf(request),
-      },
-      appConfig,
-    );
-    request.signedApp = appConfig;
+  // Callback style, not async: it runs on every signed request and does no I/O.
+  // Authentication comes before the body is parsed: a request with a wrong key, a wrong
+  // signature or a changed body is a 401 (404/403 for an unknown/disabled app) whatever
+  // its body holds, never a 400 about JSON the caller was not entitled to send.
+  const verify = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    try {
+      const { app_id: appId } = request.params as { app_id: string };
+      const appConfig = core.apps.requireEnabled(appId);
+      const url = request.raw.url ?? request.url;
+      const at = url.indexOf('?');
+      verifySignedRequest(
+        {
+          method: request.method,
+          path: at < 0 ? url : url.slice(0, at),
+          query: at < 0 ? '' : url.slice(at + 1),
+          body: rawBodyOf(request),
+        },
+        appConfig,
+      );
+      request.signedApp = appConfig;
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    parseBody(request, _reply, done);
   };
 
   app.addHook('onRoute', (route: RouteOptions) => {
-    if (!route.url.startsWith('/apps/')) return;
+    const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    if (!route.url.startsWith('/apps/')) {
+      route.preValidation = [parseBody, ...existing];
+      return;
+    }
     if (!route.url.startsWith(SIGNED_PREFIX) && route.url !== SIGNED_PREFIX.slice(0, -1)) {
       throw new Error(`rest door: route ${route.url} is under /apps/ but not ${SIGNED_PREFIX}…; it would be served unsigned`);
     }
-    const existing = route.preValidation;
-    // Authentication runs first, before any route-level preValidation of the route itself.
-    route.preValidation = existing === undefined ? [verify] : [verify, ...(Array.isArray(existing) ? existing : [existing])];
+    // Authentication (then body parsing) runs first, before the route's own preValidation.
+    route.preValidation = [verify, ...existing];
   });
 }
 
 /**
- * Parses every body as JSON while keeping its raw bytes: the signature covers the MD5
- * of the exact bytes sent, which re-serialising a parsed object cannot reproduce.
- * Any content type is read as JSON (some server SDKs omit `Content-Type`); a body that
- * is not JSON is `RC_ERR_HTTP_BAD_JSON`. Prototype poisoning is rejected by Fastify's
- * own safe JSON parser, which does the parsing.
+ * Reads every body as text and keeps it: the signature covers the MD5 of the exact bytes
+ * sent, which re-serialising a parsed object cannot reproduce. The content-type parser
+ * only reads; the returned hook parses the text as JSON once the request is
+ * authenticated. Any content type is read as JSON (some server SDKs omit
+ * `Content-Type`); a body that is not JSON is `RC_ERR_HTTP_BAD_JSON`. Prototype
+ * poisoning is rejected by Fastify's own safe JSON parser, which does the parsing.
  */
-function installRawJsonParser(app: FastifyInstance): void {
+function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-    const bytes = body as Buffer;
-    rawBodies.set(request, bytes);
-    if (bytes.length === 0) {
-      done(null, undefined);
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    rawBodies.set(request, body as string);
+    done(null, undefined);
+  });
+  return (request, _reply, done) => {
+    const text = rawBodyOf(request);
+    if (text.length === 0) {
+      done();
       return;
     }
-    const text = bytes.toString('utf8');
     if (jsonTooDeep(text)) {
-      done(createError('RC_ERR_JSON_TOO_DEEP', MAX_JSON_DEPTH), undefined);
+      done(createError('RC_ERR_JSON_TOO_DEEP', MAX_JSON_DEPTH));
       return;
     }
     parseJson(request, text, (error, value) => {
-      if (error) done(createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, describeJsonProblem(bytes)), undefined);
-      else done(null, value);
+      if (error) {
+        done(createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, describeJsonProblem(text)));
+        return;
+      }
+      request.body = value;
+      done();
     });
-  });
+  };
 }
 
 /** A short, log-safe description of why a body failed to parse. */
-function describeJsonProblem(bytes: Buffer): string {
+function describeJsonProblem(text: string): string {
   try {
-    JSON.parse(bytes.toString('utf8'));
+    JSON.parse(text);
     return 'the body contains a forbidden __proto__ or constructor.prototype key';
   } catch (error) {
     return error instanceof Error ? error.message.slice(0, 200) : 'unparseable';

@@ -12,12 +12,19 @@
  */
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppConfig } from '../../config/schema.ts';
 import { createErrorWith } from '../../core/errors.ts';
 
 /** Max distinct apps whose counters are kept (LRU); far above any real deployment. */
 const MAX_TRACKED_APPS = 10_000;
 
-export async function registerAppRateLimit(app: FastifyInstance): Promise<void> {
+/**
+ * Registers the limiter, unless no app has a limit: the plugin's hook would then run on
+ * every request only to let it through (apps come from the config file and do not change
+ * while the process runs).
+ */
+export async function registerAppRateLimit(app: FastifyInstance, apps: readonly AppConfig[]): Promise<void> {
+  if (!apps.some((candidate) => candidate.limits.restRequestsPerWindow > 0)) return;
   const options: RateLimitPluginOptions = {
     global: true,
     hook: 'preHandler',

@@ -107,6 +107,19 @@ test('unknown app → 404 RC_ERR_APP_NOT_FOUND; disabled app → 403 RC_ERR_APP_
   assertRejected(disabled, 403, 'RC_ERR_APP_DISABLED', 'app-off');
 });
 
+test('authentication comes before the body is parsed: a non-JSON body is 401/404/403 unless signed', async () => {
+  const notJson = 'this is {not json';
+  // Wrong secret over a non-JSON body: the caller learns nothing about the body.
+  assertRejected(await signedCall(running.url, 'POST', EVENTS, { body: notJson, secret: 'not-the-secret' }), 401, 'RC_ERR_AUTH_BAD_SIGNATURE');
+  // A valid signature over a JSON body replayed with a non-JSON one.
+  assertRejected(await signedCall(running.url, 'POST', EVENTS, { body: notJson, signedBody: JSON.stringify(event) }), 401, 'RC_ERR_AUTH_BAD_BODY_MD5');
+  assertRejected(await signedCall(running.url, 'POST', '/apps/no-such-app/events', { body: notJson }), 404, 'RC_ERR_APP_NOT_FOUND');
+  const disabled = await signedCall(running.url, 'POST', '/apps/app-off/events', { body: notJson, key: 'off-key', secret: 'off-secret' });
+  assertRejected(disabled, 403, 'RC_ERR_APP_DISABLED');
+  // Correctly signed, the same body is the caller's own mistake: 400 naming the JSON problem.
+  assertRejected(await signedCall(running.url, 'POST', EVENTS, { body: notJson }), 400, 'RC_ERR_HTTP_BAD_JSON');
+});
+
 test('after all the rejections, only the control events were published', async () => {
   assert.ok(eventsOf(watcher).every((e) => e.data === 'payload'));
   const ok = await signedCall(running.url, 'GET', `/apps/${TEST_APP.id}/channels`);

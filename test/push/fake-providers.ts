@@ -8,7 +8,7 @@ import { createDecipheriv, createECDH, generateKeyPairSync, hkdfSync, randomByte
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from 'jose';
 
 /** A scripted answer: status, JSON body, extra headers. */
 export interface Answer {
@@ -164,6 +164,8 @@ export interface FakeFcm {
   /** A service account whose key the token endpoint does not know. */
   readonly wrongServiceAccount: Record<string, string>;
   tokenRequests: number;
+  /** The `aud` claim of every correctly signed assertion the token endpoint received. */
+  readonly tokenAudiences: readonly string[];
   close(): Promise<void>;
 }
 
@@ -176,7 +178,7 @@ export async function startFakeFcm(): Promise<FakeFcm> {
   const received: Received[] = [];
   const attempts: Received[] = [];
   const script = new Script();
-  const state = { tokenRequests: 0 };
+  const state = { tokenRequests: 0, audiences: [] as string[] };
   const server: Server = createServer((request, response) => {
     void handleFcm(request, response).catch(() => sendJson(response, 500, { error: { code: 500, status: 'INTERNAL' } }));
   });
@@ -188,13 +190,17 @@ export async function startFakeFcm(): Promise<FakeFcm> {
       if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
         return sendJson(response, 400, { error: 'unsupported_grant_type', error_description: 'Invalid grant_type' });
       }
+      let claims: JWTPayload;
       try {
-        const { payload } = await jwtVerify(form.get('assertion') ?? '', trusted.publicKey, { algorithms: ['RS256'], issuer: clientEmail });
-        if (!String(payload.scope).split(' ').includes('https://www.googleapis.com/auth/firebase.messaging')) throw new Error('scope');
-        if (payload.aud !== 'https://oauth2.googleapis.com/token' && payload.aud !== tokenUri) throw new Error('aud');
-        if (Number(payload.exp) - Number(payload.iat) > 3600) throw new Error('lifetime');
+        claims = (await jwtVerify(form.get('assertion') ?? '', trusted.publicKey, { algorithms: ['RS256'], issuer: clientEmail })).payload;
       } catch {
         return sendJson(response, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
+      }
+      state.audiences.push(String(claims.aud));
+      // As an RFC 7523 (§3) token endpoint does: the assertion's audience must be this endpoint itself.
+      if (claims.aud !== tokenUri) return sendJson(response, 400, { error: 'invalid_grant', error_description: 'Invalid JWT: Failed audience check.' });
+      if (!String(claims.scope).split(' ').includes('https://www.googleapis.com/auth/firebase.messaging') || Number(claims.exp) - Number(claims.iat) > 3600) {
+        return sendJson(response, 400, { error: 'invalid_scope', error_description: 'Invalid JWT: scope or lifetime.' });
       }
       const accessToken = `ya29.${randomBytes(16).toString('hex')}`;
       issued.add(accessToken);
@@ -240,6 +246,7 @@ export async function startFakeFcm(): Promise<FakeFcm> {
     get tokenRequests() {
       return state.tokenRequests;
     },
+    tokenAudiences: state.audiences,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -37,6 +37,9 @@ describe('push over FCM HTTP v1', () => {
     assert.deepEqual(got.payload.notification, { title: 'Hi', body: 'there' });
     assert.deepEqual(got.payload.data, { n: '1', ok: 'true' }, 'FCM data values must be strings');
     assert.ok(fcm.tokenRequests >= 1);
+    // The assertion is addressed to the service account's token_uri, not Google's token URL.
+    assert.ok(fcm.tokenAudiences.length >= 1);
+    assert.deepEqual([...new Set(fcm.tokenAudiences)], [fcm.tokenUri]);
   });
 
   test('the access token is cached across sends', async () => {

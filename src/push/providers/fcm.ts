@@ -2,8 +2,10 @@
  * FCM HTTP v1: `POST {base}/v1/projects/{project}/messages:send` with an OAuth2 bearer
  * token. The token comes from the service account through google-auth-library's JWT
  * client (an RS256 assertion exchanged at the token endpoint). The library always
- * posts to Google's token URL; we point it at the service-account JSON's `token_uri`
- * (what the JSON says is authoritative; tests and private deployments use their own).
+ * posts to Google's token URL and signs the assertion with `aud` = that URL; we point
+ * both at the service-account JSON's `token_uri` (what the JSON says is authoritative;
+ * tests and private deployments use their own, and an RFC 7523 token endpoint rejects
+ * an assertion whose audience is not itself).
  *
  * Answers (FCM `ErrorCode`): 200 → delivered; UNREGISTERED (404) → gone;
  * QUOTA_EXCEEDED (429), UNAVAILABLE (503), INTERNAL (500) → retry honouring Retry-After;
@@ -90,8 +92,16 @@ export class FcmProvider implements PushProvider {
     if (client === undefined) {
       // Loaded on first use: the library is large and only FCM needs it.
       const { JWT: JwtClient } = await import('google-auth-library');
-      client = new JwtClient({ email: credentials.clientEmail, key: credentials.privateKey, keyId: credentials.privateKeyId, scopes: [SCOPE] });
       const tokenUri = credentials.tokenUri;
+      client = new JwtClient({
+        email: credentials.clientEmail,
+        key: credentials.privateKey,
+        keyId: credentials.privateKeyId,
+        scopes: [SCOPE],
+        // google-auth-library builds the payload as `{ …, aud: GOOGLE_TOKEN_URL, …additionalClaims }`
+        // (gtoken/jwsSign.js), so this claim replaces its hard-coded audience.
+        additionalClaims: { aud: tokenUri },
+      });
       if (tokenUri !== GOOGLE_TOKEN_URL) {
         client.transporter.interceptors.request.add({
           resolved: async (config) => {

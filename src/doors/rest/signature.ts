@@ -71,6 +71,8 @@ export function parseSignedQuery(query: string): Map<string, string> {
 }
 
 function decodeComponent(text: string): string {
+  // Most components (keys, hex digests, timestamps) have nothing to decode.
+  if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);
   } catch {

@@ -43,13 +43,31 @@ export type SessionCheck =
 
 const keyOf = (id: string): string => `bots:session:${id}`;
 
+/** Parsed session records kept per node (see `known`); past it the oldest is forgotten. */
+const MAX_KNOWN_SESSIONS = 100_000;
+/**
+ * How long a space seen running is trusted without reading the KV again. A stop is
+ * signalled to every node at once (and clears the entry); this bounds how long a node
+ * that missed the signal keeps serving the space's sessions.
+ */
+const SPACE_STATE_TRUST_MS = 1000;
+
 export class BotSessions {
   private readonly kv: KeyValueStore;
   private readonly rooms: RoomDirectory;
+  /**
+   * Session records parsed on this node, by id. A record never changes after login, so
+   * only its existence (the KV key and its TTL) has to be asked of the backend on each
+   * request: one command instead of a read, a parse and a second read for the space.
+   */
+  private readonly known = new Map<string, BotSession>();
+  /** Spaces last seen running, with their epoch and when that was read. */
+  private readonly runningSpaces = new Map<string, { readonly epoch: number; readonly readAt: number }>();
 
   constructor(private readonly core: Core) {
     this.kv = core.backend.kv;
     this.rooms = roomsOf(core);
+    core.onSpaceStopped((spaceId) => this.runningSpaces.delete(spaceId));
   }
 
   /** The grace in milliseconds (`config.bots.sessionGraceMs`). */
@@ -72,23 +90,34 @@ export class BotSessions {
       createdAt: Date.now(),
     };
     await this.kv.set(keyOf(session.id), JSON.stringify(session), this.graceMs);
+    this.remember(session);
     return session;
   }
 
-  /** The live session, or why there is none. Ends a session whose space was stopped since login. */
-  async check(id: string): Promise<SessionCheck> {
-    const text = await this.kv.get(keyOf(id));
-    if (text === null) return { ok: false, reason: 'expired' };
-    let session: BotSession;
-    try {
-      session = JSON.parse(text) as BotSession;
-    } catch {
-      await this.kv.delete(keyOf(id));
-      return { ok: false, reason: 'expired' };
+  /**
+   * The live session, or why there is none. Ends a session whose space was stopped since
+   * login. With `extendMs` (a request that polls) the session is also kept alive for
+   * `extendMs` plus the grace, in the same backend command that proves it exists.
+   */
+  async check(id: string, extendMs?: number): Promise<SessionCheck> {
+    const key = keyOf(id);
+    let session = this.known.get(id);
+    if (session !== undefined && extendMs !== undefined) {
+      if (!(await this.kv.touch(key, extendMs + this.graceMs))) return this.expired(id);
+    } else {
+      const text = await this.kv.get(key);
+      if (text === null) return this.expired(id);
+      try {
+        session = JSON.parse(text) as BotSession;
+      } catch {
+        await this.kv.delete(key);
+        return this.expired(id);
+      }
+      this.remember(session);
+      if (extendMs !== undefined) await this.kv.touch(key, extendMs + this.graceMs);
     }
-    const state = await this.rooms.spaceState(session.space);
-    if (!state.running || state.epoch !== session.epoch) {
-      await this.kv.delete(keyOf(id));
+    if (!(await this.spaceRunsAt(session.space, session.epoch))) {
+      await this.end(id);
       return { ok: false, reason: 'space stopped' };
     }
     return { ok: true, session };
@@ -104,7 +133,34 @@ export class BotSessions {
 
   /** Ends a session at once (logout, or its space stopped). */
   end(id: string): Promise<void> {
+    this.known.delete(id);
     return this.kv.delete(keyOf(id));
+  }
+
+  /** True when the space runs in the session's epoch. Only a positive answer is trusted from memory. */
+  private async spaceRunsAt(spaceId: string, epoch: number): Promise<boolean> {
+    const seen = this.runningSpaces.get(spaceId);
+    if (seen !== undefined && seen.epoch === epoch && Date.now() - seen.readAt < SPACE_STATE_TRUST_MS) return true;
+    const state = await this.rooms.spaceState(spaceId);
+    if (!state.running) {
+      this.runningSpaces.delete(spaceId);
+      return false;
+    }
+    this.runningSpaces.set(spaceId, { epoch: state.epoch, readAt: Date.now() });
+    return state.epoch === epoch;
+  }
+
+  private expired(id: string): SessionCheck {
+    this.known.delete(id);
+    return { ok: false, reason: 'expired' };
+  }
+
+  private remember(session: BotSession): void {
+    if (!this.known.has(session.id) && this.known.size >= MAX_KNOWN_SESSIONS) {
+      const oldest = this.known.keys().next();
+      if (oldest.done !== true) this.known.delete(oldest.value);
+    }
+    this.known.set(session.id, session);
   }
 }
 

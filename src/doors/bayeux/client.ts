@@ -13,6 +13,7 @@ import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
 import { encodeMappedEvent, encodePresenceEvent, encodeStreamEvent, STREAM_CHANNEL } from './stream.ts';
 import { encodeStreamChange } from './stream-changes.ts';
+import type { ReadyClient, ReplyScheduler } from './reply-scheduler.ts';
 
 /** Events kept for a client between polls; past it the oldest are dropped (a bot that stopped polling). */
 export const MAX_QUEUED_EVENTS = 1000;
@@ -27,7 +28,7 @@ interface PendingConnect {
   readonly timer: NodeJS.Timeout;
 }
 
-export class BayeuxClient implements Subscriber {
+export class BayeuxClient implements Subscriber, ReadyClient {
   /** Bayeux names and patterns, `/service/stream` included. */
   readonly subscriptions = new Set<string>();
   /** App channels this client is subscribed to in the core (exact names only). */
@@ -40,7 +41,6 @@ export class BayeuxClient implements Subscriber {
   dropped = 0;
   private queue: string[] = [];
   private pending: PendingConnect | null = null;
-  private flushScheduled = false;
   private lastDelivered: ChannelMessage | null = null;
   /** While a recovery reads history (stream-changes.ts), the room's live messages wait here. */
   hold: ChannelMessage[] | null = null;
@@ -48,6 +48,8 @@ export class BayeuxClient implements Subscriber {
   constructor(
     readonly connectionId: string,
     readonly session: BotSession,
+    /** Answers held connects in fair rounds (shared by the door's clients). */
+    private readonly replies: ReplyScheduler,
   ) {}
 
   get id(): string {
@@ -142,6 +144,7 @@ export class BayeuxClient implements Subscriber {
   private settle(pending: PendingConnect, outcome: WaitOutcome): void {
     if (this.pending !== pending) return;
     this.pending = null;
+    this.replies.cancel(this);
     clearTimeout(pending.timer);
     pending.resolve(outcome);
   }
@@ -159,13 +162,12 @@ export class BayeuxClient implements Subscriber {
       this.queue.shift();
       this.dropped += 1;
     }
-    // Several messages of one tick go out in one reply.
-    if (this.pending !== null && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        if (this.pending !== null && this.queue.length > 0) this.settle(this.pending, 'ready');
-      });
-    }
+    // Not answered here: every message queued before the client's turn goes in one reply.
+    if (this.pending !== null) this.replies.schedule(this);
+  }
+
+  /** The scheduler's turn for this client (see reply-scheduler.ts). */
+  answerHeldConnect(): void {
+    if (this.pending !== null && this.queue.length > 0) this.settle(this.pending, 'ready');
   }
 }

@@ -34,17 +34,51 @@ const ATTRIBUTE_NAMES = new Set([
 const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
 const SEALED = /^!([A-Za-z0-9_-]{1,200})\.([A-Za-z0-9_-]{43})$/;
 
+/** What a verified Cookie header names. */
+export interface OpenedCookies {
+  readonly sessionId: string;
+  readonly nodeId: string;
+}
+
 export interface CookieSeal {
   /** The two Set-Cookie header values for a new session issued by `nodeId`. */
   issue(sessionId: string, nodeId: string): [string, string];
   /** Reads and verifies the Cookie header; returns the session id (and the issuing node). Throws 400/412 errors. */
-  open(header: string | undefined): { sessionId: string; nodeId: string };
+  open(header: string | undefined): OpenedCookies;
 }
+
+/**
+ * Cookie headers already verified, so a polling bot's cookies are checked (parsed, two
+ * HMACs) once, not on every /meta/connect. Keyed by the exact header text: any other
+ * text, an altered cookie included, is verified afresh. Bounded: past it the oldest
+ * entry goes (a bot whose entry went is simply verified again).
+ */
+const MAX_VERIFIED_HEADERS = 10_000;
 
 export function createCookieSeal(configuredSecret: string | undefined): CookieSeal {
   const secret = configuredSecret === undefined ? randomBytes(32) : Buffer.from(configuredSecret, 'utf8');
   const mac = (text: string): Buffer => createHmac('sha256', secret).update(text, 'utf8').digest();
   const seal = (body: string, context: string): string => `!${body}.${mac(context).toString('base64url')}`;
+  const verified = new Map<string, OpenedCookies>();
+
+  const verify = (header: string): OpenedCookies => {
+    const cookies = parseCookieHeader(header);
+    const session = cookies.get(SESSION_COOKIE);
+    const route = cookies.get(ROUTE_COOKIE);
+    if (session === undefined && route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', `${SESSION_COOKIE} (and ${ROUTE_COOKIE})`);
+    if (session === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', SESSION_COOKIE);
+    if (route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', ROUTE_COOKIE);
+    const sessionParts = SEALED.exec(session);
+    if (sessionParts === null || !sameMac(sessionParts[2]!, mac(`${SESSION_COOKIE}|${sessionParts[1]}`))) {
+      throw createError('RC_ERR_BOT_COOKIE_TAMPERED', SESSION_COOKIE);
+    }
+    const sessionId = sessionParts[1]!;
+    const routeParts = SEALED.exec(route);
+    if (routeParts === null || !sameMac(routeParts[2]!, mac(`${ROUTE_COOKIE}|${routeParts[1]}|${sessionId}`))) {
+      throw createError('RC_ERR_BOT_COOKIE_TAMPERED', ROUTE_COOKIE);
+    }
+    return { sessionId, nodeId: Buffer.from(routeParts[1]!, 'base64url').toString('utf8') };
+  };
 
   return {
     issue(sessionId, nodeId) {
@@ -55,22 +89,13 @@ export function createCookieSeal(configuredSecret: string | undefined): CookieSe
       ];
     },
     open(header) {
-      const cookies = parseCookieHeader(header ?? '');
-      const session = cookies.get(SESSION_COOKIE);
-      const route = cookies.get(ROUTE_COOKIE);
-      if (session === undefined && route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', `${SESSION_COOKIE} (and ${ROUTE_COOKIE})`);
-      if (session === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', SESSION_COOKIE);
-      if (route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', ROUTE_COOKIE);
-      const sessionParts = SEALED.exec(session);
-      if (sessionParts === null || !sameMac(sessionParts[2]!, mac(`${SESSION_COOKIE}|${sessionParts[1]}`))) {
-        throw createError('RC_ERR_BOT_COOKIE_TAMPERED', SESSION_COOKIE);
-      }
-      const sessionId = sessionParts[1]!;
-      const routeParts = SEALED.exec(route);
-      if (routeParts === null || !sameMac(routeParts[2]!, mac(`${ROUTE_COOKIE}|${routeParts[1]}|${sessionId}`))) {
-        throw createError('RC_ERR_BOT_COOKIE_TAMPERED', ROUTE_COOKIE);
-      }
-      return { sessionId, nodeId: Buffer.from(routeParts[1]!, 'base64url').toString('utf8') };
+      const text = header ?? '';
+      const known = verified.get(text);
+      if (known !== undefined) return known;
+      const opened = verify(text);
+      if (verified.size >= MAX_VERIFIED_HEADERS) verified.delete(verified.keys().next().value!);
+      verified.set(text, opened);
+      return opened;
     },
   };
 }

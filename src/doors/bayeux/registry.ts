@@ -15,6 +15,7 @@ import type { Core } from '../../core/core.ts';
 import type { ChannelMessage } from '../../core/types.ts';
 import { channelOfBayeux } from './channel-map.ts';
 import { BayeuxClient } from './client.ts';
+import { ReplyScheduler } from './reply-scheduler.ts';
 import { STREAM_CHANNEL } from './stream.ts';
 
 /** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
@@ -27,6 +28,8 @@ export class ClientRegistry {
   private readonly wildcards = new Map<string, Set<BayeuxClient>>();
   private readonly untap: () => void;
   private readonly sweeper: NodeJS.Timeout;
+  /** Held connects made ready by a message are answered in fair rounds (reply-scheduler.ts). */
+  private readonly replies = new ReplyScheduler();
 
   constructor(
     private readonly core: Core,
@@ -51,7 +54,7 @@ export class ClientRegistry {
   }
 
   create(session: BotSession): BayeuxClient {
-    const client = new BayeuxClient(randomBytes(16).toString('hex'), session);
+    const client = new BayeuxClient(randomBytes(16).toString('hex'), session, this.replies);
     let set = this.bySession.get(session.id);
     if (set === undefined) {
       set = new Set();

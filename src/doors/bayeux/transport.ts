@@ -37,6 +37,12 @@ export function decodeMessages(body: unknown): unknown[] {
   throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'expected a JSON object or an array of Bayeux messages');
 }
 
+/** True when the body carries a /meta/connect (before it is validated message by message). */
+function pollsIn(body: unknown): boolean {
+  if (Array.isArray(body)) return body.some((message) => isMessage(message) && message.channel === '/meta/connect');
+  return isMessage(body) && body.channel === '/meta/connect';
+}
+
 function isMessage(value: unknown): value is BayeuxMessage {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -46,7 +52,10 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
 
   return async function handleBayeux(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const { sessionId } = seal.open(request.headers.cookie);
-    const check = await sessions.check(sessionId);
+    // A request that polls keeps its session alive for the longest hold plus the grace, in
+    // the same backend command that checks it; the reply shortens that to the grace again.
+    const polls = pollsIn(request.body);
+    const check = await sessions.check(sessionId, polls ? door.config.connectTimeoutMs : undefined);
     if (!check.ok) {
       shedder.forget(sessionId);
       await registry.endSession(sessionId);
@@ -77,10 +86,7 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
           const step = connect(message, context);
           if (step.client !== undefined && step.holdMs > 0) held = step;
           else {
-            if (step.client !== undefined) {
-              flush.add(step.client);
-              void keepAlive(check.session.id, 0);
-            }
+            if (step.client !== undefined) flush.add(step.client);
             parts.push(JSON.stringify(step.reply));
           }
           break;
@@ -103,7 +109,7 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
     if (held !== null) {
       const step: ConnectStep = held;
       const client = step.client!;
-      void keepAlive(check.session.id, step.holdMs);
+      shedder.noteSession(check.session.id, step.holdMs + sessions.graceMs);
       const { outcome, abort } = client.wait(step.holdMs);
       const onClose = (): void => abort();
       reply.raw.once('close', onClose);
@@ -122,6 +128,9 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
         parts.push(JSON.stringify(step.reply));
         flush.add(client);
       }
+    } else if (polls) {
+      // A poll answered at once (or refused) leaves the session its grace, as a held one does.
+      void keepAlive(check.session.id, 0);
     }
     for (const client of flush) parts.push(...client.takeQueue());
     return reply.type('application/json; charset=utf-8').send(`[${parts.join(',')}]`);

@@ -45,3 +45,17 @@ test('a MAC whose last character only differs in the unused low bits is still re
     assert.throws(() => seal.open(`${sessionCookie!.slice(0, -1)}${sibling}; ${routeCookie}`), /altered/);
   }
 });
+
+test('a verified header is remembered, and any other text (an altered copy) is still verified afresh', () => {
+  const seal = createCookieSeal('0123456789abcdef0123456789abcdef');
+  const [sessionCookie, routeCookie] = seal.issue('remembered-session', 'node-a').map((c) => c.split(';')[0]!);
+  const header = `${sessionCookie}; ${routeCookie}`;
+  assert.equal(seal.open(header).sessionId, 'remembered-session');
+  // Same text again: the same answer (from the cache).
+  assert.equal(seal.open(header).sessionId, 'remembered-session');
+  // One character changed after the good header was cached: still refused.
+  const altered = header.replace('remembered', 'rememberex');
+  assert.throws(() => seal.open(altered), { code: 'RC_ERR_BOT_COOKIE_TAMPERED' });
+  // A missing cookie is still a 412 code, however often the good header was seen.
+  assert.throws(() => seal.open(sessionCookie), { code: 'RC_ERR_BOT_COOKIE_MISSING' });
+});

@@ -155,6 +155,7 @@ export const ERRORS = {
   RC_ERR_PUSH_PUBLISH_NOT_FOUND: spec(404, 'Not Found', 'push publish %s does not exist (or its status has expired)'),
   RC_ERR_PUSH_NOT_CANCELLABLE: spec(409, 'Conflict', 'push publish %s is %s and can no longer be cancelled'),
   RC_ERR_PUSH_BAD_SCHEDULE: spec(400, 'Bad Request', 'bad schedule: %s'),
+  RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH: spec(404, 'Not Found', 'device %s was not sent push publish %s, so it cannot report a delivery status for it'),
 
   // --- hardening (bad input on every door)
   RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),

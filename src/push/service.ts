@@ -18,7 +18,7 @@ import { FcmProvider } from './providers/fcm.ts';
 import type { PushProvider } from './providers/types.ts';
 import { WebPushProvider } from './providers/webpush.ts';
 import { admitPlan, channelPushId, channelPushNotification, planPublish, type AdmissionDeps } from './publish.ts';
-import { isTerminal, StatusStore, type PublishStatus } from './status.ts';
+import { isReceipt, isTerminal, StatusStore, type PublishStatus } from './status.ts';
 import { SubscriptionRegistry } from './subscriptions.ts';
 import { TemplateStore } from './templates.ts';
 import type { Platform } from './types.ts';
@@ -161,22 +161,25 @@ export class PushService {
 
   /**
    * A provider's (or the app's) delivery callback: `{ publish_id, device_id, status:
-   * delivered | failed | gone, reason? }`. Receipts are counted on the publish status;
-   * `gone` invalidates the device like a provider error would.
+   * delivered | failed | gone, reason? }`. Only a device the publish was sent to may
+   * report (anything else is 404, so a stray or forged callback cannot skew the status),
+   * and only its first callback is counted in `receipts`; a repeat answers the status
+   * unchanged. `gone` invalidates the device like a provider error would, repeat or not
+   * (invalidating twice changes nothing).
    */
   async deliveryStatus(appId: string, raw: unknown): Promise<PublishStatus> {
     const body = asBody(raw, 'the delivery status');
     const publishId = requiredString(body, 'publish_id', 128);
     const deviceId = requiredId(body, 'device_id');
     const outcome = field(body, 'status');
-    if (outcome !== 'delivered' && outcome !== 'failed' && outcome !== 'gone') {
-      throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'status must be delivered, failed or gone');
-    }
-    const reason = typeof field(body, 'reason') === 'string' ? String(field(body, 'reason')).slice(0, 200) : outcome;
+    if (!isReceipt(outcome)) throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'status must be delivered, failed or gone');
+    const reasonValue = field(body, 'reason');
+    const reason = typeof reasonValue === 'string' && reasonValue !== '' ? reasonValue.slice(0, 200) : outcome;
     await this.statuses.read(appId, publishId); // 404 for an unknown publish
-    const key = pushKeys.status(appId, publishId);
-    await this.hashes.increment(key, `receipt:${outcome}`, 1);
-    if (outcome !== 'delivered') await this.hashes.increment(key, `reason:callback: ${reason}`, 1);
+    if (!(await this.statuses.isPlanned(appId, publishId, deviceId))) {
+      throw createError('RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH', JSON.stringify(deviceId), JSON.stringify(publishId));
+    }
+    await this.statuses.recordReceipt(appId, publishId, deviceId, outcome, reason);
     if (outcome === 'gone') await this.devices.invalidate(appId, deviceId, `callback: ${reason}`);
     return this.statuses.read(appId, publishId);
   }

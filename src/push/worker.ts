@@ -92,7 +92,10 @@ export class PushWorker {
     // `planned` is set (not added), so a re-run of this job after a crash keeps it right.
     await statuses.setPlanned(appId, publishId, ids.length);
     for (let start = 0; start < ids.length; start += ENQUEUE_BATCH) {
-      const batch = ids.slice(start, start + ENQUEUE_BATCH).map((deviceId) => {
+      const slice = ids.slice(start, start + ENQUEUE_BATCH);
+      // Delivery callbacks are accepted only for these devices.
+      await statuses.recordPlanned(appId, publishId, slice);
+      const batch = slice.map((deviceId) => {
         const body: DeviceJob = { kind: 'device', appId, publishId, deviceId };
         return { id: jobIds.device(appId, publishId, deviceId), data: JSON.stringify(body) };
       });

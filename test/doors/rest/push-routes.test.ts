@@ -135,6 +135,62 @@ describe('push routes', () => {
     assert.equal((await call('DELETE', 'channelSubscriptions?channel=orders&device_id=ios-device-1')).statusCode, 204);
   });
 
+  test('delivery callbacks: receipts show on the status, only for devices of the publish, once per device', async () => {
+    for (const [n, id] of ['rc-1', 'rc-2', 'rc-other'].entries()) {
+      assert.equal((await call('POST', 'deviceRegistrations', { device_id: id, platform: 'apns', provider_token: apnsToken(70 + n) })).statusCode, 201);
+    }
+    const published = await call('POST', 'publish', { recipients: [{ device_id: 'rc-1' }, { device_id: 'rc-2' }], payload: { title: 'receipts' } });
+    assert.equal(published.statusCode, 202);
+    const publishId = published.json().publish_id as string;
+    await ctx.statusWhen(publishId, (s) => s.state === 'succeeded');
+    const none = { delivered: 0, failed: 0, gone: 0 };
+    assert.deepEqual((await call('GET', `publish/${publishId}/status`)).json().receipts, none);
+
+    const delivered = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: 'rc-1', status: 'delivered' });
+    assert.equal(delivered.statusCode, 200);
+    assert.deepEqual(delivered.json().receipts, { ...none, delivered: 1 });
+    assert.deepEqual((await call('GET', `publish/${publishId}/status`)).json().receipts, { ...none, delivered: 1 }, 'the receipt is on the status');
+
+    // A repeated callback (same or another status) is acknowledged but counted once.
+    for (const status of ['delivered', 'failed']) {
+      const again = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: 'rc-1', status, reason: 'retransmitted' });
+      assert.equal(again.statusCode, 200);
+      assert.deepEqual(again.json().receipts, { ...none, delivered: 1 });
+      assert.deepEqual(again.json().failure_reasons, {});
+    }
+
+    // Devices the publish was not sent to cannot report on it.
+    for (const deviceId of ['rc-other', 'never-registered']) {
+      const stray = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: deviceId, status: 'delivered' });
+      assert.equal(stray.statusCode, 404, stray.body);
+      assert.equal(stray.json().code, 'RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH');
+      assert.match(stray.json().message, new RegExp(deviceId));
+    }
+    assert.equal((await call('GET', 'deviceRegistrations/rc-other')).json().state, 'active', 'a refused gone does not invalidate');
+
+    // camelCase fields; gone counts once, carries its reason and invalidates the device.
+    const gone = await call('POST', 'deliveryStatus', { publishId, deviceId: 'rc-2', status: 'gone', reason: 'uninstalled' });
+    assert.equal(gone.statusCode, 200);
+    assert.deepEqual(gone.json().receipts, { delivered: 1, failed: 0, gone: 1 });
+    assert.deepEqual(gone.json().failure_reasons, { 'callback: uninstalled': 1 });
+    assert.deepEqual(gone.json().counters, { planned: 2, sent: 2, succeeded: 2, failed: 0, retrying: 0, expired: 0, cancelled: 0 });
+    assert.equal((await call('GET', 'deviceRegistrations/rc-2')).json().state, 'invalid');
+
+    // A publish not yet expanded has no devices to report for.
+    const scheduled = await call('POST', 'publish', { recipients: [{ device_id: 'rc-1' }], payload: { title: 'later' }, not_before: Date.now() + 60_000 });
+    const early = await call('POST', 'deliveryStatus', { publish_id: scheduled.json().publish_id, device_id: 'rc-1', status: 'delivered' });
+    assert.equal(early.statusCode, 404);
+    assert.equal(early.json().code, 'RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH');
+    assert.equal((await call('DELETE', `scheduled/${scheduled.json().publish_id}`)).statusCode, 200);
+
+    const unknown = await call('POST', 'deliveryStatus', { publish_id: 'pub_unknown', device_id: 'rc-1', status: 'delivered' });
+    assert.equal(unknown.statusCode, 404);
+    assert.equal(unknown.json().code, 'RC_ERR_PUSH_PUBLISH_NOT_FOUND');
+    const badStatus = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: 'rc-1', status: 'read' });
+    assert.equal(badStatus.statusCode, 400);
+    assert.equal(badStatus.json().code, 'RC_ERR_PUSH_INVALID_REQUEST');
+  });
+
   test('without push stores every route answers 503 RC_ERR_PUSH_UNAVAILABLE', async () => {
     const reply = await disabled.inject({ method: 'GET', url: '/apps/app-1/push/credentials' });
     assert.equal(reply.statusCode, 503);

@@ -3,6 +3,7 @@
  * (on the backend's hashes), the admission path, the delivery worker on the backend's
  * job queue, the provider adapters, and the `extras.push` tap on channel messages.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { HashStore, JobQueue } from '../backends/ports.ts';
 import type { AppConfig } from '../config/schema.ts';
@@ -27,6 +28,13 @@ import { PushWorker, type DeliveryOutcome } from './worker.ts';
 /** The queue every push job runs on. */
 export const PUSH_QUEUE = 'push';
 const SYNC_POLL_MS = 50;
+/**
+ * An `extras.push` admission that fails on the backend is tried this many times in all,
+ * waiting CHANNEL_PUSH_RETRY_MS, then twice that, … between tries: the event is already
+ * published, so nobody else would ever admit its push (the other nodes lost the claim).
+ */
+const CHANNEL_PUSH_ATTEMPTS = 4;
+const CHANNEL_PUSH_RETRY_MS = 200;
 
 export interface PushServiceOptions {
   readonly core: Core;
@@ -207,6 +215,18 @@ export class PushService {
   private async admitChannelPush(message: ChannelMessage, push: Record<string, unknown>): Promise<void> {
     const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
     const plan = { recipients: [{ type: 'channel' as const, channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
-    await admitPlan(this.admission, message.appId, plan, channelPushId(message.appId, message.channel, message.serial));
+    const publishId = channelPushId(message.appId, message.channel, message.serial);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // null: another node admitted it. A failed admission released its claim, so a
+        // later try here (or on another node) can claim the same id again.
+        await admitPlan(this.admission, message.appId, plan, publishId);
+        return;
+      } catch (error) {
+        if (attempt >= CHANNEL_PUSH_ATTEMPTS || this.untap === null) throw error;
+        this.logger.warn({ err: error, channel: message.channel, serial: message.serial, attempt }, 'extras.push admission failed; trying again');
+        await sleep(CHANNEL_PUSH_RETRY_MS * 2 ** (attempt - 1));
+      }
+    }
   }
 }

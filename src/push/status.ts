@@ -56,15 +56,24 @@ export class StatusStore {
   ) {}
 
   /**
-   * Creates the status; false when it already exists (another node, or a replay, won).
-   * The `created` field is claimed first, so exactly one caller proceeds.
+   * Claims the publish id: false when its status already exists (another node, or a
+   * replay, won). The `created` field is claimed atomically, so exactly one caller
+   * proceeds; it must `initialise` the status, or `release` it if admission fails.
    */
-  async create(appId: string, publishId: string, base: BaseState, notBefore: number, expiresAt: number): Promise<boolean> {
+  async claim(appId: string, publishId: string): Promise<boolean> {
+    return this.hashes.setIfAbsent(pushKeys.status(appId, publishId), 'created', String(this.now()));
+  }
+
+  /** Writes a claimed status's state and times, with its retention. */
+  async initialise(appId: string, publishId: string, base: BaseState, notBefore: number, expiresAt: number): Promise<void> {
     const key = pushKeys.status(appId, publishId);
-    if (!(await this.hashes.setIfAbsent(key, 'created', String(this.now())))) return false;
     await this.hashes.setMany(key, new Map([['base', base], ['not_before', String(notBefore)], ['expires_at', String(expiresAt)]]));
     await this.hashes.expire(key, this.ttlMs);
-    return true;
+  }
+
+  /** Forgets a claimed status whose admission failed, so the same id can be admitted again. */
+  async release(appId: string, publishId: string): Promise<void> {
+    await this.hashes.drop(pushKeys.status(appId, publishId));
   }
 
   async setBase(appId: string, publishId: string, base: BaseState): Promise<void> {

@@ -62,7 +62,7 @@ export interface RoomConfig {
   id: string;
   /** The room code a bot logs in with. */
   code: string;
-  /** The room's channel in the app's channel space. Default `presence-room-{space}-{room}`. */
+  /** The room's channel in the app's channel space: a presence channel (`presence-…`). Default `presence-room-{space}-{room}`. */
   channel?: string;
 }
 
@@ -375,7 +375,8 @@ export const configSchema = {
               properties: {
                 id: { type: 'string', pattern: idPattern },
                 code: { type: 'string', minLength: 1 },
-                channel: { type: 'string', minLength: 1, maxLength: 200 },
+                // A presence channel: its joins and leaves are the room's Join/Exit (core/rooms.ts checks the same for rooms added at run time).
+                channel: { type: 'string', minLength: 1, maxLength: 200, pattern: '^presence-' },
               },
             },
           },

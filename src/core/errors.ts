@@ -136,6 +136,7 @@ export const ERRORS = {
   RC_ERR_SPACE_NOT_FOUND: spec(404, 'Not Found', 'space %s does not exist in app %s'),
   RC_ERR_ROOM_NOT_FOUND: spec(404, 'Not Found', 'room %s does not exist in space %s'),
   RC_ERR_ROOM_EXISTS: spec(409, 'Conflict', 'room %s already exists in space %s'),
+  RC_ERR_ROOM_CHANNEL_NOT_PRESENCE: spec(400, 'Bad Request', 'room channel %s is not a presence channel; name it presence-… (people joining and leaving it are the room\'s Join/Exit)'),
   RC_ERR_BOT_NOT_FOUND: spec(404, 'Not Found', 'bot %s does not exist in space %s'),
   RC_ERR_BOT_EXISTS: spec(409, 'Conflict', 'bot %s already exists in space %s'),
   RC_ERR_SECRET_IN_USE: spec(409, 'Conflict', 'that %s is already used by another room or bot; choose another or let the server generate one'),

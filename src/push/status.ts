@@ -6,7 +6,9 @@
  * Counters: planned (devices found), sent (provider requests made, retries included),
  * succeeded, failed (gone, rejected or dead-lettered), retrying (waiting for a retry
  * now), expired (not sent before expires_at), cancelled. A device ends in exactly one
- * of succeeded / failed / expired / cancelled.
+ * of succeeded / failed / expired / cancelled. `cancelled` stays 0 in practice: only a
+ * publish whose expand job has not started can be cancelled, so it never has planned
+ * devices; it is kept so every status has the same shape (docs/push.md says so).
  *
  * Receipts: delivery callbacks (`POST …/push/deliveryStatus`) from providers or the app,
  * counted per outcome, at most one per planned device.

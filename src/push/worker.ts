@@ -116,6 +116,8 @@ export class PushWorker {
     if ((await this.deps.hashes.get(deliveredKey, deviceId)) !== null) return;
     const base = await statuses.base(appId, publishId);
     if (base === null) return; // status expired: nothing to report to
+    // Unreachable today (cancel only removes a not-yet-expanded publish's expand job), kept
+    // so a device job that ever meets a cancelled publish is counted rather than sent.
     if (base === 'cancelled') return statuses.count(appId, publishId, 'cancelled');
     const publish = await this.publish(appId, publishId);
     if (publish === null) return statuses.countFailure(appId, publishId, 'publish body expired');

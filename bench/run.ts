@@ -10,6 +10,7 @@ import { markdownReport } from './lib/markdown.ts';
 import { summariseProfile } from './lib/profile.ts';
 import { describeMachine, printTable, writeResult, type ScenarioResult } from './lib/report.ts';
 import { bayeux } from './scenarios/bayeux.ts';
+import { historyStore } from './scenarios/history-store.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
 import { twoNodes } from './scenarios/two-nodes.ts';
@@ -21,7 +22,11 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   bayeux,
   memory,
   'two-nodes': twoNodes,
+  'history-store': historyStore,
 };
+
+/** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */
+const ALL = ['ws-fanout', 'rest-publish', 'bayeux', 'memory', 'two-nodes'];
 
 const USAGE = `usage: npm run bench -- <${Object.keys(SCENARIOS).join('|')}|all> [--flag value …]
 common flags (or BENCH_<FLAG> env): --phase-sec N  --targets a,b  --payload-bytes N
@@ -30,6 +35,8 @@ ws-fanout / two-nodes: --subscribers 1000 --subscriber-procs 2 --rate 100 --wind
 rest-publish: --duration-sec 8 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
+history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
+           --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …
            npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]
 report:    npm run bench -- report [result.json …]   (default: the latest result of each scenario, as Markdown)`;
@@ -49,7 +56,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${markdownReport(options.positional.slice(1))}\n`);
     return;
   }
-  const names = name === 'all' ? Object.keys(SCENARIOS) : [name];
+  const names = name === 'all' ? ALL : [name];
   for (const scenario of names) {
     if (SCENARIOS[scenario] === undefined) {
       process.stderr.write(`unknown scenario "${scenario}"\n${USAGE}\n`);

@@ -62,7 +62,7 @@ export interface RoomConfig {
   id: string;
   /** The room code a bot logs in with. */
   code: string;
-  /** The room's channel in the app's channel space. Default `presence-room-{space}-{room}`. */
+  /** The room's channel in the app's channel space: a presence channel (`presence-…`). Default `presence-room-{space}-{room}`. */
   channel?: string;
 }
 
@@ -168,9 +168,15 @@ export interface PushConfig {
   maxAttempts: number;
   /** First retry delay, doubled each attempt (±20 % jitter), in milliseconds. Default 1000. */
   retryBaseMs: number;
-  /** Cap of a retry delay (also of an honoured Retry-After), in milliseconds. Default 300000. */
+  /** Cap of our own exponential retry delay, in milliseconds. Default 300000. A provider's Retry-After is bounded by `retryAfterMaxMs` instead. */
   retryMaxMs: number;
-  /** How long a `sync` publish waits for its outcome before answering 202, in milliseconds. Default 10000. */
+  /**
+   * Longest provider `Retry-After` honoured, in milliseconds. Default 3600000 (1 hour). A
+   * delivery asked to wait longer is dead-lettered rather than sent early against the
+   * provider's instruction.
+   */
+  retryAfterMaxMs: number;
+  /** How long a `sync` publish waits for its outcome before answering 202, in milliseconds. Default 10000, at most 60000 (an HTTP request should not be held longer). */
   syncTimeoutMs: number;
   /** Latest allowed `not_before`, in seconds from now. Default 2592000 (30 days). */
   maxScheduleAheadSec: number;
@@ -340,7 +346,8 @@ export const configSchema = {
         maxAttempts: { type: 'integer', minimum: 1, maximum: 50, default: 5 },
         retryBaseMs: { type: 'integer', minimum: 1, default: 1000 },
         retryMaxMs: { type: 'integer', minimum: 1, default: 300000 },
-        syncTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
+        retryAfterMaxMs: { type: 'integer', minimum: 1, default: 3600000 },
+        syncTimeoutMs: { type: 'integer', minimum: 0, maximum: 60000, default: 10000 },
         maxScheduleAheadSec: { type: 'integer', minimum: 1, default: 2592000 },
         statusTtlSec: { type: 'integer', minimum: 60, default: 604800 },
         maxRecipients: { type: 'integer', minimum: 1, default: 100 },
@@ -368,7 +375,8 @@ export const configSchema = {
               properties: {
                 id: { type: 'string', pattern: idPattern },
                 code: { type: 'string', minLength: 1 },
-                channel: { type: 'string', minLength: 1, maxLength: 200 },
+                // A presence channel: its joins and leaves are the room's Join/Exit (core/rooms.ts checks the same for rooms added at run time).
+                channel: { type: 'string', minLength: 1, maxLength: 200, pattern: '^presence-' },
               },
             },
           },

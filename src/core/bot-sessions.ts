@@ -58,7 +58,7 @@ export class BotSessions {
   /**
    * Session records parsed on this node, by id. A record never changes after login, so
    * only its existence (the KV key and its TTL) has to be asked of the backend on each
-   * request: one command instead of a read, a parse and a second read for the space.
+   * request, not parsed again, and the space's state is not read again either.
    */
   private readonly known = new Map<string, BotSession>();
   /** Spaces last seen running, with their epoch and when that was read. */
@@ -94,19 +94,13 @@ export class BotSessions {
     return session;
   }
 
-  /**
-   * The live session, or why there is none. Ends a session whose space was stopped since
-   * login. With `extendMs` (a request that polls) the session is also kept alive for
-   * `extendMs` plus the grace, in the same backend command that proves it exists.
-   */
-  async check(id: string, extendMs?: number): Promise<SessionCheck> {
+  /** The live session, or why there is none. Ends a session whose space was stopped since login. */
+  async check(id: string): Promise<SessionCheck> {
     const key = keyOf(id);
+    const text = await this.kv.get(key);
+    if (text === null) return this.expired(id);
     let session = this.known.get(id);
-    if (session !== undefined && extendMs !== undefined) {
-      if (!(await this.kv.touch(key, extendMs + this.graceMs))) return this.expired(id);
-    } else {
-      const text = await this.kv.get(key);
-      if (text === null) return this.expired(id);
+    if (session === undefined) {
       try {
         session = JSON.parse(text) as BotSession;
       } catch {
@@ -114,7 +108,6 @@ export class BotSessions {
         return this.expired(id);
       }
       this.remember(session);
-      if (extendMs !== undefined) await this.kv.touch(key, extendMs + this.graceMs);
     }
     if (!(await this.spaceRunsAt(session.space, session.epoch))) {
       await this.end(id);

@@ -83,6 +83,8 @@ export const ERRORS = {
   RC_ERR_AUTH_BAD_TIMESTAMP: spec(401, 'Unauthorized', 'auth_timestamp %s is not a Unix time in whole seconds'),
   RC_ERR_EVENT_INVALID_SOCKET_ID: spec(400, 'Bad Request', 'socket_id %s is not valid; expected digits.digits such as 1234.5678'),
   RC_ERR_EVENT_CHANNEL_AND_CHANNELS: spec(400, 'Bad Request', 'an event may give channel or channels, not both'),
+  RC_ERR_EVENT_INVALID_FIELD: spec(400, 'Bad Request', 'event field %s must be %s; got %s'),
+  RC_ERR_BATCH_EVENT_TOO_LARGE: spec(413, 'Payload Too Large', 'batch[%s] is too large: %s'),
   RC_ERR_INFO_UNKNOWN_ATTRIBUTE: spec(400, 'Bad Request', 'info attribute %s is not supported here; use %s'),
   RC_ERR_INFO_USER_COUNT_NOT_PRESENCE: spec(400, 'Bad Request', 'info=user_count is only available for presence channels: %s'),
 
@@ -134,6 +136,7 @@ export const ERRORS = {
   RC_ERR_SPACE_NOT_FOUND: spec(404, 'Not Found', 'space %s does not exist in app %s'),
   RC_ERR_ROOM_NOT_FOUND: spec(404, 'Not Found', 'room %s does not exist in space %s'),
   RC_ERR_ROOM_EXISTS: spec(409, 'Conflict', 'room %s already exists in space %s'),
+  RC_ERR_ROOM_CHANNEL_NOT_PRESENCE: spec(400, 'Bad Request', 'room channel %s is not a presence channel; name it presence-… (people joining and leaving it are the room\'s Join/Exit)'),
   RC_ERR_BOT_NOT_FOUND: spec(404, 'Not Found', 'bot %s does not exist in space %s'),
   RC_ERR_BOT_EXISTS: spec(409, 'Conflict', 'bot %s already exists in space %s'),
   RC_ERR_SECRET_IN_USE: spec(409, 'Conflict', 'that %s is already used by another room or bot; choose another or let the server generate one'),
@@ -153,6 +156,7 @@ export const ERRORS = {
   RC_ERR_PUSH_PUBLISH_NOT_FOUND: spec(404, 'Not Found', 'push publish %s does not exist (or its status has expired)'),
   RC_ERR_PUSH_NOT_CANCELLABLE: spec(409, 'Conflict', 'push publish %s is %s and can no longer be cancelled'),
   RC_ERR_PUSH_BAD_SCHEDULE: spec(400, 'Bad Request', 'bad schedule: %s'),
+  RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH: spec(404, 'Not Found', 'device %s was not sent push publish %s, so it cannot report a delivery status for it'),
 
   // --- hardening (bad input on every door)
   RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),

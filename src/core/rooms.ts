@@ -21,7 +21,8 @@
  * (a new seed) wins over the stored value.
  *
  * Room channels: a room's channel is `config.channel`, or `presence-room-{space}-{room}`.
- * It is a presence channel so people's joins and leaves reach the room's bots.
+ * It must be a presence channel (checked here for rooms added at run time, and by the
+ * config schema for configured ones) so people's joins and leaves reach the room's bots.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { KeyValueStore } from '../backends/ports.ts';
@@ -68,9 +69,17 @@ export interface BotLogin {
   readonly bot: BotRecord;
 }
 
+/** Every room channel is a presence channel: the room's Join/Exit are its presence events. */
+export const ROOM_CHANNEL_PREFIX = 'presence-';
+
 /** The default room channel: `presence-room-{space}-{room}` (ids are `[A-Za-z0-9_.-]`, valid in channel names). */
 export function defaultRoomChannel(spaceId: string, roomId: string): string {
-  return `presence-room-${spaceId}-${roomId}`;
+  return `${ROOM_CHANNEL_PREFIX}room-${spaceId}-${roomId}`;
+}
+
+/** Throws `RC_ERR_ROOM_CHANNEL_NOT_PRESENCE` (400) for a channel a room cannot use. The config schema checks the same prefix. */
+export function assertRoomChannel(channel: string): void {
+  if (!channel.startsWith(ROOM_CHANNEL_PREFIX)) throw createError('RC_ERR_ROOM_CHANNEL_NOT_PRESENCE', JSON.stringify(channel.slice(0, 200)));
 }
 
 export function digestOf(secret: string): string {
@@ -177,6 +186,7 @@ export class RoomDirectory {
 
   /** Adds a room; `code` defaults to a generated one. Returns the record and the code (shown once). */
   async addRoom(spaceId: string, roomId: string, options: { code?: string; channel?: string } = {}): Promise<{ room: RoomRecord; code: string }> {
+    if (options.channel !== undefined) assertRoomChannel(options.channel);
     await this.ensureSeeded();
     const code = options.code ?? generateSecret();
     const room: RoomRecord = {

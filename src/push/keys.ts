@@ -13,6 +13,9 @@
  *   push:st:{app}:{publish}     status fields and counters  (expires)
  *   push:dlq:{app}              jobId → dead letter JSON
  *   push:done:{app}:{publish}   deviceId → '1'             (delivered: per-device dedupe; expires)
+ *   push:retry:{app}:{publish}  deviceId → '1'             (a retry is scheduled and counted in `retrying`; expires)
+ *   push:plan:{app}:{publish}   deviceId → '1'             (devices the publish was sent to: callbacks check it; expires)
+ *   push:rcpt:{app}:{publish}   deviceId → receipt status  (the first delivery callback per device; expires)
  */
 export const pushKeys = {
   devices: (app: string) => `push:dev:${app}`,
@@ -26,6 +29,9 @@ export const pushKeys = {
   status: (app: string, publishId: string) => `push:st:${app}:${publishId}`,
   deadLetters: (app: string) => `push:dlq:${app}`,
   delivered: (app: string, publishId: string) => `push:done:${app}:${publishId}`,
+  retrying: (app: string, publishId: string) => `push:retry:${app}:${publishId}`,
+  planned: (app: string, publishId: string) => `push:plan:${app}:${publishId}`,
+  receipts: (app: string, publishId: string) => `push:rcpt:${app}:${publishId}`,
 } as const;
 
 /** Queue job ids (BullMQ forbids `:` in custom ids). */

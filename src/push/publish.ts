@@ -65,12 +65,29 @@ export async function planPublish(deps: AdmissionDeps, appId: string, raw: unkno
 /**
  * Stores and enqueues a plan. With `fixedId` (channel events with `extras.push`), only
  * the first caller cluster-wide admits it; the others get `null`.
+ *
+ * If storing or enqueueing fails after the status is claimed, the claim is released
+ * (status, body and any expand job removed) before the error is thrown: otherwise the
+ * status would say `queued` for a publish no job will ever run, and a fixed id could
+ * never be admitted again. Releasing is best effort (the backend that just failed may
+ * still be failing); if it fails too, the original error is the one thrown.
  */
 export async function admitPlan(deps: AdmissionDeps, appId: string, plan: PublishPlan, fixedId?: string): Promise<string | null> {
   const publishId = fixedId ?? `pub_${randomUUID().replaceAll('-', '')}`;
   const now = deps.now();
-  const created = await deps.statuses.create(appId, publishId, plan.notBefore > now ? 'scheduled' : 'queued', plan.notBefore, plan.expiresAt);
-  if (!created) return null;
+  if (!(await deps.statuses.claim(appId, publishId))) return null;
+  const jobId = jobIds.expand(appId, publishId);
+  try {
+    await storeAndEnqueue(deps, appId, publishId, plan, now, jobId);
+  } catch (error) {
+    await releaseClaim(deps, appId, publishId, jobId).catch(() => undefined);
+    throw error;
+  }
+  return publishId;
+}
+
+async function storeAndEnqueue(deps: AdmissionDeps, appId: string, publishId: string, plan: PublishPlan, now: number, jobId: string): Promise<void> {
+  await deps.statuses.initialise(appId, publishId, plan.notBefore > now ? 'scheduled' : 'queued', plan.notBefore, plan.expiresAt);
   const stored: StoredPublish = {
     publishId,
     appId,
@@ -84,8 +101,21 @@ export async function admitPlan(deps: AdmissionDeps, appId: string, plan: Publis
   await deps.hashes.set(key, 'body', JSON.stringify(stored));
   await deps.hashes.expire(key, deps.config.statusTtlSec * 1000);
   const job: ExpandJob = { kind: 'expand', appId, publishId };
-  await deps.queue.enqueue([{ id: jobIds.expand(appId, publishId), data: JSON.stringify(job), delayMs: Math.max(0, plan.notBefore - now) }]);
-  return publishId;
+  await deps.queue.enqueue([{ id: jobId, data: JSON.stringify(job), delayMs: Math.max(0, plan.notBefore - now) }]);
+}
+
+/**
+ * Undoes a failed admission. The job first: an enqueue that timed out may still have
+ * landed, and a job left behind would find no status and drop the publish, while its id
+ * (kept by the queue after it completes) would make the re-admission's enqueue a no-op.
+ * The status last, so the id cannot be claimed again before the rest is gone. (A job
+ * that already started cannot be removed; an enqueue that timed out yet ran within that
+ * moment is the one case this does not undo.)
+ */
+async function releaseClaim(deps: AdmissionDeps, appId: string, publishId: string, jobId: string): Promise<void> {
+  await deps.queue.remove(jobId);
+  await deps.hashes.drop(pushKeys.publish(appId, publishId));
+  await deps.statuses.release(appId, publishId);
 }
 
 /** The deterministic publish id of a channel message's push, the same on every node. */

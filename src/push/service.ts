@@ -3,6 +3,7 @@
  * (on the backend's hashes), the admission path, the delivery worker on the backend's
  * job queue, the provider adapters, and the `extras.push` tap on channel messages.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { HashStore, JobQueue } from '../backends/ports.ts';
 import type { AppConfig } from '../config/schema.ts';
@@ -18,7 +19,7 @@ import { FcmProvider } from './providers/fcm.ts';
 import type { PushProvider } from './providers/types.ts';
 import { WebPushProvider } from './providers/webpush.ts';
 import { admitPlan, channelPushId, channelPushNotification, planPublish, type AdmissionDeps } from './publish.ts';
-import { isTerminal, StatusStore, type PublishStatus } from './status.ts';
+import { isReceipt, isTerminal, StatusStore, type PublishStatus } from './status.ts';
 import { SubscriptionRegistry } from './subscriptions.ts';
 import { TemplateStore } from './templates.ts';
 import type { Platform } from './types.ts';
@@ -27,6 +28,13 @@ import { PushWorker, type DeliveryOutcome } from './worker.ts';
 /** The queue every push job runs on. */
 export const PUSH_QUEUE = 'push';
 const SYNC_POLL_MS = 50;
+/**
+ * An `extras.push` admission that fails on the backend is tried this many times in all,
+ * waiting CHANNEL_PUSH_RETRY_MS, then twice that, … between tries: the event is already
+ * published, so nobody else would ever admit its push (the other nodes lost the claim).
+ */
+const CHANNEL_PUSH_ATTEMPTS = 4;
+const CHANNEL_PUSH_RETRY_MS = 200;
 
 export interface PushServiceOptions {
   readonly core: Core;
@@ -161,22 +169,25 @@ export class PushService {
 
   /**
    * A provider's (or the app's) delivery callback: `{ publish_id, device_id, status:
-   * delivered | failed | gone, reason? }`. Receipts are counted on the publish status;
-   * `gone` invalidates the device like a provider error would.
+   * delivered | failed | gone, reason? }`. Only a device the publish was sent to may
+   * report (anything else is 404, so a stray or forged callback cannot skew the status),
+   * and only its first callback is counted in `receipts`; a repeat answers the status
+   * unchanged. `gone` invalidates the device like a provider error would, repeat or not
+   * (invalidating twice changes nothing).
    */
   async deliveryStatus(appId: string, raw: unknown): Promise<PublishStatus> {
     const body = asBody(raw, 'the delivery status');
     const publishId = requiredString(body, 'publish_id', 128);
     const deviceId = requiredId(body, 'device_id');
     const outcome = field(body, 'status');
-    if (outcome !== 'delivered' && outcome !== 'failed' && outcome !== 'gone') {
-      throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'status must be delivered, failed or gone');
-    }
-    const reason = typeof field(body, 'reason') === 'string' ? String(field(body, 'reason')).slice(0, 200) : outcome;
+    if (!isReceipt(outcome)) throw createError('RC_ERR_PUSH_INVALID_REQUEST', 'status must be delivered, failed or gone');
+    const reasonValue = field(body, 'reason');
+    const reason = typeof reasonValue === 'string' && reasonValue !== '' ? reasonValue.slice(0, 200) : outcome;
     await this.statuses.read(appId, publishId); // 404 for an unknown publish
-    const key = pushKeys.status(appId, publishId);
-    await this.hashes.increment(key, `receipt:${outcome}`, 1);
-    if (outcome !== 'delivered') await this.hashes.increment(key, `reason:callback: ${reason}`, 1);
+    if (!(await this.statuses.isPlanned(appId, publishId, deviceId))) {
+      throw createError('RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH', JSON.stringify(deviceId), JSON.stringify(publishId));
+    }
+    await this.statuses.recordReceipt(appId, publishId, deviceId, outcome, reason);
     if (outcome === 'gone') await this.devices.invalidate(appId, deviceId, `callback: ${reason}`);
     return this.statuses.read(appId, publishId);
   }
@@ -204,6 +215,18 @@ export class PushService {
   private async admitChannelPush(message: ChannelMessage, push: Record<string, unknown>): Promise<void> {
     const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
     const plan = { recipients: [{ type: 'channel' as const, channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
-    await admitPlan(this.admission, message.appId, plan, channelPushId(message.appId, message.channel, message.serial));
+    const publishId = channelPushId(message.appId, message.channel, message.serial);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // null: another node admitted it. A failed admission released its claim, so a
+        // later try here (or on another node) can claim the same id again.
+        await admitPlan(this.admission, message.appId, plan, publishId);
+        return;
+      } catch (error) {
+        if (attempt >= CHANNEL_PUSH_ATTEMPTS || this.untap === null) throw error;
+        this.logger.warn({ err: error, channel: message.channel, serial: message.serial, attempt }, 'extras.push admission failed; trying again');
+        await sleep(CHANNEL_PUSH_RETRY_MS * 2 ** (attempt - 1));
+      }
+    }
   }
 }

@@ -6,7 +6,12 @@
  * Counters: planned (devices found), sent (provider requests made, retries included),
  * succeeded, failed (gone, rejected or dead-lettered), retrying (waiting for a retry
  * now), expired (not sent before expires_at), cancelled. A device ends in exactly one
- * of succeeded / failed / expired / cancelled.
+ * of succeeded / failed / expired / cancelled. `cancelled` stays 0 in practice: only a
+ * publish whose expand job has not started can be cancelled, so it never has planned
+ * devices; it is kept so every status has the same shape (docs/push.md says so).
+ *
+ * Receipts: delivery callbacks (`POST …/push/deliveryStatus`) from providers or the app,
+ * counted per outcome, at most one per planned device.
  */
 import type { HashStore } from '../backends/ports.ts';
 import { createError } from '../core/errors.ts';
@@ -19,6 +24,13 @@ export type PublishState = 'scheduled' | 'queued' | 'delivering' | 'succeeded' |
 export const COUNTERS = ['planned', 'sent', 'succeeded', 'failed', 'retrying', 'expired', 'cancelled'] as const;
 export type Counter = (typeof COUNTERS)[number];
 
+export const RECEIPTS = ['delivered', 'failed', 'gone'] as const;
+export type Receipt = (typeof RECEIPTS)[number];
+
+export function isReceipt(value: unknown): value is Receipt {
+  return typeof value === 'string' && (RECEIPTS as readonly string[]).includes(value);
+}
+
 export interface PublishStatus {
   readonly publish_id: string;
   readonly state: PublishState;
@@ -28,6 +40,8 @@ export interface PublishStatus {
   readonly created_at: string;
   /** Failure reasons → how many devices failed for it (e.g. `apns: BadDeviceToken`). */
   readonly failure_reasons: Readonly<Record<string, number>>;
+  /** Delivery callbacks received, by status: each planned device's first callback counts. */
+  readonly receipts: Readonly<Record<Receipt, number>>;
 }
 
 const TERMINAL: ReadonlySet<PublishState> = new Set(['succeeded', 'partial', 'failed', 'expired', 'cancelled']);
@@ -44,15 +58,24 @@ export class StatusStore {
   ) {}
 
   /**
-   * Creates the status; false when it already exists (another node, or a replay, won).
-   * The `created` field is claimed first, so exactly one caller proceeds.
+   * Claims the publish id: false when its status already exists (another node, or a
+   * replay, won). The `created` field is claimed atomically, so exactly one caller
+   * proceeds; it must `initialise` the status, or `release` it if admission fails.
    */
-  async create(appId: string, publishId: string, base: BaseState, notBefore: number, expiresAt: number): Promise<boolean> {
+  async claim(appId: string, publishId: string): Promise<boolean> {
+    return this.hashes.setIfAbsent(pushKeys.status(appId, publishId), 'created', String(this.now()));
+  }
+
+  /** Writes a claimed status's state and times, with its retention. */
+  async initialise(appId: string, publishId: string, base: BaseState, notBefore: number, expiresAt: number): Promise<void> {
     const key = pushKeys.status(appId, publishId);
-    if (!(await this.hashes.setIfAbsent(key, 'created', String(this.now())))) return false;
     await this.hashes.setMany(key, new Map([['base', base], ['not_before', String(notBefore)], ['expires_at', String(expiresAt)]]));
     await this.hashes.expire(key, this.ttlMs);
-    return true;
+  }
+
+  /** Forgets a claimed status whose admission failed, so the same id can be admitted again. */
+  async release(appId: string, publishId: string): Promise<void> {
+    await this.hashes.drop(pushKeys.status(appId, publishId));
   }
 
   async setBase(appId: string, publishId: string, base: BaseState): Promise<void> {
@@ -61,6 +84,38 @@ export class StatusStore {
 
   async setPlanned(appId: string, publishId: string, planned: number): Promise<void> {
     await this.hashes.setMany(pushKeys.status(appId, publishId), new Map([['planned', String(planned)], ['base', 'expanded']]));
+  }
+
+  /**
+   * Records devices the publish is sent to (before their jobs are enqueued, so a callback
+   * for a device can never arrive before its record). Idempotent: an expand job that runs
+   * again writes the same fields.
+   */
+  async recordPlanned(appId: string, publishId: string, deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    const key = pushKeys.planned(appId, publishId);
+    await this.hashes.setMany(key, new Map(deviceIds.map((id) => [id, '1'])));
+    await this.hashes.expire(key, this.ttlMs);
+  }
+
+  async isPlanned(appId: string, publishId: string, deviceId: string): Promise<boolean> {
+    return (await this.hashes.get(pushKeys.planned(appId, publishId), deviceId)) !== null;
+  }
+
+  /**
+   * Counts a device's delivery callback; false (nothing counted) when the device already
+   * has one. The per-device claim (HSETNX) keeps a provider's or app's repeated callback,
+   * and two nodes receiving the same one at once, from counting twice. A node dying
+   * between the claim and the counts loses that one count, never doubles it.
+   */
+  async recordReceipt(appId: string, publishId: string, deviceId: string, receipt: Receipt, reason: string): Promise<boolean> {
+    const claims = pushKeys.receipts(appId, publishId);
+    if (!(await this.hashes.setIfAbsent(claims, deviceId, receipt))) return false;
+    await this.hashes.expire(claims, this.ttlMs);
+    const key = pushKeys.status(appId, publishId);
+    await this.hashes.increment(key, `receipt:${receipt}`, 1);
+    if (receipt !== 'delivered') await this.hashes.increment(key, `reason:callback: ${reason.slice(0, 200)}`, 1);
+    return true;
   }
 
   async count(appId: string, publishId: string, counter: Counter, by = 1): Promise<void> {
@@ -95,6 +150,7 @@ export class StatusStore {
       expires_at: expiresAt > 0 ? new Date(expiresAt).toISOString() : null,
       created_at: new Date(Number(created)).toISOString(),
       failure_reasons: Object.fromEntries(reasons),
+      receipts: Object.fromEntries(RECEIPTS.map((name) => [name, Number(fields.get(`receipt:${name}`) ?? 0)])) as Record<Receipt, number>,
     };
   }
 }

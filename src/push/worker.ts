@@ -7,7 +7,9 @@
  * - device: sends one notification to one device and classifies the answer: delivered,
  *   gone (device invalidated), rejected (failed at once, with the reason), or retry
  *   (exponential backoff with jitter, never sooner than the provider's Retry-After; after
- *   `maxAttempts` the job goes to the dead-letter list).
+ *   `maxAttempts`, or when Retry-After is past `retryAfterMaxMs`, the job goes to the
+ *   dead-letter list; a retry that could only run at or after `expires_at` is counted
+ *   expired at once).
  *
  * At-least-once: a job whose node dies runs again elsewhere. A per-device "delivered"
  * marker (a hash field per publish) makes the re-run skip devices that were already delivered, so a device
@@ -90,7 +92,10 @@ export class PushWorker {
     // `planned` is set (not added), so a re-run of this job after a crash keeps it right.
     await statuses.setPlanned(appId, publishId, ids.length);
     for (let start = 0; start < ids.length; start += ENQUEUE_BATCH) {
-      const batch = ids.slice(start, start + ENQUEUE_BATCH).map((deviceId) => {
+      const slice = ids.slice(start, start + ENQUEUE_BATCH);
+      // Delivery callbacks are accepted only for these devices.
+      await statuses.recordPlanned(appId, publishId, slice);
+      const batch = slice.map((deviceId) => {
         const body: DeviceJob = { kind: 'device', appId, publishId, deviceId };
         return { id: jobIds.device(appId, publishId, deviceId), data: JSON.stringify(body) };
       });
@@ -101,11 +106,18 @@ export class PushWorker {
   private async deliver(job: DeviceJob, running: RunningJob): Promise<JobOutcome> {
     const { appId, publishId, deviceId } = job;
     const { statuses, config } = this.deps;
-    if (running.attempt > 1) await statuses.count(appId, publishId, 'retrying', -1);
+    // This run no longer waits for its retry. The marker was set when the retry was
+    // scheduled; removing it is atomic (HDEL on Redis), so a retry run that stalls and
+    // runs again (BullMQ re-runs it with the same attempt number) un-counts it only once.
+    // Checked on every run, not only attempt > 1: a node that dies after scheduling the
+    // retry but before the queue recorded it re-runs the job as the same attempt.
+    if (await this.deps.hashes.remove(pushKeys.retrying(appId, publishId), deviceId)) await statuses.count(appId, publishId, 'retrying', -1);
     const deliveredKey = pushKeys.delivered(appId, publishId);
     if ((await this.deps.hashes.get(deliveredKey, deviceId)) !== null) return;
     const base = await statuses.base(appId, publishId);
     if (base === null) return; // status expired: nothing to report to
+    // Unreachable today (cancel only removes a not-yet-expanded publish's expand job), kept
+    // so a device job that ever meets a cancelled publish is counted rather than sent.
     if (base === 'cancelled') return statuses.count(appId, publishId, 'cancelled');
     const publish = await this.publish(appId, publishId);
     if (publish === null) return statuses.countFailure(appId, publishId, 'publish body expired');
@@ -119,7 +131,8 @@ export class PushWorker {
 
     await statuses.count(appId, publishId, 'sent');
     const result = await this.send(device, notificationFor(publish, device), credentials, publish.expiresAt, running.id);
-    const dead = result.kind === 'retry' && running.attempt >= config.maxAttempts;
+    const waitTooLong = result.kind === 'retry' && result.retryAfterMs !== undefined && result.retryAfterMs > config.retryAfterMaxMs;
+    const dead = result.kind === 'retry' && (running.attempt >= config.maxAttempts || waitTooLong);
     this.deps.observe?.(device.platform, dead ? 'dead_lettered' : result.kind);
     switch (result.kind) {
       case 'delivered':
@@ -132,14 +145,37 @@ export class PushWorker {
         return statuses.countFailure(appId, publishId, result.reason);
       case 'rejected':
         return statuses.countFailure(appId, publishId, result.reason);
-      case 'retry':
+      case 'retry': {
         if (running.attempt >= config.maxAttempts) {
           await this.deadLetter(job, running, result.reason);
           return statuses.countFailure(appId, publishId, `${result.reason} (dead-lettered after ${running.attempt} attempts)`);
         }
-        await statuses.count(appId, publishId, 'retrying');
-        return { retryInMs: this.retryDelay(running.attempt, result.retryAfterMs) };
+        if (result.retryAfterMs !== undefined && result.retryAfterMs > config.retryAfterMaxMs) {
+          // Sending before the provider's Retry-After would break its instruction (and
+          // typically be refused again); waiting past our bound parks a job for too long.
+          const reason = `${result.reason} (dead-lettered: Retry-After ${Math.ceil(result.retryAfterMs / 1000)} s is longer than push.retryAfterMaxMs)`;
+          await this.deadLetter(job, running, reason);
+          return statuses.countFailure(appId, publishId, reason);
+        }
+        const retryInMs = this.retryDelay(running.attempt, result.retryAfterMs);
+        // The next run would find the notification expired: say so now instead of keeping
+        // the publish `delivering` until then.
+        if (publish.expiresAt > 0 && this.deps.now() + retryInMs >= publish.expiresAt) return statuses.count(appId, publishId, 'expired');
+        await this.markRetrying(appId, publishId, deviceId);
+        return { retryInMs };
+      }
     }
+  }
+
+  /**
+   * Counts a scheduled retry in `retrying`, once: the per-device marker gates the
+   * increment (a run that stalled and re-ran before handing its retry to the queue finds
+   * the marker set). The next run removes the marker and un-counts it.
+   */
+  private async markRetrying(appId: string, publishId: string, deviceId: string): Promise<void> {
+    const key = pushKeys.retrying(appId, publishId);
+    if (await this.deps.hashes.setIfAbsent(key, deviceId, '1')) await this.deps.statuses.count(appId, publishId, 'retrying');
+    await this.deps.hashes.expire(key, this.deps.config.statusTtlSec * 1000);
   }
 
   private async send(device: Device, notification: Notification, credentials: Parameters<PushProvider['send']>[0]['credentials'], expiresAt: number, dedupeKey: string): Promise<DeliveryResult> {
@@ -153,16 +189,18 @@ export class PushWorker {
   }
 
   /**
-   * Exponential backoff with ±20 % jitter, capped at `retryMaxMs`; never sooner than the
-   * provider's Retry-After (itself capped, so a bogus header cannot park a job for days).
-   * Example (base 1000): attempt 1 → ~1 s, 2 → ~2 s, 3 → ~4 s; Retry-After 30 → ≥ 30 s.
+   * Exponential backoff with ±20 % jitter, capped at `retryMaxMs`; with a provider
+   * Retry-After, exactly that plus up to 10 % of `retryBaseMs` (so throttled jobs do not
+   * all come back at once), never sooner. Retry-After is not capped here: the caller
+   * dead-letters a delivery whose Retry-After is past `retryAfterMaxMs` instead of sending
+   * it early. Example (base 1000): attempt 1 → ~1 s, 2 → ~2 s, 3 → ~4 s; Retry-After 600 → 600-600.1 s.
    */
   retryDelay(attempt: number, retryAfterMs?: number): number {
     const { retryBaseMs, retryMaxMs } = this.deps.config;
     const random = this.deps.random ?? Math.random;
     const exponential = Math.min(retryMaxMs, retryBaseMs * 2 ** (attempt - 1)) * (0.8 + 0.4 * random());
     if (retryAfterMs === undefined) return Math.round(exponential);
-    return Math.round(Math.min(retryMaxMs, retryAfterMs) + retryBaseMs * 0.1 * random());
+    return Math.round(retryAfterMs + retryBaseMs * 0.1 * random());
   }
 
   private async deadLetter(job: DeviceJob, running: RunningJob, reason: string): Promise<void> {

@@ -3,17 +3,25 @@
  * on node A and does all its Bayeux work on node B (the login session lives in Redis),
  * receives what is published through node A, speaks to a subscriber on node A, and its
  * session expires on every node once it stops polling. A rotation on one node is
- * effective on the other.
+ * effective on the other. Real peers: Faye, and CometD (`cometd` + `cometd-nodejs-client`)
+ * with the official `pusher` SDK and a `pusher-js` person on node A.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { adapt } from 'cometd-nodejs-client';
 import faye from 'faye';
 import type { Config } from '../../src/config/schema.ts';
 import { roomsOf } from '../../src/core/rooms.ts';
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
 import { bayeuxPost, login, until } from '../helpers/bots.ts';
+import { nextEvent, pusherJsClient, serverSdk, subscribed as subscribedOverWebSocket } from '../helpers/pusher-peers.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { RecordingSubscriber } from '../helpers/subscriber.ts';
+
+// cometd-nodejs-client supplies the XMLHttpRequest (and WebSocket) the browser library expects.
+adapt();
+const { CometD } = await import('cometd');
+type Message = import('cometd').Message;
 
 const ROOM = 'presence-room-acme-lobby';
 let redis: TestRedis;
@@ -58,6 +66,61 @@ test('login on node A, Bayeux on node B: receive and publish across nodes', asyn
   await nodeA.app.core.unsubscribe('app-1', ROOM, listener);
 
   client.disconnect();
+});
+
+test('cometd: login on node A, Bayeux on node B; hears the pusher SDK on A, speaks to pusher-js on A, disconnects', async () => {
+  const { cookie, status } = await login(nodeA.url);
+  assert.equal(status, 200);
+  const cometd = new CometD();
+  cometd.configure({ url: `${nodeB.url}/api/v1/bayeux`, requestHeaders: { Cookie: cookie }, logLevel: 'warn' });
+  const call = <T extends Message>(register: (callback: (message: T) => void) => void): Promise<T> => new Promise((resolve) => register(resolve));
+
+  // CometD reports its refused WebSocket attempt as a failed handshake, then falls back to long-polling.
+  const handshake = await new Promise<Message>((resolve) => cometd.handshake((message) => message.successful && resolve(message)));
+  assert.equal(handshake.successful, true);
+  assert.equal(cometd.getTransport()?.type, 'long-polling');
+  const received: Message[] = [];
+  const subscribed = await call((done) => cometd.subscribe('/service/stream', (message) => received.push(message), done));
+  assert.equal(subscribed.successful, true, JSON.stringify(subscribed));
+  assert.equal(nodeB.app.core.hub.localCount('app-1', ROOM), 1, 'the bot is subscribed on node B');
+  const stream = (type: string, content?: string) =>
+    received.find((m) => {
+      const data = m.data as { messageType?: string; contentData?: string };
+      return data.messageType === type && (content === undefined || data.contentData === content);
+    });
+
+  // The official server SDK triggers on node A; the bot on node B hears it.
+  const triggered = await serverSdk(nodeA.port).trigger(ROOM, 'chat', 'triggered on node A');
+  assert.equal(triggered.status, 200);
+  const heard = await until(() => stream('Message', 'triggered on node A'));
+  assert.deepEqual({ ...(heard.data as object), timestamp: 0 }, {
+    messageType: 'Message',
+    contentData: 'triggered on node A',
+    senderType: 'Human',
+    senderID: 'app-1',
+    senderDisplayName: 'app-1',
+    timestamp: 0,
+  });
+
+  const person = await pusherJsClient(nodeA.port, { presence: { user_id: 'dora', user_info: { name: 'Dora' } } });
+  try {
+    const room = await subscribedOverWebSocket(person, ROOM);
+    // Her Join crossing to node B shows that node A fans the room out to her.
+    await until(() => stream('Join'));
+    const overWebSocket = nextEvent<string>(room, 'message');
+    const published = await call((done) => cometd.publish('/service/stream', { contentData: 'hello from node B' }, done));
+    assert.equal(published.successful, true, JSON.stringify(published));
+    const event = await overWebSocket;
+    assert.equal(event.data, 'hello from node B', 'a pusher-js subscriber on node A hears the bot on node B');
+  } finally {
+    person.disconnect();
+  }
+  await until(() => stream('Exit'));
+
+  const disconnected = await call((done) => cometd.disconnect(done));
+  assert.equal(disconnected.successful, true, JSON.stringify(disconnected));
+  await until(() => (nodeB.app.core.hub.localCount('app-1', ROOM) === 0 ? true : undefined));
+  assert.equal(stream('Message', 'hello from node B'), undefined, 'the bot never got its own message back');
 });
 
 test('a session that stops polling expires on both nodes; rotation on B refuses the old code on A', async () => {

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import type { Config } from '../../src/config/schema.ts';
 import { roomsOf } from '../../src/core/rooms.ts';
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
-import { bayeux, handshake, login } from '../helpers/bots.ts';
+import { bayeux, handshake, login, type BayeuxReply } from '../helpers/bots.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 
 let redis: TestRedis;
@@ -37,21 +37,42 @@ test('a stop on node A answers the connect held on node B at once and ends the s
   const clientId = await handshake(nodeB.url, cookie);
   const [subscribed] = await bayeux(nodeB.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
   assert.equal(subscribed?.successful, true);
-  // The first connect is answered at once (Bayeux); the second is held for connectTimeoutMs.
-  await bayeux(nodeB.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]);
-  const started = Date.now();
-  const held = bayeux(nodeB.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]).catch((error: unknown) => error);
+  // A connect is held for connectTimeoutMs unless it asks for less: this first one asks for
+  // timeout 0 and is answered at once; the next one is held (20 s) until the stop.
+  const [first] = await bayeux(nodeB.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+  assert.equal(first?.successful, true);
 
-  await new Promise((resolve) => setTimeout(resolve, 200)); // let the connect reach node B and be held
+  // Node B extends the session by the hold (TTL hold + grace) right before it holds the
+  // connect, in the same turn: seeing that extension means the connect is held.
+  const kv = nodeB.app.core.backend.kv;
+  const touch = kv.touch;
+  let noteHeld!: () => void;
+  const heldOnB = new Promise<void>((resolve) => (noteHeld = resolve));
+  kv.touch = (key: string, ttlMs: number): Promise<boolean> => {
+    if (ttlMs > config.bots.sessionGraceMs) noteHeld();
+    return touch.call(kv, key, ttlMs);
+  };
+  const started = Date.now();
+  let held: Promise<BayeuxReply[]>;
+  try {
+    held = bayeux(nodeB.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]);
+    await heldOnB;
+  } finally {
+    kv.touch = touch;
+  }
   await roomsOf(nodeA.app.core).setRunning('acme', false);
-  await held;
+  // Released by the stop signal (the client is gone: handshake again), not by its 20 s timeout.
+  const [released] = await held;
   assert.ok(Date.now() - started < 5_000, `the held connect was answered after ${Date.now() - started} ms, not at its 20 s timeout`);
+  assert.equal(released?.error, '402::session_unknown');
+  assert.equal((released?.advice as { reconnect?: string } | undefined)?.reconnect, 'handshake');
 
   const after = await fetch(`${nodeB.url}/api/v1/bayeux`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', cookie },
     body: JSON.stringify([{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]),
   });
-  assert.ok(after.status === 403 || after.status === 503, `status ${after.status}`);
+  assert.equal(after.status, 403);
+  assert.match(await after.text(), /RC_ERR_BOT_SESSION_EXPIRED: your login expired \(its space was stopped\)/);
   await roomsOf(nodeA.app.core).setRunning('acme', true);
 });

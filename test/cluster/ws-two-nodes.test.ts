@@ -1,6 +1,7 @@
 /**
  * The WebSocket door on two nodes sharing one Redis: pusher-js on node B receives what
- * node A publishes (core and the pusher SDK over REST), presence members are the same
+ * node A publishes (core and the pusher SDK over REST: trigger and triggerBatch on
+ * public, private, presence and cache channels), presence members are the same
  * from both nodes (core and REST), client events cross
  * nodes without echo, cache channels replay across nodes, and terminating a user on A
  * closes its socket on B.
@@ -65,6 +66,53 @@ describe('ws door on two nodes', () => {
     const response = await serverSdk(nodeA.port).trigger('alerts', 'alert', { level: 'high' });
     assert.equal(response.status, 200);
     assert.deepEqual((await received).data, { level: 'high' });
+  });
+
+  test('pusher SDK on node A (trigger, triggerBatch) → pusher-js on node B: private-, presence- and cache- channels', async () => {
+    const sdkA = serverSdk(nodeA.port);
+    const onB = await peer(nodeB, { presence: { user_id: 'viewer', user_info: { seat: 'B' } } });
+    const ledger = await subscribed(onB, 'private-ledger');
+    const floor = (await subscribed(onB, 'presence-floor')) as PresenceChannel;
+    assert.deepEqual(floor.members.me, { id: 'viewer', info: { seat: 'B' } });
+    // Nothing was ever published on the cache channel: the first subscriber is told so.
+    const scoreboard = onB.subscribe('cache-scoreboard');
+    await new Promise<void>((resolve) => scoreboard.bind('pusher:cache_miss', () => resolve()));
+
+    const entry = nextEvent<{ amount: number }>(ledger, 'entry');
+    const seat = nextEvent<{ row: number }>(floor, 'seat');
+    const firstScore = nextEvent<{ home: number; away: number }>(scoreboard, 'score');
+    assert.equal((await sdkA.trigger('private-ledger', 'entry', { amount: 12 })).status, 200);
+    // One trigger to two channels: the presence and the cache channel each get it once.
+    assert.equal((await sdkA.trigger(['presence-floor', 'cache-scoreboard'], 'seat', { row: 3 })).status, 200);
+    assert.equal((await sdkA.trigger('cache-scoreboard', 'score', { home: 1, away: 0 })).status, 200);
+    assert.deepEqual((await entry).data, { amount: 12 });
+    assert.deepEqual((await seat).data, { row: 3 });
+    assert.deepEqual((await firstScore).data, { home: 1, away: 0 });
+
+    const batchEntry = nextEvent<string>(ledger, 'entry');
+    const batchSeat = nextEvent<{ row: number }>(floor, 'seat');
+    const batchScore = nextEvent<{ home: number; away: number }>(scoreboard, 'score');
+    const batch = await sdkA.triggerBatch([
+      { channel: 'private-ledger', name: 'entry', data: 'plain text, not JSON' },
+      { channel: 'presence-floor', name: 'seat', data: { row: 4 } },
+      { channel: 'cache-scoreboard', name: 'score', data: { home: 2, away: 1 } },
+    ]);
+    assert.equal(batch.status, 200);
+    assert.equal((await batchEntry).data, 'plain text, not JSON');
+    assert.deepEqual((await batchSeat).data, { row: 4 });
+    assert.deepEqual((await batchScore).data, { home: 2, away: 1 });
+
+    // A later subscriber on node B gets the cache channel's last event (the batch's, sent
+    // through node A), not the earlier trigger's, and no cache_miss.
+    const later = await peer(nodeB);
+    const laterScoreboard = later.subscribe('cache-scoreboard');
+    let missed = false;
+    laterScoreboard.bind('pusher:cache_miss', () => {
+      missed = true;
+    });
+    const cached = await nextEvent<{ home: number; away: number }>(laterScoreboard, 'score');
+    assert.deepEqual(cached.data, { home: 2, away: 1 });
+    assert.equal(missed, false);
   });
 
   test('the pusher SDK sees the same presence users from either node', async () => {

@@ -1,8 +1,9 @@
 /**
  * End to end with two real peers: the official `pusher` server SDK triggers over the
  * signed REST door, pusher-js receives over the WebSocket door. Covers trigger,
- * triggerBatch, sendToUser, socket_id exclusion, encrypted channels (payload passed untouched and
- * decrypted by pusher-js) and terminateUserConnections.
+ * triggerBatch, cache channels (live, then replayed to a later subscriber), sendToUser,
+ * socket_id exclusion, encrypted channels (payload passed untouched and decrypted by
+ * pusher-js) and terminateUserConnections.
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -47,6 +48,28 @@ describe('pusher SDK → roomcast → pusher-js', () => {
     ]);
     assert.equal((await first).data, 'plain');
     assert.deepEqual((await second).data, { n: 2 });
+  });
+
+  test('trigger on a cache channel: live to subscribers, then replayed to a later pusher-js subscriber', async () => {
+    const first = await peer();
+    const channel = first.subscribe('cache-weather');
+    await new Promise<void>((resolve) => channel.bind('pusher:cache_miss', () => resolve()));
+    const live = nextEvent<{ sky: string }>(channel, 'forecast');
+    assert.equal((await sdk.trigger('cache-weather', 'forecast', { sky: 'grey' })).status, 200);
+    assert.deepEqual((await live).data, { sky: 'grey' });
+    const latest = nextEvent<{ sky: string }>(channel, 'forecast');
+    assert.equal((await sdk.trigger('cache-weather', 'forecast', { sky: 'blue' })).status, 200);
+    assert.deepEqual((await latest).data, { sky: 'blue' });
+
+    const later = await peer();
+    const laterChannel = later.subscribe('cache-weather');
+    let missed = false;
+    laterChannel.bind('pusher:cache_miss', () => {
+      missed = true;
+    });
+    const cached = await nextEvent<{ sky: string }>(laterChannel, 'forecast');
+    assert.deepEqual(cached.data, { sky: 'blue' }, 'the last event, not the first');
+    assert.equal(missed, false);
   });
 
   test('socket_id excludes the triggering connection only', async () => {

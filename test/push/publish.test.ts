@@ -195,3 +195,41 @@ describe('push publish', () => {
     assert.ok(!JSON.stringify(creds).includes('PRIVATE KEY'), 'no secret in the list');
   });
 });
+
+describe('sync publish bound', () => {
+  const SYNC_TIMEOUT_MS = 600;
+  let apns: FakeApns;
+  let ctx: PushApp;
+
+  before(async () => {
+    apns = await startFakeApns();
+    // The provider timeout is far past the sync bound: the answer must come from the bound.
+    ctx = await startPushApp({ apnsBaseUrl: apns.url, syncTimeoutMs: SYNC_TIMEOUT_MS, providerTimeoutMs: 20_000 });
+    await ctx.push.credentials.add(ctx.app.id, { platform: 'apns', key_id: apns.keyId, team_id: apns.teamId, topic: apns.topic, key: apns.p8 });
+  });
+  after(async () => {
+    await ctx.close();
+    await apns.close();
+  });
+
+  test('a sync publish against a stalled provider answers 202 with state delivering at push.syncTimeoutMs', async () => {
+    const token = apnsToken(7000);
+    await ctx.push.devices.register(ctx.app.id, { device_id: 'stalled-1', platform: 'apns', provider_token: token });
+    apns.script.set(token, [{ status: 0 }]);
+    const started = Date.now();
+    const reply = await ctx.push.publish(ctx.app, { recipients: [{ device_id: 'stalled-1' }], payload: { title: 'stuck' }, sync: true });
+    const elapsed = Date.now() - started;
+    assert.equal(reply.httpStatus, 202);
+    assert.equal(reply.body.status?.state, 'delivering');
+    assert.equal(reply.body.status?.counters.sent, 1, 'the request reached the provider');
+    assert.equal(reply.body.status?.counters.succeeded, 0);
+    assert.ok(elapsed >= SYNC_TIMEOUT_MS && elapsed < SYNC_TIMEOUT_MS + 1500, `answered after ${elapsed} ms`);
+    assert.ok(apns.attempts.some((a) => a.token === token), 'the provider holds the request');
+    assert.equal(apns.received.length, 0);
+    // The provider going away ends the stalled request: the delivery waits for a retry,
+    // and no worker is left holding a request when the app closes.
+    await apns.close();
+    const later = await ctx.statusWhen(reply.body.publish_id, (s) => s.counters.retrying === 1);
+    assert.equal(later.state, 'delivering');
+  });
+});

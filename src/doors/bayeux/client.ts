@@ -4,15 +4,19 @@
  *
  * It is the core `Subscriber` of its room channel (for `/service/stream`) and of any
  * mapped channel it subscribed to by name; wildcard subscriptions are fed by the door's
- * message tap. A message can arrive by both paths, so `deliver` ignores a repeat of the
- * message it saw last (both paths run synchronously for one bus message).
+ * message taps. A message can arrive by both paths, so `deliver` / `deliverMutation`
+ * ignore a repeat of the message seen last (both paths run synchronously for one bus message).
+ *
+ * A bot never receives its own messages: not the ones this client published (the hub skips
+ * them by socket id), nor those of another client of the same bot (a second handshake of
+ * the login, or another login of the bot), recognised by their sender.
  */
 import type { BotSession } from '../../core/bot-sessions.ts';
-import type { ChannelMessage, PresenceChange, Subscriber } from '../../core/types.ts';
+import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber } from '../../core/types.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
 import { encodeMappedEvent, encodePresenceEvent, encodeStreamEvent, STREAM_CHANNEL } from './stream.ts';
-import { encodeStreamChange } from './stream-changes.ts';
+import { encodeMappedChange, encodeStreamChange } from './stream-changes.ts';
 import type { ReadyClient, ReplyScheduler } from './reply-scheduler.ts';
 
 /** Events kept for a client between polls; past it the oldest are dropped (a bot that stopped polling). */
@@ -42,8 +46,17 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   private queue: string[] = [];
   private pending: PendingConnect | null = null;
   private lastDelivered: ChannelMessage | null = null;
-  /** While a recovery reads history (stream-changes.ts), the room's live messages wait here. */
+  /**
+   * While a recovery is under way (from before the core subscription until history is read,
+   * see meta/subscribe.ts and stream-changes.ts), the room stream's live entries wait here.
+   */
   hold: ChannelMessage[] | null = null;
+  /**
+   * After a recovery, the highest seq it queued: a live copy of an entry at or below it
+   * (the bus can deliver an entry after a history read has already returned it) is a repeat.
+   * Cleared by the first newer live entry, since one channel's entries arrive in seq order.
+   */
+  private streamFloor = 0;
 
   constructor(
     readonly connectionId: string,
@@ -60,33 +73,42 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return this.pending !== null;
   }
 
-  /** Core fan-out: queue the message under every Bayeux subscription it matches. */
+  /** Core fan-out of a publish: queued under `/service/stream` and every mapped subscription it matches. */
   deliver(message: ChannelMessage): void {
     if (this.closed || message === this.lastDelivered) return;
-    if (this.hold !== null && message.channel === this.session.channel) {
-      this.hold.push(message);
-      return;
-    }
     this.lastDelivered = message;
-    const { record } = message;
-    if (record.action !== 'message.create' || record.socketId === this.connectionId) return;
-    if (message.channel === this.session.channel && this.subscriptions.has(STREAM_CHANNEL)) {
-      const own = record.sender?.type === 'API' && record.sender.id === this.session.bot;
-      if (!own) this.push(message.encode(encodeStreamEvent));
-    }
-    const bayeux = bayeuxOfChannel(message.channel);
-    if (bayeux !== null && this.matchesMapped(bayeux)) this.push(message.encode(encodeMappedEvent));
+    if (!isCreateRecord(message.record) || this.isOwn(message)) return;
+    if (this.onStream(message)) this.toStream(message);
+    if (this.onMapped(message)) this.push(message.encode(encodeMappedEvent));
   }
 
-  /** Message-model changes of room messages reach `/service/stream` too (see stream-changes.ts). */
+  /**
+   * Core fan-out of a change (update, delete, append, summary) of a message: it reaches the
+   * subscriptions the message itself reached, `/service/stream` and mapped channels alike
+   * (raw annotation records encode to '' and are not sent).
+   */
   deliverMutation(message: ChannelMessage): void {
-    if (this.closed || message.channel !== this.session.channel || !this.subscriptions.has(STREAM_CHANNEL)) return;
-    if (this.hold !== null) {
-      this.hold.push(message);
-      return;
+    if (this.closed || message === this.lastDelivered) return;
+    this.lastDelivered = message;
+    if (this.onStream(message)) this.toStream(message);
+    if (this.onMapped(message)) {
+      const text = message.encode(encodeMappedChange);
+      if (text !== '') this.push(text);
     }
-    const text = message.encode(encodeStreamChange);
-    if (text !== '') this.push(text);
+  }
+
+  /**
+   * Recovery: queues an entry read from history (or held meanwhile) on `/service/stream`
+   * only. Mapped subscriptions are not replayed: they received their entries live.
+   */
+  replayToStream(message: ChannelMessage): void {
+    if (this.closed || !this.subscriptions.has(STREAM_CHANNEL)) return;
+    this.pushStreamText(message);
+  }
+
+  /** Starts ignoring live room-stream entries up to `seq` (they were replayed from history). */
+  setStreamFloor(seq: number): void {
+    this.streamFloor = seq;
   }
 
   /** Queues a prepared event text (recovery signals). */
@@ -147,6 +169,42 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     this.replies.cancel(this);
     clearTimeout(pending.timer);
     pending.resolve(outcome);
+  }
+
+  /** Sent by this bot: from this client, or from another client (or login) of the same bot. */
+  private isOwn(message: ChannelMessage): boolean {
+    const { record } = message;
+    if (record.socketId === this.connectionId) return true;
+    return record.sender?.type === 'API' && record.sender.id === this.session.bot;
+  }
+
+  private onStream(message: ChannelMessage): boolean {
+    return message.channel === this.session.channel && this.subscriptions.has(STREAM_CHANNEL);
+  }
+
+  private onMapped(message: ChannelMessage): boolean {
+    const bayeux = bayeuxOfChannel(message.channel);
+    return bayeux !== null && this.matchesMapped(bayeux);
+  }
+
+  /** A live room-stream entry: held during a recovery, dropped when a recovery already replayed it. */
+  private toStream(message: ChannelMessage): void {
+    if (this.hold !== null) {
+      this.hold.push(message);
+      return;
+    }
+    if (this.streamFloor > 0) {
+      if (message.seq <= this.streamFloor) return;
+      this.streamFloor = 0;
+    }
+    this.pushStreamText(message);
+  }
+
+  private pushStreamText(message: ChannelMessage): void {
+    let text: string;
+    if (isCreateRecord(message.record)) text = this.isOwn(message) ? '' : message.encode(encodeStreamEvent);
+    else text = message.encode(encodeStreamChange);
+    if (text !== '') this.push(text);
   }
 
   private matchesMapped(bayeux: string): boolean {

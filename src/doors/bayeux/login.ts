@@ -1,7 +1,7 @@
 /**
  * POST /api/v1/login — a bot logs into a room with `{"room": "<room code>", "token": "<API token>"}`.
  *
- *   not POST                          → 405, `Allow: POST`
+ *   not POST (OPTIONS included)       → 405, `Allow: POST`
  *   body not JSON / room, token bad   → 400
  *   room code unknown or expired      → 401, message says "room code"
  *   token unknown or expired          → 401, message says "API token"
@@ -47,8 +47,9 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     }
   });
 
+  // OPTIONS too: a client probing the allowed methods learns them from `Allow`, as for any other non-POST.
   app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: LOGIN_PATH,
     handler: async (request, reply) => {
       void reply.header('Allow', 'POST');

@@ -84,13 +84,15 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
     });
 
     const transport = createTransport(door, seal, shedder);
+    // Cookies and session before the body: see transport.ts for the order of checks.
+    scope.addHook('onRequest', transport.authenticate);
     const refuse = async (request: { method: string; headers: Record<string, unknown> }): Promise<never> => {
       if (String(request.headers.upgrade ?? '').toLowerCase() === 'websocket') throw createError('RC_ERR_BAYEUX_WEBSOCKET_REFUSED');
       throw createError('RC_ERR_HTTP_METHOD_NOT_ALLOWED', request.method, 'POST');
     };
     for (const url of [BAYEUX_PATH, `${BAYEUX_PATH}/*`]) {
-      scope.post(url, transport);
-      scope.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, handler: refuse });
+      scope.post(url, transport.handle);
+      scope.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url, handler: refuse });
     }
   });
 }

@@ -2,7 +2,7 @@
  * The Bayeux clients of this node, by client id and by login session (Maps: ids come
  * from clients), plus what keeps their core subscriptions in step with their Bayeux
  * subscriptions: exact channels are core subscriptions, wildcard patterns are served by
- * one message tap for the whole door.
+ * one message tap and one mutation tap for the whole door.
  *
  * Clients are node-local: a request naming a client this node does not know gets
  * `402::session_unknown` with advice to handshake again, which works on any node because
@@ -27,6 +27,7 @@ export class ClientRegistry {
   /** `{appId}\n{roomChannel}` → clients of that room holding at least one wildcard subscription. */
   private readonly wildcards = new Map<string, Set<BayeuxClient>>();
   private readonly untap: () => void;
+  private readonly untapMutations: () => void;
   private readonly sweeper: NodeJS.Timeout;
   /** Held connects made ready by a message are answered in fair rounds (reply-scheduler.ts). */
   private readonly replies = new ReplyScheduler();
@@ -37,7 +38,9 @@ export class ClientRegistry {
     /** A client silent for this long (and not polling) is dropped, in milliseconds. */
     private readonly idleMs: number,
   ) {
-    this.untap = core.tapMessages((message) => this.onTap(message));
+    this.untap = core.tapMessages((message) => this.onTap(message, false));
+    // Changes of messages reach wildcard subscriptions too, as they reach exact ones.
+    this.untapMutations = core.tapMutations((message) => this.onTap(message, true));
     this.sweeper = setInterval(() => this.sweep(), Math.max(500, Math.floor(idleMs / 2)));
     this.sweeper.unref();
   }
@@ -135,6 +138,7 @@ export class ClientRegistry {
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
     this.untap();
+    this.untapMutations();
     for (const client of [...this.clients.values()]) await this.remove(client);
   }
 
@@ -142,13 +146,18 @@ export class ClientRegistry {
     this.log.warn({ err: error }, text);
   }
 
-  private onTap(message: ChannelMessage): void {
+  private onTap(message: ChannelMessage, mutation: boolean): void {
     if (this.wildcards.size === 0) return;
     // The room channel is the message's channel or one of its "."-prefixes.
     let end = message.channel.length;
     while (end > 0) {
       const set = this.wildcards.get(`${message.appId}\n${message.channel.slice(0, end)}`);
-      if (set !== undefined) for (const client of set) client.deliver(message);
+      if (set !== undefined) {
+        for (const client of set) {
+          if (mutation) client.deliverMutation(message);
+          else client.deliver(message);
+        }
+      }
       end = message.channel.lastIndexOf('.', end - 1);
     }
   }

@@ -3,11 +3,14 @@
  * (JSON, with or without a charset, or a form field `message=`), and its reply is the
  * JSON array of replies followed by the events queued for the client.
  *
- * Order of checks: cookies (412/400) → login session (403) → body (400) → each message.
+ * Order of checks: cookies (412/400) → login session (403) → body (400/413/415) → each
+ * message. The first two run in `authenticate`, an onRequest hook, so they come before
+ * the body is even read: a request without a valid login learns nothing about its body.
  * Transport faults are HTTP statuses with a text body (errors.ts); everything after
  * that is a Bayeux reply in a 200.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BotSession } from '../../core/bot-sessions.ts';
 import { createError } from '../../core/errors.ts';
 import type { BayeuxClient } from './client.ts';
 import { adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
@@ -37,33 +40,42 @@ export function decodeMessages(body: unknown): unknown[] {
   throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'expected a JSON object or an array of Bayeux messages');
 }
 
-/** True when the body carries a /meta/connect (before it is validated message by message). */
-function pollsIn(body: unknown): boolean {
-  if (Array.isArray(body)) return body.some((message) => isMessage(message) && message.channel === '/meta/connect');
-  return isMessage(body) && body.channel === '/meta/connect';
-}
-
 function isMessage(value: unknown): value is BayeuxMessage {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-export function createTransport(door: DoorContext, seal: CookieSeal, shedder: LoadShedder) {
-  const { sessions, registry } = door;
+export interface Transport {
+  /** onRequest hook: checks the cookies and the login session of a POST before its body is read. */
+  authenticate(request: FastifyRequest): Promise<void>;
+  /** The POST handler: the Bayeux messages of an authenticated request. */
+  handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
+}
 
-  return async function handleBayeux(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+export function createTransport(door: DoorContext, seal: CookieSeal, shedder: LoadShedder): Transport {
+  const { sessions, registry } = door;
+  /** The login session `authenticate` found, handed to `handle` (a WeakMap: nothing outlives the request). */
+  const sessionOf = new WeakMap<FastifyRequest, BotSession>();
+
+  async function authenticate(request: FastifyRequest): Promise<void> {
+    // Other methods are answered 405 by their route whatever they carry.
+    if (request.method !== 'POST') return;
     const { sessionId } = seal.open(request.headers.cookie);
-    // A request that polls keeps its session alive for the longest hold plus the grace, in
-    // the same backend command that checks it; the reply shortens that to the grace again.
-    const polls = pollsIn(request.body);
-    const check = await sessions.check(sessionId, polls ? door.config.connectTimeoutMs : undefined);
+    const check = await sessions.check(sessionId);
     if (!check.ok) {
       shedder.forget(sessionId);
       await registry.endSession(sessionId);
       const why = check.reason === 'expired' ? `no /meta/connect for longer than ${sessions.graceMs} ms` : 'its space was stopped';
       throw createError('RC_ERR_BOT_SESSION_EXPIRED', why);
     }
+    sessionOf.set(request, check.session);
+  }
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const session = sessionOf.get(request);
+    // Unreachable while the hook is installed on the route's scope; refuse rather than serve unauthenticated.
+    if (session === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', 'API-Cookie (and API-Route)');
     const messages = decodeMessages(request.body);
-    const context: RequestContext = { door, session: check.session, batched: messages.length > 1 };
+    const context: RequestContext = { door, session, batched: messages.length > 1 };
     const parts: string[] = [];
     const flush = new Set<BayeuxClient>();
     let held: ConnectStep | null = null;
@@ -86,7 +98,10 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
           const step = connect(message, context);
           if (step.client !== undefined && step.holdMs > 0) held = step;
           else {
-            if (step.client !== undefined) flush.add(step.client);
+            if (step.client !== undefined) {
+              flush.add(step.client);
+              void keepAlive(session.id, 0);
+            }
             parts.push(JSON.stringify(step.reply));
           }
           break;
@@ -109,13 +124,13 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
     if (held !== null) {
       const step: ConnectStep = held;
       const client = step.client!;
-      shedder.noteSession(check.session.id, step.holdMs + sessions.graceMs);
+      void keepAlive(session.id, step.holdMs);
       const { outcome, abort } = client.wait(step.holdMs);
       const onClose = (): void => abort();
       reply.raw.once('close', onClose);
       const result = await outcome;
       reply.raw.off('close', onClose);
-      void keepAlive(check.session.id, 0);
+      void keepAlive(session.id, 0);
       if (result === 'superseded') {
         parts.push(JSON.stringify(failWith(step.reply, 'RC_ERR_BAYEUX_CONNECT_SUPERSEDED', [], { clientId: client.id, advice: step.reply.advice })));
       } else if (result === 'disconnected') {
@@ -128,13 +143,12 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
         parts.push(JSON.stringify(step.reply));
         flush.add(client);
       }
-    } else if (polls) {
-      // A poll answered at once (or refused) leaves the session its grace, as a held one does.
-      void keepAlive(check.session.id, 0);
     }
     for (const client of flush) parts.push(...client.takeQueue());
     return reply.type('application/json; charset=utf-8').send(`[${parts.join(',')}]`);
-  };
+  }
+
+  return { authenticate, handle };
 
   function keepAlive(sessionId: string, holdMs: number): Promise<void> {
     shedder.noteSession(sessionId, holdMs + sessions.graceMs);

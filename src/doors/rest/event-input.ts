@@ -10,16 +10,20 @@ import type { AppConfig } from '../../config/schema.ts';
 import { createError } from '../../core/errors.ts';
 import { validateEvent, type PublishInput } from '../../core/publish.ts';
 
-/** An event as the JSON body carries it (after ajv). */
+/**
+ * An event as the JSON body carries it. Nothing is trusted yet: ajv checks only that it is
+ * an object (see schemas.ts), and `prepareEvent` checks every field's type, so that a
+ * batch item's error always carries its index and no value is coerced (`name: 5`).
+ */
 export interface EventBody {
-  readonly name: string;
+  readonly name?: unknown;
   readonly data?: unknown;
-  readonly channel?: string;
-  readonly channels?: readonly string[];
-  readonly socket_id?: string;
-  readonly info?: string;
+  readonly channel?: unknown;
+  readonly channels?: unknown;
+  readonly socket_id?: unknown;
+  readonly info?: unknown;
   /** Passed through to subscribers' records; `extras.push` also notifies the channel's push subscribers. */
-  readonly extras?: Readonly<Record<string, unknown>>;
+  readonly extras?: unknown;
 }
 
 /** A checked event: channel publish input plus the users it goes to directly. */
@@ -30,6 +34,8 @@ export interface PreparedEvent {
   readonly userIds: readonly string[];
   /** The event data as the string delivered (objects serialised once). */
   readonly data: string;
+  /** The `info` parameter, checked to be a string (parsed by the route). */
+  readonly info: string | undefined;
 }
 
 /** The pseudo-channel prefix the Pusher SDKs use for server-to-user events. */
@@ -55,24 +61,77 @@ export function assertUserId(userId: string): void {
   }
 }
 
-/** Decodes and checks one event; throws the catalogue error of its first problem. */
+/** Longest `info` accepted (the schema's former bound; Pusher's attributes fit many times over). */
+const MAX_INFO_LENGTH = 200;
+/** Most keys an `extras` object may have: it is stored with every message of the event. */
+const MAX_EXTRAS_KEYS = 16;
+
+/** A short, printable rendering of a client value for error messages. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
+  return `${typeof value} ${String(value).slice(0, 40)}`;
+}
+
+/** `maxLength` only where nothing later bounds the value (channel names are checked by the core). */
+function optionalString(event: EventBody, field: 'channel' | 'info', maxLength?: number): string | undefined {
+  const value = event[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || (maxLength !== undefined && value.length > maxLength)) {
+    const expected = maxLength === undefined ? 'a string' : `a string of at most ${maxLength} characters`;
+    throw createError('RC_ERR_EVENT_INVALID_FIELD', field, expected, describe(value));
+  }
+  return value;
+}
+
+function optionalChannelList(value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) {
+    throw createError('RC_ERR_EVENT_INVALID_FIELD', 'channels', 'an array of channel names (strings)', describe(value));
+  }
+  return value;
+}
+
+function optionalExtras(value: unknown): Readonly<Record<string, unknown>> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length > MAX_EXTRAS_KEYS) {
+    throw createError('RC_ERR_EVENT_INVALID_FIELD', 'extras', `an object of at most ${MAX_EXTRAS_KEYS} keys`, describe(value));
+  }
+  return value as Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Decodes and checks one event; throws the catalogue error of its first problem.
+ * `data` may be any JSON value (strings are delivered as they are, the rest serialised once).
+ */
 export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
-  if (typeof event.name === 'string' && RESERVED_NAME.test(event.name)) {
+  const { name } = event;
+  if (typeof name !== 'string') {
+    throw createError('RC_ERR_EVENT_INVALID_NAME', name === undefined ? 'is missing' : `must be a string; got ${describe(name)}`);
+  }
+  if (RESERVED_NAME.test(name)) {
     throw createError('RC_ERR_EVENT_INVALID_NAME', 'uses a prefix the protocol reserves (pusher: or pusher_internal:)');
   }
-  if (event.channel !== undefined && event.channels !== undefined) throw createError('RC_ERR_EVENT_CHANNEL_AND_CHANNELS');
+  const channel = optionalString(event, 'channel');
+  const channelList = optionalChannelList(event.channels);
+  if (channel !== undefined && channelList !== undefined) throw createError('RC_ERR_EVENT_CHANNEL_AND_CHANNELS');
   // A channel named twice would get the event twice; deliver once per distinct name.
-  const targets = [...new Set(event.channels ?? (event.channel === undefined ? [] : [event.channel]))];
+  const targets = [...new Set(channelList ?? (channel === undefined ? [] : [channel]))];
   if (targets.length > app.limits.maxChannelsPerEvent) {
     throw createError('RC_ERR_EVENT_TOO_MANY_CHANNELS', app.limits.maxChannelsPerEvent, targets.length);
   }
-  if (event.socket_id !== undefined && !SOCKET_ID.test(event.socket_id)) {
-    throw createError('RC_ERR_EVENT_INVALID_SOCKET_ID', JSON.stringify(event.socket_id.slice(0, 40)));
+  const socketId = event.socket_id;
+  if (socketId !== undefined && (typeof socketId !== 'string' || !SOCKET_ID.test(socketId))) {
+    throw createError('RC_ERR_EVENT_INVALID_SOCKET_ID', describe(socketId));
   }
+  const info = optionalString(event, 'info', MAX_INFO_LENGTH);
+  const extras = optionalExtras(event.extras);
   const channels: string[] = [];
   const userIds: string[] = [];
   for (const target of targets) {
-    if (typeof target === 'string' && target.startsWith(SERVER_TO_USER_PREFIX)) {
+    if (target.startsWith(SERVER_TO_USER_PREFIX)) {
       const userId = target.slice(SERVER_TO_USER_PREFIX.length);
       assertUserId(userId);
       userIds.push(userId);
@@ -81,16 +140,16 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
     }
   }
   const input: PublishInput = {
-    name: event.name,
+    name,
     channels,
     data: event.data,
     origin: 'rest',
     sender: { type: 'Server', id: app.id },
-    ...(event.socket_id === undefined ? {} : { socketId: event.socket_id }),
-    ...(event.extras === undefined ? {} : { extras: event.extras }),
+    ...(socketId === undefined ? {} : { socketId }),
+    ...(extras === undefined ? {} : { extras }),
   };
   // validateEvent checks name, channels and data size; an event for users only has no
   // channel, so it is checked with one stand-in channel (the users were checked above).
   const data = validateEvent(app, channels.length > 0 || userIds.length === 0 ? input : { ...input, channels: ['server-to-user'] });
-  return { input, userIds, data };
+  return { input, userIds, data, info };
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
+import { botSessionsOf } from '../../../src/core/bot-sessions.ts';
 import { startApp, testConfig, type RunningApp } from '../../helpers/app.ts';
 import { bayeux, bayeuxPost, handshake, login } from '../../helpers/bots.ts';
 
@@ -36,6 +37,42 @@ test('bodies that are not Bayeux messages are HTTP 400 with a text body', async 
     assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
     assert.match(await response.text(), message);
   }
+});
+
+test('cookies and the login are checked before the body: 412, 400 (cookie), 403 come first', async () => {
+  const badBodies: [string, string][] = [
+    ['{"channel": "/meta/handshake"', 'application/json'],
+    ['[]', 'application/json'],
+    ['other=1', 'application/x-www-form-urlencoded'],
+    ['[{"channel":"/meta/handshake"}]', 'text/plain'],
+    [JSON.stringify([{ channel: '/service/stream', data: 'x'.repeat(8000) }]), 'application/json'],
+  ];
+  const expired = await login(server.url);
+  const sessionId = /API-Cookie=!([A-Za-z0-9_-]+)\./.exec(expired.cookie)?.[1];
+  assert.ok(sessionId !== undefined, expired.cookie);
+  await botSessionsOf(server.app.core).end(sessionId);
+  const tampered = cookie.replace(/API-Cookie=!([A-Za-z0-9_-])/, (_whole, first: string) => `API-Cookie=!${first === 'A' ? 'B' : 'A'}`);
+  assert.notEqual(tampered, cookie);
+  const cases: [string | undefined, number, RegExp][] = [
+    [undefined, 412, /RC_ERR_BOT_COOKIE_MISSING/],
+    ['API-Cookie=!abc.def', 412, /RC_ERR_BOT_COOKIE_MISSING: cookie API-Route is missing/],
+    [`${cookie}; Version=1`, 400, /RC_ERR_BOT_COOKIE_MALFORMED/],
+    [tampered, 400, /RC_ERR_BOT_COOKIE_TAMPERED/],
+    [expired.cookie, 403, /RC_ERR_BOT_SESSION_EXPIRED/],
+  ];
+  for (const [sent, status, text] of cases) {
+    for (const [body, contentType] of badBodies) {
+      const response = await bayeuxPost(server.url, sent, body, { contentType, raw: true });
+      const what = `${String(sent).slice(0, 30)} + ${body.slice(0, 20)} (${contentType})`;
+      assert.equal(response.status, status, what);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+      assert.match(await response.text(), text, what);
+    }
+  }
+  // With a valid login the same bodies are the body's errors again.
+  const response = await bayeuxPost(server.url, cookie, '[]', { raw: true });
+  assert.equal(response.status, 400);
+  assert.match(await response.text(), /RC_ERR_BAYEUX_BAD_REQUEST/);
 });
 
 test('an oversized body is 413 with a text body', async () => {

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { MemoryBus } from '../../../src/backends/memory/bus.ts';
+import type { BusMessage } from '../../../src/backends/ports.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../../helpers/app.ts';
 import { bayeux, handshake, login, type BayeuxReply } from '../../helpers/bots.ts';
 
@@ -64,6 +66,77 @@ describe('message model on the bot stream', () => {
     const events = await streamEvents(clientId, 3);
     assert.deepEqual(events.map((e) => e.data.contentData), ['m1', 'm2', 'm3']);
     assert.deepEqual(events.slice(0, 2).map((e) => e.id), missed);
+  });
+
+  test('a message published while the recovering subscribe awaits its occupancy update arrives once, in order', async () => {
+    const first = await publish('r0');
+    await publish('r1');
+    const clientId = await handshake(server.url, cookie);
+    // Hold the core subscription's occupancy round trip (a Redis call in production) open,
+    // and publish while it is: the window the bug lived in.
+    const occupancy = server.app.core.backend.occupancy;
+    const original = occupancy.adjust;
+    let reached!: () => void;
+    const inFlight = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    occupancy.adjust = async (key: string, nodeId: string, delta: number): Promise<number> => {
+      if (delta > 0 && key.endsWith(ROOM)) {
+        reached();
+        await gate;
+      }
+      return original.call(occupancy, key, nodeId, delta);
+    };
+    let during: string;
+    try {
+      const subscribing = bayeux(server.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream', ext: { last_serial: first } }]);
+      await inFlight;
+      during = await publish('r2');
+      release();
+      const [reply] = await subscribing;
+      assert.equal(reply!.successful, true);
+    } finally {
+      occupancy.adjust = original;
+    }
+    const last = await publish('r3');
+    // Everything queued before r3 (the last publish) has arrived once r3 has.
+    const events: (BayeuxReply & { data: StreamData })[] = [];
+    const deadline = Date.now() + 5000;
+    while (!events.some((e) => e.id === last) && Date.now() < deadline) events.push(...(await streamEvents(clientId, 1)));
+    assert.deepEqual(events.map((e) => e.data.contentData), ['r1', 'r2', 'r3']);
+    assert.equal(events[1]!.id, during);
+  });
+
+  test('a live copy the bus delivers after the history read already replayed it is not queued again', async () => {
+    const first = await publish('s0');
+    const clientId = await handshake(server.url, cookie);
+    // Delay the bus hop of one room append past the recovery (a Redis subscriber socket can
+    // be read after the command socket that returned the same entry from history).
+    const bus = server.app.core.backend.bus;
+    assert.ok(bus instanceof MemoryBus);
+    const emit = bus.emit;
+    const deferred: BusMessage[] = [];
+    let deferring = true;
+    bus.emit = (message: BusMessage): void => {
+      if (deferring && message.kind === 'append' && message.stream.endsWith(ROOM)) deferred.push(message);
+      else emit.call(bus, message);
+    };
+    let late: string;
+    try {
+      late = await publish('s1');
+      const [reply] = await bayeux(server.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream', ext: { last_serial: first } }]);
+      assert.equal(reply!.successful, true);
+    } finally {
+      deferring = false;
+      bus.emit = emit;
+    }
+    assert.equal(deferred.length, 1);
+    for (const message of deferred) emit.call(bus, message);
+    const last = await publish('s2');
+    const events: (BayeuxReply & { data: StreamData })[] = [];
+    const deadline = Date.now() + 5000;
+    while (!events.some((e) => e.id === last) && Date.now() < deadline) events.push(...(await streamEvents(clientId, 1)));
+    assert.deepEqual(events.map((e) => [e.id, e.data.contentData]), [[late, 's1'], [last, 's2']]);
   });
 
   test('a publish reply carries the message serial in ext, next to the bot\'s own ext', async () => {

@@ -102,12 +102,20 @@ describe('transport', () => {
   });
 
   test('an unknown or missing clientId gets 402::session_unknown with advice to handshake', async () => {
-    for (const clientId of ['nope', undefined]) {
+    // Names of Object.prototype members too: clients are looked up in a Map, never in a plain object.
+    for (const clientId of ['nope', undefined, '__proto__', 'constructor', 'hasOwnProperty', 'toString']) {
       const [reply] = await bayeux(server.url, cookie, [connect(clientId as string)]);
-      assert.equal(reply!.successful, false);
-      assert.equal(reply!.error, '402::session_unknown');
+      assert.equal(reply!.successful, false, String(clientId));
+      assert.equal(reply!.error, '402::session_unknown', String(clientId));
       assert.equal((reply!.advice as { reconnect: string }).reconnect, 'handshake');
     }
+    // The same for subscribe, publish and disconnect, which look the client up the same way.
+    const replies = await bayeux(server.url, cookie, [
+      { channel: '/meta/subscribe', clientId: '__proto__', subscription: '/service/stream' },
+      { channel: '/service/stream', clientId: '__proto__', data: 'x' },
+      { channel: '/meta/disconnect', clientId: '__proto__' },
+    ]);
+    assert.deepEqual(replies.map((r) => r.error), ['402::session_unknown', '402::session_unknown', '402::session_unknown']);
   });
 
   test('a clientId is only valid with the login that created it', async () => {

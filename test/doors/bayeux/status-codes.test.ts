@@ -61,7 +61,7 @@ describe('/api/v1/login', () => {
   });
 
   test('405 with Allow: POST when not POSTed', async () => {
-    for (const method of ['GET', 'PUT']) {
+    for (const method of ['GET', 'PUT', 'DELETE', 'OPTIONS']) {
       const response = await fetch(`${server.url}/api/v1/login`, { method });
       assert.equal(response.status, 405);
       assert.equal(response.headers.get('allow'), 'POST');
@@ -196,6 +196,18 @@ describe('/api/v1/bayeux', () => {
     assert.equal(get.status, 405);
     assert.equal(get.headers.get('allow'), 'POST');
     await textError(get);
+  });
+
+  test('405 with Allow: POST for OPTIONS, with or without cookies', async () => {
+    const { cookie } = await login(server.url);
+    for (const path of ['/api/v1/bayeux', '/api/v1/bayeux/connect']) {
+      for (const headers of [{ cookie }, {}] as Record<string, string>[]) {
+        const response = await fetch(`${server.url}${path}`, { method: 'OPTIONS', headers });
+        assert.equal(response.status, 405, path);
+        assert.equal(response.headers.get('allow'), 'POST');
+        assert.match(await textError(response), /RC_ERR_HTTP_METHOD_NOT_ALLOWED: OPTIONS is not allowed here; use POST/);
+      }
+    }
   });
 
   test('503 with Retry-After: 300 when busy (live bot sessions over bots.maxSessions)', async () => {

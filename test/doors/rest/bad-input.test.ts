@@ -159,8 +159,71 @@ test('one bad event rejects the whole batch with its index; nothing is published
   assertError(result, 400, 'RC_ERR_BATCH_INVALID_EVENT', 'batch[2]');
   assert.equal(result.json.index, 2);
   assert.equal(result.json.event_code, 'RC_ERR_CHANNEL_INVALID_NAME');
-  const oversized = await signedCall(running.url, 'POST', BATCH, { body: { batch: [batch[0], { ...batch[1], data: 'x'.repeat(20_000) }] } });
-  assertError(oversized, 400, 'RC_ERR_BATCH_INVALID_EVENT', 'batch[1]');
+  await assertNothingPublishedSince(count);
+});
+
+test('an oversized batch item → 413 RC_ERR_BATCH_EVENT_TOO_LARGE naming its index; nothing is published', async () => {
+  const count = eventsOf(watcher).length;
+  const batch = [
+    { name: 'ok', channel: 'watched', data: 'a' },
+    { name: 'big', channel: 'watched', data: 'x'.repeat(10 * 1024 + 1) },
+  ];
+  const oversized = await signedCall(running.url, 'POST', BATCH, { body: { batch } });
+  assertError(oversized, 413, 'RC_ERR_BATCH_EVENT_TOO_LARGE', 'batch[1]');
+  assert.ok(oversized.json.message!.includes('10241'), oversized.json.message);
+  assert.equal(oversized.json.index, 1);
+  assert.equal(oversized.json.event_code, 'RC_ERR_EVENT_DATA_TOO_LARGE');
+  // Exactly at the limit is fine: the 413 is about the size, not about batching.
+  const fits = await signedCall(running.url, 'POST', BATCH, { body: { batch: [batch[0], { ...batch[1], data: 'x'.repeat(10 * 1024) }] } });
+  assert.equal(fits.status, 200, fits.text);
+  await receivedEvents(watcher, count + 2);
+  await assertNothingPublishedSince(count + 2);
+});
+
+test('a batch item without name → 400 RC_ERR_BATCH_INVALID_EVENT with its index, not a bare validation error', async () => {
+  const count = eventsOf(watcher).length;
+  const batch = [{ name: 'ok', channel: 'watched', data: 'a' }, { channel: 'watched', data: 'b' }];
+  const result = await signedCall(running.url, 'POST', BATCH, { body: { batch } });
+  assertError(result, 400, 'RC_ERR_BATCH_INVALID_EVENT', /^batch\[1\]: event name is missing$/);
+  assert.equal(result.json.index, 1);
+  assert.equal(result.json.event_code, 'RC_ERR_EVENT_INVALID_NAME');
+  await assertNothingPublishedSince(count);
+});
+
+test('a non-string name is refused, never coerced to a string: batch item and single event', async () => {
+  const count = eventsOf(watcher).length;
+  const batch = [{ name: 'ok', channel: 'watched', data: 'a' }, { name: 5, channel: 'watched', data: 'b' }];
+  const inBatch = await signedCall(running.url, 'POST', BATCH, { body: { batch } });
+  assertError(inBatch, 400, 'RC_ERR_BATCH_INVALID_EVENT', 'batch[1]: event name must be a string; got number 5');
+  assert.equal(inBatch.json.index, 1);
+  assert.equal(inBatch.json.event_code, 'RC_ERR_EVENT_INVALID_NAME');
+  for (const name of [5, true, ['e'], { n: 'e' }, null]) {
+    const single = await signedCall(running.url, 'POST', EVENTS, { body: { name, channel: 'watched', data: 'c' } });
+    assertError(single, 400, 'RC_ERR_EVENT_INVALID_NAME', 'must be a string');
+  }
+  // The marker is the only event since: no "5" (nor "true", …) reached the channel.
+  await assertNothingPublishedSince(count);
+});
+
+test('wrong field types get RC_ERR_EVENT_INVALID_FIELD (single) or the batch code with index (batch), never coercion', async () => {
+  const count = eventsOf(watcher).length;
+  const base = { name: 'e', channel: 'watched', data: 'x' };
+  const cases: [Record<string, unknown>, string, string][] = [
+    [{ ...base, channel: 5 }, 'RC_ERR_EVENT_INVALID_FIELD', 'event field channel must be a string; got number 5'],
+    [{ name: 'e', data: 'x', channels: 'watched' }, 'RC_ERR_EVENT_INVALID_FIELD', 'event field channels must be an array of channel names'],
+    [{ name: 'e', data: 'x', channels: ['watched', 7] }, 'RC_ERR_EVENT_INVALID_FIELD', 'event field channels'],
+    [{ ...base, socket_id: 123.456 }, 'RC_ERR_EVENT_INVALID_SOCKET_ID', 'socket_id number 123.456 is not valid'],
+    [{ ...base, info: 5 }, 'RC_ERR_EVENT_INVALID_FIELD', 'event field info must be a string'],
+    [{ ...base, extras: 'push' }, 'RC_ERR_EVENT_INVALID_FIELD', 'event field extras must be an object'],
+    [{ ...base, extras: null }, 'RC_ERR_EVENT_INVALID_FIELD', 'event field extras must be an object'],
+  ];
+  for (const [event, code, mentions] of cases) {
+    assertError(await signedCall(running.url, 'POST', EVENTS, { body: event }), 400, code, mentions);
+    const batch = await signedCall(running.url, 'POST', BATCH, { body: { batch: [base, base, event] } });
+    assertError(batch, 400, 'RC_ERR_BATCH_INVALID_EVENT', `batch[2]: ${mentions}`);
+    assert.equal(batch.json.index, 2);
+    assert.equal(batch.json.event_code, code);
+  }
   await assertNothingPublishedSince(count);
 });
 

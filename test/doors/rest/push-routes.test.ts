@@ -135,6 +135,116 @@ describe('push routes', () => {
     assert.equal((await call('DELETE', 'channelSubscriptions?channel=orders&device_id=ios-device-1')).statusCode, 204);
   });
 
+  test('templates: create 201 (snake or camelCase fields), list, get, render on publish, missing placeholder 400, delete 204 then 404', async () => {
+    const created = await call('POST', 'templates', {
+      template_id: 'order-moved',
+      title: { en: 'Order {{order}} moved', fr: 'Commande {{order}} déplacée' },
+      body: 'to {{ stage }}',
+      data: { order_id: '{{order}}' },
+      default_locale: 'en',
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const view = created.json();
+    assert.equal(typeof view.created_at, 'string');
+    assert.deepEqual({ ...view, created_at: undefined }, {
+      template_id: 'order-moved',
+      title: { en: 'Order {{order}} moved', fr: 'Commande {{order}} déplacée' },
+      body: 'to {{ stage }}',
+      data: { order_id: '{{order}}' },
+      default_locale: 'en',
+      created_at: undefined,
+    });
+    const camel = await call('POST', 'templates', { templateId: 'camel-tpl', title: 'Hi {{name}}', defaultLocale: 'fr' });
+    assert.equal(camel.statusCode, 201, camel.body);
+    assert.equal(camel.json().template_id, 'camel-tpl');
+    assert.equal(camel.json().default_locale, 'fr');
+
+    const listed = await call('GET', 'templates');
+    assert.equal(listed.statusCode, 200);
+    assert.deepEqual(listed.json().items.map((t: { template_id: string }) => t.template_id), ['camel-tpl', 'order-moved']);
+    const one = await call('GET', 'templates/order-moved');
+    assert.equal(one.statusCode, 200);
+    assert.deepEqual(one.json(), view);
+
+    const token = apnsToken(60);
+    await call('POST', 'deviceRegistrations', { device_id: 'tpl-fr', platform: 'apns', provider_token: token, metadata: { locale: 'fr-CA' } });
+    const missing = await call('POST', 'publish', { recipients: [{ device_id: 'tpl-fr' }], template_id: 'order-moved', template_data: { order: 'ord_1' } });
+    assert.equal(missing.statusCode, 400);
+    assert.equal(missing.json().code, 'RC_ERR_PUSH_TEMPLATE_PLACEHOLDER');
+    assert.match(missing.json().message, /\{\{stage\}\}/);
+    const published = await call('POST', 'publish', { recipients: [{ device_id: 'tpl-fr' }], templateId: 'order-moved', templateData: { order: 'ord_1', stage: 'packing' } });
+    assert.equal(published.statusCode, 202, published.body);
+    await ctx.statusWhen(published.json().publish_id, (s) => s.state === 'succeeded');
+    const sent = apns.received.filter((r) => r.token === token).map((r) => r.payload);
+    assert.equal(sent.length, 1);
+    assert.deepEqual((sent[0]!.aps as { alert: unknown }).alert, { title: 'Commande ord_1 déplacée', body: 'to packing' });
+    assert.equal(sent[0]!.order_id, 'ord_1');
+
+    assert.equal((await call('DELETE', 'templates/camel-tpl')).statusCode, 204);
+    for (const method of ['GET', 'DELETE'] as const) {
+      const gone = await call(method, 'templates/camel-tpl');
+      assert.equal(gone.statusCode, 404, `${method} after delete`);
+      assert.equal(gone.json().code, 'RC_ERR_PUSH_TEMPLATE_NOT_FOUND');
+    }
+    assert.deepEqual((await call('GET', 'templates')).json().items.map((t: { template_id: string }) => t.template_id), ['order-moved']);
+  });
+
+  test('delivery callbacks: receipts show on the status, only for devices of the publish, once per device', async () => {
+    for (const [n, id] of ['rc-1', 'rc-2', 'rc-other'].entries()) {
+      assert.equal((await call('POST', 'deviceRegistrations', { device_id: id, platform: 'apns', provider_token: apnsToken(70 + n) })).statusCode, 201);
+    }
+    const published = await call('POST', 'publish', { recipients: [{ device_id: 'rc-1' }, { device_id: 'rc-2' }], payload: { title: 'receipts' } });
+    assert.equal(published.statusCode, 202);
+    const publishId = published.json().publish_id as string;
+    await ctx.statusWhen(publishId, (s) => s.state === 'succeeded');
+    const none = { delivered: 0, failed: 0, gone: 0 };
+    assert.deepEqual((await call('GET', `publish/${publishId}/status`)).json().receipts, none);
+
+    const delivered = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: 'rc-1', status: 'delivered' });
+    assert.equal(delivered.statusCode, 200);
+    assert.deepEqual(delivered.json().receipts, { ...none, delivered: 1 });
+    assert.deepEqual((await call('GET', `publish/${publishId}/status`)).json().receipts, { ...none, delivered: 1 }, 'the receipt is on the status');
+
+    // A repeated callback (same or another status) is acknowledged but counted once.
+    for (const status of ['delivered', 'failed']) {
+      const again = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: 'rc-1', status, reason: 'retransmitted' });
+      assert.equal(again.statusCode, 200);
+      assert.deepEqual(again.json().receipts, { ...none, delivered: 1 });
+      assert.deepEqual(again.json().failure_reasons, {});
+    }
+
+    // Devices the publish was not sent to cannot report on it.
+    for (const deviceId of ['rc-other', 'never-registered']) {
+      const stray = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: deviceId, status: 'delivered' });
+      assert.equal(stray.statusCode, 404, stray.body);
+      assert.equal(stray.json().code, 'RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH');
+      assert.match(stray.json().message, new RegExp(deviceId));
+    }
+    assert.equal((await call('GET', 'deviceRegistrations/rc-other')).json().state, 'active', 'a refused gone does not invalidate');
+
+    // camelCase fields; gone counts once, carries its reason and invalidates the device.
+    const gone = await call('POST', 'deliveryStatus', { publishId, deviceId: 'rc-2', status: 'gone', reason: 'uninstalled' });
+    assert.equal(gone.statusCode, 200);
+    assert.deepEqual(gone.json().receipts, { delivered: 1, failed: 0, gone: 1 });
+    assert.deepEqual(gone.json().failure_reasons, { 'callback: uninstalled': 1 });
+    assert.deepEqual(gone.json().counters, { planned: 2, sent: 2, succeeded: 2, failed: 0, retrying: 0, expired: 0, cancelled: 0 });
+    assert.equal((await call('GET', 'deviceRegistrations/rc-2')).json().state, 'invalid');
+
+    // A publish not yet expanded has no devices to report for.
+    const scheduled = await call('POST', 'publish', { recipients: [{ device_id: 'rc-1' }], payload: { title: 'later' }, not_before: Date.now() + 60_000 });
+    const early = await call('POST', 'deliveryStatus', { publish_id: scheduled.json().publish_id, device_id: 'rc-1', status: 'delivered' });
+    assert.equal(early.statusCode, 404);
+    assert.equal(early.json().code, 'RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH');
+    assert.equal((await call('DELETE', `scheduled/${scheduled.json().publish_id}`)).statusCode, 200);
+
+    const unknown = await call('POST', 'deliveryStatus', { publish_id: 'pub_unknown', device_id: 'rc-1', status: 'delivered' });
+    assert.equal(unknown.statusCode, 404);
+    assert.equal(unknown.json().code, 'RC_ERR_PUSH_PUBLISH_NOT_FOUND');
+    const badStatus = await call('POST', 'deliveryStatus', { publish_id: publishId, device_id: 'rc-1', status: 'read' });
+    assert.equal(badStatus.statusCode, 400);
+    assert.equal(badStatus.json().code, 'RC_ERR_PUSH_INVALID_REQUEST');
+  });
+
   test('without push stores every route answers 503 RC_ERR_PUSH_UNAVAILABLE', async () => {
     const reply = await disabled.inject({ method: 'GET', url: '/apps/app-1/push/credentials' });
     assert.equal(reply.statusCode, 503);

@@ -88,3 +88,31 @@ test('errors: unknown space or room or bot 404, duplicates 409, another app\'s s
   assert.equal(unsigned.status, 401);
   assert.equal((await login(server.url)).status, 200, 'the space still runs');
 });
+
+test('a room\'s channel must be a presence channel: 400 on the route (nothing stored), RC_ERR_CONFIG_INVALID in the config', async () => {
+  for (const channel of ['room-plain', 'private-room', 'presence', 'Presence-room']) {
+    try {
+      await sdkPost(pusher, '/spaces/acme/rooms', { id: 'hall', channel });
+      assert.fail(`${channel} was accepted`);
+    } catch (error) {
+      const { status, body } = error as { status: number; body: string };
+      assert.equal(status, 400, channel);
+      const parsed = JSON.parse(body) as { code: string; message: string };
+      assert.equal(parsed.code, 'RC_ERR_ROOM_CHANNEL_NOT_PRESENCE');
+      assert.match(parsed.message, new RegExp(`room channel "${channel}" is not a presence channel`));
+    }
+  }
+  // The refused attempts stored nothing: the id is still free, and a presence channel is taken as given.
+  const added = await sdkPost(pusher, '/spaces/acme/rooms', { id: 'hall', channel: 'presence-hall' });
+  assert.equal(added.status, 201);
+  assert.deepEqual((await json(added)).room, { id: 'hall', space: 'acme', channel: 'presence-hall' });
+
+  const configured = (channel: string) =>
+    testConfig({ spaces: [{ id: 'acme', app: 'app-1', rooms: [{ id: 'lobby', code: 'LOBBY-CODE', channel }], bots: [] }] });
+  assert.throws(() => configured('room-lobby'), (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'RC_ERR_CONFIG_INVALID');
+    assert.match(error.message, /spaces\.0\.rooms\.0\.channel must match pattern "\^presence-"/);
+    return true;
+  });
+  assert.equal(configured('presence-lobby').spaces[0]!.rooms[0]!.channel, 'presence-lobby');
+});

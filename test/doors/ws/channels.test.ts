@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { AppConfig } from '../../../src/config/schema.ts';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../../helpers/app.ts';
-import { channelAuth, RawPusherClient, waitUntil } from '../../helpers/ws-client.ts';
+import { channelAuth, RawPusherClient, waitUntil, type PusherFrame } from '../../helpers/ws-client.ts';
 import { createHmac } from 'node:crypto';
 
 describe('ws door: channels', () => {
@@ -117,26 +117,57 @@ describe('ws door: channels', () => {
 
   test('presence: members per user, member_added/removed once per user, not per connection', async () => {
     const channel = 'presence-room';
+    /** Every member_added/removed a client gets on the channel, as `added:<user>` (kept even after next() consumed it). */
+    function memberLog(client: RawPusherClient): string[] {
+      const log: string[] = [];
+      client.ws.on('message', (raw, isBinary) => {
+        if (isBinary) return;
+        const frame = JSON.parse(raw.toString()) as PusherFrame;
+        const kind = /^pusher_internal:member_(added|removed)$/.exec(frame.event)?.[1];
+        if (kind !== undefined && frame.channel === channel) log.push(`${kind}:${(JSON.parse(frame.data as string) as { user_id: string }).user_id}`);
+      });
+      return log;
+    }
+    const memberEvent = (kind: 'added' | 'removed', userId: string) => (frame: PusherFrame): boolean =>
+      frame.channel === channel && frame.event === `pusher_internal:member_${kind}` && (JSON.parse(frame.data as string) as { user_id: string }).user_id === userId;
+    const alice = { user_id: 'alice', user_info: { name: 'Alice' } };
+
     const alice1 = await connect();
-    const joined = await alice1.subscribe(channel, { user_id: 'alice', user_info: { name: 'Alice' } });
+    const alice1Log = memberLog(alice1);
+    const joined = await alice1.subscribe(channel, alice);
     assert.deepEqual(JSON.parse(joined.data as string), { presence: { ids: ['alice'], hash: { alice: { name: 'Alice' } }, count: 1 } });
     const alice2 = await connect();
-    await alice2.subscribe(channel, { user_id: 'alice', user_info: { name: 'Alice' } });
+    const alice2Log = memberLog(alice2);
+    const secondJoined = await alice2.subscribe(channel, alice);
+    assert.deepEqual(JSON.parse(secondJoined.data as string), { presence: { ids: ['alice'], hash: { alice: { name: 'Alice' } }, count: 1 } });
     const bob = await connect();
+    const bobLog = memberLog(bob);
     const bobJoined = JSON.parse((await bob.subscribe(channel, { user_id: 'bob' })).data as string) as { presence: { count: number; ids: string[] } };
     assert.equal(bobJoined.presence.count, 2);
     assert.deepEqual([...bobJoined.presence.ids].sort(), ['alice', 'bob']);
-    const added = await alice1.nextEvent('pusher_internal:member_added', channel);
+
+    // A channel's presence changes reach a connection in the order they happened, so a
+    // member_added for alice's second connection would have come before bob's.
+    const added = await alice1.next(memberEvent('added', 'bob'));
     assert.deepEqual(JSON.parse(added.data as string), { user_id: 'bob', user_info: null });
-    // Alice's second connection joined without a member_added to anyone.
-    assert.equal(bob.frames.some((frame) => frame.event === 'pusher_internal:member_added'), false);
-    alice1.close();
-    await waitUntil(() => running.app.core.hub.localCount(TEST_APP.id, channel) === 2, 2000, 'alice1 to leave');
+    assert.deepEqual(alice1Log, ['added:bob'], "alice's first connection got no member_added for her second one");
+    await alice2.next(memberEvent('added', 'bob'));
+    assert.deepEqual(alice2Log, ['added:bob']);
+
+    // alice1 leaves, then joins again on the same connection as carol. Requests for one
+    // channel run in order on a connection, so carol's join starts after alice1's leave
+    // (and any member_removed it announced) is done: carol's member_added is the barrier.
+    alice1.send({ event: 'pusher:unsubscribe', data: { channel } });
+    await alice1.subscribe(channel, { user_id: 'carol' });
+    await bob.next(memberEvent('added', 'carol'));
+    assert.deepEqual(bobLog, ['added:carol'], 'no member_removed while alice is still connected once');
+
+    // Alice's last connection goes away (a disconnect, the other way to leave): one member_removed.
     alice2.close();
-    const removed = await bob.nextEvent('pusher_internal:member_removed', channel);
+    const removed = await bob.next(memberEvent('removed', 'alice'));
     assert.deepEqual(JSON.parse(removed.data as string), { user_id: 'alice' });
-    assert.equal(bob.frames.filter((frame) => frame.event === 'pusher_internal:member_removed').length, 0);
-    assert.deepEqual((await running.app.core.presenceMembers(TEST_APP.id, channel)).map((m) => m.userId), ['bob']);
+    assert.deepEqual(bobLog, ['added:carol', 'removed:alice']);
+    assert.deepEqual((await running.app.core.presenceMembers(TEST_APP.id, channel)).map((m) => m.userId).sort(), ['bob', 'carol']);
   });
 
   test('presence: bad channel_data and a full channel are refused', async () => {

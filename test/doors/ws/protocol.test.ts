@@ -1,11 +1,12 @@
 /**
  * The WebSocket door at the connection level, with raw `ws` clients: handshake, refusals
  * with Pusher close codes, ping/pong, idle closing, bad input (malformed, binary and
- * oversized frames, unknown events), slow consumers and shutdown. After every abuse the
+ * oversized frames, unknown events), slow consumers (the close code a stalled client
+ * actually receives) and shutdown. After every abuse the
  * process must still serve other clients.
  */
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../../helpers/app.ts';
 import { RawPusherClient, waitUntil } from '../../helpers/ws-client.ts';
@@ -141,38 +142,102 @@ describe('ws door: connection protocol', () => {
     await assertAlive();
   });
 
-  test('a slow consumer is closed with a 4200-range code instead of buffering without bound', async () => {
-    const small = await startApp(testConfig({ websocket: { maxBufferedBytes: 1024 } }));
-    try {
-      const channel = 'firehose';
-      const { socket, established } = await rawUpgrade(small.port);
-      assert.match(established, /connection_established/);
-      socket.write(maskedTextFrame(JSON.stringify({ event: 'pusher:subscribe', data: { channel } })));
-      const core = small.app.core;
-      await waitUntil(() => core.hub.localCount(TEST_APP.id, channel) === 1, 3000, 'the subscription');
-      socket.pause(); // stop reading: the kernel buffers fill, then the server's
-      const app = core.apps.findById(TEST_APP.id)!;
-      const chunk = 'y'.repeat(10_000);
-      await waitUntil(async () => {
-        await core.publish(app, Array.from({ length: 10 }, () => ({ name: 'bulk', channels: [channel], data: chunk, origin: 'rest' as const })));
-        return core.hub.localCount(TEST_APP.id, channel) === 0;
-      }, 20_000, 'the slow consumer to be dropped');
-      socket.destroy();
-      const healthy = await RawPusherClient.connect(small.port);
-      healthy.send({ event: 'pusher:ping', data: {} });
-      await healthy.nextEvent('pusher:pong');
-      healthy.close();
-    } finally {
-      await small.close();
-    }
-  });
-
   test('shutdown closes every socket with 4200 (reconnect now)', async () => {
     const other = await startApp(testConfig());
     const client = await RawPusherClient.connect(other.port);
     await other.close();
     const closed = await client.closed;
     assert.equal(closed.code, 4200);
+  });
+});
+
+describe('ws door: slow consumers', () => {
+  /** Small enough to reach quickly, large enough that a client that reads never gets near it (see flood). */
+  const MAX_BUFFERED = 128 * 1024;
+  const EVENTS_PER_TURN = 8;
+  const CHUNK = 'y'.repeat(8 * 1024);
+  let small: RunningApp;
+  /** Server-side sockets of upgraded connections, in connection order. */
+  const serverSockets: Duplex[] = [];
+
+  before(async () => {
+    small = await startApp(testConfig({ websocket: { maxBufferedBytes: MAX_BUFFERED } }));
+    // A second 'upgrade' listener (after the door's) sees the same socket. Its unsent byte
+    // count is the only sign, before the server cuts the connection, that the server gave
+    // up on it: SocketWriter closes the connection on the write that takes it past the limit.
+    small.app.http.server.on('upgrade', (_request: unknown, socket: Duplex) => serverSockets.push(socket));
+  });
+  after(() => small.close());
+
+  /**
+   * Subscribes a client that then stops reading, and a client that keeps reading, to
+   * `channel`, and publishes until the server's buffer for the stalled one passes
+   * MAX_BUFFERED. Each turn of the event loop publishes EVENTS_PER_TURN events (about
+   * 64 KiB, flushed together at the end of the turn), so the reading client never has more
+   * than half the limit queued: only the stalled one can be closed.
+   */
+  async function flood(channel: string): Promise<{ stalled: RawPusherClient; reader: RawPusherClient; published: number }> {
+    const stalled = await RawPusherClient.connect(small.port);
+    const stalledSocket = serverSockets.at(-1)!;
+    const reader = await RawPusherClient.connect(small.port);
+    await stalled.subscribe(channel);
+    await reader.subscribe(channel);
+    const core = small.app.core;
+    assert.equal(core.hub.localCount(TEST_APP.id, channel), 2);
+    stalled.ws.pause(); // stop reading: the kernel buffers fill, then the server's
+    const app = core.apps.findById(TEST_APP.id)!;
+    let published = 0;
+    const deadline = Date.now() + 30_000;
+    while (stalledSocket.writableLength <= MAX_BUFFERED) {
+      assert.ok(Date.now() < deadline, `the server never held more than ${MAX_BUFFERED} bytes for the stalled client`);
+      const events = Array.from({ length: EVENTS_PER_TURN }, () => ({ name: 'bulk', channels: [channel], data: CHUNK, origin: 'rest' as const }));
+      await core.publish(app, events);
+      published += EVENTS_PER_TURN;
+      // Next event-loop turn: this turn's writes are flushed, and the reader reads them.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return { stalled, reader, published };
+  }
+
+  /** The reading client got every event, is still subscribed, and still answers. */
+  async function assertReaderUnaffected(reader: RawPusherClient, channel: string, published: number): Promise<void> {
+    const app = small.app.core.apps.findById(TEST_APP.id)!;
+    await small.app.core.publish(app, [{ name: 'after', channels: [channel], data: 'still here', origin: 'rest' }]);
+    assert.equal((await reader.nextEvent('after', channel)).data, 'still here');
+    assert.equal(reader.frames.filter((frame) => frame.event === 'bulk').length, published);
+    reader.send({ event: 'pusher:ping', data: {} });
+    await reader.nextEvent('pusher:pong');
+    reader.close();
+  }
+
+  test('a stalled client that reads again within the grace period gets its backlog, then close code 4200', async () => {
+    const channel = 'firehose-resumed';
+    const { stalled, reader, published } = await flood(channel);
+    stalled.ws.resume();
+    const closed = await stalled.closed;
+    assert.equal(closed.code, 4200, `close ${closed.code} ${closed.reason}`);
+    assert.match(closed.reason, /fell behind/);
+    // What the server had accepted before giving up still arrived, in front of the close.
+    const received = stalled.frames.filter((frame) => frame.event === 'bulk').length;
+    assert.ok(received > 0 && received <= published, `${received} of ${published}`);
+    assert.equal(stalled.frames.some((frame) => frame.event === 'pusher:error'), false, 'no error frame queued behind the backlog');
+    await waitUntil(() => small.app.core.hub.localCount(TEST_APP.id, channel) === 1, 5000, 'the stalled client to leave the channel');
+    await assertReaderUnaffected(reader, channel, published);
+  });
+
+  test('a client stalled past the grace period is cut: no close frame reaches it (1006 abnormal closure)', async () => {
+    const channel = 'firehose-stuck';
+    const { stalled, reader, published } = await flood(channel);
+    // Still not reading: the server cuts the TCP connection after its close grace period
+    // and only then releases the subscription.
+    await waitUntil(() => small.app.core.hub.localCount(TEST_APP.id, channel) === 1, 10_000, 'the server to cut the stalled client');
+    stalled.ws.resume();
+    const closed = await stalled.closed;
+    assert.equal(closed.code, 1006, `close ${closed.code} ${closed.reason}`);
+    // The bytes still queued in the server process (the close frame among them) were dropped.
+    const received = stalled.frames.filter((frame) => frame.event === 'bulk').length;
+    assert.ok(received < published, `${received} of ${published}`);
+    await assertReaderUnaffected(reader, channel, published);
   });
 });
 
@@ -200,33 +265,3 @@ describe('ws door: activity timeout', () => {
     answering.close();
   });
 });
-
-/** A WebSocket handshake over a plain TCP socket, so the test controls reading. */
-async function rawUpgrade(port: number): Promise<{ socket: Socket; established: string }> {
-  const socket = netConnect(port, '127.0.0.1');
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(
-    `GET /app/${TEST_APP.key}?protocol=7 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-  );
-  let received = '';
-  await new Promise<void>((resolve) => {
-    const onData = (chunk: Buffer): void => {
-      received += chunk.toString('latin1');
-      if (received.includes('connection_established')) {
-        socket.off('data', onData);
-        resolve();
-      }
-    };
-    socket.on('data', onData);
-  });
-  socket.on('error', () => {});
-  return { socket, established: received };
-}
-
-/** A client → server text frame (clients must mask; a zero mask keeps it simple). */
-function maskedTextFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  assert.ok(payload.length < 126);
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
-}

@@ -26,12 +26,13 @@ test('renderTemplate names the missing placeholder; objects and __proto__ are no
   assert.throws(() => renderTemplate(template, JSON.parse('{"__proto__": {"name": "x"}, "count": 1}')), /\{\{name\}\}/);
 });
 
-test('retry delay: exponential with jitter, capped, never below Retry-After', () => {
+test('retry delay: exponential with jitter, capped; a Retry-After is honoured as given, never shortened', () => {
   const deps = { config: { retryBaseMs: 1000, retryMaxMs: 8000 }, random: () => 0.5 } as unknown as WorkerDeps;
   const worker = new PushWorker(deps);
   assert.deepEqual([1, 2, 3, 4, 5].map((a) => worker.retryDelay(a)), [1000, 2000, 4000, 8000, 8000]);
   assert.equal(worker.retryDelay(1, 5000), 5050);
-  assert.equal(worker.retryDelay(1, 60_000), 8050, 'a huge Retry-After is capped');
+  // retryMaxMs caps our own backoff only; the worker dead-letters a Retry-After past retryAfterMaxMs instead.
+  assert.equal(worker.retryDelay(1, 60_000), 60_050, 'a Retry-After longer than retryMaxMs is not cut short');
   const low = new PushWorker({ ...deps, random: () => 0 } as WorkerDeps);
   const high = new PushWorker({ ...deps, random: () => 0.999 } as WorkerDeps);
   assert.equal(low.retryDelay(2), 1600);

@@ -56,18 +56,22 @@ export async function subscribe(message: BayeuxMessage, context: RequestContext)
   if (client.subscriptions.size + added.length > MAX_SUBSCRIPTIONS) {
     return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', [`subscription (at most ${MAX_SUBSCRIPTIONS} per client)`], fields);
   }
+  // Recovery (issue 4): a subscribe to the room stream may name the last serial it saw.
+  const lastSerial = (message.ext as { last_serial?: unknown } | undefined)?.last_serial;
+  const recovering = added.includes(STREAM_CHANNEL) && typeof lastSerial === 'string' && lastSerial.length <= 40;
+  // Hold the room's live entries before the core subscription starts delivering them: one
+  // published while that subscription awaits its occupancy round trip would otherwise be
+  // queued at once and then replayed again from history (out of order, and twice).
+  if (recovering) client.hold = [];
   for (const subscription of added) client.subscriptions.add(subscription);
   try {
     await door.registry.syncSubscriptions(client);
   } catch (error) {
+    if (recovering) client.hold = null;
     for (const subscription of added) client.subscriptions.delete(subscription);
     await door.registry.syncSubscriptions(client).catch(() => undefined);
     throw error;
   }
-  // Recovery (issue 4): a resubscribe to the room stream may name the last serial it saw.
-  const lastSerial = (message.ext as { last_serial?: unknown } | undefined)?.last_serial;
-  if (added.includes(STREAM_CHANNEL) && typeof lastSerial === 'string' && lastSerial.length <= 40) {
-    await recoverRoomStream(door.core, client, lastSerial);
-  }
+  if (recovering) await recoverRoomStream(door.core, client, lastSerial);
   return replyTo(message, { ...fields, successful: true });
 }

@@ -4,7 +4,7 @@
  *   GET  /apps/:app_id/spaces/:space_id                          → { id, running, epoch }
  *   POST /apps/:app_id/spaces/:space_id/start                    → { id, running: true, epoch }
  *   POST /apps/:app_id/spaces/:space_id/stop                     → { id, running: false, epoch }   (ends every session: 403; logins 503)
- *   POST /apps/:app_id/spaces/:space_id/rooms                    { id, code?, channel? } → 201 { room, code }
+ *   POST /apps/:app_id/spaces/:space_id/rooms                    { id, code?, channel? } → 201 { room, code }   (channel: presence-…, else 400)
  *   POST /apps/:app_id/spaces/:space_id/rooms/:room_id/rotate_code        → { room, code }   (the old code → 401)
  *   POST /apps/:app_id/spaces/:space_id/bots                     { id, token?, displayName? } → 201 { bot, token }
  *   POST /apps/:app_id/spaces/:space_id/bots/:bot_id/rotate_token         → { bot, token }   (the old token → 401)

@@ -125,7 +125,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   /** Holds a /meta/connect until an event is queued, `holdMs` passes, or it is superseded/closed/aborted. */
   wait(holdMs: number): { outcome: Promise<WaitOutcome>; abort: () => void } {
     this.supersede();
-    if (this.queue.length > 0 || holdMs <= 0 || this.closed) {
+    if (holdMs <= 0 || this.closed) {
       const now: WaitOutcome = this.closed ? this.closedOutcome() : this.queue.length > 0 ? 'ready' : 'timeout';
       return { outcome: Promise.resolve(now), abort: () => {} };
     }
@@ -136,6 +136,10 @@ export class BayeuxClient implements Subscriber, ReadyClient {
       timer: setTimeout(() => this.settle(pending, 'timeout'), holdMs),
     };
     this.pending = pending;
+    // Events already queued are not answered here but in the client's turn, behind the
+    // clients that became ready before it: answering a re-poll at once would let the
+    // clients polling fastest take every round (see reply-scheduler.ts).
+    if (this.queue.length > 0) this.replies.schedule(this);
     return { outcome, abort: () => this.settle(pending, 'aborted') };
   }
 

@@ -10,7 +10,13 @@
  * same reply. Under light load every ready client fits in one round, so nothing waits.
  *
  * Clients are answered in the order they became ready (a Set keeps insertion order), so
- * none is starved.
+ * none is starved. A re-poll that finds events already queued takes its place at the back
+ * too, rather than being answered at once: otherwise the clients that poll fastest would
+ * be answered every turn with a message or two each, and everyone else would wait.
+ *
+ * Measured (bench/ bayeux, 500 clients, window 8): with re-polls answered at once every
+ * reply carried about as many messages as the publish window (8); answered in turns, 45–60,
+ * and the server delivered about 4× as many messages per second at saturation.
  */
 
 /** What the scheduler answers: a client whose held connect can be answered now. */

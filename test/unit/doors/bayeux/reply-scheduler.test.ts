@@ -52,3 +52,30 @@ test('a cancelled client is not answered', async () => {
   await nextTurn();
   assert.deepEqual(answered, [0, 2]);
 });
+
+test('a client that polls again with events already queued waits for its turn behind earlier ready clients', async () => {
+  const { BayeuxClient } = await import('../../../../src/doors/bayeux/client.ts');
+  const scheduler = new ReplyScheduler(1);
+  const session = { id: 's', appId: 'a', space: 'sp', room: 'r', channel: 'presence-r', bot: 'b', displayName: 'B', epoch: 0, node: 'n', createdAt: 0 };
+  const first = new BayeuxClient('first', session, scheduler);
+  const second = new BayeuxClient('second', session, scheduler);
+  const order: string[] = [];
+  // `first` holds a connect, then an event makes it ready (it joins the queue first).
+  const firstWait = first.wait(10_000);
+  first.pushText('{"n":1}');
+  // `second` polls with an event already queued: not answered synchronously, and after `first`.
+  second.pushText('{"n":2}');
+  const secondWait = second.wait(10_000);
+  void firstWait.outcome.then((outcome) => order.push(`first ${outcome}`));
+  void secondWait.outcome.then((outcome) => order.push(`second ${outcome}`));
+  await Promise.resolve();
+  assert.deepEqual(order, [], 'nothing is answered before the scheduler runs');
+  await nextTurn();
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(order, ['first ready', 'second ready']);
+  assert.deepEqual(second.takeQueue(), ['{"n":2}']);
+  // A connect that asks for no hold (timeout 0) is still answered at once.
+  second.pushText('{"n":3}');
+  assert.equal(await second.wait(0).outcome, 'ready');
+});

@@ -82,11 +82,14 @@ function decodeComponent(text: string): string {
 
 /** The string to sign: `METHOD\nPATH\nk=v&…` over every parameter but auth_signature, sorted by key. */
 export function stringToSign(method: string, path: string, params: ReadonlyMap<string, string>): string {
-  const pairs = [...params.entries()]
-    .filter(([key]) => key !== 'auth_signature')
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([key, value]) => `${key}=${value}`);
-  return `${method.toUpperCase()}\n${path}\n${pairs.join('&')}`;
+  // Runs on every signed request: sort the keys alone (the default sort compares UTF-16
+  // code units, the same order as `<`), then build the string in one pass.
+  const keys: string[] = [];
+  for (const key of params.keys()) if (key !== 'auth_signature') keys.push(key);
+  keys.sort();
+  let query = '';
+  for (let i = 0; i < keys.length; i++) query += `${i === 0 ? '' : '&'}${keys[i]}=${params.get(keys[i]!)}`;
+  return `${method.toUpperCase()}\n${path}\n${query}`;
 }
 
 /** Hex HMAC-SHA256 of `text` with `secret`. */
@@ -197,12 +200,13 @@ function signatureMatches(
   let matched = false;
   for (const candidate of candidates) {
     // No early exit: the time taken does not depend on which candidate matched.
-    matched = timingSafeEqual(Buffer.from(hmacHex(secret, candidate), 'hex'), givenBytes) || matched;
+    matched = timingSafeEqual(createHmac('sha256', secret).update(candidate, 'utf8').digest(), givenBytes) || matched;
   }
   return matched;
 }
 
 function safeDecodePath(path: string): string | null {
+  if (!path.includes('%')) return path;
   try {
     return decodeURIComponent(path);
   } catch {

@@ -84,6 +84,15 @@ function checkPushExtras(core: Core, event: PreparedEvent): void {
   if (push !== undefined) channelPushNotification(push, core.config.push.maxPayloadBytes);
 }
 
+/** Publishes one event; the reply of POST /events. */
+async function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {
+  const [published] = await deliver(core, app, [event]);
+  const result: Record<string, unknown> = {};
+  if (wanted.size > 0) result.channels = await channelsInfo(core, app.id, event.input.channels, wanted);
+  result.message_serials = serialsOf(published ?? []);
+  return result;
+}
+
 /**
  * Wraps an item's error with its index. A size limit stays a 413 (the issue: "413 past
  * the data limit"), so a client that handles 413 for /events handles it for batches too.
@@ -100,15 +109,9 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
     const event = prepareEvent(appConfig, body);
     const wanted = parseInfo(event.info);
     checkPushExtras(core, event);
-    const publish = async () => {
-      const [published] = await deliver(core, appConfig, [event]);
-      const result: Record<string, unknown> = {};
-      if (wanted.size > 0) result.channels = await channelsInfo(core, appConfig.id, event.input.channels, wanted);
-      result.message_serials = serialsOf(published ?? []);
-      return result;
-    };
-    if (body.idempotency_key === undefined) return publish();
-    const outcome = await core.idempotent(appConfig, 'events', body.idempotency_key, body, publish);
+    // No closure unless an idempotency key needs one: this is the publish hot path.
+    if (body.idempotency_key === undefined) return publishOne(core, appConfig, event, wanted);
+    const outcome = await core.idempotent(appConfig, 'events', body.idempotency_key, body, () => publishOne(core, appConfig, event, wanted));
     if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
     return outcome.reply;
   });

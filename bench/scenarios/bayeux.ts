@@ -154,7 +154,14 @@ export async function bayeux(options: Options): Promise<ScenarioResult> {
   }
   for (const rate of options.numbers('rates', [50, 100, 200, 400, 0])) {
     const phase = phaseName(rate, window);
-    result.comparisons[`${phase} delivered/s roomcast ÷ faye (target ≥ 2)`] = ratio(metric(result, 'roomcast', phase, 'delivered/s'), metric(result, 'faye', phase, 'delivered/s'));
+    // At a fixed rate a server that keeps up delivers rate × clients, whoever it is: the
+    // throughput target can only be told apart where the peer saturates, so it is judged at
+    // the saturation phase and quoted as context elsewhere.
+    const throughputLabel = rate > 0 ? '(context: at most the offered rate)' : '(target ≥ 2)';
+    result.comparisons[`${phase} delivered/s roomcast ÷ faye ${throughputLabel}`] = ratio(
+      metric(result, 'roomcast', phase, 'delivered/s'),
+      metric(result, 'faye', phase, 'delivered/s'),
+    );
     result.comparisons[`${phase} delivered per server CPU-second roomcast ÷ faye`] = ratio(
       metric(result, 'roomcast', phase, 'deliv/server-CPU-s'),
       metric(result, 'faye', phase, 'deliv/server-CPU-s'),

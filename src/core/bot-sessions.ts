@@ -43,8 +43,12 @@ export type SessionCheck =
 
 const keyOf = (id: string): string => `bots:session:${id}`;
 
-/** Parsed session records kept per node (see `known`); past it the oldest is forgotten. */
-const MAX_KNOWN_SESSIONS = 100_000;
+/**
+ * Parsed session records kept per node (see `known`); past it the oldest is forgotten and
+ * simply parsed again on its next request. Sessions that expire silently stay until pushed
+ * out, so the bound is what caps the memory (a record is a few hundred bytes).
+ */
+const MAX_KNOWN_SESSIONS = 10_000;
 /**
  * How long a space seen running is trusted without reading the KV again. A stop is
  * signalled to every node at once (and clears the entry); this bounds how long a node

@@ -26,17 +26,15 @@ declare module 'fastify' {
 /** Route path prefix of every signed route. */
 export const SIGNED_PREFIX = '/apps/:app_id/';
 
-/**
- * Raw body text per request, kept by the rest door's body parser for `body_md5`. Kept as
- * the UTF-8 text read off the wire: JSON is UTF-8 (RFC 8259), and hashing the string as
- * UTF-8 gives the MD5 of the bytes sent without a second copy of the body.
- */
-const rawBodies = new WeakMap<FastifyRequest, string>();
+/** Raw body bytes per request, kept by the rest door's body reader for `body_md5`. */
+const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 
-/** The raw text of a request's body ('' when it had none). */
-export function rawBodyOf(request: FastifyRequest): string {
-  return rawBodies.get(request) ?? '';
+/** The raw bytes of a request's body (empty when it had none). */
+export function rawBodyOf(request: FastifyRequest): Buffer {
+  return rawBodies.get(request) ?? EMPTY_BODY;
 }
+
+const EMPTY_BODY = Buffer.alloc(0);
 
 /**
  * The authenticated app of a signed request. Only call it from routes under
@@ -98,7 +96,7 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
 }
 
 /**
- * Reads every body as text and keeps it: the signature covers the MD5 of the exact bytes
+ * Reads every body as bytes and keeps them: the signature covers the MD5 of the exact bytes
  * sent, which re-serialising a parsed object cannot reproduce. The content-type parser
  * only reads; the returned hook parses the text as JSON once the request is
  * authenticated. Any content type is read as JSON (some server SDKs omit
@@ -108,16 +106,20 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
 function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
-    rawBodies.set(request, body as string);
+  // Bytes, not text: `body_md5` is the MD5 of the bytes sent, and a body that is not valid
+  // UTF-8 would hash differently once decoded (it is then a 400 about its JSON, after the
+  // signature has been checked, not a misleading 401).
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    rawBodies.set(request, body as Buffer);
     done(null, undefined);
   });
   return (request, _reply, done) => {
-    const text = rawBodyOf(request);
-    if (text.length === 0) {
+    const bytes = rawBodyOf(request);
+    if (bytes.length === 0) {
       done();
       return;
     }
+    const text = bytes.toString('utf8');
     if (jsonTooDeep(text)) {
       done(createError('RC_ERR_JSON_TOO_DEEP', MAX_JSON_DEPTH));
       return;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../../helpers/app.ts';
 import { signedCall, type CallResult } from '../../helpers/signed-request.ts';
+import { signQuery } from '../../../src/doors/rest/signature.ts';
 import { RecordingSubscriber } from '../../helpers/subscriber.ts';
 import { eventsOf, receivedEvents } from '../../helpers/rest-observers.ts';
 
@@ -118,6 +119,17 @@ test('authentication comes before the body is parsed: a non-JSON body is 401/404
   assertRejected(disabled, 403, 'RC_ERR_APP_DISABLED');
   // Correctly signed, the same body is the caller's own mistake: 400 naming the JSON problem.
   assertRejected(await signedCall(running.url, 'POST', EVENTS, { body: notJson }), 400, 'RC_ERR_HTTP_BAD_JSON');
+});
+
+test('body_md5 covers the bytes sent, even when they are not valid UTF-8 (regression)', async () => {
+  // "café" in Latin-1: the 0xE9 byte is not UTF-8. The signature is over those bytes, so it
+  // verifies (it used to be checked against the text re-encoded, a misleading 401).
+  const bytes = Buffer.from(JSON.stringify({ name: 'latin', channel: 'elsewhere', data: 'café' }), 'latin1');
+  const query = signQuery(TEST_APP, 'POST', EVENTS, {}, bytes);
+  const response = await fetch(`${running.url}${EVENTS}?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes });
+  const text = await response.text();
+  assert.notEqual(response.status, 401, text);
+  assert.equal(response.status, 200, text);
 });
 
 test('after all the rejections, only the control events were published', async () => {

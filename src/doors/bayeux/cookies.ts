@@ -45,15 +45,18 @@ export interface CookieSeal {
   issue(sessionId: string, nodeId: string): [string, string];
   /** Reads and verifies the Cookie header; returns the session id (and the issuing node). Throws 400/412 errors. */
   open(header: string | undefined): OpenedCookies;
+  /** How many verified cookie pairs are remembered (see MAX_VERIFIED_PAIRS). */
+  readonly rememberedPairs: number;
 }
 
 /**
- * Cookie headers already verified, so a polling bot's cookies are checked (parsed, two
- * HMACs) once, not on every /meta/connect. Keyed by the exact header text: any other
- * text, an altered cookie included, is verified afresh. Bounded: past it the oldest
- * entry goes (a bot whose entry went is simply verified again).
+ * Cookie pairs already verified, so a polling bot's two HMACs are computed once, not on
+ * every /meta/connect (the header is still parsed strictly every time). Keyed by the
+ * exact API-Cookie and API-Route values: any other value, an altered one included, is
+ * verified afresh; other cookies in the header do not make new entries. Bounded: past
+ * it the oldest entry goes (a bot whose entry went is simply verified again).
  */
-const MAX_VERIFIED_HEADERS = 10_000;
+const MAX_VERIFIED_PAIRS = 10_000;
 
 export function createCookieSeal(configuredSecret: string | undefined): CookieSeal {
   const secret = configuredSecret === undefined ? randomBytes(32) : Buffer.from(configuredSecret, 'utf8');
@@ -61,13 +64,7 @@ export function createCookieSeal(configuredSecret: string | undefined): CookieSe
   const seal = (body: string, context: string): string => `!${body}.${mac(context).toString('base64url')}`;
   const verified = new Map<string, OpenedCookies>();
 
-  const verify = (header: string): OpenedCookies => {
-    const cookies = parseCookieHeader(header);
-    const session = cookies.get(SESSION_COOKIE);
-    const route = cookies.get(ROUTE_COOKIE);
-    if (session === undefined && route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', `${SESSION_COOKIE} (and ${ROUTE_COOKIE})`);
-    if (session === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', SESSION_COOKIE);
-    if (route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', ROUTE_COOKIE);
+  const verify = (session: string, route: string): OpenedCookies => {
     const sessionParts = SEALED.exec(session);
     if (sessionParts === null || !sameMac(sessionParts[2]!, mac(`${SESSION_COOKIE}|${sessionParts[1]}`))) {
       throw createError('RC_ERR_BOT_COOKIE_TAMPERED', SESSION_COOKIE);
@@ -89,13 +86,23 @@ export function createCookieSeal(configuredSecret: string | undefined): CookieSe
       ];
     },
     open(header) {
-      const text = header ?? '';
-      const known = verified.get(text);
+      const cookies = parseCookieHeader(header ?? '');
+      const session = cookies.get(SESSION_COOKIE);
+      const route = cookies.get(ROUTE_COOKIE);
+      if (session === undefined && route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', `${SESSION_COOKIE} (and ${ROUTE_COOKIE})`);
+      if (session === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', SESSION_COOKIE);
+      if (route === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', ROUTE_COOKIE);
+      // A space never appears in a cookie-octet, so it separates the two values unambiguously.
+      const key = `${session} ${route}`;
+      const known = verified.get(key);
       if (known !== undefined) return known;
-      const opened = verify(text);
-      if (verified.size >= MAX_VERIFIED_HEADERS) verified.delete(verified.keys().next().value!);
-      verified.set(text, opened);
+      const opened = verify(session, route);
+      if (verified.size >= MAX_VERIFIED_PAIRS) verified.delete(verified.keys().next().value!);
+      verified.set(key, opened);
       return opened;
+    },
+    get rememberedPairs() {
+      return verified.size;
     },
   };
 }

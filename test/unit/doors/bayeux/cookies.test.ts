@@ -46,16 +46,22 @@ test('a MAC whose last character only differs in the unused low bits is still re
   }
 });
 
-test('a verified header is remembered, and any other text (an altered copy) is still verified afresh', () => {
+test('a verified cookie pair is remembered once, whatever else the header carries; altered values are verified afresh', () => {
   const seal = createCookieSeal('0123456789abcdef0123456789abcdef');
   const [sessionCookie, routeCookie] = seal.issue('remembered-session', 'node-a').map((c) => c.split(';')[0]!);
   const header = `${sessionCookie}; ${routeCookie}`;
+  assert.equal(seal.rememberedPairs, 0);
   assert.equal(seal.open(header).sessionId, 'remembered-session');
-  // Same text again: the same answer (from the cache).
+  assert.equal(seal.rememberedPairs, 1);
   assert.equal(seal.open(header).sessionId, 'remembered-session');
-  // One character changed after the good header was cached: still refused.
+  // Other cookies (a load balancer's, or junk to grow a cache) add no entry: the key is the pair.
+  for (let i = 0; i < 50; i++) assert.equal(seal.open(`${header}; lb${i}=${'x'.repeat(100)}`).sessionId, 'remembered-session');
+  assert.equal(seal.rememberedPairs, 1);
+  // One character changed after the good pair was remembered: still refused, and not remembered.
   const altered = header.replace('remembered', 'rememberex');
   assert.throws(() => seal.open(altered), { code: 'RC_ERR_BOT_COOKIE_TAMPERED' });
-  // A missing cookie is still a 412 code, however often the good header was seen.
+  assert.equal(seal.rememberedPairs, 1);
+  // The header is still parsed strictly every time, and a missing cookie is still 412's code.
+  assert.throws(() => seal.open(`${header}; Version=1`), { code: 'RC_ERR_BOT_COOKIE_MALFORMED' });
   assert.throws(() => seal.open(sessionCookie), { code: 'RC_ERR_BOT_COOKIE_MISSING' });
 });

@@ -67,11 +67,19 @@ export class BotSessions {
   private readonly known = new Map<string, BotSession>();
   /** Spaces last seen running, with their epoch and when that was read. */
   private readonly runningSpaces = new Map<string, { readonly epoch: number; readonly readAt: number }>();
+  /**
+   * Counts the stop signals this node has heard, so a state read that started before a
+   * stop and finished after it (a stale "running") is never remembered as fresh.
+   */
+  private stopsHeard = 0;
 
   constructor(private readonly core: Core) {
     this.kv = core.backend.kv;
     this.rooms = roomsOf(core);
-    core.onSpaceStopped((spaceId) => this.runningSpaces.delete(spaceId));
+    core.onSpaceStopped((spaceId) => {
+      this.stopsHeard += 1;
+      this.runningSpaces.delete(spaceId);
+    });
   }
 
   /** The grace in milliseconds (`config.bots.sessionGraceMs`). */
@@ -138,10 +146,17 @@ export class BotSessions {
   private async spaceRunsAt(spaceId: string, epoch: number): Promise<boolean> {
     const seen = this.runningSpaces.get(spaceId);
     if (seen !== undefined && seen.epoch === epoch && Date.now() - seen.readAt < SPACE_STATE_TRUST_MS) return true;
+    const stopsBefore = this.stopsHeard;
     const state = await this.rooms.spaceState(spaceId);
     if (!state.running) {
       this.runningSpaces.delete(spaceId);
       return false;
+    }
+    if (this.stopsHeard !== stopsBefore) {
+      // A stop was heard while reading: the answer may predate it. Read again (the stop's
+      // state is written before it is signalled) and do not remember the answer.
+      const fresh = await this.rooms.spaceState(spaceId);
+      return fresh.running && fresh.epoch === epoch;
     }
     this.runningSpaces.set(spaceId, { epoch: state.epoch, readAt: Date.now() });
     return state.epoch === epoch;

@@ -113,9 +113,28 @@ async function storeAndEnqueue(deps: AdmissionDeps, appId: string, publishId: st
  * moment is the one case this does not undo.)
  */
 async function releaseClaim(deps: AdmissionDeps, appId: string, publishId: string, jobId: string): Promise<void> {
-  await deps.queue.remove(jobId);
-  await deps.hashes.drop(pushKeys.publish(appId, publishId));
-  await deps.statuses.release(appId, publishId);
+  // Each step is tried even when the one before failed: the status above all, or the id
+  // would stay claimed by an admission that never happened.
+  const outcomes = await settleInOrder([
+    () => deps.queue.remove(jobId),
+    () => deps.hashes.drop(pushKeys.publish(appId, publishId)),
+    () => deps.statuses.release(appId, publishId),
+  ]);
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+}
+
+/** Runs the steps one after another, each whatever happened to the ones before. */
+async function settleInOrder(steps: readonly (() => Promise<unknown>)[]): Promise<PromiseSettledResult<unknown>[]> {
+  const outcomes: PromiseSettledResult<unknown>[] = [];
+  for (const step of steps) {
+    try {
+      outcomes.push({ status: 'fulfilled', value: await step() });
+    } catch (reason) {
+      outcomes.push({ status: 'rejected', reason });
+    }
+  }
+  return outcomes;
 }
 
 /** The deterministic publish id of a channel message's push, the same on every node. */

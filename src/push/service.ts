@@ -216,17 +216,24 @@ export class PushService {
     const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
     const plan = { recipients: [{ type: 'channel' as const, channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
     const publishId = channelPushId(message.appId, message.channel, message.serial);
-    for (let attempt = 1; ; attempt++) {
+    const { statuses } = this.admission;
+    let failedHere = false;
+    for (let attempt = 1; attempt <= CHANNEL_PUSH_ATTEMPTS; attempt++) {
+      if (attempt > 1) await sleep(CHANNEL_PUSH_RETRY_MS * 2 ** (attempt - 2));
+      if (this.untap === null) return;
       try {
-        // null: another node admitted it. A failed admission released its claim, so a
-        // later try here (or on another node) can claim the same id again.
-        await admitPlan(this.admission, message.appId, plan, publishId);
-        return;
+        // null: the id is claimed. Before any failure here, another node won the claim and
+        // admits it. After one, the claim is the one our failed try could not release: the
+        // other nodes lost to it and never try again. Free it and try again (a job our
+        // failed try may have left has the same id, so it cannot run twice).
+        if ((await admitPlan(this.admission, message.appId, plan, publishId)) !== null || !failedHere) return;
+        await statuses.release(message.appId, publishId);
       } catch (error) {
-        if (attempt >= CHANNEL_PUSH_ATTEMPTS || this.untap === null) throw error;
+        failedHere = true;
+        if (attempt === CHANNEL_PUSH_ATTEMPTS) throw error;
         this.logger.warn({ err: error, channel: message.channel, serial: message.serial, attempt }, 'extras.push admission failed; trying again');
-        await sleep(CHANNEL_PUSH_RETRY_MS * 2 ** (attempt - 1));
       }
     }
+    throw createError('RC_ERR_BACKEND_UNAVAILABLE', 'push', `extras.push of ${message.channel} was not admitted after ${CHANNEL_PUSH_ATTEMPTS} tries`);
   }
 }

@@ -44,6 +44,9 @@ export interface PublishStatus {
   readonly receipts: Readonly<Record<Receipt, number>>;
 }
 
+/** How long a claimed, not yet initialised status lives (see `claim`), in milliseconds. */
+export const CLAIM_TTL_MS = 60_000;
+
 const TERMINAL: ReadonlySet<PublishState> = new Set(['succeeded', 'partial', 'failed', 'expired', 'cancelled']);
 
 export function isTerminal(state: PublishState): boolean {
@@ -63,7 +66,12 @@ export class StatusStore {
    * proceeds; it must `initialise` the status, or `release` it if admission fails.
    */
   async claim(appId: string, publishId: string): Promise<boolean> {
-    return this.hashes.setIfAbsent(pushKeys.status(appId, publishId), 'created', String(this.now()));
+    const key = pushKeys.status(appId, publishId);
+    if (!(await this.hashes.setIfAbsent(key, 'created', String(this.now())))) return false;
+    // Until `initialise` gives it the status retention, a claim lives CLAIM_TTL_MS: one left
+    // by an admission whose release failed too (the backend was failing) frees itself.
+    await this.hashes.expire(key, CLAIM_TTL_MS);
+    return true;
   }
 
   /** Writes a claimed status's state and times, with its retention. */

@@ -138,12 +138,25 @@ describe('admitPlan after a failure past the claim', () => {
     await assertAdmitted(id);
   });
 
-  test('when releasing fails as well, the admission error is the one reported', async () => {
+  test('when releasing fails as well, the admission error is the one reported, and the claim is still held', async () => {
     const id = 'ch_release_fails';
     hashes.failOnce('set', pushKeys.publish(appId, ''));
     hashes.failOnce('drop', pushKeys.status(appId, ''));
     await assert.rejects(admitPlan(deps, appId, plan, id), /injected set failure/);
     assert.deepEqual(hashes.injected.slice(-2), [`set ${pushKeys.publish(appId, id)}`, `drop ${pushKeys.status(appId, id)}`]);
+    // The claim stays (it expires by itself after CLAIM_TTL_MS); the extras.push retry loop,
+    // which knows its own try failed, frees it at once (next describe block).
+    assert.equal(await admitPlan(deps, appId, plan, id), null);
+  });
+
+  test('a failed step of the release does not stop the others: the status is released, the id admitted again', async () => {
+    const id = 'ch_body_drop_fails';
+    hashes.failOnce('set', pushKeys.publish(appId, ''));
+    hashes.failOnce('drop', pushKeys.publish(appId, ''));
+    await assert.rejects(admitPlan(deps, appId, plan, id), /injected set failure/);
+    assert.deepEqual(hashes.injected.slice(-2), [`set ${pushKeys.publish(appId, id)}`, `drop ${pushKeys.publish(appId, id)}`]);
+    assert.equal(await admitPlan(deps, appId, plan, id), id, 'the status was released although the body drop failed');
+    await assertAdmitted(id);
   });
 });
 
@@ -177,5 +190,24 @@ describe('extras.push when the store fails once', () => {
     await waitFor(async () => (status = await h.push.status(h.app.id, publishId)).state === 'succeeded', 5000, 'the push to succeed');
     assert.deepEqual(status.counters, { planned: 1, sent: 1, succeeded: 1, failed: 0, retrying: 0, expired: 0, cancelled: 0 });
     assert.equal(h.provider.calls.filter((call) => call.device.deviceId === 'news-reader').length, 1);
+  });
+
+  test("when the release fails too, the claim left behind is freed and the push is still sent once", async () => {
+    await h.device('late-reader');
+    await h.push.subscriptions.subscribe(h.app.id, { device_id: 'late-reader', channel: 'late' });
+    flaky.failOnce('set', pushKeys.publish(h.app.id, ''));
+    flaky.failOnce('drop', pushKeys.status(h.app.id, ''));
+    const sent = h.provider.nextCall();
+    const [[published]] = await h.core.publish(h.app, [
+      { name: 'late', channels: ['late'], data: { id: 2 }, origin: 'rest', extras: { push: { title: 'Late', body: 'news' } } },
+    ]);
+    const request = await sent;
+    assert.equal(request.device.deviceId, 'late-reader');
+    const publishId = channelPushId(h.app.id, 'late', published!.serial);
+    assert.deepEqual(flaky.injected.slice(-2), [`set ${pushKeys.publish(h.app.id, publishId)}`, `drop ${pushKeys.status(h.app.id, publishId)}`]);
+    let status = await h.push.status(h.app.id, publishId);
+    await waitFor(async () => (status = await h.push.status(h.app.id, publishId)).state === 'succeeded', 5000, 'the push to succeed');
+    assert.equal(status.counters.sent, 1);
+    assert.equal(h.provider.calls.filter((call) => call.device.deviceId === 'late-reader').length, 1);
   });
 });

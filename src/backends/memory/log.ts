@@ -5,11 +5,12 @@
  */
 import type { LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
 import type { MemoryBus } from './bus.ts';
+import { EntryWindow } from './entry-window.ts';
 
 interface Stream {
   lastSeq: number;
-  /** Retained entries, oldest first. seq of entries[i] = entries[0].seq + i (no gaps). */
-  entries: LogEntry[];
+  /** Retained entries, oldest first. seq of entries.at(i) = entries.at(0).seq + i (no gaps). */
+  readonly entries: EntryWindow;
   bytes: number;
   maxAgeMs: number;
 }
@@ -36,7 +37,7 @@ export class MemoryLog implements MessageLog {
     this.expire(state);
     const entries = state.entries;
     if (entries.length === 0) return [];
-    const base = entries[0]!.seq;
+    const base = entries.at(0)!.seq;
     const from = Math.max(range.fromSeq ?? base, base);
     const to = Math.min(range.toSeq ?? state.lastSeq, state.lastSeq);
     if (from > to) return [];
@@ -44,9 +45,9 @@ export class MemoryLog implements MessageLog {
     const hi = to - base;
     const out: LogEntry[] = [];
     if (range.newestFirst) {
-      for (let i = hi; i >= lo && out.length < range.limit; i--) out.push(entries[i]!);
+      for (let i = hi; i >= lo && out.length < range.limit; i--) out.push(entries.at(i)!);
     } else {
-      for (let i = lo; i <= hi && out.length < range.limit; i++) out.push(entries[i]!);
+      for (let i = lo; i <= hi && out.length < range.limit; i++) out.push(entries.at(i)!);
     }
     return out;
   }
@@ -55,9 +56,9 @@ export class MemoryLog implements MessageLog {
     const state = this.streams.get(stream);
     if (state === undefined || state.entries.length === 0) return null;
     this.expire(state);
-    const first = state.entries[0];
+    const first = state.entries.at(0);
     if (first === undefined) return null;
-    return state.entries[seq - first.seq] ?? null;
+    return state.entries.at(seq - first.seq) ?? null;
   }
 
   async state(stream: string): Promise<StreamState> {
@@ -66,7 +67,7 @@ export class MemoryLog implements MessageLog {
     this.expire(state);
     return {
       lastSeq: state.lastSeq,
-      firstRetainedSeq: state.entries[0]?.seq ?? 0,
+      firstRetainedSeq: state.entries.at(0)?.seq ?? 0,
       retainedCount: state.entries.length,
       retainedBytes: state.bytes,
     };
@@ -75,7 +76,7 @@ export class MemoryLog implements MessageLog {
   async purge(stream: string): Promise<void> {
     const state = this.streams.get(stream);
     if (state === undefined) return;
-    state.entries = [];
+    state.entries.clear();
     state.bytes = 0;
   }
 
@@ -86,7 +87,7 @@ export class MemoryLog implements MessageLog {
   appendNow(stream: string, body: string, retention: RetentionPolicy): LogEntry {
     let state = this.streams.get(stream);
     if (state === undefined) {
-      state = { lastSeq: 0, entries: [], bytes: 0, maxAgeMs: retention.maxAgeMs };
+      state = { lastSeq: 0, entries: new EntryWindow(), bytes: 0, maxAgeMs: retention.maxAgeMs };
       this.streams.set(stream, state);
     }
     state.maxAgeMs = retention.maxAgeMs;
@@ -94,7 +95,7 @@ export class MemoryLog implements MessageLog {
     if (retention.maxCount > 0) {
       state.entries.push(entry);
       state.bytes += Buffer.byteLength(body);
-      // Trim in one splice rather than shift() per entry: shift is O(n) on large arrays.
+      // Trimming only moves the window's start (entry-window.ts): O(1) per append at maxCount.
       const excess = state.entries.length - retention.maxCount;
       if (excess > 0) this.drop(state, excess);
       this.expire(state);
@@ -107,12 +108,11 @@ export class MemoryLog implements MessageLog {
     if (state.maxAgeMs <= 0) return;
     const cutoff = this.now() - state.maxAgeMs;
     let count = 0;
-    while (count < state.entries.length && state.entries[count]!.time < cutoff) count++;
+    while (count < state.entries.length && state.entries.at(count)!.time < cutoff) count++;
     if (count > 0) this.drop(state, count);
   }
 
   private drop(state: Stream, count: number): void {
-    const removed = state.entries.splice(0, count);
-    for (const entry of removed) state.bytes -= Buffer.byteLength(entry.body);
+    state.bytes -= state.entries.dropOldest(count, (entry) => Buffer.byteLength(entry.body));
   }
 }

@@ -19,6 +19,8 @@ import { publishEvents, type PublishInput, type PublishedMessage } from './publi
 import { decodeSignal, encodeSignal, type Signal } from './signals.ts';
 import { ChannelMessage, isCreateRecord, type Member, type MessageRecord, type Subscriber, type UserConnection } from './types.ts';
 
+/** Bound on records kept for their bus echo (see Core.ownRecords); far above a burst's worth. */
+const MAX_OWN_RECORDS = 10_000;
 /** Bound on presence leaves queued during a backend outage (one per departed connection). */
 const MAX_PENDING_LEAVES = 100_000;
 
@@ -59,6 +61,12 @@ export class Core {
   private readonly pendingLeaves = new Map<string, { readonly key: string; readonly connectionId: string }>();
   /** `{stream key}\n{connectionId}` → user id of this node's presence members, to announce a departure a late leave hid. */
   private readonly joinedUsers = new Map<string, string>();
+  /**
+   * Records this node just published, by their stored text. The bus brings every append
+   * back (memory and Redis alike) as that same text; parsing it again would only rebuild
+   * the object in hand, so the publish path's hop costs no JSON.parse on this node.
+   */
+  private readonly ownRecords = new Map<string, MessageRecord>();
   /** Listeners told on every node when a bot space is stopped on any node. */
   private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
 
@@ -100,8 +108,14 @@ export class Core {
 
   /** Publishes validated events; returns each event's serials per channel. */
   publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    return publishEvents(this.backend.log, app, inputs);
+    return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord);
   }
+
+  private readonly rememberOwnRecord = (body: string, record: MessageRecord): void => {
+    // Bounded: a body whose echo never comes (the bus lost it) must not stay for ever.
+    if (this.ownRecords.size >= MAX_OWN_RECORDS) this.ownRecords.clear();
+    this.ownRecords.set(body, record);
+  };
 
   /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */
   idempotent<T>(app: AppConfig, scope: string, key: string, request: unknown, work: () => Promise<T>): Promise<IdempotentOutcome<T>> {
@@ -292,12 +306,16 @@ export class Core {
   private onAppend(stream: string, seq: number, time: number, body: string): void {
     // Presence-history companions are storage only: nobody subscribes to them.
     if (isCompanionStream(stream)) return;
-    let record: MessageRecord;
-    try {
-      record = JSON.parse(body) as MessageRecord;
-    } catch {
-      this.logger.error({ stream, seq }, 'dropping a log entry whose body is not JSON');
-      return;
+    let record = this.ownRecords.get(body);
+    if (record !== undefined) {
+      this.ownRecords.delete(body);
+    } else {
+      try {
+        record = JSON.parse(body) as MessageRecord;
+      } catch {
+        this.logger.error({ stream, seq }, 'dropping a log entry whose body is not JSON');
+        return;
+      }
     }
     const { appId, channel } = parseStreamKey(stream);
     const message = new ChannelMessage(appId, channel, seq, time, record);

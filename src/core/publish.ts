@@ -91,12 +91,16 @@ export async function publishEvents(
   log: MessageLog,
   app: AppConfig,
   inputs: readonly PublishInput[],
+  /** Told each stored body and the record it encodes, before the append (see Core.ownRecords). */
+  onRecord?: (body: string, record: MessageRecord) => void,
 ): Promise<PublishedMessage[][]> {
   const retention = retentionOf(app);
   const items: { stream: string; body: string; retention: RetentionPolicy; channel: string }[] = [];
   const counts: number[] = [];
   for (const input of inputs) {
-    const body = JSON.stringify(recordOf(input, validateEvent(app, input)));
+    const record = recordOf(input, validateEvent(app, input));
+    const body = JSON.stringify(record);
+    onRecord?.(body, record);
     for (const channel of input.channels) items.push({ stream: streamKey(app.id, channel), body, retention, channel });
     counts.push(input.channels.length);
   }

@@ -161,6 +161,9 @@ export class PushWorker {
         // The next run would find the notification expired: say so now instead of keeping
         // the publish `delivering` until then.
         if (publish.expiresAt > 0 && this.deps.now() + retryInMs >= publish.expiresAt) return statuses.count(appId, publishId, 'expired');
+        // A run that stalled past its lock may wake after another run delivered the device:
+        // its retry would be refused by the queue and never un-count `retrying`.
+        if ((await this.deps.hashes.get(deliveredKey, deviceId)) !== null) return;
         await this.markRetrying(appId, publishId, deviceId);
         return { retryInMs };
       }

@@ -63,6 +63,9 @@ function uncorkAll(): void {
     const writer = corked[i]!;
     writer.isCorked = false;
     writer.socket.uncork();
+    // Checked once the turn's frames were handed to the kernel: what is still queued is
+    // what the client has not read (while corked, every frame of the turn would count).
+    writer.checkBacklog();
   }
   corked.length = 0;
 }
@@ -102,8 +105,12 @@ export class SocketWriter {
       }
     }
     this.socket.write(frame);
-    if (this.socket.writableLength > this.maxBufferedBytes) this.onOverflow();
     return true;
+  }
+
+  /** Reports the connection once its unsent bytes exceed the bound (see uncorkAll). */
+  checkBacklog(): void {
+    if (this.socket.writableLength > this.maxBufferedBytes) this.onOverflow();
   }
 
   /** Frames and writes a protocol text (not on the fan-out path). */

@@ -38,8 +38,8 @@ export interface SignedRequest {
   readonly path: string;
   /** The raw query string without the leading `?` ('' when there is none). */
   readonly query: string;
-  /** The raw body: its bytes, or its text (hashed as UTF-8); empty or null when there is none. */
-  readonly body: Uint8Array | string | null;
+  /** The raw body bytes; empty or null when the request has no body. */
+  readonly body: Uint8Array | null;
 }
 
 /** The app's credentials the request must be signed with. */
@@ -163,7 +163,7 @@ export function verifySignedRequest(
     throw createError('RC_ERR_AUTH_STALE_TIMESTAMP', timestamp, maxSkewSec, Math.floor(nowSec));
   }
 
-  const body = request.body ?? '';
+  const body = request.body ?? new Uint8Array(0);
   const bodyMd5 = params.get('body_md5');
   if (bodyMd5 === undefined) {
     if (body.length > 0) throw createError('RC_ERR_AUTH_MISSING_PARAM', 'body_md5 (required when the request has a body)');

@@ -58,7 +58,7 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
   // Authentication comes before the body is parsed: a request with a wrong key, a wrong
   // signature or a changed body is a 401 (404/403 for an unknown/disabled app) whatever
   // its body holds, never a 400 about JSON the caller was not entitled to send.
-  const verify = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+  const verify = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     try {
       const { app_id: appId } = request.params as { app_id: string };
       const appConfig = core.apps.requireEnabled(appId);
@@ -78,7 +78,7 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
       done(error as Error);
       return;
     }
-    parseBody(request, _reply, done);
+    parseBody(request, reply, done);
   };
 
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -107,8 +107,7 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   // Bytes, not text: `body_md5` is the MD5 of the bytes sent, and a body that is not valid
-  // UTF-8 would hash differently once decoded (it is then a 400 about its JSON, after the
-  // signature has been checked, not a misleading 401).
+  // UTF-8 would hash differently once decoded (a correctly signed one would get a 401).
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
     rawBodies.set(request, body as Buffer);
     done(null, undefined);

@@ -225,7 +225,9 @@ export class BayeuxClient implements Subscriber, ReadyClient {
       this.dropped += 1;
     }
     // Not answered here: every message queued before the client's turn goes in one reply.
-    if (this.pending !== null) this.replies.schedule(this);
+    // Only the first queued event schedules the turn (a held connect with events queued is
+    // always scheduled: by this line or by `wait`), so the fan-out pays one Set add per reply.
+    if (this.pending !== null && this.queue.length === 1) this.replies.schedule(this);
   }
 
   /** The scheduler's turn for this client (see reply-scheduler.ts). */

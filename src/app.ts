@@ -9,7 +9,7 @@ import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
 import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
-import { createError } from './core/errors.ts';
+import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
 import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { restDoor } from './doors/rest/plugin.ts';

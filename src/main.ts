@@ -4,7 +4,7 @@
  */
 import { buildApp } from './app.ts';
 import { loadConfig } from './config/load.ts';
-import { isRoomcastError } from './core/errors.ts';
+import { isRoomcastError } from './errors.ts';
 import { createLogger } from './ops/logger.ts';
 import { installShutdown } from './ops/shutdown.ts';
 

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import { createMemoryBackend } from './memory/index.ts';
 import type { Backend } from './ports.ts';
 import { createRedisBackend } from './redis/index.ts';

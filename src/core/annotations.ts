@@ -8,7 +8,7 @@
  */
 import type { AppConfig } from '../config/schema.ts';
 import type { Backend } from '../backends/ports.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 import { loadMessage, requireSeq, requireStore, withRetries, type LoadedMessage } from './message-documents.ts';
 import { annotationView, type AnnotationView } from './message-views.ts';
 import { retentionOf } from './publish.ts';

@@ -1,6 +1,6 @@
 /** The apps this server hosts, looked up by id (REST paths) or key (WebSocket paths, auth_key). */
 import type { AppConfig } from '../config/schema.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 
 export class AppRegistry {
   private readonly byId = new Map<string, AppConfig>();

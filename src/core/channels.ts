@@ -6,7 +6,7 @@
  * Order matters: `private-encrypted-` before `private-`, `presence-cache-` before
  * `presence-`, etc.
  */
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 
 export type ChannelKind = 'public' | 'private' | 'presence' | 'encrypted';
 

@@ -12,7 +12,7 @@
  * MAC. The MAC is compared in constant time.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 
 export interface CursorPosition {
   /** The next seq to read (inclusive), in the query's direction. */

@@ -13,7 +13,7 @@ import type { AppConfig } from '../config/schema.ts';
 import type { Backend, LogEntry } from '../backends/ports.ts';
 import { assertChannelName, isPresenceChannel, streamKey } from './channels.ts';
 import { openCursor, queryHash, sealCursor, type CursorPosition } from './cursor.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 import { entryView, parseRecord, type EntryView } from './message-views.ts';
 import { presenceStreamKey } from './presence-history.ts';
 import { serialFromSeq, seqFromSerial } from './serials.ts';

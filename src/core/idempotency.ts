@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KeyValueStore } from '../backends/ports.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 
 interface StoredRecord {
   readonly fingerprint: string;

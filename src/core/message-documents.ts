@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppConfig } from '../config/schema.ts';
 import type { Backend, MessageItem, MessageStore } from '../backends/ports.ts';
 import { assertChannelName, streamKey } from './channels.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 import { parseRecord } from './message-views.ts';
 import { seqFromSerial } from './serials.ts';
 import type { MessageRecord } from './types.ts';

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import type { AppConfig } from '../config/schema.ts';
 import type { Backend } from '../backends/ports.ts';
 import { channelTraits } from './channels.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 import { loadMessage, requireStore, withRetries, type LoadedMessage, type ParsedItem } from './message-documents.ts';
 import { versionView, type MessageStateView, type VersionView } from './message-views.ts';
 import { retentionOf } from './publish.ts';

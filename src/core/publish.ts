@@ -5,7 +5,7 @@
 import type { AppConfig } from '../config/schema.ts';
 import type { MessageLog, RetentionPolicy } from '../backends/ports.ts';
 import { assertChannelName, streamKey } from './channels.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 import { serialFromSeq } from './serials.ts';
 import type { MessageRecord, Origin, Sender } from './types.ts';
 

@@ -28,7 +28,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { KeyValueStore } from '../backends/ports.ts';
 import type { AppConfig, SpaceConfig } from '../config/schema.ts';
 import type { Core } from './core.ts';
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 
 /** Ten years: the KV port has no "no TTL", and this state must outlive any deployment's restarts. */
 const FOREVER_MS = 10 * 365 * 24 * 3600 * 1000;

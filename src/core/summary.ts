@@ -12,7 +12,7 @@
  * `clientIds` / `clientCounts` list at most MAX_CLIENTS_LISTED clients (then `clipped`
  * is true); totals always count everyone.
  */
-import { createError } from './errors.ts';
+import { createError } from '../errors.ts';
 import type { AnnotationRecord } from './types.ts';
 
 export type Aggregation = 'total' | 'flag' | 'distinct' | 'unique' | 'multiple';

@@ -5,7 +5,7 @@
  * validation, 404) are mapped into the catalogue here, so clients see one vocabulary.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../core/errors.ts';
+import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../errors.ts';
 
 /** The router's `maxParamLength` (app.ts): channel names are up to 200 characters, with room for encoding. */
 export const MAX_PATH_PARAM_LENGTH = 1024;

@@ -8,7 +8,7 @@
  * which surfaced as 500s. Real payloads are a handful of levels deep, so refusing deep
  * ones up front is a clear 400 instead of an internal error deep inside.
  */
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 
 /** Deepest nesting of objects and arrays accepted. */
 export const MAX_JSON_DEPTH = 64;

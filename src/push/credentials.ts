@@ -6,7 +6,7 @@
  */
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type { HashStore } from '../backends/ports.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import { asBody, field, optionalString, requiredString, type Body } from './fields.ts';
 import { pushKeys } from './keys.ts';
 import { isPlatform, type Platform } from './types.ts';

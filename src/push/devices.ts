@@ -5,7 +5,7 @@
  * an invalidated device active again.
  */
 import type { HashStore } from '../backends/ports.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import { asBody, field, optionalId, optionalObject, optionalString, requiredId, type Body } from './fields.ts';
 import { pushKeys } from './keys.ts';
 import { isPlatform, type Device, type Platform, type WebSubscription } from './types.ts';

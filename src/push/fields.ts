@@ -3,7 +3,7 @@
  * alias (`device_id` / `deviceId`), and every id is checked against one grammar so ids
  * can be used in storage keys and queue job ids safely (no `:` or `|`).
  */
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 
 /** Ids the client chooses: device, client, template. Emails and UUIDs fit. */
 const ID_PATTERN = /^[A-Za-z0-9_.@=+-]{1,128}$/;

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { HashStore, JobQueue } from '../backends/ports.ts';
 import type { PushConfig } from '../config/schema.ts';
 import { channelNameProblem } from '../core/channels.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import { asBody, checkId, field, optionalObject, optionalString, type Body } from './fields.ts';
 import { jobIds, pushKeys } from './keys.ts';
 import type { StatusStore } from './status.ts';

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { HashStore, JobQueue } from '../backends/ports.ts';
 import type { AppConfig } from '../config/schema.ts';
 import type { Core } from '../core/core.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import type { ChannelMessage } from '../core/types.ts';
 import { CredentialStore } from './credentials.ts';
 import { DeviceRegistry } from './devices.ts';

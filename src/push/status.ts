@@ -14,7 +14,7 @@
  * counted per outcome, at most one per planned device.
  */
 import type { HashStore } from '../backends/ports.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import { pushKeys } from './keys.ts';
 
 export type BaseState = 'scheduled' | 'queued' | 'expanding' | 'expanded' | 'cancelled' | 'expired';

@@ -5,7 +5,7 @@
  */
 import type { HashStore } from '../backends/ports.ts';
 import { channelNameProblem } from '../core/channels.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import type { DeviceRegistry } from './devices.ts';
 import { asBody, optionalId, requiredString } from './fields.ts';
 import { pushKeys } from './keys.ts';

@@ -5,7 +5,7 @@
  * caller, never a broken notification on a phone.
  */
 import type { HashStore } from '../backends/ports.ts';
-import { createError } from '../core/errors.ts';
+import { createError } from '../errors.ts';
 import { asBody, field, optionalString, requiredId, type Body } from './fields.ts';
 import { pushKeys } from './keys.ts';
 import type { Notification } from './types.ts';

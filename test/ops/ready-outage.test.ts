@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { isRoomcastError } from '../../src/core/errors.ts';
+import { isRoomcastError } from '../../src/errors.ts';
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { RecordingSubscriber } from '../helpers/subscriber.ts';

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import type { Backend, BusMessage } from '../../src/backends/ports.ts';
 import { createRedisBackend } from '../../src/backends/redis/index.ts';
-import { isRoomcastError, type ErrorCode } from '../../src/core/errors.ts';
+import { isRoomcastError, type ErrorCode } from '../../src/errors.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 
 const COMMAND_TIMEOUT_MS = 300;

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { ERRORS } from '../../src/core/errors.ts';
-import { isRoomcastError } from '../../src/core/errors.ts';
+import { ERRORS } from '../../src/errors.ts';
+import { isRoomcastError } from '../../src/errors.ts';
 import { startFakeApns, waitFor, type FakeApns } from './fake-providers.ts';
 import { apnsToken, startPushApp, type PushApp } from './setup.ts';
 

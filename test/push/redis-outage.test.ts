@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { isRoomcastError } from '../../src/core/errors.ts';
+import { isRoomcastError } from '../../src/errors.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { startFakeApns, waitFor, type FakeApns } from './fake-providers.ts';
 import { apnsToken, startPushApp, type PushApp } from './setup.ts';

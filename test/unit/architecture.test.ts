@@ -54,3 +54,13 @@ test('push/ is a domain area: no HTTP server, WebSocket, Redis or queue library,
 test('core/ does not depend on push/ (push builds on the core, not the reverse)', () => {
   assert.deepEqual(violations('core/', /\/push\//), []);
 });
+
+test('errors.ts is the lowest layer: it imports no other roomcast module', () => {
+  const errors = all.find((f) => f.path === 'errors.ts');
+  assert.ok(errors, 'src/errors.ts exists');
+  assert.deepEqual(errors.imports.filter((i) => i.startsWith('.')), []);
+});
+
+test('backends/ never reach up into core/ (only shared types through ports and errors.ts)', () => {
+  assert.deepEqual(violations('backends/', /\/core\//), []);
+});

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ERRORS } from '../../src/core/errors.ts';
+import { ERRORS } from '../../src/errors.ts';
 
 const page = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 const rows = new Map<string, string[]>();
@@ -23,7 +23,7 @@ test('every catalogue code has a docs/errors.md row with status, meaning, cause 
 });
 
 test('docs/errors.md documents no code that does not exist', () => {
-  for (const code of rows.keys()) assert.ok(code in ERRORS, `docs/errors.md documents ${code}, which is not in src/core/errors.ts`);
+  for (const code of rows.keys()) assert.ok(code in ERRORS, `docs/errors.md documents ${code}, which is not in src/errors.ts`);
 });
 
 test('codes follow RC_ERR_<AREA>_<WHAT> and statuses are HTTP statuses', () => {

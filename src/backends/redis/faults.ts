@@ -9,7 +9,7 @@
  *
  * Messages never contain the Redis URL (it may hold a password).
  */
-import { createErrorWith, isRoomcastError, type RoomcastError } from '../../core/errors.ts';
+import { createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 
 /** Reply-error prefixes that mean "Redis cannot serve this now" rather than "the command is wrong". */
 const TRANSIENT_REPLIES = new Set(['LOADING', 'BUSY', 'MASTERDOWN', 'READONLY', 'OOM', 'TRYAGAIN', 'CLUSTERDOWN', 'MISCONF', 'NOREPLICAS']);

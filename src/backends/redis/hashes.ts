@@ -4,7 +4,7 @@
  * counters use HINCRBY and claims HSETNX. Keys are `{prefix}h:{key}`.
  */
 import type { Redis } from 'ioredis';
-import { createErrorWith } from '../../core/errors.ts';
+import { createErrorWith } from '../../errors.ts';
 import type { HashStore } from '../ports.ts';
 
 export class RedisHashes implements HashStore {

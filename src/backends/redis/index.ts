@@ -14,7 +14,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
 import { createConnection, type RedisContext } from './connection.ts';

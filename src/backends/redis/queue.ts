@@ -12,7 +12,7 @@
 import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createError, createErrorWith, isRoomcastError } from '../../core/errors.ts';
+import { createError, createErrorWith, isRoomcastError } from '../../errors.ts';
 import type { JobHandler, JobQueue, JobQueues, JobSpec } from '../ports.ts';
 
 /** The handler, not BullMQ, decides when to give up; this only bounds a runaway job. */

@@ -1,7 +1,7 @@
 /** What every Bayeux message handler receives, and the reply helpers they share. */
 import type { BotSession, BotSessions } from '../../core/bot-sessions.ts';
 import type { Core } from '../../core/core.ts';
-import { createError, type ErrorCode, type RoomcastError } from '../../core/errors.ts';
+import { createError, type ErrorCode, type RoomcastError } from '../../errors.ts';
 import type { BotApiConfig } from '../../config/schema.ts';
 import { bayeuxErrorString } from './errors.ts';
 import type { ClientRegistry } from './registry.ts';

@@ -17,7 +17,7 @@
  * own example omits the SP after ";").
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 
 export const SESSION_COOKIE = 'API-Cookie';
 export const ROUTE_COOKIE = 'API-Route';

@@ -9,7 +9,7 @@
  *   a short text/plain body: a Bayeux client must not mistake them for protocol replies.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ERRORS, type RoomcastError } from '../../core/errors.ts';
+import { ERRORS, type RoomcastError } from '../../errors.ts';
 import { toRoomcastError } from '../http-errors.ts';
 
 /** The Bayeux error string of a catalogue error. */

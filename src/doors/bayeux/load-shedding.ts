@@ -9,7 +9,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { BotApiConfig } from '../../config/schema.ts';
-import { createErrorWith } from '../../core/errors.ts';
+import { createErrorWith } from '../../errors.ts';
 
 /** The FAQ's advice: "Try again in 5 minutes". */
 export const BUSY_RETRY_AFTER_SEC = 300;

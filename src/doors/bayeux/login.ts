@@ -14,7 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import { botSessionsOf } from '../../core/bot-sessions.ts';
 import type { Core } from '../../core/core.ts';
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 import { roomsOf } from '../../core/rooms.ts';
 import type { CookieSeal } from './cookies.ts';
 import type { LoadShedder } from './load-shedding.ts';

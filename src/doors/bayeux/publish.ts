@@ -10,7 +10,7 @@
  * other bots get it — never the sender itself. A channel mapped into the room (see
  * channel-map.ts) publishes `data` there. Either way the event name is `message`.
  */
-import { createError, isRoomcastError } from '../../core/errors.ts';
+import { createError, isRoomcastError } from '../../errors.ts';
 import { channelOfBayeux, isBayeuxInRoom } from './channel-map.ts';
 import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from './context.ts';
 import { isChannelName, isMetaChannel, isServiceChannel } from './grammar.ts';

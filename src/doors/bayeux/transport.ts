@@ -11,7 +11,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BotSession } from '../../core/bot-sessions.ts';
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
 import { adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
 import type { CookieSeal } from './cookies.ts';

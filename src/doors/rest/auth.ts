@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
-import { createError, createErrorWith } from '../../core/errors.ts';
+import { createError, createErrorWith } from '../../errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { verifySignedRequest } from './signature.ts';
 

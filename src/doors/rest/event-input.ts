@@ -7,7 +7,7 @@
  * to every connection the user signed in with. They go to `core.sendToUser`.
  */
 import type { AppConfig } from '../../config/schema.ts';
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 import { validateEvent, type PublishInput } from '../../core/publish.ts';
 
 /**

@@ -3,7 +3,7 @@
  * caller wants in the reply (Pusher: `info=subscription_count,user_count`).
  */
 import type { ChannelInfo } from '../../core/core.ts';
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 
 export type InfoAttribute = 'subscription_count' | 'user_count';
 

@@ -13,7 +13,7 @@
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
-import { createErrorWith } from '../../core/errors.ts';
+import { createErrorWith } from '../../errors.ts';
 
 /** Max distinct apps whose counters are kept (LRU); far above any real deployment. */
 const MAX_TRACKED_APPS = 10_000;

@@ -17,7 +17,7 @@
  * Pure module: no Fastify, so it is unit-testable and usable by tests as a signer.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 
 /** Pusher rejects requests whose timestamp is more than 600 s from the server clock. */
 export const MAX_CLOCK_SKEW_SEC = 600;

@@ -7,7 +7,7 @@
  * when the connection ends, as the WebSocket close code, so a client that misses the
  * frame still knows whether to reconnect.
  */
-import type { ErrorCode, RoomcastError } from '../../core/errors.ts';
+import type { ErrorCode, RoomcastError } from '../../errors.ts';
 
 export const PusherCode = {
   // 4000–4099: the connection is refused; reconnecting with the same parameters will fail

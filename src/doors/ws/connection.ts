@@ -14,7 +14,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
-import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../core/errors.ts';
+import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
 import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, subscriptionErrorFrame, userEvent } from './frames.ts';

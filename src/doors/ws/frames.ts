@@ -9,11 +9,11 @@
  * (what Pusher sends and pusher-js expects). Client → server: pusher-js sends `data` as
  * an object; other clients send a string of JSON, so both are accepted.
  */
-import { createError } from '../../core/errors.ts';
+import { createError } from '../../errors.ts';
 import { assertJsonDepth } from '../json-depth.ts';
 import type { ChannelMessage, Member } from '../../core/types.ts';
 import { errorPayload } from './close-codes.ts';
-import type { RoomcastError } from '../../core/errors.ts';
+import type { RoomcastError } from '../../errors.ts';
 
 /** What a client can ask for, after validation. */
 export type ClientRequest =

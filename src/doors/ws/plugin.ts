@@ -17,7 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
-import { createError, type RoomcastError } from '../../core/errors.ts';
+import { createError, type RoomcastError } from '../../errors.ts';
 import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf } from './close-codes.ts';
 import { Connection } from './connection.ts';
 import { enableProtocolV2 } from './protocol-v2.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { buildConfig, loadConfig } from '../../../src/config/load.ts';
-import { isRoomcastError } from '../../../src/core/errors.ts';
+import { isRoomcastError } from '../../../src/errors.ts';
 
 const app = { id: 'a', key: 'k', secret: 's' };
 

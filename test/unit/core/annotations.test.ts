@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMemoryBackend } from '../../../src/backends/memory/index.ts';
-import { isRoomcastError } from '../../../src/core/errors.ts';
+import { isRoomcastError } from '../../../src/errors.ts';
 import { messageApp, servicesOf, uniqueChannel } from '../../helpers/message-model.ts';
 
 const backend = createMemoryBackend();

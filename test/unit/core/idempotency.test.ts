@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryKeyValue } from '../../../src/backends/memory/kv.ts';
-import { isRoomcastError } from '../../../src/core/errors.ts';
+import { isRoomcastError } from '../../../src/errors.ts';
 import { runIdempotent } from '../../../src/core/idempotency.ts';
 
 test('a replay returns the first reply and does not run the work again', async () => {

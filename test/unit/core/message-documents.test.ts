@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openCursor, queryHash, sealCursor } from '../../../src/core/cursor.ts';
-import { isRoomcastError } from '../../../src/core/errors.ts';
+import { isRoomcastError } from '../../../src/errors.ts';
 import { withRetries } from '../../../src/core/message-documents.ts';
 import { aggregationOf, replaces, requirementsOf } from '../../../src/core/summary.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMemoryBackend } from '../../../src/backends/memory/index.ts';
 import type { BusMessage } from '../../../src/backends/ports.ts';
-import { isRoomcastError } from '../../../src/core/errors.ts';
+import { isRoomcastError } from '../../../src/errors.ts';
 import { parseHistoryQuery } from '../../../src/core/history.ts';
 import { messageApp, servicesOf, uniqueChannel } from '../../helpers/message-model.ts';
 

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { MemoryHashes } from '../../../src/backends/memory/hashes.ts';
 import { MemoryJobQueue } from '../../../src/backends/memory/queue.ts';
 import type { HashStore, JobHandler, JobQueue, JobSpec } from '../../../src/backends/ports.ts';
-import { isRoomcastError } from '../../../src/core/errors.ts';
+import { isRoomcastError } from '../../../src/errors.ts';
 import { jobIds, pushKeys } from '../../../src/push/keys.ts';
 import { admitPlan, channelPushId, type AdmissionDeps, type PublishPlan } from '../../../src/push/publish.ts';
 import { StatusStore } from '../../../src/push/status.ts';

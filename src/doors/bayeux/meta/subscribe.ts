@@ -10,7 +10,7 @@
  * `403::channel_forbidden`; other `/service/…` channels are `404::channel_unknown`; a name
  * that is not Bayeux grammar is `405::channel_invalid`. An array is all or nothing.
  */
-import { createError, type RoomcastError } from '../../../core/errors.ts';
+import { createError, type RoomcastError } from '../../../errors.ts';
 import { isBayeuxInRoom } from '../channel-map.ts';
 import { MAX_SUBSCRIPTIONS } from '../client.ts';
 import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';

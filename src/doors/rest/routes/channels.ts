@@ -12,7 +12,7 @@
  * filters the list, is a presence one.
  */
 import { assertChannelName, channelNameProblem, isPresenceChannel } from '../../../core/channels.ts';
-import { createError } from '../../../core/errors.ts';
+import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
 import { parseInfo } from '../info.ts';
 import { appParams, channelParams, infoQuery } from '../schemas.ts';

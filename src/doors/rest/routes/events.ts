@@ -14,7 +14,7 @@
  */
 import type { AppConfig } from '../../../config/schema.ts';
 import type { Core } from '../../../core/core.ts';
-import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../core/errors.ts';
+import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
 import type { PublishedMessage } from '../../../core/publish.ts';
 import { requireSignedApp } from '../auth.ts';
 import { channelPushNotification } from '../../../push/publish.ts';

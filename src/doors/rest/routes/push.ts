@@ -30,7 +30,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import { requireSignedApp } from '../auth.ts';
 import type { AppConfig } from '../../../config/schema.ts';
 import type { Core } from '../../../core/core.ts';
-import { createError } from '../../../core/errors.ts';
+import { createError } from '../../../errors.ts';
 import { pageLimit } from '../../../push/fields.ts';
 import type { PushService } from '../../../push/service.ts';
 import type { ChannelSubscription, Device } from '../../../push/types.ts';

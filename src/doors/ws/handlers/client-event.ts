@@ -10,7 +10,7 @@
  * Accepted events are published through the core, so they get serials and history and
  * reach every door on every node like any other publish.
  */
-import { createError } from '../../../core/errors.ts';
+import { createError } from '../../../errors.ts';
 import type { Connection } from '../connection.ts';
 import { echo } from '../frames.ts';
 

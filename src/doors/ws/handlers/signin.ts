@@ -8,7 +8,7 @@
  *   terminates the user's connections, from any node (core signals).
  * - failure: `pusher:error` 4009; the connection stays open and unsigned.
  */
-import { createError } from '../../../core/errors.ts';
+import { createError } from '../../../errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
 import { userAuthString, verifyAuth } from '../auth.ts';
 import type { Connection } from '../connection.ts';

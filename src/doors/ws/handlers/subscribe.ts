@@ -17,7 +17,7 @@
  * subscribed, nor the cached event after a newer live one.
  */
 import { channelNameProblem, channelTraits, type ChannelTraits } from '../../../core/channels.ts';
-import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../core/errors.ts';
+import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
 import type { ChannelMessage, Member } from '../../../core/types.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
 import { channelAuthString, verifyAuth } from '../auth.ts';

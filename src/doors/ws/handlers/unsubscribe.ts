@@ -5,7 +5,7 @@
  * is left (member_removed goes out when this was the user's last connection). An
  * unsubscribe sent while the subscribe is still in flight waits for it, in order.
  */
-import { createError } from '../../../core/errors.ts';
+import { createError } from '../../../errors.ts';
 import type { Connection } from '../connection.ts';
 import { echo, serverToUserChannel } from '../frames.ts';
 

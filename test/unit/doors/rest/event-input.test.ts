@@ -1,7 +1,7 @@
 /** Event preparation and the info parameter, without HTTP. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isRoomcastError, type ErrorCode } from '../../../../src/core/errors.ts';
+import { isRoomcastError, type ErrorCode } from '../../../../src/errors.ts';
 import { prepareEvent } from '../../../../src/doors/rest/event-input.ts';
 import { infoFields, parseInfo } from '../../../../src/doors/rest/info.ts';
 import { testConfig } from '../../../helpers/app.ts';

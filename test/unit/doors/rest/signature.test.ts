@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
-import { isRoomcastError, type ErrorCode } from '../../../../src/core/errors.ts';
+import { isRoomcastError, type ErrorCode } from '../../../../src/errors.ts';
 import {
   md5Hex,
   parseSignedQuery,

@@ -1,7 +1,7 @@
 /** Each catalogue error maps to a Pusher code in the range whose reconnect rule fits it. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createError, type ErrorCode } from '../../../../src/core/errors.ts';
+import { createError, type ErrorCode } from '../../../../src/errors.ts';
 import { errorPayload, pusherCodeOf } from '../../../../src/doors/ws/close-codes.ts';
 
 const code = (name: ErrorCode, ...args: unknown[]): number => pusherCodeOf(createError(name, ...args));

@@ -1,7 +1,7 @@
 /** Parsing client frames into typed requests, and the outgoing encoders. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isRoomcastError } from '../../../../src/core/errors.ts';
+import { isRoomcastError } from '../../../../src/errors.ts';
 import { ChannelMessage } from '../../../../src/core/types.ts';
 import { encodeChannelMessage, parseClientFrame, presenceSubscriptionSucceeded } from '../../../../src/doors/ws/frames.ts';
 

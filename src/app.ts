@@ -11,6 +11,7 @@ import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
 import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
+import { consoleDoor } from './doors/console/plugin.ts';
 import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
@@ -100,6 +101,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await http.register(restDoor, { core, push });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
+  await http.register(consoleDoor, { core, push });
 
   let started = false;
   let closing: Promise<void> | null = null;

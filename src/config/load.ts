@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { createError, createErrorWith } from '../errors.ts';
+import { applyConsoleEnv } from './console.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/default.json';
@@ -50,6 +51,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
   }
   const candidate = structuredClone(raw) as Record<string, unknown>;
   applyEnvOverrides(candidate, env);
+  applyConsoleEnv(candidate, env);
   if (!validate(candidate)) {
     throw createError('RC_ERR_CONFIG_INVALID', ...describeFirstErrors(validate.errors ?? []));
   }

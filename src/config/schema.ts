@@ -3,6 +3,7 @@
  * ajv JSON schema that validates a file at start-up. Defaults live in the schema
  * (`default`), so a config file may be as small as `{ "apps": [...] }`.
  */
+import { consoleSchema, type ConsoleConfig } from './console.ts';
 
 /** Per-app limits. Pusher's published defaults where Pusher has one. */
 export interface AppLimits {
@@ -202,6 +203,8 @@ export interface Config {
   apps: AppConfig[];
   spaces: SpaceConfig[];
   push: PushConfig;
+  /** The operator console (its own block: console.ts). */
+  console: ConsoleConfig;
 }
 
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
@@ -354,6 +357,7 @@ export const configSchema = {
         webPushAllowHttp: { type: 'boolean', default: false },
       },
     },
+    console: consoleSchema,
     spaces: {
       type: 'array',
       default: [],

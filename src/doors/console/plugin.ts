@@ -76,7 +76,8 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
     if (names.has(user.name)) throw new TypeError(`console.users: the name ${JSON.stringify(user.name)} appears twice`);
     names.add(user.name);
   }
-  await warnAboutUnsafeSetups(core, log);
+  // Not awaited: the sample-password check costs a scrypt hash, and start-up need not wait for a warning.
+  void warnAboutUnsafeSetups(core, log).catch(() => undefined);
 
   const traffic = new TrafficCounters(http, core);
   const reporter = new NodeReporter(core, traffic, VERSION);

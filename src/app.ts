@@ -26,6 +26,8 @@ export interface BuildAppOptions {
   readonly logger?: Logger;
   /** This node's id; default `config.node.id` or a random one. */
   readonly nodeId?: string;
+  /** Where the console's built files are; default `dist/console` (tests point it elsewhere). */
+  readonly consoleAssetsDir?: string;
 }
 
 export interface RoomcastApp {
@@ -101,7 +103,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await http.register(restDoor, { core, push });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
-  await http.register(consoleDoor, { core, push });
+  await http.register(consoleDoor, { core, push, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
 
   let started = false;
   let closing: Promise<void> | null = null;

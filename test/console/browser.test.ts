@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
 import { bayeux, BOT_CREDENTIALS, handshake, login } from '../helpers/bots.ts';
 import { nextEvent, pusherJsClient, serverSdk, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
-import { chromiumAvailable, consoleUsers, ensureConsoleBuilt, launchBrowser, logIn, newContext, seriousViolations, USERS } from './browser.ts';
+import { chromiumAvailable, consoleUsers, ensureConsoleBuilt, launchBrowser, logIn, newContext, seriousViolations, USERS } from './console-helpers.ts';
 
 const ROOM_CHANNEL = 'presence-room-acme-lobby';
 // Skipped only outside CI when Chromium is missing; CI (.ci/run) installs it, so there a missing browser fails.
@@ -23,7 +23,8 @@ const clients: PusherJs[] = [];
 before(async () => {
   if (skip !== false) return;
   ensureConsoleBuilt();
-  server = await startApp(testConfig({ console: { users: await consoleUsers(), loginAttemptsPerMinute: 100 } }));
+  // Load shedding off: a busy test machine must not turn the bot's login into a 503.
+  server = await startApp(testConfig({ bots: { maxEventLoopDelayMs: 0 }, console: { users: await consoleUsers(), loginAttemptsPerMinute: 100 } }));
   consoleUrl = `${server.url}/console`;
   browser = await launchBrowser();
 });

@@ -16,20 +16,7 @@ import { verifyPasswordHash } from '../../src/doors/console/credentials.ts';
 import { LoginLimiter } from '../../src/doors/console/login-limiter.ts';
 import { TailHub, type TailBatch } from '../../src/doors/console/tail.ts';
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
-import { consoleUsers, USERS } from './browser.ts';
-
-/** Logs in over HTTP; returns the cookie pair and the CSRF token. */
-export async function apiLogin(baseUrl: string, user: { name: string; password: string } = USERS.admin): Promise<{ cookie: string; csrf: string; setCookie: string }> {
-  const response = await fetch(`${baseUrl}/console/api/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(user),
-  });
-  assert.equal(response.status, 200, await response.clone().text());
-  const setCookie = response.headers.get('set-cookie') ?? '';
-  const { csrf } = (await response.json()) as { csrf: string };
-  return { cookie: setCookie.split(';')[0]!, csrf, setCookie };
-}
+import { apiLogin, consoleUsers, USERS } from './console-helpers.ts';
 
 /** A tiny stand-in for dist/console, so these tests need no bundler run. */
 function standInBuild(): string {

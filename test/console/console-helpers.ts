@@ -1,10 +1,11 @@
 /**
- * The console in a real browser for tests: Debian's Chromium (`/usr/bin/chromium`,
- * installed by .ci/run when missing) driven by playwright-core, headless with a fresh
- * profile (playwright makes a temporary user-data-dir per launch); the console's assets
+ * Helpers for the console tests: logging in over HTTP, and the console in a real
+ * browser: Debian's Chromium (`/usr/bin/chromium`, installed by .ci/run when missing)
+ * driven by playwright-core, headless with a fresh profile (playwright makes a temporary user-data-dir per launch); the console's assets
  * are built first when they are missing or older than their sources; axe-core (pinned,
  * its source injected into the page) checks accessibility.
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -76,4 +77,17 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   const violations = (await page.evaluate(`window.axe.run(document, { resultTypes: ['violations'] }).then((result) =>
     result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target, failureSummary: n.failureSummary })) })))`)) as AxeViolation[];
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** Logs in over HTTP; returns the cookie pair and the CSRF token. */
+export async function apiLogin(baseUrl: string, user: { name: string; password: string } = USERS.admin): Promise<{ cookie: string; csrf: string; setCookie: string }> {
+  const response = await fetch(`${baseUrl}/console/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(user),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  const setCookie = response.headers.get('set-cookie') ?? '';
+  const { csrf } = (await response.json()) as { csrf: string };
+  return { cookie: setCookie.split(';')[0]!, csrf, setCookie };
 }

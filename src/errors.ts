@@ -165,7 +165,6 @@ export const ERRORS = {
   RC_ERR_CONSOLE_CSRF: spec(403, 'Forbidden', 'this console request lacks a valid CSRF token (%s); reload the console and retry'),
   RC_ERR_CONSOLE_FORBIDDEN: spec(403, 'Forbidden', 'the %s role may not %s; an admin must do it'),
   RC_ERR_CONSOLE_ASSETS_MISSING: spec(503, 'Service Unavailable', 'the console assets are not built (%s is missing); run npm run build'),
-  RC_ERR_CONSOLE_CONFIRM_MISMATCH: spec(400, 'Bad Request', 'confirm must repeat the %s name (%s)'),
   RC_ERR_CONSOLE_NOT_FOUND: spec(404, 'Not Found', '%s %s does not exist'),
 
   // --- hardening (bad input on every door)

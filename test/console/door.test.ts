@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
+import { buildConfig } from '../../src/config/load.ts';
 import { verifyPasswordHash } from '../../src/doors/console/credentials.ts';
 import { LoginLimiter } from '../../src/doors/console/login-limiter.ts';
 import { TailHub, type TailBatch } from '../../src/doors/console/tail.ts';
@@ -223,4 +224,15 @@ test('the tail sends at most N events per page per second, in serial order, and 
   } finally {
     await server.close();
   }
+});
+
+test('ROOMCAST_CONSOLE_ADMIN_TOKEN / _PASSWORD_HASH add (or replace) the admin user from the environment', () => {
+  const raw = { apps: [{ id: 'a', key: 'k', secret: 's' }], console: { users: [{ name: 'admin', role: 'readonly', token: 'x'.repeat(30) }] } };
+  const token = 't'.repeat(32);
+  const fromToken = buildConfig(raw, { ROOMCAST_CONSOLE_ADMIN_TOKEN: token });
+  assert.deepEqual(fromToken.console.users, [{ name: 'admin', role: 'admin', token }]);
+  const hash = `scrypt$32768$8$1$${'s'.repeat(22)}$${'h'.repeat(43)}`;
+  assert.deepEqual(buildConfig({ apps: raw.apps }, { ROOMCAST_CONSOLE_ADMIN_PASSWORD_HASH: hash }).console.users, [{ name: 'admin', role: 'admin', passwordHash: hash }]);
+  assert.deepEqual(buildConfig({ apps: raw.apps }).console.users, []);
+  assert.throws(() => buildConfig({ apps: raw.apps }, { ROOMCAST_CONSOLE_ADMIN_TOKEN: 'short' }), /console\.users\.0\.token/);
 });

@@ -56,7 +56,7 @@ export function LiveTail(props: { batches: TailBatch[] }) {
           {events.length === 0 ? 'Events published to this channel through any door appear here as they happen.' : 'Clear the filter to see every event.'}
         </Empty>
       ) : (
-        <ol class="tail" aria-label="Channel events, oldest first" aria-live="polite">
+        <ol class="tail" aria-label="Channel events, oldest first">
           {shown.map((event) => (
             <TailRow key={event.serial} event={event} />
           ))}

@@ -95,9 +95,8 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
     overview: options.overview ?? new ClusterOverview(core, reporter, options.queueDepths),
     spaces,
     push: pushSource,
-    pushService: options.push,
     requests: new RequestLog(http, core),
-    feeds: new SnapshotFeeds(),
+    feeds: new SnapshotFeeds((error, key) => log.error({ err: error, feed: key.split('\n')[0] }, 'a console page snapshot failed')),
     tail: new TailHub(core, config.tailEventsPerSecond),
     streams: new Set(),
   };

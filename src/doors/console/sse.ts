@@ -77,6 +77,7 @@ export class EventStream {
 type Deliver = (json: string) => void;
 
 interface Feed {
+  readonly key: string;
   readonly subscribers: Map<string, Deliver>;
   readonly timer: NodeJS.Timeout;
   last: string | null;
@@ -87,6 +88,9 @@ interface Feed {
 export class SnapshotFeeds {
   private readonly feeds = new Map<string, Feed>();
 
+  /** `onUnexpected` hears snapshots that failed with an error outside the catalogue (a bug, worth a log line). */
+  constructor(private readonly onUnexpected: (error: unknown, key: string) => void = () => undefined) {}
+
   /**
    * Delivers `produce()`'s snapshot (as JSON text) every `intervalMs` while it changes,
    * and at once when known. Returns the unsubscribe function. A snapshot that throws is
@@ -95,7 +99,7 @@ export class SnapshotFeeds {
   subscribe(key: string, intervalMs: number, produce: () => Promise<unknown>, deliver: Deliver): () => void {
     let feed = this.feeds.get(key);
     if (feed === undefined) {
-      const created: Feed = { subscribers: new Map(), last: null, running: false, timer: setInterval(() => void this.tick(created, produce), intervalMs) };
+      const created: Feed = { key, subscribers: new Map(), last: null, running: false, timer: setInterval(() => void this.tick(created, produce), intervalMs) };
       created.timer.unref();
       feed = created;
       this.feeds.set(key, feed);
@@ -132,6 +136,7 @@ export class SnapshotFeeds {
       text = JSON.stringify(await produce());
     } catch (thrown) {
       const error = toRoomcastError(thrown);
+      if (error.code === 'RC_ERR_INTERNAL') this.onUnexpected(thrown, feed.key);
       text = JSON.stringify({ error: { code: error.code, message: error.message } });
     } finally {
       feed.running = false;

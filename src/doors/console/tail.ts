@@ -9,7 +9,6 @@
  * one page watches; a message of a channel nobody tails costs one Map lookup.
  */
 import type { Core } from '../../core/core.ts';
-import { streamKey } from '../../core/channels.ts';
 import type { ChannelMessage } from '../../core/types.ts';
 
 /** Longest payload text sent to a page, in characters; longer ones are cut and marked. */
@@ -63,7 +62,9 @@ export function tailEventOf(message: ChannelMessage): TailEvent {
 }
 
 export class TailHub {
-  private readonly watchers = new Map<string, Set<Watcher>>();
+  /** App id → channel → the pages tailing it (two levels: no key string is built per message). */
+  private readonly watchers = new Map<string, Map<string, Set<Watcher>>>();
+  private watched = 0;
   private untaps: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
 
@@ -74,26 +75,35 @@ export class TailHub {
 
   /** Starts tailing a channel for one page; returns the function that stops it. */
   watch(appId: string, channel: string, deliver: (batch: TailBatch) => void): () => void {
-    const key = streamKey(appId, channel);
-    let set = this.watchers.get(key);
+    let channels = this.watchers.get(appId);
+    if (channels === undefined) {
+      channels = new Map();
+      this.watchers.set(appId, channels);
+    }
+    let set = channels.get(channel);
     if (set === undefined) {
       set = new Set();
-      this.watchers.set(key, set);
+      channels.set(channel, set);
+      this.watched++;
     }
     const watcher: Watcher = { deliver, events: [], skipped: 0 };
     set.add(watcher);
     this.start();
     return () => {
-      const current = this.watchers.get(key);
+      const current = this.watchers.get(appId)?.get(channel);
       if (current === undefined || !current.delete(watcher)) return;
-      if (current.size === 0) this.watchers.delete(key);
-      if (this.watchers.size === 0) this.stop();
+      if (current.size === 0) {
+        this.watched--;
+        this.watchers.get(appId)!.delete(channel);
+        if (this.watchers.get(appId)!.size === 0) this.watchers.delete(appId);
+      }
+      if (this.watched === 0) this.stop();
     };
   }
 
   /** Channels tailed right now (tests, cost figures). */
   get size(): number {
-    return this.watchers.size;
+    return this.watched;
   }
 
   stop(): void {
@@ -110,7 +120,7 @@ export class TailHub {
   }
 
   private readonly onMessage = (message: ChannelMessage): void => {
-    const set = this.watchers.get(streamKey(message.appId, message.channel));
+    const set = this.watchers.get(message.appId)?.get(message.channel);
     if (set === undefined) return;
     let event: TailEvent | null = null;
     for (const watcher of set) {
@@ -124,13 +134,15 @@ export class TailHub {
   };
 
   private flush(): void {
-    for (const set of this.watchers.values()) {
-      for (const watcher of set) {
-        if (watcher.events.length === 0 && watcher.skipped === 0) continue;
-        const batch: TailBatch = { events: watcher.events, skipped: watcher.skipped };
-        watcher.events = [];
-        watcher.skipped = 0;
-        watcher.deliver(batch);
+    for (const channels of this.watchers.values()) {
+      for (const set of channels.values()) {
+        for (const watcher of set) {
+          if (watcher.events.length === 0 && watcher.skipped === 0) continue;
+          const batch: TailBatch = { events: watcher.events, skipped: watcher.skipped };
+          watcher.events = [];
+          watcher.skipped = 0;
+          watcher.deliver(batch);
+        }
       }
     }
   }

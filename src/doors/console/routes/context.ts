@@ -3,7 +3,6 @@
  * and the stream machinery. Built once by the plugin.
  */
 import type { Core } from '../../../core/core.ts';
-import type { PushService } from '../../../push/service.ts';
 import type { AuditLog } from '../audit.ts';
 import type { ConsoleCredentials } from '../credentials.ts';
 import type { LoginLimiter } from '../login-limiter.ts';
@@ -27,7 +26,6 @@ export interface ConsoleContext {
   readonly spaces: SpacesSource;
   /** Null when the backend has no push stores (the page says so). */
   readonly push: PushSource | null;
-  readonly pushService: PushService | null;
   readonly requests: RequestLog;
   readonly feeds: SnapshotFeeds;
   readonly tail: TailHub;

@@ -6,15 +6,16 @@
  * Each node keeps its last RING_SIZE in memory (the errors page lists them) and writes
  * each one to the backend KV under its request id for RETAIN_MS, so a lookup on any node
  * finds a reply any node sent. The backend writes are capped at MAX_WRITES_PER_SECOND per
- * node: a flood of bad requests costs the backend a bounded amount, and past the cap a
- * reply is only in its node's ring ("where available").
+ * node (at most 36,000 small keys per node live at once): a flood of bad requests costs
+ * the backend a bounded amount, and past the cap a reply is only in its node's ring
+ * ("where available").
  */
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../../core/core.ts';
 
 const RING_SIZE = 500;
 const RETAIN_MS = 3600_000;
-const MAX_WRITES_PER_SECOND = 20;
+const MAX_WRITES_PER_SECOND = 10;
 const CODE_PATTERN = /"code"\s*:\s*"(RC_ERR_[A-Z0-9_]+)"/;
 const MESSAGE_PATTERN = /"message"\s*:\s*"((?:[^"\\]|\\.){0,300})/;
 

@@ -3,7 +3,9 @@
 // so a server never serves a half-written build and tests can tell whether the build
 // is current (`--if-stale` skips the build when the stamp matches the sources).
 //
-// Usage: node scripts/build-console.mjs [--if-stale]      (npm run build:console)
+// Usage: node scripts/build-console.mjs [--if-stale] [--optional]      (npm run build:console)
+// `--optional` (npm start's prestart): without the build tools (a production install),
+// say so and exit 0; the console then answers 503 RC_ERR_CONSOLE_ASSETS_MISSING.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -46,6 +48,15 @@ if (process.argv.includes('--if-stale') && stampOf(out) === sourceHash && exists
 }
 
 const require = createRequire(import.meta.url);
+if (process.argv.includes('--optional')) {
+  try {
+    require.resolve('vite');
+    require.resolve('typescript/bin/tsc');
+  } catch {
+    console.log('console assets not built: vite is not installed (npm run build on a full install builds them)');
+    process.exit(0);
+  }
+}
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(ui, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
 const partial = `${out}.partial-${process.pid}`;
 const { build } = await import('vite');

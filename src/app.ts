@@ -7,11 +7,11 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
+import { consoleIsServed } from './config/console.ts';
 import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
 import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
-import { consoleDoor } from './doors/console/plugin.ts';
 import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
@@ -103,7 +103,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await http.register(restDoor, { core, push });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
-  await http.register(consoleDoor, { core, push, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
+  // Loaded only when served: most deployments and tests never pay for its modules.
+  if (consoleIsServed(config.console)) {
+    const { consoleDoor } = await import('./doors/console/plugin.ts');
+    await http.register(consoleDoor, { core, push, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
+  } else {
+    logger.info(`console off: ${config.console.enabled ? 'no admin user in console.users' : 'console.enabled is false'}`);
+  }
 
   let started = false;
   let closing: Promise<void> | null = null;

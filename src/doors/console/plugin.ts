@@ -76,8 +76,11 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
     if (names.has(user.name)) throw new TypeError(`console.users: the name ${JSON.stringify(user.name)} appears twice`);
     names.add(user.name);
   }
-  // Not awaited: the sample-password check costs a scrypt hash, and start-up need not wait for a warning.
-  void warnAboutUnsafeSetups(core, log).catch(() => undefined);
+  // Once listening, not awaited: the sample-password check costs a scrypt hash, and start-up need not wait for a warning.
+  http.addHook('onListen', (done) => {
+    void warnAboutUnsafeSetups(core, log).catch(() => undefined);
+    done();
+  });
 
   const traffic = new TrafficCounters(http, core);
   const reporter = new NodeReporter(core, traffic, VERSION);

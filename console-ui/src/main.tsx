@@ -1,6 +1,6 @@
 // The console's shell: session check, login, navigation and the page for the route.
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, configureApi, type Session } from './api.ts';
 import { href, useRoute, type Route } from './router.ts';
 import { ChannelPage } from './pages/channel.tsx';
@@ -48,6 +48,16 @@ function App() {
   useEffect(() => {
     document.title = session ? `${TITLES[route.page]} · roomcast console` : 'Log in · roomcast console';
   }, [route, session]);
+
+  // After following a link, keyboard and screen-reader users land on the new page's content.
+  const firstRoute = useRef(true);
+  useEffect(() => {
+    if (firstRoute.current) {
+      firstRoute.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus();
+  }, [route.page, route.page === 'channel' ? route.channel : null]);
 
   if (session === undefined) return <main id="main" class="loading" aria-busy="true">Loading…</main>;
   if (session === null) {

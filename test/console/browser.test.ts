@@ -216,6 +216,24 @@ describe('console in a browser', { skip }, () => {
     await page.context().close();
   });
 
+  test('keyboard only: skip link first, then the pages; Enter follows a link and moves focus into the page', async () => {
+    const page = await adminPage();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement.textContent'), 'Skip to content');
+    let reached = false;
+    for (let i = 0; i < 10 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = (await page.evaluate('document.activeElement.textContent')) === 'Rooms';
+    }
+    assert.ok(reached, 'the Rooms link is reachable with Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Rooms and spaces' }).waitFor();
+    assert.equal(await page.evaluate('document.activeElement.id'), 'main', 'focus moved to the page content');
+    await page.keyboard.press('Tab');
+    assert.match((await page.evaluate('document.activeElement.textContent')) as string, /Stop space|Start space/, 'the next Tab reaches the page');
+    await page.context().close();
+  });
+
   test('axe-core reports no serious or critical violation on any page, at desktop and phone width, light and dark', async () => {
     // The check can fail: a missing alt text on the login page is reported as critical.
     const probe = await (await newContext(browser)).newPage();

@@ -19,11 +19,12 @@
  * wait on them); `onClose` stops the reporter, the tail taps and the feeds' timers.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { consoleIsServed } from '../../config/console.ts';
 import type { Core } from '../../core/core.ts';
 import type { PushService } from '../../push/service.ts';
-import { ConsoleAssets, securityHeaders } from './assets.ts';
+import { ConsoleAssets, packageRoot, securityHeaders } from './assets.ts';
 import { AuditLog } from './audit.ts';
 import { ConsoleCredentials, verifyPasswordHash } from './credentials.ts';
 import { createGuard } from './guard.ts';
@@ -60,7 +61,7 @@ export interface ConsoleDoorOptions {
 /** The password of the sample config's `admin` user (config/default.json): a start-up warning names it. */
 export const SAMPLE_PASSWORD = 'roomcast-console';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 
 async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOptions): Promise<void> {
   const { core } = options;

@@ -17,7 +17,7 @@ import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, subscriptionErrorFrame, userEvent } from './frames.ts';
+import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, RejectedFrame, subscriptionErrorFrame, userEvent } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
 import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
@@ -204,7 +204,11 @@ export class Connection implements Subscriber {
 
   // --- inward
 
-  /** Every frame counts as activity, then is parsed and handled; errors become `pusher:error`. */
+  /**
+   * Every frame counts as activity, then is parsed and handled; errors become `pusher:error`,
+   * carrying the channel whenever the frame named one (a client event's `channel`, a
+   * subscribe's or unsubscribe's `data.channel`), so clients route it to that channel.
+   */
   onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.lastActivityAt = Date.now();
     this.pingSentAt = 0;
@@ -232,11 +236,12 @@ export class Connection implements Subscriber {
           handleSignin(this, request);
           return;
         case 'client_event':
-          void this.guard(handleClientEvent(this, request));
+          void this.guard(handleClientEvent(this, request), request.channel);
           return;
       }
     } catch (thrown) {
-      this.reportError(thrown);
+      if (thrown instanceof RejectedFrame) this.reportError(thrown.error, thrown.channel);
+      else this.reportError(thrown);
     }
   }
 
@@ -283,24 +288,25 @@ export class Connection implements Subscriber {
    */
   private serialize(channel: string, work: () => Promise<void>): Promise<void> {
     const previous = this.channelWork.get(channel);
-    const run = previous === undefined ? this.guard(work()) : previous.then(() => this.guard(work()));
+    const run = previous === undefined ? this.guard(work(), channel) : previous.then(() => this.guard(work(), channel));
     this.channelWork.set(channel, run);
     return run.then(() => {
       if (this.channelWork.get(channel) === run) this.channelWork.delete(channel);
     });
   }
 
-  private async guard(work: Promise<void>): Promise<void> {
+  /** Awaits a handler; what it throws becomes a `pusher:error` scoped to `channel`. */
+  private async guard(work: Promise<void>, channel?: string): Promise<void> {
     try {
       await work;
     } catch (thrown) {
-      this.reportError(thrown);
+      this.reportError(thrown, channel);
     }
   }
 
-  private reportError(thrown: unknown): void {
+  private reportError(thrown: unknown, channel?: string): void {
     const error = isRoomcastError(thrown) ? thrown : createErrorWith('RC_ERR_INTERNAL', { cause: thrown });
     if (error.status >= 500) this.logger.warn({ err: thrown, socketId: this.socketId }, error.message);
-    if (this.state === 'open') this.sendError(error);
+    if (this.state === 'open') this.sendError(error, channel === undefined ? undefined : channel.slice(0, 200));
   }
 }

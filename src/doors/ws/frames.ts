@@ -9,7 +9,7 @@
  * (what Pusher sends and pusher-js expects). Client → server: pusher-js sends `data` as
  * an object; other clients send a string of JSON, so both are accepted.
  */
-import { createError } from '../../errors.ts';
+import { createError, isRoomcastError } from '../../errors.ts';
 import { assertJsonDepth } from '../json-depth.ts';
 import type { ChannelMessage, Member } from '../../core/types.ts';
 import { errorPayload } from './close-codes.ts';
@@ -35,21 +35,61 @@ export type ClientRequest =
 
 /** Longest channel name or event name kept in an error message, so echoes stay short. */
 const ECHO_LIMIT = 60;
+/** Longest channel name echoed as the `channel` of an error frame (Pusher's name limit). */
+const SCOPE_LIMIT = 200;
 
 /**
- * Parses one text frame. Throws `RC_ERR_WS_BAD_FRAME` (not JSON, not an object, a
- * missing or mistyped field) or `RC_ERR_WS_UNKNOWN_EVENT`. Channel names are only
- * type-checked here; the subscribe handler validates them so the client gets a
- * channel-scoped `pusher:subscription_error`.
+ * A frame refused while parsing, with the channel it named (`channel` of a client event,
+ * `data.channel` of a subscribe or unsubscribe) when it named one: the `pusher:error`
+ * then carries that channel, so pusher-js hands it to the channel object.
+ */
+export class RejectedFrame extends Error {
+  constructor(
+    readonly error: RoomcastError,
+    readonly channel: string | undefined,
+  ) {
+    super(error.message);
+  }
+}
+
+/**
+ * Parses one text frame. Throws `RejectedFrame` wrapping `RC_ERR_WS_BAD_FRAME` (not JSON,
+ * not an object, a missing or mistyped field) or `RC_ERR_WS_UNKNOWN_EVENT`, scoped to
+ * the channel the frame named. Channel names are only type-checked here; the subscribe
+ * handler validates them so the client gets a channel-scoped `pusher:subscription_error`.
  */
 export function parseClientFrame(text: string): ClientRequest {
-  assertJsonDepth(text);
   let value: unknown;
   try {
+    assertJsonDepth(text);
     value = JSON.parse(text);
-  } catch {
-    throw createError('RC_ERR_WS_BAD_FRAME', 'not valid JSON');
+  } catch (thrown) {
+    throw new RejectedFrame(isRoomcastError(thrown) ? thrown : createError('RC_ERR_WS_BAD_FRAME', 'not valid JSON'), undefined);
   }
+  try {
+    return requestOf(value);
+  } catch (thrown) {
+    throw new RejectedFrame(isRoomcastError(thrown) ? thrown : createError('RC_ERR_WS_BAD_FRAME', 'unreadable frame'), scopeOf(value));
+  }
+}
+
+/** The channel a frame names, if any: where a channel-scoped error is routed. */
+function scopeOf(value: unknown): string | undefined {
+  if (!isObject(value)) return undefined;
+  if (typeof value.channel === 'string' && value.channel.length > 0) return value.channel.slice(0, SCOPE_LIMIT);
+  let data = value.data;
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      return undefined;
+    }
+  }
+  if (isObject(data) && typeof data.channel === 'string' && data.channel.length > 0) return data.channel.slice(0, SCOPE_LIMIT);
+  return undefined;
+}
+
+function requestOf(value: unknown): ClientRequest {
   if (!isObject(value)) throw createError('RC_ERR_WS_BAD_FRAME', 'a frame must be a JSON object');
   const event = value.event;
   if (typeof event !== 'string' || event.length === 0) throw createError('RC_ERR_WS_BAD_FRAME', '"event" must be a non-empty string');
@@ -201,8 +241,9 @@ export function memberRemoved(channel: string, userId: string): string {
   return JSON.stringify({ event: 'pusher_internal:member_removed', channel, data: JSON.stringify({ user_id: userId }) });
 }
 
+/** `pusher:cache_miss`: the event and the channel only, no `data` (what Pusher sends). */
 export function cacheMiss(channel: string): string {
-  return JSON.stringify({ event: 'pusher:cache_miss', channel, data: '{}' });
+  return JSON.stringify({ event: 'pusher:cache_miss', channel });
 }
 
 export function signinSuccess(userData: string): string {

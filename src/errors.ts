@@ -98,7 +98,7 @@ export const ERRORS = {
   RC_ERR_WS_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'the server is shutting down; reconnect', true),
   RC_ERR_WS_BAD_FRAME: spec(400, 'Bad Request', 'invalid frame: %s'),
   RC_ERR_WS_UNKNOWN_EVENT: spec(400, 'Bad Request', 'unknown event %s'),
-  RC_ERR_WS_UNAUTHORIZED: spec(401, 'Unauthorized', 'invalid signature for %s: expected HMAC-SHA256 of "%s" with the app secret'),
+  RC_ERR_WS_UNAUTHORIZED: spec(401, 'Unauthorized', 'invalid signature for %s: expected HMAC-SHA256 of %s with the app secret'),
   RC_ERR_WS_BAD_CHANNEL_DATA: spec(400, 'Bad Request', 'channel_data for %s %s'),
   RC_ERR_WS_ALREADY_SUBSCRIBED: spec(409, 'Conflict', 'already subscribed to %s'),
   RC_ERR_WS_NOT_SUBSCRIBED: spec(409, 'Conflict', 'not subscribed to %s'),

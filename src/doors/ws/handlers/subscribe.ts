@@ -20,7 +20,7 @@ import { channelNameProblem, channelTraits, type ChannelTraits } from '../../../
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
 import type { ChannelMessage, Member } from '../../../core/types.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
-import { channelAuthString, verifyAuth } from '../auth.ts';
+import { channelAuthString, verifyAuthAny } from '../auth.ts';
 import type { Connection, Subscription } from '../connection.ts';
 import { cacheMiss, echo, encodeChannelMessage, presenceSubscriptionSucceeded, serverToUserChannel, subscriptionSucceeded } from '../frames.ts';
 import { deliverAny, fetchRecovery, noteSubscribeOptions, sendRecovery } from '../protocol-v2.ts';
@@ -129,12 +129,23 @@ function flushBuffered(connection: Connection, buffered: readonly ChannelMessage
   }
 }
 
-/** Checks the signature; for presence, returns the member from channel_data or the signed-in user. */
+/**
+ * Checks the signature; for presence, returns the member from channel_data or the
+ * signed-in user. Presence signs `socket_id:channel:channel_data` whenever channel_data
+ * is sent. Private and encrypted channels sign `socket_id:channel`, or, when the client
+ * sent channel_data (pusher-js relays whatever the auth endpoint returned, and the
+ * SDKs' `authorizeChannel(socket, channel, data)` signs it for any channel),
+ * `socket_id:channel:channel_data`: either form is accepted when its signature verifies.
+ * Both bind the socket id and the channel, so neither opens anything the other does not.
+ */
 function authorize(connection: Connection, request: SubscribeRequest, traits: ChannelTraits): Member | undefined {
   const { channel, auth, channelData } = request;
-  const signed = channelAuthString(connection.socketId, channel, traits.kind === 'presence' ? channelData : undefined);
-  if (!verifyAuth(connection.app, signed, auth)) {
-    throw createError('RC_ERR_WS_UNAUTHORIZED', echo(channel), signed.length > 300 ? `${signed.slice(0, 300)}…` : signed);
+  const presence = traits.kind === 'presence';
+  const signed = channelAuthString(connection.socketId, channel, presence ? channelData : undefined);
+  const candidates = !presence && channelData !== undefined ? [signed, channelAuthString(connection.socketId, channel, channelData)] : [signed];
+  if (!verifyAuthAny(connection.app, candidates, auth)) {
+    const expected = candidates.map((text) => JSON.stringify(text.length > 300 ? `${text.slice(0, 300)}…` : text)).join(' or ');
+    throw createError('RC_ERR_WS_UNAUTHORIZED', echo(channel), expected);
   }
   if (traits.kind !== 'presence') return undefined;
   if (channelData === undefined) {

@@ -84,6 +84,7 @@ export const ERRORS = {
   RC_ERR_EVENT_INVALID_SOCKET_ID: spec(400, 'Bad Request', 'socket_id %s is not valid; expected digits.digits such as 1234.5678'),
   RC_ERR_EVENT_CHANNEL_AND_CHANNELS: spec(400, 'Bad Request', 'an event may give channel or channels, not both'),
   RC_ERR_EVENT_INVALID_FIELD: spec(400, 'Bad Request', 'event field %s must be %s; got %s'),
+  RC_ERR_EVENT_UNKNOWN_FIELD: spec(400, 'Bad Request', 'unknown field(s) %s; this request takes %s'),
   RC_ERR_BATCH_EVENT_TOO_LARGE: spec(413, 'Payload Too Large', 'batch[%s] is too large: %s'),
   RC_ERR_INFO_UNKNOWN_ATTRIBUTE: spec(400, 'Bad Request', 'info attribute %s is not supported here; use %s'),
   RC_ERR_INFO_USER_COUNT_NOT_PRESENCE: spec(400, 'Bad Request', 'info=user_count is only available for presence channels: %s'),

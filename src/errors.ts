@@ -35,6 +35,8 @@ export const ERRORS = {
   RC_ERR_HTTP_BAD_CONTENT_TYPE: spec(415, 'Unsupported Media Type', 'content type %s is not supported; send application/json'),
   RC_ERR_HTTP_BODY_TOO_LARGE: spec(413, 'Payload Too Large', 'the request body is larger than %s bytes'),
   RC_ERR_HTTP_VALIDATION: spec(400, 'Bad Request', 'invalid request: %s'),
+  RC_ERR_HTTP_UNKNOWN_PARAMETER: spec(400, 'Bad Request', 'unknown query parameter(s) %s; this route takes %s'),
+  RC_ERR_HTTP_UNKNOWN_FIELD: spec(400, 'Bad Request', 'unknown body field(s) %s; this request takes %s'),
   RC_ERR_INTERNAL: spec(500, 'Internal Server Error', 'an unexpected error occurred; the request id identifies it in the logs', true),
 
   // --- backend
@@ -69,6 +71,7 @@ export const ERRORS = {
   RC_ERR_HISTORY_INVALID_QUERY: spec(400, 'Bad Request', 'history query: %s'),
   RC_ERR_HISTORY_BAD_CURSOR: spec(400, 'Bad Request', 'cursor rejected: %s'),
   RC_ERR_HISTORY_CONFIRM_MISMATCH: spec(400, 'Bad Request', 'confirm_channel must equal the channel in the path (%s)'),
+  RC_ERR_HISTORY_INVALID_OPERATION: spec(400, 'Bad Request', 'history %s: %s'),
   RC_ERR_MESSAGES_UNSUPPORTED: spec(501, 'Not Implemented', 'the %s backend does not support versioned messages'),
   RC_ERR_MESSAGE_INVALID_SERIAL: spec(400, 'Bad Request', 'message serial %s is not a serial'),
   RC_ERR_MESSAGE_NOT_FOUND: spec(404, 'Not Found', 'message %s on channel %s %s'),
@@ -84,7 +87,6 @@ export const ERRORS = {
   RC_ERR_EVENT_INVALID_SOCKET_ID: spec(400, 'Bad Request', 'socket_id %s is not valid; expected digits.digits such as 1234.5678'),
   RC_ERR_EVENT_CHANNEL_AND_CHANNELS: spec(400, 'Bad Request', 'an event may give channel or channels, not both'),
   RC_ERR_EVENT_INVALID_FIELD: spec(400, 'Bad Request', 'event field %s must be %s; got %s'),
-  RC_ERR_EVENT_UNKNOWN_FIELD: spec(400, 'Bad Request', 'unknown field(s) %s; this request takes %s'),
   RC_ERR_BATCH_EVENT_TOO_LARGE: spec(413, 'Payload Too Large', 'batch[%s] is too large: %s'),
   RC_ERR_INFO_UNKNOWN_ATTRIBUTE: spec(400, 'Bad Request', 'info attribute %s is not supported here; use %s'),
   RC_ERR_INFO_USER_COUNT_NOT_PRESENCE: spec(400, 'Bad Request', 'info=user_count is only available for presence channels: %s'),

@@ -81,7 +81,7 @@ describe('POST /apps/{id}/users/{user}/events', () => {
     assert.equal(big.status, 413);
     const unknown = await call('u1', { name: 'e', data: '1', channel: 'news' });
     assert.equal(unknown.status, 400);
-    assert.equal(unknown.json.code, 'RC_ERR_EVENT_UNKNOWN_FIELD');
+    assert.equal(unknown.json.code, 'RC_ERR_HTTP_UNKNOWN_FIELD');
     assert.match(unknown.json.message ?? '', /"channel"/);
     const missing = await call('u1', { data: '1' });
     assert.equal(missing.status, 400);

@@ -56,7 +56,7 @@ export const userRoutes: AppRoutePlugin = async (app, { core }) => {
     assertUserId(userId);
     const body = request.body as Record<string, unknown>;
     const unknown = Object.keys(body).filter((field) => !USER_EVENT_FIELDS.has(field));
-    if (unknown.length > 0) throw createError('RC_ERR_EVENT_UNKNOWN_FIELD', unknown.map((field) => JSON.stringify(field.slice(0, 40))).join(', '), 'name, data');
+    if (unknown.length > 0) throw createError('RC_ERR_HTTP_UNKNOWN_FIELD', unknown.map((field) => JSON.stringify(field.slice(0, 40))).join(', '), 'name, data');
     // The user's pseudo-channel: prepareEvent checks the name and the data size as for any event.
     const event = prepareEvent(appConfig, { name: body.name, data: body.data, channel: `${SERVER_TO_USER_PREFIX}${userId}` });
     await core.sendToUser(appConfig.id, userId, event.input.name, event.data);

@@ -110,6 +110,9 @@ export const ERRORS = {
   RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED: spec(429, 'Too Many Requests', 'client event rejected: more than %s client events per second', true),
   RC_ERR_WS_SIGNIN_FAILED: spec(401, 'Unauthorized', 'sign-in refused: %s'),
   RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
+  RC_ERR_WS_SIGNIN_TIMEOUT: spec(401, 'Unauthorized', 'the connection did not sign in within %s s; this app requires pusher:signin (authorized connections)'),
+  RC_ERR_WS_WATCHLIST_TOO_LONG: spec(400, 'Bad Request', 'the watchlist has %s user ids; only the first %s are watched'),
+  RC_ERR_WS_BAD_TAGS_FILTER: spec(400, 'Bad Request', 'tags_filter for %s: %s'),
   RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS: spec(429, 'Too Many Requests', 'a connection may be subscribed to at most %s channels'),
 
   // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)

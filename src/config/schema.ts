@@ -26,6 +26,8 @@ export interface AppLimits {
   maxConnections: number;
   /** Max presence members per presence channel. Default 100 (Pusher's). */
   maxPresenceMembers: number;
+  /** Max user ids of a signed-in user's watchlist; past it the first ones are kept and a 4302 error is sent. Default 100 (Pusher's). */
+  maxWatchlistUsers: number;
 }
 
 /** History retention per channel. */
@@ -53,6 +55,25 @@ export interface AppConfig {
   clientEvents: boolean;
   /** How long an `idempotency_key` replay returns the first reply, in seconds. Default 120. */
   idempotencyWindowSec: number;
+  /**
+   * Authorized connections (Pusher's, soketi's `userAuthenticationTimeout`): a WebSocket
+   * that has not signed in (`pusher:signin`) this many seconds after connecting is closed
+   * with 4009. In seconds. Default 0: connections need not sign in.
+   */
+  userAuthenticationTimeoutSec: number;
+  /**
+   * Watchlist events: signed-in users get `pusher_internal:watchlist_events` (online /
+   * offline) for the user ids of the `watchlist` in their `user_data`, across nodes.
+   * Default false (as on Pusher, where it is an app setting); when false, sign-ins are
+   * not tracked and watchlists are ignored.
+   */
+  watchlistEvents: boolean;
+  /**
+   * Subscription count events: subscribers of non-presence channels get
+   * `pusher_internal:subscription_count` when the channel's subscription count changes
+   * (at most every 5 s on channels of more than 100 subscriptions). Default false.
+   */
+  subscriptionCountEvents: boolean;
   limits: AppLimits;
   history: HistoryRetention;
 }
@@ -222,6 +243,7 @@ const limitsSchema = {
     clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10 },
     maxConnections: { type: 'integer', minimum: 0, default: 0 },
     maxPresenceMembers: { type: 'integer', minimum: 1, default: 100 },
+    maxWatchlistUsers: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
   },
 } as const;
 
@@ -317,6 +339,9 @@ export const configSchema = {
           enabled: { type: 'boolean', default: true },
           clientEvents: { type: 'boolean', default: true },
           idempotencyWindowSec: { type: 'integer', minimum: 1, default: 120 },
+          userAuthenticationTimeoutSec: { type: 'integer', minimum: 0, maximum: 86400, default: 0 },
+          watchlistEvents: { type: 'boolean', default: false },
+          subscriptionCountEvents: { type: 'boolean', default: false },
           limits: limitsSchema,
           history: {
             type: 'object',

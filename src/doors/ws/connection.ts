@@ -105,6 +105,8 @@ export class Connection implements Subscriber {
 
   private readonly ws: WebSocket;
   private readonly writer: SocketWriter;
+  /** Authorized connections: closes the socket unless it signs in first (see the app's `userAuthenticationTimeoutSec`). */
+  private signinDeadline: NodeJS.Timeout | null = null;
 
   constructor(options: ConnectionOptions) {
     this.connectionId = options.socketId;
@@ -113,6 +115,14 @@ export class Connection implements Subscriber {
     this.ws = options.ws;
     this.writer = options.writer;
     this.logger = options.logger;
+    const timeoutSec = options.app.userAuthenticationTimeoutSec;
+    if (timeoutSec > 0) {
+      this.signinDeadline = setTimeout(() => {
+        this.signinDeadline = null;
+        if (this.user === null) this.close(createError('RC_ERR_WS_SIGNIN_TIMEOUT', timeoutSec));
+      }, timeoutSec * 1000);
+      this.signinDeadline.unref();
+    }
   }
 
   get isOpen(): boolean {
@@ -255,6 +265,7 @@ export class Connection implements Subscriber {
   async onClosed(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clearSigninDeadline();
     this.signOut();
     const active: string[] = [];
     for (const subscription of this.subscriptions.values()) {
@@ -270,8 +281,15 @@ export class Connection implements Subscriber {
 
   signIn(userId: string, userInfo: unknown): void {
     this.signOut();
+    this.clearSigninDeadline();
     this.user = new SignedInUser(this, userId, userInfo);
     this.core.signIn(this.app.id, this.user);
+  }
+
+  private clearSigninDeadline(): void {
+    if (this.signinDeadline === null) return;
+    clearTimeout(this.signinDeadline);
+    this.signinDeadline = null;
   }
 
   signOut(): void {

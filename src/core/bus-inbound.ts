@@ -26,6 +26,8 @@ export class BusInbound {
   private readonly mutationTaps = new Set<MessageListener>();
   /** Listeners told on every node when a bot space is stopped on any node. */
   private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
+  /** Handlers of signal types other core modules own (online users, subscription counts), by type. */
+  private readonly signalHandlers = new Map<Signal['type'], (signal: Signal) => void>();
   /**
    * Records this node just published, by their stored text. The bus brings every append
    * back (memory and Redis alike) as that same text; parsing it again would only rebuild
@@ -60,6 +62,11 @@ export class BusInbound {
     return () => this.spaceStopListeners.delete(listener);
   }
 
+  /** Hands every signal of `type` to `handler` (one handler per type, set once at start). */
+  handleSignals<T extends Signal['type']>(type: T, handler: (signal: Extract<Signal, { type: T }>) => void): void {
+    this.signalHandlers.set(type, handler as (signal: Signal) => void);
+  }
+
   /** The bus handler: the backend calls it for every bus message. */
   readonly onBusMessage = (message: BusMessage): void => {
     if (message.kind === 'append') {
@@ -69,6 +76,14 @@ export class BusInbound {
     const signal = decodeSignal(message.body);
     if (signal !== null) this.onSignal(signal);
   };
+
+  /**
+   * An ephemeral message: fanned out exactly like an append (hub, taps), as a message of
+   * seq 0, which no stored entry has: it has no serial and is in no history.
+   */
+  private onEphemeral(stream: string, time: number, body: string): void {
+    this.onAppend(stream, 0, time, body);
+  }
 
   private onAppend(stream: string, seq: number, time: number, body: string): void {
     // Presence-history companions are storage only: nobody subscribes to them.
@@ -112,6 +127,11 @@ export class BusInbound {
           connection.deliverUserEvent(signal.name, signal.data);
         }
         return;
+      case 'ephemeral':
+        this.onEphemeral(signal.stream, signal.time, signal.body);
+        return;
+      default:
+        this.signalHandlers.get(signal.type)?.(signal);
     }
   }
 }

@@ -19,6 +19,7 @@ import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
 import { NodeMembership } from './membership.ts';
+import { OnlineUsers } from './online-users.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
 import { publishEvents, type PublishInput, type PublishedMessage } from './publish.ts';
@@ -51,6 +52,7 @@ export class Core {
   private readonly subscriptions: Subscriptions;
   private readonly presence: PresenceTracker;
   private readonly membership: NodeMembership;
+  private readonly onlineUsers: OnlineUsers;
 
   constructor(options: CoreOptions) {
     const { config, backend } = options;
@@ -66,12 +68,15 @@ export class Core {
     this.inbound = new BusInbound(this.hub, logger);
     this.subscriptions = new Subscriptions(backend, this.hub, nodeId, logger);
     this.presence = new PresenceTracker(backend, this.apps, nodeId, this.sendSignal, logger);
+    this.onlineUsers = new OnlineUsers(backend, this.apps, nodeId, this.sendSignal, logger);
+    this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
     this.membership = new NodeMembership({
       backend,
       nodeId: this.nodeId,
       heartbeatIntervalMs: config.node.heartbeatIntervalMs,
       heartbeatTtlMs: config.node.heartbeatTtlMs,
-      announceDepartures: (left) => this.presence.announceDepartures(left),
+      // A removed node's entries hold presence members and signed-in users (online-users.ts).
+      announceDepartures: (left) => this.presence.announceDepartures(this.onlineUsers.takeDepartures(left)),
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
       },
@@ -85,8 +90,9 @@ export class Core {
     return this.membership.start();
   }
 
-  /** Stops the heartbeat and forgets this node, so its members leave at once. */
+  /** Stops the heartbeat and forgets this node, so its members (and signed-in users) leave at once. */
   stop(): Promise<void> {
+    this.onlineUsers.stop();
     return this.membership.stop();
   }
 
@@ -163,12 +169,20 @@ export class Core {
 
   // --- users
 
+  /**
+   * A connection signed in: reachable by user id from every node; with the app's
+   * `watchlistEvents`, also online cluster-wide and watching its `watchlist` (the
+   * backend work runs in the background; see online-users.ts).
+   */
   signIn(appId: string, connection: UserConnection): void {
     this.hub.addUser(appId, connection);
+    this.onlineUsers.signedIn(appId, connection);
   }
 
+  /** Undoes `signIn` (sign-out, sign-in as another user, or the connection closed). */
   signOut(appId: string, connection: UserConnection): void {
     this.hub.removeUser(appId, connection);
+    this.onlineUsers.signedOut(appId, connection);
   }
 
   /** Closes every connection of a user, on every node. */

@@ -43,7 +43,7 @@ export interface PeerOptions {
   /** presence channel_data for this client's presence subscriptions. */
   readonly presence?: { user_id: string; user_info?: Record<string, unknown> };
   /** user_data for `pusher.signin()`. */
-  readonly user?: { id: string; user_info?: Record<string, unknown> };
+  readonly user?: { id: string; user_info?: Record<string, unknown>; watchlist?: string[] };
   /** Give pusher-js tweetnacl, for `private-encrypted-` channels. */
   readonly encryption?: boolean;
   /**

@@ -15,9 +15,9 @@ import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
-import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
+import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, RejectedFrame, subscriptionErrorFrame, userEvent } from './frames.ts';
+import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, RejectedFrame, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
 import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
@@ -51,6 +51,8 @@ class SignedInUser implements UserConnection {
     readonly userId: string,
     /** The signed `user_data` text, kept for presence subscribes without channel_data. */
     readonly userInfo: unknown,
+    /** The user ids of the sign-in's `watchlist` (deduplicated, within the app's limit). */
+    readonly watchlist: readonly string[],
   ) {}
 
   get connectionId(): string {
@@ -59,6 +61,10 @@ class SignedInUser implements UserConnection {
 
   deliverUserEvent(name: string, data: string): void {
     this.connection.sendText(userEvent(this.userId, name, data));
+  }
+
+  deliverWatchlistEvents(events: readonly WatchlistEvent[]): void {
+    if (this.connection.isOpen) this.connection.sendText(watchlistEvents(events));
   }
 
   terminate(): void {
@@ -279,10 +285,10 @@ export class Connection implements Subscriber {
 
   // --- users
 
-  signIn(userId: string, userInfo: unknown): void {
+  signIn(userId: string, userInfo: unknown, watchlist: readonly string[] = []): void {
     this.signOut();
     this.clearSigninDeadline();
-    this.user = new SignedInUser(this, userId, userInfo);
+    this.user = new SignedInUser(this, userId, userInfo, watchlist);
     this.core.signIn(this.app.id, this.user);
   }
 

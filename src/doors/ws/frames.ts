@@ -11,7 +11,7 @@
  */
 import { createError, isRoomcastError } from '../../errors.ts';
 import { assertJsonDepth } from '../json-depth.ts';
-import type { ChannelMessage, Member } from '../../core/types.ts';
+import type { ChannelMessage, Member, WatchlistEvent } from '../../core/types.ts';
 import { errorPayload } from './close-codes.ts';
 import type { RoomcastError } from '../../errors.ts';
 
@@ -248,6 +248,15 @@ export function cacheMiss(channel: string): string {
 
 export function signinSuccess(userData: string): string {
   return JSON.stringify({ event: 'pusher:signin_success', data: JSON.stringify({ user_data: userData }) });
+}
+
+/**
+ * `pusher_internal:watchlist_events`: no channel; `data` a JSON string of
+ * `{ events: [ { name: "online" | "offline", user_ids: [...] } ] }`, which pusher-js's
+ * watchlist facade turns into `pusher.user.watchlist` events named `online` / `offline`.
+ */
+export function watchlistEvents(events: readonly WatchlistEvent[]): string {
+  return JSON.stringify({ event: 'pusher_internal:watchlist_events', data: JSON.stringify({ events }) });
 }
 
 /** The private channel pusher-js listens on for server-to-user events after sign-in. */

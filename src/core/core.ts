@@ -24,6 +24,7 @@ import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
 import { publishEvents, type PublishInput, type PublishedMessage } from './publish.ts';
 import { encodeSignal, type Signal } from './signals.ts';
+import { SubscriptionCounts } from './subscription-counts.ts';
 import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
 import type { ChannelMessage, Member, Subscriber, UserConnection } from './types.ts';
 
@@ -53,6 +54,7 @@ export class Core {
   private readonly presence: PresenceTracker;
   private readonly membership: NodeMembership;
   private readonly onlineUsers: OnlineUsers;
+  private readonly subscriptionCounts: SubscriptionCounts;
 
   constructor(options: CoreOptions) {
     const { config, backend } = options;
@@ -70,6 +72,8 @@ export class Core {
     this.presence = new PresenceTracker(backend, this.apps, nodeId, this.sendSignal, logger);
     this.onlineUsers = new OnlineUsers(backend, this.apps, nodeId, this.sendSignal, logger);
     this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
+    this.subscriptionCounts = new SubscriptionCounts(backend, this.hub, this.apps, this.sendSignal, logger);
+    this.inbound.handleSignals('subscription_count', this.subscriptionCounts.onSignal);
     this.membership = new NodeMembership({
       backend,
       nodeId: this.nodeId,
@@ -93,6 +97,7 @@ export class Core {
   /** Stops the heartbeat and forgets this node, so its members (and signed-in users) leave at once. */
   stop(): Promise<void> {
     this.onlineUsers.stop();
+    this.subscriptionCounts.stop();
     return this.membership.stop();
   }
 
@@ -126,13 +131,15 @@ export class Core {
   // --- subscriptions
 
   /** Subscribes a connection to a channel on this node and counts it cluster-wide. */
-  subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
-    return this.subscriptions.subscribe(appId, channel, subscriber);
+  async subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
+    await this.subscriptions.subscribe(appId, channel, subscriber);
+    this.subscriptionCounts.changed(appId, channel);
   }
 
   /** Unsubscribes; leaves presence too. Never throws (a connection going away must always clean up). */
   async unsubscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
     if (!(await this.subscriptions.unsubscribe(appId, channel, subscriber))) return;
+    this.subscriptionCounts.changed(appId, channel);
     // Attempted even when the occupancy update failed: a member left behind would stay
     // for good, since this node keeps heartbeating and is never reaped.
     if (isPresenceChannel(channel)) await this.presence.leave(streamKey(appId, channel), subscriber.connectionId);

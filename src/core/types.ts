@@ -168,6 +168,11 @@ export interface Subscriber {
    * not parse them).
    */
   deliverMutation?(message: ChannelMessage): void;
+  /**
+   * Opt-in (the WebSocket door): the channel's cluster-wide subscription count changed,
+   * for apps with `subscriptionCountEvents` (see subscription-counts.ts).
+   */
+  subscriptionCountChanged?(channel: string, count: number): void;
 }
 
 /** A signed-in user's connection, reachable by user id from any node. */

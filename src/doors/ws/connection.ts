@@ -17,7 +17,7 @@ import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, RejectedFrame, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
+import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, RejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
 import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
@@ -42,6 +42,8 @@ export interface Subscription {
   bufferedPresence: PresenceChange[];
   /** This connection's member, on presence channels. */
   member?: Member;
+  /** The newest subscription count that arrived while pending; sent after `subscription_succeeded`. */
+  bufferedCount?: number;
 }
 
 /** The signed-in user of a connection, as the core reaches it (possibly from another node). */
@@ -163,6 +165,14 @@ export class Connection implements Subscriber {
     // The core announces once per user (first join, last leave), never to the joiner.
     if (change.kind === 'member_added') this.sendText(memberAdded(change.channel, change.member));
     else this.sendText(memberRemoved(change.channel, change.member.userId));
+  }
+
+  /** Subscription count events (apps with `subscriptionCountEvents`): after the subscription succeeded, in order. */
+  subscriptionCountChanged(channel: string, count: number): void {
+    const subscription = this.subscriptions.get(channel);
+    if (subscription === undefined) return;
+    if (subscription.state === 'pending') subscription.bufferedCount = count;
+    else this.sendText(subscriptionCount(channel, count));
   }
 
   sendText(text: string): void {

@@ -241,6 +241,11 @@ export function memberRemoved(channel: string, userId: string): string {
   return JSON.stringify({ event: 'pusher_internal:member_removed', channel, data: JSON.stringify({ user_id: userId }) });
 }
 
+/** `pusher_internal:subscription_count`; pusher-js emits it on the channel as `pusher:subscription_count`. */
+export function subscriptionCount(channel: string, count: number): string {
+  return JSON.stringify({ event: 'pusher_internal:subscription_count', channel, data: JSON.stringify({ subscription_count: count }) });
+}
+
 /** `pusher:cache_miss`: the event and the channel only, no `data` (what Pusher sends). */
 export function cacheMiss(channel: string): string {
   return JSON.stringify({ event: 'pusher:cache_miss', channel });

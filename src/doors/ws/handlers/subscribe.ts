@@ -104,6 +104,7 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
       connection.sendText(cached.encode(encodeChannelMessage));
     }
     subscription.state = 'active';
+    if (subscription.bufferedCount !== undefined) connection.subscriptionCountChanged(channel, subscription.bufferedCount);
     for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
     flushBuffered(connection, subscription.buffered, replayedSeq);
     subscription.buffered = [];

@@ -22,7 +22,8 @@ import { NodeMembership } from './membership.ts';
 import { OnlineUsers } from './online-users.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
-import { publishEvents, type PublishInput, type PublishedMessage } from './publish.ts';
+import { isEphemeral, publishEphemeral } from './ephemeral.ts';
+import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
 import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
@@ -103,9 +104,28 @@ export class Core {
 
   // --- publishing
 
-  /** Publishes validated events; returns each event's serials per channel. */
+  /**
+   * Publishes validated events; returns each event's serials per channel. Ephemeral
+   * events (`extras.ephemeral`, see ephemeral.ts) are broadcast without being stored
+   * and have no serial ('').
+   */
   publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    return publishEvents(this.backend.log, app, inputs, this.inbound.rememberOwnRecord);
+    if (!inputs.some(isEphemeral)) return publishEvents(this.backend.log, app, inputs, this.inbound.rememberOwnRecord);
+    return this.publishMixed(app, inputs);
+  }
+
+  /** Stored events in one backend round trip, ephemeral ones as signals; results in input order. */
+  private async publishMixed(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
+    const stored = inputs.filter((input) => !isEphemeral(input));
+    // Validated up front, so a bad stored event fails the call before anything is broadcast.
+    for (const input of inputs) validateEvent(app, input);
+    const published = stored.length > 0 ? await publishEvents(this.backend.log, app, stored, this.inbound.rememberOwnRecord) : [];
+    let next = 0;
+    const out: PublishedMessage[][] = [];
+    for (const input of inputs) {
+      out.push(isEphemeral(input) ? await publishEphemeral(this.sendSignal, app, input, this.inbound.rememberOwnRecord) : published[next++]!);
+    }
+    return out;
   }
 
   /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */

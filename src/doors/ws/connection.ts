@@ -14,6 +14,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
+import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
@@ -44,6 +45,8 @@ export interface Subscription {
   member?: Member;
   /** The newest subscription count that arrived while pending; sent after `subscription_succeeded`. */
   bufferedCount?: number;
+  /** The subscribe's tag filter: only events whose tags match are sent (see core/tag-filter.ts). */
+  tagsFilter?: TagFilter;
 }
 
 /** The signed-in user of a connection, as the core reaches it (possibly from another node). */
@@ -100,6 +103,8 @@ export class Connection implements Subscriber {
   readonly subscriptions = new Map<string, Subscription>();
   /** Subscriptions still pending; while 0, `deliver` skips the lookup. */
   pendingCount = 0;
+  /** Set once a subscription of this connection has a tag filter; until then `deliver` skips the filter lookup. */
+  usesTagFilters = false;
   user: SignedInUser | null = null;
   /** Set on protocol 2 connections only (protocol-v2.ts): message-model changes reach nobody else. */
   deliverMutation?: (message: ChannelMessage) => void;
@@ -145,6 +150,7 @@ export class Connection implements Subscriber {
 
   /** Hot path: one shared frame per message, written as is. */
   deliver(message: ChannelMessage): void {
+    if (this.usesTagFilters && !this.wants(message)) return;
     if (this.pendingCount !== 0) {
       const subscription = this.subscriptions.get(message.channel);
       if (subscription !== undefined && subscription.state === 'pending') {
@@ -153,6 +159,13 @@ export class Connection implements Subscriber {
       }
     }
     this.writer.write(frameOfMessage(message));
+  }
+
+  /** False when the message's channel was subscribed with a tag filter its tags do not match. */
+  wants(message: ChannelMessage): boolean {
+    if (!this.usesTagFilters) return true;
+    const filter = this.subscriptions.get(message.channel)?.tagsFilter;
+    return filter === undefined || matchesTags(filter, message.record.tags);
   }
 
   presenceChanged(change: PresenceChange): void {

@@ -28,6 +28,9 @@ export type ClientRequest =
       readonly lastSerial?: string;
       /** Protocol 2: also send raw annotation events of this channel. */
       readonly annotations?: boolean;
+      /** Sockudo's `tags_filter`, or its `filter` object, as sent (the subscribe handler validates them). */
+      readonly tagsFilter?: unknown;
+      readonly filter?: unknown;
     }
   | { readonly kind: 'unsubscribe'; readonly channel: string }
   | { readonly kind: 'signin'; readonly auth: string; readonly userData: string }
@@ -107,6 +110,8 @@ function requestOf(value: unknown): ClientRequest {
         auth: optionalString(data.auth, 'data.auth', event),
         channelData: optionalString(data.channel_data, 'data.channel_data', event),
         ...subscribeOptions(data, event),
+        ...(data.tags_filter === undefined || data.tags_filter === null ? {} : { tagsFilter: data.tags_filter }),
+        ...(data.filter === undefined || data.filter === null ? {} : { filter: data.filter }),
       };
     }
     case 'pusher:unsubscribe': {

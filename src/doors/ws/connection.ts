@@ -18,7 +18,7 @@ import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, RejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
+import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
 import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
@@ -279,8 +279,7 @@ export class Connection implements Subscriber {
           return;
       }
     } catch (thrown) {
-      if (thrown instanceof RejectedFrame) this.reportError(thrown.error, thrown.channel);
-      else this.reportError(thrown);
+      this.reportError(thrown, isRoomcastError(thrown) ? scopeOfRejectedFrame(thrown) : undefined);
     }
   }
 

@@ -42,37 +42,38 @@ const ECHO_LIMIT = 60;
 const SCOPE_LIMIT = 200;
 
 /**
- * A frame refused while parsing, with the channel it named (`channel` of a client event,
- * `data.channel` of a subscribe or unsubscribe) when it named one: the `pusher:error`
- * then carries that channel, so pusher-js hands it to the channel object.
+ * The channel a refused frame named (`channel` of a client event, `data.channel` of a
+ * subscribe or unsubscribe), by the error `parseClientFrame` threw for it: the
+ * `pusher:error` then carries that channel, so pusher-js hands it to the channel object.
  */
-export class RejectedFrame extends Error {
-  constructor(
-    readonly error: RoomcastError,
-    readonly channel: string | undefined,
-  ) {
-    super(error.message);
-  }
+const rejectedScopes = new WeakMap<RoomcastError, string>();
+
+/** The channel of the frame `error` was thrown for by `parseClientFrame`, if it named one. */
+export function scopeOfRejectedFrame(error: RoomcastError): string | undefined {
+  return rejectedScopes.get(error);
 }
 
 /**
- * Parses one text frame. Throws `RejectedFrame` wrapping `RC_ERR_WS_BAD_FRAME` (not JSON,
- * not an object, a missing or mistyped field) or `RC_ERR_WS_UNKNOWN_EVENT`, scoped to
- * the channel the frame named. Channel names are only type-checked here; the subscribe
- * handler validates them so the client gets a channel-scoped `pusher:subscription_error`.
+ * Parses one text frame. Throws `RC_ERR_WS_BAD_FRAME` (not JSON, not an object, a
+ * missing or mistyped field) or `RC_ERR_WS_UNKNOWN_EVENT`; when the frame named a
+ * channel, `scopeOfRejectedFrame(error)` gives it. Channel names are only type-checked
+ * here; the subscribe handler validates them so the client gets a channel-scoped
+ * `pusher:subscription_error`.
  */
 export function parseClientFrame(text: string): ClientRequest {
+  assertJsonDepth(text);
   let value: unknown;
   try {
-    assertJsonDepth(text);
     value = JSON.parse(text);
-  } catch (thrown) {
-    throw new RejectedFrame(isRoomcastError(thrown) ? thrown : createError('RC_ERR_WS_BAD_FRAME', 'not valid JSON'), undefined);
+  } catch {
+    throw createError('RC_ERR_WS_BAD_FRAME', 'not valid JSON');
   }
   try {
     return requestOf(value);
   } catch (thrown) {
-    throw new RejectedFrame(isRoomcastError(thrown) ? thrown : createError('RC_ERR_WS_BAD_FRAME', 'unreadable frame'), scopeOf(value));
+    const channel = isRoomcastError(thrown) ? scopeOf(value) : undefined;
+    if (channel !== undefined) rejectedScopes.set(thrown as RoomcastError, channel);
+    throw thrown;
   }
 }
 

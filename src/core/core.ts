@@ -22,7 +22,7 @@ import { NodeMembership } from './membership.ts';
 import { OnlineUsers } from './online-users.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
-import { isEphemeral, publishEphemeral } from './ephemeral.ts';
+import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
@@ -118,7 +118,7 @@ export class Core {
   private async publishMixed(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
     const stored = inputs.filter((input) => !isEphemeral(input));
     // Validated up front, so a bad stored event fails the call before anything is broadcast.
-    for (const input of inputs) validateEvent(app, input);
+    for (const input of inputs) (isEphemeral(input) ? validateEphemeral : validateEvent)(app, input);
     const published = stored.length > 0 ? await publishEvents(this.backend.log, app, stored, this.inbound.rememberOwnRecord) : [];
     let next = 0;
     const out: PublishedMessage[][] = [];

@@ -9,6 +9,7 @@
  * tells them apart where a serial matters. Time is the publishing node's clock.
  */
 import type { AppConfig } from '../config/schema.ts';
+import { createError } from '../errors.ts';
 import { streamKey } from './channels.ts';
 import { recordOf, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import type { SignalSender } from './signals.ts';
@@ -20,6 +21,14 @@ export function isEphemeral(input: PublishInput): boolean {
   return extras !== undefined && Object.hasOwn(extras, 'ephemeral') && extras.ephemeral === true;
 }
 
+/** `validateEvent`, plus: no `extras.push` (a channel push is delivered once per event by its serial, which an ephemeral event has not). */
+export function validateEphemeral(app: AppConfig, input: PublishInput): string {
+  if (input.extras !== undefined && Object.hasOwn(input.extras, 'push')) {
+    throw createError('RC_ERR_EVENT_INVALID_FIELD', 'extras', 'either ephemeral or push', 'both');
+  }
+  return validateEvent(app, input);
+}
+
 /** Validates and broadcasts one ephemeral event to its channels; returns one message per channel, without serials. */
 export async function publishEphemeral(
   sendSignal: SignalSender,
@@ -28,7 +37,7 @@ export async function publishEphemeral(
   /** Told the body and record before the signal goes out (the echo then skips the parse). */
   onRecord?: (body: string, record: MessageRecord) => void,
 ): Promise<PublishedMessage[]> {
-  const record = recordOf(input, validateEvent(app, input));
+  const record = recordOf(input, validateEphemeral(app, input));
   const body = JSON.stringify(record);
   const time = Date.now();
   const out: PublishedMessage[] = [];

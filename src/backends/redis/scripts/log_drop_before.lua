@@ -13,6 +13,17 @@ local by_seq = ARGV[1] == 'seq'
 local bound = tonumber(ARGV[2])
 local BATCH = 256
 local dropped = 0
+-- Everything goes (a bound past the newest seq, as a full purge asks): one DEL, no reads.
+if by_seq then
+  local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  if newest[2] == nil then return 0 end
+  if tonumber(newest[2]) < bound then
+    dropped = redis.call('ZCARD', KEYS[2])
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'bytes', 0)
+    return dropped
+  end
+end
 -- Entries are in seq order, and seq order is time order, so what goes is a prefix: read
 -- it in batches from the oldest and stop at the first entry at or past the bound.
 while true do

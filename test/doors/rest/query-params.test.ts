@@ -105,8 +105,13 @@ for (const backend of ['memory', 'redis'] as const) {
       assert.equal(purged.json.reason, 'keep 3-5');
       const page = await get('/channels/sock-purge/history', { direction: 'oldest_first' });
       assert.deepEqual(datas(page.json), ['3', '4', '5']);
+      // Serials keep counting: the next publish gets a new serial, after the kept ones.
       const next = await sdk.trigger('sock-purge', 'n', '6');
-      assert.equal(((await next.json()) as { message_serials: Record<string, string> }).message_serials['sock-purge'], '00000000006');
+      const nextSerial = ((await next.json()) as { message_serials: Record<string, string> }).message_serials['sock-purge']!;
+      const after = await get('/channels/sock-purge/history', { direction: 'oldest_first' });
+      assert.deepEqual(datas(after.json), ['3', '4', '5', '6']);
+      assert.equal((after.json.items as HistoryItem[])[3]!.serial, nextSerial);
+      assert.ok(!(page.json.items as HistoryItem[]).some((item) => item.serial === nextSerial), 'a serial was reused');
     });
 
     test('purge before_time_ms keeps what was published at or after the time; all drops everything', async () => {

@@ -78,11 +78,32 @@ export class BusInbound {
   };
 
   /**
-   * An ephemeral message: fanned out exactly like an append (hub, taps), as a message of
-   * seq 0, which no stored entry has: it has no serial and is in no history.
+   * An ephemeral message: fanned out like a publish (hub, message taps), as a message of
+   * seq 0, which no stored entry has: it has no serial, is in no history, and takes no
+   * part in the ordering of a stream's stored entries.
    */
   private onEphemeral(stream: string, time: number, body: string): void {
-    this.onAppend(stream, 0, time, body);
+    let record = this.ownRecords.get(body);
+    if (record !== undefined) {
+      this.ownRecords.delete(body);
+    } else {
+      try {
+        record = JSON.parse(body) as MessageRecord;
+      } catch {
+        this.logger.error({ stream }, 'dropping an ephemeral message whose body is not JSON');
+        return;
+      }
+    }
+    const { appId, channel } = parseStreamKey(stream);
+    const message = new ChannelMessage(appId, channel, 0, time, record);
+    this.hub.dispatch(stream, message);
+    for (const tap of this.messageTaps) {
+      try {
+        tap(message);
+      } catch (error) {
+        this.logger.error({ err: error }, 'message tap failed');
+      }
+    }
   }
 
   private onAppend(stream: string, seq: number, time: number, body: string): void {

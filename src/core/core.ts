@@ -42,8 +42,9 @@ export class Core {
   readonly apps: AppRegistry;
   readonly hub = new LocalHub();
   readonly nodeId: string;
-  readonly config: Config;
   readonly backend: Backend;
+  /** The running config; replaced as a whole by `reconfigure` (read it at use, do not keep sub-objects). */
+  private current: Config;
   private readonly logger: Logger;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** Listeners for messages of every channel on this node (bots' room streams, metrics). */
@@ -69,9 +70,11 @@ export class Core {
   private readonly ownRecords = new Map<string, MessageRecord>();
   /** Listeners told on every node when a bot space is stopped on any node. */
   private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
+  /** Listeners told when this node's config is replaced (a reload), after `config` and `apps` changed. */
+  private readonly reconfigureListeners = new Set<(config: Config, previous: Config) => void | Promise<void>>();
 
   constructor(options: CoreOptions) {
-    this.config = options.config;
+    this.current = options.config;
     this.backend = options.backend;
     this.logger = options.logger.child({ module: 'core' });
     this.nodeId = options.nodeId;
@@ -80,6 +83,28 @@ export class Core {
     this.messages = new VersionedMessages(options.backend);
     this.annotations = new Annotations(options.backend);
     this.backend.bus.setHandler((message) => this.onBusMessage(message));
+  }
+
+  get config(): Config {
+    return this.current;
+  }
+
+  /**
+   * Replaces this node's config (a validated reload): the app registry first, then the
+   * listeners (the room directory reseeds spaces, rooms and bots). Settings read at start
+   * (listeners, backend, node) are the caller's to refuse; connections are untouched.
+   */
+  async reconfigure(config: Config): Promise<void> {
+    const previous = this.current;
+    this.current = config;
+    this.apps.replace(config.apps);
+    for (const listener of this.reconfigureListeners) await listener(config, previous);
+  }
+
+  /** Registers a listener for config reloads on this node. Returns the unregister function. */
+  onReconfigure(listener: (config: Config, previous: Config) => void | Promise<void>): () => void {
+    this.reconfigureListeners.add(listener);
+    return () => this.reconfigureListeners.delete(listener);
   }
 
   /** Starts the heartbeat and dead-node reaper. Call after `backend.start()`. */

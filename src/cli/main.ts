@@ -9,7 +9,13 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { CliError, EXIT } from './context.ts';
+import { registerCodes } from './commands/codes.ts';
+import { registerConfig } from './commands/config.ts';
+import { registerQueries } from './commands/queries.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerSign } from './commands/sign.ts';
+import { registerTail } from './commands/tail.ts';
+import { registerTrigger } from './commands/trigger.ts';
 
 export function buildProgram(): Command {
   const program = new Command('roomcast')
@@ -31,6 +37,12 @@ Exit codes: 0 success · 1 the server answered an error, or a check failed · 2 
 3 the server could not be reached.`,
     );
   registerServe(program);
+  registerConfig(program);
+  registerSign(program);
+  registerQueries(program);
+  registerTrigger(program);
+  registerTail(program);
+  registerCodes(program);
   return program;
 }
 

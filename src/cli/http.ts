@@ -28,6 +28,8 @@ export interface RequestSpec {
   readonly body?: string;
   /** PEM CA to trust. */
   readonly ca?: string;
+  /** Aborts the request (a stopped long-poll). */
+  readonly signal?: AbortSignal;
 }
 
 /** Sends one request; rejects with a CliError (EXIT.unreachable) when no answer comes. */
@@ -37,7 +39,7 @@ export function send(spec: RequestSpec): Promise<HttpResult> {
   const headers: Record<string, string> = { ...spec.headers };
   if (spec.body !== undefined) headers['content-length'] = String(Buffer.byteLength(spec.body));
   return new Promise((resolve, reject) => {
-    const outgoing = request(url, { method: spec.method, headers, timeout: REQUEST_TIMEOUT_MS, ...(spec.ca === undefined ? {} : { ca: spec.ca }) }, (response) => {
+    const outgoing = request(url, { method: spec.method, headers, timeout: REQUEST_TIMEOUT_MS, ...(spec.ca === undefined ? {} : { ca: spec.ca }), ...(spec.signal === undefined ? {} : { signal: spec.signal }) }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('error', (error) => reject(unreachable(spec.url, error)));

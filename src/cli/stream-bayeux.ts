@@ -26,6 +26,7 @@ export class BotStream {
   private clientId = '';
   private lastSerial: string | undefined;
   private stopped = false;
+  private readonly abort = new AbortController();
   private loop: Promise<void> | null = null;
 
   constructor(private readonly options: BotStreamOptions) {}
@@ -36,8 +37,10 @@ export class BotStream {
     return this.loop;
   }
 
+  /** Ends the loop at once (a held connect is abandoned; the server expires the session after its grace). */
   stop(): void {
     this.stopped = true;
+    this.abort.abort();
   }
 
   private async post(path: string, body: unknown, cookie?: string): Promise<HttpResult> {
@@ -46,6 +49,7 @@ export class BotStream {
       url: `${this.options.url}${path}`,
       headers: { 'content-type': 'application/json', ...(cookie === undefined ? {} : { cookie }) },
       body: JSON.stringify(body),
+      signal: this.abort.signal,
       ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
     });
   }

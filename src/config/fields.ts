@@ -62,7 +62,7 @@ function walk(node: SchemaNode, path: string, required: boolean, inArray: boolea
   const isObject = node.type === 'object';
   const isObjectArray = node.type === 'array' && node.items?.type === 'object';
   if (path !== '') {
-    const env = inArray || isObject || isObjectArray ? [] : [envNameOf(path), ...(node['x-env'] === undefined ? [] : [node['x-env']])];
+    const env = inArray || isObject || isObjectArray || path.startsWith('$') ? [] : [envNameOf(path), ...(node['x-env'] === undefined ? [] : [node['x-env']])];
     out.push({
       path,
       type: typeOf(node),

@@ -24,10 +24,10 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   return env;
 }
 
-/** Runs to completion (bounded by `timeoutMs`, then killed). */
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, options: { timeoutMs?: number; input?: string; cwd?: string } = {}): Promise<CliResult> {
+/** Runs to completion (bounded by `timeoutMs`, then killed). `bin` runs another copy's bin/roomcast.mjs. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, options: { timeoutMs?: number; input?: string; cwd?: string; bin?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd ?? process.cwd(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [options.bin ?? BIN, ...args], { env, cwd: options.cwd ?? process.cwd(), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -75,9 +75,9 @@ export const consoleSchema = {
         },
       },
     },
-    sessionIdleSec: { type: 'integer', minimum: 60, maximum: 86400, default: 3600, description: 'A session unused for this long ends, in seconds (a session never lives past 24 hours).' },
-    loginAttemptsPerMinute: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'Login attempts per client address and per user name per minute, on each node; past it 429.' },
-    tailEventsPerSecond: { type: 'integer', minimum: 1, maximum: 1000, default: 50, description: 'Live-tail events pushed per open channel page per second; the rest are counted as skipped.' },
+    sessionIdleSec: { type: 'integer', minimum: 60, maximum: 86400, default: 3600, 'x-unit': 's', description: 'A session unused for this long ends (a session never lives past 24 hours).' },
+    loginAttemptsPerMinute: { type: 'integer', minimum: 1, maximum: 1000, default: 10, 'x-unit': 'attempts/min', description: 'Login attempts per client address and per user name per minute, on each node; past it 429.' },
+    tailEventsPerSecond: { type: 'integer', minimum: 1, maximum: 1000, default: 50, 'x-unit': 'events/s', description: 'Live-tail events pushed per open channel page per second; the rest are counted as skipped.' },
   },
 } as const;
 

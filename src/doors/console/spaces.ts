@@ -1,8 +1,8 @@
 /**
  * The rooms-and-spaces page's data and actions, over the core's room directory (the
  * same state the bot API and the signed REST routes use, shared by every node):
- * spaces with their running flag, rooms with the members present in their channel,
- * bots with their latest login, and the actions start/stop, issue/expire a room code
+ * spaces with their running flag, rooms (configured and added at run time) with the
+ * members present in their channel, bots with their latest login, and the actions start/stop, issue/expire a room code
  * and issue/expire a bot token.
  *
  * Issuing replaces the secret with a new random one and returns it once (the store
@@ -76,24 +76,15 @@ export class DirectorySpaces implements SpacesSource {
       this.core.config.spaces.map(async (space) => {
         const state = await this.rooms.spaceState(space.id);
         const rooms = await Promise.all(
-          space.rooms.map(async (configured) => {
-            const record = await this.rooms.room(space.id, configured.id);
-            const channel = record?.channel ?? configured.channel ?? `presence-room-${space.id}-${configured.id}`;
-            const members = await this.core.presenceMembers(space.app, channel).catch(() => []);
-            return { id: configured.id, channel, members: members.slice(0, 100) };
+          (await this.rooms.listRooms(space.id)).map(async (room) => {
+            const members = await this.core.presenceMembers(space.app, room.channel).catch(() => []);
+            return { id: room.id, channel: room.channel, members: members.slice(0, 100) };
           }),
         );
-        const bots = await Promise.all(
-          space.bots.map(async (configured) => {
-            const record = await this.rooms.bot(space.id, configured.id);
-            const login = parseLogin(logins.get(`${space.id}/${configured.id}`));
-            return {
-              id: configured.id,
-              displayName: record?.displayName ?? configured.displayName ?? configured.id,
-              lastLogin: login === null ? null : { ...login, ageMs: Math.max(0, now - login.at) },
-            };
-          }),
-        );
+        const bots = (await this.rooms.listBots(space.id)).map((bot) => {
+          const login = parseLogin(logins.get(`${space.id}/${bot.id}`));
+          return { id: bot.id, displayName: bot.displayName, lastLogin: login === null ? null : { ...login, ageMs: Math.max(0, now - login.at) } };
+        });
         return { id: space.id, app: space.app, running: state.running, epoch: state.epoch, rooms, bots };
       }),
     );

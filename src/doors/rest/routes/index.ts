@@ -14,7 +14,9 @@ import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { historyRoutes } from './history.ts';
 import { messageRoutes } from './messages.ts';
+import { operatorRoutes, type ReloadReport } from './operator.ts';
 import { pushRoutes } from './push.ts';
+import { refuseUnknownQueryParams } from './strict-query.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
 
@@ -27,10 +29,23 @@ export interface AppRouteOptions {
   readonly core: Core;
   /** Push notifications; null/absent when the backend has no push stores (push routes answer 503). */
   readonly push?: PushService | null;
+  /** Re-reads this node's config file (`POST /apps/:app_id/server/reload`); absent: that route answers 422. */
+  readonly reload?: () => Promise<ReloadReport>;
 }
 
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
+
+/**
+ * A route plugin whose routes refuse query parameters they do not declare (see
+ * strict-query.ts). The hook is added in the plugin's own context before its routes.
+ */
+function strictQueries(plugin: AppRoutePlugin): AppRoutePlugin {
+  return async (app, options) => {
+    refuseUnknownQueryParams(app);
+    await plugin(app, options);
+  };
+}
 
 export const appRoutePlugins: readonly AppRoutePlugin[] = [
   eventRoutes,
@@ -41,6 +56,7 @@ export const appRoutePlugins: readonly AppRoutePlugin[] = [
   messageRoutes,
   annotationRoutes,
   pushRoutes,
-];
+  operatorRoutes,
+].map(strictQueries);
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

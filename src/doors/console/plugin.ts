@@ -149,7 +149,7 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
   log.info({ path: config.path, users: config.users.length, assetsBuilt: assets.built }, 'console served');
 }
 
-/** Start-up warnings: the sample password, and a console on a non-loopback address without TLS. */
+/** Start-up warnings: the sample password, and a console on a non-loopback address without native TLS (a TLS proxy in front is fine: say so in the docs). */
 async function warnAboutUnsafeSetups(core: Core, log: FastifyInstance['log']): Promise<void> {
   for (const user of core.config.console.users) {
     if (user.passwordHash !== undefined && (await verifyPasswordHash(user.passwordHash, SAMPLE_PASSWORD))) {
@@ -159,8 +159,8 @@ async function warnAboutUnsafeSetups(core: Core, log: FastifyInstance['log']): P
       );
     }
   }
-  const host = core.config.server.host;
-  if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost') {
+  const { host, tls } = core.config.server;
+  if (tls === undefined && host !== '127.0.0.1' && host !== '::1' && host !== 'localhost') {
     log.warn({ host }, 'console: served on a non-loopback address; put it behind TLS (a proxy or server.tls) so passwords and session cookies are not sent in clear');
   }
 }

@@ -46,16 +46,12 @@ function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'rc-image-'));
-  // --- build stage: COPY package*.json tsconfig*.json scripts src console-ui docs/errors.md; npm run build
+  // --- build stage: COPY package*.json tsconfig*.json scripts src; npm run build
   const build = join(work, 'build');
   mkdirSync(build);
-  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts', 'src', 'console-ui', 'docs/errors.md']) {
-    cpSync(join(repo, entry), join(build, entry), { recursive: true });
-  }
+  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts', 'src']) cpSync(join(repo, entry), join(build, entry), { recursive: true });
   symlinkSync(join(repo, 'node_modules'), join(build, 'node_modules'), 'dir');
   await run(process.execPath, ['scripts/build.mjs'], { cwd: build, timeout: 240_000 });
-  await run(process.execPath, ['scripts/build-console.mjs'], { cwd: build, timeout: 240_000 });
-  assert.ok(existsSync(join(build, 'dist', 'console', 'index.html')), 'the console is built into dist/console');
   // --- runtime stage: COPY package*.json; npm ci --omit=dev; COPY --from=build dist; COPY bin config
   runtime = join(work, 'runtime');
   mkdirSync(runtime);

@@ -12,10 +12,13 @@ import { Core } from './core/core.ts';
 import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
 import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
+import { loopWatchOf } from './doors/loop-watch.ts';
+import { outageLogOf } from './doors/outage-log.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
-import { createLogger } from './ops/logger.ts';
+import { applyConnectionHygiene } from './ops/connections.ts';
+import { createLogger, installAccessLog, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics } from './ops/metrics.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
@@ -73,9 +76,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : requestIds.next();
     },
-    // Long-polls and WebSockets outlive ordinary requests; doors set their own timeouts.
-    requestTimeout: 0,
+    // Timeouts and connection caps: applyConnectionHygiene below (they must survive a
+    // server created for TLS too, so they are set on the server, not passed here).
     forceCloseConnections: true,
+    // One access line per request, written on response (ops/logger.ts), not Fastify's two.
+    disableRequestLogging: true,
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too.
     frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
@@ -91,6 +96,16 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     done(draining ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
   });
   http.setErrorHandler(replyWithError);
+  const outages = outageLogOf(core, http.log);
+  http.decorate('outageLog', outages);
+  const loopWatch = loopWatchOf(core);
+  http.addHook('onClose', async () => {
+    outages.close();
+    loopWatch.close();
+  });
+  applyConnectionHygiene(http.server, config.server, logger);
+  installAccessLog(http);
+  warnAboutSampleSecrets(config, logger);
   http.setNotFoundHandler(replyNotFound);
 
   const metrics = installMetrics(http, core);

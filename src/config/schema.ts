@@ -113,6 +113,32 @@ export interface ServerConfig {
   bodyLimitBytes: number;
   /** How long shutdown waits for in-flight work, in milliseconds. Default 10000. */
   shutdownGraceMs: number;
+  /**
+   * A connection must send a request's complete headers within this long of starting it
+   * (or of opening, for its first request), in milliseconds; else it is closed. Default 10000; minimum 1000.
+   */
+  headersTimeoutMs: number;
+  /**
+   * A request's headers and body must arrive within this long, in milliseconds; else the
+   * connection is closed (a 408 when nothing was answered yet). Replies are not bounded by
+   * it, so a held Bayeux connect is unaffected. Default 30000; minimum 1000; at least `headersTimeoutMs`.
+   */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection (between requests) is closed after this long, in milliseconds. Default 72000 (above common balancers' 60 s); minimum 1000. */
+  keepAliveTimeoutMs: number;
+  /**
+   * A connection on which no byte moves for this long while a request is read or a reply is
+   * written is closed, in milliseconds: a client that stops reading a reply cannot hold it
+   * for ever. A held Bayeux connect extends it by its hold. Default 30000; 0 disables (not recommended).
+   */
+  idleTimeoutMs: number;
+  /** Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. Default 50000; 0 means no limit. */
+  maxConnections: number;
+  /**
+   * Concurrent TCP connections from one client address; more are closed at once. A peer in
+   * `trustedProxies` is exempt (it carries many clients). Default 1000; 0 means no limit.
+   */
+  maxConnectionsPerAddress: number;
 }
 
 export interface NodeConfig {
@@ -242,6 +268,12 @@ export const configSchema = {
         trustedProxies: { type: 'array', items: { type: 'string' }, default: [] },
         bodyLimitBytes: { type: 'integer', minimum: 1024, default: 1048576 },
         shutdownGraceMs: { type: 'integer', minimum: 0, default: 10000 },
+        headersTimeoutMs: { type: 'integer', minimum: 1000, default: 10000 },
+        requestTimeoutMs: { type: 'integer', minimum: 1000, default: 30000 },
+        keepAliveTimeoutMs: { type: 'integer', minimum: 1000, default: 72000 },
+        idleTimeoutMs: { type: 'integer', minimum: 0, default: 30000 },
+        maxConnections: { type: 'integer', minimum: 0, default: 50000 },
+        maxConnectionsPerAddress: { type: 'integer', minimum: 0, default: 1000 },
       },
     },
     log: {

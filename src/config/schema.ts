@@ -159,8 +159,15 @@ export interface WebSocketConfig {
   maxSubscriptionsPerConnection: number;
   /** Max size of one incoming frame, in bytes. Default 262144 (256 KiB). */
   maxFrameBytes: number;
-  /** A socket whose unsent buffer passes this is closed with a reconnect code, in bytes. Default 4194304 (4 MiB). */
+  /** A socket whose unsent buffer (Node's queue, past what the kernel took) passes this is closed with a reconnect code, in bytes. Default 4194304 (4 MiB). */
   maxBufferedBytes: number;
+  /**
+   * A connection that stops reading is closed with 4200 when a read probe (a WebSocket ping
+   * sent behind 64 KiB of unread frames) has no pong for this long, in milliseconds. It
+   * bounds what a stalled reader costs in kernel buffers, which `maxBufferedBytes` does not
+   * see. Default 5000; 0 disables (not recommended).
+   */
+  stallTimeoutMs: number;
 }
 
 export interface BotApiConfig {
@@ -322,6 +329,7 @@ export const configSchema = {
         maxSubscriptionsPerConnection: { type: 'integer', minimum: 0, default: 1000 },
         maxFrameBytes: { type: 'integer', minimum: 1024, default: 262144 },
         maxBufferedBytes: { type: 'integer', minimum: 1024, default: 4194304 },
+        stallTimeoutMs: { type: 'integer', minimum: 0, default: 5000 },
       },
     },
     bots: {

@@ -23,7 +23,7 @@ import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
 import { handleSubscribe } from './handlers/subscribe.ts';
 import { handleUnsubscribe } from './handlers/unsubscribe.ts';
-import { frameOfMessage, type SocketWriter } from './socket-writer.ts';
+import { frameOfMessage, reapSoon, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -184,7 +184,7 @@ export class Connection implements Subscriber {
     this.state = 'closing';
     if (notify) this.sendError(error);
     this.ws.close(pusherCodeOf(error), closeReason(error.message));
-    const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    const timer = setTimeout(() => reapSoon(this.ws), CLOSE_GRACE_MS);
     timer.unref();
   }
 
@@ -197,9 +197,16 @@ export class Connection implements Subscriber {
   /** The client fell behind: stop writing at once and let it reconnect (4200). */
   onOverflow(): void {
     if (this.state !== 'open') return;
-    this.logger.info({ socketId: this.socketId, buffered: this.writer.bufferedBytes }, 'closing a slow consumer');
+    this.logger.debug({ socketId: this.socketId, buffered: this.writer.bufferedBytes }, 'closing a slow consumer');
     // No error frame: it would only queue behind the backlog. The close code says why.
     this.close(createError('RC_ERR_WS_SLOW_CONSUMER', this.core.config.websocket.maxBufferedBytes), false);
+  }
+
+  /** The client stopped reading (a probe went unanswered for `stalledMs`): cut it like a slow consumer (4200). */
+  onStalled(stalledMs: number): void {
+    if (this.state !== 'open') return;
+    this.logger.debug({ socketId: this.socketId, unproven: this.writer.unprovenBytes, stalledMs }, 'closing a stalled consumer');
+    this.close(createError('RC_ERR_WS_STALLED', this.writer.unprovenBytes, stalledMs), false);
   }
 
   // --- inward

@@ -44,6 +44,8 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   const logger = http.log.child({ module: 'ws' });
   const socketIds = new SocketIdFactory();
   const connections = new Set<Connection>();
+  /** Each connection's writer, for the sweeper's stall check. */
+  const writers = new WeakMap<Connection, SocketWriter>();
   /** App id → open connections on this node (for `limits.maxConnections`). */
   const perApp = new Map<string, number>();
   let closing = false;
@@ -92,13 +94,17 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     let connection: Connection | null = null;
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
     connection = new Connection({ core, app, socketId, ws, writer, logger });
+    writers.set(connection, writer);
     if (query.get('protocol') === '2') enableProtocolV2(connection, query);
     const live = connection;
     connections.add(live);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);
 
     ws.on('message', (data, isBinary) => live.onMessage(data as Buffer, isBinary));
-    ws.on('pong', () => live.onActivity());
+    ws.on('pong', () => {
+      writer.onPong();
+      live.onActivity();
+    });
     ws.on('close', (code) => {
       if (code === CLOSE_MESSAGE_TOO_BIG) logger.info({ socketId }, 'closed: a frame exceeded websocket.maxFrameBytes');
       connections.delete(live);
@@ -130,14 +136,29 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   }
 
   // One sweeper for every connection: ping after activityTimeoutSec of silence, close
-  // (4201) when a ping stays unanswered for pongTimeoutSec.
+  // (4201) when a ping stays unanswered for pongTimeoutSec, cut (4200) a connection whose
+  // read probe stays unanswered for stallTimeoutMs (socket-writer.ts).
   const activityMs = settings.activityTimeoutSec * 1000;
   const pongMs = settings.pongTimeoutSec * 1000;
-  const sweepMs = Math.max(100, Math.min(1000, Math.floor(Math.min(activityMs, pongMs) / 4)));
+  const stallMs = settings.stallTimeoutMs;
+  const sweepMs = Math.max(100, Math.min(1000, Math.floor(Math.min(activityMs, pongMs, stallMs > 0 ? stallMs : Infinity) / 4)));
+  let lastSweepAt = Date.now();
   const sweeper = setInterval(() => {
     const now = Date.now();
+    // A sweep that ran late means this process, not the peers, stalled: excuse the probes.
+    const lateMs = now - lastSweepAt - sweepMs;
+    lastSweepAt = now;
     for (const connection of connections) {
       if (!connection.isOpen) continue;
+      if (stallMs > 0) {
+        const writer = writers.get(connection)!;
+        if (lateMs > sweepMs) writer.excuse(lateMs);
+        const stalledFor = writer.stalledForMs(now);
+        if (stalledFor > stallMs) {
+          connection.onStalled(stalledFor);
+          continue;
+        }
+      }
       if (connection.pingSentAt === 0) {
         if (now - connection.lastActivityAt >= activityMs) connection.ping();
       } else if (now - connection.pingSentAt >= pongMs) {

@@ -3,7 +3,7 @@
  * front doors (rest, ws, bayeux) and the ops routes.
  */
 import { randomBytes } from 'node:crypto';
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
@@ -80,7 +80,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // server created for TLS too, so they are set on the server, not passed here).
     forceCloseConnections: true,
     // One access line per request, written on response (ops/logger.ts), not Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too.
     frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),

@@ -12,7 +12,7 @@
  * - a warn at start when the sample secrets of config/default.json are in use.
  */
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 
 /** Paths that may carry secrets or session tokens; never written to logs. */
@@ -37,13 +37,15 @@ const SECRET_QUERY_PARAMS = /([?&](?:auth_signature|auth_key|token|access_token)
 /** Health probes are polled every few seconds by balancers: their access lines are debug. */
 const PROBE_ROUTES: ReadonlySet<string> = new Set(['/up', '/ready', '/metrics']);
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** The process logger at `level`, writing JSON lines to `destination` (default stdout). */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service: 'roomcast' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: { url: redactUrl },
-  });
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 /** A URL with the values of signing and token query parameters replaced by `[redacted]`. */

@@ -13,6 +13,7 @@ import { bayeux } from './scenarios/bayeux.ts';
 import { historyStore } from './scenarios/history-store.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
+import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { twoNodes } from './scenarios/two-nodes.ts';
 import { wsFanout } from './scenarios/ws-fanout.ts';
 
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   memory,
   'two-nodes': twoNodes,
   'history-store': historyStore,
+  'slow-consumers': slowConsumers,
 };
 
 /** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */
@@ -37,6 +39,8 @@ bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
            --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"
+slow-consumers (not in all): --stalled 500 --normal 20 --rate 50 --payload-bytes 4096 --phase-sec 10 --stall-sec 20
+           --slow-http 250 --uploads 200 [--write-docs] (figures into docs/performance.md)
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …
            npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]
 report:    npm run bench -- report [result.json …]   (default: the latest result of each scenario, as Markdown)`;

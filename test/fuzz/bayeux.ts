@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { Agent, request } from 'undici';
 import { draw, deepJsonText, hostileString, idLike, jsonish, mutatedText } from './arbitraries.ts';
 import { FUZZ_BOTS, FUZZ_ROOM } from './server.ts';
-import { DoorStats, runPool } from './stats.ts';
+import { DoorStats, laneInputs, runPool } from './stats.ts';
 
 /** The fuzz config's connect hold (server.ts): a held connect may take this long legitimately. */
 export const FUZZ_CONNECT_HOLD_MS = 500;
@@ -112,11 +112,10 @@ interface Session {
 /** Runs `count` Bayeux inputs over `lanes` lanes, each with its own bot session. */
 export async function fuzzBayeux(origin: string, seed: number, count: number, lanes: number, stats: DoorStats, isAlive: () => boolean): Promise<void> {
   const agent = new Agent({ connections: lanes * 2, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
-  const inputs = draw(bayeuxInput, seed, count);
   const perLane = Math.ceil(count / lanes);
   try {
     await runPool(
-      Array.from({ length: lanes }, (_, lane) => inputs.slice(lane * perLane, (lane + 1) * perLane)),
+      Array.from({ length: lanes }, (_, lane) => laneInputs((at, n) => draw(bayeuxInput, at, n), seed, lane, Math.min(perLane, count - lane * perLane))),
       lanes,
       async (slice, lane) => {
         let session = await open(agent, origin, lane);

@@ -64,3 +64,14 @@ export async function runPool<T>(items: readonly T[], concurrency: number, worke
   });
   await Promise.all(lanes);
 }
+
+/**
+ * The inputs of one lane, drawn lazily in chunks (a run's inputs at once would be
+ * gigabytes: some are 300 KB strings). Lane `lane` of a run draws from `seed + lane·1e6 +
+ * chunk`, so a seed still fixes every input.
+ */
+export function* laneInputs<T>(draw: (seed: number, count: number) => T[], seed: number, lane: number, count: number, chunk = 200): Generator<T> {
+  for (let done = 0, index = 0; done < count; done += chunk, index++) {
+    yield* draw(seed + lane * 1_000_000 + index, Math.min(chunk, count - done));
+  }
+}

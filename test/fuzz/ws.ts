@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import { draw, hostileString, idLike, jsonish, mutatedText, deepJsonText, PROTO_KEYS } from './arbitraries.ts';
 import { FUZZ_APP } from './server.ts';
-import { DoorStats, runPool } from './stats.ts';
+import { DoorStats, laneInputs, runPool } from './stats.ts';
 
 const sign = (text: string): string => `${FUZZ_APP.key}:${createHmac('sha256', FUZZ_APP.secret).update(text).digest('hex')}`;
 
@@ -92,10 +92,9 @@ export const frameInput: fc.Arbitrary<FrameInput> = fc.oneof(
 
 /** Runs `count` frames over `lanes` connections (one connection per lane, replaced when the server closes it). */
 export async function fuzzWsFrames(port: number, seed: number, count: number, lanes: number, stats: DoorStats, isAlive: () => boolean): Promise<void> {
-  const inputs = draw(frameInput, seed, count);
   const perLane = Math.ceil(count / lanes);
   await runPool(
-    Array.from({ length: lanes }, (_, lane) => inputs.slice(lane * perLane, (lane + 1) * perLane)),
+    Array.from({ length: lanes }, (_, lane) => laneInputs((at, n) => draw(frameInput, at, n), seed, lane, Math.min(perLane, count - lane * perLane))),
     lanes,
     async (slice, lane) => {
       let client = await Lane.open(port, lane % 2 === 0 ? '7' : '2');

@@ -11,7 +11,7 @@ import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
 import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
-import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
+import { MAX_PATH_PARAM_LENGTH, replyClientError, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { loopWatchOf } from './doors/loop-watch.ts';
 import { outageLogOf } from './doors/outage-log.ts';
 import { restDoor } from './doors/rest/plugin.ts';
@@ -84,6 +84,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too.
     frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
+    // Requests Node's parser refused (malformed, headers too large, request timeout).
+    clientErrorHandler: replyClientError,
     // Off: Fastify's own 503 body is not the common format. The onRequest hook below
     // answers requests that arrive while the doors drain (RC_ERR_HTTP_SHUTTING_DOWN).
     return503OnClosing: false,

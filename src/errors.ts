@@ -165,6 +165,8 @@ export const ERRORS = {
   RC_ERR_JSON_STRING_TOO_LONG: spec(400, 'Bad Request', 'a JSON string or key is longer than %s characters'),
   RC_ERR_HTTP_CLIENT_ABORTED: spec(400, 'Bad Request', 'the request body was cut off before its end (%s)'),
   RC_ERR_WS_STALLED: spec(503, 'Service Unavailable', 'the connection stopped reading: a probe sent behind %s unread bytes had no answer within %s ms', true),
+  RC_ERR_HTTP_REQUEST_TIMEOUT: spec(408, 'Request Timeout', 'the request was not received in full within server.requestTimeoutMs', true),
+  RC_ERR_HTTP_HEADERS_TOO_LARGE: spec(431, 'Request Header Fields Too Large', 'the request line and headers are larger than the server accepts (16 KiB)'),
   RC_ERR_NODE_WARMING: spec(503, 'Service Unavailable', 'this node is still warming up (%s); route traffic elsewhere for now', true),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -4,6 +4,7 @@
  * with the catalogue's status. Fastify's own errors (bad JSON, body too large, schema
  * validation, 404) are mapped into the catalogue here, so clients see one vocabulary.
  */
+import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../errors.ts';
 import { OutageLog } from './outage-log.ts';
@@ -97,4 +98,28 @@ export function replyWithError(thrown: unknown, request: FastifyRequest, reply: 
 /** Fastify not-found handler in the common format. */
 export function replyNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return replyWithError(createError('RC_ERR_HTTP_NOT_FOUND', request.method, request.url.split('?')[0]), request, reply);
+}
+
+/**
+ * Fastify `clientErrorHandler`: requests Node's HTTP parser refused before any route
+ * (malformed request, headers over Node's 16 KiB, the request timeout) get the common
+ * error body too, then the connection is closed (there is no request to attach an id to,
+ * so `request_id` is "none"). Logged at debug: these are client faults.
+ */
+export function replyClientError(this: { log: FastifyBaseLogger }, error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const refusal =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? createError('RC_ERR_HTTP_REQUEST_TIMEOUT')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? createError('RC_ERR_HTTP_HEADERS_TOO_LARGE')
+        : createError('RC_ERR_HTTP_VALIDATION', `malformed HTTP request (${String(error.code ?? 'parse error').slice(0, 40)})`);
+  this.log.debug({ code: refusal.code, parser: error.code }, refusal.message);
+  if (socket.writable) {
+    const body = JSON.stringify(errorBody(refusal, 'none'));
+    socket.write(
+      `HTTP/1.1 ${refusal.status} ${refusal.shortName}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

@@ -79,3 +79,8 @@ export function outageLogOf(core: Core, logger: FastifyBaseLogger): OutageLog {
   }
   return log;
 }
+
+/** The node's outage log if app.ts created one (doors built alone in tests have none). */
+export function existingOutageLog(core: Core): OutageLog | undefined {
+  return byCore.get(core);
+}

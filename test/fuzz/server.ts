@@ -31,7 +31,9 @@ export function fuzzConfig(): Record<string, unknown> {
     bots: { cookieSecret: 'fuzz-cookie-secret-0123456789abcdef', connectTimeoutMs: 1000 },
     websocket: { maxFrameBytes: 64 * 1024 },
     apps: [
-      { ...FUZZ_APP, limits: { restRequestsPerWindow: 0, clientEventsPerSecond: 0 } },
+      // Short retention: what the inputs legitimately store (history, idempotency replies)
+      // expires during the run, so the RSS after it shows what leaked, not what was kept.
+      { ...FUZZ_APP, idempotencyWindowSec: 1, limits: { restRequestsPerWindow: 0, clientEventsPerSecond: 0 }, history: { maxCount: 10, maxAgeSec: 5 } },
       { ...WATCH_APP, history: { maxCount: 10_000 } },
     ],
     spaces: [

@@ -90,6 +90,9 @@ export const frameInput: fc.Arbitrary<FrameInput> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 64 * 1024 + 1, max: 200 * 1024 }).map((size): FrameInput => ({ kind: 'oversized', size })) },
 );
 
+/** Frames sent between two `pusher:ping` round trips (FUZZ_WS_BATCH=1 pins a slow reply on one frame). */
+const FRAMES_PER_PING = Number(process.env.FUZZ_WS_BATCH ?? 10);
+
 /** Runs `count` frames over `lanes` connections (one connection per lane, replaced when the server closes it). */
 export async function fuzzWsFrames(port: number, seed: number, count: number, lanes: number, stats: DoorStats, isAlive: () => boolean): Promise<void> {
   const perLane = Math.ceil(count / lanes);
@@ -118,7 +121,7 @@ export async function fuzzWsFrames(port: number, seed: number, count: number, la
         }
         client.send(input);
         batch.push(input);
-        if (batch.length >= 10 || closing) {
+        if (batch.length >= FRAMES_PER_PING || closing) {
           const ms = await client.roundTrip();
           if (ms !== null) for (const frameInput of batch) stats.record('ok', ms, () => describe(frameInput));
           if (ms !== null) batch = [];

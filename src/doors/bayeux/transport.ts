@@ -17,10 +17,11 @@
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BotSession } from '../../core/bot-sessions.ts';
-import { createError } from '../../errors.ts';
+import { createError, isRoomcastError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
 import { adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
 import { jsonProblem } from '../json-depth.ts';
+import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import type { CookieSeal } from './cookies.ts';
 import { isMetaChannel } from './grammar.ts';
 import type { LoadShedder } from './load-shedding.ts';
@@ -181,7 +182,12 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
     shedder.noteSession(sessionId, holdMs + sessions.graceMs);
     return sessions.keepAlive(sessionId, holdMs).then(
       () => undefined,
-      (error: unknown) => registry.logWarn(error, 'could not extend a bot session'),
+      (error: unknown) => {
+        // A backend outage is logged once by the node's outage log, not once per connect.
+        const outages = existingOutageLog(door.core);
+        if (outages !== undefined && isRoomcastError(error) && OutageLog.covers(error)) outages.failed(error);
+        else registry.logWarn(error, 'could not extend a bot session');
+      },
     );
   }
 }

@@ -16,6 +16,7 @@ import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
+import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
 import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, subscriptionErrorFrame, userEvent } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
@@ -307,7 +308,12 @@ export class Connection implements Subscriber {
 
   private reportError(thrown: unknown): void {
     const error = isRoomcastError(thrown) ? thrown : createErrorWith('RC_ERR_INTERNAL', { cause: thrown });
-    if (error.status >= 500) this.logger.warn({ err: thrown, socketId: this.socketId }, error.message);
+    if (error.status >= 500) {
+      // A backend outage is logged once by the node's outage log, not once per frame.
+      const outages = existingOutageLog(this.core);
+      if (outages !== undefined && OutageLog.covers(error)) outages.failed(error);
+      else this.logger.warn({ err: thrown, socketId: this.socketId }, error.message);
+    }
     if (this.state === 'open') this.sendError(error);
   }
 }

@@ -20,11 +20,12 @@
  * B every connection closed within its timeout; C RSS growth under 20 MiB.
  */
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { rssBytes, startCpuWindow } from '../lib/cpu.ts';
 import type { Options } from '../lib/options.ts';
-import { sleep, startWorker, type Proc } from '../lib/proc.ts';
+import { REPO_ROOT, sleep, startWorker, type Proc } from '../lib/proc.ts';
 import { BENCH_APP, signedPath } from '../lib/pusher-sign.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { nowMs } from '../lib/worker.ts';
@@ -35,6 +36,8 @@ import { collect, wsUrl } from './fanout-runner.ts';
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const CHANNEL = 'bench-slow';
+/** Node checks header and request deadlines every 0.5 s (src/ops/connections.ts): a close may come that much later. */
+const CHECK_SLACK_MS = 500;
 
 interface PublishResult {
   ok: number;
@@ -74,7 +77,50 @@ export async function slowConsumers(options: Options): Promise<ScenarioResult> {
     await Promise.all(workers.map((proc) => proc.stop(2_000)));
     await server.proc.stop();
   }
+  if (options.string('docs', 'true') !== 'false') result.notes.push(`written: ${writePerformanceSection(result, process.argv.slice(2).join(' '))}`);
   return result;
+}
+
+const BEGIN = '<!-- slow-consumers:begin -->';
+const END = '<!-- slow-consumers:end -->';
+
+/** Writes the run's figures into the "Slow consumers" section of docs/performance.md (created if missing). */
+function writePerformanceSection(result: ScenarioResult, args: string): string {
+  const path = join(REPO_ROOT, 'docs/performance.md');
+  let text = readFileSync(path, 'utf8');
+  if (!text.includes(BEGIN)) text = `${text.trimEnd()}\n\n## Slow consumers\n\n${BEGIN}\n${END}\n`;
+  const cell = (value: unknown): string => (value === null || value === undefined ? '' : typeof value === 'number' ? String(Math.round(value * 100) / 100) : String(value));
+  const stallRows = result.rows.filter((row) => !row.phase.startsWith('B.') && !row.phase.startsWith('C.'));
+  const httpRows = result.rows.filter((row) => row.phase.startsWith('B.'));
+  const uploadRows = result.rows.filter((row) => row.phase.startsWith('C.'));
+  const table = (rows: typeof result.rows, columns: string[]): string[] => [
+    `| phase | ${columns.join(' | ')} | CPU server / other (% of a core) |`,
+    `|---|${columns.map(() => '---').join('|')}|---|`,
+    ...rows.map((row) => `| ${row.phase} | ${columns.map((column) => cell(row.metrics[column])).join(' | ')} | ${row.cpu === undefined ? '' : `${Math.round(row.cpu.groups.server ?? 0)} / ${Math.round(row.cpu.otherPercent)}`} |`),
+  ];
+  const block = [
+    `Command: \`npm run bench -- ${args}\` — ${result.startedAt.slice(0, 16)}Z, roomcast defaults (memory backend, \`websocket.stallTimeoutMs\` 5000, \`server.headersTimeoutMs\` 10000, \`server.requestTimeoutMs\` 30000) but \`server.maxConnectionsPerAddress\` 0 (every client is on 127.0.0.1).`,
+    '',
+    '| figure | value | target |',
+    '|---|---|---|',
+    ...Object.entries(result.comparisons).map(([name, value]) => `| ${name.replace(/ \(.*$/, '')} | ${cell(value)} | ${/\((?:target )?([^)]*)\)/.exec(name)?.[1] ?? ''} |`),
+    '',
+    `**A.** ${result.options.stalledCount} stalled and ${result.options.normalCount} normal readers, ${result.options.rate} events/s of ${result.options.payloadBytes} bytes:`,
+    '',
+    ...table(stallRows, ['normal p50 ms', 'normal p99 ms', 'normal max ms', 'delivered %', 'REST p99 ms', 'loop stall max ms', 'TCP mem peak MiB', 'all stalled cut after s', 'server RSS MiB']),
+    '',
+    `**B.** ${result.options.slowPerKind} connections of each kind, held open by the client until the server closed them:`,
+    '',
+    ...table(httpRows, ['closed by server', 'median close s', 'max close s', 'timeout s', 'within timeout']),
+    '',
+    '**C.** Unsigned uploads declaring 900 KB and sending all but 10 bytes:',
+    '',
+    ...table(uploadRows, ['RSS before MiB', 'RSS peak MiB', 'RSS growth MiB', 'answered', 'statuses', 'max close s']),
+  ].join('\n');
+  const start = text.indexOf(BEGIN) + BEGIN.length;
+  text = `${text.slice(0, start)}\n${block}\n${text.slice(text.indexOf(END))}`;
+  writeFileSync(path, text);
+  return path;
 }
 
 async function stalledReaders(
@@ -217,11 +263,11 @@ async function slowHttpClients(port: number, result: ScenarioResult, perKind: nu
         'max close s': Math.round(max / 100) / 10,
         'median close s': Math.round(median(closed) / 100) / 10,
         'timeout s': kind.boundMs / 1000,
-        'within timeout': closed.length === perKind && max <= kind.boundMs + 1500,
+        'within timeout': closed.length === perKind && max <= kind.boundMs + CHECK_SLACK_MS,
       },
     });
   }
-  result.comparisons['B. slow HTTP connections closed within their timeout (+ Node\'s 1 s check)'] = `${outcomes.reduce((sum, { kind, times }) => sum + times.filter((ms) => ms <= kind.boundMs + 1500).length, 0)} of ${perKind * kinds.length} (phase ${Math.round((nowMs() - started) / 1000)} s)`;
+  result.comparisons['B. slow HTTP connections closed within their timeout (+ Node\'s 0.5 s check interval)'] = `${outcomes.reduce((sum, { kind, times }) => sum + times.filter((ms) => ms <= kind.boundMs + CHECK_SLACK_MS).length, 0)} of ${perKind * kinds.length} (phase ${Math.round((nowMs() - started) / 1000)} s)`;
 }
 
 /** ms from connect until the server closed the connection; Infinity past `limitMs`. */

@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/schema.ts';
 
 /** How often Node checks header and request deadlines, at most, in milliseconds. */
-const MAX_CHECK_INTERVAL_MS = 1000;
+const MAX_CHECK_INTERVAL_MS = 500;
 
 /** Counts of what the caps refused, for logs and tests. */
 export interface ConnectionLimitStats {

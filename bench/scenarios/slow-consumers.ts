@@ -63,8 +63,8 @@ export async function slowConsumers(options: Options): Promise<ScenarioResult> {
     comparisons: {},
     notes: [],
   };
-  // Every client is on 127.0.0.1: lift the per-address cap (it is what part B would otherwise measure).
-  const server = await startRoomcast('roomcast', { overrides: { server: { maxConnectionsPerAddress: 0 } } });
+  // The bench config lifts the per-address cap: every client is on 127.0.0.1.
+  const server = await startRoomcast('roomcast');
   const workers: Proc[] = [];
   try {
     await stalledReaders(server.origin, server.proc.pid, workers, result, { stalledCount, normalCount, rate, payloadBytes, phaseMs, stallPhaseMs });

@@ -67,6 +67,17 @@ test('connections that send nothing, unfinished headers or an unfinished body ar
   // Headers: 1 s; whole request: 2 s (plus Node's check interval and a loaded machine's slack).
   assert.ok(times[0]! < 4000 && times[1]! < 4000, `header timeouts: ${times.join(', ')} ms`);
   assert.ok(times[2]! < 6000 && times[3]! < 6000, `request timeouts: ${times.join(', ')} ms`);
+  // A request cut by the timeout is told so in the common error format.
+  assert.match(probes[2]!.received(), /^HTTP\/1\.1 408 [^]*"code":"RC_ERR_HTTP_REQUEST_TIMEOUT"/);
+});
+
+test('requests Node refuses before any route (headers too large, malformed) get the common error body', async () => {
+  const huge = await open((socket) => socket.write(`GET /up?x=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`));
+  await within(huge.closed, 5000, 'closed after 431');
+  assert.match(huge.received(), /^HTTP\/1\.1 431 [^]*"code":"RC_ERR_HTTP_HEADERS_TOO_LARGE"/);
+  const garbage = await open((socket) => socket.write('BREW /pot HTTP/9\r\n\r\n'));
+  await within(garbage.closed, 5000, 'closed after 400');
+  assert.match(garbage.received(), /^HTTP\/1\.1 400 [^]*"code":"RC_ERR_HTTP_VALIDATION"/);
 });
 
 test('an idle keep-alive connection is closed after keepAliveTimeoutMs', async () => {

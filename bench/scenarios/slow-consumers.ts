@@ -7,9 +7,11 @@
  *    publisher. Baseline phase with everyone reading, then the stall phase. Figures: time
  *    from the stall until every stalled socket was cut (the channel's subscription count,
  *    read through the signed REST API), the normal readers' delivery p99 in both phases,
- *    REST publish p99, the longest event-loop stall the server saw (prom-client's
- *    `nodejs_eventloop_lag_max_seconds`, scraped every second), the machine's TCP buffer
- *    memory (/proc/net/sockstat) at its peak.
+ *    REST publish p99, the longest event-loop block the server saw
+ *    (`roomcast_event_loop_block_max_seconds`: timer delay bounded by the server's own CPU
+ *    time, so a machine shared with other work does not inflate it; prom-client's
+ *    wall-clock lag is reported beside it), scraped every second, and the machine's TCP
+ *    buffer memory (/proc/net/sockstat) at its peak.
  * B. 250 slow HTTP clients of each kind — sending nothing, unfinished headers, an
  *    unfinished signed body, an unfinished unsigned body, an unfinished login body —
  *    and when the server closed each, against the configured timeouts.
@@ -107,7 +109,7 @@ function writePerformanceSection(result: ScenarioResult, args: string): string {
     '',
     `**A.** ${result.options.stalledCount} stalled and ${result.options.normalCount} normal readers, ${result.options.rate} events/s of ${result.options.payloadBytes} bytes:`,
     '',
-    ...table(stallRows, ['normal p50 ms', 'normal p99 ms', 'normal max ms', 'delivered %', 'REST p99 ms', 'loop stall max ms', 'TCP mem peak MiB', 'all stalled cut after s', 'server RSS MiB']),
+    ...table(stallRows, ['normal p50 ms', 'normal p99 ms', 'normal max ms', 'delivered %', 'REST p99 ms', 'loop block max ms', 'loop lag max ms', 'TCP mem peak MiB', 'all stalled cut after s', 'server RSS MiB']),
     '',
     `**B.** ${result.options.slowPerKind} connections of each kind, held open by the client until the server closed them:`,
     '',
@@ -143,17 +145,20 @@ async function stalledReaders(
     const stalling = phase.startsWith('stall');
     await sleep(1000);
     await normal.call('reset');
-    await eventLoopLagMaxMs(origin);
+    await eventLoopMaxMs(origin);
     const cpu = startCpuWindow({ server: [serverPid], normal: [normal.pid], stalled: [stalled.pid], publisher: [publisher.pid] });
     const stallAt = nowMs();
     if (stalling) await stalled.call('stall');
     let lagMaxMs = 0;
+    let blockMaxMs = 0;
     let tcpPeakMiB = 0;
     let cutAfterMs = Number.NaN;
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        lagMaxMs = Math.max(lagMaxMs, await eventLoopLagMaxMs(origin));
+        const loop = await eventLoopMaxMs(origin);
+        lagMaxMs = Math.max(lagMaxMs, loop.lag);
+        blockMaxMs = Math.max(blockMaxMs, loop.block);
         tcpPeakMiB = Math.max(tcpPeakMiB, tcpMemoryMiB());
         if (stalling && Number.isNaN(cutAfterMs) && (await subscriptionCount(origin)) <= settings.normalCount) cutAfterMs = nowMs() - stallAt;
         await sleep(250);
@@ -176,7 +181,8 @@ async function stalledReaders(
         'delivered %': published.ok === 0 ? 0 : (100 * seen.received) / (published.ok * settings.normalCount),
         'REST p99 ms': published.replyLatency.p99,
         'failed pub': published.failed,
-        'loop stall max ms': lagMaxMs,
+        'loop lag max ms': lagMaxMs,
+        'loop block max ms': blockMaxMs,
         'TCP mem peak MiB': tcpPeakMiB,
         'all stalled cut after s': stalling ? Math.round(cutAfterMs / 100) / 10 : null,
         'server RSS MiB': Math.round(rssBytes(serverPid) / 2 ** 20),
@@ -188,17 +194,22 @@ async function stalledReaders(
   const p99 = (row: typeof baseline): number => Number(row?.metrics['normal p99 ms']);
   result.comparisons['A. stalled readers all cut within (s, target ≤ 10)'] = stall?.metrics['all stalled cut after s'] ?? null;
   result.comparisons['A. normal p99 during stall ÷ baseline (target ≤ 2)'] = Math.round((p99(stall) / p99(baseline)) * 100) / 100;
-  result.comparisons['A. longest event-loop stall during the stall phase, ms (target ≤ 100)'] = stall?.metrics['loop stall max ms'] ?? null;
+  result.comparisons['A. longest event-loop block during the stall phase, ms (target ≤ 100)'] = stall?.metrics['loop block max ms'] ?? null;
+  result.comparisons['A. longest timer delay (wall clock, includes time given to other processes), ms'] = stall?.metrics['loop lag max ms'] ?? null;
 }
 
-/** The server's max event-loop lag since the last scrape (prom-client resets it per scrape), in ms. */
-async function eventLoopLagMaxMs(origin: string): Promise<number> {
+/**
+ * The server's event-loop figures since the last scrape (both reset per scrape), in ms:
+ * `lag` is prom-client's max timer delay (wall clock, so it also counts time the machine
+ * gave other processes); `block` is roomcast's own, bounded by the CPU the server used.
+ */
+async function eventLoopMaxMs(origin: string): Promise<{ lag: number; block: number }> {
   try {
     const text = await (await fetch(`${origin}/metrics`)).text();
-    const match = /^roomcast_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text);
-    return match === null ? 0 : Math.round(Number(match[1]) * 1000);
+    const read = (name: string): number => Math.round(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0) * 1000);
+    return { lag: read('roomcast_nodejs_eventloop_lag_max_seconds'), block: read('roomcast_event_loop_block_max_seconds') };
   } catch {
-    return Number.NaN;
+    return { lag: Number.NaN, block: Number.NaN };
   }
 }
 

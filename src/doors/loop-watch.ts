@@ -29,6 +29,9 @@ export const MAX_WARMUP_MS = 10_000;
 
 export class LoopWatch {
   private timer: NodeJS.Timeout | null = null;
+  private lastCpu = process.cpuUsage();
+  /** Longest block since the last `takeMaxBlockMs`, in ms (see there). */
+  private maxBlockMs = 0;
   /** Delays sampled in the current window, in milliseconds. */
   private samples: number[] = [];
   private windowStartedAt = Date.now();
@@ -48,7 +51,14 @@ export class LoopWatch {
     const due = now + SAMPLE_MS;
     this.timer = setTimeout(() => {
       const firedAt = Date.now();
-      this.samples.push(Math.max(0, firedAt - due));
+      const delay = Math.max(0, firedAt - due);
+      this.samples.push(delay);
+      const cpu = process.cpuUsage(this.lastCpu);
+      this.lastCpu = process.cpuUsage();
+      // A late timer is a block only as far as this process was busy meanwhile; the rest
+      // is the machine not scheduling it (other processes), which no code here can fix.
+      const blockMs = Math.min(delay, (cpu.user + cpu.system) / 1000);
+      if (blockMs > this.maxBlockMs) this.maxBlockMs = blockMs;
       if (firedAt - this.windowStartedAt >= this.windowMs) this.closeWindow(firedAt);
       if (this.timer !== null) this.schedule(firedAt);
     }, SAMPLE_MS);
@@ -79,6 +89,17 @@ export class LoopWatch {
     if (this.recent.length === 0) return 0;
     const sorted = [...this.recent].sort((a, b) => a - b);
     return sorted[Math.floor((sorted.length - 1) / 2)]!;
+  }
+
+  /**
+   * The longest event-loop block since the last call (then reset), in ms: how late a
+   * sample fired, bounded by the CPU time this process used meanwhile. Unlike the raw
+   * delay it does not count time the machine gave to other processes.
+   */
+  takeMaxBlockMs(): number {
+    const max = this.maxBlockMs;
+    this.maxBlockMs = 0;
+    return max;
   }
 
   /** Number of windows remembered so far (at most `WINDOWS`). */

@@ -174,7 +174,8 @@ async function sendOne(agent: Agent, origin: string, input: BayeuxInput, session
     } else if (response.statusCode === 200 && input.kind === 'messages') {
       if (/"error":"5\d\d:/.test(reply) && !reply.includes('publish_failed')) stats.fault(`a 5xx Bayeux error: ${reply.slice(0, 200)} ← ${describe()}`);
     }
-    return response.statusCode === 403 && input.cookie === 'real';
+    // The lane's session is gone (expired, or its login was refused while the node shed load): log in again.
+    return input.cookie === 'real' && (response.statusCode === 403 || (response.statusCode === 412 && session.cookie === ''));
   } catch (error) {
     stats.record(`client error ${(error as { code?: string }).code ?? (error as Error).name}`, performance.now() - started, describe);
     return false;

@@ -12,6 +12,7 @@
  * `runFuzz` is also what test/fuzz/fuzz.test.ts calls with a few thousand inputs.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fuzzBayeux } from './bayeux.ts';
 import { fuzzRawTcp } from './raw-tcp.ts';
@@ -33,6 +34,20 @@ export interface FuzzReport {
   readonly rssAfterMiB: number;
   readonly errorLines: string[];
   readonly watch: WatchReport;
+  /** The server's longest event-loop block during the run, bounded by its own CPU time (ms). */
+  readonly serverBlockMaxMs: number;
+  /** The machine's 1-minute load average at the start and the end (2 cores: above 2 means waiting for CPU). */
+  readonly loadAverage: [number, number];
+}
+
+/** The server's longest event-loop block since the last scrape (`roomcast_event_loop_block_max_seconds`), in ms. */
+async function serverBlockMs(origin: string): Promise<number> {
+  try {
+    const text = await (await fetch(`${origin}/metrics`)).text();
+    return Math.round(Number(/^roomcast_event_loop_block_max_seconds (\S+)$/m.exec(text)?.[1] ?? 0) * 1000);
+  } catch {
+    return 0;
+  }
 }
 
 export async function runFuzz(options: { seed: number; inputs: number; log?: (line: string) => void }): Promise<FuzzReport> {
@@ -55,6 +70,10 @@ export async function runFuzz(options: { seed: number; inputs: number; log?: (li
     const tcp = new DoorStats('raw TCP');
     const upgrades = new DoorStats('WebSocket raw frames / upgrades');
     const started = Date.now();
+    const loadAtStart = loadavg()[0] ?? 0;
+    await serverBlockMs(server.origin);
+    let blockMaxMs = 0;
+    const blockWatch = setInterval(() => void serverBlockMs(server.origin).then((ms) => (blockMaxMs = Math.max(blockMaxMs, ms))), 2000);
     const progress = setInterval(() => {
       const sent = [rest, frames, bayeux, tcp, upgrades].reduce((sum, door) => sum + door.inputs, 0);
       log(`  ${Math.round((Date.now() - started) / 1000)} s: ${sent} inputs`);
@@ -69,7 +88,10 @@ export async function runFuzz(options: { seed: number; inputs: number; log?: (li
       ]);
     } finally {
       clearInterval(progress);
+      clearInterval(blockWatch);
     }
+    blockMaxMs = Math.max(blockMaxMs, await serverBlockMs(server.origin));
+    const loadAtEnd = loadavg()[0] ?? 0;
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     const watch = await watchers.finish();
     const crashed = server.exited() ? server.exitDescription() : null;
@@ -87,6 +109,8 @@ export async function runFuzz(options: { seed: number; inputs: number; log?: (li
       rssAfterMiB: mib(rssAfter),
       errorLines: [...server.errorLines],
       watch,
+      serverBlockMaxMs: blockMaxMs,
+      loadAverage: [Math.round(loadAtStart * 10) / 10, Math.round(loadAtEnd * 10) / 10],
     };
   } finally {
     await server.stop();
@@ -107,6 +131,8 @@ export function reportMarkdown(report: FuzzReport, command: string): string {
     `| crashes (server process exited) | ${report.crashed === null ? 0 : 1} | 0 |`,
     `| 5xx or internal errors caused by input | ${total((door) => door.faultCount)} | 0 |`,
     `| replies over 1 s (beyond a connect's own hold) | ${total((door) => door.slow)} (slowest ${Math.max(...report.doors.map((door) => door.maxMs)).toFixed(0)} ms) | 0 |`,
+    `| the server's longest event-loop block (bounded by its own CPU time) | ${report.serverBlockMaxMs} ms | (context for the line above) |`,
+    `| machine load average (1 min) at start → end, 2 cores | ${report.loadAverage[0]} → ${report.loadAverage[1]} | (context: above 2, processes wait for a core) |`,
     `| load-shedding refusals (503 RC_ERR_BOT_BUSY) | ${total((door) => door.shed)} | (counted apart) |`,
     `| server RSS after a full GC, before → after | ${report.rssBeforeMiB} → ${report.rssAfterMiB} MiB (${growth >= 0 ? '+' : ''}${growth} %) | within 10 % |`,
     `| error-level log lines | ${report.errorLines.length} | (none expected) |`,

@@ -34,6 +34,8 @@ export interface WsDoorOptions {
 // 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
 const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7', '2']);
 const APP_PATH = /^\/app\/([^/?#]+)\/?$/;
+/** Work spent cutting stalled connections per event-loop turn, at most, in milliseconds. */
+const CUT_BUDGET_MS = 5;
 /** How long preClose waits for sockets to finish closing before cutting them. */
 const SHUTDOWN_WAIT_MS = 2000;
 
@@ -143,6 +145,24 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   const stallMs = settings.stallTimeoutMs;
   const sweepMs = Math.max(100, Math.min(1000, Math.floor(Math.min(activityMs, pongMs, stallMs > 0 ? stallMs : Infinity) / 4)));
   let lastSweepAt = Date.now();
+  // Stalled connections found by one sweep are cut a few per event-loop turn (at most
+  // CUT_BUDGET_MS of work each), so hundreds stalling together never block the others.
+  const toCut = new Map<Connection, number>();
+  const cutSome = (): void => {
+    const until = performance.now() + CUT_BUDGET_MS;
+    // At least one per turn, so the queue always drains.
+    for (const [connection, stalledFor] of toCut) {
+      toCut.delete(connection);
+      connection.onStalled(stalledFor);
+      if (performance.now() >= until) break;
+    }
+    if (toCut.size > 0) setImmediate(cutSome);
+  };
+  const cutSoon = (connection: Connection, stalledFor: number): void => {
+    if (toCut.has(connection)) return;
+    toCut.set(connection, stalledFor);
+    if (toCut.size === 1) setImmediate(cutSome);
+  };
   const sweeper = setInterval(() => {
     const now = Date.now();
     // A sweep that ran late means this process, not the peers, stalled: excuse the probes.
@@ -155,7 +175,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
         if (lateMs > sweepMs) writer.excuse(lateMs);
         const stalledFor = writer.stalledForMs(now);
         if (stalledFor > stallMs) {
-          connection.onStalled(stalledFor);
+          cutSoon(connection, stalledFor);
           continue;
         }
       }

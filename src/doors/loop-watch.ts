@@ -13,6 +13,7 @@
  *
  * One per Core (every door of a node shares it), created on first use; app.ts closes it.
  */
+import { readFileSync } from 'node:fs';
 import type { Core } from '../core/core.ts';
 
 /** How often the delay is sampled, in milliseconds. */
@@ -29,7 +30,7 @@ export const MAX_WARMUP_MS = 10_000;
 
 export class LoopWatch {
   private timer: NodeJS.Timeout | null = null;
-  private lastCpu = process.cpuUsage();
+  private lastCpuMs = mainThreadCpuMs();
   /** Longest block since the last `takeMaxBlockMs`, in ms (see there). */
   private maxBlockMs = 0;
   /** Delays sampled in the current window, in milliseconds. */
@@ -53,11 +54,11 @@ export class LoopWatch {
       const firedAt = Date.now();
       const delay = Math.max(0, firedAt - due);
       this.samples.push(delay);
-      const cpu = process.cpuUsage(this.lastCpu);
-      this.lastCpu = process.cpuUsage();
-      // A late timer is a block only as far as this process was busy meanwhile; the rest
-      // is the machine not scheduling it (other processes), which no code here can fix.
-      const blockMs = Math.min(delay, (cpu.user + cpu.system) / 1000);
+      const cpuMs = mainThreadCpuMs();
+      // A late timer is a block only as far as the main thread ran meanwhile; the rest is
+      // the machine not scheduling it (other processes), which no code here can fix.
+      const blockMs = Math.min(delay, cpuMs - this.lastCpuMs);
+      this.lastCpuMs = cpuMs;
       if (blockMs > this.maxBlockMs) this.maxBlockMs = blockMs;
       if (firedAt - this.windowStartedAt >= this.windowMs) this.closeWindow(firedAt);
       if (this.timer !== null) this.schedule(firedAt);
@@ -127,6 +128,27 @@ export class LoopWatch {
     return this.windowMs;
   }
 }
+
+/**
+ * CPU time of the main (event-loop) thread, in ms: Linux's /proc/thread-self/stat (utime +
+ * stime, in 10 ms ticks), read from the main thread. Elsewhere, the whole process's CPU
+ * time, which also counts GC and I/O threads (an upper bound).
+ */
+function mainThreadCpuMs(): number {
+  if (threadStatReadable) {
+    try {
+      const stat = readFileSync('/proc/thread-self/stat', 'latin1');
+      // Fields after the command name (which may hold spaces), from field 3 on.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      threadStatReadable = false;
+    }
+  }
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+let threadStatReadable = process.platform === 'linux';
 
 const byCore = new WeakMap<Core, LoopWatch>();
 

@@ -14,6 +14,7 @@ import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { historyRoutes } from './history.ts';
 import { messageRoutes } from './messages.ts';
+import { operatorRoutes, type ReloadReport } from './operator.ts';
 import { pushRoutes } from './push.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
@@ -27,6 +28,8 @@ export interface AppRouteOptions {
   readonly core: Core;
   /** Push notifications; null/absent when the backend has no push stores (push routes answer 503). */
   readonly push?: PushService | null;
+  /** Re-reads this node's config file (`POST /apps/:app_id/server/reload`); absent: that route answers 422. */
+  readonly reload?: () => Promise<ReloadReport>;
 }
 
 /** A route plugin of the signed REST API. */
@@ -41,6 +44,7 @@ export const appRoutePlugins: readonly AppRoutePlugin[] = [
   messageRoutes,
   annotationRoutes,
   pushRoutes,
+  operatorRoutes,
 ];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

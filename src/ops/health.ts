@@ -18,8 +18,9 @@ export async function healthRoutes(app: FastifyInstance, options: { core: Core }
   app.get('/ready', async (request, reply) => {
     const watch = loopWatchOf(core);
     try {
-      if (!watch.warm) throw createError('RC_ERR_NODE_WARMING', `${watch.ageMs} ms since start, event-loop p99 of the last windows ${watch.recentP99Ms().map(Math.round).join(', ') || 'not measured yet'} ms`);
+      // The backend first: an outage is the more useful thing to report.
       await core.backend.ping();
+      if (!watch.warm) throw createError('RC_ERR_NODE_WARMING', `${watch.ageMs} ms since start, event-loop p99 of the last windows ${watch.recentP99Ms().map(Math.round).join(', ') || 'not measured yet'} ms`);
       return { status: 'ready', node: core.nodeId, backend: core.backend.driver };
     } catch (thrown) {
       const error = toRoomcastError(thrown);

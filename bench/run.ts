@@ -14,6 +14,7 @@ import { consoleCost } from './scenarios/console.ts';
 import { historyStore } from './scenarios/history-store.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
+import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { twoNodes } from './scenarios/two-nodes.ts';
 import { wsFanout } from './scenarios/ws-fanout.ts';
 
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   'two-nodes': twoNodes,
   'history-store': historyStore,
   console: consoleCost,
+  'slow-consumers': slowConsumers,
 };
 
 /** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */
@@ -40,6 +42,8 @@ memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (server CPU with a console page open vs closed)
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
            --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"
+slow-consumers (not in all): --stalled 500 --normal 20 --rate 50 --payload-bytes 4096 --phase-sec 10 --stall-sec 20
+           --slow-http 250 --uploads 200 [--docs false] (figures written into docs/performance.md)
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …
            npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]
 report:    npm run bench -- report [result.json …]   (default: the latest result of each scenario, as Markdown)`;

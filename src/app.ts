@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server as TlsServer } from 'node:tls';
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
@@ -13,11 +13,14 @@ import type { Config } from './config/schema.ts';
 import { Core } from './core/core.ts';
 import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
-import { MAX_PATH_PARAM_LENGTH, replyNotFound, replyWithError } from './doors/http-errors.ts';
+import { MAX_PATH_PARAM_LENGTH, replyClientError, replyNotFound, replyWithError } from './doors/http-errors.ts';
+import { loopWatchOf } from './doors/loop-watch.ts';
+import { outageLogOf } from './doors/outage-log.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
-import { createLogger } from './ops/logger.ts';
+import { applyConnectionHygiene } from './ops/connections.ts';
+import { createLogger, installAccessLog, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics } from './ops/metrics.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
@@ -97,12 +100,16 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : requestIds.next();
     },
-    // Long-polls and WebSockets outlive ordinary requests; doors set their own timeouts.
-    requestTimeout: 0,
+    // Timeouts and connection caps: applyConnectionHygiene below (they must survive a
+    // server created for TLS too, so they are set on the server, not passed here).
     forceCloseConnections: true,
+    // One access line per request, written on response (ops/logger.ts), not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too.
     frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
+    // Requests Node's parser refused (malformed, headers too large, request timeout).
+    clientErrorHandler: replyClientError,
     // Off: Fastify's own 503 body is not the common format. The onRequest hook below
     // answers requests that arrive while the doors drain (RC_ERR_HTTP_SHUTTING_DOWN).
     return503OnClosing: false,
@@ -115,6 +122,16 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     done(draining ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
   });
   http.setErrorHandler(replyWithError);
+  const outages = outageLogOf(core, http.log);
+  http.decorate('outageLog', outages);
+  const loopWatch = loopWatchOf(core);
+  http.addHook('onClose', async () => {
+    outages.close();
+    loopWatch.close();
+  });
+  applyConnectionHygiene(http.server, config.server, logger);
+  installAccessLog(http);
+  warnAboutSampleSecrets(config, logger);
   http.setNotFoundHandler(replyNotFound);
 
   const metrics = installMetrics(http, core);

@@ -122,7 +122,7 @@ export const ERRORS = {
   RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; check the room code in your client'),
   RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); check the bot token in the console'),
   RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; start the space, then log in again'),
-  RC_ERR_BOT_BUSY: spec(503, 'Service Unavailable', 'the server is busy (%s); API clients are shed first, try again in 5 minutes', true),
+  RC_ERR_BOT_BUSY: spec(503, 'Service Unavailable', 'the server is busy (%s); API clients are shed first, try again in %s s', true),
   RC_ERR_BOT_COOKIE_MISSING: spec(412, 'Precondition Failed', 'cookie %s is missing; send back both API-Cookie and API-Route from /api/v1/login'),
   RC_ERR_BOT_COOKIE_MALFORMED: spec(400, 'Bad Request', 'the Cookie header is not in RFC 6265 form: %s'),
   RC_ERR_BOT_COOKIE_TAMPERED: spec(400, 'Bad Request', 'cookie %s was altered; send it back byte for byte as /api/v1/login set it'),
@@ -180,6 +180,12 @@ export const ERRORS = {
   RC_ERR_JSON_TOO_DEEP: spec(400, 'Bad Request', 'the JSON is nested deeper than %s levels'),
   RC_ERR_HTTP_TLS_REQUIRED: spec(404, 'Not Found', 'this port speaks plain HTTP for health probes only: use %s'),
   RC_ERR_HTTP_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'this node is shutting down; retry, another node will answer', true),
+  RC_ERR_JSON_STRING_TOO_LONG: spec(400, 'Bad Request', 'a JSON string or key is longer than %s characters'),
+  RC_ERR_HTTP_CLIENT_ABORTED: spec(400, 'Bad Request', 'the request body was cut off before its end (%s)'),
+  RC_ERR_WS_STALLED: spec(503, 'Service Unavailable', 'the connection stopped reading: a probe sent behind %s unread bytes had no answer within %s ms', true),
+  RC_ERR_HTTP_REQUEST_TIMEOUT: spec(408, 'Request Timeout', 'the request was not received in full within server.requestTimeoutMs', true),
+  RC_ERR_HTTP_HEADERS_TOO_LARGE: spec(431, 'Request Header Fields Too Large', 'the request line and headers are larger than the server accepts (16 KiB)'),
+  RC_ERR_NODE_WARMING: spec(503, 'Service Unavailable', 'this node is still warming up (%s); route traffic elsewhere for now', true),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

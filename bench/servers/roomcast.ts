@@ -3,8 +3,9 @@
  * src/main.ts` with a generated config file (ROOMCAST_CONFIG), PORT, HOST=127.0.0.1 and
  * LOG_LEVEL=warn. The config has one app (BENCH_APP) with the REST rate limit off (the
  * benchmark would otherwise measure the limiter's 429s), one space with one room and
- * `bots` bot tokens, and bot load shedding off (maxEventLoopDelayMs 0: a saturated
- * benchmark must not turn logins into 503s).
+ * `bots` bot tokens, bot load shedding off (maxEventLoopDelayMs 0: a saturated
+ * benchmark must not turn logins into 503s) and no per-address connection cap (every
+ * load generator is on 127.0.0.1).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,8 @@ export function roomcastConfig(options: RoomcastOptions): Record<string, unknown
   const bots = options.bots ?? 1;
   const config: Record<string, unknown> = {
     log: { level: 'warn' },
+    // Every load generator connects from 127.0.0.1: the per-address cap would refuse them.
+    server: { maxConnectionsPerAddress: 0 },
     bots: { cookieSecret: 'bench-cookie-secret-0123456789abcdef', maxEventLoopDelayMs: 0, maxSessions: 0 },
     apps: [{ ...BENCH_APP, limits: { restRequestsPerWindow: 0 } }],
     spaces: [

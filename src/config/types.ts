@@ -93,6 +93,12 @@ export interface ServerConfig {
   trustedProxies: string[];
   bodyLimitBytes: number;
   shutdownGraceMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
   tls?: TlsConfig;
   httpPort?: number;
 }
@@ -109,6 +115,7 @@ export interface WebSocketConfig {
   maxSubscriptionsPerConnection: number;
   maxFrameBytes: number;
   maxBufferedBytes: number;
+  stallTimeoutMs: number;
 }
 
 export interface BotApiConfig {

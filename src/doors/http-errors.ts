@@ -4,8 +4,17 @@
  * with the catalogue's status. Fastify's own errors (bad JSON, body too large, schema
  * validation, 404) are mapped into the catalogue here, so clients see one vocabulary.
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../errors.ts';
+import { OutageLog } from './outage-log.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The node's backend outage log (doors/outage-log.ts); decorated by app.ts. */
+    outageLog: OutageLog | null;
+  }
+}
 
 /** The router's `maxParamLength` (app.ts): channel names are up to 200 characters, with room for encoding. */
 export const MAX_PATH_PARAM_LENGTH = 1024;
@@ -39,9 +48,15 @@ export function toRoomcastError(error: unknown): RoomcastError {
       return createErrorWith('RC_ERR_HTTP_URI_TOO_LONG', { cause: error }, MAX_PATH_PARAM_LENGTH);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return createErrorWith('RC_ERR_HTTP_BAD_CONTENT_TYPE', { cause: error }, 'of this request');
+    // The body stream failed: the client hung up or broke the framing mid-body.
+    case 'ECONNRESET':
+    case 'ECONNABORTED':
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return createErrorWith('RC_ERR_HTTP_CLIENT_ABORTED', { cause: error }, fastifyError.code);
     default:
       break;
   }
+  if (fastifyError.message === 'aborted') return createErrorWith('RC_ERR_HTTP_CLIENT_ABORTED', { cause: error }, 'aborted');
   // Any other Fastify 400 is about the client's request, not a server fault.
   if (fastifyError.statusCode === 400 && typeof fastifyError.code === 'string' && fastifyError.code.startsWith('FST_')) {
     return createErrorWith('RC_ERR_HTTP_VALIDATION', { cause: error }, (fastifyError.message ?? 'invalid request').slice(0, 200));
@@ -54,11 +69,26 @@ export function errorBody(error: RoomcastError, requestId: string): ErrorBody {
   return { code: error.code, error: error.shortName, message: error.message, request_id: requestId, ...error.details };
 }
 
-/** Fastify error handler: logs 5xx with their cause, replies in the common format. */
+/**
+ * Logs an error reply at the level an operator needs: RC_ERR_INTERNAL (a bug) at error with
+ * its stack; a backend outage once, through the node's outage log; every other error is an
+ * expected condition (client faults, busy, shutting down, space not running) and is logged
+ * at debug without a stack (the access line already carries the status).
+ */
+export function logReplyError(log: FastifyBaseLogger, outages: OutageLog | null | undefined, thrown: unknown, error: RoomcastError): void {
+  if (error.code === 'RC_ERR_INTERNAL') log.error({ err: thrown, code: error.code }, error.message);
+  else if (OutageLog.covers(error) && outages) outages.failed(error);
+  else log.debug({ code: error.code }, error.message);
+}
+
+/** Errors after which the connection is not worth keeping: part of the body may still be on the wire. */
+const CLOSE_AFTER: ReadonlySet<string> = new Set(['RC_ERR_HTTP_BODY_TOO_LARGE', 'RC_ERR_HTTP_CLIENT_ABORTED']);
+
+/** Fastify error handler: logs (see logReplyError), replies in the common format. */
 export function replyWithError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const error = toRoomcastError(thrown);
-  if (error.status >= 500) request.log.error({ err: thrown, code: error.code }, error.message);
-  else request.log.info({ code: error.code }, error.message);
+  logReplyError(request.log, request.server.outageLog, thrown, error);
+  if (CLOSE_AFTER.has(error.code)) void reply.header('Connection', 'close');
   const retryAfter = error.details.retryAfterSec;
   if (typeof retryAfter === 'number') void reply.header('Retry-After', String(Math.ceil(retryAfter)));
   else if (error.retryable && error.status === 503) void reply.header('Retry-After', '5');
@@ -68,4 +98,28 @@ export function replyWithError(thrown: unknown, request: FastifyRequest, reply: 
 /** Fastify not-found handler in the common format. */
 export function replyNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return replyWithError(createError('RC_ERR_HTTP_NOT_FOUND', request.method, request.url.split('?')[0]), request, reply);
+}
+
+/**
+ * Fastify `clientErrorHandler`: requests Node's HTTP parser refused before any route
+ * (malformed request, headers over Node's 16 KiB, the request timeout) get the common
+ * error body too, then the connection is closed (there is no request to attach an id to,
+ * so `request_id` is "none"). Logged at debug: these are client faults.
+ */
+export function replyClientError(this: { log: FastifyBaseLogger }, error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const refusal =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? createError('RC_ERR_HTTP_REQUEST_TIMEOUT')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? createError('RC_ERR_HTTP_HEADERS_TOO_LARGE')
+        : createError('RC_ERR_HTTP_VALIDATION', `malformed HTTP request (${String(error.code ?? 'parse error').slice(0, 40)})`);
+  this.log.debug({ code: refusal.code, parser: error.code }, refusal.message);
+  if (socket.writable) {
+    const body = JSON.stringify(errorBody(refusal, 'none'));
+    socket.write(
+      `HTTP/1.1 ${refusal.status} ${refusal.shortName}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

@@ -9,6 +9,8 @@
  *   whole cluster's publishes (one per channel an event went to).
  * - `roomcast_push_deliveries_total{platform,outcome}`: push provider outcomes on this node
  *   (delivered, gone, rejected, retry, dead_lettered), see docs/push.md.
+ * - `roomcast_event_loop_block_max_seconds`: the longest event-loop block since the last
+ *   scrape, counting only time this process was busy (doors/loop-watch.ts);
  * - prom-client's default process metrics, prefixed `roomcast_`.
  *
  * One registry per app instance (not prom-client's global one), so several instances in
@@ -16,8 +18,9 @@
  * on a network your monitoring can reach, not to the public.
  */
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Counter, Registry, type LabelValues } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type LabelValues } from 'prom-client';
 import type { Core } from '../core/core.ts';
+import { loopWatchOf } from '../doors/loop-watch.ts';
 import type { PushService } from '../push/service.ts';
 
 export interface Metrics {
@@ -52,6 +55,16 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     registers: [registry],
     collect() {
       messageTally.copyTo(this);
+    },
+  });
+
+  const loopWatch = loopWatchOf(core);
+  new Gauge({
+    name: 'roomcast_event_loop_block_max_seconds',
+    help: 'Longest event-loop block since the last scrape: how late a 20 ms timer fired, bounded by the CPU this process used meanwhile (time the machine gave to others does not count)',
+    registers: [registry],
+    collect() {
+      this.set(loopWatch.takeMaxBlockMs() / 1000);
     },
   });
 

@@ -34,7 +34,8 @@ async function timedGet(path: string, withinMs: number): Promise<{ status: numbe
 async function pollReady(expected: number, deadlineMs: number): Promise<{ status: number; body: Record<string, unknown> }> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
-    const reply = await timedGet('/ready', 2500);
+    // A reply slower than 2.5 s (a loaded machine) is retried until the deadline.
+    const reply = await timedGet('/ready', 2500).catch((error: unknown) => ({ status: 0, body: { error: String(error) }, ms: 2500 }));
     if (reply.status === expected) return reply;
     if (Date.now() > deadline) assert.fail(`/ready stayed ${reply.status} (${JSON.stringify(reply.body)}) for ${deadlineMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -47,7 +48,8 @@ function publishOne(data: string) {
 }
 
 test('/ready reports redis while Redis answers', async () => {
-  const reply = await timedGet('/ready', 2000);
+  // Once the node is warm (its first calm second; RC_ERR_NODE_WARMING until then).
+  const reply = await pollReady(200, 12_000);
   assert.equal(reply.status, 200);
   assert.equal(reply.body.backend, 'redis');
   assert.equal(reply.body.status, 'ready');

@@ -32,7 +32,13 @@ test('the server starts on memory, answers /up and /ready, and exits 0 on SIGTER
     assert.equal(up.status, 200);
     assert.ok(Date.now() - started < 5000, 'answered within 5 s');
     assert.match(up.headers.get('x-request-id') ?? '', /.+/);
-    const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+    // 503 RC_ERR_NODE_WARMING until the node's first calm second, then 200.
+    let ready = await fetch(`http://127.0.0.1:${port}/ready`);
+    for (const deadline = Date.now() + 12_000; ready.status === 503 && Date.now() < deadline; ) {
+      assert.equal(((await ready.json()) as { code: string }).code, 'RC_ERR_NODE_WARMING');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ready = await fetch(`http://127.0.0.1:${port}/ready`);
+    }
     assert.equal(ready.status, 200);
     assert.deepEqual(((await ready.json()) as { backend: string }).backend, 'memory');
   } finally {

@@ -50,7 +50,9 @@ export function failWith(message: BayeuxMessage, code: ErrorCode, args: readonly
 
 /** The unknown-client reply: `402::session_unknown` with advice to handshake again. */
 export function unknownClient(message: BayeuxMessage, door: DoorContext, fields: Reply = {}): Reply {
-  return failure(message, createError('RC_ERR_BAYEUX_SESSION_UNKNOWN', String(message.clientId ?? '')), [], {
+  // Only a string id is echoed: `String()` of a client-sent object may throw (`{"toString": 1}`).
+  const clientId = typeof message.clientId === 'string' ? message.clientId.slice(0, 100) : '';
+  return failure(message, createError('RC_ERR_BAYEUX_SESSION_UNKNOWN', clientId), [], {
     ...fields,
     advice: adviceOf(door.config, 'handshake'),
   });

@@ -10,7 +10,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, type RoomcastError } from '../../errors.ts';
-import { toRoomcastError } from '../http-errors.ts';
+import { logReplyError, toRoomcastError } from '../http-errors.ts';
 
 /** The Bayeux error string of a catalogue error. */
 export function bayeuxErrorString(error: RoomcastError, args: readonly string[] = []): string {
@@ -21,8 +21,7 @@ export function bayeuxErrorString(error: RoomcastError, args: readonly string[] 
 /** Replies to a /bayeux request with an HTTP error and a short non-JSON body. */
 export function replyTransportError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const error = toRoomcastError(thrown);
-  if (error.status >= 500) request.log.error({ err: thrown, code: error.code }, error.message);
-  else request.log.info({ code: error.code }, error.message);
+  logReplyError(request.log, request.server.outageLog, thrown, error);
   if (error.status === 503) {
     const retryAfter = error.details.retryAfterSec;
     void reply.header('Retry-After', String(typeof retryAfter === 'number' ? Math.ceil(retryAfter) : 5));

@@ -1,57 +1,54 @@
 /**
  * Load shedding for bot logins: desktop and mobile (WebSocket) clients get priority over
- * API bots, so when this node is busy new logins get 503 with `Retry-After: 300` while
- * WebSocket connections are still accepted (only the login route consults this).
+ * API bots, so when this node is busy new logins get 503 `RC_ERR_BOT_BUSY` with a
+ * `Retry-After` while WebSocket connections are still accepted (only the login route
+ * consults this).
  *
- * Busy means: more live bot sessions on this node than `config.bots.maxSessions`, or an
- * event-loop delay (p99 over the last few seconds, from perf_hooks) above
- * `config.bots.maxEventLoopDelayMs`. Either limit set to 0 is off.
+ * Busy means either:
+ * - more live bot sessions on this node than `config.bots.maxSessions`, or
+ * - a *sustained* event-loop delay above `config.bots.maxEventLoopDelayMs`: the median of
+ *   the p99 delays of the last five one-second windows (doors/loop-watch.ts), judged only
+ *   once the node is warm. A start-up burst (compiling, filling caches) or one long GC
+ *   pause does not shed anyone; a node that is not yet warm says so on `/ready`.
+ * Either limit set to 0 is off.
+ *
+ * `Retry-After` is proportional to how far past its limit the node is: 5 s just past it,
+ * up to 120 s at four times the limit or more.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { BotApiConfig } from '../../config/schema.ts';
 import { createErrorWith } from '../../errors.ts';
+import { LoopWatch } from '../loop-watch.ts';
 
-/** The FAQ's advice: "Try again in 5 minutes". */
-export const BUSY_RETRY_AFTER_SEC = 300;
-/** The event-loop delay is judged over windows of this length, in milliseconds. */
-export const DELAY_WINDOW_MS = 5000;
+/** Shortest and longest `Retry-After` of a busy refusal, in seconds. */
+export const MIN_RETRY_AFTER_SEC = 5;
+export const MAX_RETRY_AFTER_SEC = 120;
 
 export class LoadShedder {
   /** session id → when it stops counting as live here (ms since the epoch). */
   private readonly live = new Map<string, number>();
-  private readonly histogram: IntervalHistogram | null;
-  private readonly window: NodeJS.Timeout | null;
-  private lastP99Ms = 0;
+  private readonly ownsWatch: boolean;
 
   constructor(
     private readonly config: BotApiConfig,
-    windowMs = DELAY_WINDOW_MS,
+    /** The node's loop watch; a private one when not given (tests). */
+    private readonly watch: LoopWatch | null = null,
   ) {
-    if (config.maxEventLoopDelayMs > 0) {
-      this.histogram = monitorEventLoopDelay({ resolution: 20 });
-      this.histogram.enable();
-      this.window = setInterval(() => {
-        this.lastP99Ms = this.histogram!.percentile(99) / 1e6;
-        this.histogram!.reset();
-      }, windowMs);
-      this.window.unref();
-    } else {
-      this.histogram = null;
-      this.window = null;
-    }
+    this.ownsWatch = watch === null && config.maxEventLoopDelayMs > 0;
+    if (this.ownsWatch) this.watch = new LoopWatch();
   }
 
-  /** Throws `RC_ERR_BOT_BUSY` (503, Retry-After 300) when a new login must be refused. */
+  /** Throws `RC_ERR_BOT_BUSY` (503, proportional Retry-After) when a new login must be refused. */
   admit(): void {
     const { maxSessions, maxEventLoopDelayMs } = this.config;
-    if (maxSessions > 0 && this.liveSessions() >= maxSessions) {
-      throw busy(`${maxSessions} live bot sessions on this node`);
+    if (maxSessions > 0) {
+      const live = this.liveSessions();
+      if (live >= maxSessions) throw busy(`${live} live bot sessions on this node`, (live + 1) / maxSessions);
     }
-    if (maxEventLoopDelayMs > 0) {
-      // The last full window, or the current one if it is already worse.
-      const current = this.histogram !== null && this.histogram.count > 0 ? this.histogram.percentile(99) / 1e6 : 0;
-      const delayMs = Math.max(this.lastP99Ms, current);
-      if (delayMs > maxEventLoopDelayMs) throw busy(`event-loop delay ${Math.round(delayMs)} ms`);
+    if (maxEventLoopDelayMs > 0 && this.watch !== null && this.watch.warm) {
+      const delayMs = this.watch.sustainedDelayMs();
+      if (delayMs > maxEventLoopDelayMs) {
+        throw busy(`event-loop delay ${Math.round(delayMs)} ms sustained over the last ${this.watch.windowCount} s`, delayMs / maxEventLoopDelayMs);
+      }
     }
   }
 
@@ -71,11 +68,17 @@ export class LoadShedder {
   }
 
   close(): void {
-    if (this.window !== null) clearInterval(this.window);
-    this.histogram?.disable();
+    if (this.ownsWatch) this.watch?.close();
   }
 }
 
-function busy(reason: string) {
-  return createErrorWith('RC_ERR_BOT_BUSY', { details: { retryAfterSec: BUSY_RETRY_AFTER_SEC } }, reason);
+/** Retry-After for a node at `ratio` × its limit: 5 s at 1×, growing linearly, capped at 120 s. */
+export function retryAfterSec(ratio: number): number {
+  const scaled = Math.ceil(MIN_RETRY_AFTER_SEC + ((Math.max(1, ratio) - 1) * (MAX_RETRY_AFTER_SEC - MIN_RETRY_AFTER_SEC)) / 3);
+  return Math.min(MAX_RETRY_AFTER_SEC, scaled);
+}
+
+function busy(reason: string, ratio: number) {
+  const after = retryAfterSec(ratio);
+  return createErrorWith('RC_ERR_BOT_BUSY', { details: { retryAfterSec: after } }, reason, after);
 }

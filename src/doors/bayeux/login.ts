@@ -6,7 +6,7 @@
  *   room code unknown or expired      → 401, message says "room code"
  *   token unknown or expired          → 401, message says "API token"
  *   space not running                 → 503
- *   server busy (load shedding)       → 503, `Retry-After: 300`
+ *   server busy (load shedding)       → 503, `Retry-After` 5–120 s (see load-shedding.ts)
  *   success                           → 200, JSON body, `Set-Cookie: API-Cookie=…; Version=1` and `API-Route=…; Version=1`
  *
  * Every error is the common JSON error body (doors/http-errors.ts) with a `message`.
@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { botSessionsOf } from '../../core/bot-sessions.ts';
 import type { Core } from '../../core/core.ts';
 import { createError } from '../../errors.ts';
+import { jsonProblem } from '../json-depth.ts';
 import { roomsOf } from '../../core/rooms.ts';
 import type { CookieSeal } from './cookies.ts';
 import type { LoadShedder } from './load-shedding.ts';
@@ -24,6 +25,8 @@ export const LOGIN_PATH = '/api/v1/login';
 export const BAYEUX_PATH = '/api/v1/bayeux';
 /** Longest room code or token accepted, in characters. */
 const MAX_CREDENTIAL_LENGTH = 512;
+/** A login body is two short strings: anything larger is refused (413) as it arrives. */
+export const MAX_LOGIN_BODY_BYTES = 4096;
 
 export interface LoginRouteOptions {
   readonly core: Core;
@@ -39,7 +42,12 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   // The FAQ says "POST body must be JSON": parse any content type as JSON, so a wrong or
   // missing Content-Type is a 400 with a clear message rather than a 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_LOGIN_BODY_BYTES }, (_request, body, done) => {
+    const problem = jsonProblem(body as string);
+    if (problem !== null) {
+      done(problem, undefined);
+      return;
+    }
     try {
       done(null, JSON.parse(body as string) as unknown);
     } catch {

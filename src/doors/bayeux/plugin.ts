@@ -20,9 +20,10 @@ import type { DoorContext } from './context.ts';
 import { createCookieSeal } from './cookies.ts';
 import { replyTransportError } from './errors.ts';
 import { LoadShedder } from './load-shedding.ts';
+import { loopWatchOf } from '../loop-watch.ts';
 import { BAYEUX_PATH, loginRoutes } from './login.ts';
 import { ClientRegistry } from './registry.ts';
-import { createTransport } from './transport.ts';
+import { createTransport, parseBayeuxText } from './transport.ts';
 
 export interface BayeuxDoorOptions {
   readonly core: Core;
@@ -34,7 +35,7 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
   const { core } = options;
   const config = core.config.bots;
   const seal = createCookieSeal(config.cookieSecret);
-  const shedder = new LoadShedder(config);
+  const shedder = new LoadShedder(config, loopWatchOf(core));
   const sessions = botSessionsOf(core);
   // A client idle for twice the grace has certainly lost its session; drop it.
   const registry = new ClientRegistry(core, app.log.child({ module: 'bayeux' }), config.sessionGraceMs * 2 + config.connectTimeoutMs);
@@ -56,13 +57,7 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
   await app.register(async (scope) => {
     scope.setErrorHandler(replyTransportError);
     scope.removeAllContentTypeParsers();
-    const parseJson = (text: string): unknown => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'the body is not valid JSON');
-      }
-    };
+    const parseJson = parseBayeuxText;
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
       try {
         done(null, parseJson(body as string));

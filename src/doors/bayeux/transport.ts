@@ -3,17 +3,25 @@
  * (JSON, with or without a charset, or a form field `message=`), and its reply is the
  * JSON array of replies followed by the events queued for the client.
  *
- * Order of checks: cookies (412/400) → login session (403) → body (400/413/415) → each
- * message. The first two run in `authenticate`, an onRequest hook, so they come before
+ * Order of checks: cookies (412/400) → login session (403) → body (400/413/415, and the
+ * one JSON rule: depth, string length) → each message.
+ *
+ * A held `/meta/connect` extends its socket's idle timeout by its hold (the connection is
+ * silent meanwhile) and restores the node's `server.idleTimeoutMs` before replying: a
+ * reply that does not drain within that bound ends the connection (Node's socket timeout),
+ * so a bot that stops reading holds no more than one reply's bytes for that long. The first two run in `authenticate`, an onRequest hook, so they come before
  * the body is even read: a request without a valid login learns nothing about its body.
  * Transport faults are HTTP statuses with a text body (errors.ts); everything after
  * that is a Bayeux reply in a 200.
  */
+import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BotSession } from '../../core/bot-sessions.ts';
-import { createError } from '../../errors.ts';
+import { createError, isRoomcastError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
 import { adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
+import { jsonProblem } from '../json-depth.ts';
+import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import type { CookieSeal } from './cookies.ts';
 import { isMetaChannel } from './grammar.ts';
 import type { LoadShedder } from './load-shedding.ts';
@@ -26,6 +34,21 @@ import { publish } from './publish.ts';
 
 /** Messages one request may carry. */
 export const MAX_MESSAGES_PER_REQUEST = 100;
+
+/**
+ * Parses a request body's JSON text after the one JSON rule (doors/json-depth.ts): a deep
+ * or oversized `ext`, `data` or anything else is refused with HTTP 400 before any message
+ * is acted on (no client is created, nothing is published or echoed).
+ */
+export function parseBayeuxText(text: string): unknown {
+  const problem = jsonProblem(text);
+  if (problem !== null) throw problem;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw createError('RC_ERR_BAYEUX_BAD_REQUEST', 'the body is not valid JSON');
+  }
+}
 
 /** Turns a parsed body into messages; throws `RC_ERR_BAYEUX_BAD_REQUEST` for anything else. */
 export function decodeMessages(body: unknown): unknown[] {
@@ -53,6 +76,7 @@ export interface Transport {
 
 export function createTransport(door: DoorContext, seal: CookieSeal, shedder: LoadShedder): Transport {
   const { sessions, registry } = door;
+  const { idleTimeoutMs } = door.core.config.server;
   /** The login session `authenticate` found, handed to `handle` (a WeakMap: nothing outlives the request). */
   const sessionOf = new WeakMap<FastifyRequest, BotSession>();
 
@@ -125,11 +149,15 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
       const step: ConnectStep = held;
       const client = step.client!;
       void keepAlive(session.id, step.holdMs);
+      // The connection is silent for the hold: give it that much more idle time, then
+      // the node's bound again, so a reply the client does not read ends the connection.
+      const restoreIdle = extendIdleTimeout(request.raw.socket, step.holdMs, idleTimeoutMs);
       const { outcome, abort } = client.wait(step.holdMs);
       const onClose = (): void => abort();
       reply.raw.once('close', onClose);
       const result = await outcome;
       reply.raw.off('close', onClose);
+      restoreIdle();
       void keepAlive(session.id, 0);
       if (result === 'superseded') {
         parts.push(JSON.stringify(failWith(step.reply, 'RC_ERR_BAYEUX_CONNECT_SUPERSEDED', [], { clientId: client.id, advice: step.reply.advice })));
@@ -154,8 +182,25 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
     shedder.noteSession(sessionId, holdMs + sessions.graceMs);
     return sessions.keepAlive(sessionId, holdMs).then(
       () => undefined,
-      (error: unknown) => registry.logWarn(error, 'could not extend a bot session'),
+      (error: unknown) => {
+        // A backend outage is logged once by the node's outage log, not once per connect.
+        const outages = existingOutageLog(door.core);
+        if (outages !== undefined && isRoomcastError(error) && OutageLog.covers(error)) outages.failed(error);
+        else registry.logWarn(error, 'could not extend a bot session');
+      },
     );
   }
 }
 
+
+/**
+ * Gives one socket `extraMs` more idle time than the node's `idleTimeoutMs` (0: no idle
+ * timeout, nothing to extend); returns the function that restores the node's bound.
+ */
+function extendIdleTimeout(socket: Socket, extraMs: number, idleTimeoutMs: number): () => void {
+  if (idleTimeoutMs === 0) return () => {};
+  socket.setTimeout(idleTimeoutMs + extraMs);
+  return () => {
+    if (!socket.destroyed) socket.setTimeout(idleTimeoutMs);
+  };
+}

@@ -1,20 +1,25 @@
 /**
- * Authentication of the signed REST API: every route under `/apps/:app_id/` gets one
- * preValidation hook that resolves the app (404 unknown, 403 disabled), verifies the
- * request signature over the raw body bytes (401 naming the failed check) and decorates
- * the request with the app. Route files then read it with `requireSignedApp(request)`.
+ * Authentication of the signed REST API, before the body is read. Every route under
+ * `/apps/:app_id/` gets one preParsing hook that resolves the app (404 unknown, 403
+ * disabled) and verifies everything the URL carries: key, timestamp, signature (which
+ * covers `body_md5`). Only then is the body read, by the door's body reader: it hashes
+ * the bytes as they arrive, stops at the size cap, and compares the MD5 with `body_md5`
+ * before any JSON parsing. A caller without the secret is refused before one byte of its
+ * body is buffered, and its connection is closed after the reply (`Connection: close`),
+ * since the body it was sending is not wanted.
  *
  * The hook is attached by an `onRoute` hook, so route plugins registered inside the rest
  * door (history, messages, push, …) are signed without doing anything. A route under
  * `/apps/` that does not use the `:app_id` parameter is a programming error and fails
  * at start-up rather than being served unsigned.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preParsingHookHandler, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith } from '../../errors.ts';
-import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.ts';
-import { verifySignedRequest } from './signature.ts';
+import { jsonProblem } from '../json-depth.ts';
+import { verifyBodyDigest, verifySignedUrl } from './signature.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,7 +52,7 @@ export function requireSignedApp(request: FastifyRequest): AppConfig {
 }
 
 /**
- * Installs the body parser and the signing hook in the rest door's encapsulation
+ * Installs the body reader and the signing hook in the rest door's encapsulation
  * context (nothing here leaks to the bot API or the ops routes).
  */
 export function installSignedRequests(app: FastifyInstance, core: Core): void {
@@ -55,62 +60,118 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
   const parseBody = installRawBodyReader(app);
 
   // Callback style, not async: it runs on every signed request and does no I/O.
-  // Authentication comes before the body is parsed: a request with a wrong key, a wrong
+  // Authentication comes before the body is read: a request with a wrong key, a wrong
   // signature or a changed body is a 401 (404/403 for an unknown/disabled app) whatever
   // its body holds, never a 400 about JSON the caller was not entitled to send.
-  const verify = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+  const verify = (request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: PreParsingDone): void => {
     try {
       const { app_id: appId } = request.params as { app_id: string };
       const appConfig = core.apps.requireEnabled(appId);
       const url = request.raw.url ?? request.url;
       const at = url.indexOf('?');
-      verifySignedRequest(
-        {
-          method: request.method,
-          path: at < 0 ? url : url.slice(0, at),
-          query: at < 0 ? '' : url.slice(at + 1),
-          body: rawBodyOf(request),
-        },
+      // A body announced without body_md5 is refused before it is read.
+      const params = verifySignedUrl(
+        { method: request.method, path: at < 0 ? url : url.slice(0, at), query: at < 0 ? '' : url.slice(at + 1) },
         appConfig,
+        undefined,
+        undefined,
+        announcesBody(request),
       );
+      signedParams.set(request, params);
       request.signedApp = appConfig;
     } catch (error) {
+      // The unread body stays on the wire: close the connection once the reply is out.
+      if (announcesBody(request)) void reply.header('Connection', 'close');
       done(error as Error);
       return;
     }
-    parseBody(request, reply, done);
+    done(null, payload);
   };
 
   app.addHook('onRoute', (route: RouteOptions) => {
     const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
-    if (!route.url.startsWith('/apps/')) {
-      route.preValidation = [parseBody, ...existing];
-      return;
-    }
+    route.preValidation = [parseBody, ...existing];
+    if (!route.url.startsWith('/apps/')) return;
     if (!route.url.startsWith(SIGNED_PREFIX) && route.url !== SIGNED_PREFIX.slice(0, -1)) {
       throw new Error(`rest door: route ${route.url} is under /apps/ but not ${SIGNED_PREFIX}…; it would be served unsigned`);
     }
-    // Authentication (then body parsing) runs first, before the route's own preValidation.
-    route.preValidation = [verify, ...existing];
+    const parsing = route.preParsing === undefined ? [] : Array.isArray(route.preParsing) ? route.preParsing : [route.preParsing];
+    // Authentication runs first, before the body is read and before any other hook of the route.
+    route.preParsing = [verify as preParsingHookHandler, ...parsing];
   });
+}
+
+type RequestPayload = Parameters<preParsingHookHandler>[2];
+type PreParsingDone = (error?: Error | null, payload?: RequestPayload) => void;
+
+/** Query parameters of an authenticated request, for the body reader's `body_md5` check. */
+const signedParams = new WeakMap<FastifyRequest, Map<string, string>>();
+
+/** True when the request says a body follows (a length above 0, or chunked). */
+function announcesBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return request.headers['transfer-encoding'] !== undefined;
 }
 
 /**
  * Reads every body as bytes and keeps them: the signature covers the MD5 of the exact bytes
- * sent, which re-serialising a parsed object cannot reproduce. The content-type parser
- * only reads; the returned hook parses the text as JSON once the request is
- * authenticated. Any content type is read as JSON (some server SDKs omit
- * `Content-Type`); a body that is not JSON is `RC_ERR_HTTP_BAD_JSON`. Prototype
- * poisoning is rejected by Fastify's own safe JSON parser, which does the parsing.
+ * sent, which re-serialising a parsed object cannot reproduce. The bytes are hashed as
+ * they arrive and refused past the body limit as soon as it is passed (or at once, when
+ * Content-Length announces more); on a signed route the MD5 is checked against
+ * `body_md5` when the last byte is in, before any parsing. The returned hook parses the
+ * text as JSON. Any content type is read as JSON (some server SDKs omit `Content-Type`);
+ * a body that is not JSON is `RC_ERR_HTTP_BAD_JSON`. Prototype poisoning is rejected by
+ * Fastify's own safe JSON parser, which does the parsing.
  */
 function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
+  const limit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   app.removeAllContentTypeParsers();
   // Bytes, not text: `body_md5` is the MD5 of the bytes sent, and a body that is not valid
   // UTF-8 would hash differently once decoded (a correctly signed one would get a 401).
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-    rawBodies.set(request, body as Buffer);
-    done(null, undefined);
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const declared = Number(request.headers['content-length']);
+    if (declared > limit) {
+      done(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit), undefined);
+      return;
+    }
+    const params = signedParams.get(request);
+    const hash = params?.has('body_md5') === true ? createHash('md5') : null;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const finish = (error: Error | null): void => {
+      payload.off('data', onData);
+      payload.off('end', onEnd);
+      payload.off('error', onError);
+      if (error !== null) done(error, undefined);
+    };
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      if (received > limit) {
+        void request.raw.socket?.setKeepAlive(false);
+        finish(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit));
+        return;
+      }
+      hash?.update(chunk);
+      chunks.push(chunk);
+    };
+    const onError = (error: Error): void => finish(clientAborted(error));
+    const onEnd = (): void => {
+      finish(null);
+      try {
+        if (params !== undefined) verifyBodyDigest(params, received, hash === null || received === 0 ? null : hash.digest('hex'));
+      } catch (error) {
+        done(error as Error, undefined);
+        return;
+      }
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+      rawBodies.set(request, body);
+      done(null, undefined);
+    };
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onError);
   });
   return (request, _reply, done) => {
     const bytes = rawBodyOf(request);
@@ -119,8 +180,9 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
       return;
     }
     const text = bytes.toString('utf8');
-    if (jsonTooDeep(text)) {
-      done(createError('RC_ERR_JSON_TOO_DEEP', MAX_JSON_DEPTH));
+    const tooBig = jsonProblem(text);
+    if (tooBig !== null) {
+      done(tooBig);
       return;
     }
     parseJson(request, text, (error, value) => {
@@ -134,6 +196,11 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
   };
 }
 
+/** A body stream that failed because the client went away or broke the framing: a client fault, not ours. */
+function clientAborted(error: Error): Error {
+  return createErrorWith('RC_ERR_HTTP_CLIENT_ABORTED', { cause: error }, (error as NodeJS.ErrnoException).code ?? error.message.slice(0, 60));
+}
+
 /** A short, log-safe description of why a body failed to parse. */
 function describeJsonProblem(text: string): string {
   try {
@@ -143,4 +210,3 @@ function describeJsonProblem(text: string): string {
     return error instanceof Error ? error.message.slice(0, 200) : 'unparseable';
   }
 }
-

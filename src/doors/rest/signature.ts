@@ -138,14 +138,34 @@ export function signQuery(
 /**
  * Verifies a signed request against an app's credentials; throws the catalogue error of
  * the first failed check, in this order: missing parameter, duplicate parameter,
- * auth_version, auth_key, auth_timestamp, body_md5, auth_signature.
- * Returns the parsed (lower-cased) query parameters.
+ * auth_version, auth_key, auth_timestamp, body_md5 form, auth_signature, then body_md5
+ * against the body. Returns the parsed (lower-cased) query parameters.
  */
 export function verifySignedRequest(
   request: SignedRequest,
   app: SigningCredentials,
   nowSec: number = Date.now() / 1000,
   maxSkewSec: number = MAX_CLOCK_SKEW_SEC,
+): Map<string, string> {
+  const body = request.body ?? new Uint8Array(0);
+  const params = verifySignedUrl(request, app, nowSec, maxSkewSec, body.length > 0);
+  verifyBodyDigest(params, body.length, body.length === 0 ? null : md5Hex(body));
+  return params;
+}
+
+/**
+ * Every check that needs only the method and URL (all but comparing `body_md5` with the
+ * body), so a request is authenticated before its body is read: an unsigned upload is
+ * refused without buffering a byte of it. `body_md5` is covered by the signature, so a
+ * request that passes can only carry the body its signer hashed (`verifyBodyDigest`).
+ */
+export function verifySignedUrl(
+  request: Omit<SignedRequest, 'body'>,
+  app: SigningCredentials,
+  nowSec: number = Date.now() / 1000,
+  maxSkewSec: number = MAX_CLOCK_SKEW_SEC,
+  /** The request announces a body (Content-Length above 0, or chunked): body_md5 is then required. */
+  hasBody = false,
 ): Map<string, string> {
   const params = parseSignedQuery(request.query);
   for (const name of REQUIRED_PARAMS) {
@@ -163,13 +183,9 @@ export function verifySignedRequest(
     throw createError('RC_ERR_AUTH_STALE_TIMESTAMP', timestamp, maxSkewSec, Math.floor(nowSec));
   }
 
-  const body = request.body ?? new Uint8Array(0);
   const bodyMd5 = params.get('body_md5');
-  if (bodyMd5 === undefined) {
-    if (body.length > 0) throw createError('RC_ERR_AUTH_MISSING_PARAM', 'body_md5 (required when the request has a body)');
-  } else if (!HEX_MD5.test(bodyMd5) || !safeEqual(bodyMd5.toLowerCase(), md5Hex(body))) {
-    throw createError('RC_ERR_AUTH_BAD_BODY_MD5');
-  }
+  if (bodyMd5 === undefined && hasBody) throw createError('RC_ERR_AUTH_MISSING_PARAM', 'body_md5 (required when the request has a body)');
+  if (bodyMd5 !== undefined && !HEX_MD5.test(bodyMd5)) throw createError('RC_ERR_AUTH_BAD_BODY_MD5');
 
   const given = params.get('auth_signature')!;
   const expected = stringToSign(request.method, request.path, params);
@@ -177,6 +193,19 @@ export function verifySignedRequest(
     throw createError('RC_ERR_AUTH_BAD_SIGNATURE', expected.replaceAll('\n', '\\n'));
   }
   return params;
+}
+
+/**
+ * The body half of the check: `digestHex` is the hex MD5 of the `length` bytes received
+ * (null when there were none). A body needs `body_md5`, and it must match.
+ */
+export function verifyBodyDigest(params: ReadonlyMap<string, string>, length: number, digestHex: string | null): void {
+  const bodyMd5 = params.get('body_md5');
+  if (bodyMd5 === undefined) {
+    if (length > 0) throw createError('RC_ERR_AUTH_MISSING_PARAM', 'body_md5 (required when the request has a body)');
+    return;
+  }
+  if (!HEX_MD5.test(bodyMd5) || !safeEqual(bodyMd5.toLowerCase(), digestHex ?? md5Hex(''))) throw createError('RC_ERR_AUTH_BAD_BODY_MD5');
 }
 
 /**

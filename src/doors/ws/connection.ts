@@ -17,6 +17,7 @@ import type { Core } from '../../core/core.ts';
 import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
+import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
 import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
@@ -24,7 +25,7 @@ import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
 import { handleSubscribe } from './handlers/subscribe.ts';
 import { handleUnsubscribe } from './handlers/unsubscribe.ts';
-import { frameOfMessage, type SocketWriter } from './socket-writer.ts';
+import { frameOfMessage, reapSoon, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -223,7 +224,7 @@ export class Connection implements Subscriber {
     this.state = 'closing';
     if (notify) this.sendError(error);
     this.ws.close(pusherCodeOf(error), closeReason(error.message));
-    const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    const timer = setTimeout(() => reapSoon(this.ws), CLOSE_GRACE_MS);
     timer.unref();
   }
 
@@ -236,9 +237,16 @@ export class Connection implements Subscriber {
   /** The client fell behind: stop writing at once and let it reconnect (4200). */
   onOverflow(): void {
     if (this.state !== 'open') return;
-    this.logger.info({ socketId: this.socketId, buffered: this.writer.bufferedBytes }, 'closing a slow consumer');
+    this.logger.debug({ socketId: this.socketId, buffered: this.writer.bufferedBytes }, 'closing a slow consumer');
     // No error frame: it would only queue behind the backlog. The close code says why.
     this.close(createError('RC_ERR_WS_SLOW_CONSUMER', this.core.config.websocket.maxBufferedBytes), false);
+  }
+
+  /** The client stopped reading (a probe went unanswered for `stalledMs`): cut it like a slow consumer (4200). */
+  onStalled(stalledMs: number): void {
+    if (this.state !== 'open') return;
+    this.logger.debug({ socketId: this.socketId, unproven: this.writer.unprovenBytes, stalledMs }, 'closing a stalled consumer');
+    this.close(createError('RC_ERR_WS_STALLED', this.writer.unprovenBytes, stalledMs), false);
   }
 
   // --- inward
@@ -352,7 +360,12 @@ export class Connection implements Subscriber {
 
   private reportError(thrown: unknown, channel?: string): void {
     const error = isRoomcastError(thrown) ? thrown : createErrorWith('RC_ERR_INTERNAL', { cause: thrown });
-    if (error.status >= 500) this.logger.warn({ err: thrown, socketId: this.socketId }, error.message);
+    if (error.status >= 500) {
+      // A backend outage is logged once by the node's outage log, not once per frame.
+      const outages = existingOutageLog(this.core);
+      if (outages !== undefined && OutageLog.covers(error)) outages.failed(error);
+      else this.logger.warn({ err: thrown, socketId: this.socketId }, error.message);
+    }
     if (this.state === 'open') this.sendError(error, channel === undefined ? undefined : channel.slice(0, 200));
   }
 }

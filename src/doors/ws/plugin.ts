@@ -34,6 +34,8 @@ export interface WsDoorOptions {
 // 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
 const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7', '2']);
 const APP_PATH = /^\/app\/([^/?#]+)\/?$/;
+/** Work spent cutting stalled connections per event-loop turn, at most, in milliseconds. */
+const CUT_BUDGET_MS = 5;
 /** How long preClose waits for sockets to finish closing before cutting them. */
 const SHUTDOWN_WAIT_MS = 2000;
 
@@ -44,6 +46,8 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   const logger = http.log.child({ module: 'ws' });
   const socketIds = new SocketIdFactory();
   const connections = new Set<Connection>();
+  /** Each connection's writer, for the sweeper's stall check. */
+  const writers = new WeakMap<Connection, SocketWriter>();
   /** App id → open connections on this node (for `limits.maxConnections`). */
   const perApp = new Map<string, number>();
   let closing = false;
@@ -92,13 +96,17 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     let connection: Connection | null = null;
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
     connection = new Connection({ core, app, socketId, ws, writer, logger });
+    writers.set(connection, writer);
     if (query.get('protocol') === '2') enableProtocolV2(connection, query);
     const live = connection;
     connections.add(live);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);
 
     ws.on('message', (data, isBinary) => live.onMessage(data as Buffer, isBinary));
-    ws.on('pong', () => live.onActivity());
+    ws.on('pong', () => {
+      writer.onPong();
+      live.onActivity();
+    });
     ws.on('close', (code) => {
       if (code === CLOSE_MESSAGE_TOO_BIG) logger.info({ socketId }, 'closed: a frame exceeded websocket.maxFrameBytes');
       connections.delete(live);
@@ -130,14 +138,47 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   }
 
   // One sweeper for every connection: ping after activityTimeoutSec of silence, close
-  // (4201) when a ping stays unanswered for pongTimeoutSec.
+  // (4201) when a ping stays unanswered for pongTimeoutSec, cut (4200) a connection whose
+  // read probe stays unanswered for stallTimeoutMs (socket-writer.ts).
   const activityMs = settings.activityTimeoutSec * 1000;
   const pongMs = settings.pongTimeoutSec * 1000;
-  const sweepMs = Math.max(100, Math.min(1000, Math.floor(Math.min(activityMs, pongMs) / 4)));
+  const stallMs = settings.stallTimeoutMs;
+  const sweepMs = Math.max(100, Math.min(1000, Math.floor(Math.min(activityMs, pongMs, stallMs > 0 ? stallMs : Infinity) / 4)));
+  let lastSweepAt = Date.now();
+  // Stalled connections found by one sweep are cut a few per event-loop turn (at most
+  // CUT_BUDGET_MS of work each), so hundreds stalling together never block the others.
+  const toCut = new Map<Connection, number>();
+  const cutSome = (): void => {
+    const until = performance.now() + CUT_BUDGET_MS;
+    // At least one per turn, so the queue always drains.
+    for (const [connection, stalledFor] of toCut) {
+      toCut.delete(connection);
+      connection.onStalled(stalledFor);
+      if (performance.now() >= until) break;
+    }
+    if (toCut.size > 0) setImmediate(cutSome);
+  };
+  const cutSoon = (connection: Connection, stalledFor: number): void => {
+    if (toCut.has(connection)) return;
+    toCut.set(connection, stalledFor);
+    if (toCut.size === 1) setImmediate(cutSome);
+  };
   const sweeper = setInterval(() => {
     const now = Date.now();
+    // A sweep that ran late means this process, not the peers, stalled: excuse the probes.
+    const lateMs = now - lastSweepAt - sweepMs;
+    lastSweepAt = now;
     for (const connection of connections) {
       if (!connection.isOpen) continue;
+      if (stallMs > 0) {
+        const writer = writers.get(connection)!;
+        if (lateMs > sweepMs) writer.excuse(lateMs);
+        const stalledFor = writer.stalledForMs(now);
+        if (stalledFor > stallMs) {
+          cutSoon(connection, stalledFor);
+          continue;
+        }
+      }
       if (connection.pingSentAt === 0) {
         if (now - connection.lastActivityAt >= activityMs) connection.ping();
       } else if (now - connection.pingSentAt >= pongMs) {

@@ -1,0 +1,119 @@
+/**
+ * Connection hygiene of the node's one HTTP listener (REST, bot API, ops routes and the
+ * WebSocket upgrades all share it):
+ *
+ * - timeouts: complete headers within `headersTimeoutMs`, the whole request within
+ *   `requestTimeoutMs`, an idle keep-alive connection closed after `keepAliveTimeoutMs`,
+ *   a connection on which no byte moves while a request is read or a reply is written
+ *   closed after `idleTimeoutMs` (Node's socket timeout; a held Bayeux connect extends its
+ *   own socket's, see doors/bayeux/transport.ts). Node checks the first two on an interval, set
+ *   here to a fraction of the smallest timeout so a connection is cut close to its bound.
+ * - caps: at most `maxConnections` TCP connections on the node and
+ *   `maxConnectionsPerAddress` from one peer address; a connection over either is
+ *   destroyed as it arrives, before it costs a parser. Peers listed in
+ *   `server.trustedProxies` (addresses, CIDRs, `loopback`) carry many clients and are
+ *   exempt from the per-address cap; the node-wide cap still counts them.
+ *
+ * A WebSocket leaves these timeouts once upgraded (`ws` clears the socket timeout); its
+ * liveness is the gateway's ping/pong and stall checks. It still counts against the caps.
+ */
+import type { Server } from 'node:http';
+import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config/schema.ts';
+
+/** How often Node checks header and request deadlines, at most, in milliseconds. */
+const MAX_CHECK_INTERVAL_MS = 500;
+
+/** Counts of what the caps refused, for logs and tests. */
+export interface ConnectionLimitStats {
+  /** Connections open now. */
+  readonly open: number;
+  /** Connections refused because the node was at `maxConnections` (Node's own cap). */
+  readonly refusedNode: number;
+  /** Connections refused because their address was at `maxConnectionsPerAddress`. */
+  readonly refusedAddress: number;
+}
+
+/** Applies the timeouts and caps to `server` (call before `listen`); returns live counts. */
+export function applyConnectionHygiene(server: Server, settings: ServerConfig, logger: Logger): () => ConnectionLimitStats {
+  const requestTimeout = Math.max(settings.requestTimeoutMs, settings.headersTimeoutMs);
+  server.headersTimeout = settings.headersTimeoutMs;
+  server.requestTimeout = requestTimeout;
+  server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+  server.setTimeout(settings.idleTimeoutMs);
+  // Read by Node when the server starts listening.
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(settings.headersTimeoutMs / 4));
+
+  const proxies = trustedPeers(settings.trustedProxies);
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  let refusedNode = 0;
+  let refusedAddress = 0;
+  let lastWarnAt = 0;
+  const warnRefused = (why: string): void => {
+    // A flood is one line a minute, not one per connection.
+    const now = Date.now();
+    if (now - lastWarnAt < 60_000) return;
+    lastWarnAt = now;
+    logger.warn({ module: 'connections', refusedNode, refusedAddress }, `refusing connections: ${why}`);
+  };
+
+  // Node closes a connection past `maxConnections` before any listener sees it.
+  if (settings.maxConnections > 0) server.maxConnections = settings.maxConnections;
+  server.on('drop', () => {
+    refusedNode++;
+    warnRefused(`the node has ${settings.maxConnections} connections (server.maxConnections)`);
+  });
+  // `prependListener`: before the HTTP server attaches a parser to the socket.
+  server.prependListener('connection', (socket: Socket) => {
+    const address = normalise(socket.remoteAddress ?? '');
+    const exempt = settings.maxConnectionsPerAddress === 0 || isTrusted(proxies, address);
+    const mine = exempt ? 0 : (perAddress.get(address) ?? 0);
+    if (!exempt && mine >= settings.maxConnectionsPerAddress) {
+      refusedAddress++;
+      warnRefused(`one address has ${mine} connections (server.maxConnectionsPerAddress)`);
+      socket.destroy();
+      return;
+    }
+    open++;
+    if (!exempt) perAddress.set(address, mine + 1);
+    socket.once('close', () => {
+      open--;
+      if (exempt) return;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+  });
+  return () => ({ open, refusedNode, refusedAddress });
+}
+
+/** `::ffff:1.2.3.4` and `1.2.3.4` are one peer. */
+function normalise(address: string): string {
+  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+function trustedPeers(entries: readonly string[]): BlockList | null {
+  if (entries.length === 0) return null;
+  const list = new BlockList();
+  for (const entry of entries) {
+    if (entry === 'loopback') {
+      list.addSubnet('127.0.0.0', 8, 'ipv4');
+      list.addAddress('::1', 'ipv6');
+      continue;
+    }
+    const [address = '', bits] = entry.split('/');
+    const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
+    // Names proxy-addr knows (linklocal, uniquelocal) or host names: not exempted here.
+    if (family === null) continue;
+    if (bits === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, Number(bits), family);
+  }
+  return list;
+}
+
+function isTrusted(list: BlockList | null, address: string): boolean {
+  if (list === null || address === '') return false;
+  return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+}

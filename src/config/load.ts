@@ -114,6 +114,7 @@ function checkCrossReferences(config: Config): void {
     if (appKeys.has(app.key)) throw createError('RC_ERR_CONFIG_INVALID', `apps.${index}.key`, 'duplicates another app key');
     appIds.add(app.id);
     appKeys.add(app.key);
+    app.webhooks.forEach((endpoint, at) => checkWebhookHeaders(endpoint.headers ?? {}, `apps.${index}.webhooks.${at}.headers`));
   });
   const spaceIds = new Set<string>();
   config.spaces.forEach((space, index) => {
@@ -123,6 +124,19 @@ function checkCrossReferences(config: Config): void {
       throw createError('RC_ERR_CONFIG_INVALID', `spaces.${index}.app`, `names app "${space.app}", which is not in apps`);
     }
   });
+}
+
+/** A header name as HTTP defines a token. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Headers roomcast sets itself on every webhook request (the signature covers the body it sends). */
+const RESERVED_WEBHOOK_HEADERS = new Set(['content-type', 'content-length', 'host', 'x-pusher-key', 'x-pusher-signature']);
+
+function checkWebhookHeaders(headers: Readonly<Record<string, string>>, field: string): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) throw createError('RC_ERR_CONFIG_INVALID', `${field}.${name}`, 'is not a valid header name');
+    if (RESERVED_WEBHOOK_HEADERS.has(name.toLowerCase())) throw createError('RC_ERR_CONFIG_INVALID', `${field}.${name}`, 'is set by roomcast itself');
+    if (/[\r\n\0]/.test(value)) throw createError('RC_ERR_CONFIG_INVALID', `${field}.${name}`, 'may not contain line breaks');
+  }
 }
 
 function deepFreeze<T>(value: T): T {

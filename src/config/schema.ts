@@ -55,6 +55,55 @@ export interface AppConfig {
   idempotencyWindowSec: number;
   limits: AppLimits;
   history: HistoryRetention;
+  /**
+   * Webhook endpoints (soketi's shape, so a soketi app list keeps working). Default []:
+   * no webhooks. Each endpoint gets the events it names, in Pusher's format, signed with
+   * this app's key and secret; see docs/webhooks.md.
+   */
+  webhooks: WebhookEndpointConfig[];
+}
+
+/** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own. */
+export const WEBHOOK_EVENT_TYPES = [
+  'channel_occupied',
+  'channel_vacated',
+  'member_added',
+  'member_removed',
+  'client_event',
+  'cache_miss',
+  'subscription_count',
+  'message_created',
+  'message_updated',
+  'message_deleted',
+  'message_appended',
+  'annotation_created',
+  'annotation_deleted',
+  'bot_joined',
+  'bot_left',
+  'user_online',
+  'user_offline',
+] as const;
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** One webhook endpoint of an app. */
+export interface WebhookEndpointConfig {
+  /** Where events are POSTed: an `http://` or `https://` URL. */
+  url: string;
+  /** The events this endpoint receives (at least one; see WEBHOOK_EVENT_TYPES). */
+  event_types: WebhookEventType[];
+  /**
+   * Only events of channels whose name matches both conditions (when given). Events with
+   * no channel (`user_online`, `user_offline`) always pass. Default: every channel.
+   */
+  filter?: WebhookFilter;
+  /** Extra request headers (e.g. an auth token of the receiver). Default none; may not set Content-Type or X-Pusher-*. */
+  headers?: Record<string, string>;
+}
+
+export interface WebhookFilter {
+  channel_name_starts_with?: string;
+  channel_name_ends_with?: string;
 }
 
 export interface RoomConfig {
@@ -192,6 +241,49 @@ export interface PushConfig {
   webPushAllowHttp: boolean;
 }
 
+/** How webhooks are delivered (every app's endpoints share these settings). */
+export interface WebhookDeliveryConfig {
+  /** Run this node's delivery workers. Default true; false makes a node record events but never send them. */
+  workers: boolean;
+  /** Deliveries (HTTP requests) one node makes at once, over all endpoints. Default 16. */
+  concurrency: number;
+  /**
+   * Ordered lanes per endpoint: at most this many requests to one endpoint are in flight
+   * cluster-wide, and a channel's events always share one lane, so their order holds.
+   * Default 4; 1 gives one ordered stream per endpoint.
+   */
+  lanesPerEndpoint: number;
+  /** Events per request, at most (Pusher's batch format). Default 50; 1 sends one event per request. */
+  batchSize: number;
+  /** One request may take this long before it counts as failed (and is retried), in milliseconds. Default 5000. */
+  timeoutMs: number;
+  /** Attempts per batch before it goes to the dead-letter list. Default 8; 1 means no retry. */
+  maxAttempts: number;
+  /** First retry delay, doubled each attempt (±20 % jitter), in milliseconds. Default 1000. */
+  retryBaseMs: number;
+  /** Cap of the retry delay, in milliseconds. Default 60000. */
+  retryMaxMs: number;
+  /**
+   * `channel_vacated`, `member_removed` and `user_offline` wait this long, and are not
+   * sent when the channel, member or user is back meanwhile (a reconnect), in
+   * milliseconds. Default 3000; 0 sends them at once.
+   */
+  leaveDelayMs: number;
+  /** How long dead letters are kept for listing and replay, in seconds. Default 604800 (7 days). */
+  deadLetterTtlSec: number;
+}
+
+/** Prometheus metrics and cluster stats. */
+export interface MetricsConfig {
+  /**
+   * Serve `GET /metrics` on this port only (a listener of its own, on `server.host`), so
+   * it can stay off the public port. Default 0: on the main port, beside `/stats`.
+   */
+  port: number;
+  /** How often each node writes its counters to the backend for `/stats`, in milliseconds. Default 1000. */
+  statsIntervalMs: number;
+}
+
 export interface Config {
   server: ServerConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -202,6 +294,8 @@ export interface Config {
   apps: AppConfig[];
   spaces: SpaceConfig[];
   push: PushConfig;
+  webhookDelivery: WebhookDeliveryConfig;
+  metrics: MetricsConfig;
 }
 
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
@@ -329,6 +423,28 @@ export const configSchema = {
               maxAnnotationsPerMessage: { type: 'integer', minimum: 1, default: 5000 },
             },
           },
+          webhooks: {
+            type: 'array',
+            default: [],
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url', 'event_types'],
+              properties: {
+                url: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2000 },
+                event_types: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...WEBHOOK_EVENT_TYPES] } },
+                filter: {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: {
+                    channel_name_starts_with: { type: 'string', maxLength: 200 },
+                    channel_name_ends_with: { type: 'string', maxLength: 200 },
+                  },
+                },
+                headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 4000 } },
+              },
+            },
+          },
         },
       },
     },
@@ -352,6 +468,32 @@ export const configSchema = {
         statusTtlSec: { type: 'integer', minimum: 60, default: 604800 },
         maxRecipients: { type: 'integer', minimum: 1, default: 100 },
         webPushAllowHttp: { type: 'boolean', default: false },
+      },
+    },
+    webhookDelivery: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        workers: { type: 'boolean', default: true },
+        concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 16 },
+        lanesPerEndpoint: { type: 'integer', minimum: 1, maximum: 64, default: 4 },
+        batchSize: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+        timeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 8 },
+        retryBaseMs: { type: 'integer', minimum: 1, default: 1000 },
+        retryMaxMs: { type: 'integer', minimum: 1, default: 60000 },
+        leaveDelayMs: { type: 'integer', minimum: 0, maximum: 600000, default: 3000 },
+        deadLetterTtlSec: { type: 'integer', minimum: 60, default: 604800 },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+        statsIntervalMs: { type: 'integer', minimum: 100, default: 1000 },
       },
     },
     spaces: {

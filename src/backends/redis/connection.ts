@@ -30,7 +30,7 @@ export function reconnectDelay(attempt: number): number {
   return base + Math.floor(Math.random() * 100);
 }
 
-export type ConnectionRole = 'commands' | 'subscriber';
+export type ConnectionRole = 'commands' | 'subscriber' | 'outbox';
 
 export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger): Redis {
   const client = new Redis(config.url, {

@@ -130,6 +130,17 @@ export class RedisJobQueue implements JobQueue {
     }
   }
 
+  async depth(): Promise<{ waiting: number; delayed: number; active: number }> {
+    try {
+      const queue = await this.queue();
+      const counts = await this.bounded(() => queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'));
+      return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), delayed: counts.delayed ?? 0, active: counts.active ?? 0 };
+    } catch (error) {
+      if (isRoomcastError(error)) throw error;
+      throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
+    }
+  }
+
   process(handler: JobHandler, concurrency: number): void {
     if (this.workerStarting !== null) return;
     const processor = async (job: Job): Promise<void> => {

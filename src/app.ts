@@ -19,6 +19,7 @@ import { createLogger } from './ops/logger.ts';
 import { installMetrics, installPushMetrics } from './ops/metrics.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
+import { registerWebhooks, WebhookService } from './webhooks/service.ts';
 
 export interface BuildAppOptions {
   /** Logger to use; default a pino logger at `config.log.level`. */
@@ -34,6 +35,8 @@ export interface RoomcastApp {
   readonly config: Config;
   /** Push notifications; null when the backend offers no push stores (its routes answer 503). */
   readonly push: PushService | null;
+  /** Webhooks; null when no app has an endpoint. */
+  readonly webhooks: WebhookService | null;
   /** Starts the backend and core, then listens. Resolves with the bound address (`http://host:port`). */
   listen(): Promise<string>;
   /** Graceful stop: stop accepting, close doors' sockets, finish in-flight, close the backend. */
@@ -61,6 +64,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const backend = createBackend(config, logger);
   const core = new Core({ config, backend, logger, nodeId });
   const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
+  const webhooks = config.apps.some((app) => app.webhooks.length > 0) ? new WebhookService({ config, backend, nodeId, logger }) : null;
+  if (webhooks !== null) registerWebhooks(core, webhooks);
 
   const http = fastify({
     loggerInstance: logger.child({ node: nodeId }) as FastifyBaseLogger,
@@ -109,10 +114,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     backend,
     config,
     push,
+    webhooks,
     async listen(): Promise<string> {
       await backend.start();
       await core.start();
       push?.start();
+      webhooks?.start();
       started = true;
       return http.listen({ host: config.server.host, port: config.server.port });
     },
@@ -122,6 +129,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         await http.close();
         await push?.close();
         if (started) await core.stop();
+        await webhooks?.close();
         await backend.close();
       })();
       return closing;

@@ -158,6 +158,11 @@ export const ERRORS = {
   RC_ERR_PUSH_BAD_SCHEDULE: spec(400, 'Bad Request', 'bad schedule: %s'),
   RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH: spec(404, 'Not Found', 'device %s was not sent push publish %s, so it cannot report a delivery status for it'),
 
+  // --- webhooks (src/webhooks)
+  RC_ERR_WEBHOOKS_UNAVAILABLE: spec(503, 'Service Unavailable', 'webhooks are not available on the %s backend', true),
+  RC_ERR_WEBHOOKS_INVALID_REQUEST: spec(400, 'Bad Request', 'invalid webhooks request: %s'),
+  RC_ERR_WEBHOOKS_DEAD_LETTER_NOT_FOUND: spec(404, 'Not Found', 'webhook dead letter %s does not exist (replayed already, or expired)'),
+
   // --- hardening (bad input on every door)
   RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),
   RC_ERR_JSON_TOO_DEEP: spec(400, 'Bad Request', 'the JSON is nested deeper than %s levels'),

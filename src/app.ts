@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
 import type { Config } from './config/schema.ts';
+import { clusterStatsOf } from './core/cluster-stats.ts';
 import { Core } from './core/core.ts';
 import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
@@ -16,7 +17,7 @@ import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { createLogger } from './ops/logger.ts';
-import { installMetrics, installPushMetrics } from './ops/metrics.ts';
+import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
 import { registerWebhooks, WebhookService } from './webhooks/service.ts';
@@ -100,6 +101,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   const metrics = installMetrics(http, core);
   if (push !== null) installPushMetrics(metrics, push);
+  if (webhooks !== null) installWebhookMetrics(metrics, webhooks);
+  const clusterStats = clusterStatsOf(core);
+  let metricsServer: FastifyInstance | null = null;
   await http.register(healthRoutes, { core });
   await http.register(statsRoutes, { core });
   await http.register(restDoor, { core, push });
@@ -120,13 +124,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       await core.start();
       push?.start();
       webhooks?.start();
+      clusterStats.start();
       started = true;
+      metricsServer = await listenMetrics(metrics, core);
       return http.listen({ host: config.server.host, port: config.server.port });
     },
     close(): Promise<void> {
       closing ??= (async () => {
         draining = true;
         await http.close();
+        await metricsServer?.close();
+        await clusterStats.stop();
         await push?.close();
         if (started) await core.stop();
         await webhooks?.close();

@@ -438,6 +438,24 @@ export interface OutboxStore {
   reportedUp(scope: string): Promise<OutboxSubject[]>;
 }
 
+/** A fixed-bucket histogram's state: upper bounds, per-bucket counts (the last is +Inf), sum and count. */
+export interface HistogramSnapshot {
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+/** Figures a backend keeps about its store connections, for metrics (read at scrape). */
+export interface BackendTelemetry {
+  /** Commands that failed, by kind: `timeout`, `connection` (not connected, dropped), `reply` (the store refused it). */
+  readonly commandErrors: ReadonlyMap<string, number>;
+  /** Command round trips, in seconds (sent → answered or failed). */
+  readonly commandLatency: HistogramSnapshot;
+  /** Times the bus subscription was re-established after it was lost. */
+  readonly busReconnects: number;
+}
+
 /** The whole backend, as `createBackend(config)` returns it. */
 export interface Backend {
   readonly driver: 'memory' | 'redis';
@@ -458,6 +476,8 @@ export interface Backend {
   readonly messages?: MessageStore;
   /** Outbox lanes and announced state for webhooks. Optional: without it webhooks are refused at start-up. */
   readonly outbox?: OutboxStore;
+  /** Store connection figures (Redis); absent for a backend with no connections (memory). */
+  readonly telemetry?: BackendTelemetry;
   /**
    * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
    * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps

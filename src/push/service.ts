@@ -192,6 +192,11 @@ export class PushService {
     return this.statuses.read(appId, publishId);
   }
 
+  /** Jobs not finished on the push queue, cluster-wide; null when the queue cannot tell. */
+  async queueDepth(): Promise<{ waiting: number; delayed: number; active: number } | null> {
+    return (await this.queue.depth?.()) ?? null;
+  }
+
   /** The app's dead letters (newest retention window). */
   deadLetters(appId: string): Promise<PushDeadLetter[]> {
     return pushDeadLetters(this.hashes, this.core.config.push).all(appId);

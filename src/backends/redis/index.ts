@@ -29,13 +29,15 @@ import { RedisOutbox } from './outbox.ts';
 import { RedisPresence } from './presence.ts';
 import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
+import { RedisTelemetry } from './telemetry.ts';
 
 export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
-  const client = createConnection(config, 'commands', logger);
-  const subscriber = createConnection(config, 'subscriber', logger);
+  const telemetry = new RedisTelemetry();
+  const client = createConnection(config, 'commands', logger, telemetry);
+  const subscriber = createConnection(config, 'subscriber', logger, telemetry);
   // The outbox (webhooks) has its own connection, so its traffic never queues behind, or
   // delays, channel publishes on the command connection.
-  const outboxClient = createConnection(config, 'outbox', logger);
+  const outboxClient = createConnection(config, 'outbox', logger, telemetry);
   defineScripts(client);
   defineScripts(outboxClient);
   const context: RedisContext = { client, keys: createKeys(config.keyPrefix), commandTimeoutMs: config.commandTimeoutMs };
@@ -57,6 +59,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
     outbox: new RedisOutbox({ ...context, client: outboxClient }),
+    telemetry,
     hashes: push.hashes,
     queues: push.queues,
 

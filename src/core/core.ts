@@ -1,28 +1,32 @@
 /**
- * The core: one channel space shared by every front door. It owns the local hub,
- * publishes through the backend log, tracks presence and occupancy, and keeps this
- * node's heartbeat (reaping dead nodes' members). It knows no HTTP, WebSocket or Redis.
+ * The core: one channel space shared by every front door. It knows no HTTP, WebSocket
+ * or Redis. `Core` is a thin facade over cohesive parts, so doors depend on one object:
+ * - `subscriptions.ts`: the local hub and cluster-wide subscription counts;
+ * - `presence.ts`: presence joins, leaves and their announcements;
+ * - `membership.ts`: this node's heartbeat and the reaping of dead nodes;
+ * - `bus-inbound.ts`: appends and signals from the bus, fanned out on this node;
+ * - `history.ts`, `messages.ts`, `annotations.ts`: the message model.
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import type { Backend, BusMessage } from '../backends/ports.ts';
+import type { Backend } from '../backends/ports.ts';
 import { Annotations } from './annotations.ts';
 import { AppRegistry } from './apps.ts';
+import { BusInbound, type MessageListener } from './bus-inbound.ts';
 import { lastPublishedMessage } from './cache.ts';
-import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
+import { isPresenceChannel, streamKey } from './channels.ts';
 import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
+import { NodeMembership } from './membership.ts';
 import { VersionedMessages } from './messages.ts';
-import { isCompanionStream, recordPresenceChange, type PresenceAction } from './presence-history.ts';
+import { PresenceTracker } from './presence.ts';
 import { publishEvents, type PublishInput, type PublishedMessage } from './publish.ts';
-import { decodeSignal, encodeSignal, type Signal } from './signals.ts';
-import { ChannelMessage, isCreateRecord, type Member, type MessageRecord, type Subscriber, type UserConnection } from './types.ts';
+import { encodeSignal, type Signal } from './signals.ts';
+import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
+import type { ChannelMessage, Member, Subscriber, UserConnection } from './types.ts';
 
-/** Bound on records kept for their bus echo (see Core.ownRecords); far above a burst's worth. */
-const MAX_OWN_RECORDS = 10_000;
-/** Bound on presence leaves queued during a backend outage (one per departed connection). */
-const MAX_PENDING_LEAVES = 100_000;
+export type { ChannelInfo } from './subscriptions.ts';
 
 export interface CoreOptions {
   readonly config: Config;
@@ -31,91 +35,67 @@ export interface CoreOptions {
   readonly nodeId: string;
 }
 
-export interface ChannelInfo {
-  readonly occupied: boolean;
-  readonly subscriptionCount: number;
-  /** Only for presence channels. */
-  readonly userCount?: number;
-}
-
 export class Core {
   readonly apps: AppRegistry;
   readonly hub = new LocalHub();
   readonly nodeId: string;
   readonly config: Config;
   readonly backend: Backend;
-  private readonly logger: Logger;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
-  /** Listeners for messages of every channel on this node (bots' room streams, metrics). */
-  private readonly messageTaps = new Set<(message: ChannelMessage) => void>();
-  /** Listeners for mutation, annotation and summary records (issue 4; kept apart so plain taps never see them). */
-  private readonly mutationTaps = new Set<(message: ChannelMessage) => void>();
-  /** Channel history, state/purge/reset and recovery (issue 4). */
+  /** Channel history, state/purge/reset and recovery. */
   readonly history: ChannelHistory;
-  /** Versioned messages: update, delete, append (issue 4). */
+  /** Versioned messages: update, delete, append. */
   readonly messages: VersionedMessages;
-  /** Annotations and summaries (issue 4). */
+  /** Annotations and summaries. */
   readonly annotations: Annotations;
-
-  /** Presence leaves that failed on a backend fault, retried after each heartbeat (see leavePresence). */
-  private readonly pendingLeaves = new Map<string, { readonly key: string; readonly connectionId: string }>();
-  /** `{stream key}\n{connectionId}` → user id of this node's presence members, to announce a departure a late leave hid. */
-  private readonly joinedUsers = new Map<string, string>();
-  /**
-   * Records this node just published, by their stored text. The bus brings every append
-   * back (memory and Redis alike) as that same text; parsing it again would only rebuild
-   * the object in hand, so the publish path's hop costs no JSON.parse on this node.
-   */
-  private readonly ownRecords = new Map<string, MessageRecord>();
-  /** Listeners told on every node when a bot space is stopped on any node. */
-  private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
+  private readonly inbound: BusInbound;
+  private readonly subscriptions: Subscriptions;
+  private readonly presence: PresenceTracker;
+  private readonly membership: NodeMembership;
 
   constructor(options: CoreOptions) {
-    this.config = options.config;
-    this.backend = options.backend;
-    this.logger = options.logger.child({ module: 'core' });
+    const { config, backend } = options;
+    const logger = options.logger.child({ module: 'core' });
+    this.config = config;
+    this.backend = backend;
     this.nodeId = options.nodeId;
-    this.apps = new AppRegistry(options.config.apps);
-    this.history = new ChannelHistory(options.backend);
-    this.messages = new VersionedMessages(options.backend);
-    this.annotations = new Annotations(options.backend);
-    this.backend.bus.setHandler((message) => this.onBusMessage(message));
+    this.apps = new AppRegistry(config.apps);
+    this.history = new ChannelHistory(backend);
+    this.messages = new VersionedMessages(backend);
+    this.annotations = new Annotations(backend);
+    const nodeId = (): string => this.nodeId;
+    this.inbound = new BusInbound(this.hub, logger);
+    this.subscriptions = new Subscriptions(backend, this.hub, nodeId, logger);
+    this.presence = new PresenceTracker(backend, this.apps, nodeId, this.sendSignal, logger);
+    this.membership = new NodeMembership({
+      backend,
+      nodeId: this.nodeId,
+      heartbeatIntervalMs: config.node.heartbeatIntervalMs,
+      heartbeatTtlMs: config.node.heartbeatTtlMs,
+      announceDepartures: (left) => this.presence.announceDepartures(left),
+      afterHeartbeat: async () => {
+        if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
+      },
+      logger,
+    });
+    backend.bus.setHandler(this.inbound.onBusMessage);
   }
 
   /** Starts the heartbeat and dead-node reaper. Call after `backend.start()`. */
-  async start(): Promise<void> {
-    const { heartbeatIntervalMs, heartbeatTtlMs } = this.config.node;
-    await this.beat(heartbeatTtlMs);
-    this.heartbeatTimer = setInterval(() => void this.beat(heartbeatTtlMs), heartbeatIntervalMs);
-    this.heartbeatTimer.unref();
+  start(): Promise<void> {
+    return this.membership.start();
   }
 
   /** Stops the heartbeat and forgets this node, so its members leave at once. */
-  async stop(): Promise<void> {
-    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = null;
-    try {
-      const left = await this.backend.presence.removeNode(this.nodeId);
-      await this.backend.occupancy.removeNode(this.nodeId);
-      await this.announceDepartures(left);
-      await this.backend.nodes.forget(this.nodeId);
-    } catch (error) {
-      this.logger.warn({ err: error }, 'could not deregister this node; peers will reap it after the heartbeat TTL');
-    }
+  stop(): Promise<void> {
+    return this.membership.stop();
   }
 
   // --- publishing
 
   /** Publishes validated events; returns each event's serials per channel. */
   publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord);
+    return publishEvents(this.backend.log, app, inputs, this.inbound.rememberOwnRecord);
   }
-
-  private readonly rememberOwnRecord = (body: string, record: MessageRecord): void => {
-    // Bounded: a body whose echo never comes (the bus lost it) must not stay for ever.
-    if (this.ownRecords.size >= MAX_OWN_RECORDS) this.ownRecords.clear();
-    this.ownRecords.set(body, record);
-  };
 
   /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */
   idempotent<T>(app: AppConfig, scope: string, key: string, request: unknown, work: () => Promise<T>): Promise<IdempotentOutcome<T>> {
@@ -128,82 +108,28 @@ export class Core {
   }
 
   /** Registers a listener for every channel message this node receives (not per subscriber). */
-  tapMessages(listener: (message: ChannelMessage) => void): () => void {
-    this.messageTaps.add(listener);
-    return () => this.messageTaps.delete(listener);
+  tapMessages(listener: MessageListener): () => void {
+    return this.inbound.tapMessages(listener);
   }
 
   /** Like `tapMessages`, for mutation, annotation and summary records (Bayeux bots, V2 doors). */
-  tapMutations(listener: (message: ChannelMessage) => void): () => void {
-    this.mutationTaps.add(listener);
-    return () => this.mutationTaps.delete(listener);
+  tapMutations(listener: MessageListener): () => void {
+    return this.inbound.tapMutations(listener);
   }
 
   // --- subscriptions
 
   /** Subscribes a connection to a channel on this node and counts it cluster-wide. */
-  async subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
-    if (!this.hub.add(appId, channel, subscriber)) return;
-    try {
-      await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId, +1);
-    } catch (error) {
-      this.hub.remove(appId, channel, subscriber);
-      throw error;
-    }
+  subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
+    return this.subscriptions.subscribe(appId, channel, subscriber);
   }
 
   /** Unsubscribes; leaves presence too. Never throws (a connection going away must always clean up). */
   async unsubscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
-    if (!this.hub.remove(appId, channel, subscriber)) return;
-    const key = streamKey(appId, channel);
-    try {
-      await this.backend.occupancy.adjust(key, this.nodeId, -1);
-    } catch (error) {
-      // Not retried: a timed-out -1 may still run late, and a second one would undercount.
-      this.logger.warn({ err: error, channel }, 'unsubscribe: occupancy update failed');
-    }
+    if (!(await this.subscriptions.unsubscribe(appId, channel, subscriber))) return;
     // Attempted even when the occupancy update failed: a member left behind would stay
     // for good, since this node keeps heartbeating and is never reaped.
-    if (isPresenceChannel(channel)) await this.leavePresence(key, subscriber.connectionId);
-  }
-
-  /**
-   * Removes a connection from a presence channel and announces the user's departure. On a
-   * backend fault the leave is queued and retried after each successful heartbeat (a leave
-   * is idempotent per connection), so the member does not outlive the outage.
-   */
-  private async leavePresence(key: string, connectionId: string): Promise<void> {
-    const id = `${key}\n${connectionId}`;
-    try {
-      const result = await this.backend.presence.leave(key, connectionId);
-      const userId = this.joinedUsers.get(id);
-      this.pendingLeaves.delete(id);
-      this.joinedUsers.delete(id);
-      if (result?.lastForUser) {
-        await this.announceDepartures([{ channel: key, userId: result.userId }]);
-      } else if (result === null && userId !== undefined) {
-        // Already gone: an earlier attempt that timed out ran late. Announce unless the
-        // user is still there on another connection (a repeated member_removed is harmless).
-        const { appId, channel } = parseStreamKey(key);
-        const members = await this.presenceMembers(appId, channel);
-        if (!members.some((member) => member.userId === userId)) await this.announceDepartures([{ channel: key, userId }]);
-      }
-    } catch (error) {
-      if (!this.pendingLeaves.has(id) && this.pendingLeaves.size >= MAX_PENDING_LEAVES) {
-        this.logger.error({ key }, 'too many presence leaves waiting for the backend; dropping one (it stays until this node restarts)');
-        this.joinedUsers.delete(id);
-        return;
-      }
-      this.pendingLeaves.set(id, { key, connectionId });
-      this.logger.warn({ err: error, key }, 'presence leave failed; retrying when the backend answers');
-    }
-  }
-
-  private async retryPendingLeaves(): Promise<void> {
-    for (const [id, { key, connectionId }] of [...this.pendingLeaves]) {
-      // Skipped when the connection joined the channel again meanwhile (joinPresence drops it).
-      if (this.pendingLeaves.has(id)) await this.leavePresence(key, connectionId);
-    }
+    if (isPresenceChannel(channel)) await this.presence.leave(streamKey(appId, channel), subscriber.connectionId);
   }
 
   /**
@@ -211,52 +137,28 @@ export class Core {
    * when this is the user's first connection, and returns the members (the joiner included).
    */
   async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
-    const key = streamKey(appId, channel);
     // A queued retry of an earlier leave must not remove this new membership.
-    this.pendingLeaves.delete(`${key}\n${subscriber.connectionId}`);
-    const userInfo = JSON.stringify(member.userInfo ?? null);
+    this.presence.forgetPendingLeave(appId, channel, subscriber.connectionId);
     await this.subscribe(appId, channel, subscriber);
     try {
-      const { firstForUser } = await this.backend.presence.join(key, {
-        connectionId: subscriber.connectionId,
-        nodeId: this.nodeId,
-        userId: member.userId,
-        userInfo,
-      });
-      this.joinedUsers.set(`${key}\n${subscriber.connectionId}`, member.userId);
-      if (firstForUser) {
-        void this.recordPresence(appId, channel, 'presence.enter', member.userId, member.userInfo);
-        await this.sendSignal({
-          type: 'presence',
-          change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId },
-        });
-      }
-      return await this.presenceMembers(appId, channel);
+      return await this.presence.join(appId, channel, subscriber, member);
     } catch (error) {
       await this.unsubscribe(appId, channel, subscriber);
       throw error;
     }
   }
 
-  async presenceMembers(appId: string, channel: string): Promise<Member[]> {
-    const members = await this.backend.presence.members(streamKey(appId, channel));
-    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo) }));
+  presenceMembers(appId: string, channel: string): Promise<Member[]> {
+    return this.presence.members(appId, channel);
   }
 
-  async channelInfo(appId: string, channel: string): Promise<ChannelInfo> {
-    const key = streamKey(appId, channel);
-    const subscriptionCount = await this.backend.occupancy.count(key);
-    if (!isPresenceChannel(channel)) return { occupied: subscriptionCount > 0, subscriptionCount };
-    const userCount = await this.backend.presence.userCount(key);
-    return { occupied: subscriptionCount > 0, subscriptionCount, userCount };
+  channelInfo(appId: string, channel: string): Promise<ChannelInfo> {
+    return this.subscriptions.channelInfo(appId, channel);
   }
 
   /** Occupied channels of an app whose names start with `prefix`, with subscription counts. */
-  async listChannels(appId: string, prefix = ''): Promise<Map<string, number>> {
-    const listed = await this.backend.occupancy.list(streamKey(appId, prefix));
-    const out = new Map<string, number>();
-    for (const [key, count] of listed) out.set(parseStreamKey(key).channel, count);
-    return out;
+  listChannels(appId: string, prefix = ''): Promise<Map<string, number>> {
+    return this.subscriptions.listChannels(appId, prefix);
   }
 
   // --- users
@@ -288,115 +190,8 @@ export class Core {
 
   /** Registers a listener for space stops announced on any node. Returns the unregister function. */
   onSpaceStopped(listener: (spaceId: string) => void): () => void {
-    this.spaceStopListeners.add(listener);
-    return () => this.spaceStopListeners.delete(listener);
+    return this.inbound.onSpaceStopped(listener);
   }
 
-  // --- inward flow from the bus
-
-  private onBusMessage(message: BusMessage): void {
-    if (message.kind === 'append') {
-      this.onAppend(message.stream, message.entry.seq, message.entry.time, message.entry.body);
-      return;
-    }
-    const signal = decodeSignal(message.body);
-    if (signal !== null) this.onSignal(signal);
-  }
-
-  private onAppend(stream: string, seq: number, time: number, body: string): void {
-    // Presence-history companions are storage only: nobody subscribes to them.
-    if (isCompanionStream(stream)) return;
-    let record = this.ownRecords.get(body);
-    if (record !== undefined) {
-      this.ownRecords.delete(body);
-    } else {
-      try {
-        record = JSON.parse(body) as MessageRecord;
-      } catch {
-        this.logger.error({ stream, seq }, 'dropping a log entry whose body is not JSON');
-        return;
-      }
-    }
-    const { appId, channel } = parseStreamKey(stream);
-    const message = new ChannelMessage(appId, channel, seq, time, record);
-    this.hub.dispatch(stream, message);
-    for (const tap of isCreateRecord(record) ? this.messageTaps : this.mutationTaps) {
-      try {
-        tap(message);
-      } catch (error) {
-        this.logger.error({ err: error }, 'message tap failed');
-      }
-    }
-  }
-
-  private onSignal(signal: Signal): void {
-    switch (signal.type) {
-      case 'presence':
-        this.hub.dispatchPresence(signal.change);
-        return;
-      case 'terminate_user':
-        for (const connection of this.hub.userConnections(signal.appId, signal.userId)) connection.terminate();
-        return;
-      case 'space_stopped':
-        for (const listener of this.spaceStopListeners) listener(signal.spaceId);
-        return;
-      case 'user_event':
-        for (const connection of this.hub.userConnections(signal.appId, signal.userId)) {
-          connection.deliverUserEvent(signal.name, signal.data);
-        }
-        return;
-    }
-  }
-
-  private sendSignal(signal: Signal): Promise<void> {
-    return this.backend.bus.signal(encodeSignal(signal));
-  }
-
-  /** Records a join or leave in presence history; never fails the presence change itself. */
-  private async recordPresence(appId: string, channel: string, action: PresenceAction, userId: string, userInfo?: unknown): Promise<void> {
-    const app = this.apps.findById(appId);
-    if (app === undefined) return;
-    try {
-      await recordPresenceChange(this.backend.log, app, channel, action, userId, userInfo);
-    } catch (error) {
-      this.logger.warn({ err: error, channel }, 'could not record presence history');
-    }
-  }
-
-  // --- liveness
-
-  private async beat(ttlMs: number): Promise<void> {
-    try {
-      await this.backend.nodes.heartbeat(this.nodeId, ttlMs);
-      if (this.pendingLeaves.size > 0) await this.retryPendingLeaves();
-      for (const dead of await this.backend.nodes.deadNodes()) {
-        if (dead === this.nodeId || !(await this.backend.nodes.claimDead(dead))) continue;
-        this.logger.warn({ deadNode: dead }, 'reaping a dead node: its members leave');
-        const left = await this.backend.presence.removeNode(dead);
-        await this.backend.occupancy.removeNode(dead);
-        await this.announceDepartures(left);
-      }
-    } catch (error) {
-      this.logger.warn({ err: error }, 'heartbeat failed');
-    }
-  }
-
-  private async announceDepartures(left: readonly { channel: string; userId: string }[]): Promise<void> {
-    for (const { channel: key, userId } of left) {
-      const { appId, channel } = parseStreamKey(key);
-      void this.recordPresence(appId, channel, 'presence.leave', userId);
-      await this.sendSignal({
-        type: 'presence',
-        change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null } },
-      });
-    }
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
+  private readonly sendSignal = (signal: Signal): Promise<void> => this.backend.bus.signal(encodeSignal(signal));
 }

@@ -25,3 +25,6 @@ export function decodeSignal(body: string): Signal | null {
     return null;
   }
 }
+
+/** Broadcasts a signal to every node (this one included); resolves once the bus took it. */
+export type SignalSender = (signal: Signal) => Promise<void>;

@@ -1,0 +1,150 @@
+/**
+ * Presence: joins and leaves of this node's connections in presence channels, the
+ * `member_added` / `member_removed` announcements, and presence history records.
+ *
+ * Ownership: membership entries live in the backend, tagged with the id of the node
+ * that serves the connection, so any node can list members and a dead node's entries
+ * can be removed as a whole. This node keeps only what it needs to finish its own
+ * leaves: the user behind each of its memberships, and leaves a backend fault held up.
+ */
+import type { Logger } from 'pino';
+import type { Backend } from '../backends/ports.ts';
+import type { AppRegistry } from './apps.ts';
+import { parseStreamKey, streamKey } from './channels.ts';
+import { recordPresenceChange, type PresenceAction } from './presence-history.ts';
+import type { SignalSender } from './signals.ts';
+import type { Member, Subscriber } from './types.ts';
+
+/** Bound on presence leaves queued during a backend outage (one per departed connection). */
+const MAX_PENDING_LEAVES = 100_000;
+
+/** A user who left a channel (a stream key) and must be announced. */
+export interface Departure {
+  readonly channel: string;
+  readonly userId: string;
+}
+
+export class PresenceTracker {
+  /** Presence leaves that failed on a backend fault, retried after each heartbeat (see leave). */
+  private readonly pendingLeaves = new Map<string, { readonly key: string; readonly connectionId: string }>();
+  /** `{stream key}\n{connectionId}` → user id of this node's presence members, to announce a departure a late leave hid. */
+  private readonly joinedUsers = new Map<string, string>();
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly apps: AppRegistry,
+    /** The id this node's presence entries are stored under. */
+    private readonly nodeId: () => string,
+    private readonly sendSignal: SignalSender,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Records a member for a connection already subscribed on this node and announces
+   * `member_added` when this is the user's first connection. Returns the members (the
+   * joiner included). The caller undoes the subscription when this throws.
+   */
+  async join(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
+    const key = streamKey(appId, channel);
+    const { firstForUser } = await this.backend.presence.join(key, {
+      connectionId: subscriber.connectionId,
+      nodeId: this.nodeId(),
+      userId: member.userId,
+      userInfo: JSON.stringify(member.userInfo ?? null),
+    });
+    this.joinedUsers.set(`${key}\n${subscriber.connectionId}`, member.userId);
+    if (firstForUser) {
+      void this.record(appId, channel, 'presence.enter', member.userId, member.userInfo);
+      await this.sendSignal({
+        type: 'presence',
+        change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId },
+      });
+    }
+    return this.members(appId, channel);
+  }
+
+  /** Drops a queued retry of an earlier leave, so it cannot remove a new membership of the connection. */
+  forgetPendingLeave(appId: string, channel: string, connectionId: string): void {
+    this.pendingLeaves.delete(`${streamKey(appId, channel)}\n${connectionId}`);
+  }
+
+  /**
+   * Removes a connection from a presence channel and announces the user's departure. On a
+   * backend fault the leave is queued and retried after each successful heartbeat (a leave
+   * is idempotent per connection), so the member does not outlive the outage. Never throws.
+   */
+  async leave(key: string, connectionId: string): Promise<void> {
+    const id = `${key}\n${connectionId}`;
+    try {
+      const result = await this.backend.presence.leave(key, connectionId);
+      const userId = this.joinedUsers.get(id);
+      this.pendingLeaves.delete(id);
+      this.joinedUsers.delete(id);
+      if (result?.lastForUser) {
+        await this.announceDepartures([{ channel: key, userId: result.userId }]);
+      } else if (result === null && userId !== undefined) {
+        // Already gone: an earlier attempt that timed out ran late. Announce unless the
+        // user is still there on another connection (a repeated member_removed is harmless).
+        const { appId, channel } = parseStreamKey(key);
+        const members = await this.members(appId, channel);
+        if (!members.some((member) => member.userId === userId)) await this.announceDepartures([{ channel: key, userId }]);
+      }
+    } catch (error) {
+      if (!this.pendingLeaves.has(id) && this.pendingLeaves.size >= MAX_PENDING_LEAVES) {
+        this.logger.error({ key }, 'too many presence leaves waiting for the backend; dropping one (it stays until this node restarts)');
+        this.joinedUsers.delete(id);
+        return;
+      }
+      this.pendingLeaves.set(id, { key, connectionId });
+      this.logger.warn({ err: error, key }, 'presence leave failed; retrying when the backend answers');
+    }
+  }
+
+  /** Retries the leaves a backend fault held up (called after each successful heartbeat). */
+  async retryPendingLeaves(): Promise<void> {
+    for (const [id, { key, connectionId }] of [...this.pendingLeaves]) {
+      // Skipped when the connection joined the channel again meanwhile (join drops it).
+      if (this.pendingLeaves.has(id)) await this.leave(key, connectionId);
+    }
+  }
+
+  get hasPendingLeaves(): boolean {
+    return this.pendingLeaves.size > 0;
+  }
+
+  async members(appId: string, channel: string): Promise<Member[]> {
+    const members = await this.backend.presence.members(streamKey(appId, channel));
+    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo) }));
+  }
+
+  /** Announces `member_removed` (and records the leave) for each user who left. */
+  async announceDepartures(left: readonly Departure[]): Promise<void> {
+    for (const { channel: key, userId } of left) {
+      const { appId, channel } = parseStreamKey(key);
+      void this.record(appId, channel, 'presence.leave', userId);
+      await this.sendSignal({
+        type: 'presence',
+        change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null } },
+      });
+    }
+  }
+
+  /** Records a join or leave in presence history; never fails the presence change itself. */
+  private async record(appId: string, channel: string, action: PresenceAction, userId: string, userInfo?: unknown): Promise<void> {
+    const app = this.apps.findById(appId);
+    if (app === undefined) return;
+    try {
+      await recordPresenceChange(this.backend.log, app, channel, action, userId, userInfo);
+    } catch (error) {
+      this.logger.warn({ err: error, channel }, 'could not record presence history');
+    }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Subscriptions and occupancy: which connections of this node are subscribed to which
+ * channel (the local hub), and the cluster-wide subscription counts behind
+ * `subscription_count`, `/channels` and `/stats`.
+ *
+ * Ownership: the hub is this node's alone; the counts live in the backend, one count
+ * per channel per node, so every node can answer channel state and a dead node's
+ * counts can be dropped as a whole.
+ */
+import type { Logger } from 'pino';
+import type { Backend } from '../backends/ports.ts';
+import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
+import type { LocalHub } from './hub.ts';
+import type { Subscriber } from './types.ts';
+
+/** A channel's occupancy as the REST API reports it. */
+export interface ChannelInfo {
+  readonly occupied: boolean;
+  readonly subscriptionCount: number;
+  /** Only for presence channels. */
+  readonly userCount?: number;
+}
+
+export class Subscriptions {
+  constructor(
+    private readonly backend: Backend,
+    private readonly hub: LocalHub,
+    /** The id this node counts its subscriptions under. */
+    private readonly nodeId: () => string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Subscribes a connection on this node and counts it cluster-wide; undone when the count fails. */
+  async subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
+    if (!this.hub.add(appId, channel, subscriber)) return;
+    try {
+      await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId(), +1);
+    } catch (error) {
+      this.hub.remove(appId, channel, subscriber);
+      throw error;
+    }
+  }
+
+  /**
+   * Unsubscribes a connection and uncounts it. Never throws (a connection going away must
+   * always clean up). Returns false when it was not subscribed.
+   */
+  async unsubscribe(appId: string, channel: string, subscriber: Subscriber): Promise<boolean> {
+    if (!this.hub.remove(appId, channel, subscriber)) return false;
+    try {
+      await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId(), -1);
+    } catch (error) {
+      // Not retried: a timed-out -1 may still run late, and a second one would undercount.
+      this.logger.warn({ err: error, channel }, 'unsubscribe: occupancy update failed');
+    }
+    return true;
+  }
+
+  async channelInfo(appId: string, channel: string): Promise<ChannelInfo> {
+    const key = streamKey(appId, channel);
+    const subscriptionCount = await this.backend.occupancy.count(key);
+    if (!isPresenceChannel(channel)) return { occupied: subscriptionCount > 0, subscriptionCount };
+    const userCount = await this.backend.presence.userCount(key);
+    return { occupied: subscriptionCount > 0, subscriptionCount, userCount };
+  }
+
+  /** Occupied channels of an app whose names start with `prefix`, with subscription counts. */
+  async listChannels(appId: string, prefix = ''): Promise<Map<string, number>> {
+    const listed = await this.backend.occupancy.list(streamKey(appId, prefix));
+    const out = new Map<string, number>();
+    for (const [key, count] of listed) out.set(parseStreamKey(key).channel, count);
+    return out;
+  }
+}

@@ -66,7 +66,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const core = new Core({ config, backend, logger, nodeId });
   const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
   const webhooks = config.apps.some((app) => app.webhooks.length > 0) ? new WebhookService({ config, backend, nodeId, logger }) : null;
-  if (webhooks !== null) registerWebhooks(core, webhooks);
+  if (webhooks !== null) {
+    registerWebhooks(core, webhooks);
+    webhooks.attach(core.observers);
+  }
 
   const http = fastify({
     loggerInstance: logger.child({ node: nodeId }) as FastifyBaseLogger,

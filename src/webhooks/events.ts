@@ -20,8 +20,7 @@
  *   user_online / user_offline           { name, user_id }
  */
 import type { WebhookEventType } from '../config/schema.ts';
-import { annotationView, versionView } from '../core/message-views.ts';
-import type { ChannelMessage } from '../core/types.ts';
+import type { AppendedMessage } from '../core/observers.ts';
 
 /** An event as stored in a lane item's `b` (everything but `id`; `subscription_count` is the item's `n`). */
 export interface WebhookEventBody {
@@ -101,13 +100,17 @@ const MUTATION_EVENTS: Readonly<Record<string, WebhookEventType>> = {
   'annotation.delete': 'annotation_deleted',
 };
 
+/** Every message event type (one of them wanted: the core reports its appends). */
+export const MESSAGE_EVENT_TYPES: readonly WebhookEventType[] = ['client_event', 'message_created', ...Object.values(MUTATION_EVENTS)];
+
 /**
- * The webhook event of a channel message this node published, or null when there is
- * none (summaries). A `client-` event a WebSocket client sent is Pusher's `client_event`;
- * every other publish is `message_created`.
+ * The webhook event of a message this node appended, or null when there is none
+ * (summaries). A `client-` event a WebSocket client sent is Pusher's `client_event`;
+ * every other publish is `message_created`. Field names follow the REST API's views
+ * (snake_case; see core/message-views.ts).
  */
-export function eventOfMessage(message: ChannelMessage): WebhookEventBody | null {
-  const { record, channel, seq, time } = message;
+export function eventOfMessage(message: AppendedMessage): WebhookEventBody | null {
+  const { record, channel, serial, time } = message;
   if (record.action === 'message.create' || record.action === undefined) {
     if (record.origin === 'ws' && record.name.startsWith(CLIENT_EVENT_PREFIX)) {
       return {
@@ -124,7 +127,7 @@ export function eventOfMessage(message: ChannelMessage): WebhookEventBody | null
       channel,
       event: record.name,
       data: record.data,
-      serial: message.serial,
+      serial,
       ...(record.userId !== undefined ? { user_id: record.userId } : {}),
       ...(record.socketId !== undefined ? { socket_id: record.socketId } : {}),
       ...(record.sender !== undefined ? { sender: { type: record.sender.type, id: record.sender.id } } : {}),
@@ -133,16 +136,38 @@ export function eventOfMessage(message: ChannelMessage): WebhookEventBody | null
   const name = MUTATION_EVENTS[record.action];
   if (name === undefined) return null;
   if (name === 'annotation_created' || name === 'annotation_deleted') {
-    return { name, channel, serial: record.messageSerial ?? '', annotation: annotationView(seq, time, record) };
+    const annotation = record.annotation;
+    return {
+      name,
+      channel,
+      serial: record.messageSerial ?? '',
+      annotation: {
+        serial: annotation?.annotationSerial ?? serial,
+        type: annotation?.type ?? '',
+        ...(annotation?.name !== undefined ? { name: annotation.name } : {}),
+        ...(annotation?.clientId !== undefined ? { client_id: annotation.clientId } : {}),
+        ...(annotation?.count !== undefined ? { count: annotation.count } : {}),
+        ...(annotation?.data !== undefined ? { data: annotation.data } : {}),
+        timestamp: time,
+      },
+    };
   }
+  const change = record.change;
   return {
     name,
     channel,
     event: record.name,
     data: record.data,
     serial: record.messageSerial ?? '',
-    version_serial: message.serial,
+    version_serial: serial,
     ...(record.fragment !== undefined ? { fragment: record.fragment } : {}),
-    version: versionView(seq, time, record),
+    version: {
+      serial,
+      timestamp: time,
+      action: record.action,
+      ...(change?.clientId !== undefined ? { client_id: change.clientId } : {}),
+      ...(change?.description !== undefined ? { description: change.description } : {}),
+      ...(change?.metadata !== undefined ? { metadata: change.metadata } : {}),
+    },
   };
 }

@@ -76,6 +76,8 @@ export class WebhookRecorder {
   private flushing = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Reconciles started and not finished (close waits for them). */
+  private readonly inflight = new Set<Promise<void>>();
   /** Apps whose reconcile failed here: swept when the backend answers again. */
   readonly unsettledApps = new Set<string>();
   private idCounter = 0;
@@ -163,7 +165,7 @@ export class WebhookRecorder {
   }
 
   private reconcileSoon(appId: string, subject: OutboxSubject): void {
-    void (async () => {
+    const work = (async () => {
       for (let attempt = 1; attempt <= RECONCILE_TRIES && !this.closed; attempt++) {
         try {
           await this.reconcile(appId, subject);
@@ -178,6 +180,8 @@ export class WebhookRecorder {
         }
       }
     })();
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work));
   }
 
   private requestFor(appId: string, subject: OutboxSubject): OutboxReconcile {
@@ -251,9 +255,12 @@ export class WebhookRecorder {
     await this.scheduleDrains(drains);
   }
 
-  /** Waits until the buffer is written (tests, shutdown). */
+  /** Waits until the buffer is written and started reconciles are done (tests, shutdown). */
   async flush(): Promise<void> {
-    for (let i = 0; i < 1000 && (this.buffer.length > 0 || this.flushing); i++) await pause(5);
+    for (let i = 0; i < 1000 && (this.buffer.length > 0 || this.flushing || this.inflight.size > 0); i++) {
+      if (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      else await pause(5);
+    }
   }
 
   async close(): Promise<void> {

@@ -12,13 +12,13 @@ import type { Backend, JobQueue, OutboxStore } from '../backends/ports.ts';
 import type { Config } from '../config/schema.ts';
 import { DeadLetterBox } from '../delivery/dead-letters.ts';
 import { createError } from '../errors.ts';
-import type { ChannelMessage } from '../core/types.ts';
+import type { AppendedMessage, CoreObservers } from '../core/observers.ts';
 import { WebhookDispatcher, SWEEP_INTERVAL_MS, type DeliveryObserver, type WebhookDeadLetter } from './dispatcher.ts';
 import { WebhookEndpoints } from './endpoints.ts';
-import { botEvent, cacheMiss, eventOf, eventOfMessage, parseLaneItem, type BotSessionEvent } from './events.ts';
+import { botEvent, cacheMiss, eventOf, eventOfMessage, MESSAGE_EVENT_TYPES, parseLaneItem, type BotSessionEvent } from './events.ts';
 import { drainJob, WEBHOOK_QUEUE } from './jobs.ts';
 import { OnlineUsers } from './online-users.ts';
-import { WebhookRecorder } from './recorder.ts';
+import { ONLINE_USERS_CHANNEL, WebhookRecorder } from './recorder.ts';
 import { HttpWebhookSender, type WebhookSender } from './sender.ts';
 
 /** How long a once-only event (a bot session's end) is remembered against repeats, in milliseconds. */
@@ -59,6 +59,9 @@ export class WebhookService {
   private readonly droppedObservers = new Set<(count: number) => void>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private started = false;
+  private sweeping: Promise<void> | null = null;
+  /** Apps with an endpoint wanting some message event. */
+  private readonly messageApps: ReadonlySet<string>;
 
   constructor(options: WebhookServiceOptions) {
     const { backend, config } = options;
@@ -104,6 +107,23 @@ export class WebhookService {
       ...(options.now === undefined ? {} : { now: options.now }),
     });
     this.users = new OnlineUsers(backend.presence, this.recorder, options.nodeId, this.logger);
+    this.messageApps = new Set(config.apps.filter((app) => MESSAGE_EVENT_TYPES.some((type) => this.endpoints.wants(app.id, type))).map((app) => app.id));
+  }
+
+  /** Listens to the core's reports of what this node did. Returns the function that stops listening. */
+  attach(observers: CoreObservers): () => void {
+    const { recorder } = this;
+    return observers.add({
+      occupancyChanged: (appId, channel, total, delta) => recorder.channelCountChanged(appId, channel, total, delta),
+      memberChanged: (appId, channel, userId) => (channel === ONLINE_USERS_CHANNEL ? recorder.userChanged(appId, userId) : recorder.memberChanged(appId, channel, userId)),
+      entriesRemoved: () => this.nodeReaped(),
+      wantsMessages: (appId) => this.messageApps.has(appId),
+      messageAppended: (message) => this.messagePublished(message),
+      cacheMissed: (appId, channel) => this.cacheMissed(appId, channel),
+      userSignedIn: (appId, connectionId, userId) => this.users.signedIn(appId, connectionId, userId),
+      userSignedOut: (appId, connectionId) => this.users.signedOut(appId, connectionId),
+      botSession: ({ kind, ...event }) => this.botSession(kind, event),
+    });
   }
 
   /** Registers a listener for delivery outcomes on this node (metrics). */
@@ -131,6 +151,7 @@ export class WebhookService {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.users.stop();
+    await this.sweeping;
     await this.recorder.close();
     await this.queue.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the webhook queue failed'));
     this.sender.close();
@@ -138,8 +159,8 @@ export class WebhookService {
 
   // --- what the core reports (each returns at once; recording happens after)
 
-  /** A message this node published (every door's publishes, mutations and annotations). */
-  messagePublished(message: ChannelMessage): void {
+  /** A message this node appended (every door's publishes, mutations and annotations). */
+  messagePublished(message: AppendedMessage): void {
     const body = eventOfMessage(message);
     if (body === null || !this.recorder.wants(message.appId, body.name)) return;
     this.recorder.record(message.appId, body, message.channel, message.channel, `m/${message.channel}/${message.serial}`);
@@ -210,7 +231,15 @@ export class WebhookService {
     return total;
   }
 
-  private async periodicSweep(): Promise<void> {
+  private periodicSweep(): Promise<void> {
+    // One sweep at a time; a request during one is served by the next timer tick.
+    this.sweeping ??= this.sweepOnce().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
     try {
       for (const appId of [...this.recorder.unsettledApps]) {
         this.recorder.unsettledApps.delete(appId);

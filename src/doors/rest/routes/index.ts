@@ -14,6 +14,7 @@ import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { historyRoutes } from './history.ts';
 import { messageRoutes } from './messages.ts';
+import { operationRoutes } from './operations.ts';
 import { pushRoutes } from './push.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
@@ -41,6 +42,7 @@ export const appRoutePlugins: readonly AppRoutePlugin[] = [
   messageRoutes,
   annotationRoutes,
   pushRoutes,
+  operationRoutes,
 ];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -325,10 +325,21 @@ export interface JobQueue {
   close(): Promise<void>;
 }
 
+/** How a queue recovers the jobs of a worker that died. */
+export interface JobQueueOptions {
+  /**
+   * A running job whose worker stops renewing its lock for this long runs again on
+   * another worker, in milliseconds (Redis; the memory queue dies with its process).
+   * Shorter: faster failover, but a worker whose event loop stalls that long may see its
+   * job run twice. Default: the backend's (30000 on Redis).
+   */
+  readonly lockMs?: number;
+}
+
 /** Named job queues sharing one store. */
 export interface JobQueues {
-  /** The queue called `name` (same object for the same name). */
-  queue(name: string): JobQueue;
+  /** The queue called `name` (same object for the same name; options apply when it is first made). */
+  queue(name: string, options?: JobQueueOptions): JobQueue;
   /** Closes every queue made here. */
   close(): Promise<void>;
 }
@@ -363,6 +374,13 @@ export interface OutboxReconcile {
   readonly up: OutboxRecord;
   /** Recorded when the subject has been absent for `downDelayMs`. */
   readonly down: OutboxRecord;
+  /**
+   * `up`: the caller's own atomic step saw the subject become present (an occupancy total
+   * of 1 after +1, a user's first connection). Then `up` is recorded even if the subject
+   * is absent again by now (a blip shorter than this call's way to the store), followed
+   * by `down` after the delay, so a real transition is never lost to a slow reconcile.
+   */
+  readonly edge?: 'up';
 }
 
 /** A lane that just got items and has no drain scheduled for its current epoch. */
@@ -378,7 +396,7 @@ export interface OutboxReconcileResult {
    * reported state already matches.
    */
   readonly outcome: 'up' | 'down' | 'count' | 'pending' | 'none';
-  /** For `pending`: milliseconds until `down` may be recorded. */
+  /** When a `down` waits (`pending`, or `up` recorded for a blip): milliseconds until it may be recorded; else 0. */
   readonly dueInMs: number;
   readonly drains: readonly OutboxDrain[];
 }

@@ -271,6 +271,12 @@ export interface WebhookDeliveryConfig {
   leaveDelayMs: number;
   /** How long dead letters are kept for listing and replay, in seconds. Default 604800 (7 days). */
   deadLetterTtlSec: number;
+  /**
+   * A delivery whose node died is taken over by another node after this long, in
+   * milliseconds (the queue lock; Redis). Default 10000; a node whose event loop stalls
+   * longer may see a batch sent twice (events keep their ids).
+   */
+  failoverMs: number;
 }
 
 /** Prometheus metrics and cluster stats. */
@@ -485,6 +491,7 @@ export const configSchema = {
         retryMaxMs: { type: 'integer', minimum: 1, default: 60000 },
         leaveDelayMs: { type: 'integer', minimum: 0, maximum: 600000, default: 3000 },
         deadLetterTtlSec: { type: 'integer', minimum: 60, default: 604800 },
+        failoverMs: { type: 'integer', minimum: 500, default: 10000 },
       },
     },
     metrics: {

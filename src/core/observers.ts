@@ -35,8 +35,8 @@ export interface BotSessionChange {
 export interface CoreObserver {
   /** This node changed a channel's subscription count by `delta`, leaving `total` cluster-wide. */
   occupancyChanged?(appId: string, channel: string, total: number, delta: number): void;
-  /** Decided here: a user's first connection joined, or last one left, a presence channel. */
-  memberChanged?(appId: string, channel: string, userId: string): void;
+  /** Decided here: a user's first connection joined (`joined`), or last one left, a presence channel. */
+  memberChanged?(appId: string, channel: string, userId: string, joined: boolean): void;
   /** Dead nodes' entries (or this node's own, at stop) were removed: channel state changed without a per-channel report. */
   entriesRemoved?(): void;
   /** Is any message of this app wanted? Asked before `messageAppended`, so an unwanted append costs no parse. */

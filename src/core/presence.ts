@@ -57,7 +57,7 @@ export class PresenceTracker {
     });
     this.joinedUsers.set(`${key}\n${subscriber.connectionId}`, member.userId);
     if (firstForUser) {
-      this.observers?.notify('memberChanged', appId, channel, member.userId);
+      this.observers?.notify('memberChanged', appId, channel, member.userId, true);
       void this.record(appId, channel, 'presence.enter', member.userId, member.userInfo);
       await this.sendSignal({
         type: 'presence',
@@ -125,7 +125,7 @@ export class PresenceTracker {
   async announceDepartures(left: readonly Departure[]): Promise<void> {
     for (const { channel: key, userId } of left) {
       const { appId, channel } = parseStreamKey(key);
-      this.observers?.notify('memberChanged', appId, channel, userId);
+      this.observers?.notify('memberChanged', appId, channel, userId, false);
       // Not a channel: the `#online` set of signed-in users (webhooks) shares the presence store.
       if (channel.startsWith('#')) continue;
       void this.record(appId, channel, 'presence.leave', userId);

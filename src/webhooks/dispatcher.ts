@@ -84,7 +84,11 @@ export class WebhookDispatcher {
       this.options.logger.error({ jobId: job.id }, 'dropping a webhook job whose body is not one');
       return;
     }
-    if (parsed.kind === 'check') return this.options.recorder.reconcile(parsed.appId, parsed.subject);
+    if (parsed.kind === 'check') {
+      // Still waiting (the subject left again since): this same job runs again when due.
+      const dueInMs = await this.options.recorder.reconcile(parsed.appId, parsed.subject, false, false);
+      return dueInMs > 0 ? { retryInMs: dueInMs + 5 } : undefined;
+    }
     return this.drain(parsed.lane, parsed.epoch);
   };
 

@@ -35,7 +35,7 @@ export class OnlineUsers {
     void this.presence
       .join(streamKey(appId, ONLINE_USERS_CHANNEL), { connectionId, nodeId: this.nodeId, userId, userInfo: 'null' })
       .then(({ firstForUser }) => {
-        if (firstForUser) this.recorder.userChanged(appId, userId);
+        if (firstForUser) this.recorder.userChanged(appId, userId, true);
       })
       .catch((error: unknown) => this.logger.warn({ err: error, app: appId }, 'a sign-in could not be recorded for user_online'));
   }
@@ -62,7 +62,7 @@ export class OnlineUsers {
     try {
       const left = await this.presence.leave(streamKey(appId, ONLINE_USERS_CHANNEL), connectionId);
       this.pendingLeaves.delete(key);
-      if (left?.lastForUser) this.recorder.userChanged(appId, left.userId);
+      if (left?.lastForUser) this.recorder.userChanged(appId, left.userId, false);
     } catch (error) {
       if (!this.pendingLeaves.has(key) && this.pendingLeaves.size >= MAX_PENDING) {
         this.logger.error({ app: appId }, 'too many sign-outs waiting for the backend; one is dropped (swept when its node is reaped)');

@@ -97,9 +97,9 @@ export class WebhookRecorder {
   /** After an occupancy change of `delta` that left `total` subscriptions on the channel. */
   channelCountChanged(appId: string, channel: string, total: number, delta: number): void {
     const stream = streamKey(appId, channel);
-    const edge = (delta > 0 && total === delta) || (delta < 0 && total === 0);
-    if (edge && (this.endpoints.wants(appId, 'channel_occupied') || this.endpoints.wants(appId, 'channel_vacated'))) {
-      this.reconcileSoon(appId, { kind: 'channel', stream });
+    const occupied = delta > 0 && total === delta;
+    if ((occupied || (delta < 0 && total === 0)) && (this.endpoints.wants(appId, 'channel_occupied') || this.endpoints.wants(appId, 'channel_vacated'))) {
+      this.reconcileSoon(appId, { kind: 'channel', stream }, occupied);
     }
     // Pusher sends subscription counts for every channel but presence ones.
     if (this.endpoints.wants(appId, 'subscription_count') && !channel.startsWith('presence-')) {
@@ -107,28 +107,35 @@ export class WebhookRecorder {
     }
   }
 
-  /** After a user's first connection joined, or last one left, a presence channel. */
-  memberChanged(appId: string, channel: string, userId: string): void {
+  /** After a user's first connection joined (`joined`), or last one left, a presence channel. */
+  memberChanged(appId: string, channel: string, userId: string, joined: boolean): void {
     if (!this.endpoints.wants(appId, 'member_added') && !this.endpoints.wants(appId, 'member_removed')) return;
-    this.reconcileSoon(appId, { kind: 'member', stream: streamKey(appId, channel), userId });
+    this.reconcileSoon(appId, { kind: 'member', stream: streamKey(appId, channel), userId }, joined);
   }
 
-  /** After a signed-in user's first connection opened, or last one closed, anywhere in the cluster. */
-  userChanged(appId: string, userId: string): void {
+  /** After a signed-in user's first connection opened (`online`), or last one closed, anywhere in the cluster. */
+  userChanged(appId: string, userId: string, online: boolean): void {
     if (!this.wantsUsers(appId)) return;
-    this.reconcileSoon(appId, { kind: 'member', stream: streamKey(appId, ONLINE_USERS_CHANNEL), userId });
+    this.reconcileSoon(appId, { kind: 'member', stream: streamKey(appId, ONLINE_USERS_CHANNEL), userId }, online);
   }
 
   wantsUsers(appId: string): boolean {
     return this.endpoints.wants(appId, 'user_online') || this.endpoints.wants(appId, 'user_offline');
   }
 
-  /** Reconciles a subject now; schedules its drains and, while a leave waits, its check. Rejects on backend faults. */
-  async reconcile(appId: string, subject: OutboxSubject): Promise<void> {
+  /**
+   * Reconciles a subject now and schedules its drains; while a leave waits, schedules its
+   * check too (unless `scheduleCheck` is false: the caller is that check). `edge` says the
+   * caller's own step saw the subject become present (see OutboxReconcile.edge). Returns
+   * the milliseconds until the leave may be recorded (0: none waits). Rejects on backend faults.
+   */
+  async reconcile(appId: string, subject: OutboxSubject, edge = false, scheduleCheck = true): Promise<number> {
     const outbox = this.backend.outbox!;
-    const result = await outbox.reconcile(this.requestFor(appId, subject));
+    const request = this.requestFor(appId, subject);
+    const result = await outbox.reconcile(edge ? { ...request, edge: 'up' } : request);
     await this.scheduleDrains(result.drains);
-    if (result.outcome === 'pending') await this.queue.enqueue([checkJob(appId, subject, result.dueInMs, this.now())]);
+    if (result.dueInMs > 0 && scheduleCheck) await this.queue.enqueue([checkJob(appId, subject, result.dueInMs, this.now())]);
+    return result.dueInMs;
   }
 
   /**
@@ -164,11 +171,11 @@ export class WebhookRecorder {
     }
   }
 
-  private reconcileSoon(appId: string, subject: OutboxSubject): void {
+  private reconcileSoon(appId: string, subject: OutboxSubject, edge = false): void {
     const work = (async () => {
       for (let attempt = 1; attempt <= RECONCILE_TRIES && !this.closed; attempt++) {
         try {
-          await this.reconcile(appId, subject);
+          await this.reconcile(appId, subject, edge);
           return;
         } catch (error) {
           if (attempt === RECONCILE_TRIES) {

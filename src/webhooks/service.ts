@@ -71,7 +71,7 @@ export class WebhookService {
     this.config = config;
     this.logger = options.logger.child({ module: 'webhooks' });
     this.outbox = backend.outbox;
-    this.queue = backend.queues.queue(WEBHOOK_QUEUE);
+    this.queue = backend.queues.queue(WEBHOOK_QUEUE, { lockMs: config.webhookDelivery.failoverMs });
     this.endpoints = new WebhookEndpoints(config.apps, config.webhookDelivery.lanesPerEndpoint);
     this.sender = options.sender ?? new HttpWebhookSender(config.webhookDelivery.timeoutMs);
     this.deadLetterBox = new DeadLetterBox<WebhookDeadLetter>(backend.hashes, (appId) => `wh:dlq:${appId}`, config.webhookDelivery.deadLetterTtlSec * 1000);
@@ -115,7 +115,8 @@ export class WebhookService {
     const { recorder } = this;
     return observers.add({
       occupancyChanged: (appId, channel, total, delta) => recorder.channelCountChanged(appId, channel, total, delta),
-      memberChanged: (appId, channel, userId) => (channel === ONLINE_USERS_CHANNEL ? recorder.userChanged(appId, userId) : recorder.memberChanged(appId, channel, userId)),
+      memberChanged: (appId, channel, userId, joined) =>
+        channel === ONLINE_USERS_CHANNEL ? recorder.userChanged(appId, userId, joined) : recorder.memberChanged(appId, channel, userId, joined),
       entriesRemoved: () => this.nodeReaped(),
       wantsMessages: (appId) => this.messageApps.has(appId),
       messageAppended: (message) => this.messagePublished(message),

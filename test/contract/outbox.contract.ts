@@ -88,6 +88,22 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       assert.deepEqual(bodies((await outbox.peek(lane, 10)).items), [{ up: 'ann' }, { down: 'ann' }]);
     });
 
+    test('an up edge the caller saw is recorded even when the subject is gone again (a blip), then its down after the delay', async () => {
+      const outbox = backend.outbox!;
+      const stream = name('app:blip');
+      const lane = name('lane');
+      const subject: OutboxSubject = { kind: 'channel', stream };
+      await backend.occupancy.adjust(stream, 'n1', 1);
+      await backend.occupancy.adjust(stream, 'n1', -1);
+      assert.equal((await outbox.reconcile(request(subject, [lane], 200))).outcome, 'none', 'the down edge alone: nothing was announced, nothing to take back');
+      const up = await outbox.reconcile({ ...request(subject, [lane], 200), edge: 'up' });
+      assert.equal(up.outcome, 'up', 'the up edge, late: announced');
+      assert.ok(up.dueInMs > 0 && up.dueInMs <= 200, 'and its down is due after the delay');
+      assert.equal((await outbox.reconcile({ ...request(subject, [lane], 200), edge: 'up' })).outcome, 'pending', 'a repeated edge adds nothing');
+      await until(async () => (await outbox.reconcile(request(subject, [lane], 200))).outcome === 'down', 'the down');
+      assert.deepEqual(bodies((await outbox.peek(lane, 10)).items), [{ up: stream }, { down: stream }]);
+    });
+
     test('counts are recorded when they differ from the last one recorded', async () => {
       const outbox = backend.outbox!;
       const stream = name('app:count');

@@ -77,11 +77,11 @@ test('member_added / member_removed carry channel and user_id; a member back wit
   const { backend, webhooks } = node.app;
   const stream = `${TEST_APP.id}:presence-room`;
   const join = async (connectionId: string, userId: string): Promise<void> => {
-    if ((await backend.presence.join(stream, { connectionId, nodeId: 'n1', userId, userInfo: 'null' })).firstForUser) webhooks!.recorder.memberChanged(TEST_APP.id, 'presence-room', userId);
+    if ((await backend.presence.join(stream, { connectionId, nodeId: 'n1', userId, userInfo: 'null' })).firstForUser) webhooks!.recorder.memberChanged(TEST_APP.id, 'presence-room', userId, true);
   };
   const leave = async (connectionId: string): Promise<void> => {
     const left = await backend.presence.leave(stream, connectionId);
-    if (left?.lastForUser) webhooks!.recorder.memberChanged(TEST_APP.id, 'presence-room', left.userId);
+    if (left?.lastForUser) webhooks!.recorder.memberChanged(TEST_APP.id, 'presence-room', left.userId, false);
   };
   await join('a1', 'ann');
   await join('b1', 'bob');

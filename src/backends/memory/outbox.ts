@@ -60,7 +60,13 @@ export class MemoryOutbox implements OutboxStore {
       if (state !== '1|0') this.states.set(key, '1|0');
       return none();
     }
-    if (state === undefined) return none();
+    if (state === undefined) {
+      if (request.edge !== 'up') return none();
+      // A blip: present when the caller saw it, absent again by now. Announce it, then its end.
+      this.states.set(key, `1|${now}`);
+      this.indexOf(request.scope).add(key);
+      return { outcome: 'up', dueInMs: Math.max(1, request.downDelayMs), drains: this.record(request.up.lanes, request.up.body, value, now) };
+    }
     let since = Number(state.slice(2));
     if (since === 0) {
       since = now;

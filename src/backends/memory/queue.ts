@@ -146,6 +146,7 @@ export class MemoryJobQueue implements JobQueue {
 export class MemoryJobQueues implements JobQueues {
   private readonly queues = new Map<string, MemoryJobQueue>();
 
+  /** Options are for durable queues (lock expiry); this one dies with its process. */
   queue(name: string): MemoryJobQueue {
     let queue = this.queues.get(name);
     if (queue === undefined) {

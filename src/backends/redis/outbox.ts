@@ -46,6 +46,7 @@ export class RedisOutbox implements OutboxStore {
           ...request.up.lanes,
           request.down.lanes.length,
           ...request.down.lanes,
+          request.edge ?? '',
         ],
       )) as (string | number)[];
       return { outcome: reply[0] as OutboxReconcileResult['outcome'], dueInMs: Number(reply[1]), drains: drainsOf(reply, 2) };

@@ -20,7 +20,8 @@
 -- ARGV[8]  up body (JSON text)
 -- ARGV[9]  down body (JSON text)
 -- ARGV[10] U, the number of up lanes; ARGV[11 .. 10+U] the up lanes;
---          ARGV[11+U] D, the number of down lanes; then the D down lanes
+--          ARGV[11+U] D, the number of down lanes; then the D down lanes;
+--          then the edge: 'up' when the caller saw the subject become present, else 
 -- Returns  { outcome, dueInMs, lane, epoch, lane, epoch, … } (lanes that need a drain)
 --! include lib/outbox-lane.lua
 
@@ -31,6 +32,7 @@ local value = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 local state = redis.call('HGET', KEYS[1], field)
 local up_at = 10
 local down_at = 11 + tonumber(ARGV[10])
+local edge = ARGV[down_at + tonumber(ARGV[down_at]) + 1]
 
 local function record(at, body)
   local count = tonumber(ARGV[at])
@@ -73,13 +75,22 @@ if value > 0 then
   return { 'none', 0 }
 end
 
-if not state then return { 'none', 0 } end
+local delay = tonumber(ARGV[5])
+if not state then
+  if edge ~= 'up' then return { 'none', 0 } end
+  -- A blip: present when the caller saw it, absent again by now. Announce it, then its end.
+  redis.call('HSET', KEYS[1], field, '1|' .. string.format('%.0f', now))
+  redis.call('SADD', KEYS[3], ARGV[4])
+  local due = delay
+  if due < 1 then due = 1 end
+  return reply('up', due, record(up_at, ARGV[8]))
+end
 local since = tonumber(string.sub(state, 3))
 if since == 0 then
   since = now
   redis.call('HSET', KEYS[1], field, '1|' .. string.format('%.0f', now))
 end
-local due = since + tonumber(ARGV[5]) - now
+local due = since + delay - now
 if due > 0 then return { 'pending', due } end
 redis.call('HDEL', KEYS[1], field)
 redis.call('SREM', KEYS[3], ARGV[4])

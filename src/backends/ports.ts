@@ -398,6 +398,12 @@ export interface OutboxReconcileResult {
   readonly outcome: 'up' | 'down' | 'count' | 'pending' | 'none';
   /** When a `down` waits (`pending`, or `up` recorded for a blip): milliseconds until it may be recorded; else 0. */
   readonly dueInMs: number;
+  /**
+   * When a `down` waits: when the subject's absence began (ms, store clock). The same for
+   * every caller during one absence and different for the next, so it names the wait
+   * (a check scheduled under it is scheduled once). 0 when none waits.
+   */
+  readonly absentSince: number;
   readonly drains: readonly OutboxDrain[];
 }
 

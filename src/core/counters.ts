@@ -61,6 +61,12 @@ export class Buckets {
   }
 }
 
+/** Deliveries of one door. */
+export interface DeliveryTally {
+  messages: number;
+  bytes: number;
+}
+
 /** Per-app counts a door reports when asked (its live connections). */
 export type AppGauge = () => ReadonlyMap<string, number>;
 
@@ -98,9 +104,11 @@ export class NodeCounters {
   readonly published = new CountMap();
   /** Client events this node accepted and published, per app. */
   readonly clientEvents = new CountMap();
-  /** Messages handed to subscribers, and their bytes on the wire, per door. */
-  readonly deliveries = new CountMap();
-  readonly deliveredBytes = new CountMap();
+  /**
+   * Messages handed to subscribers and their bytes on the wire, per door. Plain fields: a
+   * door increments them once per subscriber write, the fan-out's innermost loop.
+   */
+  readonly delivered: { readonly ws: DeliveryTally; readonly bayeux: DeliveryTally } = { ws: { messages: 0, bytes: 0 }, bayeux: { messages: 0, bytes: 0 } };
   /** Recoveries asked for on subscribe or reconnect, per `door\nok|failed`. */
   readonly recoveries = new CountMap();
   /** Requests refused to protect the node or an app, per `door\nreason` (rate_limited, shed, …). */

@@ -61,6 +61,12 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     if (status === 429) counters.refusals.add('rest\nrate_limited');
     done();
   });
+  // Refusals other doors report as catalogue errors on HTTP (bot logins shed under load).
+  http.addHook('onError', (_request, _reply, error, done) => {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'RC_ERR_BOT_BUSY') counters.refusals.add('bayeux\nshed');
+    done();
+  });
 
   // Connections, channels, messages (this node).
   computedMetric(registry, 'roomcast_ws_connections', 'Open WebSocket connections on this node', 'gauge', () => seriesOf(counters.gauge('wsConnections'), 'app'));
@@ -88,8 +94,13 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     untap();
   });
   computedMetric(registry, 'roomcast_client_events_total', 'Client events this node accepted', 'counter', () => seriesOf(counters.clientEvents.entries(), 'app'));
-  computedMetric(registry, 'roomcast_deliveries_total', 'Messages handed to subscribers on this node, by door', 'counter', () => seriesOf(counters.deliveries.entries(), 'door'));
-  computedMetric(registry, 'roomcast_delivered_bytes_total', 'Bytes of messages written to subscribers on this node, by door', 'counter', () => seriesOf(counters.deliveredBytes.entries(), 'door'));
+  const doors = ['ws', 'bayeux'] as const;
+  computedMetric(registry, 'roomcast_deliveries_total', 'Messages handed to subscribers on this node, by door', 'counter', () =>
+    doors.map((door) => ({ labels: { door }, value: counters.delivered[door].messages })),
+  );
+  computedMetric(registry, 'roomcast_delivered_bytes_total', 'Bytes of messages written to subscribers on this node, by door', 'counter', () =>
+    doors.map((door) => ({ labels: { door }, value: counters.delivered[door].bytes })),
+  );
   computedHistogram(registry, 'roomcast_delivery_latency_seconds', "Store append to this node's fan-out, once per message (measured in the server)", () => [
     { labels: {}, snapshot: counters.deliveryLatency },
   ]);

@@ -4,10 +4,12 @@
  * - drain `wd|{lane}|{epoch}`: sends a lane's items in batches, in order (dispatcher.ts).
  *   One id per (lane, epoch), and the outbox moves a lane's epoch only when its drain
  *   ends, so at most one drain of a lane is queued or running at a time.
- * - check `wc|{subject hash}|{due bucket}`: runs a subject's reconcile again when its
+ * - check `wc|{subject hash}|{absent since}`: runs a subject's reconcile again when its
  *   leave delay has passed (recorder.ts), recording `channel_vacated`, `member_removed` or
- *   `user_offline` unless the subject came back meanwhile. Nodes that schedule the same
- *   check within one 100 ms bucket add one job; a repeated check finds nothing to record.
+ *   `user_offline` unless the subject came back meanwhile. The id names the absence (the
+ *   store's time it began), so every node that sees one absence schedules one job, and
+ *   the next absence gets a job of its own; a check that finds the subject gone again
+ *   with a newer absence runs again when that one is due.
  *
  * Ids use `|`, never `:` (BullMQ reserves it in custom ids).
  */
@@ -16,9 +18,6 @@ import type { JobSpec, OutboxDrain, OutboxSubject } from '../backends/ports.ts';
 
 /** The queue every webhook job runs on. */
 export const WEBHOOK_QUEUE = 'webhooks';
-
-/** Due times of checks are rounded up to this, in milliseconds (see the module comment). */
-const CHECK_BUCKET_MS = 100;
 
 export type WebhookJob =
   | { readonly kind: 'drain'; readonly lane: string; readonly epoch: number }
@@ -29,13 +28,12 @@ export function drainJob(drain: OutboxDrain): JobSpec {
   return { id: `wd|${drain.lane}|${drain.epoch}`, data: JSON.stringify(job) };
 }
 
-export function checkJob(appId: string, subject: OutboxSubject, dueInMs: number, now: number): JobSpec {
+export function checkJob(appId: string, subject: OutboxSubject, dueInMs: number, absentSince: number): JobSpec {
   const job: WebhookJob = { kind: 'check', appId, subject };
   const text = JSON.stringify(job);
-  const bucket = Math.ceil((now + dueInMs) / CHECK_BUCKET_MS);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  // A few ms late rather than early: the store's clock decides, and an early check only reschedules.
-  return { id: `wc|${hash}|${bucket}`, data: text, delayMs: bucket * CHECK_BUCKET_MS - now + 5 };
+  // A few ms late rather than early: the store's clock decides, and an early check only runs again.
+  return { id: `wc|${hash}|${absentSince}`, data: text, delayMs: dueInMs + 5 };
 }
 
 export function parseWebhookJob(data: string): WebhookJob | null {

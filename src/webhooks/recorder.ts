@@ -134,7 +134,7 @@ export class WebhookRecorder {
     const request = this.requestFor(appId, subject);
     const result = await outbox.reconcile(edge ? { ...request, edge: 'up' } : request);
     await this.scheduleDrains(result.drains);
-    if (result.dueInMs > 0 && scheduleCheck) await this.queue.enqueue([checkJob(appId, subject, result.dueInMs, this.now())]);
+    if (result.dueInMs > 0 && scheduleCheck) await this.queue.enqueue([checkJob(appId, subject, result.dueInMs, result.absentSince)]);
     return result.dueInMs;
   }
 

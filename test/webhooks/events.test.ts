@@ -27,7 +27,7 @@ after(async () => {
 });
 
 async function eventOf(match: (event: ReceivedEvent) => boolean, what: string): Promise<ReceivedEvent> {
-  await receiver.waitFor(() => receiver.delivered().some(match), what, 10_000);
+  await receiver.waitFor(() => receiver.delivered().some(match), what, 30_000);
   return receiver.delivered().find(match)!;
 }
 

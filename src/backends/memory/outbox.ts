@@ -49,13 +49,13 @@ export class MemoryOutbox implements OutboxStore {
       if (state !== undefined ? Number(state) === value : value === 0) return none();
       if (value === 0) this.states.delete(key);
       else this.states.set(key, String(value));
-      return { outcome: 'count', dueInMs: 0, drains: this.record(request.up.lanes, request.up.body, value, now) };
+      return { outcome: 'count', dueInMs: 0, absentSince: 0, drains: this.record(request.up.lanes, request.up.body, value, now) };
     }
     if (value > 0) {
       if (state === undefined) {
         this.states.set(key, '1|0');
         this.indexOf(request.scope).add(key);
-        return { outcome: 'up', dueInMs: 0, drains: this.record(request.up.lanes, request.up.body, value, now) };
+        return { outcome: 'up', dueInMs: 0, absentSince: 0, drains: this.record(request.up.lanes, request.up.body, value, now) };
       }
       if (state !== '1|0') this.states.set(key, '1|0');
       return none();
@@ -65,7 +65,7 @@ export class MemoryOutbox implements OutboxStore {
       // A blip: present when the caller saw it, absent again by now. Announce it, then its end.
       this.states.set(key, `1|${now}`);
       this.indexOf(request.scope).add(key);
-      return { outcome: 'up', dueInMs: Math.max(1, request.downDelayMs), drains: this.record(request.up.lanes, request.up.body, value, now) };
+      return { outcome: 'up', dueInMs: Math.max(1, request.downDelayMs), absentSince: now, drains: this.record(request.up.lanes, request.up.body, value, now) };
     }
     let since = Number(state.slice(2));
     if (since === 0) {
@@ -73,10 +73,10 @@ export class MemoryOutbox implements OutboxStore {
       this.states.set(key, `1|${now}`);
     }
     const due = since + request.downDelayMs - now;
-    if (due > 0) return { outcome: 'pending', dueInMs: due, drains: [] };
+    if (due > 0) return { outcome: 'pending', dueInMs: due, absentSince: since, drains: [] };
     this.states.delete(key);
     this.present.get(request.scope)?.delete(key);
-    return { outcome: 'down', dueInMs: 0, drains: this.record(request.down.lanes, request.down.body, value, now) };
+    return { outcome: 'down', dueInMs: 0, absentSince: 0, drains: this.record(request.down.lanes, request.down.body, value, now) };
   }
 
   async append(items: readonly { lane: string; item: string }[], once?: { key: string; ttlMs: number }): Promise<OutboxDrain[]> {
@@ -195,5 +195,5 @@ export function outboxItem(id: string, time: number, value: number, body: string
 }
 
 function none(): OutboxReconcileResult {
-  return { outcome: 'none', dueInMs: 0, drains: [] };
+  return { outcome: 'none', dueInMs: 0, absentSince: 0, drains: [] };
 }

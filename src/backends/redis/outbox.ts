@@ -49,7 +49,7 @@ export class RedisOutbox implements OutboxStore {
           request.edge ?? '',
         ],
       )) as (string | number)[];
-      return { outcome: reply[0] as OutboxReconcileResult['outcome'], dueInMs: Number(reply[1]), drains: drainsOf(reply, 2) };
+      return { outcome: reply[0] as OutboxReconcileResult['outcome'], dueInMs: Number(reply[1]), absentSince: Number(reply[2]), drains: drainsOf(reply, 3) };
     });
   }
 

@@ -14,6 +14,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
+import type { DeliveryTally } from '../../core/counters.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
@@ -105,6 +106,8 @@ export class Connection implements Subscriber {
 
   private readonly ws: WebSocket;
   private readonly writer: SocketWriter;
+  /** This node's WebSocket delivery figures (metrics), bumped per message written. */
+  private readonly delivered: DeliveryTally;
 
   constructor(options: ConnectionOptions) {
     this.connectionId = options.socketId;
@@ -113,6 +116,7 @@ export class Connection implements Subscriber {
     this.ws = options.ws;
     this.writer = options.writer;
     this.logger = options.logger;
+    this.delivered = options.core.counters.delivered.ws;
   }
 
   get isOpen(): boolean {
@@ -134,7 +138,11 @@ export class Connection implements Subscriber {
         return;
       }
     }
-    this.writer.write(frameOfMessage(message));
+    const frame = frameOfMessage(message);
+    if (this.writer.write(frame)) {
+      this.delivered.messages++;
+      this.delivered.bytes += frame.length;
+    }
   }
 
   presenceChanged(change: PresenceChange): void {

@@ -22,7 +22,7 @@
 -- ARGV[10] U, the number of up lanes; ARGV[11 .. 10+U] the up lanes;
 --          ARGV[11+U] D, the number of down lanes; then the D down lanes;
 --          then the edge: 'up' when the caller saw the subject become present, else 
--- Returns  { outcome, dueInMs, lane, epoch, lane, epoch, … } (lanes that need a drain)
+-- Returns  { outcome, dueInMs, absentSince, lane, epoch, lane, epoch, … } (lanes that need a drain)
 --! include lib/outbox-lane.lua
 
 local time = redis.call('TIME')
@@ -50,8 +50,8 @@ local function record(at, body)
   return drains
 end
 
-local function reply(outcome, due, drains)
-  local out = { outcome, due }
+local function reply(outcome, due, since, drains)
+  local out = { outcome, due, since }
   for _, v in ipairs(drains) do out[#out + 1] = v end
   return out
 end
@@ -59,31 +59,31 @@ end
 if kind == 'count' then
   local last = 0
   if state then last = tonumber(state) end
-  if last == value then return { 'none', 0 } end
+  if last == value then return { 'none', 0, 0 } end
   if value == 0 then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
-  return reply('count', 0, record(up_at, ARGV[8]))
+  return reply('count', 0, 0, record(up_at, ARGV[8]))
 end
 
 if value > 0 then
   if not state then
     redis.call('HSET', KEYS[1], field, '1|0')
     redis.call('SADD', KEYS[3], ARGV[4])
-    return reply('up', 0, record(up_at, ARGV[8]))
+    return reply('up', 0, 0, record(up_at, ARGV[8]))
   end
   -- Back within the delay: the pending down is cancelled.
   if state ~= '1|0' then redis.call('HSET', KEYS[1], field, '1|0') end
-  return { 'none', 0 }
+  return { 'none', 0, 0 }
 end
 
 local delay = tonumber(ARGV[5])
 if not state then
-  if edge ~= 'up' then return { 'none', 0 } end
+  if edge ~= 'up' then return { 'none', 0, 0 } end
   -- A blip: present when the caller saw it, absent again by now. Announce it, then its end.
   redis.call('HSET', KEYS[1], field, '1|' .. string.format('%.0f', now))
   redis.call('SADD', KEYS[3], ARGV[4])
   local due = delay
   if due < 1 then due = 1 end
-  return reply('up', due, record(up_at, ARGV[8]))
+  return reply('up', due, now, record(up_at, ARGV[8]))
 end
 local since = tonumber(string.sub(state, 3))
 if since == 0 then
@@ -91,7 +91,7 @@ if since == 0 then
   redis.call('HSET', KEYS[1], field, '1|' .. string.format('%.0f', now))
 end
 local due = since + delay - now
-if due > 0 then return { 'pending', due } end
+if due > 0 then return { 'pending', due, since } end
 redis.call('HDEL', KEYS[1], field)
 redis.call('SREM', KEYS[3], ARGV[4])
-return reply('down', 0, record(down_at, ARGV[9]))
+return reply('down', 0, 0, record(down_at, ARGV[9]))

@@ -48,10 +48,7 @@ after(async () => {
 const subscriber = (id: string): Subscriber => ({ connectionId: id, deliver: () => undefined });
 const named = (name: string, channel: string) => (e: ReceivedEvent) => e.name === name && e.channel === channel;
 /** Delivered events, each id once (a redelivery of the same event is not a second event). */
-function unique(): ReceivedEvent[] {
-  const seen = new Set<string>();
-  return receiver.delivered().filter((e) => !seen.has(e.id) && seen.add(e.id) !== undefined);
-}
+const unique = (): readonly ReceivedEvent[] => receiver.unique();
 const count = (match: (e: ReceivedEvent) => boolean): number => unique().filter(match).length;
 const redeliveries = (): number => receiver.delivered().length - unique().length;
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,7 +61,7 @@ async function runCycles(prefix: string, cycle: (channel: string, index: number,
     channels.map(async (channel, c) => {
       for (let k = 0; k < perChannel; k++) {
         await cycle(channel, c, k);
-        await receiver.waitFor(() => count(named(leaveEvent, channel)) >= k + 1, `${leaveEvent} #${k + 1} of ${channel}`, 30_000);
+        await receiver.waitFor(() => receiver.countOf(leaveEvent, channel) >= k + 1, `${leaveEvent} #${k + 1} of ${channel}`, 60_000);
       }
     }),
   );

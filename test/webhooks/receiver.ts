@@ -32,8 +32,12 @@ export type Answer = number | 'hang';
 export interface Receiver {
   readonly url: string;
   readonly requests: ReceivedRequest[];
-  /** Events of requests answered 2xx, in arrival order. */
+  /** Events of requests answered 2xx, in arrival order (a redelivered event appears again). */
   delivered(): ReceivedEvent[];
+  /** Events of requests answered 2xx, each id once (first arrival), in arrival order. */
+  unique(): readonly ReceivedEvent[];
+  /** How many distinct events (ids) named `name` of `channel` arrived; O(1). */
+  countOf(name: string, channel?: string): number;
   /** The answer to the next requests (a status or 'hang'); a function decides per request. */
   answer: Answer | ((request: { path: string; events: readonly ReceivedEvent[] }) => Answer);
   /** Stops listening (connections refused) until `up()`; the port is kept. */
@@ -48,6 +52,15 @@ export async function startReceiver(app: { appId: string; key: string; secret: s
   const pusher = new Pusher({ appId: app.appId, key: app.key, secret: app.secret, host: '127.0.0.1' });
   const requests: ReceivedRequest[] = [];
   const hanging = new Set<http.ServerResponse>();
+  const seen = new Set<string>();
+  const uniqueEvents: ReceivedEvent[] = [];
+  const counts = new Map<string, number>();
+  const keep = (event: ReceivedEvent): void => {
+    if (seen.has(event.id)) return;
+    seen.add(event.id);
+    uniqueEvents.push(event);
+    for (const key of [`${event.name}\n`, `${event.name}\n${String(event.channel ?? '')}`]) counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
   let server: http.Server | null = null;
   let port = 0;
 
@@ -56,6 +69,8 @@ export async function startReceiver(app: { appId: string; key: string; secret: s
     requests,
     answer: 200,
     delivered: () => requests.filter((r) => r.status >= 200 && r.status < 300).flatMap((r) => r.events),
+    unique: () => uniqueEvents,
+    countOf: (name, channel) => counts.get(`${name}\n${channel ?? ''}`) ?? 0,
     async down() {
       if (server === null) return;
       const closing = server;
@@ -74,7 +89,7 @@ export async function startReceiver(app: { appId: string; key: string; secret: s
     async waitFor(check, what, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (!check()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(receiver.delivered().map((e) => e.name)).slice(0, 500)}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received ${uniqueEvents.length} events, the last: ${JSON.stringify(uniqueEvents.slice(-5))}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
@@ -99,7 +114,9 @@ export async function startReceiver(app: { appId: string; key: string; secret: s
         const path = request.url ?? '/';
         const answer = typeof receiver.answer === 'function' ? receiver.answer({ path, events }) : receiver.answer;
         const valid = pusher.webhook({ headers: request.headers as Record<string, string>, rawBody }).isValid();
-        requests.push({ path, headers: request.headers, rawBody, valid, timeMs: parsed.time_ms ?? 0, events, status: answer === 'hang' ? 0 : answer });
+        const status = answer === 'hang' ? 0 : answer;
+        requests.push({ path, headers: request.headers, rawBody, valid, timeMs: parsed.time_ms ?? 0, events, status });
+        if (status >= 200 && status < 300) for (const event of events) keep(event);
         if (answer === 'hang') {
           hanging.add(response);
           return;

@@ -14,6 +14,7 @@ import { historyStore } from './scenarios/history-store.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
 import { twoNodes } from './scenarios/two-nodes.ts';
+import { webhooks } from './scenarios/webhooks.ts';
 import { wsFanout } from './scenarios/ws-fanout.ts';
 
 const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> = {
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   memory,
   'two-nodes': twoNodes,
   'history-store': historyStore,
+  webhooks,
 };
 
 /** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */
@@ -35,6 +37,7 @@ ws-fanout / two-nodes: --subscribers 1000 --subscriber-procs 2 --rate 100 --wind
 rest-publish: --duration-sec 8 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
+webhooks (not in all): --duration-sec 8 --connections 16 --backend memory|redis --batch 50 --lanes 4
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
            --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …

@@ -3,6 +3,7 @@
  * front doors (rest, ws, bayeux) and the ops routes.
  */
 import { randomBytes } from 'node:crypto';
+import type { Server as TlsServer } from 'node:tls';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createBackend } from './backends/index.ts';
@@ -18,6 +19,10 @@ import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { createLogger } from './ops/logger.ts';
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
+import { buildPlainHttpListener } from './ops/plain-http.ts';
+import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
+import { readTlsOptions, TlsReloader } from './ops/tls.ts';
+import type { ReloadReport } from './doors/rest/routes/operator.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
 import { registerWebhooks, WebhookService } from './webhooks/service.ts';
@@ -27,6 +32,8 @@ export interface BuildAppOptions {
   readonly logger?: Logger;
   /** This node's id; default `config.node.id` or a random one. */
   readonly nodeId?: string;
+  /** The file (and environment) the config came from, read again by `reload()`. Absent: reload is refused. */
+  readonly configSource?: ConfigSource;
 }
 
 export interface RoomcastApp {
@@ -42,6 +49,12 @@ export interface RoomcastApp {
   listen(): Promise<string>;
   /** Graceful stop: stop accepting, close doors' sockets, finish in-flight, close the backend. */
   close(): Promise<void>;
+  /** Re-reads the config file and applies what can change while running (ops/reload.ts). */
+  reload(): Promise<ReloadReport>;
+  /** Hash of the config this node runs (also in `/stats`). */
+  configHash(): string;
+  /** The plain-HTTP listener's address (`server.httpPort` with TLS), once listening; else null. */
+  plainHttpAddress(): string | null;
 }
 
 /**
@@ -70,8 +83,20 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     registerWebhooks(core, webhooks);
     webhooks.attach(core.observers);
   }
+  core.onReconfigure((next) => {
+    if (webhooks !== null) webhooks.reconfigure(next);
+    else if (next.apps.some((app) => app.webhooks.length > 0)) logger.warn('webhooks added by a reload start only after a restart (no app had webhooks when this node started)');
+  });
+  // Read before anything listens: a certificate that does not load stops the start (RC_ERR_TLS_UNUSABLE).
+  const tlsOptions = config.server.tls === undefined ? null : readTlsOptions(config.server.tls);
+  let tls: TlsReloader | null = null;
+  let plainHttp: FastifyInstance | null = null;
+  let plainHttpAddress: string | null = null;
+  const reloader = new ConfigReloader({ source: options.configSource, core, logger, tls: () => tls });
 
   const http = fastify({
+    // HTTPS and WSS on the main port when server.tls is set (the type stays the HTTP one: same API).
+    ...((tlsOptions === null ? {} : { https: tlsOptions }) as object),
     loggerInstance: logger.child({ node: nodeId }) as FastifyBaseLogger,
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
@@ -108,8 +133,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const clusterStats = clusterStatsOf(core);
   let metricsServer: FastifyInstance | null = null;
   await http.register(healthRoutes, { core });
-  await http.register(statsRoutes, { core });
-  await http.register(restDoor, { core, push });
+  await http.register(statsRoutes, { core, configState: () => ({ hash: reloader.hash, restartPending: reloader.restartPending }) });
+  await http.register(restDoor, { core, push, reload: () => reloader.reload() });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
 
@@ -130,11 +155,25 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       clusterStats.start();
       started = true;
       metricsServer = await listenMetrics(metrics, core);
-      return http.listen({ host: config.server.host, port: config.server.port });
+      const address = await http.listen({ host: config.server.host, port: config.server.port });
+      if (tlsOptions !== null && config.server.tls !== undefined) {
+        tls = new TlsReloader(http.server as unknown as TlsServer, config.server.tls, logger, tlsOptions);
+        if (config.server.httpPort !== undefined) {
+          const mainPort = Number(new URL(address).port);
+          plainHttp = await buildPlainHttpListener({ core, logger, httpsPort: () => mainPort, fallbackHost: config.server.host });
+          plainHttpAddress = await plainHttp.listen({ host: config.server.host, port: config.server.httpPort });
+        }
+      }
+      return address;
     },
+    reload: () => reloader.reload(),
+    configHash: () => reloader.hash,
+    plainHttpAddress: () => plainHttpAddress,
     close(): Promise<void> {
       closing ??= (async () => {
         draining = true;
+        tls?.close();
+        await plainHttp?.close();
         await http.close();
         await metricsServer?.close();
         await clusterStats.stop();

@@ -27,6 +27,8 @@ export const ERRORS = {
   RC_ERR_CONFIG_INVALID: spec(500, 'Invalid Config', 'config %s %s'),
   RC_ERR_CONFIG_UNREADABLE: spec(500, 'Unreadable Config', 'config file %s cannot be read: %s'),
   RC_ERR_CONFIG_UNKNOWN_BACKEND: spec(500, 'Unknown Backend', 'backend.driver "%s" is not one of memory, redis'),
+  RC_ERR_CONFIG_RELOAD_FAILED: spec(422, 'Config Reload Failed', 'config reload kept the running config: %s'),
+  RC_ERR_TLS_UNUSABLE: spec(500, 'TLS Unusable', 'TLS %s: %s'),
 
   // --- generic HTTP
   RC_ERR_HTTP_NOT_FOUND: spec(404, 'Not Found', 'no route for %s %s'),
@@ -166,6 +168,7 @@ export const ERRORS = {
   // --- hardening (bad input on every door)
   RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),
   RC_ERR_JSON_TOO_DEEP: spec(400, 'Bad Request', 'the JSON is nested deeper than %s levels'),
+  RC_ERR_HTTP_TLS_REQUIRED: spec(404, 'Not Found', 'this port speaks plain HTTP for health probes only: use %s'),
   RC_ERR_HTTP_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'this node is shutting down; retry, another node will answer', true),
 } as const satisfies Record<string, ErrorSpec>;
 

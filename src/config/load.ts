@@ -1,16 +1,21 @@
 /**
  * Loads the configuration: a JSON file (`config/default.json`, or the file named by
- * `ROOMCAST_CONFIG`), then environment overrides (`PORT`, `HOST`, `REDIS_URL`,
- * `LOG_LEVEL`), then ajv validation with defaults filled in. The result is deep-frozen.
+ * `ROOMCAST_CONFIG`), then environment overrides (env.ts), then ajv validation with
+ * defaults filled in, then the checks a schema cannot make. The result is deep-frozen.
  *
  * A bad file is a `RC_ERR_CONFIG_*` error whose message names the field, so `main.ts`
- * can print one line and exit non-zero instead of a stack trace.
+ * can print one line and exit non-zero instead of a stack trace; `checkConfig` returns
+ * every problem (for `roomcast config check`), each with the field's documentation.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { createError, createErrorWith } from '../errors.ts';
-import { configSchema, type Config } from './schema.ts';
+import { applyEnvOverrides, type EnvSources } from './env.ts';
+import { fieldAt, type ConfigField } from './fields.ts';
+import { configSchema } from './schema.ts';
+import type { Config } from './types.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/default.json';
 
@@ -21,109 +26,177 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** One reason a config is refused. */
+export interface ConfigProblem {
+  /** Instance path, dotted (`apps.0.secret`), or `(root)`. */
+  readonly path: string;
+  /** What is wrong (`is required`, `must be >= 1`, …). */
+  readonly problem: string;
+  /** The environment variable the bad value came from, when it came from one. */
+  readonly env?: string;
+  /** The field's documentation, when the path is a known setting. */
+  readonly field?: ConfigField;
+}
+
+export type ConfigCheck =
+  | { readonly ok: true; readonly config: Config; readonly hash: string }
+  | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+// Annotations read by fields.ts (documentation, env aliases); ajv ignores them.
+ajv.addVocabulary(['x-unit', 'x-env']);
 const validate = ajv.compile(configSchema);
 
-/** Reads, overrides, validates and freezes. Throws a catalogue error naming the bad field. */
-export function loadConfig(options: LoadOptions = {}): Config {
+/** The file's path: `options.path`, else `ROOMCAST_CONFIG`, else `config/default.json`, made absolute. */
+export function configPathOf(options: LoadOptions = {}): string {
   const env = options.env ?? process.env;
-  const path = resolve(options.path ?? (env.ROOMCAST_CONFIG || DEFAULT_CONFIG_PATH));
+  return resolve(options.path ?? (env.ROOMCAST_CONFIG || DEFAULT_CONFIG_PATH));
+}
+
+/** Reads and parses the file; throws RC_ERR_CONFIG_UNREADABLE / RC_ERR_CONFIG_INVALID naming it. */
+export function readConfigFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw createErrorWith('RC_ERR_CONFIG_UNREADABLE', { cause: error }, path, (error as Error).message);
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (error) {
     throw createErrorWith('RC_ERR_CONFIG_INVALID', { cause: error }, path, `is not valid JSON (${(error as Error).message})`);
   }
-  return buildConfig(raw, env);
 }
 
-/** Validates an in-memory config object (tests build configs this way). */
+/** Reads, overrides, validates and freezes. Throws a catalogue error naming the bad field. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  return buildConfig(readConfigFile(configPathOf(options)), options.env ?? process.env);
+}
+
+/** Validates an in-memory config object (tests build configs this way). Throws naming the first bad field. */
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
+  const result = checkConfig(raw, env);
+  if (result.ok) return result.config;
+  const [first] = result.problems;
+  const more = result.problems.length > 1 ? ` (and ${result.problems.length - 1} more problem${result.problems.length > 2 ? 's' : ''})` : '';
+  const from = first!.env === undefined ? '' : ` (from ${first!.env})`;
+  throw createError('RC_ERR_CONFIG_INVALID', first!.path, `${first!.problem}${from}${more}`);
+}
+
+/** Validates without throwing: the frozen config and its hash, or every problem found. */
+export function checkConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): ConfigCheck {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw createError('RC_ERR_CONFIG_INVALID', '(root)', 'must be a JSON object');
+    return { ok: false, problems: [{ path: '(root)', problem: 'must be a JSON object' }] };
   }
   const candidate = structuredClone(raw) as Record<string, unknown>;
-  applyEnvOverrides(candidate, env);
-  if (!validate(candidate)) {
-    throw createError('RC_ERR_CONFIG_INVALID', ...describeFirstErrors(validate.errors ?? []));
-  }
+  const sources = applyEnvOverrides(candidate, env);
+  if (!validate(candidate)) return { ok: false, problems: describeErrors(validate.errors ?? [], sources) };
   const config = candidate as unknown as Config;
-  checkCrossReferences(config);
-  return deepFreeze(config);
+  const problems = crossReferenceProblems(config);
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, config: deepFreeze(config), hash: configHash(config) };
 }
 
-function applyEnvOverrides(candidate: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
-  const section = (name: string): Record<string, unknown> => {
-    const current = candidate[name];
-    if (current !== undefined && (current === null || typeof current !== 'object')) return {};
-    const object = (current ?? {}) as Record<string, unknown>;
-    candidate[name] = object;
-    return object;
+/**
+ * A short fingerprint of an effective config (defaults filled, env applied): the first 16
+ * hex digits of SHA-256 over its JSON with keys sorted. Nodes of one deployment that
+ * report different hashes in `/stats` run different configs.
+ */
+export function configHash(config: Config): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const SECRET_PATHS = new Set(['apps[].secret', 'spaces[].rooms[].code', 'spaces[].bots[].token', 'bots.cookieSecret', 'server.tls.passphrase']);
+
+/** A copy with every secret (app secrets, room codes, bot tokens, cookie secret, passphrase, Redis password) replaced by `***`. */
+export function maskSecrets(config: Config): unknown {
+  const mask = (value: unknown, path: string): unknown => {
+    if (Array.isArray(value)) return value.map((item) => mask(item, `${path}[]`));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, mask(child, path === '' ? key : `${path}.${key}`)]));
+    }
+    if (SECRET_PATHS.has(path)) return '***';
+    if (path === 'backend.redis.url' && typeof value === 'string') return value.replace(/\/\/([^@/]*)@/, (_all, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
+    return value;
   };
-  if (env.PORT !== undefined && env.PORT !== '') {
-    section('server').port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : env.PORT;
-  }
-  if (env.HOST) section('server').host = env.HOST;
-  if (env.LOG_LEVEL) section('log').level = env.LOG_LEVEL;
-  if (env.REDIS_URL) {
-    const backend = section('backend');
-    backend.driver = 'redis';
-    const redis = (backend.redis ?? {}) as Record<string, unknown>;
-    redis.url = env.REDIS_URL;
-    backend.redis = redis;
-  }
+  return mask(config, '');
 }
 
-/** Turns ajv errors into `(field, problem)`: the first error, plus a count of the rest. */
-function describeFirstErrors(errors: readonly ErrorObject[]): [string, string] {
-  const first = errors[0];
-  if (first === undefined) return ['(root)', 'is invalid'];
-  let field = first.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-  let problem = first.message ?? 'is invalid';
-  if (first.keyword === 'required') {
-    const missing = (first.params as { missingProperty: string }).missingProperty;
-    field = field === '(root)' ? missing : `${field}.${missing}`;
-    problem = 'is required';
-  } else if (first.keyword === 'additionalProperties') {
-    const extra = (first.params as { additionalProperty: string }).additionalProperty;
-    field = field === '(root)' ? extra : `${field}.${extra}`;
-    problem = 'is not a known setting';
-  } else if (first.keyword === 'enum') {
-    const allowed = (first.params as { allowedValues: unknown[] }).allowedValues;
-    problem = `must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`;
-  }
-  const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''})` : '';
-  return [field, `${problem}${more}`];
+function dotted(instancePath: string): string {
+  return instancePath.replace(/^\//, '').replace(/\//g, '.');
 }
 
-/** Checks what a JSON schema cannot: unique ids and keys, and references between sections. */
-function checkCrossReferences(config: Config): void {
+function join(parent: string, child: string): string {
+  return parent === '' ? child : `${parent}.${child}`;
+}
+
+/** Turns ajv errors into problems, one per field (the most telling error of each). */
+function describeErrors(errors: readonly ErrorObject[], sources: EnvSources): ConfigProblem[] {
+  const problems = new Map<string, ConfigProblem>();
+  for (const error of errors) {
+    let path = dotted(error.instancePath);
+    let problem = error.message ?? 'is invalid';
+    if (error.keyword === 'required') {
+      path = join(path, (error.params as { missingProperty: string }).missingProperty);
+      problem = 'is required';
+    } else if (error.keyword === 'additionalProperties') {
+      path = join(path, (error.params as { additionalProperty: string }).additionalProperty);
+      problem = 'is not a known setting';
+    } else if (error.keyword === 'enum') {
+      const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
+      problem = `must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`;
+    }
+    path ||= '(root)';
+    if (problems.has(path)) continue;
+    const field = fieldAt(path);
+    const env = sources.get(path.replace(/\.\d+(?=\.|$)/g, '[]'));
+    problems.set(path, { path, problem, ...(env === undefined ? {} : { env }), ...(field === undefined ? {} : { field }) });
+  }
+  return [...problems.values()];
+}
+
+function problemAt(path: string, problem: string): ConfigProblem {
+  const field = fieldAt(path);
+  return { path, problem, ...(field === undefined ? {} : { field }) };
+}
+
+/** What a JSON schema cannot check: unique ids and keys, references between sections, listener combinations. */
+function crossReferenceProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   if (config.backend.driver === 'redis' && config.backend.redis === undefined) {
-    throw createError('RC_ERR_CONFIG_INVALID', 'backend.redis.url', 'is required when backend.driver is "redis"');
+    problems.push(problemAt('backend.redis.url', 'is required when backend.driver is "redis"'));
+  }
+  const { tls, httpPort, port } = config.server;
+  if (httpPort !== undefined && tls === undefined) {
+    problems.push(problemAt('server.httpPort', 'needs server.tls (without TLS, server.port already speaks plain HTTP)'));
+  } else if (httpPort !== undefined && httpPort !== 0 && httpPort === port) {
+    problems.push(problemAt('server.httpPort', 'must differ from server.port'));
   }
   const appIds = new Set<string>();
   const appKeys = new Set<string>();
   config.apps.forEach((app, index) => {
-    if (appIds.has(app.id)) throw createError('RC_ERR_CONFIG_INVALID', `apps.${index}.id`, `duplicates app id "${app.id}"`);
-    if (appKeys.has(app.key)) throw createError('RC_ERR_CONFIG_INVALID', `apps.${index}.key`, 'duplicates another app key');
+    if (appIds.has(app.id)) problems.push(problemAt(`apps.${index}.id`, `duplicates app id "${app.id}"`));
+    if (appKeys.has(app.key)) problems.push(problemAt(`apps.${index}.key`, 'duplicates another app key'));
     appIds.add(app.id);
     appKeys.add(app.key);
-    app.webhooks.forEach((endpoint, at) => checkWebhookHeaders(endpoint.headers ?? {}, `apps.${index}.webhooks.${at}.headers`));
+    app.webhooks.forEach((endpoint, at) => problems.push(...webhookHeaderProblems(endpoint.headers ?? {}, `apps.${index}.webhooks.${at}.headers`)));
   });
   const spaceIds = new Set<string>();
   config.spaces.forEach((space, index) => {
-    if (spaceIds.has(space.id)) throw createError('RC_ERR_CONFIG_INVALID', `spaces.${index}.id`, `duplicates space id "${space.id}"`);
+    if (spaceIds.has(space.id)) problems.push(problemAt(`spaces.${index}.id`, `duplicates space id "${space.id}"`));
     spaceIds.add(space.id);
-    if (!appIds.has(space.app)) {
-      throw createError('RC_ERR_CONFIG_INVALID', `spaces.${index}.app`, `names app "${space.app}", which is not in apps`);
-    }
+    if (!appIds.has(space.app)) problems.push(problemAt(`spaces.${index}.app`, `names app "${space.app}", which is not in apps`));
   });
+  return problems;
 }
 
 /** A header name as HTTP defines a token. */
@@ -131,12 +204,14 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Headers roomcast sets itself on every webhook request (the signature covers the body it sends). */
 const RESERVED_WEBHOOK_HEADERS = new Set(['content-type', 'content-length', 'host', 'x-pusher-key', 'x-pusher-signature']);
 
-function checkWebhookHeaders(headers: Readonly<Record<string, string>>, field: string): void {
+function webhookHeaderProblems(headers: Readonly<Record<string, string>>, field: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   for (const [name, value] of Object.entries(headers)) {
-    if (!HEADER_NAME.test(name)) throw createError('RC_ERR_CONFIG_INVALID', `${field}.${name}`, 'is not a valid header name');
-    if (RESERVED_WEBHOOK_HEADERS.has(name.toLowerCase())) throw createError('RC_ERR_CONFIG_INVALID', `${field}.${name}`, 'is set by roomcast itself');
-    if (/[\r\n\0]/.test(value)) throw createError('RC_ERR_CONFIG_INVALID', `${field}.${name}`, 'may not contain line breaks');
+    if (!HEADER_NAME.test(name)) problems.push(problemAt(`${field}.${name}`, 'is not a valid header name'));
+    else if (RESERVED_WEBHOOK_HEADERS.has(name.toLowerCase())) problems.push(problemAt(`${field}.${name}`, 'is set by roomcast itself'));
+    else if (/[\r\n\0]/.test(value)) problems.push(problemAt(`${field}.${name}`, 'may not contain line breaks'));
   }
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

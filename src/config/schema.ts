@@ -1,69 +1,14 @@
 /**
- * The configuration's shape: TypeScript types (documented field by field) and the
- * ajv JSON schema that validates a file at start-up. Defaults live in the schema
- * (`default`), so a config file may be as small as `{ "apps": [...] }`.
+ * The configuration's JSON schema, validated by ajv at start-up and on reload. It is the
+ * one place each field is documented: `description` (what it does, what 0 means),
+ * `default`, and `x-unit`; the environment variable that sets a field is derived from its
+ * path (env.ts). docs/configuration.md is generated from it (`npm run docs:config`), and
+ * `roomcast config check` prints a refused field's description. Defaults live here, so a
+ * config file may be as small as `{ "apps": [...] }`.
  */
+export type * from './types.ts';
 
-/** Per-app limits. Pusher's published defaults where Pusher has one. */
-export interface AppLimits {
-  /** Max size of one event's `data`, in bytes. Default 10240 (10 KiB). Past it: 413. */
-  maxEventDataBytes: number;
-  /** Max length of an event name, in characters. Default 200. */
-  maxEventNameLength: number;
-  /** Max length of a channel name, in characters. Default 200. */
-  maxChannelNameLength: number;
-  /** Max channels one event may target. Default 100. */
-  maxChannelsPerEvent: number;
-  /** Max events in one batch. Default 10. */
-  maxBatchSize: number;
-  /** Signed REST requests allowed per app per window. Default 10000; 0 disables the limit. */
-  restRequestsPerWindow: number;
-  /** The rate-limit window, in milliseconds. Default 1000. */
-  restWindowMs: number;
-  /** Client events one connection may send per second. Default 10 (Pusher's); 0 means no limit. */
-  clientEventsPerSecond: number;
-  /** Max WebSocket connections for the app on this node. Default 0 (unlimited). */
-  maxConnections: number;
-  /** Max presence members per presence channel. Default 100 (Pusher's). */
-  maxPresenceMembers: number;
-}
-
-/** History retention per channel. */
-export interface HistoryRetention {
-  /** Max messages kept per channel. Default 1000; 0 keeps none (serials are still assigned). */
-  maxCount: number;
-  /** Max age of a kept message, in seconds. Default 86400 (one day); 0 means no age limit. */
-  maxAgeSec: number;
-  /** Versions preserved per message (the oldest are dropped first). Default 1000; minimum 1. */
-  maxVersionsPerMessage: number;
-  /** Live annotations per message; past it a new annotation is refused (409). Default 5000; minimum 1. */
-  maxAnnotationsPerMessage: number;
-}
-
-export interface AppConfig {
-  /** The `{app_id}` in REST paths. */
-  id: string;
-  /** Public key: the WebSocket path `/app/{key}` and the `auth_key` of signed requests. */
-  key: string;
-  /** Shared secret for request signatures and channel auth. Never logged. */
-  secret: string;
-  /** A disabled app answers 403 on REST and close code 4003 on WebSocket. Default true. */
-  enabled: boolean;
-  /** Allow `client-*` events on private and presence channels. Default true. */
-  clientEvents: boolean;
-  /** How long an `idempotency_key` replay returns the first reply, in seconds. Default 120. */
-  idempotencyWindowSec: number;
-  limits: AppLimits;
-  history: HistoryRetention;
-  /**
-   * Webhook endpoints (soketi's shape, so a soketi app list keeps working). Default []:
-   * no webhooks. Each endpoint gets the events it names, in Pusher's format, signed with
-   * this app's key and secret; see docs/webhooks.md.
-   */
-  webhooks: WebhookEndpointConfig[];
-}
-
-/** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own. */
+/** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own (docs/webhooks.md). */
 export const WEBHOOK_EVENT_TYPES = [
   'channel_occupied',
   'channel_vacated',
@@ -84,226 +29,6 @@ export const WEBHOOK_EVENT_TYPES = [
   'user_offline',
 ] as const;
 
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
-
-/** One webhook endpoint of an app. */
-export interface WebhookEndpointConfig {
-  /** Where events are POSTed: an `http://` or `https://` URL. */
-  url: string;
-  /** The events this endpoint receives (at least one; see WEBHOOK_EVENT_TYPES). */
-  event_types: WebhookEventType[];
-  /**
-   * Only events of channels whose name matches both conditions (when given). Events with
-   * no channel (`user_online`, `user_offline`) always pass. Default: every channel.
-   */
-  filter?: WebhookFilter;
-  /** Extra request headers (e.g. an auth token of the receiver). Default none; may not set Content-Type or X-Pusher-*. */
-  headers?: Record<string, string>;
-}
-
-export interface WebhookFilter {
-  channel_name_starts_with?: string;
-  channel_name_ends_with?: string;
-}
-
-export interface RoomConfig {
-  /** Room id, unique in its space. */
-  id: string;
-  /** The room code a bot logs in with. */
-  code: string;
-  /** The room's channel in the app's channel space: a presence channel (`presence-…`). Default `presence-room-{space}-{room}`. */
-  channel?: string;
-}
-
-export interface BotConfig {
-  /** Bot id, shown as `senderID`. */
-  id: string;
-  /** The bot's API token. */
-  token: string;
-  /** Shown as `senderDisplayName`. Default: the id. */
-  displayName?: string;
-}
-
-export interface SpaceConfig {
-  id: string;
-  /** The app whose channel space the rooms live in. */
-  app: string;
-  /** A space that is not running answers bot logins with 503. Default true. */
-  running: boolean;
-  rooms: RoomConfig[];
-  bots: BotConfig[];
-}
-
-export interface RedisConfig {
-  /** `redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS). A standalone Redis ≥ 7.0. Never logged with its password. */
-  url: string;
-  /** Prefix of every key and pub/sub channel roomcast uses, so several deployments can share one Redis. Default `rc:`; nodes of one deployment must use the same prefix. */
-  keyPrefix: string;
-  /**
-   * How long a command may wait for Redis's answer before failing with
-   * RC_ERR_BACKEND_TIMEOUT, in milliseconds (also the connect timeout, at least 1000).
-   * While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE. Default 2000; minimum 10.
-   */
-  commandTimeoutMs: number;
-}
-
-export interface BackendConfig {
-  /** `memory` (one process, nothing to install) or `redis` (durable, shared by several nodes). */
-  driver: 'memory' | 'redis';
-  redis?: RedisConfig;
-}
-
-export interface ServerConfig {
-  host: string;
-  port: number;
-  /** Trust `X-Forwarded-For` from these proxies (addresses/CIDRs). Default [] (trust none). */
-  trustedProxies: string[];
-  /** Max HTTP body size, in bytes. Default 1048576 (1 MiB). */
-  bodyLimitBytes: number;
-  /** How long shutdown waits for in-flight work, in milliseconds. Default 10000. */
-  shutdownGraceMs: number;
-}
-
-export interface NodeConfig {
-  /** This node's id. Default: random per process. */
-  id?: string;
-  /** How often a node renews its heartbeat, in milliseconds. Default 5000. */
-  heartbeatIntervalMs: number;
-  /** A node whose heartbeat is older than this is dead and its members leave, in milliseconds. Default 15000. */
-  heartbeatTtlMs: number;
-}
-
-export interface WebSocketConfig {
-  /** Seconds of silence before the server pings; a client that stays silent is closed. Default 120. */
-  activityTimeoutSec: number;
-  /** After a server ping, how long a silent client has before it is closed with 4201, in seconds. Default 30 (Pusher's). */
-  pongTimeoutSec: number;
-  /** Channels one connection may be subscribed to at once. Default 1000; 0 means no limit. */
-  maxSubscriptionsPerConnection: number;
-  /** Max size of one incoming frame, in bytes. Default 262144 (256 KiB). */
-  maxFrameBytes: number;
-  /** A socket whose unsent buffer passes this is closed with a reconnect code, in bytes. Default 4194304 (4 MiB). */
-  maxBufferedBytes: number;
-}
-
-export interface BotApiConfig {
-  /** Secret that seals `API-Cookie` and `API-Route`. Default: random per process (set it for several nodes!). */
-  cookieSecret?: string;
-  /** A session with no outstanding or recent /meta/connect for this long expires, in milliseconds. Default 10000. */
-  sessionGraceMs: number;
-  /** How long /meta/connect is held open, in milliseconds. Default 25000. */
-  connectTimeoutMs: number;
-  /** Live bot sessions on this node past which new logins get 503. Default 10000; 0 disables. */
-  maxSessions: number;
-  /** Event-loop delay (p99, ms) past which new logins get 503. Default 200; 0 disables. */
-  maxEventLoopDelayMs: number;
-}
-
-/** Push notifications (devices, publish, delivery workers). */
-export interface PushConfig {
-  /** Run this node's delivery workers. Default true; false makes a node admit publishes but never deliver. */
-  workers: boolean;
-  /** Device jobs one node delivers at once. Default 16. */
-  concurrency: number;
-  /** APNs base URL. Default `https://api.push.apple.com` (sandbox: `https://api.sandbox.push.apple.com`). `http://` speaks h2c (tests). */
-  apnsBaseUrl: string;
-  /** FCM HTTP v1 base URL. Default `https://fcm.googleapis.com`. */
-  fcmBaseUrl: string;
-  /** One provider request may take this long, in milliseconds. Default 10000. */
-  providerTimeoutMs: number;
-  /** Max size of a rendered notification (title, body, data as JSON), in bytes. Default 4096 (APNs' limit). */
-  maxPayloadBytes: number;
-  /** Provider attempts per device before it is dead-lettered. Default 5; 1 means no retry. */
-  maxAttempts: number;
-  /** First retry delay, doubled each attempt (±20 % jitter), in milliseconds. Default 1000. */
-  retryBaseMs: number;
-  /** Cap of our own exponential retry delay, in milliseconds. Default 300000. A provider's Retry-After is bounded by `retryAfterMaxMs` instead. */
-  retryMaxMs: number;
-  /**
-   * Longest provider `Retry-After` honoured, in milliseconds. Default 3600000 (1 hour). A
-   * delivery asked to wait longer is dead-lettered rather than sent early against the
-   * provider's instruction.
-   */
-  retryAfterMaxMs: number;
-  /** How long a `sync` publish waits for its outcome before answering 202, in milliseconds. Default 10000, at most 60000 (an HTTP request should not be held longer). */
-  syncTimeoutMs: number;
-  /** Latest allowed `not_before`, in seconds from now. Default 2592000 (30 days). */
-  maxScheduleAheadSec: number;
-  /** How long publish status and dead letters are kept, in seconds. Default 604800 (7 days). */
-  statusTtlSec: number;
-  /** Max recipients entries in one publish. Default 100. */
-  maxRecipients: number;
-  /**
-   * Accept `http://` Web Push endpoints (local test push services). Default false: only
-   * `https://`, as browsers' push services use, so a registration cannot point the server at
-   * plain-HTTP internal addresses.
-   */
-  webPushAllowHttp: boolean;
-}
-
-/** How webhooks are delivered (every app's endpoints share these settings). */
-export interface WebhookDeliveryConfig {
-  /** Run this node's delivery workers. Default true; false makes a node record events but never send them. */
-  workers: boolean;
-  /** Deliveries (HTTP requests) one node makes at once, over all endpoints. Default 16. */
-  concurrency: number;
-  /**
-   * Ordered lanes per endpoint: at most this many requests to one endpoint are in flight
-   * cluster-wide, and a channel's events always share one lane, so their order holds.
-   * Default 4; 1 gives one ordered stream per endpoint.
-   */
-  lanesPerEndpoint: number;
-  /** Events per request, at most (Pusher's batch format). Default 50; 1 sends one event per request. */
-  batchSize: number;
-  /** One request may take this long before it counts as failed (and is retried), in milliseconds. Default 5000. */
-  timeoutMs: number;
-  /** Attempts per batch before it goes to the dead-letter list. Default 8; 1 means no retry. */
-  maxAttempts: number;
-  /** First retry delay, doubled each attempt (±20 % jitter), in milliseconds. Default 1000. */
-  retryBaseMs: number;
-  /** Cap of the retry delay, in milliseconds. Default 60000. */
-  retryMaxMs: number;
-  /**
-   * `channel_vacated`, `member_removed` and `user_offline` wait this long, and are not
-   * sent when the channel, member or user is back meanwhile (a reconnect), in
-   * milliseconds. Default 3000; 0 sends them at once.
-   */
-  leaveDelayMs: number;
-  /** How long dead letters are kept for listing and replay, in seconds. Default 604800 (7 days). */
-  deadLetterTtlSec: number;
-  /**
-   * A delivery whose node died is taken over by another node after this long, in
-   * milliseconds (the queue lock; Redis). Default 10000; a node whose event loop stalls
-   * longer may see a batch sent twice (events keep their ids).
-   */
-  failoverMs: number;
-}
-
-/** Prometheus metrics and cluster stats. */
-export interface MetricsConfig {
-  /**
-   * Serve `GET /metrics` on this port only (a listener of its own, on `server.host`), so
-   * it can stay off the public port. Default 0: on the main port, beside `/stats`.
-   */
-  port: number;
-  /** How often each node writes its counters to the backend for `/stats`, in milliseconds. Default 1000. */
-  statsIntervalMs: number;
-}
-
-export interface Config {
-  server: ServerConfig;
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  node: NodeConfig;
-  backend: BackendConfig;
-  websocket: WebSocketConfig;
-  bots: BotApiConfig;
-  apps: AppConfig[];
-  spaces: SpaceConfig[];
-  push: PushConfig;
-  webhookDelivery: WebhookDeliveryConfig;
-  metrics: MetricsConfig;
-}
-
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
 const idPattern = '^[A-Za-z0-9_.-]{1,100}$';
 
@@ -311,71 +36,112 @@ const limitsSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},
+  description: "Per-app limits. Pusher's published defaults where Pusher has one.",
   properties: {
-    maxEventDataBytes: { type: 'integer', minimum: 1, default: 10240 },
-    maxEventNameLength: { type: 'integer', minimum: 1, default: 200 },
-    maxChannelNameLength: { type: 'integer', minimum: 1, default: 200 },
-    maxChannelsPerEvent: { type: 'integer', minimum: 1, default: 100 },
-    maxBatchSize: { type: 'integer', minimum: 1, default: 10 },
-    restRequestsPerWindow: { type: 'integer', minimum: 0, default: 10000 },
-    restWindowMs: { type: 'integer', minimum: 1, default: 1000 },
-    clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10 },
-    maxConnections: { type: 'integer', minimum: 0, default: 0 },
-    maxPresenceMembers: { type: 'integer', minimum: 1, default: 100 },
+    maxEventDataBytes: { type: 'integer', minimum: 1, default: 10240, 'x-unit': 'bytes', description: "Max size of one event's `data` (10 KiB). Past it: 413." },
+    maxEventNameLength: { type: 'integer', minimum: 1, default: 200, 'x-unit': 'characters', description: 'Max length of an event name.' },
+    maxChannelNameLength: { type: 'integer', minimum: 1, default: 200, 'x-unit': 'characters', description: 'Max length of a channel name.' },
+    maxChannelsPerEvent: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'channels', description: 'Max channels one event may target.' },
+    maxBatchSize: { type: 'integer', minimum: 1, default: 10, 'x-unit': 'events', description: 'Max events in one batch.' },
+    restRequestsPerWindow: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'requests', description: 'Signed REST requests allowed per app per window, on each node. 0 disables the limit.' },
+    restWindowMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: 'The rate-limit window.' },
+    clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10, 'x-unit': 'events/s', description: "Client events one connection may send per second (Pusher's 10). 0 means no limit." },
+    maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections for the app on this node. 0 means unlimited.' },
+    maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members per presence channel (Pusher's 100)." },
   },
 } as const;
 
-/** ajv schema; `useDefaults` fills every default above. */
+const tlsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cert', 'key'],
+  description:
+    'Serve HTTPS and WSS on `server.port` (every door). The files are read at start, and read again on SIGHUP, `roomcast config reload` and when they change on disk; open connections keep going. Absent: plain HTTP.',
+  properties: {
+    cert: { type: 'string', minLength: 1, description: 'Path of the PEM certificate chain (the server certificate first, then intermediates).' },
+    key: { type: 'string', minLength: 1, description: 'Path of the PEM private key.' },
+    ca: { type: 'string', minLength: 1, description: 'Path of PEM CA certificates to trust instead of the system ones (for client certificates; rarely needed). `roomcast` commands trust it for https:// and wss://.' },
+    passphrase: { type: 'string', description: 'Passphrase of an encrypted private key. Never logged; prefer the environment variable.' },
+    watchIntervalMs: { type: 'integer', minimum: 0, default: 5000, 'x-unit': 'ms', description: 'How often the certificate and key files are checked for changes (a renewal is picked up within this). 0 turns watching off (SIGHUP still reloads).' },
+  },
+} as const;
+
+/** ajv schema; `useDefaults` fills every default. */
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['apps'],
   properties: {
-    $schema: { type: 'string' },
+    $schema: { type: 'string', description: 'Ignored: lets an editor find a JSON schema for the file.' },
     server: {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'The HTTP/WebSocket listener.',
       properties: {
-        host: { type: 'string', minLength: 1, default: '0.0.0.0' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 6001 },
-        trustedProxies: { type: 'array', items: { type: 'string' }, default: [] },
-        bodyLimitBytes: { type: 'integer', minimum: 1024, default: 1048576 },
-        shutdownGraceMs: { type: 'integer', minimum: 0, default: 10000 },
+        host: { type: 'string', minLength: 1, default: '0.0.0.0', 'x-env': 'HOST', description: 'Address to listen on (`0.0.0.0`: every IPv4 interface; `::` for IPv6 too).' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 6001, 'x-env': 'PORT', description: 'Port of every door (REST, WebSocket, bot API, ops routes). 0 picks a free port.' },
+        trustedProxies: {
+          type: 'array',
+          items: { type: 'string' },
+          default: [],
+          description: 'Trust `X-Forwarded-For` (and `X-Forwarded-Proto`) only from these proxies: addresses or CIDRs, e.g. `["10.0.0.0/8"]`. Empty: trust none, the peer address is the client. Env: comma-separated.',
+        },
+        bodyLimitBytes: { type: 'integer', minimum: 1024, default: 1048576, 'x-unit': 'bytes', description: 'Max HTTP request body (1 MiB).' },
+        shutdownGraceMs: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'ms', description: 'How long shutdown waits for in-flight work before exiting with 1.' },
+        tls: tlsSchema,
+        httpPort: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 65535,
+          'x-unit': 'port',
+          description:
+            'With `server.tls`: also listen on this plain-HTTP port, which answers `/up` and `/ready` (for probes), `POST /api/v1/login` with 404 and a message naming `https://`, and everything else with 404 `RC_ERR_HTTP_TLS_REQUIRED` (no redirect). 0 picks a free port. Absent: no plain listener.',
+        },
       },
     },
     log: {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'Logging (JSON lines on stdout, pino).',
       properties: {
-        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', 'x-env': 'LOG_LEVEL', description: 'Least severe level written. Applied again on reload.' },
       },
     },
     node: {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'This process as a member of a cluster.',
       properties: {
-        id: { type: 'string', pattern: idPattern },
-        heartbeatIntervalMs: { type: 'integer', minimum: 50, default: 5000 },
-        heartbeatTtlMs: { type: 'integer', minimum: 100, default: 15000 },
+        id: { type: 'string', pattern: idPattern, description: "This node's id (logs, `/stats`, API-Route cookies). Default: random per process." },
+        heartbeatIntervalMs: { type: 'integer', minimum: 50, default: 5000, 'x-unit': 'ms', description: 'How often a node renews its heartbeat.' },
+        heartbeatTtlMs: { type: 'integer', minimum: 100, default: 15000, 'x-unit': 'ms', description: "A node whose heartbeat is older than this is dead, and its presence members leave." },
       },
     },
     backend: {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'Where shared state lives.',
       properties: {
-        driver: { enum: ['memory', 'redis'], default: 'memory' },
+        driver: { enum: ['memory', 'redis'], default: 'memory', description: '`memory` (one process, nothing to install) or `redis` (durable, shared by several nodes). `REDIS_URL` sets `redis`.' },
         redis: {
           type: 'object',
           additionalProperties: false,
           required: ['url'],
+          description: 'The Redis backend (a standalone Redis ≥ 7.0; Redis Cluster is not supported).',
           properties: {
-            url: { type: 'string', pattern: '^rediss?://' },
-            keyPrefix: { type: 'string', default: 'rc:' },
-            commandTimeoutMs: { type: 'integer', minimum: 10, default: 2000 },
+            url: { type: 'string', pattern: '^rediss?://', 'x-env': 'REDIS_URL', description: '`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`.' },
+            keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix.' },
+            commandTimeoutMs: {
+              type: 'integer',
+              minimum: 10,
+              default: 2000,
+              'x-unit': 'ms',
+              description: "How long a command may wait for Redis's answer before failing with RC_ERR_BACKEND_TIMEOUT (also the connect timeout, at least 1000). While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE.",
+            },
           },
         },
       },
@@ -384,70 +150,77 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'The WebSocket gateway (`/app/{key}`).',
       properties: {
-        activityTimeoutSec: { type: 'integer', minimum: 1, default: 120 },
-        pongTimeoutSec: { type: 'integer', minimum: 1, default: 30 },
-        maxSubscriptionsPerConnection: { type: 'integer', minimum: 0, default: 1000 },
-        maxFrameBytes: { type: 'integer', minimum: 1024, default: 262144 },
-        maxBufferedBytes: { type: 'integer', minimum: 1024, default: 4194304 },
+        activityTimeoutSec: { type: 'integer', minimum: 1, default: 120, 'x-unit': 's', description: 'Silence before the server pings; a client that stays silent is closed.' },
+        pongTimeoutSec: { type: 'integer', minimum: 1, default: 30, 'x-unit': 's', description: "After a server ping, how long a silent client has before it is closed with 4201 (Pusher's 30)." },
+        maxSubscriptionsPerConnection: { type: 'integer', minimum: 0, default: 1000, 'x-unit': 'channels', description: 'Channels one connection may be subscribed to at once. 0 means no limit.' },
+        maxFrameBytes: { type: 'integer', minimum: 1024, default: 262144, 'x-unit': 'bytes', description: 'Max size of one incoming frame (256 KiB).' },
+        maxBufferedBytes: { type: 'integer', minimum: 1024, default: 4194304, 'x-unit': 'bytes', description: 'A socket whose unsent buffer passes this is closed with a reconnect code (4 MiB).' },
       },
     },
     bots: {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'The bot streaming API (`/api/v1/login`, `/api/v1/bayeux`).',
       properties: {
-        cookieSecret: { type: 'string', minLength: 16 },
-        sessionGraceMs: { type: 'integer', minimum: 100, default: 10000 },
-        connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000 },
-        maxSessions: { type: 'integer', minimum: 0, default: 10000 },
-        maxEventLoopDelayMs: { type: 'integer', minimum: 0, default: 200 },
+        cookieSecret: { type: 'string', minLength: 16, description: 'Secret that seals `API-Cookie` and `API-Route`. Default: random per process; set the same value on every node of a cluster. Never logged.' },
+        sessionGraceMs: { type: 'integer', minimum: 100, default: 10000, 'x-unit': 'ms', description: 'A session with no outstanding or recent /meta/connect for this long expires.' },
+        connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000, 'x-unit': 'ms', description: 'How long /meta/connect is held open.' },
+        maxSessions: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'sessions', description: 'Live bot sessions on this node past which new logins get 503. 0 disables.' },
+        maxEventLoopDelayMs: { type: 'integer', minimum: 0, default: 200, 'x-unit': 'ms', description: 'Event-loop delay (p99) past which new logins get 503. 0 disables.' },
       },
     },
     apps: {
       type: 'array',
+      description: 'The apps this server hosts: each is a channel space with its own key and secret.',
       items: {
         type: 'object',
         additionalProperties: false,
         required: ['id', 'key', 'secret'],
         properties: {
-          id: { type: 'string', pattern: idPattern },
-          key: { type: 'string', pattern: idPattern },
-          secret: { type: 'string', minLength: 1 },
-          enabled: { type: 'boolean', default: true },
-          clientEvents: { type: 'boolean', default: true },
-          idempotencyWindowSec: { type: 'integer', minimum: 1, default: 120 },
+          id: { type: 'string', pattern: idPattern, description: 'The `{app_id}` in REST paths.' },
+          key: { type: 'string', pattern: idPattern, description: 'Public key: the WebSocket path `/app/{key}` and the `auth_key` of signed requests.' },
+          secret: { type: 'string', minLength: 1, description: 'Shared secret for request signatures and channel auth. Never logged.' },
+          enabled: { type: 'boolean', default: true, description: 'A disabled app answers 403 on REST and close code 4003 on WebSocket.' },
+          clientEvents: { type: 'boolean', default: true, description: 'Allow `client-*` events on private and presence channels.' },
+          idempotencyWindowSec: { type: 'integer', minimum: 1, default: 120, 'x-unit': 's', description: 'How long an `idempotency_key` replay returns the first reply.' },
           limits: limitsSchema,
           history: {
             type: 'object',
             additionalProperties: false,
             default: {},
+            description: 'History retention per channel.',
             properties: {
-              maxCount: { type: 'integer', minimum: 0, default: 1000 },
-              maxAgeSec: { type: 'integer', minimum: 0, default: 86400 },
-              maxVersionsPerMessage: { type: 'integer', minimum: 1, default: 1000 },
-              maxAnnotationsPerMessage: { type: 'integer', minimum: 1, default: 5000 },
+              maxCount: { type: 'integer', minimum: 0, default: 1000, 'x-unit': 'messages', description: 'Max messages kept per channel. 0 keeps none (serials are still assigned).' },
+              maxAgeSec: { type: 'integer', minimum: 0, default: 86400, 'x-unit': 's', description: 'Max age of a kept message (one day). 0 means no age limit.' },
+              maxVersionsPerMessage: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'versions', description: 'Versions preserved per message (the oldest are dropped first).' },
+              maxAnnotationsPerMessage: { type: 'integer', minimum: 1, default: 5000, 'x-unit': 'annotations', description: 'Live annotations per message; past it a new annotation is refused (409).' },
             },
           },
           webhooks: {
             type: 'array',
             default: [],
+            description:
+              "Webhook endpoints, in soketi's shape (a soketi app list keeps working). Each gets the events it names, in Pusher's format, signed with this app's key and secret (see docs/webhooks.md). Empty: no webhooks.",
             items: {
               type: 'object',
               additionalProperties: false,
               required: ['url', 'event_types'],
               properties: {
-                url: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2000 },
-                event_types: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...WEBHOOK_EVENT_TYPES] } },
+                url: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2000, description: 'Where events are POSTed: an `http://` or `https://` URL (redirects are not followed).' },
+                event_types: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...WEBHOOK_EVENT_TYPES] }, description: 'The events this endpoint receives (docs/webhooks.md lists them).' },
                 filter: {
                   type: 'object',
                   additionalProperties: false,
+                  description: 'Only events of channels whose name matches both conditions (when given). Events with no channel (`user_online`, `user_offline`) always pass. Absent: every channel.',
                   properties: {
-                    channel_name_starts_with: { type: 'string', maxLength: 200 },
-                    channel_name_ends_with: { type: 'string', maxLength: 200 },
+                    channel_name_starts_with: { type: 'string', maxLength: 200, description: 'The channel name starts with this.' },
+                    channel_name_ends_with: { type: 'string', maxLength: 200, description: 'The channel name ends with this.' },
                   },
                 },
-                headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 4000 } },
+                headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 4000 }, description: 'Extra request headers (e.g. a token the receiver checks). May not set Content-Type, Host or X-Pusher-*.' },
               },
             },
           },
@@ -458,88 +231,114 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'Push notifications (devices, publish, delivery workers).',
       properties: {
-        workers: { type: 'boolean', default: true },
-        concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 16 },
-        apnsBaseUrl: { type: 'string', pattern: '^https?://', default: 'https://api.push.apple.com' },
-        fcmBaseUrl: { type: 'string', pattern: '^https?://', default: 'https://fcm.googleapis.com' },
-        providerTimeoutMs: { type: 'integer', minimum: 100, default: 10000 },
-        maxPayloadBytes: { type: 'integer', minimum: 256, maximum: 65536, default: 4096 },
-        maxAttempts: { type: 'integer', minimum: 1, maximum: 50, default: 5 },
-        retryBaseMs: { type: 'integer', minimum: 1, default: 1000 },
-        retryMaxMs: { type: 'integer', minimum: 1, default: 300000 },
-        retryAfterMaxMs: { type: 'integer', minimum: 1, default: 3600000 },
-        syncTimeoutMs: { type: 'integer', minimum: 0, maximum: 60000, default: 10000 },
-        maxScheduleAheadSec: { type: 'integer', minimum: 1, default: 2592000 },
-        statusTtlSec: { type: 'integer', minimum: 60, default: 604800 },
-        maxRecipients: { type: 'integer', minimum: 1, default: 100 },
-        webPushAllowHttp: { type: 'boolean', default: false },
+        workers: { type: 'boolean', default: true, description: "Run this node's delivery workers. false makes a node admit publishes but never deliver." },
+        concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 16, 'x-unit': 'jobs', description: 'Device jobs one node delivers at once.' },
+        apnsBaseUrl: { type: 'string', pattern: '^https?://', default: 'https://api.push.apple.com', description: 'APNs base URL (sandbox: `https://api.sandbox.push.apple.com`). `http://` speaks h2c (tests).' },
+        fcmBaseUrl: { type: 'string', pattern: '^https?://', default: 'https://fcm.googleapis.com', description: 'FCM HTTP v1 base URL.' },
+        providerTimeoutMs: { type: 'integer', minimum: 100, default: 10000, 'x-unit': 'ms', description: 'One provider request may take this long.' },
+        maxPayloadBytes: { type: 'integer', minimum: 256, maximum: 65536, default: 4096, 'x-unit': 'bytes', description: "Max size of a rendered notification (title, body, data as JSON); 4096 is APNs' limit." },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 50, default: 5, 'x-unit': 'attempts', description: 'Provider attempts per device before it is dead-lettered. 1 means no retry.' },
+        retryBaseMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: 'First retry delay, doubled each attempt (±20 % jitter).' },
+        retryMaxMs: { type: 'integer', minimum: 1, default: 300000, 'x-unit': 'ms', description: "Cap of our own exponential retry delay. A provider's Retry-After is bounded by `retryAfterMaxMs` instead." },
+        retryAfterMaxMs: { type: 'integer', minimum: 1, default: 3600000, 'x-unit': 'ms', description: "Longest provider `Retry-After` honoured (1 hour). A delivery asked to wait longer is dead-lettered rather than sent early against the provider's instruction." },
+        syncTimeoutMs: { type: 'integer', minimum: 0, maximum: 60000, default: 10000, 'x-unit': 'ms', description: 'How long a `sync` publish waits for its outcome before answering 202 (at most 60000: an HTTP request should not be held longer).' },
+        maxScheduleAheadSec: { type: 'integer', minimum: 1, default: 2592000, 'x-unit': 's', description: 'Latest allowed `not_before`, from now (30 days).' },
+        statusTtlSec: { type: 'integer', minimum: 60, default: 604800, 'x-unit': 's', description: 'How long publish status and dead letters are kept (7 days).' },
+        maxRecipients: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'entries', description: 'Max recipients entries in one publish.' },
+        webPushAllowHttp: { type: 'boolean', default: false, description: "Accept `http://` Web Push endpoints (local test push services). false: only `https://`, as browsers' push services use, so a registration cannot point the server at plain-HTTP internal addresses." },
       },
     },
     webhookDelivery: {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: "How webhooks are delivered (every app's endpoints share these settings).",
       properties: {
-        workers: { type: 'boolean', default: true },
-        concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 16 },
-        lanesPerEndpoint: { type: 'integer', minimum: 1, maximum: 64, default: 4 },
-        batchSize: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
-        timeoutMs: { type: 'integer', minimum: 100, default: 5000 },
-        maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 8 },
-        retryBaseMs: { type: 'integer', minimum: 1, default: 1000 },
-        retryMaxMs: { type: 'integer', minimum: 1, default: 60000 },
-        leaveDelayMs: { type: 'integer', minimum: 0, maximum: 600000, default: 3000 },
-        deadLetterTtlSec: { type: 'integer', minimum: 60, default: 604800 },
-        failoverMs: { type: 'integer', minimum: 500, default: 10000 },
+        workers: { type: 'boolean', default: true, description: "Run this node's delivery workers. false makes a node record events but never send them." },
+        concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 16, 'x-unit': 'requests', description: 'Deliveries (HTTP requests) one node makes at once, over all endpoints.' },
+        lanesPerEndpoint: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 64,
+          default: 4,
+          'x-unit': 'lanes',
+          description: "Ordered lanes per endpoint: at most this many requests to one endpoint are in flight cluster-wide, and a channel's events always share one lane, so their order holds. 1: one ordered stream per endpoint.",
+        },
+        batchSize: { type: 'integer', minimum: 1, maximum: 1000, default: 50, 'x-unit': 'events', description: "Events per request, at most (Pusher's batch format). 1 sends one event per request." },
+        timeoutMs: { type: 'integer', minimum: 100, default: 5000, 'x-unit': 'ms', description: 'One request may take this long before it counts as failed and is retried.' },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 8, 'x-unit': 'attempts', description: 'Attempts per batch (5xx, 408, 429, timeouts) before it goes to the dead-letter list. 1 means no retry.' },
+        retryBaseMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: "First retry delay, doubled each attempt (±20 % jitter); an endpoint's longer Retry-After is honoured." },
+        retryMaxMs: { type: 'integer', minimum: 1, default: 60000, 'x-unit': 'ms', description: 'Cap of the retry delay.' },
+        leaveDelayMs: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 600000,
+          default: 3000,
+          'x-unit': 'ms',
+          description: '`channel_vacated`, `member_removed` and `user_offline` wait this long, and are not sent when the channel, member or user is back meanwhile (a reconnect). 0 sends them at once.',
+        },
+        deadLetterTtlSec: { type: 'integer', minimum: 60, default: 604800, 'x-unit': 's', description: 'How long dead letters are kept for listing and replay (7 days).' },
+        failoverMs: {
+          type: 'integer',
+          minimum: 500,
+          default: 10000,
+          'x-unit': 'ms',
+          description: 'A delivery whose node died is taken over by another node after this long (the queue lock, Redis). A node whose event loop stalls longer may see a batch sent twice (events keep their ids).',
+        },
       },
     },
     metrics: {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'Prometheus metrics (`GET /metrics`) and the cluster figures of `/stats`.',
       properties: {
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
-        statsIntervalMs: { type: 'integer', minimum: 100, default: 1000 },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 0, 'x-unit': 'port', description: 'Serve `GET /metrics` on this port only (a listener of its own on `server.host`, plain HTTP), so it can stay off the public port. 0: on the main port, beside `/stats`.' },
+        statsIntervalMs: { type: 'integer', minimum: 100, default: 1000, 'x-unit': 'ms', description: 'How often each node writes its figures to the backend for `/stats` (the cluster sums are this fresh).' },
       },
     },
     spaces: {
       type: 'array',
       default: [],
+      description: 'Bot API spaces: each belongs to an app and has rooms (with room codes) and bots (with API tokens).',
       items: {
         type: 'object',
         additionalProperties: false,
         required: ['id', 'app'],
         properties: {
-          id: { type: 'string', pattern: idPattern },
-          app: { type: 'string' },
-          running: { type: 'boolean', default: true },
+          id: { type: 'string', pattern: idPattern, description: 'Space id.' },
+          app: { type: 'string', description: 'The app whose channel space the rooms live in.' },
+          running: { type: 'boolean', default: true, description: 'A space that is not running answers bot logins with 503.' },
           rooms: {
             type: 'array',
             default: [],
+            description: 'Rooms bots can log into.',
             items: {
               type: 'object',
               additionalProperties: false,
               required: ['id', 'code'],
               properties: {
-                id: { type: 'string', pattern: idPattern },
-                code: { type: 'string', minLength: 1 },
-                // A presence channel: its joins and leaves are the room's Join/Exit (core/rooms.ts checks the same for rooms added at run time).
-                channel: { type: 'string', minLength: 1, maxLength: 200, pattern: '^presence-' },
+                id: { type: 'string', pattern: idPattern, description: 'Room id, unique in its space.' },
+                code: { type: 'string', minLength: 1, description: 'The room code a bot logs in with. Never logged; stored as a digest.' },
+                // core/rooms.ts checks the same prefix for rooms added at run time.
+                channel: { type: 'string', minLength: 1, maxLength: 200, pattern: '^presence-', description: "The room's channel: a presence channel, whose joins and leaves are the room's Join/Exit. Default `presence-room-{space}-{room}`." },
               },
             },
           },
           bots: {
             type: 'array',
             default: [],
+            description: 'Bots of the space.',
             items: {
               type: 'object',
               additionalProperties: false,
               required: ['id', 'token'],
               properties: {
-                id: { type: 'string', pattern: idPattern },
-                token: { type: 'string', minLength: 1 },
-                displayName: { type: 'string', minLength: 1 },
+                id: { type: 'string', pattern: idPattern, description: 'Bot id, shown as `senderID`.' },
+                token: { type: 'string', minLength: 1, description: "The bot's API token. Never logged; stored as a digest." },
+                displayName: { type: 'string', minLength: 1, description: 'Shown as `senderDisplayName`. Default: the id.' },
               },
             },
           },

@@ -7,6 +7,16 @@ export class AppRegistry {
   private readonly byKey = new Map<string, AppConfig>();
 
   constructor(apps: readonly AppConfig[]) {
+    this.replace(apps);
+  }
+
+  /**
+   * Swaps in a new list (a config reload). Lookups from then on see the new apps; a
+   * request or connection that already holds an AppConfig keeps the one it resolved.
+   */
+  replace(apps: readonly AppConfig[]): void {
+    this.byId.clear();
+    this.byKey.clear();
     for (const app of apps) {
       this.byId.set(app.id, app);
       this.byKey.set(app.key, app);

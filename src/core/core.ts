@@ -45,8 +45,11 @@ export class Core {
   readonly apps: AppRegistry;
   readonly hub = new LocalHub();
   readonly nodeId: string;
-  readonly config: Config;
   readonly backend: Backend;
+  /** The running config; replaced as a whole by `reconfigure` (read it at use, do not keep sub-objects). */
+  private current: Config;
+  /** Listeners told when this node's config is replaced (a reload), after `config` and `apps` changed. */
+  private readonly reconfigureListeners = new Set<(config: Config, previous: Config) => void | Promise<void>>();
   /** Channel history, state/purge/reset and recovery. */
   readonly history: ChannelHistory;
   /** Versioned messages: update, delete, append. */
@@ -67,7 +70,7 @@ export class Core {
   constructor(options: CoreOptions) {
     const { config, backend } = options;
     const logger = options.logger.child({ module: 'core' });
-    this.config = config;
+    this.current = config;
     this.backend = backend;
     this.nodeId = options.nodeId;
     this.apps = new AppRegistry(config.apps);
@@ -96,6 +99,28 @@ export class Core {
       logger,
     });
     backend.bus.setHandler(this.inbound.onBusMessage);
+  }
+
+  get config(): Config {
+    return this.current;
+  }
+
+  /**
+   * Replaces this node's config (a validated reload): the app registry first, then the
+   * listeners (the room directory reseeds spaces, rooms and bots). Settings read at start
+   * (listeners, backend, node) are the caller's to refuse; connections are untouched.
+   */
+  async reconfigure(config: Config): Promise<void> {
+    const previous = this.current;
+    this.current = config;
+    this.apps.replace(config.apps);
+    for (const listener of this.reconfigureListeners) await listener(config, previous);
+  }
+
+  /** Registers a listener for config reloads on this node. Returns the unregister function. */
+  onReconfigure(listener: (config: Config, previous: Config) => void | Promise<void>): () => void {
+    this.reconfigureListeners.add(listener);
+    return () => this.reconfigureListeners.delete(listener);
   }
 
   /** Starts the heartbeat and dead-node reaper. Call after `backend.start()`. */

@@ -14,11 +14,18 @@
  *   bots:code:{digest}          "{space}/{room}"  index: which room a code opens
  *   bots:token:{digest}         "{space}/{bot}"   index: which bot a token belongs to
  *   bots:seeded                 marker written after seeding (its loss triggers a reseed)
+ * and, where the backend has a hash store, one index per space of the rooms and bots added
+ * at run time (so they can be listed): hash `bots:index:{space}`, fields `room:{id}` / `bot:{id}`.
  *
  * Seeding: on first use each node writes the config's values where the KV has none. A
  * record remembers the digest of the config value it was seeded from (`seed`), so a value
  * rotated at run time survives restarts, while an operator who edits the config file
  * (a new seed) wins over the stored value.
+ *
+ * Reload: when the node's config is replaced, the spaces are taken from the new config
+ * and seeded again; rooms and bots that the old config declared and the new one does not
+ * are removed (their codes and tokens stop working), and a space that left the config or
+ * stopped running ends its sessions on every node.
  *
  * Room channels: a room's channel is `config.channel`, or `presence-room-{space}-{room}`.
  * It must be a presence channel (checked here for rooms added at run time, and by the
@@ -49,6 +56,8 @@ export interface RoomRecord {
   readonly codeDigest: string;
   /** Digest of the config code this record was seeded from; absent for rooms added at run time. */
   readonly seed?: string;
+  /** When the current code was issued (ms since the epoch); absent in records written before it was kept. */
+  readonly issuedAt?: number;
 }
 
 export interface BotRecord {
@@ -58,6 +67,8 @@ export interface BotRecord {
   /** SHA-256 (hex) of the current API token. */
   readonly tokenDigest: string;
   readonly seed?: string;
+  /** When the current token was issued (ms since the epoch). */
+  readonly issuedAt?: number;
 }
 
 /** What a successful login resolves to. */
@@ -111,6 +122,67 @@ export class RoomDirectory {
   constructor(private readonly core: Core) {
     this.kv = core.backend.kv;
     for (const space of core.config.spaces) this.spaces.set(space.id, space);
+    core.onReconfigure((config, previous) => this.reconfigure(config.spaces, previous.spaces));
+  }
+
+  /** Takes the spaces of a reloaded config (see the file comment); resolves once seeded again. */
+  private async reconfigure(spaces: readonly SpaceConfig[], previous: readonly SpaceConfig[]): Promise<void> {
+    this.spaces.clear();
+    for (const space of spaces) this.spaces.set(space.id, space);
+    for (const old of previous) {
+      const now = this.spaces.get(old.id);
+      for (const room of old.rooms) {
+        if (now?.rooms.some((candidate) => candidate.id === room.id) !== true) await this.removeSeeded('room', old.id, room.id, 'code');
+      }
+      for (const bot of old.bots) {
+        if (now?.bots.some((candidate) => candidate.id === bot.id) !== true) await this.removeSeeded('bot', old.id, bot.id, 'token');
+      }
+      if (now === undefined || (old.running && !now.running)) {
+        const state = await this.getJson<SpaceState>(`bots:space:${old.id}`);
+        const epoch = (state?.epoch ?? 0) + 1;
+        await this.kv.set(`bots:space:${old.id}`, JSON.stringify({ running: false, epoch, seed: now?.running ?? false }), FOREVER_MS);
+        await this.core.announceSpaceStopped(old.id).catch(() => undefined);
+      }
+    }
+    this.seeded = null;
+    await this.ensureSeeded();
+  }
+
+  /** Removes a room or bot that came from the config (one added at run time is kept). */
+  private async removeSeeded(kind: 'room' | 'bot', spaceId: string, id: string, index: 'code' | 'token'): Promise<void> {
+    const key = `bots:${kind}:${spaceId}/${id}`;
+    const record = await this.getJson<RoomRecord & BotRecord>(key);
+    if (record === null || record.seed === undefined) return;
+    await this.kv.delete(`bots:${index}:${index === 'code' ? record.codeDigest : record.tokenDigest}`);
+    await this.kv.delete(key);
+  }
+
+  /** The space's rooms (configured and added at run time), sorted by id. */
+  async listRooms(spaceId: string): Promise<RoomRecord[]> {
+    return this.list<RoomRecord>(spaceId, 'room', this.spaces.get(spaceId)?.rooms.map((room) => room.id) ?? []);
+  }
+
+  /** The space's bots (configured and added at run time), sorted by id. */
+  async listBots(spaceId: string): Promise<BotRecord[]> {
+    return this.list<BotRecord>(spaceId, 'bot', this.spaces.get(spaceId)?.bots.map((bot) => bot.id) ?? []);
+  }
+
+  private async list<T extends { id: string }>(spaceId: string, kind: 'room' | 'bot', configured: readonly string[]): Promise<T[]> {
+    await this.ensureSeeded();
+    const ids = new Set(configured);
+    const indexed = await this.core.backend.hashes?.getAll(`bots:index:${spaceId}`);
+    for (const field of indexed?.keys() ?? []) if (field.startsWith(`${kind}:`)) ids.add(field.slice(kind.length + 1));
+    const records: T[] = [];
+    for (const id of [...ids].sort()) {
+      const record = await this.getJson<T>(`bots:${kind}:${spaceId}/${id}`);
+      if (record !== null) records.push(record);
+    }
+    return records;
+  }
+
+  /** Spaces declared by the config. */
+  spaceIds(): string[] {
+    return [...this.spaces.keys()];
   }
 
   /** The configured space, or undefined. Spaces themselves are declared only in config. */
@@ -194,6 +266,7 @@ export class RoomDirectory {
       id: roomId,
       channel: options.channel ?? defaultRoomChannel(spaceId, roomId),
       codeDigest: digestOf(code),
+      issuedAt: Date.now(),
     };
     const ref = `${spaceId}/${roomId}`;
     if ((await this.kv.setIfAbsent(`bots:room:${ref}`, JSON.stringify(room), FOREVER_MS)) !== null) {
@@ -203,6 +276,7 @@ export class RoomDirectory {
       await this.kv.delete(`bots:room:${ref}`);
       throw createError('RC_ERR_SECRET_IN_USE', 'room code');
     }
+    await this.core.backend.hashes?.set(`bots:index:${spaceId}`, `room:${roomId}`, '1');
     return { room, code };
   }
 
@@ -211,7 +285,7 @@ export class RoomDirectory {
     const current = await this.room(spaceId, roomId);
     if (current === null) throw createError('RC_ERR_ROOM_NOT_FOUND', roomId, spaceId);
     const code = generateSecret();
-    const room: RoomRecord = { ...current, codeDigest: digestOf(code) };
+    const room: RoomRecord = { ...current, codeDigest: digestOf(code), issuedAt: Date.now() };
     await this.replaceIndexed(`bots:room:${spaceId}/${roomId}`, room, 'code', current.codeDigest, room.codeDigest);
     return { room, code };
   }
@@ -220,7 +294,7 @@ export class RoomDirectory {
   async addBot(spaceId: string, botId: string, options: { token?: string; displayName?: string } = {}): Promise<{ bot: BotRecord; token: string }> {
     await this.ensureSeeded();
     const token = options.token ?? generateSecret();
-    const bot: BotRecord = { space: spaceId, id: botId, displayName: options.displayName ?? botId, tokenDigest: digestOf(token) };
+    const bot: BotRecord = { space: spaceId, id: botId, displayName: options.displayName ?? botId, tokenDigest: digestOf(token), issuedAt: Date.now() };
     const ref = `${spaceId}/${botId}`;
     if ((await this.kv.setIfAbsent(`bots:bot:${ref}`, JSON.stringify(bot), FOREVER_MS)) !== null) {
       throw createError('RC_ERR_BOT_EXISTS', botId, spaceId);
@@ -229,6 +303,7 @@ export class RoomDirectory {
       await this.kv.delete(`bots:bot:${ref}`);
       throw createError('RC_ERR_SECRET_IN_USE', 'bot token');
     }
+    await this.core.backend.hashes?.set(`bots:index:${spaceId}`, `bot:${botId}`, '1');
     return { bot, token };
   }
 
@@ -237,7 +312,7 @@ export class RoomDirectory {
     const current = await this.bot(spaceId, botId);
     if (current === null) throw createError('RC_ERR_BOT_NOT_FOUND', botId, spaceId);
     const token = generateSecret();
-    const bot: BotRecord = { ...current, tokenDigest: digestOf(token) };
+    const bot: BotRecord = { ...current, tokenDigest: digestOf(token), issuedAt: Date.now() };
     await this.replaceIndexed(`bots:bot:${spaceId}/${botId}`, bot, 'token', current.tokenDigest, bot.tokenDigest);
     return { bot, token };
   }
@@ -322,12 +397,12 @@ export class RoomDirectory {
     const existing = await this.getJson<T>(key);
     if (existing !== null && existing.seed === seed) {
       // Same config as when seeded: keep what may have been rotated, but refresh the channel/name from config.
-      const merged = { ...record, [index === 'code' ? 'codeDigest' : 'tokenDigest']: digest(existing) } as T;
+      const merged = { ...record, [index === 'code' ? 'codeDigest' : 'tokenDigest']: digest(existing), ...(existing.issuedAt === undefined ? {} : { issuedAt: existing.issuedAt }) } as T;
       if (JSON.stringify(merged) !== JSON.stringify(existing)) await this.kv.set(key, JSON.stringify(merged), FOREVER_MS);
       await this.kv.set(`bots:${index}:${digest(existing)}`, key.slice(key.indexOf(':', 5) + 1), FOREVER_MS);
       return;
     }
-    await this.replaceIndexed(key, record, index, existing === null ? seed : digest(existing), seed);
+    await this.replaceIndexed(key, { ...record, issuedAt: Date.now() }, index, existing === null ? seed : digest(existing), seed);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * Graceful shutdown on SIGTERM/SIGINT: stop accepting, let in-flight requests finish,
- * close sockets and the backend; exit 1 if that takes longer than the grace period.
- * A second signal exits at once.
+ * Process signals. Graceful shutdown on SIGTERM/SIGINT: stop accepting, let in-flight
+ * requests finish, close sockets and the backend; exit 1 if that takes longer than the
+ * grace period. A second signal exits at once. SIGHUP reloads the config file (the
+ * reload logs its own outcome, and a bad file keeps the running config).
  */
 import type { Logger } from 'pino';
 import type { RoomcastApp } from '../app.ts';
@@ -33,4 +34,11 @@ export function installShutdown(app: RoomcastApp, logger: Logger, graceMs: numbe
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** SIGHUP → `app.reload()`; the process keeps running whatever the outcome. */
+export function installReloadSignal(app: Pick<RoomcastApp, 'reload'>): void {
+  process.on('SIGHUP', () => {
+    app.reload().catch(() => undefined);
+  });
 }

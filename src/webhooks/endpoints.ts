@@ -10,7 +10,9 @@
  * endpoint receives at once, cluster-wide.
  *
  * `endpointId` is derived from the URL (and its position among endpoints with the same
- * URL), so it is the same on every node and across restarts with the same config.
+ * URL), so it is the same on every node and across restarts with the same config. A
+ * config reload replaces the endpoints (`update`); events already waiting in the lane of
+ * an endpoint that is gone are dead-lettered by the dispatcher.
  */
 import { createHash } from 'node:crypto';
 import type { AppConfig, WebhookEndpointConfig, WebhookEventType } from '../config/schema.ts';
@@ -28,12 +30,24 @@ export interface Endpoint {
 }
 
 export class WebhookEndpoints {
-  private readonly byApp = new Map<string, readonly Endpoint[]>();
-  private readonly byId = new Map<string, Endpoint>();
+  private byApp = new Map<string, readonly Endpoint[]>();
+  private byId = new Map<string, Endpoint>();
   /** `{appId}\n{type}` of the event types some endpoint of the app wants. */
-  private readonly wanted = new Set<string>();
+  private wanted = new Set<string>();
 
-  constructor(apps: readonly AppConfig[], laneCount: number) {
+  constructor(
+    apps: readonly AppConfig[],
+    private readonly laneCount: number,
+  ) {
+    this.update(apps);
+  }
+
+  /** Replaces every endpoint with those of `apps` (a config reload). */
+  update(apps: readonly AppConfig[]): void {
+    const laneCount = this.laneCount;
+    this.byApp = new Map();
+    this.byId = new Map();
+    this.wanted = new Set();
     for (const app of apps) {
       const seen = new Map<string, number>();
       const endpoints = app.webhooks.map((config) => {

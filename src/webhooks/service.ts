@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { Backend, JobQueue, OutboxStore } from '../backends/ports.ts';
-import type { Config } from '../config/schema.ts';
+import type { AppConfig, Config } from '../config/schema.ts';
 import { DeadLetterBox } from '../delivery/dead-letters.ts';
 import { createError } from '../errors.ts';
 import type { AppendedMessage, CoreObservers } from '../core/observers.ts';
@@ -61,7 +61,9 @@ export class WebhookService {
   private started = false;
   private sweeping: Promise<void> | null = null;
   /** Apps with an endpoint wanting some message event. */
-  private readonly messageApps: ReadonlySet<string>;
+  private messageApps: ReadonlySet<string> = new Set();
+  /** The apps of the running config, by id (the dispatcher signs with their key and secret). */
+  private apps: ReadonlyMap<string, AppConfig> = new Map();
 
   constructor(options: WebhookServiceOptions) {
     const { backend, config } = options;
@@ -84,7 +86,6 @@ export class WebhookService {
       events: { dropped: (count) => this.droppedObservers.forEach((listener) => listener(count)) },
       ...(options.now === undefined ? {} : { now: options.now }),
     });
-    const apps = new Map(config.apps.map((app) => [app.id, app]));
     this.dispatcher = new WebhookDispatcher({
       outbox: this.outbox,
       queue: this.queue,
@@ -92,7 +93,7 @@ export class WebhookService {
       recorder: this.recorder,
       sender: this.sender,
       deadLetters: this.deadLetterBox,
-      apps: (appId) => apps.get(appId),
+      apps: (appId) => this.apps.get(appId),
       config: config.webhookDelivery,
       logger: this.logger,
       observe: (appId, outcome, events, latencyMs) => {
@@ -107,6 +108,17 @@ export class WebhookService {
       ...(options.now === undefined ? {} : { now: options.now }),
     });
     this.users = new OnlineUsers(backend.presence, this.recorder, options.nodeId, this.logger);
+    this.reconfigure(config);
+  }
+
+  /**
+   * Applies the apps of a (reloaded) config: endpoints, their filters and event types,
+   * and the key and secret requests are signed with. Delivery settings
+   * (`webhookDelivery`) apply after a restart.
+   */
+  reconfigure(config: Config): void {
+    this.endpoints.update(config.apps);
+    this.apps = new Map(config.apps.map((app) => [app.id, app]));
     this.messageApps = new Set(config.apps.filter((app) => MESSAGE_EVENT_TYPES.some((type) => this.endpoints.wants(app.id, type))).map((app) => app.id));
   }
 

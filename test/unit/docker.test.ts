@@ -37,13 +37,35 @@ test('compose Redis keeps data: AOF on, named volume, healthcheck', () => {
   assert.ok(redis.healthcheck?.test.join(' ').includes('ping'));
 });
 
-test('Dockerfile is multi-stage, non-root, with a healthcheck on the exposed port', () => {
+test('Dockerfile builds in one stage and runs compiled JS, non-root, in a slim runtime stage', () => {
   const dockerfile = read('docker/Dockerfile');
-  assert.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2);
-  assert.match(dockerfile, /^USER node$/m);
-  assert.match(dockerfile, /^EXPOSE 6001$/m);
-  assert.match(dockerfile, /^HEALTHCHECK /m);
-  assert.match(dockerfile, /npm ci --omit=dev/);
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+  assert.equal(stages.length, 2);
+  const [build, runtime] = stages as [string, string];
+  assert.match(build, /npm ci --no-audit/);
+  assert.match(build, /npm run build/);
+  assert.match(runtime, /^node:20-bookworm-slim AS runtime/);
+  assert.match(runtime, /npm ci --omit=dev/);
+  assert.match(runtime, /COPY --from=build \/app\/dist \.\/dist/);
+  assert.doesNotMatch(runtime, /COPY src|tsx|tsconfig/, 'no sources or TypeScript tooling at run time');
+  assert.match(runtime, /^USER node$/m);
+  assert.match(runtime, /^EXPOSE 6001$/m);
+  assert.match(runtime, /^HEALTHCHECK /m);
+  assert.match(runtime, /^CMD \["node", "--enable-source-maps", "dist\/main\.js"\]$/m);
+});
+
+test('.dockerignore keeps local installs, builds, secrets and VCS out of the context', () => {
+  const ignored = read('.dockerignore').split('\n').map((line) => line.trim());
+  for (const entry of ['**/node_modules', 'dist', '.git', '.env', '.env.*']) assert.ok(ignored.includes(entry), entry);
+});
+
+test('package.json: tsx is a dev tool; build, start and the roomcast bin are wired', () => {
+  const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string>; bin: Record<string, string> };
+  assert.equal(pkg.dependencies.tsx, undefined);
+  assert.ok(pkg.devDependencies.tsx);
+  assert.equal(pkg.bin.roomcast, 'bin/roomcast.mjs');
+  assert.match(pkg.scripts.build!, /scripts\/build\.mjs/);
+  assert.match(pkg.scripts.start!, /roomcast\.mjs serve/);
 });
 
 test('README names the start and test commands and docker compose', () => {

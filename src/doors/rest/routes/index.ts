@@ -14,10 +14,11 @@ import { channelRoutes } from './channels.ts';
 import { eventRoutes } from './events.ts';
 import { historyRoutes } from './history.ts';
 import { messageRoutes } from './messages.ts';
-import { operationRoutes } from './operations.ts';
+import { operatorRoutes, type ReloadReport } from './operator.ts';
 import { pushRoutes } from './push.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
+import { webhookAndStatsRoutes } from './webhooks-and-stats.ts';
 
 /**
  * The options app.ts gives the rest door, handed unchanged to every route plugin. A
@@ -28,6 +29,8 @@ export interface AppRouteOptions {
   readonly core: Core;
   /** Push notifications; null/absent when the backend has no push stores (push routes answer 503). */
   readonly push?: PushService | null;
+  /** Re-reads this node's config file (`POST /apps/:app_id/server/reload`); absent: that route answers 422. */
+  readonly reload?: () => Promise<ReloadReport>;
 }
 
 /** A route plugin of the signed REST API. */
@@ -42,7 +45,8 @@ export const appRoutePlugins: readonly AppRoutePlugin[] = [
   messageRoutes,
   annotationRoutes,
   pushRoutes,
-  operationRoutes,
+  operatorRoutes,
+  webhookAndStatsRoutes,
 ];
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

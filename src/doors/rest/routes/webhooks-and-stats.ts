@@ -1,5 +1,6 @@
 /**
- * Operator routes of the signed REST API (signed like every `/apps/{app_id}/…` route):
+ * Webhook dead letters and app figures over the signed REST API (signed like every
+ * `/apps/{app_id}/…` route; the other operator routes are in operator.ts):
  *
  * GET  /apps/:app_id/stats                          the app's cluster-wide figures (as in `/stats`)
  *   → { nodes, id, enabled, occupied_channels, subscriptions, connections, presence_members, messages_published, client_events }
@@ -20,7 +21,7 @@ import type { AppRoutePlugin } from './index.ts';
 /** Ids one replay request may name. */
 const MAX_REPLAY_IDS = 1000;
 
-export const operationRoutes: AppRoutePlugin = async (app, { core }) => {
+export const webhookAndStatsRoutes: AppRoutePlugin = async (app, { core }) => {
   app.get('/apps/:app_id/stats', { schema: { params: appParams } }, async (request) => {
     const appConfig = requireSignedApp(request);
     const report = await clusterStatsOf(core).read(appConfig.id);

@@ -1,0 +1,102 @@
+/**
+ * `roomcast` commands (admin; the rest are in this folder), each run as a subprocess against a started server (memory
+ * backend, config from a file so `config reload` can re-read it).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildApp, type RoomcastApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { login } from '../helpers/bots.ts';
+import { cliEnv, runCli } from '../helpers/cli.ts';
+
+const baseConfig = {
+  server: { host: '127.0.0.1', port: 0 },
+  log: { level: 'silent' },
+  apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret' }],
+  spaces: [{ id: 'acme', app: 'app-1', rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }], bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }] }],
+};
+
+let dir: string;
+let configPath: string;
+let app: RoomcastApp;
+let url: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rc-cli-'));
+  configPath = join(dir, 'roomcast.json');
+  writeFileSync(configPath, JSON.stringify(baseConfig));
+  app = await buildApp(loadConfig({ path: configPath, env: {} }), { configSource: { path: configPath, env: {} } });
+  url = await app.listen();
+  env = cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath });
+});
+
+after(async () => {
+  await app.close();
+});
+
+describe('roomcast CLI: admin', () => {
+  test('rooms, bots ROOM, codes list/issue/expire, tokens list/issue/expire', async () => {
+    const rooms = await runCli(['rooms'], env);
+    assert.equal(rooms.code, 0, rooms.stderr);
+    assert.match(rooms.stdout, /^acme\/lobby\tpresence-room-acme-lobby\t/m);
+    const bots = await runCli(['--json', 'bots', 'lobby'], env);
+    assert.deepEqual((bots.json as { bots: { id: string }[] }).bots.map((bot) => bot.id), ['helper-bot']);
+
+    const issued = await runCli(['--json', 'codes', 'issue', 'acme', 'kitchen'], env);
+    assert.equal(issued.code, 0, issued.stderr);
+    const kitchenCode = (issued.json as { code: string }).code;
+    const listed = await runCli(['codes', 'list', '--space', 'acme'], env);
+    assert.match(listed.stdout, /acme\/kitchen\tpresence-room-acme-kitchen\tcode issued 20/);
+    assert.equal((await login(url, { room: kitchenCode, token: 'BOT-TOKEN' })).status, 200);
+    const expired = await runCli(['--json', 'codes', 'expire', 'acme/kitchen'], env);
+    assert.equal(expired.code, 0, expired.stderr);
+    const newCode = (expired.json as { code: string }).code;
+    assert.notEqual(newCode, kitchenCode);
+    assert.equal((await login(url, { room: kitchenCode, token: 'BOT-TOKEN' })).status, 401);
+    assert.equal((await login(url, { room: newCode, token: 'BOT-TOKEN' })).status, 200);
+
+    const bot = await runCli(['--json', 'tokens', 'issue', 'acme', 'cook', '--display-name', 'Cook'], env);
+    assert.equal(bot.code, 0, bot.stderr);
+    const cookToken = (bot.json as { token: string }).token;
+    const tokens = await runCli(['--json', 'tokens', 'list'], env);
+    assert.deepEqual((tokens.json as { spaces: { bots: { id: string }[] }[] }).spaces[0]!.bots.map((entry) => entry.id), ['cook', 'helper-bot']);
+    const rotated = await runCli(['--json', 'tokens', 'expire', 'acme/cook'], env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.equal((await login(url, { room: 'LOBBY-CODE', token: cookToken })).status, 401);
+    assert.equal((await login(url, { room: 'LOBBY-CODE', token: (rotated.json as { token: string }).token })).status, 200);
+    const missing = await runCli(['codes', 'expire', 'acme/nowhere'], env);
+    assert.equal(missing.code, 1);
+  });
+  test('config reload applies a changed file; a bad file keeps the running config (exit 1)', async () => {
+    const before = app.configHash();
+    writeFileSync(configPath, JSON.stringify({ ...baseConfig, spaces: [{ ...baseConfig.spaces[0], bots: [...baseConfig.spaces[0]!.bots, { id: 'new-bot', token: 'NEW-BOT-TOKEN' }] }] }));
+    assert.equal((await login(url, { room: 'LOBBY-CODE', token: 'NEW-BOT-TOKEN' })).status, 401);
+    const reloaded = await runCli(['--json', 'config', 'reload'], env);
+    assert.equal(reloaded.code, 0, reloaded.stderr);
+    const report = reloaded.json as { config_hash: string; previous_hash: string; changed: string[]; restart_required: string[] };
+    assert.equal(report.previous_hash, before);
+    assert.notEqual(report.config_hash, before);
+    assert.deepEqual(report.changed, ['spaces']);
+    assert.deepEqual(report.restart_required, []);
+    assert.equal(app.configHash(), report.config_hash);
+    assert.equal((await login(url, { room: 'LOBBY-CODE', token: 'NEW-BOT-TOKEN' })).status, 200);
+
+    writeFileSync(configPath, '{"apps": [ {"id": "app-1"} ]}');
+    // The CLI itself refuses to take credentials from a file that does not validate (usage, exit 2)…
+    assert.equal((await runCli(['config', 'reload'], env)).code, 2);
+    // …so they come from the environment here, and the server refuses the file.
+    const credentials = { ROOMCAST_APP_ID: 'app-1', ROOMCAST_APP_KEY: 'app-key', ROOMCAST_APP_SECRET: 'app-secret' };
+    const refused = await runCli(['--json', 'config', 'reload'], cliEnv({ ROOMCAST_URL: url, ...credentials }), { cwd: dir });
+    assert.equal(refused.code, 1);
+    assert.equal((refused.json as { code: string }).code, 'RC_ERR_CONFIG_RELOAD_FAILED');
+    assert.match(refused.stderr, /apps\.0\.key is required/);
+    assert.equal(app.configHash(), report.config_hash);
+    assert.equal((await login(url, { room: 'LOBBY-CODE', token: 'NEW-BOT-TOKEN' })).status, 200);
+    const stats = await runCli(['--json', 'stats'], cliEnv({ ROOMCAST_URL: url }), { cwd: dir });
+    assert.equal((stats.json as { config_hash: string }).config_hash, report.config_hash);
+  });
+});

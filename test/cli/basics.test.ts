@@ -1,0 +1,130 @@
+/**
+ * `roomcast` commands (basics; the rest are in this folder), each run as a subprocess against a started server (memory
+ * backend, config from a file so `config reload` can re-read it).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Command } from 'commander';
+import { buildApp, type RoomcastApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { buildProgram } from '../../src/cli/program.ts';
+import { cliEnv, runCli } from '../helpers/cli.ts';
+
+const baseConfig = {
+  server: { host: '127.0.0.1', port: 0 },
+  log: { level: 'silent' },
+  apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret' }],
+  spaces: [{ id: 'acme', app: 'app-1', rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }], bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }] }],
+};
+
+let dir: string;
+let configPath: string;
+let app: RoomcastApp;
+let url: string;
+let env: NodeJS.ProcessEnv;
+
+function allCommands(command: Command, prefix = ''): { name: string; command: Command }[] {
+  return command.commands.flatMap((child) => {
+    const name = `${prefix}${child.name()}`;
+    return [{ name, command: child }, ...allCommands(child, `${name} `)];
+  });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rc-cli-'));
+  configPath = join(dir, 'roomcast.json');
+  writeFileSync(configPath, JSON.stringify(baseConfig));
+  app = await buildApp(loadConfig({ path: configPath, env: {} }), { configSource: { path: configPath, env: {} } });
+  url = await app.listen();
+  env = cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath });
+});
+
+after(async () => {
+  await app.close();
+});
+
+describe('roomcast CLI: basics', () => {
+  test('--help lists every command; every command has a description and help', async () => {
+    const result = await runCli(['--help'], env);
+    assert.equal(result.code, 0);
+    const commands = allCommands(buildProgram());
+    for (const top of ['serve', 'config', 'sign', 'api', 'channels', 'channel', 'users', 'history', 'rooms', 'bots', 'stats', 'trigger', 'tail', 'bot', 'codes', 'tokens']) {
+      assert.match(result.stdout, new RegExp(`\\n  ${top}\\b`), `--help lists ${top}`);
+    }
+    for (const { name, command } of commands) {
+      if (name === 'help') continue;
+      assert.notEqual(command.description(), '', `${name} has a description`);
+      assert.match(command.helpInformation(), /--help/, `${name} --help`);
+    }
+    const nested = await runCli(['codes', 'expire', '--help'], env);
+    assert.equal(nested.code, 0);
+    assert.match(nested.stdout, /Usage: roomcast codes expire/);
+    const unknown = await runCli(['frobnicate'], env);
+    assert.equal(unknown.code, 2);
+  });
+  test('config check: a valid file prints the effective config with secrets masked and its hash', async () => {
+    const result = await runCli(['--json', 'config', 'check', configPath, '--no-env'], env);
+    assert.equal(result.code, 0, result.stderr);
+    const body = result.json as { ok: boolean; config_hash: string; config: { apps: { secret: string }[]; server: { port: number } } };
+    assert.equal(body.ok, true);
+    assert.equal(body.config.apps[0]!.secret, '***');
+    assert.equal(body.config.server.port, 0);
+    assert.equal(body.config_hash, app.configHash());
+    assert.doesNotMatch(result.stdout, /app-secret|LOBBY-CODE|BOT-TOKEN/);
+  });
+  test('config check: a bad file lists every problem with its path and the field documentation; exit 1', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...baseConfig, server: { port: 'abc', tls: { cert: 'c' } }, bogus: 1 }));
+    const result = await runCli(['config', 'check', bad, '--no-env'], env);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /server\.port must be integer/);
+    assert.match(result.stdout, /Port of every door/); // the schema's description of server.port
+    assert.match(result.stdout, /env ROOMCAST_SERVER_PORT, PORT/);
+    assert.match(result.stdout, /server\.tls\.key is required/);
+    assert.match(result.stdout, /Path of the PEM private key/);
+    assert.match(result.stdout, /bogus is not a known setting/);
+    const json = await runCli(['--json', 'config', 'check', bad, '--no-env'], env);
+    assert.equal(json.code, 1);
+    const problems = (json.json as { problems: { path: string; field?: { description: string } }[] }).problems;
+    assert.deepEqual(problems.map((problem) => problem.path).sort(), ['bogus', 'server.port', 'server.tls.key']);
+  });
+  test('sign prints a signed URL that the server accepts; DELETE and --curl included', async () => {
+    const result = await runCli(['sign', 'GET', 'channels'], env);
+    assert.equal(result.code, 0, result.stderr);
+    const response = await fetch(result.stdout.trim());
+    assert.equal(response.status, 200);
+    // A signed DELETE reaches the route (404 for a missing annotation, not 401).
+    const del = await runCli(['--json', 'sign', 'DELETE', 'channels/chat/messages/00000000001/annotations/00000000002'], env);
+    const signed = del.json as { url: string; curl: string };
+    assert.match(signed.curl, /^curl -sS -X DELETE '/);
+    const answer = await fetch(signed.url, { method: 'DELETE' });
+    assert.notEqual(answer.status, 401, await answer.text());
+    const curl = await runCli(['sign', 'POST', 'events', '--body', '{"name":"e","channel":"c","data":"x"}', '--curl'], env);
+    assert.match(curl.stdout, /-X POST -H 'content-type: application\/json' --data-binary '\{"name":"e","channel":"c","data":"x"\}' 'http/);
+  });
+  test('api sends a signed request; exit 1 on an HTTP error, 2 without credentials, 3 when unreachable', async () => {
+    const ok = await runCli(['--json', 'api', 'GET', '/apps/app-1/channels'], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(ok.json, { channels: {} });
+    const refused = await runCli(['--json', '--secret', 'wrong', 'api', 'GET', 'channels'], env);
+    assert.equal(refused.code, 1);
+    assert.equal((refused.json as { code: string }).code, 'RC_ERR_AUTH_BAD_SIGNATURE');
+    const noCredentials = await runCli(['api', 'GET', 'channels'], cliEnv({ ROOMCAST_URL: url }), { cwd: dir });
+    assert.equal(noCredentials.code, 2);
+    assert.match(noCredentials.stderr, /missing credentials/);
+    const unreachable = await runCli(['--url', 'http://127.0.0.1:9', 'api', 'GET', 'channels'], env);
+    assert.equal(unreachable.code, 3);
+  });
+  test('stats shows the node and its config hash', async () => {
+    const result = await runCli(['--json', 'stats'], env);
+    assert.equal(result.code, 0, result.stderr);
+    const stats = result.json as { node: string; config_hash: string };
+    assert.equal(stats.node, app.core.nodeId);
+    assert.equal(stats.config_hash, app.configHash());
+    const text = await runCli(['stats'], env);
+    assert.match(text.stdout, new RegExp(`config ${app.configHash()}`));
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * `roomcast` commands (live; the rest are in this folder), each run as a subprocess against a started server (memory
+ * backend, config from a file so `config reload` can re-read it).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildApp, type RoomcastApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { CliProcess, cliEnv, runCli } from '../helpers/cli.ts';
+import { signedCall } from '../helpers/signed-request.ts';
+
+const baseConfig = {
+  server: { host: '127.0.0.1', port: 0 },
+  log: { level: 'silent' },
+  apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret' }],
+  spaces: [{ id: 'acme', app: 'app-1', rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }], bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }] }],
+};
+
+let dir: string;
+let configPath: string;
+let app: RoomcastApp;
+let url: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rc-cli-'));
+  configPath = join(dir, 'roomcast.json');
+  writeFileSync(configPath, JSON.stringify(baseConfig));
+  app = await buildApp(loadConfig({ path: configPath, env: {} }), { configSource: { path: configPath, env: {} } });
+  url = await app.listen();
+  env = cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath });
+});
+
+after(async () => {
+  await app.close();
+});
+
+describe('roomcast CLI: live', () => {
+  test('trigger, tail (public, private, presence), channels, channel, users, history [--follow]', async () => {
+    const tail = new CliProcess(['--json', 'tail', 'news', 'private-ops', 'presence-crew'], env);
+    try {
+      for (const channel of ['news', 'private-ops', 'presence-crew']) {
+        await tail.waitForLine((line) => line.includes('"subscribed"') && line.includes(channel), { stream: 'stderr' });
+      }
+      const trigger = await runCli(['--json', 'trigger', 'news', 'headline', 'hello'], env);
+      assert.equal(trigger.code, 0, trigger.stderr);
+      const serial = (trigger.json as { message_serials: Record<string, string> }).message_serials.news;
+      const line = JSON.parse(await tail.waitForLine((text) => text.includes('headline'))) as { channel: string; event: string; data: string; serial: string };
+      assert.deepEqual(line, { channel: 'news', event: 'headline', data: 'hello', serial });
+      await runCli(['trigger', 'private-ops', 'alert', '{"level":2}'], env);
+      const secret = JSON.parse(await tail.waitForLine((text) => text.includes('alert'))) as { data: unknown };
+      assert.deepEqual(secret.data, { level: 2 });
+
+      const channels = await runCli(['--json', 'channels'], env);
+      assert.equal(channels.code, 0);
+      assert.deepEqual(Object.keys((channels.json as { channels: object }).channels).sort(), ['news', 'presence-crew', 'private-ops']);
+      const presence = await runCli(['--json', 'channels', '--prefix', 'presence-'], env);
+      assert.equal((presence.json as { channels: Record<string, { user_count: number }> }).channels['presence-crew']!.user_count, 1);
+      const channel = await runCli(['--json', 'channel', 'presence-crew'], env);
+      assert.equal((channel.json as { occupied: boolean; user_count: number }).user_count, 1);
+      const users = await runCli(['--json', 'users', 'presence-crew'], env);
+      assert.match((users.json as { users: { id: string }[] }).users[0]!.id, /^roomcast-cli-/);
+      const text = await runCli(['users', 'presence-crew'], env);
+      assert.match(text.stdout, /^roomcast-cli-/);
+    } finally {
+      assert.equal(await tail.stop(), 0);
+    }
+
+    await runCli(['trigger', 'news', 'headline', 'second'], env);
+    const history = await runCli(['history', 'news'], env);
+    assert.equal(history.code, 0, history.stderr);
+    const lines = history.stdout.trim().split('\n');
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, /headline hello$/);
+    assert.match(lines[1]!, /headline second$/);
+
+    const follow = new CliProcess(['--json', 'history', 'news', '--follow', '--count', '1'], env);
+    try {
+      await follow.waitForLine((line) => line.includes('"subscribed"'), { stream: 'stderr' });
+      await runCli(['trigger', 'news', 'headline', 'third'], env);
+      await follow.waitForLine((line) => line.includes('"third"'));
+      assert.equal(await follow.exited, 0);
+    } finally {
+      await follow.stop();
+    }
+    assert.equal(follow.lines.filter((line) => line.includes('"second"')).length, 1, 'history then live, no repeat');
+  });
+  test('bot tail ROOM logs in (code and token from the config file) and prints the room stream', async () => {
+    const tail = new CliProcess(['--json', 'bot', 'tail', 'acme/lobby', '--count', '1'], env);
+    try {
+      await tail.waitForLine((line) => line.includes('"subscribed"'), { stream: 'stderr' });
+      const published = await signedCall(url, 'POST', '/apps/app-1/events', { body: { name: 'message', channel: 'presence-room-acme-lobby', data: 'hello bot' } });
+      assert.equal(published.status, 200);
+      const event = JSON.parse(await tail.waitForLine((line) => line.includes('hello bot'))) as { messageType: string; contentData: string; id: string };
+      assert.equal(event.messageType, 'Message');
+      assert.equal(event.contentData, 'hello bot');
+      assert.equal(await tail.exited, 0);
+    } finally {
+      await tail.stop();
+    }
+    const refused = await runCli(['bot', 'tail', 'acme/lobby', '--code', 'WRONG-CODE', '--token', 'BOT-TOKEN'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /401 RC_ERR_BOT_ROOM_INVALID/);
+  });
+});

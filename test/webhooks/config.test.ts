@@ -20,7 +20,10 @@ test("soketi's webhook list is accepted as it is, with defaults for delivery", (
 });
 
 test('bad endpoints are refused, naming the field', () => {
-  const problems = (webhooks: unknown[]): string[] => checkConfig(app(webhooks)).problems.map((p) => `${p.path}: ${p.problem}`);
+  const problems = (webhooks: unknown[]): string[] => {
+    const result = checkConfig(app(webhooks));
+    return result.ok ? [] : result.problems.map((p) => `${p.path}: ${p.problem}`);
+  };
   assert.match(problems([{ url: 'ftp://x', event_types: ['channel_occupied'] }]).join(), /apps\.0\.webhooks\.0\.url/);
   assert.match(problems([{ url: 'https://x', event_types: ['nope'] }]).join(), /event_types/);
   assert.match(problems([{ url: 'https://x', event_types: [] }]).join(), /event_types/);

@@ -25,7 +25,8 @@ import { readTlsOptions, TlsReloader } from './ops/tls.ts';
 import type { ReloadReport } from './doors/rest/routes/operator.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
-import { registerWebhooks, WebhookService } from './webhooks/service.ts';
+import { registerWebhooks } from './webhooks/registry.ts';
+import type { WebhookService } from './webhooks/service.ts';
 
 export interface BuildAppOptions {
   /** Logger to use; default a pino logger at `config.log.level`. */
@@ -78,7 +79,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const backend = createBackend(config, logger);
   const core = new Core({ config, backend, logger, nodeId });
   const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
-  const webhooks = config.apps.some((app) => app.webhooks.length > 0) ? new WebhookService({ config, backend, nodeId, logger }) : null;
+  // Loaded only when some app has an endpoint: a node without webhooks never pays their start-up cost.
+  const webhooks: WebhookService | null = config.apps.some((app) => app.webhooks.length > 0)
+    ? new (await import('./webhooks/service.ts')).WebhookService({ config, backend, nodeId: () => core.nodeId, logger })
+    : null;
   if (webhooks !== null) {
     registerWebhooks(core, webhooks);
     webhooks.attach(core.observers);

@@ -39,6 +39,8 @@ export interface CoreObserver {
   memberChanged?(appId: string, channel: string, userId: string, joined: boolean): void;
   /** Dead nodes' entries (or this node's own, at stop) were removed: channel state changed without a per-channel report. */
   entriesRemoved?(): void;
+  /** This node's entries were removed while it was alive (reaped after a stall) and registered again. */
+  reregistered?(): void;
   /** Is any message of this app wanted? Asked before `messageAppended`, so an unwanted append costs no parse. */
   wantsMessages?(appId: string): boolean;
   messageAppended?(message: AppendedMessage): void;

@@ -7,6 +7,8 @@
  *
  * A leave that fails on a backend fault is retried every `RETRY_MS` (a leave is
  * idempotent per connection); a user is never left online for good by a Redis blip.
+ * This node remembers its own signed-in connections, so it can register them again when
+ * its entries were removed while it was alive (`rejoinAll`, after a false reap).
  */
 import type { Logger } from 'pino';
 import type { PresenceStore } from '../backends/ports.ts';
@@ -20,20 +22,34 @@ const MAX_PENDING = 100_000;
 export class OnlineUsers {
   /** `{appId}\n{connectionId}` → the stream to leave. */
   private readonly pendingLeaves = new Map<string, { readonly appId: string; readonly connectionId: string }>();
+  /** `{appId}\n{connectionId}` → user id of this node's signed-in connections (tracked apps only). */
+  private readonly local = new Map<string, { readonly appId: string; readonly connectionId: string; readonly userId: string }>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly presence: PresenceStore,
     private readonly recorder: WebhookRecorder,
-    private readonly nodeId: string,
+    /** The id this node's presence entries are stored under (the core's), read at each join. */
+    private readonly nodeId: () => string,
     private readonly logger: Logger,
   ) {}
 
   signedIn(appId: string, connectionId: string, userId: string): void {
     if (!this.recorder.wantsUsers(appId)) return;
-    this.pendingLeaves.delete(`${appId}\n${connectionId}`);
+    const key = `${appId}\n${connectionId}`;
+    this.pendingLeaves.delete(key);
+    this.local.set(key, { appId, connectionId, userId });
+    this.join(appId, connectionId, userId);
+  }
+
+  /** Registers every signed-in connection of this node again (its entries were removed while it lived). */
+  rejoinAll(): void {
+    for (const { appId, connectionId, userId } of this.local.values()) this.join(appId, connectionId, userId);
+  }
+
+  private join(appId: string, connectionId: string, userId: string): void {
     void this.presence
-      .join(streamKey(appId, ONLINE_USERS_CHANNEL), { connectionId, nodeId: this.nodeId, userId, userInfo: 'null' })
+      .join(streamKey(appId, ONLINE_USERS_CHANNEL), { connectionId, nodeId: this.nodeId(), userId, userInfo: 'null' })
       .then(({ firstForUser }) => {
         if (firstForUser) this.recorder.userChanged(appId, userId, true);
       })
@@ -42,6 +58,7 @@ export class OnlineUsers {
 
   signedOut(appId: string, connectionId: string): void {
     if (!this.recorder.wantsUsers(appId)) return;
+    this.local.delete(`${appId}\n${connectionId}`);
     void this.leave(appId, connectionId);
   }
 

@@ -27,7 +27,8 @@ const ONCE_TTL_MS = 3_600_000;
 export interface WebhookServiceOptions {
   readonly config: Config;
   readonly backend: Backend;
-  readonly nodeId: string;
+  /** The id this node's presence entries are stored under (the core's; read at each use). */
+  readonly nodeId: () => string;
   readonly logger: Logger;
   /** Sends requests; default HTTP(S). Tests substitute their own. */
   readonly sender?: WebhookSender;
@@ -130,6 +131,10 @@ export class WebhookService {
       memberChanged: (appId, channel, userId, joined) =>
         channel === ONLINE_USERS_CHANNEL ? recorder.userChanged(appId, userId, joined) : recorder.memberChanged(appId, channel, userId, joined),
       entriesRemoved: () => this.nodeReaped(),
+      reregistered: () => {
+        this.users.rejoinAll();
+        this.nodeReaped();
+      },
       wantsMessages: (appId) => this.messageApps.has(appId),
       messageAppended: (message) => this.messagePublished(message),
       cacheMissed: (appId, channel) => this.cacheMissed(appId, channel),
@@ -268,16 +273,4 @@ export class WebhookService {
       this.logger.warn({ err: error }, 'webhook sweep failed; trying again later');
     }
   }
-}
-
-const services = new WeakMap<object, WebhookService>();
-
-/** Makes a service reachable from what the doors hold (the core), for the REST routes. */
-export function registerWebhooks(owner: object, service: WebhookService): void {
-  services.set(owner, service);
-}
-
-/** The webhook service of a core, or null when the app was built without one. */
-export function webhooksOf(owner: object): WebhookService | null {
-  return services.get(owner) ?? null;
 }

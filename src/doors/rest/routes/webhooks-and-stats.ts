@@ -13,7 +13,7 @@
  */
 import { clusterStatsOf } from '../../../core/cluster-stats.ts';
 import { createError } from '../../../errors.ts';
-import { webhooksOf } from '../../../webhooks/service.ts';
+import { webhooksOf } from '../../../webhooks/registry.ts';
 import { requireSignedApp } from '../auth.ts';
 import { appParams } from '../schemas.ts';
 import type { AppRoutePlugin } from './index.ts';

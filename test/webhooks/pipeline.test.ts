@@ -17,7 +17,7 @@ const ALL_TRANSITIONS = ['channel_occupied', 'channel_vacated', 'member_added', 
 async function start(delivery: Record<string, unknown> = {}, endpoint: Record<string, unknown> = {}): Promise<RunningApp> {
   const config = testConfig({
     apps: [{ ...TEST_APP, webhooks: [{ url: `${receiver.url}/hook`, event_types: ALL_TRANSITIONS, ...endpoint }] }],
-    webhookDelivery: { retryBaseMs: 20, retryMaxMs: 100, maxAttempts: 3, leaveDelayMs: 150, batchSize: 10, ...delivery },
+    webhookDelivery: { retryBaseMs: 20, retryMaxMs: 100, maxAttempts: 3, leaveDelayMs: 150, batchSize: 10, timeoutMs: 1500, ...delivery },
   });
   return startApp(config);
 }
@@ -157,7 +157,7 @@ test('after maxAttempts a batch is dead-lettered; a 4xx at once; both list and r
 });
 
 test('at most lanesPerEndpoint requests are in flight to one endpoint', async () => {
-  node = await start({ lanesPerEndpoint: 2, concurrency: 16, batchSize: 1 }, { event_types: ['channel_occupied'] });
+  node = await start({ lanesPerEndpoint: 2, concurrency: 16, batchSize: 1, maxAttempts: 100 }, { event_types: ['channel_occupied'] });
   let inFlight = 0;
   let peak = 0;
   receiver.answer = 'hang';

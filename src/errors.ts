@@ -37,6 +37,8 @@ export const ERRORS = {
   RC_ERR_HTTP_BAD_CONTENT_TYPE: spec(415, 'Unsupported Media Type', 'content type %s is not supported; send application/json'),
   RC_ERR_HTTP_BODY_TOO_LARGE: spec(413, 'Payload Too Large', 'the request body is larger than %s bytes'),
   RC_ERR_HTTP_VALIDATION: spec(400, 'Bad Request', 'invalid request: %s'),
+  RC_ERR_HTTP_UNKNOWN_PARAMETER: spec(400, 'Bad Request', 'unknown query parameter(s) %s; this route takes %s'),
+  RC_ERR_HTTP_UNKNOWN_FIELD: spec(400, 'Bad Request', 'unknown body field(s) %s; this request takes %s'),
   RC_ERR_INTERNAL: spec(500, 'Internal Server Error', 'an unexpected error occurred; the request id identifies it in the logs', true),
 
   // --- backend
@@ -71,6 +73,7 @@ export const ERRORS = {
   RC_ERR_HISTORY_INVALID_QUERY: spec(400, 'Bad Request', 'history query: %s'),
   RC_ERR_HISTORY_BAD_CURSOR: spec(400, 'Bad Request', 'cursor rejected: %s'),
   RC_ERR_HISTORY_CONFIRM_MISMATCH: spec(400, 'Bad Request', 'confirm_channel must equal the channel in the path (%s)'),
+  RC_ERR_HISTORY_INVALID_OPERATION: spec(400, 'Bad Request', 'history %s: %s'),
   RC_ERR_MESSAGES_UNSUPPORTED: spec(501, 'Not Implemented', 'the %s backend does not support versioned messages'),
   RC_ERR_MESSAGE_INVALID_SERIAL: spec(400, 'Bad Request', 'message serial %s is not a serial'),
   RC_ERR_MESSAGE_NOT_FOUND: spec(404, 'Not Found', 'message %s on channel %s %s'),
@@ -100,7 +103,7 @@ export const ERRORS = {
   RC_ERR_WS_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'the server is shutting down; reconnect', true),
   RC_ERR_WS_BAD_FRAME: spec(400, 'Bad Request', 'invalid frame: %s'),
   RC_ERR_WS_UNKNOWN_EVENT: spec(400, 'Bad Request', 'unknown event %s'),
-  RC_ERR_WS_UNAUTHORIZED: spec(401, 'Unauthorized', 'invalid signature for %s: expected HMAC-SHA256 of "%s" with the app secret'),
+  RC_ERR_WS_UNAUTHORIZED: spec(401, 'Unauthorized', 'invalid signature for %s: expected HMAC-SHA256 of %s with the app secret'),
   RC_ERR_WS_BAD_CHANNEL_DATA: spec(400, 'Bad Request', 'channel_data for %s %s'),
   RC_ERR_WS_ALREADY_SUBSCRIBED: spec(409, 'Conflict', 'already subscribed to %s'),
   RC_ERR_WS_NOT_SUBSCRIBED: spec(409, 'Conflict', 'not subscribed to %s'),
@@ -109,6 +112,9 @@ export const ERRORS = {
   RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED: spec(429, 'Too Many Requests', 'client event rejected: more than %s client events per second', true),
   RC_ERR_WS_SIGNIN_FAILED: spec(401, 'Unauthorized', 'sign-in refused: %s'),
   RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
+  RC_ERR_WS_SIGNIN_TIMEOUT: spec(401, 'Unauthorized', 'the connection did not sign in within %s s; this app requires pusher:signin (authorized connections)'),
+  RC_ERR_WS_WATCHLIST_TOO_LONG: spec(400, 'Bad Request', 'the watchlist has %s user ids; only the first %s are watched'),
+  RC_ERR_WS_BAD_TAGS_FILTER: spec(400, 'Bad Request', 'tags_filter for %s: %s'),
   RC_ERR_WS_TOO_MANY_SUBSCRIPTIONS: spec(429, 'Too Many Requests', 'a connection may be subscribed to at most %s channels'),
 
   // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)

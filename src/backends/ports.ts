@@ -98,7 +98,17 @@ export interface MessageLog {
   state(stream: string): Promise<StreamState>;
   /** Drops retained entries (seq keeps counting). */
   purge(stream: string): Promise<void>;
+  /**
+   * Drops, in one atomic step, the retained entries older than a bound: those whose seq
+   * is below `before.seq`, or whose time is below `before.timeMs` (entry times never
+   * decrease with seq, so either bound drops a prefix). Entries at or past the bound
+   * stay; the seq keeps counting. Returns how many entries were dropped (0 when none).
+   */
+  dropBefore(stream: string, before: LogBound): Promise<number>;
 }
+
+/** A bound for `MessageLog.dropBefore`: a seq, or a time in milliseconds since the epoch. */
+export type LogBound = { readonly seq: number } | { readonly timeMs: number };
 
 /** One connection's membership in a presence channel. */
 export interface PresenceEntry {

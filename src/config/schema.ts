@@ -48,6 +48,14 @@ const limitsSchema = {
     clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10, 'x-unit': 'events/s', description: "Client events one connection may send per second (Pusher's 10). 0 means no limit." },
     maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections for the app on this node. 0 means unlimited.' },
     maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members per presence channel (Pusher's 100)." },
+    maxWatchlistUsers: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10000,
+      default: 100,
+      'x-unit': 'user ids',
+      description: "Max user ids of a signed-in user's `watchlist` (Pusher's 100). Past it the first ones are watched and the sign-in is followed by `pusher:error` 4302.",
+    },
   },
 } as const;
 
@@ -186,6 +194,27 @@ export const configSchema = {
           enabled: { type: 'boolean', default: true, description: 'A disabled app answers 403 on REST and close code 4003 on WebSocket.' },
           clientEvents: { type: 'boolean', default: true, description: 'Allow `client-*` events on private and presence channels.' },
           idempotencyWindowSec: { type: 'integer', minimum: 1, default: 120, 'x-unit': 's', description: 'How long an `idempotency_key` replay returns the first reply.' },
+          userAuthenticationTimeoutSec: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 86400,
+            default: 0,
+            'x-unit': 's',
+            description:
+              "Authorized connections (Pusher's; soketi's `userAuthenticationTimeout`): a WebSocket that has not signed in (`pusher:signin`) this long after connecting is closed with 4009. 0 means connections need not sign in.",
+          },
+          watchlistEvents: {
+            type: 'boolean',
+            default: false,
+            description:
+              'Watchlist events: signed-in users get `pusher_internal:watchlist_events` (online / offline) for the user ids of the `watchlist` in their `user_data`, across nodes. Off: sign-ins are not tracked and watchlists are ignored (as on Pusher until the app setting is on).',
+          },
+          subscriptionCountEvents: {
+            type: 'boolean',
+            default: false,
+            description:
+              'Subscription count events: subscribers of non-presence channels get `pusher_internal:subscription_count` when the channel\'s subscription count changes (at most every 5 s on channels of more than 100 subscriptions).',
+          },
           limits: limitsSchema,
           history: {
             type: 'object',

@@ -17,6 +17,7 @@ export interface AppLimits {
   clientEventsPerSecond: number;
   maxConnections: number;
   maxPresenceMembers: number;
+  maxWatchlistUsers: number;
 }
 
 /** History retention per channel (`apps[].history`). */
@@ -36,6 +37,9 @@ export interface AppConfig {
   enabled: boolean;
   clientEvents: boolean;
   idempotencyWindowSec: number;
+  userAuthenticationTimeoutSec: number;
+  watchlistEvents: boolean;
+  subscriptionCountEvents: boolean;
   limits: AppLimits;
   history: HistoryRetention;
   webhooks: WebhookEndpointConfig[];

@@ -27,6 +27,8 @@ export class BusInbound {
   private readonly mutationTaps = new Set<MessageListener>();
   /** Listeners told on every node when a bot space is stopped on any node. */
   private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
+  /** Handlers of signal types other core modules own (online users, subscription counts), by type. */
+  private readonly signalHandlers = new Map<Signal['type'], (signal: Signal) => void>();
   /**
    * Records this node just published, by their stored text. The bus brings every append
    * back (memory and Redis alike) as that same text; parsing it again would only rebuild
@@ -63,6 +65,11 @@ export class BusInbound {
     return () => this.spaceStopListeners.delete(listener);
   }
 
+  /** Hands every signal of `type` to `handler` (one handler per type, set once at start). */
+  handleSignals<T extends Signal['type']>(type: T, handler: (signal: Extract<Signal, { type: T }>) => void): void {
+    this.signalHandlers.set(type, handler as (signal: Signal) => void);
+  }
+
   /** The bus handler: the backend calls it for every bus message. */
   readonly onBusMessage = (message: BusMessage): void => {
     if (message.kind === 'append') {
@@ -72,6 +79,35 @@ export class BusInbound {
     const signal = decodeSignal(message.body);
     if (signal !== null) this.onSignal(signal);
   };
+
+  /**
+   * An ephemeral message: fanned out like a publish (hub, message taps), as a message of
+   * seq 0, which no stored entry has: it has no serial, is in no history, and takes no
+   * part in the ordering of a stream's stored entries.
+   */
+  private onEphemeral(stream: string, time: number, body: string): void {
+    let record = this.ownRecords.get(body);
+    if (record !== undefined) {
+      this.ownRecords.delete(body);
+    } else {
+      try {
+        record = JSON.parse(body) as MessageRecord;
+      } catch {
+        this.logger.error({ stream }, 'dropping an ephemeral message whose body is not JSON');
+        return;
+      }
+    }
+    const { appId, channel } = parseStreamKey(stream);
+    const message = new ChannelMessage(appId, channel, 0, time, record);
+    this.hub.dispatch(stream, message);
+    for (const tap of this.messageTaps) {
+      try {
+        tap(message);
+      } catch (error) {
+        this.logger.error({ err: error }, 'message tap failed');
+      }
+    }
+  }
 
   private onAppend(stream: string, seq: number, time: number, body: string): void {
     // Presence-history companions are storage only: nobody subscribes to them.
@@ -116,6 +152,11 @@ export class BusInbound {
           connection.deliverUserEvent(signal.name, signal.data);
         }
         return;
+      case 'ephemeral':
+        this.onEphemeral(signal.stream, signal.time, signal.body);
+        return;
+      default:
+        this.signalHandlers.get(signal.type)?.(signal);
     }
   }
 }

@@ -23,12 +23,15 @@ import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
 import { NodeMembership } from './membership.ts';
 import { CoreObservers } from './observers.ts';
+import { OnlineUsers } from './online-users.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
-import { publishEvents, type PublishInput, type PublishedMessage } from './publish.ts';
+import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
+import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import { serialFromSeq } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
+import { SubscriptionCounts } from './subscription-counts.ts';
 import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
 import type { ChannelMessage, Member, MessageRecord, Subscriber, UserConnection } from './types.ts';
 
@@ -66,6 +69,8 @@ export class Core {
   private readonly subscriptions: Subscriptions;
   private readonly presence: PresenceTracker;
   private readonly membership: NodeMembership;
+  private readonly onlineUsers: OnlineUsers;
+  private readonly subscriptionCounts: SubscriptionCounts;
 
   constructor(options: CoreOptions) {
     const { config, backend } = options;
@@ -85,12 +90,17 @@ export class Core {
     this.inbound = new BusInbound(this.hub, logger, this.counters);
     this.subscriptions = new Subscriptions(backend, this.hub, nodeId, logger, this.observers);
     this.presence = new PresenceTracker(backend, this.apps, nodeId, this.sendSignal, logger, this.observers);
+    this.onlineUsers = new OnlineUsers(backend, this.apps, nodeId, this.sendSignal, logger);
+    this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
+    this.subscriptionCounts = new SubscriptionCounts(backend, this.hub, this.apps, this.sendSignal, logger);
+    this.inbound.handleSignals('subscription_count', this.subscriptionCounts.onSignal);
     this.membership = new NodeMembership({
       backend,
       nodeId: this.nodeId,
       heartbeatIntervalMs: config.node.heartbeatIntervalMs,
       heartbeatTtlMs: config.node.heartbeatTtlMs,
-      announceDepartures: (left) => this.presence.announceDepartures(left),
+      // A removed node's entries hold presence members and signed-in users (online-users.ts).
+      announceDepartures: (left) => this.presence.announceDepartures(this.onlineUsers.takeDepartures(left)),
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
       },
@@ -128,22 +138,42 @@ export class Core {
     return this.membership.start();
   }
 
-  /** Stops the heartbeat and forgets this node, so its members leave at once. */
+  /** Stops the heartbeat and forgets this node, so its members (and signed-in users) leave at once. */
   stop(): Promise<void> {
+    this.onlineUsers.stop();
+    this.subscriptionCounts.stop();
     return this.membership.stop();
   }
 
   // --- publishing
 
-  /** Publishes validated events; returns each event's serials per channel. */
+  /**
+   * Publishes validated events; returns each event's serials per channel. Ephemeral
+   * events (`extras.ephemeral`, see ephemeral.ts) are broadcast without being stored
+   * and have no serial ('').
+   */
   async publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    const published = await publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord);
+    const published = inputs.some(isEphemeral) ? await this.publishMixed(app, inputs) : await publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord);
     inputs.forEach((input, index) => {
       const channels = published[index]?.length ?? 0;
       this.counters.published.add(`${app.id}\n${input.origin}`, channels);
       if (input.origin === 'ws' && input.name.startsWith('client-')) this.counters.clientEvents.add(app.id, channels);
     });
     return published;
+  }
+
+  /** Stored events in one backend round trip, ephemeral ones as signals; results in input order. */
+  private async publishMixed(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
+    const stored = inputs.filter((input) => !isEphemeral(input));
+    // Validated up front, so a bad stored event fails the call before anything is broadcast.
+    for (const input of inputs) (isEphemeral(input) ? validateEphemeral : validateEvent)(app, input);
+    const published = stored.length > 0 ? await publishEvents(this.appending.log, app, stored, this.inbound.rememberOwnRecord) : [];
+    let next = 0;
+    const out: PublishedMessage[][] = [];
+    for (const input of inputs) {
+      out.push(isEphemeral(input) ? await publishEphemeral(this.sendSignal, app, input, this.inbound.rememberOwnRecord) : published[next++]!);
+    }
+    return out;
   }
 
   /** Reports an append this node made (any module's) to the observers that want its app's messages. */
@@ -190,13 +220,15 @@ export class Core {
   // --- subscriptions
 
   /** Subscribes a connection to a channel on this node and counts it cluster-wide. */
-  subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
-    return this.subscriptions.subscribe(appId, channel, subscriber);
+  async subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
+    await this.subscriptions.subscribe(appId, channel, subscriber);
+    this.subscriptionCounts.changed(appId, channel);
   }
 
   /** Unsubscribes; leaves presence too. Never throws (a connection going away must always clean up). */
   async unsubscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
     if (!(await this.subscriptions.unsubscribe(appId, channel, subscriber))) return;
+    this.subscriptionCounts.changed(appId, channel);
     // Attempted even when the occupancy update failed: a member left behind would stay
     // for good, since this node keeps heartbeating and is never reaped.
     if (isPresenceChannel(channel)) await this.presence.leave(streamKey(appId, channel), subscriber.connectionId);
@@ -233,13 +265,21 @@ export class Core {
 
   // --- users
 
+  /**
+   * A connection signed in: reachable by user id from every node; with the app's
+   * `watchlistEvents`, also online cluster-wide and watching its `watchlist` (the
+   * backend work runs in the background; see online-users.ts).
+   */
   signIn(appId: string, connection: UserConnection): void {
     this.hub.addUser(appId, connection);
+    this.onlineUsers.signedIn(appId, connection);
     this.observers.notify('userSignedIn', appId, connection.connectionId, connection.userId);
   }
 
+  /** Undoes `signIn` (sign-out, sign-in as another user, or the connection closed). */
   signOut(appId: string, connection: UserConnection): void {
     this.hub.removeUser(appId, connection);
+    this.onlineUsers.signedOut(appId, connection);
     this.observers.notify('userSignedOut', appId, connection.connectionId, connection.userId);
   }
 

@@ -54,6 +54,24 @@ export type Recovery =
   | { readonly status: 'recovered'; readonly messages: ChannelMessage[] }
   | { readonly status: 'gap_too_old'; readonly reason: string };
 
+/** What `POST …/history/purge` drops: everything, or what is older than a serial or a time. */
+export type PurgeMode = 'all' | 'before_serial' | 'before_time_ms';
+
+/** A validated purge: the mode and its one bound (a seq for `before_serial`, ms since the epoch for `before_time_ms`). */
+export type PurgeRequest =
+  | { readonly mode: 'all' }
+  | { readonly mode: 'before_serial'; readonly beforeSeq: number }
+  | { readonly mode: 'before_time_ms'; readonly beforeTimeMs: number };
+
+/** The reply of a purge: what was asked, how many entries went, and the stream state after. */
+export interface PurgeOutcome {
+  readonly mode: PurgeMode;
+  readonly before_serial: string | null;
+  readonly before_time_ms: number | null;
+  readonly purged_messages: number;
+  readonly state: HistoryState;
+}
+
 export const DEFAULT_HISTORY_LIMIT = 100;
 export const MAX_HISTORY_LIMIT = 1000;
 /** Entries one request may scan past time filters before it returns a partial page. */
@@ -62,13 +80,30 @@ const CHUNK = 1000;
 /** The most a recovery replays; a larger gap is reported as too old. */
 export const MAX_RECOVERY = 1000;
 
+/**
+ * Sockudo's names for roomcast's history parameters (its HTTP API family), accepted as
+ * aliases: same meaning, both bounds inclusive. Giving a parameter and its alias together
+ * is refused rather than one silently winning.
+ */
+export const HISTORY_PARAM_ALIASES: Readonly<Record<string, string>> = {
+  start_serial: 'from_serial',
+  end_serial: 'to_serial',
+  start_time_ms: 'start',
+  end_time_ms: 'end',
+};
+
+/** Sockudo's (and Ably's) direction names, accepted as aliases. */
+const DIRECTION_ALIASES: Readonly<Record<string, HistoryDirection>> = { backwards: 'newest_first', forwards: 'oldest_first' };
+
 /** Validates raw query-string values (strings) into a query; `RC_ERR_HISTORY_INVALID_QUERY` otherwise. */
-export function parseHistoryQuery(raw: Readonly<Record<string, unknown>>): HistoryQuery {
+export function parseHistoryQuery(given: Readonly<Record<string, unknown>>): HistoryQuery {
+  const raw = resolveAliases(given);
   const limit = raw.limit === undefined ? DEFAULT_HISTORY_LIMIT : integerParam('limit', raw.limit);
   if (limit < 1 || limit > MAX_HISTORY_LIMIT) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `limit must be 1–${MAX_HISTORY_LIMIT}, got ${limit}`);
-  const direction = raw.direction ?? 'newest_first';
+  const named = raw.direction ?? 'newest_first';
+  const direction = typeof named === 'string' && Object.hasOwn(DIRECTION_ALIASES, named) ? DIRECTION_ALIASES[named] : named;
   if (direction !== 'newest_first' && direction !== 'oldest_first') {
-    throw createError('RC_ERR_HISTORY_INVALID_QUERY', 'direction must be newest_first or oldest_first');
+    throw createError('RC_ERR_HISTORY_INVALID_QUERY', `direction ${JSON.stringify(String(named).slice(0, 20))} is not newest_first or oldest_first (or backwards, forwards)`);
   }
   const start = raw.start === undefined ? undefined : integerParam('start', raw.start);
   const end = raw.end === undefined ? undefined : integerParam('end', raw.end);
@@ -92,9 +127,68 @@ function integerParam(name: string, value: unknown): number {
   return Number(text);
 }
 
+const PURGE_MODES: readonly PurgeMode[] = ['all', 'before_serial', 'before_time_ms'];
+
+/**
+ * Validates a purge body's `mode` and bound, as Sockudo's HTTP API defines them: `all`
+ * (the default) takes no bound, `before_serial` exactly `before_serial` (entries with a
+ * lower serial go; a serial string or a sequence number), `before_time_ms` exactly
+ * `before_time_ms` (entries published earlier go). Anything else is
+ * `RC_ERR_HISTORY_INVALID_OPERATION` naming the problem; a purge never falls back to `all`.
+ */
+export function parsePurgeRequest(body: Readonly<Record<string, unknown>>): PurgeRequest {
+  const mode = body.mode ?? 'all';
+  if (typeof mode !== 'string' || !PURGE_MODES.includes(mode as PurgeMode)) {
+    throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', `mode ${JSON.stringify(String(mode).slice(0, 40))} is not one of ${PURGE_MODES.join(', ')}`);
+  }
+  const hasSerial = body.before_serial !== undefined && body.before_serial !== null;
+  const hasTime = body.before_time_ms !== undefined && body.before_time_ms !== null;
+  if (mode === 'all') {
+    if (hasSerial || hasTime) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'mode "all" takes no before_serial or before_time_ms');
+    return { mode };
+  }
+  if (mode === 'before_serial') {
+    if (!hasSerial || hasTime) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'mode "before_serial" needs before_serial, and only it');
+    const beforeSeq = parseSerialBound(body.before_serial);
+    if (beforeSeq === null) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'before_serial is not a message serial (a serial string, or a sequence number)');
+    return { mode, beforeSeq };
+  }
+  if (!hasTime || hasSerial) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'mode "before_time_ms" needs before_time_ms, and only it');
+  const time = body.before_time_ms;
+  const beforeTimeMs = typeof time === 'number' ? time : typeof time === 'string' && /^\d{1,16}$/.test(time) ? Number(time) : NaN;
+  if (!Number.isSafeInteger(beforeTimeMs) || beforeTimeMs < 0) {
+    throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'before_time_ms must be a non-negative integer (milliseconds since the epoch)');
+  }
+  return { mode: 'before_time_ms', beforeTimeMs };
+}
+
+/** Maps Sockudo's parameter names onto roomcast's; both names at once is an error. */
+function resolveAliases(given: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const raw: Record<string, unknown> = { ...given };
+  for (const [alias, name] of Object.entries(HISTORY_PARAM_ALIASES)) {
+    if (raw[alias] === undefined) continue;
+    if (raw[name] !== undefined) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `give ${name} or ${alias} (its alias), not both`);
+    raw[name] = raw[alias];
+    delete raw[alias];
+  }
+  return raw;
+}
+
+/**
+ * A serial parameter: a roomcast serial (11 base-36 characters), or a plain decimal seq
+ * as Sockudo's numeric serials are (`start_serial=2`). An 11-character value is always
+ * read as a roomcast serial.
+ */
+export function parseSerialBound(value: unknown): number | null {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string') return null;
+  if (text.length !== 11 && /^\d{1,15}$/.test(text)) return Number(text);
+  return seqFromSerial(text);
+}
+
 function serialParam(name: string, value: unknown): number {
-  const seq = typeof value === 'string' ? seqFromSerial(value) : null;
-  if (seq === null) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `${name} is not a message serial`);
+  const seq = parseSerialBound(value);
+  if (seq === null) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `${name} is not a message serial (a serial string, or a sequence number)`);
   return seq;
 }
 
@@ -136,6 +230,26 @@ export class ChannelHistory {
     this.confirm(app, channel, confirmChannel);
     await this.backend.log.purge(streamKey(app.id, channel));
     return this.state(app, channel);
+  }
+
+  /**
+   * Drops what `request` names from the channel's retained history, atomically in the
+   * backend: everything, the entries below a serial, or those published before a time.
+   * Later entries stay untouched (their serials, history and recovery are unchanged).
+   */
+  async purgeWith(app: AppConfig, channel: string, confirmChannel: unknown, request: PurgeRequest): Promise<PurgeOutcome> {
+    this.confirm(app, channel, confirmChannel);
+    const stream = streamKey(app.id, channel);
+    const bound =
+      request.mode === 'all' ? { seq: Number.MAX_SAFE_INTEGER } : request.mode === 'before_serial' ? { seq: request.beforeSeq } : { timeMs: request.beforeTimeMs };
+    const purged = await this.backend.log.dropBefore(stream, bound);
+    return {
+      mode: request.mode,
+      before_serial: request.mode === 'before_serial' && request.beforeSeq > 0 ? serialFromSeq(request.beforeSeq) : null,
+      before_time_ms: request.mode === 'before_time_ms' ? request.beforeTimeMs : null,
+      purged_messages: purged,
+      state: await this.state(app, channel),
+    };
   }
 
   /**

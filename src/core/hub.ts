@@ -98,6 +98,19 @@ export class LocalHub {
     }
   }
 
+  /** Tells every local subscriber of the channel that wants it its new subscription count. */
+  dispatchSubscriptionCount(appId: string, channel: string, count: number): void {
+    const set = this.channels.get(streamKey(appId, channel));
+    if (set === undefined) return;
+    for (const subscriber of set) {
+      try {
+        subscriber.subscriptionCountChanged?.(channel, count);
+      } catch {
+        // as above
+      }
+    }
+  }
+
   addUser(appId: string, connection: UserConnection): void {
     const key = `${appId}:${connection.userId}`;
     let set = this.users.get(key);

@@ -20,11 +20,14 @@ export interface PublishInput {
   readonly origin: Origin;
   readonly sender?: Sender;
   readonly extras?: Readonly<Record<string, unknown>>;
+  /** Publication tags (see tag-filter.ts), stored with the record. */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 /** One channel's outcome of a publish. */
 export interface PublishedMessage {
   readonly channel: string;
+  /** '' for an ephemeral event (never stored, no serial). */
   readonly serial: string;
   /** Milliseconds since the epoch. */
   readonly time: number;
@@ -83,6 +86,7 @@ export function recordOf(input: PublishInput, data: string): MessageRecord {
   if (input.userId !== undefined) record.userId = input.userId;
   if (input.sender !== undefined) record.sender = input.sender;
   if (input.extras !== undefined) record.extras = input.extras;
+  if (input.tags !== undefined) record.tags = input.tags;
   return record;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Signals: core-to-core messages on the bus (not channel messages): presence changes,
- * user terminations, server-to-user events and space stops. Encoded once by the sender, decoded once
- * per node.
+ * user terminations, server-to-user events, space stops, users going online/offline,
+ * subscription-count changes and ephemeral messages. Encoded once by the sender, decoded
+ * once per node.
  */
 import type { PresenceChange } from './types.ts';
 
@@ -9,7 +10,23 @@ export type Signal =
   | { readonly type: 'presence'; readonly change: PresenceChange }
   | { readonly type: 'terminate_user'; readonly appId: string; readonly userId: string }
   | { readonly type: 'user_event'; readonly appId: string; readonly userId: string; readonly name: string; readonly data: string }
-  | { readonly type: 'space_stopped'; readonly spaceId: string };
+  | { readonly type: 'space_stopped'; readonly spaceId: string }
+  /** A signed-in user's first connection appeared (online) or last one went (offline), cluster-wide (online-users.ts). */
+  | { readonly type: 'user_online'; readonly appId: string; readonly userId: string; readonly online: boolean }
+  /** A channel's subscription count changed; each node reads the new count itself (subscription-counts.ts). */
+  | { readonly type: 'subscription_count'; readonly appId: string; readonly channel: string }
+  /** An ephemeral message (`extras.ephemeral`): a record body for a stream, delivered like an append but never stored. */
+  | { readonly type: 'ephemeral'; readonly stream: string; readonly time: number; readonly body: string };
+
+const KNOWN_TYPES: ReadonlySet<unknown> = new Set([
+  'presence',
+  'terminate_user',
+  'user_event',
+  'space_stopped',
+  'user_online',
+  'subscription_count',
+  'ephemeral',
+]);
 
 export function encodeSignal(signal: Signal): string {
   return JSON.stringify(signal);
@@ -19,8 +36,7 @@ export function encodeSignal(signal: Signal): string {
 export function decodeSignal(body: string): Signal | null {
   try {
     const value = JSON.parse(body) as { type?: unknown };
-    if (value.type === 'presence' || value.type === 'terminate_user' || value.type === 'user_event' || value.type === 'space_stopped') return value as Signal;
-    return null;
+    return KNOWN_TYPES.has(value.type) ? (value as Signal) : null;
   } catch {
     return null;
   }

@@ -33,6 +33,8 @@ export interface MessageRecord {
   readonly sender?: Sender;
   /** Free-form extras (e.g. `push`), passed through. */
   readonly extras?: Readonly<Record<string, unknown>>;
+  /** Publication tags (`tags` of a REST event): what subscribers' `tags_filter` is matched against. */
+  readonly tags?: Readonly<Record<string, string>>;
   // --- message model (issue 4); every field optional so older bodies still parse
   /** Mutations, annotations and summaries: the serial of the message they concern. */
   readonly messageSerial?: string;
@@ -99,18 +101,25 @@ export type MessageEncoder = (message: ChannelMessage) => string;
  * (`encode` memoises per encoder), never once per subscriber.
  */
 export class ChannelMessage {
+  /** The message's serial; '' for an ephemeral message (seq 0: never stored, so it has none). */
   readonly serial: string;
   private readonly encodings = new Map<MessageEncoder, string>();
 
   constructor(
     readonly appId: string,
     readonly channel: string,
+    /** The stream seq; 0 for an ephemeral message (`extras.ephemeral`), which is never stored. */
     readonly seq: number,
     /** Milliseconds since the epoch, from the store. */
     readonly time: number,
     readonly record: MessageRecord,
   ) {
-    this.serial = serialFromSeq(seq);
+    this.serial = seq > 0 ? serialFromSeq(seq) : '';
+  }
+
+  /** True for an ephemeral message: delivered live, never stored, no serial, not recoverable. */
+  get ephemeral(): boolean {
+    return this.seq === 0;
   }
 
   /** The wire text for `encoder`, computed on first use and cached for every other subscriber. */
@@ -159,14 +168,29 @@ export interface Subscriber {
    * not parse them).
    */
   deliverMutation?(message: ChannelMessage): void;
+  /**
+   * Opt-in (the WebSocket door): the channel's cluster-wide subscription count changed,
+   * for apps with `subscriptionCountEvents` (see subscription-counts.ts).
+   */
+  subscriptionCountChanged?(channel: string, count: number): void;
 }
 
 /** A signed-in user's connection, reachable by user id from any node. */
 export interface UserConnection {
   readonly connectionId: string;
   readonly userId: string;
+  /** User ids whose online status this connection watches (the sign-in's `watchlist`); none when absent. */
+  readonly watchlist?: readonly string[];
   /** A server-to-user event (`POST /apps/{id}/users/{user}/events`, or sign-in events). */
   deliverUserEvent(name: string, data: string): void;
+  /** Online/offline changes of watched users (only called when the app has watchlist events). */
+  deliverWatchlistEvents?(events: readonly WatchlistEvent[]): void;
   /** Closes the connection (terminate_connections). */
   terminate(): void;
+}
+
+/** One watchlist event: these watched users are now online, or offline (Pusher's shape). */
+export interface WatchlistEvent {
+  readonly name: 'online' | 'offline';
+  readonly user_ids: readonly string[];
 }

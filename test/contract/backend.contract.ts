@@ -143,6 +143,32 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.equal((await backend.log.append(stream, 'b', keep(10))).seq, 2);
     });
 
+    test('dropBefore drops only the entries below a seq or a time; bytes follow; seq keeps counting', async () => {
+      const stream = name('drop');
+      for (const body of ['a1', 'b22', 'c333', 'd4444', 'e55555']) await backend.log.append(stream, body, keep(10));
+      assert.equal(await backend.log.dropBefore(stream, { seq: 3 }), 2);
+      const bodies = async () => (await backend.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => e.body);
+      assert.deepEqual(await bodies(), ['c333', 'd4444', 'e55555']);
+      let state = await backend.log.state(stream);
+      assert.deepEqual([state.firstRetainedSeq, state.retainedCount, state.retainedBytes, state.lastSeq], [3, 3, 15, 5]);
+      assert.equal(await backend.log.dropBefore(stream, { seq: 2 }), 0, 'a bound below the oldest drops nothing');
+      assert.equal(await backend.log.dropBefore(stream, { seq: 1 }), 0);
+      // By time: entries share the store clock, so split on the newest entry's time.
+      const [newest] = await backend.log.read(stream, { newestFirst: true, limit: 1 });
+      const later = await backend.log.append(stream, 'f', keep(10));
+      assert.ok(later.time >= newest!.time);
+      const dropped = await backend.log.dropBefore(stream, { timeMs: later.time });
+      const left = await backend.log.read(stream, { newestFirst: false, limit: 10 });
+      assert.equal(dropped + left.length, 4);
+      assert.ok(left.every((entry) => entry.time >= later.time));
+      assert.ok(left.some((entry) => entry.seq === later.seq), 'the entry at the bound stays');
+      assert.equal(await backend.log.dropBefore(stream, { seq: Number.MAX_SAFE_INTEGER }), left.length);
+      state = await backend.log.state(stream);
+      assert.deepEqual([state.firstRetainedSeq, state.retainedCount, state.retainedBytes], [0, 0, 0]);
+      assert.equal((await backend.log.append(stream, 'g', keep(10))).seq, 7);
+      assert.equal(await backend.log.dropBefore(name('never-written'), { seq: 5 }), 0);
+    });
+
     test('concurrent appends to one stream get distinct consecutive seqs', async () => {
       const stream = name('race');
       const results = await Promise.all(

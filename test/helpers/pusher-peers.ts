@@ -43,9 +43,16 @@ export interface PeerOptions {
   /** presence channel_data for this client's presence subscriptions. */
   readonly presence?: { user_id: string; user_info?: Record<string, unknown> };
   /** user_data for `pusher.signin()`. */
-  readonly user?: { id: string; user_info?: Record<string, unknown> };
+  readonly user?: { id: string; user_info?: Record<string, unknown>; watchlist?: string[] };
   /** Give pusher-js tweetnacl, for `private-encrypted-` channels. */
   readonly encryption?: boolean;
+  /**
+   * Sign every channel with this channel_data, private ones too, and send it along: what
+   * pusher-js's own integration-test auth server does (`authorizeChannel(socket, channel, data)`).
+   */
+  readonly channelDataForAll?: { user_id: string; user_info?: Record<string, unknown> };
+  /** Replaces the SDK-made channel authorization (an auth endpoint that misbehaves). */
+  readonly channelAuth?: (socketId: string, channelName: string) => { auth: string; channel_data?: string };
 }
 
 /** A pusher-js client on `port`, connected (resolves once `connected`). */
@@ -62,7 +69,8 @@ export async function pusherJsClient(port: number, options: PeerOptions = {}): P
     channelAuthorization: {
       customHandler: ({ socketId, channelName }: { socketId: string; channelName: string }, callback: (error: Error | null, data: { auth: string; channel_data?: string } | null) => void) => {
         try {
-          const data = channelName.startsWith('presence-') && options.presence !== undefined ? options.presence : undefined;
+          if (options.channelAuth !== undefined) return callback(null, options.channelAuth(socketId, channelName));
+          const data = channelName.startsWith('presence-') && options.presence !== undefined ? options.presence : options.channelDataForAll;
           callback(null, sdk.authorizeChannel(socketId, channelName, data));
         } catch (error) {
           callback(error as Error, null);

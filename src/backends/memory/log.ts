@@ -3,7 +3,7 @@
  * shared by several nodes. Each stream keeps at most `maxCount` entries (a bounded
  * ring) and drops entries older than `maxAgeMs` on every append and read.
  */
-import type { LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
+import type { LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
 import type { MemoryBus } from './bus.ts';
 import { EntryWindow } from './entry-window.ts';
 
@@ -78,6 +78,23 @@ export class MemoryLog implements MessageLog {
     if (state === undefined) return;
     state.entries.clear();
     state.bytes = 0;
+  }
+
+  async dropBefore(stream: string, before: LogBound): Promise<number> {
+    const state = this.streams.get(stream);
+    if (state === undefined) return 0;
+    this.expire(state);
+    let count = 0;
+    const entries = state.entries;
+    if ('seq' in before) {
+      // Retained seqs are contiguous: the ones below the bound are a prefix of known length.
+      const first = entries.at(0)?.seq;
+      count = first === undefined ? 0 : Math.min(entries.length, Math.max(0, before.seq - first));
+    } else {
+      while (count < entries.length && entries.at(count)!.time < before.timeMs) count++;
+    }
+    if (count > 0) this.drop(state, count);
+    return count;
   }
 
   /**

@@ -8,7 +8,7 @@
  * bus, so the serial, the history and the broadcast can never disagree. `appendMany`
  * sends one such script per item in a single pipeline: one round trip, each item atomic.
  */
-import type { LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
+import type { LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard, toBackendError } from './faults.ts';
 import { queueScript, runScript, type ScriptArg } from './scripts.ts';
@@ -79,6 +79,11 @@ export class RedisLog implements MessageLog {
     return guard(this.context.commandTimeoutMs, async () => {
       await runScript(this.context.client, 'logPurge', this.streamKeys(stream), []);
     });
+  }
+
+  dropBefore(stream: string, before: LogBound): Promise<number> {
+    const args: ScriptArg[] = 'seq' in before ? ['seq', Math.floor(before.seq)] : ['time', Math.floor(before.timeMs)];
+    return guard(this.context.commandTimeoutMs, async () => Number(await runScript(this.context.client, 'logDropBefore', this.streamKeys(stream), args)));
   }
 
   private streamKeys(stream: string): [string, string] {

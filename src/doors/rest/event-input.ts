@@ -9,6 +9,7 @@
 import type { AppConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import { validateEvent, type PublishInput } from '../../core/publish.ts';
+import { parseTags } from '../../core/tag-filter.ts';
 
 /**
  * An event as the JSON body carries it. Nothing is trusted yet: ajv checks only that it is
@@ -22,8 +23,13 @@ export interface EventBody {
   readonly channels?: unknown;
   readonly socket_id?: unknown;
   readonly info?: unknown;
-  /** Passed through to subscribers' records; `extras.push` also notifies the channel's push subscribers. */
+  /**
+   * Passed through to subscribers' records; `extras.push` also notifies the channel's push
+   * subscribers; `extras.ephemeral: true` delivers the event without storing it (no serial).
+   */
   readonly extras?: unknown;
+  /** Publication tags (an object of strings): subscribers' tag filters match against them. */
+  readonly tags?: unknown;
 }
 
 /** A checked event: channel publish input plus the users it goes to directly. */
@@ -99,7 +105,15 @@ function optionalExtras(value: unknown): Readonly<Record<string, unknown>> | und
   if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length > MAX_EXTRAS_KEYS) {
     throw createError('RC_ERR_EVENT_INVALID_FIELD', 'extras', `an object of at most ${MAX_EXTRAS_KEYS} keys`, describe(value));
   }
-  return value as Readonly<Record<string, unknown>>;
+  const extras = value as Readonly<Record<string, unknown>>;
+  if (Object.hasOwn(extras, 'ephemeral')) {
+    if (typeof extras.ephemeral !== 'boolean') throw createError('RC_ERR_EVENT_INVALID_FIELD', 'extras.ephemeral', 'a boolean', describe(extras.ephemeral));
+    // A channel push is deduplicated across nodes by the message serial, which an ephemeral event has not.
+    if (extras.ephemeral && Object.hasOwn(extras, 'push')) {
+      throw createError('RC_ERR_EVENT_INVALID_FIELD', 'extras', 'either ephemeral or push (an ephemeral event has no serial to deliver a push once by)', 'both');
+    }
+  }
+  return extras;
 }
 
 /**
@@ -128,6 +142,7 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   }
   const info = optionalString(event, 'info', MAX_INFO_LENGTH);
   const extras = optionalExtras(event.extras);
+  const tags = parseTags(event.tags);
   const channels: string[] = [];
   const userIds: string[] = [];
   for (const target of targets) {
@@ -147,6 +162,7 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
     sender: { type: 'Server', id: app.id },
     ...(socketId === undefined ? {} : { socketId }),
     ...(extras === undefined ? {} : { extras }),
+    ...(tags === undefined ? {} : { tags }),
   };
   // validateEvent checks name, channels and data size; an event for users only has no
   // channel, so it is checked with one stand-in channel (the users were checked above).

@@ -20,7 +20,7 @@ export const PusherCode = {
   UNSUPPORTED_PROTOCOL: 4007,
   /** The `protocol` query parameter is missing. */
   NO_PROTOCOL: 4008,
-  /** Not authorised: a bad channel/sign-in signature, or the app terminated the user. */
+  /** Not authorised: a bad channel/sign-in signature, the app terminated the user, or no sign-in in time (authorized connections). */
   UNAUTHORIZED: 4009,
 
   // 4100–4199: refused for now; clients SHOULD reconnect after a back-off (pusher-js: 'backoff').
@@ -41,6 +41,8 @@ export const PusherCode = {
   CLIENT_EVENT_RATE_LIMIT: 4301,
   /** roomcast: a client event was refused (public or encrypted channel, not subscribed, disabled). */
   CLIENT_EVENT_REFUSED: 4302,
+  /** Pusher: the sign-in's watchlist is longer than the limit; the first ids are watched (the same number as 4302 above, as Pusher uses it). */
+  WATCHLIST_LIMIT: 4302,
   /** roomcast: a presence channel is full. */
   PRESENCE_FULL: 4304,
 } as const;
@@ -58,6 +60,8 @@ const BY_CODE: Partial<Record<ErrorCode, PusherCodeValue>> = {
   RC_ERR_WS_UNAUTHORIZED: PusherCode.UNAUTHORIZED,
   RC_ERR_WS_SIGNIN_FAILED: PusherCode.UNAUTHORIZED,
   RC_ERR_WS_USER_TERMINATED: PusherCode.UNAUTHORIZED,
+  RC_ERR_WS_SIGNIN_TIMEOUT: PusherCode.UNAUTHORIZED,
+  RC_ERR_WS_WATCHLIST_TOO_LONG: PusherCode.WATCHLIST_LIMIT,
   RC_ERR_WS_OVER_CAPACITY: PusherCode.OVER_CAPACITY,
   RC_ERR_WS_SLOW_CONSUMER: PusherCode.RECONNECT,
   RC_ERR_WS_SHUTTING_DOWN: PusherCode.RECONNECT,

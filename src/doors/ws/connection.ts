@@ -15,10 +15,11 @@ import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import type { DeliveryTally } from '../../core/counters.ts';
+import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
-import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection } from '../../core/types.ts';
+import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, subscriptionErrorFrame, userEvent } from './frames.ts';
+import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
 import { handleClientEvent } from './handlers/client-event.ts';
 import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
@@ -43,6 +44,10 @@ export interface Subscription {
   bufferedPresence: PresenceChange[];
   /** This connection's member, on presence channels. */
   member?: Member;
+  /** The newest subscription count that arrived while pending; sent after `subscription_succeeded`. */
+  bufferedCount?: number;
+  /** The subscribe's tag filter: only events whose tags match are sent (see core/tag-filter.ts). */
+  tagsFilter?: TagFilter;
 }
 
 /** The signed-in user of a connection, as the core reaches it (possibly from another node). */
@@ -52,6 +57,8 @@ class SignedInUser implements UserConnection {
     readonly userId: string,
     /** The signed `user_data` text, kept for presence subscribes without channel_data. */
     readonly userInfo: unknown,
+    /** The user ids of the sign-in's `watchlist` (deduplicated, within the app's limit). */
+    readonly watchlist: readonly string[],
   ) {}
 
   get connectionId(): string {
@@ -60,6 +67,10 @@ class SignedInUser implements UserConnection {
 
   deliverUserEvent(name: string, data: string): void {
     this.connection.sendText(userEvent(this.userId, name, data));
+  }
+
+  deliverWatchlistEvents(events: readonly WatchlistEvent[]): void {
+    if (this.connection.isOpen) this.connection.sendText(watchlistEvents(events));
   }
 
   terminate(): void {
@@ -93,6 +104,8 @@ export class Connection implements Subscriber {
   readonly subscriptions = new Map<string, Subscription>();
   /** Subscriptions still pending; while 0, `deliver` skips the lookup. */
   pendingCount = 0;
+  /** Set once a subscription of this connection has a tag filter; until then `deliver` skips the filter lookup. */
+  usesTagFilters = false;
   user: SignedInUser | null = null;
   /** Set on protocol 2 connections only (protocol-v2.ts): message-model changes reach nobody else. */
   deliverMutation?: (message: ChannelMessage) => void;
@@ -108,6 +121,8 @@ export class Connection implements Subscriber {
   private readonly writer: SocketWriter;
   /** This node's WebSocket delivery figures (metrics), bumped per message written. */
   private readonly delivered: DeliveryTally;
+  /** Authorized connections: closes the socket unless it signs in first (see the app's `userAuthenticationTimeoutSec`). */
+  private signinDeadline: NodeJS.Timeout | null = null;
 
   constructor(options: ConnectionOptions) {
     this.connectionId = options.socketId;
@@ -117,6 +132,14 @@ export class Connection implements Subscriber {
     this.writer = options.writer;
     this.logger = options.logger;
     this.delivered = options.core.counters.delivered.ws;
+    const timeoutSec = options.app.userAuthenticationTimeoutSec;
+    if (timeoutSec > 0) {
+      this.signinDeadline = setTimeout(() => {
+        this.signinDeadline = null;
+        if (this.user === null) this.close(createError('RC_ERR_WS_SIGNIN_TIMEOUT', timeoutSec));
+      }, timeoutSec * 1000);
+      this.signinDeadline.unref();
+    }
   }
 
   get isOpen(): boolean {
@@ -131,6 +154,7 @@ export class Connection implements Subscriber {
 
   /** Hot path: one shared frame per message, written as is. */
   deliver(message: ChannelMessage): void {
+    if (this.usesTagFilters && !this.wants(message)) return;
     if (this.pendingCount !== 0) {
       const subscription = this.subscriptions.get(message.channel);
       if (subscription !== undefined && subscription.state === 'pending') {
@@ -145,6 +169,13 @@ export class Connection implements Subscriber {
     }
   }
 
+  /** False when the message's channel was subscribed with a tag filter its tags do not match. */
+  wants(message: ChannelMessage): boolean {
+    if (!this.usesTagFilters) return true;
+    const filter = this.subscriptions.get(message.channel)?.tagsFilter;
+    return filter === undefined || matchesTags(filter, message.record.tags);
+  }
+
   presenceChanged(change: PresenceChange): void {
     const subscription = this.subscriptions.get(change.channel);
     if (subscription === undefined) return;
@@ -155,6 +186,14 @@ export class Connection implements Subscriber {
     // The core announces once per user (first join, last leave), never to the joiner.
     if (change.kind === 'member_added') this.sendText(memberAdded(change.channel, change.member));
     else this.sendText(memberRemoved(change.channel, change.member.userId));
+  }
+
+  /** Subscription count events (apps with `subscriptionCountEvents`): after the subscription succeeded, in order. */
+  subscriptionCountChanged(channel: string, count: number): void {
+    const subscription = this.subscriptions.get(channel);
+    if (subscription === undefined) return;
+    if (subscription.state === 'pending') subscription.bufferedCount = count;
+    else this.sendText(subscriptionCount(channel, count));
   }
 
   sendText(text: string): void {
@@ -212,7 +251,11 @@ export class Connection implements Subscriber {
 
   // --- inward
 
-  /** Every frame counts as activity, then is parsed and handled; errors become `pusher:error`. */
+  /**
+   * Every frame counts as activity, then is parsed and handled; errors become `pusher:error`,
+   * carrying the channel whenever the frame named one (a client event's `channel`, a
+   * subscribe's or unsubscribe's `data.channel`), so clients route it to that channel.
+   */
   onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.lastActivityAt = Date.now();
     this.pingSentAt = 0;
@@ -240,11 +283,11 @@ export class Connection implements Subscriber {
           handleSignin(this, request);
           return;
         case 'client_event':
-          void this.guard(handleClientEvent(this, request));
+          void this.guard(handleClientEvent(this, request), request.channel);
           return;
       }
     } catch (thrown) {
-      this.reportError(thrown);
+      this.reportError(thrown, isRoomcastError(thrown) ? scopeOfRejectedFrame(thrown) : undefined);
     }
   }
 
@@ -258,6 +301,7 @@ export class Connection implements Subscriber {
   async onClosed(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clearSigninDeadline();
     this.signOut();
     const active: string[] = [];
     for (const subscription of this.subscriptions.values()) {
@@ -271,10 +315,17 @@ export class Connection implements Subscriber {
 
   // --- users
 
-  signIn(userId: string, userInfo: unknown): void {
+  signIn(userId: string, userInfo: unknown, watchlist: readonly string[] = []): void {
     this.signOut();
-    this.user = new SignedInUser(this, userId, userInfo);
+    this.clearSigninDeadline();
+    this.user = new SignedInUser(this, userId, userInfo, watchlist);
     this.core.signIn(this.app.id, this.user);
+  }
+
+  private clearSigninDeadline(): void {
+    if (this.signinDeadline === null) return;
+    clearTimeout(this.signinDeadline);
+    this.signinDeadline = null;
   }
 
   signOut(): void {
@@ -291,24 +342,25 @@ export class Connection implements Subscriber {
    */
   private serialize(channel: string, work: () => Promise<void>): Promise<void> {
     const previous = this.channelWork.get(channel);
-    const run = previous === undefined ? this.guard(work()) : previous.then(() => this.guard(work()));
+    const run = previous === undefined ? this.guard(work(), channel) : previous.then(() => this.guard(work(), channel));
     this.channelWork.set(channel, run);
     return run.then(() => {
       if (this.channelWork.get(channel) === run) this.channelWork.delete(channel);
     });
   }
 
-  private async guard(work: Promise<void>): Promise<void> {
+  /** Awaits a handler; what it throws becomes a `pusher:error` scoped to `channel`. */
+  private async guard(work: Promise<void>, channel?: string): Promise<void> {
     try {
       await work;
     } catch (thrown) {
-      this.reportError(thrown);
+      this.reportError(thrown, channel);
     }
   }
 
-  private reportError(thrown: unknown): void {
+  private reportError(thrown: unknown, channel?: string): void {
     const error = isRoomcastError(thrown) ? thrown : createErrorWith('RC_ERR_INTERNAL', { cause: thrown });
     if (error.status >= 500) this.logger.warn({ err: thrown, socketId: this.socketId }, error.message);
-    if (this.state === 'open') this.sendError(error);
+    if (this.state === 'open') this.sendError(error, channel === undefined ? undefined : channel.slice(0, 200));
   }
 }

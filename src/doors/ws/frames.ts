@@ -9,9 +9,9 @@
  * (what Pusher sends and pusher-js expects). Client → server: pusher-js sends `data` as
  * an object; other clients send a string of JSON, so both are accepted.
  */
-import { createError } from '../../errors.ts';
+import { createError, isRoomcastError } from '../../errors.ts';
 import { assertJsonDepth } from '../json-depth.ts';
-import type { ChannelMessage, Member } from '../../core/types.ts';
+import type { ChannelMessage, Member, WatchlistEvent } from '../../core/types.ts';
 import { errorPayload } from './close-codes.ts';
 import type { RoomcastError } from '../../errors.ts';
 
@@ -28,6 +28,9 @@ export type ClientRequest =
       readonly lastSerial?: string;
       /** Protocol 2: also send raw annotation events of this channel. */
       readonly annotations?: boolean;
+      /** Sockudo's `tags_filter`, or its `filter` object, as sent (the subscribe handler validates them). */
+      readonly tagsFilter?: unknown;
+      readonly filter?: unknown;
     }
   | { readonly kind: 'unsubscribe'; readonly channel: string }
   | { readonly kind: 'signin'; readonly auth: string; readonly userData: string }
@@ -35,12 +38,27 @@ export type ClientRequest =
 
 /** Longest channel name or event name kept in an error message, so echoes stay short. */
 const ECHO_LIMIT = 60;
+/** Longest channel name echoed as the `channel` of an error frame (Pusher's name limit). */
+const SCOPE_LIMIT = 200;
+
+/**
+ * The channel a refused frame named (`channel` of a client event, `data.channel` of a
+ * subscribe or unsubscribe), by the error `parseClientFrame` threw for it: the
+ * `pusher:error` then carries that channel, so pusher-js hands it to the channel object.
+ */
+const rejectedScopes = new WeakMap<RoomcastError, string>();
+
+/** The channel of the frame `error` was thrown for by `parseClientFrame`, if it named one. */
+export function scopeOfRejectedFrame(error: RoomcastError): string | undefined {
+  return rejectedScopes.get(error);
+}
 
 /**
  * Parses one text frame. Throws `RC_ERR_WS_BAD_FRAME` (not JSON, not an object, a
- * missing or mistyped field) or `RC_ERR_WS_UNKNOWN_EVENT`. Channel names are only
- * type-checked here; the subscribe handler validates them so the client gets a
- * channel-scoped `pusher:subscription_error`.
+ * missing or mistyped field) or `RC_ERR_WS_UNKNOWN_EVENT`; when the frame named a
+ * channel, `scopeOfRejectedFrame(error)` gives it. Channel names are only type-checked
+ * here; the subscribe handler validates them so the client gets a channel-scoped
+ * `pusher:subscription_error`.
  */
 export function parseClientFrame(text: string): ClientRequest {
   assertJsonDepth(text);
@@ -50,6 +68,32 @@ export function parseClientFrame(text: string): ClientRequest {
   } catch {
     throw createError('RC_ERR_WS_BAD_FRAME', 'not valid JSON');
   }
+  try {
+    return requestOf(value);
+  } catch (thrown) {
+    const channel = isRoomcastError(thrown) ? scopeOf(value) : undefined;
+    if (channel !== undefined) rejectedScopes.set(thrown as RoomcastError, channel);
+    throw thrown;
+  }
+}
+
+/** The channel a frame names, if any: where a channel-scoped error is routed. */
+function scopeOf(value: unknown): string | undefined {
+  if (!isObject(value)) return undefined;
+  if (typeof value.channel === 'string' && value.channel.length > 0) return value.channel.slice(0, SCOPE_LIMIT);
+  let data = value.data;
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      return undefined;
+    }
+  }
+  if (isObject(data) && typeof data.channel === 'string' && data.channel.length > 0) return data.channel.slice(0, SCOPE_LIMIT);
+  return undefined;
+}
+
+function requestOf(value: unknown): ClientRequest {
   if (!isObject(value)) throw createError('RC_ERR_WS_BAD_FRAME', 'a frame must be a JSON object');
   const event = value.event;
   if (typeof event !== 'string' || event.length === 0) throw createError('RC_ERR_WS_BAD_FRAME', '"event" must be a non-empty string');
@@ -67,6 +111,8 @@ export function parseClientFrame(text: string): ClientRequest {
         auth: optionalString(data.auth, 'data.auth', event),
         channelData: optionalString(data.channel_data, 'data.channel_data', event),
         ...subscribeOptions(data, event),
+        ...(data.tags_filter === undefined || data.tags_filter === null ? {} : { tagsFilter: data.tags_filter }),
+        ...(data.filter === undefined || data.filter === null ? {} : { filter: data.filter }),
       };
     }
     case 'pusher:unsubscribe': {
@@ -201,12 +247,27 @@ export function memberRemoved(channel: string, userId: string): string {
   return JSON.stringify({ event: 'pusher_internal:member_removed', channel, data: JSON.stringify({ user_id: userId }) });
 }
 
+/** `pusher_internal:subscription_count`; pusher-js emits it on the channel as `pusher:subscription_count`. */
+export function subscriptionCount(channel: string, count: number): string {
+  return JSON.stringify({ event: 'pusher_internal:subscription_count', channel, data: JSON.stringify({ subscription_count: count }) });
+}
+
+/** `pusher:cache_miss`: the event and the channel only, no `data` (what Pusher sends). */
 export function cacheMiss(channel: string): string {
-  return JSON.stringify({ event: 'pusher:cache_miss', channel, data: '{}' });
+  return JSON.stringify({ event: 'pusher:cache_miss', channel });
 }
 
 export function signinSuccess(userData: string): string {
   return JSON.stringify({ event: 'pusher:signin_success', data: JSON.stringify({ user_data: userData }) });
+}
+
+/**
+ * `pusher_internal:watchlist_events`: no channel; `data` a JSON string of
+ * `{ events: [ { name: "online" | "offline", user_ids: [...] } ] }`, which pusher-js's
+ * watchlist facade turns into `pusher.user.watchlist` events named `online` / `offline`.
+ */
+export function watchlistEvents(events: readonly WatchlistEvent[]): string {
+  return JSON.stringify({ event: 'pusher_internal:watchlist_events', data: JSON.stringify({ events }) });
 }
 
 /** The private channel pusher-js listens on for server-to-user events after sign-in. */

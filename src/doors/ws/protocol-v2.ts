@@ -34,7 +34,7 @@ export function enableProtocolV2(connection: Connection, query: URLSearchParams)
   const state: V2State = { fullAppend: query.get('append') === 'full', annotationChannels: new Set() };
   states.set(connection, state);
   connection.deliver = (message) => {
-    if (bufferedWhilePending(connection, message)) return;
+    if (!connection.wants(message) || bufferedWhilePending(connection, message)) return;
     connection.sendFrame(sharedFrame(message, encodeCreateV2));
   };
   connection.deliverMutation = (message) => {
@@ -88,8 +88,11 @@ export function sendRecovery(connection: Connection, channel: string, lastSerial
       continue;
     }
     const state = states.get(connection);
-    if (isCreateRecord(message.record)) connection.sendText(state === undefined ? message.encode(encodeChannelMessage) : message.encode(encodeCreateV2));
-    else if (state !== undefined) sendChange(connection, state, message);
+    if (!isCreateRecord(message.record)) {
+      if (state !== undefined) sendChange(connection, state, message);
+    } else if (connection.wants(message)) {
+      connection.sendText(state === undefined ? message.encode(encodeChannelMessage) : message.encode(encodeCreateV2));
+    }
     last = message.seq;
   }
   return last;
@@ -123,9 +126,10 @@ function sharedFrame(message: ChannelMessage, encoder: MessageEncoder): Buffer {
 
 // --- encoders (module-level: ChannelMessage.encode memoises each one per message)
 
-/** A create for V2: the protocol 7 frame plus `serial`. */
+/** A create for V2: the protocol 7 frame plus `serial` (an ephemeral event has none: `"ephemeral":true` instead). */
 export function encodeCreateV2(message: ChannelMessage): string {
   const text = message.encode(encodeChannelMessage);
+  if (message.ephemeral) return `${text.slice(0, -1)},"ephemeral":true}`;
   return `${text.slice(0, -1)},"serial":${JSON.stringify(message.serial)}}`;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Publishing over the signed REST API (Pusher HTTP API "Events" and "Batch events"):
  *
- * POST /apps/:app_id/events        { name, data, channel | channels, socket_id?, info?, idempotency_key? }
+ * POST /apps/:app_id/events        { name, data, channel | channels, socket_id?, info?, idempotency_key?, extras?, tags? }
  *   → { channels?: { <name>: { subscription_count?, user_count? } }, message_serials: { <name>: <serial> } }
  * POST /apps/:app_id/batch_events  { batch: [event…], idempotency_key? }
  *   → { batch: [ { subscription_count?, user_count?, message_serial } … ] }
@@ -10,7 +10,9 @@
  * rejects the whole batch with its index (RC_ERR_BATCH_INVALID_EVENT, or
  * RC_ERR_BATCH_EVENT_TOO_LARGE, a 413, when the item is past a size limit).
  * A `#server-to-user-{id}` channel (the SDKs' sendToUser) goes to that user's signed-in
- * connections instead of a channel; it has no serial.
+ * connections instead of a channel; it has no serial. Neither has an event with
+ * `extras.ephemeral: true` (delivered, never stored): its channels are absent from
+ * `message_serials`. `tags` are stored with the event for subscribers' tag filters.
  */
 import type { AppConfig } from '../../../config/schema.ts';
 import type { Core } from '../../../core/core.ts';
@@ -54,8 +56,9 @@ async function channelsInfo(core: Core, appId: string, channels: readonly string
   return Object.fromEntries(entries);
 }
 
+/** `{ <channel>: <serial> }`; ephemeral events have no serial and are left out. */
 function serialsOf(published: readonly PublishedMessage[]): Record<string, string> {
-  return Object.fromEntries(published.map((message) => [message.channel, message.serial]));
+  return Object.fromEntries(published.filter((message) => message.serial !== '').map((message) => [message.channel, message.serial]));
 }
 
 const eventSchema = {
@@ -139,7 +142,7 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
           const serials = published[index] ?? [];
           const info = await channelsInfo(core, appConfig.id, input.channels, wanted);
           // Pusher's shape for the usual one-channel event: the info fields flat, plus its serial.
-          if (input.channels.length === 1) return { ...info[input.channels[0]!], message_serial: serials[0]?.serial };
+          if (input.channels.length === 1) return { ...info[input.channels[0]!], message_serial: serials[0]?.serial || undefined };
           return { ...(wanted.size > 0 ? { channels: info } : {}), message_serials: serialsOf(serials) };
         }),
       );

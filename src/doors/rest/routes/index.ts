@@ -16,6 +16,7 @@ import { historyRoutes } from './history.ts';
 import { messageRoutes } from './messages.ts';
 import { operatorRoutes, type ReloadReport } from './operator.ts';
 import { pushRoutes } from './push.ts';
+import { refuseUnknownQueryParams } from './strict-query.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
 import { webhookAndStatsRoutes } from './webhooks-and-stats.ts';
@@ -36,6 +37,17 @@ export interface AppRouteOptions {
 /** A route plugin of the signed REST API. */
 export type AppRoutePlugin = FastifyPluginAsync<AppRouteOptions>;
 
+/**
+ * A route plugin whose routes refuse query parameters they do not declare (see
+ * strict-query.ts). The hook is added in the plugin's own context before its routes.
+ */
+function strictQueries(plugin: AppRoutePlugin): AppRoutePlugin {
+  return async (app, options) => {
+    refuseUnknownQueryParams(app);
+    await plugin(app, options);
+  };
+}
+
 export const appRoutePlugins: readonly AppRoutePlugin[] = [
   eventRoutes,
   channelRoutes,
@@ -47,6 +59,6 @@ export const appRoutePlugins: readonly AppRoutePlugin[] = [
   pushRoutes,
   operatorRoutes,
   webhookAndStatsRoutes,
-];
+].map(strictQueries);
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

@@ -17,10 +17,11 @@
  * subscribed, nor the cached event after a newer live one.
  */
 import { channelNameProblem, channelTraits, type ChannelTraits } from '../../../core/channels.ts';
+import { parseTagFilter, type TagFilter } from '../../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
 import type { ChannelMessage, Member } from '../../../core/types.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
-import { channelAuthString, verifyAuth } from '../auth.ts';
+import { channelAuthString, verifyAuthAny } from '../auth.ts';
 import type { Connection, Subscription } from '../connection.ts';
 import { cacheMiss, echo, encodeChannelMessage, presenceSubscriptionSucceeded, serverToUserChannel, subscriptionSucceeded } from '../frames.ts';
 import { deliverAny, fetchRecovery, noteSubscribeOptions, sendRecovery } from '../protocol-v2.ts';
@@ -33,6 +34,9 @@ export interface SubscribeRequest {
   readonly lastSerial?: string;
   /** Protocol 2: raw annotation events too. */
   readonly annotations?: boolean;
+  /** Sockudo's `tags_filter` (a filter node), or `filter` (`{ tags }`), unvalidated. */
+  readonly tagsFilter?: unknown;
+  readonly filter?: unknown;
 }
 
 const USER_CHANNEL_PREFIX = '#server-to-user-';
@@ -70,8 +74,20 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     return;
   }
 
+  let tagsFilter: TagFilter | undefined;
+  try {
+    tagsFilter = tagsFilterOf(request);
+  } catch (thrown) {
+    connection.sendSubscriptionError(channel, asError(thrown));
+    return;
+  }
+
   const subscription: Subscription = { channel, traits, state: 'pending', buffered: [], bufferedPresence: [] };
   if (member !== undefined) subscription.member = member;
+  if (tagsFilter !== undefined) {
+    subscription.tagsFilter = tagsFilter;
+    connection.usesTagFilters = true;
+  }
   connection.subscriptions.set(channel, subscription);
   connection.pendingCount++;
   try {
@@ -101,9 +117,11 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
       connection.sendText(cacheMiss(channel));
     } else if (cached !== undefined) {
       replayedSeq = cached.seq;
-      connection.sendText(cached.encode(encodeChannelMessage));
+      // A filtered subscription gets the cached event only when it matches (else nothing, not a miss).
+      if (connection.wants(cached)) connection.sendText(cached.encode(encodeChannelMessage));
     }
     subscription.state = 'active';
+    if (subscription.bufferedCount !== undefined) connection.subscriptionCountChanged(channel, subscription.bufferedCount);
     for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
     flushBuffered(connection, subscription.buffered, replayedSeq);
     subscription.buffered = [];
@@ -122,19 +140,52 @@ async function undo(connection: Connection, subscription: Subscription): Promise
   await connection.core.unsubscribe(connection.app.id, subscription.channel, connection);
 }
 
-/** Sends what arrived while pending, skipping what the cached replay already covered. */
+/**
+ * Sends what arrived while pending, skipping what the cached replay or recovery already
+ * covered. Ephemeral messages (seq 0) are in no replay, so they always go.
+ */
 function flushBuffered(connection: Connection, buffered: readonly ChannelMessage[], replayedSeq: number): void {
   for (const message of buffered) {
-    if (message.seq > replayedSeq) deliverAny(connection, message);
+    if (message.ephemeral || message.seq > replayedSeq) deliverAny(connection, message);
   }
 }
 
-/** Checks the signature; for presence, returns the member from channel_data or the signed-in user. */
+/**
+ * The subscribe's tag filter: Sockudo's `tags_filter`, or `filter: { tags }`. Other
+ * `filter` keys (`events`, `expression`) are refused rather than ignored, so a client
+ * never receives what it asked to be spared.
+ */
+function tagsFilterOf(request: SubscribeRequest): TagFilter | undefined {
+  const { channel } = request;
+  if (request.filter === undefined) return request.tagsFilter === undefined ? undefined : parseTagFilter(request.tagsFilter, channel);
+  if (request.tagsFilter !== undefined) throw createError('RC_ERR_WS_BAD_TAGS_FILTER', echo(channel), 'give tags_filter or filter, not both');
+  const filter = request.filter;
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw createError('RC_ERR_WS_BAD_TAGS_FILTER', echo(channel), 'filter must be an object { tags }');
+  const other = Object.keys(filter).filter((key) => key !== 'tags');
+  if (other.length > 0) {
+    throw createError('RC_ERR_WS_BAD_TAGS_FILTER', echo(channel), `filter.${other[0]!.slice(0, 20)} is not supported; only filter.tags`);
+  }
+  const tags = (filter as { tags?: unknown }).tags;
+  return tags === undefined || tags === null ? undefined : parseTagFilter(tags, channel);
+}
+
+/**
+ * Checks the signature; for presence, returns the member from channel_data or the
+ * signed-in user. Presence signs `socket_id:channel:channel_data` whenever channel_data
+ * is sent. Private and encrypted channels sign `socket_id:channel`, or, when the client
+ * sent channel_data (pusher-js relays whatever the auth endpoint returned, and the
+ * SDKs' `authorizeChannel(socket, channel, data)` signs it for any channel),
+ * `socket_id:channel:channel_data`: either form is accepted when its signature verifies.
+ * Both bind the socket id and the channel, so neither opens anything the other does not.
+ */
 function authorize(connection: Connection, request: SubscribeRequest, traits: ChannelTraits): Member | undefined {
   const { channel, auth, channelData } = request;
-  const signed = channelAuthString(connection.socketId, channel, traits.kind === 'presence' ? channelData : undefined);
-  if (!verifyAuth(connection.app, signed, auth)) {
-    throw createError('RC_ERR_WS_UNAUTHORIZED', echo(channel), signed.length > 300 ? `${signed.slice(0, 300)}…` : signed);
+  const presence = traits.kind === 'presence';
+  const signed = channelAuthString(connection.socketId, channel, presence ? channelData : undefined);
+  const candidates = !presence && channelData !== undefined ? [signed, channelAuthString(connection.socketId, channel, channelData)] : [signed];
+  if (!verifyAuthAny(connection.app, candidates, auth)) {
+    const expected = candidates.map((text) => JSON.stringify(text.length > 300 ? `${text.slice(0, 300)}…` : text)).join(' or ');
+    throw createError('RC_ERR_WS_UNAUTHORIZED', echo(channel), expected);
   }
   if (traits.kind !== 'presence') return undefined;
   if (channelData === undefined) {

@@ -10,6 +10,7 @@ import { markdownReport } from './lib/markdown.ts';
 import { summariseProfile } from './lib/profile.ts';
 import { describeMachine, printTable, writeResult, type ScenarioResult } from './lib/report.ts';
 import { bayeux } from './scenarios/bayeux.ts';
+import { consoleCost } from './scenarios/console.ts';
 import { historyStore } from './scenarios/history-store.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   'two-nodes': twoNodes,
   'history-store': historyStore,
   webhooks,
+  console: consoleCost,
 };
 
 /** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */
@@ -38,6 +40,7 @@ rest-publish: --duration-sec 8 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 webhooks (not in all): --duration-sec 8 --connections 16 --backend memory|redis --batch 50 --lanes 4
+console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (server CPU with a console page open vs closed)
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
            --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …

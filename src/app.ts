@@ -8,6 +8,7 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
+import { consoleIsServed } from './config/console.ts';
 import type { Config } from './config/schema.ts';
 import { clusterStatsOf } from './core/cluster-stats.ts';
 import { Core } from './core/core.ts';
@@ -35,6 +36,8 @@ export interface BuildAppOptions {
   readonly nodeId?: string;
   /** The file (and environment) the config came from, read again by `reload()`. Absent: reload is refused. */
   readonly configSource?: ConfigSource;
+  /** Where the console's built files are; default `dist/console` (tests point it elsewhere). */
+  readonly consoleAssetsDir?: string;
 }
 
 export interface RoomcastApp {
@@ -141,6 +144,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await http.register(restDoor, { core, push, reload: () => reloader.reload() });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
+  // Loaded only when served: most deployments and tests never pay for its modules.
+  if (consoleIsServed(config.console)) {
+    const { consoleDoor } = await import('./doors/console/plugin.ts');
+    await http.register(consoleDoor, { core, push, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
+  } else {
+    logger.info(`console off: ${config.console.enabled ? 'no admin user in console.users' : 'console.enabled is false'}`);
+  }
 
   let started = false;
   let closing: Promise<void> | null = null;

@@ -171,6 +171,15 @@ export const ERRORS = {
   RC_ERR_WEBHOOKS_INVALID_REQUEST: spec(400, 'Bad Request', 'invalid webhooks request: %s'),
   RC_ERR_WEBHOOKS_DEAD_LETTER_NOT_FOUND: spec(404, 'Not Found', 'webhook dead letter %s does not exist (replayed already, or expired)'),
 
+  // --- operator console
+  RC_ERR_CONSOLE_LOGIN_FAILED: spec(401, 'Unauthorized', 'console login failed: unknown user or wrong password'),
+  RC_ERR_CONSOLE_LOGIN_RATE_LIMITED: spec(429, 'Too Many Requests', 'too many console login attempts; retry after %s s', true),
+  RC_ERR_CONSOLE_UNAUTHENTICATED: spec(401, 'Unauthorized', 'no console session (or it ended); log in again'),
+  RC_ERR_CONSOLE_CSRF: spec(403, 'Forbidden', 'this console request lacks a valid CSRF token (%s); reload the console and retry'),
+  RC_ERR_CONSOLE_FORBIDDEN: spec(403, 'Forbidden', 'the %s role may not %s; an admin must do it'),
+  RC_ERR_CONSOLE_ASSETS_MISSING: spec(503, 'Service Unavailable', 'the console assets are not built (%s is missing); run npm run build'),
+  RC_ERR_CONSOLE_NOT_FOUND: spec(404, 'Not Found', '%s %s does not exist'),
+
   // --- hardening (bad input on every door)
   RC_ERR_HTTP_URI_TOO_LONG: spec(414, 'URI Too Long', 'a path segment is longer than the server accepts (%s characters)'),
   RC_ERR_JSON_TOO_DEEP: spec(400, 'Bad Request', 'the JSON is nested deeper than %s levels'),

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { createError, createErrorWith } from '../errors.ts';
+import { applyConsoleEnv } from './console.ts';
 import { applyEnvOverrides, type EnvSources } from './env.ts';
 import { fieldAt, type ConfigField } from './fields.ts';
 import { configSchema } from './schema.ts';
@@ -90,6 +91,7 @@ export function checkConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): ConfigCh
   }
   const candidate = structuredClone(raw) as Record<string, unknown>;
   const sources = applyEnvOverrides(candidate, env);
+  applyConsoleEnv(candidate, env);
   if (!validate(candidate)) return { ok: false, problems: describeErrors(validate.errors ?? [], sources) };
   const config = candidate as unknown as Config;
   const problems = crossReferenceProblems(config);

@@ -6,6 +6,8 @@
  * `roomcast config check` prints a refused field's description. Defaults live here, so a
  * config file may be as small as `{ "apps": [...] }`.
  */
+import { consoleSchema } from './console.ts';
+
 export type * from './types.ts';
 
 /** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own (docs/webhooks.md). */
@@ -328,6 +330,7 @@ export const configSchema = {
         statsIntervalMs: { type: 'integer', minimum: 100, default: 1000, 'x-unit': 'ms', description: 'How often each node writes its figures to the backend for `/stats` (the cluster sums are this fresh).' },
       },
     },
+    console: consoleSchema,
     spaces: {
       type: 'array',
       default: [],

@@ -4,6 +4,7 @@
  * `description`, `default` and `x-unit`), which validates a file at start-up, feeds
  * `roomcast config check` and renders docs/configuration.md (`npm run docs:config`).
  */
+import type { ConsoleConfig } from './console.ts';
 
 /** Per-app limits (`apps[].limits`). Pusher's published defaults where Pusher has one. */
 export interface AppLimits {
@@ -182,4 +183,6 @@ export interface Config {
   push: PushConfig;
   webhookDelivery: WebhookDeliveryConfig;
   metrics: MetricsConfig;
+  /** The operator console (its own block: console.ts). */
+  console: ConsoleConfig;
 }

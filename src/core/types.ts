@@ -4,8 +4,8 @@
  */
 import { serialFromSeq } from './serials.ts';
 
-/** Which front door a message came in through. */
-export type Origin = 'rest' | 'ws' | 'bayeux' | 'internal';
+/** Which front door a message came in through (`console`: an operator's test event). */
+export type Origin = 'rest' | 'ws' | 'bayeux' | 'console' | 'internal';
 
 /** Who sent a message, as the bot API shows it (`senderType`, `senderID`, …). */
 export interface Sender {

@@ -1,0 +1,4 @@
+declare module 'virtual:errors-catalogue' {
+  const rows: { code: string; status: string; meaning: string; cause: string; fix: string; area: string }[];
+  export default rows;
+}

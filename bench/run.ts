@@ -16,6 +16,7 @@ import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
 import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { twoNodes } from './scenarios/two-nodes.ts';
+import { webhooks } from './scenarios/webhooks.ts';
 import { wsFanout } from './scenarios/ws-fanout.ts';
 
 const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> = {
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   memory,
   'two-nodes': twoNodes,
   'history-store': historyStore,
+  webhooks,
   console: consoleCost,
   'slow-consumers': slowConsumers,
 };
@@ -39,6 +41,7 @@ ws-fanout / two-nodes: --subscribers 1000 --subscriber-procs 2 --rate 100 --wind
 rest-publish: --duration-sec 8 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
+webhooks (not in all): --duration-sec 8 --connections 16 --backend memory|redis --batch 50 --lanes 4
 console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (server CPU with a console page open vs closed)
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
            --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"

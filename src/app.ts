@@ -10,6 +10,7 @@ import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
 import { consoleIsServed } from './config/console.ts';
 import type { Config } from './config/schema.ts';
+import { clusterStatsOf } from './core/cluster-stats.ts';
 import { Core } from './core/core.ts';
 import { createError } from './errors.ts';
 import { bayeuxDoor } from './doors/bayeux/plugin.ts';
@@ -21,13 +22,15 @@ import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { applyConnectionHygiene } from './ops/connections.ts';
 import { createLogger, installAccessLog, warnAboutSampleSecrets } from './ops/logger.ts';
-import { installMetrics, installPushMetrics } from './ops/metrics.ts';
+import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
 import { readTlsOptions, TlsReloader } from './ops/tls.ts';
 import type { ReloadReport } from './doors/rest/routes/operator.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
+import { registerWebhooks } from './webhooks/registry.ts';
+import type { WebhookService } from './webhooks/service.ts';
 
 export interface BuildAppOptions {
   /** Logger to use; default a pino logger at `config.log.level`. */
@@ -47,6 +50,8 @@ export interface RoomcastApp {
   readonly config: Config;
   /** Push notifications; null when the backend offers no push stores (its routes answer 503). */
   readonly push: PushService | null;
+  /** Webhooks; null when no app has an endpoint. */
+  readonly webhooks: WebhookService | null;
   /** Starts the backend and core, then listens. Resolves with the bound address (`http://host:port`). */
   listen(): Promise<string>;
   /** Graceful stop: stop accepting, close doors' sockets, finish in-flight, close the backend. */
@@ -80,6 +85,18 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const backend = createBackend(config, logger);
   const core = new Core({ config, backend, logger, nodeId });
   const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
+  // Loaded only when some app has an endpoint: a node without webhooks never pays their start-up cost.
+  const webhooks: WebhookService | null = config.apps.some((app) => app.webhooks.length > 0)
+    ? new (await import('./webhooks/service.ts')).WebhookService({ config, backend, nodeId: () => core.nodeId, logger })
+    : null;
+  if (webhooks !== null) {
+    registerWebhooks(core, webhooks);
+    webhooks.attach(core.observers);
+  }
+  core.onReconfigure((next) => {
+    if (webhooks !== null) webhooks.reconfigure(next);
+    else if (next.apps.some((app) => app.webhooks.length > 0)) logger.warn('webhooks added by a reload start only after a restart (no app had webhooks when this node started)');
+  });
   // Read before anything listens: a certificate that does not load stops the start (RC_ERR_TLS_UNUSABLE).
   const tlsOptions = config.server.tls === undefined ? null : readTlsOptions(config.server.tls);
   let tls: TlsReloader | null = null;
@@ -136,6 +153,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   const metrics = installMetrics(http, core);
   if (push !== null) installPushMetrics(metrics, push);
+  if (webhooks !== null) installWebhookMetrics(metrics, webhooks);
+  const clusterStats = clusterStatsOf(core);
+  let metricsServer: FastifyInstance | null = null;
   await http.register(healthRoutes, { core });
   await http.register(statsRoutes, { core, configState: () => ({ hash: reloader.hash, restartPending: reloader.restartPending }) });
   await http.register(restDoor, { core, push, reload: () => reloader.reload() });
@@ -157,11 +177,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     backend,
     config,
     push,
+    webhooks,
     async listen(): Promise<string> {
       await backend.start();
       await core.start();
       push?.start();
+      webhooks?.start();
+      clusterStats.start();
       started = true;
+      metricsServer = await listenMetrics(metrics, core);
       const address = await http.listen({ host: config.server.host, port: config.server.port });
       if (tlsOptions !== null && config.server.tls !== undefined) {
         tls = new TlsReloader(http.server as unknown as TlsServer, config.server.tls, logger, tlsOptions);
@@ -182,8 +206,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         tls?.close();
         await plainHttp?.close();
         await http.close();
+        await metricsServer?.close();
+        await clusterStats.stop();
         await push?.close();
         if (started) await core.stop();
+        await webhooks?.close();
         await backend.close();
       })();
       return closing;

@@ -166,6 +166,11 @@ export const ERRORS = {
   RC_ERR_PUSH_BAD_SCHEDULE: spec(400, 'Bad Request', 'bad schedule: %s'),
   RC_ERR_PUSH_DEVICE_NOT_IN_PUBLISH: spec(404, 'Not Found', 'device %s was not sent push publish %s, so it cannot report a delivery status for it'),
 
+  // --- webhooks (src/webhooks)
+  RC_ERR_WEBHOOKS_UNAVAILABLE: spec(503, 'Service Unavailable', 'webhooks are not available on the %s backend', true),
+  RC_ERR_WEBHOOKS_INVALID_REQUEST: spec(400, 'Bad Request', 'invalid webhooks request: %s'),
+  RC_ERR_WEBHOOKS_DEAD_LETTER_NOT_FOUND: spec(404, 'Not Found', 'webhook dead letter %s does not exist (replayed already, or expired)'),
+
   // --- operator console
   RC_ERR_CONSOLE_LOGIN_FAILED: spec(401, 'Unauthorized', 'console login failed: unknown user or wrong password'),
   RC_ERR_CONSOLE_LOGIN_RATE_LIMITED: spec(429, 'Too Many Requests', 'too many console login attempts; retry after %s s', true),

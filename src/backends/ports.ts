@@ -329,16 +329,165 @@ export interface JobQueue {
   remove(id: string): Promise<boolean>;
   /** Starts this node's workers on the queue (call once). */
   process(handler: JobHandler, concurrency: number): void;
+  /** Jobs not finished, cluster-wide: waiting to run, delayed (scheduled or between retries), running. Optional (test doubles). */
+  depth?(): Promise<{ readonly waiting: number; readonly delayed: number; readonly active: number }>;
   /** Stops taking jobs, waits for running ones, releases connections. Idempotent. */
   close(): Promise<void>;
 }
 
+/** How a queue recovers the jobs of a worker that died. */
+export interface JobQueueOptions {
+  /**
+   * A running job whose worker stops renewing its lock for this long runs again on
+   * another worker, in milliseconds (Redis; the memory queue dies with its process).
+   * Shorter: faster failover, but a worker whose event loop stalls that long may see its
+   * job run twice. Default: the backend's (30000 on Redis).
+   */
+  readonly lockMs?: number;
+}
+
 /** Named job queues sharing one store. */
 export interface JobQueues {
-  /** The queue called `name` (same object for the same name). */
-  queue(name: string): JobQueue;
+  /** The queue called `name` (same object for the same name; options apply when it is first made). */
+  queue(name: string, options?: JobQueueOptions): JobQueue;
   /** Closes every queue made here. */
   close(): Promise<void>;
+}
+
+/**
+ * What an outbox transition follows, read by the store itself (so the decision and the
+ * record are one atomic step):
+ * - `channel`: occupied while the stream's occupancy total is positive;
+ * - `member`: present while the user has a connection in the presence stream;
+ * - `count`: the stream's occupancy total (recorded each time it differs from the last one recorded).
+ */
+export type OutboxSubject =
+  | { readonly kind: 'channel'; readonly stream: string }
+  | { readonly kind: 'member'; readonly stream: string; readonly userId: string }
+  | { readonly kind: 'count'; readonly stream: string };
+
+/** An item to record into some lanes. */
+export interface OutboxRecord {
+  /** Lanes that get the item (none: the transition is still tracked, nothing is recorded). */
+  readonly lanes: readonly string[];
+  /** Opaque JSON text (an object or any JSON value), embedded as the item's `b`. */
+  readonly body: string;
+}
+
+export interface OutboxReconcile {
+  readonly subject: OutboxSubject;
+  /** Groups the subjects reported up, for `reportedUp` (an app id). */
+  readonly scope: string;
+  /** How long a `channel`/`member` subject must stay absent before `down` is recorded, in milliseconds; 0: at once. */
+  readonly downDelayMs: number;
+  /** Recorded when the subject becomes present (and, for `count`, on every change). */
+  readonly up: OutboxRecord;
+  /** Recorded when the subject has been absent for `downDelayMs`. */
+  readonly down: OutboxRecord;
+  /**
+   * `up`: the caller's own atomic step saw the subject become present (an occupancy total
+   * of 1 after +1, a user's first connection). Then `up` is recorded even if the subject
+   * is absent again by now (a blip shorter than this call's way to the store), followed
+   * by `down` after the delay, so a real transition is never lost to a slow reconcile.
+   */
+  readonly edge?: 'up';
+}
+
+/** A lane that just got items and has no drain scheduled for its current epoch. */
+export interface OutboxDrain {
+  readonly lane: string;
+  readonly epoch: number;
+}
+
+export interface OutboxReconcileResult {
+  /**
+   * `up`/`down`/`count` when this call recorded a transition, `pending` when the subject is
+   * absent but its delay has not passed (call again after `dueInMs`), `none` when the
+   * reported state already matches.
+   */
+  readonly outcome: 'up' | 'down' | 'count' | 'pending' | 'none';
+  /** When a `down` waits (`pending`, or `up` recorded for a blip): milliseconds until it may be recorded; else 0. */
+  readonly dueInMs: number;
+  /**
+   * When a `down` waits: when the subject's absence began (ms, store clock). The same for
+   * every caller during one absence and different for the next, so it names the wait
+   * (a check scheduled under it is scheduled once). 0 when none waits.
+   */
+  readonly absentSince: number;
+  readonly drains: readonly OutboxDrain[];
+}
+
+/** What `peek` sees at the head of a lane. */
+export interface OutboxHead {
+  /** Items removed from the lane so far; `ack` and `fail` name the head they saw by it. */
+  readonly head: number;
+  readonly items: readonly string[];
+  /** Failed attempts recorded for this head (0 after an ack). */
+  readonly tries: number;
+}
+
+/**
+ * The outbox: what the cluster has announced about channel state, and ordered lanes of
+ * items waiting to be sent. Webhooks are built on it (see src/webhooks/); the store knows
+ * no protocol.
+ *
+ * Guarantees:
+ * - `reconcile` compares a subject's actual state (read inside the same atomic step) with
+ *   the state last recorded for it, and records at most one transition: `up` exactly once
+ *   per absent→present change and `down` exactly once per present→absent change that lasted
+ *   `downDelayMs` (one that ends sooner records nothing), however many nodes call it,
+ *   in whatever order. It is idempotent: calling it again with nothing changed records
+ *   nothing. A recorded item is the JSON text
+ *   `{"id":"<n>","t":<ms since epoch, store clock>,"n":<subject value>,"b":<body>}` where
+ *   `n` is a number unique per deployment (`id` a string of it).
+ * - Items of one lane are kept in the order they were recorded and appended; an item is
+ *   removed only by `ack` of the head it was read at.
+ * - Each lane has a drain epoch: a drain for epoch E is scheduled by whoever got E in
+ *   `drains` (from `reconcile`, `append` or `finish`); `finish` moves to E + 1. Epochs only
+ *   grow, so a (lane, epoch) pair names one drain for ever.
+ */
+export interface OutboxStore {
+  reconcile(request: OutboxReconcile): Promise<OutboxReconcileResult>;
+  /**
+   * Appends items (JSON text, written by the caller) to lanes, in order. With `once`, the
+   * whole call is skipped when the same `once.key` was appended within `once.ttlMs`
+   * (several nodes may report one event). Returns the lanes that need a drain.
+   */
+  append(items: readonly { readonly lane: string; readonly item: string }[], once?: { readonly key: string; readonly ttlMs: number }): Promise<OutboxDrain[]>;
+  /** Up to `max` items from the head of the lane. */
+  peek(lane: string, max: number): Promise<OutboxHead>;
+  /** Removes `count` items when the lane's head is still `head`; false when it moved (another drain got there). */
+  ack(lane: string, head: number, count: number): Promise<boolean>;
+  /** Counts a failed attempt at `head`; returns the tries so far, or 0 when the head moved. */
+  fail(lane: string, head: number): Promise<number>;
+  /**
+   * Ends the drain of `epoch`: when it is the lane's current epoch, the epoch moves on.
+   * Returns the current epoch and the items left; when items are left and the epoch moved
+   * here, the caller schedules a drain for the returned epoch.
+   */
+  finish(lane: string, epoch: number): Promise<{ readonly epoch: number; readonly length: number; readonly moved: boolean }>;
+  /** Lanes that hold items, with their epoch and length (for sweeps and queue depth). */
+  activeLanes(): Promise<Map<string, { readonly epoch: number; readonly length: number }>>;
+  /** Subjects of a scope whose recorded state is present (channels and members; pending downs included). */
+  reportedUp(scope: string): Promise<OutboxSubject[]>;
+}
+
+/** A fixed-bucket histogram's state: upper bounds, per-bucket counts (the last is +Inf), sum and count. */
+export interface HistogramSnapshot {
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+/** Figures a backend keeps about its store connections, for metrics (read at scrape). */
+export interface BackendTelemetry {
+  /** Commands that failed, by kind: `timeout`, `connection` (not connected, dropped), `reply` (the store refused it). */
+  readonly commandErrors: ReadonlyMap<string, number>;
+  /** Command round trips, in seconds (sent → answered or failed). */
+  readonly commandLatency: HistogramSnapshot;
+  /** Times the bus subscription was re-established after it was lost. */
+  readonly busReconnects: number;
 }
 
 /** The whole backend, as `createBackend(config)` returns it. */
@@ -359,6 +508,10 @@ export interface Backend {
    * before it supports them; the core answers `RC_ERR_MESSAGES_UNSUPPORTED` without it.
    */
   readonly messages?: MessageStore;
+  /** Outbox lanes and announced state for webhooks. Optional: without it webhooks are refused at start-up. */
+  readonly outbox?: OutboxStore;
+  /** Store connection figures (Redis); absent for a backend with no connections (memory). */
+  readonly telemetry?: BackendTelemetry;
   /**
    * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
    * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps

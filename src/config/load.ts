@@ -190,6 +190,7 @@ function crossReferenceProblems(config: Config): ConfigProblem[] {
     if (appKeys.has(app.key)) problems.push(problemAt(`apps.${index}.key`, 'duplicates another app key'));
     appIds.add(app.id);
     appKeys.add(app.key);
+    app.webhooks.forEach((endpoint, at) => problems.push(...webhookHeaderProblems(endpoint.headers ?? {}, `apps.${index}.webhooks.${at}.headers`)));
   });
   const spaceIds = new Set<string>();
   config.spaces.forEach((space, index) => {
@@ -197,6 +198,21 @@ function crossReferenceProblems(config: Config): ConfigProblem[] {
     spaceIds.add(space.id);
     if (!appIds.has(space.app)) problems.push(problemAt(`spaces.${index}.app`, `names app "${space.app}", which is not in apps`));
   });
+  return problems;
+}
+
+/** A header name as HTTP defines a token. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Headers roomcast sets itself on every webhook request (the signature covers the body it sends). */
+const RESERVED_WEBHOOK_HEADERS = new Set(['content-type', 'content-length', 'host', 'x-pusher-key', 'x-pusher-signature']);
+
+function webhookHeaderProblems(headers: Readonly<Record<string, string>>, field: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) problems.push(problemAt(`${field}.${name}`, 'is not a valid header name'));
+    else if (RESERVED_WEBHOOK_HEADERS.has(name.toLowerCase())) problems.push(problemAt(`${field}.${name}`, 'is set by roomcast itself'));
+    else if (/[\r\n\0]/.test(value)) problems.push(problemAt(`${field}.${name}`, 'may not contain line breaks'));
+  }
   return problems;
 }
 

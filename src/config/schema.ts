@@ -10,6 +10,27 @@ import { consoleSchema } from './console.ts';
 
 export type * from './types.ts';
 
+/** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own (docs/webhooks.md). */
+export const WEBHOOK_EVENT_TYPES = [
+  'channel_occupied',
+  'channel_vacated',
+  'member_added',
+  'member_removed',
+  'client_event',
+  'cache_miss',
+  'subscription_count',
+  'message_created',
+  'message_updated',
+  'message_deleted',
+  'message_appended',
+  'annotation_created',
+  'annotation_deleted',
+  'bot_joined',
+  'bot_left',
+  'user_online',
+  'user_offline',
+] as const;
+
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
 const idPattern = '^[A-Za-z0-9_.-]{1,100}$';
 
@@ -246,6 +267,31 @@ export const configSchema = {
               maxAnnotationsPerMessage: { type: 'integer', minimum: 1, default: 5000, 'x-unit': 'annotations', description: 'Live annotations per message; past it a new annotation is refused (409).' },
             },
           },
+          webhooks: {
+            type: 'array',
+            default: [],
+            description:
+              "Webhook endpoints, in soketi's shape (a soketi app list keeps working). Each gets the events it names, in Pusher's format, signed with this app's key and secret (see docs/webhooks.md). Empty: no webhooks.",
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url', 'event_types'],
+              properties: {
+                url: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2000, description: 'Where events are POSTed: an `http://` or `https://` URL (redirects are not followed).' },
+                event_types: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...WEBHOOK_EVENT_TYPES] }, description: 'The events this endpoint receives (docs/webhooks.md lists them).' },
+                filter: {
+                  type: 'object',
+                  additionalProperties: false,
+                  description: 'Only events of channels whose name matches both conditions (when given). Events with no channel (`user_online`, `user_offline`) always pass. Absent: every channel.',
+                  properties: {
+                    channel_name_starts_with: { type: 'string', maxLength: 200, description: 'The channel name starts with this.' },
+                    channel_name_ends_with: { type: 'string', maxLength: 200, description: 'The channel name ends with this.' },
+                  },
+                },
+                headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 4000 }, description: 'Extra request headers (e.g. a token the receiver checks). May not set Content-Type, Host or X-Pusher-*.' },
+              },
+            },
+          },
         },
       },
     },
@@ -270,6 +316,55 @@ export const configSchema = {
         statusTtlSec: { type: 'integer', minimum: 60, default: 604800, 'x-unit': 's', description: 'How long publish status and dead letters are kept (7 days).' },
         maxRecipients: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'entries', description: 'Max recipients entries in one publish.' },
         webPushAllowHttp: { type: 'boolean', default: false, description: "Accept `http://` Web Push endpoints (local test push services). false: only `https://`, as browsers' push services use, so a registration cannot point the server at plain-HTTP internal addresses." },
+      },
+    },
+    webhookDelivery: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "How webhooks are delivered (every app's endpoints share these settings).",
+      properties: {
+        workers: { type: 'boolean', default: true, description: "Run this node's delivery workers. false makes a node record events but never send them." },
+        concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 16, 'x-unit': 'requests', description: 'Deliveries (HTTP requests) one node makes at once, over all endpoints.' },
+        lanesPerEndpoint: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 64,
+          default: 4,
+          'x-unit': 'lanes',
+          description: "Ordered lanes per endpoint: at most this many requests to one endpoint are in flight cluster-wide, and a channel's events always share one lane, so their order holds. 1: one ordered stream per endpoint.",
+        },
+        batchSize: { type: 'integer', minimum: 1, maximum: 1000, default: 50, 'x-unit': 'events', description: "Events per request, at most (Pusher's batch format). 1 sends one event per request." },
+        timeoutMs: { type: 'integer', minimum: 100, default: 5000, 'x-unit': 'ms', description: 'One request may take this long before it counts as failed and is retried.' },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 8, 'x-unit': 'attempts', description: 'Attempts per batch (5xx, 408, 429, timeouts) before it goes to the dead-letter list. 1 means no retry.' },
+        retryBaseMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: "First retry delay, doubled each attempt (±20 % jitter); an endpoint's longer Retry-After is honoured." },
+        retryMaxMs: { type: 'integer', minimum: 1, default: 60000, 'x-unit': 'ms', description: 'Cap of the retry delay.' },
+        leaveDelayMs: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 600000,
+          default: 3000,
+          'x-unit': 'ms',
+          description: '`channel_vacated`, `member_removed` and `user_offline` wait this long, and are not sent when the channel, member or user is back meanwhile (a reconnect). 0 sends them at once.',
+        },
+        deadLetterTtlSec: { type: 'integer', minimum: 60, default: 604800, 'x-unit': 's', description: 'How long dead letters are kept for listing and replay (7 days).' },
+        failoverMs: {
+          type: 'integer',
+          minimum: 500,
+          default: 10000,
+          'x-unit': 'ms',
+          description: 'A delivery whose node died is taken over by another node after this long (the queue lock, Redis). A node whose event loop stalls longer may see a batch sent twice (events keep their ids).',
+        },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Prometheus metrics (`GET /metrics`) and the cluster figures of `/stats`.',
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 0, 'x-unit': 'port', description: 'Serve `GET /metrics` on this port only (a listener of its own on `server.host`, plain HTTP), so it can stay off the public port. 0: on the main port, beside `/stats`.' },
+        statsIntervalMs: { type: 'integer', minimum: 100, default: 1000, 'x-unit': 'ms', description: 'How often each node writes its figures to the backend for `/stats` (the cluster sums are this fresh).' },
       },
     },
     console: consoleSchema,

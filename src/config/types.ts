@@ -43,6 +43,18 @@ export interface AppConfig {
   subscriptionCountEvents: boolean;
   limits: AppLimits;
   history: HistoryRetention;
+  webhooks: WebhookEndpointConfig[];
+}
+
+/** An event a webhook endpoint can ask for (the list: `WEBHOOK_EVENT_TYPES` in schema.ts). */
+export type WebhookEventType = (typeof import('./schema.ts').WEBHOOK_EVENT_TYPES)[number];
+
+/** One webhook endpoint of an app (`apps[].webhooks[]`). */
+export interface WebhookEndpointConfig {
+  url: string;
+  event_types: WebhookEventType[];
+  filter?: { channel_name_starts_with?: string; channel_name_ends_with?: string };
+  headers?: Record<string, string>;
 }
 
 export interface RoomConfig {
@@ -145,6 +157,27 @@ export interface PushConfig {
   webPushAllowHttp: boolean;
 }
 
+/** How webhooks are delivered (`webhookDelivery`). */
+export interface WebhookDeliveryConfig {
+  workers: boolean;
+  concurrency: number;
+  lanesPerEndpoint: number;
+  batchSize: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  leaveDelayMs: number;
+  deadLetterTtlSec: number;
+  failoverMs: number;
+}
+
+/** Prometheus metrics and `/stats` (`metrics`). */
+export interface MetricsConfig {
+  port: number;
+  statsIntervalMs: number;
+}
+
 export interface Config {
   server: ServerConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -155,6 +188,8 @@ export interface Config {
   apps: AppConfig[];
   spaces: SpaceConfig[];
   push: PushConfig;
+  webhookDelivery: WebhookDeliveryConfig;
+  metrics: MetricsConfig;
   /** The operator console (its own block: console.ts). */
   console: ConsoleConfig;
 }

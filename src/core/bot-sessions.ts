@@ -13,6 +13,10 @@
  *
  * A session also ends when its space is stopped: the record keeps the space's epoch at
  * login, and a stop bumps the epoch.
+ *
+ * The core's observers are told `bot_joined` at login and `bot_left` when this node ends
+ * a session or finds it expired (webhooks record each once per session, whichever node
+ * reports it).
  */
 import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../backends/ports.ts';
@@ -103,7 +107,21 @@ export class BotSessions {
     };
     await this.kv.set(keyOf(session.id), JSON.stringify(session), this.graceMs);
     this.remember(session);
+    this.announce('bot_joined', session);
     return session;
+  }
+
+  /** Tells the core's observers that a session joined or left its room. */
+  announce(kind: 'bot_joined' | 'bot_left', session: BotSession): void {
+    this.core.observers.notify('botSession', {
+      kind,
+      appId: session.appId,
+      channel: session.channel,
+      space: session.space,
+      room: session.room,
+      bot: session.bot,
+      session: session.id,
+    });
   }
 
   /** The live session, or why there is none. Ends a session whose space was stopped since login. */
@@ -138,7 +156,9 @@ export class BotSessions {
 
   /** Ends a session at once (logout, or its space stopped). */
   end(id: string): Promise<void> {
+    const session = this.known.get(id);
     this.known.delete(id);
+    if (session !== undefined) this.announce('bot_left', session);
     return this.kv.delete(keyOf(id));
   }
 
@@ -163,6 +183,8 @@ export class BotSessions {
   }
 
   private expired(id: string): SessionCheck {
+    const session = this.known.get(id);
+    if (session !== undefined) this.announce('bot_left', session);
     this.known.delete(id);
     return { ok: false, reason: 'expired' };
   }

@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { BusMessage } from '../backends/ports.ts';
 import { parseStreamKey } from './channels.ts';
+import type { NodeCounters } from './counters.ts';
 import type { LocalHub } from './hub.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { decodeSignal, type Signal } from './signals.ts';
@@ -38,6 +39,8 @@ export class BusInbound {
   constructor(
     private readonly hub: LocalHub,
     private readonly logger: Logger,
+    /** Takes the publish → fan-out latency of every message (once per message, not per subscriber). */
+    private readonly counters?: NodeCounters,
   ) {}
 
   /** Remembers a record this node is about to append, by its body (its echo then skips the parse). */
@@ -122,6 +125,7 @@ export class BusInbound {
     }
     const { appId, channel } = parseStreamKey(stream);
     const message = new ChannelMessage(appId, channel, seq, time, record);
+    this.counters?.deliveryLatency.observe(Math.max(0, Date.now() - time) / 1000);
     this.hub.dispatch(stream, message);
     for (const tap of isCreateRecord(record) ? this.messageTaps : this.mutationTaps) {
       try {

@@ -5,29 +5,35 @@
  * - `presence.ts`: presence joins, leaves and their announcements;
  * - `membership.ts`: this node's heartbeat and the reaping of dead nodes;
  * - `bus-inbound.ts`: appends and signals from the bus, fanned out on this node;
- * - `history.ts`, `messages.ts`, `annotations.ts`: the message model.
+ * - `history.ts`, `messages.ts`, `annotations.ts`: the message model;
+ * - `observers.ts`, `counters.ts`: what this node did, for webhooks and metrics.
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
 import type { Backend } from '../backends/ports.ts';
 import { Annotations } from './annotations.ts';
+import { observeAppends } from './append-observer.ts';
 import { AppRegistry } from './apps.ts';
 import { BusInbound, type MessageListener } from './bus-inbound.ts';
 import { lastPublishedMessage } from './cache.ts';
-import { isPresenceChannel, streamKey } from './channels.ts';
+import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
+import { countersOf, type NodeCounters } from './counters.ts';
 import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
 import { NodeMembership } from './membership.ts';
+import { CoreObservers } from './observers.ts';
 import { OnlineUsers } from './online-users.ts';
+import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
+import { serialFromSeq } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
 import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
-import type { ChannelMessage, Member, Subscriber, UserConnection } from './types.ts';
+import type { ChannelMessage, Member, MessageRecord, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
 
@@ -53,6 +59,12 @@ export class Core {
   readonly messages: VersionedMessages;
   /** Annotations and summaries. */
   readonly annotations: Annotations;
+  /** Who is told what this node did (webhooks). */
+  readonly observers: CoreObservers;
+  /** This node's operational counters (metrics, /stats). */
+  readonly counters: NodeCounters;
+  /** The backend as the appending modules see it: every append they make is reported to the observers. */
+  private readonly appending: Backend;
   private readonly inbound: BusInbound;
   private readonly subscriptions: Subscriptions;
   private readonly presence: PresenceTracker;
@@ -67,13 +79,17 @@ export class Core {
     this.backend = backend;
     this.nodeId = options.nodeId;
     this.apps = new AppRegistry(config.apps);
+    this.observers = new CoreObservers(logger);
+    this.counters = countersOf(this);
+    this.counters.sources.localChannels = () => this.hub.figuresByApp();
+    this.appending = observeAppends(backend, this.onAppended);
     this.history = new ChannelHistory(backend);
-    this.messages = new VersionedMessages(backend);
-    this.annotations = new Annotations(backend);
+    this.messages = new VersionedMessages(this.appending);
+    this.annotations = new Annotations(this.appending);
     const nodeId = (): string => this.nodeId;
-    this.inbound = new BusInbound(this.hub, logger);
-    this.subscriptions = new Subscriptions(backend, this.hub, nodeId, logger);
-    this.presence = new PresenceTracker(backend, this.apps, nodeId, this.sendSignal, logger);
+    this.inbound = new BusInbound(this.hub, logger, this.counters);
+    this.subscriptions = new Subscriptions(backend, this.hub, nodeId, logger, this.observers);
+    this.presence = new PresenceTracker(backend, this.apps, nodeId, this.sendSignal, logger, this.observers);
     this.onlineUsers = new OnlineUsers(backend, this.apps, nodeId, this.sendSignal, logger);
     this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
     this.subscriptionCounts = new SubscriptionCounts(backend, this.hub, this.apps, this.sendSignal, logger);
@@ -88,6 +104,8 @@ export class Core {
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
       },
+      counters: this.counters,
+      entriesRemoved: () => this.observers.notify('entriesRemoved'),
       logger,
     });
     backend.bus.setHandler(this.inbound.onBusMessage);
@@ -134,9 +152,14 @@ export class Core {
    * events (`extras.ephemeral`, see ephemeral.ts) are broadcast without being stored
    * and have no serial ('').
    */
-  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    if (!inputs.some(isEphemeral)) return publishEvents(this.backend.log, app, inputs, this.inbound.rememberOwnRecord);
-    return this.publishMixed(app, inputs);
+  async publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
+    const published = inputs.some(isEphemeral) ? await this.publishMixed(app, inputs) : await publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord);
+    inputs.forEach((input, index) => {
+      const channels = published[index]?.length ?? 0;
+      this.counters.published.add(`${app.id}\n${input.origin}`, channels);
+      if (input.origin === 'ws' && input.name.startsWith('client-')) this.counters.clientEvents.add(app.id, channels);
+    });
+    return published;
   }
 
   /** Stored events in one backend round trip, ephemeral ones as signals; results in input order. */
@@ -144,7 +167,7 @@ export class Core {
     const stored = inputs.filter((input) => !isEphemeral(input));
     // Validated up front, so a bad stored event fails the call before anything is broadcast.
     for (const input of inputs) (isEphemeral(input) ? validateEphemeral : validateEvent)(app, input);
-    const published = stored.length > 0 ? await publishEvents(this.backend.log, app, stored, this.inbound.rememberOwnRecord) : [];
+    const published = stored.length > 0 ? await publishEvents(this.appending.log, app, stored, this.inbound.rememberOwnRecord) : [];
     let next = 0;
     const out: PublishedMessage[][] = [];
     for (const input of inputs) {
@@ -153,14 +176,35 @@ export class Core {
     return out;
   }
 
+  /** Reports an append this node made (any module's) to the observers that want its app's messages. */
+  private readonly onAppended = (stream: string, entries: readonly { readonly seq: number; readonly time: number; readonly body: string }[]): void => {
+    if (isCompanionStream(stream)) return;
+    const { appId, channel } = parseStreamKey(stream);
+    if (!this.observers.wantsMessages(appId)) return;
+    for (const entry of entries) {
+      let record: MessageRecord;
+      try {
+        record = JSON.parse(entry.body) as MessageRecord;
+      } catch {
+        continue;
+      }
+      this.observers.notify('messageAppended', { appId, channel, serial: serialFromSeq(entry.seq), time: entry.time, record });
+    }
+  };
+
   /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */
   idempotent<T>(app: AppConfig, scope: string, key: string, request: unknown, work: () => Promise<T>): Promise<IdempotentOutcome<T>> {
     return runIdempotent(this.backend.kv, `idem:${app.id}:${scope}:${key}`, fingerprintOf(request), app.idempotencyWindowSec * 1000, work);
   }
 
-  /** The channel's last published event (what a `cache-` channel replays), or null on a cache miss. */
-  lastMessage(appId: string, channel: string): Promise<ChannelMessage | null> {
-    return lastPublishedMessage(this.backend.log, appId, channel);
+  /**
+   * The channel's last published event (what a `cache-` channel replays to a new
+   * subscriber), or null on a cache miss (reported to the observers: Pusher's `cache_miss`).
+   */
+  async lastMessage(appId: string, channel: string): Promise<ChannelMessage | null> {
+    const message = await lastPublishedMessage(this.backend.log, appId, channel);
+    if (message === null) this.observers.notify('cacheMissed', appId, channel);
+    return message;
   }
 
   /** Registers a listener for every channel message this node receives (not per subscriber). */
@@ -229,12 +273,14 @@ export class Core {
   signIn(appId: string, connection: UserConnection): void {
     this.hub.addUser(appId, connection);
     this.onlineUsers.signedIn(appId, connection);
+    this.observers.notify('userSignedIn', appId, connection.connectionId, connection.userId);
   }
 
   /** Undoes `signIn` (sign-out, sign-in as another user, or the connection closed). */
   signOut(appId: string, connection: UserConnection): void {
     this.hub.removeUser(appId, connection);
     this.onlineUsers.signedOut(appId, connection);
+    this.observers.notify('userSignedOut', appId, connection.connectionId, connection.userId);
   }
 
   /** Closes every connection of a user, on every node. */

@@ -6,7 +6,8 @@
  * channel's local subscribers. No I/O per subscriber; each door encodes once per
  * message through `ChannelMessage.encode`.
  */
-import { streamKey } from './channels.ts';
+import { parseStreamKey, streamKey } from './channels.ts';
+import type { LocalChannelFigures } from './counters.ts';
 import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber, type UserConnection } from './types.ts';
 
 export class LocalHub {
@@ -44,6 +45,26 @@ export class LocalHub {
   /** Number of local subscribers of a channel. */
   localCount(appId: string, channel: string): number {
     return this.channels.get(streamKey(appId, channel))?.size ?? 0;
+  }
+
+  /**
+   * Per app: channels with subscribers on this node, their subscriptions, and those in
+   * presence channels (memberships). O(channels): for scrapes and stats snapshots only.
+   */
+  figuresByApp(): Map<string, LocalChannelFigures> {
+    const out = new Map<string, { channels: number; subscriptions: number; presenceMembers: number }>();
+    for (const [key, set] of this.channels) {
+      const { appId, channel } = parseStreamKey(key);
+      let figures = out.get(appId);
+      if (figures === undefined) {
+        figures = { channels: 0, subscriptions: 0, presenceMembers: 0 };
+        out.set(appId, figures);
+      }
+      figures.channels++;
+      figures.subscriptions += set.size;
+      if (channel.startsWith('presence-')) figures.presenceMembers += set.size;
+    }
+    return out;
   }
 
   /** Delivers to every local subscriber of the message's channel except its sender. */

@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
+import type { NodeCounters } from './counters.ts';
 import type { Departure } from './presence.ts';
 
 export interface MembershipOptions {
@@ -21,6 +22,10 @@ export interface MembershipOptions {
   readonly announceDepartures: (left: readonly Departure[]) => Promise<void>;
   /** Runs after each successful heartbeat, before reaping (retries held-up presence leaves). */
   readonly afterHeartbeat: () => Promise<void>;
+  /** Counts heartbeats and reaps. */
+  readonly counters?: NodeCounters;
+  /** Told after a node's entries were removed (a dead one's, or this node's own at stop). */
+  readonly entriesRemoved?: () => void;
   readonly logger: Logger;
 }
 
@@ -48,6 +53,7 @@ export class NodeMembership {
       const left = await backend.presence.removeNode(this.nodeId);
       await backend.occupancy.removeNode(this.nodeId);
       await this.options.announceDepartures(left);
+      this.options.entriesRemoved?.();
       await backend.nodes.forget(this.nodeId);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not deregister this node; peers will reap it after the heartbeat TTL');
@@ -59,6 +65,7 @@ export class NodeMembership {
     const { backend, logger } = this.options;
     try {
       await backend.nodes.heartbeat(this.nodeId, this.options.heartbeatTtlMs);
+      if (this.options.counters !== undefined) this.options.counters.heartbeats++;
       await this.options.afterHeartbeat();
       for (const dead of await backend.nodes.deadNodes()) {
         if (dead === this.nodeId || !(await backend.nodes.claimDead(dead))) continue;
@@ -66,6 +73,8 @@ export class NodeMembership {
         const left = await backend.presence.removeNode(dead);
         await backend.occupancy.removeNode(dead);
         await this.options.announceDepartures(left);
+        if (this.options.counters !== undefined) this.options.counters.reaps++;
+        this.options.entriesRemoved?.();
       }
     } catch (error) {
       logger.warn({ err: error }, 'heartbeat failed');

@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import type { AppRegistry } from './apps.ts';
+import type { CoreObservers } from './observers.ts';
 import { parseStreamKey, streamKey } from './channels.ts';
 import { recordPresenceChange, type PresenceAction } from './presence-history.ts';
 import type { SignalSender } from './signals.ts';
@@ -37,6 +38,8 @@ export class PresenceTracker {
     private readonly nodeId: () => string,
     private readonly sendSignal: SignalSender,
     private readonly logger: Logger,
+    /** Told each user's first join and last leave this node decided (and reaped departures). */
+    private readonly observers?: CoreObservers,
   ) {}
 
   /**
@@ -54,6 +57,7 @@ export class PresenceTracker {
     });
     this.joinedUsers.set(`${key}\n${subscriber.connectionId}`, member.userId);
     if (firstForUser) {
+      this.observers?.notify('memberChanged', appId, channel, member.userId, true);
       void this.record(appId, channel, 'presence.enter', member.userId, member.userInfo);
       await this.sendSignal({
         type: 'presence',
@@ -121,6 +125,9 @@ export class PresenceTracker {
   async announceDepartures(left: readonly Departure[]): Promise<void> {
     for (const { channel: key, userId } of left) {
       const { appId, channel } = parseStreamKey(key);
+      this.observers?.notify('memberChanged', appId, channel, userId, false);
+      // Not a channel: the `#online` set of signed-in users (webhooks) shares the presence store.
+      if (channel.startsWith('#')) continue;
       void this.record(appId, channel, 'presence.leave', userId);
       await this.sendSignal({
         type: 'presence',

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
 import type { LocalHub } from './hub.ts';
+import type { CoreObservers } from './observers.ts';
 import type { Subscriber } from './types.ts';
 
 /** A channel's occupancy as the REST API reports it. */
@@ -28,17 +29,21 @@ export class Subscriptions {
     /** The id this node counts its subscriptions under. */
     private readonly nodeId: () => string,
     private readonly logger: Logger,
+    /** Told every count change this node made (with the cluster total it left). */
+    private readonly observers?: CoreObservers,
   ) {}
 
   /** Subscribes a connection on this node and counts it cluster-wide; undone when the count fails. */
   async subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
     if (!this.hub.add(appId, channel, subscriber)) return;
+    let total: number;
     try {
-      await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId(), +1);
+      total = await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId(), +1);
     } catch (error) {
       this.hub.remove(appId, channel, subscriber);
       throw error;
     }
+    this.observers?.notify('occupancyChanged', appId, channel, total, +1);
   }
 
   /**
@@ -48,7 +53,8 @@ export class Subscriptions {
   async unsubscribe(appId: string, channel: string, subscriber: Subscriber): Promise<boolean> {
     if (!this.hub.remove(appId, channel, subscriber)) return false;
     try {
-      await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId(), -1);
+      const total = await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId(), -1);
+      this.observers?.notify('occupancyChanged', appId, channel, total, -1);
     } catch (error) {
       // Not retried: a timed-out -1 may still run late, and a second one would undercount.
       this.logger.warn({ err: error, channel }, 'unsubscribe: occupancy update failed');

@@ -13,7 +13,7 @@ import type { ChannelMessage } from '../core/types.ts';
 import { CredentialStore } from './credentials.ts';
 import { DeviceRegistry } from './devices.ts';
 import { asBody, field, requiredId, requiredString } from './fields.ts';
-import { jobIds, pushKeys } from './keys.ts';
+import { jobIds } from './keys.ts';
 import { ApnsProvider } from './providers/apns.ts';
 import { FcmProvider } from './providers/fcm.ts';
 import type { PushProvider } from './providers/types.ts';
@@ -23,7 +23,7 @@ import { isReceipt, isTerminal, StatusStore, type PublishStatus } from './status
 import { SubscriptionRegistry } from './subscriptions.ts';
 import { TemplateStore } from './templates.ts';
 import type { Platform } from './types.ts';
-import { PushWorker, type DeliveryOutcome } from './worker.ts';
+import { pushDeadLetters, PushWorker, type DeliveryOutcome, type PushDeadLetter } from './worker.ts';
 
 /** The queue every push job runs on. */
 export const PUSH_QUEUE = 'push';
@@ -192,10 +192,14 @@ export class PushService {
     return this.statuses.read(appId, publishId);
   }
 
+  /** Jobs not finished on the push queue, cluster-wide; null when the queue cannot tell. */
+  async queueDepth(): Promise<{ waiting: number; delayed: number; active: number } | null> {
+    return (await this.queue.depth?.()) ?? null;
+  }
+
   /** The app's dead letters (newest retention window). */
-  async deadLetters(appId: string): Promise<unknown[]> {
-    const all = await this.hashes.getAll(pushKeys.deadLetters(appId));
-    return [...all.values()].map((text) => JSON.parse(text) as unknown);
+  deadLetters(appId: string): Promise<PushDeadLetter[]> {
+    return pushDeadLetters(this.hashes, this.core.config.push).all(appId);
   }
 
   /**

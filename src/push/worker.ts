@@ -19,6 +19,8 @@
 import type { Logger } from 'pino';
 import type { HashStore, JobOutcome, JobQueue, RunningJob } from '../backends/ports.ts';
 import type { PushConfig } from '../config/schema.ts';
+import { DeadLetterBox } from '../delivery/dead-letters.ts';
+import { backoffDelay } from '../delivery/retry.ts';
 import type { CredentialStore } from './credentials.ts';
 import type { DeviceRegistry } from './devices.ts';
 import { jobIds, pushKeys } from './keys.ts';
@@ -51,10 +53,28 @@ export interface WorkerDeps {
 /** What happened to one provider request (or to a device job that never reached one). */
 export type DeliveryOutcome = 'delivered' | 'gone' | 'rejected' | 'retry' | 'dead_lettered';
 
+/** A push dead letter, as `GET push/deadLetters` lists it. */
+export interface PushDeadLetter {
+  readonly job_id: string;
+  readonly publish_id: string;
+  readonly device_id: string;
+  readonly attempts: number;
+  readonly reason: string;
+  readonly at: string;
+}
+
+/** The push dead-letter list of each app (`push:dlq:{app}`), kept `statusTtlSec`. */
+export function pushDeadLetters(hashes: HashStore, config: PushConfig): DeadLetterBox<PushDeadLetter> {
+  return new DeadLetterBox<PushDeadLetter>(hashes, pushKeys.deadLetters, config.statusTtlSec * 1000);
+}
+
 export class PushWorker {
   private readonly publishes = new Map<string, StoredPublish>();
+  private readonly deadLetters: DeadLetterBox<PushDeadLetter>;
 
-  constructor(private readonly deps: WorkerDeps) {}
+  constructor(private readonly deps: WorkerDeps) {
+    this.deadLetters = pushDeadLetters(deps.hashes, deps.config);
+  }
 
   /** The queue handler. Never throws for a bad job body: it is logged and dropped. */
   readonly handle = async (job: RunningJob): Promise<JobOutcome> => {
@@ -192,25 +212,19 @@ export class PushWorker {
   }
 
   /**
-   * Exponential backoff with ±20 % jitter, capped at `retryMaxMs`; with a provider
-   * Retry-After, exactly that plus up to 10 % of `retryBaseMs` (so throttled jobs do not
-   * all come back at once), never sooner. Retry-After is not capped here: the caller
-   * dead-letters a delivery whose Retry-After is past `retryAfterMaxMs` instead of sending
-   * it early. Example (base 1000): attempt 1 → ~1 s, 2 → ~2 s, 3 → ~4 s; Retry-After 600 → 600-600.1 s.
+   * The delay before retrying after `attempt` failed: exponential backoff with jitter from
+   * `retryBaseMs` up to `retryMaxMs`, or the provider's Retry-After plus a little jitter
+   * (see `backoffDelay`). Retry-After is not capped here: the caller dead-letters a
+   * delivery whose Retry-After is past `retryAfterMaxMs` instead of sending it early.
    */
   retryDelay(attempt: number, retryAfterMs?: number): number {
     const { retryBaseMs, retryMaxMs } = this.deps.config;
-    const random = this.deps.random ?? Math.random;
-    const exponential = Math.min(retryMaxMs, retryBaseMs * 2 ** (attempt - 1)) * (0.8 + 0.4 * random());
-    if (retryAfterMs === undefined) return Math.round(exponential);
-    return Math.round(retryAfterMs + retryBaseMs * 0.1 * random());
+    return backoffDelay({ baseMs: retryBaseMs, maxMs: retryMaxMs }, attempt, this.deps.random ?? Math.random, retryAfterMs);
   }
 
   private async deadLetter(job: DeviceJob, running: RunningJob, reason: string): Promise<void> {
-    const key = pushKeys.deadLetters(job.appId);
     const letter = { job_id: running.id, publish_id: job.publishId, device_id: job.deviceId, attempts: running.attempt, reason, at: new Date(this.deps.now()).toISOString() };
-    await this.deps.hashes.set(key, running.id, JSON.stringify(letter));
-    await this.deps.hashes.expire(key, this.deps.config.statusTtlSec * 1000);
+    await this.deadLetters.put(job.appId, running.id, letter);
     this.deps.logger.warn({ publishId: job.publishId, deviceId: job.deviceId, reason }, 'push dead-lettered');
   }
 

@@ -64,3 +64,15 @@ test('errors.ts is the lowest layer: it imports no other roomcast module', () =>
 test('backends/ never reach up into core/ (only shared types through ports and errors.ts)', () => {
   assert.deepEqual(violations('backends/', /\/core\//), []);
 });
+
+test('webhooks/ is a domain area like push/: no HTTP server, WebSocket, Redis or queue library, no doors, only backend ports', () => {
+  assert.deepEqual(violations('webhooks/', /\/doors\/|\/backends\/(?!ports\.ts)|^fastify|^@fastify\/|^ws$|^ioredis|^bullmq/), []);
+});
+
+test('delivery/ (shared by push and webhooks) sits below them and above core: no push, webhooks, doors, core or libraries of protocols', () => {
+  assert.deepEqual(violations('delivery/', /\/push\/|\/webhooks\/|\/doors\/|\/core\/|\/backends\/(?!ports\.ts)|^fastify|^ws$|^ioredis|^bullmq/), []);
+});
+
+test('core/ does not depend on webhooks/ or delivery/ (they observe the core)', () => {
+  assert.deepEqual(violations('core/', /\/webhooks\/|\/delivery\//), []);
+});

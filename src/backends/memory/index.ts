@@ -11,6 +11,7 @@ import { MemoryLog } from './log.ts';
 import { MemoryMessageStore } from './messages.ts';
 import { MemoryNodes } from './nodes.ts';
 import { MemoryOccupancy } from './occupancy.ts';
+import { MemoryOutbox } from './outbox.ts';
 import { MemoryPresence } from './presence.ts';
 import { MemoryJobQueues } from './queue.ts';
 
@@ -20,13 +21,19 @@ export function createMemoryBackend(): Backend {
   const log = new MemoryLog(bus);
   const hashes = new MemoryHashes();
   const queues = new MemoryJobQueues();
+  const presence = new MemoryPresence();
+  const occupancy = new MemoryOccupancy();
+  const outbox = new MemoryOutbox((subject) =>
+    subject.kind === 'member' ? presence.connectionsNow(subject.stream, subject.userId) : occupancy.totalNow(subject.stream),
+  );
   const backend = {
     driver: 'memory',
     bus,
     log,
     messages: new MemoryMessageStore(log),
-    presence: new MemoryPresence(),
-    occupancy: new MemoryOccupancy(),
+    presence,
+    occupancy,
+    outbox,
     nodes: new MemoryNodes(),
     kv,
     hashes,

@@ -39,6 +39,11 @@ export class MemoryOccupancy implements OccupancyStore {
     }
   }
 
+  /** The channel's total, read synchronously (the memory outbox reads it inside its own atomic step). */
+  totalNow(channel: string): number {
+    return this.total(channel);
+  }
+
   private total(channel: string): number {
     let sum = 0;
     for (const value of this.counts.get(channel)?.values() ?? []) sum += value;

@@ -52,6 +52,11 @@ export class MemoryPresence implements PresenceStore {
     return out;
   }
 
+  /** The user's connections in the channel, read synchronously (for the memory outbox's atomic step). */
+  connectionsNow(channel: string, userId: string): number {
+    return this.channels.get(channel)?.users.get(userId)?.size ?? 0;
+  }
+
   async userCount(channel: string): Promise<number> {
     return this.channels.get(channel)?.users.size ?? 0;
   }

@@ -57,6 +57,12 @@ export class MemoryJobQueue implements JobQueue {
     return true;
   }
 
+  async depth(): Promise<{ waiting: number; delayed: number; active: number }> {
+    let delayed = 0;
+    for (const job of this.jobs.values()) if (job.state === 'delayed') delayed++;
+    return { waiting: this.ready.length, delayed, active: this.running };
+  }
+
   process(handler: JobHandler, concurrency: number): void {
     this.handler = handler;
     this.concurrency = Math.max(1, concurrency);
@@ -140,6 +146,7 @@ export class MemoryJobQueue implements JobQueue {
 export class MemoryJobQueues implements JobQueues {
   private readonly queues = new Map<string, MemoryJobQueue>();
 
+  /** Options are for durable queues (lock expiry); this one dies with its process. */
   queue(name: string): MemoryJobQueue {
     let queue = this.queues.get(name);
     if (queue === undefined) {

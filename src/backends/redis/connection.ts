@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
 import { redactUrl } from './faults.ts';
 import type { RedisKeys } from './keys.ts';
+import type { RedisTelemetry } from './telemetry.ts';
 
 /** What every store shares: the command connection, the keys and the timeout. */
 export interface RedisContext {
@@ -30,9 +31,9 @@ export function reconnectDelay(attempt: number): number {
   return base + Math.floor(Math.random() * 100);
 }
 
-export type ConnectionRole = 'commands' | 'subscriber';
+export type ConnectionRole = 'commands' | 'subscriber' | 'outbox';
 
-export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger): Redis {
+export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry): Redis {
   const client = new Redis(config.url, {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -45,10 +46,14 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
     retryStrategy: reconnectDelay,
     connectionName: `roomcast-${role}`,
   });
+  telemetry?.instrument(client);
   const log = logger.child({ redis: role, url: redactUrl(config.url) });
   let connected = false;
+  let readies = 0;
   let lastError = '';
   client.on('ready', () => {
+    // Every ready after the first is a reconnect; on the subscriber connection, the bus's.
+    if (++readies > 1 && role === 'subscriber' && telemetry !== undefined) telemetry.busReconnects++;
     if (!connected) log.info('redis connected');
     connected = true;
     lastError = '';

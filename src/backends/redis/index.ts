@@ -25,14 +25,21 @@ import { RedisLog } from './log.ts';
 import { RedisMessageStore } from './messages.ts';
 import { RedisNodes } from './nodes.ts';
 import { RedisOccupancy } from './occupancy.ts';
+import { RedisOutbox } from './outbox.ts';
 import { RedisPresence } from './presence.ts';
 import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
+import { RedisTelemetry } from './telemetry.ts';
 
 export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
-  const client = createConnection(config, 'commands', logger);
-  const subscriber = createConnection(config, 'subscriber', logger);
+  const telemetry = new RedisTelemetry();
+  const client = createConnection(config, 'commands', logger, telemetry);
+  const subscriber = createConnection(config, 'subscriber', logger, telemetry);
+  // The outbox (webhooks) has its own connection, so its traffic never queues behind, or
+  // delays, channel publishes on the command connection.
+  const outboxClient = createConnection(config, 'outbox', logger, telemetry);
   defineScripts(client);
+  defineScripts(outboxClient);
   const context: RedisContext = { client, keys: createKeys(config.keyPrefix), commandTimeoutMs: config.commandTimeoutMs };
   const bus = new RedisBus(context, subscriber, logger.child({ component: 'bus' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
@@ -51,6 +58,8 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
+    outbox: new RedisOutbox({ ...context, client: outboxClient }),
+    telemetry,
     hashes: push.hashes,
     queues: push.queues,
 
@@ -62,7 +71,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async start(): Promise<void> {
       // Waited for together, so a Redis that is down costs at most one timeout at boot.
       const [results, subscribed] = await Promise.all([
-        Promise.allSettled([client.connect(), subscriber.connect()]),
+        Promise.allSettled([client.connect(), subscriber.connect(), outboxClient.connect()]),
         bus.waitUntilSubscribed(config.commandTimeoutMs),
       ]);
       if (results.some((result) => result.status === 'rejected') || !subscribed) {
@@ -84,7 +93,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
       if (closed) return;
       closed = true;
       await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
-      await Promise.all([closeConnection(subscriber), closeConnection(client)]);
+      await Promise.all([closeConnection(subscriber), closeConnection(client), closeConnection(outboxClient)]);
     },
   } satisfies Backend;
   return backend;

@@ -22,6 +22,13 @@
  *   {p}kv:{key}                 string with PX TTL
  *   {p}msg:docs:{stream}        hash: message seq → versioned-message document JSON (messages.ts)
  *   {p}msg:index:{stream}       sorted set: message seqs with a document, to bound how many are kept
+ *   {p}ob:state:{stream}        hash: c | n | u:{userId} → state recorded by the outbox (outbox.ts)
+ *   {p}ob:up:{scope}            set: subject keys recorded present, per app
+ *   {p}ob:seq                   string: outbox item id counter
+ *   {p}ob:active                set: outbox lanes holding items
+ *   {p}ob:lane:{lane}           list: a lane's items, oldest first
+ *   {p}ob:meta:{lane}           hash: head, epoch, sched, tries of a lane
+ *   {p}ob:once:{key}            string with PX TTL: an append already made (outbox once keys)
  */
 
 export interface RedisKeys {
@@ -42,6 +49,16 @@ export interface RedisKeys {
   kv(key: string): string;
   messageDocs(stream: string): string;
   messageIndex(stream: string): string;
+  outboxState(stream: string): string;
+  outboxPresent(scope: string): string;
+  readonly outboxSeq: string;
+  readonly outboxActive: string;
+  outboxLane(lane: string): string;
+  outboxMeta(lane: string): string;
+  /** Prefixes of lane and meta keys; scripts that learn lane names from their arguments build keys from them. */
+  readonly outboxLanePrefix: string;
+  readonly outboxMetaPrefix: string;
+  outboxOnce(key: string): string;
 }
 
 export function createKeys(prefix: string): RedisKeys {
@@ -62,5 +79,14 @@ export function createKeys(prefix: string): RedisKeys {
     kv: (key) => `${prefix}kv:${key}`,
     messageDocs: (stream) => `${prefix}msg:docs:${stream}`,
     messageIndex: (stream) => `${prefix}msg:index:${stream}`,
+    outboxState: (stream) => `${prefix}ob:state:${stream}`,
+    outboxPresent: (scope) => `${prefix}ob:up:${scope}`,
+    outboxSeq: `${prefix}ob:seq`,
+    outboxActive: `${prefix}ob:active`,
+    outboxLane: (lane) => `${prefix}ob:lane:${lane}`,
+    outboxMeta: (lane) => `${prefix}ob:meta:${lane}`,
+    outboxLanePrefix: `${prefix}ob:lane:`,
+    outboxMetaPrefix: `${prefix}ob:meta:`,
+    outboxOnce: (key) => `${prefix}ob:once:${key}`,
   };
 }

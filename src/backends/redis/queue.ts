@@ -13,7 +13,7 @@ import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createError, createErrorWith, isRoomcastError } from '../../errors.ts';
-import type { JobHandler, JobQueue, JobQueues, JobSpec } from '../ports.ts';
+import type { JobHandler, JobQueue, JobQueueOptions, JobQueues, JobSpec } from '../ports.ts';
 
 /** The handler, not BullMQ, decides when to give up; this only bounds a runaway job. */
 const MAX_ATTEMPTS = 1000;
@@ -130,6 +130,17 @@ export class RedisJobQueue implements JobQueue {
     }
   }
 
+  async depth(): Promise<{ waiting: number; delayed: number; active: number }> {
+    try {
+      const queue = await this.queue();
+      const counts = await this.bounded(() => queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'));
+      return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), delayed: counts.delayed ?? 0, active: counts.active ?? 0 };
+    } catch (error) {
+      if (isRoomcastError(error)) throw error;
+      throw createErrorWith('RC_ERR_BACKEND_UNAVAILABLE', { cause: error }, 'redis', (error as Error).message);
+    }
+  }
+
   process(handler: JobHandler, concurrency: number): void {
     if (this.workerStarting !== null) return;
     const processor = async (job: Job): Promise<void> => {
@@ -222,10 +233,12 @@ export class RedisJobQueues implements JobQueues {
     this.connection.on('error', () => undefined);
   }
 
-  queue(name: string): RedisJobQueue {
+  queue(name: string, options: JobQueueOptions = {}): RedisJobQueue {
     let queue = this.queues.get(name);
     if (queue === undefined) {
-      queue = new RedisJobQueue(name, this.connection, this.options);
+      // BullMQ checks for stalled jobs every stalledIntervalMs: half the lock keeps failover within ~1.5 × the lock.
+      const lock = options.lockMs === undefined ? {} : { lockDurationMs: options.lockMs, stalledIntervalMs: Math.max(100, Math.floor(options.lockMs / 2)) };
+      queue = new RedisJobQueue(name, this.connection, { ...this.options, ...lock });
       this.queues.set(name, queue);
     }
     return queue;

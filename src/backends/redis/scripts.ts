@@ -29,6 +29,13 @@ const SCRIPTS = {
   nodesClaim: { file: 'nodes_claim.lua', keys: 1 },
   messageCommit: { file: 'message_commit.lua', keys: 4 },
   messageLoad: { file: 'message_load.lua', keys: 1 },
+  outboxReconcile: { file: 'outbox_reconcile.lua', keys: 5 },
+  outboxAppend: { file: 'outbox_append.lua', keys: 2 },
+  outboxPeek: { file: 'outbox_peek.lua', keys: 2 },
+  outboxAck: { file: 'outbox_ack.lua', keys: 3 },
+  outboxFail: { file: 'outbox_fail.lua', keys: 1 },
+  outboxFinish: { file: 'outbox_finish.lua', keys: 2 },
+  outboxActive: { file: 'outbox_active.lua', keys: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

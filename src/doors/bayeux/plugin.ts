@@ -40,6 +40,8 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
   // A client idle for twice the grace has certainly lost its session; drop it.
   const registry = new ClientRegistry(core, app.log.child({ module: 'bayeux' }), config.sessionGraceMs * 2 + config.connectTimeoutMs);
   const door: DoorContext = { core, registry, sessions, config };
+  core.counters.sources.bayeuxSessions = () => registry.countsByApp().sessions;
+  core.counters.sources.bayeuxHeldPolls = () => registry.countsByApp().held;
   const stopListener = roomsOf(core).onSpaceStopped((spaceId) => void registry.endSpace(spaceId));
 
   app.addHook('preClose', async () => {

@@ -49,6 +49,18 @@ export class ClientRegistry {
     return this.clients.size;
   }
 
+  /** Clients (bot sessions connected here) and held long-polls per app; O(clients), for metrics. */
+  countsByApp(): { sessions: Map<string, number>; held: Map<string, number> } {
+    const sessions = new Map<string, number>();
+    const held = new Map<string, number>();
+    for (const client of this.clients.values()) {
+      const appId = client.session.appId;
+      sessions.set(appId, (sessions.get(appId) ?? 0) + 1);
+      if (client.hasPendingConnect) held.set(appId, (held.get(appId) ?? 0) + 1);
+    }
+    return { sessions, held };
+  }
+
   get(clientId: unknown, session: BotSession): BayeuxClient | undefined {
     if (typeof clientId !== 'string') return undefined;
     const client = this.clients.get(clientId);

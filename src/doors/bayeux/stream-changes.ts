@@ -87,6 +87,7 @@ export async function recoverRoomStream(core: Core, client: BayeuxClient, lastSe
   let covered = seqFromSerial(lastSerial) ?? 0;
   try {
     const recovery = await core.history.since(client.session.appId, client.session.channel, lastSerial);
+    core.counters.recoveries.add(recovery.status === 'gap_too_old' ? 'bayeux\nfailed' : 'bayeux\nok');
     if (recovery.status === 'gap_too_old') {
       covered = 0;
       client.pushText(recoveryFailedEvent(lastSerial, recovery.reason));

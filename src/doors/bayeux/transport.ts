@@ -172,7 +172,14 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
         flush.add(client);
       }
     }
-    for (const client of flush) parts.push(...client.takeQueue());
+    const delivered = door.core.counters.delivered.bayeux;
+    for (const client of flush) {
+      for (const event of client.takeQueue()) {
+        parts.push(event);
+        delivered.messages++;
+        delivered.bytes += Buffer.byteLength(event);
+      }
+    }
     return reply.type('application/json; charset=utf-8').send(`[${parts.join(',')}]`);
   }
 

@@ -14,6 +14,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
+import type { DeliveryTally } from '../../core/counters.ts';
 import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
@@ -119,6 +120,8 @@ export class Connection implements Subscriber {
 
   private readonly ws: WebSocket;
   private readonly writer: SocketWriter;
+  /** This node's WebSocket delivery figures (metrics), bumped per message written. */
+  private readonly delivered: DeliveryTally;
   /** Authorized connections: closes the socket unless it signs in first (see the app's `userAuthenticationTimeoutSec`). */
   private signinDeadline: NodeJS.Timeout | null = null;
 
@@ -129,6 +132,7 @@ export class Connection implements Subscriber {
     this.ws = options.ws;
     this.writer = options.writer;
     this.logger = options.logger;
+    this.delivered = options.core.counters.delivered.ws;
     const timeoutSec = options.app.userAuthenticationTimeoutSec;
     if (timeoutSec > 0) {
       this.signinDeadline = setTimeout(() => {
@@ -159,7 +163,11 @@ export class Connection implements Subscriber {
         return;
       }
     }
-    this.writer.write(frameOfMessage(message));
+    const frame = frameOfMessage(message);
+    if (this.writer.write(frame)) {
+      this.delivered.messages++;
+      this.delivered.bytes += frame.length;
+    }
   }
 
   /** False when the message's channel was subscribed with a tag filter its tags do not match. */

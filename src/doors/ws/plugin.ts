@@ -50,6 +50,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   const writers = new WeakMap<Connection, SocketWriter>();
   /** App id → open connections on this node (for `limits.maxConnections`). */
   const perApp = new Map<string, number>();
+  core.counters.sources.wsConnections = () => perApp;
   let closing = false;
 
   const wss = new WebSocketServer({
@@ -88,6 +89,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     ws.on('error', (error) => logger.debug({ err: error }, 'websocket error'));
     const refusal = admissionProblem(key, query);
     if (refusal !== null) {
+      if (refusal.code === 'RC_ERR_WS_OVER_CAPACITY') core.counters.refusals.add('ws\nover_capacity');
       refuse(ws, refusal);
       return;
     }
@@ -101,6 +103,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const live = connection;
     connections.add(live);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);
+    core.counters.wsOpened.add(app.id);
 
     ws.on('message', (data, isBinary) => live.onMessage(data as Buffer, isBinary));
     ws.on('pong', () => {
@@ -110,6 +113,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     ws.on('close', (code) => {
       if (code === CLOSE_MESSAGE_TOO_BIG) logger.info({ socketId }, 'closed: a frame exceeded websocket.maxFrameBytes');
       connections.delete(live);
+      core.counters.wsClosed.add(`${app.id}\n${code}`);
       const left = (perApp.get(app.id) ?? 1) - 1;
       if (left === 0) perApp.delete(app.id);
       else perApp.set(app.id, left);

@@ -76,6 +76,7 @@ export function fetchRecovery(connection: Connection, channel: string, lastSeria
  * highest seq covered (the caller skips buffered live messages up to it), or null on a gap.
  */
 export function sendRecovery(connection: Connection, channel: string, lastSerial: string, recovery: Recovery): number | null {
+  connection.core.counters.recoveries.add(recovery.status === 'gap_too_old' ? 'ws\nfailed' : 'ws\nok');
   if (recovery.status === 'gap_too_old') {
     connection.sendText(recoveryFailedFrame(channel, lastSerial, recovery.reason));
     return null;

@@ -19,6 +19,7 @@ import { pushRoutes } from './push.ts';
 import { refuseUnknownQueryParams } from './strict-query.ts';
 import { spaceRoutes } from './spaces.ts';
 import { userRoutes } from './users.ts';
+import { webhookAndStatsRoutes } from './webhooks-and-stats.ts';
 
 /**
  * The options app.ts gives the rest door, handed unchanged to every route plugin. A
@@ -57,6 +58,7 @@ export const appRoutePlugins: readonly AppRoutePlugin[] = [
   annotationRoutes,
   pushRoutes,
   operatorRoutes,
+  webhookAndStatsRoutes,
 ].map(strictQueries);
 
 export { requireSignedApp, rawBodyOf } from '../auth.ts';

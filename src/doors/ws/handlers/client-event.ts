@@ -34,6 +34,7 @@ export async function handleClientEvent(connection: Connection, request: ClientE
     return refuse('client events are only allowed on private and presence channels');
   }
   if (!withinRateLimit(connection)) {
+    connection.core.counters.refusals.add('ws\nclient_event_rate_limited');
     connection.sendError(createError('RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED', app.limits.clientEventsPerSecond), channel);
     return;
   }

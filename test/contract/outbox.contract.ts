@@ -1,0 +1,178 @@
+/**
+ * The OutboxStore contract, run against every backend: transitions recorded once per
+ * change (and not at all for a change undone within the delay), lanes in order, guarded
+ * acks, epochs that only move forward. With a shared store, two instances act as two nodes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Backend, OutboxReconcile, OutboxSubject } from '../../src/backends/ports.ts';
+import { name } from './contract-kit.ts';
+
+export interface OutboxContractOptions {
+  /** Two instances share one store (Redis): cross-node cases run. */
+  readonly sharedStore: boolean;
+}
+
+function request(subject: OutboxSubject, lanes: string[], downDelayMs = 0): OutboxReconcile {
+  const tag = subject.kind === 'member' ? subject.userId : subject.stream;
+  return { subject, scope: 'scope-1', downDelayMs, up: { lanes, body: JSON.stringify({ up: tag }) }, down: { lanes, body: JSON.stringify({ down: tag }) } };
+}
+
+const bodies = (items: readonly string[]): unknown[] => items.map((item) => (JSON.parse(item) as { b: unknown }).b);
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export function describeOutboxContract(label: string, factory: () => Promise<Backend>, options: OutboxContractOptions): void {
+  describe(`OutboxStore contract: ${label}`, () => {
+    let backend: Backend;
+    let peer: Backend;
+    before(async () => {
+      backend = await factory();
+      await backend.start();
+      peer = options.sharedStore ? await factory() : backend;
+      if (peer !== backend) await peer.start();
+    });
+    after(async () => {
+      await backend.close();
+      if (peer !== backend) await peer.close();
+    });
+
+    test('a channel is recorded up once when occupied and down once when vacated', async () => {
+      const outbox = backend.outbox!;
+      const stream = name('app:ch');
+      const lane = name('lane');
+      const subject: OutboxSubject = { kind: 'channel', stream };
+      assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'none', 'vacant and never announced');
+      await backend.occupancy.adjust(stream, 'n1', 1);
+      const up = await outbox.reconcile(request(subject, [lane]));
+      assert.equal(up.outcome, 'up');
+      assert.deepEqual(up.drains, [{ lane, epoch: 1 }], 'the first item asks for a drain');
+      await backend.occupancy.adjust(stream, 'n1', 1);
+      assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'none', 'already announced');
+      assert.deepEqual(await outbox.reportedUp('scope-1').then((all) => all.filter((s) => s.kind === 'channel' && s.stream === stream)), [subject]);
+      await backend.occupancy.adjust(stream, 'n1', -2);
+      const down = await outbox.reconcile(request(subject, [lane]));
+      assert.equal(down.outcome, 'down');
+      assert.deepEqual(down.drains, [], 'a drain was already asked for this epoch');
+      assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'none');
+      const head = await outbox.peek(lane, 10);
+      assert.deepEqual(bodies(head.items), [{ up: stream }, { down: stream }]);
+      const [first, second] = head.items.map((item) => JSON.parse(item) as { id: string; t: number; n: number });
+      assert.ok(first!.id !== second!.id, 'each item has its own id');
+      assert.equal(first!.n, 1, 'the value when recorded');
+      assert.ok(Math.abs(first!.t - Date.now()) < 60_000, 'the store time in ms');
+    });
+
+    test('a down is delayed, and cancelled when the subject comes back within the delay', async () => {
+      const outbox = backend.outbox!;
+      const stream = name('app:presence-x');
+      const lane = name('lane');
+      const subject: OutboxSubject = { kind: 'member', stream, userId: 'ann' };
+      await backend.presence.join(stream, { connectionId: 'c1', nodeId: 'n1', userId: 'ann', userInfo: 'null' });
+      assert.equal((await outbox.reconcile(request(subject, [lane], 300))).outcome, 'up');
+      await backend.presence.leave(stream, 'c1');
+      const pending = await outbox.reconcile(request(subject, [lane], 300));
+      assert.equal(pending.outcome, 'pending');
+      assert.ok(pending.dueInMs > 0 && pending.dueInMs <= 300, `due in ${pending.dueInMs}`);
+      await backend.presence.join(stream, { connectionId: 'c2', nodeId: 'n1', userId: 'ann', userInfo: 'null' });
+      assert.equal((await outbox.reconcile(request(subject, [lane], 300))).outcome, 'none', 'back: nothing to record, the down is cancelled');
+      await backend.presence.leave(stream, 'c2');
+      assert.equal((await outbox.reconcile(request(subject, [lane], 300))).outcome, 'pending', 'the delay starts again');
+      await until(async () => (await outbox.reconcile(request(subject, [lane], 300))).outcome === 'down', 'the delay to pass');
+      assert.deepEqual(bodies((await outbox.peek(lane, 10)).items), [{ up: 'ann' }, { down: 'ann' }]);
+    });
+
+    test('an up edge the caller saw is recorded even when the subject is gone again (a blip), then its down after the delay', async () => {
+      const outbox = backend.outbox!;
+      const stream = name('app:blip');
+      const lane = name('lane');
+      const subject: OutboxSubject = { kind: 'channel', stream };
+      await backend.occupancy.adjust(stream, 'n1', 1);
+      await backend.occupancy.adjust(stream, 'n1', -1);
+      assert.equal((await outbox.reconcile(request(subject, [lane], 200))).outcome, 'none', 'the down edge alone: nothing was announced, nothing to take back');
+      const up = await outbox.reconcile({ ...request(subject, [lane], 200), edge: 'up' });
+      assert.equal(up.outcome, 'up', 'the up edge, late: announced');
+      assert.ok(up.dueInMs > 0 && up.dueInMs <= 200, 'and its down is due after the delay');
+      assert.equal((await outbox.reconcile({ ...request(subject, [lane], 200), edge: 'up' })).outcome, 'pending', 'a repeated edge adds nothing');
+      await until(async () => (await outbox.reconcile(request(subject, [lane], 200))).outcome === 'down', 'the down');
+      assert.deepEqual(bodies((await outbox.peek(lane, 10)).items), [{ up: stream }, { down: stream }]);
+    });
+
+    test('counts are recorded when they differ from the last one recorded', async () => {
+      const outbox = backend.outbox!;
+      const stream = name('app:count');
+      const lane = name('lane');
+      const subject: OutboxSubject = { kind: 'count', stream };
+      await backend.occupancy.adjust(stream, 'n1', 1);
+      await backend.occupancy.adjust(stream, 'n1', 1);
+      assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'count');
+      assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'none');
+      await backend.occupancy.adjust(stream, 'n1', -2);
+      assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'count');
+      assert.deepEqual((await outbox.peek(lane, 10)).items.map((item) => (JSON.parse(item) as { n: number }).n), [2, 0]);
+    });
+
+    test('lanes keep order; ack is guarded by the head; fail counts tries at one head', async () => {
+      const outbox = backend.outbox!;
+      const lane = name('lane');
+      const drains = await outbox.append([1, 2, 3, 4, 5].map((n) => ({ lane, item: `{"v":${n}}` })));
+      assert.deepEqual(drains, [{ lane, epoch: 1 }]);
+      const head = await outbox.peek(lane, 2);
+      assert.deepEqual(head, { head: 0, items: ['{"v":1}', '{"v":2}'], tries: 0 });
+      assert.equal(await outbox.fail(lane, 0), 1);
+      assert.equal(await outbox.fail(lane, 0), 2);
+      assert.equal((await outbox.peek(lane, 1)).tries, 2);
+      assert.equal(await outbox.ack(lane, 0, 2), true);
+      assert.equal(await outbox.ack(lane, 0, 2), false, 'a second ack of the same head removes nothing');
+      assert.equal(await outbox.fail(lane, 0), 0, 'a stale head counts nothing');
+      assert.deepEqual(await outbox.peek(lane, 10), { head: 2, items: ['{"v":3}', '{"v":4}', '{"v":5}'], tries: 0 });
+      assert.deepEqual((await outbox.activeLanes()).get(lane), { epoch: 1, length: 3 });
+      assert.equal(await outbox.ack(lane, 2, 10), true);
+      assert.equal((await outbox.activeLanes()).has(lane), false, 'an empty lane is not active');
+    });
+
+    test('epochs: one drain asked per epoch; finish moves on and says whether a next drain is needed', async () => {
+      const outbox = backend.outbox!;
+      const lane = name('lane');
+      assert.deepEqual(await outbox.append([{ lane, item: '1' }]), [{ lane, epoch: 1 }]);
+      assert.deepEqual(await outbox.append([{ lane, item: '2' }]), [], 'epoch 1 already has its drain');
+      const head = await outbox.peek(lane, 10);
+      await outbox.ack(lane, head.head, head.items.length);
+      assert.deepEqual(await outbox.finish(lane, 1), { epoch: 2, length: 0, moved: true });
+      assert.deepEqual(await outbox.finish(lane, 1), { epoch: 2, length: 0, moved: false }, 'a stale drain moves nothing');
+      assert.deepEqual(await outbox.append([{ lane, item: '3' }]), [{ lane, epoch: 2 }], 'a new epoch asks for a new drain');
+      assert.deepEqual(await outbox.finish(lane, 2), { epoch: 3, length: 1, moved: true }, 'items left: the caller schedules epoch 3');
+      assert.deepEqual(await outbox.append([{ lane, item: '4' }]), [], 'epoch 3 was asked for by finish');
+    });
+
+    test('append with a once key is skipped when repeated', async () => {
+      const outbox = backend.outbox!;
+      const lane = name('lane');
+      const key = name('once');
+      await outbox.append([{ lane, item: '"a"' }], { key, ttlMs: 60_000 });
+      await peer.outbox!.append([{ lane, item: '"a"' }], { key, ttlMs: 60_000 });
+      assert.deepEqual((await outbox.peek(lane, 10)).items, ['"a"']);
+    });
+
+    test('concurrent reconciles from two nodes record each transition once', { skip: !options.sharedStore }, async () => {
+      const lane = name('lane');
+      const streams = Array.from({ length: 20 }, () => name('app:race'));
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(streams.map((stream, i) => (i % 2 === 0 ? backend : peer).occupancy.adjust(stream, `n${i % 2}`, 1)));
+        await Promise.all(streams.flatMap((stream) => [backend, peer, backend].map((b) => b.outbox!.reconcile(request({ kind: 'channel', stream }, [lane])))));
+        await Promise.all(streams.map((stream, i) => (i % 2 === 0 ? backend : peer).occupancy.adjust(stream, `n${i % 2}`, -1)));
+        await Promise.all(streams.flatMap((stream) => [peer, backend, peer].map((b) => b.outbox!.reconcile(request({ kind: 'channel', stream }, [lane])))));
+      }
+      const items = (await backend.outbox!.peek(lane, 1000)).items;
+      assert.equal(items.length, streams.length * 6, 'an up and a down per stream per round, no duplicates');
+      const ids = new Set(items.map((item) => (JSON.parse(item) as { id: string }).id));
+      assert.equal(ids.size, items.length);
+    });
+  });
+}

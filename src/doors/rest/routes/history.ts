@@ -26,7 +26,7 @@ import { parseHistoryQuery, parsePurgeRequest } from '../../../core/history.ts';
 import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
 import { channelParams } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface ChannelRouteParams {
   readonly app_id: string;

@@ -11,13 +11,22 @@ export const EPOCH_LENGTH = 8;
 export const LEGACY_EPOCH = '00000000';
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 
-/** A fresh epoch id. */
+/** Random bytes drawn in blocks: the Redis log draws a candidate epoch per append. */
+const POOL_SIZE = EPOCH_LENGTH * 128;
+let pool = randomBytes(POOL_SIZE);
+let offset = 0;
+
+/** A fresh epoch id (each call consumes bytes no other call sees). */
 export function createEpoch(): string {
   for (;;) {
-    const bytes = randomBytes(EPOCH_LENGTH);
+    if (offset + EPOCH_LENGTH > POOL_SIZE) {
+      pool = randomBytes(POOL_SIZE);
+      offset = 0;
+    }
     let epoch = '';
     // 256 % 36 = 4: the first four characters are a shade likelier; uniqueness is unaffected.
-    for (const byte of bytes) epoch += ALPHABET[byte % 36];
+    for (let i = 0; i < EPOCH_LENGTH; i++) epoch += ALPHABET[pool[offset + i]! % 36];
+    offset += EPOCH_LENGTH;
     if (epoch !== LEGACY_EPOCH) return epoch;
   }
 }

@@ -70,7 +70,10 @@ export interface HistoryState {
  */
 export type Recovery =
   | { readonly status: 'recovered'; readonly messages: ChannelMessage[] }
-  | { readonly status: 'gap_too_old' | 'epoch_changed'; readonly reason: string };
+  | { readonly status: RecoveryFailure; readonly reason: string };
+
+/** Why a recovery failed; doors send it as the failure's `code`. */
+export type RecoveryFailure = 'gap_too_old' | 'epoch_changed';
 
 /** What `POST …/history/purge` drops: everything, or what is older than a serial or a time. */
 export type PurgeMode = 'all' | 'before_serial' | 'before_time_ms';

@@ -13,6 +13,7 @@
  * shape plus `event` (the message's event name).
  */
 import type { Core } from '../../core/core.ts';
+import type { RecoveryFailure } from '../../core/history.ts';
 import { parseSerial, type StreamPosition } from '../../core/serials.ts';
 import type { ChannelMessage } from '../../core/types.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
@@ -67,7 +68,7 @@ function changeData(message: ChannelMessage): Record<string, unknown> | null {
  * The `/service/stream` event telling a bot its missed messages cannot be replayed;
  * `code` is `gap_too_old` or `epoch_changed` (the last serial is from another stream epoch).
  */
-export function recoveryFailedEvent(lastSerial: string, reason: string, code: 'gap_too_old' | 'epoch_changed' = 'gap_too_old'): string {
+export function recoveryFailedEvent(lastSerial: string, reason: string, code: RecoveryFailure): string {
   return JSON.stringify({
     channel: STREAM_CHANNEL,
     data: { messageType: 'RecoveryFailed', lastSerial: lastSerial.slice(0, 40), code, contentData: reason, timestamp: Date.now() },

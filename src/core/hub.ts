@@ -48,6 +48,33 @@ export class LocalHub {
   }
 
   /**
+   * The live set of a stream's local subscribers (undefined when it has none). The same
+   * object while the stream keeps at least one subscriber; a new one after it emptied.
+   */
+  subscribersOf(stream: string): ReadonlySet<Subscriber> | undefined {
+    return this.channels.get(stream);
+  }
+
+  /** Tells every local subscriber of the stream that messages after `lastSerial` were missed and cannot be delivered. */
+  dispatchRecoveryFailed(stream: string, lastSerial: string, reason: string): void {
+    const set = this.channels.get(stream);
+    if (set === undefined) return;
+    const { channel } = parseStreamKey(stream);
+    for (const subscriber of set) {
+      try {
+        subscriber.recoveryFailed?.(channel, lastSerial, reason);
+      } catch {
+        // as in dispatch
+      }
+    }
+  }
+
+  /** Every stream with subscribers on this node, with how many. O(channels). */
+  streamCounts(): [string, number][] {
+    return [...this.channels].map(([key, set]) => [key, set.size]);
+  }
+
+  /**
    * Per app: channels with subscribers on this node, their subscriptions, and those in
    * presence channels (memberships). O(channels): for scrapes and stats snapshots only.
    */

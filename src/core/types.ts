@@ -173,6 +173,12 @@ export interface Subscriber {
    * for apps with `subscriptionCountEvents` (see subscription-counts.ts).
    */
   subscriptionCountChanged?(channel: string, count: number): void;
+  /**
+   * Messages of the channel after `lastSerial` ('' when none was delivered yet) were
+   * missed by this node (it was off the bus) and cannot be delivered: the door tells the
+   * client (`roomcast:recovery_failed`), which may read history or resubscribe.
+   */
+  recoveryFailed?(channel: string, lastSerial: string, reason: string): void;
 }
 
 /** A signed-in user's connection, reachable by user id from any node. */

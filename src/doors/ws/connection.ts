@@ -26,6 +26,7 @@ import { handlePing } from './handlers/ping.ts';
 import { handleSignin } from './handlers/signin.ts';
 import { handleSubscribe } from './handlers/subscribe.ts';
 import { handleUnsubscribe } from './handlers/unsubscribe.ts';
+import { recoveryFailedFrame } from './protocol-v2.ts';
 import { frameOfMessage, reapSoon, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 
@@ -195,6 +196,12 @@ export class Connection implements Subscriber {
     if (subscription === undefined) return;
     if (subscription.state === 'pending') subscription.bufferedCount = count;
     else this.sendText(subscriptionCount(channel, count));
+  }
+
+  /** Messages missed while this node was off the bus could not be recovered: the client is told, as after a failed `last_serial` recovery. */
+  recoveryFailed(channel: string, lastSerial: string, reason: string): void {
+    if (this.subscriptions.get(channel) === undefined) return;
+    this.sendText(recoveryFailedFrame(channel, lastSerial, reason));
   }
 
   sendText(text: string): void {

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import faye from 'faye';
+
+type FayeClient = InstanceType<typeof faye.Client>;
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
 import { handshake, login, until } from '../helpers/bots.ts';
 import { pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
@@ -45,7 +47,7 @@ async function person(port: number): Promise<{ client: PusherJs; events: MemberE
   return { client, events, members: () => (channel as unknown as { members: { members: Record<string, unknown> } }).members.members };
 }
 
-async function fayeBot(url: string, credentials?: { room: string; token: string }): Promise<{ client: faye.Client }> {
+async function fayeBot(url: string, credentials?: { room: string; token: string }): Promise<{ client: FayeClient }> {
   const { cookie } = await login(url, credentials);
   const client = new faye.Client(`${url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
   client.setHeader('Cookie', cookie);

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import faye from 'faye';
+
+type FayeClient = InstanceType<typeof faye.Client>;
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
 import { login, until } from '../helpers/bots.ts';
 import { serverSdk } from '../helpers/pusher-peers.ts';
@@ -19,7 +21,7 @@ before(async () => {
 after(() => server.close());
 
 /** A logged-in Faye client (wrapped: a Faye client is a thenable that never settles, so it cannot be an async result). */
-async function fayeBot(): Promise<{ client: faye.Client }> {
+async function fayeBot(): Promise<{ client: FayeClient }> {
   const { cookie } = await login(server.url);
   const client = new faye.Client(`${server.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
   client.setHeader('Cookie', cookie);

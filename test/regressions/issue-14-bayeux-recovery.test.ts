@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import faye from 'faye';
+
+type FayeClient = InstanceType<typeof faye.Client>;
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
 import { login, until } from '../helpers/bots.ts';
 
@@ -26,7 +28,7 @@ async function publish(channel: string, data: string): Promise<string> {
 }
 
 /** A Faye client whose /meta/subscribe carries `ext.last_serial`, recording the subscribe replies. */
-async function fayeRecovering(lastSerial: unknown): Promise<{ client: faye.Client; replies: Record<string, unknown>[] }> {
+async function fayeRecovering(lastSerial: unknown): Promise<{ client: FayeClient; replies: Record<string, unknown>[] }> {
   const { cookie } = await login(server.url);
   const client = new faye.Client(`${server.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
   client.setHeader('Cookie', cookie);

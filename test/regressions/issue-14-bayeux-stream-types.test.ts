@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import faye from 'faye';
+
+type FayeClient = InstanceType<typeof faye.Client>;
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { login, until } from '../helpers/bots.ts';
 import { pusherJsClient, serverSdk, subscribed } from '../helpers/pusher-peers.ts';
@@ -23,7 +25,7 @@ after(() => server.close());
 
 type StreamEvent = { messageType: string; event?: string; contentData: string; senderID: string; senderDisplayName: string; senderType: string; summary?: unknown };
 
-async function streamingBot(): Promise<{ client: faye.Client; events: StreamEvent[]; ids: unknown[] }> {
+async function streamingBot(): Promise<{ client: FayeClient; events: StreamEvent[]; ids: unknown[] }> {
   const { cookie } = await login(server.url);
   const client = new faye.Client(`${server.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
   client.setHeader('Cookie', cookie);

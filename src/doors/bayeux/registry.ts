@@ -25,7 +25,8 @@ import type { ChannelMessage, Member } from '../../core/types.ts';
 import { channelOfBayeux } from './channel-map.ts';
 import { BayeuxClient } from './client.ts';
 import { ReplyScheduler } from './reply-scheduler.ts';
-import { BotWire, nameInInfo, isBotInfo, STREAM_CHANNEL } from './stream.ts';
+import { isBotInfo, nameInInfo } from './display-names.ts';
+import { BotWire, STREAM_CHANNEL } from './stream.ts';
 
 /** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
 export const MAX_CLIENTS_PER_SESSION = 4;

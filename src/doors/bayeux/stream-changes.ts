@@ -15,7 +15,7 @@
  * the changes of that channel's messages there in the same shape (see stream.ts, `BotWire`).
  */
 import type { ChannelMessage } from '../../core/types.ts';
-import type { DisplayNames } from './stream.ts';
+import type { DisplayNames } from './display-names.ts';
 
 const MESSAGE_TYPES: ReadonlyMap<string, string> = new Map([
   ['message.update', 'MessageUpdate'],

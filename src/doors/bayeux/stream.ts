@@ -19,6 +19,7 @@ import type { BotApiConfig } from '../../config/types.ts';
 import type { ChannelMessage, PresenceChange } from '../../core/types.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
+import { DisplayNames, isBotInfo, nameInInfo } from './display-names.ts';
 import { changeData } from './stream-changes.ts';
 
 /** The Bayeux channel of the room stream. */
@@ -27,8 +28,6 @@ export const STREAM_CHANNEL = '/service/stream';
 export const BOT_EVENT_NAME = 'message';
 /** Event names that are typing indicators (`Typing`). */
 export const TYPING_EVENTS: ReadonlySet<string> = new Set(['typing', 'client-typing']);
-/** Names remembered per door; past it the least recently used is forgotten (a few hundred bytes each). */
-const MAX_NAMES = 20_000;
 
 export type StreamMessageType = 'Message' | 'Typing' | 'Event' | 'Join' | 'Exit';
 
@@ -47,48 +46,6 @@ export interface StreamMessage {
 export function messageTypeOf(name: string, chatEvents: readonly string[]): 'Message' | 'Typing' | 'Event' {
   if (chatEvents.includes(name)) return 'Message';
   return TYPING_EVENTS.has(name) ? 'Typing' : 'Event';
-}
-
-/** The name a presence `user_info` gives (`name`, else `displayName`), if any. */
-export function nameInInfo(info: unknown): string | undefined {
-  if (info === null || typeof info !== 'object') return undefined;
-  const { name, displayName } = info as { name?: unknown; displayName?: unknown };
-  if (typeof name === 'string' && name !== '') return name;
-  return typeof displayName === 'string' && displayName !== '' ? displayName : undefined;
-}
-
-/** Is this presence `user_info` a bot's (see registry.ts: `{bot: true, senderType: "API"}`)? */
-export function isBotInfo(info: unknown): boolean {
-  return info !== null && typeof info === 'object' && ((info as { bot?: unknown }).bot === true || (info as { senderType?: unknown }).senderType === 'API');
-}
-
-/**
- * Display names (and whether the user is a bot) by app and user id, learned from presence
- * `user_info` and from senders that carry a name. Node-local and bounded: a name not known
- * here shows as the user id.
- */
-export class DisplayNames {
-  private readonly people = new Map<string, { readonly name: string | undefined; readonly bot: boolean }>();
-
-  learn(appId: string, userId: string, name: string | undefined, bot = false): void {
-    const key = `${appId}\n${userId}`;
-    const known = this.people.get(key);
-    if (name === undefined && !bot) return;
-    this.people.delete(key);
-    this.people.set(key, { name: name ?? known?.name, bot: bot || known?.bot === true });
-    if (this.people.size > MAX_NAMES) {
-      const oldest = this.people.keys().next();
-      if (oldest.done !== true) this.people.delete(oldest.value);
-    }
-  }
-
-  get(appId: string, userId: string): string | undefined {
-    return this.people.get(`${appId}\n${userId}`)?.name;
-  }
-
-  isBot(appId: string, userId: string): boolean {
-    return this.people.get(`${appId}\n${userId}`)?.bot === true;
-  }
 }
 
 /** One door's encoders (see the file comment). `config` is read at each encode, so a reload applies to the next event. */

@@ -27,6 +27,7 @@ import { OnlineUsers } from './online-users.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
+import { ConnectionQuotas } from './quotas.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import { serialFromSeq } from './serials.ts';
@@ -63,6 +64,8 @@ export class Core {
   readonly observers: CoreObservers;
   /** This node's operational counters (metrics, /stats). */
   readonly counters: NodeCounters;
+  /** Apps' connection quotas, counted across the cluster (quotas.ts). */
+  readonly quotas: ConnectionQuotas;
   /** The backend as the appending modules see it: every append they make is reported to the observers. */
   private readonly appending: Backend;
   private readonly inbound: BusInbound;
@@ -94,6 +97,16 @@ export class Core {
     this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
     this.subscriptionCounts = new SubscriptionCounts(backend, this.hub, this.apps, this.sendSignal, logger);
     this.inbound.handleSignals('subscription_count', this.subscriptionCounts.onSignal);
+    this.quotas = new ConnectionQuotas({
+      store: backend.quotas,
+      nodeId,
+      ttlMs: config.node.heartbeatTtlMs,
+      leaseBlock: config.quotas.connectionLeaseBlock,
+      reclaimWaitMs: config.quotas.reclaimWaitMs,
+      sendSignal: this.sendSignal,
+      logger,
+    });
+    this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId));
     this.membership = new NodeMembership({
       backend,
       nodeId: this.nodeId,
@@ -103,6 +116,7 @@ export class Core {
       announceDepartures: (left) => this.presence.announceDepartures(this.onlineUsers.takeDepartures(left)),
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
+        await this.quotas.renew();
       },
       counters: this.counters,
       entriesRemoved: () => this.observers.notify('entriesRemoved'),
@@ -139,9 +153,10 @@ export class Core {
   }
 
   /** Stops the heartbeat and forgets this node, so its members (and signed-in users) leave at once. */
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.onlineUsers.stop();
     this.subscriptionCounts.stop();
+    await this.quotas.releaseAll();
     return this.membership.stop();
   }
 

@@ -28,6 +28,7 @@ import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
 import { ConnectionQuotas } from './quotas.ts';
+import { RequestRates } from './rates.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import { serialFromSeq } from './serials.ts';
@@ -66,6 +67,8 @@ export class Core {
   readonly counters: NodeCounters;
   /** Apps' connection quotas, counted across the cluster (quotas.ts). */
   readonly quotas: ConnectionQuotas;
+  /** Apps' REST request rates, counted across the cluster (rates.ts). */
+  readonly rates: RequestRates;
   /** The backend as the appending modules see it: every append they make is reported to the observers. */
   private readonly appending: Backend;
   private readonly inbound: BusInbound;
@@ -106,6 +109,7 @@ export class Core {
       sendSignal: this.sendSignal,
       logger,
     });
+    this.rates = new RequestRates(backend.quotas, () => this.config.quotas.restLeaseBlock);
     this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId));
     this.membership = new NodeMembership({
       backend,

@@ -17,9 +17,12 @@
  * once fewer than four blocks are free the nodes hold no spare (each connection is
  * leased, each close given back at once), and a node that is refused asks every node to
  * give back its spare (a `quota_reclaim` signal) and tries once more after
- * `quotas.reclaimWaitMs`. A connection is thus refused only when the cluster holds
- * `limit` connections, or a closed one is still being given back (within one backend
- * round trip of its close), or its node died less than a heartbeat TTL ago.
+ * `quotas.reclaimWaitMs` (up to three rounds while the others' leases keep shrinking).
+ * A connection is thus refused only when the cluster holds `limit` connections, or a
+ * closed one is still being given back (within one backend round trip of its close), or
+ * a node died less than a heartbeat TTL ago, or a node's event loop stalled past the
+ * heartbeat TTL (its lease lapsed and its units went to others: the cluster may then
+ * hold more than the limit until its connections close).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -41,6 +44,9 @@ export interface ConnectionQuotaOptions {
 
 /** The outcome of an admission: admitted, over quota, or the quota could not be checked (backend down). */
 export type Admission = 'admitted' | 'over_quota' | 'unavailable';
+
+/** At most this many reclaim rounds before a refusal (each waits `reclaimWaitMs`). */
+const MAX_RECLAIM_ROUNDS = 3;
 
 /** Below this many free blocks a quota is tight: nodes keep no spare. */
 const TIGHT_BLOCKS = 4;
@@ -164,7 +170,8 @@ export class ConnectionQuotas {
     }
     lease.busy = true;
     const store = this.options.store!;
-    let reclaimed = false;
+    let reclaims = 0;
+    let othersHeld = Infinity;
     try {
       do {
         lease.again = false;
@@ -191,9 +198,12 @@ export class ConnectionQuotas {
           lease.waiting.shift()!('admitted');
         }
         if (lease.waiting.length === 0) continue;
-        if (!reclaimed) {
-          // Other nodes may hold spare units: ask for them, then lease once more.
-          reclaimed = true;
+        // Other nodes may hold spare units: ask for them, then lease once more; again
+        // while what the others hold keeps shrinking (a few rounds at most).
+        const othersHold = reply.total - reply.held;
+        if (reclaims < MAX_RECLAIM_ROUNDS && othersHold < othersHeld) {
+          reclaims++;
+          othersHeld = othersHold;
           lease.tight = true;
           await this.options.sendSignal({ type: 'quota_reclaim', appId }).catch(() => {});
           await new Promise((resolve) => setTimeout(resolve, this.options.reclaimWaitMs));
@@ -201,7 +211,8 @@ export class ConnectionQuotas {
           continue;
         }
         for (const resolve of lease.waiting.splice(0)) resolve('over_quota');
-        reclaimed = false;
+        reclaims = 0;
+        othersHeld = Infinity;
       } while (lease.again || lease.waiting.length > 0);
     } finally {
       lease.busy = false;

@@ -38,6 +38,8 @@ describe('issue 18: cluster-wide quotas over 3 node processes', () => {
       node: { heartbeatIntervalMs: 400, heartbeatTtlMs: 4000 },
       bots: { cookieSecret: 'quota-test-cookie-secret', maxEventLoopDelayMs: 0 },
       backend: { redis: { keyPrefix: 'q18:' } },
+      // Generous for a shared, loaded test machine (the default is 100 ms).
+      quotas: { reclaimWaitMs: 400 },
       apps: [LIMITED, RATED],
     };
     await writeFile(join(work, 'roomcast.json'), JSON.stringify(config));

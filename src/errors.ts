@@ -55,7 +55,7 @@ export const ERRORS = {
   RC_ERR_APP_NOT_FOUND: spec(404, 'Not Found', 'app %s does not exist'),
   RC_ERR_APP_DISABLED: spec(403, 'Forbidden', 'app %s is disabled'),
   RC_ERR_RATE_LIMITED: spec(429, 'Too Many Requests', 'rate limit of %s requests per %s ms exceeded; retry after %s s', true),
-  RC_ERR_PUBLISH_BACKPRESSURE: spec(503, 'Service Unavailable', 'delivery is %s ms behind on node %s (the bound is %s ms); publish again after %s s', true),
+  RC_ERR_PUBLISH_BACKPRESSURE: spec(503, 'Service Unavailable', 'delivery is %s ms behind on the slowest node (the bound is %s ms); publish again after %s s', true),
 
   // --- events and channels
   RC_ERR_EVENT_INVALID_NAME: spec(400, 'Bad Request', 'event name %s'),

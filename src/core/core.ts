@@ -27,6 +27,7 @@ import { OnlineUsers } from './online-users.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
+import { Backpressure } from './backpressure.ts';
 import { ConnectionQuotas } from './quotas.ts';
 import { RequestRates } from './rates.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
@@ -69,6 +70,8 @@ export class Core {
   readonly quotas: ConnectionQuotas;
   /** Apps' REST request rates, counted across the cluster (rates.ts). */
   readonly rates: RequestRates;
+  /** Publisher backpressure: the cluster's delivery lag (backpressure.ts). */
+  readonly backpressure: Backpressure;
   /** The backend as the appending modules see it: every append they make is reported to the observers. */
   private readonly appending: Backend;
   private readonly inbound: BusInbound;
@@ -110,6 +113,15 @@ export class Core {
       logger,
     });
     this.rates = new RequestRates(backend.quotas, () => this.config.quotas.restLeaseBlock);
+    this.backpressure = new Backpressure({
+      store: backend.quotas,
+      holder: this.quotas.holder,
+      maxLagMs: () => this.config.backpressure.maxLagMs,
+      intervalMs: config.backpressure.reportIntervalMs,
+      ttlMs: config.node.heartbeatTtlMs,
+      tapMessages: (listener) => this.inbound.tapMessages(listener),
+      logger,
+    });
     this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId));
     this.membership = new NodeMembership({
       backend,
@@ -152,12 +164,14 @@ export class Core {
   }
 
   /** Starts the heartbeat and dead-node reaper. Call after `backend.start()`. */
-  start(): Promise<void> {
-    return this.membership.start();
+  async start(): Promise<void> {
+    await this.membership.start();
+    this.backpressure.start();
   }
 
   /** Stops the heartbeat and forgets this node, so its members (and signed-in users) leave at once. */
   async stop(): Promise<void> {
+    this.backpressure.stop();
     this.onlineUsers.stop();
     this.subscriptionCounts.stop();
     await this.quotas.releaseAll();

@@ -12,6 +12,7 @@ import { describeMachine, printTable, writeResult, type ScenarioResult } from '.
 import { bayeux } from './scenarios/bayeux.ts';
 import { consoleCost } from './scenarios/console.ts';
 import { historyStore } from './scenarios/history-store.ts';
+import { manyChannels } from './scenarios/many-channels.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
 import { slowConsumers } from './scenarios/slow-consumers.ts';
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   webhooks,
   console: consoleCost,
   'slow-consumers': slowConsumers,
+  'many-channels': manyChannels,
 };
 
 /** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */

@@ -25,8 +25,9 @@ export interface NodeSet {
 export async function startNodes(count: number, overrides: Record<string, unknown> = {}): Promise<NodeSet> {
   const redis = await startRedis();
   const first = await startRoomcast('roomcast-0', { redisUrl: redis.url, overrides });
-  const rest = await Promise.all(Array.from({ length: count - 1 }, (_, index) => startRoomcast(`roomcast-${index + 1}`, {}, { configPath: first.configPath })));
-  const nodes = [first, ...rest];
+  const nodes = [first];
+  // One at a time: start-up is CPU-bound, and a shared machine starts them no faster together.
+  for (let index = 1; index < count; index++) nodes.push(await startRoomcast(`roomcast-${index}`, {}, { configPath: first.configPath }));
   return {
     redisUrl: redis.url,
     redisPid: redis.proc.pid,

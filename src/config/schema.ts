@@ -184,7 +184,7 @@ export const configSchema = {
               type: 'object',
               additionalProperties: false,
               required: ['nodes'],
-              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per channel, so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per slot.',
+              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. Webhooks (the outbox) are not available on a cluster.',
               properties: {
                 nodes: {
                   type: 'array',
@@ -206,15 +206,16 @@ export const configSchema = {
               enum: ['broadcast', 'interest'],
               default: 'broadcast',
               description:
-                'Which channel messages a node takes from the bus. `broadcast`: every node receives every message. `interest`: a node subscribes only to the bus shards of channels it has local subscribers in (plus everything while a node-wide consumer such as push asks for it); see docs/scaling.md for the measured trade-off.',
+                'Which channel messages a node takes from the bus. `broadcast`: every node receives every message. `interest`: a node subscribes only to the shards (`shards`) of channels it has local subscribers in (plus everything while a node-wide consumer such as push asks for it); see docs/scaling.md for the measured trade-off.',
             },
-            busShards: {
+            shards: {
               type: 'integer',
               minimum: 1,
-              maximum: 4096,
-              default: 64,
-              'x-unit': 'topics',
-              description: 'Standalone and Sentinel: how many pub/sub topics carry channel messages (a channel always maps to the same one, by hash). 1 puts every message and signal on one topic. On a cluster the topics are one per hash slot and this is ignored.',
+              maximum: 16384,
+              default: 128,
+              'x-unit': 'shards',
+              description:
+                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster) and of bus routing (one pub/sub topic). Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
             },
             waitReplicas: {
               type: 'integer',

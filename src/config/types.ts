@@ -88,8 +88,8 @@ export interface RedisConfig {
   commandTimeoutMs: number;
   /** Default `broadcast`. */
   routing?: 'broadcast' | 'interest';
-  /** Default 64. */
-  busShards?: number;
+  /** Default 128. */
+  shards?: number;
   /** Default 0. */
   waitReplicas?: number;
   /** Default 500 (ms). */

@@ -4,7 +4,7 @@
  * subscriptions). Use it whenever several roomcast nodes share channels; the memory bus
  * serves one process only.
  *
- * Topics (bus-topics.ts): signals on `{p}bus`, appends on their stream's shard topic.
+ * Topics (keys.ts): signals on `{p}bus`, appends on their stream's shard topic.
  * Frames, the same on every topic:
  *   "a:{seq}:{time}:{streamBytes}:{stream}{body}"  an append, published by log_append.lua
  *   "s:{body}"                                       a signal, published by `signal`
@@ -25,7 +25,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BusHandler, BusInterestHold, BusMessage, InterestBus } from '../ports.ts';
-import type { BusTopics } from './bus-topics.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 
@@ -37,7 +36,7 @@ const SUBSCRIBE_RETRY_MS = 500;
 /** Topics per SUBSCRIBE command (standalone). */
 const SUBSCRIBE_BATCH = 1024;
 /** SSUBSCRIBE commands in flight at once when a cluster node subscribes to every slot. */
-const CLUSTER_SUBSCRIBE_BURST = 512;
+const CLUSTER_SUBSCRIBE_BURST = 256;
 
 export type BusRouting = 'broadcast' | 'interest';
 
@@ -61,7 +60,6 @@ export class RedisBus implements InterestBus {
   constructor(
     private readonly context: RedisContext,
     private readonly subscriber: Redis | Cluster,
-    private readonly topics: BusTopics,
     private readonly routing: BusRouting,
     private readonly logger: Logger,
   ) {
@@ -92,7 +90,7 @@ export class RedisBus implements InterestBus {
     const count = this.watches.get(stream) ?? 0;
     this.watches.set(stream, count + 1);
     if (this.routing === 'broadcast') return Promise.resolve();
-    const topic = this.topics.topicOf(stream);
+    const topic = this.topicOf(stream);
     if (count === 0) this.shardWatches.set(topic, (this.shardWatches.get(topic) ?? 0) + 1);
     return this.ensure(topic);
   }
@@ -106,14 +104,14 @@ export class RedisBus implements InterestBus {
     }
     this.watches.delete(stream);
     if (this.routing === 'broadcast') return;
-    const topic = this.topics.topicOf(stream);
+    const topic = this.topicOf(stream);
     const left = (this.shardWatches.get(topic) ?? 1) - 1;
     if (left > 0) {
       this.shardWatches.set(topic, left);
       return;
     }
     this.shardWatches.delete(topic);
-    if (this.holds === 0 && topic !== this.topics.signals) this.drop(topic);
+    if (this.holds === 0 && topic !== this.context.keys.bus) this.drop(topic);
   }
 
   watchAll(): BusInterestHold {
@@ -127,15 +125,19 @@ export class RedisBus implements InterestBus {
         released = true;
         if (--this.holds > 0 || this.routing === 'broadcast') return;
         for (const topic of [...this.live]) {
-          if (topic !== this.topics.signals && !this.wanted(topic)) this.drop(topic);
+          if (topic !== this.context.keys.bus && !this.wanted(topic)) this.drop(topic);
         }
       },
     };
   }
 
-  /** Shards this node is subscribed to now (appends of other shards do not reach it). */
+  /** Shard topics this node is subscribed to now (appends of other shards do not reach it). */
   subscribedShards(): number {
-    return [...this.live].filter((topic) => topic !== this.topics.signals || this.topics.shards === 1).length;
+    return [...this.live].filter((topic) => topic !== this.context.keys.bus).length;
+  }
+
+  private topicOf(stream: string): string {
+    return this.context.keys.busTopic(this.context.keys.shardOf(stream));
   }
 
   /** True while the subscriber connection holds the topics this node wants. */
@@ -159,9 +161,9 @@ export class RedisBus implements InterestBus {
 
   /** Every topic this node wants now. */
   private wantedTopics(): string[] {
-    const topics = new Set<string>([this.topics.signals]);
+    const topics = new Set<string>([this.context.keys.bus]);
     if (this.routing === 'broadcast' || this.holds > 0) {
-      for (let shard = 0; shard < this.topics.shards; shard++) topics.add(this.topics.topic(shard));
+      for (let shard = 0; shard < this.context.keys.shards; shard++) topics.add(this.context.keys.busTopic(shard));
     } else {
       for (const topic of this.shardWatches.keys()) topics.add(topic);
     }
@@ -169,7 +171,7 @@ export class RedisBus implements InterestBus {
   }
 
   private wanted(topic: string): boolean {
-    return topic === this.topics.signals || this.routing === 'broadcast' || this.holds > 0 || this.shardWatches.has(topic);
+    return topic === this.context.keys.bus || this.routing === 'broadcast' || this.holds > 0 || this.shardWatches.has(topic);
   }
 
   /** (Re)subscribes every wanted topic on a fresh connection. */

@@ -31,7 +31,7 @@ export interface RedisContext {
   readonly client: RedisClient;
   readonly keys: RedisKeys;
   readonly commandTimeoutMs: number;
-  /** The bus topic a stream's appends are published on (bus-topics.ts). */
+  /** The bus topic a stream's appends are published on (its shard's, keys.ts). */
   readonly busTopicOf: (stream: string) => string;
   /** True on a Redis Cluster: pipelines must stay in one slot, and the bus is sharded. */
   readonly cluster: boolean;
@@ -84,7 +84,7 @@ function urlOptions(url: string | undefined): RedisOptions {
 export function createClient(config: RedisConfig, options: RedisOptions, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
   if (config.cluster !== undefined) {
     const { lazyConnect, enableOfflineQueue, retryStrategy: _retry, ...perNode } = options;
-    return new Cluster(config.cluster.nodes.map(hostPort), {
+    const client = new Cluster(config.cluster.nodes.map(hostPort), {
       lazyConnect: lazyConnect ?? false,
       enableOfflineQueue: enableOfflineQueue ?? true,
       clusterRetryStrategy: (attempt) => reconnectDelay(attempt),
@@ -101,6 +101,13 @@ export function createClient(config: RedisConfig, options: RedisOptions, cluster
       ...cluster,
       redisOptions: { ...urlOptions(config.url), ...perNode },
     });
+    // ioredis opens a node's connection on its first command, and without an offline
+    // queue it refuses the commands that come while that connection is being opened:
+    // open each one as soon as the node is known instead.
+    client.on('+node', (node: Redis) => {
+      if (node.status === 'wait') node.connect().catch(() => undefined);
+    });
+    return client;
   }
   if (config.sentinels !== undefined) {
     return new Redis({

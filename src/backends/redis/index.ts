@@ -6,7 +6,7 @@
  * backend is simpler and faster.
  *
  * On a Redis Cluster every atomic step touches one hash slot (keys.ts), the bus is
- * sharded (SSUBSCRIBE/SPUBLISH, bus-topics.ts), and the outbox is left out: its scripts
+ * sharded (SSUBSCRIBE/SPUBLISH on one topic per shard, keys.ts), and the outbox is left out: its scripts
  * span channels and lanes, so webhooks are refused at start-up on a cluster.
  *
  * Two connections per node: one for commands and scripts, one dedicated to the bus
@@ -16,12 +16,12 @@
  * answers 503), and service resumes when Redis is back — no restart needed. Keys are
  * prefixed with `keyPrefix`, so deployments can share one Redis.
  */
+import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
-import { BusTopics } from './bus-topics.ts';
 import { createConnection, describeTarget, type RedisClient, type RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 import { createKeys } from './keys.ts';
@@ -46,18 +46,17 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   const outboxClient = cluster ? null : createConnection(config, 'outbox', logger, telemetry);
   defineScripts(client, cluster);
   if (outboxClient !== null) defineScripts(outboxClient);
-  const keys = createKeys(config.keyPrefix);
-  const topics = new BusTopics(keys, cluster, config.busShards ?? 64);
+  const keys = createKeys(config.keyPrefix, config.shards);
   const context: RedisContext = {
     client,
     keys,
     commandTimeoutMs: config.commandTimeoutMs,
-    busTopicOf: (stream) => topics.topicOf(stream),
+    busTopicOf: (stream) => keys.busTopic(keys.shardOf(stream)),
     cluster,
     waitReplicas: config.waitReplicas ?? 0,
     waitTimeoutMs: config.waitTimeoutMs ?? 500,
   };
-  const bus = new RedisBus(context, subscriber, topics, config.routing ?? 'broadcast', logger.child({ component: 'bus' }));
+  const bus = new RedisBus(context, subscriber, config.routing ?? 'broadcast', logger.child({ component: 'bus' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
   const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
   const connections: RedisClient[] = [client, subscriber, ...(outboxClient === null ? [] : [outboxClient])];
@@ -92,6 +91,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
         logger.warn({ target: describeTarget(config) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
         return;
       }
+      if (cluster) await allNodesReady(client as Cluster, config.commandTimeoutMs);
       await warnIfTooOld(client, logger);
     },
 
@@ -128,6 +128,14 @@ async function closeConnection(connection: RedisClient): Promise<void> {
     }
   }
   connection.disconnect();
+}
+
+/** Waits (bounded) until every node connection of the cluster is open, so the first burst of commands finds them ready. */
+async function allNodesReady(client: Cluster, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && client.nodes('all').some((node) => node.status !== 'ready')) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** The scripts use SET … NX GET and ZRANGE … BYSCORE/BYLEX/REV, which need Redis 7.0. */

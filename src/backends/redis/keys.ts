@@ -1,32 +1,41 @@
 /**
- * redis: every key roomcast uses, built from one configurable prefix
+ * redis: every key and bus topic roomcast uses, built from one configurable prefix
  * (`backend.redis.keyPrefix`), so several deployments (or test runs) share one Redis
- * without seeing each other. Bus topics start with `{p}bus` (see bus-topics.ts).
+ * without seeing each other.
  *
- * Redis Cluster: every atomic operation (a script, a multi-key command) touches one hash
- * slot. All keys of one stream (a channel of an app, `{appId}:{channel}`) carry the stream
- * as their hash tag, `{prefix}{{stream}}:{kind}`, so they share a slot and a stream's
- * scripts stay atomic; different streams spread over the cluster. A stream name that is
- * empty or holds a brace is tagged by its SHA-1 instead (a brace would end the tag early).
- * A prefix that itself holds a `{…}` tag pins every key to that one slot (legal, but one
- * master then carries everything).
+ * Shards: every stream (a channel of an app, `{appId}:{channel}`) belongs to one of S
+ * shards (`backend.redis.shards`), shard = CRC16(stream) mod S. A shard is the unit of
+ * both key placement and bus routing:
+ * - all keys of a shard's streams carry the shard's hash tag `{t}`, so on a Redis Cluster
+ *   they share one hash slot and every per-stream script stays atomic; the S tags are
+ *   chosen to hash to slots spread evenly over 0…16383 (slots.ts), so the shards spread
+ *   over the cluster's masters;
+ * - a stream's appends are published on its shard's topic `{p}bus:{t}`, in the same slot
+ *   (a script may only SPUBLISH to a shard channel of its own slot), and a node routing by
+ *   interest subscribes to the shards of its local subscribers' channels only.
+ * S is part of the key layout: every node of a deployment must use the same S, and
+ * changing it leaves the history stored under the old one unread.
  *
+ * Layout: `{prefix}{kind}:{variable}`, the variable part (a stream, node id or KV key,
+ * opaque here) always the suffix, so no two kinds collide even when it contains ':'.
  * Keys that span streams (a node's channels, the occupied-channel index, node expiries,
  * KV values, the outbox's lanes) are single keys used by single-key commands, or by
- * scripts only on a standalone Redis (the outbox; see index.ts).
+ * scripts only on a standalone Redis (the outbox; see index.ts). A prefix that itself
+ * holds a `{…}` tag pins every key to that one slot (legal; one master then carries all).
  *
- *   {p}bus                      pub/sub topic of signals (bus-topics.ts names the others)
- *   {p}{S}:log:meta             hash: seq (last assigned), bytes (retained), age (maxAgeMs)
- *   {p}{S}:log:entries          sorted set: score = seq, member = "{seq}:{time}:{body}"
- *   {p}{S}:pres:conns           hash: connectionId → JSON [joinOrder, nodeId, userId, userInfo]
- *   {p}{S}:pres:users           hash: userId → number of connections
- *   {p}{S}:pres:order           string: join counter (orders a user's connections)
- *   {p}{S}:pres:nodes           hash: nodeId → number of that node's connections in S
- *   {p}{S}:occ:counts           hash: nodeId → subscriptions on that node
- *   {p}{S}:occ:total            hash: t → total subscriptions (absent when 0)
- *   {p}{S}:msg:docs             hash: message seq → versioned-message document JSON (messages.ts)
- *   {p}{S}:msg:index            sorted set: message seqs with a document, to bound how many are kept
- *   {p}{S}:ob:state             hash: c | n | u:{userId} → state recorded by the outbox (outbox.ts)
+ *   {p}bus                      pub/sub topic: signals
+ *   {p}bus:{t}                  pub/sub topic: appends of the shard tagged t
+ *   {p}{t}:log:meta:{S}         hash: seq (last assigned), bytes (retained), age (maxAgeMs)
+ *   {p}{t}:log:entries:{S}      sorted set: score = seq, member = "{seq}:{time}:{body}"
+ *   {p}{t}:pres:conns:{S}       hash: connectionId → JSON [joinOrder, nodeId, userId, userInfo]
+ *   {p}{t}:pres:users:{S}       hash: userId → number of connections
+ *   {p}{t}:pres:order:{S}       string: join counter (orders a user's connections)
+ *   {p}{t}:pres:nodes:{S}       hash: nodeId → number of that node's connections in S
+ *   {p}{t}:occ:counts:{S}       hash: nodeId → subscriptions on that node
+ *   {p}{t}:occ:total:{S}        hash: t → total subscriptions (absent when 0)
+ *   {p}{t}:msg:docs:{S}         hash: message seq → versioned-message document JSON (messages.ts)
+ *   {p}{t}:msg:index:{S}        sorted set: message seqs with a document, to bound how many are kept
+ *   {p}{t}:ob:state:{S}         hash: c | n | u:{userId} → state recorded by the outbox (outbox.ts)
  *   {p}pres:node:{nodeId}       set: channels where the node has presence connections (a superset)
  *   {p}occ:node:{nodeId}        set: channels where the node has subscriptions (a superset)
  *   {p}occ:index                sorted set (all scores 0): occupied channels, for prefix ranges (a superset)
@@ -38,17 +47,26 @@
  *   {p}ob:lane:{lane}           list: a lane's items, oldest first
  *   {p}ob:meta:{lane}           hash: head, epoch, sched, tries of a lane
  *   {p}ob:once:{key}            string with PX TTL: an append already made (outbox once keys)
- *
- * ("a superset": maintained beside the per-stream scripts, not inside them, so it may
- * name a stream that no longer needs it; readers check the stream's own keys.)
+ * ({S} is the stream, {t} its shard's tag. "A superset": kept beside the per-stream
+ * scripts, not inside them, so it may name a stream that no longer needs it; readers
+ * check the stream's own keys.)
  */
-import { createHash } from 'node:crypto';
+import { crc16Of, SLOT_COUNT, tagOfSlot } from './slots.ts';
+
+/** Default number of shards (`backend.redis.shards`). */
+export const DEFAULT_SHARDS = 128;
 
 export interface RedisKeys {
   /** The prefix every key starts with. */
   readonly prefix: string;
   /** The bus's signal topic, and the stem of its other topics. */
   readonly bus: string;
+  /** Number of shards, S. */
+  readonly shards: number;
+  /** The shard of a stream: CRC16(stream) mod S. */
+  shardOf(stream: string): number;
+  /** The bus topic of a shard's appends. */
+  busTopic(shard: number): string;
   logMeta(stream: string): string;
   logEntries(stream: string): string;
   presenceConnections(channel: string): string;
@@ -76,33 +94,34 @@ export interface RedisKeys {
   outboxOnce(key: string): string;
 }
 
-/** The hash tag of a stream: the name itself, unless a brace (or emptiness) would break the tag. */
-export function streamTag(stream: string): string {
-  if (stream !== '' && !/[{}]/.test(stream)) return stream;
-  return `#${createHash('sha1').update(stream).digest('hex')}`;
-}
-
-export function createKeys(prefix: string): RedisKeys {
-  const scoped = (stream: string, kind: string): string => `${prefix}{${streamTag(stream)}}:${kind}`;
+export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
+  const count = Math.max(1, Math.min(SLOT_COUNT, Math.floor(shards)));
+  const tags: string[] = [];
+  const tagOf = (shard: number): string => (tags[shard] ??= tagOfSlot(Math.floor((shard * SLOT_COUNT) / count)));
+  const shardOf = (stream: string): number => (count === 1 ? 0 : crc16Of(stream) % count);
+  const scoped = (kind: string, stream: string): string => `${prefix}{${tagOf(shardOf(stream))}}:${kind}:${stream}`;
   return {
     prefix,
     bus: `${prefix}bus`,
-    logMeta: (stream) => scoped(stream, 'log:meta'),
-    logEntries: (stream) => scoped(stream, 'log:entries'),
-    presenceConnections: (channel) => scoped(channel, 'pres:conns'),
-    presenceUsers: (channel) => scoped(channel, 'pres:users'),
-    presenceOrder: (channel) => scoped(channel, 'pres:order'),
-    presenceNodes: (channel) => scoped(channel, 'pres:nodes'),
+    shards: count,
+    shardOf,
+    busTopic: (shard) => `${prefix}bus:{${tagOf(shard)}}`,
+    logMeta: (stream) => scoped('log:meta', stream),
+    logEntries: (stream) => scoped('log:entries', stream),
+    presenceConnections: (channel) => scoped('pres:conns', channel),
+    presenceUsers: (channel) => scoped('pres:users', channel),
+    presenceOrder: (channel) => scoped('pres:order', channel),
+    presenceNodes: (channel) => scoped('pres:nodes', channel),
     presenceNode: (nodeId) => `${prefix}pres:node:${nodeId}`,
-    occupancyCounts: (channel) => scoped(channel, 'occ:counts'),
-    occupancyTotal: (channel) => scoped(channel, 'occ:total'),
+    occupancyCounts: (channel) => scoped('occ:counts', channel),
+    occupancyTotal: (channel) => scoped('occ:total', channel),
     occupancyIndex: `${prefix}occ:index`,
     occupancyNode: (nodeId) => `${prefix}occ:node:${nodeId}`,
     nodeExpiry: `${prefix}nodes:expiry`,
     kv: (key) => `${prefix}kv:${key}`,
-    messageDocs: (stream) => scoped(stream, 'msg:docs'),
-    messageIndex: (stream) => scoped(stream, 'msg:index'),
-    outboxState: (stream) => scoped(stream, 'ob:state'),
+    messageDocs: (stream) => scoped('msg:docs', stream),
+    messageIndex: (stream) => scoped('msg:index', stream),
+    outboxState: (stream) => scoped('ob:state', stream),
     outboxPresent: (scope) => `${prefix}ob:up:${scope}`,
     outboxSeq: `${prefix}ob:seq`,
     outboxActive: `${prefix}ob:active`,

@@ -58,7 +58,7 @@ const SOURCES = new Map<ScriptName, string>(
 /**
  * Registers every script as a command on the connection. On a cluster (`sharded`), the
  * scripts' bus publishes become SPUBLISH: a shard channel of the script's own slot (see
- * bus-topics.ts), so a publish reaches only the subscribers of that slot's master.
+ * keys.ts), so a publish reaches only the subscribers of that slot's master.
  */
 export function defineScripts(client: RedisClient, sharded = false): void {
   for (const [name, source] of SOURCES) {

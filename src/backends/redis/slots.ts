@@ -43,8 +43,9 @@ let slotTags: string[] | null = null;
 
 /**
  * A short hash tag for every slot: `tagOfSlot(s)` hashes to slot `s`. Found once per
- * process by counting up in base 36 until every slot has a tag (about 170,000 CRCs, a few
- * tens of milliseconds), so topic names are deterministic across nodes.
+ * process by counting up in base 36 until every slot has a tag (about 170,000 CRCs of
+ * 1–4 ASCII bytes, a few milliseconds), so names built from them are the same on every
+ * node.
  */
 export function tagOfSlot(slot: number): string {
   if (slotTags === null) {
@@ -52,8 +53,9 @@ export function tagOfSlot(slot: number): string {
     let found = 0;
     for (let n = 0; found < SLOT_COUNT; n++) {
       const tag = n.toString(36);
-      const bytes = Buffer.from(tag);
-      const s = crc16(bytes, 0, bytes.length) % SLOT_COUNT;
+      let crc = 0;
+      for (let i = 0; i < tag.length; i++) crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ tag.charCodeAt(i)) & 0xff]!;
+      const s = crc % SLOT_COUNT;
       if (tags[s] === undefined) {
         tags[s] = tag;
         found++;

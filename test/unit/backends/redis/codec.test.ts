@@ -57,10 +57,14 @@ test('every key starts with the prefix and kinds cannot collide', () => {
   // Every key of one stream shares one hash slot (Redis Cluster), and different streams need not.
   const slots = new Set([keys.logMeta('a:b'), keys.logEntries('a:b'), keys.presenceConnections('a:b'), keys.occupancyTotal('a:b'), keys.messageDocs('a:b')].map(slotOf));
   assert.equal(slots.size, 1);
-  assert.notEqual(slotOf(keys.logMeta('a:b')), slotOf(keys.logMeta('a:c')));
   // Braces in a stream name cannot split its keys over slots.
   assert.equal(slotOf(keys.logMeta('}x{')), slotOf(keys.logEntries('}x{')));
   assert.notEqual(keys.logMeta('}x{'), keys.logMeta('}y{'));
+  // A stream's bus topic is in its keys' slot (scripts SPUBLISH to it), and shards spread over the slots.
+  assert.equal(slotOf(keys.busTopic(keys.shardOf('a:b'))), slotOf(keys.logMeta('a:b')));
+  const shardSlots = Array.from({ length: keys.shards }, (_, shard) => slotOf(keys.busTopic(shard)));
+  assert.equal(new Set(shardSlots).size, keys.shards);
+  assert.ok(shardSlots.every((slot, shard) => slot === Math.floor((shard * 16384) / keys.shards)));
 });
 
 describe('errors', () => {

@@ -164,7 +164,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // Loaded only when served: most deployments and tests never pay for its modules.
   if (consoleIsServed(config.console)) {
     const { consoleDoor } = await import('./doors/console/plugin.ts');
-    await http.register(consoleDoor, { core, push, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
+    const queueDepths = async (): Promise<{ push: number | null; webhooks: number | null }> => {
+      const [pushDepth, webhookDepth] = await Promise.all([
+        push === null ? null : push.queueDepth().catch(() => null),
+        webhooks === null ? null : webhooks.queuedEvents().catch(() => null),
+      ]);
+      return { push: pushDepth === null ? null : pushDepth.waiting + pushDepth.delayed + pushDepth.active, webhooks: webhookDepth };
+    };
+    await http.register(consoleDoor, { core, push, queueDepths, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
   } else {
     logger.info(`console off: ${config.console.enabled ? 'no admin user in console.users' : 'console.enabled is false'}`);
   }

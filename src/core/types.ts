@@ -4,8 +4,9 @@
  */
 import { serialFromSeq } from './serials.ts';
 
-/** Which front door a message came in through (`console`: an operator's test event). */
-export type Origin = 'rest' | 'ws' | 'bayeux' | 'console' | 'internal';
+/** Every front door a message can come in through (`console`: an operator's test event). */
+export const ORIGINS = ['rest', 'ws', 'bayeux', 'console', 'internal'] as const;
+export type Origin = (typeof ORIGINS)[number];
 
 /** Who sent a message, as the bot API shows it (`senderType`, `senderID`, …). */
 export interface Sender {

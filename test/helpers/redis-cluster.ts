@@ -11,8 +11,16 @@ import { join } from 'node:path';
 import { freePort } from './redis-server.ts';
 import { redisCli, spawnRedis, type RedisProcess } from './redis-process.ts';
 
-export interface TestClusterNode extends RedisProcess {
+export interface TestClusterNode {
+  readonly port: number;
   readonly address: string;
+  /** PID of the current process. */
+  pid(): number;
+  alive(): boolean;
+  /** SIGKILL (a crash); resolves once it exited. */
+  kill(): Promise<void>;
+  /** Starts the node again on its port with its cluster config file: it rejoins (a killed master comes back as a replica of its successor). */
+  restart(): Promise<void>;
 }
 
 export interface TestCluster {
@@ -21,7 +29,7 @@ export interface TestCluster {
   readonly addresses: string[];
   /** The node serving `slot` as master now (asks the cluster). */
   masterOf(slot: number): Promise<TestClusterNode>;
-  /** Resolves once every slot is served by a live master and the state is ok (as every live node sees it). */
+  /** Resolves once every slot is served by a live master, the state is ok (as every live node sees it) and every replica's link to its master is up. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -30,13 +38,17 @@ export interface TestCluster {
 export const CLUSTER_NODE_TIMEOUT_MS = 1000;
 
 export async function startCluster(): Promise<TestCluster> {
+  const began = Date.now();
+  const trace = (step: string): void => {
+    if (process.env.RC_TRACE_CLUSTER) console.error(`# cluster: ${step} after ${Date.now() - began} ms`);
+  };
   const dir = await mkdtemp(join(tmpdir(), 'rc-cluster-'));
   const nodes: TestClusterNode[] = [];
   try {
     for (let i = 0; i < 6; i++) {
       const port = await freePort();
       const busPort = await freePort();
-      const process = await spawnRedis(port, [
+      const args = [
         '--port', String(port),
         '--bind', '127.0.0.1',
         '--cluster-enabled', 'yes',
@@ -50,9 +62,21 @@ export async function startCluster(): Promise<TestCluster> {
         '--protected-mode', 'no',
         '--loglevel', 'warning',
         '--dir', dir,
-      ]);
-      nodes.push({ ...process, address: `127.0.0.1:${port}` });
+      ];
+      let server: RedisProcess = await spawnRedis(port, args);
+      nodes.push({
+        port,
+        address: `127.0.0.1:${port}`,
+        pid: () => server.pid,
+        alive: () => server.alive(),
+        kill: () => server.kill(),
+        async restart() {
+          await server.kill();
+          server = await spawnRedis(port, args);
+        },
+      });
     }
+    trace('6 nodes up');
     await redisCli(['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '1', '--cluster-yes']);
   } catch (error) {
     await Promise.all(nodes.map((node) => node.kill()));
@@ -82,7 +106,11 @@ export async function startCluster(): Promise<TestCluster> {
         const states = await Promise.all(
           nodes.filter((node) => node.alive()).map((node) => redisCli(['-p', String(node.port), 'cluster', 'info']).catch(() => '')),
         );
-        if (states.length > 0 && states.every((info) => /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info))) return;
+        const replication = await Promise.all(
+          nodes.filter((node) => node.alive()).map((node) => redisCli(['-p', String(node.port), 'info', 'replication']).catch(() => '')),
+        );
+        const linked = replication.every((info) => !/role:slave/.test(info) || /master_link_status:up/.test(info));
+        if (states.length > 0 && linked && states.every((info) => /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info))) return;
         if (Date.now() > deadline) throw new Error(`cluster not healthy after ${timeoutMs} ms: ${states.map((s) => /cluster_state:\w+/.exec(s)?.[0]).join(' ')}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -92,6 +120,8 @@ export async function startCluster(): Promise<TestCluster> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+  trace('created');
   await cluster.waitHealthy();
+  trace('healthy');
   return cluster;
 }

@@ -20,7 +20,14 @@ export async function runAppendScript(context: RedisContext, name: ScriptName, k
   const pipeline = context.client.pipeline();
   queueScript(pipeline, name, keys, args);
   pipeline.call('WAIT', context.waitReplicas, context.waitTimeoutMs);
-  const results = await pipeline.exec();
+  // A cluster pipeline whose node died can wait for a slot refresh that never names it
+  // again: bound it like any command (the script's timeout plus the WAIT's).
+  let timer: NodeJS.Timeout | undefined;
+  const limit = context.commandTimeoutMs + context.waitTimeoutMs;
+  const results = await Promise.race([
+    pipeline.exec(),
+    new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error('Command timed out')), limit))),
+  ]).finally(() => clearTimeout(timer));
   if (results === null) throw toBackendError(new Error('Connection is closed.'), context.commandTimeoutMs);
   const [[scriptError, reply], [waitError, acknowledged]] = results as [[Error | null, unknown], [Error | null, unknown]];
   if (scriptError) throw scriptError;

@@ -83,11 +83,14 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
      */
     async start(): Promise<void> {
       // Waited for together, so a Redis that is down costs at most one timeout at boot.
+      // A cluster's connect() keeps retrying (and stays pending) while no node answers:
+      // bounded here too, the retries go on in the background.
+      const connected = Promise.allSettled(connections.map((connection) => connection.connect()));
       const [results, subscribed] = await Promise.all([
-        Promise.allSettled(connections.map((connection) => connection.connect())),
+        settledWithin(connected, config.commandTimeoutMs * 2),
         bus.waitUntilSubscribed(config.commandTimeoutMs),
       ]);
-      if (results.some((result) => result.status === 'rejected') || !subscribed) {
+      if (results === null || results.some((result) => result.status === 'rejected') || !subscribed) {
         logger.warn({ target: describeTarget(config) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
         return;
       }
@@ -107,7 +110,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
       if (closed) return;
       closed = true;
       await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
-      await Promise.all(connections.map(closeConnection));
+      await Promise.all(connections.map((connection) => closeConnection(connection, config.commandTimeoutMs)));
     },
   } satisfies Backend;
   return backend;
@@ -115,19 +118,34 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
 
 /**
  * QUIT when connected, so replies to commands already sent still arrive; otherwise (or
- * if QUIT fails or times out) drop the connection and stop reconnecting. Commands after
+ * if QUIT fails or takes longer than the command timeout) drop the connection and stop
+ * reconnecting. Commands after
  * this fail with RC_ERR_BACKEND_UNAVAILABLE.
  */
-async function closeConnection(connection: RedisClient): Promise<void> {
+async function closeConnection(connection: RedisClient, timeoutMs: number): Promise<void> {
   if (connection.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await connection.quit();
-      return;
+      // Bounded: on a cluster QUIT goes to every node, and one that just died never answers.
+      const quitted = await Promise.race([
+        connection.quit().then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+      if (quitted) return;
     } catch {
       // fall through
+    } finally {
+      clearTimeout(timer);
     }
   }
   connection.disconnect();
+}
+
+/** The settled results, or null when they take longer than `ms`. */
+async function settledWithin<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** Waits (bounded) until every node connection of the cluster is open, so the first burst of commands finds them ready. */

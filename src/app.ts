@@ -26,7 +26,7 @@ import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetric
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
 import { readTlsOptions, TlsReloader } from './ops/tls.ts';
-import type { ReloadReport } from './doors/rest/routes/operator.ts';
+import type { ReloadReport } from './doors/rest/routes/route-plugin.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
 import { registerWebhooks } from './webhooks/registry.ts';

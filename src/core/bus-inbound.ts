@@ -73,7 +73,7 @@ export class BusInbound {
   /** The bus handler: the backend calls it for every bus message. */
   readonly onBusMessage = (message: BusMessage): void => {
     if (message.kind === 'append') {
-      this.onAppend(message.stream, message.entry.seq, message.entry.time, message.entry.body);
+      this.onAppend(message.stream, message.entry.epoch, message.entry.seq, message.entry.time, message.entry.body);
       return;
     }
     const signal = decodeSignal(message.body);
@@ -98,7 +98,7 @@ export class BusInbound {
       }
     }
     const { appId, channel } = parseStreamKey(stream);
-    const message = new ChannelMessage(appId, channel, 0, time, record);
+    const message = new ChannelMessage(appId, channel, '', 0, time, record);
     this.hub.dispatch(stream, message);
     for (const tap of this.messageTaps) {
       try {
@@ -109,7 +109,7 @@ export class BusInbound {
     }
   }
 
-  private onAppend(stream: string, seq: number, time: number, body: string): void {
+  private onAppend(stream: string, epoch: string, seq: number, time: number, body: string): void {
     // Presence-history companions are storage only: nobody subscribes to them.
     if (isCompanionStream(stream)) return;
     let record = this.ownRecords.get(body);
@@ -124,7 +124,7 @@ export class BusInbound {
       }
     }
     const { appId, channel } = parseStreamKey(stream);
-    const message = new ChannelMessage(appId, channel, seq, time, record);
+    const message = new ChannelMessage(appId, channel, epoch, seq, time, record);
     this.counters?.deliveryLatency.observe(Math.max(0, Date.now() - time) / 1000);
     this.hub.dispatch(stream, message);
     for (const tap of isCreateRecord(record) ? this.messageTaps : this.mutationTaps) {

@@ -25,6 +25,7 @@ import { RedisBus } from './bus.ts';
 import { createConnection, describeTarget, type RedisClient, type RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 import { createKeys } from './keys.ts';
+import { RedisGeneration } from './generation.ts';
 import { RedisKeyValue } from './kv.ts';
 import { RedisLog } from './log.ts';
 import { RedisMessageStore } from './messages.ts';
@@ -57,6 +58,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     waitTimeoutMs: config.waitTimeoutMs ?? 500,
   };
   const bus = new RedisBus(context, subscriber, config.routing ?? 'broadcast', logger.child({ component: 'bus' }));
+  const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
   const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
   const connections: RedisClient[] = [client, subscriber, ...(outboxClient === null ? [] : [outboxClient])];
@@ -73,6 +75,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     messages: new RedisMessageStore(context),
     ...(outboxClient === null ? {} : { outbox: new RedisOutbox({ ...context, client: outboxClient }) }),
     telemetry,
+    generation,
     hashes: push.hashes,
     queues: push.queues,
 
@@ -92,10 +95,12 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
       ]);
       if (results === null || results.some((result) => result.status === 'rejected') || !subscribed) {
         logger.warn({ target: describeTarget(config) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
+        void generation.start();
         return;
       }
       if (cluster) await allNodesReady(client as Cluster, config.commandTimeoutMs);
       await warnIfTooOld(client, logger);
+      await generation.start();
     },
 
     /** Ready means both: commands answer and the bus subscription is live (else this node would miss messages). */
@@ -109,6 +114,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      generation.stop();
       await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
       await Promise.all(connections.map((connection) => closeConnection(connection, config.commandTimeoutMs)));
     },

@@ -47,6 +47,7 @@
  *   {p}ob:lane:{lane}           list: a lane's items, oldest first
  *   {p}ob:meta:{lane}           hash: head, epoch, sched, tries of a lane
  *   {p}ob:once:{key}            string with PX TTL: an append already made (outbox once keys)
+ *   {p}generation               string: the store's generation marker (generation.ts)
  * ({S} is the stream, {t} its shard's tag. "A superset": kept beside the per-stream
  * scripts, not inside them, so it may name a stream that no longer needs it; readers
  * check the stream's own keys.)
@@ -92,6 +93,8 @@ export interface RedisKeys {
   readonly outboxLanePrefix: string;
   readonly outboxMetaPrefix: string;
   outboxOnce(key: string): string;
+  /** The generation marker: its disappearance means Redis lost its data. */
+  readonly generation: string;
 }
 
 export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
@@ -130,5 +133,6 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     outboxLanePrefix: `${prefix}ob:lane:`,
     outboxMetaPrefix: `${prefix}ob:meta:`,
     outboxOnce: (key) => `${prefix}ob:once:${key}`,
+    generation: `${prefix}generation`,
   };
 }

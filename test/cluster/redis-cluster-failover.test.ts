@@ -65,7 +65,11 @@ async function readAll(backend: Backend, stream: string) {
 
 async function runFailover(waitReplicas: number, victimSlot: number, tag: string) {
   const backend: Backend = createRedisBackend({ cluster: { nodes: cluster.addresses }, keyPrefix: PREFIX, commandTimeoutMs: 1000, waitReplicas, waitTimeoutMs: 500 }, pino({ level: 'silent' }));
-  backend.bus.setHandler(() => undefined);
+  // What the bus delivered: subscribers must get the dead master's streams again too.
+  const onBus = new Set<string>();
+  backend.bus.setHandler((message) => {
+    if (message.kind === 'append') onBus.add(message.entry.body);
+  });
   await backend.start();
   const victim = await cluster.masterOf(victimSlot);
   console.error(`# failover(${waitReplicas}): victim ${victim.address}`);
@@ -117,6 +121,12 @@ async function runFailover(waitReplicas: number, victimSlot: number, tag: string
       else await new Promise((resolve) => setTimeout(resolve, 20));
     }
     console.error(`# failover(${waitReplicas}): recovered=${recoveredAt > 0}`);
+    // ...and the bus delivers them again: the sharded subscription followed the promotion.
+    let deliveredAt = 0;
+    while (deliveredAt === 0 && Date.now() - deadAt < RECOVERY_BOUND_MS + 5000) {
+      if (acked.some((entry) => entry.sent > deadAt && onBus.has(entry.body))) deliveredAt = Date.now();
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     stop = true;
     await Promise.all(publishers);
     const recoveryMs = recoveredAt - killedAt;
@@ -124,9 +134,10 @@ async function runFailover(waitReplicas: number, victimSlot: number, tag: string
     const stored = new Set<string>();
     for (const stream of streams) for (const entry of await readAll(backend, stream)) stored.add(entry.body);
     const lost = acked.filter((entry) => !stored.has(entry.body));
-    const report = { waitReplicas, ackedBeforeKill, acked: acked.length, failures, lost: lost.length, recoveryMs, slowestCallMs: slowest, lostAckedMsBeforeKill: lost.map((entry) => killedAt - entry.at) };
+    const report = { waitReplicas, ackedBeforeKill, acked: acked.length, failures, lost: lost.length, recoveryMs, busBackMs: deliveredAt - deadAt, slowestCallMs: slowest, lostAckedMsBeforeKill: lost.map((entry) => killedAt - entry.at) };
     console.log(`redis cluster failover: ${JSON.stringify(report)}`);
     assert.ok(recoveredAt > 0 && recoveryMs <= RECOVERY_BOUND_MS, `recovered in ${recoveryMs} ms (bound ${RECOVERY_BOUND_MS})`);
+    assert.ok(deliveredAt > 0 && deliveredAt - deadAt <= RECOVERY_BOUND_MS, `bus delivery back after ${deliveredAt - deadAt} ms (bound ${RECOVERY_BOUND_MS})`);
     // No call hangs: each one answers (or fails) within the command timeout, plus WAIT.
     assert.ok(slowest <= 1000 + 500 + 500, `slowest call ${slowest} ms`);
     for (const entry of lost) assert.ok(entry.at <= killedAt && killedAt - entry.at <= LOSS_WINDOW_MS, `lost an append acknowledged ${killedAt - entry.at} ms before the kill`);

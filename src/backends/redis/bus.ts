@@ -250,8 +250,9 @@ export class RedisBus implements InterestBus {
   private track(topic: string, work: Promise<unknown>): Promise<void> {
     const done = work.then(() => {
       this.pending.delete(topic);
-      // Dropped meanwhile (the last watch went): leave it unless wanted again.
-      if (this.wanted(topic)) this.live.add(topic);
+      this.live.add(topic);
+      // The last watch went while the subscription was in flight: undo it.
+      if (!this.wanted(topic)) this.drop(topic);
     });
     const settled = done.catch((error: unknown) => {
       this.pending.delete(topic);

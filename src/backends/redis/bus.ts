@@ -18,9 +18,12 @@
  * in seq order.
  *
  * Redis pub/sub is at-most-once: a node that is disconnected misses what is published
- * meanwhile (history covers appends). On a standalone Redis the subscriptions are renewed
- * on every reconnect; on a cluster ioredis renews them when the slot map changes (a
- * failover).
+ * meanwhile. On a standalone Redis (or Sentinel) the subscriptions are renewed on every
+ * reconnect, and the handler is told: `lost` when the subscriber connection closes while
+ * subscribed, `resumed` when the subscriptions are back, so the core catches up appends
+ * from the log. On a cluster ioredis renews the sharded subscriptions itself when the
+ * slot map changes (a failover, a moved slot); it reports no per-master outage, so no
+ * `lost`/`resumed` is told there and what was published meanwhile is only in history.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -46,6 +49,8 @@ export class RedisBus implements InterestBus {
   private handler: BusHandler | null = null;
   /** True once the wanted topics are subscribed on the current connection. */
   private subscribed = false;
+  /** Set when a subscription was lost; the next successful one reports `resumed`. */
+  private lost = false;
   private readonly waiters = new Set<() => void>();
   /** The topic stem as bytes: a frame is ours when its topic starts with it. */
   private readonly stemBytes: Buffer;
@@ -72,9 +77,12 @@ export class RedisBus implements InterestBus {
     subscriber.on('close', () => {
       // A cluster keeps its sharded subscriptions across node reconnects itself.
       if (context.cluster) return;
-      this.subscribed = false;
       this.live.clear();
       this.pending.clear();
+      if (!this.subscribed) return;
+      this.subscribed = false;
+      this.lost = true;
+      this.tell({ kind: 'lost' });
     });
   }
 
@@ -184,8 +192,13 @@ export class RedisBus implements InterestBus {
     }
     try {
       await this.subscribeTopics(this.wantedTopics());
+      if (this.subscribed) return;
       this.subscribed = true;
       for (const wake of [...this.waiters]) wake();
+      if (this.lost) {
+        this.lost = false;
+        this.tell({ kind: 'resumed' });
+      }
     } catch (error) {
       this.logger.warn({ error: (error as Error).message }, 'bus subscription failed; retrying');
       // If the connection dropped, the next `ready` subscribes again. If it is still up
@@ -272,6 +285,11 @@ export class RedisBus implements InterestBus {
       this.logger.error({ frame: frame.subarray(0, 80).toString() }, 'dropping a malformed bus frame');
       return;
     }
+    this.tell(message);
+  }
+
+  private tell(message: BusMessage): void {
+    if (this.handler === null) return;
     try {
       this.handler(message);
     } catch (error) {

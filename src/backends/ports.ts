@@ -42,9 +42,14 @@ export type BusHandler = (message: BusMessage) => void;
  *
  * Guarantees: every live node's handler sees each message once; appends to one stream
  * arrive in serial order on every node; signals from one node arrive in the order sent.
- * Delivery is at-most-once: a node that is disconnected from the store misses messages
- * sent meanwhile, and is told so (`lost`, then `resumed` once delivering again), so the
- * core can read the missed appends from the log.
+ * Nothing is promised about the order of messages of different streams, or of a signal
+ * relative to an append (one Redis carries them in publish order; a Redis Cluster does
+ * not). Delivery is at-most-once: a node that is disconnected from the store misses
+ * messages sent meanwhile, and is told so (`lost`, then `resumed` once delivering again),
+ * so the core can read the missed appends from the log.
+ *
+ * A bus that also implements `InterestBus` may be configured to deliver a stream's
+ * appends only to the nodes that watch it; signals always reach every node.
  */
 export interface Bus {
   /** Registers the single inward handler. The core calls this once at start (before `start`). */
@@ -56,6 +61,40 @@ export interface Bus {
    * `lost` and `resumed`, or not made yet). Absent: the bus always delivers (memory).
    */
   isSubscribed?(): boolean;
+}
+
+/** A hold on every stream's appends (`InterestBus.watchAll`). */
+export interface BusInterestHold {
+  /** Resolves once every stream's appends reach this node (never rejects; see `watch`). */
+  readonly ready: Promise<void>;
+  /** Gives the hold up; idempotent. */
+  release(): void;
+}
+
+/**
+ * Optional capability of a bus: interest-based routing. Watches are counted per stream
+ * on this node; the node receives the appends of every stream watched at least once (and
+ * of all streams while a `watchAll` hold is kept).
+ *
+ * Guarantees: once `watch(stream)` resolved, and until the matching `unwatch`, every
+ * append of the stream reaches this node's handler in seq order (at-most-once, as any bus
+ * message). Appends made before it resolved may be missed: a watcher that needs them
+ * reads history. The handler may also see appends of streams nobody here watches (streams
+ * share shards) and must ignore those it has no use for. A bus routing by broadcast
+ * delivers everything and its watches resolve at once.
+ */
+export interface InterestBus extends Bus {
+  /** Counts one interest in `stream`; resolves once its appends reach this node (or after the command timeout, the subscription still following when the store is back). */
+  watch(stream: string): Promise<void>;
+  /** Drops one interest counted by `watch`; the last one stops delivery (asynchronously). */
+  unwatch(stream: string): void;
+  /** Holds interest in every stream until released (node-wide consumers: push, bots, metrics taps). */
+  watchAll(): BusInterestHold;
+}
+
+/** True when the bus offers interest-based routing. */
+export function hasInterest(bus: Bus): bus is InterestBus {
+  return typeof (bus as Partial<InterestBus>).watch === 'function';
 }
 
 /**

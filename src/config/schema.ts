@@ -152,11 +152,62 @@ export const configSchema = {
         redis: {
           type: 'object',
           additionalProperties: false,
-          required: ['url'],
-          description: 'The Redis backend (a standalone Redis ≥ 7.0; Redis Cluster is not supported).',
+          description:
+            'The Redis backend (Redis ≥ 7.0): a standalone Redis (`url`), a Redis Cluster (`cluster`) or a master watched by Sentinel (`sentinels`); exactly one of the three. See docs/scaling.md.',
           properties: {
-            url: { type: 'string', pattern: '^rediss?://', 'x-env': 'REDIS_URL', description: '`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`.' },
-            keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix.' },
+            url: {
+              type: 'string',
+              pattern: '^rediss?://',
+              'x-env': 'REDIS_URL',
+              description:
+                '`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS): a standalone Redis. With `cluster` or `sentinels` only its credentials, database and TLS are used (the host comes from the cluster or the sentinels). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`.',
+            },
+            cluster: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['nodes'],
+              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. Webhooks (the outbox) are not available on a cluster.',
+              properties: {
+                nodes: {
+                  type: 'array',
+                  minItems: 1,
+                  items: { type: 'string', pattern: '^[^\\s:/]+:[0-9]+$' },
+                  description: 'Some of the cluster\'s nodes as `host:port` (the client discovers the rest). Any master or replica will do; list several so start-up survives one being down.',
+                },
+              },
+            },
+            sentinels: {
+              type: 'array',
+              minItems: 1,
+              items: { type: 'string', pattern: '^[^\\s:/]+:[0-9]+$' },
+              description: 'Redis Sentinel addresses as `host:port`: the backend asks them for the current master of `masterName` and follows failovers (connections reconnect to the promoted replica).',
+            },
+            masterName: { type: 'string', minLength: 1, default: 'mymaster', description: 'The master name the sentinels monitor (with `sentinels`).' },
+            keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix. On a cluster, a prefix holding a `{…}` hash tag pins every key to one slot.' },
+            routing: {
+              enum: ['broadcast', 'interest'],
+              default: 'broadcast',
+              description:
+                'Which channel messages a node takes from the bus. `broadcast`: every node receives every message. `interest`: a node subscribes only to the shards (`shards`) of channels it has local subscribers in (plus everything while a node-wide consumer such as push asks for it); see docs/scaling.md for the measured trade-off.',
+            },
+            shards: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 16384,
+              default: 128,
+              'x-unit': 'shards',
+              description:
+                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster) and of bus routing (one pub/sub topic). Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
+            },
+            waitReplicas: {
+              type: 'integer',
+              minimum: 0,
+              default: 0,
+              'x-unit': 'replicas',
+              description:
+                'After each append (publish, message change), wait until this many replicas acknowledged it (`WAIT`) before answering; a publish that is not acknowledged within `waitTimeoutMs` fails with RC_ERR_BACKEND_UNAVAILABLE (it may still have been delivered). 0: answer once the master has it.',
+            },
+            waitTimeoutMs: { type: 'integer', minimum: 1, default: 500, 'x-unit': 'ms', description: 'With `waitReplicas`: how long an append waits for replica acknowledgements.' },
             commandTimeoutMs: {
               type: 'integer',
               minimum: 10,

@@ -78,10 +78,22 @@ export interface SpaceConfig {
 }
 
 export interface RedisConfig {
-  /** Never logged with its password. */
-  url: string;
+  /** A standalone Redis; with `cluster` or `sentinels`, only its credentials, db and TLS. Never logged with its password. */
+  url?: string;
+  cluster?: { nodes: string[] };
+  /** Sentinel addresses, `host:port`. */
+  sentinels?: string[];
+  masterName?: string;
   keyPrefix: string;
   commandTimeoutMs: number;
+  /** Default `broadcast`. */
+  routing?: 'broadcast' | 'interest';
+  /** Default 128. */
+  shards?: number;
+  /** Default 0. */
+  waitReplicas?: number;
+  /** Default 500 (ms). */
+  waitTimeoutMs?: number;
 }
 
 export interface BackendConfig {

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import type { Backend, LogEntry } from '../backends/ports.ts';
+import { hasInterest, type Backend, type LogEntry } from '../backends/ports.ts';
 import { createErrorWith } from '../errors.ts';
 import { Annotations } from './annotations.ts';
 import { observeAppends } from './append-observer.ts';
@@ -300,7 +300,23 @@ export class Core {
     return message;
   }
 
-  /** Registers a listener for every channel message this node receives (not per subscriber). */
+  /**
+   * Keeps every channel's messages flowing to this node until the returned function is
+   * called, for node-wide consumers that must see channels nobody here subscribes to
+   * (push's `extras.push`, wildcard bot subscriptions). Needed only when the bus routes by
+   * interest (`backend.redis.routing: interest`); elsewhere every node receives everything
+   * and this costs nothing.
+   */
+  holdAllStreams(): () => void {
+    const bus = this.backend.bus;
+    return hasInterest(bus) ? bus.watchAll().release : () => undefined;
+  }
+
+  /**
+   * Registers a listener for every channel message this node receives (not per subscriber).
+   * With interest routing that is only the channels subscribed on this node, unless the
+   * listener's owner holds `holdAllStreams`.
+   */
   tapMessages(listener: MessageListener): () => void {
     return this.inbound.tapMessages(listener);
   }

@@ -2,7 +2,7 @@
  * Presence and readiness checks after a fault.
  *
  * Presence: the truth is the set of pusher-js watchers that are live (connected and
- * subscribed to the presence channel). Every node's `GET …/channels/presence-chaos/users`
+ * subscribed to the presence channel). Every node's `GET …/channels/{presence channel}/users`
  * and one live watcher's member list per node are compared with it. A listed user that
  * was live neither just before nor just after the reading is a *ghost*; a user live both
  * before and after but not listed is *missing* (reading the truth on both sides keeps a
@@ -14,7 +14,7 @@
 import Pusher from 'pusher';
 import { TEST_APP } from '../helpers/app.ts';
 import type { ChaosNode } from './cluster.ts';
-import { PRESENCE_CHANNEL, type PusherJsWatcher } from './ws-watchers.ts';
+import type { PusherJsWatcher } from './ws-watchers.ts';
 
 export interface PresenceReading {
   ghosts: number;
@@ -32,9 +32,9 @@ function sdk(port: number): Pusher {
   return found;
 }
 
-async function listedUsers(node: ChaosNode): Promise<string[] | null> {
+async function listedUsers(node: ChaosNode, channel: string): Promise<string[] | null> {
   try {
-    const response = await sdk(node.port).get({ path: `/channels/${PRESENCE_CHANNEL}/users` });
+    const response = await sdk(node.port).get({ path: `/channels/${channel}/users` });
     const body = (await response.json()) as { users: { id: string }[] };
     return body.users.map((user) => user.id);
   } catch {
@@ -47,9 +47,9 @@ function liveUsers(watchers: readonly PusherJsWatcher[]): Set<string> {
 }
 
 /** One comparison of every node's lists with the live watchers. */
-export async function readPresence(nodes: readonly ChaosNode[], watchers: readonly PusherJsWatcher[]): Promise<PresenceReading> {
+export async function readPresence(channel: string, nodes: readonly ChaosNode[], watchers: readonly PusherJsWatcher[]): Promise<PresenceReading> {
   const before = liveUsers(watchers);
-  const sources: { name: string; ids: string[] | null }[] = await Promise.all(nodes.map(async (node) => ({ name: `/users on ${node.name}`, ids: await listedUsers(node) })));
+  const sources: { name: string; ids: string[] | null }[] = await Promise.all(nodes.map(async (node) => ({ name: `/users on ${node.name}`, ids: await listedUsers(node, channel) })));
   for (const node of nodes) {
     const observer = watchers.find((watcher) => watcher.node === node.name && watcher.live());
     if (observer !== undefined) sources.push({ name: `members seen by ${observer.userId}`, ids: observer.members() });
@@ -83,13 +83,13 @@ export interface PresenceCheck extends PresenceReading {
 }
 
 /** Polls from `faultEnd` to `faultEnd + ttlMs`; the figures are the reading at the deadline. */
-export async function checkPresenceAfter(faultEnd: number, ttlMs: number, nodes: () => readonly ChaosNode[], watchers: () => readonly PusherJsWatcher[]): Promise<PresenceCheck> {
+export async function checkPresenceAfter(channel: string, faultEnd: number, ttlMs: number, nodes: () => readonly ChaosNode[], watchers: () => readonly PusherJsWatcher[]): Promise<PresenceCheck> {
   const deadline = faultEnd + ttlMs;
   let lastUnclean: number | null = null;
   for (let poll = 0; poll < 1000; poll++) {
     const at = Date.now();
     const final = at >= deadline;
-    const reading = await readPresence(nodes(), watchers());
+    const reading = await readPresence(channel, nodes(), watchers());
     const clean = reading.ghosts === 0 && reading.missing === 0;
     if (!clean) lastUnclean = at;
     if (final) return { ...reading, convergedMs: clean ? (lastUnclean === null ? 0 : lastUnclean - faultEnd) : null };

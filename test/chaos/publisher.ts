@@ -32,7 +32,8 @@ export interface PublishTarget {
 }
 
 export interface PublisherOptions {
-  readonly channels: readonly string[];
+  /** The channels to publish to now (round-robin; called for every publish). */
+  readonly channels: () => readonly string[];
   /** Publishes per second. */
   readonly rate: number;
   /** At most this many publishes in flight (more are skipped, and counted). */
@@ -94,7 +95,8 @@ export class Publisher {
       return;
     }
     const target = targets[this.round % targets.length]!;
-    const channel = this.options.channels[this.round % this.options.channels.length]!;
+    const channels = this.options.channels();
+    const channel = channels[this.round % channels.length]!;
     this.round += 1;
     const seq = ++this.seq;
     const { phase, era } = this.options.phase();

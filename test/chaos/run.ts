@@ -22,7 +22,7 @@ import { checkDelivery, checkEpochs, emptyDelivery, missingFromHistory, type Res
 import { checkPresenceAfter, readyAfter } from './presence.ts';
 import { Publisher } from './publisher.ts';
 import type { Track } from './tracks.ts';
-import { PRESENCE_CHANNEL, PusherJsWatcher, ResumeWatcher } from './ws-watchers.ts';
+import { PusherJsWatcher, ResumeWatcher } from './ws-watchers.ts';
 
 export const SCENARIOS = ['redis-aof', 'redis-wipe', 'node-kill', 'node-stop', 'node-fixed-id', 'memory-restart'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -36,7 +36,13 @@ export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   'memory-restart': 'memory backend restart, clients recover by last_serial',
 };
 
-const PUBLIC_CHANNEL = 'chaos-pub';
+/**
+ * Each scenario has channels of its own and fresh clients on them, so what one scenario
+ * broke (a presence list that never recovers, say) is not counted again in the next.
+ */
+export function channelsOf(scenario: ScenarioName): { pub: string; presence: string } {
+  return { pub: `chaos-pub-${scenario}`, presence: `presence-chaos-${scenario}` };
+}
 
 export interface ChaosOptions {
   readonly cycles: number;
@@ -48,6 +54,10 @@ export interface ChaosOptions {
   readonly settleMs: number;
   /** How long after its acknowledgement a publish may still be on its way (ms). */
   readonly graceMs: number;
+  /** Run the memory group beside the Redis group instead of after it (a shorter run, a busier machine). */
+  readonly parallelGroups?: boolean;
+  /** No new cycle starts after this time (ms since the epoch): scenarios not reached keep 0 cycles. */
+  readonly deadline?: number;
   readonly log: (line: string) => void;
 }
 
@@ -119,13 +129,38 @@ class Audience {
   readonly resumes: ResumeOutcome[] = [];
   private users = 0;
 
-  constructor(private readonly channels: readonly string[]) {}
+  private channels = { pub: '', presence: '' };
 
-  async addPusherJs(node: ChaosNode, count: number): Promise<void> {
-    for (let i = 0; i < count; i++) {
-      this.users += 1;
-      this.pusherJs.push(await PusherJsWatcher.open(node.name, node.port, `u${this.users}-${node.name}${node.incarnations}`, this.channels));
+  constructor(private readonly log: (line: string) => void) {}
+
+  /** Retires every pusher-js and resuming client, and opens new ones on every node on `channels`. */
+  async enter(nodes: readonly ChaosNode[], channels: { pub: string; presence: string }): Promise<void> {
+    for (const node of nodes) this.dropPusherJs(node);
+    for (const watcher of this.resumers) {
+      watcher.close();
+      this.retired.push(watcher.track);
     }
+    this.resumers.length = 0;
+    this.channels = channels;
+    await Promise.all(nodes.flatMap((node) => [this.addPusherJs(node, 2), this.addResumer(node)]));
+  }
+
+  /** Opens `count` pusher-js clients on `node` (a client that cannot connect is logged and left out). */
+  async addPusherJs(node: ChaosNode, count: number): Promise<void> {
+    const ids = Array.from({ length: count }, () => `u${(this.users += 1)}-${node.name}${node.incarnations}`);
+    await Promise.all(
+      ids.map(async (id) => {
+        try {
+          this.pusherJs.push(await PusherJsWatcher.open(node.name, node.port, id, [this.channels.pub, this.channels.presence]));
+        } catch (error) {
+          this.log(`pusher-js client ${id} on ${node.name} left out: ${(error as Error).message}`);
+        }
+      }),
+    );
+  }
+
+  get presenceChannel(): string {
+    return this.channels.presence;
   }
 
   /** The node died: its pusher-js clients leave for good (replacements get new user ids). */
@@ -138,9 +173,14 @@ class Audience {
   }
 
   async addResumer(node: ChaosNode): Promise<void> {
-    const watcher = new ResumeWatcher(node.name, node.port, PUBLIC_CHANNEL);
-    await watcher.start();
-    this.resumers.push(watcher);
+    const watcher = new ResumeWatcher(node.name, node.port, this.channels.pub);
+    try {
+      await watcher.start();
+      this.resumers.push(watcher);
+    } catch (error) {
+      watcher.close();
+      this.log(`resuming client on ${node.name} left out: ${(error as Error).message}`);
+    }
   }
 
   async resumeAll(era: number, phase: string): Promise<void> {
@@ -177,8 +217,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   const started = Date.now();
   const redisScenarios = options.scenarios.filter((scenario) => scenario !== 'memory-restart');
-  if (redisScenarios.length > 0) await runGroup(options, report, redisScenarios, 'redis');
-  if (options.scenarios.includes('memory-restart')) await runGroup(options, report, ['memory-restart'], 'memory');
+  const redisGroup = (): Promise<void> => (redisScenarios.length > 0 ? runGroup(options, report, redisScenarios, 'redis') : Promise.resolve());
+  const memoryGroup = (): Promise<void> => (options.scenarios.includes('memory-restart') ? runGroup(options, report, ['memory-restart'], 'memory') : Promise.resolve());
+  if (options.parallelGroups === true) {
+    const results = await Promise.allSettled([redisGroup(), memoryGroup()]);
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
+  } else {
+    await redisGroup();
+    await memoryGroup();
+  }
   report.durationMs = Date.now() - started;
   return report;
 }
@@ -188,13 +235,15 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   const figuresOf = (scenario: ScenarioName): ScenarioFigures => report.figures.find((each) => each.scenario === scenario)!;
   const nodeNames = backend === 'redis' ? ['a', 'b', 'c'] : ['m'];
   log(`${backend}: starting ${nodeNames.length} node(s) from one config file`);
+  const groupStart = Date.now();
   const cluster = await ChaosCluster.start({ ...timings, nodes: nodeNames, fixedIds: { c: 'chaos-c' }, backend });
-  const channels = backend === 'redis' ? [PUBLIC_CHANNEL, PRESENCE_CHANNEL, ROOM.channel] : [PUBLIC_CHANNEL, PRESENCE_CHANNEL];
-  const audience = new Audience([PUBLIC_CHANNEL, PRESENCE_CHANNEL]);
-  let phase = 'warmup';
+  log(`${backend}: nodes up in ${Date.now() - groupStart} ms`);
+  let channels = channelsOf(scenarios[0]!);
+  const audience = new Audience(log);
+  let phase: string = scenarios[0]!;
   let era = 0;
   const publisher = new Publisher({
-    channels,
+    channels: () => (backend === 'redis' ? [channels.pub, channels.presence, ROOM.channel] : [channels.pub, channels.presence]),
     rate: options.rate,
     maxInFlight: 64,
     timeoutMs: 3000,
@@ -202,26 +251,32 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     phase: () => ({ phase, era }),
   });
   try {
-    for (const node of cluster.nodes) {
-      await audience.addPusherJs(node, 2);
-      await audience.addResumer(node);
-    }
+    await audience.enter(cluster.up(), channels);
     if (backend === 'redis') {
       const bot = new BotWatcher('a', cluster.node('a').url, 6000);
       await bot.start();
       audience.bots.push(bot);
     }
     publisher.start();
-    await sleep(options.settleMs);
 
     for (const scenario of scenarios) {
-      phase = scenario;
+      if (phase !== scenario) {
+        channels = channelsOf(scenario);
+        phase = scenario;
+        await audience.enter(cluster.up(), channels);
+      }
       const figures = figuresOf(scenario);
       for (let cycle = 1; cycle <= options.cycles; cycle++) {
+        if (options.deadline !== undefined && Date.now() > options.deadline) {
+          log(`${scenario}: time budget spent, cycle ${cycle} not started`);
+          break;
+        }
         await sleep(options.settleMs);
+        const faultStart = Date.now();
         const outcome = await fault(scenario, cluster, audience, () => (era += 1));
+        log(`${scenario} cycle ${cycle}: fault over in ${outcome.faultEnd - faultStart} ms`);
         const [presence] = await Promise.all([
-          checkPresenceAfter(outcome.faultEnd, timings.heartbeatTtlMs, () => cluster.up(), () => audience.pusherJs),
+          checkPresenceAfter(audience.presenceChannel, outcome.faultEnd, timings.heartbeatTtlMs, () => cluster.up(), () => audience.pusherJs),
           audience.resumeAll(era, scenario),
         ]);
         figures.cycles += 1;
@@ -271,9 +326,9 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     figures.wrongEpoch = wrong?.wrongEpoch ?? 0;
     figures.examples.push(...(wrong?.examples ?? []).map((line) => `wrong epoch: ${line}`));
   }
-  // What the warm-up and drain phases saw counts against the first scenario of the group.
-  const first = figuresOf(scenarios[0]!);
-  for (const extra of ['warmup', 'drain']) {
+  // What the drain phase saw counts against the last scenario of the group.
+  const first = figuresOf(scenarios[scenarios.length - 1]!);
+  for (const extra of ['drain']) {
     const d = delivery.get(extra);
     if (d !== undefined) {
       first.undelivered += d.undelivered;
@@ -321,8 +376,9 @@ async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Au
     case 'node-fixed-id':
     case 'memory-restart': {
       const node = cluster.node(scenario === 'node-kill' ? 'b' : scenario === 'node-fixed-id' ? 'c' : 'm');
-      audience.dropPusherJs(node);
+      // Killed first: clients that closed their sockets before would be a clean leave, not a fault.
       await node.kill();
+      audience.dropPusherJs(node);
       if (scenario === 'memory-restart') loseData();
       await node.start();
       const faultEnd = Date.now();

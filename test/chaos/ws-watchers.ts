@@ -15,10 +15,10 @@ import { pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-pee
 import { RawPusherClient, type PusherFrame } from '../helpers/ws-client.ts';
 import { closeInterval, newTrack, openInterval, seqOf, type Track } from './tracks.ts';
 
-export const PRESENCE_CHANNEL = 'presence-chaos';
-
 export class PusherJsWatcher {
   readonly tracks: Track[];
+  /** The presence channel among its channels. */
+  readonly presenceChannel: string;
   private closedByHarness = false;
 
   private constructor(
@@ -28,6 +28,7 @@ export class PusherJsWatcher {
     channels: readonly string[],
   ) {
     this.tracks = channels.map((channel) => newTrack(`pusher-js ${userId}@${node}`, 'pusher-js', node, channel));
+    this.presenceChannel = channels.find((channel) => channel.startsWith('presence-')) ?? '';
     client.connection.bind('state_change', ({ current }: { current: string }) => {
       if (current !== 'connected') for (const track of this.tracks) closeInterval(track);
     });
@@ -73,12 +74,12 @@ export class PusherJsWatcher {
   /** Connected, and subscribed to the presence channel: the server should list this user. */
   live(): boolean {
     if (this.closedByHarness || this.client.connection.state !== 'connected') return false;
-    return this.client.channel(PRESENCE_CHANNEL)?.subscribed === true;
+    return this.client.channel(this.presenceChannel)?.subscribed === true;
   }
 
   /** The presence members this client sees (pusher-js's member list), or null when not subscribed. */
   members(): string[] | null {
-    const channel = this.client.channel(PRESENCE_CHANNEL) as PresenceChannel | undefined;
+    const channel = this.client.channel(this.presenceChannel) as PresenceChannel | undefined;
     if (channel === undefined || !channel.subscribed) return null;
     const ids: string[] = [];
     channel.members.each((member: { id: string }) => ids.push(member.id));

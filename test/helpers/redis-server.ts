@@ -1,8 +1,8 @@
 /**
  * Starts a private `redis-server` on a free loopback port for a test file, so tests
  * never touch a Redis that is already running on this machine. No persistence, unless
- * `appendOnly` is asked for: then an AOF with `appendfsync always` in a directory of its
- * own, so what Redis acknowledged survives a SIGKILL and `restart()` loads it back.
+ * `appendOnly` asks for an AOF (fsync on every write, in a private directory) that a
+ * restart reloads.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,18 +16,18 @@ export interface TestRedis {
   readonly url: string;
   /** Kills the server (SIGKILL: an outage, not a shutdown). */
   kill(): Promise<void>;
-  /** Starts it again on the same port (empty without AOF; with AOF, what the file holds). */
+  /** Starts it again on the same port (empty without persistence; with `appendOnly`, reloaded from the AOF). */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers — a stuck Redis. */
+  pause(): void;
+  /** Unfreezes it (SIGCONT). */
+  resume(): void;
   /** Deletes the AOF directory's files while the server is down (a Redis that lost its disk). */
   wipe(): void;
   /** The AOF directory, or null without persistence. */
   readonly dir: string | null;
   /** The running server's PID (null while down), for exit hooks that must stop it whatever happens. */
   readonly pid: number | null;
-  /** Freezes the server (SIGSTOP): connections stay open but nothing answers — a stuck Redis. */
-  pause(): void;
-  /** Unfreezes it (SIGCONT). */
-  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -42,9 +42,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Options of `startRedis`. */
-export interface RedisOptions {
-  /** Persist with an append-only file (fsync on every write). Default false. */
+export interface TestRedisOptions {
+  /** Keep an append-only file (`appendfsync always`) in a private temporary directory. */
   readonly appendOnly?: boolean;
 }
 
@@ -101,7 +100,7 @@ async function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
+export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = options.appendOnly === true ? mkdtempSync(join(tmpdir(), 'rc-redis-aof-')) : null;
   let child: ChildProcess | null = await launch(port, dir);
@@ -116,24 +115,24 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
     port,
     url: `redis://127.0.0.1:${port}`,
     kill,
-    dir,
-    get pid() {
-      return child?.pid ?? null;
-    },
     async restart() {
       await kill();
       child = await launch(port, dir);
-    },
-    wipe() {
-      if (child !== null) throw new Error('wipe() needs the server down (kill() first)');
-      if (dir === null) return;
-      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
     },
     pause() {
       child?.kill('SIGSTOP');
     },
     resume() {
       child?.kill('SIGCONT');
+    },
+    dir,
+    get pid() {
+      return child?.pid ?? null;
+    },
+    wipe() {
+      if (child !== null) throw new Error('wipe() needs the server down (kill() first)');
+      if (dir === null) return;
+      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
     },
     async stop() {
       await kill();

@@ -73,6 +73,8 @@ export class ChaosNode {
   state: NodeState = 'down';
   /** How many processes this slot has run. */
   incarnations = 0;
+  /** How long the slowest start of this slot took (ms): a restart is expected to take about as long. */
+  slowestStartMs = 0;
 
   constructor(
     readonly name: string,
@@ -90,7 +92,9 @@ export class ChaosNode {
     const env: NodeJS.ProcessEnv = { ...process.env, ROOMCAST_CONFIG: this.configPath, PORT: String(this.port), HOST: '127.0.0.1', REDIS_URL: '', LOG_LEVEL: '' };
     if (this.fixedId !== null) env.ROOMCAST_NODE_ID = this.fixedId;
     else delete env.ROOMCAST_NODE_ID;
+    const started = Date.now();
     this.process = await startServerProcess(['--import', 'tsx', 'src/main.ts'], { cwd: REPO_ROOT, env, timeoutMs: 90_000, logLimit: 2000 });
+    this.slowestStartMs = Math.max(this.slowestStartMs, Date.now() - started);
     trackPid(this.process.pid);
     this.incarnations += 1;
     this.state = 'up';

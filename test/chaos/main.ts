@@ -5,7 +5,8 @@
  *   npm run chaos                                   # 20 cycles per scenario
  *   npm run chaos -- --cycles 3 --no-docs           # a quick look
  *   npm run chaos -- --scenario node-stop --scenario redis-wipe
- *   npm run chaos -- --rate 200 --ttl 3000 --interval 1000 --settle 3000
+ *   npm run chaos -- --rate 200 --ttl 3000 --interval 1000 --settle 3000 --grace 2000 --nodes 3
+ *   npm run chaos -- --nodes 2 --parallel           # fewer process starts: the memory node runs beside
  *
  * Exit code 1 when a figure misses its acceptance.
  */
@@ -22,6 +23,8 @@ const { values } = parseArgs({
     interval: { type: 'string', default: '1000' },
     settle: { type: 'string', default: '3000' },
     grace: { type: 'string', default: '2000' },
+    nodes: { type: 'string', default: '3' },
+    parallel: { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
   },
 });
@@ -41,6 +44,8 @@ const options = {
   rate: integer('rate', values.rate, 1),
   settleMs: integer('settle', values.settle, 0),
   graceMs: integer('grace', values.grace, 0),
+  nodes: (integer('nodes', values.nodes, 2) >= 3 ? 3 : 2) as 2 | 3,
+  parallelGroups: values.parallel === true,
   timings: { heartbeatIntervalMs: integer('interval', values.interval, 50), heartbeatTtlMs: integer('ttl', values.ttl, 100) },
   log: (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
 };

@@ -24,7 +24,8 @@ import { Publisher } from './publisher.ts';
 import type { Track } from './tracks.ts';
 import { PusherJsWatcher, ResumeWatcher } from './ws-watchers.ts';
 
-export const SCENARIOS = ['redis-aof', 'redis-wipe', 'node-kill', 'node-stop', 'node-fixed-id', 'memory-restart'] as const;
+/** In run order (the AOF scenario first: its history check needs nothing lost before it). */
+export const SCENARIOS = ['redis-aof', 'redis-wipe', 'node-stop', 'node-kill', 'node-fixed-id', 'memory-restart'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const SCENARIO_TITLES: Record<ScenarioName, string> = {
@@ -54,9 +55,18 @@ export interface ChaosOptions {
   readonly settleMs: number;
   /** How long after its acknowledgement a publish may still be on its way (ms). */
   readonly graceMs: number;
+  /**
+   * Redis nodes: 3 (a: never faulted, holds the bot; b: killed and frozen, random id; c:
+   * fixed id, restarted) or 2 (a: killed and frozen, random id; c: fixed id, restarted,
+   * holds the bot — one process start fewer). Default 3.
+   */
+  readonly nodes?: 2 | 3;
   /** Run the memory group beside the Redis group instead of after it (a shorter run, a busier machine). */
   readonly parallelGroups?: boolean;
-  /** No new cycle starts after this time (ms since the epoch): scenarios not reached keep 0 cycles. */
+  /**
+   * No cycle starts unless it should end before this time (ms since the epoch), judged by
+   * the slowest node start seen so far: scenarios not reached keep 0 cycles.
+   */
   readonly deadline?: number;
   readonly log: (line: string) => void;
 }
@@ -233,7 +243,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: readonly ScenarioName[], backend: 'redis' | 'memory'): Promise<void> {
   const { log, timings } = options;
   const figuresOf = (scenario: ScenarioName): ScenarioFigures => report.figures.find((each) => each.scenario === scenario)!;
-  const nodeNames = backend === 'redis' ? ['a', 'b', 'c'] : ['m'];
+  const nodeNames = backend === 'memory' ? ['m'] : options.nodes === 2 ? ['a', 'c'] : ['a', 'b', 'c'];
+  const roles = { victim: nodeNames.includes('b') ? 'b' : 'a', botHome: nodeNames.includes('b') ? 'a' : 'c' };
   log(`${backend}: starting ${nodeNames.length} node(s) from one config file`);
   const groupStart = Date.now();
   const cluster = await ChaosCluster.start({ ...timings, nodes: nodeNames, fixedIds: { c: 'chaos-c' }, backend });
@@ -253,7 +264,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   try {
     await audience.enter(cluster.up(), channels);
     if (backend === 'redis') {
-      const bot = new BotWatcher('a', cluster.node('a').url, 6000);
+      const bot = new BotWatcher(roles.botHome, cluster.node(roles.botHome).url, 6000);
       await bot.start();
       audience.bots.push(bot);
     }
@@ -267,13 +278,13 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       }
       const figures = figuresOf(scenario);
       for (let cycle = 1; cycle <= options.cycles; cycle++) {
-        if (options.deadline !== undefined && Date.now() > options.deadline) {
+        if (options.deadline !== undefined && Date.now() + cycleCost(scenario, cluster, options) > options.deadline) {
           log(`${scenario}: time budget spent, cycle ${cycle} not started`);
           break;
         }
         await sleep(options.settleMs);
         const faultStart = Date.now();
-        const outcome = await fault(scenario, cluster, audience, () => (era += 1));
+        const outcome = await fault(scenario, cluster, audience, roles.victim, () => (era += 1));
         log(`${scenario} cycle ${cycle}: fault over in ${outcome.faultEnd - faultStart} ms`);
         const [presence] = await Promise.all([
           checkPresenceAfter(audience.presenceChannel, outcome.faultEnd, timings.heartbeatTtlMs, () => cluster.up(), () => audience.pusherJs),
@@ -293,7 +304,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         // Before any data-losing scenario: everything acknowledged so far must be in history.
         const upTo = Date.now();
         const acks = publisher.acks.filter((ack) => ack.era === 0 && ack.ackAt <= upTo);
-        const history = await missingFromHistory(cluster.node('a').port, acks);
+        const history = await missingFromHistory(cluster.up()[0]!.port, acks);
         figures.historyMissing = history.missing;
         figures.historyChecked = history.checked;
         figures.examples.push(...history.examples.map((line) => `history: ${line}`));
@@ -344,6 +355,22 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   report.skippedPublishes += publisher.skipped;
 }
 
+/** A generous guess of how long one cycle of `scenario` takes on this machine (ms). */
+function cycleCost(scenario: ScenarioName, cluster: ChaosCluster, options: ChaosOptions): number {
+  const { heartbeatTtlMs, heartbeatIntervalMs } = options.timings;
+  const base = options.settleMs + heartbeatTtlMs + 3000;
+  const restart = 1.5 * Math.max(...cluster.nodes.map((node) => node.slowestStartMs));
+  switch (scenario) {
+    case 'redis-aof':
+    case 'redis-wipe':
+      return base + 4000;
+    case 'node-stop':
+      return base + heartbeatTtlMs + 2 * heartbeatIntervalMs;
+    default:
+      return base + restart;
+  }
+}
+
 /** Waits (at most 3 × grace) until every expected publish has arrived somewhere it was expected. */
 async function drain(audience: Audience, publisher: Publisher, graceMs: number): Promise<void> {
   const deadline = Date.now() + graceMs * 3;
@@ -361,7 +388,7 @@ interface FaultOutcome {
   readonly readyMs?: number | null;
 }
 
-async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Audience, loseData: () => void): Promise<FaultOutcome> {
+async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Audience, victim: string, loseData: () => void): Promise<FaultOutcome> {
   switch (scenario) {
     case 'redis-aof':
     case 'redis-wipe': {
@@ -375,7 +402,7 @@ async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Au
     case 'node-kill':
     case 'node-fixed-id':
     case 'memory-restart': {
-      const node = cluster.node(scenario === 'node-kill' ? 'b' : scenario === 'node-fixed-id' ? 'c' : 'm');
+      const node = cluster.node(scenario === 'node-kill' ? victim : scenario === 'node-fixed-id' ? 'c' : 'm');
       // Killed first: clients that closed their sockets before would be a clean leave, not a fault.
       await node.kill();
       audience.dropPusherJs(node);
@@ -386,7 +413,7 @@ async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Au
       return { faultEnd };
     }
     case 'node-stop': {
-      const node = cluster.node('b');
+      const node = cluster.node(victim);
       node.freeze();
       await sleep(cluster.timings.heartbeatTtlMs + 2 * cluster.timings.heartbeatIntervalMs);
       node.thaw();

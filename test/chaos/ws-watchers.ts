@@ -113,6 +113,8 @@ export class ResumeWatcher {
   private client: RawPusherClient | null = null;
   private lastSerial: string | null = null;
   private lastSeq: number | null = null;
+  /** When the current socket closed (null while open). */
+  private closedAt: number | null = null;
 
   constructor(
     readonly node: string,
@@ -141,6 +143,8 @@ export class ResumeWatcher {
   private async connect(): Promise<'ok' | 'error'> {
     const client = await RawPusherClient.connect(this.port, undefined, 'protocol=2&client=chaos&version=1.0');
     this.client = client;
+    this.closedAt = null;
+    void client.closed.then(() => (this.closedAt ??= Date.now()));
     client.ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       try {
@@ -175,6 +179,9 @@ export class ResumeWatcher {
   async resume(): Promise<void> {
     this.client?.close();
     await this.client?.closed;
+    // Without a serial there is nothing to resume from: what was published while the socket
+    // was down is owed to nobody (coverage ends when the socket closed).
+    if (this.lastSerial === null) closeInterval(this.track, this.closedAt ?? Date.now());
     const record: ResumeRecord = { track: this.track.name, at: Date.now(), lastSeq: this.lastSeq, lastSerial: this.lastSerial, outcome: 'error', replayed: 0 };
     this.resumes.push(record);
     const toldBefore = this.track.told.length;

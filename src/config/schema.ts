@@ -7,29 +7,11 @@
  * config file may be as small as `{ "apps": [...] }`.
  */
 import { consoleSchema } from './console.ts';
+import { WEBHOOK_EVENT_TYPES } from './webhook-events.ts';
 
 export type * from './types.ts';
 
-/** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own (docs/webhooks.md). */
-export const WEBHOOK_EVENT_TYPES = [
-  'channel_occupied',
-  'channel_vacated',
-  'member_added',
-  'member_removed',
-  'client_event',
-  'cache_miss',
-  'subscription_count',
-  'message_created',
-  'message_updated',
-  'message_deleted',
-  'message_appended',
-  'annotation_created',
-  'annotation_deleted',
-  'bot_joined',
-  'bot_left',
-  'user_online',
-  'user_offline',
-] as const;
+export { WEBHOOK_EVENT_TYPES } from './webhook-events.ts';
 
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
 const idPattern = '^[A-Za-z0-9_.-]{1,100}$';

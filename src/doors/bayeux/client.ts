@@ -52,11 +52,12 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    */
   hold: ChannelMessage[] | null = null;
   /**
-   * After a recovery, the highest seq it queued: a live copy of an entry at or below it
-   * (the bus can deliver an entry after a history read has already returned it) is a repeat.
-   * Cleared by the first newer live entry, since one channel's entries arrive in seq order.
+   * After a recovery, the highest position it queued: a live copy of an entry of that
+   * stream epoch at or below it (the bus can deliver an entry after a history read has
+   * already returned it) is a repeat. Cleared by the first live entry it does not cover
+   * (newer, or of another epoch), since one channel's entries arrive in seq order.
    */
-  private streamFloor = 0;
+  private streamFloor: { readonly epoch: string | null; readonly seq: number } | null = null;
 
   constructor(
     readonly connectionId: string,
@@ -107,8 +108,8 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   }
 
   /** Starts ignoring live room-stream entries up to `seq` (they were replayed from history). */
-  setStreamFloor(seq: number): void {
-    this.streamFloor = seq;
+  setStreamFloor(epoch: string | null, seq: number): void {
+    this.streamFloor = seq > 0 ? { epoch, seq } : null;
   }
 
   /** Queues a prepared event text (recovery signals). */
@@ -197,9 +198,9 @@ export class BayeuxClient implements Subscriber, ReadyClient {
       this.hold.push(message);
       return;
     }
-    if (this.streamFloor > 0) {
-      if (message.seq <= this.streamFloor) return;
-      this.streamFloor = 0;
+    if (this.streamFloor !== null) {
+      if (message.coveredBy(this.streamFloor.epoch, this.streamFloor.seq)) return;
+      this.streamFloor = null;
     }
     this.pushStreamText(message);
   }

@@ -13,7 +13,8 @@
  * shape plus `event` (the message's event name).
  */
 import type { Core } from '../../core/core.ts';
-import { seqFromSerial } from '../../core/serials.ts';
+import type { RecoveryFailure } from '../../core/history.ts';
+import { parseSerial, type StreamPosition } from '../../core/serials.ts';
 import type { ChannelMessage } from '../../core/types.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import type { BayeuxClient } from './client.ts';
@@ -63,11 +64,14 @@ function changeData(message: ChannelMessage): Record<string, unknown> | null {
   };
 }
 
-/** The `/service/stream` event telling a bot its missed messages cannot be replayed. */
-export function recoveryFailedEvent(lastSerial: string, reason: string): string {
+/**
+ * The `/service/stream` event telling a bot its missed messages cannot be replayed;
+ * `code` is `gap_too_old` or `epoch_changed` (the last serial is from another stream epoch).
+ */
+export function recoveryFailedEvent(lastSerial: string, reason: string, code: RecoveryFailure): string {
   return JSON.stringify({
     channel: STREAM_CHANNEL,
-    data: { messageType: 'RecoveryFailed', lastSerial: lastSerial.slice(0, 40), contentData: reason, timestamp: Date.now() },
+    data: { messageType: 'RecoveryFailed', lastSerial: lastSerial.slice(0, 40), code, contentData: reason, timestamp: Date.now() },
   });
 }
 
@@ -83,24 +87,27 @@ export function recoveryFailedEvent(lastSerial: string, reason: string): string 
 export async function recoverRoomStream(core: Core, client: BayeuxClient, lastSerial: string): Promise<void> {
   const held = client.hold ?? [];
   client.hold = held;
-  // What the bot says it has seen counts as covered (as on the WebSocket door).
-  let covered = seqFromSerial(lastSerial) ?? 0;
+  // What the bot says it has seen counts as covered (as on the WebSocket door), once
+  // recovery confirms it is a position of the stream's current epoch.
+  let covered: StreamPosition = { epoch: null, seq: 0 };
   try {
     const recovery = await core.history.since(client.session.appId, client.session.channel, lastSerial);
-    core.counters.recoveries.add(recovery.status === 'gap_too_old' ? 'bayeux\nfailed' : 'bayeux\nok');
-    if (recovery.status === 'gap_too_old') {
-      covered = 0;
-      client.pushText(recoveryFailedEvent(lastSerial, recovery.reason));
+    core.counters.recoveries.add(recovery.status !== 'recovered' ? 'bayeux\nfailed' : 'bayeux\nok');
+    if (recovery.status !== 'recovered') {
+      client.pushText(recoveryFailedEvent(lastSerial, recovery.reason, recovery.status));
     } else {
+      covered = parseSerial(lastSerial) ?? covered;
       for (const message of recovery.messages) {
         client.replayToStream(message);
-        covered = Math.max(covered, message.seq);
+        covered = { epoch: message.epoch, seq: message.seq };
       }
     }
   } finally {
     client.hold = null;
-    for (const message of held) if (message.seq > covered) client.replayToStream(message);
-    const newest = held.at(-1)?.seq ?? 0;
-    client.setStreamFloor(Math.max(covered, newest));
+    for (const message of held) if (!message.coveredBy(covered.epoch, covered.seq)) client.replayToStream(message);
+    // The floor is the later of what recovery covered and the newest held entry.
+    const newest = held.at(-1);
+    const floor = newest === undefined || newest.coveredBy(covered.epoch, covered.seq) ? covered : newest;
+    client.setStreamFloor(floor.epoch, floor.seq);
   }
 }

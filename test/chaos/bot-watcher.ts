@@ -3,7 +3,8 @@
  * bot on one node (test/helpers/bots `login`), following `/service/stream`. An extension
  * watches the wire: each stream event (its `id` is the serial) goes into the track, a
  * `RecoveryFailed` event counts as told, a successful `/meta/subscribe` opens a session
- * and any later `/meta/handshake` closes it (a new clientId: the old queue is gone). A
+ * and any later `/meta/handshake` closes it and counts as told (Bayeux's way of saying the
+ * session and its queue are gone is the advice to handshake again). A
  * watchdog logs in again when no `/meta/connect` succeeded for a while (a login the
  * backend forgot answers 403 forever); the login tries are bounded.
  */
@@ -43,7 +44,10 @@ export class BotWatcher {
       outgoing: (message, callback) => {
         if (message.channel === '/meta/handshake') {
           this.handshakes += 1;
-          if (this.handshakes > 1) closeInterval(this.track);
+          if (this.handshakes > 1) {
+            closeInterval(this.track);
+            this.track.told.push(Date.now());
+          }
         }
         callback(message);
       },
@@ -67,7 +71,8 @@ export class BotWatcher {
       this.track.told.push(Date.now());
       return;
     }
-    if (data.messageType !== 'Message') return;
+    // Room events of any name (Message, Event, …); not presence or message-change events.
+    if (data.messageType === 'Join' || data.messageType === 'Exit' || data.messageType?.startsWith('Message') === true && data.messageType !== 'Message') return;
     const seq = seqOf(data.contentData);
     if (seq !== null) this.track.received.push({ seq, at: Date.now(), serial: typeof message.id === 'string' ? message.id : null, epoch: null });
   }

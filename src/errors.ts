@@ -122,9 +122,9 @@ export const ERRORS = {
 
   // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)
   RC_ERR_BOT_LOGIN_BAD_BODY: spec(400, 'Bad Request', 'the login body must be a JSON object with string fields room and token: %s'),
-  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; check the room code in your client'),
-  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); check the bot token in the console'),
-  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; start the space, then log in again'),
+  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; ask an operator for the room\'s current code (operator console, Rooms page: issue a code; or `roomcast codes expire SPACE/ROOM`, or POST /apps/{app_id}/spaces/{space}/rooms/{room}/rotate_code)'),
+  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); ask an operator for the bot\'s current token (operator console, Rooms page: issue a token; or `roomcast tokens expire SPACE/BOT`, or POST /apps/{app_id}/spaces/{space}/bots/{bot}/rotate_token)'),
+  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; an operator starts it (operator console, Rooms page, or POST /apps/{app_id}/spaces/{space}/start), then log in again'),
   RC_ERR_BOT_BUSY: spec(503, 'Service Unavailable', 'the server is busy (%s); API clients are shed first, try again in %s s', true),
   RC_ERR_BOT_COOKIE_MISSING: spec(412, 'Precondition Failed', 'cookie %s is missing; send back both API-Cookie and API-Route from /api/v1/login'),
   RC_ERR_BOT_COOKIE_MALFORMED: spec(400, 'Bad Request', 'the Cookie header is not in RFC 6265 form: %s'),

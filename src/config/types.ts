@@ -136,6 +136,10 @@ export interface BotApiConfig {
   connectTimeoutMs: number;
   maxSessions: number;
   maxEventLoopDelayMs: number;
+  /** Event names a bot receives as `messageType: "Message"`. */
+  chatEvents: string[];
+  /** Bayeux channels or patterns whose subscribers receive the published data, not the bot envelope. */
+  rawDataChannels: string[];
 }
 
 /** Push notifications (devices, publish, delivery workers). */

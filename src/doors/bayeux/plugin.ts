@@ -17,7 +17,7 @@ import type { Core } from '../../core/core.ts';
 import { createError } from '../../errors.ts';
 import { roomsOf } from '../../core/rooms.ts';
 import type { DoorContext } from './context.ts';
-import { createCookieSeal } from './cookies.ts';
+import { createDoorCookieSeal } from './cookie-secret.ts';
 import { replyTransportError } from './errors.ts';
 import { LoadShedder } from './load-shedding.ts';
 import { loopWatchOf } from '../loop-watch.ts';
@@ -34,7 +34,8 @@ const SERVICE = JSON.parse(readFileSync(new URL('../../../package.json', import.
 export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOptions): Promise<void> {
   const { core } = options;
   const config = core.config.bots;
-  const seal = createCookieSeal(config.cookieSecret);
+  const seal = createDoorCookieSeal(core, config.cookieSecret);
+  const sealReady = async (): Promise<void> => seal.ready();
   const shedder = new LoadShedder(config, loopWatchOf(core));
   const sessions = botSessionsOf(core);
   // A client idle for twice the grace has certainly lost its session; drop it.
@@ -54,7 +55,11 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
   // request.ip honours X-Forwarded-For only from config.server.trustedProxies (fastify trustProxy, set in app.ts).
   app.get('/checkip', async (request) => ({ ip: request.ip }));
 
-  await app.register(loginRoutes, { core, seal, shedder });
+  await app.register(async (scope) => {
+    // The shared cookie secret (when none is configured) is read before the first login.
+    scope.addHook('onRequest', sealReady);
+    await scope.register(loginRoutes, { core, seal, shedder });
+  });
 
   await app.register(async (scope) => {
     scope.setErrorHandler(replyTransportError);
@@ -82,6 +87,7 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
 
     const transport = createTransport(door, seal, shedder);
     // Cookies and session before the body: see transport.ts for the order of checks.
+    scope.addHook('onRequest', sealReady);
     scope.addHook('onRequest', transport.authenticate);
     const refuse = async (request: { method: string; headers: Record<string, unknown> }): Promise<never> => {
       if (String(request.headers.upgrade ?? '').toLowerCase() === 'websocket') throw createError('RC_ERR_BAYEUX_WEBSOCKET_REFUSED');

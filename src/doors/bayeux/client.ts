@@ -10,6 +10,17 @@
  * A bot never receives its own messages: not the ones this client published (the hub skips
  * them by socket id), nor those of another client of the same bot (a second handshake of
  * the login, or another login of the bot), recognised by their sender.
+ *
+ * Positions: every queued event of a stored message carries its channel and serial. When a
+ * connect reply takes the queue, the client's `cursor` (channel → serial of the last event
+ * the bot has) moves on: at once, or — for a client with the ack extension — when the bot
+ * acknowledges the reply's batch. The cursor is what a node adopting the client (its home
+ * node gone) recovers after, from the channels' logs (see relay.ts).
+ *
+ * Ack extension (CometD `AcknowledgedMessagesExtension`): each connect reply is batch n
+ * (`ext.ack: n`); the bot's next connect says the last batch it received. Batches up to it
+ * are done; the events of any later batch (a reply cut on its way) go back to the front of
+ * the queue and are sent again, in order, in the next reply.
  */
 import type { BotSession } from '../../core/bot-sessions.ts';
 import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber } from '../../core/types.ts';
@@ -27,6 +38,13 @@ export const MAX_SUBSCRIPTIONS = 100;
 /** Why a held /meta/connect ended. */
 export type WaitOutcome = 'ready' | 'timeout' | 'superseded' | 'closed' | 'disconnected' | 'aborted';
 
+/** One queued event text and, for a stored message, where it stands in its channel. */
+interface Queued {
+  readonly text: string;
+  readonly channel?: string;
+  readonly serial?: string;
+}
+
 interface PendingConnect {
   readonly resolve: (outcome: WaitOutcome) => void;
   readonly timer: NodeJS.Timeout;
@@ -43,7 +61,17 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   /** Closed by the client's own /meta/disconnect (not by the server). */
   disconnected = false;
   dropped = 0;
-  private queue: string[] = [];
+  /** The bot asked for the ack extension at handshake (`ext.ack: true`). */
+  ackEnabled = false;
+  /** The last batch id sent (ack extension); 0 before the first. */
+  batch = 0;
+  /**
+   * Channel → serial of the last stored message the bot has received (acknowledged, with
+   * the ack extension). Owned by the client's home node; copied to the client record.
+   */
+  readonly cursor = new Map<string, string>();
+  private unacked: { readonly id: number; readonly items: Queued[] }[] = [];
+  private queue: Queued[] = [];
   private pending: PendingConnect | null = null;
   private lastDelivered: ChannelMessage | null = null;
   /**
@@ -79,7 +107,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     this.lastDelivered = message;
     if (!isCreateRecord(message.record) || this.isOwn(message)) return;
     if (this.onStream(message)) this.toStream(message);
-    if (this.onMapped(message)) this.push(message.encode(encodeMappedEvent));
+    if (this.onMapped(message)) this.push(message.encode(encodeMappedEvent), message);
   }
 
   /**
@@ -93,7 +121,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     if (this.onStream(message)) this.toStream(message);
     if (this.onMapped(message)) {
       const text = message.encode(encodeMappedChange);
-      if (text !== '') this.push(text);
+      if (text !== '') this.push(text, message);
     }
   }
 
@@ -143,19 +171,54 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return { outcome, abort: () => this.settle(pending, 'aborted') };
   }
 
-  /** Hands over every queued event text (for the connect reply being sent). */
+  /**
+   * Hands over every queued event text (for the connect reply being sent). Without the ack
+   * extension the cursor moves past them now; with it they become the next batch, kept
+   * until the bot acknowledges it (`batch` is then its id).
+   */
   takeQueue(): string[] {
     const taken = this.queue;
     this.queue = [];
-    return taken;
+    if (taken.length === 0) return [];
+    if (this.ackEnabled) {
+      this.batch += 1;
+      this.unacked.push({ id: this.batch, items: taken });
+    } else {
+      this.advance(taken);
+    }
+    return taken.map((item) => item.text);
   }
 
-  /** Ends the client: a held connect is answered, nothing more is queued. */
-  close(byDisconnect = false): void {
+  /**
+   * The bot received every batch up to `batch` (its connect's `ext.ack`). Later batches
+   * were lost on the way: their events go back to the front of the queue, in order.
+   */
+  acknowledge(batch: number): void {
+    const lost: Queued[] = [];
+    for (const sent of this.unacked) {
+      if (sent.id <= batch) this.advance(sent.items);
+      else lost.push(...sent.items);
+    }
+    this.unacked = [];
+    // A bot coming from another node's numbering continues from its own number.
+    if (batch > this.batch) this.batch = batch;
+    if (lost.length > 0) this.queue = [...lost, ...this.queue];
+  }
+
+  private advance(items: readonly Queued[]): void {
+    for (const item of items) if (item.channel !== undefined && item.serial !== undefined) this.cursor.set(item.channel, item.serial);
+  }
+
+  /**
+   * Ends the client: a held connect is answered, nothing more is queued. `handover`: this
+   * node is shutting down and another node will adopt the client, so a held connect is
+   * answered as an ordinary empty reply (the bot polls again, elsewhere).
+   */
+  close(byDisconnect = false, handover = false): void {
     this.closed = true;
     this.disconnected ||= byDisconnect;
     this.queue = [];
-    if (this.pending !== null) this.settle(this.pending, this.closedOutcome());
+    if (this.pending !== null) this.settle(this.pending, handover ? 'timeout' : this.closedOutcome());
   }
 
   private closedOutcome(): WaitOutcome {
@@ -208,7 +271,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     let text: string;
     if (isCreateRecord(message.record)) text = this.isOwn(message) ? '' : message.encode(encodeStreamEvent);
     else text = message.encode(encodeStreamChange);
-    if (text !== '') this.push(text);
+    if (text !== '') this.push(text, message);
   }
 
   private matchesMapped(bayeux: string): boolean {
@@ -218,8 +281,8 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return false;
   }
 
-  private push(text: string): void {
-    this.queue.push(text);
+  private push(text: string, message?: ChannelMessage): void {
+    this.queue.push(message === undefined || message.serial === '' ? { text } : { text, channel: message.channel, serial: message.serial });
     if (this.queue.length > MAX_QUEUED_EVENTS) {
       this.queue.shift();
       this.dropped += 1;

@@ -10,6 +10,7 @@
  * the WebSocket gateway's upgrade handler (it serves only /app/{key}), or 400 from the GET
  * route below when no upgrade handler is installed — and the clients fall back to long-polling.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { botSessionsOf } from '../../core/bot-sessions.ts';
@@ -22,6 +23,7 @@ import { replyTransportError } from './errors.ts';
 import { LoadShedder } from './load-shedding.ts';
 import { loopWatchOf } from '../loop-watch.ts';
 import { BAYEUX_PATH, loginRoutes } from './login.ts';
+import { ClientRecords } from './records.ts';
 import { ClientRegistry } from './registry.ts';
 import { createTransport, parseBayeuxText } from './transport.ts';
 
@@ -39,7 +41,10 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
   const shedder = new LoadShedder(config, loopWatchOf(core));
   const sessions = botSessionsOf(core);
   // A client idle for twice the grace has certainly lost its session; drop it.
-  const registry = new ClientRegistry(core, app.log.child({ module: 'bayeux' }), config.sessionGraceMs * 2 + config.connectTimeoutMs);
+  const idleMs = config.sessionGraceMs * 2 + config.connectTimeoutMs;
+  // The home id is per process incarnation: a restarted node never inherits relays meant for its predecessor.
+  const home = `${core.nodeId}.${randomBytes(6).toString('base64url')}`;
+  const registry = new ClientRegistry(core, app.log.child({ module: 'bayeux' }), idleMs, new ClientRecords(core, idleMs), home);
   const door: DoorContext = { core, registry, sessions, config };
   core.counters.sources.bayeuxSessions = () => registry.countsByApp().sessions;
   core.counters.sources.bayeuxHeldPolls = () => registry.countsByApp().held;

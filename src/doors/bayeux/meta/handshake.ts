@@ -7,14 +7,17 @@
  * Failure  MUST: channel, successful (false), error.
  *          MAY:  supportedConnectionTypes, advice, version, minimumVersion, ext, id.
  *
- * The login session (cookies) is already checked; each handshake makes a new client of it.
+ * The login session (cookies) is already checked; each handshake makes a new client of it,
+ * served by this node (its home) and recorded in the backend before the reply (records.ts).
+ * `ext.ack: true` asks for the ack extension (ext/ack.ts); the reply says `ext.ack: true`.
  */
-import { adviceOf, failWith, replyTo, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
+import { addExt, adviceOf, failWith, replyTo, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
+import { wantsAck } from '../ext/ack.ts';
 
 export const BAYEUX_VERSION = '1.0';
 export const CONNECTION_TYPES = ['long-polling'] as const;
 
-export function handshake(message: BayeuxMessage, context: RequestContext): Reply {
+export async function handshake(message: BayeuxMessage, context: RequestContext): Promise<Reply> {
   const { door } = context;
   const common = { version: BAYEUX_VERSION, supportedConnectionTypes: [...CONNECTION_TYPES], advice: adviceOf(door.config) };
   const offered = message.supportedConnectionTypes;
@@ -23,5 +26,17 @@ export function handshake(message: BayeuxMessage, context: RequestContext): Repl
     return failWith(message, 'RC_ERR_BAYEUX_CONNECTION_TYPE', [offered.filter((t) => typeof t === 'string').join(' ') || 'none'], common);
   }
   const client = door.registry.create(context.session);
-  return replyTo(message, { ...common, clientId: client.id, successful: true });
+  const reply = replyTo(message, { ...common, clientId: client.id, successful: true });
+  if (wantsAck(message.ext)) {
+    client.ackEnabled = true;
+    addExt(reply, { ack: true });
+  }
+  // The record first: the bot's next request may reach any node.
+  try {
+    await door.registry.persist(client);
+  } catch (error) {
+    await door.registry.remove(client);
+    throw error;
+  }
+  return reply;
 }

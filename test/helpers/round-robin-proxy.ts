@@ -19,6 +19,8 @@ export interface RoundRobinProxy {
   readonly counts: number[];
   /** Every request forwarded: backend index, method, path and the request body's text. */
   readonly requests: { backend: number; method: string; path: string; body: string }[];
+  /** Takes a backend out of the rotation (a health check that found it dead). */
+  remove(index: number): void;
   /** Makes the next reply to a request whose body matches stop half-way (socket destroyed). */
   cutNextReply(match: (body: string) => boolean): Promise<void>;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function startRoundRobinProxy(backends: readonly string[]): Promise
   const counts = targets.map(() => 0);
   const requests: RoundRobinProxy['requests'] = [];
   let next = 0;
+  const removed = new Set<number>();
   let cut: { match: (body: string) => boolean; done: () => void } | null = null;
 
   const server: Server = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {
@@ -37,8 +40,9 @@ export async function startRoundRobinProxy(backends: readonly string[]): Promise
     incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
     incoming.on('end', () => {
       const body = Buffer.concat(chunks);
-      const index = next;
-      next = (next + 1) % targets.length;
+      let index = next;
+      for (let i = 0; i < targets.length && removed.has(index); i++) index = (index + 1) % targets.length;
+      next = (index + 1) % targets.length;
       counts[index]! += 1;
       const text = body.toString('utf8');
       requests.push({ backend: index, method: incoming.method ?? 'GET', path: incoming.url ?? '/', body: text });
@@ -89,6 +93,9 @@ export async function startRoundRobinProxy(backends: readonly string[]): Promise
     url: `http://127.0.0.1:${port}`,
     counts,
     requests,
+    remove(index) {
+      removed.add(index);
+    },
     cutNextReply(match) {
       return new Promise<void>((resolve) => {
         cut = { match, done: resolve };

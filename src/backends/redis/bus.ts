@@ -5,13 +5,15 @@
  *
  * Both kinds of bus message travel on that channel, so one connection delivers them in
  * the order Redis published them:
- *   "a:{seq}:{time}:{streamBytes}:{stream}{body}"  an append, published by log_append.lua
+ *   "a:{epoch}:{seq}:{time}:{streamBytes}:{stream}{body}"  an append, published by log_append.lua
  *   "s:{body}"                                       a signal, published by `signal`
  * Lengths are in bytes and the frame is parsed as bytes, so any stream name or body
  * survives (no escaping, no JSON round trip on the hot path).
  *
  * Redis pub/sub is at-most-once: a node that is disconnected misses what is published
- * meanwhile (history covers appends). The subscription is renewed on every reconnect.
+ * meanwhile. The subscription is renewed on every reconnect, and the handler is told:
+ * `lost` when the subscriber connection closes while subscribed, `resumed` when the
+ * subscription is back, so the core catches up appends from the log.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -22,12 +24,16 @@ import { guard } from './faults.ts';
 const COLON = 0x3a;
 const APPEND = 0x61; // 'a'
 const SIGNAL = 0x73; // 's'
+const MAX_EPOCH_LENGTH = 16;
+const EPOCH_PATTERN = /^[0-9a-z]+$/;
 /** Pause before re-sending a SUBSCRIBE that failed on a live connection, in milliseconds. */
 const SUBSCRIBE_RETRY_MS = 500;
 
 export class RedisBus implements Bus {
   private handler: BusHandler | null = null;
   private subscribed = false;
+  /** Set when a subscription was lost; the next successful one reports `resumed`. */
+  private lost = false;
   private readonly waiters = new Set<() => void>();
   /** The channel name as bytes: compared per frame without decoding it. */
   private readonly channelBytes: Buffer;
@@ -41,7 +47,10 @@ export class RedisBus implements Bus {
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
     subscriber.on('ready', () => void this.subscribe());
     subscriber.on('close', () => {
+      if (!this.subscribed) return;
       this.subscribed = false;
+      this.lost = true;
+      this.tell({ kind: 'lost' });
     });
   }
 
@@ -75,8 +84,13 @@ export class RedisBus implements Bus {
   private async subscribe(): Promise<void> {
     try {
       await this.subscriber.subscribe(this.context.keys.bus);
+      if (this.subscribed) return;
       this.subscribed = true;
       for (const wake of [...this.waiters]) wake();
+      if (this.lost) {
+        this.lost = false;
+        this.tell({ kind: 'resumed' });
+      }
     } catch (error) {
       this.logger.warn({ error: (error as Error).message }, 'bus subscription failed; retrying');
       // If the connection dropped, the next `ready` subscribes again. If it is still up
@@ -97,6 +111,11 @@ export class RedisBus implements Bus {
       this.logger.error({ frame: frame.subarray(0, 80).toString() }, 'dropping a malformed bus frame');
       return;
     }
+    this.tell(message);
+  }
+
+  private tell(message: BusMessage): void {
+    if (this.handler === null) return;
     try {
       this.handler(message);
     } catch (error) {
@@ -111,7 +130,11 @@ export function decodeBusFrame(frame: Buffer): BusMessage | null {
   if (frame.length < 2 || frame[1] !== COLON) return null;
   if (frame[0] === SIGNAL) return { kind: 'signal', body: frame.toString('utf8', 2) };
   if (frame[0] !== APPEND) return null;
-  let offset = 2;
+  const epochEnd = frame.indexOf(COLON, 2);
+  if (epochEnd <= 2 || epochEnd > 2 + MAX_EPOCH_LENGTH) return null;
+  const epoch = frame.toString('latin1', 2, epochEnd);
+  if (!EPOCH_PATTERN.test(epoch)) return null;
+  let offset = epochEnd + 1;
   const numbers: number[] = [];
   for (let i = 0; i < 3; i++) {
     const end = frame.indexOf(COLON, offset);
@@ -126,6 +149,6 @@ export function decodeBusFrame(frame: Buffer): BusMessage | null {
   return {
     kind: 'append',
     stream: frame.toString('utf8', offset, offset + streamBytes),
-    entry: { seq, time, body: frame.toString('utf8', offset + streamBytes) },
+    entry: { epoch, seq, time, body: frame.toString('utf8', offset + streamBytes) },
   };
 }

@@ -21,6 +21,8 @@ export interface ClientRecord {
   readonly subscriptions: readonly string[];
   /** The ack extension is on. */
   readonly ack: boolean;
+  /** False when the client opted out of its own publishes on mapped channels. */
+  readonly broadcastToPublisher?: boolean;
   /** The last batch id sent (ack extension). */
   readonly batch: number;
   /** App channel → serial of the last message the bot has (acknowledged, with ack). */
@@ -54,6 +56,7 @@ export class ClientRecords {
       home,
       subscriptions: [...client.subscriptions],
       ack: client.ackEnabled,
+      broadcastToPublisher: client.broadcastToPublisher,
       batch: client.batch,
       cursor: Object.fromEntries(client.cursor),
     };

@@ -22,11 +22,12 @@
  * frozen, partitioned) or has handed its clients over at shutdown, the receiving node
  * claims the client (one claim per home wins, cluster-wide), restores it from the record
  * under the same id and subscriptions, becomes its home, and recovers the room stream
- * from the record's cursor through the channel's serial log (`ext.last_serial` recovery),
- * so what was published meanwhile is delivered once, in order, or the bot is told
- * `RecoveryFailed`. With the ack extension the cursor only moves when the bot acknowledges
- * a batch, so a reply lost with its node is delivered again by the adopter. Mapped
- * channels resume live from the adoption (they are not replayed).
+ * from the record's cursor through each channel's serial log (`ext.last_serial` recovery,
+ * recovery.ts), so what was published meanwhile is delivered once, in order, or the bot is
+ * told `RecoveryFailed`; it also joins the room's presence again (the dead home's member is
+ * reaped with its node). With the ack extension the cursor only moves when the bot
+ * acknowledges a batch, so a reply lost with its node is delivered again by the adopter.
+ * A channel on which the bot had received nothing yet has no cursor: it resumes live.
  *
  * Guarantees: at most one home serves a client at a time while the bus works; a relayed
  * reply the bot never reads is lost unless the bot uses the ack extension (as on one node).
@@ -35,14 +36,23 @@ import { randomBytes } from 'node:crypto';
 import type { BotSession } from '../../core/bot-sessions.ts';
 import type { DoorContext } from './context.ts';
 import type { ClientRecord } from './records.ts';
+import { bayeuxOfChannel } from './channel-map.ts';
+import { patternMatches } from './grammar.ts';
+import { holdAll, recover, type RecoveryPlan } from './recovery.ts';
 import { STREAM_CHANNEL } from './stream.ts';
-import { recoverRoomStream } from './stream-changes.ts';
-import type { Waiter } from './transport.ts';
 
 /** How long a home has to accept a relayed request before the client is adopted, in milliseconds. */
 export const ACCEPT_TIMEOUT_MS = 2000;
 /** How long past the longest hold a relayed reply may take before the request is given up, in milliseconds. */
 const REPLY_MARGIN_MS = 15_000;
+
+/** How a held connect waits on whatever carries its request (a local socket, or a relay). */
+export interface Waiter {
+  /** The request is about to be held `holdMs`; returns what undoes the hold's effects. */
+  hold(holdMs: number): () => void;
+  /** Calls `abort` if the caller goes away; returns what stops listening. */
+  onAbort(abort: () => void): () => void;
+}
 
 /** Runs a request's messages on this node (transport.ts); null when the caller went away during a held connect. */
 export type ServeHere = (session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter) => Promise<string | null>;
@@ -163,18 +173,27 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
   async function adopt(record: ClientRecord, session: BotSession): Promise<boolean> {
     if (!(await registry.records.claim(record.id, record.home, home))) return false;
     const client = registry.restore(record, session);
-    const lastSerial = record.cursor[session.channel];
-    const recovering = client.subscriptions.has(STREAM_CHANNEL) && typeof lastSerial === 'string';
-    // As a subscribe with `ext.last_serial`: live entries wait while history is read.
-    if (recovering) client.hold = [];
+    // As a subscribe with `ext.last_serial`, per channel of the cursor: live entries wait
+    // (held before any core subscription) while history after the cursor is read.
+    const plans: RecoveryPlan[] = [];
+    for (const [channel, lastSerial] of Object.entries(record.cursor ?? {})) {
+      const bayeux = bayeuxOfChannel(channel);
+      const to = {
+        stream: channel === session.channel && client.subscriptions.has(STREAM_CHANNEL),
+        mapped: bayeux !== null && [...client.subscriptions].some((s) => s !== STREAM_CHANNEL && patternMatches(s, bayeux)),
+      };
+      if (typeof lastSerial === 'string' && (to.stream || to.mapped)) plans.push({ bayeux: to.stream ? STREAM_CHANNEL : bayeux!, channel, lastSerial, to });
+    }
+    const running = holdAll(client, plans);
     try {
+      await registry.joinRoom(client);
       await registry.syncSubscriptions(client);
-      if (recovering) await recoverRoomStream(core, client, lastSerial);
     } catch (error) {
-      client.hold = null;
+      for (const plan of running) client.finishRecovery(plan.channel, [], { epoch: null, seq: 0 }, plan.to);
       await registry.remove(client, false, true);
       throw error;
     }
+    for (const plan of running) await recover(core, registry.wire, client, plan);
     return true;
   }
 

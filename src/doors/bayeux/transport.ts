@@ -21,7 +21,7 @@ import { createError, isRoomcastError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
 import { addExt, adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type Reply, type RequestContext } from './context.ts';
 import { timesyncReply } from './ext/timesync.ts';
-import { createRelay } from './relay.ts';
+import { createRelay, type Waiter } from './relay.ts';
 import { jsonProblem } from '../json-depth.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import type { CookieSeal } from './cookies.ts';
@@ -229,14 +229,6 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
   }
 }
 
-
-/** How a held connect waits on whatever carries its request (a local socket, or a relay). */
-export interface Waiter {
-  /** The request is about to be held `holdMs`; returns what undoes the hold's effects. */
-  hold(holdMs: number): () => void;
-  /** Calls `abort` if the caller goes away; returns what stops listening. */
-  onAbort(abort: () => void): () => void;
-}
 
 /** A meta reply gets the timesync extension's answer when its request asked (ext/timesync.ts). */
 function withTimesync(message: BayeuxMessage, reply: Reply, receivedAt: number): Reply {

@@ -194,6 +194,19 @@ export interface MetricsConfig {
   statsIntervalMs: number;
 }
 
+/** Cluster-wide quotas (`quotas`). */
+export interface QuotasConfig {
+  connectionLeaseBlock: number;
+  reclaimWaitMs: number;
+  restLeaseBlock: number;
+}
+
+/** Publisher backpressure (`backpressure`). */
+export interface BackpressureConfig {
+  maxLagMs: number;
+  reportIntervalMs: number;
+}
+
 export interface Config {
   server: ServerConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -206,6 +219,8 @@ export interface Config {
   push: PushConfig;
   webhookDelivery: WebhookDeliveryConfig;
   metrics: MetricsConfig;
+  quotas: QuotasConfig;
+  backpressure: BackpressureConfig;
   /** The operator console (its own block: console.ts). */
   console: ConsoleConfig;
 }

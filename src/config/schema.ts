@@ -207,7 +207,7 @@ export const configSchema = {
               description:
                 'After each append (publish, message change), wait until this many replicas acknowledged it (`WAIT`) before answering; a publish that is not acknowledged within `waitTimeoutMs` fails with RC_ERR_BACKEND_UNAVAILABLE (it may still have been delivered). 0: answer once the master has it.',
             },
-            waitTimeoutMs: { type: 'integer', minimum: 1, default: 500, 'x-unit': 'ms', description: 'With `waitReplicas`: how long an append waits for replica acknowledgements.' },
+            waitTimeoutMs: { type: 'integer', minimum: 1, default: 500, 'x-unit': 'ms', description: 'With `waitReplicas`: how long an append waits for replica acknowledgements; must be below `commandTimeoutMs`.' },
             commandTimeoutMs: {
               type: 'integer',
               minimum: 10,

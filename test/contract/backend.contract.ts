@@ -174,6 +174,12 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual([state.firstRetainedSeq, state.retainedCount, state.retainedBytes], [0, 0, 0]);
       assert.equal((await backend.log.append(stream, 'g', keep(10))).seq, 7);
       assert.equal(await backend.log.dropBefore(name('never-written'), { seq: 5 }), 0);
+      const epoch = (await backend.log.state(stream)).epoch!;
+      const kept = (await backend.log.state(stream)).retainedCount;
+      assert.equal(await backend.log.dropBefore(stream, { seq: Number.MAX_SAFE_INTEGER, epoch: 'zzzzzzzz' }), -1, 'another epoch: nothing dropped');
+      assert.equal(await backend.log.dropBefore(name('never-written'), { seq: 5, epoch }), -1, 'no counter: no epoch');
+      assert.equal((await backend.log.state(stream)).retainedCount, kept);
+      assert.equal(await backend.log.dropBefore(stream, { seq: 1, epoch }), 0, 'its own epoch: dropped as usual');
     });
 
     test('a stream\'s epoch is drawn with its counter and carried by every entry, read and broadcast', async () => {

@@ -90,6 +90,7 @@ export class MemoryLog implements MessageLog {
 
   async dropBefore(stream: string, before: LogBound): Promise<number> {
     const state = this.streams.get(stream);
+    if ('seq' in before && before.epoch !== undefined && before.epoch !== state?.epoch) return -1;
     if (state === undefined) return 0;
     this.expire(state);
     let count = 0;

@@ -88,7 +88,7 @@ export class RedisLog implements MessageLog {
   }
 
   dropBefore(stream: string, before: LogBound): Promise<number> {
-    const args: ScriptArg[] = 'seq' in before ? ['seq', Math.floor(before.seq)] : ['time', Math.floor(before.timeMs)];
+    const args: ScriptArg[] = 'seq' in before ? ['seq', Math.floor(before.seq), before.epoch ?? ''] : ['time', Math.floor(before.timeMs), ''];
     return guard(this.context.commandTimeoutMs, async () => Number(await runScript(this.context.client, 'logDropBefore', this.streamKeys(stream), args)));
   }
 

@@ -87,7 +87,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
   // Loaded only when some app has an endpoint: a node without webhooks never pays their start-up cost.
   const webhooks: WebhookService | null = config.apps.some((app) => app.webhooks.length > 0)
-    ? new (await import('./webhooks/service.ts')).WebhookService({ config, backend, nodeId: () => core.nodeId, logger })
+    ? new (await import('./webhooks/service.ts')).WebhookService({ config, backend, nodeId: () => core.registrationId, logger })
     : null;
   if (webhooks !== null) {
     registerWebhooks(core, webhooks);

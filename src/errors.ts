@@ -44,6 +44,7 @@ export const ERRORS = {
   // --- backend
   RC_ERR_BACKEND_UNAVAILABLE: spec(503, 'Service Unavailable', 'the %s backend is unavailable: %s', true),
   RC_ERR_BACKEND_TIMEOUT: spec(503, 'Service Unavailable', 'the %s backend did not answer within %s ms', true),
+  RC_ERR_BACKEND_BUS_DOWN: spec(503, 'Service Unavailable', "this node's bus subscription is down (re-subscribing): it cannot vouch that a publish reaches every subscriber; retry shortly (or on another node)", true),
 
   // --- REST auth and apps
   RC_ERR_AUTH_MISSING_PARAM: spec(401, 'Unauthorized', 'missing signature parameter %s'),

@@ -22,7 +22,17 @@ export type BusMessage =
       readonly kind: 'signal';
       /** Opaque to the backend; the core encodes and decodes it. */
       readonly body: string;
-    };
+    }
+  /**
+   * The bus stopped delivering to this node (its subscription dropped): messages sent from
+   * now until `resumed` are not delivered here. Sent once per outage.
+   */
+  | { readonly kind: 'lost' }
+  /**
+   * The bus delivers again after `lost` (re-subscribed). Appends sent meanwhile were not
+   * delivered: the core reads them from the log (see core/bus-inbound.ts).
+   */
+  | { readonly kind: 'resumed' };
 
 /** Called by the backend for every bus message, on every node, the sender's included. */
 export type BusHandler = (message: BusMessage) => void;
@@ -33,13 +43,19 @@ export type BusHandler = (message: BusMessage) => void;
  * Guarantees: every live node's handler sees each message once; appends to one stream
  * arrive in serial order on every node; signals from one node arrive in the order sent.
  * Delivery is at-most-once: a node that is disconnected from the store misses messages
- * sent meanwhile (history covers the gap for appends).
+ * sent meanwhile, and is told so (`lost`, then `resumed` once delivering again), so the
+ * core can read the missed appends from the log.
  */
 export interface Bus {
   /** Registers the single inward handler. The core calls this once at start (before `start`). */
   setHandler(handler: BusHandler): void;
   /** Broadcasts a signal to every node, this one included. */
   signal(body: string): Promise<void>;
+  /**
+   * False while this node knows it misses bus messages (its subscription is down, between
+   * `lost` and `resumed`, or not made yet). Absent: the bus always delivers (memory).
+   */
+  isSubscribed?(): boolean;
 }
 
 /**
@@ -177,9 +193,21 @@ export interface OccupancyStore {
   removeNode(nodeId: string): Promise<void>;
 }
 
-/** Node liveness. A node is dead when it has not called `heartbeat` for `ttlMs`. */
+/**
+ * Node liveness, per registration: the core registers each process incarnation under its
+ * own id (`{node.id}#{random}`, see core/membership.ts), so a restarted node never renews
+ * its previous incarnation's registration. A registration is dead when it has not called
+ * `heartbeat` for `ttlMs`.
+ */
 export interface NodeRegistry {
-  heartbeat(nodeId: string, ttlMs: number): Promise<void>;
+  /**
+   * Renews a registration until now + `ttlMs` (the store's clock), creating it when absent.
+   * Returns true when it was still registered (alive, or expired but not yet claimed), false
+   * when it was absent: a first heartbeat, or it was claimed by a reaper, forgotten, or lost
+   * with the store's data. Renewal and claim are atomic against each other: after a true, no
+   * concurrent `claimDead` of the registration succeeded.
+   */
+  heartbeat(nodeId: string, ttlMs: number): Promise<boolean>;
   /** Ids of nodes that registered but whose heartbeat expired, and that no one has reaped yet. */
   deadNodes(): Promise<string[]>;
   /** Claims the clean-up of a dead node; true for exactly one caller. */

@@ -4,7 +4,8 @@
  *
  * - each node writes a snapshot of its own figures (connections per door, subscriptions,
  *   presence memberships, messages published per door, client events) every
- *   `metrics.statsIntervalMs` into one backend hash (`stats:nodes`, field = node id),
+ *   `metrics.statsIntervalMs` into one backend hash (`stats:nodes`, field = the process
+ *   incarnation's registration id, so two incarnations of one `node.id` never mix),
  *   stamped with its time; a snapshot older than `node.heartbeatTtlMs` is a dead node's
  *   and is ignored (and removed by the next reader), so a node's figures leave the sum
  *   when its heartbeat would;
@@ -91,13 +92,13 @@ export class ClusterStats {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.hashes?.remove(STATS_KEY, this.core.nodeId).catch(() => false);
+    await this.hashes?.remove(STATS_KEY, this.core.registrationId).catch(() => false);
   }
 
   /** Writes this node's snapshot now. */
   async writeSnapshot(): Promise<void> {
     const snapshot: NodeSnapshot = { at: this.now(), apps: Object.fromEntries(this.localFigures()) };
-    await this.hashes?.set(STATS_KEY, this.core.nodeId, JSON.stringify(snapshot));
+    await this.hashes?.set(STATS_KEY, this.core.registrationId, JSON.stringify(snapshot));
   }
 
   /** This node's figures per app, live. */
@@ -162,7 +163,7 @@ export class ClusterStats {
     const cutoff = this.now() - this.core.config.node.heartbeatTtlMs;
     const out = [own];
     for (const [nodeId, text] of all) {
-      if (nodeId === this.core.nodeId) continue;
+      if (nodeId === this.core.registrationId) continue;
       let snapshot: NodeSnapshot;
       try {
         snapshot = JSON.parse(text) as NodeSnapshot;

@@ -23,7 +23,7 @@ import { createError } from '../errors.ts';
 import { entryView, parseRecord, type EntryView } from './message-views.ts';
 import { presenceStreamKey } from './presence-history.ts';
 import { epochChange, inEpoch, parseSerial, serialOf } from './serials.ts';
-import { ChannelMessage } from './types.ts';
+import { ChannelMessage, type RecoveryFailure } from './types.ts';
 
 export type HistoryDirection = 'newest_first' | 'oldest_first';
 
@@ -73,7 +73,7 @@ export type Recovery =
   | { readonly status: RecoveryFailure; readonly reason: string };
 
 /** Why a recovery failed; doors send it as the failure's `code`. */
-export type RecoveryFailure = 'gap_too_old' | 'epoch_changed';
+export type { RecoveryFailure };
 
 /** What `POST …/history/purge` drops: everything, or what is older than a serial or a time. */
 export type PurgeMode = 'all' | 'before_serial' | 'before_time_ms';

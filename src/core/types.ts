@@ -4,6 +4,9 @@
  */
 import { serialOf } from './serials.ts';
 
+/** Why a position cannot be recovered: entries after it are gone, or it is of another stream epoch. */
+export type RecoveryFailure = 'gap_too_old' | 'epoch_changed';
+
 /** Every front door a message can come in through (`console`: an operator's test event). */
 export const ORIGINS = ['rest', 'ws', 'bayeux', 'console', 'internal'] as const;
 export type Origin = (typeof ORIGINS)[number];
@@ -185,6 +188,12 @@ export interface Subscriber {
    * for apps with `subscriptionCountEvents` (see subscription-counts.ts).
    */
   subscriptionCountChanged?(channel: string, count: number): void;
+  /**
+   * Messages of the channel after `lastSerial` ('' when none was delivered yet) were
+   * missed by this node (it was off the bus) and cannot be delivered: the door tells the
+   * client (`roomcast:recovery_failed`), which may read history or resubscribe.
+   */
+  recoveryFailed?(channel: string, lastSerial: string, reason: string, code: RecoveryFailure): void;
 }
 
 /** A signed-in user's connection, reachable by user id from any node. */

@@ -462,6 +462,20 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       await backend.nodes.forget(node);
     });
 
+    test('nodes: a heartbeat says whether the registration was still there (expired but unclaimed counts; claimed or forgotten does not)', async () => {
+      const node = name('registration');
+      assert.equal(await backend.nodes.heartbeat(node, 5000), false, 'first heartbeat: a new registration');
+      assert.equal(await backend.nodes.heartbeat(node, 50), true);
+      await new Promise((r) => setTimeout(r, 120));
+      assert.equal(await backend.nodes.heartbeat(node, 50), true, 'expired but not claimed: renewed');
+      await new Promise((r) => setTimeout(r, 120));
+      assert.equal(await backend.nodes.claimDead(node), true);
+      assert.equal(await backend.nodes.heartbeat(node, 5000), false, 'claimed by a reaper: registered anew');
+      await backend.nodes.forget(node);
+      assert.equal(await backend.nodes.heartbeat(node, 5000), false, 'forgotten: registered anew');
+      await backend.nodes.forget(node);
+    });
+
     describeSharedStoreCases(() => ({ backend, peer }), options);
   });
 }

@@ -11,7 +11,9 @@
  * survives (no escaping, no JSON round trip on the hot path).
  *
  * Redis pub/sub is at-most-once: a node that is disconnected misses what is published
- * meanwhile (history covers appends). The subscription is renewed on every reconnect.
+ * meanwhile. The subscription is renewed on every reconnect, and the handler is told:
+ * `lost` when the subscriber connection closes while subscribed, `resumed` when the
+ * subscription is back, so the core catches up appends from the log.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -30,6 +32,8 @@ const SUBSCRIBE_RETRY_MS = 500;
 export class RedisBus implements Bus {
   private handler: BusHandler | null = null;
   private subscribed = false;
+  /** Set when a subscription was lost; the next successful one reports `resumed`. */
+  private lost = false;
   private readonly waiters = new Set<() => void>();
   /** The channel name as bytes: compared per frame without decoding it. */
   private readonly channelBytes: Buffer;
@@ -43,7 +47,10 @@ export class RedisBus implements Bus {
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
     subscriber.on('ready', () => void this.subscribe());
     subscriber.on('close', () => {
+      if (!this.subscribed) return;
       this.subscribed = false;
+      this.lost = true;
+      this.tell({ kind: 'lost' });
     });
   }
 
@@ -77,8 +84,13 @@ export class RedisBus implements Bus {
   private async subscribe(): Promise<void> {
     try {
       await this.subscriber.subscribe(this.context.keys.bus);
+      if (this.subscribed) return;
       this.subscribed = true;
       for (const wake of [...this.waiters]) wake();
+      if (this.lost) {
+        this.lost = false;
+        this.tell({ kind: 'resumed' });
+      }
     } catch (error) {
       this.logger.warn({ error: (error as Error).message }, 'bus subscription failed; retrying');
       // If the connection dropped, the next `ready` subscribes again. If it is still up
@@ -99,6 +111,11 @@ export class RedisBus implements Bus {
       this.logger.error({ frame: frame.subarray(0, 80).toString() }, 'dropping a malformed bus frame');
       return;
     }
+    this.tell(message);
+  }
+
+  private tell(message: BusMessage): void {
+    if (this.handler === null) return;
     try {
       this.handler(message);
     } catch (error) {

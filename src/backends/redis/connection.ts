@@ -22,10 +22,14 @@ export interface RedisContext {
   readonly commandTimeoutMs: number;
 }
 
-/** Longest pause between reconnection attempts, in milliseconds. */
-export const MAX_RECONNECT_DELAY_MS = 2000;
+/**
+ * Longest pause between reconnection attempts, in milliseconds: short, so a node is back
+ * (bus re-subscribed, `/ready` 200) within 1 s of Redis coming back; a few attempts per
+ * second per connection cost a down Redis nothing.
+ */
+export const MAX_RECONNECT_DELAY_MS = 400;
 
-/** Delay before reconnection attempt `attempt` (1, 2, …): 50 ms doubling to 2 s, plus up to 100 ms of jitter. */
+/** Delay before reconnection attempt `attempt` (1, 2, …): 50 ms doubling to 400 ms, plus up to 100 ms of jitter. */
 export function reconnectDelay(attempt: number): number {
   const base = Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(Math.max(attempt - 1, 0), 10));
   return base + Math.floor(Math.random() * 100);

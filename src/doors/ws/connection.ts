@@ -15,12 +15,14 @@ import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import type { DeliveryTally } from '../../core/counters.ts';
+import type { RecoveryFailure } from '../../core/history.ts';
 import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
 import { type ClientRequest, errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
+import { recoveryFailedFrame } from './protocol-v2.ts';
 import { frameOfMessage, reapSoon, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 
@@ -210,6 +212,12 @@ export class Connection implements Subscriber {
     if (subscription === undefined) return;
     if (subscription.state === 'pending') subscription.bufferedCount = count;
     else this.sendText(subscriptionCount(channel, count));
+  }
+
+  /** Messages missed while this node was off the bus could not be recovered: the client is told, as after a failed `last_serial` recovery. */
+  recoveryFailed(channel: string, lastSerial: string, reason: string, code: RecoveryFailure): void {
+    if (this.subscriptions.get(channel) === undefined) return;
+    this.sendText(recoveryFailedFrame(channel, lastSerial, reason, code));
   }
 
   sendText(text: string): void {

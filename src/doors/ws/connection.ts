@@ -21,8 +21,7 @@ import { createError, createErrorWith, isRoomcastError, type RoomcastError } fro
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { type ClientRequest, errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
-import { recoveryFailedFrame } from './protocol-v2.ts';
+import { type ClientRequest, errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, recoveryFailedFrame, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
 import { frameOfMessage, reapSoon, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 

@@ -14,12 +14,12 @@
  * Protocol 7 connections never get any of this: the core hands changes only to
  * subscribers that define `deliverMutation`, which this module sets on V2 connections.
  */
-import type { Recovery, RecoveryFailure } from '../../core/history.ts';
+import type { Recovery } from '../../core/history.ts';
 import { entryView } from '../../core/message-views.ts';
 import { parseSerial, type StreamPosition } from '../../core/serials.ts';
 import { isCreateRecord, type ChannelMessage, type MessageEncoder } from '../../core/types.ts';
 import type { Connection } from './connection.ts';
-import { encodeChannelMessage } from './frames.ts';
+import { encodeChannelMessage, recoveryFailedFrame } from './frames.ts';
 import { textFrame } from './socket-writer.ts';
 
 interface V2State {
@@ -152,7 +152,3 @@ export function encodeChangeFull(message: ChannelMessage): string {
   return JSON.stringify({ event: message.record.action, channel: message.channel, data: JSON.stringify(view) });
 }
 
-/** `data.code`: `gap_too_old` (missed messages not all retained, or too many) or `epoch_changed` (the serial is from another stream epoch). */
-export function recoveryFailedFrame(channel: string, lastSerial: string, reason: string, code: RecoveryFailure): string {
-  return JSON.stringify({ event: 'roomcast:recovery_failed', channel, data: JSON.stringify({ channel, last_serial: lastSerial.slice(0, 40), code, reason }) });
-}

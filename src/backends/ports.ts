@@ -131,6 +131,11 @@ export interface MessageLog {
   /** Drops retained entries (seq keeps counting, the epoch stays). */
   purge(stream: string): Promise<void>;
   /**
+   * Drops every entry and the seq counter in one atomic step: the stream starts over, and
+   * its next append starts a new epoch at seq 1 (state's epoch is null until then).
+   */
+  reset(stream: string): Promise<void>;
+  /**
    * Drops, in one atomic step, the retained entries older than a bound: those whose seq
    * is below `before.seq`, or whose time is below `before.timeMs` (entry times never
    * decrease with seq, so either bound drops a prefix). Entries at or past the bound

@@ -321,15 +321,18 @@ export class ChannelHistory {
   }
 
   /**
-   * Purge plus every versioned-message document and the presence history: the channel
-   * starts over (serials still keep counting, so stale cursors and serials find nothing).
+   * The channel starts over: every entry, the seq counter, every versioned-message
+   * document and the presence history go. The next publish starts a new stream epoch at
+   * seq 1, so serials and cursors from before are refused as positions of another epoch
+   * (recovery answers `epoch_changed`), never matched to the new messages.
    */
   async reset(app: AppConfig, channel: string, confirmChannel: unknown): Promise<HistoryState> {
     this.confirm(app, channel, confirmChannel);
     const stream = streamKey(app.id, channel);
-    await this.backend.log.purge(stream);
+    // Documents first: a document never outlives its stream's counter, even if a step fails.
     await this.backend.messages?.purge(stream);
-    if (isPresenceChannel(channel)) await this.backend.log.purge(presenceStreamKey(app.id, channel));
+    await this.backend.log.reset(stream);
+    if (isPresenceChannel(channel)) await this.backend.log.reset(presenceStreamKey(app.id, channel));
     return this.state(app, channel);
   }
 

@@ -202,6 +202,19 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.notEqual(other.epoch, first.epoch, 'each stream draws its own');
     });
 
+    test('reset drops the entries and the counter: the next append starts a new epoch at seq 1', async () => {
+      const stream = name('reset');
+      const first = await backend.log.append(stream, 'a', keep(10));
+      await backend.log.append(stream, 'b', keep(10));
+      await backend.log.reset(stream);
+      assert.deepEqual(await backend.log.state(stream), { epoch: null, lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
+      assert.deepEqual(await backend.log.read(stream, { newestFirst: false, limit: 10 }), []);
+      const next = await backend.log.append(stream, 'c', keep(10));
+      assert.equal(next.seq, 1);
+      assert.notEqual(next.epoch, first.epoch);
+      await backend.log.reset(name('never-written'));
+    });
+
     test('concurrent appends to one stream get distinct consecutive seqs', async () => {
       const stream = name('race');
       const results = await Promise.all(

@@ -164,7 +164,17 @@ test('state, purge and reset (with confirm_channel)', async () => {
   await services.messages.mutate(app, channel, serial, 'update', { data: 'edited' });
   const reset = await services.history.reset(app, channel, channel);
   assert.equal(reset.retained_count, 0);
-  await assert.rejects(services.messages.get(app, channel, serial), (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_MESSAGE_NOT_FOUND');
+  assert.deepEqual([reset.epoch, reset.last_serial], [null, null], 'the stream starts over');
+  const mismatch = (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_MESSAGE_EPOCH_MISMATCH';
+  await assert.rejects(services.messages.get(app, channel, serial), mismatch);
+  // The next publish starts a new epoch at seq 1; nothing from before matches it.
+  const fresh = await services.publish(app, channel, 'new');
+  const next = await services.history.state(app, channel);
+  assert.notEqual(next.epoch, epoch);
+  assert.equal(fresh, `${next.epoch}-00000000001`);
+  await assert.rejects(services.messages.get(app, channel, serial), mismatch);
+  const recovery = await services.history.since(app.id, channel, serial);
+  assert.equal(recovery.status, 'epoch_changed');
 });
 
 test('since(): missed messages in order, or a clear gap signal', async () => {

@@ -56,6 +56,7 @@ export const ERRORS = {
   RC_ERR_APP_NOT_FOUND: spec(404, 'Not Found', 'app %s does not exist'),
   RC_ERR_APP_DISABLED: spec(403, 'Forbidden', 'app %s is disabled'),
   RC_ERR_RATE_LIMITED: spec(429, 'Too Many Requests', 'rate limit of %s requests per %s ms exceeded; retry after %s s', true),
+  RC_ERR_PUBLISH_BACKPRESSURE: spec(503, 'Service Unavailable', 'delivery is %s ms behind on the slowest node (the bound is %s ms); publish again after %s s', true),
 
   // --- events and channels
   RC_ERR_EVENT_INVALID_NAME: spec(400, 'Bad Request', 'event name %s'),
@@ -100,7 +101,8 @@ export const ERRORS = {
   RC_ERR_WS_UNKNOWN_APP_KEY: spec(404, 'Not Found', 'no app has key %s'),
   RC_ERR_WS_PROTOCOL_MISSING: spec(400, 'Bad Request', 'the protocol query parameter is missing; connect with ?protocol=7'),
   RC_ERR_WS_PROTOCOL_UNSUPPORTED: spec(400, 'Bad Request', 'protocol %s is not supported; use 7'),
-  RC_ERR_WS_OVER_CAPACITY: spec(503, 'Service Unavailable', 'app %s has reached its limit of %s connections on this node', true),
+  RC_ERR_WS_OVER_CAPACITY: spec(503, 'Service Unavailable', 'app %s: its connection quota of %s cannot be checked now (the backend is unreachable); reconnect later', true),
+  RC_ERR_WS_OVER_QUOTA: spec(403, 'Forbidden', 'app %s is over its connection quota of %s connections across the cluster'),
   RC_ERR_WS_PONG_TIMEOUT: spec(408, 'Request Timeout', 'no activity or pong within %s s after a ping', true),
   RC_ERR_WS_SLOW_CONSUMER: spec(503, 'Service Unavailable', 'the connection fell behind: more than %s bytes waiting to be sent', true),
   RC_ERR_WS_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'the server is shutting down; reconnect', true),
@@ -122,9 +124,9 @@ export const ERRORS = {
 
   // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)
   RC_ERR_BOT_LOGIN_BAD_BODY: spec(400, 'Bad Request', 'the login body must be a JSON object with string fields room and token: %s'),
-  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; check the room code in your client'),
-  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); check the bot token in the console'),
-  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; start the space, then log in again'),
+  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; ask an operator for the room\'s current code (operator console, Rooms page: issue a code; or `roomcast codes expire SPACE/ROOM`, or POST /apps/{app_id}/spaces/{space}/rooms/{room}/rotate_code)'),
+  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); ask an operator for the bot\'s current token (operator console, Rooms page: issue a token; or `roomcast tokens expire SPACE/BOT`, or POST /apps/{app_id}/spaces/{space}/bots/{bot}/rotate_token)'),
+  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; an operator starts it (operator console, Rooms page, or POST /apps/{app_id}/spaces/{space}/start), then log in again'),
   RC_ERR_BOT_BUSY: spec(503, 'Service Unavailable', 'the server is busy (%s); API clients are shed first, try again in %s s', true),
   RC_ERR_BOT_COOKIE_MISSING: spec(412, 'Precondition Failed', 'cookie %s is missing; send back both API-Cookie and API-Route from /api/v1/login'),
   RC_ERR_BOT_COOKIE_MALFORMED: spec(400, 'Bad Request', 'the Cookie header is not in RFC 6265 form: %s'),

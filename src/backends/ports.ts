@@ -531,6 +531,46 @@ export interface OutboxStore {
   reportedUp(scope: string): Promise<OutboxSubject[]>;
 }
 
+/**
+ * Figures every node shares to enforce limits cluster-wide: counted quotas leased to
+ * holders (an app's connections), fixed-window rates (an app's REST requests) and a load
+ * figure per holder (how far behind each node's delivery is).
+ *
+ * A holder is one incarnation of a node (`{nodeId}#{random}` per process start), so a
+ * restarted node never inherits, or double-counts, the leases of its previous life.
+ *
+ * Guarantees:
+ * - `lease` is atomic across nodes: the leases of live holders of one quota never total
+ *   more than the `limit` given (a lease may always shrink; it grows only into units no
+ *   live holder has). A lease lives `ttlMs` from the call that last set it; an expired
+ *   holder's units are free again (a dead node's connections are released within its
+ *   heartbeat TTL).
+ * - `take` never grants more than `limit` units per window of `windowMs`, across nodes;
+ *   windows are aligned on the store's clock.
+ * - `report` keeps one figure per holder for `ttlMs`; the returned maximum counts a
+ *   holder that stopped reporting as behind by its silence past `graceMs`.
+ */
+export interface QuotaStore {
+  /**
+   * Sets `holder`'s lease on the quota `name` to `units`, or as close to it as `limit`
+   * allows when growing (never below its current lease). Returns the units now leased to
+   * the holder and the total leased to live holders (this one included).
+   */
+  lease(name: string, holder: string, units: number, limit: number, ttlMs: number): Promise<{ readonly held: number; readonly total: number }>;
+  /**
+   * Takes up to `units` from the current window of the rate `name` (at most `limit` per
+   * window of `windowMs`). Returns the units granted (0 when the window is spent) and the
+   * milliseconds until the window ends.
+   */
+  take(name: string, units: number, limit: number, windowMs: number): Promise<{ readonly granted: number; readonly resetInMs: number }>;
+  /**
+   * Records `holder`'s figure for the gauge `name` and returns the largest figure of the
+   * holders that reported within `ttlMs`; a holder silent for longer than `graceMs`
+   * counts as its figure plus the silence past `graceMs`.
+   */
+  report(name: string, holder: string, value: number, ttlMs: number, graceMs: number): Promise<number>;
+}
+
 /** A fixed-bucket histogram's state: upper bounds, per-bucket counts (the last is +Inf), sum and count. */
 export interface HistogramSnapshot {
   readonly bounds: readonly number[];
@@ -599,6 +639,11 @@ export interface Backend {
   readonly messages?: MessageStore;
   /** Outbox lanes and announced state for webhooks. Optional: without it webhooks are refused at start-up. */
   readonly outbox?: OutboxStore;
+  /**
+   * Cluster-wide quotas, rates and load figures. Optional so a backend can be built
+   * before it supports them; the core then counts on this node alone.
+   */
+  readonly quotas?: QuotaStore;
   /** Store connection figures (Redis); absent for a backend with no connections (memory). */
   readonly telemetry?: BackendTelemetry;
   /** Data-loss detection (redis). Absent on memory, whose data lives and dies with the process. */

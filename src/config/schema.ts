@@ -27,10 +27,10 @@ const limitsSchema = {
     maxChannelNameLength: { type: 'integer', minimum: 1, default: 200, 'x-unit': 'characters', description: 'Max length of a channel name.' },
     maxChannelsPerEvent: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'channels', description: 'Max channels one event may target.' },
     maxBatchSize: { type: 'integer', minimum: 1, default: 10, 'x-unit': 'events', description: 'Max events in one batch.' },
-    restRequestsPerWindow: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'requests', description: 'Signed REST requests allowed per app per window, on each node. 0 disables the limit.' },
+    restRequestsPerWindow: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'requests', description: 'Signed REST requests allowed per app per window across every node of the cluster (`quotas.restLeaseBlock`). 0 disables the limit.' },
     restWindowMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: 'The rate-limit window.' },
     clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10, 'x-unit': 'events/s', description: "Client events one connection may send per second (Pusher's 10). 0 means no limit." },
-    maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections for the app on this node. 0 means unlimited.' },
+    maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections of the app across every node of the cluster (`quotas`); past it a connection is closed with Pusher 4004 (over quota). 0 means unlimited.' },
     maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members per presence channel (Pusher's 100)." },
     maxWatchlistUsers: {
       type: 'integer',
@@ -199,6 +199,21 @@ export const configSchema = {
         connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000, 'x-unit': 'ms', description: 'How long /meta/connect is held open.' },
         maxSessions: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'sessions', description: 'Live bot sessions on this node past which new logins get 503. 0 disables.' },
         maxEventLoopDelayMs: { type: 'integer', minimum: 0, default: 200, 'x-unit': 'ms', description: 'Sustained event-loop delay past which new logins get 503 with a proportional Retry-After: the median of the p99 delays of the last five one-second windows, judged once the node is warm (one stall or a start-up burst sheds nobody). 0 disables.' },
+        chatEvents: {
+          type: 'array',
+          items: { type: 'string', minLength: 1, maxLength: 200 },
+          uniqueItems: true,
+          default: ['message', 'chat', 'client-message', 'client-chat'],
+          description:
+            'Event names that are chat: a bot receives them on `/service/stream` (and in the envelope of mapped channels) as `messageType: "Message"`. `typing` and `client-typing` are `Typing`; every other event is `Event` (its name is in `event`). See docs/bot-api.md.',
+        },
+        rawDataChannels: {
+          type: 'array',
+          items: { type: 'string', minLength: 2, maxLength: 256, pattern: '^(/[A-Za-z0-9_@-]+)+(/\\*{1,2})?$|^/\\*{1,2}$' },
+          default: [],
+          description:
+            'Bayeux channels or patterns (`/presence-room-acme-lobby/app/**`) mapped to app channels whose events reach Bayeux subscribers as the published data itself, as a generic Faye or CometD app expects, instead of the bot envelope (`messageType`, `contentData`, …). JSON object and array texts arrive parsed, other data as the string; message changes are not sent there. Empty: every mapped channel carries the envelope.',
+        },
       },
     },
     apps: {
@@ -337,6 +352,45 @@ export const configSchema = {
           'x-unit': 'ms',
           description: 'A delivery whose node died is taken over by another node after this long (the queue lock, Redis). A node whose event loop stalls longer may see a batch sent twice (events keep their ids).',
         },
+      },
+    },
+    quotas: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "How nodes share apps' limits (`limits.maxConnections`, `limits.restRequestsPerWindow`) cluster-wide through the backend (docs/scaling.md#quotas-and-backpressure).",
+      properties: {
+        connectionLeaseBlock: {
+          type: 'integer',
+          minimum: 1,
+          default: 32,
+          'x-unit': 'connections',
+          description: "Connections a node leases from an app's cluster-wide quota at once (at most a sixteenth of the quota), so most connections cost no backend round trip. 1: every connection and close is one round trip.",
+        },
+        reclaimWaitMs: { type: 'integer', minimum: 0, maximum: 5000, default: 100, 'x-unit': 'ms', description: 'A node refused by the quota asks the other nodes to give back their spare leases and tries once more after this long.' },
+        restLeaseBlock: {
+          type: 'integer',
+          minimum: 1,
+          default: 64,
+          'x-unit': 'requests',
+          description: "REST requests a node takes from an app's cluster-wide rate window at once (at most a sixteenth of the limit). Unused ones lapse with the window. 1: every request is one round trip.",
+        },
+      },
+    },
+    backpressure: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Publishers are pushed back (503 with Retry-After) while any node delivers too late (docs/scaling.md#quotas-and-backpressure).',
+      properties: {
+        maxLagMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 2000,
+          'x-unit': 'ms',
+          description: "Largest delivery lag of any node (publish → fan-out on that node, or its event-loop delay) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. A node that stops reporting counts as lagging by its silence. 0 disables.",
+        },
+        reportIntervalMs: { type: 'integer', minimum: 50, default: 250, 'x-unit': 'ms', description: "How often each node shares its lag through the backend and reads the cluster's." },
       },
     },
     metrics: {

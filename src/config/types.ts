@@ -136,6 +136,10 @@ export interface BotApiConfig {
   connectTimeoutMs: number;
   maxSessions: number;
   maxEventLoopDelayMs: number;
+  /** Event names a bot receives as `messageType: "Message"`. */
+  chatEvents: string[];
+  /** Bayeux channels or patterns whose subscribers receive the published data, not the bot envelope. */
+  rawDataChannels: string[];
 }
 
 /** Push notifications (devices, publish, delivery workers). */
@@ -178,6 +182,19 @@ export interface MetricsConfig {
   statsIntervalMs: number;
 }
 
+/** Cluster-wide quotas (`quotas`). */
+export interface QuotasConfig {
+  connectionLeaseBlock: number;
+  reclaimWaitMs: number;
+  restLeaseBlock: number;
+}
+
+/** Publisher backpressure (`backpressure`). */
+export interface BackpressureConfig {
+  maxLagMs: number;
+  reportIntervalMs: number;
+}
+
 export interface Config {
   server: ServerConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -190,6 +207,8 @@ export interface Config {
   push: PushConfig;
   webhookDelivery: WebhookDeliveryConfig;
   metrics: MetricsConfig;
+  quotas: QuotasConfig;
+  backpressure: BackpressureConfig;
   /** The operator console (its own block: console.ts). */
   console: ConsoleConfig;
 }

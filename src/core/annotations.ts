@@ -68,7 +68,7 @@ export class Annotations {
         ...commitBase(app, message),
         appends: [
           { body: JSON.stringify(record), role: 'annotation' },
-          { body: JSON.stringify(summaryRecord(message.serial, summary)), role: 'event' },
+          { body: JSON.stringify(summaryRecord(message.serial, summary, message.latest.record.data)), role: 'event' },
         ],
         removeAnnotations: replaced,
         summary: JSON.stringify(summary),
@@ -116,7 +116,7 @@ export class Annotations {
         ...commitBase(app, message),
         appends: [
           { body: JSON.stringify(record), role: 'event' },
-          { body: JSON.stringify(summaryRecord(message.serial, summary)), role: 'event' },
+          { body: JSON.stringify(summaryRecord(message.serial, summary, message.latest.record.data)), role: 'event' },
         ],
         removeAnnotations: [annotationSeq],
         summary: JSON.stringify(summary),
@@ -144,8 +144,8 @@ function commitBase(app: AppConfig, message: LoadedMessage) {
   };
 }
 
-function summaryRecord(messageSerial: string, summary: Record<string, unknown>): MessageRecord {
-  return { action: 'message.summary', name: 'message.summary', data: '', origin: 'rest', messageSerial, summary };
+function summaryRecord(messageSerial: string, summary: Record<string, unknown>, text: string): MessageRecord {
+  return { action: 'message.summary', name: 'message.summary', data: '', origin: 'rest', messageSerial, summary, text };
 }
 
 /** Validates an annotation request against its aggregation's needs. */

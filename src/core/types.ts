@@ -52,6 +52,8 @@ export interface MessageRecord {
   readonly annotation?: AnnotationRecord;
   /** `message.summary`: the message's summary projection after the change. */
   readonly summary?: Readonly<Record<string, unknown>>;
+  /** `message.summary`: the summarised message's text (its latest version's data), for views that show both (the bot stream). */
+  readonly text?: string;
 }
 
 /** The actions a stored record can carry. `message.create` is a plain publish. */

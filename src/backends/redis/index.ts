@@ -28,6 +28,7 @@ import { RedisNodes } from './nodes.ts';
 import { RedisOccupancy } from './occupancy.ts';
 import { RedisOutbox } from './outbox.ts';
 import { RedisPresence } from './presence.ts';
+import { RedisQuotas } from './quotas.ts';
 import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
 import { RedisTelemetry } from './telemetry.ts';
@@ -61,6 +62,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
     outbox: new RedisOutbox({ ...context, client: outboxClient }),
+    quotas: new RedisQuotas(context, config.keyPrefix),
     telemetry,
     generation,
     hashes: push.hashes,

@@ -68,24 +68,23 @@ describe('message model on the bot stream', () => {
     assert.deepEqual(events.slice(0, 2).map((e) => e.id), missed);
   });
 
-  test('a message published while the recovering subscribe awaits its occupancy update arrives once, in order', async () => {
+  test('a message published while the recovering subscribe awaits its history read arrives once, in order', async () => {
     const first = await publish('r0');
     await publish('r1');
     const clientId = await handshake(server.url, cookie);
-    // Hold the core subscription's occupancy round trip (a Redis call in production) open,
-    // and publish while it is: the window the bug lived in.
-    const occupancy = server.app.core.backend.occupancy;
-    const original = occupancy.adjust;
+    // Hold the recovery's history read (a Redis call in production) open, and publish while
+    // it is: the bot is already a member of its room (subscribed in the core since the
+    // handshake), so the live copy of that publish races the replay.
+    const history = server.app.core.history;
+    const original = history.since;
     let reached!: () => void;
     const inFlight = new Promise<void>((resolve) => (reached = resolve));
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    occupancy.adjust = async (key: string, nodeId: string, delta: number): Promise<number> => {
-      if (delta > 0 && key.endsWith(ROOM)) {
-        reached();
-        await gate;
-      }
-      return original.call(occupancy, key, nodeId, delta);
+    history.since = async function (this: typeof history, ...args: Parameters<typeof original>) {
+      reached();
+      await gate;
+      return original.apply(this, args);
     };
     let during: string;
     try {
@@ -96,7 +95,7 @@ describe('message model on the bot stream', () => {
       const [reply] = await subscribing;
       assert.equal(reply!.successful, true);
     } finally {
-      occupancy.adjust = original;
+      history.since = original;
     }
     const last = await publish('r3');
     // Everything queued before r3 (the last publish) has arrived once r3 has.

@@ -40,6 +40,8 @@ const CATCH_UP_PAGE = 500;
 const CATCH_UP_MAX_PAGES = 40;
 /** Read-back before the time the bus was lost, for streams with no position (clock skew), in milliseconds. */
 const CLOCK_MARGIN_MS = 500;
+/** Pauses between attempts to read a log that failed while catching up (about 6 s in all), in milliseconds. */
+const READ_RETRY_DELAYS_MS = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
 /** Positions kept past which those of streams without local subscribers are swept. */
 const MAX_POSITIONS = 50_000;
 
@@ -162,13 +164,23 @@ export class BusInbound {
     this.catchingUp.set(stream, waiting);
     let failure: string | null = null;
     try {
-      const position = this.positionOf(stream);
-      const missed = position === undefined ? await this.readSince(stream, since) : await this.readAfter(stream, position);
-      if (typeof missed === 'string') failure = missed;
-      else for (const entry of missed) this.deliverIfNew(stream, entry);
-    } catch (error) {
-      this.logger.warn({ err: error, stream }, 'could not read a channel log to catch up');
-      failure = 'the channel history could not be read';
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const position = this.positionOf(stream);
+          const missed = position === undefined ? await this.readSince(stream, since) : await this.readAfter(stream, position);
+          if (typeof missed === 'string') failure = missed;
+          else for (const entry of missed) this.deliverIfNew(stream, entry);
+          break;
+        } catch (error) {
+          // The command connection may come back a little after the bus: try again for a while.
+          if (attempt + 1 >= READ_RETRY_DELAYS_MS.length) {
+            this.logger.warn({ err: error, stream }, 'could not read a channel log to catch up');
+            failure = 'the channel history could not be read';
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, READ_RETRY_DELAYS_MS[attempt]).unref());
+        }
+      }
     } finally {
       this.catchingUp.delete(stream);
     }
@@ -189,15 +201,20 @@ export class BusInbound {
     let next = seq + 1;
     for (let page = 0; page < CATCH_UP_MAX_PAGES; page++) {
       const entries = await this.log!.read(stream, { fromSeq: next, newestFirst: false, limit: CATCH_UP_PAGE });
-      if (entries.length > 0 && entries[0]!.seq !== next) return `messages after serial ${serialFromSeq(next - 1)} are no longer retained`;
-      if (entries.length === 0 && page === 0) {
-        const state = await this.log!.state(stream);
-        if (state.lastSeq < seq) return 'the channel history was reset or lost (its serials restarted)';
-        if (state.lastSeq > seq) return `messages after serial ${serialFromSeq(seq)} are no longer retained`;
+      if (entries.length > 0) {
+        if (entries[0]!.seq !== next) return `messages after serial ${serialFromSeq(next - 1)} are no longer retained`;
+        out.push(...entries);
+        if (entries.length < CATCH_UP_PAGE) return out;
+        next = entries.at(-1)!.seq + 1;
+        continue;
       }
-      out.push(...entries);
-      if (entries.length < CATCH_UP_PAGE) return out;
-      next = entries.at(-1)!.seq + 1;
+      if (out.length > 0) return out;
+      // Nothing after the position: nothing was missed, or the log lost or trimmed it, or
+      // an entry was appended just after the read (then read again; it also comes live).
+      const state = await this.log!.state(stream);
+      if (state.lastSeq < seq) return 'the channel history was reset or lost (its serials restarted)';
+      if (state.lastSeq === seq) return out;
+      if (state.retainedCount === 0 || state.firstRetainedSeq > next) return `messages after serial ${serialFromSeq(seq)} are no longer retained`;
     }
     return 'too many messages were missed';
   }

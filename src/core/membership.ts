@@ -66,6 +66,8 @@ export interface MembershipOptions {
   readonly counters?: NodeCounters;
   /** Told after a registration's entries were removed (a dead one's, or this node's own at stop). */
   readonly entriesRemoved?: () => void;
+  /** Told the channels (stream keys) whose subscription totals a removed registration changed. */
+  readonly countsChanged?: (streams: readonly string[]) => void;
   readonly logger: Logger;
 }
 
@@ -202,8 +204,9 @@ export class NodeMembership {
   private async removeEntriesOf(registration: string): Promise<void> {
     const { backend } = this.options;
     const left = await backend.presence.removeNode(registration);
-    await backend.occupancy.removeNode(registration);
+    const changed = await backend.occupancy.removeNode(registration);
     await this.options.announceDepartures(left);
     this.options.entriesRemoved?.();
+    if (changed.length > 0) this.options.countsChanged?.(changed);
   }
 }

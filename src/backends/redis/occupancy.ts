@@ -52,7 +52,7 @@ export class RedisOccupancy implements OccupancyStore {
     });
   }
 
-  removeNode(nodeId: string): Promise<void> {
+  removeNode(nodeId: string): Promise<string[]> {
     const { client, keys } = this.context;
     const nodeKey = keys.occupancyNode(nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
@@ -64,6 +64,7 @@ export class RedisOccupancy implements OccupancyStore {
         }
         for (const [error] of (await pipeline.exec()) ?? []) if (error) throw toBackendError(error, this.context.commandTimeoutMs);
       }
+      return channels;
     });
   }
 }

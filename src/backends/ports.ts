@@ -58,8 +58,20 @@ export interface Bus {
   isSubscribed?(): boolean;
 }
 
-/** One stored message of a stream. `seq` is its position: 1, 2, 3, … per stream. */
+/**
+ * One stored message of a stream. `seq` is its position: 1, 2, 3, … per stream epoch.
+ *
+ * Stream epochs: a stream's `epoch` is an id the store draws, atomically with the step
+ * that creates the stream's seq counter (its first append, or the first after the
+ * counter was lost: a Redis that restarted without persistence or was flushed, a
+ * memory backend in a new process). So whenever seqs could start again at 1, the epoch
+ * is new, and `(epoch, seq)` names one entry for ever. Epochs are short strings of
+ * `[0-9a-z]` (8 characters; `00000000` for a Redis stream whose counter predates
+ * epochs); they are unordered: only equality means anything.
+ */
 export interface LogEntry {
+  /** The stream's epoch when the entry was stored. */
+  readonly epoch: string;
   readonly seq: number;
   /** Milliseconds since the epoch, taken by the store (one clock for all nodes on Redis). */
   readonly time: number;
@@ -86,7 +98,9 @@ export interface LogRange {
 }
 
 export interface StreamState {
-  /** The last seq assigned (0 when nothing was ever appended). */
+  /** The stream's current epoch; null when it has no seq counter (never appended, or the counter is gone). */
+  readonly epoch: string | null;
+  /** The last seq assigned in the epoch (0 when nothing was ever appended). */
   readonly lastSeq: number;
   /** Oldest retained seq, or 0 when none is retained. */
   readonly firstRetainedSeq: number;
@@ -100,7 +114,9 @@ export interface StreamState {
  * Guarantees: `append` is atomic per stream: the seq is the previous one plus one, the
  * entry is stored (subject to retention), and it is broadcast as an `append` bus
  * message, so every node sees a stream's entries in seq order with no gaps unless it
- * was disconnected. Retention is applied on append.
+ * was disconnected. Retention is applied on append. Entries read or broadcast carry the
+ * stream's epoch; a reader holding a position compares epochs before seqs, because a
+ * seq of another epoch names an unrelated entry.
  */
 export interface MessageLog {
   /** Appends `body` to `stream` and broadcasts it. */
@@ -112,7 +128,7 @@ export interface MessageLog {
   /** Reads one retained entry, or null when it was never written or is no longer retained. */
   get(stream: string, seq: number): Promise<LogEntry | null>;
   state(stream: string): Promise<StreamState>;
-  /** Drops retained entries (seq keeps counting). */
+  /** Drops retained entries (seq keeps counting, the epoch stays). */
   purge(stream: string): Promise<void>;
   /**
    * Drops, in one atomic step, the retained entries older than a bound: those whose seq
@@ -226,6 +242,8 @@ export interface MessageItem {
 
 /** The stored state of one message: its versions, live annotations and summary. */
 export interface MessageDocument {
+  /** The stream epoch of the message and of every item here (`MessageCommit.epoch` of its commits). */
+  readonly epoch: string;
   /** Bumped by every successful commit; 0 when nothing was ever committed for the message. */
   readonly revision: number;
   /** Preserved versions, oldest first (the original publish first while it is preserved). */
@@ -241,6 +259,12 @@ export type MessageAppendRole = 'version' | 'annotation' | 'event';
 
 /** One atomic change of a message, computed by the core from the document it read. */
 export interface MessageCommit {
+  /**
+   * The stream epoch the message belongs to: the commit fails (null, like a moved
+   * revision) when the stream's epoch is another one, so a change prepared in one epoch
+   * is never applied to a same-seq message of the next.
+   */
+  readonly epoch: string;
   /** The document revision the change was computed from; the commit fails when it moved. */
   readonly expectedRevision: number;
   /** When `expectedRevision` is 0: the original publish, seeded as the first version. */
@@ -519,6 +543,36 @@ export interface BackendTelemetry {
   readonly busReconnects: number;
 }
 
+/** What `StoreGeneration` listeners get when the store lost its data. */
+export interface DataLoss {
+  /** The generation marker this node had seen (gone from the store now). */
+  readonly previous: string;
+  /** The marker now in the store (written by this node or by another that noticed first). */
+  readonly current: string;
+}
+
+/**
+ * Optional capability: noticing that the shared store lost its data while this node ran
+ * (a Redis restarted without persistence, flushed, or swapped for another).
+ *
+ * Guarantees: the store holds one generation marker, written by whichever node checks
+ * first (set-if-absent). Every node checks it at start, whenever its store connection
+ * comes back, and at least every few seconds (redis: `GENERATION_CHECK_MS`). When the
+ * marker this node saw is gone or replaced, the node logs one warn, writes a new marker
+ * if none is there, and calls each listener once for that loss, on this node only (every
+ * node notices for itself, within one check). Everything nodes had written is gone:
+ * presence, occupancy, node liveness, sessions (listeners re-register what they serve),
+ * and every stream's seq counter, so each stream's next append starts a new epoch (see
+ * `LogEntry`) whether or not anyone listens. A loss while no node runs is noticed by no
+ * one (there is no "before"); epochs still keep old positions from being matched.
+ */
+export interface StoreGeneration {
+  /** The marker this node last saw; null until a check succeeded. */
+  current(): string | null;
+  /** Adds a listener called once per loss this node notices; returns its remover. Listeners must not throw. */
+  onDataLost(listener: (loss: DataLoss) => void): () => void;
+}
+
 /** The whole backend, as `createBackend(config)` returns it. */
 export interface Backend {
   readonly driver: 'memory' | 'redis';
@@ -541,6 +595,8 @@ export interface Backend {
   readonly outbox?: OutboxStore;
   /** Store connection figures (Redis); absent for a backend with no connections (memory). */
   readonly telemetry?: BackendTelemetry;
+  /** Data-loss detection (redis). Absent on memory, whose data lives and dies with the process. */
+  readonly generation?: StoreGeneration;
   /**
    * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
    * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps

@@ -7,29 +7,11 @@
  * config file may be as small as `{ "apps": [...] }`.
  */
 import { consoleSchema } from './console.ts';
+import { WEBHOOK_EVENT_TYPES } from './webhook-events.ts';
 
 export type * from './types.ts';
 
-/** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own (docs/webhooks.md). */
-export const WEBHOOK_EVENT_TYPES = [
-  'channel_occupied',
-  'channel_vacated',
-  'member_added',
-  'member_removed',
-  'client_event',
-  'cache_miss',
-  'subscription_count',
-  'message_created',
-  'message_updated',
-  'message_deleted',
-  'message_appended',
-  'annotation_created',
-  'annotation_deleted',
-  'bot_joined',
-  'bot_left',
-  'user_online',
-  'user_offline',
-] as const;
+export { WEBHOOK_EVENT_TYPES } from './webhook-events.ts';
 
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
 const idPattern = '^[A-Za-z0-9_.-]{1,100}$';
@@ -217,6 +199,21 @@ export const configSchema = {
         connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000, 'x-unit': 'ms', description: 'How long /meta/connect is held open.' },
         maxSessions: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'sessions', description: 'Live bot sessions on this node past which new logins get 503. 0 disables.' },
         maxEventLoopDelayMs: { type: 'integer', minimum: 0, default: 200, 'x-unit': 'ms', description: 'Sustained event-loop delay past which new logins get 503 with a proportional Retry-After: the median of the p99 delays of the last five one-second windows, judged once the node is warm (one stall or a start-up burst sheds nobody). 0 disables.' },
+        chatEvents: {
+          type: 'array',
+          items: { type: 'string', minLength: 1, maxLength: 200 },
+          uniqueItems: true,
+          default: ['message', 'chat', 'client-message', 'client-chat'],
+          description:
+            'Event names that are chat: a bot receives them on `/service/stream` (and in the envelope of mapped channels) as `messageType: "Message"`. `typing` and `client-typing` are `Typing`; every other event is `Event` (its name is in `event`). See docs/bot-api.md.',
+        },
+        rawDataChannels: {
+          type: 'array',
+          items: { type: 'string', minLength: 2, maxLength: 256, pattern: '^(/[A-Za-z0-9_@-]+)+(/\\*{1,2})?$|^/\\*{1,2}$' },
+          default: [],
+          description:
+            'Bayeux channels or patterns (`/presence-room-acme-lobby/app/**`) mapped to app channels whose events reach Bayeux subscribers as the published data itself, as a generic Faye or CometD app expects, instead of the bot envelope (`messageType`, `contentData`, …). JSON object and array texts arrive parsed, other data as the string; message changes are not sent there. Empty: every mapped channel carries the envelope.',
+        },
       },
     },
     apps: {

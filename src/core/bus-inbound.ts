@@ -25,7 +25,8 @@ import type { BusMessage, LogEntry, MessageLog } from '../backends/ports.ts';
 import { parseStreamKey } from './channels.ts';
 import type { NodeCounters } from './counters.ts';
 import type { LocalHub } from './hub.ts';
-import { serialFromSeq } from './serials.ts';
+import type { RecoveryFailure } from './history.ts';
+import { serialOf } from './serials.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { decodeSignal, type Signal } from './signals.ts';
 import { inBatches } from './subscriptions.ts';
@@ -47,8 +48,9 @@ const MAX_POSITIONS = 50_000;
 
 export type MessageListener = (message: ChannelMessage) => void;
 
-/** The seq last delivered on a stream, valid while the hub's subscriber set of the stream is `subscribers`. */
+/** The entry last delivered on a stream, valid while the hub's subscriber set of the stream is `subscribers`. */
 interface Position {
+  readonly epoch: string;
   readonly seq: number;
   readonly subscribers: ReadonlySet<Subscriber>;
 }
@@ -162,20 +164,20 @@ export class BusInbound {
     if (this.log === undefined || this.catchingUp.has(stream) || isCompanionStream(stream)) return;
     const waiting: LogEntry[] = [...arrived];
     this.catchingUp.set(stream, waiting);
-    let failure: string | null = null;
+    let failure: { reason: string; code: RecoveryFailure } | null = null;
     try {
       for (let attempt = 0; ; attempt++) {
         try {
           const position = this.positionOf(stream);
           const missed = position === undefined ? await this.readSince(stream, since) : await this.readAfter(stream, position);
-          if (typeof missed === 'string') failure = missed;
+          if (!Array.isArray(missed)) failure = missed;
           else for (const entry of missed) this.deliverIfNew(stream, entry);
           break;
         } catch (error) {
           // The command connection may come back a little after the bus: try again for a while.
           if (attempt + 1 >= READ_RETRY_DELAYS_MS.length) {
             this.logger.warn({ err: error, stream }, 'could not read a channel log to catch up');
-            failure = 'the channel history could not be read';
+            failure = { reason: 'the channel history could not be read', code: 'gap_too_old' };
             break;
           }
           await new Promise((resolve) => setTimeout(resolve, READ_RETRY_DELAYS_MS[attempt]).unref());
@@ -186,41 +188,39 @@ export class BusInbound {
     }
     if (failure !== null) {
       const position = this.positionOf(stream);
-      this.hub.dispatchRecoveryFailed(stream, position === undefined ? '' : serialFromSeq(position), failure);
-      this.logger.warn({ stream, reason: failure }, 'messages missed while off the bus could not be recovered: subscribers told recovery_failed');
+      this.hub.dispatchRecoveryFailed(stream, position === undefined ? '' : serialOf(position.epoch, position.seq), failure.reason, failure.code);
+      this.logger.warn({ stream, reason: failure.reason }, 'messages missed while off the bus could not be recovered: subscribers told recovery_failed');
       // Live from here: the gap is reported, the entries after it are not.
       this.positions.delete(stream);
     }
     waiting.sort((a, b) => a.seq - b.seq);
+    // After a failure the stream continues live in the newest epoch it has seen.
     for (const entry of waiting) this.deliverIfNew(stream, entry);
   }
 
-  /** Entries after `seq`, or why they cannot all be had. */
-  private async readAfter(stream: string, seq: number): Promise<LogEntry[] | string> {
+  /** Entries after `position` in its epoch, or why they cannot all be had. */
+  private async readAfter(stream: string, position: Position): Promise<LogEntry[] | { reason: string; code: RecoveryFailure }> {
+    const { epoch, seq } = position;
+    const state = await this.log!.state(stream);
+    if (state.epoch !== epoch || state.lastSeq < seq) {
+      return { reason: `the channel history was reset or lost: its epoch is now ${state.epoch ?? 'none'}, not ${epoch}`, code: 'epoch_changed' };
+    }
     const out: LogEntry[] = [];
     let next = seq + 1;
-    for (let page = 0; page < CATCH_UP_MAX_PAGES; page++) {
+    const tooOld = { reason: `messages after serial ${serialOf(epoch, seq)} are no longer retained`, code: 'gap_too_old' as const };
+    for (let page = 0; page < CATCH_UP_MAX_PAGES && next <= state.lastSeq; page++) {
       const entries = await this.log!.read(stream, { fromSeq: next, newestFirst: false, limit: CATCH_UP_PAGE });
-      if (entries.length > 0) {
-        if (entries[0]!.seq !== next) return `messages after serial ${serialFromSeq(next - 1)} are no longer retained`;
-        out.push(...entries);
-        if (entries.length < CATCH_UP_PAGE) return out;
-        next = entries.at(-1)!.seq + 1;
-        continue;
-      }
-      if (out.length > 0) return out;
-      // Nothing after the position: nothing was missed, or the log lost or trimmed it, or
-      // an entry was appended just after the read (then read again; it also comes live).
-      const state = await this.log!.state(stream);
-      if (state.lastSeq < seq) return 'the channel history was reset or lost (its serials restarted)';
-      if (state.lastSeq === seq) return out;
-      if (state.retainedCount === 0 || state.firstRetainedSeq > next) return `messages after serial ${serialFromSeq(seq)} are no longer retained`;
+      if (entries.some((entry) => entry.epoch !== epoch)) return { reason: 'the channel history was reset while it was read', code: 'epoch_changed' };
+      if (entries.length === 0 || entries[0]!.seq !== next) return tooOld;
+      out.push(...entries);
+      if (entries.length < CATCH_UP_PAGE) return out;
+      next = entries.at(-1)!.seq + 1;
     }
-    return 'too many messages were missed';
+    return next > state.lastSeq ? out : { reason: 'too many messages were missed', code: 'gap_too_old' };
   }
 
   /** Entries stored at or after `since` (ms, less the clock margin), oldest first, or why not. */
-  private async readSince(stream: string, since: number): Promise<LogEntry[] | string> {
+  private async readSince(stream: string, since: number): Promise<LogEntry[] | { reason: string; code: RecoveryFailure }> {
     const from = since - CLOCK_MARGIN_MS;
     const out: LogEntry[] = [];
     let toSeq: number | undefined;
@@ -234,21 +234,21 @@ export class BusInbound {
       toSeq = entries.at(-1)!.seq - 1;
       if (toSeq < 1) return out.reverse();
     }
-    return 'too many messages were missed';
+    return { reason: 'too many messages were missed', code: 'gap_too_old' };
   }
 
   /** Delivers a log entry unless this node already delivered it (or a later one). */
   private deliverIfNew(stream: string, entry: LogEntry): void {
     const position = this.positionOf(stream);
-    if (position !== undefined && entry.seq <= position) return;
-    this.deliver(stream, entry.seq, entry.time, entry.body);
+    if (position !== undefined && position.epoch === entry.epoch && entry.seq <= position.seq) return;
+    this.deliver(stream, entry);
   }
 
-  /** The seq last delivered on the stream to its current local subscribers, if any. */
-  private positionOf(stream: string): number | undefined {
+  /** The entry last delivered on the stream to its current local subscribers, if any. */
+  private positionOf(stream: string): Position | undefined {
     const position = this.positions.get(stream);
     if (position === undefined) return undefined;
-    if (this.hub.subscribersOf(stream) === position.subscribers) return position.seq;
+    if (this.hub.subscribersOf(stream) === position.subscribers) return position;
     this.positions.delete(stream);
     return undefined;
   }
@@ -277,7 +277,7 @@ export class BusInbound {
       }
     }
     const { appId, channel } = parseStreamKey(stream);
-    const message = new ChannelMessage(appId, channel, 0, time, record);
+    const message = new ChannelMessage(appId, channel, '', 0, time, record);
     this.hub.dispatch(stream, message);
     for (const tap of this.messageTaps) {
       try {
@@ -297,20 +297,20 @@ export class BusInbound {
       return;
     }
     const position = this.log === undefined ? undefined : this.positionOf(stream);
-    if (position !== undefined && entry.seq > position + 1) {
-      // A gap on a live bus (messages lost on the way): read it from the log first.
+    if (position !== undefined && (entry.epoch !== position.epoch || entry.seq > position.seq + 1)) {
+      // A gap on a live bus (messages lost on the way, or a new epoch): read the log first.
       void this.catchUp(stream, Date.now(), [entry]);
       return;
     }
-    this.deliver(stream, entry.seq, entry.time, entry.body);
+    this.deliver(stream, entry);
   }
 
-
   /** Fans one stored entry out here (hub and taps), and remembers it as the stream's position. */
-  private deliver(stream: string, seq: number, time: number, body: string): void {
+  private deliver(stream: string, entry: LogEntry): void {
+    const { epoch, seq, time, body } = entry;
     const subscribers = this.hub.subscribersOf(stream);
     if (subscribers !== undefined && seq > 0 && this.log !== undefined) {
-      this.positions.set(stream, { seq, subscribers });
+      this.positions.set(stream, { epoch, seq, subscribers });
       if (this.positions.size >= MAX_POSITIONS) this.sweepPositions(false);
     }
     let record = this.ownRecords.get(body);
@@ -325,7 +325,7 @@ export class BusInbound {
       }
     }
     const { appId, channel } = parseStreamKey(stream);
-    const message = new ChannelMessage(appId, channel, seq, time, record);
+    const message = new ChannelMessage(appId, channel, epoch, seq, time, record);
     this.counters?.deliveryLatency.observe(Math.max(0, Date.now() - time) / 1000);
     this.hub.dispatch(stream, message);
     for (const tap of isCreateRecord(record) ? this.messageTaps : this.mutationTaps) {

@@ -21,10 +21,11 @@ import type { HashStore } from '../backends/ports.ts';
 import { streamKey } from './channels.ts';
 import type { Core } from './core.ts';
 import { countersOf, type NodeCounters } from './counters.ts';
+import { ORIGINS } from './types.ts';
 
 const STATS_KEY = 'stats:nodes';
 /** Doors whose publishes are counted (`internal`: the server's own, e.g. presence history). */
-const PUBLISH_DOORS = ['rest', 'ws', 'bayeux', 'internal'] as const;
+const PUBLISH_DOORS = ORIGINS;
 
 /** One app's figures on one node (the snapshot's unit). */
 export interface NodeAppFigures {
@@ -183,7 +184,7 @@ function zeroFigures(): NodeAppFigures {
     bayeux_held_polls: 0,
     subscriptions: 0,
     presence_members: 0,
-    messages_published: { rest: 0, ws: 0, bayeux: 0, internal: 0 },
+    messages_published: Object.fromEntries(PUBLISH_DOORS.map((door) => [door, 0])) as NodeAppFigures['messages_published'],
     client_events: 0,
   };
 }

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import type { Backend } from '../backends/ports.ts';
+import type { Backend, LogEntry } from '../backends/ports.ts';
 import { createErrorWith } from '../errors.ts';
 import { Annotations } from './annotations.ts';
 import { observeAppends } from './append-observer.ts';
@@ -31,7 +31,7 @@ import { VersionedMessages } from './messages.ts';
 import { PresenceTracker, type Departure } from './presence.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
-import { serialFromSeq } from './serials.ts';
+import { serialOf } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
 import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
@@ -248,7 +248,7 @@ export class Core {
   }
 
   /** Reports an append this node made (any module's) to the observers that want its app's messages. */
-  private readonly onAppended = (stream: string, entries: readonly { readonly seq: number; readonly time: number; readonly body: string }[]): void => {
+  private readonly onAppended = (stream: string, entries: readonly LogEntry[]): void => {
     if (isCompanionStream(stream)) return;
     const { appId, channel } = parseStreamKey(stream);
     if (!this.observers.wantsMessages(appId)) return;
@@ -259,7 +259,7 @@ export class Core {
       } catch {
         continue;
       }
-      this.observers.notify('messageAppended', { appId, channel, serial: serialFromSeq(entry.seq), time: entry.time, record });
+      this.observers.notify('messageAppended', { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record });
     }
   };
 

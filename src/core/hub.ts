@@ -8,7 +8,7 @@
  */
 import { parseStreamKey, streamKey } from './channels.ts';
 import type { LocalChannelFigures } from './counters.ts';
-import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber, type UserConnection } from './types.ts';
+import { isCreateRecord, type ChannelMessage, type PresenceChange, type RecoveryFailure, type Subscriber, type UserConnection } from './types.ts';
 
 export class LocalHub {
   /** stream key → subscribers on this node */
@@ -56,13 +56,13 @@ export class LocalHub {
   }
 
   /** Tells every local subscriber of the stream that messages after `lastSerial` were missed and cannot be delivered. */
-  dispatchRecoveryFailed(stream: string, lastSerial: string, reason: string): void {
+  dispatchRecoveryFailed(stream: string, lastSerial: string, reason: string, code: RecoveryFailure): void {
     const set = this.channels.get(stream);
     if (set === undefined) return;
     const { channel } = parseStreamKey(stream);
     for (const subscriber of set) {
       try {
-        subscriber.recoveryFailed?.(channel, lastSerial, reason);
+        subscriber.recoveryFailed?.(channel, lastSerial, reason, code);
       } catch {
         // as in dispatch
       }

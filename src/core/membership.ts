@@ -40,6 +40,9 @@ import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import type { NodeCounters } from './counters.ts';
 import type { Departure } from './presence.ts';
+import { RegistrationGate } from './registration-gate.ts';
+
+export { RegistrationGate };
 
 export interface MembershipOptions {
   readonly backend: Backend;
@@ -74,31 +77,6 @@ export interface MembershipOptions {
 /** A fresh registration id for a node: `{nodeId}#{12 hex digits}`. */
 export function newRegistrationId(nodeId: string): string {
   return `${nodeId}#${randomBytes(6).toString('hex')}`;
-}
-
-/**
- * Holds back this node's own backend joins and leaves while a re-registration writes its
- * snapshot, so a change made after the snapshot lands after it (a +1 after the +n, a
- * leave after the re-join): the counts and members end up right without per-entry locks.
- */
-export class RegistrationGate {
-  private held: Promise<void> | null = null;
-
-  /** Resolves at once, or when the running re-registration finished. Never rejects. */
-  pass(): Promise<void> | null {
-    return this.held;
-  }
-
-  /** Holds the gate; returns the function that releases it. */
-  hold(): () => void {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    this.held = held;
-    return () => {
-      if (this.held === held) this.held = null;
-      release();
-    };
-  }
 }
 
 export class NodeMembership {

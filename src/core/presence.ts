@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import type { AppRegistry } from './apps.ts';
-import type { RegistrationGate } from './membership.ts';
+import type { RegistrationGate } from './registration-gate.ts';
 import type { CoreObservers } from './observers.ts';
 import { inBatches } from './subscriptions.ts';
 import { parseStreamKey, streamKey } from './channels.ts';

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
 import type { LocalHub } from './hub.ts';
-import type { RegistrationGate } from './membership.ts';
+import type { RegistrationGate } from './registration-gate.ts';
 import type { CoreObservers } from './observers.ts';
 import type { Subscriber } from './types.ts';
 

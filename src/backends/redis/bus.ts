@@ -5,7 +5,7 @@
  *
  * Both kinds of bus message travel on that channel, so one connection delivers them in
  * the order Redis published them:
- *   "a:{seq}:{time}:{streamBytes}:{stream}{body}"  an append, published by log_append.lua
+ *   "a:{epoch}:{seq}:{time}:{streamBytes}:{stream}{body}"  an append, published by log_append.lua
  *   "s:{body}"                                       a signal, published by `signal`
  * Lengths are in bytes and the frame is parsed as bytes, so any stream name or body
  * survives (no escaping, no JSON round trip on the hot path).
@@ -24,6 +24,8 @@ import { guard } from './faults.ts';
 const COLON = 0x3a;
 const APPEND = 0x61; // 'a'
 const SIGNAL = 0x73; // 's'
+const MAX_EPOCH_LENGTH = 16;
+const EPOCH_PATTERN = /^[0-9a-z]+$/;
 /** Pause before re-sending a SUBSCRIBE that failed on a live connection, in milliseconds. */
 const SUBSCRIBE_RETRY_MS = 500;
 
@@ -128,7 +130,11 @@ export function decodeBusFrame(frame: Buffer): BusMessage | null {
   if (frame.length < 2 || frame[1] !== COLON) return null;
   if (frame[0] === SIGNAL) return { kind: 'signal', body: frame.toString('utf8', 2) };
   if (frame[0] !== APPEND) return null;
-  let offset = 2;
+  const epochEnd = frame.indexOf(COLON, 2);
+  if (epochEnd <= 2 || epochEnd > 2 + MAX_EPOCH_LENGTH) return null;
+  const epoch = frame.toString('latin1', 2, epochEnd);
+  if (!EPOCH_PATTERN.test(epoch)) return null;
+  let offset = epochEnd + 1;
   const numbers: number[] = [];
   for (let i = 0; i < 3; i++) {
     const end = frame.indexOf(COLON, offset);
@@ -143,6 +149,6 @@ export function decodeBusFrame(frame: Buffer): BusMessage | null {
   return {
     kind: 'append',
     stream: frame.toString('utf8', offset, offset + streamBytes),
-    entry: { seq, time, body: frame.toString('utf8', offset + streamBytes) },
+    entry: { epoch, seq, time, body: frame.toString('utf8', offset + streamBytes) },
   };
 }

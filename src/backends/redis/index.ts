@@ -20,6 +20,7 @@ import { RedisBus } from './bus.ts';
 import { createConnection, type RedisContext } from './connection.ts';
 import { guard, redactUrl } from './faults.ts';
 import { createKeys } from './keys.ts';
+import { RedisGeneration } from './generation.ts';
 import { RedisKeyValue } from './kv.ts';
 import { RedisLog } from './log.ts';
 import { RedisMessageStore } from './messages.ts';
@@ -42,6 +43,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   defineScripts(outboxClient);
   const context: RedisContext = { client, keys: createKeys(config.keyPrefix), commandTimeoutMs: config.commandTimeoutMs };
   const bus = new RedisBus(context, subscriber, logger.child({ component: 'bus' }));
+  const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
   const push = createRedisPushStores(
     { url: config.url, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs },
@@ -60,6 +62,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     messages: new RedisMessageStore(context),
     outbox: new RedisOutbox({ ...context, client: outboxClient }),
     telemetry,
+    generation,
     hashes: push.hashes,
     queues: push.queues,
 
@@ -76,9 +79,11 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
       ]);
       if (results.some((result) => result.status === 'rejected') || !subscribed) {
         logger.warn({ url: redactUrl(config.url) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
+        void generation.start();
         return;
       }
       await warnIfTooOld(client, logger);
+      await generation.start();
     },
 
     /** Ready means both: commands answer and the bus subscription is live (else this node would miss messages). */
@@ -92,6 +97,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      generation.stop();
       await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
       await Promise.all([closeConnection(subscriber), closeConnection(client), closeConnection(outboxClient)]);
     },

@@ -29,6 +29,7 @@
  *   {p}ob:lane:{lane}           list: a lane's items, oldest first
  *   {p}ob:meta:{lane}           hash: head, epoch, sched, tries of a lane
  *   {p}ob:once:{key}            string with PX TTL: an append already made (outbox once keys)
+ *   {p}generation               string: the store's generation marker (generation.ts)
  */
 
 export interface RedisKeys {
@@ -59,6 +60,8 @@ export interface RedisKeys {
   readonly outboxLanePrefix: string;
   readonly outboxMetaPrefix: string;
   outboxOnce(key: string): string;
+  /** The generation marker: its disappearance means Redis lost its data. */
+  readonly generation: string;
 }
 
 export function createKeys(prefix: string): RedisKeys {
@@ -88,5 +91,6 @@ export function createKeys(prefix: string): RedisKeys {
     outboxLanePrefix: `${prefix}ob:lane:`,
     outboxMetaPrefix: `${prefix}ob:meta:`,
     outboxOnce: (key) => `${prefix}ob:once:${key}`,
+    generation: `${prefix}generation`,
   };
 }

@@ -12,8 +12,8 @@ describe('bus frames', () => {
   test('an append frame decodes by byte lengths, whatever the stream and body hold', () => {
     const stream = 'app:ch✓';
     const body = 'a:b\nü';
-    const frame = Buffer.concat([Buffer.from(`a:7:1700000000123:${Buffer.byteLength(stream)}:`), Buffer.from(stream), Buffer.from(body)]);
-    assert.deepEqual(decodeBusFrame(frame), { kind: 'append', stream, entry: { seq: 7, time: 1700000000123, body } });
+    const frame = Buffer.concat([Buffer.from(`a:k3x9q0ab:7:1700000000123:${Buffer.byteLength(stream)}:`), Buffer.from(stream), Buffer.from(body)]);
+    assert.deepEqual(decodeBusFrame(frame), { kind: 'append', stream, entry: { epoch: 'k3x9q0ab', seq: 7, time: 1700000000123, body } });
   });
 
   test('a signal frame carries its body verbatim', () => {
@@ -22,15 +22,15 @@ describe('bus frames', () => {
   });
 
   test('malformed frames are rejected, not guessed', () => {
-    for (const text of ['', 'a', 'x:1', 'a:1:2', 'a:1:2:99:short', 'a::2:1:s', 'a:-1:2:1:s', 'a:1.5:2:1:s', 'a:1:2:x:s']) {
+    for (const text of ['', 'a', 'x:1', 'a:e:1:2', 'a:e:1:2:99:short', 'a:e::2:1:s', 'a:e:-1:2:1:s', 'a:e:1.5:2:1:s', 'a:e:1:2:x:s', 'a::1:2:1:s', 'a:E!:1:2:1:s', 'a:1:2:1:s']) {
       assert.equal(decodeBusFrame(Buffer.from(text)), null, text);
     }
   });
 });
 
 test('a stored entry splits at its first two colons only', () => {
-  assert.deepEqual(parseEntry('12:1700000000000:body:with:colons'), { seq: 12, time: 1700000000000, body: 'body:with:colons' });
-  assert.deepEqual(parseEntry('1:5:'), { seq: 1, time: 5, body: '' });
+  assert.deepEqual(parseEntry('12:1700000000000:body:with:colons', 'k3x9q0ab'), { epoch: 'k3x9q0ab', seq: 12, time: 1700000000000, body: 'body:with:colons' });
+  assert.deepEqual(parseEntry('1:5:', 'k3x9q0ab'), { epoch: 'k3x9q0ab', seq: 1, time: 5, body: '' });
 });
 
 describe('lex ranges of a prefix', () => {

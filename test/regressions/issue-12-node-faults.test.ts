@@ -43,6 +43,8 @@ after(async () => {
 async function node(id?: string): Promise<ServerProcess> {
   const started = await startNodeProcess(files.configPath, id);
   nodes.push(started);
+  // Warm first: a freshly started node answers slowly on a loaded machine.
+  assert.ok(await eventually(async () => (await fetch(`${started.url}/ready`)).status === 200, 30_000), 'node ready');
   return started;
 }
 

@@ -116,6 +116,11 @@ export class NodeMembership {
     const { backend } = this.options;
     const registration = this.registration;
     try {
+      // Earlier registrations' leftovers too: no registry entry names them, so no peer would reap them.
+      for (const previous of [...this.leftovers]) {
+        await this.removeEntriesOf(previous);
+        this.leftovers.delete(previous);
+      }
       const left = await backend.presence.removeNode(registration);
       await backend.occupancy.removeNode(registration);
       await this.options.announceDepartures(left);
@@ -175,6 +180,9 @@ export class NodeMembership {
     } finally {
       await apply();
     }
+    // Listed again as already expired, so any node reaps what it holds even if this
+    // process dies before removing it itself.
+    await backend.nodes.heartbeat(previous, 1);
     this.incomplete = false;
     this.options.reregistered?.();
   }

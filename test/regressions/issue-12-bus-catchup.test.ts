@@ -44,12 +44,18 @@ function ticksOf(client: RawPusherClient): number[] {
   return client.frames.filter((frame) => frame.event === 'tick').map((frame) => (JSON.parse(frame.data as string) as { n: number }).n);
 }
 
+/**
+ * How long after `since` the node answered `/ready` with 200, measured at the sending of
+ * the poll it answered so (the answer's own round trip on a loaded machine is not the
+ * node's delay in coming back); polls every 20 ms.
+ */
 async function readyAfter(node: ServerProcess, since: number, limitMs: number): Promise<number> {
   for (let round = 0; round < 2000; round++) {
+    const sentAt = Date.now();
     try {
       const response = await fetch(`${node.url}/ready`, { signal: AbortSignal.timeout(1000) });
       await response.arrayBuffer();
-      if (response.status === 200) return Date.now() - since;
+      if (response.status === 200) return Math.max(0, sentAt - since);
     } catch {
       // not answering yet
     }

@@ -234,7 +234,8 @@ export interface OccupancyStore {
   count(channel: string): Promise<number>;
   /** Occupied channels whose name starts with `prefix`, with their totals. */
   list(prefix: string): Promise<Map<string, number>>;
-  removeNode(nodeId: string): Promise<void>;
+  /** Drops every count of `nodeId` (a registration); returns the channels whose total it changed. */
+  removeNode(nodeId: string): Promise<string[]>;
 }
 
 /**

@@ -41,6 +41,8 @@ const CATCH_UP_PAGE = 500;
 const CATCH_UP_MAX_PAGES = 40;
 /** Read-back before the time the bus was lost, for streams with no position (clock skew), in milliseconds. */
 const CLOCK_MARGIN_MS = 500;
+/** Pauses between attempts to read a log that failed while catching up (about 6 s in all), in milliseconds. */
+const READ_RETRY_DELAYS_MS = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
 /** Positions kept past which those of streams without local subscribers are swept. */
 const MAX_POSITIONS = 50_000;
 
@@ -164,13 +166,23 @@ export class BusInbound {
     this.catchingUp.set(stream, waiting);
     let failure: { reason: string; code: RecoveryFailure } | null = null;
     try {
-      const position = this.positionOf(stream);
-      const missed = position === undefined ? await this.readSince(stream, since) : await this.readAfter(stream, position);
-      if (!Array.isArray(missed)) failure = missed;
-      else for (const entry of missed) this.deliverIfNew(stream, entry);
-    } catch (error) {
-      this.logger.warn({ err: error, stream }, 'could not read a channel log to catch up');
-      failure = { reason: 'the channel history could not be read', code: 'gap_too_old' };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const position = this.positionOf(stream);
+          const missed = position === undefined ? await this.readSince(stream, since) : await this.readAfter(stream, position);
+          if (!Array.isArray(missed)) failure = missed;
+          else for (const entry of missed) this.deliverIfNew(stream, entry);
+          break;
+        } catch (error) {
+          // The command connection may come back a little after the bus: try again for a while.
+          if (attempt + 1 >= READ_RETRY_DELAYS_MS.length) {
+            this.logger.warn({ err: error, stream }, 'could not read a channel log to catch up');
+            failure = { reason: 'the channel history could not be read', code: 'gap_too_old' };
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, READ_RETRY_DELAYS_MS[attempt]).unref());
+        }
+      }
     } finally {
       this.catchingUp.delete(stream);
     }

@@ -159,6 +159,7 @@ export class Core {
       reregistered: () => this.observers.notify('reregistered'),
       counters: this.counters,
       entriesRemoved: () => this.observers.notify('entriesRemoved'),
+      countsChanged: (streams) => this.countsChanged(streams),
       logger,
     });
     backend.bus.setHandler(this.inbound.onBusMessage);
@@ -190,6 +191,7 @@ export class Core {
   /** The core's `reregister` for membership: snapshots now, writes in the returned step, holding joins and leaves meanwhile. */
   private prepareReregistration(): () => Promise<void> {
     const release = this.registrationGate.hold();
+    const streams = this.hub.streamCounts().map(([stream]) => stream);
     const steps = [this.subscriptions.reregister(), this.presence.reregister(), this.onlineUsers.reregister(), ...[...this.registrants].map((registrant) => registrant.reregister())];
     return async () => {
       try {
@@ -199,7 +201,16 @@ export class Core {
       } finally {
         release();
       }
+      this.countsChanged(streams);
     };
+  }
+
+  /** Subscription totals changed without a subscribe here (a registration removed or written again): subscribers are told. */
+  private countsChanged(streams: readonly string[]): void {
+    for (const stream of streams) {
+      const { appId, channel } = parseStreamKey(stream);
+      this.subscriptionCounts.changed(appId, channel);
+    }
   }
 
   /**

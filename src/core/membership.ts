@@ -69,6 +69,8 @@ export interface MembershipOptions {
   readonly counters?: NodeCounters;
   /** Told after a registration's entries were removed (a dead one's, or this node's own at stop). */
   readonly entriesRemoved?: () => void;
+  /** Told the channels (stream keys) whose subscription totals a removed registration changed. */
+  readonly countsChanged?: (streams: readonly string[]) => void;
   readonly logger: Logger;
 }
 
@@ -114,6 +116,11 @@ export class NodeMembership {
     const { backend } = this.options;
     const registration = this.registration;
     try {
+      // Earlier registrations' leftovers too: no registry entry names them, so no peer would reap them.
+      for (const previous of [...this.leftovers]) {
+        await this.removeEntriesOf(previous);
+        this.leftovers.delete(previous);
+      }
       const left = await backend.presence.removeNode(registration);
       await backend.occupancy.removeNode(registration);
       await this.options.announceDepartures(left);
@@ -173,6 +180,9 @@ export class NodeMembership {
     } finally {
       await apply();
     }
+    // Listed again as already expired, so any node reaps what it holds even if this
+    // process dies before removing it itself.
+    await backend.nodes.heartbeat(previous, 1);
     this.incomplete = false;
     this.options.reregistered?.();
   }
@@ -180,8 +190,9 @@ export class NodeMembership {
   private async removeEntriesOf(registration: string): Promise<void> {
     const { backend } = this.options;
     const left = await backend.presence.removeNode(registration);
-    await backend.occupancy.removeNode(registration);
+    const changed = await backend.occupancy.removeNode(registration);
     await this.options.announceDepartures(left);
     this.options.entriesRemoved?.();
+    if (changed.length > 0) this.options.countsChanged?.(changed);
   }
 }

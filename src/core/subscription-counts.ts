@@ -14,8 +14,10 @@
  * read follows the last change. Throttling state is per node and per channel, kept
  * only while a channel is above the threshold or a send is due.
  *
- * Not covered: a node that dies drops its counts without an event; subscribers see the
- * corrected count with the channel's next subscribe or unsubscribe.
+ * A registration removed (a dead node reaped) or written again (a node that registers
+ * again after it was reaped while alive) changes totals without a subscribe: the core
+ * calls `changed` for each channel it touched, so subscribers get the corrected count
+ * within the reap's heartbeat.
  */
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';

@@ -3,8 +3,9 @@
  * one config file with short heartbeats (interval 250 ms, TTL 1500 ms).
  * - A node frozen (SIGSTOP) past the TTL is reaped (its members announced as gone), and
  *   after SIGCONT it registers its members again: `member_added` on both nodes, `/users`,
- *   `user_count` and `subscription_count` right on both within one TTL; its own clients'
- *   last word about themselves is not `member_removed`.
+ *   `user_count` and `subscription_count` right on both within one TTL (and the
+ *   `subscription_count` events follow: 1 after the reap, 2 after the resume); its own
+ *   clients' last word about themselves is not `member_removed`.
  * - A node restarted with the same fixed `node.id` while its previous incarnation's
  *   heartbeat had not expired does not inherit that incarnation's members: they are
  *   announced as gone (`member_removed`) within the TTL and listed by no node.
@@ -42,6 +43,8 @@ after(async () => {
 async function node(id?: string): Promise<ServerProcess> {
   const started = await startNodeProcess(files.configPath, id);
   nodes.push(started);
+  // Warm first: a freshly started node answers slowly on a loaded machine.
+  assert.ok(await eventually(async () => (await fetch(`${started.url}/ready`)).status === 200, 30_000), 'node ready');
   return started;
 }
 
@@ -69,6 +72,9 @@ function userOf(frame: PusherFrame): string | undefined {
 const isMemberFrame = (channel: string, kind: 'added' | 'removed', userId: string) => (frame: PusherFrame): boolean =>
   frame.channel === channel && frame.event === `pusher_internal:member_${kind}` && userOf(frame) === userId;
 
+const isCount = (channel: string, count: number) => (frame: PusherFrame): boolean =>
+  frame.channel === channel && frame.event === 'pusher_internal:subscription_count' && (JSON.parse(frame.data as string) as { subscription_count: number }).subscription_count === count;
+
 async function converged(nodesToAsk: readonly ServerProcess[], channel: string, users: readonly string[], countedChannel: string, subscriptions: number): Promise<boolean> {
   for (const asked of nodesToAsk) {
     if ((await presenceUsers(asked.url, channel)).join(',') !== [...users].sort().join(',')) return false;
@@ -87,12 +93,13 @@ describe('issue 12: presence converges after node faults', () => {
     const onA = await member(a, channel, 'ua');
     const onB = await member(b, channel, 'ub');
     await plain(a, counted);
-    await plain(b, counted);
+    const countedOnB = await plain(b, counted);
     assert.ok(await eventually(() => converged([a, b], channel, ['ua', 'ub'], counted, 2), 5000), 'both nodes list both members before the fault');
 
     process.kill(a.pid, 'SIGSTOP');
     await onB.next(isMemberFrame(channel, 'removed', 'ua'), HEARTBEAT.heartbeatTtlMs + 2 * SLACK_MS);
     assert.deepEqual(await presenceUsers(b.url, channel), ['ub'], 'B reaped the frozen node');
+    await countedOnB.next(isCount(counted, 1), SLACK_MS);
 
     process.kill(a.pid, 'SIGCONT');
     const resumedAt = Date.now();
@@ -101,6 +108,7 @@ describe('issue 12: presence converges after node faults', () => {
       await eventually(() => converged([a, b], channel, ['ua', 'ub'], counted, 2), HEARTBEAT.heartbeatTtlMs + SLACK_MS - (Date.now() - resumedAt)),
       'users, user_count and subscription_count right on both nodes within one TTL of the resume',
     );
+    await countedOnB.next(isCount(counted, 2), HEARTBEAT.heartbeatTtlMs + SLACK_MS);
     // The frozen node's own client may have heard itself removed; then it must hear itself added back.
     const aboutItself = onA.frames.filter((frame) => frame.channel === channel && /member_(added|removed)$/.test(frame.event) && userOf(frame) === 'ua');
     if (aboutItself.length > 0) assert.equal(aboutItself.at(-1)!.event, 'pusher_internal:member_added', 'the last word a frozen client heard about itself is member_added');

@@ -32,11 +32,13 @@ export class MemoryOccupancy implements OccupancyStore {
     return out;
   }
 
-  async removeNode(nodeId: string): Promise<void> {
+  async removeNode(nodeId: string): Promise<string[]> {
+    const changed: string[] = [];
     for (const [channel, perNode] of [...this.counts]) {
-      perNode.delete(nodeId);
+      if (perNode.delete(nodeId)) changed.push(channel);
       if (perNode.size === 0) this.counts.delete(channel);
     }
+    return changed;
   }
 
   /** The channel's total, read synchronously (the memory outbox reads it inside its own atomic step). */

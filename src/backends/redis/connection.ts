@@ -45,13 +45,16 @@ export interface RedisContext {
  * (bus re-subscribed, `/ready` 200) within 1 s of Redis coming back; a few attempts per
  * second per connection cost a down Redis nothing.
  */
-export const MAX_RECONNECT_DELAY_MS = 400;
+export const MAX_RECONNECT_DELAY_MS = 250;
 
-/** Delay before reconnection attempt `attempt` (1, 2, …): 50 ms doubling to 400 ms, plus up to 100 ms of jitter. */
+/** Delay before reconnection attempt `attempt` (1, 2, …): 50 ms doubling to 250 ms, plus up to 100 ms of jitter. */
 export function reconnectDelay(attempt: number): number {
   const base = Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(Math.max(attempt - 1, 0), 10));
   return base + Math.floor(Math.random() * 100);
 }
+
+/** How often a connection made while Redis loads its data asks again whether it is done, in milliseconds. */
+export const MAX_LOADING_RETRY_MS = 100;
 
 export type ConnectionRole = 'commands' | 'subscriber' | 'outbox' | 'push' | 'queue';
 
@@ -140,6 +143,10 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
       autoResubscribe: false,
       connectTimeout: Math.max(1000, config.commandTimeoutMs),
       retryStrategy: reconnectDelay,
+      // A connection made while Redis still loads its data (AOF/RDB) checks again this
+      // soon, not after ioredis's default of the load's ETA (at least 1 s): the node is
+      // back within MAX_LOADING_RETRY_MS of Redis being ready.
+      maxLoadingRetryTime: MAX_LOADING_RETRY_MS,
       connectionName: `roomcast-${role}`,
     },
     // A cluster's sharded subscriptions live on one connection per master, kept (and

@@ -60,7 +60,7 @@ export class RedisOccupancy implements OccupancyStore {
     });
   }
 
-  removeNode(nodeId: string): Promise<void> {
+  removeNode(nodeId: string): Promise<string[]> {
     const { client, keys } = this.context;
     const nodeKey = keys.occupancyNode(nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
@@ -75,6 +75,7 @@ export class RedisOccupancy implements OccupancyStore {
         );
         await client.srem(nodeKey, ...batch);
       }
+      return channels;
     });
   }
 

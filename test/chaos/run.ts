@@ -16,6 +16,7 @@
  * clients resume and presence is read until one heartbeat TTL after the fault's end.
  * Everything started is stopped in `finally` (and by PID at exit, cluster.ts).
  */
+import { loadavg } from 'node:os';
 import { ChaosCluster, ROOM, type ChaosNode, type ChaosTimings } from './cluster.ts';
 import { BotWatcher } from './bot-watcher.ts';
 import { checkDelivery, checkEpochs, emptyDelivery, missingFromHistory, type ResumeOutcome } from './checks.ts';
@@ -105,6 +106,8 @@ export interface ChaosReport {
   skippedPublishes: number;
   /** Publishes not sent because no node of the group was up. */
   noTargetPublishes: number;
+  /** The machine's 1-minute load average at the start and the end (2 cores: above 2, processes wait for a core). */
+  readonly load: { start: number; end: number };
 }
 
 function blankFigures(scenario: ScenarioName): ScenarioFigures {
@@ -227,6 +230,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     failedPublishes: 0,
     skippedPublishes: 0,
     noTargetPublishes: 0,
+    load: { start: loadavg()[0]!, end: 0 },
   };
   const started = Date.now();
   const redisScenarios = options.scenarios.filter((scenario) => scenario !== 'memory-restart');
@@ -240,6 +244,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await memoryGroup();
   }
   report.durationMs = Date.now() - started;
+  report.load.end = loadavg()[0]!;
   return report;
 }
 

@@ -15,18 +15,15 @@ import { failures } from './report.ts';
 import { runChaos, SCENARIOS, SCENARIO_TITLES, type ChaosReport, type ScenarioName } from './run.ts';
 
 const WAITING: Partial<Record<ScenarioName, string>> = {
-  'redis-aof': 'waits for liveness (bus catch-up, presence re-registration)',
-  'redis-wipe': 'waits for epochs and liveness',
-  'node-kill': 'waits for liveness',
-  'node-stop': 'waits for liveness',
-  'node-fixed-id': 'waits for liveness',
-  'memory-restart': 'waits for epochs',
+  'redis-aof': 'waits for liveness: pusher-js member lists lose re-registered users after a Redis restart; /ready back after more than 1 s on a loaded machine',
+  'redis-wipe': 'waits for liveness: /ready back after more than 1 s on a loaded machine',
+  'node-stop': "waits for liveness: with 2 nodes and a 1.5 s TTL, the other node's users were missing from /users one TTL after SIGCONT (0 in npm run chaos: 3 nodes, 3 s TTL)",
 };
 
 let report: ChaosReport | null = null;
 let error: unknown = null;
 /** No cycle starts that would end later than this: the file must end within the runner's 180 s per file, teardown included. */
-const BUDGET_MS = Number(process.env.CHAOS_TEST_BUDGET_MS ?? 150_000);
+const BUDGET_MS = Number(process.env.CHAOS_TEST_BUDGET_MS ?? 120_000);
 
 describe('chaos, short run (each scenario once)', () => {
   before(

@@ -49,7 +49,10 @@ export interface PublisherOptions {
 export class Publisher {
   readonly acks: Ack[] = [];
   failed = 0;
+  /** Not sent: the in-flight cap was reached. */
   skipped = 0;
+  /** Not sent: no node was up (all down or frozen). */
+  noTarget = 0;
   private seq = 0;
   private inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
@@ -91,7 +94,7 @@ export class Publisher {
   private publishOne(): void {
     const targets = this.options.targets();
     if (targets.length === 0) {
-      this.skipped += 1;
+      this.noTarget += 1;
       return;
     }
     const target = targets[this.round % targets.length]!;

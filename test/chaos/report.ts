@@ -3,6 +3,7 @@
  * `chaos-figures` markers of docs/reliability.md; nothing else in that file changes).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './cluster.ts';
 import { SCENARIO_TITLES, type ChaosReport, type ScenarioFigures } from './run.ts';
@@ -28,8 +29,8 @@ function row(figures: ScenarioFigures, ttlMs: number): string {
 export function renderReport(report: ChaosReport, command: string): string {
   const { options } = report;
   const lines = [
-    `Command: \`${command}\` — ${options.cycles} cycle(s) per scenario, ${options.rate} publishes/s, heartbeat ${options.timings.heartbeatIntervalMs} ms / TTL ${options.timings.heartbeatTtlMs} ms, ${report.startedAt.toISOString().slice(0, 16)}Z, ${(report.durationMs / 1000).toFixed(0)} s.`,
-    `Publishes: ${report.published.toLocaleString('en-US')} sent, ${report.acknowledged.toLocaleString('en-US')} acknowledged, ${report.failedPublishes.toLocaleString('en-US')} failed or timed out (during faults), ${report.skippedPublishes.toLocaleString('en-US')} skipped (in-flight cap).`,
+    `Command: \`${command}\` — ${options.cycles} cycle(s) per scenario, ${options.rate} publishes/s, heartbeat ${options.timings.heartbeatIntervalMs} ms / TTL ${options.timings.heartbeatTtlMs} ms, ${report.startedAt.toISOString().slice(0, 16)}Z, ${(report.durationMs / 1000).toFixed(0)} s; machine load average (1 min, ${cpus().length} cores) ${report.load.start.toFixed(1)} → ${report.load.end.toFixed(1)}.`,
+    `Publishes: ${report.published.toLocaleString('en-US')} sent, ${report.acknowledged.toLocaleString('en-US')} acknowledged, ${report.failedPublishes.toLocaleString('en-US')} failed or timed out (during faults), ${report.skippedPublishes.toLocaleString('en-US')} not sent for the in-flight cap (64), ${report.noTargetPublishes.toLocaleString('en-US')} not sent while no node was up (the memory node restarting).`,
     '',
     '| scenario | cycles | acknowledged | missing from history (AOF) | undelivered to a connected subscriber | wrong-epoch serials | ghost · missing members one TTL after | `/ready` back after Redis |',
     '|---|---|---|---|---|---|---|---|',

@@ -16,6 +16,7 @@
  * clients resume and presence is read until one heartbeat TTL after the fault's end.
  * Everything started is stopped in `finally` (and by PID at exit, cluster.ts).
  */
+import { loadavg } from 'node:os';
 import { ChaosCluster, ROOM, type ChaosNode, type ChaosTimings } from './cluster.ts';
 import { BotWatcher } from './bot-watcher.ts';
 import { checkDelivery, checkEpochs, emptyDelivery, missingFromHistory, type ResumeOutcome } from './checks.ts';
@@ -103,6 +104,10 @@ export interface ChaosReport {
   acknowledged: number;
   failedPublishes: number;
   skippedPublishes: number;
+  /** Publishes not sent because no node of the group was up. */
+  noTargetPublishes: number;
+  /** The machine's 1-minute load average at the start and the end (2 cores: above 2, processes wait for a core). */
+  readonly load: { start: number; end: number };
 }
 
 function blankFigures(scenario: ScenarioName): ScenarioFigures {
@@ -224,6 +229,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     acknowledged: 0,
     failedPublishes: 0,
     skippedPublishes: 0,
+    noTargetPublishes: 0,
+    load: { start: loadavg()[0]!, end: 0 },
   };
   const started = Date.now();
   const redisScenarios = options.scenarios.filter((scenario) => scenario !== 'memory-restart');
@@ -237,6 +244,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await memoryGroup();
   }
   report.durationMs = Date.now() - started;
+  report.load.end = loadavg()[0]!;
   return report;
 }
 
@@ -298,6 +306,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         else figures.presenceConvergedMaxMs = Math.max(figures.presenceConvergedMaxMs, presence.convergedMs);
         if (outcome.readyMs !== undefined) figures.readyMaxMs = Math.max(figures.readyMaxMs ?? 0, outcome.readyMs ?? Number.POSITIVE_INFINITY);
         if (presence.examples.length > 0 && figures.examples.length < 12) figures.examples.push(...presence.examples.slice(0, 3).map((line) => `cycle ${cycle} presence: ${line}`));
+        for (const example of presence.examples.slice(0, 3)) log(`  ${example}`);
         log(`${scenario} cycle ${cycle}/${options.cycles}: ready ${outcome.readyMs === undefined ? '-' : `${outcome.readyMs} ms`}, presence ghosts ${presence.ghosts} missing ${presence.missing} (converged ${presence.convergedMs ?? 'no'}), publishes acked ${publisher.acks.length}, failed ${publisher.failed}, skipped ${publisher.skipped}`);
       }
       if (scenario === 'redis-aof') {
@@ -353,6 +362,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   report.acknowledged += publisher.acks.length;
   report.failedPublishes += publisher.failed;
   report.skippedPublishes += publisher.skipped;
+  report.noTargetPublishes += publisher.noTarget;
 }
 
 /** A generous guess of how long one cycle of `scenario` takes on this machine (ms). */

@@ -199,7 +199,8 @@ export class ResumeWatcher {
       await new Promise((done) => setTimeout(done, 500));
     }
     if (record.outcome === 'error') {
-      closeInterval(this.track);
+      // Never subscribed again: nothing is owed from the moment its socket went.
+      closeInterval(this.track, this.closedAt ?? record.at);
       return;
     }
     const client = this.client!;

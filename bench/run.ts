@@ -12,6 +12,11 @@ import { describeMachine, printTable, writeResult, type ScenarioResult } from '.
 import { bayeux } from './scenarios/bayeux.ts';
 import { consoleCost } from './scenarios/console.ts';
 import { historyStore } from './scenarios/history-store.ts';
+import { manyChannels } from './scenarios/many-channels.ts';
+import { cluster } from './scenarios/cluster.ts';
+import { presenceStorm } from './scenarios/presence-storm.ts';
+import { reconnectStorm } from './scenarios/reconnect-storm.ts';
+import { connections } from './scenarios/connections.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
 import { slowConsumers } from './scenarios/slow-consumers.ts';
@@ -29,6 +34,11 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   webhooks,
   console: consoleCost,
   'slow-consumers': slowConsumers,
+  'many-channels': manyChannels,
+  cluster,
+  'presence-storm': presenceStorm,
+  'reconnect-storm': reconnectStorm,
+  connections,
 };
 
 /** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */
@@ -41,6 +51,11 @@ ws-fanout / two-nodes: --subscribers 1000 --subscriber-procs 2 --rate 100 --wind
 rest-publish: --duration-sec 8 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
+many-channels (not in all): --channels 1000 --nodes 1,3 --window 8 --phase-sec 4   (Redis egress and node CPU per publish)
+cluster (not in all): --nodes 1,2,3 --window 8 --phase-sec 4   (publishes/s per node on one Redis)
+presence-storm (not in all): --joins 600 --nodes 3 --concurrency 50
+reconnect-storm (not in all): --clients 500 --rate 20 --phase-sec 3
+connections (not in all): --connections 5000 --idle-sec 12   (KiB and idle CPU per WebSocket beside raw ws)
 webhooks (not in all): --duration-sec 8 --connections 16 --backend memory|redis --batch 50 --lanes 4
 console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (server CPU with a console page open vs closed)
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400

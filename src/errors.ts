@@ -56,6 +56,7 @@ export const ERRORS = {
   RC_ERR_APP_NOT_FOUND: spec(404, 'Not Found', 'app %s does not exist'),
   RC_ERR_APP_DISABLED: spec(403, 'Forbidden', 'app %s is disabled'),
   RC_ERR_RATE_LIMITED: spec(429, 'Too Many Requests', 'rate limit of %s requests per %s ms exceeded; retry after %s s', true),
+  RC_ERR_PUBLISH_BACKPRESSURE: spec(503, 'Service Unavailable', 'delivery is %s ms behind on the slowest node (the bound is %s ms); publish again after %s s', true),
 
   // --- events and channels
   RC_ERR_EVENT_INVALID_NAME: spec(400, 'Bad Request', 'event name %s'),
@@ -100,7 +101,8 @@ export const ERRORS = {
   RC_ERR_WS_UNKNOWN_APP_KEY: spec(404, 'Not Found', 'no app has key %s'),
   RC_ERR_WS_PROTOCOL_MISSING: spec(400, 'Bad Request', 'the protocol query parameter is missing; connect with ?protocol=7'),
   RC_ERR_WS_PROTOCOL_UNSUPPORTED: spec(400, 'Bad Request', 'protocol %s is not supported; use 7'),
-  RC_ERR_WS_OVER_CAPACITY: spec(503, 'Service Unavailable', 'app %s has reached its limit of %s connections on this node', true),
+  RC_ERR_WS_OVER_CAPACITY: spec(503, 'Service Unavailable', 'app %s: its connection quota of %s cannot be checked now (the backend is unreachable); reconnect later', true),
+  RC_ERR_WS_OVER_QUOTA: spec(403, 'Forbidden', 'app %s is over its connection quota of %s connections across the cluster'),
   RC_ERR_WS_PONG_TIMEOUT: spec(408, 'Request Timeout', 'no activity or pong within %s s after a ping', true),
   RC_ERR_WS_SLOW_CONSUMER: spec(503, 'Service Unavailable', 'the connection fell behind: more than %s bytes waiting to be sent', true),
   RC_ERR_WS_SHUTTING_DOWN: spec(503, 'Service Unavailable', 'the server is shutting down; reconnect', true),

@@ -151,13 +151,15 @@ export async function startServerProcess(
 ): Promise<Proc> {
   const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
   const proc = wrap(name, child, false);
-  const deadline = Date.now() + 30_000;
+  // BENCH_START_TIMEOUT_MS: a shared, loaded machine may take longer than the default.
+  const timeoutMs = Number(process.env.BENCH_START_TIMEOUT_MS ?? 30_000);
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} during start-up`);
     if (await canConnect(port)) return proc;
     if (Date.now() > deadline) {
       await proc.stop(1_000);
-      throw new Error(`${name} did not listen on ${port} within 30 s`);
+      throw new Error(`${name} did not listen on ${port} within ${timeoutMs / 1000} s (BENCH_START_TIMEOUT_MS)`);
     }
     await sleep(50);
   }

@@ -42,9 +42,14 @@ export type BusHandler = (message: BusMessage) => void;
  *
  * Guarantees: every live node's handler sees each message once; appends to one stream
  * arrive in serial order on every node; signals from one node arrive in the order sent.
- * Delivery is at-most-once: a node that is disconnected from the store misses messages
- * sent meanwhile, and is told so (`lost`, then `resumed` once delivering again), so the
- * core can read the missed appends from the log.
+ * Nothing is promised about the order of messages of different streams, or of a signal
+ * relative to an append (one Redis carries them in publish order; a Redis Cluster does
+ * not). Delivery is at-most-once: a node that is disconnected from the store misses
+ * messages sent meanwhile, and is told so (`lost`, then `resumed` once delivering again),
+ * so the core can read the missed appends from the log.
+ *
+ * A bus that also implements `InterestBus` may be configured to deliver a stream's
+ * appends only to the nodes that watch it; signals always reach every node.
  */
 export interface Bus {
   /** Registers the single inward handler. The core calls this once at start (before `start`). */
@@ -56,6 +61,40 @@ export interface Bus {
    * `lost` and `resumed`, or not made yet). Absent: the bus always delivers (memory).
    */
   isSubscribed?(): boolean;
+}
+
+/** A hold on every stream's appends (`InterestBus.watchAll`). */
+export interface BusInterestHold {
+  /** Resolves once every stream's appends reach this node (never rejects; see `watch`). */
+  readonly ready: Promise<void>;
+  /** Gives the hold up; idempotent. */
+  release(): void;
+}
+
+/**
+ * Optional capability of a bus: interest-based routing. Watches are counted per stream
+ * on this node; the node receives the appends of every stream watched at least once (and
+ * of all streams while a `watchAll` hold is kept).
+ *
+ * Guarantees: once `watch(stream)` resolved, and until the matching `unwatch`, every
+ * append of the stream reaches this node's handler in seq order (at-most-once, as any bus
+ * message). Appends made before it resolved may be missed: a watcher that needs them
+ * reads history. The handler may also see appends of streams nobody here watches (streams
+ * share shards) and must ignore those it has no use for. A bus routing by broadcast
+ * delivers everything and its watches resolve at once.
+ */
+export interface InterestBus extends Bus {
+  /** Counts one interest in `stream`; resolves once its appends reach this node (or after the command timeout, the subscription still following when the store is back). */
+  watch(stream: string): Promise<void>;
+  /** Drops one interest counted by `watch`; the last one stops delivery (asynchronously). */
+  unwatch(stream: string): void;
+  /** Holds interest in every stream until released (node-wide consumers: push, bots, metrics taps). */
+  watchAll(): BusInterestHold;
+}
+
+/** True when the bus offers interest-based routing. */
+export function hasInterest(bus: Bus): bus is InterestBus {
+  return typeof (bus as Partial<InterestBus>).watch === 'function';
 }
 
 /**
@@ -131,16 +170,23 @@ export interface MessageLog {
   /** Drops retained entries (seq keeps counting, the epoch stays). */
   purge(stream: string): Promise<void>;
   /**
+   * Drops every entry and the seq counter in one atomic step: the stream starts over, and
+   * its next append starts a new epoch at seq 1 (state's epoch is null until then).
+   */
+  reset(stream: string): Promise<void>;
+  /**
    * Drops, in one atomic step, the retained entries older than a bound: those whose seq
    * is below `before.seq`, or whose time is below `before.timeMs` (entry times never
    * decrease with seq, so either bound drops a prefix). Entries at or past the bound
    * stay; the seq keeps counting. Returns how many entries were dropped (0 when none).
+   * A seq bound may name its epoch: when the stream is in another epoch (or has no
+   * counter), nothing is dropped and the result is -1, checked in the same atomic step.
    */
   dropBefore(stream: string, before: LogBound): Promise<number>;
 }
 
 /** A bound for `MessageLog.dropBefore`: a seq, or a time in milliseconds since the epoch. */
-export type LogBound = { readonly seq: number } | { readonly timeMs: number };
+export type LogBound = { readonly seq: number; readonly epoch?: string } | { readonly timeMs: number };
 
 /** One connection's membership in a presence channel. */
 export interface PresenceEntry {
@@ -524,6 +570,46 @@ export interface OutboxStore {
   reportedUp(scope: string): Promise<OutboxSubject[]>;
 }
 
+/**
+ * Figures every node shares to enforce limits cluster-wide: counted quotas leased to
+ * holders (an app's connections), fixed-window rates (an app's REST requests) and a load
+ * figure per holder (how far behind each node's delivery is).
+ *
+ * A holder is one incarnation of a node (`{nodeId}#{random}` per process start), so a
+ * restarted node never inherits, or double-counts, the leases of its previous life.
+ *
+ * Guarantees:
+ * - `lease` is atomic across nodes: the leases of live holders of one quota never total
+ *   more than the `limit` given (a lease may always shrink; it grows only into units no
+ *   live holder has). A lease lives `ttlMs` from the call that last set it; an expired
+ *   holder's units are free again (a dead node's connections are released within its
+ *   heartbeat TTL).
+ * - `take` never grants more than `limit` units per window of `windowMs`, across nodes;
+ *   windows are aligned on the store's clock.
+ * - `report` keeps one figure per holder for `ttlMs`; the returned maximum counts a
+ *   holder that stopped reporting as behind by its silence past `graceMs`.
+ */
+export interface QuotaStore {
+  /**
+   * Sets `holder`'s lease on the quota `name` to `units`, or as close to it as `limit`
+   * allows when growing (never below its current lease). Returns the units now leased to
+   * the holder and the total leased to live holders (this one included).
+   */
+  lease(name: string, holder: string, units: number, limit: number, ttlMs: number): Promise<{ readonly held: number; readonly total: number }>;
+  /**
+   * Takes up to `units` from the current window of the rate `name` (at most `limit` per
+   * window of `windowMs`). Returns the units granted (0 when the window is spent) and the
+   * milliseconds until the window ends.
+   */
+  take(name: string, units: number, limit: number, windowMs: number): Promise<{ readonly granted: number; readonly resetInMs: number }>;
+  /**
+   * Records `holder`'s figure for the gauge `name` and returns the largest figure of the
+   * holders that reported within `ttlMs`; a holder silent for longer than `graceMs`
+   * counts as its figure plus the silence past `graceMs`.
+   */
+  report(name: string, holder: string, value: number, ttlMs: number, graceMs: number): Promise<number>;
+}
+
 /** A fixed-bucket histogram's state: upper bounds, per-bucket counts (the last is +Inf), sum and count. */
 export interface HistogramSnapshot {
   readonly bounds: readonly number[];
@@ -592,6 +678,11 @@ export interface Backend {
   readonly messages?: MessageStore;
   /** Outbox lanes and announced state for webhooks. Optional: without it webhooks are refused at start-up. */
   readonly outbox?: OutboxStore;
+  /**
+   * Cluster-wide quotas, rates and load figures. Optional so a backend can be built
+   * before it supports them; the core then counts on this node alone.
+   */
+  readonly quotas?: QuotaStore;
   /** Store connection figures (Redis); absent for a backend with no connections (memory). */
   readonly telemetry?: BackendTelemetry;
   /** Data-loss detection (redis). Absent on memory, whose data lives and dies with the process. */

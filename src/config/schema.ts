@@ -27,10 +27,10 @@ const limitsSchema = {
     maxChannelNameLength: { type: 'integer', minimum: 1, default: 200, 'x-unit': 'characters', description: 'Max length of a channel name.' },
     maxChannelsPerEvent: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'channels', description: 'Max channels one event may target.' },
     maxBatchSize: { type: 'integer', minimum: 1, default: 10, 'x-unit': 'events', description: 'Max events in one batch.' },
-    restRequestsPerWindow: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'requests', description: 'Signed REST requests allowed per app per window, on each node. 0 disables the limit.' },
+    restRequestsPerWindow: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'requests', description: 'Signed REST requests allowed per app per window across every node of the cluster (`quotas.restLeaseBlock`). 0 disables the limit.' },
     restWindowMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: 'The rate-limit window.' },
     clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10, 'x-unit': 'events/s', description: "Client events one connection may send per second (Pusher's 10). 0 means no limit." },
-    maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections for the app on this node. 0 means unlimited.' },
+    maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections of the app across every node of the cluster (`quotas`); past it a connection is closed with Pusher 4004 (over quota). 0 means unlimited.' },
     maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members per presence channel (Pusher's 100)." },
     maxWatchlistUsers: {
       type: 'integer',
@@ -152,11 +152,62 @@ export const configSchema = {
         redis: {
           type: 'object',
           additionalProperties: false,
-          required: ['url'],
-          description: 'The Redis backend (a standalone Redis ≥ 7.0; Redis Cluster is not supported).',
+          description:
+            'The Redis backend (Redis ≥ 7.0): a standalone Redis (`url`), a Redis Cluster (`cluster`) or a master watched by Sentinel (`sentinels`); exactly one of the three. See docs/scaling.md.',
           properties: {
-            url: { type: 'string', pattern: '^rediss?://', 'x-env': 'REDIS_URL', description: '`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`.' },
-            keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix.' },
+            url: {
+              type: 'string',
+              pattern: '^rediss?://',
+              'x-env': 'REDIS_URL',
+              description:
+                '`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS): a standalone Redis. With `cluster` or `sentinels` only its credentials, database and TLS are used (the host comes from the cluster or the sentinels). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`.',
+            },
+            cluster: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['nodes'],
+              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. Webhooks (the outbox) are not available on a cluster.',
+              properties: {
+                nodes: {
+                  type: 'array',
+                  minItems: 1,
+                  items: { type: 'string', pattern: '^[^\\s:/]+:[0-9]+$' },
+                  description: 'Some of the cluster\'s nodes as `host:port` (the client discovers the rest). Any master or replica will do; list several so start-up survives one being down.',
+                },
+              },
+            },
+            sentinels: {
+              type: 'array',
+              minItems: 1,
+              items: { type: 'string', pattern: '^[^\\s:/]+:[0-9]+$' },
+              description: 'Redis Sentinel addresses as `host:port`: the backend asks them for the current master of `masterName` and follows failovers (connections reconnect to the promoted replica).',
+            },
+            masterName: { type: 'string', minLength: 1, default: 'mymaster', description: 'The master name the sentinels monitor (with `sentinels`).' },
+            keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix. On a cluster, a prefix holding a `{…}` hash tag pins every key to one slot.' },
+            routing: {
+              enum: ['broadcast', 'interest'],
+              default: 'broadcast',
+              description:
+                'Which channel messages a node takes from the bus. `broadcast`: every node receives every message. `interest`: a node subscribes only to the shards (`shards`) of channels it has local subscribers in (plus everything while a node-wide consumer such as push asks for it); see docs/scaling.md for the measured trade-off.',
+            },
+            shards: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 16384,
+              default: 128,
+              'x-unit': 'shards',
+              description:
+                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster) and of bus routing (one pub/sub topic). Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
+            },
+            waitReplicas: {
+              type: 'integer',
+              minimum: 0,
+              default: 0,
+              'x-unit': 'replicas',
+              description:
+                'After each append (publish, message change), wait until this many replicas acknowledged it (`WAIT`) before answering; a publish that is not acknowledged within `waitTimeoutMs` fails with RC_ERR_BACKEND_UNAVAILABLE (it may still have been delivered). 0: answer once the master has it.',
+            },
+            waitTimeoutMs: { type: 'integer', minimum: 1, default: 500, 'x-unit': 'ms', description: 'With `waitReplicas`: how long an append waits for replica acknowledgements; must be below `commandTimeoutMs`.' },
             commandTimeoutMs: {
               type: 'integer',
               minimum: 10,
@@ -352,6 +403,45 @@ export const configSchema = {
           'x-unit': 'ms',
           description: 'A delivery whose node died is taken over by another node after this long (the queue lock, Redis). A node whose event loop stalls longer may see a batch sent twice (events keep their ids).',
         },
+      },
+    },
+    quotas: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "How nodes share apps' limits (`limits.maxConnections`, `limits.restRequestsPerWindow`) cluster-wide through the backend (docs/scaling.md#quotas-and-backpressure).",
+      properties: {
+        connectionLeaseBlock: {
+          type: 'integer',
+          minimum: 1,
+          default: 32,
+          'x-unit': 'connections',
+          description: "Connections a node leases from an app's cluster-wide quota at once (at most a sixteenth of the quota), so most connections cost no backend round trip. 1: every connection and close is one round trip.",
+        },
+        reclaimWaitMs: { type: 'integer', minimum: 0, maximum: 5000, default: 100, 'x-unit': 'ms', description: 'A node refused by the quota asks the other nodes to give back their spare leases and tries once more after this long.' },
+        restLeaseBlock: {
+          type: 'integer',
+          minimum: 1,
+          default: 64,
+          'x-unit': 'requests',
+          description: "REST requests a node takes from an app's cluster-wide rate window at once (at most a sixteenth of the limit). Unused ones lapse with the window. 1: every request is one round trip.",
+        },
+      },
+    },
+    backpressure: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Publishers are pushed back (503 with Retry-After) while any node delivers too late (docs/scaling.md#quotas-and-backpressure).',
+      properties: {
+        maxLagMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 2000,
+          'x-unit': 'ms',
+          description: "Largest delivery lag of any node (publish → fan-out on that node, or its event-loop delay) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. A node that stops reporting counts as lagging by its silence. 0 disables.",
+        },
+        reportIntervalMs: { type: 'integer', minimum: 50, default: 250, 'x-unit': 'ms', description: "How often each node shares its lag through the backend and reads the cluster's." },
       },
     },
     metrics: {

@@ -78,10 +78,22 @@ export interface SpaceConfig {
 }
 
 export interface RedisConfig {
-  /** Never logged with its password. */
-  url: string;
+  /** A standalone Redis; with `cluster` or `sentinels`, only its credentials, db and TLS. Never logged with its password. */
+  url?: string;
+  cluster?: { nodes: string[] };
+  /** Sentinel addresses, `host:port`. */
+  sentinels?: string[];
+  masterName?: string;
   keyPrefix: string;
   commandTimeoutMs: number;
+  /** Default `broadcast`. */
+  routing?: 'broadcast' | 'interest';
+  /** Default 128. */
+  shards?: number;
+  /** Default 0. */
+  waitReplicas?: number;
+  /** Default 500 (ms). */
+  waitTimeoutMs?: number;
 }
 
 export interface BackendConfig {
@@ -182,6 +194,19 @@ export interface MetricsConfig {
   statsIntervalMs: number;
 }
 
+/** Cluster-wide quotas (`quotas`). */
+export interface QuotasConfig {
+  connectionLeaseBlock: number;
+  reclaimWaitMs: number;
+  restLeaseBlock: number;
+}
+
+/** Publisher backpressure (`backpressure`). */
+export interface BackpressureConfig {
+  maxLagMs: number;
+  reportIntervalMs: number;
+}
+
 export interface Config {
   server: ServerConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -194,6 +219,8 @@ export interface Config {
   push: PushConfig;
   webhookDelivery: WebhookDeliveryConfig;
   metrics: MetricsConfig;
+  quotas: QuotasConfig;
+  backpressure: BackpressureConfig;
   /** The operator console (its own block: console.ts). */
   console: ConsoleConfig;
 }

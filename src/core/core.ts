@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import type { Backend, LogEntry } from '../backends/ports.ts';
+import { hasInterest, type Backend, type LogEntry } from '../backends/ports.ts';
 import { createErrorWith } from '../errors.ts';
 import { Annotations } from './annotations.ts';
 import { observeAppends } from './append-observer.ts';
@@ -29,6 +29,9 @@ import { OnlineUsers } from './online-users.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker, type Departure } from './presence.ts';
+import { Backpressure } from './backpressure.ts';
+import { ConnectionQuotas } from './quotas.ts';
+import { RequestRates } from './rates.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import { serialOf } from './serials.ts';
@@ -73,6 +76,12 @@ export class Core {
   readonly observers: CoreObservers;
   /** This node's operational counters (metrics, /stats). */
   readonly counters: NodeCounters;
+  /** Apps' connection quotas, counted across the cluster (quotas.ts). */
+  readonly quotas: ConnectionQuotas;
+  /** Apps' REST request rates, counted across the cluster (rates.ts). */
+  readonly rates: RequestRates;
+  /** Publisher backpressure: the cluster's delivery lag (backpressure.ts). */
+  readonly backpressure: Backpressure;
   /** The backend as the appending modules see it: every append they make is reported to the observers. */
   private readonly appending: Backend;
   private readonly inbound: BusInbound;
@@ -110,6 +119,26 @@ export class Core {
     this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
     this.subscriptionCounts = new SubscriptionCounts(backend, this.hub, this.apps, this.sendSignal, logger);
     this.inbound.handleSignals('subscription_count', this.subscriptionCounts.onSignal);
+    this.quotas = new ConnectionQuotas({
+      store: backend.quotas,
+      nodeId: () => this.nodeId,
+      ttlMs: config.node.heartbeatTtlMs,
+      leaseBlock: config.quotas.connectionLeaseBlock,
+      reclaimWaitMs: config.quotas.reclaimWaitMs,
+      sendSignal: this.sendSignal,
+      logger,
+    });
+    this.rates = new RequestRates(backend.quotas, () => this.config.quotas.restLeaseBlock);
+    this.backpressure = new Backpressure({
+      store: backend.quotas,
+      holder: this.quotas.holder,
+      maxLagMs: () => this.config.backpressure.maxLagMs,
+      intervalMs: config.backpressure.reportIntervalMs,
+      ttlMs: config.node.heartbeatTtlMs,
+      tapMessages: (listener) => this.inbound.tapMessages(listener),
+      logger,
+    });
+    this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId));
     this.membership = new NodeMembership({
       backend,
       nodeId: this.nodeId,
@@ -124,6 +153,7 @@ export class Core {
       },
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
+        await this.quotas.renew();
       },
       reregister: () => this.prepareReregistration(),
       reregistered: () => this.observers.notify('reregistered'),
@@ -191,14 +221,17 @@ export class Core {
   }
 
   /** Starts the heartbeat and dead-node reaper. Call after `backend.start()`. */
-  start(): Promise<void> {
-    return this.membership.start();
+  async start(): Promise<void> {
+    await this.membership.start();
+    this.backpressure.start();
   }
 
   /** Stops the heartbeat and forgets this node, so its members (and signed-in users) leave at once. */
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
+    this.backpressure.stop();
     this.onlineUsers.stop();
     this.subscriptionCounts.stop();
+    await this.quotas.releaseAll();
     return this.membership.stop();
   }
 
@@ -267,7 +300,23 @@ export class Core {
     return message;
   }
 
-  /** Registers a listener for every channel message this node receives (not per subscriber). */
+  /**
+   * Keeps every channel's messages flowing to this node until the returned function is
+   * called, for node-wide consumers that must see channels nobody here subscribes to
+   * (push's `extras.push`, wildcard bot subscriptions). Needed only when the bus routes by
+   * interest (`backend.redis.routing: interest`); elsewhere every node receives everything
+   * and this costs nothing.
+   */
+  holdAllStreams(): () => void {
+    const bus = this.backend.bus;
+    return hasInterest(bus) ? bus.watchAll().release : () => undefined;
+  }
+
+  /**
+   * Registers a listener for every channel message this node receives (not per subscriber).
+   * With interest routing that is only the channels subscribed on this node, unless the
+   * listener's owner holds `holdAllStreams`.
+   */
   tapMessages(listener: MessageListener): () => void {
     return this.inbound.tapMessages(listener);
   }

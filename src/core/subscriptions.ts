@@ -9,7 +9,7 @@
  * whole. A re-registration writes this node's counts again from the hub (`reregister`).
  */
 import type { Logger } from 'pino';
-import type { Backend } from '../backends/ports.ts';
+import { hasInterest, type Backend } from '../backends/ports.ts';
 import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
 import type { LocalHub } from './hub.ts';
 import type { RegistrationGate } from './registration-gate.ts';
@@ -50,18 +50,28 @@ export class Subscriptions {
     };
   }
 
-  /** Subscribes a connection on this node and counts it cluster-wide; undone when the count fails. */
+  /**
+   * Subscribes a connection on this node and counts it cluster-wide; undone when the count
+   * fails. On a bus that routes by interest, the channel is watched for as long as it has
+   * local subscribers, and this resolves once its messages reach this node (so what the
+   * door replays from history afterwards meets the live messages without a gap).
+   */
   async subscribe(appId: string, channel: string, subscriber: Subscriber): Promise<void> {
     if (!this.hub.add(appId, channel, subscriber)) return;
+    const stream = streamKey(appId, channel);
+    const bus = this.backend.bus;
+    const watching = hasInterest(bus) ? bus.watch(stream) : undefined;
     let total: number;
     try {
       const held = this.gate?.pass();
       if (held != null) await held;
-      total = await this.backend.occupancy.adjust(streamKey(appId, channel), this.nodeId(), +1);
+      total = await this.backend.occupancy.adjust(stream, this.nodeId(), +1);
     } catch (error) {
       this.hub.remove(appId, channel, subscriber);
+      if (hasInterest(bus)) bus.unwatch(stream);
       throw error;
     }
+    await watching;
     this.observers?.notify('occupancyChanged', appId, channel, total, +1);
   }
 
@@ -71,6 +81,8 @@ export class Subscriptions {
    */
   async unsubscribe(appId: string, channel: string, subscriber: Subscriber): Promise<boolean> {
     if (!this.hub.remove(appId, channel, subscriber)) return false;
+    const bus = this.backend.bus;
+    if (hasInterest(bus)) bus.unwatch(streamKey(appId, channel));
     try {
       const held = this.gate?.pass();
       if (held != null) await held;

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,12 @@ export interface TestRedis {
   pause(): void;
   /** Unfreezes it (SIGCONT). */
   resume(): void;
+  /** Deletes the AOF directory's files while the server is down (a Redis that lost its disk). */
+  wipe(): void;
+  /** The AOF directory, or null without persistence. */
+  readonly dir: string | null;
+  /** The running server's PID (null while down), for exit hooks that must stop it whatever happens. */
+  readonly pid: number | null;
   stop(): Promise<void>;
 }
 
@@ -61,7 +67,7 @@ async function launch(port: number, dir: string | null): Promise<ChildProcess> {
     });
     // Poll with a real connection: log lines differ between Redis versions.
     const probe = async (): Promise<void> => {
-      for (;;) {
+      for (let attempt = 0; attempt < 500; attempt++) {
         if (await canConnect(port)) {
           clearTimeout(timer);
           resolve();
@@ -118,6 +124,15 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
     },
     resume() {
       child?.kill('SIGCONT');
+    },
+    dir,
+    get pid() {
+      return child?.pid ?? null;
+    },
+    wipe() {
+      if (child !== null) throw new Error('wipe() needs the server down (kill() first)');
+      if (dir === null) return;
+      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
     },
     async stop() {
       await kill();

@@ -13,6 +13,7 @@ import { MemoryNodes } from './nodes.ts';
 import { MemoryOccupancy } from './occupancy.ts';
 import { MemoryOutbox } from './outbox.ts';
 import { MemoryPresence } from './presence.ts';
+import { MemoryQuotas } from './quotas.ts';
 import { MemoryJobQueues } from './queue.ts';
 
 export function createMemoryBackend(): Backend {
@@ -36,6 +37,7 @@ export function createMemoryBackend(): Backend {
     outbox,
     nodes: new MemoryNodes(),
     kv,
+    quotas: new MemoryQuotas(),
     hashes,
     queues,
     async start(): Promise<void> {},

@@ -17,6 +17,7 @@ import { createEpoch, LEGACY_EPOCH } from '../epoch.ts';
 import type { LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard, toBackendError } from './faults.ts';
+import { runAppendScript } from './durability.ts';
 import { queueScript, runScript, type ScriptArg } from './scripts.ts';
 
 interface AppendItem {
@@ -30,7 +31,7 @@ export class RedisLog implements MessageLog {
 
   append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry> {
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = await runScript(this.context.client, 'logAppend', this.streamKeys(stream), this.appendArgs({ stream, body, retention }));
+      const reply = await runAppendScript(this.context, 'logAppend', this.streamKeys(stream), this.appendArgs({ stream, body, retention }));
       return appendedEntry(reply, body);
     });
   }
@@ -38,6 +39,9 @@ export class RedisLog implements MessageLog {
   async appendMany(items: readonly AppendItem[]): Promise<LogEntry[]> {
     if (items.length === 0) return [];
     if (items.length === 1) return [await this.append(items[0]!.stream, items[0]!.body, items[0]!.retention)];
+    // A cluster pipeline must stay in one slot, and WAIT must follow each append: one
+    // command per item instead, all in flight at once (one stream's stay in order).
+    if (this.context.cluster || this.context.waitReplicas > 0) return Promise.all(items.map((item) => this.append(item.stream, item.body, item.retention)));
     const results = await guard(this.context.commandTimeoutMs, () => {
       const pipeline = this.context.client.pipeline();
       for (const item of items) queueScript(pipeline, 'logAppend', this.streamKeys(item.stream), this.appendArgs(item));
@@ -87,8 +91,14 @@ export class RedisLog implements MessageLog {
     });
   }
 
+  reset(stream: string): Promise<void> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      await runScript(this.context.client, 'logReset', this.streamKeys(stream), []);
+    });
+  }
+
   dropBefore(stream: string, before: LogBound): Promise<number> {
-    const args: ScriptArg[] = 'seq' in before ? ['seq', Math.floor(before.seq)] : ['time', Math.floor(before.timeMs)];
+    const args: ScriptArg[] = 'seq' in before ? ['seq', Math.floor(before.seq), before.epoch ?? ''] : ['time', Math.floor(before.timeMs), ''];
     return guard(this.context.commandTimeoutMs, async () => Number(await runScript(this.context.client, 'logDropBefore', this.streamKeys(stream), args)));
   }
 
@@ -98,7 +108,7 @@ export class RedisLog implements MessageLog {
 
   private appendArgs(item: AppendItem): ScriptArg[] {
     return [
-      this.context.keys.bus,
+      this.context.busTopicOf(item.stream),
       item.stream,
       item.body,
       Math.max(0, Math.floor(item.retention.maxCount)),

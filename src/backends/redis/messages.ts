@@ -12,6 +12,7 @@ import { LEGACY_EPOCH } from '../epoch.ts';
 import type { LogEntry, MessageCommit, MessageDocument, MessageItem, MessageStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
+import { runAppendScript } from './durability.ts';
 import { runScript } from './scripts.ts';
 
 type StoredItem = [number, number, string];
@@ -46,12 +47,12 @@ export class RedisMessageStore implements MessageStore {
       ...(change.summary !== undefined ? { s: change.summary } : {}),
     });
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = (await runScript(
-        this.context.client,
+      const reply = (await runAppendScript(
+        this.context,
         'messageCommit',
         [keys.logMeta(stream), keys.logEntries(stream), keys.messageDocs(stream), keys.messageIndex(stream)],
         [
-          keys.bus,
+          this.context.busTopicOf(stream),
           stream,
           messageSeq,
           change.expectedRevision,

@@ -40,6 +40,8 @@ export class ClientRegistry {
   private readonly bySession = new Map<string, Set<BayeuxClient>>();
   /** `{appId}\n{roomChannel}` → clients of that room holding at least one wildcard subscription. */
   private readonly wildcards = new Map<string, Set<BayeuxClient>>();
+  /** While any wildcard subscription exists here: the hold on every channel's messages (interest routing). */
+  private releaseStreams: (() => void) | null = null;
   private readonly untap: () => void;
   private readonly untapMutations: () => void;
   private readonly sweeper: NodeJS.Timeout;
@@ -204,6 +206,12 @@ export class ClientRegistry {
     } else if (set !== undefined) {
       set.delete(client);
       if (set.size === 0) this.wildcards.delete(key);
+    }
+    // A wildcard matches channels nobody here subscribes to: keep them all flowing meanwhile.
+    if (this.wildcards.size > 0) this.releaseStreams ??= this.core.holdAllStreams();
+    else if (this.releaseStreams !== null) {
+      this.releaseStreams();
+      this.releaseStreams = null;
     }
     if (!client.closed) await this.persist(client);
   }

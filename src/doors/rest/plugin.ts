@@ -22,6 +22,6 @@ export async function restDoor(app: FastifyInstance, options: RestDoorOptions): 
   if (core === undefined) throw new Error('restDoor needs { core }');
   // Order matters: the signing hook must be installed before any route is added.
   installSignedRequests(app, core);
-  await registerAppRateLimit(app, core.config.apps);
+  registerAppRateLimit(app, core, core.config.apps);
   for (const routes of appRoutePlugins) await app.register(routes, options);
 }

@@ -16,6 +16,8 @@ export const PusherCode = {
   UNKNOWN_APP: 4001,
   /** The app exists but is disabled. */
   APP_DISABLED: 4003,
+  /** The app is over its connection quota (counted across the cluster). */
+  OVER_QUOTA: 4004,
   /** The `protocol` query parameter names a version this server does not speak. */
   UNSUPPORTED_PROTOCOL: 4007,
   /** The `protocol` query parameter is missing. */
@@ -24,7 +26,7 @@ export const PusherCode = {
   UNAUTHORIZED: 4009,
 
   // 4100–4199: refused for now; clients SHOULD reconnect after a back-off (pusher-js: 'backoff').
-  /** The app's connection limit on this node is reached. */
+  /** The app's connection quota cannot be checked now (the backend is unreachable). */
   OVER_CAPACITY: 4100,
 
   // 4200–4299: closed, but the client SHOULD reconnect at once (pusher-js: 'retry'), to this
@@ -63,6 +65,7 @@ const BY_CODE: Partial<Record<ErrorCode, PusherCodeValue>> = {
   RC_ERR_WS_SIGNIN_TIMEOUT: PusherCode.UNAUTHORIZED,
   RC_ERR_WS_WATCHLIST_TOO_LONG: PusherCode.WATCHLIST_LIMIT,
   RC_ERR_WS_OVER_CAPACITY: PusherCode.OVER_CAPACITY,
+  RC_ERR_WS_OVER_QUOTA: PusherCode.OVER_QUOTA,
   RC_ERR_WS_SLOW_CONSUMER: PusherCode.RECONNECT,
   RC_ERR_WS_SHUTTING_DOWN: PusherCode.RECONNECT,
   RC_ERR_WS_PONG_TIMEOUT: PusherCode.PONG_TIMEOUT,

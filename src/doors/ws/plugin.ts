@@ -8,8 +8,9 @@
  * waits, briefly, for their clean-up (presence leave) before the core stops.
  *
  * Refusals follow Pusher: the upgrade is accepted, a `pusher:error` names the reason,
- * and the close code (4001 unknown app, 4003 disabled, 4007/4008 protocol, 4100 over
- * capacity) tells the client whether to reconnect.
+ * and the close code (4001 unknown app, 4003 disabled, 4004 over the app's cluster-wide
+ * connection quota, 4007/4008 protocol, 4100 quota not checkable now) tells the client
+ * whether to reconnect.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -49,7 +50,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   const connections = new Set<Connection>();
   /** Each connection's writer, for the sweeper's stall check. */
   const writers = new WeakMap<Connection, SocketWriter>();
-  /** App id → open connections on this node (for `limits.maxConnections`). */
+  /** App id → open connections on this node (metrics; the quota is counted by core.quotas). */
   const perApp = new Map<string, number>();
   core.counters.sources.wsConnections = () => perApp;
   let closing = false;
@@ -90,11 +91,36 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     ws.on('error', (error) => logger.debug({ err: error }, 'websocket error'));
     const refusal = admissionProblem(key, query);
     if (refusal !== null) {
-      if (refusal.code === 'RC_ERR_WS_OVER_CAPACITY') core.counters.refusals.add('ws\nover_capacity');
       refuse(ws, refusal);
       return;
     }
     const app = core.apps.findByKey(key)!;
+    // The cluster-wide quota (core/quotas.ts): usually answered from this node's lease at once.
+    const limit = app.limits.maxConnections;
+    const admission = core.quotas.admit(app.id, limit);
+    if (admission === 'admitted') {
+      open(ws, socket, app, query);
+      return;
+    }
+    if (typeof admission === 'string') {
+      refuseOverQuota(ws, app.id, limit, admission);
+      return;
+    }
+    void admission.then((outcome) => {
+      if (outcome !== 'admitted') refuseOverQuota(ws, app.id, limit, outcome);
+      // The client went away (or the node began to close) while the lease was asked for.
+      else if (ws.readyState !== ws.OPEN || closing) core.quotas.release(app.id);
+      else open(ws, socket, app, query);
+    });
+  }
+
+  function refuseOverQuota(ws: WebSocket, appId: string, limit: number, outcome: 'over_quota' | 'unavailable'): void {
+    core.counters.refusals.add(outcome === 'over_quota' ? 'ws\nover_quota' : 'ws\nover_capacity');
+    refuse(ws, outcome === 'over_quota' ? createError('RC_ERR_WS_OVER_QUOTA', appId, limit) : createError('RC_ERR_WS_OVER_CAPACITY', appId, limit));
+  }
+
+  /** Opens an admitted connection (its quota unit is taken; `close` gives it back). */
+  function open(ws: WebSocket, socket: Duplex, app: AppConfig, query: URLSearchParams): void {
     const socketId = socketIds.next();
     let connection: Connection | null = null;
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
@@ -118,6 +144,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       const left = (perApp.get(app.id) ?? 1) - 1;
       if (left === 0) perApp.delete(app.id);
       else perApp.set(app.id, left);
+      core.quotas.release(app.id);
       live.onClosed().catch((error: unknown) => logger.warn({ err: error, socketId }, 'connection clean-up failed'));
     });
     live.sendText(connectionEstablished(socketId, settings.activityTimeoutSec));
@@ -131,8 +158,6 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const protocol = query.get('protocol');
     if (protocol === null || protocol === '') return createError('RC_ERR_WS_PROTOCOL_MISSING');
     if (!SUPPORTED_PROTOCOLS.has(protocol)) return createError('RC_ERR_WS_PROTOCOL_UNSUPPORTED', JSON.stringify(protocol.slice(0, 20)));
-    const limit = app.limits.maxConnections;
-    if (limit > 0 && (perApp.get(app.id) ?? 0) >= limit) return createError('RC_ERR_WS_OVER_CAPACITY', app.id, limit);
     return null;
   }
 

@@ -69,13 +69,14 @@ describe('ws door: connection protocol', () => {
     });
   }
 
-  test('past limits.maxConnections a new connection is closed with 4100 (reconnect later)', async () => {
+  test('past limits.maxConnections a new connection is closed with 4004 (over quota: do not reconnect)', async () => {
     const first = await RawPusherClient.connect(running.port, SMALL_APP.key);
     assert.match(first.socketId, /^\d+\.\d+$/);
     const second = await RawPusherClient.connect(running.port, SMALL_APP.key);
     const error = await second.nextEvent('pusher:error');
-    assert.equal((error.data as { code: number }).code, 4100);
-    assert.equal((await second.closed).code, 4100);
+    assert.equal((error.data as { code: number }).code, 4004);
+    assert.equal((error.data as { rc_code: string }).rc_code, 'RC_ERR_WS_OVER_QUOTA');
+    assert.equal((await second.closed).code, 4004);
     first.close();
     await first.closed;
     // The slot is released when the first one leaves.

@@ -39,6 +39,9 @@ interface BatchBody {
  * user-targeted ones; returns each event's published messages (in input order).
  */
 async function deliver(core: Core, app: AppConfig, events: readonly PreparedEvent[]): Promise<PublishedMessage[][]> {
+  // A node of the cluster delivers too late: push the publisher back (core/backpressure.ts).
+  const pushedBack = core.backpressure.refusal();
+  if (pushedBack !== null) throw pushedBack;
   const withChannels = events.filter((event) => event.input.channels.length > 0);
   const published = withChannels.length > 0 ? await core.publish(app, withChannels.map((event) => event.input)) : [];
   const toUsers = events.flatMap((event) => event.userIds.map((userId) => core.sendToUser(app.id, userId, event.input.name, event.data)));

@@ -16,6 +16,7 @@ test('refusals that will fail again are in 4000–4099 (do not reconnect)', () =
 
 test('capacity is 4100 (back off); shutdown, slow consumers and backend outages 4200; pong timeout 4201', () => {
   assert.equal(code('RC_ERR_WS_OVER_CAPACITY', 'a', 1), 4100);
+  assert.equal(code('RC_ERR_WS_OVER_QUOTA', 'a', 1), 4004);
   assert.equal(code('RC_ERR_WS_SHUTTING_DOWN'), 4200);
   assert.equal(code('RC_ERR_WS_SLOW_CONSUMER', 1024), 4200);
   assert.equal(code('RC_ERR_BACKEND_UNAVAILABLE', 'redis', 'down'), 4200);

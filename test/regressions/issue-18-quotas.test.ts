@@ -1,0 +1,135 @@
+/**
+ * Issue 18: an app's connection quota is cluster-wide. Quota 100 over 3 real node
+ * processes on one redis-server: 100 connections spread over the nodes are admitted,
+ * the 101st is refused on every node with Pusher 4004 (over quota); closing one frees a
+ * unit for a new connection on any node; a killed node's connections free up once its
+ * lease expires with its heartbeat TTL. REST rate limits are shared the same way.
+ *
+ * QUOTA_TEST_REPO=/path runs the same test against another checkout (to see it fail there).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { signedCall } from '../helpers/signed-request.ts';
+import { WebSocket } from 'ws';
+import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
+
+const repo = process.env.QUOTA_TEST_REPO ?? new URL('../../', import.meta.url).pathname;
+const QUOTA = 100;
+const LIMITED = { id: 'app-q', key: 'key-q', secret: 'secret-q', limits: { maxConnections: QUOTA, restRequestsPerWindow: 0 } };
+const RATED = { id: 'app-r', key: 'key-r', secret: 'secret-r', limits: { restRequestsPerWindow: 30, restWindowMs: 60_000 } };
+
+describe('issue 18: cluster-wide quotas over 3 node processes', () => {
+  let redis: TestRedis;
+  let work: string;
+  const nodes: ServerProcess[] = [];
+  const clients: { client: RawPusherClient; node: number }[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    work = await mkdtemp(join(tmpdir(), 'rc-quotas-'));
+    const config = {
+      server: { host: '127.0.0.1', port: 0 },
+      log: { level: 'info' },
+      node: { heartbeatIntervalMs: 400, heartbeatTtlMs: 4000 },
+      bots: { cookieSecret: 'quota-test-cookie-secret', maxEventLoopDelayMs: 0 },
+      backend: { redis: { keyPrefix: 'q18:' } },
+      // Generous for a shared, loaded test machine (the default is 100 ms).
+      quotas: { reclaimWaitMs: 400 },
+      apps: [LIMITED, RATED],
+    };
+    await writeFile(join(work, 'roomcast.json'), JSON.stringify(config));
+    const env = { ...process.env, ROOMCAST_CONFIG: join(work, 'roomcast.json'), REDIS_URL: redis.url };
+    nodes.push(...(await Promise.all([0, 1, 2].map(() => startServerProcess(['--import', 'tsx', 'src/main.ts'], { cwd: repo, env })))));
+  });
+
+  after(async () => {
+    for (const { client } of clients) client.ws.terminate();
+    await Promise.all(nodes.map((node) => node.stop()));
+    await redis?.stop();
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+  });
+
+  /** Connects; resolves after `connection_established` or a refusal (generous deadline: the machine is shared). */
+  async function connect(node: number): Promise<RawPusherClient> {
+    const client = new RawPusherClient(new WebSocket(`ws://127.0.0.1:${nodes[node]!.port}/app/${LIMITED.key}?protocol=7&client=test&version=1.0`));
+    const first = await client.next(() => true, 20_000);
+    if (first.event === 'pusher:connection_established') client.socketId = (JSON.parse(first.data as string) as { socket_id: string }).socket_id;
+    else client.frames.unshift(first);
+    return client;
+  }
+
+  async function assertRefused(node: number): Promise<void> {
+    const refused = await connect(node);
+    assert.equal(refused.socketId, '', `node ${node} admitted a connection past the quota`);
+    const error = await refused.next((frame) => frame.event === 'pusher:error');
+    assert.equal((error.data as { code: number }).code, 4004);
+    assert.equal((await refused.closed).code, 4004);
+  }
+
+  test('100 connections over 3 nodes are admitted; the 101st is refused with 4004 on every node', async () => {
+    // Ten at a time, round robin over the nodes.
+    for (let batch = 0; batch < QUOTA / 10; batch++) {
+      const opened = await Promise.all(
+        Array.from({ length: 10 }, async (_, i) => {
+          const node = (batch * 10 + i) % 3;
+          return { client: await connect(node), node };
+        }),
+      );
+      clients.push(...opened);
+    }
+    assert.equal(clients.filter(({ client }) => client.socketId !== '').length, QUOTA, 'all 100 admitted');
+    for (const node of [0, 1, 2]) await assertRefused(node);
+  });
+
+  test('closing one connection frees a unit for a new one on any node', async () => {
+    for (const node of [2, 0, 1]) {
+      const index = clients.findIndex((entry) => entry.node !== node);
+      const [{ client }] = clients.splice(index, 1) as [{ client: RawPusherClient; node: number }];
+      client.close();
+      await client.closed;
+      const fresh = await connect(node);
+      assert.match(fresh.socketId, /^\d+\.\d+$/, `node ${node} admits a connection after a close elsewhere`);
+      clients.push({ client: fresh, node });
+      await assertRefused((node + 1) % 3);
+    }
+  });
+
+  test("a killed node's connections free up within its heartbeat TTL", async () => {
+    const victim = 1;
+    const lost = clients.filter((entry) => entry.node === victim).length;
+    assert.ok(lost > 0);
+    nodes[victim]!.child.kill('SIGKILL');
+    await nodes[victim]!.stop();
+    const admitted: RawPusherClient[] = [];
+    await waitUntil(
+      async () => {
+        const fresh = await connect(0);
+        if (fresh.socketId === '') return false;
+        admitted.push(fresh);
+        clients.push({ client: fresh, node: 0 });
+        return admitted.length === lost;
+      },
+      15_000,
+      `${lost} connections admitted after the node died`,
+    );
+    await assertRefused(2);
+  });
+
+  test('the REST rate limit is shared by the nodes: 30 per window across 3 nodes, then 429', async () => {
+    const live = [0, 2];
+    const path = `/apps/${RATED.id}/channels`;
+    const call = (node: number) => signedCall(nodes[node]!.url, 'GET', path, { key: RATED.key, secret: RATED.secret });
+    for (let i = 0; i < RATED.limits.restRequestsPerWindow; i++) assert.equal((await call(live[i % 2]!)).status, 200, `request ${i + 1}`);
+    for (const node of live) {
+      const limited = await call(node);
+      assert.equal(limited.status, 429);
+      assert.equal(limited.json.code, 'RC_ERR_RATE_LIMITED');
+      assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    }
+  });
+});

@@ -139,7 +139,7 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
       if (client.ackEnabled) addExt(reply, { ack: client.batch });
       done(message, reply);
       // The cursor and a fresh TTL; not awaited (a failed write only costs a longer replay on adoption).
-      if (!client.closed) registry.persist(client).catch((error: unknown) => registry.logWarn(error, 'could not save a bayeux client record'));
+      if (!client.closed) registry.persist(client).catch((error: unknown) => backendFailed(error, 'could not save a bayeux client record'));
     };
 
     for (const message of messages) {
@@ -219,13 +219,15 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
     shedder.noteSession(sessionId, holdMs + sessions.graceMs);
     return sessions.keepAlive(sessionId, holdMs).then(
       () => undefined,
-      (error: unknown) => {
-        // A backend outage is logged once by the node's outage log, not once per connect.
-        const outages = existingOutageLog(door.core);
-        if (outages !== undefined && isRoomcastError(error) && OutageLog.covers(error)) outages.failed(error);
-        else registry.logWarn(error, 'could not extend a bot session');
-      },
+      (error: unknown) => backendFailed(error, 'could not extend a bot session'),
     );
+  }
+
+  /** A backend write that is not awaited failed: an outage is logged once by the node's outage log, not once per connect. */
+  function backendFailed(error: unknown, text: string): void {
+    const outages = existingOutageLog(door.core);
+    if (outages !== undefined && isRoomcastError(error) && OutageLog.covers(error)) outages.failed(error);
+    else registry.logWarn(error, text);
   }
 }
 

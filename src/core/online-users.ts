@@ -72,16 +72,21 @@ export class OnlineUsers {
     const connections = [...this.signedInHere.values()];
     return async () => {
       const failures = await inBatches(connections, async ({ appId, connection }) => {
-        const { firstForUser } = await this.backend.presence.join(onlineUserKey(appId, connection.userId), {
-          connectionId: connection.connectionId,
-          nodeId: this.nodeId(),
-          userId: connection.userId,
-          userInfo: 'null',
-        });
-        if (firstForUser) await this.sendSignal({ type: 'user_online', appId, userId: connection.userId, online: true });
+        await this.register(appId, connection);
       });
       if (failures > 0) throw new Error(`${failures} of ${connections.length} signed-in users could not be registered again`);
     };
+  }
+
+  /** Stores the connection under this node's registration; the user's first connection anywhere announces `user_online`. */
+  private async register(appId: string, connection: UserConnection): Promise<void> {
+    const { firstForUser } = await this.backend.presence.join(onlineUserKey(appId, connection.userId), {
+      connectionId: connection.connectionId,
+      nodeId: this.nodeId(),
+      userId: connection.userId,
+      userInfo: 'null',
+    });
+    if (firstForUser) await this.sendSignal({ type: 'user_online', appId, userId: connection.userId, online: true });
   }
 
   /** A connection signed in: record its user, watch its watchlist, tell it the watched users' states. Never throws. */
@@ -95,13 +100,7 @@ export class OnlineUsers {
     this.serialize(connection.connectionId, async () => {
       const held = this.gate?.pass();
       if (held != null) await held;
-      const { firstForUser } = await this.backend.presence.join(onlineUserKey(appId, connection.userId), {
-        connectionId: connection.connectionId,
-        nodeId: this.nodeId(),
-        userId: connection.userId,
-        userInfo: 'null',
-      });
-      if (firstForUser) await this.sendSignal({ type: 'user_online', appId, userId: connection.userId, online: true });
+      await this.register(appId, connection);
       if (watchlist.length === 0) return;
       const counts = await Promise.all(watchlist.map((watched) => this.backend.presence.userCount(onlineUserKey(appId, watched))));
       if (!this.watchersOf(appId, watchlist[0]!, false)?.has(connection)) return; // signed out meanwhile

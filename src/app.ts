@@ -26,7 +26,7 @@ import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetric
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
 import { readTlsOptions, TlsReloader } from './ops/tls.ts';
-import type { ReloadReport } from './doors/rest/routes/operator.ts';
+import type { ReloadReport } from './doors/rest/routes/route-plugin.ts';
 import { statsRoutes } from './ops/stats.ts';
 import { PushService } from './push/service.ts';
 import { registerWebhooks } from './webhooks/registry.ts';
@@ -87,7 +87,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
   // Loaded only when some app has an endpoint: a node without webhooks never pays their start-up cost.
   const webhooks: WebhookService | null = config.apps.some((app) => app.webhooks.length > 0)
-    ? new (await import('./webhooks/service.ts')).WebhookService({ config, backend, nodeId: () => core.nodeId, logger })
+    ? new (await import('./webhooks/service.ts')).WebhookService({ config, backend, nodeId: () => core.registrationId, logger })
     : null;
   if (webhooks !== null) {
     registerWebhooks(core, webhooks);
@@ -164,7 +164,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // Loaded only when served: most deployments and tests never pay for its modules.
   if (consoleIsServed(config.console)) {
     const { consoleDoor } = await import('./doors/console/plugin.ts');
-    await http.register(consoleDoor, { core, push, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
+    const queueDepths = async (): Promise<{ push: number | null; webhooks: number | null }> => {
+      const [pushDepth, webhookDepth] = await Promise.all([
+        push === null ? null : push.queueDepth().catch(() => null),
+        webhooks === null ? null : webhooks.queuedEvents().catch(() => null),
+      ]);
+      return { push: pushDepth === null ? null : pushDepth.waiting + pushDepth.delayed + pushDepth.active, webhooks: webhookDepth };
+    };
+    await http.register(consoleDoor, { core, push, queueDepths, ...(options.consoleAssetsDir === undefined ? {} : { assetsDir: options.consoleAssetsDir }) });
   } else {
     logger.info(`console off: ${config.console.enabled ? 'no admin user in console.users' : 'console.enabled is false'}`);
   }

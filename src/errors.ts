@@ -44,6 +44,7 @@ export const ERRORS = {
   // --- backend
   RC_ERR_BACKEND_UNAVAILABLE: spec(503, 'Service Unavailable', 'the %s backend is unavailable: %s', true),
   RC_ERR_BACKEND_TIMEOUT: spec(503, 'Service Unavailable', 'the %s backend did not answer within %s ms', true),
+  RC_ERR_BACKEND_BUS_DOWN: spec(503, 'Service Unavailable', "this node's bus subscription is down (re-subscribing): it cannot vouch that a publish reaches every subscriber; retry shortly (or on another node)", true),
 
   // --- REST auth and apps
   RC_ERR_AUTH_MISSING_PARAM: spec(401, 'Unauthorized', 'missing signature parameter %s'),
@@ -75,9 +76,11 @@ export const ERRORS = {
   RC_ERR_HISTORY_BAD_CURSOR: spec(400, 'Bad Request', 'cursor rejected: %s'),
   RC_ERR_HISTORY_CONFIRM_MISMATCH: spec(400, 'Bad Request', 'confirm_channel must equal the channel in the path (%s)'),
   RC_ERR_HISTORY_INVALID_OPERATION: spec(400, 'Bad Request', 'history %s: %s'),
+  RC_ERR_HISTORY_EPOCH_MISMATCH: spec(409, 'Conflict', '%s is not a position in the channel\'s current stream: %s; start again from the channel\'s history state'),
   RC_ERR_MESSAGES_UNSUPPORTED: spec(501, 'Not Implemented', 'the %s backend does not support versioned messages'),
   RC_ERR_MESSAGE_INVALID_SERIAL: spec(400, 'Bad Request', 'message serial %s is not a serial'),
   RC_ERR_MESSAGE_NOT_FOUND: spec(404, 'Not Found', 'message %s on channel %s %s'),
+  RC_ERR_MESSAGE_EPOCH_MISMATCH: spec(409, 'Conflict', 'serial %s does not name a message of the channel\'s current stream: %s'),
   RC_ERR_MESSAGE_DELETED: spec(409, 'Conflict', 'message %s is deleted; it cannot be %s'),
   RC_ERR_MESSAGE_INVALID_BODY: spec(400, 'Bad Request', 'message change: %s'),
   RC_ERR_MESSAGE_CONTENDED: spec(503, 'Service Unavailable', 'message %s changed %s times while this change was prepared; retry', true),
@@ -121,9 +124,9 @@ export const ERRORS = {
 
   // --- bot API (issue 5): login, cookies and sessions (HTTP statuses)
   RC_ERR_BOT_LOGIN_BAD_BODY: spec(400, 'Bad Request', 'the login body must be a JSON object with string fields room and token: %s'),
-  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; check the room code in your client'),
-  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); check the bot token in the console'),
-  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; start the space, then log in again'),
+  RC_ERR_BOT_ROOM_INVALID: spec(401, 'Unauthorized', 'room code is unknown or expired; ask an operator for the room\'s current code (operator console, Rooms page: issue a code; or `roomcast codes expire SPACE/ROOM`, or POST /apps/{app_id}/spaces/{space}/rooms/{room}/rotate_code)'),
+  RC_ERR_BOT_TOKEN_INVALID: spec(401, 'Unauthorized', 'API token is unknown or expired (or belongs to a bot of another space); ask an operator for the bot\'s current token (operator console, Rooms page: issue a token; or `roomcast tokens expire SPACE/BOT`, or POST /apps/{app_id}/spaces/{space}/bots/{bot}/rotate_token)'),
+  RC_ERR_BOT_SPACE_NOT_RUNNING: spec(503, 'Service Unavailable', 'space %s is not running; an operator starts it (operator console, Rooms page, or POST /apps/{app_id}/spaces/{space}/start), then log in again'),
   RC_ERR_BOT_BUSY: spec(503, 'Service Unavailable', 'the server is busy (%s); API clients are shed first, try again in %s s', true),
   RC_ERR_BOT_COOKIE_MISSING: spec(412, 'Precondition Failed', 'cookie %s is missing; send back both API-Cookie and API-Route from /api/v1/login'),
   RC_ERR_BOT_COOKIE_MALFORMED: spec(400, 'Bad Request', 'the Cookie header is not in RFC 6265 form: %s'),

@@ -192,19 +192,19 @@ function fromStreamEntry([id, fields]: XEntry): LogEntry {
     if (fields[index] === 't') time = Number(fields[index + 1]);
     else if (fields[index] === 'b') body = fields[index + 1] ?? '';
   }
-  return { seq: Number(id.slice(0, id.indexOf('-'))), time, body };
+  return { epoch: 'bench000', seq: Number(id.slice(0, id.indexOf('-'))), time, body };
 }
 
 /** A zset member "{seq}:{time}:{body}" (as parseEntry in log.ts). */
 function fromZsetMember(member: string): LogEntry {
   const first = member.indexOf(':');
   const second = member.indexOf(':', first + 1);
-  return { seq: Number(member.slice(0, first)), time: Number(member.slice(first + 1, second)), body: member.slice(second + 1) };
+  return { epoch: 'bench000', seq: Number(member.slice(0, first)), time: Number(member.slice(first + 1, second)), body: member.slice(second + 1) };
 }
 
 function appended(reply: unknown, body: string): LogEntry {
   const [seq, time] = reply as [number, number];
-  return { seq, time, body };
+  return { epoch: 'bench000', seq, time, body };
 }
 
 async function load(client: Redis, lua: string): Promise<string> {

@@ -54,8 +54,8 @@ async function perMessageNs(): Promise<{ watched: number; unwatched: number; cou
     const counters = new TrafficCounters(app.http, app.core);
     const countersTap = (counters as unknown as { onMessage: (message: ChannelMessage) => void }).onMessage;
     const record = { action: 'message.create', name: 'e', data: '{"n":1}', origin: 'rest' } as const;
-    const hot = Array.from({ length: 1000 }, (_, i) => new ChannelMessage('a', 'hot', i + 1, Date.now(), record));
-    const cold = Array.from({ length: 1000 }, (_, i) => new ChannelMessage('a', `cold-${i % 10}`, i + 1, Date.now(), record));
+    const hot = Array.from({ length: 1000 }, (_, i) => new ChannelMessage('a', 'hot', 'bench000', i + 1, Date.now(), record));
+    const cold = Array.from({ length: 1000 }, (_, i) => new ChannelMessage('a', `cold-${i % 10}`, 'bench000', i + 1, Date.now(), record));
     const time = (tap: (message: ChannelMessage) => void, messages: ChannelMessage[]): number => {
       let best = Infinity;
       for (let run = 0; run < 5; run++) {

@@ -38,7 +38,8 @@ type StoreFactory = (client: Redis, keys: StoreKeys, retention: RetentionPolicy)
 /** The real RedisLog (its scripts registered on this connection) behind the scenario's interface. */
 const realZset: StoreFactory = async (client, keys, retention) => {
   defineScripts(client);
-  const log = new RedisLog({ client, keys: createKeys('bench:'), commandTimeoutMs: 30_000 });
+  const benchKeys = createKeys('bench:');
+  const log = new RedisLog({ client, keys: benchKeys, commandTimeoutMs: 30_000, busTopicOf: () => benchKeys.bus, cluster: false, waitReplicas: 0, waitTimeoutMs: 0 });
   return {
     entriesKey: keys.entries,
     append: (body) => log.append(STREAM, body, retention),

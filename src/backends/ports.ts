@@ -22,7 +22,17 @@ export type BusMessage =
       readonly kind: 'signal';
       /** Opaque to the backend; the core encodes and decodes it. */
       readonly body: string;
-    };
+    }
+  /**
+   * The bus stopped delivering to this node (its subscription dropped): messages sent from
+   * now until `resumed` are not delivered here. Sent once per outage.
+   */
+  | { readonly kind: 'lost' }
+  /**
+   * The bus delivers again after `lost` (re-subscribed). Appends sent meanwhile were not
+   * delivered: the core reads them from the log (see core/bus-inbound.ts).
+   */
+  | { readonly kind: 'resumed' };
 
 /** Called by the backend for every bus message, on every node, the sender's included. */
 export type BusHandler = (message: BusMessage) => void;
@@ -32,18 +42,75 @@ export type BusHandler = (message: BusMessage) => void;
  *
  * Guarantees: every live node's handler sees each message once; appends to one stream
  * arrive in serial order on every node; signals from one node arrive in the order sent.
- * Delivery is at-most-once: a node that is disconnected from the store misses messages
- * sent meanwhile (history covers the gap for appends).
+ * Nothing is promised about the order of messages of different streams, or of a signal
+ * relative to an append (one Redis carries them in publish order; a Redis Cluster does
+ * not). Delivery is at-most-once: a node that is disconnected from the store misses
+ * messages sent meanwhile, and is told so (`lost`, then `resumed` once delivering again),
+ * so the core can read the missed appends from the log.
+ *
+ * A bus that also implements `InterestBus` may be configured to deliver a stream's
+ * appends only to the nodes that watch it; signals always reach every node.
  */
 export interface Bus {
   /** Registers the single inward handler. The core calls this once at start (before `start`). */
   setHandler(handler: BusHandler): void;
   /** Broadcasts a signal to every node, this one included. */
   signal(body: string): Promise<void>;
+  /**
+   * False while this node knows it misses bus messages (its subscription is down, between
+   * `lost` and `resumed`, or not made yet). Absent: the bus always delivers (memory).
+   */
+  isSubscribed?(): boolean;
 }
 
-/** One stored message of a stream. `seq` is its position: 1, 2, 3, … per stream. */
+/** A hold on every stream's appends (`InterestBus.watchAll`). */
+export interface BusInterestHold {
+  /** Resolves once every stream's appends reach this node (never rejects; see `watch`). */
+  readonly ready: Promise<void>;
+  /** Gives the hold up; idempotent. */
+  release(): void;
+}
+
+/**
+ * Optional capability of a bus: interest-based routing. Watches are counted per stream
+ * on this node; the node receives the appends of every stream watched at least once (and
+ * of all streams while a `watchAll` hold is kept).
+ *
+ * Guarantees: once `watch(stream)` resolved, and until the matching `unwatch`, every
+ * append of the stream reaches this node's handler in seq order (at-most-once, as any bus
+ * message). Appends made before it resolved may be missed: a watcher that needs them
+ * reads history. The handler may also see appends of streams nobody here watches (streams
+ * share shards) and must ignore those it has no use for. A bus routing by broadcast
+ * delivers everything and its watches resolve at once.
+ */
+export interface InterestBus extends Bus {
+  /** Counts one interest in `stream`; resolves once its appends reach this node (or after the command timeout, the subscription still following when the store is back). */
+  watch(stream: string): Promise<void>;
+  /** Drops one interest counted by `watch`; the last one stops delivery (asynchronously). */
+  unwatch(stream: string): void;
+  /** Holds interest in every stream until released (node-wide consumers: push, bots, metrics taps). */
+  watchAll(): BusInterestHold;
+}
+
+/** True when the bus offers interest-based routing. */
+export function hasInterest(bus: Bus): bus is InterestBus {
+  return typeof (bus as Partial<InterestBus>).watch === 'function';
+}
+
+/**
+ * One stored message of a stream. `seq` is its position: 1, 2, 3, … per stream epoch.
+ *
+ * Stream epochs: a stream's `epoch` is an id the store draws, atomically with the step
+ * that creates the stream's seq counter (its first append, or the first after the
+ * counter was lost: a Redis that restarted without persistence or was flushed, a
+ * memory backend in a new process). So whenever seqs could start again at 1, the epoch
+ * is new, and `(epoch, seq)` names one entry for ever. Epochs are short strings of
+ * `[0-9a-z]` (8 characters; `00000000` for a Redis stream whose counter predates
+ * epochs); they are unordered: only equality means anything.
+ */
 export interface LogEntry {
+  /** The stream's epoch when the entry was stored. */
+  readonly epoch: string;
   readonly seq: number;
   /** Milliseconds since the epoch, taken by the store (one clock for all nodes on Redis). */
   readonly time: number;
@@ -70,7 +137,9 @@ export interface LogRange {
 }
 
 export interface StreamState {
-  /** The last seq assigned (0 when nothing was ever appended). */
+  /** The stream's current epoch; null when it has no seq counter (never appended, or the counter is gone). */
+  readonly epoch: string | null;
+  /** The last seq assigned in the epoch (0 when nothing was ever appended). */
   readonly lastSeq: number;
   /** Oldest retained seq, or 0 when none is retained. */
   readonly firstRetainedSeq: number;
@@ -84,7 +153,9 @@ export interface StreamState {
  * Guarantees: `append` is atomic per stream: the seq is the previous one plus one, the
  * entry is stored (subject to retention), and it is broadcast as an `append` bus
  * message, so every node sees a stream's entries in seq order with no gaps unless it
- * was disconnected. Retention is applied on append.
+ * was disconnected. Retention is applied on append. Entries read or broadcast carry the
+ * stream's epoch; a reader holding a position compares epochs before seqs, because a
+ * seq of another epoch names an unrelated entry.
  */
 export interface MessageLog {
   /** Appends `body` to `stream` and broadcasts it. */
@@ -96,7 +167,7 @@ export interface MessageLog {
   /** Reads one retained entry, or null when it was never written or is no longer retained. */
   get(stream: string, seq: number): Promise<LogEntry | null>;
   state(stream: string): Promise<StreamState>;
-  /** Drops retained entries (seq keeps counting). */
+  /** Drops retained entries (seq keeps counting, the epoch stays). */
   purge(stream: string): Promise<void>;
   /**
    * Drops, in one atomic step, the retained entries older than a bound: those whose seq
@@ -159,9 +230,21 @@ export interface OccupancyStore {
   removeNode(nodeId: string): Promise<void>;
 }
 
-/** Node liveness. A node is dead when it has not called `heartbeat` for `ttlMs`. */
+/**
+ * Node liveness, per registration: the core registers each process incarnation under its
+ * own id (`{node.id}#{random}`, see core/membership.ts), so a restarted node never renews
+ * its previous incarnation's registration. A registration is dead when it has not called
+ * `heartbeat` for `ttlMs`.
+ */
 export interface NodeRegistry {
-  heartbeat(nodeId: string, ttlMs: number): Promise<void>;
+  /**
+   * Renews a registration until now + `ttlMs` (the store's clock), creating it when absent.
+   * Returns true when it was still registered (alive, or expired but not yet claimed), false
+   * when it was absent: a first heartbeat, or it was claimed by a reaper, forgotten, or lost
+   * with the store's data. Renewal and claim are atomic against each other: after a true, no
+   * concurrent `claimDead` of the registration succeeded.
+   */
+  heartbeat(nodeId: string, ttlMs: number): Promise<boolean>;
   /** Ids of nodes that registered but whose heartbeat expired, and that no one has reaped yet. */
   deadNodes(): Promise<string[]>;
   /** Claims the clean-up of a dead node; true for exactly one caller. */
@@ -197,6 +280,8 @@ export interface MessageItem {
 
 /** The stored state of one message: its versions, live annotations and summary. */
 export interface MessageDocument {
+  /** The stream epoch of the message and of every item here (`MessageCommit.epoch` of its commits). */
+  readonly epoch: string;
   /** Bumped by every successful commit; 0 when nothing was ever committed for the message. */
   readonly revision: number;
   /** Preserved versions, oldest first (the original publish first while it is preserved). */
@@ -212,6 +297,12 @@ export type MessageAppendRole = 'version' | 'annotation' | 'event';
 
 /** One atomic change of a message, computed by the core from the document it read. */
 export interface MessageCommit {
+  /**
+   * The stream epoch the message belongs to: the commit fails (null, like a moved
+   * revision) when the stream's epoch is another one, so a change prepared in one epoch
+   * is never applied to a same-seq message of the next.
+   */
+  readonly epoch: string;
   /** The document revision the change was computed from; the commit fails when it moved. */
   readonly expectedRevision: number;
   /** When `expectedRevision` is 0: the original publish, seeded as the first version. */
@@ -530,6 +621,36 @@ export interface BackendTelemetry {
   readonly busReconnects: number;
 }
 
+/** What `StoreGeneration` listeners get when the store lost its data. */
+export interface DataLoss {
+  /** The generation marker this node had seen (gone from the store now). */
+  readonly previous: string;
+  /** The marker now in the store (written by this node or by another that noticed first). */
+  readonly current: string;
+}
+
+/**
+ * Optional capability: noticing that the shared store lost its data while this node ran
+ * (a Redis restarted without persistence, flushed, or swapped for another).
+ *
+ * Guarantees: the store holds one generation marker, written by whichever node checks
+ * first (set-if-absent). Every node checks it at start, whenever its store connection
+ * comes back, and at least every few seconds (redis: `GENERATION_CHECK_MS`). When the
+ * marker this node saw is gone or replaced, the node logs one warn, writes a new marker
+ * if none is there, and calls each listener once for that loss, on this node only (every
+ * node notices for itself, within one check). Everything nodes had written is gone:
+ * presence, occupancy, node liveness, sessions (listeners re-register what they serve),
+ * and every stream's seq counter, so each stream's next append starts a new epoch (see
+ * `LogEntry`) whether or not anyone listens. A loss while no node runs is noticed by no
+ * one (there is no "before"); epochs still keep old positions from being matched.
+ */
+export interface StoreGeneration {
+  /** The marker this node last saw; null until a check succeeded. */
+  current(): string | null;
+  /** Adds a listener called once per loss this node notices; returns its remover. Listeners must not throw. */
+  onDataLost(listener: (loss: DataLoss) => void): () => void;
+}
+
 /** The whole backend, as `createBackend(config)` returns it. */
 export interface Backend {
   readonly driver: 'memory' | 'redis';
@@ -557,6 +678,8 @@ export interface Backend {
   readonly quotas?: QuotaStore;
   /** Store connection figures (Redis); absent for a backend with no connections (memory). */
   readonly telemetry?: BackendTelemetry;
+  /** Data-loss detection (redis). Absent on memory, whose data lives and dies with the process. */
+  readonly generation?: StoreGeneration;
   /**
    * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
    * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps

@@ -177,6 +177,12 @@ function crossReferenceProblems(config: Config): ConfigProblem[] {
   if (config.backend.driver === 'redis' && config.backend.redis === undefined) {
     problems.push(problemAt('backend.redis.url', 'is required when backend.driver is "redis"'));
   }
+  const redis = config.backend.redis;
+  if (redis !== undefined && redis.cluster !== undefined && redis.sentinels !== undefined) {
+    problems.push(problemAt('backend.redis.sentinels', 'cannot be combined with backend.redis.cluster'));
+  } else if (redis !== undefined && redis.url === undefined && redis.cluster === undefined && redis.sentinels === undefined) {
+    problems.push(problemAt('backend.redis.url', 'is required (or backend.redis.cluster, or backend.redis.sentinels)'));
+  }
   const { tls, httpPort, port } = config.server;
   if (httpPort !== undefined && tls === undefined) {
     problems.push(problemAt('server.httpPort', 'needs server.tls (without TLS, server.port already speaks plain HTTP)'));

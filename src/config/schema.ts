@@ -7,29 +7,11 @@
  * config file may be as small as `{ "apps": [...] }`.
  */
 import { consoleSchema } from './console.ts';
+import { WEBHOOK_EVENT_TYPES } from './webhook-events.ts';
 
 export type * from './types.ts';
 
-/** Every event a webhook endpoint can ask for: Pusher's seven, then roomcast's own (docs/webhooks.md). */
-export const WEBHOOK_EVENT_TYPES = [
-  'channel_occupied',
-  'channel_vacated',
-  'member_added',
-  'member_removed',
-  'client_event',
-  'cache_miss',
-  'subscription_count',
-  'message_created',
-  'message_updated',
-  'message_deleted',
-  'message_appended',
-  'annotation_created',
-  'annotation_deleted',
-  'bot_joined',
-  'bot_left',
-  'user_online',
-  'user_offline',
-] as const;
+export { WEBHOOK_EVENT_TYPES } from './webhook-events.ts';
 
 // No ':' so `{appId}:{channel}` stream keys split unambiguously.
 const idPattern = '^[A-Za-z0-9_.-]{1,100}$';
@@ -170,11 +152,62 @@ export const configSchema = {
         redis: {
           type: 'object',
           additionalProperties: false,
-          required: ['url'],
-          description: 'The Redis backend (a standalone Redis ≥ 7.0; Redis Cluster is not supported).',
+          description:
+            'The Redis backend (Redis ≥ 7.0): a standalone Redis (`url`), a Redis Cluster (`cluster`) or a master watched by Sentinel (`sentinels`); exactly one of the three. See docs/scaling.md.',
           properties: {
-            url: { type: 'string', pattern: '^rediss?://', 'x-env': 'REDIS_URL', description: '`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`.' },
-            keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix.' },
+            url: {
+              type: 'string',
+              pattern: '^rediss?://',
+              'x-env': 'REDIS_URL',
+              description:
+                '`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS): a standalone Redis. With `cluster` or `sentinels` only its credentials, database and TLS are used (the host comes from the cluster or the sentinels). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`.',
+            },
+            cluster: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['nodes'],
+              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. Webhooks (the outbox) are not available on a cluster.',
+              properties: {
+                nodes: {
+                  type: 'array',
+                  minItems: 1,
+                  items: { type: 'string', pattern: '^[^\\s:/]+:[0-9]+$' },
+                  description: 'Some of the cluster\'s nodes as `host:port` (the client discovers the rest). Any master or replica will do; list several so start-up survives one being down.',
+                },
+              },
+            },
+            sentinels: {
+              type: 'array',
+              minItems: 1,
+              items: { type: 'string', pattern: '^[^\\s:/]+:[0-9]+$' },
+              description: 'Redis Sentinel addresses as `host:port`: the backend asks them for the current master of `masterName` and follows failovers (connections reconnect to the promoted replica).',
+            },
+            masterName: { type: 'string', minLength: 1, default: 'mymaster', description: 'The master name the sentinels monitor (with `sentinels`).' },
+            keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix. On a cluster, a prefix holding a `{…}` hash tag pins every key to one slot.' },
+            routing: {
+              enum: ['broadcast', 'interest'],
+              default: 'broadcast',
+              description:
+                'Which channel messages a node takes from the bus. `broadcast`: every node receives every message. `interest`: a node subscribes only to the shards (`shards`) of channels it has local subscribers in (plus everything while a node-wide consumer such as push asks for it); see docs/scaling.md for the measured trade-off.',
+            },
+            shards: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 16384,
+              default: 128,
+              'x-unit': 'shards',
+              description:
+                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster) and of bus routing (one pub/sub topic). Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
+            },
+            waitReplicas: {
+              type: 'integer',
+              minimum: 0,
+              default: 0,
+              'x-unit': 'replicas',
+              description:
+                'After each append (publish, message change), wait until this many replicas acknowledged it (`WAIT`) before answering; a publish that is not acknowledged within `waitTimeoutMs` fails with RC_ERR_BACKEND_UNAVAILABLE (it may still have been delivered). 0: answer once the master has it.',
+            },
+            waitTimeoutMs: { type: 'integer', minimum: 1, default: 500, 'x-unit': 'ms', description: 'With `waitReplicas`: how long an append waits for replica acknowledgements.' },
             commandTimeoutMs: {
               type: 'integer',
               minimum: 10,
@@ -217,6 +250,21 @@ export const configSchema = {
         connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000, 'x-unit': 'ms', description: 'How long /meta/connect is held open.' },
         maxSessions: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'sessions', description: 'Live bot sessions on this node past which new logins get 503. 0 disables.' },
         maxEventLoopDelayMs: { type: 'integer', minimum: 0, default: 200, 'x-unit': 'ms', description: 'Sustained event-loop delay past which new logins get 503 with a proportional Retry-After: the median of the p99 delays of the last five one-second windows, judged once the node is warm (one stall or a start-up burst sheds nobody). 0 disables.' },
+        chatEvents: {
+          type: 'array',
+          items: { type: 'string', minLength: 1, maxLength: 200 },
+          uniqueItems: true,
+          default: ['message', 'chat', 'client-message', 'client-chat'],
+          description:
+            'Event names that are chat: a bot receives them on `/service/stream` (and in the envelope of mapped channels) as `messageType: "Message"`. `typing` and `client-typing` are `Typing`; every other event is `Event` (its name is in `event`). See docs/bot-api.md.',
+        },
+        rawDataChannels: {
+          type: 'array',
+          items: { type: 'string', minLength: 2, maxLength: 256, pattern: '^(/[A-Za-z0-9_@-]+)+(/\\*{1,2})?$|^/\\*{1,2}$' },
+          default: [],
+          description:
+            'Bayeux channels or patterns (`/presence-room-acme-lobby/app/**`) mapped to app channels whose events reach Bayeux subscribers as the published data itself, as a generic Faye or CometD app expects, instead of the bot envelope (`messageType`, `contentData`, …). JSON object and array texts arrive parsed, other data as the string; message changes are not sent there. Empty: every mapped channel carries the envelope.',
+        },
       },
     },
     apps: {

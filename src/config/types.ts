@@ -5,6 +5,7 @@
  * `roomcast config check` and renders docs/configuration.md (`npm run docs:config`).
  */
 import type { ConsoleConfig } from './console.ts';
+import type { WebhookEventType } from './webhook-events.ts';
 
 /** Per-app limits (`apps[].limits`). Pusher's published defaults where Pusher has one. */
 export interface AppLimits {
@@ -46,8 +47,7 @@ export interface AppConfig {
   webhooks: WebhookEndpointConfig[];
 }
 
-/** An event a webhook endpoint can ask for (the list: `WEBHOOK_EVENT_TYPES` in schema.ts). */
-export type WebhookEventType = (typeof import('./schema.ts').WEBHOOK_EVENT_TYPES)[number];
+export type { WebhookEventType };
 
 /** One webhook endpoint of an app (`apps[].webhooks[]`). */
 export interface WebhookEndpointConfig {
@@ -78,10 +78,22 @@ export interface SpaceConfig {
 }
 
 export interface RedisConfig {
-  /** Never logged with its password. */
-  url: string;
+  /** A standalone Redis; with `cluster` or `sentinels`, only its credentials, db and TLS. Never logged with its password. */
+  url?: string;
+  cluster?: { nodes: string[] };
+  /** Sentinel addresses, `host:port`. */
+  sentinels?: string[];
+  masterName?: string;
   keyPrefix: string;
   commandTimeoutMs: number;
+  /** Default `broadcast`. */
+  routing?: 'broadcast' | 'interest';
+  /** Default 128. */
+  shards?: number;
+  /** Default 0. */
+  waitReplicas?: number;
+  /** Default 500 (ms). */
+  waitTimeoutMs?: number;
 }
 
 export interface BackendConfig {
@@ -136,6 +148,10 @@ export interface BotApiConfig {
   connectTimeoutMs: number;
   maxSessions: number;
   maxEventLoopDelayMs: number;
+  /** Event names a bot receives as `messageType: "Message"`. */
+  chatEvents: string[];
+  /** Bayeux channels or patterns whose subscribers receive the published data, not the bot envelope. */
+  rawDataChannels: string[];
 }
 
 /** Push notifications (devices, publish, delivery workers). */

@@ -9,9 +9,10 @@
 import type { AppConfig } from '../config/schema.ts';
 import type { Backend } from '../backends/ports.ts';
 import { createError } from '../errors.ts';
-import { loadMessage, requireSeq, requireStore, withRetries, type LoadedMessage } from './message-documents.ts';
+import { epochMismatch, loadMessage, requirePosition, requireStore, withRetries, type LoadedMessage } from './message-documents.ts';
 import { annotationView, type AnnotationView } from './message-views.ts';
 import { retentionOf } from './publish.ts';
+import { inEpoch, serialOf } from './serials.ts';
 import { aggregationOf, replaces, requirementsOf, summarise } from './summary.ts';
 import type { AnnotationRecord, MessageRecord } from './types.ts';
 
@@ -67,14 +68,14 @@ export class Annotations {
         ...commitBase(app, message),
         appends: [
           { body: JSON.stringify(record), role: 'annotation' },
-          { body: JSON.stringify(summaryRecord(message.serial, summary)), role: 'event' },
+          { body: JSON.stringify(summaryRecord(message.serial, summary, message.latest.record.data)), role: 'event' },
         ],
         removeAnnotations: replaced,
         summary: JSON.stringify(summary),
       });
       const entry = entries?.[0];
       if (entry === undefined) return undefined;
-      return { annotation: annotationView(entry.seq, entry.time, record), summary };
+      return { annotation: annotationView(serialOf(entry.epoch, entry.seq), entry.time, record), summary };
     });
   }
 
@@ -88,15 +89,18 @@ export class Annotations {
         if (filter.name !== undefined && annotation.name !== filter.name) return false;
         return filter.clientId === undefined || annotation.clientId === filter.clientId;
       })
-      .map(({ seq, time, record }) => annotationView(seq, time, record));
+      .map(({ serial: itemSerial, time, record }) => annotationView(itemSerial, time, record));
     return { message_serial: message.serial, items };
   }
 
   async delete(app: AppConfig, channel: string, serial: string, annotationSerial: string): Promise<AnnotationDeleteResult> {
-    const annotationSeq = requireSeq(annotationSerial);
+    const annotationPosition = requirePosition(annotationSerial);
+    const annotationSeq = annotationPosition.seq;
     const store = requireStore(this.backend);
     return withRetries(serial, async () => {
       const message = await loadMessage(this.backend, app, channel, serial);
+      // An annotation serial of another epoch names nothing on this message: say so, never match its seq.
+      if (!inEpoch(annotationPosition, message.epoch)) throw epochMismatch(annotationSerial, annotationPosition, message.epoch);
       const target = message.annotations.find((item) => item.seq === annotationSeq);
       if (target === undefined) return { deleted: false, annotation_serial: annotationSerial, summary: message.summary ?? {} };
       const summary = summarise(liveAnnotations(message).filter((item) => item.seq !== annotationSeq).map((item) => item.annotation));
@@ -112,7 +116,7 @@ export class Annotations {
         ...commitBase(app, message),
         appends: [
           { body: JSON.stringify(record), role: 'event' },
-          { body: JSON.stringify(summaryRecord(message.serial, summary)), role: 'event' },
+          { body: JSON.stringify(summaryRecord(message.serial, summary, message.latest.record.data)), role: 'event' },
         ],
         removeAnnotations: [annotationSeq],
         summary: JSON.stringify(summary),
@@ -131,6 +135,7 @@ function liveAnnotations(message: LoadedMessage): { seq: number; annotation: Ann
 
 function commitBase(app: AppConfig, message: LoadedMessage) {
   return {
+    epoch: message.epoch,
     expectedRevision: message.revision,
     ...(message.original !== undefined ? { original: message.original } : {}),
     retention: retentionOf(app),
@@ -139,8 +144,8 @@ function commitBase(app: AppConfig, message: LoadedMessage) {
   };
 }
 
-function summaryRecord(messageSerial: string, summary: Record<string, unknown>): MessageRecord {
-  return { action: 'message.summary', name: 'message.summary', data: '', origin: 'rest', messageSerial, summary };
+function summaryRecord(messageSerial: string, summary: Record<string, unknown>, text: string): MessageRecord {
+  return { action: 'message.summary', name: 'message.summary', data: '', origin: 'rest', messageSerial, summary, text };
 }
 
 /** Validates an annotation request against its aggregation's needs. */

@@ -17,10 +17,21 @@
  * The core's observers are told `bot_joined` at login and `bot_left` when this node ends
  * a session or finds it expired (webhooks record each once per session, whichever node
  * reports it).
+ *
+ * Ownership: each session also has an entry in the backend's presence store (key
+ * `{appId}:#bots`, one "connection" per session), tagged with the registration id of the
+ * process incarnation that issued it (see membership.ts), so the cluster knows which
+ * sessions a dead incarnation held. When that registration is reaped, the reaper ends
+ * the sessions whose record is gone with `bot_left` (no node was left to notice), and
+ * adopts the ones still alive (the bot polls another node, or may within the grace). A
+ * node that registers again after its registration was lost registers its sessions too.
  */
 import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../backends/ports.ts';
-import type { Core } from './core.ts';
+import { parseStreamKey, streamKey } from './channels.ts';
+import type { Core, Registrant } from './core.ts';
+import type { Departure } from './presence.ts';
+import { inBatches } from './subscriptions.ts';
 import { roomsOf, type BotLogin, type RoomDirectory } from './rooms.ts';
 
 /** What a session remembers about its login (JSON in the KV). */
@@ -35,7 +46,7 @@ export interface BotSession {
   readonly displayName: string;
   /** The space's epoch at login; a later stop makes it stale. */
   readonly epoch: number;
-  /** The node that issued the login. */
+  /** The registration id of the process incarnation that issued the login (see membership.ts). */
   readonly node: string;
   /** Milliseconds since the epoch. */
   readonly createdAt: number;
@@ -46,6 +57,26 @@ export type SessionCheck =
   | { readonly ok: false; readonly reason: 'expired' | 'space stopped' };
 
 const keyOf = (id: string): string => `bots:session:${id}`;
+
+/** The channel part of the presence-store key holding an app's session entries (no channel starts with `#`). */
+const SESSIONS_ENTRY = '#bots';
+
+/** What a session's presence entry carries (its "user id"): enough to announce its end without the record. */
+type SessionRef = Pick<BotSession, 'id' | 'appId' | 'channel' | 'space' | 'room' | 'bot'>;
+
+function entryUserOf(session: SessionRef): string {
+  return JSON.stringify([session.id, session.channel, session.space, session.room, session.bot]);
+}
+
+function sessionOfEntry(appId: string, userId: string): SessionRef | null {
+  try {
+    const [id, channel, space, room, bot] = JSON.parse(userId) as unknown[];
+    if ([id, channel, space, room, bot].some((part) => typeof part !== 'string')) return null;
+    return { id: id as string, appId, channel: channel as string, space: space as string, room: room as string, bot: bot as string };
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Parsed session records kept per node (see `known`); past it the oldest is forgotten and
@@ -60,8 +91,10 @@ const MAX_KNOWN_SESSIONS = 10_000;
  */
 const SPACE_STATE_TRUST_MS = 1000;
 
-export class BotSessions {
+export class BotSessions implements Registrant {
   private readonly kv: KeyValueStore;
+  /** Sessions whose presence entry this node wrote (issued or adopted here), to register them again; bounded like `known`. */
+  private readonly held = new Map<string, SessionRef>();
   private readonly rooms: RoomDirectory;
   /**
    * Session records parsed on this node, by id. A record never changes after login, so
@@ -84,6 +117,67 @@ export class BotSessions {
       this.stopsHeard += 1;
       this.runningSpaces.delete(spaceId);
     });
+    core.addRegistrant(this);
+  }
+
+  /** Registrant: the sessions held here, written again under the current registration id. */
+  reregister(): () => Promise<void> {
+    const sessions = [...this.held.values()];
+    return async () => {
+      const failures = await inBatches(sessions, (session) => this.register(session));
+      if (failures > 0) throw new Error(`${failures} of ${sessions.length} bot sessions could not be registered again`);
+    };
+  }
+
+  /** Registrant: of a removed registration's departures, ends or adopts its sessions (see the header); returns the rest. */
+  takeDepartures(left: readonly Departure[]): Departure[] {
+    const rest: Departure[] = [];
+    for (const departure of left) {
+      const { appId, channel } = parseStreamKey(departure.channel);
+      if (channel !== SESSIONS_ENTRY) {
+        rest.push(departure);
+        continue;
+      }
+      const session = sessionOfEntry(appId, departure.userId);
+      if (session !== null) void this.settleOrphan(session);
+    }
+    return rest;
+  }
+
+  /** A session whose registration was reaped: `bot_left` when its record is gone, else this node takes it over. */
+  private async settleOrphan(session: SessionRef): Promise<void> {
+    try {
+      if ((await this.kv.get(keyOf(session.id))) === null) {
+        this.known.delete(session.id);
+        this.announce('bot_left', session);
+        return;
+      }
+      await this.register(session);
+    } catch {
+      // The store failed: announced as ended rather than never (webhooks record one bot_left per session).
+      this.announce('bot_left', session);
+    }
+  }
+
+  /** Writes the session's presence entry under this node's registration. */
+  private async register(session: SessionRef): Promise<void> {
+    await this.core.backend.presence.join(streamKey(session.appId, SESSIONS_ENTRY), {
+      connectionId: session.id,
+      nodeId: this.core.registrationId,
+      userId: entryUserOf(session),
+      userInfo: 'null',
+    });
+    if (!this.held.has(session.id) && this.held.size >= MAX_KNOWN_SESSIONS) {
+      const oldest = this.held.keys().next();
+      if (oldest.done !== true) this.held.delete(oldest.value);
+    }
+    this.held.set(session.id, session);
+  }
+
+  /** Removes the session's presence entry (it ended). Never throws: a leftover is settled when its registration is reaped. */
+  private unregister(session: SessionRef): void {
+    this.held.delete(session.id);
+    this.core.backend.presence.leave(streamKey(session.appId, SESSIONS_ENTRY), session.id).catch(() => undefined);
   }
 
   /** The grace in milliseconds (`config.bots.sessionGraceMs`). */
@@ -102,17 +196,18 @@ export class BotSessions {
       bot: login.bot.id,
       displayName: login.bot.displayName,
       epoch: login.epoch,
-      node: this.core.nodeId,
+      node: this.core.registrationId,
       createdAt: Date.now(),
     };
     await this.kv.set(keyOf(session.id), JSON.stringify(session), this.graceMs);
+    await this.register(session);
     this.remember(session);
     this.announce('bot_joined', session);
     return session;
   }
 
   /** Tells the core's observers that a session joined or left its room. */
-  announce(kind: 'bot_joined' | 'bot_left', session: BotSession): void {
+  announce(kind: 'bot_joined' | 'bot_left', session: SessionRef): void {
     this.core.observers.notify('botSession', {
       kind,
       appId: session.appId,
@@ -156,9 +251,12 @@ export class BotSessions {
 
   /** Ends a session at once (logout, or its space stopped). */
   end(id: string): Promise<void> {
-    const session = this.known.get(id);
+    const session = this.known.get(id) ?? this.held.get(id);
     this.known.delete(id);
-    if (session !== undefined) this.announce('bot_left', session);
+    if (session !== undefined) {
+      this.announce('bot_left', session);
+      this.unregister(session);
+    }
     return this.kv.delete(keyOf(id));
   }
 
@@ -183,8 +281,11 @@ export class BotSessions {
   }
 
   private expired(id: string): SessionCheck {
-    const session = this.known.get(id);
-    if (session !== undefined) this.announce('bot_left', session);
+    const session = this.known.get(id) ?? this.held.get(id);
+    if (session !== undefined) {
+      this.announce('bot_left', session);
+      this.unregister(session);
+    }
     this.known.delete(id);
     return { ok: false, reason: 'expired' };
   }

@@ -25,7 +25,7 @@ export async function lastPublishedMessage(log: MessageLog, appId: string, chann
     } catch {
       continue;
     }
-    if (record.action === 'message.create') return new ChannelMessage(appId, channel, entry.seq, entry.time, record);
+    if (record.action === 'message.create') return new ChannelMessage(appId, channel, entry.epoch, entry.seq, entry.time, record);
   }
   return null;
 }

@@ -4,7 +4,8 @@
  *
  * - each node writes a snapshot of its own figures (connections per door, subscriptions,
  *   presence memberships, messages published per door, client events) every
- *   `metrics.statsIntervalMs` into one backend hash (`stats:nodes`, field = node id),
+ *   `metrics.statsIntervalMs` into one backend hash (`stats:nodes`, field = the process
+ *   incarnation's registration id, so two incarnations of one `node.id` never mix),
  *   stamped with its time; a snapshot older than `node.heartbeatTtlMs` is a dead node's
  *   and is ignored (and removed by the next reader), so a node's figures leave the sum
  *   when its heartbeat would;
@@ -20,10 +21,11 @@ import type { HashStore } from '../backends/ports.ts';
 import { streamKey } from './channels.ts';
 import type { Core } from './core.ts';
 import { countersOf, type NodeCounters } from './counters.ts';
+import { ORIGINS } from './types.ts';
 
 const STATS_KEY = 'stats:nodes';
 /** Doors whose publishes are counted (`internal`: the server's own, e.g. presence history). */
-const PUBLISH_DOORS = ['rest', 'ws', 'bayeux', 'internal'] as const;
+const PUBLISH_DOORS = ORIGINS;
 
 /** One app's figures on one node (the snapshot's unit). */
 export interface NodeAppFigures {
@@ -90,13 +92,13 @@ export class ClusterStats {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.hashes?.remove(STATS_KEY, this.core.nodeId).catch(() => false);
+    await this.hashes?.remove(STATS_KEY, this.core.registrationId).catch(() => false);
   }
 
   /** Writes this node's snapshot now. */
   async writeSnapshot(): Promise<void> {
     const snapshot: NodeSnapshot = { at: this.now(), apps: Object.fromEntries(this.localFigures()) };
-    await this.hashes?.set(STATS_KEY, this.core.nodeId, JSON.stringify(snapshot));
+    await this.hashes?.set(STATS_KEY, this.core.registrationId, JSON.stringify(snapshot));
   }
 
   /** This node's figures per app, live. */
@@ -161,7 +163,7 @@ export class ClusterStats {
     const cutoff = this.now() - this.core.config.node.heartbeatTtlMs;
     const out = [own];
     for (const [nodeId, text] of all) {
-      if (nodeId === this.core.nodeId) continue;
+      if (nodeId === this.core.registrationId) continue;
       let snapshot: NodeSnapshot;
       try {
         snapshot = JSON.parse(text) as NodeSnapshot;
@@ -182,7 +184,7 @@ function zeroFigures(): NodeAppFigures {
     bayeux_held_polls: 0,
     subscriptions: 0,
     presence_members: 0,
-    messages_published: { rest: 0, ws: 0, bayeux: 0, internal: 0 },
+    messages_published: Object.fromEntries(PUBLISH_DOORS.map((door) => [door, 0])) as NodeAppFigures['messages_published'],
     client_events: 0,
   };
 }

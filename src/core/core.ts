@@ -3,14 +3,16 @@
  * or Redis. `Core` is a thin facade over cohesive parts, so doors depend on one object:
  * - `subscriptions.ts`: the local hub and cluster-wide subscription counts;
  * - `presence.ts`: presence joins, leaves and their announcements;
- * - `membership.ts`: this node's heartbeat and the reaping of dead nodes;
+ * - `membership.ts`: this process's registration (heartbeat), the reaping of dead ones,
+ *   and registering again what this node serves when its registration was lost;
  * - `bus-inbound.ts`: appends and signals from the bus, fanned out on this node;
  * - `history.ts`, `messages.ts`, `annotations.ts`: the message model;
  * - `observers.ts`, `counters.ts`: what this node did, for webhooks and metrics.
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import type { Backend } from '../backends/ports.ts';
+import { hasInterest, type Backend, type LogEntry } from '../backends/ports.ts';
+import { createErrorWith } from '../errors.ts';
 import { Annotations } from './annotations.ts';
 import { observeAppends } from './append-observer.ts';
 import { AppRegistry } from './apps.ts';
@@ -21,24 +23,32 @@ import { countersOf, type NodeCounters } from './counters.ts';
 import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
-import { NodeMembership } from './membership.ts';
+import { NodeMembership, RegistrationGate } from './membership.ts';
 import { CoreObservers } from './observers.ts';
 import { OnlineUsers } from './online-users.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
-import { PresenceTracker } from './presence.ts';
+import { PresenceTracker, type Departure } from './presence.ts';
 import { Backpressure } from './backpressure.ts';
 import { ConnectionQuotas } from './quotas.ts';
 import { RequestRates } from './rates.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
-import { serialFromSeq } from './serials.ts';
+import { serialOf } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
 import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
 import type { ChannelMessage, Member, MessageRecord, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
+
+/** A module outside the core that stores entries under the registration id (see `Core.addRegistrant`). */
+export interface Registrant {
+  /** Called synchronously when the registration id changed: snapshot, and return the step that writes the entries again. */
+  reregister(): () => Promise<void>;
+  /** Of the departures of a removed registration, handles its own and returns the rest. */
+  takeDepartures(left: readonly Departure[]): Departure[];
+}
 
 export interface CoreOptions {
   readonly config: Config;
@@ -80,6 +90,10 @@ export class Core {
   private readonly membership: NodeMembership;
   private readonly onlineUsers: OnlineUsers;
   private readonly subscriptionCounts: SubscriptionCounts;
+  /** Held while a re-registration writes this node's entries (see membership.ts). */
+  private readonly registrationGate = new RegistrationGate();
+  /** Modules outside the core's own (bot sessions) that store entries under the registration id. */
+  private readonly registrants = new Set<Registrant>();
 
   constructor(options: CoreOptions) {
     const { config, backend } = options;
@@ -95,17 +109,19 @@ export class Core {
     this.history = new ChannelHistory(backend);
     this.messages = new VersionedMessages(this.appending);
     this.annotations = new Annotations(this.appending);
-    const nodeId = (): string => this.nodeId;
-    this.inbound = new BusInbound(this.hub, logger, this.counters);
-    this.subscriptions = new Subscriptions(backend, this.hub, nodeId, logger, this.observers);
-    this.presence = new PresenceTracker(backend, this.apps, nodeId, this.sendSignal, logger, this.observers);
-    this.onlineUsers = new OnlineUsers(backend, this.apps, nodeId, this.sendSignal, logger);
+    // Read at each write: it changes when this node registers again.
+    const registrationId = (): string => this.membership.registrationId;
+    const gate = this.registrationGate;
+    this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
+    this.subscriptions = new Subscriptions(backend, this.hub, registrationId, logger, this.observers, gate);
+    this.presence = new PresenceTracker(backend, this.apps, registrationId, this.sendSignal, logger, this.observers, gate);
+    this.onlineUsers = new OnlineUsers(backend, this.apps, registrationId, this.sendSignal, logger, gate);
     this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
     this.subscriptionCounts = new SubscriptionCounts(backend, this.hub, this.apps, this.sendSignal, logger);
     this.inbound.handleSignals('subscription_count', this.subscriptionCounts.onSignal);
     this.quotas = new ConnectionQuotas({
       store: backend.quotas,
-      nodeId,
+      nodeId: () => this.nodeId,
       ttlMs: config.node.heartbeatTtlMs,
       leaseBlock: config.quotas.connectionLeaseBlock,
       reclaimWaitMs: config.quotas.reclaimWaitMs,
@@ -128,12 +144,19 @@ export class Core {
       nodeId: this.nodeId,
       heartbeatIntervalMs: config.node.heartbeatIntervalMs,
       heartbeatTtlMs: config.node.heartbeatTtlMs,
-      // A removed node's entries hold presence members and signed-in users (online-users.ts).
-      announceDepartures: (left) => this.presence.announceDepartures(this.onlineUsers.takeDepartures(left)),
+      // A removed node's entries hold presence members, signed-in users (online-users.ts)
+      // and the registrants' entries (bot sessions).
+      announceDepartures: (left) => {
+        let rest: readonly Departure[] = this.onlineUsers.takeDepartures(left);
+        for (const registrant of this.registrants) rest = registrant.takeDepartures(rest);
+        return this.presence.announceDepartures(rest);
+      },
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
         await this.quotas.renew();
       },
+      reregister: () => this.prepareReregistration(),
+      reregistered: () => this.observers.notify('reregistered'),
       counters: this.counters,
       entriesRemoved: () => this.observers.notify('entriesRemoved'),
       logger,
@@ -143,6 +166,40 @@ export class Core {
 
   get config(): Config {
     return this.current;
+  }
+
+  /**
+   * The id this process incarnation's backend entries are stored under:
+   * `{nodeId}#{random}`, drawn at start and drawn again when this node registers again
+   * after its registration was lost (see membership.ts). Read it at each write.
+   */
+  get registrationId(): string {
+    return this.membership.registrationId;
+  }
+
+  /**
+   * Adds a module that stores entries under the registration id (bot sessions): it is
+   * asked to register them again with the core's own, and gets the departures of its
+   * entries when a registration is removed. Returns the function that removes it.
+   */
+  addRegistrant(registrant: Registrant): () => void {
+    this.registrants.add(registrant);
+    return () => this.registrants.delete(registrant);
+  }
+
+  /** The core's `reregister` for membership: snapshots now, writes in the returned step, holding joins and leaves meanwhile. */
+  private prepareReregistration(): () => Promise<void> {
+    const release = this.registrationGate.hold();
+    const steps = [this.subscriptions.reregister(), this.presence.reregister(), this.onlineUsers.reregister(), ...[...this.registrants].map((registrant) => registrant.reregister())];
+    return async () => {
+      try {
+        const results = await Promise.allSettled(steps.map((step) => step()));
+        const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      } finally {
+        release();
+      }
+    };
   }
 
   /**
@@ -181,11 +238,14 @@ export class Core {
   // --- publishing
 
   /**
-   * Publishes validated events; returns each event's serials per channel. Ephemeral
+   * Publishes validated events; returns each event's serials per channel. Refused with
+   * RC_ERR_BACKEND_BUS_DOWN (retryable) while this node's bus subscription is down. Ephemeral
    * events (`extras.ephemeral`, see ephemeral.ts) are broadcast without being stored
    * and have no serial ('').
    */
   async publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
+    // A node that knows it is off the bus cannot vouch that its own subscribers get this.
+    if (this.backend.bus.isSubscribed?.() === false) throw createErrorWith('RC_ERR_BACKEND_BUS_DOWN', { details: { retryAfterSec: 1 } });
     const published = inputs.some(isEphemeral) ? await this.publishMixed(app, inputs) : await publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord);
     inputs.forEach((input, index) => {
       const channels = published[index]?.length ?? 0;
@@ -210,7 +270,7 @@ export class Core {
   }
 
   /** Reports an append this node made (any module's) to the observers that want its app's messages. */
-  private readonly onAppended = (stream: string, entries: readonly { readonly seq: number; readonly time: number; readonly body: string }[]): void => {
+  private readonly onAppended = (stream: string, entries: readonly LogEntry[]): void => {
     if (isCompanionStream(stream)) return;
     const { appId, channel } = parseStreamKey(stream);
     if (!this.observers.wantsMessages(appId)) return;
@@ -221,7 +281,7 @@ export class Core {
       } catch {
         continue;
       }
-      this.observers.notify('messageAppended', { appId, channel, serial: serialFromSeq(entry.seq), time: entry.time, record });
+      this.observers.notify('messageAppended', { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record });
     }
   };
 
@@ -240,7 +300,23 @@ export class Core {
     return message;
   }
 
-  /** Registers a listener for every channel message this node receives (not per subscriber). */
+  /**
+   * Keeps every channel's messages flowing to this node until the returned function is
+   * called, for node-wide consumers that must see channels nobody here subscribes to
+   * (push's `extras.push`, wildcard bot subscriptions). Needed only when the bus routes by
+   * interest (`backend.redis.routing: interest`); elsewhere every node receives everything
+   * and this costs nothing.
+   */
+  holdAllStreams(): () => void {
+    const bus = this.backend.bus;
+    return hasInterest(bus) ? bus.watchAll().release : () => undefined;
+  }
+
+  /**
+   * Registers a listener for every channel message this node receives (not per subscriber).
+   * With interest routing that is only the channels subscribed on this node, unless the
+   * listener's owner holds `holdAllStreams`.
+   */
   tapMessages(listener: MessageListener): () => void {
     return this.inbound.tapMessages(listener);
   }

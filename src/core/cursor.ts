@@ -7,14 +7,19 @@
  *
  * The payload names the app, the stream (channel or its presence companion), a hash
  * of the query (everything but `limit`, which a client may change between pages) and
- * the paging position. A cursor from another app fails the MAC (other secret); one
- * from another channel or query fails the binding check; any edited byte fails the
- * MAC. The MAC is compared in constant time.
+ * the paging position with the stream epoch it counts in. A cursor from another app
+ * fails the MAC (other secret); one from another channel or query fails the binding
+ * check; any edited byte fails the MAC. The MAC is compared in constant time. The epoch
+ * is checked by the reader (history.ts) against the stream's current one: a cursor of
+ * an earlier epoch is refused, never read as a position in the new one. A version-1
+ * cursor (before epochs) opens with `epoch: null`, which matches no stream.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createError } from '../errors.ts';
 
 export interface CursorPosition {
+  /** The stream epoch the seqs count in; null for a cursor issued before epochs. */
+  readonly epoch: string | null;
   /** The next seq to read (inclusive), in the query's direction. */
   readonly next: number;
   /** The far end of the scan, pinned on the first page so paging ends. */
@@ -22,12 +27,14 @@ export interface CursorPosition {
 }
 
 interface Payload {
-  readonly v: 1;
+  /** 2 since epochs (`e`); 1 before. */
+  readonly v: 1 | 2;
   readonly a: string;
   readonly s: string;
   readonly q: string;
   readonly n: number;
   readonly b: number;
+  readonly e?: string;
 }
 
 /** Longest cursor accepted (a real one is ~150 characters); longer input is rejected unparsed. */
@@ -53,8 +60,8 @@ export function queryHash(parts: readonly unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 22);
 }
 
-export function sealCursor(secret: string, appId: string, stream: string, query: string, position: CursorPosition): string {
-  const payload: Payload = { v: 1, a: appId, s: stream, q: query, n: position.next, b: position.bound };
+export function sealCursor(secret: string, appId: string, stream: string, query: string, position: CursorPosition & { readonly epoch: string }): string {
+  const payload: Payload = { v: 2, a: appId, s: stream, q: query, n: position.next, b: position.bound, e: position.epoch };
   const text = Buffer.from(JSON.stringify(payload)).toString('base64url');
   return `${text}.${mac(secret, text).toString('base64url')}`;
 }
@@ -76,7 +83,7 @@ export function openCursor(secret: string, appId: string, stream: string, query:
   } catch {
     throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'its payload is unreadable');
   }
-  if (payload.v !== 1 || payload.a !== appId) throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'it belongs to another app');
+  if ((payload.v !== 1 && payload.v !== 2) || payload.a !== appId) throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'it belongs to another app');
   if (payload.s !== stream) throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'it belongs to another channel');
   if (payload.q !== query) {
     throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'it was issued for a different query (direction, start, end or serial bounds changed)');
@@ -84,5 +91,7 @@ export function openCursor(secret: string, appId: string, stream: string, query:
   if (!Number.isSafeInteger(payload.n) || !Number.isSafeInteger(payload.b)) {
     throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'its position is unreadable');
   }
-  return { next: payload.n!, bound: payload.b! };
+  const epoch = payload.v === 2 ? payload.e : null;
+  if (epoch === undefined || (epoch !== null && !/^[0-9a-z]{1,16}$/.test(epoch))) throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'its stream epoch is unreadable');
+  return { epoch, next: payload.n!, bound: payload.b! };
 }

@@ -8,6 +8,12 @@
  * every cursor carries the next seq to read. Example, seqs 1..7, limit 3:
  *   newest_first → [7,6,5] cursor{next 4, bound 1} → [4,3,2] → [1] (has_more false)
  *   publishing 8 and 9 meanwhile changes nothing: pages continue below 5.
+ *
+ * Every position (cursor, serial bound, recovery's last serial) belongs to one stream
+ * epoch (see serials.ts). A position from another epoch is never read as one of this
+ * epoch: history answers `RC_ERR_HISTORY_EPOCH_MISMATCH`, recovery answers
+ * `epoch_changed`. A plain decimal seq (Sockudo's numeric serials) names a seq of the
+ * current epoch.
  */
 import type { AppConfig } from '../config/schema.ts';
 import type { Backend, LogEntry } from '../backends/ports.ts';
@@ -16,8 +22,8 @@ import { openCursor, queryHash, sealCursor, type CursorPosition } from './cursor
 import { createError } from '../errors.ts';
 import { entryView, parseRecord, type EntryView } from './message-views.ts';
 import { presenceStreamKey } from './presence-history.ts';
-import { serialFromSeq, seqFromSerial } from './serials.ts';
-import { ChannelMessage } from './types.ts';
+import { epochChange, inEpoch, parseSerial, serialOf } from './serials.ts';
+import { ChannelMessage, type RecoveryFailure } from './types.ts';
 
 export type HistoryDirection = 'newest_first' | 'oldest_first';
 
@@ -29,6 +35,11 @@ export interface HistoryQuery {
   readonly end?: number;
   readonly fromSeq?: number;
   readonly toSeq?: number;
+  /**
+   * The epoch the serial bounds were given in: absent when no bound is a serial string
+   * (decimal seqs count in the current epoch), null for a bare serial from before epochs.
+   */
+  readonly boundsEpoch?: string | null;
   readonly cursor?: string;
 }
 
@@ -41,6 +52,8 @@ export interface HistoryPage {
 export interface HistoryState {
   readonly channel: string;
   readonly stream_id: string;
+  /** The stream's current epoch (every serial below starts with it), or null when it has no counter yet. */
+  readonly epoch: string | null;
   /** The last serial ever assigned (kept or not), or null when nothing was published. */
   readonly last_serial: string | null;
   readonly oldest_serial: string | null;
@@ -49,10 +62,18 @@ export interface HistoryState {
   readonly retained_bytes: number;
 }
 
-/** What a reconnecting subscriber gets for its last serial. */
+/**
+ * What a reconnecting subscriber gets for its last serial: the messages it missed, or a
+ * failure with a reason for the client: `gap_too_old` (not all of it is retained, or too
+ * much) or `epoch_changed` (the serial is from another stream epoch, so its seqs say
+ * nothing about this one).
+ */
 export type Recovery =
   | { readonly status: 'recovered'; readonly messages: ChannelMessage[] }
-  | { readonly status: 'gap_too_old'; readonly reason: string };
+  | { readonly status: RecoveryFailure; readonly reason: string };
+
+/** Why a recovery failed; doors send it as the failure's `code`. */
+export type { RecoveryFailure };
 
 /** What `POST …/history/purge` drops: everything, or what is older than a serial or a time. */
 export type PurgeMode = 'all' | 'before_serial' | 'before_time_ms';
@@ -60,7 +81,7 @@ export type PurgeMode = 'all' | 'before_serial' | 'before_time_ms';
 /** A validated purge: the mode and its one bound (a seq for `before_serial`, ms since the epoch for `before_time_ms`). */
 export type PurgeRequest =
   | { readonly mode: 'all' }
-  | { readonly mode: 'before_serial'; readonly beforeSeq: number }
+  | { readonly mode: 'before_serial'; readonly beforeSeq: number; readonly beforeEpoch?: string | null }
   | { readonly mode: 'before_time_ms'; readonly beforeTimeMs: number };
 
 /** The reply of a purge: what was asked, how many entries went, and the stream state after. */
@@ -108,15 +129,24 @@ export function parseHistoryQuery(given: Readonly<Record<string, unknown>>): His
   const start = raw.start === undefined ? undefined : integerParam('start', raw.start);
   const end = raw.end === undefined ? undefined : integerParam('end', raw.end);
   if (start !== undefined && end !== undefined && start > end) throw createError('RC_ERR_HISTORY_INVALID_QUERY', 'start is after end');
-  const fromSeq = raw.from_serial === undefined ? undefined : serialParam('from_serial', raw.from_serial);
-  const toSeq = raw.to_serial === undefined ? undefined : serialParam('to_serial', raw.to_serial);
+  const from = raw.from_serial === undefined ? undefined : serialParam('from_serial', raw.from_serial);
+  const to = raw.to_serial === undefined ? undefined : serialParam('to_serial', raw.to_serial);
+  let boundsEpoch: string | null | undefined = from?.epoch;
+  if (to !== undefined && to.epoch !== undefined) {
+    if (boundsEpoch !== undefined && boundsEpoch !== to.epoch) {
+      throw createError('RC_ERR_HISTORY_INVALID_QUERY', 'from_serial and to_serial are from different stream epochs');
+    }
+    boundsEpoch = to.epoch;
+  }
+  const fromSeq = from?.seq;
+  const toSeq = to?.seq;
   if (fromSeq !== undefined && toSeq !== undefined && fromSeq > toSeq) {
     throw createError('RC_ERR_HISTORY_INVALID_QUERY', 'from_serial is after to_serial');
   }
   if (raw.cursor !== undefined && (typeof raw.cursor !== 'string' || raw.cursor.length === 0)) {
     throw createError('RC_ERR_HISTORY_BAD_CURSOR', 'it must be a non-empty string');
   }
-  return { limit, direction, start, end, fromSeq, toSeq, cursor: raw.cursor as string | undefined };
+  return { limit, direction, start, end, fromSeq, toSeq, ...(boundsEpoch !== undefined ? { boundsEpoch } : {}), cursor: raw.cursor as string | undefined };
 }
 
 function integerParam(name: string, value: unknown): number {
@@ -149,9 +179,9 @@ export function parsePurgeRequest(body: Readonly<Record<string, unknown>>): Purg
   }
   if (mode === 'before_serial') {
     if (!hasSerial || hasTime) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'mode "before_serial" needs before_serial, and only it');
-    const beforeSeq = parseSerialBound(body.before_serial);
-    if (beforeSeq === null) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'before_serial is not a message serial (a serial string, or a sequence number)');
-    return { mode, beforeSeq };
+    const bound = parseSerialBound(body.before_serial);
+    if (bound === null) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'before_serial is not a message serial (a serial string, or a sequence number)');
+    return { mode, beforeSeq: bound.seq, ...(bound.epoch !== undefined ? { beforeEpoch: bound.epoch } : {}) };
   }
   if (!hasTime || hasSerial) throw createError('RC_ERR_HISTORY_INVALID_OPERATION', 'purge', 'mode "before_time_ms" needs before_time_ms, and only it');
   const time = body.before_time_ms;
@@ -175,21 +205,37 @@ function resolveAliases(given: Readonly<Record<string, unknown>>): Record<string
 }
 
 /**
- * A serial parameter: a roomcast serial (11 base-36 characters), or a plain decimal seq
- * as Sockudo's numeric serials are (`start_serial=2`). An 11-character value is always
- * read as a roomcast serial.
+ * A serial bound: its seq, and the epoch it names (`epoch` absent: a plain seq of the
+ * current epoch; null: a bare serial from before epochs, which matches no epoch).
  */
-export function parseSerialBound(value: unknown): number | null {
-  const text = typeof value === 'number' ? String(value) : value;
-  if (typeof text !== 'string') return null;
-  if (text.length !== 11 && /^\d{1,15}$/.test(text)) return Number(text);
-  return seqFromSerial(text);
+export interface SerialBound {
+  readonly seq: number;
+  readonly epoch?: string | null;
 }
 
-function serialParam(name: string, value: unknown): number {
-  const seq = parseSerialBound(value);
-  if (seq === null) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `${name} is not a message serial (a serial string, or a sequence number)`);
-  return seq;
+/**
+ * A serial parameter: a roomcast serial (`{epoch}-{seq}`, or a bare 11-character one
+ * from before epochs), or a plain decimal seq as Sockudo's numeric serials are
+ * (`start_serial=2`), which counts in the stream's current epoch. An 11-character value
+ * is always read as a roomcast serial.
+ */
+export function parseSerialBound(value: unknown): SerialBound | null {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string') return null;
+  if (text.length !== 11 && /^\d{1,15}$/.test(text)) return { seq: Number(text) };
+  return parseSerial(text);
+}
+
+function serialParam(name: string, value: unknown): SerialBound {
+  const bound = parseSerialBound(value);
+  if (bound === null) throw createError('RC_ERR_HISTORY_INVALID_QUERY', `${name} is not a message serial (a serial string, or a sequence number)`);
+  return bound;
+}
+
+/** Throws `RC_ERR_HISTORY_EPOCH_MISMATCH` when a position given in epoch `given` is not one of the stream's epoch `current`. */
+function assertEpoch(what: string, given: string | null, current: string | null): void {
+  if (given !== null && given === current) return;
+  throw createError('RC_ERR_HISTORY_EPOCH_MISMATCH', what, epochChange({ epoch: given, seq: 0 }, current));
 }
 
 export class ChannelHistory {
@@ -214,12 +260,14 @@ export class ChannelHistory {
     const stream = presence ? presenceStreamKey(app.id, channel) : streamKey(app.id, channel);
     const state = await this.backend.log.state(stream);
     const [newest] = state.retainedCount > 0 ? await this.backend.log.read(stream, { newestFirst: true, limit: 1 }) : [];
+    const epoch = state.epoch;
     return {
       channel,
       stream_id: stream,
-      last_serial: state.lastSeq > 0 ? serialFromSeq(state.lastSeq) : null,
-      oldest_serial: state.firstRetainedSeq > 0 ? serialFromSeq(state.firstRetainedSeq) : null,
-      newest_serial: newest === undefined ? null : serialFromSeq(newest.seq),
+      epoch,
+      last_serial: state.lastSeq > 0 && epoch !== null ? serialOf(epoch, state.lastSeq) : null,
+      oldest_serial: state.firstRetainedSeq > 0 && epoch !== null ? serialOf(epoch, state.firstRetainedSeq) : null,
+      newest_serial: newest === undefined ? null : serialOf(newest.epoch, newest.seq),
       retained_count: state.retainedCount,
       retained_bytes: state.retainedBytes,
     };
@@ -240,12 +288,19 @@ export class ChannelHistory {
   async purgeWith(app: AppConfig, channel: string, confirmChannel: unknown, request: PurgeRequest): Promise<PurgeOutcome> {
     this.confirm(app, channel, confirmChannel);
     const stream = streamKey(app.id, channel);
+    let beforeSerial: string | null = null;
+    if (request.mode === 'before_serial') {
+      // A serial bound of another epoch would drop unrelated entries of this one.
+      const { epoch } = await this.backend.log.state(stream);
+      if (request.beforeEpoch !== undefined) assertEpoch('before_serial', request.beforeEpoch, epoch);
+      if (request.beforeSeq > 0 && epoch !== null) beforeSerial = serialOf(epoch, request.beforeSeq);
+    }
     const bound =
       request.mode === 'all' ? { seq: Number.MAX_SAFE_INTEGER } : request.mode === 'before_serial' ? { seq: request.beforeSeq } : { timeMs: request.beforeTimeMs };
     const purged = await this.backend.log.dropBefore(stream, bound);
     return {
       mode: request.mode,
-      before_serial: request.mode === 'before_serial' && request.beforeSeq > 0 ? serialFromSeq(request.beforeSeq) : null,
+      before_serial: beforeSerial,
       before_time_ms: request.mode === 'before_time_ms' ? request.beforeTimeMs : null,
       purged_messages: purged,
       state: await this.state(app, channel),
@@ -271,10 +326,13 @@ export class ChannelHistory {
    * is no longer retained or it is more than `max` entries.
    */
   async since(appId: string, channel: string, serial: string, max = MAX_RECOVERY): Promise<Recovery> {
-    const seq = seqFromSerial(serial);
-    if (seq === null) return { status: 'gap_too_old', reason: 'the last serial is not a serial' };
+    const position = parseSerial(serial);
+    if (position === null) return { status: 'gap_too_old', reason: 'the last serial is not a serial' };
+    const seq = position.seq;
     const stream = streamKey(appId, channel);
     const state = await this.backend.log.state(stream);
+    if (!inEpoch(position, state.epoch)) return { status: 'epoch_changed', reason: `the channel's stream epoch changed: the last serial ${epochChange(position, state.epoch).replace(/^it /, '')}` };
+    const epoch = state.epoch!;
     if (seq > state.lastSeq) return { status: 'gap_too_old', reason: 'the last serial is newer than the channel (history was reset?)' };
     if (seq === state.lastSeq) return { status: 'recovered', messages: [] };
     if (state.firstRetainedSeq === 0 || state.firstRetainedSeq > seq + 1) {
@@ -284,12 +342,14 @@ export class ChannelHistory {
     const entries = await this.backend.log.read(stream, { fromSeq: seq + 1, toSeq: state.lastSeq, newestFirst: false, limit: max });
     // A gap inside the range (retention raced the read) means something is lost: say so.
     for (let i = 0; i < entries.length; i++) {
+      // The store lost its data between the two reads: these seqs count in a new epoch.
+      if (entries[i]!.epoch !== epoch) return { status: 'epoch_changed', reason: `the channel's stream epoch changed during recovery (${epoch} → ${entries[i]!.epoch})` };
       if (entries[i]!.seq !== seq + 1 + i) return { status: 'gap_too_old', reason: 'messages were dropped by retention during recovery' };
     }
     const messages: ChannelMessage[] = [];
     for (const entry of entries) {
       const record = parseRecord(entry.body);
-      if (record !== null) messages.push(new ChannelMessage(appId, channel, entry.seq, entry.time, record));
+      if (record !== null) messages.push(new ChannelMessage(appId, channel, entry.epoch, entry.seq, entry.time, record));
     }
     return { status: 'recovered', messages };
   }
@@ -307,19 +367,27 @@ export class ChannelHistory {
     let position: CursorPosition;
     if (query.cursor !== undefined) {
       position = openCursor(app.secret, app.id, stream, hash, query.cursor);
+      const { epoch } = await this.backend.log.state(stream);
+      assertEpoch('the cursor', position.epoch, epoch);
     } else {
-      const { lastSeq } = await this.backend.log.state(stream);
+      const { lastSeq, epoch } = await this.backend.log.state(stream);
+      if (query.boundsEpoch !== undefined) assertEpoch('from_serial/to_serial', query.boundsEpoch, epoch);
       const low = query.fromSeq ?? 1;
       const high = Math.min(query.toSeq ?? lastSeq, lastSeq);
-      position = newestFirst ? { next: high, bound: low } : { next: low, bound: high };
+      position = newestFirst ? { epoch, next: high, bound: low } : { epoch, next: low, bound: high };
     }
+    // No epoch: the stream has no counter, so nothing to read (and no cursor to give).
+    if (position.epoch === null) return { items: [], has_more: false, next_cursor: null };
+    const epoch = position.epoch;
     const { entries, next, more } = await this.scan(stream, query, position);
     const items: EntryView[] = [];
     for (const entry of entries) {
+      // The store lost its data while paging: these seqs count in another epoch.
+      if (entry.epoch !== epoch) assertEpoch('the page position', epoch, entry.epoch);
       const record = parseRecord(entry.body);
-      if (record !== null) items.push(entryView(entry.seq, entry.time, record));
+      if (record !== null) items.push(entryView(serialOf(entry.epoch, entry.seq), entry.time, record));
     }
-    const nextCursor = more ? sealCursor(app.secret, app.id, stream, hash, { next, bound: position.bound }) : null;
+    const nextCursor = more ? sealCursor(app.secret, app.id, stream, hash, { epoch, next, bound: position.bound }) : null;
     return { items, has_more: more, next_cursor: nextCursor };
   }
 

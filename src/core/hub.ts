@@ -8,7 +8,7 @@
  */
 import { parseStreamKey, streamKey } from './channels.ts';
 import type { LocalChannelFigures } from './counters.ts';
-import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber, type UserConnection } from './types.ts';
+import { isCreateRecord, type ChannelMessage, type PresenceChange, type RecoveryFailure, type Subscriber, type UserConnection } from './types.ts';
 
 export class LocalHub {
   /** stream key → subscribers on this node */
@@ -45,6 +45,33 @@ export class LocalHub {
   /** Number of local subscribers of a channel. */
   localCount(appId: string, channel: string): number {
     return this.channels.get(streamKey(appId, channel))?.size ?? 0;
+  }
+
+  /**
+   * The live set of a stream's local subscribers (undefined when it has none). The same
+   * object while the stream keeps at least one subscriber; a new one after it emptied.
+   */
+  subscribersOf(stream: string): ReadonlySet<Subscriber> | undefined {
+    return this.channels.get(stream);
+  }
+
+  /** Tells every local subscriber of the stream that messages after `lastSerial` were missed and cannot be delivered. */
+  dispatchRecoveryFailed(stream: string, lastSerial: string, reason: string, code: RecoveryFailure): void {
+    const set = this.channels.get(stream);
+    if (set === undefined) return;
+    const { channel } = parseStreamKey(stream);
+    for (const subscriber of set) {
+      try {
+        subscriber.recoveryFailed?.(channel, lastSerial, reason, code);
+      } catch {
+        // as in dispatch
+      }
+    }
+  }
+
+  /** Every stream with subscribers on this node, with how many. O(channels). */
+  streamCounts(): [string, number][] {
+    return [...this.channels].map(([key, set]) => [key, set.size]);
   }
 
   /**

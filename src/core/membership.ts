@@ -1,40 +1,103 @@
 /**
- * Node membership: this node's heartbeat in the backend's node registry, and the reaper
- * that removes the members and subscription counts of nodes whose heartbeat expired.
+ * Node membership: this process's registration in the backend's node registry (its
+ * heartbeat), the reaper that removes the entries of registrations whose heartbeat
+ * expired, and the re-registration of a node that finds its own registration gone.
  *
- * Ownership: every node heartbeats under its own id; any node may reap a dead one, and
- * `claimDead` makes exactly one of them do it. The presence and occupancy entries a
- * node stored are removed with it, and their users are announced as departed.
+ * Ownership, per process incarnation: every process start draws a registration id,
+ * `{node.id}#{random}` (`registrationId`), and every entry it stores in the backend
+ * (presence members, subscription counts, online users, bot sessions) is tagged with
+ * it, not with the configured `node.id`. So a node restarted with a fixed id (a pod or
+ * host name) never renews, and never inherits, its previous incarnation's entries: that
+ * registration stops beating and is reaped after the TTL like any dead node, its
+ * members announced as gone (`member_removed`, a bot's Exit). The configured id names
+ * the node in logs, `/stats` and API-Route cookies only.
+ *
+ * Reaping: any node may reap a dead registration, and `claimDead` makes exactly one of
+ * them do it; the entries it stored are removed with it and their users are announced
+ * as departed.
+ *
+ * Re-registration: a node whose registration is gone while it still runs (it was frozen
+ * past `node.heartbeatTtlMs` by SIGSTOP or a long pause, or partitioned, and was
+ * reaped; or the store lost its data) learns it from its next heartbeat (the registry
+ * reports the registration absent). It then takes a fresh registration id, and registers
+ * again, under it, every presence member, subscription count, online user and bot
+ * session it still serves, announcing `member_added` again (to every subscriber, its own
+ * clients included, who may have been told they left). The fresh id, rather than the old
+ * one, keeps a reaper still removing the old registration's entries from removing the
+ * new ones. Then it removes whatever the old registration still holds, and tells the
+ * observers (`reregistered`).
+ *
+ * Why re-register rather than close the sockets with a reconnect code: the connections
+ * are healthy, only the shared bookkeeping about them was dropped. Re-registering puts
+ * it back within one heartbeat, from state this node holds anyway, with no reconnect
+ * storm, no lost subscriptions, and no window where messages published meanwhile miss
+ * clients that were busy reconnecting. A client that heard itself removed hears itself
+ * added back. Bound: within one heartbeat interval of the node running again (plus the
+ * time to write its entries), so within one TTL.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import type { NodeCounters } from './counters.ts';
 import type { Departure } from './presence.ts';
+import { RegistrationGate } from './registration-gate.ts';
+
+export { RegistrationGate };
 
 export interface MembershipOptions {
   readonly backend: Backend;
+  /** The configured node id (`node.id`, or one drawn at start); registration ids start with it. */
   readonly nodeId: string;
   /** How often to renew the heartbeat, in milliseconds. */
   readonly heartbeatIntervalMs: number;
   /** A node silent for this long is dead, in milliseconds. */
   readonly heartbeatTtlMs: number;
-  /** Announces the users a removed node's entries held (member_removed). */
+  /** Announces the users a removed registration's entries held (member_removed). */
   readonly announceDepartures: (left: readonly Departure[]) => Promise<void>;
   /** Runs after each successful heartbeat, before reaping (retries held-up presence leaves). */
   readonly afterHeartbeat: () => Promise<void>;
+  /**
+   * Called synchronously right after `registrationId` changed: snapshots what this node
+   * serves (and holds back new joins and leaves), and returns the step that registers the
+   * snapshot under the new id; that step rejects when some entry could not be written
+   * (the next heartbeat then registers again). It is always run, even after a failure.
+   */
+  readonly reregister: () => () => Promise<void>;
+  /** Told once a re-registration finished (after the old registration's leftovers were removed). */
+  readonly reregistered?: () => void;
   /** Counts heartbeats and reaps. */
   readonly counters?: NodeCounters;
-  /** Told after a node's entries were removed (a dead one's, or this node's own at stop). */
+  /** Told after a registration's entries were removed (a dead one's, or this node's own at stop). */
   readonly entriesRemoved?: () => void;
   readonly logger: Logger;
 }
 
+/** A fresh registration id for a node: `{nodeId}#{12 hex digits}`. */
+export function newRegistrationId(nodeId: string): string {
+  return `${nodeId}#${randomBytes(6).toString('hex')}`;
+}
+
 export class NodeMembership {
   readonly nodeId: string;
+  private registration: string;
+  /** True once a heartbeat succeeded: from then on, a heartbeat that finds the registration absent means it was lost. */
+  private registered = false;
+  /** True while a heartbeat runs: a slow one (a re-registration) is not overlapped by the next tick. */
+  private beating = false;
+  /** A re-registration did not complete (a backend fault): the next heartbeat registers again. */
+  private incomplete = false;
+  /** Earlier registrations of this process whose leftover entries are still to be removed (retried each heartbeat). */
+  private readonly leftovers = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: MembershipOptions) {
     this.nodeId = options.nodeId;
+    this.registration = newRegistrationId(options.nodeId);
+  }
+
+  /** The id this process's entries are stored under now (changes when it registers again). */
+  get registrationId(): string {
+    return this.registration;
   }
 
   /** Registers this node (first heartbeat) and starts the heartbeat and reaper. */
@@ -49,35 +112,76 @@ export class NodeMembership {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     const { backend } = this.options;
+    const registration = this.registration;
     try {
-      const left = await backend.presence.removeNode(this.nodeId);
-      await backend.occupancy.removeNode(this.nodeId);
+      const left = await backend.presence.removeNode(registration);
+      await backend.occupancy.removeNode(registration);
       await this.options.announceDepartures(left);
       this.options.entriesRemoved?.();
-      await backend.nodes.forget(this.nodeId);
+      await backend.nodes.forget(registration);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not deregister this node; peers will reap it after the heartbeat TTL');
     }
   }
 
-  /** One heartbeat: renew, run the after-heartbeat work, reap dead nodes. Never throws. */
+  /** One heartbeat: renew (or register again), run the after-heartbeat work, reap dead registrations. Never throws. */
   async beat(): Promise<void> {
+    if (this.beating) return;
+    this.beating = true;
     const { backend, logger } = this.options;
     try {
-      await backend.nodes.heartbeat(this.nodeId, this.options.heartbeatTtlMs);
+      const renewed = await backend.nodes.heartbeat(this.registration, this.options.heartbeatTtlMs);
       if (this.options.counters !== undefined) this.options.counters.heartbeats++;
+      if ((!renewed && this.registered) || this.incomplete) await this.registerAgain();
+      this.registered = true;
+      for (const previous of [...this.leftovers]) {
+        await this.removeEntriesOf(previous);
+        this.leftovers.delete(previous);
+      }
       await this.options.afterHeartbeat();
       for (const dead of await backend.nodes.deadNodes()) {
-        if (dead === this.nodeId || !(await backend.nodes.claimDead(dead))) continue;
+        if (dead === this.registration || !(await backend.nodes.claimDead(dead))) continue;
         logger.warn({ deadNode: dead }, 'reaping a dead node: its members leave');
-        const left = await backend.presence.removeNode(dead);
-        await backend.occupancy.removeNode(dead);
-        await this.options.announceDepartures(left);
+        await this.removeEntriesOf(dead);
         if (this.options.counters !== undefined) this.options.counters.reaps++;
-        this.options.entriesRemoved?.();
       }
     } catch (error) {
       logger.warn({ err: error }, 'heartbeat failed');
+    } finally {
+      this.beating = false;
     }
+  }
+
+  /** This node's registration is gone: register everything again under a fresh id (see the header). */
+  private async registerAgain(): Promise<void> {
+    const { backend, logger } = this.options;
+    const previous = this.registration;
+    this.registration = newRegistrationId(this.nodeId);
+    // Same tick as the switch: the snapshot and the new id agree on who is served.
+    const apply = this.options.reregister();
+    logger.warn(
+      { previous, registration: this.registration },
+      'this node was dropped from the cluster while running (reaped after a stall, or the store lost its data); registering its members again',
+    );
+    // What the old registration still holds (a reaper that has not finished, or none at
+    // all when the store lost its data) is removed after the members joined again (by the
+    // caller, this heartbeat or a later one), so only those who really left are announced.
+    this.leftovers.add(previous);
+    this.incomplete = true;
+    try {
+      await backend.nodes.heartbeat(this.registration, this.options.heartbeatTtlMs);
+    } finally {
+      await apply();
+    }
+    this.incomplete = false;
+    this.options.reregistered?.();
+  }
+
+  private async removeEntriesOf(registration: string): Promise<void> {
+    const { backend } = this.options;
+    const left = await backend.presence.removeNode(registration);
+    await backend.occupancy.removeNode(registration);
+    await this.options.announceDepartures(left);
+    this.options.entriesRemoved?.();
   }
 }

@@ -12,13 +12,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppConfig } from '../config/schema.ts';
 import type { Backend, MessageItem, MessageStore } from '../backends/ports.ts';
 import { assertChannelName, streamKey } from './channels.ts';
-import { createError } from '../errors.ts';
+import { createError, type RoomcastError } from '../errors.ts';
 import { parseRecord } from './message-views.ts';
-import { seqFromSerial } from './serials.ts';
+import { epochChange, inEpoch, parseSerial, serialOf, type StreamPosition } from './serials.ts';
 import type { MessageRecord } from './types.ts';
 
 /** A stored item with its parsed record. */
 export interface ParsedItem {
+  /** The item's own serial (its epoch is the message's). */
+  readonly serial: string;
   readonly seq: number;
   readonly time: number;
   readonly record: MessageRecord;
@@ -26,6 +28,8 @@ export interface ParsedItem {
 
 export interface LoadedMessage {
   readonly stream: string;
+  /** The stream epoch the message (and every item here) belongs to. */
+  readonly epoch: string;
   readonly seq: number;
   readonly serial: string;
   readonly revision: number;
@@ -48,53 +52,71 @@ export function requireStore(backend: Backend): MessageStore {
   return backend.messages;
 }
 
-/** The seq of a serial in a path; `RC_ERR_MESSAGE_INVALID_SERIAL` otherwise. */
-export function requireSeq(serial: string): number {
-  const seq = seqFromSerial(serial);
-  if (seq === null) throw createError('RC_ERR_MESSAGE_INVALID_SERIAL', JSON.stringify(serial.slice(0, 40)));
-  return seq;
+/** The position a serial in a path names; `RC_ERR_MESSAGE_INVALID_SERIAL` otherwise. */
+export function requirePosition(serial: string): StreamPosition {
+  const position = parseSerial(serial);
+  if (position === null) throw createError('RC_ERR_MESSAGE_INVALID_SERIAL', JSON.stringify(serial.slice(0, 40)));
+  return position;
 }
 
-function parseItems(items: readonly MessageItem[]): ParsedItem[] {
+/** `RC_ERR_MESSAGE_EPOCH_MISMATCH` for a serial that does not belong to the stream epoch `epoch`. */
+export function epochMismatch(serial: string, position: StreamPosition, epoch: string | null): RoomcastError {
+  return createError('RC_ERR_MESSAGE_EPOCH_MISMATCH', JSON.stringify(serial.slice(0, 40)), epochChange(position, epoch));
+}
+
+function parseItems(items: readonly MessageItem[], epoch: string): ParsedItem[] {
   const out: ParsedItem[] = [];
   for (const item of items) {
     const record = parseRecord(item.body);
-    if (record !== null) out.push({ seq: item.seq, time: item.time, record });
+    if (record !== null) out.push({ serial: serialOf(epoch, item.seq), seq: item.seq, time: item.time, record });
   }
   return out;
 }
 
-/** Reads a message's current state; `RC_ERR_MESSAGE_NOT_FOUND` when it is not a kept message. */
+/**
+ * Reads a message's current state; `RC_ERR_MESSAGE_NOT_FOUND` when it is not a kept
+ * message, `RC_ERR_MESSAGE_EPOCH_MISMATCH` when the serial is from another stream epoch
+ * (its seq names another message, or none, in this one).
+ */
 export async function loadMessage(backend: Backend, app: AppConfig, channel: string, serial: string): Promise<LoadedMessage> {
   assertChannelName(channel, app.limits.maxChannelNameLength);
-  const seq = requireSeq(serial);
+  const position = requirePosition(serial);
+  const seq = position.seq;
   const stream = streamKey(app.id, channel);
   const document = await requireStore(backend).load(stream, seq);
-  if (document !== null) {
-    const versions = parseItems(document.versions);
+  if (document !== null && inEpoch(position, document.epoch)) {
+    const epoch = document.epoch;
+    const versions = parseItems(document.versions, epoch);
     const latest = versions.at(-1);
     if (latest === undefined) throw createError('RC_ERR_MESSAGE_NOT_FOUND', serial, channel, 'has no preserved version');
     return {
       stream,
+      epoch,
       seq,
       serial,
       revision: document.revision,
       versions,
-      annotations: parseItems(document.annotations),
+      annotations: parseItems(document.annotations, epoch),
       summary: document.summary === null ? null : (JSON.parse(document.summary) as Record<string, unknown>),
       latest,
       createdAt: latest.record.createdAt ?? latest.time,
     };
   }
   const entry = await backend.log.get(stream, seq);
+  if (entry !== null && !inEpoch(position, entry.epoch)) throw epochMismatch(serial, position, entry.epoch);
+  if (entry === null) {
+    const { epoch } = await backend.log.state(stream);
+    if (!inEpoch(position, epoch)) throw epochMismatch(serial, position, epoch);
+  }
   const record = entry === null ? null : parseRecord(entry.body);
   if (entry === null || record === null) throw createError('RC_ERR_MESSAGE_NOT_FOUND', serial, channel, 'is not kept (never published, or dropped by retention)');
   if (record.action !== 'message.create') {
     throw createError('RC_ERR_MESSAGE_NOT_FOUND', serial, channel, `is a ${record.action} entry, not a message`);
   }
-  const latest = { seq, time: entry.time, record };
+  const latest = { serial: serialOf(entry.epoch, seq), seq, time: entry.time, record };
   return {
     stream,
+    epoch: entry.epoch,
     seq,
     serial,
     revision: 0,

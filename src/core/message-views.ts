@@ -3,7 +3,6 @@
  * versions and live mutation events all use these shapes (snake_case, as the REST API
  * speaks), so a client sees one vocabulary whichever way a record reaches it.
  */
-import { serialFromSeq } from './serials.ts';
 import type { MessageRecord } from './types.ts';
 
 /** Who changed a message, when and why. */
@@ -72,10 +71,11 @@ export function parseRecord(body: string): MessageRecord | null {
   }
 }
 
-export function versionView(seq: number, time: number, record: MessageRecord): VersionView {
+/** `serial` is the entry's own serial (`serialOf(epoch, seq)`). */
+export function versionView(serial: string, time: number, record: MessageRecord): VersionView {
   const change = record.change;
   return {
-    serial: serialFromSeq(seq),
+    serial,
     timestamp: time,
     action: record.action,
     ...(change?.clientId !== undefined ? { client_id: change.clientId } : {}),
@@ -84,10 +84,10 @@ export function versionView(seq: number, time: number, record: MessageRecord): V
   };
 }
 
-export function annotationView(seq: number, time: number, record: MessageRecord): AnnotationView {
+export function annotationView(serial: string, time: number, record: MessageRecord): AnnotationView {
   const annotation = record.annotation;
   return {
-    serial: annotation?.annotationSerial ?? serialFromSeq(seq),
+    serial: annotation?.annotationSerial ?? serial,
     type: annotation?.type ?? '',
     ...(annotation?.name !== undefined ? { name: annotation.name } : {}),
     ...(annotation?.clientId !== undefined ? { client_id: annotation.clientId } : {}),
@@ -99,9 +99,9 @@ export function annotationView(seq: number, time: number, record: MessageRecord)
 }
 
 /** Any stored entry as history (and live V2 events) show it. */
-export function entryView(seq: number, time: number, record: MessageRecord): EntryView {
+export function entryView(serial: string, time: number, record: MessageRecord): EntryView {
   const base = {
-    serial: serialFromSeq(seq),
+    serial,
     action: record.action,
     name: record.name,
     data: record.data,
@@ -113,12 +113,12 @@ export function entryView(seq: number, time: number, record: MessageRecord): Ent
   switch (record.action) {
     case 'message.update':
     case 'message.delete':
-      return { ...base, version: versionView(seq, time, record) };
+      return { ...base, version: versionView(serial, time, record) };
     case 'message.append':
-      return { ...base, version: versionView(seq, time, record), fragment: record.fragment ?? '' };
+      return { ...base, version: versionView(serial, time, record), fragment: record.fragment ?? '' };
     case 'annotation.create':
     case 'annotation.delete':
-      return { ...base, annotation: annotationView(seq, time, record) };
+      return { ...base, annotation: annotationView(serial, time, record) };
     case 'message.summary':
       return { ...base, summary: record.summary ?? {} };
     default:

@@ -18,7 +18,7 @@ import { createError } from '../errors.ts';
 import { loadMessage, requireStore, withRetries, type LoadedMessage, type ParsedItem } from './message-documents.ts';
 import { versionView, type MessageStateView, type VersionView } from './message-views.ts';
 import { retentionOf } from './publish.ts';
-import { serialFromSeq } from './serials.ts';
+import { serialOf } from './serials.ts';
 import type { MessageChangeInfo, MessageRecord } from './types.ts';
 
 export type MutationKind = 'update' | 'delete' | 'append';
@@ -103,6 +103,7 @@ export class VersionedMessages {
       if (latest.action === 'message.delete') throw createError('RC_ERR_MESSAGE_DELETED', serial, PAST_TENSE[kind]);
       const record = nextRecord(app, message, change);
       const entries = await store.commit(message.stream, message.seq, {
+        epoch: message.epoch,
         expectedRevision: message.revision,
         ...(message.original !== undefined ? { original: message.original } : {}),
         appends: [{ body: JSON.stringify(record), role: 'version' }],
@@ -112,7 +113,7 @@ export class VersionedMessages {
       });
       const entry = entries?.[0];
       if (entry === undefined) return undefined;
-      return resultOf(message.serial, { seq: entry.seq, time: entry.time, record }, false);
+      return resultOf(message.serial, { serial: serialOf(entry.epoch, entry.seq), seq: entry.seq, time: entry.time, record }, false);
     });
   }
 }
@@ -120,7 +121,7 @@ export class VersionedMessages {
 function resultOf(messageSerial: string, version: ParsedItem, duplicate: boolean): MutationResult {
   return {
     message_serial: messageSerial,
-    version_serial: serialFromSeq(version.seq),
+    version_serial: version.serial,
     action: version.record.action,
     timestamp: version.time,
     data: version.record.data,
@@ -129,7 +130,7 @@ function resultOf(messageSerial: string, version: ParsedItem, duplicate: boolean
 }
 
 function versionEntry(version: ParsedItem): VersionEntry {
-  return { ...versionView(version.seq, version.time, version.record), name: version.record.name, data: version.record.data };
+  return { ...versionView(version.serial, version.time, version.record), name: version.record.name, data: version.record.data };
 }
 
 export function stateView(channel: string, message: LoadedMessage): MessageStateView {
@@ -142,7 +143,7 @@ export function stateView(channel: string, message: LoadedMessage): MessageState
     action: latest.record.action,
     deleted: latest.record.action === 'message.delete',
     timestamp: message.createdAt,
-    version: versionView(latest.seq, latest.time, latest.record),
+    version: versionView(latest.serial, latest.time, latest.record),
     summary: message.summary ?? {},
   };
 }

@@ -4,14 +4,17 @@
  * connections that watch them (Pusher's watchlist events).
  *
  * Ownership: the online state lives in the backend's presence store, one entry per
- * signed-in connection under the key `{appId}:#user:{userId}`, tagged with the node
- * that serves it, exactly like a presence membership (`#` never starts a channel name,
+ * signed-in connection under the key `{appId}:#user:{userId}`, tagged with the
+ * registration id of the process incarnation that serves it, exactly like a presence
+ * membership (`#` never starts a channel name,
  * so no channel can collide). So "first connection of a user" and "last one gone" are
  * atomic across nodes (`firstForUser` / `lastForUser`), and a dead node's entries are
  * reaped with its presence entries, whose departures the core routes here
  * (`takeDepartures`): its users go offline. Each transition is broadcast once as a
  * `user_online` signal; every node tells its own watchers, from a local index of who
- * watches whom. Nothing here is kept for users of apps without `watchlistEvents`.
+ * watches whom, and its signed-in connections, registered again under a new
+ * registration id when its registration was lost (`reregister`). Nothing here is kept
+ * for users of apps without `watchlistEvents`.
  *
  * Order: a sign-in registers its watches first, then records its user, then reads the
  * watched users' states, so no change between those steps is missed (at worst a state
@@ -22,7 +25,9 @@ import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import type { AppRegistry } from './apps.ts';
 import { parseStreamKey, streamKey } from './channels.ts';
+import type { RegistrationGate } from './membership.ts';
 import type { Departure } from './presence.ts';
+import { inBatches } from './subscriptions.ts';
 import type { Signal, SignalSender } from './signals.ts';
 import type { UserConnection, WatchlistEvent } from './types.ts';
 
@@ -44,6 +49,8 @@ export class OnlineUsers {
   /** Leaves a backend fault held up, by `{key}\n{connectionId}`; retried every RETRY_MS. */
   private readonly failedLeaves = new Map<string, { readonly appId: string; readonly userId: string; readonly connectionId: string }>();
   private retryTimer: NodeJS.Timeout | null = null;
+  /** `{appId}\n{connectionId}` → this node's signed-in connections (watchlist apps only), to register them again. */
+  private readonly signedInHere = new Map<string, { readonly appId: string; readonly connection: UserConnection }>();
 
   constructor(
     private readonly backend: Backend,
@@ -52,7 +59,30 @@ export class OnlineUsers {
     private readonly nodeId: () => string,
     private readonly sendSignal: SignalSender,
     private readonly logger: Logger,
+    /** Held while a re-registration writes the entries; joins and leaves wait for it. */
+    private readonly gate?: RegistrationGate,
   ) {}
+
+  /**
+   * Snapshot of this node's signed-in connections (taken synchronously when the
+   * registration id changed), and the step that records them again under the current id,
+   * announcing each user it brings back online. Rejects when some could not be recorded.
+   */
+  reregister(): () => Promise<void> {
+    const connections = [...this.signedInHere.values()];
+    return async () => {
+      const failures = await inBatches(connections, async ({ appId, connection }) => {
+        const { firstForUser } = await this.backend.presence.join(onlineUserKey(appId, connection.userId), {
+          connectionId: connection.connectionId,
+          nodeId: this.nodeId(),
+          userId: connection.userId,
+          userInfo: 'null',
+        });
+        if (firstForUser) await this.sendSignal({ type: 'user_online', appId, userId: connection.userId, online: true });
+      });
+      if (failures > 0) throw new Error(`${failures} of ${connections.length} signed-in users could not be registered again`);
+    };
+  }
 
   /** A connection signed in: record its user, watch its watchlist, tell it the watched users' states. Never throws. */
   signedIn(appId: string, connection: UserConnection): void {
@@ -61,7 +91,10 @@ export class OnlineUsers {
     this.failedLeaves.delete(`${onlineUserKey(appId, connection.userId)}\n${connection.connectionId}`);
     const watchlist = connection.watchlist ?? [];
     for (const watched of watchlist) this.watchersOf(appId, watched, true)!.add(connection);
+    this.signedInHere.set(`${appId}\n${connection.connectionId}`, { appId, connection });
     this.serialize(connection.connectionId, async () => {
+      const held = this.gate?.pass();
+      if (held != null) await held;
       const { firstForUser } = await this.backend.presence.join(onlineUserKey(appId, connection.userId), {
         connectionId: connection.connectionId,
         nodeId: this.nodeId(),
@@ -90,6 +123,7 @@ export class OnlineUsers {
       set.delete(connection);
       if (set.size === 0) this.watchers.delete(`${appId}\n${watched}`);
     }
+    if (this.signedInHere.get(`${appId}\n${connection.connectionId}`)?.connection === connection) this.signedInHere.delete(`${appId}\n${connection.connectionId}`);
     this.serialize(connection.connectionId, () => this.leave(appId, connection.userId, connection.connectionId));
   }
 
@@ -137,6 +171,8 @@ export class OnlineUsers {
     const key = onlineUserKey(appId, userId);
     const id = `${key}\n${connectionId}`;
     try {
+      const held = this.gate?.pass();
+      if (held != null) await held;
       const result = await this.backend.presence.leave(key, connectionId);
       this.failedLeaves.delete(id);
       if (result?.lastForUser) await this.sendSignal({ type: 'user_online', appId, userId, online: false });

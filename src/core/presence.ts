@@ -2,15 +2,20 @@
  * Presence: joins and leaves of this node's connections in presence channels, the
  * `member_added` / `member_removed` announcements, and presence history records.
  *
- * Ownership: membership entries live in the backend, tagged with the id of the node
- * that serves the connection, so any node can list members and a dead node's entries
- * can be removed as a whole. This node keeps only what it needs to finish its own
- * leaves: the user behind each of its memberships, and leaves a backend fault held up.
+ * Ownership: membership entries live in the backend, tagged with the registration id of
+ * the process incarnation that serves the connection (see membership.ts), so any node
+ * can list members and a dead incarnation's entries can be removed as a whole. This node
+ * keeps what it needs to finish its own leaves and to register its members again after
+ * its registration was lost: the member behind each of its memberships (recorded before
+ * the backend join, so a join in flight is never missed), and leaves a backend fault
+ * held up.
  */
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import type { AppRegistry } from './apps.ts';
+import type { RegistrationGate } from './registration-gate.ts';
 import type { CoreObservers } from './observers.ts';
+import { inBatches } from './subscriptions.ts';
 import { parseStreamKey, streamKey } from './channels.ts';
 import { recordPresenceChange, type PresenceAction } from './presence-history.ts';
 import type { SignalSender } from './signals.ts';
@@ -28,8 +33,11 @@ export interface Departure {
 export class PresenceTracker {
   /** Presence leaves that failed on a backend fault, retried after each heartbeat (see leave). */
   private readonly pendingLeaves = new Map<string, { readonly key: string; readonly connectionId: string }>();
-  /** `{stream key}\n{connectionId}` → user id of this node's presence members, to announce a departure a late leave hid. */
-  private readonly joinedUsers = new Map<string, string>();
+  /**
+   * `{stream key}\n{connectionId}` → the member of each of this node's presence memberships:
+   * to announce a departure a late leave hid, and to register the members again.
+   */
+  private readonly joinedUsers = new Map<string, { readonly userId: string; readonly userInfo: string }>();
 
   constructor(
     private readonly backend: Backend,
@@ -40,7 +48,35 @@ export class PresenceTracker {
     private readonly logger: Logger,
     /** Told each user's first join and last leave this node decided (and reaped departures). */
     private readonly observers?: CoreObservers,
+    /** Held while a re-registration writes the members; joins and leaves wait for it. */
+    private readonly gate?: RegistrationGate,
   ) {}
+
+  /**
+   * Snapshot of this node's memberships (taken synchronously when the registration id
+   * changed), and the step that joins them again under the current id, announcing
+   * `member_added` for each user it brings back. The announcement excludes nobody: the
+   * member's own connections may have been told it left. Rejects after trying every
+   * membership when some join failed.
+   */
+  reregister(): () => Promise<void> {
+    const memberships = [...this.joinedUsers].map(([id, member]) => {
+      const cut = id.lastIndexOf('\n');
+      return { key: id.slice(0, cut), connectionId: id.slice(cut + 1), ...member };
+    });
+    return async () => {
+      const failures = await inBatches(memberships, async ({ key, connectionId, userId, userInfo }) => {
+        const { firstForUser } = await this.backend.presence.join(key, { connectionId, nodeId: this.nodeId(), userId, userInfo });
+        if (!firstForUser) return;
+        const { appId, channel } = parseStreamKey(key);
+        const member: Member = { userId, userInfo: parseJson(userInfo) };
+        this.observers?.notify('memberChanged', appId, channel, userId, true);
+        void this.record(appId, channel, 'presence.enter', userId, member.userInfo);
+        await this.sendSignal({ type: 'presence', change: { kind: 'member_added', appId, channel, member } });
+      });
+      if (failures > 0) throw new Error(`${failures} of ${memberships.length} presence members could not be registered again`);
+    };
+  }
 
   /**
    * Records a member for a connection already subscribed on this node and announces
@@ -49,13 +85,20 @@ export class PresenceTracker {
    */
   async join(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
     const key = streamKey(appId, channel);
-    const { firstForUser } = await this.backend.presence.join(key, {
-      connectionId: subscriber.connectionId,
-      nodeId: this.nodeId(),
-      userId: member.userId,
-      userInfo: JSON.stringify(member.userInfo ?? null),
-    });
-    this.joinedUsers.set(`${key}\n${subscriber.connectionId}`, member.userId);
+    const id = `${key}\n${subscriber.connectionId}`;
+    const userInfo = JSON.stringify(member.userInfo ?? null);
+    // Recorded first: a re-registration that starts while this join is on its way registers it too.
+    this.joinedUsers.set(id, { userId: member.userId, userInfo });
+    let firstForUser: boolean;
+    try {
+      const held = this.gate?.pass();
+      if (held != null) await held;
+      ({ firstForUser } = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }));
+    } catch (error) {
+      // The caller undoes the subscription (and leaves); a failed join is not this node's member.
+      if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);
+      throw error;
+    }
     if (firstForUser) {
       this.observers?.notify('memberChanged', appId, channel, member.userId, true);
       void this.record(appId, channel, 'presence.enter', member.userId, member.userInfo);
@@ -80,8 +123,10 @@ export class PresenceTracker {
   async leave(key: string, connectionId: string): Promise<void> {
     const id = `${key}\n${connectionId}`;
     try {
+      const held = this.gate?.pass();
+      if (held != null) await held;
       const result = await this.backend.presence.leave(key, connectionId);
-      const userId = this.joinedUsers.get(id);
+      const userId = this.joinedUsers.get(id)?.userId;
       this.pendingLeaves.delete(id);
       this.joinedUsers.delete(id);
       if (result?.lastForUser) {

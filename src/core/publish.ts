@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/schema.ts';
 import type { MessageLog, RetentionPolicy } from '../backends/ports.ts';
 import { assertChannelName, streamKey } from './channels.ts';
 import { createError } from '../errors.ts';
-import { serialFromSeq } from './serials.ts';
+import { serialOf } from './serials.ts';
 import type { MessageRecord, Origin, Sender } from './types.ts';
 
 /** An event to publish, already decoded from its door's format. */
@@ -114,7 +114,7 @@ export async function publishEvents(
   for (const count of counts) {
     const group: PublishedMessage[] = [];
     for (let i = 0; i < count; i++, index++) {
-      group.push({ channel: items[index]!.channel, serial: serialFromSeq(entries[index]!.seq), time: entries[index]!.time });
+      group.push({ channel: items[index]!.channel, serial: serialOf(entries[index]!.epoch, entries[index]!.seq), time: entries[index]!.time });
     }
     out.push(group);
   }

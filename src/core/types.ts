@@ -2,10 +2,14 @@
  * Types shared by the core and the doors. Doors see messages and presence changes only
  * through these; they never see backend entries.
  */
-import { serialFromSeq } from './serials.ts';
+import { serialOf } from './serials.ts';
 
-/** Which front door a message came in through (`console`: an operator's test event). */
-export type Origin = 'rest' | 'ws' | 'bayeux' | 'console' | 'internal';
+/** Why a position cannot be recovered: entries after it are gone, or it is of another stream epoch. */
+export type RecoveryFailure = 'gap_too_old' | 'epoch_changed';
+
+/** Every front door a message can come in through (`console`: an operator's test event). */
+export const ORIGINS = ['rest', 'ws', 'bayeux', 'console', 'internal'] as const;
+export type Origin = (typeof ORIGINS)[number];
 
 /** Who sent a message, as the bot API shows it (`senderType`, `senderID`, …). */
 export interface Sender {
@@ -48,6 +52,8 @@ export interface MessageRecord {
   readonly annotation?: AnnotationRecord;
   /** `message.summary`: the message's summary projection after the change. */
   readonly summary?: Readonly<Record<string, unknown>>;
+  /** `message.summary`: the summarised message's text (its latest version's data), for views that show both (the bot stream). */
+  readonly text?: string;
 }
 
 /** The actions a stored record can carry. `message.create` is a plain publish. */
@@ -108,18 +114,29 @@ export class ChannelMessage {
   constructor(
     readonly appId: string,
     readonly channel: string,
+    /** The stream epoch `seq` counts in (see `LogEntry`); '' for an ephemeral message. */
+    readonly epoch: string,
     /** The stream seq; 0 for an ephemeral message (`extras.ephemeral`), which is never stored. */
     readonly seq: number,
     /** Milliseconds since the epoch, from the store. */
     readonly time: number,
     readonly record: MessageRecord,
   ) {
-    this.serial = seq > 0 ? serialFromSeq(seq) : '';
+    this.serial = seq > 0 ? serialOf(epoch, seq) : '';
   }
 
   /** True for an ephemeral message: delivered live, never stored, no serial, not recoverable. */
   get ephemeral(): boolean {
     return this.seq === 0;
+  }
+
+  /**
+   * True when this stored message is at or before seq `seq` of `epoch`: a replay up to
+   * there already covered it. A message of another epoch is never covered (its seq
+   * counts in another sequence), and an ephemeral one never is.
+   */
+  coveredBy(epoch: string | null, seq: number): boolean {
+    return this.seq > 0 && epoch !== null && this.epoch === epoch && this.seq <= seq;
   }
 
   /** The wire text for `encoder`, computed on first use and cached for every other subscriber. */
@@ -173,6 +190,12 @@ export interface Subscriber {
    * for apps with `subscriptionCountEvents` (see subscription-counts.ts).
    */
   subscriptionCountChanged?(channel: string, count: number): void;
+  /**
+   * Messages of the channel after `lastSerial` ('' when none was delivered yet) were
+   * missed by this node (it was off the bus) and cannot be delivered: the door tells the
+   * client (`roomcast:recovery_failed`), which may read history or resubscribe.
+   */
+  recoveryFailed?(channel: string, lastSerial: string, reason: string, code: RecoveryFailure): void;
 }
 
 /** A signed-in user's connection, reachable by user id from any node. */

@@ -6,8 +6,9 @@
  *   `requestTimeoutMs`, an idle keep-alive connection closed after `keepAliveTimeoutMs`,
  *   a connection on which no byte moves while a request is read or a reply is written
  *   closed after `idleTimeoutMs` (Node's socket timeout; a held Bayeux connect extends its
- *   own socket's, see doors/bayeux/transport.ts). Node checks the first two on an interval, set
- *   here to a fraction of the smallest timeout so a connection is cut close to its bound.
+ *   own socket's, see doors/bayeux/transport.ts). Node checks the first two on an interval (a fraction
+ *   of the smallest timeout, at most 0.5 s) and is handed deadlines one interval early, so a
+ *   connection is cut within one interval before its configured bound, never after it.
  * - caps: at most `maxConnections` TCP connections on the node and
  *   `maxConnectionsPerAddress` from one peer address; a connection over either is
  *   destroyed as it arrives, before it costs a parser. Peers listed in
@@ -37,13 +38,17 @@ export interface ConnectionLimitStats {
 
 /** Applies the timeouts and caps to `server` (call before `listen`); returns live counts. */
 export function applyConnectionHygiene(server: Server, settings: ServerConfig, logger: Logger): () => ConnectionLimitStats {
+  const checkInterval = Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(settings.headersTimeoutMs / 4));
+  // Node cuts a connection at the first check after its deadline, so the deadlines handed
+  // to Node are one check interval early: a client never gets more than the configured time.
+  const early = (ms: number): number => Math.max(1, ms - checkInterval);
   const requestTimeout = Math.max(settings.requestTimeoutMs, settings.headersTimeoutMs);
-  server.headersTimeout = settings.headersTimeoutMs;
-  server.requestTimeout = requestTimeout;
+  server.headersTimeout = early(settings.headersTimeoutMs);
+  server.requestTimeout = early(requestTimeout);
   server.keepAliveTimeout = settings.keepAliveTimeoutMs;
   server.setTimeout(settings.idleTimeoutMs);
   // Read by Node when the server starts listening.
-  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(settings.headersTimeoutMs / 4));
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = checkInterval;
 
   const proxies = trustedPeers(settings.trustedProxies);
   const perAddress = new Map<string, number>();

@@ -93,7 +93,7 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   const received = new LabelTally<'app'>();
   new Counter({
     name: 'roomcast_messages_received_total',
-    help: 'Channel messages of the whole cluster received by this node from the backend (every node receives every message)',
+    help: 'Channel messages of the whole cluster received by this node from the backend (every message, unless the bus routes by interest)',
     labelNames: ['app'] as const,
     registers: [registry],
     collect() {

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { checkConfig, configHash, readConfigFile, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Core } from '../core/core.ts';
-import type { ReloadReport } from '../doors/rest/routes/operator.ts';
+import type { ReloadReport } from '../doors/rest/routes/route-plugin.ts';
 import { createErrorWith, isRoomcastError } from '../errors.ts';
 import type { TlsReloader } from './tls.ts';
 

@@ -64,6 +64,8 @@ export class PushService {
   private readonly admission: AdmissionDeps;
   readonly worker: PushWorker;
   private untap: (() => void) | null = null;
+  /** Releases the hold on every channel's messages (interest routing), taken while the tap runs. */
+  private releaseStreams: (() => void) | null = null;
   private readonly observers = new Set<(platform: Platform, outcome: DeliveryOutcome) => void>();
 
   constructor(options: PushServiceOptions) {
@@ -121,12 +123,17 @@ export class PushService {
   start(): void {
     if (this.core.config.push.workers) this.queue.process(this.worker.handle, this.core.config.push.concurrency);
     this.untap ??= this.core.tapMessages((message) => this.onChannelMessage(message));
+    // With interest routing, the nodes running push workers see every channel, so
+    // `extras.push` is admitted (once, by serial) even where no node has a subscriber.
+    if (this.core.config.push.workers) this.releaseStreams ??= this.core.holdAllStreams();
   }
 
   /** Stops the tap and the workers (running deliveries finish) and closes provider connections. */
   async close(): Promise<void> {
     this.untap?.();
     this.untap = null;
+    this.releaseStreams?.();
+    this.releaseStreams = null;
     await this.queue.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the push queue failed'));
     await Promise.all(Object.values(this.providers).map((provider) => provider.close().catch(() => undefined)));
   }

@@ -95,6 +95,7 @@ test('cometd: login on node A, Bayeux on node B; hears the pusher SDK on A, spea
   const heard = await until(() => stream('Message', 'triggered on node A'));
   assert.deepEqual({ ...(heard.data as object), timestamp: 0 }, {
     messageType: 'Message',
+    event: 'chat',
     contentData: 'triggered on node A',
     senderType: 'Human',
     senderID: 'app-1',

@@ -16,7 +16,7 @@ import { buildConfig } from '../../src/config/load.ts';
 import { verifyPasswordHash } from '../../src/doors/console/credentials.ts';
 import { LoginLimiter } from '../../src/doors/console/login-limiter.ts';
 import { TailHub, type TailBatch } from '../../src/doors/console/tail.ts';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import { startApp, TEST_APP, testConfig, type RunningApp } from '../helpers/app.ts';
 import { apiLogin, consoleUsers, USERS } from './console-helpers.ts';
 
 /** A tiny stand-in for dist/console, so these tests need no bundler run. */
@@ -33,7 +33,8 @@ describe('console door', () => {
   const lines: Record<string, unknown>[] = [];
   before(async () => {
     const assetsDir = standInBuild();
-    const config = testConfig({ log: { level: 'info' }, console: { users: await consoleUsers() } });
+    // One webhook endpoint (never reached: nothing in these tests occupies a channel) so the overview has a queue to report.
+    const config = testConfig({ log: { level: 'info' }, console: { users: await consoleUsers() }, apps: [{ ...TEST_APP, webhooks: [{ url: 'http://127.0.0.1:9/hooks', event_types: ['channel_occupied'] }] }] });
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
         for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
@@ -61,6 +62,12 @@ describe('console door', () => {
     assert.equal(out.status, 204);
     assert.match(out.headers.get('set-cookie') ?? '', /rc_console=; Path=\/console; Max-Age=0/);
     assert.equal((await fetch(`${server.url}/console/api/overview`, { headers: { cookie } })).status, 401);
+  });
+
+  test('the overview reports the webhook queue depth (a number, not "not reported")', async () => {
+    const { cookie } = await apiLogin(server.url);
+    const overview = (await (await fetch(`${server.url}/console/api/overview`, { headers: { cookie } })).json()) as { queues: { push: unknown; webhooks: unknown } };
+    assert.equal(typeof overview.queues.webhooks, 'number');
   });
 
   test('a wrong password and an unknown user get the same 401; neither is told which', async () => {

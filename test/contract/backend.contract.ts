@@ -6,11 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Backend, BusMessage, LogEntry } from '../../src/backends/ports.ts';
+import type { Backend, BusMessage, LogEntry, StreamState } from '../../src/backends/ports.ts';
 import { keep, name } from './contract-kit.ts';
 import { describeSharedStoreCases } from './shared-store.contract.ts';
 
 export type BackendFactory = () => Promise<Backend>;
+
+/** A stream state without its epoch (random), for comparing the rest. */
+function withoutEpoch(state: StreamState): Omit<StreamState, 'epoch'> {
+  const { epoch: _epoch, ...rest } = state;
+  return rest;
+}
 
 /** Collects bus messages and lets a test wait for a condition on them. */
 class BusRecorder {
@@ -112,7 +118,8 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
     test('retention by count keeps the newest and counts bytes', async () => {
       const stream = name('ring');
       for (let i = 1; i <= 5; i++) await backend.log.append(stream, `x${i}`, keep(3));
-      const state = await backend.log.state(stream);
+      const { epoch, ...state } = await backend.log.state(stream);
+      assert.match(epoch ?? '', /^[0-9a-z]{8}$/);
       assert.deepEqual(state, { lastSeq: 5, firstRetainedSeq: 3, retainedCount: 3, retainedBytes: 6 });
       assert.equal(await backend.log.get(stream, 2), null);
       assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => e.seq), [3, 4, 5]);
@@ -167,6 +174,26 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual([state.firstRetainedSeq, state.retainedCount, state.retainedBytes], [0, 0, 0]);
       assert.equal((await backend.log.append(stream, 'g', keep(10))).seq, 7);
       assert.equal(await backend.log.dropBefore(name('never-written'), { seq: 5 }), 0);
+    });
+
+    test('a stream\'s epoch is drawn with its counter and carried by every entry, read and broadcast', async () => {
+      const stream = name('epoch');
+      assert.equal((await backend.log.state(stream)).epoch, null, 'no counter, no epoch');
+      const first = await backend.log.append(stream, 'a', keep(10));
+      assert.match(first.epoch, /^[0-9a-z]{8}$/);
+      const [second] = await backend.log.appendMany([{ stream, body: 'b', retention: keep(10) }]);
+      assert.equal(second!.epoch, first.epoch, 'one epoch while the counter lives');
+      await backend.log.purge(stream);
+      await backend.log.dropBefore(stream, { seq: 99 });
+      const third = await backend.log.append(stream, 'c', keep(10));
+      assert.deepEqual([third.epoch, third.seq], [first.epoch, 3], 'purge keeps the counter, so the epoch stays');
+      assert.equal((await backend.log.state(stream)).epoch, first.epoch);
+      assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => e.epoch), [first.epoch]);
+      assert.equal((await backend.log.get(stream, 3))?.epoch, first.epoch);
+      await seen.waitFor(() => seen.appends(stream).length === 3);
+      assert.deepEqual(seen.appends(stream).map((e) => e.epoch), [first.epoch, first.epoch, first.epoch]);
+      const other = await backend.log.append(name('epoch-other'), 'x', keep(10));
+      assert.notEqual(other.epoch, first.epoch, 'each stream draws its own');
     });
 
     test('concurrent appends to one stream get distinct consecutive seqs', async () => {
@@ -320,7 +347,7 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       await backend.log.appendMany(Array.from({ length: 150 }, (_, i) => ({ stream, body: `old-${i}`, retention: keep(1000, 200) })));
       await new Promise((r) => setTimeout(r, 300));
       await backend.log.append(stream, 'new', keep(1000, 200));
-      assert.deepEqual(await backend.log.state(stream), { lastSeq: 151, firstRetainedSeq: 151, retainedCount: 1, retainedBytes: 3 });
+      assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 151, firstRetainedSeq: 151, retainedCount: 1, retainedBytes: 3 });
       assert.equal(await backend.log.get(stream, 1), null);
     });
 
@@ -331,9 +358,9 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(await backend.log.read(stream, { newestFirst: true, limit: 10 }), []);
       assert.equal(await backend.log.get(stream, 2), null);
-      assert.deepEqual(await backend.log.state(stream), { lastSeq: 2, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
+      assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 2, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
       assert.equal((await backend.log.append(stream, 'c', keep(10, 100))).seq, 3);
-      assert.deepEqual(await backend.log.state(stream), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 1 });
+      assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 1 });
     });
 
     test('read below the oldest retained seq starts at the oldest retained', async () => {
@@ -341,12 +368,12 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       for (let i = 1; i <= 6; i++) await backend.log.append(stream, `b${i}`, keep(4));
       assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 2, fromSeq: 1 })).map((e) => e.seq), [3, 4]);
       assert.deepEqual((await backend.log.read(stream, { newestFirst: true, limit: 10, toSeq: 4 })).map((e) => e.seq), [4, 3]);
-      assert.deepEqual(await backend.log.state(stream), { lastSeq: 6, firstRetainedSeq: 3, retainedCount: 4, retainedBytes: 8 });
+      assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 6, firstRetainedSeq: 3, retainedCount: 4, retainedBytes: 8 });
     });
 
     test('an untouched stream has an empty state', async () => {
       const stream = name('never');
-      assert.deepEqual(await backend.log.state(stream), { lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
+      assert.deepEqual(await backend.log.state(stream), { epoch: null, lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
       assert.deepEqual(await backend.log.read(stream, { newestFirst: true, limit: 5 }), []);
       assert.equal(await backend.log.get(stream, 1), null);
       await backend.log.purge(stream);
@@ -426,6 +453,20 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.equal(await backend.nodes.claimDead(node), true);
       await backend.nodes.heartbeat(node, 5000);
       assert.ok(!(await backend.nodes.deadNodes()).includes(node));
+      await backend.nodes.forget(node);
+    });
+
+    test('nodes: a heartbeat says whether the registration was still there (expired but unclaimed counts; claimed or forgotten does not)', async () => {
+      const node = name('registration');
+      assert.equal(await backend.nodes.heartbeat(node, 5000), false, 'first heartbeat: a new registration');
+      assert.equal(await backend.nodes.heartbeat(node, 50), true);
+      await new Promise((r) => setTimeout(r, 120));
+      assert.equal(await backend.nodes.heartbeat(node, 50), true, 'expired but not claimed: renewed');
+      await new Promise((r) => setTimeout(r, 120));
+      assert.equal(await backend.nodes.claimDead(node), true);
+      assert.equal(await backend.nodes.heartbeat(node, 5000), false, 'claimed by a reaper: registered anew');
+      await backend.nodes.forget(node);
+      assert.equal(await backend.nodes.heartbeat(node, 5000), false, 'forgotten: registered anew');
       await backend.nodes.forget(node);
     });
 

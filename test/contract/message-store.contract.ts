@@ -13,7 +13,11 @@ export type BackendFactory = () => Promise<Backend>;
 let unique = 0;
 const name = (base: string): string => `app-1:${base}-${process.pid}-${++unique}-${Date.now().toString(36)}`;
 const retention = { maxCount: 100, maxAgeMs: 0 };
-const change = (expectedRevision: number, bodies: [string, 'version' | 'annotation' | 'event'][], extra: Partial<MessageCommit> = {}): MessageCommit => ({
+const change = (
+  expectedRevision: number,
+  bodies: [string, 'version' | 'annotation' | 'event'][],
+  extra: Partial<MessageCommit> & { readonly epoch: string },
+): MessageCommit => ({
   expectedRevision,
   appends: bodies.map(([body, role]) => ({ body, role })),
   retention,
@@ -51,7 +55,7 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
     test('a first commit seeds the original, appends to the log and broadcasts', async () => {
       const stream = name('seed');
       const original = await backend.log.append(stream, 'v1', retention);
-      const entries = await store.commit(stream, original.seq, change(0, [['v2', 'version'], ['s', 'event']], { original, summary: 'sum' }));
+      const entries = await store.commit(stream, original.seq, change(0, [['v2', 'version'], ['s', 'event']], { epoch: original.epoch, original, summary: 'sum' }));
       assert.deepEqual(entries?.map((e) => [e.seq, e.body]), [[2, 'v2'], [3, 's']]);
       const document = await store.load(stream, original.seq);
       assert.equal(document?.revision, 1);
@@ -66,9 +70,9 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
     test('a commit from a stale revision fails and changes nothing', async () => {
       const stream = name('stale');
       const original = await backend.log.append(stream, 'v1', retention);
-      assert.ok(await store.commit(stream, 1, change(0, [['v2', 'version']], { original })));
-      assert.equal(await store.commit(stream, 1, change(0, [['lost', 'version']], { original })), null);
-      assert.equal(await store.commit(stream, 1, change(5, [['lost', 'version']])), null);
+      assert.ok(await store.commit(stream, 1, change(0, [['v2', 'version']], { epoch: original.epoch, original })));
+      assert.equal(await store.commit(stream, 1, change(0, [['lost', 'version']], { epoch: original.epoch, original })), null);
+      assert.equal(await store.commit(stream, 1, change(5, [['lost', 'version']], { epoch: original.epoch })), null);
       assert.equal((await backend.log.state(stream)).lastSeq, 2, 'nothing appended');
       assert.deepEqual((await store.load(stream, 1))?.versions.map((v) => v.body), ['v1', 'v2']);
     });
@@ -76,9 +80,9 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
     test('annotations are added, removed, and the summary replaced', async () => {
       const stream = name('ann');
       const original = await backend.log.append(stream, 'm', retention);
-      const [a] = (await store.commit(stream, 1, change(0, [['a1', 'annotation']], { original, summary: 'one' })))!;
-      await store.commit(stream, 1, change(1, [['a2', 'annotation']], { summary: 'two' }));
-      await store.commit(stream, 1, change(2, [['del', 'event']], { removeAnnotations: [a!.seq], summary: 'three' }));
+      const [a] = (await store.commit(stream, 1, change(0, [['a1', 'annotation']], { epoch: original.epoch, original, summary: 'one' })))!;
+      await store.commit(stream, 1, change(1, [['a2', 'annotation']], { epoch: original.epoch, summary: 'two' }));
+      await store.commit(stream, 1, change(2, [['del', 'event']], { epoch: original.epoch, removeAnnotations: [a!.seq], summary: 'three' }));
       const document = await store.load(stream, 1);
       assert.deepEqual(document?.annotations.map((x) => x.body), ['a2']);
       assert.equal(document?.summary, 'three');
@@ -88,21 +92,21 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
     test('maxVersions keeps the newest versions', async () => {
       const stream = name('trim');
       const original = await backend.log.append(stream, 'v1', retention);
-      await store.commit(stream, 1, change(0, [['v2', 'version']], { original, maxVersions: 2 }));
-      await store.commit(stream, 1, change(1, [['v3', 'version']], { maxVersions: 2 }));
+      await store.commit(stream, 1, change(0, [['v2', 'version']], { epoch: original.epoch, original, maxVersions: 2 }));
+      await store.commit(stream, 1, change(1, [['v3', 'version']], { epoch: original.epoch, maxVersions: 2 }));
       assert.deepEqual((await store.load(stream, 1))?.versions.map((v) => v.body), ['v2', 'v3']);
     });
 
     test('documents expire ttlMs after their last commit; purge drops a stream', async () => {
       const stream = name('ttl');
       const original = await backend.log.append(stream, 'v1', retention);
-      await store.commit(stream, 1, change(0, [['v2', 'version']], { original, ttlMs: 150 }));
+      await store.commit(stream, 1, change(0, [['v2', 'version']], { epoch: original.epoch, original, ttlMs: 150 }));
       assert.ok(await store.load(stream, 1));
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await store.load(stream, 1), null);
       const kept = name('purge');
       const first = await backend.log.append(kept, 'v1', retention);
-      await store.commit(kept, 1, change(0, [['v2', 'version']], { original: first }));
+      await store.commit(kept, 1, change(0, [['v2', 'version']], { epoch: first.epoch, original: first }));
       await store.purge(kept);
       assert.equal(await store.load(kept, 1), null);
     });
@@ -111,9 +115,20 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
       const stream = name('race');
       const original = await backend.log.append(stream, 'v1', retention);
       const stores = options.sharedStore ? [store, peer.messages!] : [store];
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % stores.length]!.commit(stream, 1, change(0, [[`v${i}`, 'version']], { original }))));
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % stores.length]!.commit(stream, 1, change(0, [[`v${i}`, 'version']], { epoch: original.epoch, original }))));
       assert.equal(results.filter((r) => r !== null).length, 1);
       assert.equal((await store.load(stream, 1))?.versions.length, 2);
+    });
+
+    test('a commit prepared in another stream epoch fails and changes nothing; documents carry their epoch', async () => {
+      const stream = name('epoch');
+      const original = await backend.log.append(stream, 'v1', retention);
+      assert.equal(await store.commit(stream, 1, change(0, [['lost', 'version']], { original, epoch: 'zzzzzzzz' })), null);
+      assert.equal(await store.commit(name('no-counter'), 1, change(0, [['lost', 'version']], { original, epoch: original.epoch })), null, 'a stream without a counter has no epoch');
+      assert.equal((await backend.log.state(stream)).lastSeq, 1, 'nothing appended');
+      const entries = await store.commit(stream, 1, change(0, [['v2', 'version']], { original, epoch: original.epoch }));
+      assert.deepEqual(entries?.map((e) => e.epoch), [original.epoch]);
+      assert.equal((await store.load(stream, 1))?.epoch, original.epoch);
     });
 
     test('concurrent mutations through the core from two nodes give a linear history, nothing lost', async () => {

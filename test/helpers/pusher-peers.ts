@@ -53,6 +53,8 @@ export interface PeerOptions {
   readonly channelDataForAll?: { user_id: string; user_info?: Record<string, unknown> };
   /** Replaces the SDK-made channel authorization (an auth endpoint that misbehaves). */
   readonly channelAuth?: (socketId: string, channelName: string) => { auth: string; channel_data?: string };
+  /** How long to wait for `connected` (ms). Default 5000. */
+  readonly connectTimeoutMs?: number;
 }
 
 /** A pusher-js client on `port`, connected (resolves once `connected`). */
@@ -85,7 +87,11 @@ export async function pusherJsClient(port: number, options: PeerOptions = {}): P
     },
   });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('pusher-js did not connect')), 5000);
+    const timer = setTimeout(() => {
+      // Stop it retrying in the background: the caller never gets this client.
+      client.disconnect();
+      reject(new Error('pusher-js did not connect'));
+    }, options.connectTimeoutMs ?? 5000);
     client.connection.bind('connected', () => {
       clearTimeout(timer);
       resolve();

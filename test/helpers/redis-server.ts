@@ -1,22 +1,33 @@
 /**
  * Starts a private `redis-server` on a free loopback port for a test file, so tests
- * never touch a Redis that is already running on this machine. No persistence.
+ * never touch a Redis that is already running on this machine. No persistence, unless
+ * `appendOnly` asks for an AOF (fsync on every write, in a private directory) that a
+ * restart reloads.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface TestRedis {
   readonly port: number;
   readonly url: string;
   /** Kills the server (SIGKILL: an outage, not a shutdown). */
   kill(): Promise<void>;
-  /** Starts it again on the same port (empty: no persistence). */
+  /** Starts it again on the same port (empty without persistence; with `appendOnly`, reloaded from the AOF). */
   restart(): Promise<void>;
   /** Freezes the server (SIGSTOP): connections stay open but nothing answers — a stuck Redis. */
   pause(): void;
   /** Unfreezes it (SIGCONT). */
   resume(): void;
+  /** Deletes the AOF directory's files while the server is down (a Redis that lost its disk). */
+  wipe(): void;
+  /** The AOF directory, or null without persistence. */
+  readonly dir: string | null;
+  /** The running server's PID (null while down), for exit hooks that must stop it whatever happens. */
+  readonly pid: number | null;
   stop(): Promise<void>;
 }
 
@@ -31,10 +42,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function launch(port: number): Promise<ChildProcess> {
+export interface TestRedisOptions {
+  /** Keep an append-only file (`appendfsync always`) in a private temporary directory. */
+  readonly appendOnly?: boolean;
+}
+
+async function launch(port: number, dir: string | null): Promise<ChildProcess> {
+  const persistence = dir === null ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir];
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'no', '--loglevel', 'warning'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -50,7 +67,7 @@ async function launch(port: number): Promise<ChildProcess> {
     });
     // Poll with a real connection: log lines differ between Redis versions.
     const probe = async (): Promise<void> => {
-      for (;;) {
+      for (let attempt = 0; attempt < 500; attempt++) {
         if (await canConnect(port)) {
           clearTimeout(timer);
           resolve();
@@ -83,9 +100,10 @@ async function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
-  let child: ChildProcess | null = await launch(port);
+  const dir = options.appendOnly === true ? mkdtempSync(join(tmpdir(), 'rc-redis-aof-')) : null;
+  let child: ChildProcess | null = await launch(port, dir);
   const kill = async (): Promise<void> => {
     if (child === null) return;
     const exited = once(child, 'exit');
@@ -99,7 +117,7 @@ export async function startRedis(): Promise<TestRedis> {
     kill,
     async restart() {
       await kill();
-      child = await launch(port);
+      child = await launch(port, dir);
     },
     pause() {
       child?.kill('SIGSTOP');
@@ -107,6 +125,18 @@ export async function startRedis(): Promise<TestRedis> {
     resume() {
       child?.kill('SIGCONT');
     },
-    stop: kill,
+    dir,
+    get pid() {
+      return child?.pid ?? null;
+    },
+    wipe() {
+      if (child !== null) throw new Error('wipe() needs the server down (kill() first)');
+      if (dir === null) return;
+      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+    },
+    async stop() {
+      await kill();
+      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -13,13 +13,22 @@ export interface ServerProcess {
   readonly port: number;
   /** The plain-HTTP port's address when `server.httpPort` is set. */
   readonly plainUrl: string | null;
-  /** Every log line so far (JSON text). */
+  /** Every log line so far (JSON text); the last `logLimit` ones when that option is set. */
   readonly logs: string[];
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s); resolves with the exit code. */
   stop(): Promise<number | null>;
 }
 
-export async function startServerProcess(args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<ServerProcess> {
+export interface ServerProcessOptions {
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** How long to wait for the "roomcast listening" line. Default 60 s. */
+  readonly timeoutMs?: number;
+  /** Keep only this many recent log lines (a long run under load logs every request). Default: all. */
+  readonly logLimit?: number;
+}
+
+export async function startServerProcess(args: readonly string[], options: ServerProcessOptions): Promise<ServerProcess> {
   const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   let stderr = '';
@@ -33,6 +42,7 @@ export async function startServerProcess(args: readonly string[], options: { cwd
       rest = lines.pop() ?? '';
       for (const line of lines) {
         logs.push(line);
+        if (options.logLimit !== undefined && logs.length > options.logLimit * 2) logs.splice(0, logs.length - options.logLimit);
         if (line.includes('"roomcast listening"')) {
           clearTimeout(timer);
           resolve(JSON.parse(line) as { address: string; plainHttp?: string });

@@ -80,7 +80,8 @@ test('each node\'s /metrics reports exactly its part; /stats the sums, agreeing 
     const node = nodes[index]!;
     assert.equal(await series(node, 'roomcast_ws_connections', app), plan.connections, `node ${index} ws connections`);
     assert.equal(await series(node, 'roomcast_ws_connections_opened_total', app), plan.connections);
-    assert.equal(await series(node, 'roomcast_subscriptions', app), plan.connections, 'one subscription per connection');
+    // Each bot client is a presence member of its room channel: one subscription too.
+    assert.equal(await series(node, 'roomcast_subscriptions', app), plan.connections + plan.sessions, 'one subscription per connection and per bot client');
     assert.equal(await series(node, 'roomcast_messages_published_total', `${app},door="rest"`), plan.publishes, `node ${index} publishes`);
     assert.equal(await series(node, 'roomcast_bayeux_sessions', app), plan.sessions, `node ${index} bayeux sessions`);
     assert.equal(await series(node, 'roomcast_messages_received_total', app), PLAN[0].publishes + PLAN[1].publishes, 'every node receives every message');
@@ -92,7 +93,7 @@ test('each node\'s /metrics reports exactly its part; /stats the sums, agreeing 
   };
   const subscribers = (await signedCall(nodes[0]!.url, 'GET', `/apps/${TEST_APP.id}/channels`, { params: { info: 'subscription_count' } })).json.channels as Record<string, { subscription_count: number }>;
   const channelApiTotal = Object.values(subscribers).reduce((sum, channel) => sum + channel.subscription_count, 0);
-  assert.equal(channelApiTotal, totals.ws);
+  assert.equal(channelApiTotal, totals.ws + totals.sessions);
   for (const node of nodes) {
     await eventually(async () => {
       const stats = (await (await fetch(`${node.url}/stats`)).json()) as { nodes: number; apps: { id: string; subscriptions: number; occupied_channels: number; connections: { ws: number; bayeux_sessions: number }; messages_published: { total: number; rest: number } }[] };

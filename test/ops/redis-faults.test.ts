@@ -105,7 +105,7 @@ test('key prefixes keep two deployments apart on one Redis', async () => {
   await first.backend.bus.signal('only-first');
   await eventually(() => first.seen.length === 2);
   assert.deepEqual(
-    second.seen.map((m) => (m.kind === 'append' ? m.entry.body : m.body)),
+    second.seen.map((m) => (m.kind === 'append' ? m.entry.body : m.kind === 'signal' ? m.body : m.kind)),
     ['two'],
   );
 });

@@ -43,7 +43,7 @@ test('faye bot receives Message, then MessageUpdate, MessageAppend, MessageSumma
         ['Message', 'draft'],
         ['MessageUpdate', 'final'],
         ['MessageAppend', 'final!'],
-        ['MessageSummary', ''],
+        ['MessageSummary', 'final!'],
         ['MessageDelete', ''],
       ],
     );

@@ -38,6 +38,7 @@ test('faye: handshake, subscribe /service/stream, receive, publish, disconnect',
   const event = await until(() => received[0]);
   assert.deepEqual({ ...(event as object), timestamp: 0 }, {
     messageType: 'Message',
+    event: 'chat',
     contentData: 'hello bot',
     senderType: 'Human',
     senderID: 'app-1',

@@ -76,3 +76,27 @@ test('delivery/ (shared by push and webhooks) sits below them and above core: no
 test('core/ does not depend on webhooks/ or delivery/ (they observe the core)', () => {
   assert.deepEqual(violations('core/', /\/webhooks\/|\/delivery\//), []);
 });
+
+/** Import cycles among roomcast's own modules (type-only imports included), each as a path. */
+function importCycles(): string[] {
+  const edges = new Map(all.map((f) => [f.path, f.imports.filter((i) => i.startsWith('.')).map((i) => relative(root, join(root, f.path, '..', i)))]));
+  const cycles: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (path: string): void => {
+    state.set(path, 'open');
+    stack.push(path);
+    for (const next of edges.get(path) ?? []) {
+      if (state.get(next) === 'open') cycles.push([...stack.slice(stack.indexOf(next)), next].join(' → '));
+      else if (!state.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(path, 'done');
+  };
+  for (const path of [...edges.keys()].sort()) if (!state.has(path)) visit(path);
+  return cycles;
+}
+
+test('src/ modules import one another without cycles', () => {
+  assert.deepEqual(importCycles(), []);
+});

@@ -2,12 +2,19 @@
  * memory: per-stream ring of entries. One process only; use redis for durable history
  * shared by several nodes. Each stream keeps at most `maxCount` entries (a bounded
  * ring) and drops entries older than `maxAgeMs` on every append and read.
+ *
+ * A stream's epoch is drawn when its state is created (its first append in this
+ * process), so a restarted process gives every stream a new epoch: positions a client
+ * kept from the previous process never match.
  */
 import type { LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
 import type { MemoryBus } from './bus.ts';
+import { createEpoch } from '../epoch.ts';
 import { EntryWindow } from './entry-window.ts';
 
 interface Stream {
+  /** Drawn with the counter; never changes while the state lives. */
+  readonly epoch: string;
   lastSeq: number;
   /** Retained entries, oldest first. seq of entries.at(i) = entries.at(0).seq + i (no gaps). */
   readonly entries: EntryWindow;
@@ -63,9 +70,10 @@ export class MemoryLog implements MessageLog {
 
   async state(stream: string): Promise<StreamState> {
     const state = this.streams.get(stream);
-    if (state === undefined) return { lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 };
+    if (state === undefined) return { epoch: null, lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 };
     this.expire(state);
     return {
+      epoch: state.epoch,
       lastSeq: state.lastSeq,
       firstRetainedSeq: state.entries.at(0)?.seq ?? 0,
       retainedCount: state.entries.length,
@@ -104,11 +112,11 @@ export class MemoryLog implements MessageLog {
   appendNow(stream: string, body: string, retention: RetentionPolicy): LogEntry {
     let state = this.streams.get(stream);
     if (state === undefined) {
-      state = { lastSeq: 0, entries: new EntryWindow(), bytes: 0, maxAgeMs: retention.maxAgeMs };
+      state = { epoch: createEpoch(), lastSeq: 0, entries: new EntryWindow(), bytes: 0, maxAgeMs: retention.maxAgeMs };
       this.streams.set(stream, state);
     }
     state.maxAgeMs = retention.maxAgeMs;
-    const entry: LogEntry = { seq: ++state.lastSeq, time: this.now(), body };
+    const entry: LogEntry = { epoch: state.epoch, seq: ++state.lastSeq, time: this.now(), body };
     if (retention.maxCount > 0) {
       state.entries.push(entry);
       state.bytes += Buffer.byteLength(body);
@@ -119,6 +127,11 @@ export class MemoryLog implements MessageLog {
     }
     this.bus.emit({ kind: 'append', stream, entry });
     return entry;
+  }
+
+  /** The stream's epoch now, or null when it has no counter (synchronous: for the message store's atomic commit). */
+  epochNow(stream: string): string | null {
+    return this.streams.get(stream)?.epoch ?? null;
   }
 
   private expire(state: Stream): void {

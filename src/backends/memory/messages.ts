@@ -11,6 +11,7 @@ import type { LogEntry, MessageCommit, MessageDocument, MessageItem, MessageStor
 import type { MemoryLog } from './log.ts';
 
 interface StoredDocument {
+  readonly epoch: string;
   revision: number;
   versions: MessageItem[];
   annotations: MessageItem[];
@@ -36,6 +37,7 @@ export class MemoryMessageStore implements MessageStore {
     if (document === undefined) return null;
     // Copies, so a caller can never change the stored state in place.
     return {
+      epoch: document.epoch,
       revision: document.revision,
       versions: [...document.versions],
       annotations: [...document.annotations],
@@ -44,7 +46,10 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async commit(stream: string, messageSeq: number, change: MessageCommit): Promise<LogEntry[] | null> {
-    const existing = this.live(stream, messageSeq);
+    // A change prepared in another epoch concerns another message: refuse it like a moved revision.
+    if (this.log.epochNow(stream) !== change.epoch) return null;
+    let existing = this.live(stream, messageSeq);
+    if (existing !== undefined && existing.epoch !== change.epoch) existing = undefined;
     if ((existing?.revision ?? 0) !== change.expectedRevision) return null;
     let documents = this.streams.get(stream);
     if (documents === undefined) {
@@ -52,6 +57,7 @@ export class MemoryMessageStore implements MessageStore {
       this.streams.set(stream, documents);
     }
     const document: StoredDocument = existing ?? {
+      epoch: change.epoch,
       revision: 0,
       versions: change.original === undefined ? [] : [change.original],
       annotations: [],

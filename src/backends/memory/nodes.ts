@@ -2,15 +2,17 @@
 import type { NodeRegistry } from '../ports.ts';
 
 export class MemoryNodes implements NodeRegistry {
-  /** nodeId → expiry time (ms) */
+  /** registration id → expiry time (ms) */
   private readonly expiries = new Map<string, number>();
   private readonly claimed = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async heartbeat(nodeId: string, ttlMs: number): Promise<void> {
+  async heartbeat(nodeId: string, ttlMs: number): Promise<boolean> {
+    const present = this.expiries.has(nodeId);
     this.expiries.set(nodeId, this.now() + ttlMs);
     this.claimed.delete(nodeId);
+    return present;
   }
 
   async deadNodes(): Promise<string[]> {

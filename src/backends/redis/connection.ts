@@ -1,5 +1,7 @@
 /**
- * redis: one ioredis connection, configured so that a command never hangs:
+ * redis: the connections of the Redis backend, to a standalone Redis (`url`), a master
+ * found through Sentinel (`sentinels`) or a Redis Cluster (`cluster`), configured so that
+ * a command never hangs:
  * - no offline queue: while disconnected, a command fails at once (→ 503) instead of
  *   waiting for a reconnect that may take minutes;
  * - a per-command timeout (`commandTimeoutMs`) for a Redis that is connected but stuck;
@@ -7,47 +9,145 @@
  *   reconnect (an append must not run twice behind the caller's back);
  * - reconnection forever, with capped exponential backoff plus jitter.
  * Connection state changes are logged once per change, not once per retry.
+ *
+ * Failover: on Sentinel, a dropped connection asks the sentinels for the master again,
+ * and a connection that finds its server demoted (READONLY) reconnects. On a cluster,
+ * ioredis follows MOVED/ASK redirections and refreshes the slot map after a failover;
+ * a command sent to a master that died fails (no replay) until the slot map names the
+ * promoted replica.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
 import { redactUrl } from './faults.ts';
 import type { RedisKeys } from './keys.ts';
 import type { RedisTelemetry } from './telemetry.ts';
 
+/** A connection to any of the three deployments; both classes take the same commands. */
+export type RedisClient = Redis | Cluster;
+
 /** What every store shares: the command connection, the keys and the timeout. */
 export interface RedisContext {
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly keys: RedisKeys;
   readonly commandTimeoutMs: number;
+  /** The bus topic a stream's appends are published on (its shard's, keys.ts). */
+  readonly busTopicOf: (stream: string) => string;
+  /** True on a Redis Cluster: pipelines must stay in one slot, and the bus is sharded. */
+  readonly cluster: boolean;
+  /** Replicas that must acknowledge an append before it is answered (0: none). */
+  readonly waitReplicas: number;
+  readonly waitTimeoutMs: number;
 }
 
-/** Longest pause between reconnection attempts, in milliseconds. */
-export const MAX_RECONNECT_DELAY_MS = 2000;
+/**
+ * Longest pause between reconnection attempts, in milliseconds: short, so a node is back
+ * (bus re-subscribed, `/ready` 200) within 1 s of Redis coming back; a few attempts per
+ * second per connection cost a down Redis nothing.
+ */
+export const MAX_RECONNECT_DELAY_MS = 400;
 
-/** Delay before reconnection attempt `attempt` (1, 2, …): 50 ms doubling to 2 s, plus up to 100 ms of jitter. */
+/** Delay before reconnection attempt `attempt` (1, 2, …): 50 ms doubling to 400 ms, plus up to 100 ms of jitter. */
 export function reconnectDelay(attempt: number): number {
   const base = Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(Math.max(attempt - 1, 0), 10));
   return base + Math.floor(Math.random() * 100);
 }
 
-export type ConnectionRole = 'commands' | 'subscriber' | 'outbox';
+export type ConnectionRole = 'commands' | 'subscriber' | 'outbox' | 'push' | 'queue';
 
-export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry): Redis {
-  const client = new Redis(config.url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    commandTimeout: config.commandTimeoutMs,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    // The bus re-subscribes itself on every `ready` (see bus.ts), including the first.
-    autoResubscribe: false,
-    connectTimeout: Math.max(1000, config.commandTimeoutMs),
-    retryStrategy: reconnectDelay,
-    connectionName: `roomcast-${role}`,
-  });
+/** Where the config points: for logs (never with a password). */
+export function describeTarget(config: RedisConfig): string {
+  if (config.cluster !== undefined) return `cluster ${config.cluster.nodes.join(',')}`;
+  if (config.sentinels !== undefined) return `sentinel ${config.masterName ?? 'mymaster'}@${config.sentinels.join(',')}`;
+  return redactUrl(config.url ?? '');
+}
+
+function hostPort(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
+}
+
+/** Credentials, database and TLS from `url`, for Sentinel and Cluster deployments. */
+function urlOptions(url: string | undefined): RedisOptions {
+  if (url === undefined) return {};
+  const parsed = new URL(url);
+  const options: RedisOptions = {};
+  if (parsed.username !== '') options.username = decodeURIComponent(parsed.username);
+  if (parsed.password !== '') options.password = decodeURIComponent(parsed.password);
+  const db = Number(parsed.pathname.slice(1));
+  if (parsed.pathname.length > 1 && Number.isInteger(db)) options.db = db;
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+/**
+ * A client for the configured deployment. `options` are the per-use settings (timeouts,
+ * retries); the deployment's own (sentinels, cluster nodes) are added here. Not connected
+ * yet when `lazyConnect` is set.
+ */
+export function createClient(config: RedisConfig, options: RedisOptions, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
+  if (config.cluster !== undefined) {
+    const { lazyConnect, enableOfflineQueue, retryStrategy: _retry, ...perNode } = options;
+    const client = new Cluster(config.cluster.nodes.map(hostPort), {
+      lazyConnect: lazyConnect ?? false,
+      enableOfflineQueue: enableOfflineQueue ?? true,
+      clusterRetryStrategy: (attempt) => reconnectDelay(attempt),
+      // A command whose connection closed under it may have run: never resend it (an
+      // append must not run twice). Redirections (MOVED, ASK) and refusals that ran
+      // nothing (CLUSTERDOWN, TRYAGAIN) are retried by ioredis.
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 200,
+      retryDelayOnMoved: 50,
+      // Re-read the slot map every second, so commands reach a promoted replica soon
+      // after a failover even when no MOVED reply points there.
+      slotsRefreshInterval: 1000,
+      slotsRefreshTimeout: Math.max(1000, options.commandTimeout ?? 1000),
+      ...cluster,
+      redisOptions: { ...urlOptions(config.url), ...perNode },
+    });
+    // ioredis opens a node's connection on its first command, and without an offline
+    // queue it refuses the commands that come while that connection is being opened:
+    // open each one as soon as the node is known instead.
+    client.on('+node', (node: Redis) => {
+      if (node.status === 'wait') node.connect().catch(() => undefined);
+    });
+    return client;
+  }
+  if (config.sentinels !== undefined) {
+    return new Redis({
+      ...urlOptions(config.url),
+      ...options,
+      sentinels: config.sentinels.map(hostPort),
+      name: config.masterName ?? 'mymaster',
+      sentinelRetryStrategy: reconnectDelay,
+      // A master demoted by a failover answers writes with READONLY: find the new one.
+      reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    });
+  }
+  return new Redis(config.url ?? 'redis://127.0.0.1:6379', options);
+}
+
+export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry): RedisClient {
+  const client = createClient(
+    config,
+    {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      commandTimeout: config.commandTimeoutMs,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      // The bus re-subscribes itself on every `ready` (see bus.ts), including the first.
+      autoResubscribe: false,
+      connectTimeout: Math.max(1000, config.commandTimeoutMs),
+      retryStrategy: reconnectDelay,
+      connectionName: `roomcast-${role}`,
+    },
+    // A cluster's sharded subscriptions live on one connection per master, kept (and
+    // re-established after a failover) by ioredis.
+    role === 'subscriber' ? { shardedSubscribers: true } : {},
+  );
   telemetry?.instrument(client);
-  const log = logger.child({ redis: role, url: redactUrl(config.url) });
+  const log = logger.child({ redis: role, target: describeTarget(config) });
   let connected = false;
   let readies = 0;
   let lastError = '';

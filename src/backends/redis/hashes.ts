@@ -3,13 +3,13 @@
  * status). Each method is one Redis command, so each is atomic per key across nodes;
  * counters use HINCRBY and claims HSETNX. Keys are `{prefix}h:{key}`.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import { createErrorWith } from '../../errors.ts';
 import type { HashStore } from '../ports.ts';
 
 export class RedisHashes implements HashStore {
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -1,8 +1,13 @@
 /**
- * redis backend: history, presence, occupancy, node liveness and KV in one Redis 7
- * (standalone), plus a pub/sub bus. Use it to run several roomcast nodes over one
- * channel space, or to keep history and sessions across restarts; for a single process
- * that needs nothing durable, the memory backend is simpler and faster.
+ * redis backend: history, presence, occupancy, node liveness and KV in Redis 7 (a
+ * standalone Redis, a master found through Sentinel, or a Redis Cluster), plus a pub/sub
+ * bus. Use it to run several roomcast nodes over one channel space, or to keep history and
+ * sessions across restarts; for a single process that needs nothing durable, the memory
+ * backend is simpler and faster.
+ *
+ * On a Redis Cluster every atomic step touches one hash slot (keys.ts), the bus is
+ * sharded (SSUBSCRIBE/SPUBLISH on one topic per shard, keys.ts), and the outbox is left out: its scripts
+ * span channels and lanes, so webhooks are refused at start-up on a cluster.
  *
  * Two connections per node: one for commands and scripts, one dedicated to the bus
  * subscription (a subscribed connection can run nothing else). Both reconnect forever
@@ -11,15 +16,16 @@
  * answers 503), and service resumes when Redis is back — no restart needed. Keys are
  * prefixed with `keyPrefix`, so deployments can share one Redis.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
-import { createConnection, type RedisContext } from './connection.ts';
-import { guard, redactUrl } from './faults.ts';
+import { createConnection, describeTarget, type RedisClient, type RedisContext } from './connection.ts';
+import { guard } from './faults.ts';
 import { createKeys } from './keys.ts';
+import { RedisGeneration } from './generation.ts';
 import { RedisKeyValue } from './kv.ts';
 import { RedisLog } from './log.ts';
 import { RedisMessageStore } from './messages.ts';
@@ -34,20 +40,29 @@ import { RedisTelemetry } from './telemetry.ts';
 
 export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
   const telemetry = new RedisTelemetry();
+  const cluster = config.cluster !== undefined;
   const client = createConnection(config, 'commands', logger, telemetry);
   const subscriber = createConnection(config, 'subscriber', logger, telemetry);
   // The outbox (webhooks) has its own connection, so its traffic never queues behind, or
-  // delays, channel publishes on the command connection.
-  const outboxClient = createConnection(config, 'outbox', logger, telemetry);
-  defineScripts(client);
-  defineScripts(outboxClient);
-  const context: RedisContext = { client, keys: createKeys(config.keyPrefix), commandTimeoutMs: config.commandTimeoutMs };
-  const bus = new RedisBus(context, subscriber, logger.child({ component: 'bus' }));
+  // delays, channel publishes on the command connection. Not on a cluster (see above).
+  const outboxClient = cluster ? null : createConnection(config, 'outbox', logger, telemetry);
+  defineScripts(client, cluster);
+  if (outboxClient !== null) defineScripts(outboxClient);
+  const keys = createKeys(config.keyPrefix, config.shards);
+  const context: RedisContext = {
+    client,
+    keys,
+    commandTimeoutMs: config.commandTimeoutMs,
+    busTopicOf: (stream) => keys.busTopic(keys.shardOf(stream)),
+    cluster,
+    waitReplicas: config.waitReplicas ?? 0,
+    waitTimeoutMs: config.waitTimeoutMs ?? 500,
+  };
+  const bus = new RedisBus(context, subscriber, config.routing ?? 'broadcast', logger.child({ component: 'bus' }));
+  const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
-  const push = createRedisPushStores(
-    { url: config.url, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs },
-    logger.child({ component: 'push' }),
-  );
+  const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
+  const connections: RedisClient[] = [client, subscriber, ...(outboxClient === null ? [] : [outboxClient])];
   let closed = false;
 
   const backend = {
@@ -59,9 +74,10 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
-    outbox: new RedisOutbox({ ...context, client: outboxClient }),
+    ...(outboxClient === null ? {} : { outbox: new RedisOutbox({ ...context, client: outboxClient }) }),
     quotas: new RedisQuotas(context, config.keyPrefix),
     telemetry,
+    generation,
     hashes: push.hashes,
     queues: push.queues,
 
@@ -72,15 +88,21 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
      */
     async start(): Promise<void> {
       // Waited for together, so a Redis that is down costs at most one timeout at boot.
+      // A cluster's connect() keeps retrying (and stays pending) while no node answers:
+      // bounded here too, the retries go on in the background.
+      const connected = Promise.allSettled(connections.map((connection) => connection.connect()));
       const [results, subscribed] = await Promise.all([
-        Promise.allSettled([client.connect(), subscriber.connect(), outboxClient.connect()]),
+        settledWithin(connected, config.commandTimeoutMs * 2),
         bus.waitUntilSubscribed(config.commandTimeoutMs),
       ]);
-      if (results.some((result) => result.status === 'rejected') || !subscribed) {
-        logger.warn({ url: redactUrl(config.url) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
+      if (results === null || results.some((result) => result.status === 'rejected') || !subscribed) {
+        logger.warn({ target: describeTarget(config) }, 'redis is not reachable at start-up; starting anyway and reconnecting in the background');
+        void generation.start();
         return;
       }
+      if (cluster) await allNodesReady(client as Cluster, config.commandTimeoutMs);
       await warnIfTooOld(client, logger);
+      await generation.start();
     },
 
     /** Ready means both: commands answer and the bus subscription is live (else this node would miss messages). */
@@ -94,8 +116,9 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      generation.stop();
       await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
-      await Promise.all([closeConnection(subscriber), closeConnection(client), closeConnection(outboxClient)]);
+      await Promise.all(connections.map((connection) => closeConnection(connection, config.commandTimeoutMs)));
     },
   } satisfies Backend;
   return backend;
@@ -103,25 +126,48 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
 
 /**
  * QUIT when connected, so replies to commands already sent still arrive; otherwise (or
- * if QUIT fails or times out) drop the connection and stop reconnecting. Commands after
+ * if QUIT fails or takes longer than the command timeout) drop the connection and stop
+ * reconnecting. Commands after
  * this fail with RC_ERR_BACKEND_UNAVAILABLE.
  */
-async function closeConnection(connection: Redis): Promise<void> {
+async function closeConnection(connection: RedisClient, timeoutMs: number): Promise<void> {
   if (connection.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await connection.quit();
-      return;
+      // Bounded: on a cluster QUIT goes to every node, and one that just died never answers.
+      const quitted = await Promise.race([
+        connection.quit().then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+      if (quitted) return;
     } catch {
       // fall through
+    } finally {
+      clearTimeout(timer);
     }
   }
   connection.disconnect();
 }
 
+/** The settled results, or null when they take longer than `ms`. */
+async function settledWithin<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** Waits (bounded) until every node connection of the cluster is open, so the first burst of commands finds them ready. */
+async function allNodesReady(client: Cluster, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && client.nodes('all').some((node) => node.status !== 'ready')) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** The scripts use SET … NX GET and ZRANGE … BYSCORE/BYLEX/REV, which need Redis 7.0. */
 const MIN_REDIS_MAJOR = 7;
 
-async function warnIfTooOld(client: Redis, logger: Logger): Promise<void> {
+async function warnIfTooOld(client: RedisClient, logger: Logger): Promise<void> {
   try {
     const info = await client.info('server');
     const version = /^redis_version:(\S+)/m.exec(info)?.[1];

@@ -7,10 +7,17 @@
  * assigns the seq, stores the entry with retention applied, and PUBLISHes it on the
  * bus, so the serial, the history and the broadcast can never disagree. `appendMany`
  * sends one such script per item in a single pipeline: one round trip, each item atomic.
+ *
+ * Epochs: every append carries a freshly drawn epoch id, which the script keeps only
+ * when the append starts the stream's counter (seq 1: a new stream, or one whose meta
+ * hash was lost with the store's data). A candidate is drawn per call, never reused, so
+ * two counter starts of one stream can never share an epoch, even when they race.
  */
+import { createEpoch, LEGACY_EPOCH } from '../epoch.ts';
 import type { LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard, toBackendError } from './faults.ts';
+import { runAppendScript } from './durability.ts';
 import { queueScript, runScript, type ScriptArg } from './scripts.ts';
 
 interface AppendItem {
@@ -24,7 +31,7 @@ export class RedisLog implements MessageLog {
 
   append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry> {
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = await runScript(this.context.client, 'logAppend', this.streamKeys(stream), this.appendArgs({ stream, body, retention }));
+      const reply = await runAppendScript(this.context, 'logAppend', this.streamKeys(stream), this.appendArgs({ stream, body, retention }));
       return appendedEntry(reply, body);
     });
   }
@@ -32,6 +39,9 @@ export class RedisLog implements MessageLog {
   async appendMany(items: readonly AppendItem[]): Promise<LogEntry[]> {
     if (items.length === 0) return [];
     if (items.length === 1) return [await this.append(items[0]!.stream, items[0]!.body, items[0]!.retention)];
+    // A cluster pipeline must stay in one slot, and WAIT must follow each append: one
+    // command per item instead, all in flight at once (one stream's stay in order).
+    if (this.context.cluster || this.context.waitReplicas > 0) return Promise.all(items.map((item) => this.append(item.stream, item.body, item.retention)));
     const results = await guard(this.context.commandTimeoutMs, () => {
       const pipeline = this.context.client.pipeline();
       for (const item of items) queueScript(pipeline, 'logAppend', this.streamKeys(item.stream), this.appendArgs(item));
@@ -51,27 +61,27 @@ export class RedisLog implements MessageLog {
     const to = range.toSeq === undefined ? '+inf' : range.toSeq;
     const limit = Math.max(1, Math.floor(range.limit));
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = await runScript(this.context.client, 'logRead', this.streamKeys(stream), [from, to, range.newestFirst ? '1' : '0', limit]);
-      return (reply as string[]).map(parseEntry);
+      const reply = (await runScript(this.context.client, 'logRead', this.streamKeys(stream), [from, to, range.newestFirst ? '1' : '0', limit])) as string[];
+      return parseEntries(reply);
     });
   }
 
   get(stream: string, seq: number): Promise<LogEntry | null> {
     return guard(this.context.commandTimeoutMs, async () => {
       const reply = (await runScript(this.context.client, 'logRead', this.streamKeys(stream), [seq, seq, '0', 1])) as string[];
-      return reply[0] === undefined ? null : parseEntry(reply[0]);
+      return parseEntries(reply)[0] ?? null;
     });
   }
 
   state(stream: string): Promise<StreamState> {
     return guard(this.context.commandTimeoutMs, async () => {
-      const [lastSeq, firstRetainedSeq, retainedCount, retainedBytes] = (await runScript(
+      const [lastSeq, firstRetainedSeq, retainedCount, retainedBytes, epoch] = (await runScript(
         this.context.client,
         'logState',
         this.streamKeys(stream),
         [],
-      )) as [number, number, number, number];
-      return { lastSeq, firstRetainedSeq, retainedCount, retainedBytes };
+      )) as [number, number, number, number, string];
+      return { epoch: epoch === '' ? null : epoch, lastSeq, firstRetainedSeq, retainedCount, retainedBytes };
     });
   }
 
@@ -91,18 +101,34 @@ export class RedisLog implements MessageLog {
   }
 
   private appendArgs(item: AppendItem): ScriptArg[] {
-    return [this.context.keys.bus, item.stream, item.body, Math.max(0, Math.floor(item.retention.maxCount)), Math.max(0, Math.floor(item.retention.maxAgeMs))];
+    return [
+      this.context.busTopicOf(item.stream),
+      item.stream,
+      item.body,
+      Math.max(0, Math.floor(item.retention.maxCount)),
+      Math.max(0, Math.floor(item.retention.maxAgeMs)),
+      createEpoch(),
+    ];
   }
 }
 
 function appendedEntry(reply: unknown, body: string): LogEntry {
-  const [seq, time] = reply as [number, number];
-  return { seq, time, body };
+  const [seq, time, epoch] = reply as [number, number, string];
+  return { epoch, seq, time, body };
 }
 
-/** Parses a stored member "{seq}:{time}:{body}". */
-export function parseEntry(member: string): LogEntry {
+/** Parses log_read.lua's reply: the stream's epoch, then members. */
+function parseEntries(reply: readonly string[]): LogEntry[] {
+  // Members exist only under a counter, so the epoch is set whenever there are any.
+  const epoch = reply[0] || LEGACY_EPOCH;
+  const out: LogEntry[] = [];
+  for (let i = 1; i < reply.length; i++) out.push(parseEntry(reply[i]!, epoch));
+  return out;
+}
+
+/** Parses a stored member "{seq}:{time}:{body}" of a stream in `epoch`. */
+export function parseEntry(member: string, epoch: string): LogEntry {
   const first = member.indexOf(':');
   const second = member.indexOf(':', first + 1);
-  return { seq: Number(member.slice(0, first)), time: Number(member.slice(first + 1, second)), body: member.slice(second + 1) };
+  return { epoch, seq: Number(member.slice(0, first)), time: Number(member.slice(first + 1, second)), body: member.slice(second + 1) };
 }

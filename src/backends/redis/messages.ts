@@ -8,14 +8,18 @@
  * log_append.lua and updates the document atomically, so concurrent changes from
  * several nodes are linear and none is lost.
  */
+import { LEGACY_EPOCH } from '../epoch.ts';
 import type { LogEntry, MessageCommit, MessageDocument, MessageItem, MessageStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
+import { runAppendScript } from './durability.ts';
 import { runScript } from './scripts.ts';
 
 type StoredItem = [number, number, string];
 
 interface StoredDocument {
+  /** Absent in documents written before epochs. */
+  e?: string;
   r: number;
   v?: StoredItem[] | Record<string, never>;
   a?: StoredItem[] | Record<string, never>;
@@ -30,7 +34,7 @@ export class RedisMessageStore implements MessageStore {
       const reply = (await runScript(this.context.client, 'messageLoad', [this.context.keys.messageDocs(stream)], [messageSeq])) as string | null;
       if (reply === null) return null;
       const stored = JSON.parse(reply) as StoredDocument;
-      return { revision: stored.r, versions: items(stored.v), annotations: items(stored.a), summary: stored.s ?? null };
+      return { epoch: stored.e ?? LEGACY_EPOCH, revision: stored.r, versions: items(stored.v), annotations: items(stored.a), summary: stored.s ?? null };
     });
   }
 
@@ -43,12 +47,12 @@ export class RedisMessageStore implements MessageStore {
       ...(change.summary !== undefined ? { s: change.summary } : {}),
     });
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = (await runScript(
-        this.context.client,
+      const reply = (await runAppendScript(
+        this.context,
         'messageCommit',
         [keys.logMeta(stream), keys.logEntries(stream), keys.messageDocs(stream), keys.messageIndex(stream)],
         [
-          keys.bus,
+          this.context.busTopicOf(stream),
           stream,
           messageSeq,
           change.expectedRevision,
@@ -57,10 +61,11 @@ export class RedisMessageStore implements MessageStore {
           Math.max(1, Math.floor(change.maxVersions)),
           Math.max(0, Math.floor(change.ttlMs)),
           payload,
+          change.epoch,
         ],
       )) as number[] | null;
       if (reply === null) return null;
-      return change.appends.map((append, i) => ({ seq: Number(reply[2 * i]), time: Number(reply[2 * i + 1]), body: append.body }));
+      return change.appends.map((append, i) => ({ epoch: change.epoch, seq: Number(reply[2 * i]), time: Number(reply[2 * i + 1]), body: append.body }));
     });
   }
 

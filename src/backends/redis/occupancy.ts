@@ -2,52 +2,60 @@
  * redis: subscription counts per channel and node, shared by every node so any node can
  * answer channel state. Use it with several nodes; the memory store serves one process.
  *
- * Per channel a hash nodeId → count; a totals hash channel → total; and an index of
- * occupied channels: a sorted set whose members all score 0, so ZRANGE … BYLEX returns
- * the channels of a name prefix in O(log n + m) — listing never scans the database.
- * Each node also keeps the set of channels it counts in, for removeNode.
+ * Per channel (one hash slot) a hash nodeId → count and the channel's total, changed by
+ * one script each, atomic per channel. Across channels, kept beside the scripts: an index
+ * of occupied channels (a sorted set whose members all score 0, so ZRANGE … BYLEX returns
+ * a name prefix's channels in O(log n + m); listing never scans the database) and, per
+ * node, the set of channels it counts in, for removeNode. Both are supersets: a channel
+ * is added before (node set) or right after (index) the step that makes it needed, and
+ * removed after the step that empties it, then put back if a concurrent step refilled it
+ * in between. `list` reads each listed channel's own total and skips the empty ones.
  */
 import type { OccupancyStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
-import { guard, toBackendError } from './faults.ts';
-import { queueScript, runScript } from './scripts.ts';
+import { guard } from './faults.ts';
+import { runScript } from './scripts.ts';
 
-/** Channels per pipeline when a node is removed. */
-const REMOVE_BATCH = 200;
+/** Channels in flight at once when a node is removed or channels are listed. */
+const BATCH = 200;
 
 export class RedisOccupancy implements OccupancyStore {
   constructor(private readonly context: RedisContext) {}
 
   adjust(channel: string, nodeId: string, delta: number): Promise<number> {
-    const { keys } = this.context;
+    const { client, keys } = this.context;
+    const step = Math.trunc(delta);
+    const nodeKey = keys.occupancyNode(nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
-      const total = await runScript(
-        this.context.client,
-        'occupancyAdjust',
-        [keys.occupancyCounts(channel), keys.occupancyTotals, keys.occupancyIndex, keys.occupancyNode(nodeId)],
-        [channel, nodeId, Math.trunc(delta)],
-      );
-      return total as number;
+      if (step > 0) await client.sadd(nodeKey, channel);
+      const [total, previous, onNode] = (await runScript(client, 'occupancyAdjust', this.channelKeys(channel), [nodeId, step])) as [number, number, number];
+      if (step > 0 && onNode === step) await client.sadd(nodeKey, channel);
+      if (onNode === 0 && step < 0) {
+        await client.srem(nodeKey, channel);
+        if (Number((await client.hget(keys.occupancyCounts(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+      }
+      await this.index(channel, total, previous);
+      return total;
     });
   }
 
   count(channel: string): Promise<number> {
-    return guard(this.context.commandTimeoutMs, async () => {
-      const total = await this.context.client.hget(this.context.keys.occupancyTotals, channel);
-      return total === null ? 0 : Number(total);
-    });
+    return guard(this.context.commandTimeoutMs, async () => Number((await this.context.client.hget(this.context.keys.occupancyTotal(channel), 't')) ?? 0));
   }
 
   list(prefix: string): Promise<Map<string, number>> {
-    const { keys } = this.context;
+    const { client, keys } = this.context;
     const [min, max] = lexRangeOf(prefix);
     return guard(this.context.commandTimeoutMs, async () => {
-      const flat = (await runScript(this.context.client, 'occupancyList', [keys.occupancyTotals, keys.occupancyIndex], [min, max])) as (
-        | string
-        | number
-      )[];
+      const channels = await client.zrangebylexBuffer(keys.occupancyIndex, min, max);
       const out = new Map<string, number>();
-      for (let i = 0; i + 1 < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
+      for (let start = 0; start < channels.length; start += BATCH) {
+        const batch = channels.slice(start, start + BATCH).map((name) => name.toString());
+        const totals = await Promise.all(batch.map((channel) => client.hget(keys.occupancyTotal(channel), 't')));
+        totals.forEach((total, index) => {
+          if (Number(total ?? 0) > 0) out.set(batch[index]!, Number(total));
+        });
+      }
       return out;
     });
   }
@@ -57,14 +65,33 @@ export class RedisOccupancy implements OccupancyStore {
     const nodeKey = keys.occupancyNode(nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
       const channels = await client.smembers(nodeKey);
-      for (let start = 0; start < channels.length; start += REMOVE_BATCH) {
-        const pipeline = client.pipeline();
-        for (const channel of channels.slice(start, start + REMOVE_BATCH)) {
-          queueScript(pipeline, 'occupancyDropNode', [keys.occupancyCounts(channel), keys.occupancyTotals, keys.occupancyIndex, nodeKey], [channel, nodeId]);
-        }
-        for (const [error] of (await pipeline.exec()) ?? []) if (error) throw toBackendError(error, this.context.commandTimeoutMs);
+      for (let start = 0; start < channels.length; start += BATCH) {
+        const batch = channels.slice(start, start + BATCH);
+        await Promise.all(
+          batch.map(async (channel) => {
+            const [total, previous] = (await runScript(client, 'occupancyDropNode', this.channelKeys(channel), [nodeId])) as [number, number];
+            await this.index(channel, total, previous);
+          }),
+        );
+        await client.srem(nodeKey, ...batch);
       }
     });
+  }
+
+  /** Keeps the occupied-channel index a superset of the channels with a positive total. */
+  private async index(channel: string, total: number, previous: number): Promise<void> {
+    const { client, keys } = this.context;
+    if (total > 0 && previous <= 0) {
+      await client.zadd(keys.occupancyIndex, 0, channel);
+    } else if (total <= 0 && previous > 0) {
+      await client.zrem(keys.occupancyIndex, channel);
+      // Another node's +1 may have landed between the script and the ZREM: list it again.
+      if (Number((await client.hget(keys.occupancyTotal(channel), 't')) ?? 0) > 0) await client.zadd(keys.occupancyIndex, 0, channel);
+    }
+  }
+
+  private channelKeys(channel: string): [string, string] {
+    return [this.context.keys.occupancyCounts(channel), this.context.keys.occupancyTotal(channel)];
   }
 }
 

@@ -3,8 +3,8 @@
  * and the ordered lanes of items waiting to be sent. Use it with several nodes (and to
  * keep undelivered webhooks across restarts); the memory outbox serves one process.
  *
- * `reconcile` is one Lua script that reads the subject's actual state (the occupancy
- * totals hash, or the presence channel's users hash) and the announced state, and records
+ * `reconcile` is one Lua script that reads the subject's actual state (the channel's
+ * occupancy total, or the presence channel's users hash) and the announced state, and records
  * the transition into the lanes, all atomically: a transition is recorded once whichever
  * nodes call it. Lane operations are scripts too, guarded by the lane's head and epoch
  * (see lib/outbox-lane.lua), so a drain that runs twice never removes items it did not send.
@@ -24,8 +24,8 @@ export class RedisOutbox implements OutboxStore {
   reconcile(request: OutboxReconcile): Promise<OutboxReconcileResult> {
     const { keys } = this.context;
     const { subject } = request;
-    const actualKey = subject.kind === 'member' ? keys.presenceUsers(subject.stream) : keys.occupancyTotals;
-    const actualField = subject.kind === 'member' ? subject.userId : subject.stream;
+    const actualKey = subject.kind === 'member' ? keys.presenceUsers(subject.stream) : keys.occupancyTotal(subject.stream);
+    const actualField = subject.kind === 'member' ? subject.userId : 't';
     const stateField = subject.kind === 'member' ? `u:${subject.userId}` : subject.kind === 'channel' ? 'c' : 'n';
     return guard(this.context.commandTimeoutMs, async () => {
       const reply = (await runScript(

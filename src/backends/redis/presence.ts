@@ -2,17 +2,22 @@
  * redis: presence membership shared by every node. Use it whenever several nodes serve
  * one presence channel; the memory store serves one process only.
  *
- * join, leave and the per-channel part of removeNode are Lua scripts, atomic per
- * channel, so firstForUser/lastForUser hold exactly once across nodes. A per-node index
- * (channel → that node's connection count) lets removeNode visit only the channels a
- * dead node was in, never scanning the database.
+ * join, leave and the per-channel part of removeNode are Lua scripts over the channel's
+ * keys only (one hash slot, so they run on Redis Cluster too), atomic per channel, so
+ * firstForUser/lastForUser hold exactly once across nodes. Each node also has a set of
+ * the channels it has connections in, so removeNode visits only those channels, never
+ * scanning the database. That set lives in another slot, so it is kept beside the
+ * scripts as a superset: a channel is added before a join (and again when the join was
+ * the node's first there, in case a concurrent leave removed it meanwhile), and removed
+ * after the leave that took the node's last connection there (and put back when a join
+ * got in between). A channel listed for nothing costs removeNode one empty script run.
  */
 import type { PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
-import { guard, toBackendError } from './faults.ts';
-import { queueScript, runScript } from './scripts.ts';
+import { guard } from './faults.ts';
+import { runScript } from './scripts.ts';
 
-/** Channels per pipeline when a node is removed (bounds one round trip's size). */
+/** Channels in flight at once when a node is removed (bounds one burst's size). */
 const REMOVE_BATCH = 200;
 
 /** A stored entry: [joinOrder, nodeId, userId, userInfo]. */
@@ -22,26 +27,34 @@ export class RedisPresence implements PresenceStore {
   constructor(private readonly context: RedisContext) {}
 
   join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }> {
-    const { keys } = this.context;
+    const { client, keys } = this.context;
+    const nodeKey = keys.presenceNode(entry.nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
-      const first = await runScript(
-        this.context.client,
-        'presenceJoin',
-        [...this.channelKeys(channel), keys.presenceNode(entry.nodeId)],
-        [channel, entry.connectionId, entry.nodeId, entry.userId, entry.userInfo, keys.presenceNodePrefix],
-      );
+      await client.sadd(nodeKey, channel);
+      const [first, onNode] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
+        entry.connectionId,
+        entry.nodeId,
+        entry.userId,
+        entry.userInfo,
+      ])) as [number, number];
+      if (onNode === 1) await client.sadd(nodeKey, channel);
       return { firstForUser: first === 1 };
     });
   }
 
   leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null> {
+    const { client, keys } = this.context;
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = (await runScript(this.context.client, 'presenceLeave', this.channelKeys(channel), [
-        channel,
-        connectionId,
-        this.context.keys.presenceNodePrefix,
-      ])) as [string, number] | null;
-      return reply === null ? null : { userId: reply[0], lastForUser: reply[1] === 1 };
+      const reply = (await runScript(client, 'presenceLeave', this.channelKeys(channel), [connectionId])) as [string, number, string, number] | null;
+      if (reply === null) return null;
+      const [userId, last, nodeId, nodeLeft] = reply;
+      if (nodeLeft === 0) {
+        const nodeKey = keys.presenceNode(nodeId);
+        await client.srem(nodeKey, channel);
+        // A join of the same node may have counted itself in between: keep the channel listed.
+        if (Number((await client.hget(keys.presenceNodes(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+      }
+      return { userId, lastForUser: last === 1 };
     });
   }
 
@@ -67,26 +80,23 @@ export class RedisPresence implements PresenceStore {
     const { client, keys } = this.context;
     const nodeKey = keys.presenceNode(nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
-      const channels = await client.hkeys(nodeKey);
+      const channels = await client.smembers(nodeKey);
       const left: { channel: string; userId: string }[] = [];
       for (let start = 0; start < channels.length; start += REMOVE_BATCH) {
         const batch = channels.slice(start, start + REMOVE_BATCH);
-        const pipeline = client.pipeline();
-        for (const channel of batch) {
-          queueScript(pipeline, 'presenceRemoveNode', [...this.channelKeys(channel), nodeKey], [channel, nodeId, keys.presenceNodePrefix]);
-        }
-        const results = (await pipeline.exec()) ?? [];
-        results.forEach(([error, reply], index) => {
-          if (error) throw toBackendError(error, this.context.commandTimeoutMs);
+        // One script per channel, all in flight at once: each is atomic in its own slot.
+        const replies = await Promise.all(batch.map((channel) => runScript(client, 'presenceRemoveNode', this.channelKeys(channel), [nodeId])));
+        replies.forEach((reply, index) => {
           for (const userId of reply as string[]) left.push({ channel: batch[index]!, userId });
         });
+        await client.srem(nodeKey, ...batch);
       }
       return left;
     });
   }
 
-  private channelKeys(channel: string): [string, string, string] {
+  private channelKeys(channel: string): [string, string, string, string] {
     const { keys } = this.context;
-    return [keys.presenceConnections(channel), keys.presenceUsers(channel), keys.presenceOrder(channel)];
+    return [keys.presenceConnections(channel), keys.presenceUsers(channel), keys.presenceOrder(channel), keys.presenceNodes(channel)];
   }
 }

@@ -4,13 +4,18 @@
  * traffic (bulk enqueues, blocking queue reads) never delays channel fan-out.
  */
 import { Redis } from 'ioredis';
+import type { RedisConfig } from '../../config/schema.ts';
+import { createClient } from './connection.ts';
 import type { Logger } from 'pino';
 import type { HashStore, JobQueues } from '../ports.ts';
 import { RedisHashes } from './hashes.ts';
 import { RedisJobQueues } from './queue.ts';
 
 export interface RedisPushStoreOptions {
-  readonly url: string;
+  /** A standalone Redis; or give `redis`. */
+  readonly url?: string;
+  /** The deployment (standalone, Sentinel, Cluster) as configured; takes precedence over `url`. */
+  readonly redis?: RedisConfig;
   readonly keyPrefix: string;
   /** Each command fails after this long instead of waiting for a reconnect, in milliseconds. */
   readonly commandTimeoutMs: number;
@@ -26,10 +31,12 @@ export interface RedisPushStores {
 }
 
 export function createRedisPushStores(options: RedisPushStoreOptions, logger: Logger): RedisPushStores {
-  const client = new Redis(options.url, { commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1, connectionName: 'roomcast-push' });
+  const clientOptions = { commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1, connectionName: 'roomcast-push' };
+  const client = options.redis === undefined ? new Redis(options.url ?? '', clientOptions) : createClient(options.redis, clientOptions);
   client.on('error', (error: Error) => logger.debug({ err: error }, 'push redis connection error'));
   const queues = new RedisJobQueues({
-    url: options.url,
+    url: options.url ?? options.redis?.url ?? '',
+    ...(options.redis === undefined ? {} : { redis: options.redis }),
     keyPrefix: options.keyPrefix,
     commandTimeoutMs: options.commandTimeoutMs,
     logger,

@@ -11,6 +11,8 @@
  */
 import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { RedisConfig } from '../../config/schema.ts';
+import { createClient, type RedisClient } from './connection.ts';
 import type { Logger } from 'pino';
 import { createError, createErrorWith, isRoomcastError } from '../../errors.ts';
 import type { JobHandler, JobQueue, JobQueueOptions, JobQueues, JobSpec } from '../ports.ts';
@@ -24,6 +26,8 @@ const COMPLETED_RETENTION_SEC = 3600;
 
 export interface RedisQueueOptions {
   readonly url: string;
+  /** The deployment (Sentinel, Cluster); when absent, the standalone Redis at `url`. */
+  readonly redis?: RedisConfig;
   /** Key prefix of the deployment (`backend.redis.keyPrefix`); BullMQ keys go under `{prefix}bull`. */
   readonly keyPrefix: string;
   /** A job whose worker stopped renewing its lock for this long runs again elsewhere, in milliseconds. Default 30000. */
@@ -73,20 +77,25 @@ export class RedisJobQueue implements JobQueue {
   private workerStarting: Promise<void> | null = null;
   private worker: Worker | null = null;
   private closed = false;
-  private workerConnection: Redis | null = null;
+  private workerConnection: RedisClient | null = null;
   /** Connections BullMQ made from ours (its blocking connection): dropped on close, whatever state BullMQ is in. */
-  private readonly derivedConnections = new Set<Redis>();
+  private readonly derivedConnections = new Set<RedisClient>();
   private closing: Promise<void> | null = null;
 
   constructor(
     private readonly name: string,
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     private readonly options: RedisQueueOptions,
   ) {}
 
+  /** BullMQ's key prefix; on a cluster one hash tag, so each BullMQ script stays in one slot (BullMQ's rule). */
+  private get prefix(): string {
+    return this.options.redis?.cluster === undefined ? `${this.options.keyPrefix}bull` : `{${this.options.keyPrefix}bull}`;
+  }
+
   private queue(): Promise<Queue> {
     this.queueReady ??= loadBullmq().then(({ Queue: BullQueue }) => {
-      const queue = new BullQueue(this.name, { connection: this.connection, prefix: `${this.options.keyPrefix}bull` });
+      const queue = new BullQueue(this.name, { connection: this.connection, prefix: this.prefix });
       queue.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job queue error'));
       return queue;
     });
@@ -150,7 +159,8 @@ export class RedisJobQueue implements JobQueue {
     this.workerStarting = loadBullmq().then(({ Worker: BullWorker }) => {
       if (this.closed) return;
       // BullMQ does not close a connection it was given: we keep it and close it ourselves.
-      this.workerConnection = this.connection.duplicate({ maxRetriesPerRequest: null });
+      this.workerConnection =
+        this.options.redis === undefined ? (this.connection as Redis).duplicate({ maxRetriesPerRequest: null }) : createClient(this.options.redis, { maxRetriesPerRequest: null });
       this.workerConnection.on('error', () => undefined);
       this.trackDuplicates(this.workerConnection);
       this.worker = this.startWorker(BullWorker, processor, concurrency);
@@ -158,7 +168,8 @@ export class RedisJobQueue implements JobQueue {
   }
 
   /** Records the connections BullMQ duplicates from `connection`, so close can drop them. */
-  private trackDuplicates(connection: Redis): void {
+  private trackDuplicates(client: RedisClient): void {
+    const connection = client as Redis;
     const duplicate = connection.duplicate.bind(connection);
     connection.duplicate = (...args: Parameters<Redis['duplicate']>): Redis => {
       const derived = duplicate(...args);
@@ -171,7 +182,7 @@ export class RedisJobQueue implements JobQueue {
   private startWorker(BullWorker: typeof Worker, processor: (job: Job) => Promise<void>, concurrency: number): Worker {
     const worker = new BullWorker(this.name, processor, {
       connection: this.workerConnection!,
-      prefix: `${this.options.keyPrefix}bull`,
+      prefix: this.prefix,
       concurrency: Math.max(1, concurrency),
       lockDuration: this.options.lockDurationMs ?? 30_000,
       stalledInterval: this.options.stalledIntervalMs ?? 15_000,
@@ -225,11 +236,12 @@ export class RedisJobQueue implements JobQueue {
 /** BullMQ queues on one Redis; each queue shares one command connection. */
 export class RedisJobQueues implements JobQueues {
   private readonly queues = new Map<string, RedisJobQueue>();
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
 
   constructor(private readonly options: RedisQueueOptions) {
     // BullMQ needs retries unbounded on its connections (blocking commands wait across reconnects).
-    this.connection = new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.connection =
+      options.redis === undefined ? new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false }) : createClient(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     this.connection.on('error', () => undefined);
   }
 

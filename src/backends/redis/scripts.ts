@@ -9,7 +9,8 @@
  * still one self-contained atomic unit.
  */
 import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 
 /** Every script, with how many of its arguments are keys. */
 const SCRIPTS = {
@@ -19,11 +20,10 @@ const SCRIPTS = {
   logPurge: { file: 'log_purge.lua', keys: 2 },
   logDropBefore: { file: 'log_drop_before.lua', keys: 2 },
   presenceJoin: { file: 'presence_join.lua', keys: 4 },
-  presenceLeave: { file: 'presence_leave.lua', keys: 3 },
+  presenceLeave: { file: 'presence_leave.lua', keys: 4 },
   presenceRemoveNode: { file: 'presence_remove_node.lua', keys: 4 },
-  occupancyAdjust: { file: 'occupancy_adjust.lua', keys: 4 },
-  occupancyDropNode: { file: 'occupancy_drop_node.lua', keys: 4 },
-  occupancyList: { file: 'occupancy_list.lua', keys: 2 },
+  occupancyAdjust: { file: 'occupancy_adjust.lua', keys: 2 },
+  occupancyDropNode: { file: 'occupancy_drop_node.lua', keys: 2 },
   nodesHeartbeat: { file: 'nodes_heartbeat.lua', keys: 1 },
   nodesDead: { file: 'nodes_dead.lua', keys: 1 },
   nodesClaim: { file: 'nodes_claim.lua', keys: 1 },
@@ -55,15 +55,22 @@ const SOURCES = new Map<ScriptName, string>(
   (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, readScript(SCRIPTS[name].file)]),
 );
 
-/** Registers every script as a command on the connection. */
-export function defineScripts(client: Redis): void {
-  for (const [name, lua] of SOURCES) client.defineCommand(name, { numberOfKeys: SCRIPTS[name].keys, lua });
+/**
+ * Registers every script as a command on the connection. On a cluster (`sharded`), the
+ * scripts' bus publishes become SPUBLISH: a shard channel of the script's own slot (see
+ * keys.ts), so a publish reaches only the subscribers of that slot's master.
+ */
+export function defineScripts(client: RedisClient, sharded = false): void {
+  for (const [name, source] of SOURCES) {
+    const lua = sharded ? source.replaceAll("redis.call('PUBLISH',", "redis.call('SPUBLISH',") : source;
+    client.defineCommand(name, { numberOfKeys: SCRIPTS[name].keys, lua });
+  }
 }
 
 type ScriptMethod<R> = (...args: ScriptArg[]) => R;
 
 /** Runs a script on a connection (defined by `defineScripts`). */
-export function runScript(client: Redis, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): Promise<unknown> {
+export function runScript(client: RedisClient, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): Promise<unknown> {
   checkKeyCount(name, keys);
   const method = (client as unknown as Record<ScriptName, ScriptMethod<Promise<unknown>>>)[name];
   return method.call(client, ...keys, ...args);

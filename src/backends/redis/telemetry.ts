@@ -4,7 +4,7 @@
  * commands alike, each timed from send to answer); the cost per command is one clock read
  * and one promise callback.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Command, Redis } from 'ioredis';
 import type { BackendTelemetry, HistogramSnapshot } from '../ports.ts';
 
 /** Round-trip buckets, in seconds. */
@@ -26,11 +26,13 @@ export class RedisTelemetry implements BackendTelemetry {
   }
 
   /** Times every command the connection sends (including pipelined ones). */
-  instrument(client: Redis): void {
-    const send = client.sendCommand.bind(client);
-    client.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
+  instrument(client: Redis | Cluster): void {
+    // On a cluster this wraps the cluster's own sendCommand (once per command, whatever
+    // node and redirections serve it), not the per-node connections'.
+    const target = client as unknown as { sendCommand: (command: Command, ...rest: unknown[]) => unknown };
+    const send = target.sendCommand.bind(target);
+    target.sendCommand = (command: Command, ...rest: unknown[]) => {
       const started = performance.now();
-      const command = args[0];
       command.promise.then(
         () => this.observe(performance.now() - started),
         (error: unknown) => {
@@ -38,8 +40,8 @@ export class RedisTelemetry implements BackendTelemetry {
           this.fail(error);
         },
       );
-      return send(...args);
-    }) as Redis['sendCommand'];
+      return send(command, ...rest);
+    };
   }
 
   private observe(ms: number): void {

@@ -2,21 +2,31 @@
  * One Bayeux client (one handshake) on this node: its subscriptions, the queue of events
  * waiting for its next /meta/connect, and the connect it may have outstanding.
  *
- * It is the core `Subscriber` of its room channel (for `/service/stream`) and of any
- * mapped channel it subscribed to by name; wildcard subscriptions are fed by the door's
- * message taps. A message can arrive by both paths, so `deliver` / `deliverMutation`
- * ignore a repeat of the message seen last (both paths run synchronously for one bus message).
+ * It is a presence member of its room channel from its handshake (see registry.ts), so it
+ * is the core `Subscriber` of the room channel (for `/service/stream`) whatever it
+ * subscribed to, and of any mapped channel it subscribed to by name; wildcard
+ * subscriptions are fed by the door's message taps. A message can arrive by both paths,
+ * so `deliver` / `deliverMutation` ignore a repeat of the message seen last (both paths run
+ * synchronously for one bus message).
  *
- * A bot never receives its own messages: not the ones this client published (the hub skips
- * them by socket id), nor those of another client of the same bot (a second handshake of
- * the login, or another login of the bot), recognised by their sender.
+ * Who hears whom:
+ * - `/service/stream`: a bot never receives its own messages (as the Sococo API behaves):
+ *   not the ones this client published (the hub skips them by socket id), nor those of
+ *   another client of the same bot (a second handshake, or another login), by their sender.
+ * - Mapped channels follow Bayeux: every subscriber gets every publish, the publisher
+ *   included, unless its handshake opted out (`ext.broadcastToPublisher: false`); then
+ *   only this client's own publishes are skipped.
+ *
+ * Recovery (meta/subscribe.ts, recovery.ts) holds a channel's live entries while history
+ * is read, replays the history to the subscriptions being recovered, then the held entries;
+ * a floor then drops late live copies of what was replayed.
  */
 import type { BotSession } from '../../core/bot-sessions.ts';
+import type { StreamPosition } from '../../core/serials.ts';
 import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber } from '../../core/types.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
-import { encodeMappedEvent, encodePresenceEvent, encodeStreamEvent, STREAM_CHANNEL } from './stream.ts';
-import { encodeMappedChange, encodeStreamChange } from './stream-changes.ts';
+import { STREAM_CHANNEL, type BotWire } from './stream.ts';
 import type { ReadyClient, ReplyScheduler } from './reply-scheduler.ts';
 
 /** Events kept for a client between polls; past it the oldest are dropped (a bot that stopped polling). */
@@ -27,6 +37,15 @@ export const MAX_SUBSCRIPTIONS = 100;
 /** Why a held /meta/connect ended. */
 export type WaitOutcome = 'ready' | 'timeout' | 'superseded' | 'closed' | 'disconnected' | 'aborted';
 
+/** Where a channel's entries go: the room stream, the mapped subscriptions, or both. */
+export interface Targets {
+  readonly stream: boolean;
+  readonly mapped: boolean;
+}
+
+const EVERYWHERE: Targets = { stream: true, mapped: true };
+const complement = (targets: Targets): Targets => ({ stream: !targets.stream, mapped: !targets.mapped });
+
 interface PendingConnect {
   readonly resolve: (outcome: WaitOutcome) => void;
   readonly timer: NodeJS.Timeout;
@@ -35,34 +54,41 @@ interface PendingConnect {
 export class BayeuxClient implements Subscriber, ReadyClient {
   /** Bayeux names and patterns, `/service/stream` included. */
   readonly subscriptions = new Set<string>();
-  /** App channels this client is subscribed to in the core (exact names only). */
+  /** App channels this client is subscribed to in the core (exact names, and the room channel it is a member of). */
   readonly coreChannels = new Set<string>();
   /** Milliseconds since the epoch of the last request that named this client. */
   lastSeen = Date.now();
   closed = false;
   /** Closed by the client's own /meta/disconnect (not by the server). */
   disconnected = false;
+  /** A presence member of its room (set by the registry once the join is stored). */
+  member = false;
+  /**
+   * Receives its own publishes on mapped channels, as Bayeux servers do by default
+   * (CometD's `broadcastToPublisher`); false when the handshake's ext said so.
+   */
+  broadcastToPublisher = true;
   dropped = 0;
   private queue: string[] = [];
   private pending: PendingConnect | null = null;
   private lastDelivered: ChannelMessage | null = null;
+  /** App channel → its live entries held while a recovery of it reads history. */
+  private readonly holds = new Map<string, ChannelMessage[]>();
   /**
-   * While a recovery is under way (from before the core subscription until history is read,
-   * see meta/subscribe.ts and stream-changes.ts), the room stream's live entries wait here.
+   * App channel → after a recovery, the highest position (epoch and seq) it covered and where it replayed: a live
+   * copy of an entry at or below it (the bus can deliver an entry after a history read has
+   * already returned it) goes only where it was not replayed. Cleared by the first newer live
+   * entry, since one channel's entries arrive in seq order.
    */
-  hold: ChannelMessage[] | null = null;
-  /**
-   * After a recovery, the highest seq it queued: a live copy of an entry at or below it
-   * (the bus can deliver an entry after a history read has already returned it) is a repeat.
-   * Cleared by the first newer live entry, since one channel's entries arrive in seq order.
-   */
-  private streamFloor = 0;
+  private readonly floors = new Map<string, { readonly position: StreamPosition; readonly replayed: Targets }>();
 
   constructor(
     readonly connectionId: string,
     readonly session: BotSession,
     /** Answers held connects in fair rounds (shared by the door's clients). */
     private readonly replies: ReplyScheduler,
+    /** The door's encoders and display names. */
+    private readonly wire: BotWire,
   ) {}
 
   get id(): string {
@@ -77,38 +103,42 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   deliver(message: ChannelMessage): void {
     if (this.closed || message === this.lastDelivered) return;
     this.lastDelivered = message;
-    if (!isCreateRecord(message.record) || this.isOwn(message)) return;
-    if (this.onStream(message)) this.toStream(message);
-    if (this.onMapped(message)) this.push(message.encode(encodeMappedEvent));
+    if (isCreateRecord(message.record)) this.route(message);
   }
 
   /**
    * Core fan-out of a change (update, delete, append, summary) of a message: it reaches the
-   * subscriptions the message itself reached, `/service/stream` and mapped channels alike
-   * (raw annotation records encode to '' and are not sent).
+   * subscriptions the message itself reached, `/service/stream` and envelope mapped channels
+   * alike (raw annotation records encode to '' and are not sent).
    */
   deliverMutation(message: ChannelMessage): void {
     if (this.closed || message === this.lastDelivered) return;
     this.lastDelivered = message;
-    if (this.onStream(message)) this.toStream(message);
-    if (this.onMapped(message)) {
-      const text = message.encode(encodeMappedChange);
-      if (text !== '') this.push(text);
-    }
+    this.route(message);
   }
 
   /**
-   * Recovery: queues an entry read from history (or held meanwhile) on `/service/stream`
-   * only. Mapped subscriptions are not replayed: they received their entries live.
+   * Starts holding the live entries of `channel` (before the subscription that delivers
+   * them starts). False when a recovery of that channel is already under way.
    */
-  replayToStream(message: ChannelMessage): void {
-    if (this.closed || !this.subscriptions.has(STREAM_CHANNEL)) return;
-    this.pushStreamText(message);
+  hold(channel: string): boolean {
+    if (this.holds.has(channel)) return false;
+    this.holds.set(channel, []);
+    return true;
   }
 
-  /** Starts ignoring live room-stream entries up to `seq` (they were replayed from history). */
-  setStreamFloor(seq: number): void {
-    this.streamFloor = seq;
+  /**
+   * Ends a recovery of `channel`: queues `replayed` (history after the bot's last serial,
+   * oldest first) to `to`, then the held live entries — to `to` only those above `covered`
+   * (the highest seq the bot has or was just given), elsewhere all of them.
+   */
+  finishRecovery(channel: string, replayed: readonly ChannelMessage[], covered: StreamPosition, to: Targets): void {
+    const held = this.holds.get(channel) ?? [];
+    this.holds.delete(channel);
+    if (this.closed) return;
+    for (const message of replayed) this.emit(message, to);
+    for (const message of held) this.emit(message, message.coveredBy(covered.epoch, covered.seq) ? complement(to) : EVERYWHERE);
+    if (covered.seq > 0 && covered.epoch !== null) this.floors.set(channel, { position: covered, replayed: to });
   }
 
   /** Queues a prepared event text (recovery signals). */
@@ -116,10 +146,12 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     this.push(text);
   }
 
-  /** People entering and leaving the room reach `/service/stream` as Join / Exit. */
+  /** People (and other bots) entering and leaving the room reach `/service/stream` as Join / Exit. */
   presenceChanged(change: PresenceChange): void {
-    if (this.closed || change.channel !== this.session.channel || !this.subscriptions.has(STREAM_CHANNEL)) return;
-    this.push(encodePresenceEvent(change));
+    if (this.closed || change.channel !== this.session.channel || change.appId !== this.session.appId) return;
+    // The bot's own presence (another of its clients joining or leaving) is not news to it.
+    if (change.member.userId === this.session.bot || !this.subscriptions.has(STREAM_CHANNEL)) return;
+    this.push(this.wire.presenceEvent(change));
   }
 
   /** Holds a /meta/connect until an event is queued, `holdMs` passes, or it is superseded/closed/aborted. */
@@ -182,32 +214,49 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return record.sender?.type === 'API' && record.sender.id === this.session.bot;
   }
 
-  private onStream(message: ChannelMessage): boolean {
-    return message.channel === this.session.channel && this.subscriptions.has(STREAM_CHANNEL);
-  }
-
-  private onMapped(message: ChannelMessage): boolean {
-    const bayeux = bayeuxOfChannel(message.channel);
-    return bayeux !== null && this.matchesMapped(bayeux);
-  }
-
-  /** A live room-stream entry: held during a recovery, dropped when a recovery already replayed it. */
-  private toStream(message: ChannelMessage): void {
-    if (this.hold !== null) {
-      this.hold.push(message);
+  /** A live entry: held during a recovery of its channel, then past the recovery's floor. */
+  private route(message: ChannelMessage): void {
+    const held = this.holds.get(message.channel);
+    if (held !== undefined) {
+      held.push(message);
       return;
     }
-    if (this.streamFloor > 0) {
-      if (message.seq <= this.streamFloor) return;
-      this.streamFloor = 0;
+    const floor = this.floors.get(message.channel);
+    if (floor !== undefined && message.seq > 0) {
+      if (message.coveredBy(floor.position.epoch, floor.position.seq)) {
+        this.emit(message, complement(floor.replayed));
+        return;
+      }
+      this.floors.delete(message.channel);
     }
-    this.pushStreamText(message);
+    this.emit(message, EVERYWHERE);
   }
 
-  private pushStreamText(message: ChannelMessage): void {
+  private emit(message: ChannelMessage, to: Targets): void {
+    if (to.stream && message.channel === this.session.channel && this.subscriptions.has(STREAM_CHANNEL)) this.pushStream(message);
+    if (to.mapped) {
+      const bayeux = bayeuxOfChannel(message.channel);
+      if (bayeux !== null && this.matchesMapped(bayeux)) this.pushMapped(message);
+    }
+  }
+
+  private pushStream(message: ChannelMessage): void {
     let text: string;
-    if (isCreateRecord(message.record)) text = this.isOwn(message) ? '' : message.encode(encodeStreamEvent);
-    else text = message.encode(encodeStreamChange);
+    if (isCreateRecord(message.record)) text = this.isOwn(message) ? '' : message.encode(this.wire.streamEvent);
+    else text = message.encode(this.wire.streamChange);
+    if (text !== '') this.push(text);
+  }
+
+  private pushMapped(message: ChannelMessage): void {
+    const raw = this.wire.isRawChannel(message.channel);
+    let text: string;
+    if (isCreateRecord(message.record)) {
+      if (!this.broadcastToPublisher && message.record.socketId === this.connectionId) return;
+      text = message.encode(raw ? this.wire.mappedRaw : this.wire.mappedEvent);
+    } else {
+      // Raw-data channels carry what Faye/CometD apps publish; they have no notion of changes.
+      text = raw ? '' : message.encode(this.wire.mappedChange);
+    }
     if (text !== '') this.push(text);
   }
 

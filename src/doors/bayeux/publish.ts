@@ -7,8 +7,10 @@
  * `/service/stream` speaks in the bot's room: `data` is the text, or
  * `{"contentData": "…"}` (the stream's own shape); it is published on the room channel
  * through the core (origin `bayeux`, sender `API`), so WebSocket subscribers, history and
- * other bots get it — never the sender itself. A channel mapped into the room (see
- * channel-map.ts) publishes `data` there. Either way the event name is `message`.
+ * other bots get it — never the sender itself (as the Sococo API behaves). A channel mapped
+ * into the room (see channel-map.ts) publishes `data` there, and follows Bayeux: its
+ * subscribers get it, the publishing client too unless its handshake opted out
+ * (`ext.broadcastToPublisher: false`; see client.ts). Either way the event name is `message`.
  */
 import { createError, isRoomcastError } from '../../errors.ts';
 import { channelOfBayeux, isBayeuxInRoom } from './channel-map.ts';
@@ -27,8 +29,12 @@ export async function publish(message: BayeuxMessage, context: RequestContext): 
 
   let target: string;
   let data: unknown = message.data;
+  // The hub skips the connection named as the socket: always on the stream, on mapped
+  // channels only for a client that opted out of its own publishes.
+  let socketId: string | undefined = client.broadcastToPublisher ? undefined : client.id;
   if (channel === STREAM_CHANNEL) {
     target = session.channel;
+    socketId = client.id;
     const content = contentOf(message.data);
     if (content === null) return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', ['data (a string or {"contentData": "…"})']);
     data = content;
@@ -49,7 +55,7 @@ export async function publish(message: BayeuxMessage, context: RequestContext): 
         name: BOT_EVENT_NAME,
         channels: [target],
         data,
-        socketId: client.id,
+        ...(socketId !== undefined ? { socketId } : {}),
         origin: 'bayeux',
         sender: { type: 'API', id: session.bot, displayName: session.displayName },
       },

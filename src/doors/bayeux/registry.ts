@@ -4,19 +4,29 @@
  * subscriptions: exact channels are core subscriptions, wildcard patterns are served by
  * one message tap and one mutation tap for the whole door.
  *
+ * The bot in its room: each client is a presence member of its room channel from its
+ * handshake (`joinRoom`, stored through core presence under this node's id, so every node
+ * lists it and people get `member_added`) until it is removed — by /meta/disconnect, by
+ * its login session ending (seen by a request, by the sweep, or announced `bot_left`),
+ * idleness, or shutdown. A node that dies takes its members with it (core presence reaps
+ * its entries). The member is `{user_id: <bot id>, user_info: {name, displayName, bot: true,
+ * senderType: "API"}}`; a bot with several clients is one member (core presence counts
+ * connections per user).
+ *
  * Clients are node-local: a request naming a client this node does not know gets
  * `402::session_unknown` with advice to handshake again, which works on any node because
  * the login session itself lives in the backend.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { BotSession } from '../../core/bot-sessions.ts';
+import { botSessionsOf, type BotSession, type BotSessions } from '../../core/bot-sessions.ts';
 import type { Core } from '../../core/core.ts';
-import type { ChannelMessage } from '../../core/types.ts';
+import type { ChannelMessage, Member } from '../../core/types.ts';
 import { channelOfBayeux } from './channel-map.ts';
 import { BayeuxClient } from './client.ts';
 import { ReplyScheduler } from './reply-scheduler.ts';
-import { STREAM_CHANNEL } from './stream.ts';
+import { isBotInfo, nameInInfo } from './display-names.ts';
+import { BotWire, STREAM_CHANNEL } from './stream.ts';
 
 /** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
 export const MAX_CLIENTS_PER_SESSION = 4;
@@ -26,11 +36,19 @@ export class ClientRegistry {
   private readonly bySession = new Map<string, Set<BayeuxClient>>();
   /** `{appId}\n{roomChannel}` → clients of that room holding at least one wildcard subscription. */
   private readonly wildcards = new Map<string, Set<BayeuxClient>>();
+  /** While any wildcard subscription exists here: the hold on every channel's messages (interest routing). */
+  private releaseStreams: (() => void) | null = null;
   private readonly untap: () => void;
   private readonly untapMutations: () => void;
   private readonly sweeper: NodeJS.Timeout;
   /** Held connects made ready by a message are answered in fair rounds (reply-scheduler.ts). */
   private readonly replies = new ReplyScheduler();
+  /** The door's encoders and display names, shared by its clients. */
+  readonly wire: BotWire;
+  private readonly sessions: BotSessions;
+  private readonly unobserve: () => void;
+  /** A sweep's check of idle clients' sessions is under way (one at a time). */
+  private checking = false;
 
   constructor(
     private readonly core: Core,
@@ -41,7 +59,15 @@ export class ClientRegistry {
     this.untap = core.tapMessages((message) => this.onTap(message, false));
     // Changes of messages reach wildcard subscriptions too, as they reach exact ones.
     this.untapMutations = core.tapMutations((message) => this.onTap(message, true));
-    this.sweeper = setInterval(() => this.sweep(), Math.max(500, Math.floor(idleMs / 2)));
+    this.wire = new BotWire(() => core.config.bots);
+    this.sessions = botSessionsOf(core);
+    // A session ended elsewhere in this node (a request found it expired, a reaper): its clients leave the room.
+    this.unobserve = core.observers.add({
+      botSession: (change) => {
+        if (change.kind === 'bot_left') void this.endSession(change.session);
+      },
+    });
+    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.floor(Math.min(idleMs, this.sessions.graceMs) / 2)));
     this.sweeper.unref();
   }
 
@@ -69,7 +95,7 @@ export class ClientRegistry {
   }
 
   create(session: BotSession): BayeuxClient {
-    const client = new BayeuxClient(randomBytes(16).toString('hex'), session, this.replies);
+    const client = new BayeuxClient(randomBytes(16).toString('hex'), session, this.replies, this.wire);
     let set = this.bySession.get(session.id);
     if (set === undefined) {
       set = new Set();
@@ -84,9 +110,35 @@ export class ClientRegistry {
     return client;
   }
 
+  /**
+   * Makes a new client a presence member of its room (see the file comment). On failure
+   * (the backend is down) the client is removed and the error thrown: the handshake fails.
+   */
+  async joinRoom(client: BayeuxClient): Promise<void> {
+    const { appId, channel, bot, displayName } = client.session;
+    const member: Member = { userId: bot, userInfo: { name: displayName, displayName, bot: true, senderType: 'API' } };
+    let members: Member[];
+    try {
+      members = await this.core.joinPresence(appId, channel, client, member);
+    } catch (error) {
+      await this.remove(client);
+      throw error;
+    }
+    if (client.closed) {
+      // Removed while joining (evicted, session ended): undo the join.
+      await this.core.unsubscribe(appId, channel, client);
+      return;
+    }
+    client.member = true;
+    client.coreChannels.add(channel);
+    for (const present of members) this.wire.names.learn(appId, present.userId, nameInInfo(present.userInfo), isBotInfo(present.userInfo));
+  }
+
   /** Applies a client's Bayeux subscriptions to the core (subscribing before unsubscribing). */
   async syncSubscriptions(client: BayeuxClient): Promise<void> {
     const wanted = new Set<string>();
+    // A member stays subscribed to its room channel (unsubscribing would leave presence).
+    if (client.member && !client.closed) wanted.add(client.session.channel);
     let hasWildcard = false;
     for (const subscription of client.subscriptions) {
       if (subscription === STREAM_CHANNEL) wanted.add(client.session.channel);
@@ -117,6 +169,12 @@ export class ClientRegistry {
     } else if (set !== undefined) {
       set.delete(client);
       if (set.size === 0) this.wildcards.delete(key);
+    }
+    // A wildcard matches channels nobody here subscribes to: keep them all flowing meanwhile.
+    if (this.wildcards.size > 0) this.releaseStreams ??= this.core.holdAllStreams();
+    else if (this.releaseStreams !== null) {
+      this.releaseStreams();
+      this.releaseStreams = null;
     }
   }
 
@@ -149,6 +207,7 @@ export class ClientRegistry {
   /** Shutdown: answers every held connect and unsubscribes everyone. */
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
+    this.unobserve();
     this.untap();
     this.untapMutations();
     for (const client of [...this.clients.values()]) await this.remove(client);
@@ -174,10 +233,35 @@ export class ClientRegistry {
     }
   }
 
+  /**
+   * Drops clients idle past `idleMs`, and checks the sessions of clients that have not
+   * polled for longer than the grace: an expired one ends, so its bot leaves the room soon
+   * after its session expires rather than after `idleMs`.
+   */
   private sweep(): void {
-    const cutoff = Date.now() - this.idleMs;
+    const now = Date.now();
+    const cutoff = now - this.idleMs;
+    const graceCutoff = now - this.sessions.graceMs;
+    const doubtful = new Set<string>();
     for (const client of this.clients.values()) {
-      if (!client.hasPendingConnect && client.lastSeen < cutoff) void this.remove(client);
+      if (client.hasPendingConnect) continue;
+      if (client.lastSeen < cutoff) void this.remove(client);
+      else if (client.lastSeen < graceCutoff) doubtful.add(client.session.id);
+    }
+    if (doubtful.size > 0 && !this.checking) {
+      this.checking = true;
+      void this.checkSessions(doubtful).finally(() => (this.checking = false));
+    }
+  }
+
+  private async checkSessions(ids: ReadonlySet<string>): Promise<void> {
+    for (const id of ids) {
+      try {
+        const check = await this.sessions.check(id);
+        if (!check.ok) await this.endSession(id);
+      } catch {
+        return; // the backend is away (its outage is logged elsewhere): the next sweep asks again
+      }
     }
   }
 }

@@ -116,7 +116,7 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
       }
       switch (channel) {
         case '/meta/handshake':
-          parts.push(JSON.stringify(handshake(message, context)));
+          parts.push(JSON.stringify(await handshake(message, context)));
           break;
         case '/meta/connect': {
           const step = connect(message, context);

@@ -11,7 +11,8 @@
 import type { FastifyInstance } from 'fastify';
 import { installSignedRequests } from './auth.ts';
 import { registerAppRateLimit } from './rate-limit.ts';
-import { appRoutePlugins, type AppRouteOptions } from './routes/index.ts';
+import { appRoutePlugins } from './routes/index.ts';
+import type { AppRouteOptions } from './routes/route-plugin.ts';
 
 /** What app.ts passes; each route plugin receives the same object. */
 export type RestDoorOptions = AppRouteOptions;

@@ -15,17 +15,13 @@ import type { AppConfig } from '../../config/schema.ts';
 import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import type { DeliveryTally } from '../../core/counters.ts';
+import type { RecoveryFailure } from '../../core/history.ts';
 import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
-import { handleClientEvent } from './handlers/client-event.ts';
-import { handlePing } from './handlers/ping.ts';
-import { handleSignin } from './handlers/signin.ts';
-import { handleSubscribe } from './handlers/subscribe.ts';
-import { handleUnsubscribe } from './handlers/unsubscribe.ts';
+import { type ClientRequest, errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, recoveryFailedFrame, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
 import { frameOfMessage, reapSoon, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 
@@ -79,6 +75,23 @@ class SignedInUser implements UserConnection {
   }
 }
 
+/** A client frame of one kind, as the connection hands it to its handler. */
+type RequestOf<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
+
+/**
+ * What a connection does with each kind of client frame (handlers/index.ts). Given to the
+ * connection rather than imported by it, so the handlers depend on the connection and not
+ * the other way round. Subscribe and unsubscribe run one at a time per channel; a rejected
+ * promise becomes a `pusher:error` naming the frame's channel.
+ */
+export interface FrameHandlers {
+  ping(connection: Connection): void;
+  subscribe(connection: Connection, request: RequestOf<'subscribe'>): Promise<void>;
+  unsubscribe(connection: Connection, request: RequestOf<'unsubscribe'>): Promise<void>;
+  signin(connection: Connection, request: RequestOf<'signin'>): void;
+  clientEvent(connection: Connection, request: RequestOf<'client_event'>): Promise<void>;
+}
+
 export interface ConnectionOptions {
   readonly core: Core;
   readonly app: AppConfig;
@@ -86,6 +99,7 @@ export interface ConnectionOptions {
   readonly ws: WebSocket;
   readonly writer: SocketWriter;
   readonly logger: Logger;
+  readonly handlers: FrameHandlers;
 }
 
 /** How long a closing connection may take to finish the close handshake before it is cut. */
@@ -120,6 +134,7 @@ export class Connection implements Subscriber {
 
   private readonly ws: WebSocket;
   private readonly writer: SocketWriter;
+  private readonly handlers: FrameHandlers;
   /** This node's WebSocket delivery figures (metrics), bumped per message written. */
   private readonly delivered: DeliveryTally;
   /** Authorized connections: closes the socket unless it signs in first (see the app's `userAuthenticationTimeoutSec`). */
@@ -131,6 +146,7 @@ export class Connection implements Subscriber {
     this.app = options.app;
     this.ws = options.ws;
     this.writer = options.writer;
+    this.handlers = options.handlers;
     this.logger = options.logger;
     this.delivered = options.core.counters.delivered.ws;
     const timeoutSec = options.app.userAuthenticationTimeoutSec;
@@ -195,6 +211,12 @@ export class Connection implements Subscriber {
     if (subscription === undefined) return;
     if (subscription.state === 'pending') subscription.bufferedCount = count;
     else this.sendText(subscriptionCount(channel, count));
+  }
+
+  /** Messages missed while this node was off the bus could not be recovered: the client is told, as after a failed `last_serial` recovery. */
+  recoveryFailed(channel: string, lastSerial: string, reason: string, code: RecoveryFailure): void {
+    if (this.subscriptions.get(channel) === undefined) return;
+    this.sendText(recoveryFailedFrame(channel, lastSerial, reason, code));
   }
 
   sendText(text: string): void {
@@ -277,21 +299,21 @@ export class Connection implements Subscriber {
       const request = parseClientFrame(text);
       switch (request.kind) {
         case 'ping':
-          handlePing(this);
+          this.handlers.ping(this);
           return;
         case 'pong':
           return;
         case 'subscribe':
-          void this.serialize(request.channel, () => handleSubscribe(this, request));
+          void this.serialize(request.channel, () => this.handlers.subscribe(this, request));
           return;
         case 'unsubscribe':
-          void this.serialize(request.channel, () => handleUnsubscribe(this, request));
+          void this.serialize(request.channel, () => this.handlers.unsubscribe(this, request));
           return;
         case 'signin':
-          handleSignin(this, request);
+          this.handlers.signin(this, request);
           return;
         case 'client_event':
-          void this.guard(handleClientEvent(this, request), request.channel);
+          void this.guard(this.handlers.clientEvent(this, request), request.channel);
           return;
       }
     } catch (thrown) {

@@ -11,7 +11,7 @@
  */
 import { createError, isRoomcastError } from '../../errors.ts';
 import { assertJsonDepth } from '../json-depth.ts';
-import type { ChannelMessage, Member, WatchlistEvent } from '../../core/types.ts';
+import type { ChannelMessage, Member, RecoveryFailure, WatchlistEvent } from '../../core/types.ts';
 import { errorPayload } from './close-codes.ts';
 import type { RoomcastError } from '../../errors.ts';
 
@@ -277,4 +277,9 @@ export function serverToUserChannel(userId: string): string {
 
 export function userEvent(userId: string, name: string, data: string): string {
   return JSON.stringify({ event: name, channel: serverToUserChannel(userId), data });
+}
+
+/** `data.code`: `gap_too_old` (missed messages not all retained, or too many) or `epoch_changed` (the serial is from another stream epoch). */
+export function recoveryFailedFrame(channel: string, lastSerial: string, reason: string, code: RecoveryFailure): string {
+  return JSON.stringify({ event: 'roomcast:recovery_failed', channel, data: JSON.stringify({ channel, last_serial: lastSerial.slice(0, 40), code, reason }) });
 }

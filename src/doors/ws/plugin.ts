@@ -21,6 +21,7 @@ import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../errors.ts';
 import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf } from './close-codes.ts';
 import { Connection } from './connection.ts';
+import { frameHandlers } from './handlers/index.ts';
 import { enableProtocolV2 } from './protocol-v2.ts';
 import { connectionEstablished, errorFrame } from './frames.ts';
 import { SocketIdFactory } from './socket-id.ts';
@@ -123,7 +124,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const socketId = socketIds.next();
     let connection: Connection | null = null;
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
-    connection = new Connection({ core, app, socketId, ws, writer, logger });
+    connection = new Connection({ core, app, socketId, ws, writer, logger, handlers: frameHandlers });
     writers.set(connection, writer);
     if (query.get('protocol') === '2') enableProtocolV2(connection, query);
     const live = connection;

@@ -9,16 +9,17 @@
  * - `message.summary` events, and raw `annotation.create` / `annotation.delete` events
  *   on channels subscribed with `"annotations": true`;
  * - recovery: a `pusher:subscribe` carrying `"last_serial"` first receives what it
- *   missed, in order and without duplicates, or one `roomcast:recovery_failed` event.
+ *   missed, in order and without duplicates, or one `roomcast:recovery_failed` event
+ *   (a gap too old, or a last serial from another stream epoch: the reason says which).
  * Protocol 7 connections never get any of this: the core hands changes only to
  * subscribers that define `deliverMutation`, which this module sets on V2 connections.
  */
 import type { Recovery } from '../../core/history.ts';
 import { entryView } from '../../core/message-views.ts';
-import { seqFromSerial } from '../../core/serials.ts';
+import { parseSerial, type StreamPosition } from '../../core/serials.ts';
 import { isCreateRecord, type ChannelMessage, type MessageEncoder } from '../../core/types.ts';
 import type { Connection } from './connection.ts';
-import { encodeChannelMessage } from './frames.ts';
+import { encodeChannelMessage, recoveryFailedFrame } from './frames.ts';
 import { textFrame } from './socket-writer.ts';
 
 interface V2State {
@@ -73,18 +74,20 @@ export function fetchRecovery(connection: Connection, channel: string, lastSeria
 /**
  * Sends a fetched recovery right after `subscription_succeeded`: the missed messages in
  * order (changes only to protocol 2), or one `roomcast:recovery_failed`. Returns the
- * highest seq covered (the caller skips buffered live messages up to it), or null on a gap.
+ * position covered (the caller skips buffered live messages of that epoch up to it),
+ * or null when recovery failed.
  */
-export function sendRecovery(connection: Connection, channel: string, lastSerial: string, recovery: Recovery): number | null {
-  connection.core.counters.recoveries.add(recovery.status === 'gap_too_old' ? 'ws\nfailed' : 'ws\nok');
-  if (recovery.status === 'gap_too_old') {
-    connection.sendText(recoveryFailedFrame(channel, lastSerial, recovery.reason));
+export function sendRecovery(connection: Connection, channel: string, lastSerial: string, recovery: Recovery): StreamPosition | null {
+  connection.core.counters.recoveries.add(recovery.status !== 'recovered' ? 'ws\nfailed' : 'ws\nok');
+  if (recovery.status !== 'recovered') {
+    connection.sendText(recoveryFailedFrame(channel, lastSerial, recovery.reason, recovery.status));
     return null;
   }
-  let last = seqFromSerial(lastSerial) ?? 0;
+  // Recovered: the last serial is a position of the stream's current epoch.
+  let last: StreamPosition = parseSerial(lastSerial) ?? { epoch: null, seq: 0 };
   for (const message of recovery.messages) {
     if (message.record.socketId === connection.connectionId) {
-      last = message.seq;
+      last = { epoch: message.epoch, seq: message.seq };
       continue;
     }
     const state = states.get(connection);
@@ -93,7 +96,7 @@ export function sendRecovery(connection: Connection, channel: string, lastSerial
     } else if (connection.wants(message)) {
       connection.sendText(state === undefined ? message.encode(encodeChannelMessage) : message.encode(encodeCreateV2));
     }
-    last = message.seq;
+    last = { epoch: message.epoch, seq: message.seq };
   }
   return last;
 }
@@ -135,7 +138,7 @@ export function encodeCreateV2(message: ChannelMessage): string {
 
 /** A change; appends carry only the fragment. */
 export function encodeChange(message: ChannelMessage): string {
-  const view = entryView(message.seq, message.time, message.record);
+  const view = entryView(message.serial, message.time, message.record);
   if (message.record.action === 'message.append') {
     const { data: _full, ...fragmentOnly } = view;
     return JSON.stringify({ event: message.record.action, channel: message.channel, data: JSON.stringify(fragmentOnly) });
@@ -145,10 +148,7 @@ export function encodeChange(message: ChannelMessage): string {
 
 /** A change with the full text on appends (`append=full`). */
 export function encodeChangeFull(message: ChannelMessage): string {
-  const view = entryView(message.seq, message.time, message.record);
+  const view = entryView(message.serial, message.time, message.record);
   return JSON.stringify({ event: message.record.action, channel: message.channel, data: JSON.stringify(view) });
 }
 
-export function recoveryFailedFrame(channel: string, lastSerial: string, reason: string): string {
-  return JSON.stringify({ event: 'roomcast:recovery_failed', channel, data: JSON.stringify({ channel, last_serial: lastSerial.slice(0, 40), reason }) });
-}

@@ -1,8 +1,8 @@
 /**
- * Who a bot hears, and as whom: never itself (not even from a second handshake or a
- * second login of the same bot, on `/service/stream`, mapped channels and wildcards),
- * other bots as `senderType: "API"` with their id, and changes of messages on the mapped
- * channels it subscribed to as well as on the stream.
+ * Who a bot hears, and as whom: never itself on `/service/stream` (not even from a second
+ * handshake or a second login of the same bot), but on mapped channels and wildcards it
+ * gets every publish as Bayeux clients do; other bots as `senderType: "API"` with their id,
+ * and changes of messages on the mapped channels it subscribed to as well as on the stream.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -57,7 +57,7 @@ const publishAs = async (channel: string, data: string, name = 'note'): Promise<
 };
 
 describe('senders', () => {
-  test('a bot never receives its own messages: not from a second handshake, nor from a second login', async () => {
+  test('a bot never hears itself on /service/stream (not from a second handshake, nor a second login); mapped channels follow Bayeux', async () => {
     const { cookie } = await login(server.url);
     const listening = await handshake(server.url, cookie);
     const speaking = await handshake(server.url, cookie);
@@ -78,7 +78,12 @@ describe('senders', () => {
     // A person's message after them: once it has arrived, anything the bot would have got of its own had too.
     await publishAs(`${ROOM}.chat`, 'from a person');
     const events = await eventsUntil(cookie, listening, (so) => so.some((e) => e.data.contentData === 'from a person'));
-    assert.deepEqual(events.map((e) => [e.channel, e.data.contentData, e.data.senderID]), [[`/${ROOM}/chat`, 'from a person', 'alice']]);
+    assert.deepEqual(events.map((e) => [e.channel, e.data.contentData, e.data.senderID]), [
+      [`/${ROOM}/chat`, 'own on a mapped channel', 'helper-bot'],
+      [`/${ROOM}/deep/x`, 'own under a wildcard', 'helper-bot'],
+      [`/${ROOM}/chat`, 'own from another login', 'helper-bot'],
+      [`/${ROOM}/chat`, 'from a person', 'alice'],
+    ]);
   });
 
   test('a message from another bot arrives with senderType API and that bot\'s id and name', async () => {
@@ -92,10 +97,11 @@ describe('senders', () => {
       { channel: '/service/stream', clientId: speaking, data: 'hello from the other bot' },
       { channel: `/${ROOM}/chat`, clientId: speaking, data: 'chat from the other bot' },
     ]);
-    const events = await eventsUntil(helper.cookie, listening, (so) => so.length >= 2);
+    const events = await eventsUntil(helper.cookie, listening, (so) => so.length >= 3);
     assert.deepEqual(
       events.map((e) => [e.channel, e.data.messageType, e.data.contentData, e.data.senderType, e.data.senderID, e.data.senderDisplayName]),
       [
+        ['/service/stream', 'Join', '', 'API', 'other-bot', 'Other Bot'],
         ['/service/stream', 'Message', 'hello from the other bot', 'API', 'other-bot', 'Other Bot'],
         [`/${ROOM}/chat`, 'Message', 'chat from the other bot', 'API', 'other-bot', 'Other Bot'],
       ],
@@ -115,8 +121,8 @@ describe('senders', () => {
     assert.deepEqual(
       events.map((e) => [e.channel, e.data.messageType, e.data.contentData, e.data.event, e.data.messageSerial]),
       [
-        [`/${ROOM}/chat`, 'Message', 'Hello', 'note', undefined],
-        [`/${ROOM}/deep/x`, 'Message', 'Tok', 'stream', undefined],
+        [`/${ROOM}/chat`, 'Event', 'Hello', 'note', undefined],
+        [`/${ROOM}/deep/x`, 'Event', 'Tok', 'stream', undefined],
         [`/${ROOM}/chat`, 'MessageUpdate', 'Hello, edited', 'note', chat],
         [`/${ROOM}/deep/x`, 'MessageAppend', 'Tokens', 'stream', deep],
         [`/${ROOM}/chat`, 'MessageDelete', '', 'note', chat],

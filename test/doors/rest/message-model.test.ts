@@ -93,9 +93,12 @@ describe('message model over REST', () => {
     const late = await call('POST', `rest-versions/messages/${serial}/append`, { data: '!' });
     assert.equal(late.status, 409);
     assert.equal(late.json.code, 'RC_ERR_MESSAGE_DELETED');
-    const missing = await call('POST', 'rest-versions/messages/0000000zzzz/update', { data: 'x' });
+    const missing = await call('POST', `rest-versions/messages/${serial.replace(/-.*$/, '-0000000zzzz')}/update`, { data: 'x' });
     assert.equal(missing.status, 404);
     assert.equal(missing.json.code, 'RC_ERR_MESSAGE_NOT_FOUND');
+    const otherEpoch = await call('POST', `rest-versions/messages/${serial.replace(/^.*-/, 'zzzzzzzz-')}/update`, { data: 'x' });
+    assert.equal(otherEpoch.status, 409);
+    assert.equal(otherEpoch.json.code, 'RC_ERR_MESSAGE_EPOCH_MISMATCH');
     const history = await call('GET', 'rest-versions/history', undefined, { direction: 'oldest_first' });
     assert.deepEqual((history.json.items as { action: string }[]).map((i) => i.action), ['message.create', 'message.update', 'message.append', 'message.delete']);
   });

@@ -167,7 +167,9 @@ test('bad types, filters, missing messages, deleted messages, limits', async () 
   for (const type of ['reactions', 'reactions:count.v1', ':total.v1', 'r:total.v2', 5]) {
     await assert.rejects(services.annotations.create(app, channel, serial, { type, client_id: 'u', name: 'n' }), (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_ANNOTATION_INVALID_TYPE', String(type));
   }
-  await assert.rejects(services.annotations.create(app, channel, '0000000zzzz', { type: 'r:total.v1' }), (e: unknown) => isRoomcastError(e) && e.status === 404);
+  const unknown = serial.replace(/-.*$/, '-0000000zzzz');
+  await assert.rejects(services.annotations.create(app, channel, unknown, { type: 'r:total.v1' }), (e: unknown) => isRoomcastError(e) && e.status === 404);
+  await assert.rejects(services.annotations.create(app, channel, '0000000zzzz', { type: 'r:total.v1' }), (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_MESSAGE_EPOCH_MISMATCH');
   await services.annotations.create(app, channel, serial, { type: 'a:total.v1', client_id: 'u1' });
   await services.annotations.create(app, channel, serial, { type: 'b:total.v1', client_id: 'u2' });
   assert.equal((await services.annotations.list(app, channel, serial, { type: 'b:total.v1' })).items.length, 1);

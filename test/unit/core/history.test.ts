@@ -32,7 +32,7 @@ test('pages through 10,000 messages in both directions while publishing, no skip
     assert.equal(new Set(seen).size, seen.length, `${direction}: a serial repeated`);
     assert.deepEqual(direction === 'newest_first' ? [...seen].reverse() : seen, [...seen].sort(), `${direction}: out of order`);
     // The walk covers exactly seqs 1..N, N = the newest message when the first page was read.
-    const seqs = [...seen].sort().map((s) => parseInt(s, 36));
+    const seqs = [...seen].sort().map((s) => parseInt(s.slice(s.indexOf('-') + 1), 36));
     assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), `${direction}: skipped a serial`);
     assert.ok(seen.length >= 10_000, `${direction}: saw only ${seen.length}`);
   }
@@ -116,17 +116,19 @@ test('state, purge and reset (with confirm_channel)', async () => {
   const state = await services.history.state(app, channel);
   assert.equal(state.retained_count, 3);
   assert.equal(state.retained_bytes > 0, true);
-  assert.equal(state.oldest_serial, '00000000001');
-  assert.equal(state.newest_serial, '00000000003');
-  assert.equal(state.last_serial, '00000000003');
+  const epoch = state.epoch!;
+  assert.match(epoch, /^[0-9a-z]{8}$/);
+  assert.equal(state.oldest_serial, `${epoch}-00000000001`);
+  assert.equal(state.newest_serial, `${epoch}-00000000003`);
+  assert.equal(state.last_serial, `${epoch}-00000000003`);
   await assert.rejects(services.history.purge(app, channel, undefined), rejects('RC_ERR_HISTORY_CONFIRM_MISMATCH'));
   await assert.rejects(services.history.reset(app, channel, 'other'), rejects('RC_ERR_HISTORY_CONFIRM_MISMATCH'));
   const purged = await services.history.purge(app, channel, channel);
   assert.equal(purged.retained_count, 0);
   assert.equal(purged.oldest_serial, null);
-  assert.equal(purged.last_serial, '00000000003');
+  assert.equal(purged.last_serial, `${epoch}-00000000003`);
   const serial = await services.publish(app, channel, 'after');
-  assert.equal(serial, '00000000004', 'serials keep counting after a purge');
+  assert.equal(serial, `${epoch}-00000000004`, 'serials keep counting after a purge, in the same epoch');
   await services.messages.mutate(app, channel, serial, 'update', { data: 'edited' });
   const reset = await services.history.reset(app, channel, channel);
   assert.equal(reset.retained_count, 0);
@@ -141,7 +143,12 @@ test('since(): missed messages in order, or a clear gap signal', async () => {
   assert.equal(got.status, 'recovered');
   assert.deepEqual(got.status === 'recovered' && got.messages.map((m) => m.record.data), ['r2', 'r3', 'r4']);
   assert.deepEqual(await services.history.since(app.id, channel, serials[4]!), { status: 'recovered', messages: [] });
-  assert.equal((await services.history.since(app.id, channel, '0000000zzzz')).status, 'gap_too_old');
+  assert.equal((await services.history.since(app.id, channel, serials[4]!.replace(/-.*$/, '-0000000zzzz'))).status, 'gap_too_old');
+  const bare = await services.history.since(app.id, channel, serials[1]!.replace(/^.*-/, ''));
+  assert.equal(bare.status, 'epoch_changed', 'a bare serial from before epochs is never matched');
+  const foreign = await services.history.since(app.id, channel, serials[1]!.replace(/^.*-/, 'zzzzzzzz-'));
+  assert.equal(foreign.status, 'epoch_changed');
+  assert.match(foreign.status === 'epoch_changed' ? foreign.reason : '', /epoch zzzzzzzz.*now in epoch/);
   assert.equal((await services.history.since(app.id, channel, 'garbage')).status, 'gap_too_old');
   const small = messageApp({ maxCount: 2 });
   const ring = uniqueChannel('ring');

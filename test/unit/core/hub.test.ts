@@ -10,7 +10,7 @@ function recorder(connectionId: string): Subscriber & { got: string[] } {
 }
 
 const message = (data: string, socketId?: string) =>
-  new ChannelMessage('app', 'news', 1, Date.now(), { action: 'message.create', name: 'e', data, origin: 'rest', ...(socketId ? { socketId } : {}) });
+  new ChannelMessage('app', 'news', 'k3x9q0ab', 1, Date.now(), { action: 'message.create', name: 'e', data, origin: 'rest', ...(socketId ? { socketId } : {}) });
 
 test('dispatch reaches every local subscriber of the channel except the sender', () => {
   const hub = new LocalHub();

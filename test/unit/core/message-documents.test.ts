@@ -20,9 +20,9 @@ test('a change that keeps losing the race gives up with a retryable 503', async 
 
 test('cursors round-trip and bind app, stream and query; the MAC is checked before the payload', () => {
   const hash = queryHash(['newest_first', null, null, null, null]);
-  const cursor = sealCursor('secret', 'app-1', 'app-1:chat', hash, { next: 41, bound: 1 });
+  const cursor = sealCursor('secret', 'app-1', 'app-1:chat', hash, { epoch: 'k3x9q0ab', next: 41, bound: 1 });
   assert.match(cursor, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'URL-safe');
-  assert.deepEqual(openCursor('secret', 'app-1', 'app-1:chat', hash, cursor), { next: 41, bound: 1 });
+  assert.deepEqual(openCursor('secret', 'app-1', 'app-1:chat', hash, cursor), { epoch: 'k3x9q0ab', next: 41, bound: 1 });
   const bad = (fn: () => unknown, why: RegExp) =>
     assert.throws(fn, (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_HISTORY_BAD_CURSOR' && why.test(e.message));
   bad(() => openCursor('other', 'app-1', 'app-1:chat', hash, cursor), /signature/);

@@ -67,9 +67,12 @@ test('append to a deleted message, and update/delete of it, are a clear 409', as
 
 test('missing messages are 404; malformed serials 400; mutation entries are not messages', async () => {
   const channel = uniqueChannel('missing');
-  await assert.rejects(services.messages.mutate(app, channel, '0000000zzzz', 'update', { data: 'x' }), failsWith('RC_ERR_MESSAGE_NOT_FOUND', 404));
+  await assert.rejects(services.messages.mutate(app, channel, '0000000zzzz', 'update', { data: 'x' }), failsWith('RC_ERR_MESSAGE_EPOCH_MISMATCH', 409));
   await assert.rejects(services.messages.get(app, channel, 'not-a-serial'), failsWith('RC_ERR_MESSAGE_INVALID_SERIAL', 400));
   const serial = await services.publish(app, channel, 'x');
+  await assert.rejects(services.messages.mutate(app, channel, serial.replace(/-.*$/, '-0000000zzzz'), 'update', { data: 'x' }), failsWith('RC_ERR_MESSAGE_NOT_FOUND', 404));
+  await assert.rejects(services.messages.get(app, channel, serial.replace(/^.*-/, '')), failsWith('RC_ERR_MESSAGE_EPOCH_MISMATCH', 409));
+  await assert.rejects(services.messages.get(app, channel, serial.replace(/^.*-/, 'zzzzzzzz-')), failsWith('RC_ERR_MESSAGE_EPOCH_MISMATCH', 409));
   const { version_serial } = await services.messages.mutate(app, channel, serial, 'update', { data: 'y' });
   await assert.rejects(services.messages.mutate(app, channel, version_serial, 'update', { data: 'z' }), failsWith('RC_ERR_MESSAGE_NOT_FOUND', 404));
 });

@@ -9,8 +9,9 @@
 -- ARGV[3]  body
 -- ARGV[4]  maxCount (0 keeps nothing; seq still advances)
 -- ARGV[5]  maxAgeMs (0: no age limit)
--- Returns  { seq, time }   time = Redis clock in ms
--- Publishes "a:{seq}:{time}:{byte length of stream}:{stream}{body}" on ARGV[1].
+-- ARGV[6]  a fresh epoch id, used only when this append starts the stream's counter
+-- Returns  { seq, time, epoch }   time = Redis clock in ms
+-- Publishes "a:{epoch}:{seq}:{time}:{byte length of stream}:{stream}{body}" on ARGV[1].
 --! include lib/log-retention.lua
 
 local meta, entries = KEYS[1], KEYS[2]
@@ -20,6 +21,7 @@ local now = now_ms()
 local time = string.format('%d', now)
 
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local epoch = stream_epoch(meta, seq, ARGV[6])
 redis.call('HSET', meta, 'age', max_age)
 
 if max_count > 0 then
@@ -37,5 +39,5 @@ if max_count > 0 then
   end
 end
 
-redis.call('PUBLISH', ARGV[1], 'a:' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
-return { seq, now }
+redis.call('PUBLISH', ARGV[1], 'a:' .. epoch .. ':' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
+return { seq, now, epoch }

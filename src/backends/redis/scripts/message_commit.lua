@@ -18,9 +18,12 @@
 -- ARGV[7]  maxVersions (>= 1)
 -- ARGV[8]  ttlMs of the document (0: never expires)
 -- ARGV[9]  JSON { o: [seq, time, body] | absent, p: [[body, role], ...], d: [annotation seq, ...], s: summary | absent }
--- Returns  false when the revision moved, else { seq1, time1, seq2, time2, ... } of the appended entries
+-- ARGV[10] the stream epoch the change was prepared in
+-- Returns  false when the revision moved or the stream is in another epoch (or has no
+--          counter), else { seq1, time1, seq2, time2, ... } of the appended entries
 --
--- Document JSON: { r = revision, v = [[seq, time, body], ...], a = [[seq, time, body], ...], s = summary?, x = expiry ms or 0 }
+-- Document JSON: { e = epoch, r = revision, v = [[seq, time, body], ...], a = [[seq, time, body], ...], s = summary?, x = expiry ms or 0 }
+-- A document without `e` was written before epochs: its epoch is LEGACY_EPOCH.
 --! include lib/log-retention.lua
 
 local meta, entries, docs, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -29,14 +32,21 @@ local expected = tonumber(ARGV[4])
 local max_count, max_age = tonumber(ARGV[5]), tonumber(ARGV[6])
 local max_versions, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
 local change = cjson.decode(ARGV[9])
+local epoch = ARGV[10]
 local now = now_ms()
 local time = string.format('%d', now)
+
+-- The change concerns message seq N of one epoch; in any other the seq is another message.
+-- The appends below never start a counter: the message exists, so the counter does.
+if current_epoch(meta) ~= epoch then return false end
 
 local document = nil
 local stored = redis.call('HGET', docs, message_seq)
 if stored then
   document = cjson.decode(stored)
   if document.x ~= 0 and document.x <= now then document = nil end
+  -- A document left from an earlier epoch of the stream describes another message.
+  if document and (document.e or LEGACY_EPOCH) ~= epoch then document = nil end
 end
 local revision = 0
 if document then revision = document.r end
@@ -44,7 +54,7 @@ if revision ~= expected then return false end
 
 local is_new = document == nil
 if is_new then
-  document = { r = 0, v = {}, a = {}, x = 0 }
+  document = { e = epoch, r = 0, v = {}, a = {}, x = 0 }
   if type(change.o) == 'table' then table.insert(document.v, change.o) end
 end
 -- cjson decodes an empty JSON array as an empty table either way; normalise.
@@ -64,7 +74,7 @@ for _, append in ipairs(change.p) do
     expire_old(entries, meta, now, max_age)
     if max_age > 0 then redis.call('PEXPIRE', entries, max_age) else redis.call('PERSIST', entries) end
   end
-  redis.call('PUBLISH', bus, 'a:' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
+  redis.call('PUBLISH', bus, 'a:' .. epoch .. ':' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
   if role == 'version' then
     table.insert(document.v, { seq, now, body })
   elseif role == 'annotation' then
@@ -85,6 +95,7 @@ if type(change.d) == 'table' and #change.d > 0 then
 end
 while #document.v > math.max(1, max_versions) do table.remove(document.v, 1) end
 if type(change.s) == 'string' then document.s = change.s end
+document.e = epoch
 document.r = revision + 1
 if ttl > 0 then document.x = now + ttl else document.x = 0 end
 

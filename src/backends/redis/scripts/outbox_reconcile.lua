@@ -6,12 +6,12 @@
 -- for counts, the last recorded count. No field: absent (or count 0) and recorded so.
 --
 -- KEYS[1]  state hash             ({p}ob:state:{stream})
--- KEYS[2]  actual-state hash      ({p}occ:totals, or {p}pres:users:{stream} for members)
+-- KEYS[2]  actual-state hash      ({p}{stream}:occ:total, or {p}{stream}:pres:users for members)
 -- KEYS[3]  present index          ({p}ob:up:{scope})
 -- KEYS[4]  item id counter        ({p}ob:seq)
 -- KEYS[5]  active lanes set       ({p}ob:active)
 -- ARGV[1]  kind: channel | member | count
--- ARGV[2]  field of KEYS[2]: the stream (channel, count) or the user id (member)
+-- ARGV[2]  field of KEYS[2]: t (channel, count) or the user id (member)
 -- ARGV[3]  field of KEYS[1]: c | n | u:{userId}
 -- ARGV[4]  member of KEYS[3]: the subject key
 -- ARGV[5]  down delay, in milliseconds

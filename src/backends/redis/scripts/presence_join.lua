@@ -2,28 +2,27 @@
 -- so exactly one of concurrent first joins of a user (from any node) sees firstForUser.
 -- A connection that joins again replaces its earlier entry (as if it had left first).
 --
--- KEYS[1]  conns hash          ({p}pres:conns:{channel})
--- KEYS[2]  users hash          ({p}pres:users:{channel})
--- KEYS[3]  join order counter  ({p}pres:order:{channel})
--- KEYS[4]  joining node index  ({p}pres:node:{nodeId})
--- ARGV[1]  channel
--- ARGV[2]  connectionId
--- ARGV[3]  nodeId
--- ARGV[4]  userId
--- ARGV[5]  userInfo (JSON text)
--- ARGV[6]  node index key prefix ({p}pres:node:)
--- Returns  1 when this is the user's first connection in the channel, else 0
+-- KEYS[1]  conns hash          ({p}{channel}:pres:conns)
+-- KEYS[2]  users hash          ({p}{channel}:pres:users)
+-- KEYS[3]  join order counter  ({p}{channel}:pres:order)
+-- KEYS[4]  nodes hash          ({p}{channel}:pres:nodes)
+-- ARGV[1]  connectionId
+-- ARGV[2]  nodeId
+-- ARGV[3]  userId
+-- ARGV[4]  userInfo (JSON text)
+-- Returns  { 1 when this is the user's first connection in the channel else 0,
+--            the joining node's connections in the channel now }
 --! include lib/presence-entry.lua
 
-local conns, users, order = KEYS[1], KEYS[2], KEYS[3]
-local previous = redis.call('HGET', conns, ARGV[2])
+local conns, users, order, nodes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local previous = redis.call('HGET', conns, ARGV[1])
 if previous then
-  remove_connection(conns, users, order, ARGV[6], ARGV[1], ARGV[2], previous)
+  remove_connection(conns, users, order, nodes, ARGV[1], previous)
 end
 
-local first = redis.call('HINCRBY', users, ARGV[4], 1) == 1
+local first = redis.call('HINCRBY', users, ARGV[3], 1) == 1
 local join_order = redis.call('INCR', order)
-redis.call('HSET', conns, ARGV[2], cjson.encode({ join_order, ARGV[3], ARGV[4], ARGV[5] }))
-redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
-if first then return 1 end
-return 0
+redis.call('HSET', conns, ARGV[1], cjson.encode({ join_order, ARGV[2], ARGV[3], ARGV[4] }))
+local on_node = redis.call('HINCRBY', nodes, ARGV[2], 1)
+if first then return { 1, on_node } end
+return { 0, on_node }

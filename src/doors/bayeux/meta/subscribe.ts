@@ -9,14 +9,17 @@
  * bot's room (see channel-map.ts). `/meta/…` and everything outside the room is
  * `403::channel_forbidden`; other `/service/…` channels are `404::channel_unknown`; a name
  * that is not Bayeux grammar is `405::channel_invalid`. An array is all or nothing.
+ *
+ * `ext.last_serial` asks for what was missed (recovery.ts); the reply's `ext.recovery`
+ * lists, per channel, whether it was recovered and how many entries were replayed.
  */
 import { createError, type RoomcastError } from '../../../errors.ts';
 import { isBayeuxInRoom } from '../channel-map.ts';
 import { MAX_SUBSCRIPTIONS } from '../client.ts';
 import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
 import { isChannelName, isChannelPattern, isMetaChannel, isServiceChannel } from '../grammar.ts';
+import { holdAll, planRecoveries, recover, type RecoveryResult } from '../recovery.ts';
 import { STREAM_CHANNEL } from '../stream.ts';
-import { recoverRoomStream } from '../stream-changes.ts';
 
 /** The subscriptions of a (un)subscribe message, or null when the field is missing or malformed. */
 export function subscriptionsOf(message: BayeuxMessage): string[] | null {
@@ -56,22 +59,32 @@ export async function subscribe(message: BayeuxMessage, context: RequestContext)
   if (client.subscriptions.size + added.length > MAX_SUBSCRIPTIONS) {
     return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', [`subscription (at most ${MAX_SUBSCRIPTIONS} per client)`], fields);
   }
-  // Recovery (issue 4): a subscribe to the room stream may name the last serial it saw.
-  const lastSerial = (message.ext as { last_serial?: unknown } | undefined)?.last_serial;
-  const recovering = added.includes(STREAM_CHANNEL) && typeof lastSerial === 'string' && lastSerial.length <= 40;
-  // Hold the room's live entries before the core subscription starts delivering them: one
-  // published while that subscription awaits its occupancy round trip would otherwise be
-  // queued at once and then replayed again from history (out of order, and twice).
-  if (recovering) client.hold = [];
+  // Recovery: the subscribe may name the last serial seen per channel (see recovery.ts).
+  const asked = (message.ext as { last_serial?: unknown } | undefined)?.last_serial;
+  const { plans, refused } = planRecoveries(asked, added, client);
+  // Hold the recovering channels' live entries before the core subscription starts
+  // delivering them: one published while that subscription awaits its occupancy round trip
+  // would otherwise be queued at once and then replayed again from history (out of order, and twice).
+  const running = holdAll(client, plans);
   for (const subscription of added) client.subscriptions.add(subscription);
   try {
     await door.registry.syncSubscriptions(client);
   } catch (error) {
-    if (recovering) client.hold = null;
+    for (const plan of running) client.finishRecovery(plan.channel, [], { epoch: null, seq: 0 }, plan.to);
     for (const subscription of added) client.subscriptions.delete(subscription);
     await door.registry.syncSubscriptions(client).catch(() => undefined);
     throw error;
   }
-  if (recovering) await recoverRoomStream(door.core, client, lastSerial);
-  return replyTo(message, { ...fields, successful: true });
+  const results: RecoveryResult[] = [...refused];
+  for (const plan of plans) {
+    if (!running.includes(plan)) results.push({ channel: plan.bayeux, recovered: false, replayed: 0, reason: 'a recovery of this channel is already under way' });
+  }
+  for (const plan of running) results.push(await recover(door.core, door.registry.wire, client, plan));
+  const reply = replyTo(message, { ...fields, successful: true });
+  if (asked !== undefined) reply.ext = { ...(isObject(reply.ext) ? reply.ext : {}), recovery: results };
+  return reply;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -11,7 +11,7 @@
 import type { AnnotationInput } from '../../../core/annotations.ts';
 import { requireSignedApp } from '../auth.ts';
 import { appIdParam } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 import { messageParams } from './messages.ts';
 
 interface AnnotationRouteParams {

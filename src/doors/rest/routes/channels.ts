@@ -16,7 +16,7 @@ import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
 import { parseInfo } from '../info.ts';
 import { appParams, channelParams, infoQuery } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface ListQuery {
   readonly filter_by_prefix?: string;

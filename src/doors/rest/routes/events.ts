@@ -23,7 +23,7 @@ import { channelPushNotification } from '../../../push/publish.ts';
 import { prepareEvent, type EventBody, type PreparedEvent } from '../event-input.ts';
 import { infoFields, parseInfo, type InfoAttribute } from '../info.ts';
 import { appParams, eventBody, idempotencyKey } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface SingleEventBody extends EventBody {
   readonly idempotency_key?: string;

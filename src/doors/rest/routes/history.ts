@@ -5,8 +5,9 @@
  *   (Sockudo's names are aliases: start_serial = from_serial, end_serial = to_serial,
  *   start_time_ms = start, end_time_ms = end; direction backwards / forwards)
  *   → { items: [ … ], has_more, next_cursor }
+ *   (a cursor or serial bound from another stream epoch: 409 RC_ERR_HISTORY_EPOCH_MISMATCH)
  * GET  /apps/:app_id/channels/:channel_name/history/state
- *   → { channel, stream_id, last_serial, oldest_serial, newest_serial, retained_count, retained_bytes }
+ *   → { channel, stream_id, epoch, last_serial, oldest_serial, newest_serial, retained_count, retained_bytes }
  * POST /apps/:app_id/channels/:channel_name/history/purge
  *   { confirm_channel, mode?: all | before_serial | before_time_ms, before_serial?, before_time_ms?,
  *     confirm_operation?: "purge", reason?, requested_by? }
@@ -25,7 +26,7 @@ import { parseHistoryQuery, parsePurgeRequest } from '../../../core/history.ts';
 import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
 import { channelParams } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface ChannelRouteParams {
   readonly app_id: string;

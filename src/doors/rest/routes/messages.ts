@@ -11,7 +11,7 @@
 import type { MutationInput, MutationKind } from '../../../core/messages.ts';
 import { requireSignedApp } from '../auth.ts';
 import { appIdParam } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface MessageRouteParams {
   readonly app_id: string;

@@ -18,18 +18,8 @@ import { roomsOf, type BotRecord, type RoomRecord } from '../../../core/rooms.ts
 import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
 import { appIdParam } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
-/** What a reload reports (ops/reload.ts produces it; app.ts passes the function). */
-export interface ReloadReport {
-  readonly node: string;
-  readonly config_hash: string;
-  readonly previous_hash: string;
-  /** Settings that changed and now apply. */
-  readonly changed: readonly string[];
-  /** Settings that changed in the file but apply only after a restart. */
-  readonly restart_required: readonly string[];
-}
 
 const idParam = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,100}$' } as const;
 const appParams = { type: 'object', required: ['app_id'], properties: { app_id: appIdParam } } as const;

@@ -18,7 +18,7 @@ import { assertChannelName } from '../../../core/channels.ts';
 import { roomsOf, type BotRecord, type RoomRecord } from '../../../core/rooms.ts';
 import { requireSignedApp } from '../auth.ts';
 import { appIdParam } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 const idParam = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,100}$' } as const;
 const secretField = { type: 'string', minLength: 8, maxLength: 512 } as const;

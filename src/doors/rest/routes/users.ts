@@ -14,7 +14,7 @@ import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
 import { assertUserId, prepareEvent, SERVER_TO_USER_PREFIX } from '../event-input.ts';
 import { appIdParam } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 const userParams = {
   type: 'object',

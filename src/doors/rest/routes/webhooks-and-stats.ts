@@ -16,7 +16,7 @@ import { createError } from '../../../errors.ts';
 import { webhooksOf } from '../../../webhooks/registry.ts';
 import { requireSignedApp } from '../auth.ts';
 import { appParams } from '../schemas.ts';
-import type { AppRoutePlugin } from './index.ts';
+import type { AppRoutePlugin } from './route-plugin.ts';
 
 /** Ids one replay request may name. */
 const MAX_REPLAY_IDS = 1000;

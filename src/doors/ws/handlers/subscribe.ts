@@ -19,6 +19,7 @@
 import { channelNameProblem, channelTraits, type ChannelTraits } from '../../../core/channels.ts';
 import { parseTagFilter, type TagFilter } from '../../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
+import type { StreamPosition } from '../../../core/serials.ts';
 import type { ChannelMessage, Member } from '../../../core/types.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../json-depth.ts';
 import { channelAuthString, verifyAuthAny } from '../auth.ts';
@@ -107,23 +108,23 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
       return;
     }
     connection.sendText(members === null ? subscriptionSucceeded(channel) : presenceSubscriptionSucceeded(channel, members));
-    let replayedSeq = 0;
+    let replayed: StreamPosition | null = null;
     noteSubscribeOptions(connection, channel, request.annotations === true);
     // A recovered subscriber gets what it missed instead of the cached last event.
-    const recoveredSeq = recovery === undefined ? null : sendRecovery(connection, channel, request.lastSerial!, recovery);
-    if (recoveredSeq !== null) {
-      replayedSeq = recoveredSeq;
+    const recovered = recovery === undefined ? null : sendRecovery(connection, channel, request.lastSerial!, recovery);
+    if (recovered !== null) {
+      replayed = recovered;
     } else if (cached === null) {
       connection.sendText(cacheMiss(channel));
     } else if (cached !== undefined) {
-      replayedSeq = cached.seq;
+      replayed = { epoch: cached.epoch, seq: cached.seq };
       // A filtered subscription gets the cached event only when it matches (else nothing, not a miss).
       if (connection.wants(cached)) connection.sendText(cached.encode(encodeChannelMessage));
     }
     subscription.state = 'active';
     if (subscription.bufferedCount !== undefined) connection.subscriptionCountChanged(channel, subscription.bufferedCount);
     for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
-    flushBuffered(connection, subscription.buffered, replayedSeq);
+    flushBuffered(connection, subscription.buffered, replayed);
     subscription.buffered = [];
     subscription.bufferedPresence = [];
   } catch (thrown) {
@@ -142,11 +143,12 @@ async function undo(connection: Connection, subscription: Subscription): Promise
 
 /**
  * Sends what arrived while pending, skipping what the cached replay or recovery already
- * covered. Ephemeral messages (seq 0) are in no replay, so they always go.
+ * covered (same stream epoch, seq at or below it). Ephemeral messages (seq 0) are in no
+ * replay, and a message of another epoch is not ordered against it: both always go.
  */
-function flushBuffered(connection: Connection, buffered: readonly ChannelMessage[], replayedSeq: number): void {
+function flushBuffered(connection: Connection, buffered: readonly ChannelMessage[], replayed: StreamPosition | null): void {
   for (const message of buffered) {
-    if (message.ephemeral || message.seq > replayedSeq) deliverAny(connection, message);
+    if (replayed === null || !message.coveredBy(replayed.epoch, replayed.seq)) deliverAny(connection, message);
   }
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EntryWindow } from '../../../../src/backends/memory/entry-window.ts';
 
-const entry = (seq: number) => ({ seq, time: seq, body: `b${seq}` });
+const entry = (seq: number) => ({ epoch: 'k3x9q0ab', seq, time: seq, body: `b${seq}` });
 
 test('the window keeps the newest entries in order across drops and compactions', () => {
   const window = new EntryWindow();

@@ -7,13 +7,14 @@ import { redactUrl, toBackendError } from '../../../../src/backends/redis/faults
 import { createKeys } from '../../../../src/backends/redis/keys.ts';
 import { parseEntry } from '../../../../src/backends/redis/log.ts';
 import { lexRangeOf } from '../../../../src/backends/redis/occupancy.ts';
+import { slotOf } from '../../../../src/backends/redis/slots.ts';
 
 describe('bus frames', () => {
   test('an append frame decodes by byte lengths, whatever the stream and body hold', () => {
     const stream = 'app:ch✓';
     const body = 'a:b\nü';
-    const frame = Buffer.concat([Buffer.from(`a:7:1700000000123:${Buffer.byteLength(stream)}:`), Buffer.from(stream), Buffer.from(body)]);
-    assert.deepEqual(decodeBusFrame(frame), { kind: 'append', stream, entry: { seq: 7, time: 1700000000123, body } });
+    const frame = Buffer.concat([Buffer.from(`a:k3x9q0ab:7:1700000000123:${Buffer.byteLength(stream)}:`), Buffer.from(stream), Buffer.from(body)]);
+    assert.deepEqual(decodeBusFrame(frame), { kind: 'append', stream, entry: { epoch: 'k3x9q0ab', seq: 7, time: 1700000000123, body } });
   });
 
   test('a signal frame carries its body verbatim', () => {
@@ -22,15 +23,15 @@ describe('bus frames', () => {
   });
 
   test('malformed frames are rejected, not guessed', () => {
-    for (const text of ['', 'a', 'x:1', 'a:1:2', 'a:1:2:99:short', 'a::2:1:s', 'a:-1:2:1:s', 'a:1.5:2:1:s', 'a:1:2:x:s']) {
+    for (const text of ['', 'a', 'x:1', 'a:e:1:2', 'a:e:1:2:99:short', 'a:e::2:1:s', 'a:e:-1:2:1:s', 'a:e:1.5:2:1:s', 'a:e:1:2:x:s', 'a::1:2:1:s', 'a:E!:1:2:1:s', 'a:1:2:1:s']) {
       assert.equal(decodeBusFrame(Buffer.from(text)), null, text);
     }
   });
 });
 
 test('a stored entry splits at its first two colons only', () => {
-  assert.deepEqual(parseEntry('12:1700000000000:body:with:colons'), { seq: 12, time: 1700000000000, body: 'body:with:colons' });
-  assert.deepEqual(parseEntry('1:5:'), { seq: 1, time: 5, body: '' });
+  assert.deepEqual(parseEntry('12:1700000000000:body:with:colons', 'k3x9q0ab'), { epoch: 'k3x9q0ab', seq: 12, time: 1700000000000, body: 'body:with:colons' });
+  assert.deepEqual(parseEntry('1:5:', 'k3x9q0ab'), { epoch: 'k3x9q0ab', seq: 1, time: 5, body: '' });
 });
 
 describe('lex ranges of a prefix', () => {
@@ -48,12 +49,22 @@ describe('lex ranges of a prefix', () => {
 
 test('every key starts with the prefix and kinds cannot collide', () => {
   const keys = createKeys('rc:');
-  const all = [keys.bus, keys.logMeta('s'), keys.logEntries('s'), keys.presenceConnections('c'), keys.presenceUsers('c'), keys.presenceOrder('c'), keys.presenceNode('n'), keys.occupancyCounts('c'), keys.occupancyTotals, keys.occupancyIndex, keys.occupancyNode('n'), keys.nodeExpiry, keys.kv('k')];
+  const all = [keys.bus, keys.logMeta('s'), keys.logEntries('s'), keys.presenceConnections('c'), keys.presenceUsers('c'), keys.presenceOrder('c'), keys.presenceNode('n'), keys.presenceNodes('c'), keys.occupancyCounts('c'), keys.occupancyTotal('c'), keys.occupancyIndex, keys.occupancyNode('n'), keys.nodeExpiry, keys.kv('k')];
   assert.ok(all.every((key) => key.startsWith('rc:')));
   assert.equal(new Set(all).size, all.length);
   // A variable part containing ':' stays inside its kind.
   assert.notEqual(keys.logMeta('entries:x'), keys.logEntries('x'));
-  assert.equal(keys.presenceNode('n1'), `${keys.presenceNodePrefix}n1`);
+  // Every key of one stream shares one hash slot (Redis Cluster), and different streams need not.
+  const slots = new Set([keys.logMeta('a:b'), keys.logEntries('a:b'), keys.presenceConnections('a:b'), keys.occupancyTotal('a:b'), keys.messageDocs('a:b')].map(slotOf));
+  assert.equal(slots.size, 1);
+  // Braces in a stream name cannot split its keys over slots.
+  assert.equal(slotOf(keys.logMeta('}x{')), slotOf(keys.logEntries('}x{')));
+  assert.notEqual(keys.logMeta('}x{'), keys.logMeta('}y{'));
+  // A stream's bus topic is in its keys' slot (scripts SPUBLISH to it), and shards spread over the slots.
+  assert.equal(slotOf(keys.busTopic(keys.shardOf('a:b'))), slotOf(keys.logMeta('a:b')));
+  const shardSlots = Array.from({ length: keys.shards }, (_, shard) => slotOf(keys.busTopic(shard)));
+  assert.equal(new Set(shardSlots).size, keys.shards);
+  assert.ok(shardSlots.every((slot, shard) => slot === Math.floor((shard * 16384) / keys.shards)));
 });
 
 describe('errors', () => {

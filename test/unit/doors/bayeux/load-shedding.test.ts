@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { LoadShedder, retryAfterSec } from '../../../../src/doors/bayeux/load-shedding.ts';
 import { LoopWatch } from '../../../../src/doors/loop-watch.ts';
 
-const base = { sessionGraceMs: 10_000, connectTimeoutMs: 25_000, maxSessions: 0, maxEventLoopDelayMs: 0 };
+const base = { sessionGraceMs: 10_000, connectTimeoutMs: 25_000, maxSessions: 0, maxEventLoopDelayMs: 0, chatEvents: [], rawDataChannels: [] };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function block(ms: number): void {

@@ -55,10 +55,12 @@ test('a cancelled client is not answered', async () => {
 
 test('a client that polls again with events already queued waits for its turn behind earlier ready clients', async () => {
   const { BayeuxClient } = await import('../../../../src/doors/bayeux/client.ts');
+  const { BotWire } = await import('../../../../src/doors/bayeux/stream.ts');
+  const wire = new BotWire(() => ({ sessionGraceMs: 10_000, connectTimeoutMs: 25_000, maxSessions: 0, maxEventLoopDelayMs: 0, chatEvents: [], rawDataChannels: [] }));
   const scheduler = new ReplyScheduler(1);
   const session = { id: 's', appId: 'a', space: 'sp', room: 'r', channel: 'presence-r', bot: 'b', displayName: 'B', epoch: 0, node: 'n', createdAt: 0 };
-  const first = new BayeuxClient('first', session, scheduler);
-  const second = new BayeuxClient('second', session, scheduler);
+  const first = new BayeuxClient('first', session, scheduler, wire);
+  const second = new BayeuxClient('second', session, scheduler, wire);
   const order: string[] = [];
   // `first` holds a connect, then an event makes it ready (it joins the queue first).
   const firstWait = first.wait(10_000);

@@ -41,7 +41,7 @@ test('bad frames throw catalogue errors naming the problem', () => {
 });
 
 test('a channel message is encoded once per encoder, with user_id for presence client events', () => {
-  const message = new ChannelMessage('a', 'presence-x', 1, 0, { action: 'message.create', name: 'client-x', data: '{"n":1}', origin: 'ws', userId: 'u' });
+  const message = new ChannelMessage('a', 'presence-x', 'k3x9q0ab', 1, 0, { action: 'message.create', name: 'client-x', data: '{"n":1}', origin: 'ws', userId: 'u' });
   const text = message.encode(encodeChannelMessage);
   assert.deepEqual(JSON.parse(text), { event: 'client-x', channel: 'presence-x', data: '{"n":1}', user_id: 'u' });
   assert.equal(message.encode(encodeChannelMessage), text);

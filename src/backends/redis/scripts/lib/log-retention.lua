@@ -3,7 +3,29 @@
 --
 -- An entry is a sorted-set member "{seq}:{time}:{body}" scored by seq; the body's size
 -- in bytes is the member's size minus that header. The meta hash keeps `seq` (last
--- assigned), `bytes` (sum of retained bodies) and `age` (the stream's maxAgeMs).
+-- assigned), `epoch` (drawn with the counter), `bytes` (sum of retained bodies) and
+-- `age` (the stream's maxAgeMs).
+
+-- The epoch of a counter created before epochs existed.
+local LEGACY_EPOCH = '00000000'
+
+-- The stream's epoch right after HINCRBY gave `seq`: a counter that just started (seq 1:
+-- new stream, or its meta hash was lost with the store's data) takes the fresh id, so
+-- seqs that restart always restart in a new epoch.
+local function stream_epoch(meta, seq, fresh)
+  if seq == 1 then
+    redis.call('HSET', meta, 'epoch', fresh)
+    return fresh
+  end
+  return redis.call('HGET', meta, 'epoch') or LEGACY_EPOCH
+end
+
+-- The stream's current epoch, or '' when it has no counter.
+local function current_epoch(meta)
+  local fields = redis.call('HMGET', meta, 'seq', 'epoch')
+  if not fields[1] then return '' end
+  return fields[2] or LEGACY_EPOCH
+end
 
 -- Redis's clock in milliseconds: one clock for every node.
 local function now_ms()

@@ -1,19 +1,16 @@
 -- Shared prelude of the occupancy scripts (the loader prepends it where a script says
 -- `--! include lib/occupancy-total.lua`). Not a script on its own.
 
--- Recomputes a channel's total from its per-node counts and keeps the totals hash and
--- the lexicographic index (score 0 for every member) in step: only positive totals are
--- listed. Returns the total.
-local function recount(counts, totals, index, channel)
+-- Recomputes a channel's total from its per-node counts and stores it (field `t` of the
+-- total hash; both keys are dropped when it is 0). Returns { total, previous total }.
+local function recount(counts, total_key)
   local total = 0
   for _, value in ipairs(redis.call('HVALS', counts)) do total = total + tonumber(value) end
+  local previous = tonumber(redis.call('HGET', total_key, 't') or '0')
   if total > 0 then
-    redis.call('HSET', totals, channel, total)
-    redis.call('ZADD', index, 0, channel)
+    redis.call('HSET', total_key, 't', total)
   else
-    redis.call('DEL', counts)
-    redis.call('HDEL', totals, channel)
-    redis.call('ZREM', index, channel)
+    redis.call('DEL', counts, total_key)
   end
-  return total
+  return { total, previous }
 end

@@ -31,7 +31,7 @@ const TARGETS: Record<string, () => Promise<FanoutServers>> = {
     };
   },
   'redis 2 nodes': () => twoNodeServers(undefined),
-  'redis 2 nodes, no backpressure': () => twoNodeServers(0),
+  'redis 2 nodes no backpressure': () => twoNodeServers(0),
 };
 
 /** Publishes on node A, subscribers on node B; `maxLagMs` sets `backpressure.maxLagMs` (default: the config default). */
@@ -65,7 +65,7 @@ export async function twoNodes(options: Options): Promise<ScenarioResult> {
       { name: `saturation w${window}`, rate: 0, window },
     ],
   };
-  const targets = options.list('targets', ['memory 1 node', 'redis 1 node', 'redis 2 nodes', 'redis 2 nodes, no backpressure']);
+  const targets = options.list('targets', ['memory 1 node', 'redis 1 node', 'redis 2 nodes', 'redis 2 nodes no backpressure']);
   const result: ScenarioResult = {
     scenario: 'two-nodes',
     startedAt: new Date().toISOString(),
@@ -91,7 +91,7 @@ export async function twoNodes(options: Options): Promise<ScenarioResult> {
   );
   // Backpressure (backpressure.maxLagMs, default 2000 ms): delivery lag at saturation with and without it.
   result.comparisons[`saturation p99 ms, redis 2 nodes (backpressure on)`] = metric(result, 'redis 2 nodes', saturation, 'p99 ms');
-  result.comparisons[`saturation p99 ms, redis 2 nodes, no backpressure`] = metric(result, 'redis 2 nodes, no backpressure', saturation, 'p99 ms');
+  result.comparisons[`saturation p99 ms, redis 2 nodes no backpressure`] = metric(result, 'redis 2 nodes no backpressure', saturation, 'p99 ms');
   result.comparisons[`saturation publishes pushed back (503), redis 2 nodes`] = metric(result, 'redis 2 nodes', saturation, 'failed pub');
   if (options.string('docs', 'true') !== 'false') {
     result.notes.push(

@@ -131,6 +131,7 @@ export const ERRORS = {
   RC_ERR_BOT_COOKIE_MISSING: spec(412, 'Precondition Failed', 'cookie %s is missing; send back both API-Cookie and API-Route from /api/v1/login'),
   RC_ERR_BOT_COOKIE_MALFORMED: spec(400, 'Bad Request', 'the Cookie header is not in RFC 6265 form: %s'),
   RC_ERR_BOT_COOKIE_TAMPERED: spec(400, 'Bad Request', 'cookie %s was altered; send it back byte for byte as /api/v1/login set it'),
+  RC_ERR_BOT_COOKIE_UNKNOWN_SECRET: spec(400, 'Bad Request', 'cookie %s was sealed by a secret this cluster does not have (another cluster, a changed bots.cookieSecret, or a backend that lost its data); log in again'),
   RC_ERR_BOT_SESSION_EXPIRED: spec(403, 'Forbidden', 'your login expired (%s); log in again with POST /api/v1/login'),
   RC_ERR_BAYEUX_BAD_REQUEST: spec(400, 'Bad Request', 'the Bayeux request is malformed: %s'),
   RC_ERR_BAYEUX_WEBSOCKET_REFUSED: spec(400, 'Bad Request', 'this endpoint offers no WebSocket transport; use long-polling'),

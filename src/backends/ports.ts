@@ -170,16 +170,23 @@ export interface MessageLog {
   /** Drops retained entries (seq keeps counting, the epoch stays). */
   purge(stream: string): Promise<void>;
   /**
+   * Drops every entry and the seq counter in one atomic step: the stream starts over, and
+   * its next append starts a new epoch at seq 1 (state's epoch is null until then).
+   */
+  reset(stream: string): Promise<void>;
+  /**
    * Drops, in one atomic step, the retained entries older than a bound: those whose seq
    * is below `before.seq`, or whose time is below `before.timeMs` (entry times never
    * decrease with seq, so either bound drops a prefix). Entries at or past the bound
    * stay; the seq keeps counting. Returns how many entries were dropped (0 when none).
+   * A seq bound may name its epoch: when the stream is in another epoch (or has no
+   * counter), nothing is dropped and the result is -1, checked in the same atomic step.
    */
   dropBefore(stream: string, before: LogBound): Promise<number>;
 }
 
 /** A bound for `MessageLog.dropBefore`: a seq, or a time in milliseconds since the epoch. */
-export type LogBound = { readonly seq: number } | { readonly timeMs: number };
+export type LogBound = { readonly seq: number; readonly epoch?: string } | { readonly timeMs: number };
 
 /** One connection's membership in a presence channel. */
 export interface PresenceEntry {

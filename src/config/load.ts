@@ -183,6 +183,9 @@ function crossReferenceProblems(config: Config): ConfigProblem[] {
   } else if (redis !== undefined && redis.url === undefined && redis.cluster === undefined && redis.sentinels === undefined) {
     problems.push(problemAt('backend.redis.url', 'is required (or backend.redis.cluster, or backend.redis.sentinels)'));
   }
+  if (redis !== undefined && (redis.waitReplicas ?? 0) > 0 && (redis.waitTimeoutMs ?? 500) >= redis.commandTimeoutMs) {
+    problems.push(problemAt('backend.redis.waitTimeoutMs', 'must be below backend.redis.commandTimeoutMs (the WAIT runs within one command)'));
+  }
   const { tls, httpPort, port } = config.server;
   if (httpPort !== undefined && tls === undefined) {
     problems.push(problemAt('server.httpPort', 'needs server.tls (without TLS, server.port already speaks plain HTTP)'));

@@ -207,7 +207,7 @@ export const configSchema = {
               description:
                 'After each append (publish, message change), wait until this many replicas acknowledged it (`WAIT`) before answering; a publish that is not acknowledged within `waitTimeoutMs` fails with RC_ERR_BACKEND_UNAVAILABLE (it may still have been delivered). 0: answer once the master has it.',
             },
-            waitTimeoutMs: { type: 'integer', minimum: 1, default: 500, 'x-unit': 'ms', description: 'With `waitReplicas`: how long an append waits for replica acknowledgements.' },
+            waitTimeoutMs: { type: 'integer', minimum: 1, default: 500, 'x-unit': 'ms', description: 'With `waitReplicas`: how long an append waits for replica acknowledgements; must be below `commandTimeoutMs`.' },
             commandTimeoutMs: {
               type: 'integer',
               minimum: 10,
@@ -245,7 +245,7 @@ export const configSchema = {
       default: {},
       description: 'The bot streaming API (`/api/v1/login`, `/api/v1/bayeux`).',
       properties: {
-        cookieSecret: { type: 'string', minLength: 16, description: 'Secret that seals `API-Cookie` and `API-Route`. Default: random per process; set the same value on every node of a cluster. Never logged.' },
+        cookieSecret: { type: 'string', minLength: 16, description: 'Secret that seals `API-Cookie` and `API-Route`. Default: a random secret the nodes share through the backend (the first node creates it, the others read it), so nodes started from one config need nothing per node. Set it to pin the secret (the same value on every node). Never logged.' },
         sessionGraceMs: { type: 'integer', minimum: 100, default: 10000, 'x-unit': 'ms', description: 'A session with no outstanding or recent /meta/connect for this long expires.' },
         connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000, 'x-unit': 'ms', description: 'How long /meta/connect is held open.' },
         maxSessions: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'sessions', description: 'Live bot sessions on this node past which new logins get 503. 0 disables.' },

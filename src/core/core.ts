@@ -415,5 +415,20 @@ export class Core {
     return this.inbound.onSpaceStopped(listener);
   }
 
+  // --- node-to-node relay (doors)
+
+  /**
+   * Sends `body` to one node incarnation over the bus (at most once, like every signal: a
+   * node that is gone or disconnected never gets it; the sender must time out).
+   */
+  relay(to: string, body: string): Promise<void> {
+    return this.sendSignal({ type: 'relay', to, body });
+  }
+
+  /** Registers this node's relay listener (one per node: the last registered wins). */
+  onRelay(listener: (to: string, body: string) => void): void {
+    this.inbound.handleSignals('relay', (signal) => listener(signal.to, signal.body));
+  }
+
   private readonly sendSignal = (signal: Signal): Promise<void> => this.backend.bus.signal(encodeSignal(signal));
 }

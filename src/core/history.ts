@@ -289,15 +289,28 @@ export class ChannelHistory {
     this.confirm(app, channel, confirmChannel);
     const stream = streamKey(app.id, channel);
     let beforeSerial: string | null = null;
+    let epoch: string | undefined;
     if (request.mode === 'before_serial') {
-      // A serial bound of another epoch would drop unrelated entries of this one.
-      const { epoch } = await this.backend.log.state(stream);
-      if (request.beforeEpoch !== undefined) assertEpoch('before_serial', request.beforeEpoch, epoch);
-      if (request.beforeSeq > 0 && epoch !== null) beforeSerial = serialOf(epoch, request.beforeSeq);
+      // A serial bound of another epoch would drop unrelated entries of this one; the
+      // backend re-checks the epoch in the drop's own atomic step.
+      const current = (await this.backend.log.state(stream)).epoch;
+      if (request.beforeEpoch !== undefined) assertEpoch('before_serial', request.beforeEpoch, current);
+      if (current !== null) {
+        epoch = current;
+        if (request.beforeSeq > 0) beforeSerial = serialOf(current, request.beforeSeq);
+      }
     }
     const bound =
-      request.mode === 'all' ? { seq: Number.MAX_SAFE_INTEGER } : request.mode === 'before_serial' ? { seq: request.beforeSeq } : { timeMs: request.beforeTimeMs };
+      request.mode === 'all'
+        ? { seq: Number.MAX_SAFE_INTEGER }
+        : request.mode === 'before_serial'
+          ? { seq: request.beforeSeq, ...(epoch !== undefined ? { epoch } : {}) }
+          : { timeMs: request.beforeTimeMs };
     const purged = await this.backend.log.dropBefore(stream, bound);
+    if (purged < 0) {
+      const now = (await this.backend.log.state(stream)).epoch;
+      throw createError('RC_ERR_HISTORY_EPOCH_MISMATCH', 'before_serial', epochChange({ epoch: epoch ?? null, seq: 0 }, now));
+    }
     return {
       mode: request.mode,
       before_serial: beforeSerial,
@@ -308,15 +321,18 @@ export class ChannelHistory {
   }
 
   /**
-   * Purge plus every versioned-message document and the presence history: the channel
-   * starts over (serials still keep counting, so stale cursors and serials find nothing).
+   * The channel starts over: every entry, the seq counter, every versioned-message
+   * document and the presence history go. The next publish starts a new stream epoch at
+   * seq 1, so serials and cursors from before are refused as positions of another epoch
+   * (recovery answers `epoch_changed`), never matched to the new messages.
    */
   async reset(app: AppConfig, channel: string, confirmChannel: unknown): Promise<HistoryState> {
     this.confirm(app, channel, confirmChannel);
     const stream = streamKey(app.id, channel);
-    await this.backend.log.purge(stream);
+    // Documents first: a document never outlives its stream's counter, even if a step fails.
     await this.backend.messages?.purge(stream);
-    if (isPresenceChannel(channel)) await this.backend.log.purge(presenceStreamKey(app.id, channel));
+    await this.backend.log.reset(stream);
+    if (isPresenceChannel(channel)) await this.backend.log.reset(presenceStreamKey(app.id, channel));
     return this.state(app, channel);
   }
 

@@ -18,7 +18,12 @@ export type Signal =
   /** An ephemeral message (`extras.ephemeral`): a record body for a stream, delivered like an append but never stored. */
   | { readonly type: 'ephemeral'; readonly stream: string; readonly time: number; readonly body: string }
   /** A node was refused by an app's connection quota: every node gives back its spare lease (quotas.ts). */
-  | { readonly type: 'quota_reclaim'; readonly appId: string };
+  | { readonly type: 'quota_reclaim'; readonly appId: string }
+  /**
+   * A door's node-to-node message (the Bayeux door relays a request to a client's home
+   * node): every node receives it, only the node incarnation named `to` acts on it.
+   */
+  | { readonly type: 'relay'; readonly to: string; readonly body: string };
 
 const KNOWN_TYPES: ReadonlySet<unknown> = new Set([
   'presence',
@@ -29,6 +34,7 @@ const KNOWN_TYPES: ReadonlySet<unknown> = new Set([
   'subscription_count',
   'ephemeral',
   'quota_reclaim',
+  'relay',
 ]);
 
 export function encodeSignal(signal: Signal): string {

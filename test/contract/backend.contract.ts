@@ -174,6 +174,12 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual([state.firstRetainedSeq, state.retainedCount, state.retainedBytes], [0, 0, 0]);
       assert.equal((await backend.log.append(stream, 'g', keep(10))).seq, 7);
       assert.equal(await backend.log.dropBefore(name('never-written'), { seq: 5 }), 0);
+      const epoch = (await backend.log.state(stream)).epoch!;
+      const kept = (await backend.log.state(stream)).retainedCount;
+      assert.equal(await backend.log.dropBefore(stream, { seq: Number.MAX_SAFE_INTEGER, epoch: 'zzzzzzzz' }), -1, 'another epoch: nothing dropped');
+      assert.equal(await backend.log.dropBefore(name('never-written'), { seq: 5, epoch }), -1, 'no counter: no epoch');
+      assert.equal((await backend.log.state(stream)).retainedCount, kept);
+      assert.equal(await backend.log.dropBefore(stream, { seq: 1, epoch }), 0, 'its own epoch: dropped as usual');
     });
 
     test('a stream\'s epoch is drawn with its counter and carried by every entry, read and broadcast', async () => {
@@ -194,6 +200,19 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual(seen.appends(stream).map((e) => e.epoch), [first.epoch, first.epoch, first.epoch]);
       const other = await backend.log.append(name('epoch-other'), 'x', keep(10));
       assert.notEqual(other.epoch, first.epoch, 'each stream draws its own');
+    });
+
+    test('reset drops the entries and the counter: the next append starts a new epoch at seq 1', async () => {
+      const stream = name('reset');
+      const first = await backend.log.append(stream, 'a', keep(10));
+      await backend.log.append(stream, 'b', keep(10));
+      await backend.log.reset(stream);
+      assert.deepEqual(await backend.log.state(stream), { epoch: null, lastSeq: 0, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
+      assert.deepEqual(await backend.log.read(stream, { newestFirst: false, limit: 10 }), []);
+      const next = await backend.log.append(stream, 'c', keep(10));
+      assert.equal(next.seq, 1);
+      assert.notEqual(next.epoch, first.epoch);
+      await backend.log.reset(name('never-written'));
     });
 
     test('concurrent appends to one stream get distinct consecutive seqs', async () => {

@@ -35,7 +35,11 @@ export async function startServerProcess(args: readonly string[], options: Serve
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const listening = new Promise<{ address: string; plainHttp?: string }>((resolve, reject) => {
     let rest = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${options.timeoutMs ?? 60_000} ms\n${logs.join('\n')}\n${stderr}`)), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      // A process that never said it listens is not handed to the caller: stop it here, or it outlives the test.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within ${options.timeoutMs ?? 60_000} ms\n${logs.join('\n')}\n${stderr}`));
+    }, options.timeoutMs ?? 60_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       rest += chunk.toString();
       const lines = rest.split('\n');

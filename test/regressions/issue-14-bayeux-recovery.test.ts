@@ -84,22 +84,26 @@ test('a wildcard subscription recovers each channel named in last_serial', async
   }
 });
 
-test('a serial the channel cannot continue from (another history, another epoch) is a recovery failure, not a replay', async () => {
-  await publish(`${ROOM}.gone`, 'one');
+test('a serial of another stream epoch is a recovery failure (epoch_changed), not a replay', async () => {
+  const first = await publish(`${ROOM}.gone`, 'one');
   await publish(`${ROOM}.gone`, 'two');
-  // Opaque to the bot: a serial of some other history (here: newer than this channel's).
-  const { client, replies } = await fayeRecovering('zzzzzzzzzzz');
+  // Opaque to the bot; here: this channel's serial as another epoch of its stream would spell it.
+  const foreign = first.replace(/^[^-]+-/, 'zzzzzzzz-');
+  assert.notEqual(foreign, first);
+  const { client, replies } = await fayeRecovering(foreign);
   const received: Record<string, unknown>[] = [];
   try {
     await client.subscribe(`/${ROOM}/gone`, (message) => received.push(message as Record<string, unknown>));
     const failed = await until(() => received.find((m) => m.messageType === 'RecoveryFailed'));
-    assert.equal(failed.lastSerial, 'zzzzzzzzzzz');
-    const recovery = (replies[0]!.ext as { recovery: { recovered: boolean; reason?: string }[] }).recovery;
+    assert.equal(failed.lastSerial, foreign);
+    assert.equal(failed.code, 'epoch_changed');
+    const recovery = (replies[0]!.ext as { recovery: { recovered: boolean; code?: string; reason?: string }[] }).recovery;
     assert.equal(recovery[0]!.recovered, false);
+    assert.equal(recovery[0]!.code, 'epoch_changed');
     assert.equal(typeof recovery[0]!.reason, 'string');
     await publish(`${ROOM}.gone`, 'three');
     await until(() => received.find((m) => m.contentData === 'three'));
-    assert.deepEqual(received.map((m) => m.contentData ?? m.messageType).filter((t) => t === 'one' || t === 'two'), [], 'nothing replayed');
+    assert.deepEqual(received.filter((m) => m.contentData === 'one' || m.contentData === 'two'), [], 'nothing replayed');
   } finally {
     client.disconnect();
   }

@@ -88,8 +88,13 @@ export class MemoryLog implements MessageLog {
     state.bytes = 0;
   }
 
+  async reset(stream: string): Promise<void> {
+    this.streams.delete(stream);
+  }
+
   async dropBefore(stream: string, before: LogBound): Promise<number> {
     const state = this.streams.get(stream);
+    if ('seq' in before && before.epoch !== undefined && before.epoch !== state?.epoch) return -1;
     if (state === undefined) return 0;
     this.expire(state);
     let count = 0;

@@ -91,8 +91,14 @@ export class RedisLog implements MessageLog {
     });
   }
 
+  reset(stream: string): Promise<void> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      await runScript(this.context.client, 'logReset', this.streamKeys(stream), []);
+    });
+  }
+
   dropBefore(stream: string, before: LogBound): Promise<number> {
-    const args: ScriptArg[] = 'seq' in before ? ['seq', Math.floor(before.seq)] : ['time', Math.floor(before.timeMs)];
+    const args: ScriptArg[] = 'seq' in before ? ['seq', Math.floor(before.seq), before.epoch ?? ''] : ['time', Math.floor(before.timeMs), ''];
     return guard(this.context.commandTimeoutMs, async () => Number(await runScript(this.context.client, 'logDropBefore', this.streamKeys(stream), args)));
   }
 

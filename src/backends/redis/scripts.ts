@@ -18,6 +18,7 @@ const SCRIPTS = {
   logRead: { file: 'log_read.lua', keys: 2 },
   logState: { file: 'log_state.lua', keys: 2 },
   logPurge: { file: 'log_purge.lua', keys: 2 },
+  logReset: { file: 'log_reset.lua', keys: 2 },
   logDropBefore: { file: 'log_drop_before.lua', keys: 2 },
   presenceJoin: { file: 'presence_join.lua', keys: 4 },
   presenceLeave: { file: 'presence_leave.lua', keys: 4 },

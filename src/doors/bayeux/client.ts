@@ -9,6 +9,17 @@
  * so `deliver` / `deliverMutation` ignore a repeat of the message seen last (both paths run
  * synchronously for one bus message).
  *
+ * Positions: every queued event of a stored message carries its channel and serial. When a
+ * connect reply takes the queue, the client's `cursor` (channel → serial of the last event
+ * the bot has) moves on: at once, or — for a client with the ack extension — when the bot
+ * acknowledges the reply's batch. The cursor is what a node adopting the client (its home
+ * node gone) recovers after, from the channels' logs (see relay.ts).
+ *
+ * Ack extension (CometD `AcknowledgedMessagesExtension`): each connect reply is batch n
+ * (`ext.ack: n`); the bot's next connect says the last batch it received. Batches up to it
+ * are done; the events of any later batch (a reply cut on its way) go back to the front of
+ * the queue and are sent again, in order, in the next reply.
+ *
  * Who hears whom:
  * - `/service/stream`: a bot never receives its own messages (as the Sococo API behaves):
  *   not the ones this client published (the hub skips them by socket id), nor those of
@@ -36,6 +47,13 @@ export const MAX_SUBSCRIPTIONS = 100;
 
 /** Why a held /meta/connect ended. */
 export type WaitOutcome = 'ready' | 'timeout' | 'superseded' | 'closed' | 'disconnected' | 'aborted';
+
+/** One queued event text and, for a stored message, where it stands in its channel. */
+interface Queued {
+  readonly text: string;
+  readonly channel?: string;
+  readonly serial?: string;
+}
 
 /** Where a channel's entries go: the room stream, the mapped subscriptions, or both. */
 export interface Targets {
@@ -69,7 +87,17 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    */
   broadcastToPublisher = true;
   dropped = 0;
-  private queue: string[] = [];
+  /** The bot asked for the ack extension at handshake (`ext.ack: true`). */
+  ackEnabled = false;
+  /** The last batch id sent (ack extension); 0 before the first. */
+  batch = 0;
+  /**
+   * Channel → serial of the last stored message the bot has received (acknowledged, with
+   * the ack extension). Owned by the client's home node; copied to the client record.
+   */
+  readonly cursor = new Map<string, string>();
+  private unacked: { readonly id: number; readonly items: Queued[] }[] = [];
+  private queue: Queued[] = [];
   private pending: PendingConnect | null = null;
   private lastDelivered: ChannelMessage | null = null;
   /** App channel → its live entries held while a recovery of it reads history. */
@@ -175,19 +203,54 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return { outcome, abort: () => this.settle(pending, 'aborted') };
   }
 
-  /** Hands over every queued event text (for the connect reply being sent). */
+  /**
+   * Hands over every queued event text (for the connect reply being sent). Without the ack
+   * extension the cursor moves past them now; with it they become the next batch, kept
+   * until the bot acknowledges it (`batch` is then its id).
+   */
   takeQueue(): string[] {
     const taken = this.queue;
     this.queue = [];
-    return taken;
+    if (taken.length === 0) return [];
+    if (this.ackEnabled) {
+      this.batch += 1;
+      this.unacked.push({ id: this.batch, items: taken });
+    } else {
+      this.advance(taken);
+    }
+    return taken.map((item) => item.text);
   }
 
-  /** Ends the client: a held connect is answered, nothing more is queued. */
-  close(byDisconnect = false): void {
+  /**
+   * The bot received every batch up to `batch` (its connect's `ext.ack`). Later batches
+   * were lost on the way: their events go back to the front of the queue, in order.
+   */
+  acknowledge(batch: number): void {
+    const lost: Queued[] = [];
+    for (const sent of this.unacked) {
+      if (sent.id <= batch) this.advance(sent.items);
+      else lost.push(...sent.items);
+    }
+    this.unacked = [];
+    // A bot coming from another node's numbering continues from its own number.
+    if (batch > this.batch) this.batch = batch;
+    if (lost.length > 0) this.queue = [...lost, ...this.queue];
+  }
+
+  private advance(items: readonly Queued[]): void {
+    for (const item of items) if (item.channel !== undefined && item.serial !== undefined) this.cursor.set(item.channel, item.serial);
+  }
+
+  /**
+   * Ends the client: a held connect is answered, nothing more is queued. `handover`: this
+   * node is shutting down and another node will adopt the client, so a held connect is
+   * answered as an ordinary empty reply (the bot polls again, elsewhere).
+   */
+  close(byDisconnect = false, handover = false): void {
     this.closed = true;
     this.disconnected ||= byDisconnect;
     this.queue = [];
-    if (this.pending !== null) this.settle(this.pending, this.closedOutcome());
+    if (this.pending !== null) this.settle(this.pending, handover ? 'timeout' : this.closedOutcome());
   }
 
   private closedOutcome(): WaitOutcome {
@@ -244,7 +307,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     let text: string;
     if (isCreateRecord(message.record)) text = this.isOwn(message) ? '' : message.encode(this.wire.streamEvent);
     else text = message.encode(this.wire.streamChange);
-    if (text !== '') this.push(text);
+    if (text !== '') this.push(text, message);
   }
 
   private pushMapped(message: ChannelMessage): void {
@@ -257,7 +320,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
       // Raw-data channels carry what Faye/CometD apps publish; they have no notion of changes.
       text = raw ? '' : message.encode(this.wire.mappedChange);
     }
-    if (text !== '') this.push(text);
+    if (text !== '') this.push(text, message);
   }
 
   private matchesMapped(bayeux: string): boolean {
@@ -267,8 +330,8 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return false;
   }
 
-  private push(text: string): void {
-    this.queue.push(text);
+  private push(text: string, message?: ChannelMessage): void {
+    this.queue.push(message === undefined || message.serial === '' ? { text } : { text, channel: message.channel, serial: message.serial });
     if (this.queue.length > MAX_QUEUED_EVENTS) {
       this.queue.shift();
       this.dropped += 1;

@@ -31,11 +31,21 @@ export function adviceOf(config: BotApiConfig, reconnect: Reconnect = 'retry'): 
   return { reconnect, interval: 0, timeout: config.connectTimeoutMs };
 }
 
-/** A reply skeleton: the channel, the request's `id` echoed and its `ext` passed through. */
+/**
+ * A reply skeleton: the channel and the request's `id` echoed. The request's `ext` is never
+ * echoed: a reply's `ext` holds only what the server itself says (ack, timesync, a
+ * message serial), so a client extension never mistakes its own fields for the server's.
+ */
 export function replyTo(message: BayeuxMessage, fields: Reply): Reply {
   const reply: Reply = { channel: message.channel, ...fields };
   if (typeof message.id === 'string' || typeof message.id === 'number') reply.id = message.id;
-  if (message.ext !== undefined && message.ext !== null && typeof message.ext === 'object') reply.ext = message.ext;
+  return reply;
+}
+
+/** Adds `fields` to a reply's `ext` (creating it). */
+export function addExt(reply: Reply, fields: Reply): Reply {
+  const ext = reply.ext;
+  reply.ext = { ...(ext !== null && typeof ext === 'object' && !Array.isArray(ext) ? (ext as Reply) : {}), ...fields };
   return reply;
 }
 

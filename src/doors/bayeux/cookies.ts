@@ -1,14 +1,19 @@
 /**
  * The bot API's two cookies: sealing them at login and reading them back strictly.
  *
- *   API-Cookie = "!" <session id> "." <mac>        mac = HMAC-SHA256(secret, "API-Cookie|" id)
- *   API-Route  = "!" <node id, base64url> "." <mac> mac = HMAC-SHA256(secret, "API-Route|" node "|" id)
+ *   API-Cookie = "!" <session id> "." <key id> "." <mac>        mac = HMAC-SHA256(secret, "API-Cookie|" id)
+ *   API-Route  = "!" <node id, base64url> "." <key id> "." <mac> mac = HMAC-SHA256(secret, "API-Route|" node "|" id)
+ *   key id     = the first 11 characters of base64url(HMAC-SHA256(secret, "API-Key-Id"))
  *
  * Every part is base64url, so a value holds only RFC 6265 cookie-octets (no quotes, commas,
  * semicolons, spaces or backslashes) and needs no escaping. The route is bound to its
- * session, so mixing cookies of two logins is detected. The secret is
- * `config.bots.cookieSecret`, or a random per-process one: several nodes must share a
- * configured secret, or a cookie sealed by one node is "altered" for the others.
+ * session, so mixing cookies of two logins is detected. The key id names the secret (it
+ * reveals nothing of it), so a cookie sealed by a secret this node does not have (another
+ * cluster's, or one lost with the backend's data) is told apart from an altered one:
+ * `RC_ERR_BOT_COOKIE_UNKNOWN_SECRET` rather than `RC_ERR_BOT_COOKIE_TAMPERED`.
+ *
+ * The secret is `config.bots.cookieSecret` when set; otherwise it is the cluster's shared
+ * one (cookie-secret.ts): the first node creates it in the backend, every other reads it.
  *
  * Reading follows RFC 6265 §4.2.1 (`cookie-string = cookie-pair *( ";" SP cookie-pair )`,
  * `cookie-value = *cookie-octet`): a quoted or URL-encoded value, a pair without "=", or
@@ -32,7 +37,7 @@ const ATTRIBUTE_NAMES = new Set([
   'comment', 'commenturl', 'discard', 'port', 'priority', 'partitioned',
 ]);
 const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
-const SEALED = /^!([A-Za-z0-9_-]{1,200})\.([A-Za-z0-9_-]{43})$/;
+const SEALED = /^!([A-Za-z0-9_-]{1,200})\.([A-Za-z0-9_-]{11})\.([A-Za-z0-9_-]{43})$/;
 
 /** What a verified Cookie header names. */
 export interface OpenedCookies {
@@ -58,20 +63,33 @@ export interface CookieSeal {
  */
 const MAX_VERIFIED_PAIRS = 10_000;
 
+/**
+ * A seal with a fixed secret: `configuredSecret`, or a random one (tests, and one process
+ * on the memory backend).
+ */
 export function createCookieSeal(configuredSecret: string | undefined): CookieSeal {
   const secret = configuredSecret === undefined ? randomBytes(32) : Buffer.from(configuredSecret, 'utf8');
   const mac = (text: string): Buffer => createHmac('sha256', secret).update(text, 'utf8').digest();
-  const seal = (body: string, context: string): string => `!${body}.${mac(context).toString('base64url')}`;
+  const keyId = mac('API-Key-Id').toString('base64url').slice(0, 11);
+  const seal = (body: string, context: string): string => `!${body}.${keyId}.${mac(context).toString('base64url')}`;
   const verified = new Map<string, OpenedCookies>();
 
+  /** The parts of one sealed value; throws when it is not ours (malformed: altered; another key: unknown secret). */
+  const partsOf = (value: string, name: string): RegExpExecArray => {
+    const parts = SEALED.exec(value);
+    if (parts === null) throw createError('RC_ERR_BOT_COOKIE_TAMPERED', name);
+    if (parts[2] !== keyId) throw createError('RC_ERR_BOT_COOKIE_UNKNOWN_SECRET', name);
+    return parts;
+  };
+
   const verify = (session: string, route: string): OpenedCookies => {
-    const sessionParts = SEALED.exec(session);
-    if (sessionParts === null || !sameMac(sessionParts[2]!, mac(`${SESSION_COOKIE}|${sessionParts[1]}`))) {
+    const sessionParts = partsOf(session, SESSION_COOKIE);
+    if (!sameMac(sessionParts[3]!, mac(`${SESSION_COOKIE}|${sessionParts[1]}`))) {
       throw createError('RC_ERR_BOT_COOKIE_TAMPERED', SESSION_COOKIE);
     }
     const sessionId = sessionParts[1]!;
-    const routeParts = SEALED.exec(route);
-    if (routeParts === null || !sameMac(routeParts[2]!, mac(`${ROUTE_COOKIE}|${routeParts[1]}|${sessionId}`))) {
+    const routeParts = partsOf(route, ROUTE_COOKIE);
+    if (!sameMac(routeParts[3]!, mac(`${ROUTE_COOKIE}|${routeParts[1]}|${sessionId}`))) {
       throw createError('RC_ERR_BOT_COOKIE_TAMPERED', ROUTE_COOKIE);
     }
     return { sessionId, nodeId: Buffer.from(routeParts[1]!, 'base64url').toString('utf8') };

@@ -10,6 +10,7 @@
  * the WebSocket gateway's upgrade handler (it serves only /app/{key}), or 400 from the GET
  * route below when no upgrade handler is installed — and the clients fall back to long-polling.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { botSessionsOf } from '../../core/bot-sessions.ts';
@@ -17,11 +18,12 @@ import type { Core } from '../../core/core.ts';
 import { createError } from '../../errors.ts';
 import { roomsOf } from '../../core/rooms.ts';
 import type { DoorContext } from './context.ts';
-import { createCookieSeal } from './cookies.ts';
+import { createDoorCookieSeal } from './cookie-secret.ts';
 import { replyTransportError } from './errors.ts';
 import { LoadShedder } from './load-shedding.ts';
 import { loopWatchOf } from '../loop-watch.ts';
 import { BAYEUX_PATH, loginRoutes } from './login.ts';
+import { ClientRecords } from './records.ts';
 import { ClientRegistry } from './registry.ts';
 import { createTransport, parseBayeuxText } from './transport.ts';
 
@@ -34,11 +36,15 @@ const SERVICE = JSON.parse(readFileSync(new URL('../../../package.json', import.
 export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOptions): Promise<void> {
   const { core } = options;
   const config = core.config.bots;
-  const seal = createCookieSeal(config.cookieSecret);
+  const seal = createDoorCookieSeal(core, config.cookieSecret);
+  const sealReady = async (): Promise<void> => seal.ready();
   const shedder = new LoadShedder(config, loopWatchOf(core));
   const sessions = botSessionsOf(core);
   // A client idle for twice the grace has certainly lost its session; drop it.
-  const registry = new ClientRegistry(core, app.log.child({ module: 'bayeux' }), config.sessionGraceMs * 2 + config.connectTimeoutMs);
+  const idleMs = config.sessionGraceMs * 2 + config.connectTimeoutMs;
+  // The home id is per process incarnation: a restarted node never inherits relays meant for its predecessor.
+  const home = `${core.nodeId}.${randomBytes(6).toString('base64url')}`;
+  const registry = new ClientRegistry(core, app.log.child({ module: 'bayeux' }), idleMs, new ClientRecords(core, idleMs), home);
   const door: DoorContext = { core, registry, sessions, config };
   core.counters.sources.bayeuxSessions = () => registry.countsByApp().sessions;
   core.counters.sources.bayeuxHeldPolls = () => registry.countsByApp().held;
@@ -54,7 +60,11 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
   // request.ip honours X-Forwarded-For only from config.server.trustedProxies (fastify trustProxy, set in app.ts).
   app.get('/checkip', async (request) => ({ ip: request.ip }));
 
-  await app.register(loginRoutes, { core, seal, shedder });
+  await app.register(async (scope) => {
+    // The shared cookie secret (when none is configured) is read before the first login.
+    scope.addHook('onRequest', sealReady);
+    await scope.register(loginRoutes, { core, seal, shedder });
+  });
 
   await app.register(async (scope) => {
     scope.setErrorHandler(replyTransportError);
@@ -82,6 +92,7 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
 
     const transport = createTransport(door, seal, shedder);
     // Cookies and session before the body: see transport.ts for the order of checks.
+    scope.addHook('onRequest', sealReady);
     scope.addHook('onRequest', transport.authenticate);
     const refuse = async (request: { method: string; headers: Record<string, unknown> }): Promise<never> => {
       if (String(request.headers.upgrade ?? '').toLowerCase() === 'websocket') throw createError('RC_ERR_BAYEUX_WEBSOCKET_REFUSED');

@@ -9,9 +9,10 @@
  *   wildcard `/room/**` names the channels below it the bot has seen).
  *
  * Serials are opaque: the core compares them (core/serials.ts, history.since). A serial the
- * channel cannot continue from (too old, not a serial, from another history epoch, newer
- * than the channel) is a failure: nothing is replayed, the reply's `ext.recovery` says so
- * and a `RecoveryFailed` event is queued on the channel (not on raw-data channels).
+ * channel cannot continue from (too old, not a serial, of another stream epoch, newer than
+ * the channel) is a failure with a code (`gap_too_old`, `epoch_changed`): nothing is
+ * replayed, the reply's `ext.recovery` says so and a `RecoveryFailed` event is queued on
+ * the channel (not on raw-data channels).
  *
  * Ordering: the subscribe handler calls `holdAll` before the core subscription starts, so
  * every live entry of a recovering channel from then on is held (including one published
@@ -47,6 +48,8 @@ export interface RecoveryResult {
   readonly recovered: boolean;
   /** Entries queued from history. */
   readonly replayed: number;
+  /** Why it was not recovered, when the history said: `gap_too_old` or `epoch_changed` (see docs/messages.md#serials). */
+  readonly code?: RecoveryFailure;
   readonly reason?: string;
 }
 
@@ -119,7 +122,7 @@ export async function recover(core: Core, wire: BotWire, client: BayeuxClient, p
     if (recovery.status !== 'recovered') {
       const event = recoveryFailedEvent(plan, recovery.reason, recovery.status, wire);
       if (event !== null) client.pushText(event);
-      return { channel: plan.bayeux, recovered: false, replayed: 0, reason: recovery.reason };
+      return { channel: plan.bayeux, recovered: false, replayed: 0, code: recovery.status, reason: recovery.reason };
     }
     replayed = recovery.messages;
     // What the bot says it has seen counts as covered (as on the WebSocket door): recovery

@@ -9,13 +9,16 @@
  * lists it and people get `member_added`) until it is removed — by /meta/disconnect, by
  * its login session ending (seen by a request, by the sweep, or announced `bot_left`),
  * idleness, or shutdown. A node that dies takes its members with it (core presence reaps
- * its entries). The member is `{user_id: <bot id>, user_info: {name, displayName, bot: true,
- * senderType: "API"}}`; a bot with several clients is one member (core presence counts
- * connections per user).
+ * its entries; the node that adopts the client joins it again). The member is `{user_id:
+ * <bot id>, user_info: {name, displayName, bot: true, senderType: "API"}}`; a bot with
+ * several clients is one member (core presence counts connections per user).
  *
- * Clients are node-local: a request naming a client this node does not know gets
- * `402::session_unknown` with advice to handshake again, which works on any node because
- * the login session itself lives in the backend.
+ * A client is served by its home node (this registry holds the clients whose home is this
+ * node incarnation); every client also has a record in the backend (records.ts) naming its
+ * home, so any node can relay a request to it or adopt it (relay.ts). The registry keeps
+ * the records in step: written before a handshake or (un)subscribe reply, after each
+ * connect reply, deleted when the client ends, kept when the node hands its clients over
+ * at shutdown.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
@@ -24,6 +27,7 @@ import type { Core } from '../../core/core.ts';
 import type { ChannelMessage, Member } from '../../core/types.ts';
 import { channelOfBayeux } from './channel-map.ts';
 import { BayeuxClient } from './client.ts';
+import type { ClientRecord, ClientRecords } from './records.ts';
 import { ReplyScheduler } from './reply-scheduler.ts';
 import { isBotInfo, nameInInfo } from './display-names.ts';
 import { BotWire, STREAM_CHANNEL } from './stream.ts';
@@ -55,6 +59,10 @@ export class ClientRegistry {
     private readonly log: FastifyBaseLogger,
     /** A client silent for this long (and not polling) is dropped, in milliseconds. */
     private readonly idleMs: number,
+    /** Where every client's record is kept. */
+    readonly records: ClientRecords,
+    /** This node incarnation's id: the `home` of the clients it serves (random per process). */
+    readonly home: string,
   ) {
     this.untap = core.tapMessages((message) => this.onTap(message, false));
     // Changes of messages reach wildcard subscriptions too, as they reach exact ones.
@@ -87,6 +95,11 @@ export class ClientRegistry {
     return { sessions, held };
   }
 
+  /** True when the client is served here. */
+  has(clientId: string): boolean {
+    return this.clients.has(clientId);
+  }
+
   get(clientId: unknown, session: BotSession): BayeuxClient | undefined {
     if (typeof clientId !== 'string') return undefined;
     const client = this.clients.get(clientId);
@@ -95,7 +108,31 @@ export class ClientRegistry {
   }
 
   create(session: BotSession): BayeuxClient {
-    const client = new BayeuxClient(randomBytes(16).toString('hex'), session, this.replies, this.wire);
+    return this.add(new BayeuxClient(randomBytes(16).toString('hex'), session, this.replies, this.wire));
+  }
+
+  /**
+   * Takes over a client from its record (its home stopped answering): same id, ack state,
+   * cursor and subscriptions. The caller subscribes it (`syncSubscriptions`) and recovers
+   * what it missed.
+   */
+  restore(record: ClientRecord, session: BotSession): BayeuxClient {
+    const client = new BayeuxClient(record.id, session, this.replies, this.wire);
+    client.ackEnabled = record.ack === true;
+    client.broadcastToPublisher = record.broadcastToPublisher !== false;
+    client.batch = typeof record.batch === 'number' ? record.batch : 0;
+    for (const [channel, serial] of Object.entries(record.cursor ?? {})) if (typeof serial === 'string') client.cursor.set(channel, serial);
+    for (const subscription of record.subscriptions) if (typeof subscription === 'string') client.subscriptions.add(subscription);
+    return this.add(client);
+  }
+
+  /** Writes the client's record (home: this node). Rejects when the backend does. */
+  persist(client: BayeuxClient): Promise<void> {
+    return this.records.save(client, this.home);
+  }
+
+  private add(client: BayeuxClient): BayeuxClient {
+    const session = client.session;
     let set = this.bySession.get(session.id);
     if (set === undefined) {
       set = new Set();
@@ -176,19 +213,24 @@ export class ClientRegistry {
       this.releaseStreams();
       this.releaseStreams = null;
     }
+    if (!client.closed) await this.persist(client);
   }
 
-  /** Removes a client: answers its held connect and drops its core subscriptions. Never throws. */
-  async remove(client: BayeuxClient, byDisconnect = false): Promise<void> {
+  /**
+   * Removes a client: answers its held connect and drops its core subscriptions, and its
+   * record unless `handover` (shutdown: another node adopts it). Never throws.
+   */
+  async remove(client: BayeuxClient, byDisconnect = false, handover = false): Promise<void> {
     if (this.clients.get(client.id) !== client) return;
     this.clients.delete(client.id);
     const set = this.bySession.get(client.session.id);
     set?.delete(client);
     if (set?.size === 0) this.bySession.delete(client.session.id);
-    client.close(byDisconnect);
+    client.close(byDisconnect, handover);
     client.subscriptions.clear();
     try {
       await this.syncSubscriptions(client);
+      if (!handover) await this.records.delete(client.id);
     } catch (error) {
       this.log.warn({ err: error }, 'bayeux client clean-up failed');
     }
@@ -204,13 +246,16 @@ export class ClientRegistry {
     for (const client of [...this.clients.values()]) if (client.session.space === spaceId) await this.remove(client);
   }
 
-  /** Shutdown: answers every held connect and unsubscribes everyone. */
+  /**
+   * Shutdown: answers every held connect (as an ordinary empty reply) and unsubscribes
+   * everyone, keeping their records: their next requests reach other nodes, which adopt them.
+   */
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
     this.unobserve();
     this.untap();
     this.untapMutations();
-    for (const client of [...this.clients.values()]) await this.remove(client);
+    for (const client of [...this.clients.values()]) await this.remove(client, false, true);
   }
 
   logWarn(error: unknown, text: string): void {

@@ -19,7 +19,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BotSession } from '../../core/bot-sessions.ts';
 import { createError, isRoomcastError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
-import { adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type RequestContext } from './context.ts';
+import { addExt, adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type Reply, type RequestContext } from './context.ts';
+import { timesyncReply } from './ext/timesync.ts';
+import { createRelay, type Waiter } from './relay.ts';
 import { jsonProblem } from '../json-depth.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import type { CookieSeal } from './cookies.ts';
@@ -99,10 +101,46 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
     // Unreachable while the hook is installed on the route's scope; refuse rather than serve unauthenticated.
     if (session === undefined) throw createError('RC_ERR_BOT_COOKIE_MISSING', 'API-Cookie (and API-Route)');
     const messages = decodeMessages(request.body);
+    const receivedAt = Date.now();
+    const socket = request.raw.socket;
+    const waiter: Waiter = {
+      hold(holdMs) {
+        // The connection is silent for the hold: give it that much more idle time, then
+        // the node's bound again, so a reply the client does not read ends the connection.
+        return extendIdleTimeout(socket, holdMs, idleTimeoutMs);
+      },
+      onAbort(abort) {
+        const onClose = (): void => abort();
+        reply.raw.once('close', onClose);
+        return () => reply.raw.off('close', onClose);
+      },
+    };
+    const body = await relay.serve(session, messages, receivedAt, waiter);
+    if (body === null) return reply.code(204).send(); // the caller went away; its queued events wait for its next connect
+    return reply.type('application/json; charset=utf-8').send(body);
+  }
+
+  /**
+   * Runs the messages of one request for a client whose home is this node (or a handshake),
+   * and returns the reply body (the JSON array text), or null when the caller went away
+   * during a held connect. Used for local requests and for requests relayed from other nodes.
+   */
+  async function serveHere(session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null> {
     const context: RequestContext = { door, session, batched: messages.length > 1 };
     const parts: string[] = [];
-    const flush = new Set<BayeuxClient>();
-    let held: ConnectStep | null = null;
+    const events: string[] = [];
+    let held: { step: ConnectStep; message: BayeuxMessage; at: number } | null = null;
+    const done = (message: BayeuxMessage, reply: Reply): void => {
+      parts.push(JSON.stringify(withTimesync(message, reply, receivedAt)));
+    };
+    /** A successful connect reply carries the client's queued events (and, with the ack extension, their batch id). */
+    const connectReply = (message: BayeuxMessage, reply: Reply, client: BayeuxClient): void => {
+      events.push(...client.takeQueue());
+      if (client.ackEnabled) addExt(reply, { ack: client.batch });
+      done(message, reply);
+      // The cursor and a fresh TTL; not awaited (a failed write only costs a longer replay on adoption).
+      if (!client.closed) registry.persist(client).catch((error: unknown) => registry.logWarn(error, 'could not save a bayeux client record'));
+    };
 
     for (const message of messages) {
       if (!isMessage(message)) {
@@ -116,73 +154,65 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
       }
       switch (channel) {
         case '/meta/handshake':
-          parts.push(JSON.stringify(await handshake(message, context)));
+          done(message, await handshake(message, context));
           break;
         case '/meta/connect': {
           const step = connect(message, context);
-          if (step.client !== undefined && step.holdMs > 0) held = step;
-          else {
-            if (step.client !== undefined) {
-              flush.add(step.client);
-              void keepAlive(session.id, 0);
-            }
-            parts.push(JSON.stringify(step.reply));
-          }
+          if (step.client !== undefined && step.holdMs > 0) held = { step, message, at: parts.length };
+          else if (step.client !== undefined) {
+            void keepAlive(session.id, 0);
+            connectReply(message, step.reply, step.client);
+          } else done(message, step.reply);
           break;
         }
         case '/meta/subscribe':
-          parts.push(JSON.stringify(await subscribe(message, context)));
+          done(message, await subscribe(message, context));
           break;
         case '/meta/unsubscribe':
-          parts.push(JSON.stringify(await unsubscribe(message, context)));
+          done(message, await unsubscribe(message, context));
           break;
         case '/meta/disconnect':
-          parts.push(JSON.stringify(await disconnect(message, context)));
+          done(message, await disconnect(message, context));
           break;
         default:
-          if (isMetaChannel(channel)) parts.push(JSON.stringify(failWith(message, 'RC_ERR_BAYEUX_CHANNEL_UNKNOWN', [channel])));
+          if (isMetaChannel(channel)) done(message, failWith(message, 'RC_ERR_BAYEUX_CHANNEL_UNKNOWN', [channel]));
           else parts.push(JSON.stringify(await publish(message, context)));
       }
     }
 
     if (held !== null) {
-      const step: ConnectStep = held;
+      const { step, message } = held;
       const client = step.client!;
       void keepAlive(session.id, step.holdMs);
-      // The connection is silent for the hold: give it that much more idle time, then
-      // the node's bound again, so a reply the client does not read ends the connection.
-      const restoreIdle = extendIdleTimeout(request.raw.socket, step.holdMs, idleTimeoutMs);
+      const restoreIdle = waiter.hold(step.holdMs);
       const { outcome, abort } = client.wait(step.holdMs);
-      const onClose = (): void => abort();
-      reply.raw.once('close', onClose);
+      const stopListening = waiter.onAbort(abort);
       const result = await outcome;
-      reply.raw.off('close', onClose);
+      stopListening();
       restoreIdle();
       void keepAlive(session.id, 0);
       if (result === 'superseded') {
-        parts.push(JSON.stringify(failWith(step.reply, 'RC_ERR_BAYEUX_CONNECT_SUPERSEDED', [], { clientId: client.id, advice: step.reply.advice })));
+        done(message, failWith(step.reply, 'RC_ERR_BAYEUX_CONNECT_SUPERSEDED', [], { clientId: client.id, advice: step.reply.advice }));
       } else if (result === 'disconnected') {
-        parts.push(JSON.stringify({ ...step.reply, advice: adviceOf(door.config, 'none') }));
+        done(message, { ...step.reply, advice: adviceOf(door.config, 'none') });
       } else if (result === 'closed') {
-        parts.push(JSON.stringify(unknownClient(step.reply, door)));
+        done(message, unknownClient(step.reply, door));
       } else if (result === 'aborted') {
-        return reply.code(204).send(); // the caller went away; its queued events wait for its next connect
+        return null;
       } else {
-        parts.push(JSON.stringify(step.reply));
-        flush.add(client);
+        connectReply(message, step.reply, client);
       }
     }
     const delivered = door.core.counters.delivered.bayeux;
-    for (const client of flush) {
-      for (const event of client.takeQueue()) {
-        parts.push(event);
-        delivered.messages++;
-        delivered.bytes += Buffer.byteLength(event);
-      }
+    for (const event of events) {
+      parts.push(event);
+      delivered.messages++;
+      delivered.bytes += Buffer.byteLength(event);
     }
-    return reply.type('application/json; charset=utf-8').send(`[${parts.join(',')}]`);
+    return `[${parts.join(',')}]`;
   }
 
+  const relay = createRelay(door, serveHere);
   return { authenticate, handle };
 
   function keepAlive(sessionId: string, holdMs: number): Promise<void> {
@@ -199,6 +229,12 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
   }
 }
 
+
+/** A meta reply gets the timesync extension's answer when its request asked (ext/timesync.ts). */
+function withTimesync(message: BayeuxMessage, reply: Reply, receivedAt: number): Reply {
+  const timesync = timesyncReply(message.ext, receivedAt);
+  return timesync === null ? reply : addExt(reply, { timesync });
+}
 
 /**
  * Gives one socket `extraMs` more idle time than the node's `idleTimeoutMs` (0: no idle

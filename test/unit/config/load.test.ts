@@ -77,3 +77,20 @@ describe('config', () => {
     });
   }
 });
+
+test('redis: one of url, cluster or sentinels; not cluster with sentinels; WAIT within the command timeout', () => {
+  const problems = (redis: Record<string, unknown>): string[] => {
+    try {
+      buildConfig({ apps: [{ id: '1', key: 'k', secret: 's' }], backend: { driver: 'redis', redis } });
+      return [];
+    } catch (error) {
+      return [(error as Error).message];
+    }
+  };
+  assert.deepEqual(problems({ cluster: { nodes: ['127.0.0.1:7000'] } }), []);
+  assert.deepEqual(problems({ sentinels: ['127.0.0.1:26379'], masterName: 'm' }), []);
+  assert.match(problems({ keyPrefix: 'x:' })[0] ?? '', /backend\.redis\.url/);
+  assert.match(problems({ cluster: { nodes: ['127.0.0.1:7000'] }, sentinels: ['127.0.0.1:26379'] })[0] ?? '', /backend\.redis\.sentinels/);
+  assert.match(problems({ url: 'redis://127.0.0.1:6379', waitReplicas: 1, waitTimeoutMs: 5000 })[0] ?? '', /backend\.redis\.waitTimeoutMs/);
+  assert.deepEqual(problems({ url: 'redis://127.0.0.1:6379', waitReplicas: 1, waitTimeoutMs: 500 }), []);
+});

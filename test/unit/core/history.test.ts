@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMemoryBackend } from '../../../src/backends/memory/index.ts';
-import { parseHistoryQuery, type HistoryQuery } from '../../../src/core/history.ts';
+import { parseHistoryQuery, parsePurgeRequest, type HistoryQuery } from '../../../src/core/history.ts';
+import { sealCursor, queryHash } from '../../../src/core/cursor.ts';
+import { createHmac } from 'node:crypto';
 import { isRoomcastError } from '../../../src/errors.ts';
 import { messageApp, servicesOf, uniqueChannel } from '../../helpers/message-model.ts';
 
@@ -68,6 +70,36 @@ test('serial bounds and time bounds narrow the page', async () => {
   assert.equal(none.has_more, false);
 });
 
+test('positions from another stream epoch are 409 RC_ERR_HISTORY_EPOCH_MISMATCH; plain seqs count in the current epoch', async () => {
+  const channel = uniqueChannel('epochs');
+  const serials: string[] = [];
+  for (let i = 1; i <= 6; i++) serials.push(await services.publish(app, channel, `m${i}`));
+  const mismatch = (error: unknown) => isRoomcastError(error) && error.code === 'RC_ERR_HISTORY_EPOCH_MISMATCH' && error.status === 409;
+  const foreign = (serial: string) => serial.replace(/^.*-/, 'zzzzzzzz-');
+  const bare = (serial: string) => serial.replace(/^.*-/, '');
+  await assert.rejects(services.history.page(app, channel, q({ from_serial: foreign(serials[1]!) })), mismatch);
+  await assert.rejects(services.history.page(app, channel, q({ end_serial: bare(serials[3]!) })), mismatch, 'a bare serial is never matched');
+  assert.throws(() => q({ from_serial: foreign(serials[1]!), to_serial: serials[3] }), rejects('RC_ERR_HISTORY_INVALID_QUERY'), 'bounds of two epochs');
+  const numeric = await services.history.page(app, channel, q({ direction: 'oldest_first', start_serial: '2', end_serial: '3' }));
+  assert.deepEqual(numeric.items.map((i) => i.serial), [serials[1], serials[2]]);
+  // A cursor of another epoch (as after a store loss), and one from before epochs (version 1).
+  const hash = queryHash(['newest_first', null, null, null, null]);
+  const stream = `${app.id}:${channel}`;
+  const old = sealCursor(app.secret, app.id, stream, hash, { epoch: 'zzzzzzzz', next: 3, bound: 1 });
+  await assert.rejects(services.history.page(app, channel, q({ cursor: old })), mismatch);
+  const v1 = Buffer.from(JSON.stringify({ v: 1, a: app.id, s: stream, q: hash, n: 3, b: 1 })).toString('base64url');
+  const key = createHmac('sha256', app.secret).update('roomcast history cursor v1').digest();
+  const v1Cursor = `${v1}.${createHmac('sha256', key).update(v1).digest('base64url')}`;
+  await assert.rejects(services.history.page(app, channel, q({ cursor: v1Cursor })), mismatch);
+  // A purge bounded by a serial of another epoch purges nothing.
+  const purge = parsePurgeRequest({ mode: 'before_serial', before_serial: foreign(serials[4]!) });
+  await assert.rejects(services.history.purgeWith(app, channel, channel, purge), mismatch);
+  assert.equal((await services.history.state(app, channel)).retained_count, 6);
+  const own = await services.history.purgeWith(app, channel, channel, parsePurgeRequest({ mode: 'before_serial', before_serial: serials[4] }));
+  assert.equal(own.purged_messages, 4);
+  assert.equal(own.before_serial, serials[4]);
+});
+
 test('query validation: limit 1–1000, direction, start ≤ end, serials', () => {
   assert.throws(() => q({ limit: '0' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
   assert.throws(() => q({ limit: '1001' }), rejects('RC_ERR_HISTORY_INVALID_QUERY'));
@@ -132,7 +164,17 @@ test('state, purge and reset (with confirm_channel)', async () => {
   await services.messages.mutate(app, channel, serial, 'update', { data: 'edited' });
   const reset = await services.history.reset(app, channel, channel);
   assert.equal(reset.retained_count, 0);
-  await assert.rejects(services.messages.get(app, channel, serial), (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_MESSAGE_NOT_FOUND');
+  assert.deepEqual([reset.epoch, reset.last_serial], [null, null], 'the stream starts over');
+  const mismatch = (e: unknown) => isRoomcastError(e) && e.code === 'RC_ERR_MESSAGE_EPOCH_MISMATCH';
+  await assert.rejects(services.messages.get(app, channel, serial), mismatch);
+  // The next publish starts a new epoch at seq 1; nothing from before matches it.
+  const fresh = await services.publish(app, channel, 'new');
+  const next = await services.history.state(app, channel);
+  assert.notEqual(next.epoch, epoch);
+  assert.equal(fresh, `${next.epoch}-00000000001`);
+  await assert.rejects(services.messages.get(app, channel, serial), mismatch);
+  const recovery = await services.history.since(app.id, channel, serial);
+  assert.equal(recovery.status, 'epoch_changed');
 });
 
 test('since(): missed messages in order, or a clear gap signal', async () => {

@@ -5,9 +5,12 @@
 -- KEYS[2]  log entries zset     ({p}log:entries:{stream})
 -- ARGV[1]  'seq' or 'time'      which bound ARGV[2] is
 -- ARGV[2]  the bound            entries with seq (or time, ms) below it are dropped
--- Returns  the number of entries dropped
+-- ARGV[3]  the epoch a seq bound counts in, or '' (any)
+-- Returns  the number of entries dropped, or -1 (nothing dropped) when ARGV[3] is not
+--          the stream's current epoch
 --! include lib/log-retention.lua
 
+if ARGV[3] ~= '' and current_epoch(KEYS[1]) ~= ARGV[3] then return -1 end
 apply_stored_retention(KEYS[2], KEYS[1])
 local by_seq = ARGV[1] == 'seq'
 local bound = tonumber(ARGV[2])

@@ -10,9 +10,12 @@
  * messages, is answered at once. A connect superseded by a newer one from the same client
  * is answered `409::connect_superseded` (a Bayeux error in a 200, never HTTP 408).
  * While a connect is held the login session is kept alive; see core/bot-sessions.ts.
+ * With the ack extension, `ext.ack` acknowledges the batches up to it (later ones are sent
+ * again in this reply) and the reply's `ext.ack` names its own batch (transport.ts).
  */
 import type { BayeuxClient } from '../client.ts';
 import { adviceOf, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
+import { ackedBatch } from '../ext/ack.ts';
 
 export interface ConnectStep {
   readonly reply: Reply;
@@ -28,6 +31,8 @@ export function connect(message: BayeuxMessage, context: RequestContext): Connec
   if (client === undefined) return { reply: unknownClient(message, door), holdMs: 0 };
   client.lastSeen = Date.now();
   client.supersede();
+  // A connect that names no batch takes everything sent as received (as without the extension).
+  if (client.ackEnabled) client.acknowledge(ackedBatch(message.ext) ?? client.batch);
   if (message.connectionType !== 'long-polling') {
     const given = typeof message.connectionType === 'string' ? message.connectionType : 'none';
     return {

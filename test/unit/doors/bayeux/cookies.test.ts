@@ -18,10 +18,12 @@ test('issued cookies are name=value; Version=1 with cookie-octet values, and ope
   assert.deepEqual(seal.open(sent), { sessionId: 'c2Vzc2lvbg', nodeId: 'node-a' });
 });
 
-test('another secret (another node without a shared cookieSecret) sees the cookie as altered', () => {
+test('a cookie sealed by another secret is told apart from an altered one', () => {
   const [session, route] = createCookieSeal('a-test-secret-of-enough-length').issue('abc', 'n');
   const other = createCookieSeal(undefined);
-  assert.throws(() => other.open(`${session.split(';')[0]}; ${route.split(';')[0]}`), { code: 'RC_ERR_BOT_COOKIE_TAMPERED' });
+  assert.throws(() => other.open(`${session.split(';')[0]}; ${route.split(';')[0]}`), { code: 'RC_ERR_BOT_COOKIE_UNKNOWN_SECRET' });
+  // The old format (no key id) cannot be ours: altered.
+  assert.throws(() => other.open(`API-Cookie=!abc.${'A'.repeat(43)}; API-Route=!bg.${'A'.repeat(43)}`), { code: 'RC_ERR_BOT_COOKIE_TAMPERED' });
 });
 
 test('parseCookieHeader is strict RFC 6265', () => {

@@ -1,0 +1,226 @@
+/**
+ * Bayeux served by any node: how a request reaches the node that serves its client.
+ *
+ * Design. Every Bayeux client has one **home**: the node incarnation that made it (its
+ * handshake) or adopted it. The home owns the client's live state — subscriptions in the
+ * core, the queue of events, the held /meta/connect, the ack batches — exactly as a
+ * single node does, so every event is queued once and leaves in order. The backend holds
+ * the client's record (records.ts: id, login session, home, subscriptions, ack state, and
+ * its cursor: the serial of the last message the bot has, per channel).
+ *
+ * A request naming a client that lives elsewhere is **relayed**: the receiving node checks
+ * the login (cookies, session) as for any request, reads the record, and sends the
+ * request's messages to the home over the bus (`Core.relay`). The home answers `accepted`
+ * at once, runs the messages as if they had arrived on its own socket (a connect is held
+ * there), and sends back the reply body, which the receiving node writes to the bot. A
+ * bot that goes away mid-poll has its held connect aborted at the home as locally. So a
+ * non-sticky round-robin balancer works: each request costs one extra bus round trip when
+ * it lands away from home, nothing else (no re-handshake, no duplicate, no reordering).
+ * `API-Route` still names the issuing node for sticky balancers, which save that hop.
+ *
+ * **Adoption.** When the home does not accept within {@link ACCEPT_TIMEOUT_MS} (killed,
+ * frozen, partitioned) or has handed its clients over at shutdown, the receiving node
+ * claims the client (one claim per home wins, cluster-wide), restores it from the record
+ * under the same id and subscriptions, becomes its home, and recovers the room stream
+ * from the record's cursor through each channel's serial log (`ext.last_serial` recovery,
+ * recovery.ts), so what was published meanwhile is delivered once, in order, or the bot is
+ * told `RecoveryFailed`; it also joins the room's presence again (the dead home's member is
+ * reaped with its node). With the ack extension the cursor only moves when the bot
+ * acknowledges a batch, so a reply lost with its node is delivered again by the adopter.
+ * A channel on which the bot had received nothing yet has no cursor: it resumes live.
+ *
+ * Guarantees: at most one home serves a client at a time while the bus works; a relayed
+ * reply the bot never reads is lost unless the bot uses the ack extension (as on one node).
+ */
+import { randomBytes } from 'node:crypto';
+import type { BotSession } from '../../core/bot-sessions.ts';
+import type { DoorContext } from './context.ts';
+import type { ClientRecord } from './records.ts';
+import { bayeuxOfChannel } from './channel-map.ts';
+import { patternMatches } from './grammar.ts';
+import { holdAll, recover, type RecoveryPlan } from './recovery.ts';
+import { STREAM_CHANNEL } from './stream.ts';
+
+/** How long a home has to accept a relayed request before the client is adopted, in milliseconds. */
+export const ACCEPT_TIMEOUT_MS = 2000;
+/** How long past the longest hold a relayed reply may take before the request is given up, in milliseconds. */
+const REPLY_MARGIN_MS = 15_000;
+
+/** How a held connect waits on whatever carries its request (a local socket, or a relay). */
+export interface Waiter {
+  /** The request is about to be held `holdMs`; returns what undoes the hold's effects. */
+  hold(holdMs: number): () => void;
+  /** Calls `abort` if the caller goes away; returns what stops listening. */
+  onAbort(abort: () => void): () => void;
+}
+
+/** Runs a request's messages on this node (transport.ts); null when the caller went away during a held connect. */
+export type ServeHere = (session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter) => Promise<string | null>;
+
+type RelayMessage =
+  | { readonly k: 'req'; readonly id: string; readonly from: string; readonly session: BotSession; readonly messages: readonly unknown[]; readonly receivedAt: number }
+  | { readonly k: 'acc'; readonly id: string }
+  | { readonly k: 'res'; readonly id: string; readonly body: string | null }
+  | { readonly k: 'abort'; readonly id: string };
+
+interface Outgoing {
+  accepted: () => void;
+  answered: (body: string | null) => void;
+}
+
+export interface Relay {
+  /** Serves a request wherever its client lives: here, at its home, or here after adopting it. */
+  serve(session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null>;
+}
+
+export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
+  const { core, registry } = door;
+  const home = registry.home;
+  const outgoing = new Map<string, Outgoing>();
+  /** Aborts of relayed connects held here, by request id. */
+  const incoming = new Map<string, () => void>();
+  const log = (error: unknown, text: string): void => registry.logWarn(error, text);
+  const send = (to: string, message: RelayMessage): void => {
+    core.relay(to, JSON.stringify(message)).catch((error: unknown) => log(error, 'bayeux relay send failed'));
+  };
+
+  core.onRelay((to, body) => {
+    if (to !== home) return;
+    let message: RelayMessage;
+    try {
+      message = JSON.parse(body) as RelayMessage;
+    } catch {
+      return;
+    }
+    switch (message.k) {
+      case 'req':
+        void runRelayed(message);
+        break;
+      case 'acc':
+        outgoing.get(message.id)?.accepted();
+        break;
+      case 'res':
+        outgoing.get(message.id)?.answered(message.body);
+        break;
+      case 'abort':
+        incoming.get(message.id)?.();
+        break;
+    }
+  });
+
+  /** The home's side: a request relayed from another node, run as if it came on a local socket. */
+  async function runRelayed(request: Extract<RelayMessage, { k: 'req' }>): Promise<void> {
+    send(request.from, { k: 'acc', id: request.id });
+    const aborts: (() => void)[] = [];
+    let aborted = false;
+    incoming.set(request.id, () => {
+      aborted = true;
+      for (const abort of aborts) abort();
+    });
+    const waiter: Waiter = {
+      hold: () => () => {},
+      onAbort(abort) {
+        if (aborted) queueMicrotask(abort);
+        aborts.push(abort);
+        return () => aborts.splice(aborts.indexOf(abort), 1);
+      },
+    };
+    let body: string | null = null;
+    try {
+      body = await serveHere(request.session, request.messages, request.receivedAt, waiter);
+    } catch (error) {
+      log(error, 'a relayed bayeux request failed');
+    } finally {
+      incoming.delete(request.id);
+    }
+    send(request.from, { k: 'res', id: request.id, body });
+  }
+
+  /** The receiving node's side: relays to `to`; 'unreachable' when it did not accept in time. */
+  function forward(to: string, session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null | 'unreachable'> {
+    const id = randomBytes(12).toString('base64url');
+    const restoreIdle = waiter.hold(door.config.connectTimeoutMs);
+    return new Promise<string | null | 'unreachable'>((resolve) => {
+      let accepted = false;
+      const finish = (result: string | null | 'unreachable'): void => {
+        clearTimeout(acceptTimer);
+        clearTimeout(replyTimer);
+        outgoing.delete(id);
+        stopListening();
+        restoreIdle();
+        resolve(result);
+      };
+      const acceptTimer = setTimeout(() => {
+        if (!accepted) finish('unreachable');
+      }, ACCEPT_TIMEOUT_MS);
+      // A home that accepted and then vanished: give up the request (the bot polls again and its next request adopts).
+      const replyTimer = setTimeout(() => finish(null), door.config.connectTimeoutMs + REPLY_MARGIN_MS);
+      const stopListening = waiter.onAbort(() => {
+        send(to, { k: 'abort', id });
+      });
+      outgoing.set(id, {
+        accepted: () => {
+          accepted = true;
+          clearTimeout(acceptTimer);
+        },
+        answered: (body) => finish(body),
+      });
+      send(to, { k: 'req', id, from: home, session, messages, receivedAt });
+    });
+  }
+
+  /** Makes this node the client's home (one adopter wins); false when another node won. */
+  async function adopt(record: ClientRecord, session: BotSession): Promise<boolean> {
+    if (!(await registry.records.claim(record.id, record.home, home))) return false;
+    const client = registry.restore(record, session);
+    // As a subscribe with `ext.last_serial`, per channel of the cursor: live entries wait
+    // (held before any core subscription) while history after the cursor is read.
+    const plans: RecoveryPlan[] = [];
+    for (const [channel, lastSerial] of Object.entries(record.cursor ?? {})) {
+      const bayeux = bayeuxOfChannel(channel);
+      const to = {
+        stream: channel === session.channel && client.subscriptions.has(STREAM_CHANNEL),
+        mapped: bayeux !== null && [...client.subscriptions].some((s) => s !== STREAM_CHANNEL && patternMatches(s, bayeux)),
+      };
+      if (typeof lastSerial === 'string' && (to.stream || to.mapped)) plans.push({ bayeux: to.stream ? STREAM_CHANNEL : bayeux!, channel, lastSerial, to });
+    }
+    const running = holdAll(client, plans);
+    try {
+      await registry.joinRoom(client);
+      await registry.syncSubscriptions(client);
+    } catch (error) {
+      for (const plan of running) client.finishRecovery(plan.channel, [], { epoch: null, seq: 0 }, plan.to);
+      await registry.remove(client, false, true);
+      throw error;
+    }
+    for (const plan of running) await recover(core, registry.wire, client, plan);
+    return true;
+  }
+
+  async function serve(session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null> {
+    const clientId = clientIdOf(messages);
+    // Bounded: a lost adoption race re-reads the record once and follows the new home.
+    for (let attempt = 0; attempt < 3 && clientId !== null && !registry.has(clientId); attempt++) {
+      const record = await registry.records.load(clientId);
+      if (record === null || record.session !== session.id) break;
+      if (record.home !== home) {
+        const result = await forward(record.home, session, messages, receivedAt, waiter);
+        if (result !== 'unreachable') return result;
+      }
+      if (await adopt(record, session)) break;
+    }
+    return serveHere(session, messages, receivedAt, waiter);
+  }
+
+  return { serve };
+}
+
+/** The client a request is about: the first message's string `clientId` (one request, one client). */
+function clientIdOf(messages: readonly unknown[]): string | null {
+  for (const message of messages) {
+    if (message !== null && typeof message === 'object' && typeof (message as { clientId?: unknown }).clientId === 'string') {
+      return (message as { clientId: string }).clientId;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,195 @@
+/**
+ * Bayeux behind a non-sticky round-robin balancer: three roomcast processes started from
+ * one config file on one redis-server, and a proxy that sends each request to the next
+ * node. Real clients: `faye`, and `cometd` (with `cometd-nodejs-client`) with its ack and
+ * timesync extensions. Events are published through the signed REST API, also through
+ * the proxy. See src/doors/bayeux/relay.ts for the design under test.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { adapt } from 'cometd-nodejs-client';
+import faye from 'faye';
+import { bayeux, handshake, login, until } from '../helpers/bots.ts';
+import { clusterConfig, startClusterProcesses, type ClusterProcesses } from '../helpers/cluster-processes.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { startRoundRobinProxy, type RoundRobinProxy } from '../helpers/round-robin-proxy.ts';
+import { signedCall } from '../helpers/signed-request.ts';
+
+adapt();
+const { AckExtension, CometD, TimeSyncExtension } = await import('cometd');
+type Message = import('cometd').Message;
+type CometDClient = InstanceType<typeof CometD>;
+
+const ROOM = 'presence-room-acme-lobby';
+let redis: TestRedis;
+let cluster: ClusterProcesses;
+let proxy: RoundRobinProxy;
+
+before(async () => {
+  redis = await startRedis();
+  cluster = await startClusterProcesses(3, clusterConfig(redis.url, { connectTimeoutMs: 3000, sessionGraceMs: 5000 }));
+  proxy = await startRoundRobinProxy(cluster.nodes.map((node) => node.url));
+});
+after(async () => {
+  await proxy?.close();
+  await cluster?.stop();
+  await redis?.stop();
+});
+
+async function publish(data: string, via: string = proxy.url): Promise<void> {
+  const sent = await signedCall(via, 'POST', '/apps/app-1/events', { body: { name: 'chat', channel: ROOM, data } });
+  assert.equal(sent.status, 200, sent.text);
+}
+
+const bayeuxRequestsSince = (start: number) => proxy.requests.slice(start).filter((r) => r.path.startsWith('/api/v1/bayeux'));
+const handshakesSince = (start: number) => bayeuxRequestsSince(start).filter((r) => r.body.includes('/meta/handshake')).length;
+
+async function cometdClient(cookie: string, extensions: Record<string, unknown> = {}): Promise<CometDClient> {
+  const cometd = new CometD();
+  cometd.websocketEnabled = false;
+  for (const [name, extension] of Object.entries(extensions)) cometd.registerExtension(name, extension as never);
+  cometd.configure({ url: `${proxy.url}/api/v1/bayeux`, requestHeaders: { Cookie: cookie }, logLevel: 'warn', maxBackoff: 200 });
+  await new Promise<Message>((resolve, reject) => cometd.handshake((reply) => (reply.successful ? resolve(reply) : reject(new Error(JSON.stringify(reply))))));
+  return cometd;
+}
+
+function subscribeCometd(cometd: CometDClient, received: string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    cometd.subscribe(
+      '/service/stream',
+      (message) => {
+        const content = (message.data as { contentData?: unknown }).contentData;
+        if (typeof content === 'string') received.push(content);
+      },
+      (reply) => (reply.successful ? resolve() : reject(new Error(JSON.stringify(reply)))),
+    ),
+  );
+}
+
+test('faye: 100 of 100 REST-published events in order, no re-handshake, fewer than 3 requests per event', async () => {
+  const { cookie } = await login(proxy.url);
+  const start = proxy.requests.length;
+  const client = new faye.Client(`${proxy.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
+  client.disable('websocket');
+  client.setHeader('Cookie', cookie);
+  const received: string[] = [];
+  try {
+    await client.subscribe('/service/stream', (message) => {
+      const content = (message as { contentData?: unknown }).contentData;
+      if (typeof content === 'string') received.push(content);
+    });
+    const afterSubscribe = proxy.requests.length;
+    for (let i = 0; i < 100; i++) await publish(`f-${i}`);
+    await until(() => (received.length >= 100 ? true : undefined), 20_000).catch(() => undefined);
+    assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => `f-${i}`));
+    assert.equal(handshakesSince(start), 1, 'one handshake only');
+    const requests = bayeuxRequestsSince(afterSubscribe).length;
+    assert.ok(requests < 300, `${requests} Bayeux requests for 100 events`);
+    assert.ok(new Set(bayeuxRequestsSince(start).map((r) => r.backend)).size === 3, 'the requests went to all three nodes');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test('cometd: 100 of 100 REST-published events in order, no re-handshake, fewer than 3 requests per event', async () => {
+  const { cookie } = await login(proxy.url);
+  const start = proxy.requests.length;
+  const cometd = await cometdClient(cookie);
+  const received: string[] = [];
+  try {
+    await subscribeCometd(cometd, received);
+    const afterSubscribe = proxy.requests.length;
+    for (let i = 0; i < 100; i++) await publish(`c-${i}`);
+    await until(() => (received.length >= 100 ? true : undefined), 20_000).catch(() => undefined);
+    assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => `c-${i}`));
+    assert.equal(handshakesSince(start), 1, 'one handshake only');
+    const requests = bayeuxRequestsSince(afterSubscribe).length;
+    assert.ok(requests < 300, `${requests} Bayeux requests for 100 events`);
+  } finally {
+    await new Promise((resolve) => cometd.disconnect(resolve));
+  }
+});
+
+test('a bot logged in on node A publishes through node C', async () => {
+  const [nodeA, , nodeC] = cluster.nodes;
+  const { cookie } = await login(nodeA!.url);
+  const clientId = await handshake(nodeA!.url, cookie);
+  const [reply] = await bayeux(nodeC!.url, cookie, [{ channel: '/service/stream', clientId, data: 'from the bot, through C' }]);
+  assert.equal(reply!.successful, true, JSON.stringify(reply));
+  const history = await signedCall(proxy.url, 'GET', `/apps/app-1/channels/${ROOM}/history`, { params: { limit: '5' } });
+  assert.equal(history.status, 200, history.text);
+  assert.match(history.text, /from the bot, through C/);
+  await bayeux(nodeC!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
+});
+
+test('cometd with the ack extension: a reply cut mid-body is delivered again by another node, every message exactly once', async () => {
+  const { cookie } = await login(proxy.url);
+  const start = proxy.requests.length;
+  const cometd = await cometdClient(cookie, { ack: new AckExtension() });
+  const received: string[] = [];
+  try {
+    await subscribeCometd(cometd, received);
+    for (let i = 0; i < 5; i++) await publish(`a-${i}`);
+    await until(() => (received.length >= 5 ? true : undefined), 10_000);
+    // The next connect's reply is cut half-way; the retry goes to the next node (round robin).
+    const cut = proxy.cutNextReply((body) => body.includes('/meta/connect'));
+    await publish('a-5');
+    await cut;
+    for (let i = 6; i < 20; i++) await publish(`a-${i}`);
+    await until(() => (received.length >= 20 ? true : undefined), 15_000).catch(() => undefined);
+    assert.deepEqual(received, Array.from({ length: 20 }, (_, i) => `a-${i}`), 'every message once, in order');
+    assert.equal(handshakesSince(start), 1, 'no re-handshake');
+  } finally {
+    await new Promise((resolve) => cometd.disconnect(resolve));
+  }
+});
+
+test('cometd timesync: lag and offset are finite numbers', async () => {
+  const { cookie } = await login(proxy.url);
+  // The package's typings declare the class without its getters.
+  const timesync = new TimeSyncExtension() as InstanceType<typeof TimeSyncExtension> & { getNetworkLag(): number; getTimeOffset(): number };
+  const cometd = await cometdClient(cookie, { timesync });
+  try {
+    const received: string[] = [];
+    await subscribeCometd(cometd, received);
+    await publish('t-0');
+    await until(() => (received.length >= 1 ? true : undefined), 10_000);
+    const lag = timesync.getNetworkLag();
+    const offset = timesync.getTimeOffset();
+    assert.ok(Number.isFinite(lag) && lag >= 0, `lag ${lag}`);
+    assert.ok(Number.isFinite(offset), `offset ${offset}`);
+    // One clock on one machine: the offset is about zero.
+    assert.ok(Math.abs(offset) < 1000, `offset ${offset}`);
+  } finally {
+    await new Promise((resolve) => cometd.disconnect(resolve));
+  }
+});
+
+test('the home node is killed: another node adopts the client, no re-handshake, nothing lost or repeated', async () => {
+  const { cookie } = await login(proxy.url);
+  const start = proxy.requests.length;
+  const client = new faye.Client(`${proxy.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
+  client.disable('websocket');
+  client.setHeader('Cookie', cookie);
+  const received: string[] = [];
+  try {
+    await client.subscribe('/service/stream', (message) => {
+      const content = (message as { contentData?: unknown }).contentData;
+      if (typeof content === 'string') received.push(content);
+    });
+    for (let i = 0; i < 5; i++) await publish(`k-${i}`);
+    await until(() => (received.length >= 5 ? true : undefined), 10_000);
+    const homeIndex = proxy.requests.slice(start).find((r) => r.body.includes('/meta/handshake'))!.backend;
+    const homeNode = cluster.nodes[homeIndex]!;
+    homeNode.child.kill('SIGKILL');
+    await homeNode.stop();
+    proxy.remove(homeIndex);
+    const survivor = cluster.nodes.find((_, i) => i !== homeIndex)!;
+    for (let i = 5; i < 15; i++) await publish(`k-${i}`, survivor.url);
+    await until(() => (received.length >= 15 ? true : undefined), 20_000).catch(() => undefined);
+    assert.deepEqual(received, Array.from({ length: 15 }, (_, i) => `k-${i}`));
+    assert.equal(handshakesSince(start), 1, 'no re-handshake');
+  } finally {
+    client.disconnect();
+  }
+});

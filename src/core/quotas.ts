@@ -174,6 +174,7 @@ export class ConnectionQuotas {
     const store = this.options.store!;
     let reclaims = 0;
     let othersHeld = Infinity;
+    let regrown = false;
     try {
       do {
         lease.again = false;
@@ -197,7 +198,11 @@ export class ConnectionQuotas {
         }
         lease.held = reply.held;
         // Never hold more connections than the lease covers (a shrink raced with admissions): grow back.
-        if (lease.used > lease.held) lease.again = true;
+        if (lease.used > lease.held && !regrown) {
+          // Once per run: when the others took the units meanwhile, the next renewal tries again.
+          regrown = true;
+          lease.again = true;
+        }
         lease.free = lease.limit - reply.total;
         lease.tight = lease.free < keep * TIGHT_BLOCKS || lease.free < TIGHT_BLOCKS;
         while (lease.waiting.length > 0 && lease.used < lease.held) {

@@ -17,6 +17,7 @@ import { cluster } from './scenarios/cluster.ts';
 import { presenceStorm } from './scenarios/presence-storm.ts';
 import { reconnectStorm } from './scenarios/reconnect-storm.ts';
 import { connections } from './scenarios/connections.ts';
+import { costModel } from './scenarios/cost-model.ts';
 import { memory } from './scenarios/memory.ts';
 import { restPublish } from './scenarios/rest-publish.ts';
 import { slowConsumers } from './scenarios/slow-consumers.ts';
@@ -39,6 +40,7 @@ const SCENARIOS: Record<string, (options: Options) => Promise<ScenarioResult>> =
   'presence-storm': presenceStorm,
   'reconnect-storm': reconnectStorm,
   connections,
+  'cost-model': costModel,
 };
 
 /** What `all` runs: the five server scenarios (history-store is a Redis-only layout study, run on its own). */
@@ -55,6 +57,7 @@ many-channels (not in all): --channels 1000 --nodes 1,3 --window 8 --phase-sec 4
 cluster (not in all): --nodes 1,2,3 --window 8 --phase-sec 4   (publishes/s per node on one Redis)
 presence-storm (not in all): --joins 600 --nodes 3 --concurrency 50
 reconnect-storm (not in all): --clients 500 --rate 20 --phase-sec 3
+cost-model (not in all): --count 200 --idle-sec 5   (Redis commands and bytes per publish, subscribe, presence join; idle per node)
 connections (not in all): --connections 5000 --idle-sec 12   (KiB and idle CPU per WebSocket beside raw ws)
 webhooks (not in all): --duration-sec 8 --connections 16 --backend memory|redis --batch 50 --lanes 4
 console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (server CPU with a console page open vs closed)

@@ -1,5 +1,5 @@
 /**
- * Scenario 5, two nodes on Redis: the ws fan-out measurement (1,000 subscribers, signed
+ * Scenario 5, two nodes on Redis (with and without publisher backpressure): the ws fan-out measurement (1,000 subscribers, signed
  * REST publishes at 100/s then saturation) with publishes on node A and subscribers on
  * node B sharing one private redis-server, next to the same load on one node (memory
  * backend, and Redis backend) in the same run, so the difference is the Redis hop.
@@ -9,6 +9,7 @@ import type { ScenarioResult } from '../lib/report.ts';
 import { startRedis } from '../servers/redis.ts';
 import { startRoomcast } from '../servers/roomcast.ts';
 import { metric, ratio } from './compare.ts';
+import { writeDocsSection } from './cluster-kit.ts';
 import { runFanoutTarget, type FanoutOptions, type FanoutServers } from './fanout-runner.ts';
 
 const TARGETS: Record<string, () => Promise<FanoutServers>> = {
@@ -29,21 +30,26 @@ const TARGETS: Record<string, () => Promise<FanoutServers>> = {
       },
     };
   },
-  'redis 2 nodes': async () => {
-    const redis = await startRedis();
-    const nodeA = await startRoomcast('roomcast-a', { redisUrl: redis.url });
-    const nodeB = await startRoomcast('roomcast-b', { redisUrl: redis.url }, { configPath: nodeA.configPath });
-    return {
-      subscribeOrigin: nodeB.origin,
-      publishOrigin: nodeA.origin,
-      pids: { 'node A': [nodeA.proc.pid], 'node B': [nodeB.proc.pid], redis: [redis.proc.pid] },
-      stop: async () => {
-        await Promise.all([nodeA.proc.stop(), nodeB.proc.stop()]);
-        await redis.proc.stop();
-      },
-    };
-  },
+  'redis 2 nodes': () => twoNodeServers(undefined),
+  'redis 2 nodes no backpressure': () => twoNodeServers(0),
 };
+
+/** Publishes on node A, subscribers on node B; `maxLagMs` sets `backpressure.maxLagMs` (default: the config default). */
+async function twoNodeServers(maxLagMs: number | undefined): Promise<FanoutServers> {
+  const redis = await startRedis();
+  const overrides = maxLagMs === undefined ? {} : { backpressure: { maxLagMs } };
+  const nodeA = await startRoomcast('roomcast-a', { redisUrl: redis.url, overrides });
+  const nodeB = await startRoomcast('roomcast-b', { redisUrl: redis.url }, { configPath: nodeA.configPath });
+  return {
+    subscribeOrigin: nodeB.origin,
+    publishOrigin: nodeA.origin,
+    pids: { 'node A': [nodeA.proc.pid], 'node B': [nodeB.proc.pid], redis: [redis.proc.pid] },
+    stop: async () => {
+      await Promise.all([nodeA.proc.stop(), nodeB.proc.stop()]);
+      await redis.proc.stop();
+    },
+  };
+}
 
 export async function twoNodes(options: Options): Promise<ScenarioResult> {
   const rate = options.number('rate', 100);
@@ -59,7 +65,7 @@ export async function twoNodes(options: Options): Promise<ScenarioResult> {
       { name: `saturation w${window}`, rate: 0, window },
     ],
   };
-  const targets = options.list('targets', ['memory 1 node', 'redis 1 node', 'redis 2 nodes']);
+  const targets = options.list('targets', ['memory 1 node', 'redis 1 node', 'redis 2 nodes', 'redis 2 nodes no backpressure']);
   const result: ScenarioResult = {
     scenario: 'two-nodes',
     startedAt: new Date().toISOString(),
@@ -83,5 +89,18 @@ export async function twoNodes(options: Options): Promise<ScenarioResult> {
     metric(result, 'redis 2 nodes', saturation, 'deliveries/s'),
     metric(result, 'memory 1 node', saturation, 'deliveries/s'),
   );
+  // Backpressure (backpressure.maxLagMs, default 2000 ms): delivery lag at saturation with and without it.
+  result.comparisons[`saturation p99 ms, redis 2 nodes (backpressure on)`] = metric(result, 'redis 2 nodes', saturation, 'p99 ms');
+  result.comparisons[`saturation p99 ms, redis 2 nodes no backpressure`] = metric(result, 'redis 2 nodes no backpressure', saturation, 'p99 ms');
+  result.comparisons[`saturation publishes pushed back (503), redis 2 nodes`] = metric(result, 'redis 2 nodes', saturation, 'failed pub');
+  if (options.string('docs', 'true') !== 'false') {
+    result.notes.push(
+      `written: ${writeDocsSection(
+        result,
+        'Two nodes at saturation, with and without backpressure',
+        `${fanout.subscribers} subscribers on node B, signed REST publishes on node A (one Redis): ${rate}/s, then saturation (${window} in flight). "failed pub" counts publishes refused with 503 RC_ERR_PUBLISH_BACKPRESSURE (the bench publisher does not wait its Retry-After).`,
+      )}`,
+    );
+  }
   return result;
 }

@@ -439,9 +439,15 @@ export const configSchema = {
           minimum: 0,
           default: 2000,
           'x-unit': 'ms',
-          description: "Largest delivery lag of any node (publish → fan-out on that node, or its event-loop delay) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. A node that stops reporting counts as lagging by its silence. 0 disables.",
+          description: "Largest delivery lag of any node (publish → fan-out on that node, or its event-loop delay, sustained over three report intervals) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. 0 disables.",
         },
         reportIntervalMs: { type: 'integer', minimum: 50, default: 250, 'x-unit': 'ms', description: "How often each node shares its lag through the backend and reads the cluster's." },
+        countSilentNodes: {
+          type: 'boolean',
+          default: false,
+          description:
+            'Also count a node that stopped reporting (stopped or starved, until its heartbeat expires) as lagging by its silence past three report intervals (at least 2 s). Off by default: a node that crashed would then push publishers back until `node.heartbeatTtlMs` passes.',
+        },
       },
     },
     metrics: {

@@ -205,6 +205,7 @@ export interface QuotasConfig {
 export interface BackpressureConfig {
   maxLagMs: number;
   reportIntervalMs: number;
+  countSilentNodes: boolean;
 }
 
 export interface Config {

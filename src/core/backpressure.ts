@@ -7,10 +7,12 @@
  * publish → fan-out delay of the messages it received in the interval (the store's
  * append time to this node's dispatch, less this node's clock offset from the store, the
  * smallest delay seen over the last minutes) and how late its own timer ran (event-loop
- * delay), the smallest of the last three intervals (sustained lag, not one pause). It shares the figure through the backend (`QuotaStore.report`, kept for the
- * heartbeat TTL) and reads back the cluster's largest; a node that stops reporting (a
- * stopped or starved process) counts as lagging by its silence past three intervals
- * (at least two seconds), until its heartbeat expires. Without a backend store the node judges its own lag.
+ * delay), the smallest of the last three intervals (sustained lag, not one pause). It
+ * shares the figure through the backend (`QuotaStore.report`, kept for the heartbeat
+ * TTL) and reads back the cluster's largest. With `backpressure.countSilentNodes`, a node
+ * that stops reporting (a stopped or starved process) counts as lagging by its silence
+ * past three intervals (at least two seconds) until its report expires. Without a
+ * backend store the node judges its own lag.
  *
  * Ownership: each node owns its figure (under its incarnation's holder id); the check
  * on the publish path reads the last cluster figure and costs no backend round trip.
@@ -27,6 +29,8 @@ export interface BackpressureOptions {
   /** The bound, in milliseconds (0: never refuse). Read at each check (reloadable). */
   readonly maxLagMs: () => number;
   readonly intervalMs: number;
+  /** Count a node that stopped reporting as lagging by its silence (else only reported figures count). */
+  readonly countSilentNodes: boolean;
   /** How long a report counts, in milliseconds: the heartbeat TTL. */
   readonly ttlMs: number;
   /** Registers a listener for every channel message this node receives. */
@@ -127,7 +131,8 @@ export class Backpressure {
     if (this.reporting) return;
     this.reporting = true;
     try {
-      this.clusterLagMs = await store.report('lag', this.options.holder, local, this.options.ttlMs, Math.max(this.options.intervalMs * 3, MIN_SILENCE_GRACE_MS));
+      const graceMs = this.options.countSilentNodes ? Math.max(this.options.intervalMs * 3, MIN_SILENCE_GRACE_MS) : this.options.ttlMs;
+      this.clusterLagMs = await store.report('lag', this.options.holder, local, this.options.ttlMs, graceMs);
       const over = this.options.maxLagMs() > 0 && this.clusterLagMs > this.options.maxLagMs();
       if (over !== this.warned) {
         this.warned = over;

@@ -134,6 +134,7 @@ export class Core {
       holder: this.quotas.holder,
       maxLagMs: () => this.config.backpressure.maxLagMs,
       intervalMs: config.backpressure.reportIntervalMs,
+      countSilentNodes: config.backpressure.countSilentNodes,
       ttlMs: config.node.heartbeatTtlMs,
       tapMessages: (listener) => this.inbound.tapMessages(listener),
       logger,

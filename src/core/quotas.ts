@@ -60,6 +60,8 @@ interface AppLease {
   /** Free units in the cluster at the last lease reply. */
   free: number;
   tight: boolean;
+  /** The lease a call in flight asks for (it may shrink the lease): admit no further meanwhile. */
+  asking: number;
   waiting: ((outcome: Admission) => void)[];
   busy: boolean;
   again: boolean;
@@ -91,7 +93,7 @@ export class ConnectionQuotas {
       lease.used++;
       return 'admitted';
     }
-    if (lease.used < lease.held && lease.waiting.length === 0) {
+    if (lease.used < Math.min(lease.held, lease.asking) && lease.waiting.length === 0) {
       lease.used++;
       return 'admitted';
     }
@@ -146,7 +148,7 @@ export class ConnectionQuotas {
   private leaseOf(appId: string): AppLease {
     let lease = this.apps.get(appId);
     if (lease === undefined) {
-      lease = { limit: 0, used: 0, held: 0, free: Infinity, tight: false, waiting: [], busy: false, again: false };
+      lease = { limit: 0, used: 0, held: 0, free: Infinity, tight: false, asking: Infinity, waiting: [], busy: false, again: false };
       this.apps.set(appId, lease);
     }
     return lease;
@@ -172,6 +174,7 @@ export class ConnectionQuotas {
     const store = this.options.store!;
     let reclaims = 0;
     let othersHeld = Infinity;
+    let regrown = false;
     try {
       do {
         lease.again = false;
@@ -179,18 +182,27 @@ export class ConnectionQuotas {
         const keep = this.keepOf(lease);
         let target: number;
         if (lease.waiting.length > 0) target = wanted + keep;
-        else if (renew || lease.held - lease.used > keep * 2 || (lease.tight && lease.held > lease.used)) target = lease.used + keep;
+        else if (renew || lease.used > lease.held || lease.held - lease.used > keep * 2 || (lease.tight && lease.held > lease.used)) target = lease.used + keep;
         else continue;
         renew = false;
         let reply: { held: number; total: number };
+        lease.asking = target;
         try {
           reply = await store.lease(quotaName(appId), this.holder, target, lease.limit, this.options.ttlMs);
         } catch (error) {
           this.options.logger.debug({ err: error, appId }, 'connection lease failed');
           for (const resolve of lease.waiting.splice(0)) resolve('unavailable');
           continue;
+        } finally {
+          lease.asking = Infinity;
         }
         lease.held = reply.held;
+        // Never hold more connections than the lease covers (a shrink raced with admissions): grow back.
+        if (lease.used > lease.held && !regrown) {
+          // Once per run: when the others took the units meanwhile, the next renewal tries again.
+          regrown = true;
+          lease.again = true;
+        }
         lease.free = lease.limit - reply.total;
         lease.tight = lease.free < keep * TIGHT_BLOCKS || lease.free < TIGHT_BLOCKS;
         while (lease.waiting.length > 0 && lease.used < lease.held) {

@@ -33,7 +33,7 @@ before(async () => {
     log: { level: 'info' },
     node: { heartbeatIntervalMs: 1000, heartbeatTtlMs: 30_000 },
     bots: { cookieSecret: 'backpressure-cookie-secret', maxEventLoopDelayMs: 0 },
-    backpressure: { maxLagMs: MAX_LAG_MS, reportIntervalMs: 100 },
+    backpressure: { maxLagMs: MAX_LAG_MS, reportIntervalMs: 100, countSilentNodes: true },
     apps: [APP],
   };
   await writeFile(join(work, 'roomcast.json'), JSON.stringify(config));

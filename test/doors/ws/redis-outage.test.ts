@@ -44,7 +44,7 @@ test('Redis down: subscribes and client events fail clearly, the socket stays us
   assert.equal((refused!.data as { status: number }).status, 503);
 
   client.send({ event: 'client-x', channel: 'private-before', data: {} });
-  const error = await client.next((frame) => frame.event === 'pusher:error' && rcCode(frame) === 'RC_ERR_BACKEND_UNAVAILABLE', 10_000);
+  const error = await client.next((frame) => frame.event === 'pusher:error' && ['RC_ERR_BACKEND_UNAVAILABLE', 'RC_ERR_BACKEND_BUS_DOWN'].includes(rcCode(frame)), 10_000);
   assert.equal((error.data as { code: number }).code, 4200);
 
   client.send({ event: 'pusher:ping', data: {} });

@@ -13,7 +13,7 @@ import type { RoomcastError } from '../errors.ts';
 /** How often an outage checks whether the backend is back, in milliseconds. */
 const RECHECK_MS = 1000;
 
-const BACKEND_CODES: ReadonlySet<string> = new Set(['RC_ERR_BACKEND_UNAVAILABLE', 'RC_ERR_BACKEND_TIMEOUT']);
+const BACKEND_CODES: ReadonlySet<string> = new Set(['RC_ERR_BACKEND_UNAVAILABLE', 'RC_ERR_BACKEND_TIMEOUT', 'RC_ERR_BACKEND_BUS_DOWN']);
 
 export class OutageLog {
   private since = 0;

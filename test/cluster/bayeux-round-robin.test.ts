@@ -10,9 +10,8 @@ import { after, before, test } from 'node:test';
 import { adapt } from 'cometd-nodejs-client';
 import faye from 'faye';
 import { bayeux, handshake, login, until } from '../helpers/bots.ts';
-import { clusterConfig, startClusterProcesses, type ClusterProcesses } from '../helpers/cluster-processes.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { startRoundRobinProxy, type RoundRobinProxy } from '../helpers/round-robin-proxy.ts';
+import { startBalancedCluster, type BalancedCluster, type ClusterProcesses } from '../helpers/cluster-processes.ts';
+import type { RoundRobinProxy } from '../helpers/round-robin-proxy.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 
 adapt();
@@ -21,20 +20,15 @@ type Message = import('cometd').Message;
 type CometDClient = InstanceType<typeof CometD>;
 
 const ROOM = 'presence-room-acme-lobby';
-let redis: TestRedis;
+let balanced: BalancedCluster | undefined;
 let cluster: ClusterProcesses;
 let proxy: RoundRobinProxy;
 
 before(async () => {
-  redis = await startRedis();
-  cluster = await startClusterProcesses(3, clusterConfig(redis.url, { connectTimeoutMs: 3000, sessionGraceMs: 5000 }));
-  proxy = await startRoundRobinProxy(cluster.nodes.map((node) => node.url));
+  balanced = await startBalancedCluster(3, { connectTimeoutMs: 3000, sessionGraceMs: 5000 });
+  ({ cluster, proxy } = balanced);
 });
-after(async () => {
-  await proxy?.close();
-  await cluster?.stop();
-  await redis?.stop();
-});
+after(() => balanced?.stop());
 
 async function publish(data: string, via: string = proxy.url): Promise<void> {
   const sent = await signedCall(via, 'POST', '/apps/app-1/events', { body: { name: 'chat', channel: ROOM, data } });

@@ -6,6 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startRedis, type TestRedis } from './redis-server.ts';
+import { startRoundRobinProxy, type RoundRobinProxy } from './round-robin-proxy.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 
 export interface ClusterProcesses {
@@ -66,4 +68,37 @@ export async function startClusterProcesses(count: number, config: Record<string
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A real redis-server, `count` nodes on one config file, and a non-sticky round-robin proxy in front of them. */
+export interface BalancedCluster {
+  readonly redis: TestRedis;
+  readonly cluster: ClusterProcesses;
+  readonly proxy: RoundRobinProxy;
+  /** Stops the proxy, the nodes and Redis (each by its PID). */
+  stop(): Promise<void>;
+}
+
+export async function startBalancedCluster(count: number, bots: Record<string, unknown>): Promise<BalancedCluster> {
+  const redis = await startRedis();
+  let cluster: ClusterProcesses | undefined;
+  try {
+    cluster = await startClusterProcesses(count, clusterConfig(redis.url, bots));
+    const proxy = await startRoundRobinProxy(cluster.nodes.map((node) => node.url));
+    const started = cluster;
+    return {
+      redis,
+      cluster: started,
+      proxy,
+      async stop() {
+        await proxy.close();
+        await started.stop();
+        await redis.stop();
+      },
+    };
+  } catch (error) {
+    await cluster?.stop();
+    await redis.stop();
+    throw error;
+  }
 }

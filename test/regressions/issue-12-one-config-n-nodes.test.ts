@@ -16,26 +16,20 @@ import { after, before, test } from 'node:test';
 import faye from 'faye';
 import { createCookieSeal } from '../../src/doors/bayeux/cookies.ts';
 import { bayeuxPost, handshake, login, until } from '../helpers/bots.ts';
-import { clusterConfig, startClusterProcesses, type ClusterProcesses } from '../helpers/cluster-processes.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { startRoundRobinProxy, type RoundRobinProxy } from '../helpers/round-robin-proxy.ts';
+import { startBalancedCluster, type BalancedCluster, type ClusterProcesses } from '../helpers/cluster-processes.ts';
+import type { RoundRobinProxy } from '../helpers/round-robin-proxy.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 
 const ROOM = 'presence-room-acme-lobby';
-let redis: TestRedis;
+let balanced: BalancedCluster | undefined;
 let cluster: ClusterProcesses;
 let proxy: RoundRobinProxy;
 
 before(async () => {
-  redis = await startRedis();
-  cluster = await startClusterProcesses(3, clusterConfig(redis.url, { connectTimeoutMs: 2000, sessionGraceMs: 3000 }));
-  proxy = await startRoundRobinProxy(cluster.nodes.map((node) => node.url));
+  balanced = await startBalancedCluster(3, { connectTimeoutMs: 2000, sessionGraceMs: 3000 });
+  ({ cluster, proxy } = balanced);
 });
-after(async () => {
-  await proxy?.close();
-  await cluster?.stop();
-  await redis?.stop();
-});
+after(() => balanced?.stop());
 
 test('same config file, no cookie secret: a login on node A is accepted on node B', async () => {
   const [nodeA, nodeB] = cluster.nodes;

@@ -64,7 +64,8 @@ console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
            --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"
 slow-consumers (not in all): --stalled 500 --normal 20 --rate 50 --payload-bytes 4096 --phase-sec 10 --stall-sec 20
-           --slow-http 250 --uploads 200 [--docs false] (figures written into docs/performance.md)
+           --slow-http 250 --uploads 200 [--parts A,B,C] [--headers-timeout-sec 10 --request-timeout-sec 30]
+           [--docs false] (figures of a full run with the default timeouts written into docs/performance.md)
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …
            npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]
 report:    npm run bench -- report [result.json …]   (default: the latest result of each scenario, as Markdown)`;

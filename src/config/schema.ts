@@ -103,7 +103,7 @@ export const configSchema = {
           'x-unit': 'ms',
           description: 'A connection on which no byte moves for this long while a request is read or a reply is written is closed, so a client that stops reading a reply cannot hold it. A held Bayeux connect extends its own by its hold. 0 disables (not recommended).',
         },
-        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit.' },
+        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit. Also the listen backlog (at most 65535), so a burst of new connections waits in the accept queue instead of losing its SYNs; the kernel caps the backlog at `net.core.somaxconn` (4096 on Linux since 5.4): raise that for larger bursts.' },
         maxConnectionsPerAddress: {
           type: 'integer',
           minimum: 0,

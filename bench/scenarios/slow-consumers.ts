@@ -112,7 +112,7 @@ function writePerformanceSection(result: ScenarioResult, args: string): string {
     ...rows.map((row) => `| ${row.phase} | ${columns.map((column) => cell(row.metrics[column])).join(' | ')} | ${row.cpu === undefined ? '' : `${Math.round(row.cpu.groups.server ?? 0)} / ${Math.round(row.cpu.otherPercent)}`} |`),
   ];
   const block = [
-    `Command: \`npm run bench -- ${args}\` — ${result.startedAt.slice(0, 16)}Z, load average ${loadAverage()}, roomcast defaults (memory backend, \`websocket.stallTimeoutMs\` 5000, \`server.headersTimeoutMs\` 10000, \`server.requestTimeoutMs\` 30000) but \`server.maxConnectionsPerAddress\` 0 (every client is on 127.0.0.1).`,
+    `Command: \`npm run bench -- ${args}\` — ${result.startedAt.slice(0, 16)}Z, load average ${loadAverage()} (1, 5, 15 min, at the end), roomcast defaults (memory backend, \`websocket.stallTimeoutMs\` 5000, \`server.headersTimeoutMs\` 10000, \`server.requestTimeoutMs\` 30000) but \`server.maxConnectionsPerAddress\` 0 (every client is on 127.0.0.1).`,
     '',
     '| figure | value | target |',
     '|---|---|---|',

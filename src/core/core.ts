@@ -315,9 +315,10 @@ export class Core {
   /**
    * Keeps every channel's messages flowing to this node until the returned function is
    * called, for node-wide consumers that must see channels nobody here subscribes to
-   * (push's `extras.push`, wildcard bot subscriptions). Needed only when the bus routes by
-   * interest (`backend.redis.routing: interest`); elsewhere every node receives everything
-   * and this costs nothing.
+   * (Bayeux wildcard subscriptions). Needed only when the bus routes by interest
+   * (`backend.redis.routing: interest`, the default); elsewhere every node receives
+   * everything and this costs nothing. Consumers of this node's own appends (webhooks,
+   * push's `extras.push`) need no hold: they observe the append (`observers`).
    */
   holdAllStreams(): () => void {
     const bus = this.backend.bus;

@@ -93,7 +93,7 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   const received = new LabelTally<'app'>();
   new Counter({
     name: 'roomcast_messages_received_total',
-    help: 'Channel messages of the whole cluster received by this node from the backend (every message, unless the bus routes by interest)',
+    help: 'Channel messages received by this node from the backend: those of channels with local subscribers (interest routing, the default), every message of the cluster with broadcast routing or while a Bayeux wildcard subscription is open here',
     labelNames: ['app'] as const,
     registers: [registry],
     collect() {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Backend, BusMessage, LogEntry, StreamState } from '../../src/backends/ports.ts';
-import { keep, name } from './contract-kit.ts';
+import { keep, name, takeEverything } from './contract-kit.ts';
 import { describeSharedStoreCases } from './shared-store.contract.ts';
 
 export type BackendFactory = () => Promise<Backend>;
@@ -61,10 +61,12 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       backend = await factory();
       backend.bus.setHandler(seen.push);
       await backend.start();
+      await takeEverything(backend);
       // A second instance on the same store: another node (for memory, its own world).
       peer = await factory();
       peer.bus.setHandler(peerSeen.push);
       await peer.start();
+      await takeEverything(peer);
     });
     after(async () => {
       await backend.close();

@@ -55,7 +55,7 @@ bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 many-channels (not in all): --channels 10000 --subs-per-socket 100 --placements affine,random --routings broadcast,interest
            --window 16 --phase-sec 10 --idle-sec 3   (Redis egress and node CPU per publish, 3 nodes, broadcast vs interest)
-cluster (not in all): --nodes 1,2,3 --window 8 --phase-sec 4   (publishes/s per node on one Redis)
+cluster (not in all): --targets standalone,cluster --phases direct,rest --masters 3 --nodes 2 --window 8 --in-flight 64 --channels 256 --phase-sec 5   (standalone Redis vs Redis Cluster at saturation)
 presence-storm (not in all): --joins 600 --nodes 3 --concurrency 50
 reconnect-storm (not in all): --clients 500 --rate 20 --phase-sec 3
 cost-model (not in all): --count 200 --idle-sec 5   (Redis commands and bytes per publish, subscribe, presence join; idle per node)

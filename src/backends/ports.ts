@@ -212,6 +212,14 @@ export interface PresenceMember {
  */
 export interface PresenceStore {
   join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }>;
+  /**
+   * Joins unless the channel already has `maxUsers` distinct users and `entry.userId` is
+   * not one of them: then nothing changes and the result is `null`. The check and the
+   * join are one atomic step per channel, so concurrent joins on any nodes never take
+   * the channel past `maxUsers` (0: no bound). Entries of a dead node count until
+   * `removeNode` drops them.
+   */
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean } | null>;
   /** Removes a connection; `null` when it was not a member. */
   leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null>;
   /** Distinct users of the channel (the info of their most recent connection). */

@@ -359,13 +359,19 @@ export class Core {
   /**
    * Joins a presence channel: subscribes, records the member, announces `member_added`
    * when this is the user's first connection, and returns the members (the joiner included).
+   * With `maxUsers` (> 0), a user who would be the channel's `maxUsers + 1`-th distinct user
+   * on any node is refused: nothing stays subscribed and the result is null.
    */
-  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]>;
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers: number): Promise<Member[] | null>;
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers = 0): Promise<Member[] | null> {
     // A queued retry of an earlier leave must not remove this new membership.
     this.presence.forgetPendingLeave(appId, channel, subscriber.connectionId);
     await this.subscribe(appId, channel, subscriber);
     try {
-      return await this.presence.join(appId, channel, subscriber, member);
+      const members = await this.presence.join(appId, channel, subscriber, member, maxUsers);
+      if (members === null) await this.unsubscribe(appId, channel, subscriber);
+      return members;
     } catch (error) {
       await this.unsubscribe(appId, channel, subscriber);
       throw error;

@@ -76,6 +76,7 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   http.addHook('onError', (_request, _reply, error, done) => {
     const code = (error as { code?: unknown }).code;
     if (code === 'RC_ERR_BOT_BUSY') counters.refusals.add('bayeux\nshed');
+    if (code === 'RC_ERR_PUBLISH_BACKPRESSURE') counters.refusals.add('rest\nbackpressure');
     done();
   });
 

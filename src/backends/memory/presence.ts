@@ -14,8 +14,11 @@ interface ChannelPresence {
 export class MemoryPresence implements PresenceStore {
   private readonly channels = new Map<string, ChannelPresence>();
 
-  async join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }> {
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }>;
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean } | null>;
+  async join(channel: string, entry: PresenceEntry, maxUsers = 0): Promise<{ firstForUser: boolean } | null> {
     let state = this.channels.get(channel);
+    if (maxUsers > 0 && state !== undefined && !state.users.has(entry.userId) && state.users.size >= maxUsers) return null;
     if (state === undefined) {
       state = { connections: new Map(), users: new Map() };
       this.channels.set(channel, state);

@@ -10,11 +10,18 @@
 -- ARGV[2]  nodeId
 -- ARGV[3]  userId
 -- ARGV[4]  userInfo (JSON text)
+-- ARGV[5]  maxUsers: refuse a user who is not a member yet while the channel has this
+--          many distinct users (0: no bound)
 -- Returns  { 1 when this is the user's first connection in the channel else 0,
---            the joining node's connections in the channel now }
+--            the joining node's connections in the channel now },
+--          or { -1, 0 } when refused (nothing changed)
 --! include lib/presence-entry.lua
 
 local conns, users, order, nodes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local max_users = tonumber(ARGV[5]) or 0
+if max_users > 0 and redis.call('HEXISTS', users, ARGV[3]) == 0 and redis.call('HLEN', users) >= max_users then
+  return { -1, 0 }
+end
 local previous = redis.call('HGET', conns, ARGV[1])
 if previous then
   remove_connection(conns, users, order, nodes, ARGV[1], previous)

@@ -28,6 +28,8 @@ const MAX_PENDING_LEAVES = 100_000;
 export interface Departure {
   readonly channel: string;
   readonly userId: string;
+  /** The store's presence version of the leave (see PresenceStore), when known. */
+  readonly version?: number;
 }
 
 export class PresenceTracker {
@@ -66,13 +68,13 @@ export class PresenceTracker {
     });
     return async () => {
       const failures = await inBatches(memberships, async ({ key, connectionId, userId, userInfo }) => {
-        const { firstForUser } = await this.backend.presence.join(key, { connectionId, nodeId: this.nodeId(), userId, userInfo });
+        const { firstForUser, version } = await this.backend.presence.join(key, { connectionId, nodeId: this.nodeId(), userId, userInfo });
         if (!firstForUser) return;
         const { appId, channel } = parseStreamKey(key);
         const member: Member = { userId, userInfo: parseJson(userInfo) };
         this.observers?.notify('memberChanged', appId, channel, userId, true);
         void this.record(appId, channel, 'presence.enter', userId, member.userInfo);
-        await this.sendSignal({ type: 'presence', change: { kind: 'member_added', appId, channel, member } });
+        await this.sendSignal({ type: 'presence', change: { kind: 'member_added', appId, channel, member, version } });
       });
       if (failures > 0) throw new Error(`${failures} of ${memberships.length} presence members could not be registered again`);
     };
@@ -90,10 +92,11 @@ export class PresenceTracker {
     // Recorded first: a re-registration that starts while this join is on its way registers it too.
     this.joinedUsers.set(id, { userId: member.userId, userInfo });
     let firstForUser: boolean;
+    let version: number;
     try {
       const held = this.gate?.pass();
       if (held != null) await held;
-      ({ firstForUser } = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }));
+      ({ firstForUser, version } = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }));
     } catch (error) {
       // The caller undoes the subscription (and leaves); a failed join is not this node's member.
       if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);
@@ -104,7 +107,7 @@ export class PresenceTracker {
       void this.record(appId, channel, 'presence.enter', member.userId, member.userInfo);
       await this.sendSignal({
         type: 'presence',
-        change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId },
+        change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId, version },
       });
     }
     return this.members(appId, channel);
@@ -130,7 +133,7 @@ export class PresenceTracker {
       this.pendingLeaves.delete(id);
       this.joinedUsers.delete(id);
       if (result?.lastForUser) {
-        await this.announceDepartures([{ channel: key, userId: result.userId }]);
+        await this.announceDepartures([{ channel: key, userId: result.userId, version: result.version }]);
       } else if (result === null && userId !== undefined) {
         // Already gone: an earlier attempt that timed out ran late. Announce unless the
         // user is still there on another connection (a repeated member_removed is harmless).
@@ -163,12 +166,12 @@ export class PresenceTracker {
 
   async members(appId: string, channel: string): Promise<Member[]> {
     const members = await this.backend.presence.members(streamKey(appId, channel));
-    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo) }));
+    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo), version: entry.version }));
   }
 
   /** Announces `member_removed` (and records the leave) for each user who left. */
   async announceDepartures(left: readonly Departure[]): Promise<void> {
-    for (const { channel: key, userId } of left) {
+    for (const { channel: key, userId, version } of left) {
       const { appId, channel } = parseStreamKey(key);
       this.observers?.notify('memberChanged', appId, channel, userId, false);
       // Not a channel: the `#online` set of signed-in users (webhooks) shares the presence store.
@@ -176,7 +179,7 @@ export class PresenceTracker {
       void this.record(appId, channel, 'presence.leave', userId);
       await this.sendSignal({
         type: 'presence',
-        change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null } },
+        change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null }, ...(version === undefined ? {} : { version }) },
       });
     }
   }

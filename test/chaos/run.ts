@@ -307,6 +307,12 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         if (outcome.readyMs !== undefined) figures.readyMaxMs = Math.max(figures.readyMaxMs ?? 0, outcome.readyMs ?? Number.POSITIVE_INFINITY);
         if (presence.examples.length > 0 && figures.examples.length < 12) figures.examples.push(...presence.examples.slice(0, 3).map((line) => `cycle ${cycle} presence: ${line}`));
         for (const example of presence.examples.slice(0, 3)) log(`  ${example}`);
+        if (presence.ghosts + presence.missing > 0) {
+          // What the nodes said about membership meanwhile (reaps, re-registrations, failed heartbeats).
+          for (const node of cluster.nodes) {
+            for (const line of node.warnings().slice(-6)) log(`  ${node.name}: ${line.slice(0, 300)}`);
+          }
+        }
         log(`${scenario} cycle ${cycle}/${options.cycles}: ready ${outcome.readyMs === undefined ? '-' : `${outcome.readyMs} ms`}, presence ghosts ${presence.ghosts} missing ${presence.missing} (converged ${presence.convergedMs ?? 'no'}), publishes acked ${publisher.acks.length}, failed ${publisher.failed}, skipped ${publisher.skipped}`);
       }
       if (scenario === 'redis-aof') {

@@ -57,9 +57,13 @@ export class PresenceTracker {
   /**
    * Snapshot of this node's memberships (taken synchronously when the registration id
    * changed), and the step that joins them again under the current id, announcing
-   * `member_added` for each user it brings back. The announcement excludes nobody: the
-   * member's own connections may have been told it left. Rejects after trying every
-   * membership when some join failed.
+   * `member_added` once per user and channel with the user's presence version. Announced
+   * whether or not the join was the user's first: the user may be present already through
+   * an earlier attempt whose reply was lost (a timeout after Redis ran the script), after
+   * subscribers were told the user left; a node that already passed on that version drops
+   * the announcement (presence-view.ts). The announcement excludes nobody: the member's
+   * own connections may have been told it left. Rejects after trying every membership
+   * when some join failed.
    */
   reregister(): () => Promise<void> {
     const memberships = [...this.joinedUsers].map(([id, member]) => {
@@ -67,13 +71,21 @@ export class PresenceTracker {
       return { key: id.slice(0, cut), connectionId: id.slice(cut + 1), ...member };
     });
     return async () => {
+      const announced = new Set<string>();
       const failures = await inBatches(memberships, async ({ key, connectionId, userId, userInfo }) => {
         const { firstForUser, version } = await this.backend.presence.join(key, { connectionId, nodeId: this.nodeId(), userId, userInfo });
-        if (!firstForUser) return;
         const { appId, channel } = parseStreamKey(key);
         const member: Member = { userId, userInfo: parseJson(userInfo) };
-        this.observers?.notify('memberChanged', appId, channel, userId, true);
-        void this.record(appId, channel, 'presence.enter', userId, member.userInfo);
+        if (firstForUser) {
+          this.observers?.notify('memberChanged', appId, channel, userId, true);
+          void this.record(appId, channel, 'presence.enter', userId, member.userInfo);
+        } else if (version <= 0) {
+          // No version to tell a repeat from news (a store written before versions): only a first join is announced.
+          return;
+        }
+        const once = `${key}\n${userId}`;
+        if (announced.has(once)) return;
+        announced.add(once);
         await this.sendSignal({ type: 'presence', change: { kind: 'member_added', appId, channel, member, version } });
       });
       if (failures > 0) throw new Error(`${failures} of ${memberships.length} presence members could not be registered again`);

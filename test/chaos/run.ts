@@ -62,6 +62,13 @@ export interface ChaosOptions {
    * holds the bot — one process start fewer). Default 3.
    */
   readonly nodes?: 2 | 3;
+  /**
+   * How long Redis stays down in the Redis scenarios before it is started again (ms).
+   * Default 0: at once. Past the heartbeat TTL, every registration has expired when Redis
+   * is back, so nodes reap each other while they register again: what a loaded machine,
+   * whose Redis restart alone takes seconds, does at random.
+   */
+  readonly redisDownMs?: number;
   /** Run the memory group beside the Redis group instead of after it (a shorter run, a busier machine). */
   readonly parallelGroups?: boolean;
   /**
@@ -292,7 +299,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         }
         await sleep(options.settleMs);
         const faultStart = Date.now();
-        const outcome = await fault(scenario, cluster, audience, roles.victim, () => (era += 1));
+        const outcome = await fault(scenario, cluster, audience, roles.victim, () => (era += 1), options.redisDownMs ?? 0);
         log(`${scenario} cycle ${cycle}: fault over in ${outcome.faultEnd - faultStart} ms`);
         const [presence] = await Promise.all([
           checkPresenceAfter(audience.presenceChannel, outcome.faultEnd, timings.heartbeatTtlMs, () => cluster.up(), () => audience.pusherJs),
@@ -379,7 +386,7 @@ function cycleCost(scenario: ScenarioName, cluster: ChaosCluster, options: Chaos
   switch (scenario) {
     case 'redis-aof':
     case 'redis-wipe':
-      return base + 4000;
+      return base + 4000 + (options.redisDownMs ?? 0);
     case 'node-stop':
       return base + heartbeatTtlMs + 2 * heartbeatIntervalMs;
     default:
@@ -404,13 +411,13 @@ interface FaultOutcome {
   readonly readyMs?: number | null;
 }
 
-async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Audience, victim: string, loseData: () => void): Promise<FaultOutcome> {
+async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Audience, victim: string, loseData: () => void, redisDownMs: number): Promise<FaultOutcome> {
   switch (scenario) {
     case 'redis-aof':
     case 'redis-wipe': {
       const keep = scenario === 'redis-aof';
       if (!keep) loseData();
-      await cluster.restartRedis(keep);
+      await cluster.restartRedis(keep, redisDownMs);
       const back = Date.now();
       const readyMs = await readyAfter(back, cluster.up());
       return { faultEnd: back, readyMs };

@@ -1,15 +1,21 @@
 /**
- * Issue 12, presence signals out of order: a reaper's `member_removed` that reaches the
- * bus after the re-registration's `member_added` for the same user must not leave the
- * user out of pusher-js member lists while `/users` lists them.
+ * Issue 12, presence that converges after a Redis restart: pusher-js member lists must
+ * end up as `/users` lists, whatever order the announcements reach the nodes in.
  *
- * It happens after a Redis restart (AOF) on a loaded machine: the registrations expired
- * while Redis was down, node A reaps node B's registration (its script removes B's
- * members) while B, whose heartbeat found its registration gone, writes its members
- * again under a fresh id and announces `member_added`; A's `member_removed`, decided
- * first, is published last. Here the order is forced: B's heartbeat is held until A has
- * reaped it, and A's `member_removed` is held on its way to the bus until B's
- * `member_added` has reached the clients. Real Redis, two nodes on one config, pusher-js.
+ * 1. A reaper's `member_removed` that reaches the bus after the re-registration's
+ *    `member_added` for the same user. It happens after a Redis restart (AOF) on a loaded
+ *    machine: the registrations expired while Redis was down, node A reaps node B's
+ *    registration (its script removes B's members) while B, whose heartbeat found its
+ *    registration gone, writes its members again under a fresh id and announces
+ *    `member_added`; A's `member_removed`, decided first, is published last. The order is
+ *    forced here: B's heartbeat is held until A has reaped it, and A's `member_removed` is
+ *    held on its way to the bus until B's `member_added` has reached the clients.
+ * 2. A re-registration join that Redis ran but whose reply B never got (a command
+ *    timeout): the next attempt finds the user present already (a second connection of
+ *    the user kept the entry) and must still announce the user, who was announced gone.
+ *
+ * Real Redis, two nodes on one config, pusher-js clients; the faults are injected by
+ * wrapping the nodes' backend calls.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -113,4 +119,48 @@ test("a reaper's member_removed published after the re-registration's member_add
   assert.deepEqual(ids(ann), ['ann', 'ben', 'cat'], "ann's member list");
   assert.deepEqual(ids(ben), ['ann', 'ben', 'cat'], "ben's member list (ben about himself)");
   assert.deepEqual(ids(cat), ['ann', 'ben', 'cat'], "cat's member list");
+});
+
+test('a re-registration join whose reply was lost (Redis ran it) is announced by the next attempt, for a user with two connections', async () => {
+  const channel = `${CHANNEL}-lost-reply`;
+  const join = async (on: RunningApp, userId: string): Promise<PresenceChannel> => {
+    const client = await pusherJsClient(on.port, { presence: { user_id: userId } });
+    clients.push(client);
+    return (await subscribed(client, channel)) as PresenceChannel;
+  };
+  const dan = await join(nodeA, 'dan');
+  // Two connections: a connection that joins again replaces its own lost entry (and counts as first), a second one does not.
+  await join(nodeB, 'eve');
+  await join(nodeB, 'eve');
+  await waitUntil(() => ids(dan).join() === 'dan,eve', 5000, 'dan sees eve');
+
+  // B's next join that brings eve back runs in Redis, but B is told it failed (a command timeout after the script ran).
+  const presenceB = nodeB.app.core.backend.presence;
+  const joinB = presenceB.join.bind(presenceB);
+  let lostReplies = 0;
+  presenceB.join = async (key, entry) => {
+    const result = await joinB(key, entry);
+    if (entry.userId !== 'eve' || !result.firstForUser || lostReplies > 0) return result;
+    lostReplies++;
+    throw new Error('command timed out (held by the test)');
+  };
+  // B's heartbeat fails until A has reaped it and dan was told eve left.
+  const removed = new Promise<void>((resolve) => dan.bind('pusher:member_removed', (gone: { id: string }) => gone.id === 'eve' && resolve()));
+  const nodesB = nodeB.app.core.backend.nodes;
+  const heartbeatB = nodesB.heartbeat.bind(nodesB);
+  nodesB.heartbeat = async () => {
+    throw new Error('held by the test');
+  };
+  try {
+    await Promise.race([removed, new Promise((_, reject) => setTimeout(() => reject(new Error('A did not reap B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+  } finally {
+    nodesB.heartbeat = heartbeatB;
+  }
+  const readded = new Promise<void>((resolve) => dan.bind('pusher:member_added', (added: { id: string }) => added.id === 'eve' && resolve()));
+  await Promise.race([readded, new Promise((_, reject) => setTimeout(() => reject(new Error(`eve was not announced again (lost replies: ${lostReplies})`)), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+  presenceB.join = joinB;
+  assert.equal(lostReplies, 1);
+  assert.deepEqual(ids(dan), ['dan', 'eve']);
+  const listed = await signedCall(nodeA.url, 'GET', `/apps/${TEST_APP.id}/channels/${channel}/users`);
+  assert.deepEqual((listed.json.users as { id: string }[]).map((user) => user.id).sort(), ['dan', 'eve']);
 });

@@ -409,8 +409,9 @@ export class Core {
     }
   }
 
-  presenceMembers(appId: string, channel: string): Promise<Member[]> {
-    return this.presence.members(appId, channel);
+  /** The channel's members (user id and info; their store versions stay inside the core and the doors' subscribe). */
+  async presenceMembers(appId: string, channel: string): Promise<Member[]> {
+    return (await this.presence.members(appId, channel)).map(({ userId, userInfo }) => ({ userId, userInfo }));
   }
 
   channelInfo(appId: string, channel: string): Promise<ChannelInfo> {

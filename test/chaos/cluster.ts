@@ -184,13 +184,14 @@ export class ChaosCluster {
     return this.nodes.filter((node) => node.state === 'up');
   }
 
-  /** SIGKILLs Redis, optionally loses its data, and starts it again on the same port; resolves once it answers PING. */
-  async restartRedis(keepData: boolean): Promise<void> {
+  /** SIGKILLs Redis, optionally loses its data, and starts it again on the same port after `downMs`; resolves once it answers PING. */
+  async restartRedis(keepData: boolean, downMs = 0): Promise<void> {
     const redis = this.redis;
     if (redis === null) throw new Error('memory cluster has no Redis');
     untrackPid(redis.pid);
     await redis.kill();
     if (!keepData) redis.wipe();
+    if (downMs > 0) await new Promise((done) => setTimeout(done, downMs));
     await redis.restart();
     trackPid(redis.pid);
   }

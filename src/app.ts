@@ -21,7 +21,7 @@ import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
 import { applyConnectionHygiene, listenBacklog } from './ops/connections.ts';
-import { createLogger, installAccessLog, warnAboutSampleSecrets } from './ops/logger.ts';
+import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
@@ -122,6 +122,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     forceCloseConnections: true,
     // One access line per request, written on response (ops/logger.ts), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    // `request.log` is made on first use (ops/logger.ts): most requests log nothing through it.
+    childLoggerFactory: lazyRequestLogger,
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too.
     frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),

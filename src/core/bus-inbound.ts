@@ -41,8 +41,12 @@ const CATCH_UP_PAGE = 500;
 const CATCH_UP_MAX_PAGES = 40;
 /** Read-back before the time the bus was lost, for streams with no position (clock skew), in milliseconds. */
 const CLOCK_MARGIN_MS = 500;
-/** Pauses between attempts to read a log that failed while catching up (about 6 s in all), in milliseconds. */
-const READ_RETRY_DELAYS_MS = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
+/**
+ * Pauses between attempts to read a log that failed while catching up (about 6 s in all),
+ * in milliseconds: short at first, since the command connection usually follows the bus
+ * subscription within a round trip or two.
+ */
+const READ_RETRY_DELAYS_MS = [20, 40, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
 /** Positions kept past which those of streams without local subscribers are swept. */
 const MAX_POSITIONS = 50_000;
 

@@ -122,6 +122,8 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
       if (connection.wants(cached)) connection.sendText(cached.encode(encodeChannelMessage));
     }
     subscription.state = 'active';
+    // Live copies of what the replay sent, fanned out later (a catch-up from the log), are skipped.
+    if (replayed !== null) connection.setFloor(subscription, replayed);
     if (subscription.bufferedCount !== undefined) connection.subscriptionCountChanged(channel, subscription.bufferedCount);
     for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
     flushBuffered(connection, subscription.buffered, replayed);
@@ -137,7 +139,10 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
 
 /** Undoes a pending subscription's hub entry and membership (failure, or the connection closed). */
 async function undo(connection: Connection, subscription: Subscription): Promise<void> {
-  if (connection.subscriptions.get(subscription.channel) === subscription) connection.subscriptions.delete(subscription.channel);
+  if (connection.subscriptions.get(subscription.channel) === subscription) {
+    connection.clearFloor(subscription);
+    connection.subscriptions.delete(subscription.channel);
+  }
   await connection.core.unsubscribe(connection.app.id, subscription.channel, connection);
 }
 

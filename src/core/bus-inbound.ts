@@ -12,7 +12,8 @@
  * afresh). When the bus reports it delivers again after an outage (`resumed`), or a live
  * append skips seqs, the stream is read from the log after that seq and the entries are
  * delivered in seq order; live appends of the stream that arrive meanwhile wait and are
- * delivered after, those already read skipped (each entry once, in order). A stream
+ * delivered after, those already read skipped (each entry once, in order; a live entry
+ * at or below the position, whose copy a finished catch-up already read, is dropped). A stream
  * whose gap the log cannot fill (entries trimmed by retention, the log emptied or
  * restarted under a new epoch, or the store unreadable) gets `recovery_failed` on each
  * local subscriber instead, and continues live. A stream with subscribers but nothing
@@ -301,10 +302,15 @@ export class BusInbound {
       return;
     }
     const position = this.log === undefined ? undefined : this.positionOf(stream);
-    if (position !== undefined && (entry.epoch !== position.epoch || entry.seq > position.seq + 1)) {
-      // A gap on a live bus (messages lost on the way, or a new epoch): read the log first.
-      void this.catchUp(stream, Date.now(), [entry]);
-      return;
+    if (position !== undefined) {
+      // Delivered here already: a catch-up's log read can return an entry before its live
+      // copy arrives on the bus (the two come over different connections).
+      if (entry.epoch === position.epoch && entry.seq <= position.seq) return;
+      if (entry.epoch !== position.epoch || entry.seq > position.seq + 1) {
+        // A gap on a live bus (messages lost on the way, or a new epoch): read the log first.
+        void this.catchUp(stream, Date.now(), [entry]);
+        return;
+      }
     }
     this.deliver(stream, entry);
   }

@@ -68,7 +68,7 @@ export function checkDelivery(tracks: readonly Track[], acks: readonly Ack[], gr
       if (count > 1) {
         phase.duplicates += count - 1;
         if (phase.examples.length < 8) {
-          const times = track.received.filter((received) => received.seq === ack.seq).map((received) => new Date(received.at).toISOString().slice(11, 23));
+          const times = track.received.filter((received) => received.seq === ack.seq).map((received) => `${new Date(received.at).toISOString().slice(11, 23)}${received.serial === null ? '' : ` (serial ${received.serial})`}`);
           phase.examples.push(`duplicate: ${track.name} ${track.channel}: seq ${ack.seq} serial ${ack.serial} (via ${ack.node}, acked ${new Date(ack.ackAt).toISOString().slice(11, 23)}) arrived ${count} times, at ${times.join(', ')}`);
         }
       }

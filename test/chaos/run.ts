@@ -354,7 +354,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     figures.told = phaseDelivery.told;
     figures.duplicates = phaseDelivery.duplicates;
     figures.outOfOrder = phaseDelivery.outOfOrder;
-    figures.examples.push(...phaseDelivery.examples.map((line) => `undelivered: ${line}`));
+    figures.examples.push(...phaseDelivery.examples);
     const wrong = epochs.get(scenario);
     figures.wrongEpoch = wrong?.wrongEpoch ?? 0;
     figures.examples.push(...(wrong?.examples ?? []).map((line) => `wrong epoch: ${line}`));
@@ -367,7 +367,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       first.undelivered += d.undelivered;
       first.duplicates += d.duplicates;
       first.outOfOrder += d.outOfOrder;
-      first.examples.push(...d.examples.map((line) => `undelivered (${extra}): ${line}`));
+      first.examples.push(...d.examples.map((line) => `(${extra}) ${line}`));
     }
     first.wrongEpoch += epochs.get(extra)?.wrongEpoch ?? 0;
   }

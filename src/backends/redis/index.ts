@@ -11,7 +11,7 @@
  *
  * Two connections per node: one for commands and scripts, one dedicated to the bus
  * subscription (a subscribed connection can run nothing else). Both reconnect forever
- * by themselves. While Redis is unreachable every operation fails fast with
+ * by themselves, and together: the first one back brings the others (connection.ts). While Redis is unreachable every operation fails fast with
  * RC_ERR_BACKEND_UNAVAILABLE (or RC_ERR_BACKEND_TIMEOUT), `ping` rejects (so /ready
  * answers 503), and service resumes when Redis is back — no restart needed. Keys are
  * prefixed with `keyPrefix`, so deployments can share one Redis.
@@ -22,7 +22,7 @@ import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
-import { createConnection, describeTarget, type RedisClient, type RedisContext } from './connection.ts';
+import { createConnection, describeTarget, reconnectTogether, type RedisClient, type RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 import { createKeys } from './keys.ts';
 import { RedisGeneration } from './generation.ts';
@@ -63,6 +63,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   // Push hashes and BullMQ queues use their own connections (see push.ts).
   const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
   const connections: RedisClient[] = [client, subscriber, ...(outboxClient === null ? [] : [outboxClient])];
+  reconnectTogether(connections);
   let closed = false;
 
   const backend = {

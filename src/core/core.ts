@@ -400,8 +400,7 @@ export class Core {
     await this.subscribe(appId, channel, subscriber);
     try {
       const members = await this.presence.join(appId, channel, subscriber, member);
-      // The subscriber is told these: what the node passes on later must be newer.
-      this.hub.notePresenceMembers(streamKey(appId, channel), members);
+      this.hub.notePresenceSnapshot(streamKey(appId, channel), members);
       return members;
     } catch (error) {
       await this.unsubscribe(appId, channel, subscriber);

@@ -65,7 +65,10 @@ export function checkDelivery(tracks: readonly Track[], acks: readonly Ack[], gr
       const phase = figures(ack.phase);
       phase.expected += 1;
       const count = counts.get(ack.seq) ?? 0;
-      if (count > 1) phase.duplicates += count - 1;
+      if (count > 1) {
+        phase.duplicates += count - 1;
+        if (phase.examples.length < 5) phase.examples.push(`${track.name} ${track.channel}: seq ${ack.seq} serial ${ack.serial} received ${count} times (via ${ack.node})`);
+      }
       if (count > 0) continue;
       if (track.told.some((at) => at >= ack.sentAt)) phase.told += 1;
       else {

@@ -229,6 +229,14 @@ export interface PresenceDeparture {
 export interface PresenceStore {
   /** Records a connection; `version` is the user's presence version (this join's when first, 0 when unknown). */
   join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
+  /**
+   * Joins unless the channel already has `maxUsers` distinct users and `entry.userId` is
+   * not one of them: then nothing changes and the result is `null`. The check and the
+   * join are one atomic step per channel, so concurrent joins on any nodes never take
+   * the channel past `maxUsers` (0: no bound). Entries of a dead node count until
+   * `removeNode` drops them.
+   */
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
   /** Removes a connection; `null` when it was not a member; `version` is the leave's when last (else 0). */
   leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null>;
   /** Distinct users of the channel (the info of their most recent connection), with their presence versions. */

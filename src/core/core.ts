@@ -350,9 +350,10 @@ export class Core {
   /**
    * Keeps every channel's messages flowing to this node until the returned function is
    * called, for node-wide consumers that must see channels nobody here subscribes to
-   * (push's `extras.push`, wildcard bot subscriptions). Needed only when the bus routes by
-   * interest (`backend.redis.routing: interest`); elsewhere every node receives everything
-   * and this costs nothing.
+   * (Bayeux wildcard subscriptions). Needed only when the bus routes by interest
+   * (`backend.redis.routing: interest`, the default); elsewhere every node receives
+   * everything and this costs nothing. Consumers of this node's own appends (webhooks,
+   * push's `extras.push`) need no hold: they observe the append (`observers`).
    */
   holdAllStreams(): () => void {
     const bus = this.backend.bus;
@@ -393,14 +394,19 @@ export class Core {
   /**
    * Joins a presence channel: subscribes, records the member, announces `member_added`
    * when this is the user's first connection, and returns the members (the joiner included).
+   * With `maxUsers` (> 0), a user who would be the channel's `maxUsers + 1`-th distinct user
+   * on any node is refused: nothing stays subscribed and the result is null.
    */
-  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]>;
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers: number): Promise<Member[] | null>;
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers = 0): Promise<Member[] | null> {
     // A queued retry of an earlier leave must not remove this new membership.
     this.presence.forgetPendingLeave(appId, channel, subscriber.connectionId);
     await this.subscribe(appId, channel, subscriber);
     try {
-      const members = await this.presence.join(appId, channel, subscriber, member);
-      this.hub.notePresenceSnapshot(streamKey(appId, channel), members);
+      const members = await this.presence.join(appId, channel, subscriber, member, maxUsers);
+      if (members === null) await this.unsubscribe(appId, channel, subscriber);
+      else this.hub.notePresenceSnapshot(streamKey(appId, channel), members);
       return members;
     } catch (error) {
       await this.unsubscribe(appId, channel, subscriber);

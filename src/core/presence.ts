@@ -95,9 +95,11 @@ export class PresenceTracker {
   /**
    * Records a member for a connection already subscribed on this node and announces
    * `member_added` when this is the user's first connection. Returns the members (the
-   * joiner included). The caller undoes the subscription when this throws.
+   * joiner included), or null when the channel already had `maxUsers` other users
+   * (checked atomically with the join, cluster-wide; 0: no bound). The caller undoes the
+   * subscription when this throws or refuses.
    */
-  async join(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
+  async join(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers = 0): Promise<Member[] | null> {
     const key = streamKey(appId, channel);
     const id = `${key}\n${subscriber.connectionId}`;
     const userInfo = JSON.stringify(member.userInfo ?? null);
@@ -108,7 +110,12 @@ export class PresenceTracker {
     try {
       const held = this.gate?.pass();
       if (held != null) await held;
-      ({ firstForUser, version } = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }));
+      const joined = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }, maxUsers);
+      if (joined === null) {
+        if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);
+        return null;
+      }
+      ({ firstForUser, version } = joined);
     } catch (error) {
       // The caller undoes the subscription (and leaves); a failed join is not this node's member.
       if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);

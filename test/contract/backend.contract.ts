@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Backend, BusMessage, LogEntry, StreamState } from '../../src/backends/ports.ts';
-import { keep, name, unversioned } from './contract-kit.ts';
+import { keep, name, takeEverything, unversioned } from './contract-kit.ts';
 import { describeSharedStoreCases } from './shared-store.contract.ts';
 
 export type BackendFactory = () => Promise<Backend>;
@@ -61,10 +61,12 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       backend = await factory();
       backend.bus.setHandler(seen.push);
       await backend.start();
+      await takeEverything(backend);
       // A second instance on the same store: another node (for memory, its own world).
       peer = await factory();
       peer.bus.setHandler(peerSeen.push);
       await peer.start();
+      await takeEverything(peer);
     });
     after(async () => {
       await backend.close();
@@ -265,6 +267,24 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual(unversioned(await backend.presence.leave(channel, 'c2')), { userId: 'alice', lastForUser: true });
       assert.equal(await backend.presence.leave(channel, 'c2'), null);
       assert.equal(await backend.presence.userCount(channel), 1);
+    });
+
+    test('presence: a join bounded by maxUsers refuses only a new user past the bound, atomically', async () => {
+      const channel = name('presence-bounded');
+      const entry = (connectionId: string, userId: string, nodeId = 'n1') => ({ connectionId, nodeId, userId, userInfo: 'null' });
+      // Concurrent joins of 6 users with a bound of 3: exactly 3 get in.
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => backend.presence.join(channel, entry(`b${i}`, `user${i}`, `n${i % 2}`), 3)));
+      assert.equal(results.filter((result) => result !== null).length, 3);
+      assert.equal(await backend.presence.userCount(channel), 3);
+      const inside = (await backend.presence.members(channel)).map((member) => member.userId);
+      // A member's further connection is not a new user; another user is refused and leaves no trace.
+      assert.deepEqual(unversioned(await backend.presence.join(channel, entry('again', inside[0]!, 'n2'), 3)), { firstForUser: false });
+      const outsider = ['user0', 'user1', 'user2', 'user3', 'user4', 'user5'].find((user) => !inside.includes(user))!;
+      assert.equal(await backend.presence.join(channel, entry('late', outsider, 'n2'), 3), null);
+      assert.equal(await backend.presence.leave(channel, 'late'), null);
+      assert.equal(await backend.presence.userCount(channel), 3);
+      // 0: no bound.
+      assert.deepEqual(unversioned(await backend.presence.join(channel, entry('free', outsider), 0)), { firstForUser: true });
     });
 
     test('presence: each first join and last leave takes a newer version, also after the channel emptied', async () => {

@@ -20,8 +20,11 @@ export class MemoryPresence implements PresenceStore {
   /** The last presence version issued. */
   private clock = 0;
 
-  async join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }> {
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
+  async join(channel: string, entry: PresenceEntry, maxUsers = 0): Promise<{ firstForUser: boolean; version: number } | null> {
     let state = this.channels.get(channel);
+    if (maxUsers > 0 && state !== undefined && !state.users.has(entry.userId) && state.users.size >= maxUsers) return null;
     if (state === undefined) {
       state = { connections: new Map(), users: new Map(), versions: new Map() };
       this.channels.set(channel, state);

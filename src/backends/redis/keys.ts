@@ -10,9 +10,10 @@
  *   they share one hash slot and every per-stream script stays atomic; the S tags are
  *   chosen to hash to slots spread evenly over 0…16383 (slots.ts), so the shards spread
  *   over the cluster's masters;
- * - a stream's appends are published on its shard's topic `{p}bus:{t}`, in the same slot
- *   (a script may only SPUBLISH to a shard channel of its own slot), and a node routing by
- *   interest subscribes to the shards of its local subscribers' channels only.
+ * - a stream's appends are published on its shard's topic `{p}bus:{t}` and on its own topic
+ *   `{p}bus:{t}:{S}`, both in the same slot (a script may only SPUBLISH to a shard channel
+ *   of its own slot): nodes that take everything subscribe to the shard topics, a node
+ *   routing by interest to its local subscribers' streams' own topics.
  * S is part of the key layout: every node of a deployment must use the same S, and
  * changing it leaves the history stored under the old one unread.
  *
@@ -25,6 +26,7 @@
  *
  *   {p}bus                      pub/sub topic: signals
  *   {p}bus:{t}                  pub/sub topic: appends of the shard tagged t
+ *   {p}bus:{t}:{S}              pub/sub topic: appends of the stream S (tagged t), the same frames
  *   {p}{t}:log:meta:{S}         hash: seq (last assigned), bytes (retained), age (maxAgeMs)
  *   {p}{t}:log:entries:{S}      sorted set: score = seq, member = "{seq}:{time}:{body}"
  *   {p}{t}:pres:conns:{S}       hash: connectionId → JSON [joinOrder, nodeId, userId, userInfo]
@@ -70,6 +72,8 @@ export interface RedisKeys {
   shardOf(stream: string): number;
   /** The bus topic of a shard's appends. */
   busTopic(shard: number): string;
+  /** The bus topic of one stream's appends: its shard's topic, `:`, the stream (same slot, same frames). */
+  streamTopic(stream: string): string;
   logMeta(stream: string): string;
   logEntries(stream: string): string;
   presenceConnections(channel: string): string;
@@ -113,6 +117,7 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     shards: count,
     shardOf,
     busTopic: (shard) => `${prefix}bus:{${tagOf(shard)}}`,
+    streamTopic: (stream) => `${prefix}bus:{${tagOf(shardOf(stream))}}:${stream}`,
     logMeta: (stream) => scoped('log:meta', stream),
     logEntries: (stream) => scoped('log:entries', stream),
     presenceConnections: (channel) => scoped('pres:conns', channel),

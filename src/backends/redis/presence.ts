@@ -26,7 +26,9 @@ type StoredEntry = [number, string, string, string];
 export class RedisPresence implements PresenceStore {
   constructor(private readonly context: RedisContext) {}
 
-  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }> {
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
+  join(channel: string, entry: PresenceEntry, maxUsers = 0): Promise<{ firstForUser: boolean; version: number } | null> {
     const { client, keys } = this.context;
     const nodeKey = keys.presenceNode(entry.nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
@@ -36,7 +38,16 @@ export class RedisPresence implements PresenceStore {
         entry.nodeId,
         entry.userId,
         entry.userInfo,
+        String(maxUsers),
       ])) as [number, number, number];
+      if (first === -1) {
+        // Refused: unlist the channel unless this node has connections there (as leave does).
+        if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) === 0) {
+          await client.srem(nodeKey, channel);
+          if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+        }
+        return null;
+      }
       if (onNode === 1) await client.sadd(nodeKey, channel);
       return { firstForUser: first === 1, version };
     });

@@ -12,12 +12,19 @@
 -- ARGV[2]  nodeId
 -- ARGV[3]  userId
 -- ARGV[4]  userInfo (JSON text)
+-- ARGV[5]  maxUsers: refuse a user who is not a member yet while the channel has this
+--          many distinct users (0: no bound)
 -- Returns  { 1 when this is the user's first connection in the channel else 0,
 --            the joining node's connections in the channel now,
---            the version of the user's presence (of this join when first; 0 when unknown) }
+--            the version of the user's presence (of this join when first; 0 when unknown) },
+--          or { -1, 0, 0 } when refused (nothing changed)
 --! include lib/presence-entry.lua
 
 local k = presence_keys()
+local max_users = tonumber(ARGV[5]) or 0
+if max_users > 0 and redis.call('HEXISTS', k.users, ARGV[3]) == 0 and redis.call('HLEN', k.users) >= max_users then
+  return { -1, 0, 0 }
+end
 local previous = redis.call('HGET', k.conns, ARGV[1])
 if previous then
   remove_connection(k, ARGV[1], previous)

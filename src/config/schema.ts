@@ -31,7 +31,7 @@ const limitsSchema = {
     restWindowMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: 'The rate-limit window.' },
     clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10, 'x-unit': 'events/s', description: "Client events one connection may send per second (Pusher's 10). 0 means no limit." },
     maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections of the app across every node of the cluster (`quotas`); past it a connection is closed with Pusher 4004 (over quota). 0 means unlimited.' },
-    maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members per presence channel (Pusher's 100)." },
+    maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members (distinct users) per presence channel across every node of the cluster (Pusher's 100): checked atomically with each join; past it the subscription fails with Pusher 4304. A dead node's members keep their places until its heartbeat TTL expires." },
     maxWatchlistUsers: {
       type: 'integer',
       minimum: 1,
@@ -103,7 +103,7 @@ export const configSchema = {
           'x-unit': 'ms',
           description: 'A connection on which no byte moves for this long while a request is read or a reply is written is closed, so a client that stops reading a reply cannot hold it. A held Bayeux connect extends its own by its hold. 0 disables (not recommended).',
         },
-        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit.' },
+        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit. Also the listen backlog (at most 65535), so a burst of new connections waits in the accept queue instead of losing its SYNs; the kernel caps the backlog at `net.core.somaxconn` (4096 on Linux since 5.4): raise that for larger bursts.' },
         maxConnectionsPerAddress: {
           type: 'integer',
           minimum: 0,

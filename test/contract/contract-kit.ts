@@ -17,3 +17,12 @@ export const name = (base: string): string => `${base}-${process.pid}-${++unique
 export async function takeEverything(backend: Backend): Promise<void> {
   if (hasInterest(backend.bus)) await backend.bus.watchAll().ready;
 }
+
+/** A presence result or member without its `version` (cases that check versions do so apart). */
+export function unversioned<T extends { version: number }>(value: T): Omit<T, 'version'>;
+export function unversioned<T extends { version: number }>(value: T | null): Omit<T, 'version'> | null;
+export function unversioned<T extends { version: number }>(value: T | null): Omit<T, 'version'> | null {
+  if (value === null) return null;
+  const { version: _version, ...rest } = value;
+  return rest;
+}

@@ -33,6 +33,8 @@
  *   {p}{t}:pres:users:{S}       hash: userId → number of connections
  *   {p}{t}:pres:order:{S}       string: join counter (orders a user's connections)
  *   {p}{t}:pres:nodes:{S}       hash: nodeId → number of that node's connections in S
+ *   {p}{t}:pres:clock:{S}       string: the last presence version issued in S (scripts/lib/presence-entry.lua)
+ *   {p}{t}:pres:vers:{S}        hash: userId → the presence version that made the user present
  *   {p}{t}:occ:counts:{S}       hash: nodeId → subscriptions on that node
  *   {p}{t}:occ:total:{S}        hash: t → total subscriptions (absent when 0)
  *   {p}{t}:msg:docs:{S}         hash: message seq → versioned-message document JSON (messages.ts)
@@ -78,6 +80,8 @@ export interface RedisKeys {
   presenceUsers(channel: string): string;
   presenceOrder(channel: string): string;
   presenceNodes(channel: string): string;
+  presenceClock(channel: string): string;
+  presenceVersions(channel: string): string;
   presenceNode(nodeId: string): string;
   occupancyCounts(channel: string): string;
   occupancyTotal(channel: string): string;
@@ -120,6 +124,8 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     presenceUsers: (channel) => scoped('pres:users', channel),
     presenceOrder: (channel) => scoped('pres:order', channel),
     presenceNodes: (channel) => scoped('pres:nodes', channel),
+    presenceClock: (channel) => scoped('pres:clock', channel),
+    presenceVersions: (channel) => scoped('pres:vers', channel),
     presenceNode: (nodeId) => `${prefix}pres:node:${nodeId}`,
     occupancyCounts: (channel) => scoped('occ:counts', channel),
     occupancyTotal: (channel) => scoped('occ:total', channel),

@@ -7,10 +7,10 @@
  * - affine: a channel's subscribers all on one node (a load balancer or a room mapping a
  *   channel's users to one node; interest routing can save up to 3×).
  * Signed REST publishes to random channels through node 0, at saturation (closed loop).
- * Measures Redis bytes out per publish (INFO total_net_output_bytes; also with the idle
- * rate of the same set-up subtracted), deliveries per publish, node CPU per publish (all
- * nodes, and nodes 1–2 alone: they only receive from the bus and deliver, so their CPU is
- * what routing changes, without the REST publish path), the bus topics the nodes
+ * Measures Redis bytes out per publish (INFO total_net_output_bytes), deliveries per
+ * publish, node CPU per publish (all nodes, and nodes 1–2 alone: they only receive from
+ * the bus and deliver, so their CPU is what routing changes, without the REST publish
+ * path), both also with the idle rate of the same set-up taken off, the bus topics the nodes
  * subscribe to, and the subscribe-side cost: how long a subscription to a channel new to
  * its node takes (interest routing waits one SUBSCRIBE round trip there).
  *
@@ -182,17 +182,22 @@ async function measure(placement: Placement, routing: Routing, options: MeasureO
     }
     probeMs.sort((a, b) => a - b);
     const topics = await subscribedTopics(set.redisUrl);
-    // Idle rate of the same set-up (heartbeats, stats reports, the reader's own INFO).
+    // Idle rates of the same set-up (heartbeats, stats reports, timers, the reader's own INFO).
+    const groups: Record<string, number[]> = { redis: [set.redisPid] };
+    set.nodes.forEach((node, index) => (groups[`node ${index}`] = [node.proc.pid]));
     const idleBefore = await redisCounters(set.redisUrl);
+    const idleCpu = startCpuWindow(groups);
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+    const idleReport = idleCpu.stop();
     const idle = redisDelta(idleBefore, await redisCounters(set.redisUrl));
     const idleBytesPerSecond = idle.bytesOut / idleSeconds;
+    /** Percent of a core of the nodes (all, and 1–2) while idle. */
+    const idleNodes = [0, 1, 2].reduce((sum, index) => sum + (idleReport.groups[`node ${index}`] ?? 0), 0);
+    const idleReceivers = idleNodes - (idleReport.groups['node 0'] ?? 0);
 
     for (const socket of sockets) socket.events = 0;
     const data = 'x'.repeat(payloadBytes);
     const before = await redisCounters(set.redisUrl);
-    const groups: Record<string, number[]> = { redis: [set.redisPid] };
-    set.nodes.forEach((node, index) => (groups[`node ${index}`] = [node.proc.pid]));
     const cpu = startCpuWindow(groups);
     const until = Date.now() + seconds * 1000;
     let published = 0;
@@ -227,6 +232,8 @@ async function measure(placement: Placement, routing: Routing, options: MeasureO
         'redis cmds/publish': perPublish(delta.commands),
         'node CPU ms/publish (all nodes)': perPublish((nodeCpu / 100) * report.seconds * 1000),
         'nodes 1–2 CPU ms/publish (receive only)': perPublish((receiverCpu / 100) * report.seconds * 1000),
+        'node CPU ms/publish (all nodes), idle subtracted': perPublish(((nodeCpu - idleNodes) / 100) * report.seconds * 1000),
+        'nodes 1–2 CPU ms/publish, idle subtracted': perPublish(((receiverCpu - idleReceivers) / 100) * report.seconds * 1000),
         'redis CPU ms/publish': perPublish(((report.groups.redis ?? 0) / 100) * report.seconds * 1000),
         'bus topics subscribed (all nodes)': topics,
         'subscribe s (all)': subscribeSeconds,
@@ -262,14 +269,17 @@ export async function manyChannels(options: Options): Promise<ScenarioResult> {
     notes: [],
   };
   const measureOptions = { channels, seconds, window, payloadBytes, perSocket, idleSeconds };
-  for (const placement of placements) {
-    for (const routing of routings) result.rows.push(await measure(placement, routing, measureOptions));
+  for (const [index, placement] of placements.entries()) {
+    // Every other placement in the reverse order, so a drift of the machine's load does not favour one routing.
+    for (const routing of index % 2 === 0 ? routings : [...routings].reverse()) result.rows.push(await measure(placement, routing, measureOptions));
     const of = (routing: Routing, metric: string): unknown => result.rows.find((row) => row.target === `${routing}, ${placement}`)?.metrics[metric];
     for (const [metric, label] of [
       ['redis bytes out/publish', 'redis egress per publish'],
       ['redis bytes out/publish, idle subtracted', 'redis egress per publish (idle subtracted)'],
       ['node CPU ms/publish (all nodes)', 'node CPU per publish (all nodes)'],
       ['nodes 1–2 CPU ms/publish (receive only)', 'CPU per publish of the receiving nodes 1–2'],
+      ['node CPU ms/publish (all nodes), idle subtracted', 'node CPU per publish (all nodes, idle subtracted)'],
+      ['nodes 1–2 CPU ms/publish, idle subtracted', 'CPU per publish of the receiving nodes 1–2 (idle subtracted)'],
     ] as const) {
       const broadcast = of('broadcast', metric);
       const interest = of('interest', metric);
@@ -283,7 +293,7 @@ export async function manyChannels(options: Options): Promise<ScenarioResult> {
       `written: ${writeDocsSection(
         result,
         'Many channels (Redis egress per publish)',
-        `${channels} channels × ${SUBSCRIBERS_PER_CHANNEL} WebSocket subscriptions on ${NODES} nodes, ${perSocket} subscriptions per socket; placement \`affine\`: a channel's three subscribers on one node (channel mod 3), \`random\`: each on a random node (the same seeded draw for both routings); signed REST publishes of ${payloadBytes} bytes to random channels through node 0, ${window} in flight, ${seconds} s. Redis figures from INFO (commands, net bytes; the idle rate measured for ${idleSeconds} s just before is subtracted in the second column); new-channel subscribe: ${PROBE_CHANNELS} channels new to their node subscribed one at a time on each node.`,
+        `${channels} channels × ${SUBSCRIBERS_PER_CHANNEL} WebSocket subscriptions on ${NODES} nodes, ${perSocket} subscriptions per socket; placement \`affine\`: a channel's three subscribers on one node (channel mod 3), \`random\`: each on a random node (the same seeded draw for both routings); signed REST publishes of ${payloadBytes} bytes to random channels through node 0, ${window} in flight, ${seconds} s. Redis figures from INFO (commands, net bytes); "idle subtracted": the rate of the same set-up measured idle for ${idleSeconds} s just before (Redis bytes, node CPU) is taken off; every other placement runs the routings in reverse order; new-channel subscribe: ${PROBE_CHANNELS} channels new to their node subscribed one at a time on each node.`,
       )}`,
     );
   }

@@ -361,6 +361,25 @@ export class Core {
   }
 
   /**
+   * Keeps one channel's messages flowing to this node until the returned function is
+   * called (idempotent), for a node-wide consumer of that channel with no subscriber in
+   * the hub (the console's live tail). Needed only when the bus routes by interest;
+   * returns at once, the messages following once the bus has subscribed.
+   */
+  followChannel(appId: string, channel: string): () => void {
+    const bus = this.backend.bus;
+    if (!hasInterest(bus)) return () => undefined;
+    const stream = streamKey(appId, channel);
+    void bus.watch(stream);
+    let followed = true;
+    return () => {
+      if (!followed) return;
+      followed = false;
+      bus.unwatch(stream);
+    };
+  }
+
+  /**
    * Registers a listener for every channel message this node receives (not per subscriber).
    * With interest routing that is only the channels subscribed on this node, unless the
    * listener's owner holds `holdAllStreams`.

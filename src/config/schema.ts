@@ -166,7 +166,7 @@ export const configSchema = {
               type: 'object',
               additionalProperties: false,
               required: ['nodes'],
-              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. Webhooks (the outbox) are not available on a cluster.',
+              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. The webhook outbox is kept per shard too (one lane part per shard).',
               properties: {
                 nodes: {
                   type: 'array',

@@ -200,6 +200,15 @@ export interface PresenceEntry {
 export interface PresenceMember {
   readonly userId: string;
   readonly userInfo: string;
+  /** The presence version of the user's first join (see PresenceStore); 0 when the store does not know it. */
+  readonly version: number;
+}
+
+/** A user whose last connection in a channel was removed, with the version of that leave. */
+export interface PresenceDeparture {
+  readonly channel: string;
+  readonly userId: string;
+  readonly version: number;
 }
 
 /**
@@ -209,9 +218,17 @@ export interface PresenceMember {
  * exactly one of concurrent joins of a user, and `lastForUser` for exactly one of the
  * leaves that empty it, across nodes. Entries of a node whose heartbeat expired are
  * removed by `removeNode` (the core calls it when it sees the node dead).
+ *
+ * Versions: each change of a user's presence in a channel (first join, last leave) takes
+ * a version from the channel's clock in the same atomic step, greater than every version
+ * the channel issued before, also after the channel emptied and (Redis) after the store
+ * lost its data, as long as the store's clock does not go back. So the order of two
+ * changes of one user is known from their versions wherever they are announced, whatever
+ * order the announcements arrive in. Versions are positive integers below 2^53.
  */
 export interface PresenceStore {
-  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }>;
+  /** Records a connection; `version` is the user's presence version (this join's when first, 0 when unknown). */
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
   /**
    * Joins unless the channel already has `maxUsers` distinct users and `entry.userId` is
    * not one of them: then nothing changes and the result is `null`. The check and the
@@ -219,15 +236,15 @@ export interface PresenceStore {
    * the channel past `maxUsers` (0: no bound). Entries of a dead node count until
    * `removeNode` drops them.
    */
-  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean } | null>;
-  /** Removes a connection; `null` when it was not a member. */
-  leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null>;
-  /** Distinct users of the channel (the info of their most recent connection). */
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
+  /** Removes a connection; `null` when it was not a member; `version` is the leave's when last (else 0). */
+  leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null>;
+  /** Distinct users of the channel (the info of their most recent connection), with their presence versions. */
   members(channel: string): Promise<PresenceMember[]>;
   /** Number of distinct users. */
   userCount(channel: string): Promise<number>;
-  /** Removes every entry of `nodeId`; returns the users who left as a result, per channel. */
-  removeNode(nodeId: string): Promise<{ channel: string; userId: string }[]>;
+  /** Removes every entry of `nodeId`; returns the users who left as a result, per channel, with their leaves' versions. */
+  removeNode(nodeId: string): Promise<PresenceDeparture[]>;
 }
 
 /**

@@ -103,7 +103,7 @@ export const configSchema = {
           'x-unit': 'ms',
           description: 'A connection on which no byte moves for this long while a request is read or a reply is written is closed, so a client that stops reading a reply cannot hold it. A held Bayeux connect extends its own by its hold. 0 disables (not recommended).',
         },
-        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit.' },
+        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit. Also the listen backlog (at most 65535), so a burst of new connections waits in the accept queue instead of losing its SYNs; the kernel caps the backlog at `net.core.somaxconn` (4096 on Linux since 5.4): raise that for larger bursts.' },
         maxConnectionsPerAddress: {
           type: 'integer',
           minimum: 0,
@@ -186,9 +186,9 @@ export const configSchema = {
             keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix. On a cluster, a prefix holding a `{…}` hash tag pins every key to one slot.' },
             routing: {
               enum: ['broadcast', 'interest'],
-              default: 'broadcast',
+              default: 'interest',
               description:
-                'Which channel messages a node takes from the bus. `broadcast`: every node receives every message. `interest`: a node subscribes only to the shards (`shards`) of channels it has local subscribers in (plus everything while a node-wide consumer such as push asks for it); see docs/scaling.md for the measured trade-off.',
+                'Which channel messages a node takes from the bus. `interest`: a node receives the messages of the channels it has local subscribers in (one Redis subscription per such channel), and every message only while a Bayeux wildcard subscription is open on it. `broadcast`: every node receives every message (one subscription per shard). Nodes of one deployment may differ; see docs/scaling.md for the measured trade-off.',
             },
             shards: {
               type: 'integer',
@@ -197,7 +197,7 @@ export const configSchema = {
               default: 128,
               'x-unit': 'shards',
               description:
-                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster) and of bus routing (one pub/sub topic). Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
+                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster; its channels\' bus topics are in that slot too) and the topic a node routing by `broadcast` subscribes to. Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
             },
             waitReplicas: {
               type: 'integer',

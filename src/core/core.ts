@@ -37,10 +37,13 @@ import { publishEvents, validateEvent, type PublishInput, type PublishedMessage 
 import { serialOf } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
-import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
+import { inBatches, Subscriptions, type ChannelInfo } from './subscriptions.ts';
 import type { ChannelMessage, Member, MessageRecord, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
+
+/** Pauses between attempts to read a presence channel's members after the bus came back (about 6 s in all), in milliseconds. */
+const PRESENCE_RESYNC_DELAYS_MS = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
 
 /** A module outside the core that stores entries under the registration id (see `Core.addRegistrant`). */
 export interface Registrant {
@@ -164,6 +167,38 @@ export class Core {
       logger,
     });
     backend.bus.setHandler(this.inbound.onBusMessage);
+    this.inbound.onResumed(() => void this.resyncPresence(logger));
+  }
+
+  /**
+   * After the bus was lost, presence announcements sent meanwhile never reached this
+   * node: each presence channel with local subscribers is read from the store, and the
+   * members its subscribers were not told are present are announced (`member_added`, see
+   * LocalHub.resyncPresence). A read that fails is tried again for a while (the command
+   * connection may come back after the bus). Never throws.
+   */
+  private async resyncPresence(logger: Logger): Promise<void> {
+    const streams = this.hub
+      .streamCounts()
+      .map(([stream]) => stream)
+      .filter((stream) => isPresenceChannel(parseStreamKey(stream).channel));
+    let announced = 0;
+    await inBatches(streams, async (stream) => {
+      const { appId, channel } = parseStreamKey(stream);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          announced += this.hub.resyncPresence(appId, channel, await this.presence.members(appId, channel));
+          return;
+        } catch (error) {
+          if (attempt + 1 >= PRESENCE_RESYNC_DELAYS_MS.length) {
+            logger.warn({ err: error, stream }, 'could not read presence members after the bus came back');
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, PRESENCE_RESYNC_DELAYS_MS[attempt]).unref());
+        }
+      }
+    });
+    if (announced > 0) logger.warn({ channels: streams.length, announced }, 'bus back: presence members missed while off the bus announced again');
   }
 
   get config(): Config {
@@ -315,9 +350,10 @@ export class Core {
   /**
    * Keeps every channel's messages flowing to this node until the returned function is
    * called, for node-wide consumers that must see channels nobody here subscribes to
-   * (push's `extras.push`, wildcard bot subscriptions). Needed only when the bus routes by
-   * interest (`backend.redis.routing: interest`); elsewhere every node receives everything
-   * and this costs nothing.
+   * (Bayeux wildcard subscriptions). Needed only when the bus routes by interest
+   * (`backend.redis.routing: interest`, the default); elsewhere every node receives
+   * everything and this costs nothing. Consumers of this node's own appends (webhooks,
+   * push's `extras.push`) need no hold: they observe the append (`observers`).
    */
   holdAllStreams(): () => void {
     const bus = this.backend.bus;
@@ -370,6 +406,8 @@ export class Core {
     try {
       const members = await this.presence.join(appId, channel, subscriber, member, maxUsers);
       if (members === null) await this.unsubscribe(appId, channel, subscriber);
+      // The subscriber is told these: what the node passes on later must be newer.
+      else this.hub.notePresenceMembers(streamKey(appId, channel), members);
       return members;
     } catch (error) {
       await this.unsubscribe(appId, channel, subscriber);
@@ -377,8 +415,9 @@ export class Core {
     }
   }
 
-  presenceMembers(appId: string, channel: string): Promise<Member[]> {
-    return this.presence.members(appId, channel);
+  /** The channel's members (user id and info; their store versions stay inside the core and the doors' subscribe). */
+  async presenceMembers(appId: string, channel: string): Promise<Member[]> {
+    return (await this.presence.members(appId, channel)).map(({ userId, userInfo }) => ({ userId, userInfo }));
   }
 
   channelInfo(appId: string, channel: string): Promise<ChannelInfo> {

@@ -8,6 +8,7 @@
  * before the signature was looked at (no answer while the body trickled in).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { signQuery } from '../../src/doors/rest/signature.ts';
@@ -69,6 +70,47 @@ test('connections that send nothing, unfinished headers or an unfinished body ar
   assert.ok(times[2]! < 6000 && times[3]! < 6000, `request timeouts: ${times.join(', ')} ms`);
   // A request cut by the timeout is told so in the common error format.
   assert.match(probes[2]!.received(), /^HTTP\/1\.1 408 [^]*"code":"RC_ERR_HTTP_REQUEST_TIMEOUT"/);
+});
+
+test('a burst of unfinished login bodies larger than Node\'s default listen backlog is accepted at once and every one closed within requestTimeoutMs', async (t) => {
+  // Node listens with a backlog of 511 unless told otherwise: a burst past it overflowed the
+  // accept queue, the kernel dropped SYNs, and those clients connected only after their
+  // 1 s SYN retransmission, closed a second past their bound as seen by the client.
+  const count = 1200;
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  if (!(somaxconn > count)) {
+    t.skip(`net.core.somaxconn ${somaxconn} caps the listen backlog below ${count}`);
+    return;
+  }
+  const burst = await startApp(
+    testConfig({
+      server: { host: '127.0.0.1', port: 0, headersTimeoutMs: 1000, requestTimeoutMs: 2000, maxConnectionsPerAddress: 0 },
+      bots: { maxEventLoopDelayMs: 0 },
+    }),
+  );
+  try {
+    // Opened in one tick: the server accepts nothing until they are all in the kernel's queue.
+    const outcomes = Array.from(
+      { length: count },
+      () =>
+        new Promise<{ ms: number; reply: string }>((resolve) => {
+          const started = Date.now();
+          let reply = '';
+          const socket = connect(burst.port, '127.0.0.1', () => socket.write('POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"room":'));
+          socket.on('data', (chunk) => (reply += chunk.toString('latin1')));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve({ ms: Date.now() - started, reply }));
+        }),
+    );
+    const closed = await within(Promise.all(outcomes), 10_000, 'the burst closed');
+    const late = closed.filter((outcome) => outcome.ms > 2000 + 500);
+    const unanswered = closed.filter((outcome) => !/^HTTP\/1\.1 408 /.test(outcome.reply));
+    assert.equal(unanswered.length, 0, `${unanswered.length} of ${count} not answered 408, e.g. ${JSON.stringify(unanswered[0]?.reply.slice(0, 40))}`);
+    // 2 s bound; 0.5 s for a loaded machine (the clients and the server share this process).
+    assert.equal(late.length, 0, `${late.length} of ${count} closed after 2.5 s (slowest ${Math.max(...closed.map((outcome) => outcome.ms))} ms)`);
+  } finally {
+    await burst.close();
+  }
 });
 
 test('requests Node refuses before any route (headers too large, malformed) get the common error body', async () => {

@@ -10,13 +10,10 @@
  * `503:<seconds>:publish_backpressure`; both are accepted again once B caught up.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { startNodeProcess, writeConfigFile, type ConfigFile, type ServerProcess } from '../helpers/server-process.ts';
 import { bayeux, handshake, login } from '../helpers/bots.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
@@ -26,12 +23,11 @@ const APP = { id: 'app-1', key: 'app-key', secret: 'app-secret', clientEvents: t
 const MAX_LAG_MS = 500;
 
 let redis: TestRedis;
-let work: string;
+let file: ConfigFile | undefined;
 const nodes: ServerProcess[] = [];
 
 before(async () => {
   redis = await startRedis();
-  work = await mkdtemp(join(tmpdir(), 'rc-backpressure-'));
   const config = {
     server: { host: '127.0.0.1', port: 0 },
     log: { level: 'info' },
@@ -41,16 +37,16 @@ before(async () => {
     apps: [APP],
     spaces: [{ id: 'acme', app: APP.id, rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }], bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }] }],
   };
-  await writeFile(join(work, 'roomcast.json'), JSON.stringify(config));
-  const env = { ...process.env, ROOMCAST_CONFIG: join(work, 'roomcast.json'), REDIS_URL: redis.url };
-  nodes.push(...(await Promise.all([0, 1].map(() => startServerProcess(['--import', 'tsx', 'src/main.ts'], { cwd: repo, env })))));
+  file = writeConfigFile(config, 'rc-backpressure-');
+  const { configPath } = file;
+  nodes.push(...(await Promise.all([0, 1].map(() => startNodeProcess(configPath, { cwd: repo, env: { REDIS_URL: redis.url } })))));
 });
 
 after(async () => {
   for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGCONT');
   await Promise.all(nodes.map((node) => node.stop()));
   await redis?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
+  file?.remove();
 });
 
 test('a flood while node B is stopped gets 503 with Retry-After, not unbounded lag; accepted again once B caught up', async () => {

@@ -11,9 +11,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TEST_APP } from '../helpers/app.ts';
-import { killNode, presenceUsers, startNodeProcess, writeClusterConfig, type ClusterFiles } from '../helpers/node-processes.ts';
+import { presenceUsers, writeClusterConfig, type ClusterFiles } from '../helpers/cluster-processes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import type { ServerProcess } from '../helpers/server-process.ts';
+import { startNodeProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { RawPusherClient, waitUntil, type PusherFrame } from '../helpers/ws-client.ts';
 
 const LIMIT = 5;
@@ -97,7 +97,7 @@ describe('issue 18: presence member limit over 3 node processes', () => {
     const victim = admitted.find((a) => a.node === 2) !== undefined ? 2 : admitted[0]!.node;
     const lost = admitted.filter((a) => a.node === victim).length;
     assert.ok(lost > 0);
-    await killNode(nodes[victim]!);
+    await nodes[victim]!.kill();
     const survivor = victim === 0 ? 1 : 0;
     const killedAt = Date.now();
     let joinedAfterMs = -1;

@@ -10,9 +10,10 @@
  *   they share one hash slot and every per-stream script stays atomic; the S tags are
  *   chosen to hash to slots spread evenly over 0…16383 (slots.ts), so the shards spread
  *   over the cluster's masters;
- * - a stream's appends are published on its shard's topic `{p}bus:{t}`, in the same slot
- *   (a script may only SPUBLISH to a shard channel of its own slot), and a node routing by
- *   interest subscribes to the shards of its local subscribers' channels only.
+ * - a stream's appends are published on its shard's topic `{p}bus:{t}` and on its own topic
+ *   `{p}bus:{t}:{S}`, both in the same slot (a script may only SPUBLISH to a shard channel
+ *   of its own slot): nodes that take everything subscribe to the shard topics, a node
+ *   routing by interest to its local subscribers' streams' own topics.
  * S is part of the key layout: every node of a deployment must use the same S, and
  * changing it leaves the history stored under the old one unread.
  *
@@ -26,12 +27,15 @@
  *
  *   {p}bus                      pub/sub topic: signals
  *   {p}bus:{t}                  pub/sub topic: appends of the shard tagged t
+ *   {p}bus:{t}:{S}              pub/sub topic: appends of the stream S (tagged t), the same frames
  *   {p}{t}:log:meta:{S}         hash: seq (last assigned), bytes (retained), age (maxAgeMs)
  *   {p}{t}:log:entries:{S}      sorted set: score = seq, member = "{seq}:{time}:{body}"
  *   {p}{t}:pres:conns:{S}       hash: connectionId → JSON [joinOrder, nodeId, userId, userInfo]
  *   {p}{t}:pres:users:{S}       hash: userId → number of connections
  *   {p}{t}:pres:order:{S}       string: join counter (orders a user's connections)
  *   {p}{t}:pres:nodes:{S}       hash: nodeId → number of that node's connections in S
+ *   {p}{t}:pres:clock:{S}       string: the last presence version issued in S (scripts/lib/presence-entry.lua)
+ *   {p}{t}:pres:vers:{S}        hash: userId → the presence version that made the user present
  *   {p}{t}:occ:counts:{S}       hash: nodeId → subscriptions on that node
  *   {p}{t}:occ:total:{S}        hash: t → total subscriptions (absent when 0)
  *   {p}{t}:msg:docs:{S}         hash: message seq → versioned-message document JSON (messages.ts)
@@ -71,12 +75,16 @@ export interface RedisKeys {
   shardOf(stream: string): number;
   /** The bus topic of a shard's appends. */
   busTopic(shard: number): string;
+  /** The bus topic of one stream's appends: its shard's topic, `:`, the stream (same slot, same frames). */
+  streamTopic(stream: string): string;
   logMeta(stream: string): string;
   logEntries(stream: string): string;
   presenceConnections(channel: string): string;
   presenceUsers(channel: string): string;
   presenceOrder(channel: string): string;
   presenceNodes(channel: string): string;
+  presenceClock(channel: string): string;
+  presenceVersions(channel: string): string;
   presenceNode(nodeId: string): string;
   occupancyCounts(channel: string): string;
   occupancyTotal(channel: string): string;
@@ -117,12 +125,15 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     shards: count,
     shardOf,
     busTopic: (shard) => `${prefix}bus:{${tagOf(shard)}}`,
+    streamTopic: (stream) => `${prefix}bus:{${tagOf(shardOf(stream))}}:${stream}`,
     logMeta: (stream) => scoped('log:meta', stream),
     logEntries: (stream) => scoped('log:entries', stream),
     presenceConnections: (channel) => scoped('pres:conns', channel),
     presenceUsers: (channel) => scoped('pres:users', channel),
     presenceOrder: (channel) => scoped('pres:order', channel),
     presenceNodes: (channel) => scoped('pres:nodes', channel),
+    presenceClock: (channel) => scoped('pres:clock', channel),
+    presenceVersions: (channel) => scoped('pres:vers', channel),
     presenceNode: (nodeId) => `${prefix}pres:node:${nodeId}`,
     occupancyCounts: (channel) => scoped('occ:counts', channel),
     occupancyTotal: (channel) => scoped('occ:total', channel),

@@ -126,7 +126,11 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
     }
     subscription.state = 'active';
     if (subscription.bufferedCount !== undefined) connection.subscriptionCountChanged(channel, subscription.bufferedCount);
-    for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
+    // Changes that arrived while subscribing and that the snapshot already covers (as new or newer) are not news.
+    const snapshot = new Map((members ?? []).map((present) => [present.userId, present.version ?? 0]));
+    for (const change of subscription.bufferedPresence) {
+      if (change.version === undefined || change.version > (snapshot.get(change.member.userId) ?? 0)) connection.presenceChanged(change);
+    }
     flushBuffered(connection, subscription.buffered, replayed);
     subscription.buffered = [];
     subscription.bufferedPresence = [];

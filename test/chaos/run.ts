@@ -378,7 +378,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       first.undelivered += d.undelivered;
       first.duplicates += d.duplicates;
       first.outOfOrder += d.outOfOrder;
-      first.examples.push(...d.examples.map((line) => `undelivered (${extra}): ${line}`));
+      first.examples.push(...d.examples.map((line) => `(${extra}) ${line}`));
     }
     first.wrongEpoch += epochs.get(extra)?.wrongEpoch ?? 0;
   }

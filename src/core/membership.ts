@@ -13,7 +13,8 @@
  * the node in logs, `/stats` and API-Route cookies only.
  *
  * Reaping: any node may reap a dead registration, and `claimDead` makes exactly one of
- * them do it; the entries it stored are removed with it and their users are announced
+ * them do it (a reap that fails on a backend fault lists the registration again, already
+ * expired, for the next reaper); the entries it stored are removed with it and their users are announced
  * as departed (each with the store's presence version of its leave, so a node that
  * receives the announcement after the user's re-registration drops it; presence-view.ts).
  *
@@ -190,7 +191,14 @@ export class NodeMembership {
       for (const dead of await backend.nodes.deadNodes()) {
         if (dead === this.registration || !(await backend.nodes.claimDead(dead))) continue;
         logger.warn({ deadNode: dead }, 'reaping a dead node: its members leave');
-        await this.removeEntriesOf(dead);
+        try {
+          await this.removeEntriesOf(dead);
+        } catch (error) {
+          // The claim took it off the registry: list it again, already expired, so a reaper (this
+          // one next beat, or a peer) removes what is left instead of nobody ever.
+          await backend.nodes.heartbeat(dead, 1).catch(() => undefined);
+          throw error;
+        }
         if (this.options.counters !== undefined) this.options.counters.reaps++;
       }
     } catch (error) {

@@ -365,7 +365,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     figures.told = phaseDelivery.told;
     figures.duplicates = phaseDelivery.duplicates;
     figures.outOfOrder = phaseDelivery.outOfOrder;
-    figures.examples.push(...phaseDelivery.examples.map((line) => `delivery: ${line}`));
+    figures.examples.push(...phaseDelivery.examples);
     const wrong = epochs.get(scenario);
     figures.wrongEpoch = wrong?.wrongEpoch ?? 0;
     figures.examples.push(...(wrong?.examples ?? []).map((line) => `wrong epoch: ${line}`));

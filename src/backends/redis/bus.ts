@@ -94,6 +94,8 @@ export class RedisBus implements InterestBus {
       if (context.cluster) return;
       this.live.clear();
       this.pending.clear();
+      // Nothing arrives on a closed connection: only watched streams need their last append.
+      for (const stream of this.lastPassed.keys()) if (!this.watches.has(stream)) this.lastPassed.delete(stream);
       if (!this.subscribed) return;
       this.subscribed = false;
       this.lost = true;

@@ -94,8 +94,6 @@ export class RedisBus implements InterestBus {
       if (context.cluster) return;
       this.live.clear();
       this.pending.clear();
-      // Nothing arrives on a closed connection: only watched streams need their last append.
-      for (const stream of this.lastPassed.keys()) if (!this.watches.has(stream)) this.lastPassed.delete(stream);
       if (!this.subscribed) return;
       this.subscribed = false;
       this.lost = true;
@@ -303,6 +301,9 @@ export class RedisBus implements InterestBus {
     });
     const settled = done.catch((error: unknown) => {
       this.pending.delete(topic);
+      // Not subscribed, and no longer wanted: nothing of the stream arrives here any more.
+      const stream = this.streamOfTopic(topic);
+      if (stream !== undefined && !this.watches.has(stream)) this.lastPassed.delete(stream);
       throw error;
     });
     this.pending.set(

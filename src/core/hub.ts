@@ -137,25 +137,22 @@ export class LocalHub {
     }
   }
 
-  /**
-   * Records members read from the store for a stream with local subscribers (the
-   * snapshot sent to a subscriber): their versions are passed on (see presence-view.ts).
-   */
-  notePresenceMembers(stream: string, members: readonly Member[]): void {
-    if (this.channels.has(stream)) this.presenceView.noteMembers(stream, members);
+  /** Notes the member list sent to a subscriber of the stream (see PresenceView.noteSnapshot). */
+  notePresenceSnapshot(stream: string, members: readonly Member[]): void {
+    if (this.channels.has(stream)) this.presenceView.noteSnapshot(stream, members);
   }
 
   /**
    * Members read from the store after this node was off the bus (announcements may have
    * been missed): announces `member_added` to every local subscriber of the channel, the
    * member's own connections included, for each member this node has not passed on as
-   * present (see PresenceView.noteMembers). Returns how many were announced.
+   * present (see PresenceView.resync). Returns how many were announced.
    */
   resyncPresence(appId: string, channel: string, members: readonly Member[]): number {
     const stream = streamKey(appId, channel);
     const set = this.channels.get(stream);
     if (set === undefined) return 0;
-    const unseen = this.presenceView.noteMembers(stream, members);
+    const unseen = this.presenceView.resync(stream, members);
     for (const { userId, userInfo, version } of unseen) {
       const change: PresenceChange = { kind: 'member_added', appId, channel, member: { userId, userInfo }, ...(version === undefined ? {} : { version }) };
       for (const subscriber of set) {

@@ -93,8 +93,8 @@ export class NodeMembership {
   private registered = false;
   /** True while a heartbeat runs: a slow one (a re-registration, a reap) is not overlapped by the next tick's beat. */
   private beating = false;
-  /** True while a tick's renewal runs beside a busy beat. */
-  private renewing = false;
+  /** The tick's renewal running beside a busy beat, if any. */
+  private renewal: Promise<void> | null = null;
   /** The registration id a heartbeat last confirmed as registered (a renewal beside a beat judges only that one). */
   private confirmed: string | null = null;
   /** A renewal beside a busy beat found the registration absent: the next beat registers again. */
@@ -126,6 +126,8 @@ export class NodeMembership {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    // A renewal still on its way would list this registration again after it is forgotten.
+    if (this.renewal !== null) await this.renewal;
     const { backend } = this.options;
     const registration = this.registration;
     try {
@@ -146,14 +148,16 @@ export class NodeMembership {
 
   /** The interval's tick: a beat, or only a renewal while the previous beat is still busy. */
   private tick(): void {
-    if (this.beating) void this.renewMeanwhile();
-    else void this.beat();
+    if (!this.beating) {
+      void this.beat();
+      return;
+    }
+    if (this.renewal !== null || this.confirmed === null) return;
+    this.renewal = this.renewMeanwhile().finally(() => (this.renewal = null));
   }
 
   /** Renews the registration beside a busy beat (see the header). Never throws. */
   private async renewMeanwhile(): Promise<void> {
-    if (this.renewing || this.confirmed === null) return;
-    this.renewing = true;
     const registration = this.registration;
     try {
       const renewed = await this.options.backend.nodes.heartbeat(registration, this.options.heartbeatTtlMs);
@@ -162,8 +166,6 @@ export class NodeMembership {
       if (!renewed && registration === this.confirmed && registration === this.registration) this.lostMeanwhile = true;
     } catch (error) {
       this.options.logger.debug({ err: error }, 'heartbeat renewal beside a busy beat failed');
-    } finally {
-      this.renewing = false;
     }
   }
 

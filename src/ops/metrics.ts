@@ -101,7 +101,8 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
       received.copyTo(this);
     },
   });
-  const untap = core.tapMessages((message) => received.add(message.appId, () => ({ app: message.appId })));
+  const appLabels = (appId: string): LabelValues<'app'> => ({ app: appId });
+  const untap = core.tapMessages((message) => received.add(message.appId, appLabels));
   http.addHook('onClose', async () => {
     untap();
   });
@@ -173,11 +174,11 @@ export async function listenMetrics(metrics: Metrics, core: Core): Promise<Fasti
 class LabelTally<L extends string> {
   private readonly counts = new Map<string, { readonly labels: LabelValues<L>; value: number }>();
 
-  /** Adds one to the label set named `key`; `labels` builds it the first time only. */
-  add(key: string, labels: () => LabelValues<L>): void {
+  /** Adds one to the label set named `key`; `labels(key)` builds it the first time only. */
+  add(key: string, labels: (key: string) => LabelValues<L>): void {
     const entry = this.counts.get(key);
     if (entry !== undefined) entry.value++;
-    else this.counts.set(key, { labels: labels(), value: 1 });
+    else this.counts.set(key, { labels: labels(key), value: 1 });
   }
 
   copyTo(counter: Counter<L>): void {

@@ -14,7 +14,7 @@
  * at start-up rather than being served unsigned.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preParsingHookHandler, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preParsingHookHandler, RawRequestDefaultExpression, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith } from '../../errors.ts';
@@ -107,6 +107,7 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
 }
 
 type RequestPayload = Parameters<preParsingHookHandler>[2];
+type RawBody = RawRequestDefaultExpression;
 type PreParsingDone = (error?: Error | null, payload?: RequestPayload) => void;
 
 /** True when the request says a body follows (a length above 0, or chunked). */
@@ -132,7 +133,7 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
   app.removeAllContentTypeParsers();
   // Bytes, not text: `body_md5` is the MD5 of the bytes sent, and a body that is not valid
   // UTF-8 would hash differently once decoded (a correctly signed one would get a 401).
-  app.addContentTypeParser('*', (request, payload, done) => {
+  const reader = (request: FastifyRequest, payload: RawBody, done: (error: Error | null, body?: unknown) => void): void => {
     const declared = Number(request.headers['content-length']);
     if (declared > limit) {
       done(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit), undefined);
@@ -186,7 +187,12 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
     payload.on('data', onData);
     payload.on('end', onEnd);
     payload.on('error', onError);
-  });
+  };
+  app.addContentTypeParser('*', reader);
+  // The same reader under the usual type: Fastify caches the parser it finds for a
+  // Content-Type header, except the catch-all, which it would look up (parsing the
+  // header) on every request.
+  app.addContentTypeParser('application/json', reader);
   return (request, _reply, done) => {
     const bytes = rawBodyOf(request);
     if (bytes.length === 0) {

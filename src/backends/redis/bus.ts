@@ -248,7 +248,7 @@ export class RedisBus implements InterestBus {
       return this.waitUntilSubscribed(this.context.commandTimeoutMs).then(() => undefined);
     }
     const work = this.subscribeTopics([topic]).catch((error: unknown) => {
-      this.logger.warn({ error: (error as Error).message }, 'bus shard subscription failed');
+      this.logger.warn({ error: (error as Error).message }, 'bus topic subscription failed');
     });
     return work;
   }

@@ -672,6 +672,8 @@ export interface BackendTelemetry {
   readonly commandLatency: HistogramSnapshot;
   /** Times the bus subscription was re-established after it was lost. */
   readonly busReconnects: number;
+  /** Bus topics this node is subscribed to now (signals, shards, streams): what it costs the store's pub/sub. */
+  readonly busTopics?: number;
 }
 
 /** What `StoreGeneration` listeners get when the store lost its data. */

@@ -162,6 +162,11 @@ export class RedisBus implements InterestBus {
     return count;
   }
 
+  /** Topics this node is subscribed to now (the signal topic included). */
+  subscribedTopics(): number {
+    return this.live.size;
+  }
+
   /** Streams whose own topic this node is subscribed to now (interest routing). */
   subscribedStreams(): number {
     let count = 0;

@@ -16,8 +16,9 @@
  * its node takes (interest routing waits one SUBSCRIBE round trip there).
  *
  * Subscriptions are multiplexed: each socket subscribes to `--subs-per-socket` channels
- * (default 100, so 10,000 × 3 subscriptions use 300 sockets); `--subs-per-socket 1` opens
- * one socket per subscription. What the bus carries is the same either way.
+ * (default 100, so 10,000 × 3 subscriptions use 300 sockets per routing). What the bus
+ * carries is the same either way; one socket per subscription (`--subs-per-socket 1`)
+ * needs 60,000 sockets in the bench process, past its usual file limit of 20,000.
  */
 import WebSocket from 'ws';
 import { startCpuWindow, type CpuReport } from '../lib/cpu.ts';

@@ -16,8 +16,9 @@
  * its node takes (interest routing waits one SUBSCRIBE round trip there).
  *
  * Subscriptions are multiplexed: each socket subscribes to `--subs-per-socket` channels
- * (default 100, so 10,000 × 3 subscriptions use 300 sockets); `--subs-per-socket 1` opens
- * one socket per subscription. What the bus carries is the same either way.
+ * (default 100, so 10,000 × 3 subscriptions use 300 sockets per routing). What the bus
+ * carries is the same either way; one socket per subscription (`--subs-per-socket 1`)
+ * needs 60,000 sockets in the bench process, past its usual file limit of 20,000.
  */
 import WebSocket from 'ws';
 import { startCpuWindow, type CpuReport } from '../lib/cpu.ts';
@@ -207,9 +208,9 @@ function groupsOf(setup: Setup): Record<string, number[]> {
   return groups;
 }
 
-/** Percent of a core used by a set's nodes 0–2 and by nodes 1–2 alone, in a report. */
-function nodePercents(report: CpuReport, routing: Routing): { all: number; receivers: number } {
-  const node = (index: number): number => report.groups[`${routing} node ${index}`] ?? 0;
+/** CPU milliseconds used by a set's nodes 0–2 and by nodes 1–2 alone in a window (unrounded ticks). */
+function nodeMs(report: CpuReport, routing: Routing): { all: number; receivers: number } {
+  const node = (index: number): number => (report.cpuSeconds[`${routing} node ${index}`] ?? 0) * 1000;
   return { all: node(0) + node(1) + node(2), receivers: node(1) + node(2) };
 }
 
@@ -259,9 +260,11 @@ async function measurePair(placement: Placement, options: MeasureOptions): Promi
     return setups.map((setup, i) => {
       const count = published[i]!;
       const perPublish = (value: number): number | null => (count === 0 ? null : value / count);
-      const busy = nodePercents(report, setup.routing);
-      const quiet = nodePercents(idleReport, setup.routing);
-      const ms = (percent: number): number => (percent / 100) * report.seconds * 1000;
+      const busy = nodeMs(report, setup.routing);
+      // The idle window's CPU, scaled to the publish window's length.
+      const idleMs = nodeMs(idleReport, setup.routing);
+      const scale = report.seconds / idleReport.seconds;
+      const quiet = { all: idleMs.all * scale, receivers: idleMs.receivers * scale };
       const delivered = setup.sockets.reduce((sum, socket) => sum + socket.events, 0);
       const idleBytes = (idle[i]!.bytesOut / idleSeconds) * report.seconds;
       const own = Object.fromEntries(Object.entries(report.groups).filter(([name]) => name.startsWith(`${setup.routing} `)).map(([name, value]) => [name.slice(setup.routing.length + 1), value]));
@@ -275,17 +278,17 @@ async function measurePair(placement: Placement, options: MeasureOptions): Promi
           'redis bytes out/publish': perPublish(deltas[i]!.bytesOut),
           'redis bytes out/publish, idle subtracted': perPublish(deltas[i]!.bytesOut - idleBytes),
           'redis cmds/publish': perPublish(deltas[i]!.commands),
-          'node CPU ms/publish (all nodes)': perPublish(ms(busy.all)),
-          'nodes 1–2 CPU ms/publish (receive only)': perPublish(ms(busy.receivers)),
-          'node CPU ms/publish (all nodes), idle subtracted': perPublish(ms(busy.all - quiet.all)),
-          'nodes 1–2 CPU ms/publish, idle subtracted': perPublish(ms(busy.receivers - quiet.receivers)),
-          'redis CPU ms/publish': perPublish(ms(report.groups[`${setup.routing} redis`] ?? 0)),
+          'node CPU ms/publish (all nodes)': perPublish(busy.all),
+          'nodes 1–2 CPU ms/publish (receive only)': perPublish(busy.receivers),
+          'node CPU ms/publish (all nodes), idle subtracted': perPublish(busy.all - quiet.all),
+          'nodes 1–2 CPU ms/publish, idle subtracted': perPublish(busy.receivers - quiet.receivers),
+          'redis CPU ms/publish': perPublish((report.cpuSeconds[`${setup.routing} redis`] ?? 0) * 1000),
           'bus topics subscribed (all nodes)': setup.topics,
           'subscribe s (all)': setup.subscribeSeconds,
           'new-channel subscribe p50 ms': percentile(setup.probeMs, 0.5),
           'new-channel subscribe p90 ms': percentile(setup.probeMs, 0.9),
         },
-        cpu: { ...report, groups: own },
+        cpu: { ...report, groups: own, cpuSeconds: {} },
       };
     });
   } catch (error) {

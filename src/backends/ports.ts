@@ -79,8 +79,9 @@ export interface BusInterestHold {
  * Guarantees: once `watch(stream)` resolved, and until the matching `unwatch`, every
  * append of the stream reaches this node's handler in seq order (at-most-once, as any bus
  * message). Appends made before it resolved may be missed: a watcher that needs them
- * reads history. The handler may also see appends of streams nobody here watches (streams
- * share shards) and must ignore those it has no use for. A bus routing by broadcast
+ * reads history. The handler may also see appends of streams nobody here watches (a bus
+ * may route by groups of streams, and a hold ends asynchronously) and must ignore those it
+ * has no use for. A bus routing by broadcast
  * delivers everything and its watches resolve at once.
  */
 export interface InterestBus extends Bus {
@@ -88,7 +89,7 @@ export interface InterestBus extends Bus {
   watch(stream: string): Promise<void>;
   /** Drops one interest counted by `watch`; the last one stops delivery (asynchronously). */
   unwatch(stream: string): void;
-  /** Holds interest in every stream until released (node-wide consumers: push, bots, metrics taps). */
+  /** Holds interest in every stream until released (node-wide consumers of channels nobody here subscribes to: Bayeux wildcards). */
   watchAll(): BusInterestHold;
 }
 
@@ -671,6 +672,8 @@ export interface BackendTelemetry {
   readonly commandLatency: HistogramSnapshot;
   /** Times the bus subscription was re-established after it was lost. */
   readonly busReconnects: number;
+  /** Bus topics this node is subscribed to now (signals, shards, streams): what it costs the store's pub/sub. */
+  readonly busTopics?: number;
 }
 
 /** What `StoreGeneration` listeners get when the store lost its data. */

@@ -128,6 +128,9 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     computedMetric(registry, 'roomcast_redis_command_errors_total', 'Redis commands that failed, by kind (timeout, connection, reply)', 'counter', () => seriesOf(telemetry.commandErrors, 'kind'));
     computedHistogram(registry, 'roomcast_redis_command_duration_seconds', 'Redis command round trips (sent to answered)', () => [{ labels: {}, snapshot: telemetry.commandLatency }]);
     computedMetric(registry, 'roomcast_bus_reconnects_total', 'Times the bus subscription was re-established after a loss', 'counter', () => [{ labels: {}, value: telemetry.busReconnects }]);
+    if (telemetry.busTopics !== undefined) {
+      computedMetric(registry, 'roomcast_bus_topics', "Bus topics this node's subscriber holds now: with interest routing one per channel with local subscribers (plus every shard while a Bayeux wildcard is open), with broadcast one per shard", 'gauge', () => [{ labels: {}, value: telemetry.busTopics ?? 0 }]);
+    }
   }
 
   // Cluster-wide channel figures, from the backend (the same on every node).

@@ -162,6 +162,11 @@ export class RedisBus implements InterestBus {
     return count;
   }
 
+  /** Topics this node is subscribed to now (the signal topic included). */
+  subscribedTopics(): number {
+    return this.live.size;
+  }
+
   /** Streams whose own topic this node is subscribed to now (interest routing). */
   subscribedStreams(): number {
     let count = 0;
@@ -248,7 +253,7 @@ export class RedisBus implements InterestBus {
       return this.waitUntilSubscribed(this.context.commandTimeoutMs).then(() => undefined);
     }
     const work = this.subscribeTopics([topic]).catch((error: unknown) => {
-      this.logger.warn({ error: (error as Error).message }, 'bus shard subscription failed');
+      this.logger.warn({ error: (error as Error).message }, 'bus topic subscription failed');
     });
     return work;
   }
@@ -301,6 +306,9 @@ export class RedisBus implements InterestBus {
     });
     const settled = done.catch((error: unknown) => {
       this.pending.delete(topic);
+      // Not subscribed, and no longer wanted: nothing of the stream arrives here any more.
+      const stream = this.streamOfTopic(topic);
+      if (stream !== undefined && !this.watches.has(stream)) this.lastPassed.delete(stream);
       throw error;
     });
     this.pending.set(

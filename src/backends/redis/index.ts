@@ -59,6 +59,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     waitTimeoutMs: config.waitTimeoutMs ?? 500,
   };
   const bus = new RedisBus(context, subscriber, config.routing ?? 'interest', logger.child({ component: 'bus' }));
+  telemetry.busTopicCount = () => bus.subscribedTopics();
   const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
   const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));

@@ -20,8 +20,8 @@ import { outageLogOf } from './doors/outage-log.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
-import { applyConnectionHygiene } from './ops/connections.ts';
-import { createLogger, installAccessLog, warnAboutSampleSecrets } from './ops/logger.ts';
+import { applyConnectionHygiene, listenBacklog } from './ops/connections.ts';
+import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
@@ -122,6 +122,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     forceCloseConnections: true,
     // One access line per request, written on response (ops/logger.ts), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    // `request.log` is made on first use (ops/logger.ts): most requests log nothing through it.
+    childLoggerFactory: lazyRequestLogger,
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too.
     frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
@@ -193,13 +195,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       clusterStats.start();
       started = true;
       metricsServer = await listenMetrics(metrics, core);
-      const address = await http.listen({ host: config.server.host, port: config.server.port });
+      const address = await http.listen({ host: config.server.host, port: config.server.port, backlog: listenBacklog(config.server) });
       if (tlsOptions !== null && config.server.tls !== undefined) {
         tls = new TlsReloader(http.server as unknown as TlsServer, config.server.tls, logger, tlsOptions);
         if (config.server.httpPort !== undefined) {
           const mainPort = Number(new URL(address).port);
           plainHttp = await buildPlainHttpListener({ core, logger, httpsPort: () => mainPort, fallbackHost: config.server.host });
-          plainHttpAddress = await plainHttp.listen({ host: config.server.host, port: config.server.httpPort });
+          plainHttpAddress = await plainHttp.listen({ host: config.server.host, port: config.server.httpPort, backlog: listenBacklog(config.server) });
         }
       }
       return address;

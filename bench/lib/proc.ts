@@ -165,8 +165,17 @@ export async function startServerProcess(
   }
 }
 
-/** A node server process (roomcast's main.ts), with BENCH_SERVER_NODE_ARGS (e.g. --cpu-prof). */
+/**
+ * A node server process (roomcast's main.ts), with BENCH_SERVER_NODE_ARGS (e.g. --cpu-prof).
+ * BENCH_ROOMCAST_RUN=dist runs the compiled build instead (`dist/<script>.js` with source
+ * maps on, as `npm run start:dist` and an installed package do; run `npm run build` first);
+ * the default is the TypeScript sources through tsx, as `npm start` in a checkout does.
+ */
 export function startNodeServer(name: string, script: string, port: number, env: Record<string, string>): Promise<Proc> {
+  if (process.env.BENCH_ROOMCAST_RUN === 'dist') {
+    const built = resolve(REPO_ROOT, script.replace(/^src\//, 'dist/').replace(/\.ts$/, '.js'));
+    return startServerProcess(name, process.execPath, [...extraNodeArgs(true), '--enable-source-maps', built], port, env);
+  }
   return startServerProcess(name, process.execPath, [...extraNodeArgs(true), '--import', 'tsx', resolve(REPO_ROOT, script)], port, env);
 }
 

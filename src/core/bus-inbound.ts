@@ -67,6 +67,8 @@ export class BusInbound {
   private readonly mutationTaps = new Set<MessageListener>();
   /** Listeners told on every node when a bot space is stopped on any node. */
   private readonly spaceStopListeners = new Set<(spaceId: string) => void>();
+  /** Listeners told when the bus delivers again after an outage (signals sent meanwhile were missed). */
+  private readonly resumeListeners = new Set<() => void>();
   /** Handlers of signal types other core modules own (online users, subscription counts), by type. */
   private readonly signalHandlers = new Map<Signal['type'], (signal: Signal) => void>();
   /**
@@ -118,6 +120,12 @@ export class BusInbound {
     return () => this.mutationTaps.delete(listener);
   }
 
+  /** Tells `listener` each time the bus delivers again after an outage (after the catch-up of appends started). */
+  onResumed(listener: () => void): () => void {
+    this.resumeListeners.add(listener);
+    return () => this.resumeListeners.delete(listener);
+  }
+
   onSpaceStopped(listener: (spaceId: string) => void): () => void {
     this.spaceStopListeners.add(listener);
     return () => this.spaceStopListeners.delete(listener);
@@ -147,6 +155,13 @@ export class BusInbound {
         const since = this.lostAt === 0 ? Date.now() : this.lostAt;
         this.lostAt = 0;
         void this.catchUpAll(since);
+        for (const listener of this.resumeListeners) {
+          try {
+            listener();
+          } catch (error) {
+            this.logger.error({ err: error }, 'bus resume listener failed');
+          }
+        }
         return;
       }
     }

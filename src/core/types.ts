@@ -109,7 +109,8 @@ export type MessageEncoder = (message: ChannelMessage) => string;
 export class ChannelMessage {
   /** The message's serial; '' for an ephemeral message (seq 0: never stored, so it has none). */
   readonly serial: string;
-  private readonly encodings = new Map<MessageEncoder, string>();
+  /** Wire texts by encoder, made on the first encode: a message nobody here receives (no subscribers) never needs one. */
+  private encodings: Map<MessageEncoder, string> | null = null;
 
   constructor(
     readonly appId: string,
@@ -141,6 +142,7 @@ export class ChannelMessage {
 
   /** The wire text for `encoder`, computed on first use and cached for every other subscriber. */
   encode(encoder: MessageEncoder): string {
+    this.encodings ??= new Map();
     let text = this.encodings.get(encoder);
     if (text === undefined) {
       text = encoder(this);
@@ -155,6 +157,8 @@ export interface Member {
   readonly userId: string;
   /** Parsed user info (any JSON value). */
   readonly userInfo: unknown;
+  /** In members read from the store: the presence version of the user's first join (see PresenceStore; 0 when unknown). */
+  readonly version?: number;
 }
 
 export type PresenceChangeKind = 'member_added' | 'member_removed';
@@ -166,6 +170,12 @@ export interface PresenceChange {
   readonly member: Member;
   /** The connection whose join caused it (it does not receive its own member_added). */
   readonly connectionId?: string;
+  /**
+   * The store's presence version of the change (see PresenceStore): a node passes on a
+   * change only when it is newer than the last it passed on for the user in the channel
+   * (hub.ts). Absent from a change whose version is unknown; such a change is passed on.
+   */
+  readonly version?: number;
 }
 
 /**

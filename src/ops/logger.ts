@@ -11,8 +11,8 @@
  *   (doors/outage-log.ts); error level only for what needs a person;
  * - a warn at start when the sample secrets of config/default.json are in use.
  */
-import type { FastifyInstance } from 'fastify';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { pino, type Bindings, type ChildLoggerOptions, type DestinationStream, type Level, type Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 
 /** Paths that may carry secrets or session tokens; never written to logs. */
@@ -54,23 +54,104 @@ export function redactUrl(url: unknown): unknown {
 }
 
 /**
+ * `request.log` of every request: the child logger `{ reqId }` of Fastify's logger, made
+ * only when a line is written through it. Fastify asks for one per request, and a pino
+ * child costs its bindings' serialisation (through the redaction) and its own set of log
+ * methods, while most requests write nothing through theirs (the access line is written
+ * by the hook below, without a child). Lines are the same as the eager child's.
+ */
+export function lazyRequestLogger(this: unknown, logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  return new RequestLogger(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger;
+}
+
+/** A pino child made on first use; levels are read from the parent until then. No per-instance closures. */
+class RequestLogger {
+  #child: Logger | null = null;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly childBindings: Bindings,
+    private readonly childOptions: ChildLoggerOptions,
+  ) {}
+
+  /** The real child (made now if needed). */
+  private real(): Logger {
+    this.#child ??= this.parent.child(this.childBindings, this.childOptions);
+    return this.#child;
+  }
+
+  private write(level: Level, args: unknown[]): void {
+    if (this.isLevelEnabled(level)) (this.real()[level] as (...line: unknown[]) => void)(...args);
+  }
+
+  get level(): string {
+    return (this.#child ?? this.parent).level;
+  }
+
+  set level(level: string) {
+    this.real().level = level;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (this.#child ?? this.parent).isLevelEnabled(level);
+  }
+
+  bindings(): Bindings {
+    return this.real().bindings();
+  }
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): Logger {
+    return this.real().child(bindings, options);
+  }
+
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args);
+  }
+
+  error(...args: unknown[]): void {
+    this.write('error', args);
+  }
+
+  warn(...args: unknown[]): void {
+    this.write('warn', args);
+  }
+
+  info(...args: unknown[]): void {
+    this.write('info', args);
+  }
+
+  debug(...args: unknown[]): void {
+    this.write('debug', args);
+  }
+
+  trace(...args: unknown[]): void {
+    this.write('trace', args);
+  }
+
+  silent(): void {}
+}
+
+/**
  * One access line per request, on response (Fastify's own request/response lines are off,
- * see app.ts): `{ method, route, status, ms, reqId }` with the route pattern
- * (`/apps/:app_id/events`), or the path without its query when no route matched.
+ * see app.ts): `{ reqId, method, route, status, ms }` with the route pattern
+ * (`/apps/:app_id/events`), or the path without its query when no route matched. Written
+ * through Fastify's logger with `reqId` first, the line reads as a request child's would.
  */
 export function installAccessLog(http: FastifyInstance): void {
+  const log = http.log as unknown as Logger;
   // Callback style: it runs on every request.
   http.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
     const level = route !== undefined && PROBE_ROUTES.has(route) ? 'debug' : 'info';
-    if ((request.log as unknown as Logger).isLevelEnabled(level)) {
+    if (log.isLevelEnabled(level)) {
       const line = {
+        reqId: request.id,
         method: request.method,
         route: route ?? pathOf(request.url),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       };
-      request.log[level](line, 'request');
+      log[level](line, 'request');
     }
     done();
   });

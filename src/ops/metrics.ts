@@ -16,7 +16,8 @@
 import fastify, { type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type LabelValues } from 'prom-client';
 import type { Core } from '../core/core.ts';
-import { countersOf, LATENCY_BUCKETS_SEC } from '../core/counters.ts';
+import type { HistogramSnapshot } from '../backends/ports.ts';
+import { Buckets, countersOf, LATENCY_BUCKETS_SEC } from '../core/counters.ts';
 import { loopWatchOf } from '../doors/loop-watch.ts';
 import type { PushService } from '../push/service.ts';
 import type { WebhookService } from '../webhooks/service.ts';
@@ -48,27 +49,26 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     },
   });
 
-  // Hot path: every request. Tallied in Maps (one lookup and an add) and handed to
-  // prom-client at scrape: prom-client's `inc({…})` hashes and validates the label set
-  // on every call. Label sets are bounded: route templates × methods × statuses.
-  const requestTally = new LabelTally<'method' | 'route' | 'status'>();
-  const durations = new HistogramTally(REQUEST_BUCKETS_SEC);
+  // Hot path: every request. Tallied in plain Maps (route → method → status, no key
+  // built per request) and handed to prom-client at scrape: prom-client's `inc({…})`
+  // hashes and validates the label set on every call. Label sets are bounded: route
+  // templates × methods × statuses.
+  const requests = new RequestTally();
   const httpRequests = new Counter({
     name: 'roomcast_http_requests_total',
     help: 'HTTP replies by method, route template and status code',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [registry],
     collect() {
-      requestTally.copyTo(this);
+      this.reset();
+      for (const { labels, value } of requests.counts()) this.inc(labels, value);
     },
   });
-  computedHistogram(registry, 'roomcast_http_request_duration_seconds', 'HTTP request durations (received to reply sent) by method and route template', () => durations.snapshots());
+  computedHistogram(registry, 'roomcast_http_request_duration_seconds', 'HTTP request durations (received to reply sent) by method and route template', () => requests.durations());
   // Callback style: an async hook costs a promise and a microtask per request.
   http.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    requestTally.add(`${request.method} ${status} ${route}`, () => ({ method: request.method, route, status: String(status) }));
-    durations.observe(`${request.method} ${route}`, () => ({ method: request.method, route }), reply.elapsedTime / 1000);
+    requests.add(request.routeOptions.url ?? 'unmatched', request.method, status, reply.elapsedTime / 1000);
     if (status === 429) counters.refusals.add('rest\nrate_limited');
     done();
   });
@@ -76,6 +76,7 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   http.addHook('onError', (_request, _reply, error, done) => {
     const code = (error as { code?: unknown }).code;
     if (code === 'RC_ERR_BOT_BUSY') counters.refusals.add('bayeux\nshed');
+    if (code === 'RC_ERR_PUBLISH_BACKPRESSURE') counters.refusals.add('rest\nbackpressure');
     done();
   });
 
@@ -93,14 +94,15 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   const received = new LabelTally<'app'>();
   new Counter({
     name: 'roomcast_messages_received_total',
-    help: 'Channel messages of the whole cluster received by this node from the backend (every message, unless the bus routes by interest)',
+    help: 'Channel messages received by this node from the backend: those of channels with local subscribers (interest routing, the default), every message of the cluster with broadcast routing or while a Bayeux wildcard subscription is open here',
     labelNames: ['app'] as const,
     registers: [registry],
     collect() {
       received.copyTo(this);
     },
   });
-  const untap = core.tapMessages((message) => received.add(message.appId, () => ({ app: message.appId })));
+  const appLabels = (appId: string): LabelValues<'app'> => ({ app: appId });
+  const untap = core.tapMessages((message) => received.add(message.appId, appLabels));
   http.addHook('onClose', async () => {
     untap();
   });
@@ -172,16 +174,54 @@ export async function listenMetrics(metrics: Metrics, core: Core): Promise<Fasti
 class LabelTally<L extends string> {
   private readonly counts = new Map<string, { readonly labels: LabelValues<L>; value: number }>();
 
-  /** Adds one to the label set named `key`; `labels` builds it the first time only. */
-  add(key: string, labels: () => LabelValues<L>): void {
+  /** Adds one to the label set named `key`; `labels(key)` builds it the first time only. */
+  add(key: string, labels: (key: string) => LabelValues<L>): void {
     const entry = this.counts.get(key);
     if (entry !== undefined) entry.value++;
-    else this.counts.set(key, { labels: labels(), value: 1 });
+    else this.counts.set(key, { labels: labels(key), value: 1 });
   }
 
   copyTo(counter: Counter<L>): void {
     counter.reset();
     for (const { labels, value } of this.counts.values()) counter.inc(labels, value);
+  }
+}
+
+/** Replies of one route and method: counts by status, and durations. */
+interface MethodTally {
+  readonly statuses: Map<number, number>;
+  readonly durations: Buckets;
+}
+
+/**
+ * HTTP replies by route template, method and status, and their durations by route and
+ * method: three Map lookups of strings Fastify reuses (the route's template, the
+ * method) and a number per request.
+ */
+class RequestTally {
+  private readonly routes = new Map<string, Map<string, MethodTally>>();
+
+  add(route: string, method: string, status: number, seconds: number): void {
+    let methods = this.routes.get(route);
+    if (methods === undefined) this.routes.set(route, (methods = new Map()));
+    let tally = methods.get(method);
+    if (tally === undefined) methods.set(method, (tally = { statuses: new Map(), durations: new Buckets(REQUEST_BUCKETS_SEC) }));
+    tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
+    tally.durations.observe(seconds);
+  }
+
+  *counts(): Iterable<{ labels: LabelValues<'method' | 'route' | 'status'>; value: number }> {
+    for (const [route, methods] of this.routes) {
+      for (const [method, tally] of methods) {
+        for (const [status, value] of tally.statuses) yield { labels: { method, route, status: String(status) }, value };
+      }
+    }
+  }
+
+  *durations(): Iterable<{ labels: Readonly<Record<string, string>>; snapshot: HistogramSnapshot }> {
+    for (const [route, methods] of this.routes) {
+      for (const [method, tally] of methods) yield { labels: { method, route }, snapshot: tally.durations };
+    }
   }
 }
 

@@ -20,6 +20,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
+import { applyCommandTimeout } from './command-timeout.ts';
 import { redactUrl } from './faults.ts';
 import type { RedisKeys } from './keys.ts';
 import type { RedisTelemetry } from './telemetry.ts';
@@ -89,7 +90,14 @@ function urlOptions(url: string | undefined): RedisOptions {
  * retries); the deployment's own (sentinels, cluster nodes) are added here. Not connected
  * yet when `lazyConnect` is set.
  */
-export function createClient(config: RedisConfig, options: RedisOptions, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
+export function createClient(config: RedisConfig, withTimeout: RedisOptions, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
+  // The command timeout is roomcast's own (command-timeout.ts), not ioredis's.
+  const { commandTimeout, ...options } = withTimeout;
+  const client = createUntimedClient(config, options, commandTimeout, cluster);
+  return commandTimeout === undefined ? client : applyCommandTimeout(client, commandTimeout);
+}
+
+function createUntimedClient(config: RedisConfig, options: RedisOptions, commandTimeout: number | undefined, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
   if (config.cluster !== undefined) {
     const { lazyConnect, enableOfflineQueue, retryStrategy: _retry, ...perNode } = options;
     const client = new Cluster(config.cluster.nodes.map(hostPort), {
@@ -105,7 +113,7 @@ export function createClient(config: RedisConfig, options: RedisOptions, cluster
       // Re-read the slot map every second, so commands reach a promoted replica soon
       // after a failover even when no MOVED reply points there.
       slotsRefreshInterval: 1000,
-      slotsRefreshTimeout: Math.max(1000, options.commandTimeout ?? 1000),
+      slotsRefreshTimeout: Math.max(1000, commandTimeout ?? 1000),
       ...cluster,
       redisOptions: { ...urlOptions(config.url), ...perNode },
     });

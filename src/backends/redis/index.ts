@@ -6,8 +6,8 @@
  * backend is simpler and faster.
  *
  * On a Redis Cluster every atomic step touches one hash slot (keys.ts), the bus is
- * sharded (SSUBSCRIBE/SPUBLISH on one topic per shard, keys.ts), and the outbox is left out: its scripts
- * span channels and lanes, so webhooks are refused at start-up on a cluster.
+ * sharded (SSUBSCRIBE/SPUBLISH on one topic per shard, keys.ts), and the outbox keeps its
+ * keys per shard (outbox.ts).
  *
  * Two connections per node: one for commands and scripts, one dedicated to the bus
  * subscription (a subscribed connection can run nothing else). Both reconnect forever
@@ -44,10 +44,10 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   const client = createConnection(config, 'commands', logger, telemetry);
   const subscriber = createConnection(config, 'subscriber', logger, telemetry);
   // The outbox (webhooks) has its own connection, so its traffic never queues behind, or
-  // delays, channel publishes on the command connection. Not on a cluster (see above).
-  const outboxClient = cluster ? null : createConnection(config, 'outbox', logger, telemetry);
+  // delays, channel publishes on the command connection.
+  const outboxClient = createConnection(config, 'outbox', logger, telemetry);
   defineScripts(client, cluster);
-  if (outboxClient !== null) defineScripts(outboxClient);
+  defineScripts(outboxClient, cluster);
   const keys = createKeys(config.keyPrefix, config.shards);
   const context: RedisContext = {
     client,
@@ -58,11 +58,11 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     waitReplicas: config.waitReplicas ?? 0,
     waitTimeoutMs: config.waitTimeoutMs ?? 500,
   };
-  const bus = new RedisBus(context, subscriber, config.routing ?? 'broadcast', logger.child({ component: 'bus' }));
+  const bus = new RedisBus(context, subscriber, config.routing ?? 'interest', logger.child({ component: 'bus' }));
   const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
   const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
-  const connections: RedisClient[] = [client, subscriber, ...(outboxClient === null ? [] : [outboxClient])];
+  const connections: RedisClient[] = [client, subscriber, outboxClient];
   reconnectTogether(connections);
   let closed = false;
 
@@ -75,7 +75,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
-    ...(outboxClient === null ? {} : { outbox: new RedisOutbox({ ...context, client: outboxClient }) }),
+    outbox: new RedisOutbox({ ...context, client: outboxClient }),
     quotas: new RedisQuotas(context, config.keyPrefix),
     telemetry,
     generation,
@@ -101,7 +101,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
         void generation.start();
         return;
       }
-      if (cluster) await allNodesReady(client as Cluster, config.commandTimeoutMs);
+      if (cluster) await Promise.all([client, outboxClient].map((connection) => allNodesReady(connection as Cluster, config.commandTimeoutMs)));
       await warnIfTooOld(client, logger);
       await generation.start();
     },

@@ -13,30 +13,31 @@
  * `/apps/` that does not use the `:app_id` parameter is a programming error and fails
  * at start-up rather than being served unsigned.
  */
-import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preParsingHookHandler, RouteOptions } from 'fastify';
+import { createHash, type Hash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preParsingHookHandler, RawRequestDefaultExpression, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith } from '../../errors.ts';
 import { jsonProblem } from '../json-depth.ts';
-import { verifyBodyDigest, verifySignedUrl } from './signature.ts';
+import { md5Hex, verifyBodyDigest, verifySignedUrl } from './signature.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The app a signed `/apps/:app_id/…` request authenticated as; null on other routes. */
     signedApp: AppConfig | null;
+    /** The verified query parameters of a signed request (for the body reader's `body_md5` check); null elsewhere. */
+    signedParams: Map<string, string> | null;
+    /** The raw body bytes read by the rest door's body reader; null when it read none. */
+    rawBody: Buffer | null;
   }
 }
 
 /** Route path prefix of every signed route. */
 export const SIGNED_PREFIX = '/apps/:app_id/';
 
-/** Raw body bytes per request, kept by the rest door's body reader for `body_md5`. */
-const rawBodies = new WeakMap<FastifyRequest, Buffer>();
-
 /** The raw bytes of a request's body (empty when it had none). */
 export function rawBodyOf(request: FastifyRequest): Buffer {
-  return rawBodies.get(request) ?? EMPTY_BODY;
+  return request.rawBody ?? EMPTY_BODY;
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
@@ -56,7 +57,11 @@ export function requireSignedApp(request: FastifyRequest): AppConfig {
  * context (nothing here leaks to the bot API or the ops routes).
  */
 export function installSignedRequests(app: FastifyInstance, core: Core): void {
+  // Request properties (set per request), not WeakMaps keyed by the request: same shape
+  // for every request, and nothing for the garbage collector to track.
   app.decorateRequest('signedApp', null);
+  app.decorateRequest('signedParams', null);
+  app.decorateRequest('rawBody', null);
   const parseBody = installRawBodyReader(app);
 
   // Callback style, not async: it runs on every signed request and does no I/O.
@@ -77,7 +82,7 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
         undefined,
         announcesBody(request),
       );
-      signedParams.set(request, params);
+      request.signedParams = params;
       request.signedApp = appConfig;
     } catch (error) {
       // The unread body stays on the wire: close the connection once the reply is out.
@@ -102,10 +107,8 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
 }
 
 type RequestPayload = Parameters<preParsingHookHandler>[2];
+type RawBody = RawRequestDefaultExpression;
 type PreParsingDone = (error?: Error | null, payload?: RequestPayload) => void;
-
-/** Query parameters of an authenticated request, for the body reader's `body_md5` check. */
-const signedParams = new WeakMap<FastifyRequest, Map<string, string>>();
 
 /** True when the request says a body follows (a length above 0, or chunked). */
 function announcesBody(request: FastifyRequest): boolean {
@@ -130,15 +133,19 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
   app.removeAllContentTypeParsers();
   // Bytes, not text: `body_md5` is the MD5 of the bytes sent, and a body that is not valid
   // UTF-8 would hash differently once decoded (a correctly signed one would get a 401).
-  app.addContentTypeParser('*', (request, payload, done) => {
+  const reader = (request: FastifyRequest, payload: RawBody, done: (error: Error | null, body?: unknown) => void): void => {
     const declared = Number(request.headers['content-length']);
     if (declared > limit) {
       done(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit), undefined);
       return;
     }
-    const params = signedParams.get(request);
-    const hash = params?.has('body_md5') === true ? createHash('md5') : null;
-    const chunks: Buffer[] = [];
+    const params = request.signedParams;
+    const digest = params?.has('body_md5') === true;
+    // Most bodies arrive in one chunk: it is hashed in one call at the end. From a second
+    // chunk on, the bytes are hashed as they arrive.
+    let first: Buffer | null = null;
+    let chunks: Buffer[] | null = null;
+    let hash: Hash | null = null;
     let received = 0;
     const finish = (error: Error | null): void => {
       payload.off('data', onData);
@@ -153,26 +160,39 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
         finish(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit));
         return;
       }
+      if (first === null) {
+        first = chunk;
+        return;
+      }
+      if (chunks === null) {
+        chunks = [first];
+        if (digest) hash = createHash('md5').update(first);
+      }
       hash?.update(chunk);
       chunks.push(chunk);
     };
     const onError = (error: Error): void => finish(clientAborted(error));
     const onEnd = (): void => {
       finish(null);
+      const body = chunks === null ? (first ?? EMPTY_BODY) : Buffer.concat(chunks, received);
       try {
-        if (params !== undefined) verifyBodyDigest(params, received, hash === null || received === 0 ? null : hash.digest('hex'));
+        if (params !== null) verifyBodyDigest(params, received, !digest || received === 0 ? null : hash === null ? md5Hex(body) : hash.digest('hex'));
       } catch (error) {
         done(error as Error, undefined);
         return;
       }
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
-      rawBodies.set(request, body);
+      request.rawBody = body;
       done(null, undefined);
     };
     payload.on('data', onData);
     payload.on('end', onEnd);
     payload.on('error', onError);
-  });
+  };
+  app.addContentTypeParser('*', reader);
+  // The same reader under the usual type: Fastify caches the parser it finds for a
+  // Content-Type header, except the catch-all, which it would look up (parsing the
+  // header) on every request.
+  app.addContentTypeParser('application/json', reader);
   return (request, _reply, done) => {
     const bytes = rawBodyOf(request);
     if (bytes.length === 0) {

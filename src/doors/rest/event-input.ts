@@ -167,5 +167,6 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   // validateEvent checks name, channels and data size; an event for users only has no
   // channel, so it is checked with one stand-in channel (the users were checked above).
   const data = validateEvent(app, channels.length > 0 || userIds.length === 0 ? input : { ...input, channels: ['server-to-user'] });
-  return { input, userIds, data, info };
+  // The core publishes the data as the string just made: a JSON value is serialised once.
+  return { input: typeof event.data === 'string' ? input : { ...input, data }, userIds, data, info };
 }

@@ -61,7 +61,14 @@ async function channelsInfo(core: Core, appId: string, channels: readonly string
 
 /** `{ <channel>: <serial> }`; ephemeral events have no serial and are left out. */
 function serialsOf(published: readonly PublishedMessage[]): Record<string, string> {
-  return Object.fromEntries(published.filter((message) => message.serial !== '').map((message) => [message.channel, message.serial]));
+  const serials: Record<string, string> = {};
+  for (const message of published) {
+    if (message.serial === '') continue;
+    // A channel named `__proto__` is a key like any other (assignment would set the prototype).
+    if (message.channel === '__proto__') Object.defineProperty(serials, message.channel, { value: message.serial, enumerable: true, writable: true, configurable: true });
+    else serials[message.channel] = message.serial;
+  }
+  return serials;
 }
 
 const eventSchema = {
@@ -90,8 +97,18 @@ function checkPushExtras(core: Core, event: PreparedEvent): void {
   if (push !== undefined) channelPushNotification(push, core.config.push.maxPayloadBytes);
 }
 
-/** Publishes one event; the reply of POST /events. */
-async function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {
+/**
+ * Publishes one event; the reply of POST /events. The usual event (channels only, no
+ * `info`) takes one promise from the core to the reply.
+ */
+function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {
+  if (wanted.size > 0 || event.userIds.length > 0 || event.input.channels.length === 0) return publishOneInFull(core, app, event, wanted);
+  const pushedBack = core.backpressure.refusal();
+  if (pushedBack !== null) return Promise.reject(pushedBack);
+  return core.publish(app, [event.input]).then((published) => ({ message_serials: serialsOf(published[0] ?? []) }));
+}
+
+async function publishOneInFull(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {
   const [published] = await deliver(core, app, [event]);
   const result: Record<string, unknown> = {};
   if (wanted.size > 0) result.channels = await channelsInfo(core, app.id, event.input.channels, wanted);

@@ -11,7 +11,7 @@
  * after the signature check (an unsigned request is a 401 whatever its query) and a new
  * route gets it by declaring its `querystring` schema.
  */
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import { createError } from '../../../errors.ts';
 
 /** The signature's parameters, accepted on every signed route (compared lower-cased, as the signature reads them). */
@@ -32,13 +32,17 @@ export function refuseUnknownQueryParams(app: FastifyInstance): void {
     const declared = declaredParams(route);
     const allowed = new Set(declared);
     const takes = declared.length === 0 ? 'no parameters besides the signature' : declared.join(', ');
-    const check = async (request: FastifyRequest): Promise<void> => {
+    // Callback style: it runs on every signed request (an async hook costs a promise).
+    const check = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
       const query = request.query as Record<string, unknown> | undefined;
-      if (query === undefined || query === null) return;
-      const unknown = Object.keys(query).filter((name) => !allowed.has(name) && !SIGNATURE_PARAMS.has(name.toLowerCase()));
-      if (unknown.length > 0) {
-        throw createError('RC_ERR_HTTP_UNKNOWN_PARAMETER', unknown.map((name) => JSON.stringify(name.slice(0, ECHO_LIMIT))).join(', '), takes);
+      if (query === undefined || query === null) return done();
+      let unknown: string[] | null = null;
+      for (const name in query) {
+        if (!Object.hasOwn(query, name) || allowed.has(name) || SIGNATURE_PARAMS.has(name.toLowerCase())) continue;
+        (unknown ??= []).push(name);
       }
+      if (unknown === null) return done();
+      done(createError('RC_ERR_HTTP_UNKNOWN_PARAMETER', unknown.map((name) => JSON.stringify(name.slice(0, ECHO_LIMIT))).join(', '), takes));
     };
     const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
     route.preValidation = [...existing, check];

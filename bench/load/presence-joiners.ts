@@ -32,7 +32,7 @@ const USER = /user_id\\?":\\?"u(\d+)/;
 
 const sockets: WebSocket[] = [];
 /** Per joined client: 1 for each user index it currently knows as a member. */
-const views: Uint8Array[] = [];
+const views: { index: number; view: Uint8Array }[] = [];
 let frames = 0;
 let errors = 0;
 let firstError = '';
@@ -72,7 +72,7 @@ function joinOne(origin: string, channel: string, index: number, total: number):
       } else if (text.includes('pusher_internal:subscription_succeeded')) {
         const presence = (JSON.parse((JSON.parse(text) as { data: string }).data) as { presence?: { ids?: string[] } }).presence;
         for (const id of presence?.ids ?? []) view[Number(id.slice(1))] = 1;
-        views.push(view);
+        views.push({ index, view });
         joined = true;
         clearTimeout(timer);
         sockets.push(ws);
@@ -118,22 +118,26 @@ async function join(args: JoinArgs): Promise<{ joinMs: number[]; lateMs: number[
 }
 
 /** Members missing from the clients' views, against `expected` (the user indices that joined). */
-function countViews(args: { expected: number[] }): { incomplete: number; missing: number; extra: number } {
+function countViews(args: { expected: number[] }): { incomplete: number; missing: number; extra: number; sample: string } {
   let incomplete = 0;
   let missing = 0;
   let extra = 0;
-  const wanted = new Uint8Array(views[0]?.length ?? 0);
+  let sample = '';
+  const wanted = new Uint8Array(views[0]?.view.length ?? 0);
   for (const index of args.expected) wanted[index] = 1;
-  for (const view of views) {
-    let lacks = 0;
+  for (const { index: own, view } of views) {
+    const lacking: number[] = [];
     for (let index = 0; index < view.length; index++) {
-      if (wanted[index] === 1 && view[index] === 0) lacks++;
+      if (wanted[index] === 1 && view[index] === 0) lacking.push(index);
       else if (wanted[index] === 0 && view[index] === 1) extra++;
     }
-    missing += lacks;
-    if (lacks > 0) incomplete++;
+    missing += lacking.length;
+    if (lacking.length > 0) {
+      incomplete++;
+      if (sample === '') sample = `u${own} lacks ${lacking.length}: ${lacking.slice(0, 8).map((index) => `u${index}`).join(' ')}`;
+    }
   }
-  return { incomplete, missing, extra };
+  return { incomplete, missing, extra, sample };
 }
 
 serveWorker({

@@ -102,7 +102,8 @@ async function arm(args: { origins: string[]; channel: string; offset: number })
   return { recoveredAt, failed, firstError };
 }
 
-function report(args: { accepted: number[] }): { gaps: number; clientsWithGaps: number; duplicates: number; neverSerial: number } {
+function report(args: { accepted: number[] }): { gaps: number; clientsWithGaps: number; duplicates: number; neverSerial: number; duplicateSeqs: number[] } {
+  const duplicateSeqs = new Set<number>();
   let gaps = 0;
   let clientsWithGaps = 0;
   let duplicates = 0;
@@ -112,10 +113,14 @@ function report(args: { accepted: number[] }): { gaps: number; clientsWithGaps: 
     for (const n of args.accepted) if (!client.got.has(n)) missing++;
     gaps += missing;
     if (missing > 0) clientsWithGaps++;
-    for (const times of client.got.values()) if (times > 1) duplicates += times - 1;
+    for (const [n, times] of client.got) {
+      if (times <= 1) continue;
+      duplicates += times - 1;
+      duplicateSeqs.add(n);
+    }
     if (client.lastSerial === '') neverSerial++;
   }
-  return { gaps, clientsWithGaps, duplicates, neverSerial };
+  return { gaps, clientsWithGaps, duplicates, neverSerial, duplicateSeqs: [...duplicateSeqs].sort((a, b) => a - b) };
 }
 
 serveWorker({

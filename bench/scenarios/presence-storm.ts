@@ -70,10 +70,19 @@ async function measure(joins: number, nodeCount: number, rate: number, procCount
       }),
     );
     const report = cpu.stop();
-    // The clients' own views (snapshot + member_added): every joined user, once the lists converged.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // The clients' own views (snapshot + member_added): every joined user, once the lists
+    // converged and the generators have read every frame (none for 2 s; at most 2 minutes).
+    const framesNow = async (): Promise<number> => (await Promise.all(procs.map((proc) => proc.call<{ frames: number }>('snapshot')))).reduce((sum, snapshot) => sum + snapshot.frames, 0);
+    for (let last = -1, stillSince = Date.now(), until = Date.now() + 120_000; Date.now() < until; ) {
+      const frames = await framesNow();
+      if (frames !== last) {
+        last = frames;
+        stillSince = Date.now();
+      } else if (Date.now() - stillSince >= 2000) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
     const expected = results.flatMap((result) => result.joined);
-    const viewCounts = await Promise.all(procs.map((proc) => proc.call<{ incomplete: number; missing: number; extra: number }>('views', { expected }, 5 * 60_000)));
+    const viewCounts = await Promise.all(procs.map((proc) => proc.call<{ incomplete: number; missing: number; extra: number; sample: string }>('views', { expected }, 5 * 60_000)));
     const joinMs = results.flatMap((result) => result.joinMs).sort((a, b) => a - b);
     const lateMs = results.flatMap((result) => result.lateMs).sort((a, b) => a - b);
     const frames = (await Promise.all(procs.map((proc) => proc.call<{ frames: number }>('snapshot')))).reduce((sum, snapshot) => sum + snapshot.frames, 0);
@@ -94,6 +103,7 @@ async function measure(joins: number, nodeCount: number, rate: number, procCount
         'clients missing a member': viewCounts.reduce((sum, entry) => sum + entry.incomplete, 0),
         'members missing from client views': viewCounts.reduce((sum, entry) => sum + entry.missing, 0),
         'member frames received': frames,
+        'a client missing members': viewCounts.find((entry) => entry.sample !== '')?.sample ?? '-',
         'server+redis CPU-s per join (ms)': (serverCpuSec * 1000) / joins,
       },
       cpu: report,

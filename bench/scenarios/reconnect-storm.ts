@@ -46,6 +46,7 @@ async function measure(count: number, rate: number, seconds: number, procCount: 
     const groups: Record<string, number[]> = { redis: [set.redisPid], 'node 0': [set.nodes[0]!.proc.pid], 'node 1': [set.nodes[1]!.proc.pid], generators: procs.map((proc) => proc.pid) };
     const cpu = startCpuWindow(groups);
     const killedAt = Date.now();
+    const seqAtKill = seq;
     victim.proc.child.kill('SIGKILL');
     const armedResults = await Promise.all(armed);
     const recoveredAllAt = Date.now();
@@ -60,7 +61,7 @@ async function measure(count: number, rate: number, seconds: number, procCount: 
       .filter((at) => at > 0)
       .map((at) => at - killedAt)
       .sort((a, b) => a - b);
-    const counts = await Promise.all(procs.map((proc) => proc.call<{ gaps: number; clientsWithGaps: number; duplicates: number; neverSerial: number }>('report', { accepted }, 5 * 60_000)));
+    const counts = await Promise.all(procs.map((proc) => proc.call<{ gaps: number; clientsWithGaps: number; duplicates: number; neverSerial: number; duplicateSeqs: number[] }>('report', { accepted }, 5 * 60_000)));
     const sum = (name: 'gaps' | 'clientsWithGaps' | 'duplicates' | 'neverSerial'): number => counts.reduce((total, entry) => total + entry[name], 0);
     const serverCpuSec = (['redis', 'node 0', 'node 1'].reduce((total, name) => total + (report.groups[name] ?? 0), 0) / 100) * report.seconds;
     return {
@@ -77,6 +78,8 @@ async function measure(count: number, rate: number, seconds: number, procCount: 
         duplicates: sum('duplicates'),
         'server+redis CPU ms per reconnect': (serverCpuSec * 1000) / count,
         'storm s': (recoveredAllAt - killedAt) / 1000,
+        'seq at kill': seqAtKill,
+        'duplicated events (seq)': [...new Set(counts.flatMap((entry) => entry.duplicateSeqs))].sort((a, b) => a - b).slice(0, 10).join(' ') || '-',
       },
       cpu: report,
       ...(failed > 0 ? { error: `first failure: ${armedResults.find((result) => result.firstError !== '')?.firstError ?? ''}` } : {}),

@@ -126,9 +126,11 @@ export class LocalHub {
     const stream = streamKey(change.appId, change.channel);
     const set = this.channels.get(stream);
     if (set === undefined) return;
+    // Subscribers sent this very change in their snapshot are spared it (asked before admit records it).
+    const spared = this.presenceView.toldOnly(stream, change.member.userId, change.version);
     if (!this.presenceView.admit(stream, change.member.userId, change.kind === 'member_added', change.version)) return;
     for (const subscriber of set) {
-      if (subscriber.connectionId === change.connectionId) continue;
+      if (subscriber.connectionId === change.connectionId || spared.has(subscriber.connectionId)) continue;
       try {
         subscriber.presenceChanged?.(change);
       } catch {
@@ -138,11 +140,12 @@ export class LocalHub {
   }
 
   /**
-   * Records members read from the store for a stream with local subscribers (the
-   * snapshot sent to a subscriber): their versions are passed on (see presence-view.ts).
+   * Records members read from the store for a stream with local subscribers: the
+   * snapshot sent to `recipient` (told to it only: the other subscribers still get each
+   * change when it arrives), or, without one, as passed on to all (see presence-view.ts).
    */
-  notePresenceMembers(stream: string, members: readonly Member[]): void {
-    if (this.channels.has(stream)) this.presenceView.noteMembers(stream, members);
+  notePresenceMembers(stream: string, members: readonly Member[], recipient?: string): void {
+    if (this.channels.has(stream)) this.presenceView.noteMembers(stream, members, recipient);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * What this node has told its subscribers about each presence channel's members: per
  * stream with local subscribers, per user, the newest presence version passed on and
- * whether it made the user present (a snapshot sent at subscribe counts as passed on).
+ * whether it made the user present. A snapshot sent at subscribe counts as told to its
+ * recipient only: the same change, when it arrives, is still passed on to the others.
  *
  * Guarantee: a change is passed on only when its version is newer than the user's last
  * one here, so announcements that reach this node out of order (a reaper's
@@ -22,7 +23,15 @@ const MAX_ABSENT = 1000;
 interface Seen {
   readonly version: number;
   readonly present: boolean;
+  /**
+   * Set while this version is known only from snapshots: the connections that were sent
+   * it (the others were not told yet). Absent once the change was passed on to everyone.
+   */
+  readonly toldOnly?: Set<string>;
 }
+
+/** No connection to leave out (see `toldOnly`). */
+const NOBODY: ReadonlySet<string> = new Set();
 
 interface StreamView {
   /** userId → the newest change passed on; absent users in the order they went. */
@@ -34,14 +43,26 @@ export class PresenceView {
   private readonly streams = new Map<string, StreamView>();
 
   /**
+   * The connections that were sent this very version of the user in their snapshot, and
+   * so are to be left out when the change itself is passed on (none, usually). Asked
+   * before `admit`, which forgets them.
+   */
+  toldOnly(stream: string, userId: string, version: number | undefined): ReadonlySet<string> {
+    const seen = version === undefined ? undefined : this.streams.get(stream)?.users.get(userId);
+    return seen !== undefined && seen.version === version ? (seen.toldOnly ?? NOBODY) : NOBODY;
+  }
+
+  /**
    * Records a change about to be passed on; false when it is not newer than the user's
-   * last change passed on here (drop it). True, unrecorded, without a version.
+   * last change passed on here (drop it). A version so far known only from snapshots is
+   * news for the subscribers not sent them (see `toldOnly`). True, unrecorded, without a
+   * version.
    */
   admit(stream: string, userId: string, present: boolean, version: number | undefined): boolean {
     if (version === undefined || version <= 0) return true;
     const view = this.viewOf(stream);
     const seen = view.users.get(userId);
-    if (seen !== undefined && seen.version >= version) return false;
+    if (seen !== undefined && (seen.version > version || (seen.version === version && seen.toldOnly === undefined))) return false;
     this.set(view, userId, { version, present }, seen);
     return true;
   }
@@ -53,7 +74,7 @@ export class PresenceView {
    * version they are recorded silently; seen absent at a version the snapshot does not
    * beat they are left out (the leave is newer than the reading).
    */
-  noteMembers(stream: string, members: readonly Member[]): Member[] {
+  noteMembers(stream: string, members: readonly Member[], recipient?: string): Member[] {
     const view = this.viewOf(stream);
     const unseen: Member[] = [];
     for (const member of members) {
@@ -61,8 +82,16 @@ export class PresenceView {
       const seen = view.users.get(member.userId);
       // Seen absent at a version the snapshot does not beat: the leave is the newer news.
       if (seen !== undefined && !seen.present && version <= seen.version) continue;
-      if (seen === undefined || !seen.present) unseen.push(member);
-      if (seen === undefined || version > seen.version) this.set(view, member.userId, { version, present: true }, seen);
+      if (recipient !== undefined) {
+        // Sent to one subscriber: told to it alone until the change itself arrives.
+        if (seen === undefined || version > seen.version) this.set(view, member.userId, { version, present: true, toldOnly: new Set([recipient]) }, seen);
+        else if (version === seen.version) seen.toldOnly?.add(recipient);
+        continue;
+      }
+      if (seen === undefined || !seen.present || seen.toldOnly !== undefined) unseen.push(member);
+      if (seen === undefined || version > seen.version || seen.toldOnly !== undefined) {
+        this.set(view, member.userId, { version: Math.max(version, seen?.version ?? 0), present: true }, seen);
+      }
     }
     return unseen;
   }

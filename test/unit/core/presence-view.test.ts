@@ -61,6 +61,34 @@ test('changes older than the snapshot a subscriber was sent are dropped; changes
   assert.deepEqual(ann.said, ['-cat', '+cat']);
 });
 
+test("a member in one newcomer's snapshot is still announced to the subscribers that were not sent that snapshot", () => {
+  // A join storm: cat's snapshot (read after ben joined on another node) lists ben before
+  // ben's member_added reaches this node; ann, subscribed earlier, must still be told.
+  const hub = new LocalHub();
+  const ann = watcher('1.1');
+  const cat = watcher('1.2');
+  hub.add('app', CHANNEL, ann);
+  hub.add('app', CHANNEL, cat);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ben', userInfo: null, version: 40 }], '1.2');
+  hub.dispatchPresence(change('member_added', 'ben', 40));
+  assert.deepEqual(ann.said, ['+ben']);
+  assert.deepEqual(cat.said, []);
+  // Passed on now: a repeat is not news for anyone, an older leave neither.
+  hub.dispatchPresence(change('member_added', 'ben', 40));
+  hub.dispatchPresence(change('member_removed', 'ben', 39));
+  assert.deepEqual(ann.said, ['+ben']);
+  assert.deepEqual(cat.said, []);
+  // Two newcomers sent the same snapshot: both are spared, the others told.
+  const dan = watcher('1.3');
+  hub.add('app', CHANNEL, dan);
+  hub.notePresenceMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 50 }], '1.2');
+  hub.notePresenceMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 50 }], '1.3');
+  hub.dispatchPresence(change('member_added', 'eve', 50));
+  assert.deepEqual(ann.said, ['+ben', '+eve']);
+  assert.deepEqual(cat.said, []);
+  assert.deepEqual(dan.said, []);
+});
+
 test('the view of a stream ends with its last local subscriber', () => {
   const hub = new LocalHub();
   const ann = watcher('1.1');

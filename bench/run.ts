@@ -56,10 +56,10 @@ memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 many-channels (not in all): --channels 10000 --subs-per-socket 100 --placements affine,random
            --window 16 --phase-sec 10 --idle-sec 3   (Redis egress and node CPU per publish, 3 nodes, broadcast vs interest)
 cluster (not in all): --targets standalone,cluster --phases direct,rest --masters 3 --nodes 2 --window 8 --in-flight 64 --channels 256 --phase-sec 5   (standalone Redis vs Redis Cluster at saturation)
-presence-storm (not in all): --joins 600 --nodes 3 --concurrency 50
-reconnect-storm (not in all): --clients 500 --rate 20 --phase-sec 3
+presence-storm (not in all): --joins 5000 --rate 500 --nodes 3 --procs 4
+reconnect-storm (not in all): --clients 5000 --rate 10 --phase-sec 3 --procs 4
 cost-model (not in all): --count 200 --idle-sec 5   (Redis commands and bytes per publish, subscribe, presence join; idle per node)
-connections (not in all): --connections 5000 --idle-sec 12   (KiB and idle CPU per WebSocket beside raw ws)
+connections (not in all): --connections 5000 --idle-sec 12 --per-proc 15000   (KiB and idle CPU per WebSocket beside raw ws)
 webhooks (not in all): --duration-sec 8 --connections 16 --backend memory|redis --batch 50 --lanes 4
 console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (server CPU with a console page open vs closed)
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400

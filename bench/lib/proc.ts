@@ -7,7 +7,8 @@
  * channel; they answer `call(command, args)` requests (see worker.ts). Plain servers
  * (roomcast's src/main.ts, redis-server) are waited for by connecting to their port.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -192,4 +193,24 @@ export function canConnect(port: number): Promise<boolean> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolvePromise) => setTimeout(resolvePromise, ms));
+}
+
+/** The open-files limit (soft) of a process, Infinity when unlimited. */
+export function openFilesLimit(pid: number | 'self' = 'self'): number {
+  const match = /Max open files\s+(\d+|unlimited)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return match === null || match[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match[1]);
+}
+
+/**
+ * Raises a running process's open-files limit (soft and hard) to at least `count` with
+ * `prlimit --pid` (util-linux; raising the hard limit needs root or CAP_SYS_RESOURCE).
+ * Throws, naming the limit, when it stays below `count`.
+ */
+export function raiseOpenFiles(pid: number, count: number): void {
+  if (openFilesLimit(pid) >= count) return;
+  const result = spawnSync('prlimit', ['--pid', String(pid), `--nofile=${count}:${count}`], { encoding: 'utf8' });
+  const now = openFilesLimit(pid);
+  if (now < count) {
+    throw new Error(`process ${pid} may open ${now} files, ${count} are needed; prlimit said: ${(result.stderr || result.error?.message || '').trim()} (run as root or raise \`ulimit -n\` first)`);
+  }
 }

@@ -5,7 +5,7 @@
  * `pusher_internal:subscription_succeeded`, then counts events and records
  * publish-to-receive latency from the `ts:` stamp in each frame (see pusher-sign.ts).
  *
- * Commands: connect {url, count, channel?, concurrency?} · reset · snapshot · close.
+ * Commands: connect {url, count, channel?, concurrency?, localAddress?} · reset · snapshot · close.
  */
 import WebSocket from 'ws';
 import { Histogram } from '../lib/histogram.ts';
@@ -19,6 +19,10 @@ interface ConnectArgs {
   channel?: string;
   /** Handshakes in flight at once. Default 50. */
   concurrency?: number;
+  /** Attempts more per socket after a failed handshake (a 408 from a starved server, say). Default 0. */
+  retries?: number;
+  /** Source address of every socket (e.g. 127.0.1.2): each source address has its own ephemeral-port range. */
+  localAddress?: string;
 }
 
 const sockets: WebSocket[] = [];
@@ -27,13 +31,15 @@ let received = 0;
 /** Every frame after subscription (stamped or not), e.g. autocannon's pre-signed events. */
 let frames = 0;
 let closed = 0;
+/** Handshakes tried again after a failure (see ConnectArgs.retries). */
+let retried = 0;
 let errors = 0;
 let firstReceiveAt = 0;
 let lastReceiveAt = 0;
 
-function openOne(url: string, channel: string | undefined): Promise<void> {
+function openOne(url: string, channel: string | undefined, localAddress: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const ws = new WebSocket(url, localAddress === undefined ? { perMessageDeflate: false } : { perMessageDeflate: false, localAddress });
     let ready = false;
     const timer = setTimeout(() => {
       ws.terminate();
@@ -85,17 +91,25 @@ function openOne(url: string, channel: string | undefined): Promise<void> {
   });
 }
 
-async function connect(args: ConnectArgs): Promise<{ connected: number }> {
+async function connect(args: ConnectArgs): Promise<{ connected: number; retried: number }> {
   const concurrency = args.concurrency ?? 50;
   let next = 0;
   const lanes = Array.from({ length: Math.min(concurrency, args.count) }, async () => {
     while (next < args.count) {
       next++;
-      await openOne(args.url, args.channel);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await openOne(args.url, args.channel, args.localAddress);
+          break;
+        } catch (error) {
+          if (attempt >= (args.retries ?? 0)) throw error;
+          retried++;
+        }
+      }
     }
   });
   await Promise.all(lanes);
-  return { connected: sockets.length };
+  return { connected: sockets.length, retried };
 }
 
 serveWorker({

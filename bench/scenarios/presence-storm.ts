@@ -1,101 +1,141 @@
 /**
- * presence-storm: J presence joins within a few seconds, spread over 3 nodes on one
- * Redis (each join a WebSocket connection of its own user). After the last join: how
+ * presence-storm: J presence joins paced at R per second (`--rate`, default 500: 5,000 in
+ * 10 s), spread round robin over N nodes on one Redis, each a WebSocket connection of its
+ * own user. The joins come from `--procs` generator processes (bench/load/presence-joiners.ts)
+ * sharing one schedule, so the pace is not one event loop's. After the last join: how
  * long until every node lists all J members (REST `GET …/users` on each node), and
  * whether any member is listed twice.
  */
 import { startCpuWindow } from '../lib/cpu.ts';
 import type { Options } from '../lib/options.ts';
+import { startWorker, type Proc } from '../lib/proc.ts';
 import type { Row, ScenarioResult } from '../lib/report.ts';
 import { describeMachine } from '../lib/report.ts';
-import { createHmac } from 'node:crypto';
 import { BENCH_APP } from '../lib/pusher-sign.ts';
-import { BenchClient, inBatches, percentile, signedGet, startNodes, writeDocsSection } from './cluster-kit.ts';
+import { percentile, signedGet, startNodes, writeDocsSection } from './cluster-kit.ts';
 
 const CHANNEL = 'presence-storm';
 
-async function measure(joins: number, nodeCount: number, concurrency: number): Promise<Row> {
+interface JoinResult {
+  joinMs: number[];
+  lateMs: number[];
+  lastJoinedAt: number;
+  failed: number;
+  joined: number[];
+}
+
+async function measure(joins: number, nodeCount: number, rate: number, procCount: number): Promise<Row> {
   // Presence channels have a member limit (100 by default): lift it for the storm.
   const set = await startNodes(nodeCount, { apps: [{ ...BENCH_APP, limits: { restRequestsPerWindow: 0, maxPresenceMembers: joins + 10 } }] });
-  const clients: BenchClient[] = [];
+  const procs: Proc[] = [];
   try {
+    for (let index = 0; index < procCount; index++) procs.push(await startWorker(`joiners-${index}`, 'bench/load/presence-joiners.ts'));
     const groups: Record<string, number[]> = { redis: [set.redisPid] };
     set.nodes.forEach((node, index) => (groups[`node ${index}`] = [node.proc.pid]));
+    groups.generators = procs.map((proc) => proc.pid);
     const cpu = startCpuWindow(groups);
-    const joinMs: number[] = [];
-    const started = Date.now();
-    await inBatches(
-      Array.from({ length: joins }, (_, index) => index),
-      concurrency,
-      async (index) => {
-        const client = await new BenchClient(set.nodes[index % nodeCount]!.origin).open();
-        const channelData = JSON.stringify({ user_id: `u${index}`, user_info: { n: index } });
-        const auth = `${BENCH_APP.key}:${createHmac('sha256', BENCH_APP.secret).update(`${client.socketId}:${CHANNEL}:${channelData}`).digest('hex')}`;
-        const at = Date.now();
-        await client.subscribe(CHANNEL, { auth, channel_data: channelData });
-        joinMs.push(Date.now() - at);
-        clients.push(client);
-      },
+    const startAt = Date.now() + 500;
+    const origins = set.nodes.map((node) => node.origin);
+    const results = await Promise.all(
+      procs.map((proc, worker) =>
+        proc.call<JoinResult>(
+          'join',
+          { origins, channel: CHANNEL, indices: Array.from({ length: joins }, (_, index) => index).filter((index) => index % procCount === worker), rate, startAt, total: joins },
+          30 * 60_000,
+        ),
+      ),
     );
-    const joinedAt = Date.now();
+    const joinedAt = Math.max(...results.map((result) => result.lastJoinedAt));
+    const failed = results.reduce((sum, result) => sum + result.failed, 0);
     const convergedMs: number[] = [];
     let duplicates = 0;
+    let listed = Number.POSITIVE_INFINITY;
     await Promise.all(
       set.nodes.map(async (node) => {
-        for (let attempt = 0; attempt < 600; attempt++) {
+        let ids: string[] = [];
+        let converged = false;
+        for (let attempt = 0; attempt < 600 && !converged; attempt++) {
           const body = (await signedGet(node.origin, `/apps/${BENCH_APP.id}/channels/${CHANNEL}/users`)) as { users?: { id: string }[] };
-          const ids = (body.users ?? []).map((user) => user.id);
-          if (ids.length >= joins) {
-            duplicates += ids.length - new Set(ids).size;
+          ids = (body.users ?? []).map((user) => user.id);
+          if (ids.length >= joins - failed) {
             convergedMs.push(Date.now() - joinedAt);
-            return;
+            converged = true;
+            break;
           }
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
-        convergedMs.push(Number.NaN);
+        if (!converged) convergedMs.push(Number.NaN);
+        duplicates += ids.length - new Set(ids).size;
+        listed = Math.min(listed, new Set(ids).size);
       }),
     );
     const report = cpu.stop();
-    joinMs.sort((a, b) => a - b);
+    // The clients' own views (snapshot + member_added): every joined user, once the lists
+    // converged and the generators have read every frame (none for 2 s; at most 2 minutes).
+    const framesNow = async (): Promise<number> => (await Promise.all(procs.map((proc) => proc.call<{ frames: number }>('snapshot')))).reduce((sum, snapshot) => sum + snapshot.frames, 0);
+    for (let last = -1, stillSince = Date.now(), until = Date.now() + 120_000; Date.now() < until; ) {
+      const frames = await framesNow();
+      if (frames !== last) {
+        last = frames;
+        stillSince = Date.now();
+      } else if (Date.now() - stillSince >= 2000) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const expected = results.flatMap((result) => result.joined);
+    const viewCounts = await Promise.all(procs.map((proc) => proc.call<{ incomplete: number; missing: number; extra: number; sample: string }>('views', { expected }, 5 * 60_000)));
+    const joinMs = results.flatMap((result) => result.joinMs).sort((a, b) => a - b);
+    const lateMs = results.flatMap((result) => result.lateMs).sort((a, b) => a - b);
+    const frames = (await Promise.all(procs.map((proc) => proc.call<{ frames: number }>('snapshot')))).reduce((sum, snapshot) => sum + snapshot.frames, 0);
+    const serverCpuSec = (Object.entries(report.groups).filter(([name]) => name !== 'generators').reduce((sum, [, value]) => sum + value, 0) / 100) * report.seconds;
     return {
       target: `${nodeCount} nodes`,
-      phase: `${joins} joins`,
+      phase: `${joins} joins at ${rate}/s`,
       metrics: {
-        'joins s': (joinedAt - started) / 1000,
-        'joins/s': joins / ((joinedAt - started) / 1000),
+        'joins s': (joinedAt - startAt) / 1000,
+        'joins/s': joins / ((joinedAt - startAt) / 1000),
         'join p50 ms': percentile(joinMs, 0.5),
         'join p99 ms': percentile(joinMs, 0.99),
+        'generator late p99 ms': percentile(lateMs, 0.99),
+        failed,
         'all listed on every node after ms': Math.max(...convergedMs),
+        'fewest listed': listed,
         duplicates,
+        'clients missing a member': viewCounts.reduce((sum, entry) => sum + entry.incomplete, 0),
+        'members missing from client views': viewCounts.reduce((sum, entry) => sum + entry.missing, 0),
+        'member frames received': frames,
+        'a client missing members': viewCounts.find((entry) => entry.sample !== '')?.sample ?? '-',
+        'server+redis CPU-s per join (ms)': (serverCpuSec * 1000) / joins,
       },
       cpu: report,
     };
   } catch (error) {
     return { target: `${nodeCount} nodes`, phase: `${joins} joins`, metrics: {}, error: error instanceof Error ? error.message : String(error) };
   } finally {
-    for (const client of clients) client.close();
+    await Promise.all(procs.map((proc) => proc.stop(2_000)));
     await set.stop();
   }
 }
 
 export async function presenceStorm(options: Options): Promise<ScenarioResult> {
-  const joins = options.number('joins', 600);
+  const joins = options.number('joins', 5000);
   const nodeCount = options.number('nodes', 3);
-  const concurrency = options.number('concurrency', 50);
+  const rate = options.number('rate', 500);
+  const procCount = options.number('procs', 4);
   const result: ScenarioResult = {
     scenario: 'presence-storm',
     startedAt: new Date().toISOString(),
-    options: { joins, nodes: nodeCount, concurrency, loadAverage1m: describeMachine().loadAverage1m ?? null },
+    options: { joins, nodes: nodeCount, rate, procs: procCount, loadAverage1m: describeMachine().loadAverage1m ?? null },
     rows: [],
     comparisons: {},
     notes: [],
   };
-  result.rows.push(await measure(joins, nodeCount, concurrency));
+  result.rows.push(await measure(joins, nodeCount, rate, procCount));
   const row = result.rows[0]!;
   result.comparisons['all members listed on every node within (ms after the last join; target ≤ 1000)'] = row.metrics['all listed on every node after ms'] ?? null;
   result.comparisons['duplicate members (target 0)'] = row.metrics.duplicates ?? null;
+  result.comparisons['clients whose own member list (snapshot + member_added) lacks someone (target 0)'] = row.metrics['clients missing a member'] ?? null;
   if (options.string('docs', 'true') !== 'false') {
-    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection, ${concurrency} joining at once) spread round robin over ${nodeCount} nodes on one Redis; then each node's \`GET /channels/${CHANNEL}/users\` polled every 50 ms until it lists everyone.`)}`);
+    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection) scheduled at ${rate}/s from ${procCount} generator processes, spread round robin over ${nodeCount} nodes on one Redis; then each node's \`GET /channels/${CHANNEL}/users\` polled every 50 ms until it lists everyone.`)}`);
   }
   return result;
 }

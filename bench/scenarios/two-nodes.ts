@@ -5,7 +5,7 @@
  * backend, and Redis backend) in the same run, so the difference is the Redis hop.
  */
 import type { Options } from '../lib/options.ts';
-import type { ScenarioResult } from '../lib/report.ts';
+import { describeMachine, type ScenarioResult } from '../lib/report.ts';
 import { startRedis } from '../servers/redis.ts';
 import { startRoomcast } from '../servers/roomcast.ts';
 import { metric, ratio } from './compare.ts';
@@ -69,7 +69,7 @@ export async function twoNodes(options: Options): Promise<ScenarioResult> {
   const result: ScenarioResult = {
     scenario: 'two-nodes',
     startedAt: new Date().toISOString(),
-    options: { ...fanout, phases: fanout.phases.map((phase) => phase.name).join(' then '), targets: targets.join(',') },
+    options: { ...fanout, phases: fanout.phases.map((phase) => phase.name).join(' then '), targets: targets.join(','), loadAverage1m: describeMachine().loadAverage1m ?? null },
     rows: [],
     comparisons: {},
     notes: [],

@@ -448,7 +448,8 @@ export class Core {
     try {
       const members = await this.presence.join(appId, channel, subscriber, member, maxUsers);
       if (members === null) await this.unsubscribe(appId, channel, subscriber);
-      else this.hub.notePresenceSnapshot(streamKey(appId, channel), members);
+      // The subscriber is told these: what the node passes on to it later must be newer.
+      else this.hub.notePresenceMembers(streamKey(appId, channel), members, subscriber.connectionId);
       return members;
     } catch (error) {
       await this.unsubscribe(appId, channel, subscriber);

@@ -126,9 +126,11 @@ export class LocalHub {
     const stream = streamKey(change.appId, change.channel);
     const set = this.channels.get(stream);
     if (set === undefined) return;
+    // Subscribers sent this very change in their snapshot are spared it (asked before admit records it).
+    const spared = this.presenceView.toldOnly(stream, change.member.userId, change.version);
     if (!this.presenceView.admit(stream, change.member.userId, change.kind === 'member_added', change.version)) return;
     for (const subscriber of set) {
-      if (subscriber.connectionId === change.connectionId) continue;
+      if (subscriber.connectionId === change.connectionId || spared.has(subscriber.connectionId)) continue;
       try {
         subscriber.presenceChanged?.(change);
       } catch {
@@ -137,22 +139,26 @@ export class LocalHub {
     }
   }
 
-  /** Notes the member list sent to a subscriber of the stream (see PresenceView.noteSnapshot). */
-  notePresenceSnapshot(stream: string, members: readonly Member[]): void {
-    if (this.channels.has(stream)) this.presenceView.noteSnapshot(stream, members);
+  /**
+   * Records members read from the store for a stream with local subscribers: the
+   * snapshot sent to `recipient` (told to it only: the other subscribers still get each
+   * change when it arrives), or, without one, as passed on to all (see presence-view.ts).
+   */
+  notePresenceMembers(stream: string, members: readonly Member[], recipient?: string): void {
+    if (this.channels.has(stream)) this.presenceView.noteMembers(stream, members, recipient);
   }
 
   /**
    * Members read from the store after this node was off the bus (announcements may have
    * been missed): announces `member_added` to every local subscriber of the channel, the
    * member's own connections included, for each member this node has not passed on as
-   * present (see PresenceView.resync). Returns how many were announced.
+   * present (see PresenceView.noteMembers). Returns how many were announced.
    */
   resyncPresence(appId: string, channel: string, members: readonly Member[]): number {
     const stream = streamKey(appId, channel);
     const set = this.channels.get(stream);
     if (set === undefined) return 0;
-    const unseen = this.presenceView.resync(stream, members);
+    const unseen = this.presenceView.noteMembers(stream, members);
     for (const { userId, userInfo, version } of unseen) {
       const change: PresenceChange = { kind: 'member_added', appId, channel, member: { userId, userInfo }, ...(version === undefined ? {} : { version }) };
       for (const subscriber of set) {

@@ -1,23 +1,17 @@
 /**
- * What this node has passed on to its subscribers about each presence channel's members:
- * per stream with local subscribers, per user, the newest presence version passed on and
- * whether it made the user present.
+ * What this node has told its subscribers about each presence channel's members: per
+ * stream with local subscribers, per user, the newest presence version passed on and
+ * whether it made the user present. A snapshot sent at subscribe counts as told to its
+ * recipient only: the same change, when it arrives, is still passed on to the others.
  *
  * Guarantee: a change is passed on only when its version is newer than the user's last
- * one passed on here, so announcements that reach this node out of order (a reaper's
+ * one here, so announcements that reach this node out of order (a reaper's
  * `member_removed`, decided before a re-registration's `member_added` but published
  * after it) cannot undo a newer change. Versions are the store's (see PresenceStore):
  * one order for every node. A change without a version is passed on and not recorded.
  *
- * Why this is safe for every local subscriber: each one knows every user at least at the
- * version recorded here (it got the change, or subscribed after it and was sent a member
- * list read later). A member list sent to one subscriber says nothing about the others,
- * so it never raises a recorded version: its users unknown here are only marked present
- * at version 0 (so a resynchronisation does not announce them again), which holds back no
- * change.
- *
  * Owned by the hub: a stream's view is dropped when its last local subscriber goes (a
- * later subscriber starts from its own member list). Users seen absent are kept, the
+ * later subscriber starts from its own snapshot). Users seen absent are kept, the
  * oldest dropped past MAX_ABSENT per stream (a change that late is not expected: it
  * would have to be overtaken by that many newer ones of other users).
  */
@@ -29,7 +23,15 @@ const MAX_ABSENT = 1000;
 interface Seen {
   readonly version: number;
   readonly present: boolean;
+  /**
+   * Set while this version is known only from snapshots: the connections that were sent
+   * it (the others were not told yet). Absent once the change was passed on to everyone.
+   */
+  readonly toldOnly?: Set<string>;
 }
+
+/** No connection to leave out (see `toldOnly`). */
+const NOBODY: ReadonlySet<string> = new Set();
 
 interface StreamView {
   /** userId → the newest change passed on; absent users in the order they went. */
@@ -41,43 +43,55 @@ export class PresenceView {
   private readonly streams = new Map<string, StreamView>();
 
   /**
+   * The connections that were sent this very version of the user in their snapshot, and
+   * so are to be left out when the change itself is passed on (none, usually). Asked
+   * before `admit`, which forgets them.
+   */
+  toldOnly(stream: string, userId: string, version: number | undefined): ReadonlySet<string> {
+    const seen = version === undefined ? undefined : this.streams.get(stream)?.users.get(userId);
+    return seen !== undefined && seen.version === version ? (seen.toldOnly ?? NOBODY) : NOBODY;
+  }
+
+  /**
    * Records a change about to be passed on; false when it is not newer than the user's
-   * last change passed on here (drop it). True, unrecorded, without a version.
+   * last change passed on here (drop it). A version so far known only from snapshots is
+   * news for the subscribers not sent them (see `toldOnly`). True, unrecorded, without a
+   * version.
    */
   admit(stream: string, userId: string, present: boolean, version: number | undefined): boolean {
     if (version === undefined || version <= 0) return true;
     const view = this.viewOf(stream);
     const seen = view.users.get(userId);
-    if (seen !== undefined && seen.version >= version) return false;
+    if (seen !== undefined && (seen.version > version || (seen.version === version && seen.toldOnly === undefined))) return false;
     this.set(view, userId, { version, present }, seen);
     return true;
   }
 
-  /** Marks the users of a member list sent to one subscriber present where nothing is known of them (version 0, see the header). */
-  noteSnapshot(stream: string, members: readonly Member[]): void {
-    const view = this.viewOf(stream);
-    for (const member of members) {
-      if (!view.users.has(member.userId)) view.users.set(member.userId, { version: 0, present: true });
-    }
-  }
-
   /**
-   * Records the members read from the store to resynchronise (after the bus was lost; the
-   * caller announces the returned ones to every local subscriber) and returns those this
-   * node has not passed on as present: unknown here, or last seen absent at an older
-   * version. Present here at an older version they are recorded silently (the subscribers
-   * already show them); seen absent at a version the reading does not beat they are left
-   * out (the leave is newer than the reading).
+   * Records the members of a snapshot read from the store (sent to a subscriber, or read
+   * to resynchronise) and returns those this node has not passed on as present: unknown
+   * here, or last seen absent at an older version (to announce). Present here at an older
+   * version they are recorded silently; seen absent at a version the snapshot does not
+   * beat they are left out (the leave is newer than the reading).
    */
-  resync(stream: string, members: readonly Member[]): Member[] {
+  noteMembers(stream: string, members: readonly Member[], recipient?: string): Member[] {
     const view = this.viewOf(stream);
     const unseen: Member[] = [];
     for (const member of members) {
       const version = member.version ?? 0;
       const seen = view.users.get(member.userId);
+      // Seen absent at a version the snapshot does not beat: the leave is the newer news.
       if (seen !== undefined && !seen.present && version <= seen.version) continue;
-      if (seen === undefined || !seen.present) unseen.push(member);
-      if (seen === undefined || version > seen.version) this.set(view, member.userId, { version, present: true }, seen);
+      if (recipient !== undefined) {
+        // Sent to one subscriber: told to it alone until the change itself arrives.
+        if (seen === undefined || version > seen.version) this.set(view, member.userId, { version, present: true, toldOnly: new Set([recipient]) }, seen);
+        else if (version === seen.version) seen.toldOnly?.add(recipient);
+        continue;
+      }
+      if (seen === undefined || !seen.present || seen.toldOnly !== undefined) unseen.push(member);
+      if (seen === undefined || version > seen.version || seen.toldOnly !== undefined) {
+        this.set(view, member.userId, { version: Math.max(version, seen?.version ?? 0), present: true }, seen);
+      }
     }
     return unseen;
   }

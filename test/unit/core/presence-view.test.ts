@@ -37,7 +37,7 @@ test("a reaper's older member_removed that arrives after the re-add is dropped",
   const hub = new LocalHub();
   const ann = watcher('1.1');
   hub.add('app', CHANNEL, ann);
-  hub.notePresenceSnapshot(STREAM, [{ userId: 'ann', userInfo: null, version: 5 }, { userId: 'ben', userInfo: null, version: 7 }]);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ann', userInfo: null, version: 5 }, { userId: 'ben', userInfo: null, version: 7 }], '1.1');
   hub.dispatchPresence(change('member_added', 'ben', 20)); // the re-registration (decided second)
   hub.dispatchPresence(change('member_removed', 'ben', 12)); // the reap (decided first, published last)
   assert.deepEqual(ann.said, ['+ben']);
@@ -56,12 +56,40 @@ test('a member list sent to one subscriber holds back no change another subscrib
   // ben joins (version 40); before his member_added reaches this node, cat subscribes and is sent a list with ben.
   const cat = watcher('1.2');
   hub.add('app', CHANNEL, cat);
-  hub.notePresenceSnapshot(STREAM, [{ userId: 'ben', userInfo: null, version: 40 }]);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ben', userInfo: null, version: 40 }], '1.2');
   hub.dispatchPresence(change('member_added', 'ben', 40));
   assert.deepEqual(ann.said, ['+ben'], 'ann had not heard of ben');
   hub.dispatchPresence(change('member_removed', 'cat'));
   hub.dispatchPresence(change('member_added', 'cat'));
   assert.deepEqual(ann.said, ['+ben', '-cat', '+cat']);
+});
+
+test("a member in one newcomer's snapshot is still announced to the subscribers that were not sent that snapshot", () => {
+  // A join storm: cat's snapshot (read after ben joined on another node) lists ben before
+  // ben's member_added reaches this node; ann, subscribed earlier, must still be told.
+  const hub = new LocalHub();
+  const ann = watcher('1.1');
+  const cat = watcher('1.2');
+  hub.add('app', CHANNEL, ann);
+  hub.add('app', CHANNEL, cat);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ben', userInfo: null, version: 40 }], '1.2');
+  hub.dispatchPresence(change('member_added', 'ben', 40));
+  assert.deepEqual(ann.said, ['+ben']);
+  assert.deepEqual(cat.said, []);
+  // Passed on now: a repeat is not news for anyone, an older leave neither.
+  hub.dispatchPresence(change('member_added', 'ben', 40));
+  hub.dispatchPresence(change('member_removed', 'ben', 39));
+  assert.deepEqual(ann.said, ['+ben']);
+  assert.deepEqual(cat.said, []);
+  // Two newcomers sent the same snapshot: both are spared, the others told.
+  const dan = watcher('1.3');
+  hub.add('app', CHANNEL, dan);
+  hub.notePresenceMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 50 }], '1.2');
+  hub.notePresenceMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 50 }], '1.3');
+  hub.dispatchPresence(change('member_added', 'eve', 50));
+  assert.deepEqual(ann.said, ['+ben', '+eve']);
+  assert.deepEqual(cat.said, []);
+  assert.deepEqual(dan.said, []);
 });
 
 test('the view of a stream ends with its last local subscriber', () => {
@@ -73,7 +101,7 @@ test('the view of a stream ends with its last local subscriber', () => {
   const cat = watcher('1.2');
   hub.add('app', CHANNEL, cat);
   // A fresh subscriber starts from its own member list, not from what its predecessor was told.
-  hub.notePresenceSnapshot(STREAM, []);
+  hub.notePresenceMembers(STREAM, [], '1.2');
   hub.dispatchPresence(change('member_added', 'ben', 10));
   assert.deepEqual(cat.said, ['+ben']);
 });
@@ -84,7 +112,7 @@ test('a resynchronisation announces members missed while off the bus, to everyon
   const ben = watcher('1.2');
   hub.add('app', CHANNEL, ann);
   hub.add('app', CHANNEL, ben);
-  hub.notePresenceSnapshot(STREAM, [{ userId: 'ann', userInfo: null, version: 1 }, { userId: 'ben', userInfo: null, version: 2 }]);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ann', userInfo: null, version: 1 }, { userId: 'ben', userInfo: null, version: 2 }]);
   // Off the bus: ben's re-add (version 9) was missed; the reaper's older removal (8) arrived.
   hub.dispatchPresence(change('member_removed', 'ben', 8));
   const read = [
@@ -105,7 +133,7 @@ test('a reading older than a leave passed on does not bring the user back', () =
   const view = new PresenceView();
   assert.equal(view.admit(STREAM, 'eve', true, 3), true);
   assert.equal(view.admit(STREAM, 'eve', false, 11), true);
-  assert.deepEqual(view.resync(STREAM, [{ userId: 'eve', userInfo: null, version: 3 }]), []);
+  assert.deepEqual(view.noteMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 3 }]), []);
   assert.deepEqual(view.seen(STREAM, 'eve'), { version: 11, present: false });
 });
 

@@ -53,8 +53,9 @@ ws-fanout / two-nodes: --subscribers 1000 --subscriber-procs 2 --rate 100 --wind
 rest-publish: --duration-sec 8 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
-many-channels (not in all): --channels 1000 --nodes 1,3 --window 8 --phase-sec 4   (Redis egress and node CPU per publish)
-cluster (not in all): --nodes 1,2,3 --window 8 --phase-sec 4   (publishes/s per node on one Redis)
+many-channels (not in all): --channels 10000 --subs-per-socket 100 --placements affine,random
+           --window 16 --phase-sec 10 --idle-sec 3   (Redis egress and node CPU per publish, 3 nodes, broadcast vs interest)
+cluster (not in all): --targets standalone,cluster --phases direct,rest --masters 3 --nodes 2 --window 8 --in-flight 64 --channels 256 --phase-sec 5   (standalone Redis vs Redis Cluster at saturation)
 presence-storm (not in all): --joins 600 --nodes 3 --concurrency 50
 reconnect-storm (not in all): --clients 500 --rate 20 --phase-sec 3
 cost-model (not in all): --count 200 --idle-sec 5   (Redis commands and bytes per publish, subscribe, presence join; idle per node)
@@ -64,7 +65,8 @@ console (not in all): --phase-sec 15 --rounds 2 --rate 200 --subscribers 200   (
 history-store (not in all): --phase-sec 2 --in-flight 50 --max-count 10000 --page 50 --max-age-sec 86400
            --targets "zset (RedisLog),stream (same semantics),zset minimal,stream minimal (~)"
 slow-consumers (not in all): --stalled 500 --normal 20 --rate 50 --payload-bytes 4096 --phase-sec 10 --stall-sec 20
-           --slow-http 250 --uploads 200 [--docs false] (figures written into docs/performance.md)
+           --slow-http 250 --uploads 200 [--parts A,B,C] [--headers-timeout-sec 10 --request-timeout-sec 30]
+           [--docs false] (figures of a full run with the default timeouts written into docs/performance.md)
 profiling: BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/results/prof" npm run bench -- <scenario> …
            npm run bench -- profile bench/results/prof/<file>.cpuprofile [--top 25]
 report:    npm run bench -- report [result.json …]   (default: the latest result of each scenario, as Markdown)`;

@@ -20,7 +20,7 @@ import { outageLogOf } from './doors/outage-log.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
-import { applyConnectionHygiene } from './ops/connections.ts';
+import { applyConnectionHygiene, listenBacklog } from './ops/connections.ts';
 import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
@@ -195,13 +195,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       clusterStats.start();
       started = true;
       metricsServer = await listenMetrics(metrics, core);
-      const address = await http.listen({ host: config.server.host, port: config.server.port });
+      const address = await http.listen({ host: config.server.host, port: config.server.port, backlog: listenBacklog(config.server) });
       if (tlsOptions !== null && config.server.tls !== undefined) {
         tls = new TlsReloader(http.server as unknown as TlsServer, config.server.tls, logger, tlsOptions);
         if (config.server.httpPort !== undefined) {
           const mainPort = Number(new URL(address).port);
           plainHttp = await buildPlainHttpListener({ core, logger, httpsPort: () => mainPort, fallbackHost: config.server.host });
-          plainHttpAddress = await plainHttp.listen({ host: config.server.host, port: config.server.httpPort });
+          plainHttpAddress = await plainHttp.listen({ host: config.server.host, port: config.server.httpPort, backlog: listenBacklog(config.server) });
         }
       }
       return address;

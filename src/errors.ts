@@ -115,6 +115,7 @@ export const ERRORS = {
   RC_ERR_WS_PRESENCE_FULL: spec(403, 'Forbidden', 'presence channel %s already has its limit of %s members'),
   RC_ERR_WS_CLIENT_EVENT_REFUSED: spec(403, 'Forbidden', 'client event %s on %s refused: %s'),
   RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED: spec(429, 'Too Many Requests', 'client event rejected: more than %s client events per second', true),
+  RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE: spec(503, 'Service Unavailable', 'client event rejected: delivery is %s ms behind on the slowest node (the bound is %s ms); send again after %s s', true),
   RC_ERR_WS_SIGNIN_FAILED: spec(401, 'Unauthorized', 'sign-in refused: %s'),
   RC_ERR_WS_USER_TERMINATED: spec(403, 'Forbidden', 'the app terminated the connections of user %s'),
   RC_ERR_WS_SIGNIN_TIMEOUT: spec(401, 'Unauthorized', 'the connection did not sign in within %s s; this app requires pusher:signin (authorized connections)'),
@@ -145,6 +146,7 @@ export const ERRORS = {
   RC_ERR_BAYEUX_CONNECTION_TYPE: spec(400, 'connection_type', 'connection type %s is not supported; use long-polling'),
   RC_ERR_BAYEUX_CONNECT_SUPERSEDED: spec(409, 'connect_superseded', 'a newer /meta/connect from this client replaced this one'),
   RC_ERR_BAYEUX_PUBLISH_FAILED: spec(500, 'publish_failed', 'the message could not be published: %s', true),
+  RC_ERR_BAYEUX_PUBLISH_BACKPRESSURE: spec(503, 'publish_backpressure', 'delivery is %s ms behind on the slowest node (the bound is %s ms); publish again after %s s', true),
 
   // --- bot API (issue 5): operator routes for spaces, rooms and bots
   RC_ERR_SPACE_NOT_FOUND: spec(404, 'Not Found', 'space %s does not exist in app %s'),

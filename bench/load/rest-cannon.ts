@@ -3,7 +3,7 @@
  * signed `POST /apps/{id}/events`. Requests are PRE-SIGNED: a pool of `poolSize`
  * distinct bodies (each its own body_md5 and signature, timestamped at start, valid for
  * the 600 s window) that every connection cycles through, so the generator spends its
- * CPU on HTTP, not on hashing. Commands: run {baseUrl, channel, connections, durationSec, poolSize}.
+ * CPU on HTTP, not on hashing. Commands: run {baseUrl, channel, connections, durationSec, poolSize, channels}.
  */
 import autocannon from 'autocannon';
 import { BENCH_APP, signedEvent } from '../lib/pusher-sign.ts';
@@ -16,6 +16,8 @@ interface RunArgs {
   durationSec: number;
   poolSize?: number;
   payloadBytes?: number;
+  /** Spread the pool over this many channels (`{channel}-{i}`); default 1 (`channel` itself). */
+  channels?: number;
 }
 
 async function run(args: RunArgs): Promise<unknown> {
@@ -23,7 +25,8 @@ async function run(args: RunArgs): Promise<unknown> {
   const payloadBytes = args.payloadBytes ?? 100;
   const requests = Array.from({ length: poolSize }, (_, index) => {
     const head = `n:${index}:`;
-    const { path, body } = signedEvent(BENCH_APP, args.channel, 'bench', head + 'x'.repeat(Math.max(0, payloadBytes - head.length)));
+    const channel = (args.channels ?? 1) > 1 ? `${args.channel}-${index % args.channels!}` : args.channel;
+    const { path, body } = signedEvent(BENCH_APP, channel, 'bench', head + 'x'.repeat(Math.max(0, payloadBytes - head.length)));
     return { method: 'POST', path, body, headers: { 'content-type': 'application/json' } };
   });
   const result = await autocannon({ url: args.baseUrl, connections: args.connections, duration: args.durationSec, requests });

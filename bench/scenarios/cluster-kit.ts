@@ -21,10 +21,10 @@ export interface NodeSet {
   stop(): Promise<void>;
 }
 
-/** Starts `count` nodes sharing one config file and one fresh redis-server. */
-export async function startNodes(count: number, overrides: Record<string, unknown> = {}): Promise<NodeSet> {
+/** Starts `count` nodes sharing one config file and one fresh redis-server (`redisOptions`: extra `backend.redis` fields). */
+export async function startNodes(count: number, overrides: Record<string, unknown> = {}, redisOptions: Record<string, unknown> = {}): Promise<NodeSet> {
   const redis = await startRedis();
-  const first = await startRoomcast('roomcast-0', { redisUrl: redis.url, overrides });
+  const first = await startRoomcast('roomcast-0', { redisUrl: redis.url, overrides, redis: redisOptions });
   const nodes = [first];
   // One at a time: start-up is CPU-bound, and a shared machine starts them no faster together.
   for (let index = 1; index < count; index++) nodes.push(await startRoomcast(`roomcast-${index}`, {}, { configPath: first.configPath }));

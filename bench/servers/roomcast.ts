@@ -22,6 +22,8 @@ export interface RoomcastOptions {
   readonly bots?: number;
   /** Extra top-level config sections merged over the defaults. */
   readonly overrides?: Record<string, unknown>;
+  /** Extra `backend.redis` fields (routing, shards, …) with `redisUrl`. */
+  readonly redis?: Record<string, unknown>;
 }
 
 export interface RunningServer {
@@ -54,7 +56,7 @@ export function roomcastConfig(options: RoomcastOptions): Record<string, unknown
     ...options.overrides,
   };
   if (options.redisUrl !== undefined) {
-    config.backend = { driver: 'redis', redis: { url: options.redisUrl, keyPrefix: `bench${Date.now().toString(36)}:` } };
+    config.backend = { driver: 'redis', redis: { url: options.redisUrl, keyPrefix: `bench${Date.now().toString(36)}:`, ...options.redis } };
   }
   return config;
 }

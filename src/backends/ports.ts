@@ -200,6 +200,15 @@ export interface PresenceEntry {
 export interface PresenceMember {
   readonly userId: string;
   readonly userInfo: string;
+  /** The presence version of the user's first join (see PresenceStore); 0 when the store does not know it. */
+  readonly version: number;
+}
+
+/** A user whose last connection in a channel was removed, with the version of that leave. */
+export interface PresenceDeparture {
+  readonly channel: string;
+  readonly userId: string;
+  readonly version: number;
 }
 
 /**
@@ -209,17 +218,33 @@ export interface PresenceMember {
  * exactly one of concurrent joins of a user, and `lastForUser` for exactly one of the
  * leaves that empty it, across nodes. Entries of a node whose heartbeat expired are
  * removed by `removeNode` (the core calls it when it sees the node dead).
+ *
+ * Versions: each change of a user's presence in a channel (first join, last leave) takes
+ * a version from the channel's clock in the same atomic step, greater than every version
+ * the channel issued before, also after the channel emptied and (Redis) after the store
+ * lost its data, as long as the store's clock does not go back. So the order of two
+ * changes of one user is known from their versions wherever they are announced, whatever
+ * order the announcements arrive in. Versions are positive integers below 2^53.
  */
 export interface PresenceStore {
-  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }>;
-  /** Removes a connection; `null` when it was not a member. */
-  leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null>;
-  /** Distinct users of the channel (the info of their most recent connection). */
+  /** Records a connection; `version` is the user's presence version (this join's when first, 0 when unknown). */
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
+  /**
+   * Joins unless the channel already has `maxUsers` distinct users and `entry.userId` is
+   * not one of them: then nothing changes and the result is `null`. The check and the
+   * join are one atomic step per channel, so concurrent joins on any nodes never take
+   * the channel past `maxUsers` (0: no bound). Entries of a dead node count until
+   * `removeNode` drops them.
+   */
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
+  /** Removes a connection; `null` when it was not a member; `version` is the leave's when last (else 0). */
+  leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null>;
+  /** Distinct users of the channel (the info of their most recent connection), with their presence versions. */
   members(channel: string): Promise<PresenceMember[]>;
   /** Number of distinct users. */
   userCount(channel: string): Promise<number>;
-  /** Removes every entry of `nodeId`; returns the users who left as a result, per channel. */
-  removeNode(nodeId: string): Promise<{ channel: string; userId: string }[]>;
+  /** Removes every entry of `nodeId`; returns the users who left as a result, per channel, with their leaves' versions. */
+  removeNode(nodeId: string): Promise<PresenceDeparture[]>;
 }
 
 /**
@@ -492,6 +517,19 @@ export interface OutboxReconcile {
   readonly edge?: 'up';
 }
 
+/** An item to append to a lane. */
+export interface OutboxAppendItem {
+  readonly lane: string;
+  /** JSON text, written by the caller. */
+  readonly item: string;
+  /**
+   * The stream whose order the item joins (the subject stream of the transitions that
+   * share its lane): a store that splits lanes into parts (a Redis Cluster) puts the item
+   * in that stream's part. Not needed for a lane named with its part (as `drains` return it).
+   */
+  readonly stream?: string;
+}
+
 /** A lane that just got items and has no drain scheduled for its current epoch. */
 export interface OutboxDrain {
   readonly lane: string;
@@ -544,6 +582,12 @@ export interface OutboxHead {
  * - Each lane has a drain epoch: a drain for epoch E is scheduled by whoever got E in
  *   `drains` (from `reconcile`, `append` or `finish`); `finish` moves to E + 1. Epochs only
  *   grow, so a (lane, epoch) pair names one drain for ever.
+ * - A store may keep a lane in parts (a Redis Cluster keeps one per shard, so that each
+ *   script stays in one slot). `drains` and `activeLanes` then name the parts
+ *   `{lane}@{part}`, and `peek`, `ack`, `fail`, `finish` and `append` take those names;
+ *   the order holds per part, and the items of one stream (a subject's transitions and
+ *   the items appended with that `stream`) always share a part. `{lane}` is the caller's
+ *   lane name, so whatever it encodes (`…|…`) still parses from the part's name.
  */
 export interface OutboxStore {
   reconcile(request: OutboxReconcile): Promise<OutboxReconcileResult>;
@@ -552,7 +596,7 @@ export interface OutboxStore {
    * whole call is skipped when the same `once.key` was appended within `once.ttlMs`
    * (several nodes may report one event). Returns the lanes that need a drain.
    */
-  append(items: readonly { readonly lane: string; readonly item: string }[], once?: { readonly key: string; readonly ttlMs: number }): Promise<OutboxDrain[]>;
+  append(items: readonly OutboxAppendItem[], once?: { readonly key: string; readonly ttlMs: number }): Promise<OutboxDrain[]>;
   /** Up to `max` items from the head of the lane. */
   peek(lane: string, max: number): Promise<OutboxHead>;
   /** Removes `count` items when the lane's head is still `head`; false when it moved (another drain got there). */

@@ -31,7 +31,7 @@ const limitsSchema = {
     restWindowMs: { type: 'integer', minimum: 1, default: 1000, 'x-unit': 'ms', description: 'The rate-limit window.' },
     clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10, 'x-unit': 'events/s', description: "Client events one connection may send per second (Pusher's 10). 0 means no limit." },
     maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections of the app across every node of the cluster (`quotas`); past it a connection is closed with Pusher 4004 (over quota). 0 means unlimited.' },
-    maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members per presence channel (Pusher's 100)." },
+    maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members (distinct users) per presence channel across every node of the cluster (Pusher's 100): checked atomically with each join; past it the subscription fails with Pusher 4304. A dead node's members keep their places until its heartbeat TTL expires." },
     maxWatchlistUsers: {
       type: 'integer',
       minimum: 1,
@@ -103,7 +103,7 @@ export const configSchema = {
           'x-unit': 'ms',
           description: 'A connection on which no byte moves for this long while a request is read or a reply is written is closed, so a client that stops reading a reply cannot hold it. A held Bayeux connect extends its own by its hold. 0 disables (not recommended).',
         },
-        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit.' },
+        maxConnections: { type: 'integer', minimum: 0, default: 50000, 'x-unit': 'connections', description: 'Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit. Also the listen backlog (at most 65535), so a burst of new connections waits in the accept queue instead of losing its SYNs; the kernel caps the backlog at `net.core.somaxconn` (4096 on Linux since 5.4): raise that for larger bursts.' },
         maxConnectionsPerAddress: {
           type: 'integer',
           minimum: 0,
@@ -166,7 +166,7 @@ export const configSchema = {
               type: 'object',
               additionalProperties: false,
               required: ['nodes'],
-              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. Webhooks (the outbox) are not available on a cluster.',
+              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. The webhook outbox is kept per shard too (one lane part per shard).',
               properties: {
                 nodes: {
                   type: 'array',
@@ -186,9 +186,9 @@ export const configSchema = {
             keyPrefix: { type: 'string', default: 'rc:', description: 'Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix. On a cluster, a prefix holding a `{…}` hash tag pins every key to one slot.' },
             routing: {
               enum: ['broadcast', 'interest'],
-              default: 'broadcast',
+              default: 'interest',
               description:
-                'Which channel messages a node takes from the bus. `broadcast`: every node receives every message. `interest`: a node subscribes only to the shards (`shards`) of channels it has local subscribers in (plus everything while a node-wide consumer such as push asks for it); see docs/scaling.md for the measured trade-off.',
+                'Which channel messages a node takes from the bus. `interest`: a node receives the messages of the channels it has local subscribers in (one Redis subscription per such channel), and every message only while a Bayeux wildcard subscription is open on it. `broadcast`: every node receives every message (one subscription per shard). Nodes of one deployment may differ; see docs/scaling.md for the measured trade-off.',
             },
             shards: {
               type: 'integer',
@@ -197,7 +197,7 @@ export const configSchema = {
               default: 128,
               'x-unit': 'shards',
               description:
-                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster) and of bus routing (one pub/sub topic). Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
+                'Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster; its channels\' bus topics are in that slot too) and the topic a node routing by `broadcast` subscribes to. Part of the key layout: every node must use the same value, and changing it leaves stored history unread.',
             },
             waitReplicas: {
               type: 'integer',
@@ -213,7 +213,7 @@ export const configSchema = {
               minimum: 10,
               default: 2000,
               'x-unit': 'ms',
-              description: "How long a command may wait for Redis's answer before failing with RC_ERR_BACKEND_TIMEOUT (also the connect timeout, at least 1000). While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE.",
+              description: "How long a command may wait for Redis's answer before failing with RC_ERR_BACKEND_TIMEOUT (also the connect timeout, at least 1000); judged after the answers that already arrived are read, so a node whose event loop stalled longer than this does not fail commands Redis had answered. While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE.",
             },
           },
         },

@@ -86,7 +86,7 @@ export interface RedisConfig {
   masterName?: string;
   keyPrefix: string;
   commandTimeoutMs: number;
-  /** Default `broadcast`. */
+  /** Default `interest`: a node takes only its local subscribers' channels from the bus (docs/scaling.md). */
   routing?: 'broadcast' | 'interest';
   /** Default 128. */
   shards?: number;

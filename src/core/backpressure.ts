@@ -1,7 +1,10 @@
 /**
  * Publisher backpressure: while any node of the cluster delivers published messages
- * later than `backpressure.maxLagMs`, publishers are refused (503
- * `RC_ERR_PUBLISH_BACKPRESSURE` with `Retry-After`) instead of queueing without bound.
+ * later than `backpressure.maxLagMs`, publishers are refused instead of queueing without
+ * bound, each door with its own wire error: REST 503 `RC_ERR_PUBLISH_BACKPRESSURE` with
+ * `Retry-After`, WebSocket client events `pusher:error` 4301
+ * (`RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE`), Bayeux publishes an unsuccessful reply
+ * `503:<seconds>:publish_backpressure`.
  *
  * Each node measures its own lag every `backpressure.reportIntervalMs`: the largest
  * publish → fan-out delay of the messages it received in the interval (the store's
@@ -37,6 +40,9 @@ export interface BackpressureOptions {
   readonly tapMessages: (listener: (message: ChannelMessage) => void) => () => void;
   readonly logger: Logger;
 }
+
+/** The errors a door refuses a publish with while delivery is behind (REST, WebSocket client events, Bayeux). */
+export type BackpressureErrorCode = 'RC_ERR_PUBLISH_BACKPRESSURE' | 'RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE' | 'RC_ERR_BAYEUX_PUBLISH_BACKPRESSURE';
 
 /** How long one clock-offset bucket lasts; the offset is the minimum of the last two. */
 const OFFSET_BUCKET_MS = 5 * 60_000;
@@ -86,12 +92,16 @@ export class Backpressure {
     this.untap = null;
   }
 
-  /** Why a publish must be refused now, or null. Synchronous: reads the last figure. */
-  refusal(): RoomcastError | null {
+  /**
+   * Why a publish must be refused now, or null. Synchronous: reads the last figure. Each
+   * door names its own error (same arguments: the lag, the bound and the seconds to wait,
+   * also in `details.retryAfterSec`).
+   */
+  refusal(code: BackpressureErrorCode = 'RC_ERR_PUBLISH_BACKPRESSURE'): RoomcastError | null {
     const bound = this.options.maxLagMs();
     if (bound === 0 || this.clusterLagMs <= bound) return null;
     const retryAfterSec = Math.min(MAX_RETRY_SEC, Math.max(MIN_RETRY_SEC, Math.ceil(this.clusterLagMs / 1000)));
-    return createErrorWith('RC_ERR_PUBLISH_BACKPRESSURE', { details: { retryAfterSec } }, Math.round(this.clusterLagMs), bound, retryAfterSec);
+    return createErrorWith(code, { details: { retryAfterSec } }, Math.round(this.clusterLagMs), bound, retryAfterSec);
   }
 
   private readonly onMessage = (message: ChannelMessage): void => {

@@ -37,10 +37,13 @@ import { publishEvents, validateEvent, type PublishInput, type PublishedMessage 
 import { serialOf } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
-import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
+import { inBatches, Subscriptions, type ChannelInfo } from './subscriptions.ts';
 import type { ChannelMessage, Member, MessageRecord, Origin, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
+
+/** Pauses between attempts to read a presence channel's members after the bus came back (about 6 s in all), in milliseconds. */
+const PRESENCE_RESYNC_DELAYS_MS = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
 
 /** A module outside the core that stores entries under the registration id (see `Core.addRegistrant`). */
 export interface Registrant {
@@ -175,6 +178,38 @@ export class Core {
       logger,
     });
     backend.bus.setHandler(this.inbound.onBusMessage);
+    this.inbound.onResumed(() => void this.resyncPresence(logger));
+  }
+
+  /**
+   * After the bus was lost, presence announcements sent meanwhile never reached this
+   * node: each presence channel with local subscribers is read from the store, and the
+   * members its subscribers were not told are present are announced (`member_added`, see
+   * LocalHub.resyncPresence). A read that fails is tried again for a while (the command
+   * connection may come back after the bus). Never throws.
+   */
+  private async resyncPresence(logger: Logger): Promise<void> {
+    const streams = this.hub
+      .streamCounts()
+      .map(([stream]) => stream)
+      .filter((stream) => isPresenceChannel(parseStreamKey(stream).channel));
+    let announced = 0;
+    await inBatches(streams, async (stream) => {
+      const { appId, channel } = parseStreamKey(stream);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          announced += this.hub.resyncPresence(appId, channel, await this.presence.members(appId, channel));
+          return;
+        } catch (error) {
+          if (attempt + 1 >= PRESENCE_RESYNC_DELAYS_MS.length) {
+            logger.warn({ err: error, stream }, 'could not read presence members after the bus came back');
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, PRESENCE_RESYNC_DELAYS_MS[attempt]).unref());
+        }
+      }
+    });
+    if (announced > 0) logger.warn({ channels: streams.length, announced }, 'bus back: presence members missed while off the bus announced again');
   }
 
   get config(): Config {
@@ -338,13 +373,33 @@ export class Core {
   /**
    * Keeps every channel's messages flowing to this node until the returned function is
    * called, for node-wide consumers that must see channels nobody here subscribes to
-   * (push's `extras.push`, wildcard bot subscriptions). Needed only when the bus routes by
-   * interest (`backend.redis.routing: interest`); elsewhere every node receives everything
-   * and this costs nothing.
+   * (Bayeux wildcard subscriptions). Needed only when the bus routes by interest
+   * (`backend.redis.routing: interest`, the default); elsewhere every node receives
+   * everything and this costs nothing. Consumers of this node's own appends (webhooks,
+   * push's `extras.push`) need no hold: they observe the append (`observers`).
    */
   holdAllStreams(): () => void {
     const bus = this.backend.bus;
     return hasInterest(bus) ? bus.watchAll().release : () => undefined;
+  }
+
+  /**
+   * Keeps one channel's messages flowing to this node until the returned function is
+   * called (idempotent), for a node-wide consumer of that channel with no subscriber in
+   * the hub (the console's live tail). Needed only when the bus routes by interest;
+   * returns at once, the messages following once the bus has subscribed.
+   */
+  followChannel(appId: string, channel: string): () => void {
+    const bus = this.backend.bus;
+    if (!hasInterest(bus)) return () => undefined;
+    const stream = streamKey(appId, channel);
+    void bus.watch(stream);
+    let followed = true;
+    return () => {
+      if (!followed) return;
+      followed = false;
+      bus.unwatch(stream);
+    };
   }
 
   /**
@@ -381,21 +436,29 @@ export class Core {
   /**
    * Joins a presence channel: subscribes, records the member, announces `member_added`
    * when this is the user's first connection, and returns the members (the joiner included).
+   * With `maxUsers` (> 0), a user who would be the channel's `maxUsers + 1`-th distinct user
+   * on any node is refused: nothing stays subscribed and the result is null.
    */
-  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]>;
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers: number): Promise<Member[] | null>;
+  async joinPresence(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers = 0): Promise<Member[] | null> {
     // A queued retry of an earlier leave must not remove this new membership.
     this.presence.forgetPendingLeave(appId, channel, subscriber.connectionId);
     await this.subscribe(appId, channel, subscriber);
     try {
-      return await this.presence.join(appId, channel, subscriber, member);
+      const members = await this.presence.join(appId, channel, subscriber, member, maxUsers);
+      if (members === null) await this.unsubscribe(appId, channel, subscriber);
+      else this.hub.notePresenceSnapshot(streamKey(appId, channel), members);
+      return members;
     } catch (error) {
       await this.unsubscribe(appId, channel, subscriber);
       throw error;
     }
   }
 
-  presenceMembers(appId: string, channel: string): Promise<Member[]> {
-    return this.presence.members(appId, channel);
+  /** The channel's members (user id and info; their store versions stay inside the core and the doors' subscribe). */
+  async presenceMembers(appId: string, channel: string): Promise<Member[]> {
+    return (await this.presence.members(appId, channel)).map(({ userId, userInfo }) => ({ userId, userInfo }));
   }
 
   channelInfo(appId: string, channel: string): Promise<ChannelInfo> {

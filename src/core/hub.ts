@@ -8,13 +8,16 @@
  */
 import { parseStreamKey, streamKey } from './channels.ts';
 import type { LocalChannelFigures } from './counters.ts';
-import { isCreateRecord, type ChannelMessage, type PresenceChange, type RecoveryFailure, type Subscriber, type UserConnection } from './types.ts';
+import { PresenceView } from './presence-view.ts';
+import { isCreateRecord, type ChannelMessage, type Member, type PresenceChange, type RecoveryFailure, type Subscriber, type UserConnection } from './types.ts';
 
 export class LocalHub {
   /** stream key → subscribers on this node */
   private readonly channels = new Map<string, Set<Subscriber>>();
   /** `{appId}:{userId}` → signed-in connections on this node */
   private readonly users = new Map<string, Set<UserConnection>>();
+  /** What this node told its subscribers about presence members, per stream with subscribers. */
+  private readonly presenceView = new PresenceView();
 
   /** Adds a subscriber. Returns false if it was already subscribed. */
   add(appId: string, channel: string, subscriber: Subscriber): boolean {
@@ -34,7 +37,10 @@ export class LocalHub {
     const key = streamKey(appId, channel);
     const set = this.channels.get(key);
     if (set === undefined || !set.delete(subscriber)) return false;
-    if (set.size === 0) this.channels.delete(key);
+    if (set.size === 0) {
+      this.channels.delete(key);
+      this.presenceView.forget(key);
+    }
     return true;
   }
 
@@ -112,9 +118,15 @@ export class LocalHub {
     }
   }
 
+  /**
+   * Delivers a presence change to the channel's local subscribers (the joiner excepted),
+   * unless this node already passed on a newer change of the user (see presence-view.ts).
+   */
   dispatchPresence(change: PresenceChange): void {
-    const set = this.channels.get(streamKey(change.appId, change.channel));
+    const stream = streamKey(change.appId, change.channel);
+    const set = this.channels.get(stream);
     if (set === undefined) return;
+    if (!this.presenceView.admit(stream, change.member.userId, change.kind === 'member_added', change.version)) return;
     for (const subscriber of set) {
       if (subscriber.connectionId === change.connectionId) continue;
       try {
@@ -123,6 +135,35 @@ export class LocalHub {
         // as above
       }
     }
+  }
+
+  /** Notes the member list sent to a subscriber of the stream (see PresenceView.noteSnapshot). */
+  notePresenceSnapshot(stream: string, members: readonly Member[]): void {
+    if (this.channels.has(stream)) this.presenceView.noteSnapshot(stream, members);
+  }
+
+  /**
+   * Members read from the store after this node was off the bus (announcements may have
+   * been missed): announces `member_added` to every local subscriber of the channel, the
+   * member's own connections included, for each member this node has not passed on as
+   * present (see PresenceView.resync). Returns how many were announced.
+   */
+  resyncPresence(appId: string, channel: string, members: readonly Member[]): number {
+    const stream = streamKey(appId, channel);
+    const set = this.channels.get(stream);
+    if (set === undefined) return 0;
+    const unseen = this.presenceView.resync(stream, members);
+    for (const { userId, userInfo, version } of unseen) {
+      const change: PresenceChange = { kind: 'member_added', appId, channel, member: { userId, userInfo }, ...(version === undefined ? {} : { version }) };
+      for (const subscriber of set) {
+        try {
+          subscriber.presenceChanged?.(change);
+        } catch {
+          // as in dispatch
+        }
+      }
+    }
+    return unseen.length;
   }
 
   /** Tells every local subscriber of the channel that wants it its new subscription count. */

@@ -14,7 +14,14 @@
  *
  * Reaping: any node may reap a dead registration, and `claimDead` makes exactly one of
  * them do it; the entries it stored are removed with it and their users are announced
- * as departed.
+ * as departed (each with the store's presence version of its leave, so a node that
+ * receives the announcement after the user's re-registration drops it; presence-view.ts).
+ *
+ * Renewal never waits for the rest of a heartbeat: while a beat is still busy (reaping a
+ * dead registration, registering again, a slow backend on a loaded machine), each tick
+ * renews the registration anyway, so slow work cannot let this live node expire and be
+ * reaped by its peers. A renewal that finds the registration absent (claimed meanwhile)
+ * makes the next beat register again, as the beat's own renewal would have.
  *
  * Re-registration: a node whose registration is gone while it still runs (it was frozen
  * past `node.heartbeatTtlMs` by SIGSTOP or a long pause, or partitioned, and was
@@ -84,8 +91,14 @@ export class NodeMembership {
   private registration: string;
   /** True once a heartbeat succeeded: from then on, a heartbeat that finds the registration absent means it was lost. */
   private registered = false;
-  /** True while a heartbeat runs: a slow one (a re-registration) is not overlapped by the next tick. */
+  /** True while a heartbeat runs: a slow one (a re-registration, a reap) is not overlapped by the next tick's beat. */
   private beating = false;
+  /** The tick's renewal running beside a busy beat, if any. */
+  private renewal: Promise<void> | null = null;
+  /** The registration id a heartbeat last confirmed as registered (a renewal beside a beat judges only that one). */
+  private confirmed: string | null = null;
+  /** A renewal beside a busy beat found the registration absent: the next beat registers again. */
+  private lostMeanwhile = false;
   /** A re-registration did not complete (a backend fault): the next heartbeat registers again. */
   private incomplete = false;
   /** Earlier registrations of this process whose leftover entries are still to be removed (retried each heartbeat). */
@@ -105,7 +118,7 @@ export class NodeMembership {
   /** Registers this node (first heartbeat) and starts the heartbeat and reaper. */
   async start(): Promise<void> {
     await this.beat();
-    this.timer = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
+    this.timer = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
     this.timer.unref();
   }
 
@@ -113,6 +126,8 @@ export class NodeMembership {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    // A renewal still on its way would list this registration again after it is forgotten.
+    if (this.renewal !== null) await this.renewal;
     const { backend } = this.options;
     const registration = this.registration;
     try {
@@ -131,6 +146,29 @@ export class NodeMembership {
     }
   }
 
+  /** The interval's tick: a beat, or only a renewal while the previous beat is still busy. */
+  private tick(): void {
+    if (!this.beating) {
+      void this.beat();
+      return;
+    }
+    if (this.renewal !== null || this.confirmed === null) return;
+    this.renewal = this.renewMeanwhile().finally(() => (this.renewal = null));
+  }
+
+  /** Renews the registration beside a busy beat (see the header). Never throws. */
+  private async renewMeanwhile(): Promise<void> {
+    const registration = this.registration;
+    try {
+      const renewed = await this.options.backend.nodes.heartbeat(registration, this.options.heartbeatTtlMs);
+      if (this.options.counters !== undefined) this.options.counters.heartbeats++;
+      // Absent, and still the id in use: it was claimed, and this renewal listed it again, so the beat's own renewal cannot tell.
+      if (!renewed && registration === this.confirmed && registration === this.registration) this.lostMeanwhile = true;
+    } catch (error) {
+      this.options.logger.debug({ err: error }, 'heartbeat renewal beside a busy beat failed');
+    }
+  }
+
   /** One heartbeat: renew (or register again), run the after-heartbeat work, reap dead registrations. Never throws. */
   async beat(): Promise<void> {
     if (this.beating) return;
@@ -139,8 +177,11 @@ export class NodeMembership {
     try {
       const renewed = await backend.nodes.heartbeat(this.registration, this.options.heartbeatTtlMs);
       if (this.options.counters !== undefined) this.options.counters.heartbeats++;
-      if ((!renewed && this.registered) || this.incomplete) await this.registerAgain();
+      const lost = this.lostMeanwhile;
+      this.lostMeanwhile = false;
+      if ((!renewed && this.registered) || this.incomplete || lost) await this.registerAgain();
       this.registered = true;
+      this.confirmed = this.registration;
       for (const previous of [...this.leftovers]) {
         await this.removeEntriesOf(previous);
         this.leftovers.delete(previous);
@@ -177,6 +218,7 @@ export class NodeMembership {
     this.incomplete = true;
     try {
       await backend.nodes.heartbeat(this.registration, this.options.heartbeatTtlMs);
+      this.confirmed = this.registration;
     } finally {
       await apply();
     }

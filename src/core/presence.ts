@@ -28,6 +28,8 @@ const MAX_PENDING_LEAVES = 100_000;
 export interface Departure {
   readonly channel: string;
   readonly userId: string;
+  /** The store's presence version of the leave (see PresenceStore), when known. */
+  readonly version?: number;
 }
 
 export class PresenceTracker {
@@ -55,9 +57,13 @@ export class PresenceTracker {
   /**
    * Snapshot of this node's memberships (taken synchronously when the registration id
    * changed), and the step that joins them again under the current id, announcing
-   * `member_added` for each user it brings back. The announcement excludes nobody: the
-   * member's own connections may have been told it left. Rejects after trying every
-   * membership when some join failed.
+   * `member_added` once per user and channel with the user's presence version. Announced
+   * whether or not the join was the user's first: the user may be present already through
+   * an earlier attempt whose reply was lost (a timeout after Redis ran the script), after
+   * subscribers were told the user left; a node that already passed on that version drops
+   * the announcement (presence-view.ts). The announcement excludes nobody: the member's
+   * own connections may have been told it left. Rejects after trying every membership
+   * when some join failed.
    */
   reregister(): () => Promise<void> {
     const memberships = [...this.joinedUsers].map(([id, member]) => {
@@ -65,14 +71,22 @@ export class PresenceTracker {
       return { key: id.slice(0, cut), connectionId: id.slice(cut + 1), ...member };
     });
     return async () => {
+      const announced = new Set<string>();
       const failures = await inBatches(memberships, async ({ key, connectionId, userId, userInfo }) => {
-        const { firstForUser } = await this.backend.presence.join(key, { connectionId, nodeId: this.nodeId(), userId, userInfo });
-        if (!firstForUser) return;
+        const { firstForUser, version } = await this.backend.presence.join(key, { connectionId, nodeId: this.nodeId(), userId, userInfo });
         const { appId, channel } = parseStreamKey(key);
         const member: Member = { userId, userInfo: parseJson(userInfo) };
-        this.observers?.notify('memberChanged', appId, channel, userId, true);
-        void this.record(appId, channel, 'presence.enter', userId, member.userInfo);
-        await this.sendSignal({ type: 'presence', change: { kind: 'member_added', appId, channel, member } });
+        if (firstForUser) {
+          this.observers?.notify('memberChanged', appId, channel, userId, true);
+          void this.record(appId, channel, 'presence.enter', userId, member.userInfo);
+        } else if (version <= 0) {
+          // No version to tell a repeat from news (a store written before versions): only a first join is announced.
+          return;
+        }
+        const once = `${key}\n${userId}`;
+        if (announced.has(once)) return;
+        announced.add(once);
+        await this.sendSignal({ type: 'presence', change: { kind: 'member_added', appId, channel, member, version } });
       });
       if (failures > 0) throw new Error(`${failures} of ${memberships.length} presence members could not be registered again`);
     };
@@ -81,19 +95,27 @@ export class PresenceTracker {
   /**
    * Records a member for a connection already subscribed on this node and announces
    * `member_added` when this is the user's first connection. Returns the members (the
-   * joiner included). The caller undoes the subscription when this throws.
+   * joiner included), or null when the channel already had `maxUsers` other users
+   * (checked atomically with the join, cluster-wide; 0: no bound). The caller undoes the
+   * subscription when this throws or refuses.
    */
-  async join(appId: string, channel: string, subscriber: Subscriber, member: Member): Promise<Member[]> {
+  async join(appId: string, channel: string, subscriber: Subscriber, member: Member, maxUsers = 0): Promise<Member[] | null> {
     const key = streamKey(appId, channel);
     const id = `${key}\n${subscriber.connectionId}`;
     const userInfo = JSON.stringify(member.userInfo ?? null);
     // Recorded first: a re-registration that starts while this join is on its way registers it too.
     this.joinedUsers.set(id, { userId: member.userId, userInfo });
     let firstForUser: boolean;
+    let version: number;
     try {
       const held = this.gate?.pass();
       if (held != null) await held;
-      ({ firstForUser } = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }));
+      const joined = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }, maxUsers);
+      if (joined === null) {
+        if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);
+        return null;
+      }
+      ({ firstForUser, version } = joined);
     } catch (error) {
       // The caller undoes the subscription (and leaves); a failed join is not this node's member.
       if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);
@@ -104,7 +126,7 @@ export class PresenceTracker {
       void this.record(appId, channel, 'presence.enter', member.userId, member.userInfo);
       await this.sendSignal({
         type: 'presence',
-        change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId },
+        change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId, version },
       });
     }
     return this.members(appId, channel);
@@ -130,7 +152,7 @@ export class PresenceTracker {
       this.pendingLeaves.delete(id);
       this.joinedUsers.delete(id);
       if (result?.lastForUser) {
-        await this.announceDepartures([{ channel: key, userId: result.userId }]);
+        await this.announceDepartures([{ channel: key, userId: result.userId, version: result.version }]);
       } else if (result === null && userId !== undefined) {
         // Already gone: an earlier attempt that timed out ran late. Announce unless the
         // user is still there on another connection (a repeated member_removed is harmless).
@@ -163,12 +185,12 @@ export class PresenceTracker {
 
   async members(appId: string, channel: string): Promise<Member[]> {
     const members = await this.backend.presence.members(streamKey(appId, channel));
-    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo) }));
+    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo), version: entry.version }));
   }
 
   /** Announces `member_removed` (and records the leave) for each user who left. */
   async announceDepartures(left: readonly Departure[]): Promise<void> {
-    for (const { channel: key, userId } of left) {
+    for (const { channel: key, userId, version } of left) {
       const { appId, channel } = parseStreamKey(key);
       this.observers?.notify('memberChanged', appId, channel, userId, false);
       // Not a channel: the `#online` set of signed-in users (webhooks) shares the presence store.
@@ -176,7 +198,7 @@ export class PresenceTracker {
       void this.record(appId, channel, 'presence.leave', userId);
       await this.sendSignal({
         type: 'presence',
-        change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null } },
+        change: { kind: 'member_removed', appId, channel, member: { userId, userInfo: null }, ...(version === undefined ? {} : { version }) },
       });
     }
   }

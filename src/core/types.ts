@@ -157,6 +157,8 @@ export interface Member {
   readonly userId: string;
   /** Parsed user info (any JSON value). */
   readonly userInfo: unknown;
+  /** In members read from the store: the presence version of the user's first join (see PresenceStore; 0 when unknown). */
+  readonly version?: number;
 }
 
 export type PresenceChangeKind = 'member_added' | 'member_removed';
@@ -168,6 +170,12 @@ export interface PresenceChange {
   readonly member: Member;
   /** The connection whose join caused it (it does not receive its own member_added). */
   readonly connectionId?: string;
+  /**
+   * The store's presence version of the change (see PresenceStore): a node passes on a
+   * change only when it is newer than the last it passed on for the user in the channel
+   * (hub.ts). Absent from a change whose version is unknown; such a change is passed on.
+   */
+  readonly version?: number;
 }
 
 /**

@@ -15,6 +15,12 @@
  *   `server.trustedProxies` (addresses, CIDRs, `loopback`) carry many clients and are
  *   exempt from the per-address cap; the node-wide cap still counts them.
  *
+ * - accept queue: the listener's backlog is `listenBacklog` (as many as `maxConnections`,
+ *   at most 65535; the kernel caps it at `net.core.somaxconn`, 4096 on Linux since 5.4),
+ *   not Node's 511. A burst past the backlog (clients reconnecting together after a
+ *   restart) would overflow the queue, and the kernel would drop those SYNs: each such
+ *   client connects only after its SYN is retransmitted, a second or more later.
+ *
  * A WebSocket leaves these timeouts once upgraded (`ws` clears the socket timeout); its
  * liveness is the gateway's ping/pong and stall checks. It still counts against the caps.
  */
@@ -25,6 +31,14 @@ import type { ServerConfig } from '../config/schema.ts';
 
 /** How often Node checks header and request deadlines, at most, in milliseconds. */
 const MAX_CHECK_INTERVAL_MS = 500;
+
+/** Largest backlog handed to `listen` (Linux keeps it in 16 bits). */
+const MAX_LISTEN_BACKLOG = 65_535;
+
+/** The accept-queue length to listen with: see the module comment. */
+export function listenBacklog(settings: ServerConfig): number {
+  return settings.maxConnections > 0 ? Math.min(settings.maxConnections, MAX_LISTEN_BACKLOG) : MAX_LISTEN_BACKLOG;
+}
 
 /** Counts of what the caps refused, for logs and tests. */
 export interface ConnectionLimitStats {

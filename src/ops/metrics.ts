@@ -76,6 +76,7 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   http.addHook('onError', (_request, _reply, error, done) => {
     const code = (error as { code?: unknown }).code;
     if (code === 'RC_ERR_BOT_BUSY') counters.refusals.add('bayeux\nshed');
+    if (code === 'RC_ERR_PUBLISH_BACKPRESSURE') counters.refusals.add('rest\nbackpressure');
     done();
   });
 
@@ -93,7 +94,7 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   const received = new LabelTally<'app'>();
   new Counter({
     name: 'roomcast_messages_received_total',
-    help: 'Channel messages of the whole cluster received by this node from the backend (every message, unless the bus routes by interest)',
+    help: 'Channel messages received by this node from the backend: those of channels with local subscribers (interest routing, the default), every message of the cluster with broadcast routing or while a Bayeux wildcard subscription is open here',
     labelNames: ['app'] as const,
     registers: [registry],
     collect() {

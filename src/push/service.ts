@@ -1,15 +1,17 @@
 /**
  * The push service: one object per node that the REST routes call. It wires the stores
  * (on the backend's hashes), the admission path, the delivery worker on the backend's
- * job queue, the provider adapters, and the `extras.push` tap on channel messages.
+ * job queue, the provider adapters, and the `extras.push` admission of the channel
+ * messages this node appends.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { HashStore, JobQueue } from '../backends/ports.ts';
 import type { AppConfig } from '../config/schema.ts';
 import type { Core } from '../core/core.ts';
+import type { AppendedMessage } from '../core/observers.ts';
+import { isCreateRecord } from '../core/types.ts';
 import { createError } from '../errors.ts';
-import type { ChannelMessage } from '../core/types.ts';
 import { CredentialStore } from './credentials.ts';
 import { DeviceRegistry } from './devices.ts';
 import { asBody, field, requiredId, requiredString } from './fields.ts';
@@ -31,7 +33,7 @@ const SYNC_POLL_MS = 50;
 /**
  * An `extras.push` admission that fails on the backend is tried this many times in all,
  * waiting CHANNEL_PUSH_RETRY_MS, then twice that, … between tries: the event is already
- * published, so nobody else would ever admit its push (the other nodes lost the claim).
+ * published, and only the node that appended it admits its push.
  */
 const CHANNEL_PUSH_ATTEMPTS = 4;
 const CHANNEL_PUSH_RETRY_MS = 200;
@@ -63,9 +65,8 @@ export class PushService {
   private readonly providers: Readonly<Record<Platform, PushProvider>>;
   private readonly admission: AdmissionDeps;
   readonly worker: PushWorker;
-  private untap: (() => void) | null = null;
-  /** Releases the hold on every channel's messages (interest routing), taken while the tap runs. */
-  private releaseStreams: (() => void) | null = null;
+  /** Stops admitting the `extras.push` of this node's appends; null while stopped. */
+  private unobserve: (() => void) | null = null;
   private readonly observers = new Set<(platform: Platform, outcome: DeliveryOutcome) => void>();
 
   constructor(options: PushServiceOptions) {
@@ -119,21 +120,24 @@ export class PushService {
     this.observers.add(listener);
   }
 
-  /** Starts this node's delivery workers and the `extras.push` tap. */
+  /**
+   * Starts this node's delivery workers and the `extras.push` admission. A channel event's
+   * push is admitted by the node that appended it, from the append it confirmed, so no
+   * node needs to receive channels it has no subscribers in (interest routing), and a
+   * node without workers admits what it publishes for the workers elsewhere.
+   */
   start(): void {
     if (this.core.config.push.workers) this.queue.process(this.worker.handle, this.core.config.push.concurrency);
-    this.untap ??= this.core.tapMessages((message) => this.onChannelMessage(message));
-    // With interest routing, the nodes running push workers see every channel, so
-    // `extras.push` is admitted (once, by serial) even where no node has a subscriber.
-    if (this.core.config.push.workers) this.releaseStreams ??= this.core.holdAllStreams();
+    this.unobserve ??= this.core.observers.add({
+      wantsMessages: () => true,
+      messageAppended: (message) => this.onChannelMessage(message),
+    });
   }
 
-  /** Stops the tap and the workers (running deliveries finish) and closes provider connections. */
+  /** Stops the admission and the workers (running deliveries finish) and closes provider connections. */
   async close(): Promise<void> {
-    this.untap?.();
-    this.untap = null;
-    this.releaseStreams?.();
-    this.releaseStreams = null;
+    this.unobserve?.();
+    this.unobserve = null;
     await this.queue.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the push queue failed'));
     await Promise.all(Object.values(this.providers).map((provider) => provider.close().catch(() => undefined)));
   }
@@ -210,11 +214,13 @@ export class PushService {
   }
 
   /**
-   * A channel event carrying `extras.push` goes to the channel's push subscribers. Every
-   * node sees every message, but the publish id is derived from the message serial and
-   * its status is claimed atomically, so exactly one node admits it cluster-wide.
+   * A channel event carrying `extras.push`, appended by this node, goes to the channel's
+   * push subscribers. The publish id is derived from the message serial and its status is
+   * claimed atomically, so it is admitted once even if the append were reported twice.
+   * Message changes (updates, deletes, annotations) carry no push.
    */
-  private onChannelMessage(message: ChannelMessage): void {
+  private onChannelMessage(message: AppendedMessage): void {
+    if (!isCreateRecord(message.record)) return;
     const extras = message.record.extras;
     const push = extras !== undefined && Object.hasOwn(extras, 'push') ? extras.push : undefined;
     if (push === undefined || push === null || typeof push !== 'object') return;
@@ -223,7 +229,7 @@ export class PushService {
     });
   }
 
-  private async admitChannelPush(message: ChannelMessage, push: Record<string, unknown>): Promise<void> {
+  private async admitChannelPush(message: AppendedMessage, push: Record<string, unknown>): Promise<void> {
     const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
     const plan = { recipients: [{ type: 'channel' as const, channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
     const publishId = channelPushId(message.appId, message.channel, message.serial);
@@ -231,11 +237,11 @@ export class PushService {
     let failedHere = false;
     for (let attempt = 1; attempt <= CHANNEL_PUSH_ATTEMPTS; attempt++) {
       if (attempt > 1) await sleep(CHANNEL_PUSH_RETRY_MS * 2 ** (attempt - 2));
-      if (this.untap === null) return;
+      if (this.unobserve === null) return;
       try {
-        // null: the id is claimed. Before any failure here, another node won the claim and
-        // admits it. After one, the claim is the one our failed try could not release: the
-        // other nodes lost to it and never try again. Free it and try again (a job our
+        // null: the id is claimed. Before any failure here, it was admitted already (the
+        // same append reported twice). After one, the claim is the one our failed try could
+        // not release, and nobody else will admit it: free it and try again (a job our
         // failed try may have left has the same id, so it cannot run twice).
         if ((await admitPlan(this.admission, message.appId, plan, publishId)) !== null || !failedHere) return;
         await statuses.release(message.appId, publishId);

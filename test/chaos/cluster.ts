@@ -9,14 +9,12 @@
  * Every process started here is registered with `trackPid` and killed by PID when the
  * harness process exits, whatever the way out.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
 import { TEST_APP } from '../helpers/app.ts';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { startNodeProcess, writeConfigFile, type ServerProcess } from '../helpers/server-process.ts';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+export { REPO_ROOT } from '../helpers/server-process.ts';
 export const ROOM = { space: 'chaos', id: 'lobby', code: 'CHAOS-ROOM', channel: 'presence-room-chaos-lobby' } as const;
 export const BOT = { id: 'chaos-bot', token: 'CHAOS-BOT' } as const;
 
@@ -89,11 +87,8 @@ export class ChaosNode {
 
   async start(): Promise<void> {
     if (this.process !== null) throw new Error(`node ${this.name} is already running`);
-    const env: NodeJS.ProcessEnv = { ...process.env, ROOMCAST_CONFIG: this.configPath, PORT: String(this.port), HOST: '127.0.0.1', REDIS_URL: '', LOG_LEVEL: '' };
-    if (this.fixedId !== null) env.ROOMCAST_NODE_ID = this.fixedId;
-    else delete env.ROOMCAST_NODE_ID;
     const started = Date.now();
-    this.process = await startServerProcess(['--import', 'tsx', 'src/main.ts'], { cwd: REPO_ROOT, env, timeoutMs: 90_000, logLimit: 2000 });
+    this.process = await startNodeProcess(this.configPath, { port: this.port, ...(this.fixedId === null ? {} : { nodeId: this.fixedId }), timeoutMs: 90_000, logLimit: 2000 });
     this.slowestStartMs = Math.max(this.slowestStartMs, Date.now() - started);
     trackPid(this.process.pid);
     this.incarnations += 1;
@@ -105,11 +100,7 @@ export class ChaosNode {
     const current = this.process;
     if (current === null) return;
     this.state = 'down';
-    if (current.child.exitCode === null && current.child.signalCode === null) {
-      const exited = new Promise((done) => current.child.once('close', done));
-      current.child.kill('SIGKILL');
-      await exited;
-    }
+    await current.kill();
     untrackPid(current.pid);
     this.process = null;
   }
@@ -136,6 +127,25 @@ export class ChaosNode {
     await current.stop();
     untrackPid(current.pid);
     this.process = null;
+  }
+
+  /**
+   * When (ms since the epoch, the node's clock) the current process logged a change of
+   * cluster membership at or after `since`: it reaped a dead registration, or found its
+   * own gone and started registering its members again.
+   */
+  membershipEventsSince(since: number): number[] {
+    const times: number[] = [];
+    for (const line of this.process?.logs ?? []) {
+      if (!line.includes('reaping a dead node') && !line.includes('dropped from the cluster while running')) continue;
+      try {
+        const time = (JSON.parse(line) as { time?: unknown }).time;
+        if (typeof time === 'number' && time >= since) times.push(time);
+      } catch {
+        // not a JSON line
+      }
+    }
+    return times;
   }
 
   /** Lines the current process logged at warn or above. */
@@ -168,9 +178,7 @@ export class ChaosCluster {
   static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
     const redis = options.backend === 'redis' ? await startRedis({ appendOnly: true }) : null;
     trackPid(redis?.pid);
-    const dir = mkdtempSync(join(tmpdir(), 'roomcast-chaos-'));
-    const configPath = join(dir, 'roomcast.json');
-    writeFileSync(configPath, JSON.stringify(chaosConfig(options, redis?.url ?? null), null, 2));
+    const { dir, configPath } = writeConfigFile(chaosConfig(options, redis?.url ?? null), 'roomcast-chaos-');
     const nodes: ChaosNode[] = [];
     for (const name of options.nodes) nodes.push(new ChaosNode(name, await freePort(), configPath, options.fixedIds?.[name] ?? null));
     const cluster = new ChaosCluster(redis, dir, configPath, nodes, options);
@@ -195,13 +203,14 @@ export class ChaosCluster {
     return this.nodes.filter((node) => node.state === 'up');
   }
 
-  /** SIGKILLs Redis, optionally loses its data, and starts it again on the same port; resolves once it answers PING. */
-  async restartRedis(keepData: boolean): Promise<void> {
+  /** SIGKILLs Redis, optionally loses its data, and starts it again on the same port after `downMs`; resolves once it answers PING. */
+  async restartRedis(keepData: boolean, downMs = 0): Promise<void> {
     const redis = this.redis;
     if (redis === null) throw new Error('memory cluster has no Redis');
     untrackPid(redis.pid);
     await redis.kill();
     if (!keepData) redis.wipe();
+    if (downMs > 0) await new Promise((done) => setTimeout(done, downMs));
     await redis.restart();
     trackPid(redis.pid);
   }

@@ -7,6 +7,7 @@
  *   npm run chaos -- --scenario node-stop --scenario redis-wipe
  *   npm run chaos -- --rate 200 --ttl 3000 --interval 1000 --settle 3000 --grace 2000 --nodes 3
  *   npm run chaos -- --nodes 2 --parallel           # fewer process starts: the memory node runs beside
+ *   npm run chaos -- --redis-down 5000              # Redis down past the TTL: every registration expired when it is back
  *
  * Exit code 1 when a figure misses its acceptance.
  */
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     grace: { type: 'string', default: '2000' },
     nodes: { type: 'string', default: '3' },
     parallel: { type: 'boolean', default: false },
+    'redis-down': { type: 'string', default: '0' },
     'no-docs': { type: 'boolean', default: false },
   },
 });
@@ -46,6 +48,7 @@ const options = {
   graceMs: integer('grace', values.grace, 0),
   nodes: (integer('nodes', values.nodes, 2) >= 3 ? 3 : 2) as 2 | 3,
   parallelGroups: values.parallel === true,
+  redisDownMs: integer('redis-down', values['redis-down'], 0),
   timings: { heartbeatIntervalMs: integer('interval', values.interval, 50), heartbeatTtlMs: integer('ttl', values.ttl, 100) },
   log: (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
 };

@@ -62,6 +62,13 @@ export interface ChaosOptions {
    * holds the bot — one process start fewer). Default 3.
    */
   readonly nodes?: 2 | 3;
+  /**
+   * How long Redis stays down in the Redis scenarios before it is started again (ms).
+   * Default 0: at once. Past the heartbeat TTL, every registration has expired when Redis
+   * is back, so nodes reap each other while they register again: what a loaded machine,
+   * whose Redis restart alone takes seconds, does at random.
+   */
+  readonly redisDownMs?: number;
   /** Run the memory group beside the Redis group instead of after it (a shorter run, a busier machine). */
   readonly parallelGroups?: boolean;
   /**
@@ -90,6 +97,8 @@ export interface ScenarioFigures {
   presenceChecks: number;
   /** Slowest presence convergence after a fault's end (ms); null when some check had not converged at its deadline. */
   presenceConvergedMaxMs: number | null;
+  /** Largest move of a presence deadline past one TTL after the fault's end (a reap or re-registration logged later), ms. */
+  presenceExtendedMaxMs: number;
   /** Slowest `/ready` back after Redis answered (ms); null: not a Redis scenario, Infinity: a node never came back. */
   readyMaxMs: number | null;
   readonly examples: string[];
@@ -127,6 +136,7 @@ function blankFigures(scenario: ScenarioName): ScenarioFigures {
     missingMembers: 0,
     presenceChecks: 0,
     presenceConvergedMaxMs: 0,
+    presenceExtendedMaxMs: 0,
     readyMaxMs: null,
     examples: [],
   };
@@ -292,10 +302,17 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         }
         await sleep(options.settleMs);
         const faultStart = Date.now();
-        const outcome = await fault(scenario, cluster, audience, roles.victim, () => (era += 1));
+        const outcome = await fault(scenario, cluster, audience, roles.victim, () => (era += 1), options.redisDownMs ?? 0);
         log(`${scenario} cycle ${cycle}: fault over in ${outcome.faultEnd - faultStart} ms`);
         const [presence] = await Promise.all([
-          checkPresenceAfter(audience.presenceChannel, outcome.faultEnd, timings.heartbeatTtlMs, () => cluster.up(), () => audience.pusherJs),
+          checkPresenceAfter(
+            audience.presenceChannel,
+            outcome.faultEnd,
+            timings.heartbeatTtlMs,
+            () => cluster.up(),
+            () => audience.pusherJs,
+            (since) => cluster.nodes.flatMap((node) => node.membershipEventsSince(since)),
+          ),
           audience.resumeAll(era, scenario),
         ]);
         figures.cycles += 1;
@@ -307,7 +324,14 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         if (outcome.readyMs !== undefined) figures.readyMaxMs = Math.max(figures.readyMaxMs ?? 0, outcome.readyMs ?? Number.POSITIVE_INFINITY);
         if (presence.examples.length > 0 && figures.examples.length < 12) figures.examples.push(...presence.examples.slice(0, 3).map((line) => `cycle ${cycle} presence: ${line}`));
         for (const example of presence.examples.slice(0, 3)) log(`  ${example}`);
-        log(`${scenario} cycle ${cycle}/${options.cycles}: ready ${outcome.readyMs === undefined ? '-' : `${outcome.readyMs} ms`}, presence ghosts ${presence.ghosts} missing ${presence.missing} (converged ${presence.convergedMs ?? 'no'}), publishes acked ${publisher.acks.length}, failed ${publisher.failed}, skipped ${publisher.skipped}`);
+        if (presence.ghosts + presence.missing > 0) {
+          // What the nodes said about membership meanwhile (reaps, re-registrations, failed heartbeats).
+          for (const node of cluster.nodes) {
+            for (const line of node.warnings().slice(-6)) log(`  ${node.name}: ${line.slice(0, 300)}`);
+          }
+        }
+        figures.presenceExtendedMaxMs = Math.max(figures.presenceExtendedMaxMs, presence.extendedMs);
+        log(`${scenario} cycle ${cycle}/${options.cycles}: ready ${outcome.readyMs === undefined ? '-' : `${outcome.readyMs} ms`}, presence ghosts ${presence.ghosts} missing ${presence.missing} (converged ${presence.convergedMs ?? 'no'}, deadline +${presence.extendedMs} ms), publishes acked ${publisher.acks.length}, failed ${publisher.failed}, skipped ${publisher.skipped}`);
       }
       if (scenario === 'redis-aof') {
         // Before any data-losing scenario: everything acknowledged so far must be in history.
@@ -341,7 +365,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     figures.told = phaseDelivery.told;
     figures.duplicates = phaseDelivery.duplicates;
     figures.outOfOrder = phaseDelivery.outOfOrder;
-    figures.examples.push(...phaseDelivery.examples.map((line) => `undelivered: ${line}`));
+    figures.examples.push(...phaseDelivery.examples.map((line) => `delivery: ${line}`));
     const wrong = epochs.get(scenario);
     figures.wrongEpoch = wrong?.wrongEpoch ?? 0;
     figures.examples.push(...(wrong?.examples ?? []).map((line) => `wrong epoch: ${line}`));
@@ -354,7 +378,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       first.undelivered += d.undelivered;
       first.duplicates += d.duplicates;
       first.outOfOrder += d.outOfOrder;
-      first.examples.push(...d.examples.map((line) => `undelivered (${extra}): ${line}`));
+      first.examples.push(...d.examples.map((line) => `(${extra}) ${line}`));
     }
     first.wrongEpoch += epochs.get(extra)?.wrongEpoch ?? 0;
   }
@@ -373,7 +397,7 @@ function cycleCost(scenario: ScenarioName, cluster: ChaosCluster, options: Chaos
   switch (scenario) {
     case 'redis-aof':
     case 'redis-wipe':
-      return base + 4000;
+      return base + 4000 + (options.redisDownMs ?? 0);
     case 'node-stop':
       return base + heartbeatTtlMs + 2 * heartbeatIntervalMs;
     default:
@@ -398,13 +422,13 @@ interface FaultOutcome {
   readonly readyMs?: number | null;
 }
 
-async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Audience, victim: string, loseData: () => void): Promise<FaultOutcome> {
+async function fault(scenario: ScenarioName, cluster: ChaosCluster, audience: Audience, victim: string, loseData: () => void, redisDownMs: number): Promise<FaultOutcome> {
   switch (scenario) {
     case 'redis-aof':
     case 'redis-wipe': {
       const keep = scenario === 'redis-aof';
       if (!keep) loseData();
-      await cluster.restartRedis(keep);
+      await cluster.restartRedis(keep, redisDownMs);
       const back = Date.now();
       const readyMs = await readyAfter(back, cluster.up());
       return { faultEnd: back, readyMs };

@@ -3,7 +3,8 @@
  * interest: the pusher SDK publishes through node A, pusher-js on node B receives it on
  * public, private and presence channels; presence members and channel lists agree from
  * both nodes; history written through A is read through B. Node A has no subscriber, so
- * it holds no channel shard (it receives none of these messages).
+ * it subscribes to no channel's topic (it receives none of these messages); node B to
+ * the three channels' own topics (sharded pub/sub in their slots), and to no shard topic.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -58,10 +59,11 @@ test('pusher SDK on node A → pusher-js on node B, over a Redis Cluster', async
   const listed = (await (serverSdk(nodeA.port).get({ path: '/channels', params: { info: 'subscription_count' } }) as unknown as Promise<Response>).then((r) => r.json())) as { channels: Record<string, unknown> };
   assert.deepEqual(Object.keys(listed.channels).sort(), ['alerts', 'presence-floor', 'private-ledger']);
 
-  // Node A watches nothing: interest routing kept every channel's shard off it.
+  // Node A watches nothing: interest routing kept every channel off it.
   const busA = nodeA.app.core.backend.bus;
   const busB = nodeB.app.core.backend.bus;
   assert.ok(hasInterest(busA) && hasInterest(busB));
-  assert.equal((busA as RedisBus).subscribedShards(), 0);
-  assert.ok((busB as RedisBus).subscribedShards() >= 1);
+  assert.equal((busA as RedisBus).subscribedStreams(), 0);
+  assert.equal((busB as RedisBus).subscribedStreams(), 3);
+  assert.equal((busA as RedisBus).subscribedShards() + (busB as RedisBus).subscribedShards(), 0);
 });

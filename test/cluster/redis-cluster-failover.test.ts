@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { createKeys } from '../../src/backends/redis/keys.ts';
 import { createRedisBackend } from '../../src/backends/redis/index.ts';
 import { slotOf } from '../../src/backends/redis/slots.ts';
-import type { Backend } from '../../src/backends/ports.ts';
+import { hasInterest, type Backend, type InterestBus } from '../../src/backends/ports.ts';
 import { startCluster, type TestCluster, type TestClusterNode } from '../helpers/redis-cluster.ts';
 
 /** Documented bound (docs/scaling.md): a killed master's streams take appends again within this, in milliseconds. */
@@ -75,6 +75,8 @@ async function runFailover(waitReplicas: number, victimSlot: number, tag: string
   console.error(`# failover(${waitReplicas}): victim ${victim.address}`);
   const streams = await streamsOn(victim, 4, tag);
   assert.equal(streams.length, 4);
+  // Routing by interest (the default): the streams' own topics, on the dead master's slots.
+  if (hasInterest(backend.bus)) await Promise.all(streams.map((stream) => (backend.bus as InterestBus).watch(stream)));
   const acked: Acked[] = [];
   let failures = 0;
   let slowest = 0;

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import type { Backend } from '../../src/backends/ports.ts';
+import { hasInterest, type Backend } from '../../src/backends/ports.ts';
 import { createRedisBackend } from '../../src/backends/redis/index.ts';
 import { createKeys } from '../../src/backends/redis/keys.ts';
 import { slotOf } from '../../src/backends/redis/slots.ts';
@@ -38,6 +38,8 @@ test('appends and bus delivery survive moving their slot to another master', asy
     if (message.kind === 'append' && message.stream === stream) seen.push(message.entry.seq);
   });
   await backend.start();
+  // Routing by interest (the default): the stream's own topic moves with its slot.
+  if (hasInterest(backend.bus)) await backend.bus.watch(stream);
   const source = await cluster.masterOf(slot);
   const target = (await Promise.all(cluster.nodes.map(async (node) => ((await cli(node.port, 'role')).startsWith('master') ? node : null)))).find(
     (node) => node !== null && node.port !== source.port,

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Backend, BusMessage, LogEntry, StreamState } from '../../src/backends/ports.ts';
-import { keep, name } from './contract-kit.ts';
+import { keep, name, takeEverything, unversioned } from './contract-kit.ts';
 import { describeSharedStoreCases } from './shared-store.contract.ts';
 
 export type BackendFactory = () => Promise<Backend>;
@@ -61,10 +61,12 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       backend = await factory();
       backend.bus.setHandler(seen.push);
       await backend.start();
+      await takeEverything(backend);
       // A second instance on the same store: another node (for memory, its own world).
       peer = await factory();
       peer.bus.setHandler(peerSeen.push);
       await peer.start();
+      await takeEverything(peer);
     });
     after(async () => {
       await backend.close();
@@ -244,27 +246,72 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       const channel = name('presence-rejoin');
       const entry = { connectionId: 'c1', nodeId: 'n1', userId: 'solo', userInfo: '{"v":1}' };
       await backend.presence.join(channel, entry);
-      assert.deepEqual(await backend.presence.join(channel, { ...entry, userInfo: '{"v":2}' }), { firstForUser: true });
-      assert.deepEqual(await backend.presence.members(channel), [{ userId: 'solo', userInfo: '{"v":2}' }]);
+      assert.deepEqual(unversioned(await backend.presence.join(channel, { ...entry, userInfo: '{"v":2}' })), { firstForUser: true });
+      assert.deepEqual((await backend.presence.members(channel)).map((each) => unversioned(each)), [{ userId: 'solo', userInfo: '{"v":2}' }]);
       assert.equal(await backend.presence.userCount(channel), 1);
     });
 
     test('presence: first and last connection of a user', async () => {
       const channel = name('presence-room');
       const entry = (connectionId: string, userId: string, nodeId = 'n1') => ({ connectionId, nodeId, userId, userInfo: `{"name":"${userId}"}` });
-      assert.deepEqual(await backend.presence.join(channel, entry('c1', 'alice')), { firstForUser: true });
-      assert.deepEqual(await backend.presence.join(channel, entry('c2', 'alice')), { firstForUser: false });
-      assert.deepEqual(await backend.presence.join(channel, entry('c3', 'bob')), { firstForUser: true });
+      assert.deepEqual(unversioned(await backend.presence.join(channel, entry('c1', 'alice'))), { firstForUser: true });
+      assert.deepEqual(unversioned(await backend.presence.join(channel, entry('c2', 'alice'))), { firstForUser: false });
+      assert.deepEqual(unversioned(await backend.presence.join(channel, entry('c3', 'bob'))), { firstForUser: true });
       assert.equal(await backend.presence.userCount(channel), 2);
-      const members = (await backend.presence.members(channel)).sort((a, b) => a.userId.localeCompare(b.userId));
+      const members = (await backend.presence.members(channel)).map((each) => unversioned(each)).sort((a, b) => a.userId.localeCompare(b.userId));
       assert.deepEqual(members, [
         { userId: 'alice', userInfo: '{"name":"alice"}' },
         { userId: 'bob', userInfo: '{"name":"bob"}' },
       ]);
-      assert.deepEqual(await backend.presence.leave(channel, 'c1'), { userId: 'alice', lastForUser: false });
-      assert.deepEqual(await backend.presence.leave(channel, 'c2'), { userId: 'alice', lastForUser: true });
+      assert.deepEqual(unversioned(await backend.presence.leave(channel, 'c1')), { userId: 'alice', lastForUser: false });
+      assert.deepEqual(unversioned(await backend.presence.leave(channel, 'c2')), { userId: 'alice', lastForUser: true });
       assert.equal(await backend.presence.leave(channel, 'c2'), null);
       assert.equal(await backend.presence.userCount(channel), 1);
+    });
+
+    test('presence: a join bounded by maxUsers refuses only a new user past the bound, atomically', async () => {
+      const channel = name('presence-bounded');
+      const entry = (connectionId: string, userId: string, nodeId = 'n1') => ({ connectionId, nodeId, userId, userInfo: 'null' });
+      // Concurrent joins of 6 users with a bound of 3: exactly 3 get in.
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => backend.presence.join(channel, entry(`b${i}`, `user${i}`, `n${i % 2}`), 3)));
+      assert.equal(results.filter((result) => result !== null).length, 3);
+      assert.equal(await backend.presence.userCount(channel), 3);
+      const inside = (await backend.presence.members(channel)).map((member) => member.userId);
+      // A member's further connection is not a new user; another user is refused and leaves no trace.
+      assert.deepEqual(unversioned(await backend.presence.join(channel, entry('again', inside[0]!, 'n2'), 3)), { firstForUser: false });
+      const outsider = ['user0', 'user1', 'user2', 'user3', 'user4', 'user5'].find((user) => !inside.includes(user))!;
+      assert.equal(await backend.presence.join(channel, entry('late', outsider, 'n2'), 3), null);
+      assert.equal(await backend.presence.leave(channel, 'late'), null);
+      assert.equal(await backend.presence.userCount(channel), 3);
+      // 0: no bound.
+      assert.deepEqual(unversioned(await backend.presence.join(channel, entry('free', outsider), 0)), { firstForUser: true });
+    });
+
+    test('presence: each first join and last leave takes a newer version, also after the channel emptied', async () => {
+      const channel = name('presence-versions');
+      const dead = name('dead-node');
+      const join = (connectionId: string, userId: string, nodeId = 'n1') => backend.presence.join(channel, { connectionId, nodeId, userId, userInfo: 'null' });
+      const first = await join('c1', 'amy');
+      assert.ok(first.firstForUser && Number.isSafeInteger(first.version) && first.version > 0);
+      // A second connection changes nothing: it reports the user's version.
+      assert.deepEqual(await join('c2', 'amy'), { firstForUser: false, version: first.version });
+      const bob = await join('c3', 'bob', dead);
+      assert.ok(bob.version > first.version);
+      assert.deepEqual(
+        (await backend.presence.members(channel)).map(({ userId, version }) => ({ userId, version })).sort((a, b) => a.userId.localeCompare(b.userId)),
+        [{ userId: 'amy', version: first.version }, { userId: 'bob', version: bob.version }],
+      );
+      assert.deepEqual(await backend.presence.leave(channel, 'c1'), { userId: 'amy', lastForUser: false, version: 0 });
+      const amyLeft = await backend.presence.leave(channel, 'c2');
+      assert.ok(amyLeft !== null && amyLeft.lastForUser && amyLeft.version > bob.version);
+      const [bobLeft] = await backend.presence.removeNode(dead);
+      assert.ok(bobLeft !== undefined && bobLeft.userId === 'bob' && bobLeft.version > amyLeft.version);
+      assert.equal(await backend.presence.userCount(channel), 0);
+      // The channel emptied: the next versions are newer still.
+      const again = await join('c4', 'amy');
+      assert.ok(again.firstForUser && again.version > bobLeft.version);
+      assert.deepEqual((await backend.presence.members(channel)).map(({ version }) => version), [again.version]);
+      await backend.presence.leave(channel, 'c4');
     });
 
     test('presence: removing a node removes its members only', async () => {
@@ -274,7 +321,7 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       await backend.presence.join(channel, { connectionId: 'd2', nodeId: dead, userId: 'u2', userInfo: 'null' });
       await backend.presence.join(channel, { connectionId: 'l1', nodeId: 'live', userId: 'u2', userInfo: 'null' });
       const left = await backend.presence.removeNode(dead);
-      assert.deepEqual(left, [{ channel, userId: 'u1' }]);
+      assert.deepEqual(left.map((each) => unversioned(each)), [{ channel, userId: 'u1' }]);
       assert.deepEqual((await backend.presence.members(channel)).map((m) => m.userId), ['u2']);
     });
 
@@ -414,9 +461,9 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       const channel = name('presence-info');
       await backend.presence.join(channel, { connectionId: 'c1', nodeId: 'n1', userId: 'ann', userInfo: '{"v":1}' });
       await backend.presence.join(channel, { connectionId: 'c2', nodeId: 'n1', userId: 'ann', userInfo: '{"v":2}' });
-      assert.deepEqual(await backend.presence.members(channel), [{ userId: 'ann', userInfo: '{"v":2}' }]);
+      assert.deepEqual((await backend.presence.members(channel)).map((each) => unversioned(each)), [{ userId: 'ann', userInfo: '{"v":2}' }]);
       await backend.presence.leave(channel, 'c2');
-      assert.deepEqual(await backend.presence.members(channel), [{ userId: 'ann', userInfo: '{"v":1}' }]);
+      assert.deepEqual((await backend.presence.members(channel)).map((each) => unversioned(each)), [{ userId: 'ann', userInfo: '{"v":1}' }]);
       await backend.presence.leave(channel, 'c1');
       assert.deepEqual(await backend.presence.members(channel), []);
       assert.equal(await backend.presence.userCount(channel), 0);
@@ -439,7 +486,7 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       await backend.presence.join(c2, { connectionId: 'x3', nodeId: dead, userId: 'u2', userInfo: 'null' });
       await backend.presence.leave(c1, 'x1');
       const left = await backend.presence.removeNode(dead);
-      assert.deepEqual(left, [{ channel: c2, userId: 'u2' }]);
+      assert.deepEqual(left.map((each) => unversioned(each)), [{ channel: c2, userId: 'u2' }]);
       assert.equal(await backend.presence.userCount(c2), 0);
       assert.deepEqual(await backend.presence.removeNode(dead), []);
     });

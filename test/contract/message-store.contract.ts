@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Backend, BusMessage, MessageCommit, MessageStore } from '../../src/backends/ports.ts';
 import { messageApp, servicesOf } from '../helpers/message-model.ts';
+import { takeEverything } from './contract-kit.ts';
 
 export type BackendFactory = () => Promise<Backend>;
 
@@ -37,6 +38,7 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
       backend = await factory();
       backend.bus.setHandler((m) => seen.push(m));
       await backend.start();
+      await takeEverything(backend);
       peer = await factory();
       peer.bus.setHandler(() => undefined);
       await peer.start();

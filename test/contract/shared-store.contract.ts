@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 import type { Backend } from '../../src/backends/ports.ts';
 import type { ContractOptions } from './backend.contract.ts';
-import { keep, name } from './contract-kit.ts';
+import { keep, name, unversioned } from './contract-kit.ts';
 
 export function describeSharedStoreCases(nodes: () => { backend: Backend; peer: Backend }, options: ContractOptions): void {
   describe('two nodes on the shared store', { skip: !options.sharedStore }, () => {
@@ -25,10 +25,10 @@ export function describeSharedStoreCases(nodes: () => { backend: Backend; peer: 
 
     test('presence first/last hold across nodes', async () => {
       const channel = name('presence-shared');
-      assert.deepEqual(await backend.presence.join(channel, { connectionId: 'a1', nodeId: 'na', userId: 'dan', userInfo: 'null' }), { firstForUser: true });
-      assert.deepEqual(await peer.presence.join(channel, { connectionId: 'b1', nodeId: 'nb', userId: 'dan', userInfo: 'null' }), { firstForUser: false });
-      assert.deepEqual(await peer.presence.leave(channel, 'a1'), { userId: 'dan', lastForUser: false });
-      assert.deepEqual(await backend.presence.leave(channel, 'b1'), { userId: 'dan', lastForUser: true });
+      assert.deepEqual(unversioned(await backend.presence.join(channel, { connectionId: 'a1', nodeId: 'na', userId: 'dan', userInfo: 'null' })), { firstForUser: true });
+      assert.deepEqual(unversioned(await peer.presence.join(channel, { connectionId: 'b1', nodeId: 'nb', userId: 'dan', userInfo: 'null' })), { firstForUser: false });
+      assert.deepEqual(unversioned(await peer.presence.leave(channel, 'a1')), { userId: 'dan', lastForUser: false });
+      assert.deepEqual(unversioned(await backend.presence.leave(channel, 'b1')), { userId: 'dan', lastForUser: true });
     });
 
     test('one node reaps another\'s presence and occupancy', async () => {
@@ -37,7 +37,7 @@ export function describeSharedStoreCases(nodes: () => { backend: Backend; peer: 
       await backend.presence.join(channel, { connectionId: 'd1', nodeId: dead, userId: 'eve', userInfo: 'null' });
       await backend.occupancy.adjust(channel, dead, 1);
       await backend.occupancy.adjust(channel, 'alive', 1);
-      assert.deepEqual(await peer.presence.removeNode(dead), [{ channel, userId: 'eve' }]);
+      assert.deepEqual((await peer.presence.removeNode(dead)).map((each) => unversioned(each)), [{ channel, userId: 'eve' }]);
       await peer.occupancy.removeNode(dead);
       assert.equal(await backend.occupancy.count(channel), 1);
       assert.deepEqual(await backend.presence.members(channel), []);

@@ -1,14 +1,36 @@
 /**
- * N roomcast processes started from ONE config file on one test Redis, as an operator
- * would run a cluster: nothing per node (no node id, no cookie secret). Each is a real
- * `node src/main.ts` child process, stopped by its PID.
+ * roomcast nodes as child processes running the sources, all started from ONE config file
+ * on one test Redis, as an operator runs a cluster: nothing per node unless a test asks for
+ * a fixed `node.id`. For tests of clusters and node faults: SIGSTOP/SIGCONT (a frozen
+ * process), SIGKILL and a restart with the same id. Starting, killing and waiting for
+ * `/ready` are server-process.ts's; every process is stopped by its PID.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { TEST_APP } from './app.ts';
 import { startRedis, type TestRedis } from './redis-server.ts';
 import { startRoundRobinProxy, type RoundRobinProxy } from './round-robin-proxy.ts';
-import { startServerProcess, type ServerProcess } from './server-process.ts';
+import { startNodeProcess, writeConfigFile, type ServerProcess } from './server-process.ts';
+import { signedCall } from './signed-request.ts';
+
+export interface ClusterFiles {
+  /** The one config file every node is started from. */
+  readonly configPath: string;
+  remove(): void;
+}
+
+/** Writes a config file for nodes on `redisUrl`: one app (subscription count events on), the given heartbeats, info logs. */
+export function writeClusterConfig(redisUrl: string, node: { heartbeatIntervalMs: number; heartbeatTtlMs: number }, extra: Record<string, unknown> = {}): ClusterFiles {
+  return writeConfigFile(
+    {
+      server: { host: '127.0.0.1', port: 0 },
+      log: { level: 'info' },
+      backend: { driver: 'redis', redis: { url: redisUrl, keyPrefix: `t${Math.random().toString(36).slice(2, 8)}:`, commandTimeoutMs: 1000 } },
+      node,
+      apps: [{ ...TEST_APP, subscriptionCountEvents: true }],
+      ...extra,
+    },
+    'rc-cluster-',
+  );
+}
 
 export interface ClusterProcesses {
   readonly nodes: ServerProcess[];
@@ -39,25 +61,20 @@ export function clusterConfig(redisUrl: string, bots: Record<string, unknown> = 
 }
 
 export async function startClusterProcesses(count: number, config: Record<string, unknown>): Promise<ClusterProcesses> {
-  const dir = mkdtempSync(join(tmpdir(), 'roomcast-cluster-'));
-  const configPath = join(dir, 'roomcast.json');
-  writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const cwd = new URL('../../', import.meta.url).pathname;
-  const env: NodeJS.ProcessEnv = { ...process.env, ROOMCAST_CONFIG: configPath };
-  delete env.ROOMCAST_BOTS_COOKIE_SECRET;
-  delete env.ROOMCAST_NODE_ID;
-  const start = (): Promise<ServerProcess> => startServerProcess(['--import', 'tsx', 'src/main.ts'], { cwd, env, timeoutMs: 90_000 });
+  const file = writeConfigFile(config, 'roomcast-cluster-');
+  const start = (): Promise<ServerProcess> => startNodeProcess(file.configPath, { timeoutMs: 90_000 });
   const nodes: ServerProcess[] = [];
   try {
     // One at a time: the first creates what the cluster shares, as a rolling start would.
     for (let i = 0; i < count; i++) nodes.push(await start());
   } catch (error) {
     await Promise.all(nodes.map((node) => node.stop()));
+    file.remove();
     throw error;
   }
   return {
     nodes,
-    configPath,
+    configPath: file.configPath,
     async startNode() {
       const node = await start();
       nodes.push(node);
@@ -65,7 +82,7 @@ export async function startClusterProcesses(count: number, config: Record<string
     },
     async stop() {
       await Promise.all(nodes.map((node) => node.stop()));
-      rmSync(dir, { recursive: true, force: true });
+      file.remove();
     },
   };
 }
@@ -101,4 +118,34 @@ export async function startBalancedCluster(count: number, bots: Record<string, u
     await redis.stop();
     throw error;
   }
+}
+
+/** The user ids a node lists for a presence channel (`GET …/users`), sorted. */
+export async function presenceUsers(url: string, channel: string): Promise<string[]> {
+  const reply = await signedCall(url, 'GET', `/apps/${TEST_APP.id}/channels/${channel}/users`);
+  if (reply.status !== 200) throw new Error(`users: ${reply.status} ${reply.text}`);
+  return (reply.json.users as { id: string }[]).map((user) => user.id).sort();
+}
+
+/** A channel's `user_count` and `subscription_count` as a node reports them. */
+export async function channelCounts(url: string, channel: string): Promise<{ users: number; subscriptions: number }> {
+  const info = channel.startsWith('presence-') ? 'user_count,subscription_count' : 'subscription_count';
+  const reply = await signedCall(url, 'GET', `/apps/${TEST_APP.id}/channels/${channel}`, { params: { info } });
+  if (reply.status !== 200) throw new Error(`channel: ${reply.status} ${reply.text}`);
+  return { users: Number(reply.json.user_count ?? 0), subscriptions: Number(reply.json.subscription_count ?? 0) };
+}
+
+/** Polls `check` every 50 ms until it returns true; false when `timeoutMs` passed first (a failed read counts as false). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let round = 0; round < 10_000; round++) {
+    try {
+      if (await check()) return true;
+    } catch {
+      // a node that does not answer yet: try again
+    }
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
 }

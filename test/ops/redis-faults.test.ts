@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import type { Backend, BusMessage } from '../../src/backends/ports.ts';
+import { hasInterest, type Backend, type BusMessage } from '../../src/backends/ports.ts';
 import { createRedisBackend } from '../../src/backends/redis/index.ts';
 import { isRoomcastError, type ErrorCode } from '../../src/errors.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
@@ -26,11 +26,14 @@ after(async () => {
   await redis.stop();
 });
 
-async function open(keyPrefix = `faults-${randomBytes(4).toString('hex')}:`): Promise<{ backend: Backend; seen: BusMessage[] }> {
+/** A backend on the test Redis whose bus watches `streams` (routing by interest, the default, delivers only those). */
+async function open(keyPrefix = `faults-${randomBytes(4).toString('hex')}:`, streams: readonly string[] = []): Promise<{ backend: Backend; seen: BusMessage[] }> {
   const backend = createRedisBackend({ url: redis.url, keyPrefix, commandTimeoutMs: COMMAND_TIMEOUT_MS }, pino({ level: 'silent' }));
   const seen: BusMessage[] = [];
   backend.bus.setHandler((message) => seen.push(message));
   await backend.start();
+  const bus = backend.bus;
+  if (hasInterest(bus)) await Promise.all(streams.map((stream) => bus.watch(stream)));
   opened.push(backend);
   return { backend, seen };
 }
@@ -93,8 +96,8 @@ test('a stuck Redis makes commands fail with RC_ERR_BACKEND_TIMEOUT within the c
 });
 
 test('key prefixes keep two deployments apart on one Redis', async () => {
-  const first = await open();
-  const second = await open();
+  const first = await open(undefined, ['same-stream']);
+  const second = await open(undefined, ['same-stream']);
   assert.equal((await first.backend.log.append('same-stream', 'one', keep)).seq, 1);
   assert.equal((await second.backend.log.append('same-stream', 'two', keep)).seq, 1);
   await first.backend.kv.set('same-key', 'first', 5000);
@@ -112,8 +115,9 @@ test('key prefixes keep two deployments apart on one Redis', async () => {
 
 test('after a Redis restart both nodes are subscribed again and get each other\'s messages', async () => {
   const keyPrefix = `restart-${randomBytes(4).toString('hex')}:`;
-  const a = await open(keyPrefix);
-  const b = await open(keyPrefix);
+  // Watched before the restart: the stream's own topic is subscribed again with the rest.
+  const a = await open(keyPrefix, ['after-restart']);
+  const b = await open(keyPrefix, ['after-restart']);
   await redis.restart();
   await waitForPing(a.backend);
   await waitForPing(b.backend);

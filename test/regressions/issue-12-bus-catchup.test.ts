@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TEST_APP } from '../helpers/app.ts';
-import { killNode, startNodeProcess, writeClusterConfig, type ClusterFiles } from '../helpers/node-processes.ts';
+import { writeClusterConfig, type ClusterFiles } from '../helpers/cluster-processes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import type { ServerProcess } from '../helpers/server-process.ts';
+import { readyAfter, startNodeProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
 
@@ -29,7 +29,7 @@ before(async () => {
 
 after(async () => {
   for (const client of clients) client.close();
-  for (const node of nodes) await killNode(node);
+  for (const node of nodes) await node.kill();
   await redis?.stop();
   files?.remove();
 });
@@ -44,32 +44,11 @@ function ticksOf(client: RawPusherClient): number[] {
   return client.frames.filter((frame) => frame.event === 'tick').map((frame) => (JSON.parse(frame.data as string) as { n: number }).n);
 }
 
-/**
- * How long after `since` the node answered `/ready` with 200, measured at the sending of
- * the poll it answered so (the answer's own round trip on a loaded machine is not the
- * node's delay in coming back); polls every 20 ms.
- */
-async function readyAfter(node: ServerProcess, since: number, limitMs: number): Promise<number> {
-  for (let round = 0; round < 2000; round++) {
-    const sentAt = Date.now();
-    try {
-      const response = await fetch(`${node.url}/ready`, { signal: AbortSignal.timeout(1000) });
-      await response.arrayBuffer();
-      if (response.status === 200) return Math.max(0, sentAt - since);
-    } catch {
-      // not answering yet
-    }
-    if (Date.now() - since > limitMs) break;
-    await sleep(20);
-  }
-  return Number.POSITIVE_INFINITY;
-}
-
 describe('issue 12: publishes acknowledged around a Redis restart (AOF) reach every subscriber', () => {
   test('Redis SIGKILL + restart with AOF under publish load: every 200 delivered once, in order, on both nodes; /ready back within 1 s', async (t) => {
     const channel = 'load';
     // Warm first: a freshly started node answers slowly on a loaded machine.
-    for (const node of nodes) assert.ok((await readyAfter(node, Date.now(), 30_000)) < Number.POSITIVE_INFINITY, 'node ready');
+    for (const node of nodes) assert.ok((await readyAfter(node.url, Date.now(), 30_000)) < Number.POSITIVE_INFINITY, 'node ready');
     const subscribers: RawPusherClient[] = [];
     for (const node of nodes) {
       const client = await RawPusherClient.connect(node.port);
@@ -108,7 +87,7 @@ describe('issue 12: publishes acknowledged around a Redis restart (AOF) reach ev
     await sleep(400);
     await redis.restart();
     const backAt = Date.now();
-    const readyMs = await Promise.all(nodes.map((node) => readyAfter(node, backAt, 5000)));
+    const readyMs = await Promise.all(nodes.map((node) => readyAfter(node.url, backAt, 5000)));
     await sleep(2500);
     stop = true;
     await publisher;

@@ -12,9 +12,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { channelCounts, eventually, killNode, presenceUsers, startNodeProcess, writeClusterConfig, type ClusterFiles } from '../helpers/node-processes.ts';
+import { channelCounts, eventually, presenceUsers, writeClusterConfig, type ClusterFiles } from '../helpers/cluster-processes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import type { ServerProcess } from '../helpers/server-process.ts';
+import { startNodeProcess, waitReady, type ServerProcess } from '../helpers/server-process.ts';
 import { RawPusherClient, type PusherFrame } from '../helpers/ws-client.ts';
 
 const HEARTBEAT = { heartbeatIntervalMs: 250, heartbeatTtlMs: 1500 };
@@ -33,18 +33,16 @@ before(async () => {
 
 after(async () => {
   for (const client of clients) client.close();
-  for (const node of nodes) {
-    await killNode(node);
-  }
+  for (const node of nodes) await node.kill();
   await redis?.stop();
   files?.remove();
 });
 
 async function node(id?: string): Promise<ServerProcess> {
-  const started = await startNodeProcess(files.configPath, id);
+  const started = await startNodeProcess(files.configPath, id === undefined ? {} : { nodeId: id });
   nodes.push(started);
   // Warm first: a freshly started node answers slowly on a loaded machine.
-  assert.ok(await eventually(async () => (await fetch(`${started.url}/ready`)).status === 200, 30_000), 'node ready');
+  await waitReady(started.url, 30_000);
   return started;
 }
 
@@ -130,7 +128,7 @@ describe('issue 12: presence converges after node faults', () => {
     // The new incarnation is up (same id) before the old one is killed: the old one's
     // heartbeat has not expired when the new one starts renewing "fixed-a".
     const second = await node('fixed-a');
-    await killNode(first);
+    await first.kill();
     const killedAt = Date.now();
     for (const user of ['u1', 'u2', 'u3']) {
       await onB.next(isMemberFrame(channel, 'removed', user), HEARTBEAT.heartbeatTtlMs + 2 * SLACK_MS);

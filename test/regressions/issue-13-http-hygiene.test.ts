@@ -8,6 +8,7 @@
  * before the signature was looked at (no answer while the body trickled in).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { signQuery } from '../../src/doors/rest/signature.ts';
@@ -69,6 +70,54 @@ test('connections that send nothing, unfinished headers or an unfinished body ar
   assert.ok(times[2]! < 6000 && times[3]! < 6000, `request timeouts: ${times.join(', ')} ms`);
   // A request cut by the timeout is told so in the common error format.
   assert.match(probes[2]!.received(), /^HTTP\/1\.1 408 [^]*"code":"RC_ERR_HTTP_REQUEST_TIMEOUT"/);
+});
+
+test('a burst of unfinished login bodies larger than Node\'s default listen backlog connects at once; each is answered 408 and closed', async (t) => {
+  // Node listens with a backlog of 511 unless told otherwise: a burst past it overflowed the
+  // accept queue, the kernel dropped those SYNs, and those clients connected only after the
+  // SYN was retransmitted (1 s at the earliest), so they were closed a second past their
+  // bound as the client sees it. Connecting is the kernel's work: on a loaded machine only
+  // this process's own delay in running the connect callbacks adds to it, never a whole second.
+  const count = 1200;
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  if (!(somaxconn > count)) {
+    t.skip(`net.core.somaxconn ${somaxconn} caps the listen backlog below ${count}`);
+    return;
+  }
+  const burst = await startApp(
+    testConfig({
+      server: { host: '127.0.0.1', port: 0, headersTimeoutMs: 1000, requestTimeoutMs: 2000, maxConnectionsPerAddress: 0 },
+      bots: { maxEventLoopDelayMs: 0 },
+    }),
+  );
+  try {
+    // Opened in one tick: the server accepts nothing until they are all in the kernel's queue.
+    const outcomes = Array.from(
+      { length: count },
+      () =>
+        new Promise<{ connectMs: number; closeMs: number; reply: string }>((resolve) => {
+          const started = Date.now();
+          let connectMs = Number.NaN;
+          let reply = '';
+          const socket = connect(burst.port, '127.0.0.1', () => {
+            connectMs = Date.now() - started;
+            socket.write('POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"room":');
+          });
+          socket.on('data', (chunk) => (reply += chunk.toString('latin1')));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve({ connectMs, closeMs: Date.now() - started, reply }));
+        }),
+    );
+    const closed = await within(Promise.all(outcomes), 15_000, 'the burst closed');
+    const unanswered = closed.filter((outcome) => !/^HTTP\/1\.1 408 /.test(outcome.reply));
+    assert.equal(unanswered.length, 0, `${unanswered.length} of ${count} not answered 408, e.g. ${JSON.stringify(unanswered[0]?.reply.slice(0, 40))}`);
+    const retransmitted = closed.filter((outcome) => !(outcome.connectMs < 1000));
+    const slowest = (key: 'connectMs' | 'closeMs'): number => Math.max(...closed.map((outcome) => outcome[key]));
+    assert.equal(retransmitted.length, 0, `${retransmitted.length} of ${count} connected 1 s or more after connect() (slowest ${slowest('connectMs')} ms): their SYNs were dropped`);
+    t.diagnostic(`slowest connect ${slowest('connectMs')} ms, slowest close ${slowest('closeMs')} ms (requestTimeoutMs 2000)`);
+  } finally {
+    await burst.close();
+  }
 });
 
 test('requests Node refuses before any route (headers too large, malformed) get the common error body', async () => {

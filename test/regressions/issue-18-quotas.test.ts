@@ -8,12 +8,9 @@
  * QUOTA_TEST_REPO=/path runs the same test against another checkout (to see it fail there).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { startNodeProcess, writeConfigFile, type ConfigFile, type ServerProcess } from '../helpers/server-process.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 import { WebSocket } from 'ws';
 import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
@@ -25,13 +22,12 @@ const RATED = { id: 'app-r', key: 'key-r', secret: 'secret-r', limits: { restReq
 
 describe('issue 18: cluster-wide quotas over 3 node processes', () => {
   let redis: TestRedis;
-  let work: string;
+  let file: ConfigFile | undefined;
   const nodes: ServerProcess[] = [];
   const clients: { client: RawPusherClient; node: number }[] = [];
 
   before(async () => {
     redis = await startRedis();
-    work = await mkdtemp(join(tmpdir(), 'rc-quotas-'));
     const config = {
       server: { host: '127.0.0.1', port: 0 },
       log: { level: 'info' },
@@ -43,16 +39,16 @@ describe('issue 18: cluster-wide quotas over 3 node processes', () => {
       quotas: { reclaimWaitMs: 400 },
       apps: [LIMITED, RATED],
     };
-    await writeFile(join(work, 'roomcast.json'), JSON.stringify(config));
-    const env = { ...process.env, ROOMCAST_CONFIG: join(work, 'roomcast.json'), REDIS_URL: redis.url };
-    nodes.push(...(await Promise.all([0, 1, 2].map(() => startServerProcess(['--import', 'tsx', 'src/main.ts'], { cwd: repo, env })))));
+    file = writeConfigFile(config, 'rc-quotas-');
+    const { configPath } = file;
+    nodes.push(...(await Promise.all([0, 1, 2].map(() => startNodeProcess(configPath, { cwd: repo, env: { REDIS_URL: redis.url } })))));
   });
 
   after(async () => {
     for (const { client } of clients) client.ws.terminate();
     await Promise.all(nodes.map((node) => node.stop()));
     await redis?.stop();
-    if (work !== undefined) await rm(work, { recursive: true, force: true });
+    file?.remove();
   });
 
   /** Connects; resolves after `connection_established` or a refusal (generous deadline: the machine is shared). */
@@ -104,8 +100,7 @@ describe('issue 18: cluster-wide quotas over 3 node processes', () => {
     const victim = 1;
     const lost = clients.filter((entry) => entry.node === victim).length;
     assert.ok(lost > 0);
-    nodes[victim]!.child.kill('SIGKILL');
-    await nodes[victim]!.stop();
+    await nodes[victim]!.kill();
     const admitted: RawPusherClient[] = [];
     await waitUntil(
       async () => {

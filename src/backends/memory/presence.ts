@@ -1,23 +1,32 @@
 /**
  * memory: presence membership in maps. One process only; use redis so every node sees
  * the same members. Operations run synchronously inside one call, so they are atomic.
+ * Presence versions come from one clock for the whole store (Date.now() in microseconds,
+ * or one more than the last version issued), so they only grow, per channel too.
  */
-import type { PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
+import type { PresenceDeparture, PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
 
 interface ChannelPresence {
   /** connectionId → entry */
   connections: Map<string, PresenceEntry>;
   /** userId → connectionIds, in join order */
   users: Map<string, Set<string>>;
+  /** userId → the presence version of the user's first join */
+  versions: Map<string, number>;
 }
 
 export class MemoryPresence implements PresenceStore {
   private readonly channels = new Map<string, ChannelPresence>();
+  /** The last presence version issued. */
+  private clock = 0;
 
-  async join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }> {
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
+  async join(channel: string, entry: PresenceEntry, maxUsers = 0): Promise<{ firstForUser: boolean; version: number } | null> {
     let state = this.channels.get(channel);
+    if (maxUsers > 0 && state !== undefined && !state.users.has(entry.userId) && state.users.size >= maxUsers) return null;
     if (state === undefined) {
-      state = { connections: new Map(), users: new Map() };
+      state = { connections: new Map(), users: new Map(), versions: new Map() };
       this.channels.set(channel, state);
     }
     const previous = state.connections.get(entry.connectionId);
@@ -31,10 +40,11 @@ export class MemoryPresence implements PresenceStore {
       state.users.set(entry.userId, connections);
     }
     connections.add(entry.connectionId);
-    return { firstForUser };
+    if (firstForUser) state.versions.set(entry.userId, this.nextVersion());
+    return { firstForUser, version: state.versions.get(entry.userId) ?? 0 };
   }
 
-  async leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null> {
+  async leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null> {
     const state = this.channels.get(channel);
     if (state === undefined) return null;
     return this.removeConnection(channel, state, connectionId);
@@ -47,7 +57,7 @@ export class MemoryPresence implements PresenceStore {
     for (const [userId, connections] of state.users) {
       let latest: PresenceEntry | undefined;
       for (const id of connections) latest = state.connections.get(id);
-      out.push({ userId, userInfo: latest?.userInfo ?? 'null' });
+      out.push({ userId, userInfo: latest?.userInfo ?? 'null', version: state.versions.get(userId) ?? 0 });
     }
     return out;
   }
@@ -61,13 +71,13 @@ export class MemoryPresence implements PresenceStore {
     return this.channels.get(channel)?.users.size ?? 0;
   }
 
-  async removeNode(nodeId: string): Promise<{ channel: string; userId: string }[]> {
-    const left: { channel: string; userId: string }[] = [];
+  async removeNode(nodeId: string): Promise<PresenceDeparture[]> {
+    const left: PresenceDeparture[] = [];
     for (const [channel, state] of [...this.channels]) {
       for (const entry of [...state.connections.values()]) {
         if (entry.nodeId !== nodeId) continue;
         const result = this.removeConnection(channel, state, entry.connectionId);
-        if (result?.lastForUser) left.push({ channel, userId: result.userId });
+        if (result?.lastForUser) left.push({ channel, userId: result.userId, version: result.version });
       }
     }
     return left;
@@ -78,15 +88,25 @@ export class MemoryPresence implements PresenceStore {
     state: ChannelPresence,
     connectionId: string,
     dropEmptyChannel = true,
-  ): { userId: string; lastForUser: boolean } | null {
+  ): { userId: string; lastForUser: boolean; version: number } | null {
     const entry = state.connections.get(connectionId);
     if (entry === undefined) return null;
     state.connections.delete(connectionId);
     const connections = state.users.get(entry.userId);
     connections?.delete(connectionId);
     const lastForUser = connections === undefined || connections.size === 0;
-    if (lastForUser) state.users.delete(entry.userId);
+    let version = 0;
+    if (lastForUser) {
+      state.users.delete(entry.userId);
+      state.versions.delete(entry.userId);
+      version = this.nextVersion();
+    }
     if (dropEmptyChannel && state.connections.size === 0) this.channels.delete(channel);
-    return { userId: entry.userId, lastForUser };
+    return { userId: entry.userId, lastForUser, version };
+  }
+
+  private nextVersion(): number {
+    this.clock = Math.max(Date.now() * 1000, this.clock + 1);
+    return this.clock;
   }
 }

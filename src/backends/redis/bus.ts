@@ -4,18 +4,25 @@
  * subscriptions). Use it whenever several roomcast nodes share channels; the memory bus
  * serves one process only.
  *
- * Topics (keys.ts): signals on `{p}bus`, appends on their stream's shard topic.
+ * Topics (keys.ts): signals on `{p}bus`; each append on two topics, its stream's own
+ * `{p}bus:{t}:{stream}` and its shard's `{p}bus:{t}` (the same frame, published together
+ * by one script, so on one connection the two copies of an append are adjacent).
  * Frames, the same on every topic:
  *   "a:{epoch}:{seq}:{time}:{streamBytes}:{stream}{body}"  an append, published by log_append.lua
  *   "s:{body}"                                       a signal, published by `signal`
  * Lengths are in bytes and the frame is parsed as bytes, so any stream name or body
  * survives (no escaping, no JSON round trip on the hot path).
  *
- * Routing (`backend.redis.routing`): `broadcast` subscribes to every topic; `interest`
- * subscribes to the signal topic and to the shards of watched streams only (a shard is
- * subscribed while at least one of its streams is watched, or while a `watchAll` hold is
- * kept). A stream's appends all travel on one topic and one connection, so they arrive
- * in seq order.
+ * Routing (`backend.redis.routing`): `broadcast` subscribes to the signal topic and every
+ * shard topic; `interest` subscribes to the signal topic and to the own topic of each
+ * watched stream (from its first watch to its last unwatch), and to every shard topic
+ * while a `watchAll` hold is kept. A node routing by interest thus receives exactly the
+ * appends of the streams it watches, whatever their number, at the price of one
+ * SUBSCRIBE per watched stream. Where a stream can arrive on both of its topics (a
+ * hold beside a watch, or while either topic is being (un)subscribed), each append is
+ * passed on once: the bus remembers the last (epoch, seq) it passed on of every stream
+ * whose own topic is subscribed, and drops the second copy. A stream's topics are in
+ * one slot, so its appends arrive on one connection, in seq order.
  *
  * Redis pub/sub is at-most-once: a node that is disconnected misses what is published
  * meanwhile. On a standalone Redis (or Sentinel) the subscriptions are renewed on every
@@ -56,8 +63,15 @@ export class RedisBus implements InterestBus {
   private readonly stemBytes: Buffer;
   /** Watches per stream. */
   private readonly watches = new Map<string, number>();
-  /** Watched streams per shard topic. */
-  private readonly shardWatches = new Map<string, number>();
+  /** Own topic → stream, for the streams watched now (interest routing). */
+  private readonly streamTopics = new Map<string, string>();
+  /**
+   * The last append passed on, per stream whose own topic is subscribed, being subscribed
+   * or being unsubscribed (null: none yet). A stream absent here arrives on one topic only.
+   */
+  private readonly lastPassed = new Map<string, { epoch: string; seq: number } | null>();
+  /** Every shard topic (what a node taking everything subscribes to). */
+  private readonly shardTopics: ReadonlySet<string>;
   private holds = 0;
   /** Topics confirmed subscribed on the current connection. */
   private readonly live = new Set<string>();
@@ -71,6 +85,7 @@ export class RedisBus implements InterestBus {
     private readonly logger: Logger,
   ) {
     this.stemBytes = Buffer.from(context.keys.bus);
+    this.shardTopics = new Set(Array.from({ length: context.keys.shards }, (_, shard) => context.keys.busTopic(shard)));
     const onMessage = (topic: Buffer, message: Buffer): void => this.receive(topic, message);
     subscriber.on(context.cluster ? 'smessageBuffer' : 'messageBuffer', onMessage);
     subscriber.on('ready', () => void this.resubscribe());
@@ -100,8 +115,12 @@ export class RedisBus implements InterestBus {
     const count = this.watches.get(stream) ?? 0;
     this.watches.set(stream, count + 1);
     if (this.routing === 'broadcast') return Promise.resolve();
-    const topic = this.topicOf(stream);
-    if (count === 0) this.shardWatches.set(topic, (this.shardWatches.get(topic) ?? 0) + 1);
+    const topic = this.context.keys.streamTopic(stream);
+    if (count === 0) {
+      this.streamTopics.set(topic, stream);
+      // Before the SUBSCRIBE goes out: its first frame may arrive beside a shard topic's copy.
+      if (!this.lastPassed.has(stream)) this.lastPassed.set(stream, null);
+    }
     return this.ensure(topic);
   }
 
@@ -114,14 +133,9 @@ export class RedisBus implements InterestBus {
     }
     this.watches.delete(stream);
     if (this.routing === 'broadcast') return;
-    const topic = this.topicOf(stream);
-    const left = (this.shardWatches.get(topic) ?? 1) - 1;
-    if (left > 0) {
-      this.shardWatches.set(topic, left);
-      return;
-    }
-    this.shardWatches.delete(topic);
-    if (this.holds === 0 && topic !== this.context.keys.bus) this.drop(topic);
+    const topic = this.context.keys.streamTopic(stream);
+    this.streamTopics.delete(topic);
+    this.drop(topic);
   }
 
   watchAll(): BusInterestHold {
@@ -135,19 +149,24 @@ export class RedisBus implements InterestBus {
         released = true;
         if (--this.holds > 0 || this.routing === 'broadcast') return;
         for (const topic of [...this.live]) {
-          if (topic !== this.context.keys.bus && !this.wanted(topic)) this.drop(topic);
+          if (!this.wanted(topic)) this.drop(topic);
         }
       },
     };
   }
 
-  /** Shard topics this node is subscribed to now (appends of other shards do not reach it). */
+  /** Shard topics this node is subscribed to now (every one while it takes everything, else none). */
   subscribedShards(): number {
-    return [...this.live].filter((topic) => topic !== this.context.keys.bus).length;
+    let count = 0;
+    for (const topic of this.live) if (this.shardTopics.has(topic)) count++;
+    return count;
   }
 
-  private topicOf(stream: string): string {
-    return this.context.keys.busTopic(this.context.keys.shardOf(stream));
+  /** Streams whose own topic this node is subscribed to now (interest routing). */
+  subscribedStreams(): number {
+    let count = 0;
+    for (const topic of this.live) if (topic !== this.context.keys.bus && !this.shardTopics.has(topic)) count++;
+    return count;
   }
 
   /** True while the subscriber connection holds the topics this node wants. */
@@ -171,17 +190,16 @@ export class RedisBus implements InterestBus {
 
   /** Every topic this node wants now. */
   private wantedTopics(): string[] {
-    const topics = new Set<string>([this.context.keys.bus]);
-    if (this.routing === 'broadcast' || this.holds > 0) {
-      for (let shard = 0; shard < this.context.keys.shards; shard++) topics.add(this.context.keys.busTopic(shard));
-    } else {
-      for (const topic of this.shardWatches.keys()) topics.add(topic);
-    }
-    return [...topics];
+    const topics = [this.context.keys.bus];
+    if (this.routing === 'broadcast' || this.holds > 0) topics.push(...this.shardTopics);
+    topics.push(...this.streamTopics.keys());
+    return topics;
   }
 
   private wanted(topic: string): boolean {
-    return topic === this.context.keys.bus || this.routing === 'broadcast' || this.holds > 0 || this.shardWatches.has(topic);
+    if (topic === this.context.keys.bus) return true;
+    if (this.shardTopics.has(topic)) return this.routing === 'broadcast' || this.holds > 0;
+    return this.streamTopics.has(topic);
   }
 
   /** (Re)subscribes every wanted topic on a fresh connection. */
@@ -235,11 +253,25 @@ export class RedisBus implements InterestBus {
     return work;
   }
 
+  /** Unsubscribes a live topic; a stream's copies stop being checked once the UNSUBSCRIBE is answered. */
   private drop(topic: string): void {
     if (!this.live.delete(topic)) return;
     const subscriber = this.subscriber;
     const work = this.context.cluster ? (subscriber as Cluster).sunsubscribe(topic) : (subscriber as Redis).unsubscribe(topic);
-    work.catch(() => undefined);
+    void work
+      .catch(() => undefined)
+      .then(() => {
+        const stream = this.streamOfTopic(topic);
+        if (stream !== undefined && !this.watches.has(stream)) this.lastPassed.delete(stream);
+      });
+  }
+
+  /** The stream of an own topic (undefined for the signal and shard topics). */
+  private streamOfTopic(topic: string): string | undefined {
+    if (topic === this.context.keys.bus || this.shardTopics.has(topic)) return undefined;
+    // `{p}bus:{t}:{stream}`: the stream follows the first ':' after the tag's '}'.
+    const close = topic.indexOf('}', this.context.keys.bus.length);
+    return close < 0 ? undefined : topic.slice(close + 2);
   }
 
   private async subscribeTopics(topics: readonly string[]): Promise<void> {
@@ -284,6 +316,13 @@ export class RedisBus implements InterestBus {
     if (message === null) {
       this.logger.error({ frame: frame.subarray(0, 80).toString() }, 'dropping a malformed bus frame');
       return;
+    }
+    if (message.kind === 'append' && this.lastPassed.has(message.stream)) {
+      // The stream may arrive on its own topic and its shard's: pass each append on once.
+      const { epoch, seq } = message.entry;
+      const last = this.lastPassed.get(message.stream);
+      if (last != null && last.epoch === epoch && seq <= last.seq) return;
+      this.lastPassed.set(message.stream, { epoch, seq });
     }
     this.tell(message);
   }

@@ -7,7 +7,8 @@
  * - a per-command timeout (`commandTimeoutMs`) for a Redis that is connected but stuck;
  * - commands in flight when the connection drops are rejected, never replayed after the
  *   reconnect (an append must not run twice behind the caller's back);
- * - reconnection forever, with capped exponential backoff plus jitter.
+ * - reconnection forever, with capped exponential backoff plus jitter; the connections
+ *   of one node come back together (`reconnectTogether`).
  * Connection state changes are logged once per change, not once per retry.
  *
  * Failover: on Sentinel, a dropped connection asks the sentinels for the master again,
@@ -19,6 +20,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config/schema.ts';
+import { applyCommandTimeout } from './command-timeout.ts';
 import { redactUrl } from './faults.ts';
 import type { RedisKeys } from './keys.ts';
 import type { RedisTelemetry } from './telemetry.ts';
@@ -88,7 +90,14 @@ function urlOptions(url: string | undefined): RedisOptions {
  * retries); the deployment's own (sentinels, cluster nodes) are added here. Not connected
  * yet when `lazyConnect` is set.
  */
-export function createClient(config: RedisConfig, options: RedisOptions, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
+export function createClient(config: RedisConfig, withTimeout: RedisOptions, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
+  // The command timeout is roomcast's own (command-timeout.ts), not ioredis's.
+  const { commandTimeout, ...options } = withTimeout;
+  const client = createUntimedClient(config, options, commandTimeout, cluster);
+  return commandTimeout === undefined ? client : applyCommandTimeout(client, commandTimeout);
+}
+
+function createUntimedClient(config: RedisConfig, options: RedisOptions, commandTimeout: number | undefined, cluster?: Omit<ClusterOptions, 'redisOptions'>): RedisClient {
   if (config.cluster !== undefined) {
     const { lazyConnect, enableOfflineQueue, retryStrategy: _retry, ...perNode } = options;
     const client = new Cluster(config.cluster.nodes.map(hostPort), {
@@ -104,7 +113,7 @@ export function createClient(config: RedisConfig, options: RedisOptions, cluster
       // Re-read the slot map every second, so commands reach a promoted replica soon
       // after a failover even when no MOVED reply points there.
       slotsRefreshInterval: 1000,
-      slotsRefreshTimeout: Math.max(1000, options.commandTimeout ?? 1000),
+      slotsRefreshTimeout: Math.max(1000, commandTimeout ?? 1000),
       ...cluster,
       redisOptions: { ...urlOptions(config.url), ...perNode },
     });
@@ -178,4 +187,36 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
     connected = false;
   });
   return client;
+}
+
+/**
+ * Makes a node's connections to one standalone (or Sentinel) Redis come back together:
+ * when one of them is ready again, every other one still waiting out its reconnection
+ * delay connects at once, instead of when its own timer fires. Readiness needs both the
+ * command and the subscriber connection, so without this a restarted Redis would be
+ * usable only after the slowest of their jittered delays. A cluster's node connections
+ * are ioredis's own (left alone).
+ */
+export function reconnectTogether(connections: readonly RedisClient[]): void {
+  const standalone = connections.filter((connection): connection is Redis => connection instanceof Redis);
+  for (const connection of standalone) {
+    connection.on('ready', () => {
+      for (const other of standalone) if (other !== connection) reconnectNow(other);
+    });
+  }
+}
+
+/**
+ * Ends a connection's wait for its reconnection timer and connects now. The pending timer
+ * is cancelled first (ioredis keeps it in `reconnectTimeout`): left running it would fire
+ * later and could reopen a connection closed meanwhile. Where that timer cannot be found
+ * (another ioredis version), the connection keeps its own schedule.
+ */
+function reconnectNow(connection: Redis): void {
+  if (connection.status !== 'reconnecting') return;
+  const internals = connection as unknown as { reconnectTimeout?: NodeJS.Timeout | null };
+  if (internals.reconnectTimeout === undefined || internals.reconnectTimeout === null) return;
+  clearTimeout(internals.reconnectTimeout);
+  internals.reconnectTimeout = null;
+  connection.connect().catch(() => undefined);
 }

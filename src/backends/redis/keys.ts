@@ -10,9 +10,10 @@
  *   they share one hash slot and every per-stream script stays atomic; the S tags are
  *   chosen to hash to slots spread evenly over 0…16383 (slots.ts), so the shards spread
  *   over the cluster's masters;
- * - a stream's appends are published on its shard's topic `{p}bus:{t}`, in the same slot
- *   (a script may only SPUBLISH to a shard channel of its own slot), and a node routing by
- *   interest subscribes to the shards of its local subscribers' channels only.
+ * - a stream's appends are published on its shard's topic `{p}bus:{t}` and on its own topic
+ *   `{p}bus:{t}:{S}`, both in the same slot (a script may only SPUBLISH to a shard channel
+ *   of its own slot): nodes that take everything subscribe to the shard topics, a node
+ *   routing by interest to its local subscribers' streams' own topics.
  * S is part of the key layout: every node of a deployment must use the same S, and
  * changing it leaves the history stored under the old one unread.
  *
@@ -20,17 +21,21 @@
  * opaque here) always the suffix, so no two kinds collide even when it contains ':'.
  * Keys that span streams (a node's channels, the occupied-channel index, node expiries,
  * KV values, the outbox's lanes) are single keys used by single-key commands, or by
- * scripts only on a standalone Redis (the outbox; see index.ts). A prefix that itself
+ * the outbox's scripts on a standalone Redis; on a cluster the outbox keeps its keys
+ * per shard instead (outbox.ts). A prefix that itself
  * holds a `{…}` tag pins every key to that one slot (legal; one master then carries all).
  *
  *   {p}bus                      pub/sub topic: signals
  *   {p}bus:{t}                  pub/sub topic: appends of the shard tagged t
+ *   {p}bus:{t}:{S}              pub/sub topic: appends of the stream S (tagged t), the same frames
  *   {p}{t}:log:meta:{S}         hash: seq (last assigned), bytes (retained), age (maxAgeMs)
  *   {p}{t}:log:entries:{S}      sorted set: score = seq, member = "{seq}:{time}:{body}"
  *   {p}{t}:pres:conns:{S}       hash: connectionId → JSON [joinOrder, nodeId, userId, userInfo]
  *   {p}{t}:pres:users:{S}       hash: userId → number of connections
  *   {p}{t}:pres:order:{S}       string: join counter (orders a user's connections)
  *   {p}{t}:pres:nodes:{S}       hash: nodeId → number of that node's connections in S
+ *   {p}{t}:pres:clock:{S}       string: the last presence version issued in S (scripts/lib/presence-entry.lua)
+ *   {p}{t}:pres:vers:{S}        hash: userId → the presence version that made the user present
  *   {p}{t}:occ:counts:{S}       hash: nodeId → subscriptions on that node
  *   {p}{t}:occ:total:{S}        hash: t → total subscriptions (absent when 0)
  *   {p}{t}:msg:docs:{S}         hash: message seq → versioned-message document JSON (messages.ts)
@@ -47,6 +52,8 @@
  *   {p}ob:lane:{lane}           list: a lane's items, oldest first
  *   {p}ob:meta:{lane}           hash: head, epoch, sched, tries of a lane
  *   {p}ob:once:{key}            string with PX TTL: an append already made (outbox once keys)
+ *   {p}{t}:ob:…                 on a Redis Cluster, the outbox keys above (up, seq, active, lane,
+ *                               meta, once) per shard, in its slot; lanes named `{lane}@{shard}`
  *   {p}generation               string: the store's generation marker (generation.ts)
  * ({S} is the stream, {t} its shard's tag. "A superset": kept beside the per-stream
  * scripts, not inside them, so it may name a stream that no longer needs it; readers
@@ -68,12 +75,16 @@ export interface RedisKeys {
   shardOf(stream: string): number;
   /** The bus topic of a shard's appends. */
   busTopic(shard: number): string;
+  /** The bus topic of one stream's appends: its shard's topic, `:`, the stream (same slot, same frames). */
+  streamTopic(stream: string): string;
   logMeta(stream: string): string;
   logEntries(stream: string): string;
   presenceConnections(channel: string): string;
   presenceUsers(channel: string): string;
   presenceOrder(channel: string): string;
   presenceNodes(channel: string): string;
+  presenceClock(channel: string): string;
+  presenceVersions(channel: string): string;
   presenceNode(nodeId: string): string;
   occupancyCounts(channel: string): string;
   occupancyTotal(channel: string): string;
@@ -93,6 +104,11 @@ export interface RedisKeys {
   readonly outboxLanePrefix: string;
   readonly outboxMetaPrefix: string;
   outboxOnce(key: string): string;
+  /**
+   * On a Redis Cluster the outbox is kept per shard, in the shard's slot: this prefix
+   * (`{p}{t}:ob:`) replaces `{p}ob:` for every outbox key of shard `shard` (outbox.ts).
+   */
+  outboxPart(shard: number): string;
   /** The generation marker: its disappearance means Redis lost its data. */
   readonly generation: string;
 }
@@ -109,12 +125,15 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     shards: count,
     shardOf,
     busTopic: (shard) => `${prefix}bus:{${tagOf(shard)}}`,
+    streamTopic: (stream) => `${prefix}bus:{${tagOf(shardOf(stream))}}:${stream}`,
     logMeta: (stream) => scoped('log:meta', stream),
     logEntries: (stream) => scoped('log:entries', stream),
     presenceConnections: (channel) => scoped('pres:conns', channel),
     presenceUsers: (channel) => scoped('pres:users', channel),
     presenceOrder: (channel) => scoped('pres:order', channel),
     presenceNodes: (channel) => scoped('pres:nodes', channel),
+    presenceClock: (channel) => scoped('pres:clock', channel),
+    presenceVersions: (channel) => scoped('pres:vers', channel),
     presenceNode: (nodeId) => `${prefix}pres:node:${nodeId}`,
     occupancyCounts: (channel) => scoped('occ:counts', channel),
     occupancyTotal: (channel) => scoped('occ:total', channel),
@@ -133,6 +152,7 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     outboxLanePrefix: `${prefix}ob:lane:`,
     outboxMetaPrefix: `${prefix}ob:meta:`,
     outboxOnce: (key) => `${prefix}ob:once:${key}`,
+    outboxPart: (shard) => `${prefix}{${tagOf(shard)}}:ob:`,
     generation: `${prefix}generation`,
   };
 }

@@ -12,7 +12,7 @@
  * after the leave that took the node's last connection there (and put back when a join
  * got in between). A channel listed for nothing costs removeNode one empty script run.
  */
-import type { PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
+import type { PresenceDeparture, PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 import { runScript } from './scripts.ts';
@@ -26,41 +26,58 @@ type StoredEntry = [number, string, string, string];
 export class RedisPresence implements PresenceStore {
   constructor(private readonly context: RedisContext) {}
 
-  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean }> {
+  join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
+  join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
+  join(channel: string, entry: PresenceEntry, maxUsers = 0): Promise<{ firstForUser: boolean; version: number } | null> {
     const { client, keys } = this.context;
     const nodeKey = keys.presenceNode(entry.nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
       await client.sadd(nodeKey, channel);
-      const [first, onNode] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
+      const [first, onNode, version] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
         entry.connectionId,
         entry.nodeId,
         entry.userId,
         entry.userInfo,
-      ])) as [number, number];
+        String(maxUsers),
+      ])) as [number, number, number];
+      if (first === -1) {
+        // Refused: unlist the channel unless this node has connections there (as leave does).
+        if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) === 0) {
+          await client.srem(nodeKey, channel);
+          if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+        }
+        return null;
+      }
       if (onNode === 1) await client.sadd(nodeKey, channel);
-      return { firstForUser: first === 1 };
+      return { firstForUser: first === 1, version };
     });
   }
 
-  leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean } | null> {
+  leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null> {
     const { client, keys } = this.context;
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = (await runScript(client, 'presenceLeave', this.channelKeys(channel), [connectionId])) as [string, number, string, number] | null;
+      const reply = (await runScript(client, 'presenceLeave', this.channelKeys(channel), [connectionId])) as [string, number, string, number, number] | null;
       if (reply === null) return null;
-      const [userId, last, nodeId, nodeLeft] = reply;
+      const [userId, last, nodeId, nodeLeft, version] = reply;
       if (nodeLeft === 0) {
         const nodeKey = keys.presenceNode(nodeId);
         await client.srem(nodeKey, channel);
         // A join of the same node may have counted itself in between: keep the channel listed.
         if (Number((await client.hget(keys.presenceNodes(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
       }
-      return { userId, lastForUser: last === 1 };
+      return { userId, lastForUser: last === 1, version };
     });
   }
 
   members(channel: string): Promise<PresenceMember[]> {
+    const { client, keys } = this.context;
     return guard(this.context.commandTimeoutMs, async () => {
-      const stored = await this.context.client.hvals(this.context.keys.presenceConnections(channel));
+      // One transaction (both keys are in the channel's slot): the versions match the entries.
+      const replies = await client.multi().hvals(keys.presenceConnections(channel)).hgetall(keys.presenceVersions(channel)).exec();
+      if (replies === null) throw new Error('presence members: transaction aborted');
+      for (const [error] of replies) if (error !== null) throw error;
+      const stored = replies[0]![1] as string[];
+      const versions = replies[1]![1] as Record<string, string>;
       // Per user, the info of the connection that joined last.
       const latest = new Map<string, StoredEntry>();
       for (const text of stored) {
@@ -68,7 +85,7 @@ export class RedisPresence implements PresenceStore {
         const current = latest.get(entry[2]);
         if (current === undefined || current[0] < entry[0]) latest.set(entry[2], entry);
       }
-      return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo }));
+      return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo, version: Number(versions[userId] ?? 0) }));
     });
   }
 
@@ -76,18 +93,19 @@ export class RedisPresence implements PresenceStore {
     return guard(this.context.commandTimeoutMs, () => this.context.client.hlen(this.context.keys.presenceUsers(channel)));
   }
 
-  removeNode(nodeId: string): Promise<{ channel: string; userId: string }[]> {
+  removeNode(nodeId: string): Promise<PresenceDeparture[]> {
     const { client, keys } = this.context;
     const nodeKey = keys.presenceNode(nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
       const channels = await client.smembers(nodeKey);
-      const left: { channel: string; userId: string }[] = [];
+      const left: PresenceDeparture[] = [];
       for (let start = 0; start < channels.length; start += REMOVE_BATCH) {
         const batch = channels.slice(start, start + REMOVE_BATCH);
         // One script per channel, all in flight at once: each is atomic in its own slot.
         const replies = await Promise.all(batch.map((channel) => runScript(client, 'presenceRemoveNode', this.channelKeys(channel), [nodeId])));
         replies.forEach((reply, index) => {
-          for (const userId of reply as string[]) left.push({ channel: batch[index]!, userId });
+          const flat = reply as (string | number)[];
+          for (let at = 0; at + 1 < flat.length; at += 2) left.push({ channel: batch[index]!, userId: String(flat[at]), version: Number(flat[at + 1]) });
         });
         await client.srem(nodeKey, ...batch);
       }
@@ -95,8 +113,15 @@ export class RedisPresence implements PresenceStore {
     });
   }
 
-  private channelKeys(channel: string): [string, string, string, string] {
+  private channelKeys(channel: string): [string, string, string, string, string, string] {
     const { keys } = this.context;
-    return [keys.presenceConnections(channel), keys.presenceUsers(channel), keys.presenceOrder(channel), keys.presenceNodes(channel)];
+    return [
+      keys.presenceConnections(channel),
+      keys.presenceUsers(channel),
+      keys.presenceOrder(channel),
+      keys.presenceNodes(channel),
+      keys.presenceClock(channel),
+      keys.presenceVersions(channel),
+    ];
   }
 }

@@ -11,6 +11,8 @@
  * into the room (see channel-map.ts) publishes `data` there, and follows Bayeux: its
  * subscribers get it, the publishing client too unless its handshake opted out
  * (`ext.broadcastToPublisher: false`; see client.ts). Either way the event name is `message`.
+ * While delivery is behind on some node (`backpressure.maxLagMs`) a publish is refused:
+ * `successful: false`, `error: "503:<seconds to wait>:publish_backpressure"`.
  */
 import { createError, isRoomcastError } from '../../errors.ts';
 import { channelOfBayeux, isBayeuxInRoom } from './channel-map.ts';
@@ -48,6 +50,13 @@ export async function publish(message: BayeuxMessage, context: RequestContext): 
 
   const app = door.core.apps.findById(session.appId);
   if (app === undefined || !app.enabled) return failWith(message, 'RC_ERR_BAYEUX_PUBLISH_FAILED', [`app ${session.appId} is disabled`]);
+  // A node of the cluster delivers too late: refuse (core/backpressure.ts); the error's
+  // argument is the number of seconds to wait before publishing again.
+  const pushedBack = door.core.backpressure.refusal('RC_ERR_BAYEUX_PUBLISH_BACKPRESSURE');
+  if (pushedBack !== null) {
+    door.core.counters.refusals.add('bayeux\nbackpressure');
+    return failure(message, pushedBack, [String(pushedBack.details.retryAfterSec)]);
+  }
   let serial: string | undefined;
   try {
     const published = await door.core.publish(app, [

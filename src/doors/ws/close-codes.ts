@@ -39,7 +39,7 @@ export const PusherCode = {
   // 4300–4399: errors that do not close the connection (pusher-js surfaces them as 'error').
   /** roomcast: a frame or request the server cannot act on (bad JSON, missing field, unknown event, …). */
   BAD_REQUEST: 4300,
-  /** A client event was rejected by the per-connection rate limit. */
+  /** A client event was rejected by the per-connection rate limit, or while delivery is behind (backpressure). */
   CLIENT_EVENT_RATE_LIMIT: 4301,
   /** roomcast: a client event was refused (public or encrypted channel, not subscribed, disabled). */
   CLIENT_EVENT_REFUSED: 4302,
@@ -70,6 +70,7 @@ const BY_CODE: Partial<Record<ErrorCode, PusherCodeValue>> = {
   RC_ERR_WS_SHUTTING_DOWN: PusherCode.RECONNECT,
   RC_ERR_WS_PONG_TIMEOUT: PusherCode.PONG_TIMEOUT,
   RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED: PusherCode.CLIENT_EVENT_RATE_LIMIT,
+  RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE: PusherCode.CLIENT_EVENT_RATE_LIMIT,
   RC_ERR_WS_CLIENT_EVENT_REFUSED: PusherCode.CLIENT_EVENT_REFUSED,
   RC_ERR_WS_PRESENCE_FULL: PusherCode.PRESENCE_FULL,
 };

@@ -4,14 +4,15 @@
 --
 -- KEYS[1]  log meta hash of the stream    ({p}log:meta:{stream})
 -- KEYS[2]  log entries sorted set         ({p}log:entries:{stream})
--- ARGV[1]  bus pub/sub channel            ({p}bus)
+-- ARGV[1]  the shard's bus topic           ({p}bus:{t}); the stream's own is ARGV[1]:{stream}
 -- ARGV[2]  stream name (as the core gave it)
 -- ARGV[3]  body
 -- ARGV[4]  maxCount (0 keeps nothing; seq still advances)
 -- ARGV[5]  maxAgeMs (0: no age limit)
 -- ARGV[6]  a fresh epoch id, used only when this append starts the stream's counter
 -- Returns  { seq, time, epoch }   time = Redis clock in ms
--- Publishes "a:{epoch}:{seq}:{time}:{byte length of stream}:{stream}{body}" on ARGV[1].
+-- Publishes "a:{epoch}:{seq}:{time}:{byte length of stream}:{stream}{body}" on the stream's
+-- topic, then on the shard's (nodes routing by interest take the first, the others the second).
 --! include lib/log-retention.lua
 
 local meta, entries = KEYS[1], KEYS[2]
@@ -39,5 +40,7 @@ if max_count > 0 then
   end
 end
 
-redis.call('PUBLISH', ARGV[1], 'a:' .. epoch .. ':' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
+local frame = 'a:' .. epoch .. ':' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body
+redis.call('PUBLISH', ARGV[1] .. ':' .. stream, frame)
+redis.call('PUBLISH', ARGV[1], frame)
 return { seq, now, epoch }

@@ -9,7 +9,7 @@
 -- KEYS[2]  log entries sorted set         ({p}log:entries:{stream})
 -- KEYS[3]  documents hash of the stream   ({p}msg:docs:{stream})   field = message seq
 -- KEYS[4]  documents index                ({p}msg:index:{stream}) zset, score = message seq
--- ARGV[1]  bus pub/sub channel            ({p}bus)
+-- ARGV[1]  the shard's bus topic           ({p}bus:{t}); the stream's own is ARGV[1]:{stream}
 -- ARGV[2]  stream name (as the core gave it)
 -- ARGV[3]  message seq
 -- ARGV[4]  expected revision
@@ -74,7 +74,9 @@ for _, append in ipairs(change.p) do
     expire_old(entries, meta, now, max_age)
     if max_age > 0 then redis.call('PEXPIRE', entries, max_age) else redis.call('PERSIST', entries) end
   end
-  redis.call('PUBLISH', bus, 'a:' .. epoch .. ':' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body)
+  local frame = 'a:' .. epoch .. ':' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body
+  redis.call('PUBLISH', bus .. ':' .. stream, frame)
+  redis.call('PUBLISH', bus, frame)
   if role == 'version' then
     table.insert(document.v, { seq, now, body })
   elseif role == 'annotation' then

@@ -6,7 +6,10 @@
  * - never echoed to the sender (the core hub skips the publishing socket id);
  * - on presence channels the event carries the sender's `user_id`;
  * - rate limited per connection (`limits.clientEventsPerSecond`, Pusher's 10/s); an
- *   excess event is dropped with `pusher:error` 4301 and the connection stays open.
+ *   excess event is dropped with `pusher:error` 4301 and the connection stays open;
+ * - pushed back while delivery is behind on some node (`backpressure.maxLagMs`): the
+ *   event is dropped with `pusher:error` 4301 (`RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE`,
+ *   the seconds to wait in its message) and the connection stays open.
  * Accepted events are published through the core, so they get serials and history and
  * reach every door on every node like any other publish.
  */
@@ -36,6 +39,14 @@ export async function handleClientEvent(connection: Connection, request: ClientE
   if (!withinRateLimit(connection)) {
     connection.core.counters.refusals.add('ws\nclient_event_rate_limited');
     connection.sendError(createError('RC_ERR_WS_CLIENT_EVENT_RATE_LIMITED', app.limits.clientEventsPerSecond), channel);
+    return;
+  }
+  // A node of the cluster delivers too late: drop the event (core/backpressure.ts); the
+  // connection stays open, as for the rate limit.
+  const pushedBack = connection.core.backpressure.refusal('RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE');
+  if (pushedBack !== null) {
+    connection.core.counters.refusals.add('ws\nbackpressure');
+    connection.sendError(pushedBack, channel);
     return;
   }
   const userId = subscription.member?.userId;

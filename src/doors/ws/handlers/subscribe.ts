@@ -94,8 +94,11 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
   try {
     let members: Member[] | null = null;
     if (member !== undefined) {
-      await assertPresenceRoom(connection, channel, member);
-      members = await core.joinPresence(app.id, channel, connection, member);
+      // `limits.maxPresenceMembers` distinct users per channel on every node together,
+      // checked atomically with the join.
+      const limit = app.limits.maxPresenceMembers;
+      members = await core.joinPresence(app.id, channel, connection, member, limit);
+      if (members === null) throw createError('RC_ERR_WS_PRESENCE_FULL', echo(channel), limit);
     } else {
       await core.subscribe(app.id, channel, connection);
     }
@@ -122,8 +125,14 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
       if (connection.wants(cached)) connection.sendText(cached.encode(encodeChannelMessage));
     }
     subscription.state = 'active';
+    // Live copies of what the replay sent, fanned out later (a catch-up from the log), are skipped.
+    if (replayed !== null) connection.setFloor(subscription, replayed);
     if (subscription.bufferedCount !== undefined) connection.subscriptionCountChanged(channel, subscription.bufferedCount);
-    for (const change of subscription.bufferedPresence) connection.presenceChanged(change);
+    // Changes that arrived while subscribing and that the snapshot already covers (as new or newer) are not news.
+    const snapshot = new Map((members ?? []).map((present) => [present.userId, present.version ?? 0]));
+    for (const change of subscription.bufferedPresence) {
+      if (change.version === undefined || change.version > (snapshot.get(change.member.userId) ?? 0)) connection.presenceChanged(change);
+    }
     flushBuffered(connection, subscription.buffered, replayed);
     subscription.buffered = [];
     subscription.bufferedPresence = [];
@@ -137,7 +146,10 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
 
 /** Undoes a pending subscription's hub entry and membership (failure, or the connection closed). */
 async function undo(connection: Connection, subscription: Subscription): Promise<void> {
-  if (connection.subscriptions.get(subscription.channel) === subscription) connection.subscriptions.delete(subscription.channel);
+  if (connection.subscriptions.get(subscription.channel) === subscription) {
+    connection.clearFloor(subscription);
+    connection.subscriptions.delete(subscription.channel);
+  }
   await connection.core.unsubscribe(connection.app.id, subscription.channel, connection);
 }
 
@@ -218,15 +230,6 @@ function parseChannelData(channel: string, text: string): Member {
     throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), `needs user_id: a string of 1–${MAX_USER_ID_LENGTH} printable characters`);
   }
   return { userId, userInfo: userInfo ?? null };
-}
-
-/** Refuses a new user when the presence channel already has `maxPresenceMembers` users. */
-async function assertPresenceRoom(connection: Connection, channel: string, member: Member): Promise<void> {
-  const limit = connection.app.limits.maxPresenceMembers;
-  const members = await connection.core.presenceMembers(connection.app.id, channel);
-  if (members.length >= limit && !members.some((existing) => existing.userId === member.userId)) {
-    throw createError('RC_ERR_WS_PRESENCE_FULL', echo(channel), limit);
-  }
 }
 
 /** `#server-to-user-{id}`: granted to the connection signed in as `{id}` only. */

@@ -1,0 +1,166 @@
+/**
+ * Issue 12, presence that converges after a Redis restart: pusher-js member lists must
+ * end up as `/users` lists, whatever order the announcements reach the nodes in.
+ *
+ * 1. A reaper's `member_removed` that reaches the bus after the re-registration's
+ *    `member_added` for the same user. It happens after a Redis restart (AOF) on a loaded
+ *    machine: the registrations expired while Redis was down, node A reaps node B's
+ *    registration (its script removes B's members) while B, whose heartbeat found its
+ *    registration gone, writes its members again under a fresh id and announces
+ *    `member_added`; A's `member_removed`, decided first, is published last. The order is
+ *    forced here: B's heartbeat is held until A has reaped it, and A's `member_removed` is
+ *    held on its way to the bus until B's `member_added` has reached the clients.
+ * 2. A re-registration join that Redis ran but whose reply B never got (a command
+ *    timeout): the next attempt finds the user present already (a second connection of
+ *    the user kept the entry) and must still announce the user, who was announced gone.
+ *
+ * Real Redis, two nodes on one config, pusher-js clients; the faults are injected by
+ * wrapping the nodes' backend calls.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { PresenceChannel } from 'pusher-js';
+import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
+import { pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { signedCall } from '../helpers/signed-request.ts';
+import { waitUntil } from '../helpers/ws-client.ts';
+
+const CHANNEL = 'presence-signal-order';
+const HEARTBEAT = { heartbeatIntervalMs: 100, heartbeatTtlMs: 1000 };
+/** Slack for a loaded 2-core machine, on top of the TTL. */
+const SLACK_MS = 8000;
+
+let redis: TestRedis;
+let nodeA: RunningApp;
+let nodeB: RunningApp;
+const clients: PusherJs[] = [];
+
+before(async () => {
+  redis = await startRedis();
+  const config = testConfig({ node: HEARTBEAT }, redis.url);
+  nodeA = await startApp(config, 'node-a');
+  nodeB = await startApp(config, 'node-b');
+});
+
+after(async () => {
+  for (const client of clients) client.disconnect();
+  await nodeA?.close();
+  await nodeB?.close();
+  await redis?.stop();
+});
+
+async function member(on: RunningApp, userId: string): Promise<PresenceChannel> {
+  const client = await pusherJsClient(on.port, { presence: { user_id: userId } });
+  clients.push(client);
+  return (await subscribed(client, CHANNEL)) as PresenceChannel;
+}
+
+async function users(on: RunningApp): Promise<string[]> {
+  const reply = await signedCall(on.url, 'GET', `/apps/${TEST_APP.id}/channels/${CHANNEL}/users`);
+  return reply.status === 200 ? (reply.json.users as { id: string }[]).map((user) => user.id).sort() : ['<error>'];
+}
+
+const ids = (channel: PresenceChannel): string[] => {
+  const out: string[] = [];
+  channel.members.each((each: { id: string }) => out.push(each.id));
+  return out.sort();
+};
+
+function isRemovalOf(body: string, userId: string): boolean {
+  const signal = JSON.parse(body) as { type?: string; change?: { kind?: string; channel?: string; member?: { userId?: string } } };
+  return signal.type === 'presence' && signal.change?.kind === 'member_removed' && signal.change.channel === CHANNEL && signal.change.member?.userId === userId;
+}
+
+test("a reaper's member_removed published after the re-registration's member_added leaves the user listed everywhere", async () => {
+  const ann = await member(nodeA, 'ann');
+  const ben = await member(nodeB, 'ben');
+  await waitUntil(() => ids(ann).join() === 'ann,ben', 5000, 'ann sees ben');
+
+  // A's announcement of ben's removal is held on its way to the bus.
+  const busA = nodeA.app.core.backend.bus;
+  const publishA = busA.signal.bind(busA);
+  const held: string[] = [];
+  let reaped!: () => void;
+  const reapedByA = new Promise<void>((resolve) => (reaped = resolve));
+  busA.signal = async (body: string): Promise<void> => {
+    if (!isRemovalOf(body, 'ben')) return publishA(body);
+    held.push(body);
+    reaped();
+  };
+  // B's heartbeat fails (a node cut off from Redis) until A has reaped B's registration.
+  const nodesB = nodeB.app.core.backend.nodes;
+  const heartbeatB = nodesB.heartbeat.bind(nodesB);
+  nodesB.heartbeat = async () => {
+    throw new Error('held by the test');
+  };
+  try {
+    await Promise.race([reapedByA, new Promise((_, reject) => setTimeout(() => reject(new Error('A did not reap B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+  } finally {
+    nodesB.heartbeat = heartbeatB;
+  }
+
+  // B finds its registration gone and writes ben again: member_added reaches ann.
+  const readded = new Promise<void>((resolve) => ann.bind('pusher:member_added', (added: { id: string }) => added.id === 'ben' && resolve()));
+  await Promise.race([readded, new Promise((_, reject) => setTimeout(() => reject(new Error('ben was not added again')), SLACK_MS))]);
+  assert.deepEqual(await users(nodeA), ['ann', 'ben']);
+
+  // Now the reaper's member_removed, decided before the re-add, reaches the bus.
+  busA.signal = publishA;
+  assert.equal(held.length, 1);
+  await publishA(held[0]!);
+  // A later change from A travels the same way: once cat is seen, the held signal was handled.
+  const catSeen = new Promise<void>((resolve) => ann.bind('pusher:member_added', (added: { id: string }) => added.id === 'cat' && resolve()));
+  const cat = await member(nodeA, 'cat');
+  await catSeen;
+  await waitUntil(() => ids(ben).includes('cat'), 5000, 'ben sees cat');
+
+  for (const node of [nodeA, nodeB]) assert.deepEqual(await users(node), ['ann', 'ben', 'cat']);
+  assert.deepEqual(ids(ann), ['ann', 'ben', 'cat'], "ann's member list");
+  assert.deepEqual(ids(ben), ['ann', 'ben', 'cat'], "ben's member list (ben about himself)");
+  assert.deepEqual(ids(cat), ['ann', 'ben', 'cat'], "cat's member list");
+});
+
+test('a re-registration join whose reply was lost (Redis ran it) is announced by the next attempt, for a user with two connections', async () => {
+  const channel = `${CHANNEL}-lost-reply`;
+  const join = async (on: RunningApp, userId: string): Promise<PresenceChannel> => {
+    const client = await pusherJsClient(on.port, { presence: { user_id: userId } });
+    clients.push(client);
+    return (await subscribed(client, channel)) as PresenceChannel;
+  };
+  const dan = await join(nodeA, 'dan');
+  // Two connections: a connection that joins again replaces its own lost entry (and counts as first), a second one does not.
+  await join(nodeB, 'eve');
+  await join(nodeB, 'eve');
+  await waitUntil(() => ids(dan).join() === 'dan,eve', 5000, 'dan sees eve');
+
+  // B's next join that brings eve back runs in Redis, but B is told it failed (a command timeout after the script ran).
+  const presenceB = nodeB.app.core.backend.presence;
+  const joinB = presenceB.join.bind(presenceB);
+  let lostReplies = 0;
+  presenceB.join = async (key, entry) => {
+    const result = await joinB(key, entry);
+    if (entry.userId !== 'eve' || !result.firstForUser || lostReplies > 0) return result;
+    lostReplies++;
+    throw new Error('command timed out (held by the test)');
+  };
+  // B's heartbeat fails until A has reaped it and dan was told eve left.
+  const removed = new Promise<void>((resolve) => dan.bind('pusher:member_removed', (gone: { id: string }) => gone.id === 'eve' && resolve()));
+  const nodesB = nodeB.app.core.backend.nodes;
+  const heartbeatB = nodesB.heartbeat.bind(nodesB);
+  nodesB.heartbeat = async () => {
+    throw new Error('held by the test');
+  };
+  try {
+    await Promise.race([removed, new Promise((_, reject) => setTimeout(() => reject(new Error('A did not reap B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+  } finally {
+    nodesB.heartbeat = heartbeatB;
+  }
+  const readded = new Promise<void>((resolve) => dan.bind('pusher:member_added', (added: { id: string }) => added.id === 'eve' && resolve()));
+  await Promise.race([readded, new Promise((_, reject) => setTimeout(() => reject(new Error(`eve was not announced again (lost replies: ${lostReplies})`)), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+  presenceB.join = joinB;
+  assert.equal(lostReplies, 1);
+  assert.deepEqual(ids(dan), ['dan', 'eve']);
+  const listed = await signedCall(nodeA.url, 'GET', `/apps/${TEST_APP.id}/channels/${channel}/users`);
+  assert.deepEqual((listed.json.users as { id: string }[]).map((user) => user.id).sort(), ['dan', 'eve']);
+});

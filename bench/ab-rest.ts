@@ -47,7 +47,8 @@ try {
     const argv = tsx ? ['--import', 'tsx', resolve(dir, 'src/main.ts')] : ['--enable-source-maps', resolve(dir, 'dist/main.js')];
     const proc = await startServerProcess(label, process.execPath, argv, port, {
       ...env, ROOMCAST_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
-    });
+    }, env.LOG_LEVEL !== undefined); // a server logging below warn writes its lines to /dev/null
+
     servers.push({ label, proc, origin: `http://127.0.0.1:${port}`, us: [] });
   }
   const cannon = await startWorker('autocannon', 'bench/load/rest-cannon.ts');

@@ -14,6 +14,7 @@
  * `extras.ephemeral: true` (delivered, never stored): its channels are absent from
  * `message_serials`. `tags` are stored with the event for subscribers' tag filters.
  */
+import type { FastifyReply } from 'fastify';
 import type { AppConfig } from '../../../config/schema.ts';
 import type { Core } from '../../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
@@ -125,8 +126,26 @@ function batchItemError(error: RoomcastError, index: number): RoomcastError {
   return createErrorWith(code, { cause: error, details: { index, event_code: error.code } }, index, error.message);
 }
 
+/** POST /events with an `idempotency_key`: the first reply is replayed for the key's window. */
+async function publishIdempotent(
+  core: Core,
+  app: AppConfig,
+  key: string,
+  body: SingleEventBody,
+  event: PreparedEvent,
+  wanted: ReadonlySet<InfoAttribute>,
+  reply: FastifyReply,
+): Promise<unknown> {
+  const outcome = await core.idempotent(app, 'events', key, body, () => publishOne(core, app, event, wanted));
+  if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
+  return outcome.reply;
+}
+
 export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
-  app.post('/apps/:app_id/events', { schema: eventSchema }, async (request, reply) => {
+  // Not async: the usual publish hands the core's one promise straight to Fastify (an
+  // async handler returning a promise adds a wrapper and microtask hops). A throw before
+  // it is answered like a rejection (Fastify catches a synchronous handler's errors).
+  app.post('/apps/:app_id/events', { schema: eventSchema }, (request, reply) => {
     const appConfig = requireSignedApp(request);
     const body = request.body as SingleEventBody;
     const event = prepareEvent(appConfig, body);
@@ -134,9 +153,7 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
     checkPushExtras(core, event);
     // No closure unless an idempotency key needs one: this is the publish hot path.
     if (body.idempotency_key === undefined) return publishOne(core, appConfig, event, wanted);
-    const outcome = await core.idempotent(appConfig, 'events', body.idempotency_key, body, () => publishOne(core, appConfig, event, wanted));
-    if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
-    return outcome.reply;
+    return publishIdempotent(core, appConfig, body.idempotency_key, body, event, wanted, reply);
   });
 
   app.post('/apps/:app_id/batch_events', { schema: batchSchema }, async (request, reply) => {

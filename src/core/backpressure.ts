@@ -10,7 +10,9 @@
  * publish → fan-out delay of the messages it received in the interval (the store's
  * append time to this node's dispatch, less this node's clock offset from the store, the
  * smallest delay seen over the last minutes) and how late its own timer ran (event-loop
- * delay), the smallest of the last three intervals (sustained lag, not one pause). It
+ * delay), or, while its bus subscription is lost, how long it has been off the bus (it
+ * receives nothing then, and catches up from the log when the bus is back); the smallest
+ * of the last three intervals (sustained lag, not one pause). It
  * shares the figure through the backend (`QuotaStore.report`, kept for the heartbeat
  * TTL) and reads back the cluster's largest. With `backpressure.countSilentNodes`, a node
  * that stops reporting (a stopped or starved process) counts as lagging by its silence
@@ -38,6 +40,8 @@ export interface BackpressureOptions {
   readonly ttlMs: number;
   /** Registers a listener for every channel message this node receives. */
   readonly tapMessages: (listener: (message: ChannelMessage) => void) => () => void;
+  /** Date.now() when this node's bus subscription was lost, 0 while it delivers. */
+  readonly busLostSince: () => number;
   readonly logger: Logger;
 }
 
@@ -123,9 +127,13 @@ export class Backpressure {
     const offset = Math.min(this.offsetNow, this.offsetPrevious);
     const busLag = this.intervalMaxDelay === -Infinity || offset === Infinity ? 0 : Math.max(0, this.intervalMaxDelay - offset);
     this.intervalMaxDelay = -Infinity;
+    // Off the bus this node receives nothing, so no message shows a delay; yet whatever is
+    // published meanwhile reaches its subscribers only when it catches up from the log.
+    const lostSince = this.options.busLostSince();
+    const offBus = lostSince === 0 ? 0 : Math.max(0, now - lostSince);
     // Sustained lag only: the smallest of the last few intervals, so one pause (a GC, a
     // start-up burst) does not push publishers back.
-    this.recent.push(Math.max(busLag, loopDelay));
+    this.recent.push(Math.max(busLag, loopDelay, offBus));
     if (this.recent.length > SUSTAINED_INTERVALS) this.recent.shift();
     return Math.min(...this.recent);
   }

@@ -151,6 +151,7 @@ export class Core {
       countSilentNodes: config.backpressure.countSilentNodes,
       ttlMs: config.node.heartbeatTtlMs,
       tapMessages: (listener) => this.inbound.tapMessages(listener),
+      busLostSince: () => this.inbound.busLostSince,
       logger,
     });
     this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId));

@@ -124,9 +124,38 @@ const ids = (channel: PresenceChannel): string[] => {
   return out.sort();
 };
 
-function isRemovalOf(body: string, userId: string): boolean {
+function isRemovalOf(body: string, userId: string, channel = CHANNEL): boolean {
   const signal = JSON.parse(body) as { type?: string; change?: { kind?: string; channel?: string; member?: { userId?: string } } };
-  return signal.type === 'presence' && signal.change?.kind === 'member_removed' && signal.change.channel === CHANNEL && signal.change.member?.userId === userId;
+  return signal.type === 'presence' && signal.change?.kind === 'member_removed' && signal.change.channel === channel && signal.change.member?.userId === userId;
+}
+
+/**
+ * Holds the reaper's `member_removed` of `userId` in `channel` on its way to the bus (A
+ * or C, whichever reaps B first); `release` restores the buses and publishes the held one.
+ */
+function holdRemovalOf(channel: string, userId: string): { reaped: Promise<void>; release: () => Promise<void> } {
+  const reapers = [nodeA, nodeC].map((node) => {
+    const bus = node.app.core.backend.bus;
+    return { bus, publish: bus.signal.bind(bus) };
+  });
+  const held: { body: string; publish: (body: string) => Promise<void> }[] = [];
+  let reaped!: () => void;
+  const reapedByOne = new Promise<void>((resolve) => (reaped = resolve));
+  for (const { bus, publish } of reapers) {
+    bus.signal = async (body: string): Promise<void> => {
+      if (!isRemovalOf(body, userId, channel)) return publish(body);
+      held.push({ body, publish });
+      reaped();
+    };
+  }
+  return {
+    reaped: reapedByOne,
+    release: async () => {
+      for (const { bus, publish } of reapers) bus.signal = publish;
+      assert.equal(held.length, 1);
+      await held[0]!.publish(held[0]!.body);
+    },
+  };
 }
 
 test("a reaper's member_removed published after the re-registration's member_added leaves the user listed everywhere", async () => {
@@ -134,17 +163,8 @@ test("a reaper's member_removed published after the re-registration's member_add
   const ben = await member(nodeB, 'ben');
   await waitUntil(() => ids(ann).join() === 'ann,ben', 5000, 'ann sees ben');
 
-  // A's announcement of ben's removal is held on its way to the bus.
-  const busA = nodeA.app.core.backend.bus;
-  const publishA = busA.signal.bind(busA);
-  const held: string[] = [];
-  let reaped!: () => void;
-  const reapedByA = new Promise<void>((resolve) => (reaped = resolve));
-  busA.signal = async (body: string): Promise<void> => {
-    if (!isRemovalOf(body, 'ben')) return publishA(body);
-    held.push(body);
-    reaped();
-  };
+  // The reaper's announcement of ben's removal is held on its way to the bus.
+  const removal = holdRemovalOf(CHANNEL, 'ben');
   // B's heartbeat fails (a node cut off from Redis) until A has reaped B's registration.
   const nodesB = nodeB.app.core.backend.nodes;
   const heartbeatB = nodesB.heartbeat.bind(nodesB);
@@ -152,7 +172,7 @@ test("a reaper's member_removed published after the re-registration's member_add
     throw new Error('held by the test');
   };
   try {
-    await Promise.race([reapedByA, new Promise((_, reject) => setTimeout(() => reject(new Error('A did not reap B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+    await Promise.race([removal.reaped, new Promise((_, reject) => setTimeout(() => reject(new Error('no node reaped B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
   } finally {
     nodesB.heartbeat = heartbeatB;
   }
@@ -163,9 +183,7 @@ test("a reaper's member_removed published after the re-registration's member_add
   assert.deepEqual(await users(nodeA), ['ann', 'ben']);
 
   // Now the reaper's member_removed, decided before the re-add, reaches the bus.
-  busA.signal = publishA;
-  assert.equal(held.length, 1);
-  await publishA(held[0]!);
+  await removal.release();
   // A later change from A travels the same way: once cat is seen, the held signal was handled.
   const catSeen = new Promise<void>((resolve) => ann.bind('pusher:member_added', (added: { id: string }) => added.id === 'cat' && resolve()));
   const cat = await member(nodeA, 'cat');
@@ -209,7 +227,7 @@ test('a re-registration join whose reply was lost (Redis ran it) is announced by
     throw new Error('held by the test');
   };
   try {
-    await Promise.race([removed, new Promise((_, reject) => setTimeout(() => reject(new Error('A did not reap B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+    await Promise.race([removed, new Promise((_, reject) => setTimeout(() => reject(new Error('no node reaped B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
   } finally {
     nodesB.heartbeat = heartbeatB;
   }
@@ -234,25 +252,15 @@ test("a node off the bus while the re-add was published, back before the reaper'
   const hal = await join(nodeC, 'hal');
   await waitUntil(() => ids(hal).join() === 'fay,gus,hal' && ids(fay).join() === 'fay,gus,hal', 5000, 'everyone sees everyone');
 
-  // As in the first case: A's member_removed for gus is held, B's heartbeat fails until A reaped it.
-  const busA = nodeA.app.core.backend.bus;
-  const publishA = busA.signal.bind(busA);
-  const held: string[] = [];
-  let reaped!: () => void;
-  const reapedByA = new Promise<void>((resolve) => (reaped = resolve));
-  busA.signal = async (body: string): Promise<void> => {
-    const signal = JSON.parse(body) as { type?: string; change?: { kind?: string; channel?: string; member?: { userId?: string } } };
-    if (!(signal.type === 'presence' && signal.change?.kind === 'member_removed' && signal.change.channel === channel && signal.change.member?.userId === 'gus')) return publishA(body);
-    held.push(body);
-    reaped();
-  };
+  // As in the first case: the reaper's member_removed for gus is held, B's heartbeat fails until it is reaped.
+  const removal = holdRemovalOf(channel, 'gus');
   const nodesB = nodeB.app.core.backend.nodes;
   const heartbeatB = nodesB.heartbeat.bind(nodesB);
   nodesB.heartbeat = async () => {
     throw new Error('held by the test');
   };
   try {
-    await Promise.race([reapedByA, new Promise((_, reject) => setTimeout(() => reject(new Error('A did not reap B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+    await Promise.race([removal.reaped, new Promise((_, reject) => setTimeout(() => reject(new Error('no node reaped B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
     // C is cut off from Redis (its bus too) before B writes gus again.
     proxyC.cut();
     await waitUntil(() => nodeC.app.core.backend.bus.isSubscribed?.() === false, 5000, 'C off the bus');
@@ -265,9 +273,7 @@ test("a node off the bus while the re-add was published, back before the reaper'
   // C comes back; the reaper's older member_removed is published right away.
   proxyC.restore();
   await waitUntil(() => nodeC.app.core.backend.bus.isSubscribed?.() === true, SLACK_MS, 'C back on the bus');
-  busA.signal = publishA;
-  assert.equal(held.length, 1);
-  await publishA(held[0]!);
+  await removal.release();
   const idaSeen = new Promise<void>((resolve) => hal.bind('pusher:member_added', (added: { id: string }) => added.id === 'ida' && resolve()));
   await join(nodeA, 'ida');
   await idaSeen;

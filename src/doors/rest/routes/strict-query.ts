@@ -38,7 +38,8 @@ export function refuseUnknownQueryParams(app: FastifyInstance): void {
       if (query === undefined || query === null) return done();
       let unknown: string[] | null = null;
       for (const name in query) {
-        if (!Object.hasOwn(query, name) || allowed.has(name) || SIGNATURE_PARAMS.has(name.toLowerCase())) continue;
+        // The signature's own names usually come lower-case: no toLowerCase for them.
+        if (!Object.hasOwn(query, name) || allowed.has(name) || SIGNATURE_PARAMS.has(name) || SIGNATURE_PARAMS.has(name.toLowerCase())) continue;
         (unknown ??= []).push(name);
       }
       if (unknown === null) return done();

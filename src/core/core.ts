@@ -37,13 +37,11 @@ import { publishEvents, validateEvent, type PublishInput, type PublishedMessage 
 import { serialOf } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
-import { inBatches, Subscriptions, type ChannelInfo } from './subscriptions.ts';
+import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
+import { resyncPresence } from './presence-resync.ts';
 import type { ChannelMessage, Member, MessageRecord, Origin, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
-
-/** Pauses between attempts to read a presence channel's members after the bus came back (about 6 s in all), in milliseconds. */
-const PRESENCE_RESYNC_DELAYS_MS = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
 
 /** A module outside the core that stores entries under the registration id (see `Core.addRegistrant`). */
 export interface Registrant {
@@ -179,38 +177,7 @@ export class Core {
       logger,
     });
     backend.bus.setHandler(this.inbound.onBusMessage);
-    this.inbound.onResumed(() => void this.resyncPresence(logger));
-  }
-
-  /**
-   * After the bus was lost, presence announcements sent meanwhile never reached this
-   * node: each presence channel with local subscribers is read from the store, and the
-   * members its subscribers were not told are present are announced (`member_added`, see
-   * LocalHub.resyncPresence). A read that fails is tried again for a while (the command
-   * connection may come back after the bus). Never throws.
-   */
-  private async resyncPresence(logger: Logger): Promise<void> {
-    const streams = this.hub
-      .streamCounts()
-      .map(([stream]) => stream)
-      .filter((stream) => isPresenceChannel(parseStreamKey(stream).channel));
-    let announced = 0;
-    await inBatches(streams, async (stream) => {
-      const { appId, channel } = parseStreamKey(stream);
-      for (let attempt = 0; ; attempt++) {
-        try {
-          announced += this.hub.resyncPresence(appId, channel, await this.presence.members(appId, channel));
-          return;
-        } catch (error) {
-          if (attempt + 1 >= PRESENCE_RESYNC_DELAYS_MS.length) {
-            logger.warn({ err: error, stream }, 'could not read presence members after the bus came back');
-            return;
-          }
-          await new Promise((resolve) => setTimeout(resolve, PRESENCE_RESYNC_DELAYS_MS[attempt]).unref());
-        }
-      }
-    });
-    if (announced > 0) logger.warn({ channels: streams.length, announced }, 'bus back: presence members missed while off the bus announced again');
+    this.inbound.onResumed(() => void resyncPresence(this.hub, (appId, channel) => this.presence.members(appId, channel), logger));
   }
 
   get config(): Config {

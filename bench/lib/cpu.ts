@@ -42,6 +42,8 @@ export function rssBytes(pid: number): number {
 export interface CpuReport {
   /** Per named group: percent of one core (100 = one full core) averaged over the window. */
   readonly groups: Record<string, number>;
+  /** Per named group: CPU seconds used over the window, unrounded (for per-operation figures at low usage). */
+  readonly cpuSeconds: Record<string, number>;
   /** The whole machine's busy share in percent of ALL cores (100 = every core busy). */
   readonly machineBusyPercent: number;
   /** Busy share of the machine not explained by our processes, in percent of one core. */
@@ -65,6 +67,7 @@ export function startCpuWindow(groups: Record<string, readonly number[]>): { sto
       const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
       const endMachine = machineTicks();
       const result: Record<string, number> = {};
+      const cpuSeconds: Record<string, number> = {};
       let ours = 0;
       for (const [name, pids] of Object.entries(groups)) {
         let ticks = 0;
@@ -73,6 +76,7 @@ export function startCpuWindow(groups: Record<string, readonly number[]>): { sto
           if (Number.isFinite(used)) ticks += used;
         }
         ours += ticks;
+        cpuSeconds[name] = ticks / TICKS_PER_SECOND;
         result[name] = Math.round((ticks / TICKS_PER_SECOND / seconds) * 100);
       }
       const busy = endMachine.busy - startMachine.busy;
@@ -92,6 +96,7 @@ export function startCpuWindow(groups: Record<string, readonly number[]>): { sto
       return {
         limit,
         groups: result,
+        cpuSeconds,
         machineBusyPercent,
         otherPercent: Math.max(0, Math.round(((busy - ours) / TICKS_PER_SECOND / seconds) * 100)),
         seconds: Math.round(seconds * 100) / 100,

@@ -1,31 +1,33 @@
 /**
  * many-channels: C channels × 3 WebSocket subscribers on 3 nodes sharing one Redis, the
- * bus routing by `broadcast` and by `interest` measured in the same run, for two
- * placements of the subscribers:
+ * bus routing by `broadcast` and by `interest` measured side by side in one window (two
+ * node sets, each with its own redis-server, fed the same publishes), for two placements
+ * of the subscribers:
  * - random: each subscriber on a node drawn at random (a channel is then on ~2.1 of the
  *   3 nodes, so interest routing can save at most ~1.4× of the bus traffic);
  * - affine: a channel's subscribers all on one node (a load balancer or a room mapping a
  *   channel's users to one node; interest routing can save up to 3×).
  * Signed REST publishes to random channels through node 0, at saturation (closed loop).
- * Measures Redis bytes out per publish (INFO total_net_output_bytes; also with the idle
- * rate of the same set-up subtracted), deliveries per publish, node CPU per publish (all
- * nodes, and nodes 1–2 alone: they only receive from the bus and deliver, so their CPU is
- * what routing changes, without the REST publish path), the bus topics the nodes
+ * Measures Redis bytes out per publish (INFO total_net_output_bytes), deliveries per
+ * publish, node CPU per publish (all nodes, and nodes 1–2 alone: they only receive from
+ * the bus and deliver, so their CPU is what routing changes, without the REST publish
+ * path), both also with the idle rate of the same set-up taken off, the bus topics the nodes
  * subscribe to, and the subscribe-side cost: how long a subscription to a channel new to
  * its node takes (interest routing waits one SUBSCRIBE round trip there).
  *
  * Subscriptions are multiplexed: each socket subscribes to `--subs-per-socket` channels
- * (default 100, so 10,000 × 3 subscriptions use 300 sockets); `--subs-per-socket 1` opens
- * one socket per subscription. What the bus carries is the same either way.
+ * (default 100, so 10,000 × 3 subscriptions use 300 sockets per routing). What the bus
+ * carries is the same either way; one socket per subscription (`--subs-per-socket 1`)
+ * needs 60,000 sockets in the bench process, past its usual file limit of 20,000.
  */
 import WebSocket from 'ws';
-import { startCpuWindow } from '../lib/cpu.ts';
+import { startCpuWindow, type CpuReport } from '../lib/cpu.ts';
 import { BENCH_APP } from '../lib/pusher-sign.ts';
 import type { Options } from '../lib/options.ts';
 import type { Row, ScenarioResult } from '../lib/report.ts';
 import { describeMachine } from '../lib/report.ts';
 import { Redis } from 'ioredis';
-import { inBatches, percentile, publish, redisCounters, redisDelta, startNodes, writeDocsSection } from './cluster-kit.ts';
+import { inBatches, percentile, publish, redisCounters, redisDelta, startNodes, writeDocsSection, type NodeSet } from './cluster-kit.ts';
 
 const NODES = 3;
 const SUBSCRIBERS_PER_CHANNEL = 3;
@@ -152,95 +154,147 @@ interface MeasureOptions {
   readonly idleSeconds: number;
 }
 
-async function measure(placement: Placement, routing: Routing, options: MeasureOptions): Promise<Row> {
-  const { channels, seconds, window, payloadBytes, perSocket, idleSeconds } = options;
-  const target = `${routing}, ${placement}`;
+/** One routing's node set, subscribed and probed, ready for the publish phase. */
+interface Setup {
+  readonly routing: Routing;
+  readonly set: NodeSet;
+  readonly sockets: MultiSubscriber[];
+  readonly subscribeSeconds: number;
+  readonly probeMs: number[];
+  readonly topics: number;
+}
+
+async function setUp(placement: Placement, routing: Routing, options: MeasureOptions): Promise<Setup> {
   const set = await startNodes(NODES, {}, { routing });
   const sockets: MultiSubscriber[] = [];
-  try {
-    // The same placement for both routings (same seed).
-    const plans = planSockets(channels, placement, perSocket, 0x5eed);
-    const subscribeStarted = performance.now();
-    await inBatches(plans, 20, async (plan) => {
-      const socket = new MultiSubscriber(set.nodes[plan.node]!.origin);
-      sockets.push(socket);
-      await socket.open();
-      await socket.subscribeAll(plan.channels);
-    });
-    const subscribeSeconds = (performance.now() - subscribeStarted) / 1000;
-    // Subscribe-side cost: a channel new to its node, one subscription at a time.
-    const probeMs: number[] = [];
-    for (const [index, node] of set.nodes.entries()) {
-      const probe = new MultiSubscriber(node.origin);
-      sockets.push(probe);
-      await probe.open();
-      for (let i = 0; i < PROBE_CHANNELS; i++) {
-        const started = performance.now();
-        await probe.subscribe(`probe-${index}-${i}`);
-        probeMs.push(performance.now() - started);
-      }
+  const setup = { routing, set, sockets, subscribeSeconds: 0, probeMs: [] as number[], topics: 0 };
+  // The same placement for both routings (same seed).
+  const plans = planSockets(options.channels, placement, options.perSocket, 0x5eed);
+  const subscribeStarted = performance.now();
+  await inBatches(plans, 20, async (plan) => {
+    const socket = new MultiSubscriber(set.nodes[plan.node]!.origin);
+    sockets.push(socket);
+    await socket.open();
+    await socket.subscribeAll(plan.channels);
+  });
+  setup.subscribeSeconds = (performance.now() - subscribeStarted) / 1000;
+  // Subscribe-side cost: a channel new to its node, one subscription at a time.
+  for (const [index, node] of set.nodes.entries()) {
+    const probe = new MultiSubscriber(node.origin);
+    sockets.push(probe);
+    await probe.open();
+    for (let i = 0; i < PROBE_CHANNELS; i++) {
+      const started = performance.now();
+      await probe.subscribe(`probe-${index}-${i}`);
+      setup.probeMs.push(performance.now() - started);
     }
-    probeMs.sort((a, b) => a - b);
-    const topics = await subscribedTopics(set.redisUrl);
-    // Idle rate of the same set-up (heartbeats, stats reports, the reader's own INFO).
-    const idleBefore = await redisCounters(set.redisUrl);
-    await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
-    const idle = redisDelta(idleBefore, await redisCounters(set.redisUrl));
-    const idleBytesPerSecond = idle.bytesOut / idleSeconds;
+  }
+  setup.probeMs.sort((a, b) => a - b);
+  setup.topics = await subscribedTopics(set.redisUrl);
+  return setup;
+}
 
-    for (const socket of sockets) socket.events = 0;
+async function tearDown(setup: Setup | undefined): Promise<void> {
+  if (setup === undefined) return;
+  // Nodes first: 30,000 unsubscribes at once would only flood Redis on the way out.
+  await setup.set.stop();
+  for (const socket of setup.sockets) socket.close();
+}
+
+/** The CPU groups of one set in a shared window: `{routing} redis`, `{routing} node i`. */
+function groupsOf(setup: Setup): Record<string, number[]> {
+  const groups: Record<string, number[]> = { [`${setup.routing} redis`]: [setup.set.redisPid] };
+  setup.set.nodes.forEach((node, index) => (groups[`${setup.routing} node ${index}`] = [node.proc.pid]));
+  return groups;
+}
+
+/** CPU milliseconds used by a set's nodes 0–2 and by nodes 1–2 alone in a window (unrounded ticks). */
+function nodeMs(report: CpuReport, routing: Routing): { all: number; receivers: number } {
+  const node = (index: number): number => (report.cpuSeconds[`${routing} node ${index}`] ?? 0) * 1000;
+  return { all: node(0) + node(1) + node(2), receivers: node(1) + node(2) };
+}
+
+/**
+ * Both routings side by side, each on its own Redis and 3 nodes with the same
+ * subscriptions, measured in one window: each publisher loop sends the same random
+ * channel to one set and then the other, so both see the same machine load at the same
+ * time and the same number of publishes.
+ */
+async function measurePair(placement: Placement, options: MeasureOptions): Promise<Row[]> {
+  const { channels, seconds, window, payloadBytes, idleSeconds } = options;
+  const setups: Setup[] = [];
+  try {
+    for (const routing of ['broadcast', 'interest'] as const) setups.push(await setUp(placement, routing, options));
+    const groups = Object.assign({}, ...setups.map(groupsOf)) as Record<string, number[]>;
+    // Idle rates of the same set-ups (heartbeats, stats reports, timers, the reader's own INFO).
+    const idleBefore = await Promise.all(setups.map((setup) => redisCounters(setup.set.redisUrl)));
+    const idleCpu = startCpuWindow(groups);
+    await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+    const idleReport = idleCpu.stop();
+    const idle = await Promise.all(setups.map(async (setup, i) => redisDelta(idleBefore[i]!, await redisCounters(setup.set.redisUrl))));
+
+    for (const setup of setups) for (const socket of setup.sockets) socket.events = 0;
     const data = 'x'.repeat(payloadBytes);
-    const before = await redisCounters(set.redisUrl);
-    const groups: Record<string, number[]> = { redis: [set.redisPid] };
-    set.nodes.forEach((node, index) => (groups[`node ${index}`] = [node.proc.pid]));
+    const before = await Promise.all(setups.map((setup) => redisCounters(setup.set.redisUrl)));
     const cpu = startCpuWindow(groups);
     const until = Date.now() + seconds * 1000;
-    let published = 0;
-    let refused = 0;
-    const origin = set.nodes[0]!.origin;
+    const published = setups.map(() => 0);
+    const refused = setups.map(() => 0);
     await Promise.all(
-      Array.from({ length: window }, async () => {
-        while (Date.now() < until) {
-          const status = await publish(origin, `mc-${Math.floor(Math.random() * channels)}`, data);
-          if (status === 200) published++;
-          else refused++;
+      Array.from({ length: window }, async (_, worker) => {
+        for (let turn = worker; Date.now() < until; turn++) {
+          const channel = `mc-${Math.floor(Math.random() * channels)}`;
+          // Alternate which set goes first, so neither is always the second of the pair.
+          for (const i of turn % 2 === 0 ? [0, 1] : [1, 0]) {
+            const status = await publish(setups[i]!.set.nodes[0]!.origin, channel, data);
+            if (status === 200) published[i]!++;
+            else refused[i]!++;
+          }
         }
       }),
     );
     const report = cpu.stop();
-    const delta = redisDelta(before, await redisCounters(set.redisUrl));
+    const deltas = await Promise.all(setups.map(async (setup, i) => redisDelta(before[i]!, await redisCounters(setup.set.redisUrl))));
     // Deliveries still on their way when the window closed.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const delivered = sockets.reduce((sum, socket) => sum + socket.events, 0);
-    const nodeCpu = Object.entries(report.groups).filter(([name]) => name.startsWith('node')).reduce((sum, [, value]) => sum + value, 0);
-    const receiverCpu = nodeCpu - (report.groups['node 0'] ?? 0);
-    const perPublish = (value: number): number | null => (published === 0 ? null : value / published);
-    return {
-      target,
-      phase: `${channels}×${SUBSCRIBERS_PER_CHANNEL} subs, ${sockets.length - NODES} sockets`,
-      metrics: {
-        'publishes/s': published / report.seconds,
-        refused,
-        'deliveries/publish': perPublish(delivered),
-        'redis bytes out/publish': perPublish(delta.bytesOut),
-        'redis bytes out/publish, idle subtracted': perPublish(delta.bytesOut - idleBytesPerSecond * report.seconds),
-        'redis cmds/publish': perPublish(delta.commands),
-        'node CPU ms/publish (all nodes)': perPublish((nodeCpu / 100) * report.seconds * 1000),
-        'nodes 1–2 CPU ms/publish (receive only)': perPublish((receiverCpu / 100) * report.seconds * 1000),
-        'redis CPU ms/publish': perPublish(((report.groups.redis ?? 0) / 100) * report.seconds * 1000),
-        'bus topics subscribed (all nodes)': topics,
-        'subscribe s (all)': subscribeSeconds,
-        'new-channel subscribe p50 ms': percentile(probeMs, 0.5),
-        'new-channel subscribe p90 ms': percentile(probeMs, 0.9),
-      },
-      cpu: report,
-    };
+    return setups.map((setup, i) => {
+      const count = published[i]!;
+      const perPublish = (value: number): number | null => (count === 0 ? null : value / count);
+      const busy = nodeMs(report, setup.routing);
+      // The idle window's CPU, scaled to the publish window's length.
+      const idleMs = nodeMs(idleReport, setup.routing);
+      const scale = report.seconds / idleReport.seconds;
+      const quiet = { all: idleMs.all * scale, receivers: idleMs.receivers * scale };
+      const delivered = setup.sockets.reduce((sum, socket) => sum + socket.events, 0);
+      const idleBytes = (idle[i]!.bytesOut / idleSeconds) * report.seconds;
+      const own = Object.fromEntries(Object.entries(report.groups).filter(([name]) => name.startsWith(`${setup.routing} `)).map(([name, value]) => [name.slice(setup.routing.length + 1), value]));
+      return {
+        target: `${setup.routing}, ${placement}`,
+        phase: `${channels}×${SUBSCRIBERS_PER_CHANNEL} subs, ${setup.sockets.length - NODES} sockets`,
+        metrics: {
+          'publishes/s': count / report.seconds,
+          refused: refused[i]!,
+          'deliveries/publish': perPublish(delivered),
+          'redis bytes out/publish': perPublish(deltas[i]!.bytesOut),
+          'redis bytes out/publish, idle subtracted': perPublish(deltas[i]!.bytesOut - idleBytes),
+          'redis cmds/publish': perPublish(deltas[i]!.commands),
+          'node CPU ms/publish (all nodes)': perPublish(busy.all),
+          'nodes 1–2 CPU ms/publish (receive only)': perPublish(busy.receivers),
+          'node CPU ms/publish (all nodes), idle subtracted': perPublish(busy.all - quiet.all),
+          'nodes 1–2 CPU ms/publish, idle subtracted': perPublish(busy.receivers - quiet.receivers),
+          'redis CPU ms/publish': perPublish((report.cpuSeconds[`${setup.routing} redis`] ?? 0) * 1000),
+          'bus topics subscribed (all nodes)': setup.topics,
+          'subscribe s (all)': setup.subscribeSeconds,
+          'new-channel subscribe p50 ms': percentile(setup.probeMs, 0.5),
+          'new-channel subscribe p90 ms': percentile(setup.probeMs, 0.9),
+        },
+        cpu: { ...report, groups: own, cpuSeconds: {} },
+      };
+    });
   } catch (error) {
-    return { target, phase: '-', metrics: {}, error: error instanceof Error ? error.message : String(error) };
+    return [{ target: `broadcast + interest, ${placement}`, phase: '-', metrics: {}, error: error instanceof Error ? error.message : String(error) }];
   } finally {
-    // Nodes first: 30,000 unsubscribes at once would only flood Redis on the way out.
-    await set.stop();
-    for (const socket of sockets) socket.close();
+    for (const setup of setups) await tearDown(setup);
   }
 }
 
@@ -252,24 +306,25 @@ export async function manyChannels(options: Options): Promise<ScenarioResult> {
   const perSocket = Math.max(1, options.number('subs-per-socket', 100));
   const idleSeconds = options.number('idle-sec', 3);
   const placements = options.list('placements', ['affine', 'random']) as Placement[];
-  const routings = options.list('routings', ['broadcast', 'interest']) as Routing[];
   const result: ScenarioResult = {
     scenario: 'many-channels',
     startedAt: new Date().toISOString(),
-    options: { channels, seconds, window, payloadBytes, perSocket, placements: placements.join(','), routings: routings.join(','), loadAverage1m: describeMachine().loadAverage1m ?? null },
+    options: { channels, seconds, window, payloadBytes, perSocket, placements: placements.join(','), loadAverage1m: describeMachine().loadAverage1m ?? null },
     rows: [],
     comparisons: {},
     notes: [],
   };
   const measureOptions = { channels, seconds, window, payloadBytes, perSocket, idleSeconds };
   for (const placement of placements) {
-    for (const routing of routings) result.rows.push(await measure(placement, routing, measureOptions));
+    result.rows.push(...(await measurePair(placement, measureOptions)));
     const of = (routing: Routing, metric: string): unknown => result.rows.find((row) => row.target === `${routing}, ${placement}`)?.metrics[metric];
     for (const [metric, label] of [
       ['redis bytes out/publish', 'redis egress per publish'],
       ['redis bytes out/publish, idle subtracted', 'redis egress per publish (idle subtracted)'],
       ['node CPU ms/publish (all nodes)', 'node CPU per publish (all nodes)'],
       ['nodes 1–2 CPU ms/publish (receive only)', 'CPU per publish of the receiving nodes 1–2'],
+      ['node CPU ms/publish (all nodes), idle subtracted', 'node CPU per publish (all nodes, idle subtracted)'],
+      ['nodes 1–2 CPU ms/publish, idle subtracted', 'CPU per publish of the receiving nodes 1–2 (idle subtracted)'],
     ] as const) {
       const broadcast = of('broadcast', metric);
       const interest = of('interest', metric);
@@ -283,7 +338,7 @@ export async function manyChannels(options: Options): Promise<ScenarioResult> {
       `written: ${writeDocsSection(
         result,
         'Many channels (Redis egress per publish)',
-        `${channels} channels × ${SUBSCRIBERS_PER_CHANNEL} WebSocket subscriptions on ${NODES} nodes, ${perSocket} subscriptions per socket; placement \`affine\`: a channel's three subscribers on one node (channel mod 3), \`random\`: each on a random node (the same seeded draw for both routings); signed REST publishes of ${payloadBytes} bytes to random channels through node 0, ${window} in flight, ${seconds} s. Redis figures from INFO (commands, net bytes; the idle rate measured for ${idleSeconds} s just before is subtracted in the second column); new-channel subscribe: ${PROBE_CHANNELS} channels new to their node subscribed one at a time on each node.`,
+        `${channels} channels × ${SUBSCRIBERS_PER_CHANNEL} WebSocket subscriptions on ${NODES} nodes, ${perSocket} subscriptions per socket; placement \`affine\`: a channel's three subscribers on one node (channel mod 3), \`random\`: each on a random node (the same seeded draw for both routings); signed REST publishes of ${payloadBytes} bytes to random channels through node 0, ${window} in flight, ${seconds} s. Redis figures from INFO (commands, net bytes); "idle subtracted": the rate of the same set-up measured idle for ${idleSeconds} s just before (Redis bytes, node CPU) is taken off; both routings run at once, each on its own redis-server and 3 nodes, every publisher loop sending the same channel to both (so they share the machine's load and the publish count); new-channel subscribe: ${PROBE_CHANNELS} channels new to their node subscribed one at a time on each node.`,
       )}`,
     );
   }

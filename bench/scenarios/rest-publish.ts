@@ -59,7 +59,10 @@ async function measure(target: string, spec: Target, options: Options): Promise<
       poolSize: 1000,
       payloadBytes: options.number('payload-bytes', 100),
     };
-    await cannon.call('run', { ...args, durationSec: 1 }); // warm-up
+    // Warm-up (`--warmup-sec`, default 1). Longer lets the JIT finish: after 1 s roomcast's
+    // optimising compiler is still busy (≈ 6 % of its CPU in the measured window, on
+    // worker threads the server's CPU figure counts), the small peer's much less so.
+    await cannon.call('run', { ...args, durationSec: options.number('warmup-sec', 1) });
     await subscribers?.call('reset');
     const groups: Record<string, number[]> = { server: [server.proc.pid], autocannon: [cannon.pid] };
     if (subscribers !== null) groups.subscribers = [subscribers.pid];
@@ -98,6 +101,7 @@ export async function restPublish(options: Options): Promise<ScenarioResult> {
     options: {
       connections: options.number('connections', 16),
       durationSec: options.number('duration-sec', 8),
+      warmupSec: options.number('warmup-sec', 1),
       signing: 'pre-signed pool of 1000 distinct requests per autocannon run',
       targets: targets.join(','),
     },

@@ -1,6 +1,7 @@
 /**
  * Starts roomcast for a benchmark exactly as an operator would: `node --import tsx
- * src/main.ts` with a generated config file (ROOMCAST_CONFIG), PORT, HOST=127.0.0.1 and
+ * src/main.ts` (or the compiled `dist/main.js` with BENCH_ROOMCAST_RUN=dist, see proc.ts)
+ * with a generated config file (ROOMCAST_CONFIG), PORT, HOST=127.0.0.1 and
  * LOG_LEVEL=warn. The config has one app (BENCH_APP) with the REST rate limit off (the
  * benchmark would otherwise measure the limiter's 429s), one space with one room and
  * `bots` bot tokens, bot load shedding off (maxEventLoopDelayMs 0: a saturated

@@ -79,8 +79,9 @@ export interface BusInterestHold {
  * Guarantees: once `watch(stream)` resolved, and until the matching `unwatch`, every
  * append of the stream reaches this node's handler in seq order (at-most-once, as any bus
  * message). Appends made before it resolved may be missed: a watcher that needs them
- * reads history. The handler may also see appends of streams nobody here watches (streams
- * share shards) and must ignore those it has no use for. A bus routing by broadcast
+ * reads history. The handler may also see appends of streams nobody here watches (a bus
+ * may route by groups of streams, and a hold ends asynchronously) and must ignore those it
+ * has no use for. A bus routing by broadcast
  * delivers everything and its watches resolve at once.
  */
 export interface InterestBus extends Bus {
@@ -88,7 +89,7 @@ export interface InterestBus extends Bus {
   watch(stream: string): Promise<void>;
   /** Drops one interest counted by `watch`; the last one stops delivery (asynchronously). */
   unwatch(stream: string): void;
-  /** Holds interest in every stream until released (node-wide consumers: push, bots, metrics taps). */
+  /** Holds interest in every stream until released (node-wide consumers of channels nobody here subscribes to: Bayeux wildcards). */
   watchAll(): BusInterestHold;
 }
 
@@ -517,6 +518,19 @@ export interface OutboxReconcile {
   readonly edge?: 'up';
 }
 
+/** An item to append to a lane. */
+export interface OutboxAppendItem {
+  readonly lane: string;
+  /** JSON text, written by the caller. */
+  readonly item: string;
+  /**
+   * The stream whose order the item joins (the subject stream of the transitions that
+   * share its lane): a store that splits lanes into parts (a Redis Cluster) puts the item
+   * in that stream's part. Not needed for a lane named with its part (as `drains` return it).
+   */
+  readonly stream?: string;
+}
+
 /** A lane that just got items and has no drain scheduled for its current epoch. */
 export interface OutboxDrain {
   readonly lane: string;
@@ -569,6 +583,12 @@ export interface OutboxHead {
  * - Each lane has a drain epoch: a drain for epoch E is scheduled by whoever got E in
  *   `drains` (from `reconcile`, `append` or `finish`); `finish` moves to E + 1. Epochs only
  *   grow, so a (lane, epoch) pair names one drain for ever.
+ * - A store may keep a lane in parts (a Redis Cluster keeps one per shard, so that each
+ *   script stays in one slot). `drains` and `activeLanes` then name the parts
+ *   `{lane}@{part}`, and `peek`, `ack`, `fail`, `finish` and `append` take those names;
+ *   the order holds per part, and the items of one stream (a subject's transitions and
+ *   the items appended with that `stream`) always share a part. `{lane}` is the caller's
+ *   lane name, so whatever it encodes (`…|…`) still parses from the part's name.
  */
 export interface OutboxStore {
   reconcile(request: OutboxReconcile): Promise<OutboxReconcileResult>;
@@ -577,7 +597,7 @@ export interface OutboxStore {
    * whole call is skipped when the same `once.key` was appended within `once.ttlMs`
    * (several nodes may report one event). Returns the lanes that need a drain.
    */
-  append(items: readonly { readonly lane: string; readonly item: string }[], once?: { readonly key: string; readonly ttlMs: number }): Promise<OutboxDrain[]>;
+  append(items: readonly OutboxAppendItem[], once?: { readonly key: string; readonly ttlMs: number }): Promise<OutboxDrain[]>;
   /** Up to `max` items from the head of the lane. */
   peek(lane: string, max: number): Promise<OutboxHead>;
   /** Removes `count` items when the lane's head is still `head`; false when it moved (another drain got there). */
@@ -652,6 +672,8 @@ export interface BackendTelemetry {
   readonly commandLatency: HistogramSnapshot;
   /** Times the bus subscription was re-established after it was lost. */
   readonly busReconnects: number;
+  /** Bus topics this node is subscribed to now (signals, shards, streams): what it costs the store's pub/sub. */
+  readonly busTopics?: number;
 }
 
 /** What `StoreGeneration` listeners get when the store lost its data. */

@@ -166,7 +166,7 @@ export const configSchema = {
               type: 'object',
               additionalProperties: false,
               required: ['nodes'],
-              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. Webhooks (the outbox) are not available on a cluster.',
+              description: 'A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. The webhook outbox is kept per shard too (one lane part per shard).',
               properties: {
                 nodes: {
                   type: 'array',
@@ -213,7 +213,7 @@ export const configSchema = {
               minimum: 10,
               default: 2000,
               'x-unit': 'ms',
-              description: "How long a command may wait for Redis's answer before failing with RC_ERR_BACKEND_TIMEOUT (also the connect timeout, at least 1000). While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE.",
+              description: "How long a command may wait for Redis's answer before failing with RC_ERR_BACKEND_TIMEOUT (also the connect timeout, at least 1000); judged after the answers that already arrived are read, so a node whose event loop stalled longer than this does not fail commands Redis had answered. While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE.",
             },
           },
         },

@@ -5,25 +5,13 @@
  * it. The core hands this view to the modules that append, so none of them has to
  * remember to report; everything else passes through unchanged.
  */
-import type { Backend, LogEntry } from '../backends/ports.ts';
+import type { Backend, LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../backends/ports.ts';
 
 export type AppendListener = (stream: string, entries: readonly LogEntry[]) => void;
 
 /** The backend, with its log's and message store's appends reported to `listener`. */
 export function observeAppends(backend: Backend, listener: AppendListener): Backend {
-  const log = intercept(backend.log, {
-    append: (original) => async (...args: unknown[]) => {
-      const entry = (await original(...args)) as LogEntry;
-      listener(args[0] as string, [entry]);
-      return entry;
-    },
-    appendMany: (original) => async (...args: unknown[]) => {
-      const entries = (await original(...args)) as LogEntry[];
-      const items = args[0] as readonly { stream: string }[];
-      entries.forEach((entry, index) => listener(items[index]!.stream, [entry]));
-      return entries;
-    },
-  });
+  const log = new ObservedLog(backend.log, listener);
   const messages =
     backend.messages === undefined
       ? undefined
@@ -35,6 +23,56 @@ export function observeAppends(backend: Backend, listener: AppendListener): Back
           },
         });
   return { ...backend, log, ...(messages === undefined ? {} : { messages }) };
+}
+
+/**
+ * The log with its appends reported. A plain class rather than a proxy: every publish
+ * goes through `appendMany`, and a proxy's trap (plus a bound function and an async
+ * wrapper) costs on each call. Every method of the port is here, so none is missed.
+ */
+class ObservedLog implements MessageLog {
+  constructor(
+    private readonly log: MessageLog,
+    private readonly listener: AppendListener,
+  ) {}
+
+  append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry> {
+    return this.log.append(stream, body, retention).then((entry) => {
+      this.listener(stream, [entry]);
+      return entry;
+    });
+  }
+
+  appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy }[]): Promise<LogEntry[]> {
+    return this.log.appendMany(items).then((entries) => {
+      for (let index = 0; index < entries.length; index++) this.listener(items[index]!.stream, [entries[index]!]);
+      return entries;
+    });
+  }
+
+  read(stream: string, range: LogRange): Promise<LogEntry[]> {
+    return this.log.read(stream, range);
+  }
+
+  get(stream: string, seq: number): Promise<LogEntry | null> {
+    return this.log.get(stream, seq);
+  }
+
+  state(stream: string): Promise<StreamState> {
+    return this.log.state(stream);
+  }
+
+  purge(stream: string): Promise<void> {
+    return this.log.purge(stream);
+  }
+
+  reset(stream: string): Promise<void> {
+    return this.log.reset(stream);
+  }
+
+  dropBefore(stream: string, before: LogBound): Promise<number> {
+    return this.log.dropBefore(stream, before);
+  }
 }
 
 type Wrapper = (original: (...args: unknown[]) => Promise<unknown>) => (...args: unknown[]) => Promise<unknown>;

@@ -12,7 +12,8 @@
  * afresh). When the bus reports it delivers again after an outage (`resumed`), or a live
  * append skips seqs, the stream is read from the log after that seq and the entries are
  * delivered in seq order; live appends of the stream that arrive meanwhile wait and are
- * delivered after, those already read skipped (each entry once, in order). A stream
+ * delivered after, those already read skipped (each entry once, in order; a live entry
+ * at or below the position, whose copy a finished catch-up already read, is dropped). A stream
  * whose gap the log cannot fill (entries trimmed by retention, the log emptied or
  * restarted under a new epoch, or the store unreadable) gets `recovery_failed` on each
  * local subscriber instead, and continues live. A stream with subscribers but nothing
@@ -41,8 +42,12 @@ const CATCH_UP_PAGE = 500;
 const CATCH_UP_MAX_PAGES = 40;
 /** Read-back before the time the bus was lost, for streams with no position (clock skew), in milliseconds. */
 const CLOCK_MARGIN_MS = 500;
-/** Pauses between attempts to read a log that failed while catching up (about 6 s in all), in milliseconds. */
-const READ_RETRY_DELAYS_MS = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
+/**
+ * Pauses between attempts to read a log that failed while catching up (about 6 s in all),
+ * in milliseconds: short at first, since the command connection usually follows the bus
+ * subscription within a round trip or two.
+ */
+const READ_RETRY_DELAYS_MS = [20, 40, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
 /** Positions kept past which those of streams without local subscribers are swept. */
 const MAX_POSITIONS = 50_000;
 
@@ -312,10 +317,15 @@ export class BusInbound {
       return;
     }
     const position = this.log === undefined ? undefined : this.positionOf(stream);
-    if (position !== undefined && (entry.epoch !== position.epoch || entry.seq > position.seq + 1)) {
-      // A gap on a live bus (messages lost on the way, or a new epoch): read the log first.
-      void this.catchUp(stream, Date.now(), [entry]);
-      return;
+    if (position !== undefined) {
+      // Delivered here already: a catch-up's log read can return an entry before its live
+      // copy arrives on the bus (the two come over different connections).
+      if (entry.epoch === position.epoch && entry.seq <= position.seq) return;
+      if (entry.epoch !== position.epoch || entry.seq > position.seq + 1) {
+        // A gap on a live bus (messages lost on the way, or a new epoch): read the log first.
+        void this.catchUp(stream, Date.now(), [entry]);
+        return;
+      }
     }
     this.deliver(stream, entry);
   }

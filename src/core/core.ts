@@ -38,7 +38,7 @@ import { serialOf } from './serials.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
 import { inBatches, Subscriptions, type ChannelInfo } from './subscriptions.ts';
-import type { ChannelMessage, Member, MessageRecord, Subscriber, UserConnection } from './types.ts';
+import type { ChannelMessage, Member, MessageRecord, Origin, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
 
@@ -58,6 +58,17 @@ export interface CoreOptions {
   readonly backend: Backend;
   readonly logger: Logger;
   readonly nodeId: string;
+}
+
+/** `app\norigin` keys of `counters.published`, built once per app and origin rather than per publish. */
+const publishedKeys = new Map<string, Map<Origin, string>>();
+
+function publishedKey(appId: string, origin: Origin): string {
+  let byOrigin = publishedKeys.get(appId);
+  if (byOrigin === undefined) publishedKeys.set(appId, (byOrigin = new Map()));
+  let key = byOrigin.get(origin);
+  if (key === undefined) byOrigin.set(origin, (key = `${appId}\n${origin}`));
+  return key;
 }
 
 export class Core {
@@ -290,16 +301,28 @@ export class Core {
    * events (`extras.ephemeral`, see ephemeral.ts) are broadcast without being stored
    * and have no serial ('').
    */
-  async publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
+  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
     // A node that knows it is off the bus cannot vouch that its own subscribers get this.
-    if (this.backend.bus.isSubscribed?.() === false) throw createErrorWith('RC_ERR_BACKEND_BUS_DOWN', { details: { retryAfterSec: 1 } });
-    const published = inputs.some(isEphemeral) ? await this.publishMixed(app, inputs) : await publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord);
-    inputs.forEach((input, index) => {
-      const channels = published[index]?.length ?? 0;
-      this.counters.published.add(`${app.id}\n${input.origin}`, channels);
-      if (input.origin === 'ws' && input.name.startsWith('client-')) this.counters.clientEvents.add(app.id, channels);
+    if (this.backend.bus.isSubscribed?.() === false) return Promise.reject(createErrorWith('RC_ERR_BACKEND_BUS_DOWN', { details: { retryAfterSec: 1 } }));
+    // Not async: every REST and WebSocket publish comes through here, and each async
+    // layer adds a promise and a microtask hop.
+    let mixed = false;
+    for (const input of inputs) if (isEphemeral(input)) mixed = true;
+    let published: Promise<PublishedMessage[][]>;
+    try {
+      published = mixed ? this.publishMixed(app, inputs) : publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return published.then((messages) => {
+      for (let index = 0; index < inputs.length; index++) {
+        const input = inputs[index]!;
+        const channels = messages[index]?.length ?? 0;
+        this.counters.published.add(publishedKey(app.id, input.origin), channels);
+        if (input.origin === 'ws' && input.name.startsWith('client-')) this.counters.clientEvents.add(app.id, channels);
+      }
+      return messages;
     });
-    return published;
   }
 
   /** Stored events in one backend round trip, ephemeral ones as signals; results in input order. */
@@ -358,6 +381,25 @@ export class Core {
   holdAllStreams(): () => void {
     const bus = this.backend.bus;
     return hasInterest(bus) ? bus.watchAll().release : () => undefined;
+  }
+
+  /**
+   * Keeps one channel's messages flowing to this node until the returned function is
+   * called (idempotent), for a node-wide consumer of that channel with no subscriber in
+   * the hub (the console's live tail). Needed only when the bus routes by interest;
+   * returns at once, the messages following once the bus has subscribed.
+   */
+  followChannel(appId: string, channel: string): () => void {
+    const bus = this.backend.bus;
+    if (!hasInterest(bus)) return () => undefined;
+    const stream = streamKey(appId, channel);
+    void bus.watch(stream);
+    let followed = true;
+    return () => {
+      if (!followed) return;
+      followed = false;
+      bus.unwatch(stream);
+    };
   }
 
   /**

@@ -13,7 +13,8 @@
  * the node in logs, `/stats` and API-Route cookies only.
  *
  * Reaping: any node may reap a dead registration, and `claimDead` makes exactly one of
- * them do it; the entries it stored are removed with it and their users are announced
+ * them do it (a reap that fails on a backend fault lists the registration again, already
+ * expired, for the next reaper); the entries it stored are removed with it and their users are announced
  * as departed (each with the store's presence version of its leave, so a node that
  * receives the announcement after the user's re-registration drops it; presence-view.ts).
  *
@@ -93,8 +94,8 @@ export class NodeMembership {
   private registered = false;
   /** True while a heartbeat runs: a slow one (a re-registration, a reap) is not overlapped by the next tick's beat. */
   private beating = false;
-  /** True while a tick's renewal runs beside a busy beat. */
-  private renewing = false;
+  /** The tick's renewal running beside a busy beat, if any. */
+  private renewal: Promise<void> | null = null;
   /** The registration id a heartbeat last confirmed as registered (a renewal beside a beat judges only that one). */
   private confirmed: string | null = null;
   /** A renewal beside a busy beat found the registration absent: the next beat registers again. */
@@ -126,6 +127,8 @@ export class NodeMembership {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    // A renewal still on its way would list this registration again after it is forgotten.
+    if (this.renewal !== null) await this.renewal;
     const { backend } = this.options;
     const registration = this.registration;
     try {
@@ -146,14 +149,16 @@ export class NodeMembership {
 
   /** The interval's tick: a beat, or only a renewal while the previous beat is still busy. */
   private tick(): void {
-    if (this.beating) void this.renewMeanwhile();
-    else void this.beat();
+    if (!this.beating) {
+      void this.beat();
+      return;
+    }
+    if (this.renewal !== null || this.confirmed === null) return;
+    this.renewal = this.renewMeanwhile().finally(() => (this.renewal = null));
   }
 
   /** Renews the registration beside a busy beat (see the header). Never throws. */
   private async renewMeanwhile(): Promise<void> {
-    if (this.renewing || this.confirmed === null) return;
-    this.renewing = true;
     const registration = this.registration;
     try {
       const renewed = await this.options.backend.nodes.heartbeat(registration, this.options.heartbeatTtlMs);
@@ -162,8 +167,6 @@ export class NodeMembership {
       if (!renewed && registration === this.confirmed && registration === this.registration) this.lostMeanwhile = true;
     } catch (error) {
       this.options.logger.debug({ err: error }, 'heartbeat renewal beside a busy beat failed');
-    } finally {
-      this.renewing = false;
     }
   }
 
@@ -188,7 +191,14 @@ export class NodeMembership {
       for (const dead of await backend.nodes.deadNodes()) {
         if (dead === this.registration || !(await backend.nodes.claimDead(dead))) continue;
         logger.warn({ deadNode: dead }, 'reaping a dead node: its members leave');
-        await this.removeEntriesOf(dead);
+        try {
+          await this.removeEntriesOf(dead);
+        } catch (error) {
+          // The claim took it off the registry: list it again, already expired, so a reaper (this
+          // one next beat, or a peer) removes what is left instead of nobody ever.
+          await backend.nodes.heartbeat(dead, 1).catch(() => undefined);
+          throw error;
+        }
         if (this.options.counters !== undefined) this.options.counters.reaps++;
       }
     } catch (error) {

@@ -90,8 +90,12 @@ export function recordOf(input: PublishInput, data: string): MessageRecord {
   return record;
 }
 
-/** Validates and publishes events (one per input, each to its channels) in one backend round trip. */
-export async function publishEvents(
+/**
+ * Validates and publishes events (one per input, each to its channels) in one backend
+ * round trip. Not async: it throws a validation error synchronously, before anything is
+ * appended.
+ */
+export function publishEvents(
   log: MessageLog,
   app: AppConfig,
   inputs: readonly PublishInput[],
@@ -100,23 +104,23 @@ export async function publishEvents(
 ): Promise<PublishedMessage[][]> {
   const retention = retentionOf(app);
   const items: { stream: string; body: string; retention: RetentionPolicy; channel: string }[] = [];
-  const counts: number[] = [];
   for (const input of inputs) {
     const record = recordOf(input, validateEvent(app, input));
     const body = JSON.stringify(record);
     onRecord?.(body, record);
     for (const channel of input.channels) items.push({ stream: streamKey(app.id, channel), body, retention, channel });
-    counts.push(input.channels.length);
   }
-  const entries = await log.appendMany(items);
-  const out: PublishedMessage[][] = [];
-  let index = 0;
-  for (const count of counts) {
-    const group: PublishedMessage[] = [];
-    for (let i = 0; i < count; i++, index++) {
-      group.push({ channel: items[index]!.channel, serial: serialOf(entries[index]!.epoch, entries[index]!.seq), time: entries[index]!.time });
+  return log.appendMany(items).then((entries) => {
+    const out: PublishedMessage[][] = [];
+    let index = 0;
+    for (const input of inputs) {
+      const group: PublishedMessage[] = [];
+      for (let i = 0; i < input.channels.length; i++, index++) {
+        const entry = entries[index]!;
+        group.push({ channel: items[index]!.channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time });
+      }
+      out.push(group);
     }
-    out.push(group);
-  }
-  return out;
+    return out;
+  });
 }

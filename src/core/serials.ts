@@ -24,9 +24,14 @@ export interface StreamPosition {
   readonly seq: number;
 }
 
+/** `ZEROS[n]`: n zeros, the padding of a seq of WIDTH - n digits. */
+const ZEROS = Array.from({ length: WIDTH + 1 }, (_, n) => '0'.repeat(n));
+
 /** The serial of `seq` in `epoch`. */
 export function serialOf(epoch: string, seq: number): string {
-  return `${epoch}-${seq.toString(36).padStart(WIDTH, '0')}`;
+  // Every publish builds one: a table lookup rather than padStart's loop.
+  const digits = seq.toString(36);
+  return epoch + (digits.length >= WIDTH ? '-' : `-${ZEROS[WIDTH - digits.length]}`) + digits;
 }
 
 /** The position a serial names, or null when the string is not a serial. */

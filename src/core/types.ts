@@ -109,7 +109,8 @@ export type MessageEncoder = (message: ChannelMessage) => string;
 export class ChannelMessage {
   /** The message's serial; '' for an ephemeral message (seq 0: never stored, so it has none). */
   readonly serial: string;
-  private readonly encodings = new Map<MessageEncoder, string>();
+  /** Wire texts by encoder, made on the first encode: a message nobody here receives (no subscribers) never needs one. */
+  private encodings: Map<MessageEncoder, string> | null = null;
 
   constructor(
     readonly appId: string,
@@ -141,6 +142,7 @@ export class ChannelMessage {
 
   /** The wire text for `encoder`, computed on first use and cached for every other subscriber. */
   encode(encoder: MessageEncoder): string {
+    this.encodings ??= new Map();
     let text = this.encodings.get(encoder);
     if (text === undefined) {
       text = encoder(this);

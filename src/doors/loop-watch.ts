@@ -13,7 +13,7 @@
  *
  * One per Core (every door of a node shares it), created on first use; app.ts closes it.
  */
-import { readFileSync } from 'node:fs';
+import { openSync, readSync } from 'node:fs';
 import type { Core } from '../core/core.ts';
 
 /** How often the delay is sampled, in milliseconds. */
@@ -131,13 +131,18 @@ export class LoopWatch {
 
 /**
  * CPU time of the main (event-loop) thread, in ms: Linux's /proc/thread-self/stat (utime +
- * stime, in 10 ms ticks), read from the main thread. Elsewhere, the whole process's CPU
- * time, which also counts GC and I/O threads (an upper bound).
+ * stime, in 10 ms ticks), read from the main thread. The file is opened once (by the main
+ * thread, which is what `thread-self` names) and read again from offset 0 at each sample:
+ * one system call instead of an open, a stat, reads and a close 50 times a second.
+ * Elsewhere, the whole process's CPU time, which also counts GC and I/O threads (an upper
+ * bound).
  */
 function mainThreadCpuMs(): number {
   if (threadStatReadable) {
     try {
-      const stat = readFileSync('/proc/thread-self/stat', 'latin1');
+      threadStatFd ??= openSync('/proc/thread-self/stat', 'r');
+      const length = readSync(threadStatFd, threadStatBuffer, 0, threadStatBuffer.length, 0);
+      const stat = threadStatBuffer.toString('latin1', 0, length);
       // Fields after the command name (which may hold spaces), from field 3 on.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -148,6 +153,9 @@ function mainThreadCpuMs(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1000;
 }
+/** The main thread's stat file, open for the process's life once read (one descriptor). */
+let threadStatFd: number | null = null;
+const threadStatBuffer = Buffer.alloc(1024);
 let threadStatReadable = process.platform === 'linux';
 
 const byCore = new WeakMap<Core, LoopWatch>();

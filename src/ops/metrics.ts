@@ -101,7 +101,8 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
       received.copyTo(this);
     },
   });
-  const untap = core.tapMessages((message) => received.add(message.appId, () => ({ app: message.appId })));
+  const appLabels = (appId: string): LabelValues<'app'> => ({ app: appId });
+  const untap = core.tapMessages((message) => received.add(message.appId, appLabels));
   http.addHook('onClose', async () => {
     untap();
   });
@@ -127,6 +128,9 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     computedMetric(registry, 'roomcast_redis_command_errors_total', 'Redis commands that failed, by kind (timeout, connection, reply)', 'counter', () => seriesOf(telemetry.commandErrors, 'kind'));
     computedHistogram(registry, 'roomcast_redis_command_duration_seconds', 'Redis command round trips (sent to answered)', () => [{ labels: {}, snapshot: telemetry.commandLatency }]);
     computedMetric(registry, 'roomcast_bus_reconnects_total', 'Times the bus subscription was re-established after a loss', 'counter', () => [{ labels: {}, value: telemetry.busReconnects }]);
+    if (telemetry.busTopics !== undefined) {
+      computedMetric(registry, 'roomcast_bus_topics', "Bus topics this node's subscriber holds now: with interest routing one per channel with local subscribers (plus every shard while a Bayeux wildcard is open), with broadcast one per shard", 'gauge', () => [{ labels: {}, value: telemetry.busTopics ?? 0 }]);
+    }
   }
 
   // Cluster-wide channel figures, from the backend (the same on every node).
@@ -173,11 +177,11 @@ export async function listenMetrics(metrics: Metrics, core: Core): Promise<Fasti
 class LabelTally<L extends string> {
   private readonly counts = new Map<string, { readonly labels: LabelValues<L>; value: number }>();
 
-  /** Adds one to the label set named `key`; `labels` builds it the first time only. */
-  add(key: string, labels: () => LabelValues<L>): void {
+  /** Adds one to the label set named `key`; `labels(key)` builds it the first time only. */
+  add(key: string, labels: (key: string) => LabelValues<L>): void {
     const entry = this.counts.get(key);
     if (entry !== undefined) entry.value++;
-    else this.counts.set(key, { labels: labels(), value: 1 });
+    else this.counts.set(key, { labels: labels(key), value: 1 });
   }
 
   copyTo(counter: Counter<L>): void {

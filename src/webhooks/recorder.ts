@@ -17,7 +17,7 @@
  * own reconcile failures) compares the two for a whole app and reconciles what differs.
  */
 import type { Logger } from 'pino';
-import type { Backend, JobQueue, OutboxDrain, OutboxReconcile, OutboxSubject } from '../backends/ports.ts';
+import type { Backend, JobQueue, OutboxAppendItem, OutboxDrain, OutboxReconcile, OutboxSubject } from '../backends/ports.ts';
 import type { WebhookDeliveryConfig, WebhookEventType } from '../config/schema.ts';
 import { parseStreamKey, streamKey } from '../core/channels.ts';
 import type { WebhookEndpoints } from './endpoints.ts';
@@ -72,7 +72,7 @@ export class WebhookRecorder {
   private readonly config: WebhookDeliveryConfig;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private buffer: { lane: string; item: string }[] = [];
+  private buffer: OutboxAppendItem[] = [];
   private flushing = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -240,7 +240,8 @@ export class WebhookRecorder {
     const lanes = this.endpoints.lanesFor(appId, body.name, channel, partitionKey);
     if (lanes.length === 0 || this.closed) return;
     const item = laneItemText(id ?? this.nextId(), this.now(), body);
-    for (const lane of lanes) this.buffer.push({ lane, item });
+    const stream = orderStream(appId, channel);
+    for (const lane of lanes) this.buffer.push({ lane, item, stream });
     if (this.buffer.length > MAX_BUFFERED) {
       const dropped = this.buffer.length - MAX_BUFFERED;
       this.buffer.splice(0, dropped);
@@ -258,7 +259,8 @@ export class WebhookRecorder {
     const lanes = this.endpoints.lanesFor(appId, body.name, channel, partitionKey);
     if (lanes.length === 0) return;
     const item = laneItemText(onceKey, this.now(), body);
-    const drains = await this.backend.outbox!.append(lanes.map((lane) => ({ lane, item })), { key: onceKey, ttlMs: onceTtlMs });
+    const stream = orderStream(appId, channel);
+    const drains = await this.backend.outbox!.append(lanes.map((lane) => ({ lane, item, stream })), { key: onceKey, ttlMs: onceTtlMs });
     await this.scheduleDrains(drains);
   }
 
@@ -314,6 +316,15 @@ export class WebhookRecorder {
   private nextId(): string {
     return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
   }
+}
+
+/**
+ * The stream whose transitions an event recorded here must stay in order with (a store
+ * that keeps lanes in parts keeps each stream's items in one): its channel's, or, for
+ * user events without a channel, the online-users stream of `user_online`/`user_offline`.
+ */
+function orderStream(appId: string, channel: string | undefined): string {
+  return streamKey(appId, channel ?? ONLINE_USERS_CHANNEL);
 }
 
 function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {

@@ -29,7 +29,7 @@ export interface DeliveryFigures {
   told: number;
   duplicates: number;
   outOfOrder: number;
-  /** A few examples of undelivered publishes, for the log. */
+  /** A few examples of undelivered and duplicate publishes, for the log (each line says which). */
   readonly examples: string[];
 }
 
@@ -65,12 +65,18 @@ export function checkDelivery(tracks: readonly Track[], acks: readonly Ack[], gr
       const phase = figures(ack.phase);
       phase.expected += 1;
       const count = counts.get(ack.seq) ?? 0;
-      if (count > 1) phase.duplicates += count - 1;
+      if (count > 1) {
+        phase.duplicates += count - 1;
+        if (phase.examples.length < 8) {
+          const times = track.received.filter((received) => received.seq === ack.seq).map((received) => `${new Date(received.at).toISOString().slice(11, 23)}${received.serial === null ? '' : ` (serial ${received.serial})`}`);
+          phase.examples.push(`duplicate: ${track.name} ${track.channel}: seq ${ack.seq} serial ${ack.serial} (via ${ack.node}, acked ${new Date(ack.ackAt).toISOString().slice(11, 23)}) arrived ${count} times, at ${times.join(', ')}`);
+        }
+      }
       if (count > 0) continue;
       if (track.told.some((at) => at >= ack.sentAt)) phase.told += 1;
       else {
         phase.undelivered += 1;
-        if (phase.examples.length < 5) phase.examples.push(`${track.name} ${track.channel}: seq ${ack.seq} serial ${ack.serial} (via ${ack.node}, acked ${new Date(ack.ackAt).toISOString().slice(11, 23)})`);
+        if (phase.examples.length < 8) phase.examples.push(`undelivered: ${track.name} ${track.channel}: seq ${ack.seq} serial ${ack.serial} (via ${ack.node}, acked ${new Date(ack.ackAt).toISOString().slice(11, 23)})`);
       }
     }
     let previous: Ack | null = null;

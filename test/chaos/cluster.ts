@@ -129,6 +129,25 @@ export class ChaosNode {
     this.process = null;
   }
 
+  /**
+   * When (ms since the epoch, the node's clock) the current process logged a change of
+   * cluster membership at or after `since`: it reaped a dead registration, or found its
+   * own gone and started registering its members again.
+   */
+  membershipEventsSince(since: number): number[] {
+    const times: number[] = [];
+    for (const line of this.process?.logs ?? []) {
+      if (!line.includes('reaping a dead node') && !line.includes('dropped from the cluster while running')) continue;
+      try {
+        const time = (JSON.parse(line) as { time?: unknown }).time;
+        if (typeof time === 'number' && time >= since) times.push(time);
+      } catch {
+        // not a JSON line
+      }
+    }
+    return times;
+  }
+
   /** Lines the current process logged at warn or above. */
   warnings(): string[] {
     return (this.process?.logs ?? []).filter((line) => /"level":(4|5|6)\d/.test(line));

@@ -83,22 +83,44 @@ export async function readPresence(channel: string, nodes: readonly ChaosNode[],
 export interface PresenceCheck extends PresenceReading {
   /** When the lists last disagreed with the live sockets, in ms after the fault's end (0: never), or null if still at the deadline. */
   convergedMs: number | null;
+  /** How far the deadline moved past one TTL after the fault's end (a reap or re-registration logged later; 0: none). */
+  extendedMs: number;
 }
 
-/** Polls from `faultEnd` to `faultEnd + ttlMs`; the figures are the reading at the deadline. */
-export async function checkPresenceAfter(channel: string, faultEnd: number, ttlMs: number, nodes: () => readonly ChaosNode[], watchers: () => readonly PusherJsWatcher[]): Promise<PresenceCheck> {
-  const deadline = faultEnd + ttlMs;
+/** How far past the fault's end a later membership change may move the deadline, in TTLs. */
+const MAX_EXTENSION_TTLS = 4;
+
+/**
+ * Polls from `faultEnd` to one TTL after the last membership change the nodes logged
+ * (`membershipEvents(since)`: reaps and re-registrations, see ChaosNode), or after
+ * `faultEnd` when none came later; the figures are the reading at that deadline. The
+ * guarantee is one TTL from when a node runs again: a node that a loaded machine lets
+ * run only later (after SIGCONT, or starved past the TTL and reaped meanwhile) registers
+ * again when it runs, and is judged one TTL after that. Bounded: the deadline moves at
+ * most MAX_EXTENSION_TTLS TTLs past `faultEnd + ttlMs`.
+ */
+export async function checkPresenceAfter(
+  channel: string,
+  faultEnd: number,
+  ttlMs: number,
+  nodes: () => readonly ChaosNode[],
+  watchers: () => readonly PusherJsWatcher[],
+  membershipEvents: (since: number) => readonly number[] = () => [],
+): Promise<PresenceCheck> {
+  let anchor = faultEnd;
+  const latestAnchor = faultEnd + MAX_EXTENSION_TTLS * ttlMs;
   let lastUnclean: number | null = null;
-  for (let poll = 0; poll < 1000; poll++) {
+  for (let poll = 0; poll < 2000; poll++) {
     const at = Date.now();
-    const final = at >= deadline;
+    for (const time of membershipEvents(faultEnd)) if (time > anchor && time <= at) anchor = Math.min(time, latestAnchor);
+    const final = at >= anchor + ttlMs;
     let reading = await readPresence(channel, nodes(), watchers());
     // The deadline's reading is the figure: a node too busy to answer in time is asked again (a few times).
     for (let retry = 0; final && reading.unanswered > 0 && retry < 3; retry++) reading = await readPresence(channel, nodes(), watchers());
     const clean = reading.ghosts === 0 && reading.missing === 0;
     if (!clean) lastUnclean = at;
-    if (final) return { ...reading, convergedMs: clean ? (lastUnclean === null ? 0 : lastUnclean - faultEnd) : null };
-    await new Promise((done) => setTimeout(done, Math.min(250, Math.max(0, deadline - Date.now()))));
+    if (final) return { ...reading, convergedMs: clean ? (lastUnclean === null ? 0 : lastUnclean - faultEnd) : null, extendedMs: anchor - faultEnd };
+    await new Promise((done) => setTimeout(done, Math.min(250, Math.max(0, anchor + ttlMs - Date.now()))));
   }
   throw new Error('presence check did not reach its deadline');
 }

@@ -20,7 +20,8 @@ function ms(value: number | null): string {
 function row(figures: ScenarioFigures, ttlMs: number): string {
   const history = figures.historyMissing === null ? '—' : `${figures.historyMissing} of ${figures.historyChecked.toLocaleString('en-US')}`;
   const delivery = `${figures.undelivered} of ${figures.expected.toLocaleString('en-US')} (told ${figures.told}, dup ${figures.duplicates}, order ${figures.outOfOrder})`;
-  const presence = `${figures.ghosts} · ${figures.missingMembers} (${figures.presenceChecks} checks, converged ≤ ${ms(figures.presenceConvergedMaxMs)} of ${ttlMs} ms)`;
+  const moved = figures.presenceExtendedMaxMs > 0 ? `, deadline moved ≤ ${ms(figures.presenceExtendedMaxMs)} by a later reap or re-registration` : '';
+  const presence = `${figures.ghosts} · ${figures.missingMembers} (${figures.presenceChecks} checks, converged ≤ ${ms(figures.presenceConvergedMaxMs)} of ${ttlMs} ms${moved})`;
   const ready = figures.readyMaxMs === null ? '—' : ms(figures.readyMaxMs);
   return `| ${SCENARIO_TITLES[figures.scenario]} | ${figures.cycles} | ${figures.acked.toLocaleString('en-US')} | ${history} | ${delivery} | ${figures.wrongEpoch} | ${presence} | ${ready} |`;
 }

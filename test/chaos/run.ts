@@ -97,6 +97,8 @@ export interface ScenarioFigures {
   presenceChecks: number;
   /** Slowest presence convergence after a fault's end (ms); null when some check had not converged at its deadline. */
   presenceConvergedMaxMs: number | null;
+  /** Largest move of a presence deadline past one TTL after the fault's end (a reap or re-registration logged later), ms. */
+  presenceExtendedMaxMs: number;
   /** Slowest `/ready` back after Redis answered (ms); null: not a Redis scenario, Infinity: a node never came back. */
   readyMaxMs: number | null;
   readonly examples: string[];
@@ -134,6 +136,7 @@ function blankFigures(scenario: ScenarioName): ScenarioFigures {
     missingMembers: 0,
     presenceChecks: 0,
     presenceConvergedMaxMs: 0,
+    presenceExtendedMaxMs: 0,
     readyMaxMs: null,
     examples: [],
   };
@@ -302,7 +305,14 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         const outcome = await fault(scenario, cluster, audience, roles.victim, () => (era += 1), options.redisDownMs ?? 0);
         log(`${scenario} cycle ${cycle}: fault over in ${outcome.faultEnd - faultStart} ms`);
         const [presence] = await Promise.all([
-          checkPresenceAfter(audience.presenceChannel, outcome.faultEnd, timings.heartbeatTtlMs, () => cluster.up(), () => audience.pusherJs),
+          checkPresenceAfter(
+            audience.presenceChannel,
+            outcome.faultEnd,
+            timings.heartbeatTtlMs,
+            () => cluster.up(),
+            () => audience.pusherJs,
+            (since) => cluster.nodes.flatMap((node) => node.membershipEventsSince(since)),
+          ),
           audience.resumeAll(era, scenario),
         ]);
         figures.cycles += 1;
@@ -320,7 +330,8 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
             for (const line of node.warnings().slice(-6)) log(`  ${node.name}: ${line.slice(0, 300)}`);
           }
         }
-        log(`${scenario} cycle ${cycle}/${options.cycles}: ready ${outcome.readyMs === undefined ? '-' : `${outcome.readyMs} ms`}, presence ghosts ${presence.ghosts} missing ${presence.missing} (converged ${presence.convergedMs ?? 'no'}), publishes acked ${publisher.acks.length}, failed ${publisher.failed}, skipped ${publisher.skipped}`);
+        figures.presenceExtendedMaxMs = Math.max(figures.presenceExtendedMaxMs, presence.extendedMs);
+        log(`${scenario} cycle ${cycle}/${options.cycles}: ready ${outcome.readyMs === undefined ? '-' : `${outcome.readyMs} ms`}, presence ghosts ${presence.ghosts} missing ${presence.missing} (converged ${presence.convergedMs ?? 'no'}, deadline +${presence.extendedMs} ms), publishes acked ${publisher.acks.length}, failed ${publisher.failed}, skipped ${publisher.skipped}`);
       }
       if (scenario === 'redis-aof') {
         // Before any data-losing scenario: everything acknowledged so far must be in history.
@@ -354,7 +365,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     figures.told = phaseDelivery.told;
     figures.duplicates = phaseDelivery.duplicates;
     figures.outOfOrder = phaseDelivery.outOfOrder;
-    figures.examples.push(...phaseDelivery.examples.map((line) => `undelivered: ${line}`));
+    figures.examples.push(...phaseDelivery.examples);
     const wrong = epochs.get(scenario);
     figures.wrongEpoch = wrong?.wrongEpoch ?? 0;
     figures.examples.push(...(wrong?.examples ?? []).map((line) => `wrong epoch: ${line}`));
@@ -367,7 +378,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       first.undelivered += d.undelivered;
       first.duplicates += d.duplicates;
       first.outOfOrder += d.outOfOrder;
-      first.examples.push(...d.examples.map((line) => `undelivered (${extra}): ${line}`));
+      first.examples.push(...d.examples.map((line) => `(${extra}) ${line}`));
     }
     first.wrongEpoch += epochs.get(extra)?.wrongEpoch ?? 0;
   }

@@ -146,7 +146,9 @@ export class ResumeWatcher {
     this.closedAt = null;
     void client.closed.then(() => (this.closedAt ??= Date.now()));
     client.ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
+      // A socket this client gave up on (closed after a failed try) is no longer read: a
+      // frame still arriving there would be counted beside the resubscribed socket's copy.
+      if (isBinary || this.client !== client) return;
       try {
         this.onFrame(JSON.parse(data.toString()) as PusherFrame);
       } catch {

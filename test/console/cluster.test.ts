@@ -2,15 +2,19 @@
  * The console on two nodes sharing one Redis: the overview served by either node shows
  * both nodes and the connections held by each; a session made on one node works on the
  * other and a logout on either ends it; an error reply's request id is found from the
- * other node; a bot token expired through one node is refused by the other.
+ * other node; a bot token expired through one node is refused by the other; publishes are
+ * counted by the node that took them and summed, even on channels no node receives
+ * (interest routing); the live tail on one node shows a channel published through the
+ * other that has no subscriber anywhere.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
 import { login, BOT_CREDENTIALS, until } from '../helpers/bots.ts';
-import { pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
+import { pusherJsClient, serverSdk, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { apiLogin, consoleUsers } from './console-helpers.ts';
+import { TailHub, type TailBatch } from '../../src/doors/console/tail.ts';
 
 const redis = await startRedis();
 const config = testConfig({ bots: { maxEventLoopDelayMs: 0 }, console: { users: await consoleUsers() }, node: { heartbeatIntervalMs: 500, heartbeatTtlMs: 3000 } }, redis.url);
@@ -34,8 +38,8 @@ after(async () => {
 const [a, b] = nodes as [RunningApp, RunningApp];
 
 interface Overview {
-  nodes: { node: string; incarnation: string; self: boolean; connections: { ws: number } }[];
-  totals: { connections: { ws: number } };
+  nodes: { node: string; incarnation: string; self: boolean; connections: { ws: number }; publishesPerSec: Record<string, number> }[];
+  totals: { connections: { ws: number }; publishesPerSec: Record<string, number> };
 }
 
 /** Reads the overview stream of `node` until `done` holds for a snapshot (or fails after 10 s). */
@@ -80,6 +84,45 @@ test('the overview served by either node shows both nodes, each with its own con
   assert.equal(byId.get('node-b')?.connections.ws, 1);
   assert.equal(byId.get('node-a')?.connections.ws, 0);
   assert.notEqual(byId.get('node-a')?.incarnation, byId.get('node-b')?.incarnation);
+});
+
+test('publishes through node B to a channel nobody subscribes are in the overview served by node A', async () => {
+  const sdk = serverSdk(b.port);
+  let publishing = true;
+  const publisher = (async () => {
+    for (let i = 0; publishing && i < 2000; i++) await sdk.trigger('nobody-listens', 'tick', { i });
+  })();
+  try {
+    const { cookie } = await apiLogin(a.url);
+    const seen = await overviewUntil(a, cookie, (o) => (o.totals.publishesPerSec.rest ?? 0) > 0 && o.nodes.some((n) => n.node === 'node-b' && (n.publishesPerSec.rest ?? 0) > 0));
+    const byId = new Map(seen.nodes.map((n) => [n.node, n]));
+    assert.equal(byId.get('node-a')?.publishesPerSec.rest ?? 0, 0, 'node A published nothing');
+    assert.equal(seen.totals.publishesPerSec.rest, byId.get('node-b')?.publishesPerSec.rest, 'the total is the sum over nodes');
+  } finally {
+    publishing = false;
+    await publisher;
+  }
+});
+
+test('the live tail on node A shows a channel published through node B that nobody subscribes to', async () => {
+  const tail = new TailHub(a.app.core, 10);
+  const batches: TailBatch[] = [];
+  const stop = tail.watch('app-1', 'tailed-only', (batch) => batches.push(batch));
+  try {
+    const sdk = serverSdk(b.port);
+    // The follow is asynchronous (one SUBSCRIBE): publish until the tail shows one, bounded.
+    for (let i = 0; i < 50 && !batches.some((batch) => batch.events.length > 0); i++) {
+      assert.equal((await sdk.trigger('tailed-only', 'seen', { i })).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const events = batches.flatMap((batch) => batch.events);
+    assert.ok(events.length > 0, 'the tail received the channel');
+    assert.equal(events[0]!.name, 'seen');
+    assert.equal(events[0]!.door, 'rest');
+  } finally {
+    stop();
+    tail.stop();
+  }
 });
 
 test('a session made on node A works on node B, and a logout on B ends it on A', async () => {

@@ -2,10 +2,12 @@
  * The OutboxStore contract, run against every backend: transitions recorded once per
  * change (and not at all for a change undone within the delay), lanes in order, guarded
  * acks, epochs that only move forward. With a shared store, two instances act as two nodes.
+ * A store may keep a lane in parts named `{lane}@{part}` (a Redis Cluster): the cases use
+ * the names the store returns, and read a lane's items over all its parts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Backend, OutboxReconcile, OutboxSubject } from '../../src/backends/ports.ts';
+import type { Backend, OutboxDrain, OutboxReconcile, OutboxStore, OutboxSubject } from '../../src/backends/ports.ts';
 import { name } from './contract-kit.ts';
 
 export interface OutboxContractOptions {
@@ -19,6 +21,25 @@ function request(subject: OutboxSubject, lanes: string[], downDelayMs = 0): Outb
 }
 
 const bodies = (items: readonly string[]): unknown[] => items.map((item) => (JSON.parse(item) as { b: unknown }).b);
+
+/** True when `named` is `lane` or one of its parts. */
+const isLane = (named: string, lane: string): boolean => named === lane || named.startsWith(`${lane}@`);
+
+/** The one drain asked for, on `lane` (or a part of it) at `epoch`; returns the name to use for the lane. */
+function onlyDrain(drains: readonly OutboxDrain[], lane: string, epoch: number): string {
+  assert.equal(drains.length, 1, JSON.stringify(drains));
+  assert.ok(isLane(drains[0]!.lane, lane), `${drains[0]!.lane} is ${lane}`);
+  assert.equal(drains[0]!.epoch, epoch);
+  return drains[0]!.lane;
+}
+
+/** Every item of a lane, over all its parts (each part in order). */
+async function itemsOf(outbox: OutboxStore, lane: string): Promise<string[]> {
+  const parts = [...(await outbox.activeLanes()).keys()].filter((named) => isLane(named, lane)).sort();
+  const items: string[] = [];
+  for (const part of parts) items.push(...(await outbox.peek(part, 1000)).items);
+  return items;
+}
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -52,7 +73,7 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       await backend.occupancy.adjust(stream, 'n1', 1);
       const up = await outbox.reconcile(request(subject, [lane]));
       assert.equal(up.outcome, 'up');
-      assert.deepEqual(up.drains, [{ lane, epoch: 1 }], 'the first item asks for a drain');
+      const part = onlyDrain(up.drains, lane, 1);
       await backend.occupancy.adjust(stream, 'n1', 1);
       assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'none', 'already announced');
       assert.deepEqual(await outbox.reportedUp('scope-1').then((all) => all.filter((s) => s.kind === 'channel' && s.stream === stream)), [subject]);
@@ -61,7 +82,7 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       assert.equal(down.outcome, 'down');
       assert.deepEqual(down.drains, [], 'a drain was already asked for this epoch');
       assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'none');
-      const head = await outbox.peek(lane, 10);
+      const head = await outbox.peek(part, 10);
       assert.deepEqual(bodies(head.items), [{ up: stream }, { down: stream }]);
       const [first, second] = head.items.map((item) => JSON.parse(item) as { id: string; t: number; n: number });
       assert.ok(first!.id !== second!.id, 'each item has its own id');
@@ -85,7 +106,7 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       await backend.presence.leave(stream, 'c2');
       assert.equal((await outbox.reconcile(request(subject, [lane], 300))).outcome, 'pending', 'the delay starts again');
       await until(async () => (await outbox.reconcile(request(subject, [lane], 300))).outcome === 'down', 'the delay to pass');
-      assert.deepEqual(bodies((await outbox.peek(lane, 10)).items), [{ up: 'ann' }, { down: 'ann' }]);
+      assert.deepEqual(bodies(await itemsOf(outbox, lane)), [{ up: 'ann' }, { down: 'ann' }]);
     });
 
     test('an up edge the caller saw is recorded even when the subject is gone again (a blip), then its down after the delay', async () => {
@@ -101,7 +122,7 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       assert.ok(up.dueInMs > 0 && up.dueInMs <= 200, 'and its down is due after the delay');
       assert.equal((await outbox.reconcile({ ...request(subject, [lane], 200), edge: 'up' })).outcome, 'pending', 'a repeated edge adds nothing');
       await until(async () => (await outbox.reconcile(request(subject, [lane], 200))).outcome === 'down', 'the down');
-      assert.deepEqual(bodies((await outbox.peek(lane, 10)).items), [{ up: stream }, { down: stream }]);
+      assert.deepEqual(bodies(await itemsOf(outbox, lane)), [{ up: stream }, { down: stream }]);
     });
 
     test('counts are recorded when they differ from the last one recorded', async () => {
@@ -115,14 +136,13 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'none');
       await backend.occupancy.adjust(stream, 'n1', -2);
       assert.equal((await outbox.reconcile(request(subject, [lane]))).outcome, 'count');
-      assert.deepEqual((await outbox.peek(lane, 10)).items.map((item) => (JSON.parse(item) as { n: number }).n), [2, 0]);
+      assert.deepEqual((await itemsOf(outbox, lane)).map((item) => (JSON.parse(item) as { n: number }).n), [2, 0]);
     });
 
     test('lanes keep order; ack is guarded by the head; fail counts tries at one head', async () => {
       const outbox = backend.outbox!;
-      const lane = name('lane');
-      const drains = await outbox.append([1, 2, 3, 4, 5].map((n) => ({ lane, item: `{"v":${n}}` })));
-      assert.deepEqual(drains, [{ lane, epoch: 1 }]);
+      const named = name('lane');
+      const lane = onlyDrain(await outbox.append([1, 2, 3, 4, 5].map((n) => ({ lane: named, item: `{"v":${n}}` }))), named, 1);
       const head = await outbox.peek(lane, 2);
       assert.deepEqual(head, { head: 0, items: ['{"v":1}', '{"v":2}'], tries: 0 });
       assert.equal(await outbox.fail(lane, 0), 1);
@@ -139,8 +159,8 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
 
     test('epochs: one drain asked per epoch; finish moves on and says whether a next drain is needed', async () => {
       const outbox = backend.outbox!;
-      const lane = name('lane');
-      assert.deepEqual(await outbox.append([{ lane, item: '1' }]), [{ lane, epoch: 1 }]);
+      const named = name('lane');
+      const lane = onlyDrain(await outbox.append([{ lane: named, item: '1' }]), named, 1);
       assert.deepEqual(await outbox.append([{ lane, item: '2' }]), [], 'epoch 1 already has its drain');
       const head = await outbox.peek(lane, 10);
       await outbox.ack(lane, head.head, head.items.length);
@@ -157,7 +177,22 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       const key = name('once');
       await outbox.append([{ lane, item: '"a"' }], { key, ttlMs: 60_000 });
       await peer.outbox!.append([{ lane, item: '"a"' }], { key, ttlMs: 60_000 });
-      assert.deepEqual((await outbox.peek(lane, 10)).items, ['"a"']);
+      assert.deepEqual(await itemsOf(outbox, lane), ['"a"']);
+    });
+
+    test("items appended with a subject's stream keep their order among its transitions", async () => {
+      const outbox = backend.outbox!;
+      const stream = name('app:ordered');
+      const lane = name('lane');
+      const subject: OutboxSubject = { kind: 'channel', stream };
+      await backend.occupancy.adjust(stream, 'n1', 1);
+      const part = onlyDrain((await outbox.reconcile(request(subject, [lane]))).drains, lane, 1);
+      assert.deepEqual(await outbox.append([{ lane, item: '{"b":"between"}', stream }]), [], 'the same lane (part) as the transition: its drain is asked for');
+      await backend.occupancy.adjust(stream, 'n1', -1);
+      await outbox.reconcile(request(subject, [lane]));
+      assert.deepEqual(bodies((await outbox.peek(part, 10)).items), [{ up: stream }, 'between', { down: stream }]);
+      assert.deepEqual(await outbox.append([{ lane: part, item: '{"b":"by name"}' }]), [], "a part's own name reaches the same part");
+      assert.equal((await outbox.peek(part, 10)).items.length, 4);
     });
 
     test('concurrent reconciles from two nodes record each transition once', { skip: !options.sharedStore }, async () => {
@@ -169,7 +204,7 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
         await Promise.all(streams.map((stream, i) => (i % 2 === 0 ? backend : peer).occupancy.adjust(stream, `n${i % 2}`, -1)));
         await Promise.all(streams.flatMap((stream) => [peer, backend, peer].map((b) => b.outbox!.reconcile(request({ kind: 'channel', stream }, [lane])))));
       }
-      const items = (await backend.outbox!.peek(lane, 1000)).items;
+      const items = await itemsOf(backend.outbox!, lane);
       assert.equal(items.length, streams.length * 6, 'an up and a down per stream per round, no duplicates');
       const ids = new Set(items.map((item) => (JSON.parse(item) as { id: string }).id));
       assert.equal(ids.size, items.length);

@@ -66,6 +66,9 @@ test('a node receives only the streams it watches, every signal, and everything 
   await a.bus.watch(watched);
   const againMs = performance.now() - started;
   a.bus.unwatch(watched);
+  // Telemetry (the `roomcast_bus_topics` gauge): the signal topic and the watched stream's.
+  assert.equal(a.telemetry?.busTopics, 2);
+  assert.equal(b.telemetry?.busTopics, 1);
   console.log(`interest watch latency: first of a stream ${firstMs.toFixed(2)} ms, already subscribed ${againMs.toFixed(3)} ms`);
   await a.log.append(watched, 'one', keep);
   await a.log.append(other, 'two', keep);
@@ -78,6 +81,7 @@ test('a node receives only the streams it watches, every signal, and everything 
   // A hold on everything: B now gets every stream; released, it stops.
   const hold = b.bus.watchAll();
   await hold.ready;
+  assert.equal(b.telemetry?.busTopics, 1 + 4, 'the signal topic and every shard');
   await a.log.append(other, 'three', keep);
   await eventually(() => appendsOf(seenB, other) === 1, 'the append on a hold');
   hold.release();

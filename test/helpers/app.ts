@@ -21,6 +21,9 @@ export function testConfig(overrides: Record<string, unknown> = {}, redisUrl?: s
     server: { host: '127.0.0.1', port: 0 },
     log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
     apps: [{ ...TEST_APP }],
+    // The test process is the server: on a loaded machine its own starved event loop would
+    // push publishers back. Tests of backpressure set their own bound.
+    backpressure: { maxLagMs: 0 },
     spaces: [
       {
         id: 'acme',

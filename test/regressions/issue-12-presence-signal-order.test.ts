@@ -13,11 +13,16 @@
  * 2. A re-registration join that Redis ran but whose reply B never got (a command
  *    timeout): the next attempt finds the user present already (a second connection of
  *    the user kept the entry) and must still announce the user, who was announced gone.
+ * 3. A node off the bus while the re-registration's `member_added` was published, back
+ *    before the reaper's older `member_removed` (node C, cut off from Redis by a proxy):
+ *    it reads the members when the bus is back and announces the user again, whichever
+ *    of the two comes first.
  *
  * Real Redis, two nodes on one config, pusher-js clients; the faults are injected by
  * wrapping the nodes' backend calls.
  */
 import assert from 'node:assert/strict';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { PresenceChannel } from 'pusher-js';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
@@ -34,19 +39,71 @@ const SLACK_MS = 8000;
 let redis: TestRedis;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
+let nodeC: RunningApp;
+let proxyC: RedisProxy;
 const clients: PusherJs[] = [];
+
+/** A TCP proxy to Redis that can cut every connection through it (and refuse new ones) until restored. */
+interface RedisProxy {
+  readonly url: string;
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+async function redisProxy(port: number): Promise<RedisProxy> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server: Server = createServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(port, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 before(async () => {
   redis = await startRedis();
   const config = testConfig({ node: HEARTBEAT }, redis.url);
   nodeA = await startApp(config, 'node-a');
   nodeB = await startApp(config, 'node-b');
+  // Node C reaches the same Redis (same key prefix) through a proxy the test can cut.
+  proxyC = await redisProxy(redis.port);
+  nodeC = await startApp({ ...config, backend: { ...config.backend, redis: { ...config.backend.redis!, url: proxyC.url } } }, 'node-c');
 });
 
 after(async () => {
   for (const client of clients) client.disconnect();
+  proxyC?.restore();
   await nodeA?.close();
   await nodeB?.close();
+  await nodeC?.close();
+  await proxyC?.close();
   await redis?.stop();
 });
 
@@ -163,4 +220,62 @@ test('a re-registration join whose reply was lost (Redis ran it) is announced by
   assert.deepEqual(ids(dan), ['dan', 'eve']);
   const listed = await signedCall(nodeA.url, 'GET', `/apps/${TEST_APP.id}/channels/${channel}/users`);
   assert.deepEqual((listed.json.users as { id: string }[]).map((user) => user.id).sort(), ['dan', 'eve']);
+});
+
+test("a node off the bus while the re-add was published, back before the reaper's older member_removed, ends with the user listed", async () => {
+  const channel = `${CHANNEL}-off-bus`;
+  const join = async (on: RunningApp, userId: string): Promise<PresenceChannel> => {
+    const client = await pusherJsClient(on.port, { presence: { user_id: userId } });
+    clients.push(client);
+    return (await subscribed(client, channel)) as PresenceChannel;
+  };
+  const fay = await join(nodeA, 'fay');
+  await join(nodeB, 'gus');
+  const hal = await join(nodeC, 'hal');
+  await waitUntil(() => ids(hal).join() === 'fay,gus,hal' && ids(fay).join() === 'fay,gus,hal', 5000, 'everyone sees everyone');
+
+  // As in the first case: A's member_removed for gus is held, B's heartbeat fails until A reaped it.
+  const busA = nodeA.app.core.backend.bus;
+  const publishA = busA.signal.bind(busA);
+  const held: string[] = [];
+  let reaped!: () => void;
+  const reapedByA = new Promise<void>((resolve) => (reaped = resolve));
+  busA.signal = async (body: string): Promise<void> => {
+    const signal = JSON.parse(body) as { type?: string; change?: { kind?: string; channel?: string; member?: { userId?: string } } };
+    if (!(signal.type === 'presence' && signal.change?.kind === 'member_removed' && signal.change.channel === channel && signal.change.member?.userId === 'gus')) return publishA(body);
+    held.push(body);
+    reaped();
+  };
+  const nodesB = nodeB.app.core.backend.nodes;
+  const heartbeatB = nodesB.heartbeat.bind(nodesB);
+  nodesB.heartbeat = async () => {
+    throw new Error('held by the test');
+  };
+  try {
+    await Promise.race([reapedByA, new Promise((_, reject) => setTimeout(() => reject(new Error('A did not reap B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+    // C is cut off from Redis (its bus too) before B writes gus again.
+    proxyC.cut();
+    await waitUntil(() => nodeC.app.core.backend.bus.isSubscribed?.() === false, 5000, 'C off the bus');
+  } finally {
+    nodesB.heartbeat = heartbeatB;
+  }
+  const readded = new Promise<void>((resolve) => fay.bind('pusher:member_added', (added: { id: string }) => added.id === 'gus' && resolve()));
+  await Promise.race([readded, new Promise((_, reject) => setTimeout(() => reject(new Error('gus was not added again')), SLACK_MS))]);
+
+  // C comes back; the reaper's older member_removed is published right away.
+  proxyC.restore();
+  await waitUntil(() => nodeC.app.core.backend.bus.isSubscribed?.() === true, SLACK_MS, 'C back on the bus');
+  busA.signal = publishA;
+  assert.equal(held.length, 1);
+  await publishA(held[0]!);
+  const idaSeen = new Promise<void>((resolve) => hal.bind('pusher:member_added', (added: { id: string }) => added.id === 'ida' && resolve()));
+  await join(nodeA, 'ida');
+  await idaSeen;
+  // Whichever came first on C (its reading of the members, or the held member_removed), gus is listed.
+  await waitUntil(() => ids(hal).join() === 'fay,gus,hal,ida', HEARTBEAT.heartbeatTtlMs + SLACK_MS, `hal sees gus (sees ${ids(hal).join()})`);
+  for (const node of [nodeA, nodeB, nodeC]) {
+    const listed = await signedCall(node.url, 'GET', `/apps/${TEST_APP.id}/channels/${channel}/users`);
+    assert.deepEqual((listed.json.users as { id: string }[]).map((user) => user.id).sort(), ['fay', 'gus', 'hal', 'ida']);
+  }
+  assert.deepEqual(ids(fay), ['fay', 'gus', 'hal', 'ida']);
 });

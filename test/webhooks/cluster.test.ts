@@ -10,10 +10,13 @@
  * - a receiver that is down gets everything once back.
  * Cycle counts: WEBHOOK_CYCLES (default 60; `npm run test:webhooks-cycles` runs 1,000),
  * outage length: WEBHOOK_OUTAGE_SEC (default 3; the acceptance figure is 30).
+ * WEBHOOK_TEST_REDIS=cluster runs the same cases on a Redis Cluster of 3 masters and 3
+ * replicas instead of one redis-server (redis-cluster.test.ts does).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
+import { startCluster, type TestCluster } from '../helpers/redis-cluster.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { RawPusherClient } from '../helpers/ws-client.ts';
 import type { Subscriber } from '../../src/core/types.ts';
@@ -25,16 +28,19 @@ const OUTAGE_SEC = Number(process.env.WEBHOOK_OUTAGE_SEC ?? 3);
 /** Channels cycling in parallel: each runs about 20 cycles (50 channels at most). */
 const CHANNELS = Math.min(50, Math.max(1, Math.round(CYCLES / 20)));
 
-let redis: TestRedis;
+const ON_CLUSTER = process.env.WEBHOOK_TEST_REDIS === 'cluster';
+
+let redis: TestRedis | TestCluster;
 let receiver: Receiver;
 const nodes: RunningApp[] = [];
 
 before(async () => {
-  redis = await startRedis();
+  redis = ON_CLUSTER ? await startCluster() : await startRedis();
+  const where = 'addresses' in redis ? { cluster: { nodes: redis.addresses } } : { url: redis.url };
   receiver = await startReceiver({ appId: TEST_APP.id, key: TEST_APP.key, secret: TEST_APP.secret });
   const config = testConfig({
     apps: [{ ...TEST_APP, webhooks: [{ url: `${receiver.url}/cluster`, event_types: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'user_online', 'user_offline'] }] }],
-    backend: { driver: 'redis', redis: { url: redis.url, keyPrefix: `wh${Math.random().toString(36).slice(2, 8)}:` } },
+    backend: { driver: 'redis', redis: { ...where, keyPrefix: `wh${Math.random().toString(36).slice(2, 8)}:` } },
     webhookDelivery: { leaveDelayMs: 60, retryBaseMs: 50, retryMaxMs: 400, maxAttempts: 100, timeoutMs: 10_000 },
   });
   for (const id of ['n1', 'n2', 'n3']) nodes.push(await startApp(config, id));
@@ -42,7 +48,7 @@ before(async () => {
 after(async () => {
   for (const node of nodes) await node.close();
   await receiver.close();
-  await redis.stop();
+  await redis?.stop();
 });
 
 const subscriber = (id: string): Subscriber => ({ connectionId: id, deliver: () => undefined });

@@ -34,8 +34,13 @@ export class MemoryLog implements MessageLog {
     return this.appendNow(stream, body, retention);
   }
 
-  async appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy }[]): Promise<LogEntry[]> {
-    return items.map((item) => this.appendNow(item.stream, item.body, item.retention));
+  appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy }[]): Promise<LogEntry[]> {
+    // Not async (every publish comes through here): one settled promise, no async frame.
+    try {
+      return Promise.resolve(items.map((item) => this.appendNow(item.stream, item.body, item.retention)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async read(stream: string, range: LogRange): Promise<LogEntry[]> {
@@ -121,14 +126,15 @@ export class MemoryLog implements MessageLog {
       this.streams.set(stream, state);
     }
     state.maxAgeMs = retention.maxAgeMs;
-    const entry: LogEntry = { epoch: state.epoch, seq: ++state.lastSeq, time: this.now(), body };
+    const now = this.now();
+    const entry: LogEntry = { epoch: state.epoch, seq: ++state.lastSeq, time: now, body };
     if (retention.maxCount > 0) {
       state.entries.push(entry);
       state.bytes += Buffer.byteLength(body);
       // Trimming only moves the window's start (entry-window.ts): O(1) per append at maxCount.
       const excess = state.entries.length - retention.maxCount;
       if (excess > 0) this.drop(state, excess);
-      this.expire(state);
+      this.expire(state, now);
     }
     this.bus.emit({ kind: 'append', stream, entry });
     return entry;
@@ -139,9 +145,9 @@ export class MemoryLog implements MessageLog {
     return this.streams.get(stream)?.epoch ?? null;
   }
 
-  private expire(state: Stream): void {
+  private expire(state: Stream, now: number = this.now()): void {
     if (state.maxAgeMs <= 0) return;
-    const cutoff = this.now() - state.maxAgeMs;
+    const cutoff = now - state.maxAgeMs;
     let count = 0;
     while (count < state.entries.length && state.entries.at(count)!.time < cutoff) count++;
     if (count > 0) this.drop(state, count);

@@ -25,12 +25,17 @@
  * one slot, so its appends arrive on one connection, in seq order.
  *
  * Redis pub/sub is at-most-once: a node that is disconnected misses what is published
- * meanwhile. On a standalone Redis (or Sentinel) the subscriptions are renewed on every
- * reconnect, and the handler is told: `lost` when the subscriber connection closes while
- * subscribed, `resumed` when the subscriptions are back, so the core catches up appends
- * from the log. On a cluster ioredis renews the sharded subscriptions itself when the
- * slot map changes (a failover, a moved slot); it reports no per-master outage, so no
- * `lost`/`resumed` is told there and what was published meanwhile is only in history.
+ * meanwhile. The handler is told `lost` when a subscriber connection closes while
+ * subscribed, and `resumed` once every wanted topic is subscribed again, so the core
+ * catches up appends from the log:
+ * - standalone Redis (or Sentinel): one subscriber connection, which reconnects by itself;
+ *   the subscriptions are renewed on every `ready`;
+ * - cluster: one sharded subscriber connection per master, which ioredis does not reconnect
+ *   but replaces (after refreshing the slot map: a restarted master, a failover, a killed
+ *   connection), renewing its subscriptions and then emitting `subscribersReady`. Which
+ *   topics the dropped connection carried is not reported, so all are taken as lost and
+ *   subscribed again (SSUBSCRIBE is idempotent); `resumed` follows their confirmations.
+ * Between `lost` and `resumed` the node is off the bus (`isSubscribed` false).
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -58,6 +63,8 @@ export class RedisBus implements InterestBus {
   private subscribed = false;
   /** Set when a subscription was lost; the next successful one reports `resumed`. */
   private lost = false;
+  /** Subscriber connections closed so far (a resubscription that saw one close meanwhile is not trusted). */
+  private losses = 0;
   private readonly waiters = new Set<() => void>();
   /** The topic stem as bytes: a frame is ours when its topic starts with it. */
   private readonly stemBytes: Buffer;
@@ -89,16 +96,29 @@ export class RedisBus implements InterestBus {
     const onMessage = (topic: Buffer, message: Buffer): void => this.receive(topic, message);
     subscriber.on(context.cluster ? 'smessageBuffer' : 'messageBuffer', onMessage);
     subscriber.on('ready', () => void this.resubscribe());
-    subscriber.on('close', () => {
-      // A cluster keeps its sharded subscriptions across node reconnects itself.
-      if (context.cluster) return;
-      this.live.clear();
-      this.pending.clear();
-      if (!this.subscribed) return;
-      this.subscribed = false;
-      this.lost = true;
-      this.tell({ kind: 'lost' });
-    });
+    if (context.cluster) {
+      // ioredis emits `-node` with the node's key when a sharded subscriber connection
+      // ended (without a key when a node left its command connection pool: not ours).
+      subscriber.on('-node', (_node: unknown, nodeKey?: string) => {
+        if (nodeKey !== undefined) this.subscriptionLost();
+      });
+      subscriber.on('subscribersReady', () => {
+        if (this.lost) void this.resubscribe();
+      });
+    } else {
+      subscriber.on('close', () => this.subscriptionLost());
+    }
+  }
+
+  /** A subscriber connection closed: its subscriptions are gone (told once, until `resumed`). */
+  private subscriptionLost(): void {
+    this.live.clear();
+    this.pending.clear();
+    this.losses++;
+    if (!this.subscribed) return;
+    this.subscribed = false;
+    this.lost = true;
+    this.tell({ kind: 'lost' });
   }
 
   setHandler(handler: BusHandler): void {
@@ -162,6 +182,11 @@ export class RedisBus implements InterestBus {
     return count;
   }
 
+  /** Topics this node is subscribed to now (the signal topic included). */
+  subscribedTopics(): number {
+    return this.live.size;
+  }
+
   /** Streams whose own topic this node is subscribed to now (interest routing). */
   subscribedStreams(): number {
     let count = 0;
@@ -202,14 +227,18 @@ export class RedisBus implements InterestBus {
     return this.streamTopics.has(topic);
   }
 
-  /** (Re)subscribes every wanted topic on a fresh connection. */
+  /** (Re)subscribes every wanted topic on a fresh connection (on a cluster: the topics not confirmed live). */
   private async resubscribe(): Promise<void> {
     if (!this.context.cluster) {
       this.live.clear();
       this.pending.clear();
     }
+    const losses = this.losses;
     try {
       await this.subscribeTopics(this.wantedTopics());
+      // A connection dropped meanwhile: the subscriptions confirmed may be gone already.
+      // Its replacement brings the next attempt (`ready`, or `subscribersReady` on a cluster).
+      if (this.losses !== losses) return;
       if (this.subscribed) return;
       this.subscribed = true;
       for (const wake of [...this.waiters]) wake();
@@ -248,7 +277,7 @@ export class RedisBus implements InterestBus {
       return this.waitUntilSubscribed(this.context.commandTimeoutMs).then(() => undefined);
     }
     const work = this.subscribeTopics([topic]).catch((error: unknown) => {
-      this.logger.warn({ error: (error as Error).message }, 'bus shard subscription failed');
+      this.logger.warn({ error: (error as Error).message }, 'bus topic subscription failed');
     });
     return work;
   }
@@ -301,6 +330,9 @@ export class RedisBus implements InterestBus {
     });
     const settled = done.catch((error: unknown) => {
       this.pending.delete(topic);
+      // Not subscribed, and no longer wanted: nothing of the stream arrives here any more.
+      const stream = this.streamOfTopic(topic);
+      if (stream !== undefined && !this.watches.has(stream)) this.lastPassed.delete(stream);
       throw error;
     });
     this.pending.set(

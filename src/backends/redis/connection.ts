@@ -7,7 +7,8 @@
  * - a per-command timeout (`commandTimeoutMs`) for a Redis that is connected but stuck;
  * - commands in flight when the connection drops are rejected, never replayed after the
  *   reconnect (an append must not run twice behind the caller's back);
- * - reconnection forever, with capped exponential backoff plus jitter.
+ * - reconnection forever, with capped exponential backoff plus jitter; the connections
+ *   of one node come back together (`reconnectTogether`).
  * Connection state changes are logged once per change, not once per retry.
  *
  * Failover: on Sentinel, a dropped connection asks the sentinels for the master again,
@@ -186,4 +187,36 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
     connected = false;
   });
   return client;
+}
+
+/**
+ * Makes a node's connections to one standalone (or Sentinel) Redis come back together:
+ * when one of them is ready again, every other one still waiting out its reconnection
+ * delay connects at once, instead of when its own timer fires. Readiness needs both the
+ * command and the subscriber connection, so without this a restarted Redis would be
+ * usable only after the slowest of their jittered delays. A cluster's node connections
+ * are ioredis's own (left alone).
+ */
+export function reconnectTogether(connections: readonly RedisClient[]): void {
+  const standalone = connections.filter((connection): connection is Redis => connection instanceof Redis);
+  for (const connection of standalone) {
+    connection.on('ready', () => {
+      for (const other of standalone) if (other !== connection) reconnectNow(other);
+    });
+  }
+}
+
+/**
+ * Ends a connection's wait for its reconnection timer and connects now. The pending timer
+ * is cancelled first (ioredis keeps it in `reconnectTimeout`): left running it would fire
+ * later and could reopen a connection closed meanwhile. Where that timer cannot be found
+ * (another ioredis version), the connection keeps its own schedule.
+ */
+function reconnectNow(connection: Redis): void {
+  if (connection.status !== 'reconnecting') return;
+  const internals = connection as unknown as { reconnectTimeout?: NodeJS.Timeout | null };
+  if (internals.reconnectTimeout === undefined || internals.reconnectTimeout === null) return;
+  clearTimeout(internals.reconnectTimeout);
+  internals.reconnectTimeout = null;
+  connection.connect().catch(() => undefined);
 }

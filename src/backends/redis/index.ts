@@ -6,12 +6,12 @@
  * backend is simpler and faster.
  *
  * On a Redis Cluster every atomic step touches one hash slot (keys.ts), the bus is
- * sharded (SSUBSCRIBE/SPUBLISH on one topic per shard, keys.ts), and the outbox is left out: its scripts
- * span channels and lanes, so webhooks are refused at start-up on a cluster.
+ * sharded (SSUBSCRIBE/SPUBLISH on one topic per shard, keys.ts), and the outbox keeps its
+ * keys per shard (outbox.ts).
  *
  * Two connections per node: one for commands and scripts, one dedicated to the bus
  * subscription (a subscribed connection can run nothing else). Both reconnect forever
- * by themselves. While Redis is unreachable every operation fails fast with
+ * by themselves, and together: the first one back brings the others (connection.ts). While Redis is unreachable every operation fails fast with
  * RC_ERR_BACKEND_UNAVAILABLE (or RC_ERR_BACKEND_TIMEOUT), `ping` rejects (so /ready
  * answers 503), and service resumes when Redis is back — no restart needed. Keys are
  * prefixed with `keyPrefix`, so deployments can share one Redis.
@@ -22,7 +22,7 @@ import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
-import { createConnection, describeTarget, type RedisClient, type RedisContext } from './connection.ts';
+import { createConnection, describeTarget, reconnectTogether, type RedisClient, type RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 import { createKeys } from './keys.ts';
 import { RedisGeneration } from './generation.ts';
@@ -44,10 +44,10 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   const client = createConnection(config, 'commands', logger, telemetry);
   const subscriber = createConnection(config, 'subscriber', logger, telemetry);
   // The outbox (webhooks) has its own connection, so its traffic never queues behind, or
-  // delays, channel publishes on the command connection. Not on a cluster (see above).
-  const outboxClient = cluster ? null : createConnection(config, 'outbox', logger, telemetry);
+  // delays, channel publishes on the command connection.
+  const outboxClient = createConnection(config, 'outbox', logger, telemetry);
   defineScripts(client, cluster);
-  if (outboxClient !== null) defineScripts(outboxClient);
+  defineScripts(outboxClient, cluster);
   const keys = createKeys(config.keyPrefix, config.shards);
   const context: RedisContext = {
     client,
@@ -59,10 +59,12 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     waitTimeoutMs: config.waitTimeoutMs ?? 500,
   };
   const bus = new RedisBus(context, subscriber, config.routing ?? 'interest', logger.child({ component: 'bus' }));
+  telemetry.busTopicCount = () => bus.subscribedTopics();
   const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
   const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
-  const connections: RedisClient[] = [client, subscriber, ...(outboxClient === null ? [] : [outboxClient])];
+  const connections: RedisClient[] = [client, subscriber, outboxClient];
+  reconnectTogether(connections);
   let closed = false;
 
   const backend = {
@@ -74,7 +76,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
-    ...(outboxClient === null ? {} : { outbox: new RedisOutbox({ ...context, client: outboxClient }) }),
+    outbox: new RedisOutbox({ ...context, client: outboxClient }),
     quotas: new RedisQuotas(context, config.keyPrefix),
     telemetry,
     generation,
@@ -100,7 +102,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
         void generation.start();
         return;
       }
-      if (cluster) await allNodesReady(client as Cluster, config.commandTimeoutMs);
+      if (cluster) await Promise.all([client, outboxClient].map((connection) => allNodesReady(connection as Cluster, config.commandTimeoutMs)));
       await warnIfTooOld(client, logger);
       await generation.start();
     },

@@ -21,7 +21,8 @@
  * opaque here) always the suffix, so no two kinds collide even when it contains ':'.
  * Keys that span streams (a node's channels, the occupied-channel index, node expiries,
  * KV values, the outbox's lanes) are single keys used by single-key commands, or by
- * scripts only on a standalone Redis (the outbox; see index.ts). A prefix that itself
+ * the outbox's scripts on a standalone Redis; on a cluster the outbox keeps its keys
+ * per shard instead (outbox.ts). A prefix that itself
  * holds a `{…}` tag pins every key to that one slot (legal; one master then carries all).
  *
  *   {p}bus                      pub/sub topic: signals
@@ -51,6 +52,8 @@
  *   {p}ob:lane:{lane}           list: a lane's items, oldest first
  *   {p}ob:meta:{lane}           hash: head, epoch, sched, tries of a lane
  *   {p}ob:once:{key}            string with PX TTL: an append already made (outbox once keys)
+ *   {p}{t}:ob:…                 on a Redis Cluster, the outbox keys above (up, seq, active, lane,
+ *                               meta, once) per shard, in its slot; lanes named `{lane}@{shard}`
  *   {p}generation               string: the store's generation marker (generation.ts)
  * ({S} is the stream, {t} its shard's tag. "A superset": kept beside the per-stream
  * scripts, not inside them, so it may name a stream that no longer needs it; readers
@@ -101,6 +104,11 @@ export interface RedisKeys {
   readonly outboxLanePrefix: string;
   readonly outboxMetaPrefix: string;
   outboxOnce(key: string): string;
+  /**
+   * On a Redis Cluster the outbox is kept per shard, in the shard's slot: this prefix
+   * (`{p}{t}:ob:`) replaces `{p}ob:` for every outbox key of shard `shard` (outbox.ts).
+   */
+  outboxPart(shard: number): string;
   /** The generation marker: its disappearance means Redis lost its data. */
   readonly generation: string;
 }
@@ -144,6 +152,7 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     outboxLanePrefix: `${prefix}ob:lane:`,
     outboxMetaPrefix: `${prefix}ob:meta:`,
     outboxOnce: (key) => `${prefix}ob:once:${key}`,
+    outboxPart: (shard) => `${prefix}{${tagOf(shard)}}:ob:`,
     generation: `${prefix}generation`,
   };
 }

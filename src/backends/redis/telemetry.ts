@@ -16,6 +16,12 @@ export class RedisTelemetry implements BackendTelemetry {
   private sum = 0;
   private count = 0;
   busReconnects = 0;
+  /** Reads the bus's live topic count (set once the bus exists). */
+  busTopicCount: () => number = () => 0;
+
+  get busTopics(): number {
+    return this.busTopicCount();
+  }
 
   get commandErrors(): ReadonlyMap<string, number> {
     return this.errors;

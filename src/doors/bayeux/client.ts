@@ -34,7 +34,7 @@
  */
 import type { BotSession } from '../../core/bot-sessions.ts';
 import type { StreamPosition } from '../../core/serials.ts';
-import { isCreateRecord, type ChannelMessage, type PresenceChange, type Subscriber } from '../../core/types.ts';
+import { isCreateRecord, type ChannelMessage, type PresenceChange, type RecoveryFailure, type Subscriber } from '../../core/types.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
 import { STREAM_CHANNEL, type BotWire } from './stream.ts';
@@ -62,6 +62,11 @@ export interface Targets {
 }
 
 const EVERYWHERE: Targets = { stream: true, mapped: true };
+
+/** The event telling a bot that missed messages of a Bayeux channel cannot be delivered (docs/bot-api.md). */
+export function recoveryFailedText(bayeuxChannel: string, lastSerial: string, code: RecoveryFailure, reason: string): string {
+  return JSON.stringify({ channel: bayeuxChannel, data: { messageType: 'RecoveryFailed', lastSerial, code, contentData: reason, timestamp: Date.now() } });
+}
 const complement = (targets: Targets): Targets => ({ stream: !targets.stream, mapped: !targets.mapped });
 
 interface PendingConnect {
@@ -172,6 +177,22 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   /** Queues a prepared event text (recovery signals). */
   pushText(text: string): void {
     this.push(text);
+  }
+
+  /**
+   * Messages of `channel` missed while this node was off the bus could not be caught up
+   * from its log (core/bus-inbound.ts): the bot is told by a `RecoveryFailed` event where
+   * that channel's messages reach it (`/service/stream` for its room channel; the mapped
+   * channel when a subscription matches it, raw-data channels excepted), as after a failed
+   * `ext.last_serial` recovery. `lastSerial` is the last serial delivered on this node,
+   * else the bot's own last one for the channel.
+   */
+  recoveryFailed(channel: string, lastSerial: string, reason: string, code: RecoveryFailure): void {
+    if (this.closed) return;
+    const serial = lastSerial !== '' ? lastSerial : (this.cursor.get(channel) ?? '');
+    if (channel === this.session.channel && this.subscriptions.has(STREAM_CHANNEL)) this.push(recoveryFailedText(STREAM_CHANNEL, serial, code, reason));
+    const bayeux = bayeuxOfChannel(channel);
+    if (bayeux !== null && !this.wire.isRawChannel(channel) && this.matchesMapped(bayeux)) this.push(recoveryFailedText(bayeux, serial, code, reason));
   }
 
   /** People (and other bots) entering and leaving the room reach `/service/stream` as Join / Exit. */

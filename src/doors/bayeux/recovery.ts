@@ -23,7 +23,7 @@ import type { Core } from '../../core/core.ts';
 import { parseSerial, type StreamPosition } from '../../core/serials.ts';
 import type { ChannelMessage, RecoveryFailure } from '../../core/types.ts';
 import { bayeuxOfChannel, channelOfBayeux } from './channel-map.ts';
-import type { BayeuxClient, Targets } from './client.ts';
+import { recoveryFailedText, type BayeuxClient, type Targets } from './client.ts';
 import { isChannelName, patternMatches } from './grammar.ts';
 import { STREAM_CHANNEL, type BotWire } from './stream.ts';
 
@@ -139,8 +139,5 @@ export async function recover(core: Core, wire: BotWire, client: BayeuxClient, p
 function recoveryFailedEvent(plan: RecoveryPlan, reason: string, code: RecoveryFailure, wire: BotWire): string | null {
   const channel = plan.to.stream ? STREAM_CHANNEL : bayeuxOfChannel(plan.channel);
   if (channel === null || (!plan.to.stream && wire.isRawChannel(plan.channel))) return null;
-  return JSON.stringify({
-    channel,
-    data: { messageType: 'RecoveryFailed', lastSerial: plan.lastSerial.slice(0, MAX_SERIAL_LENGTH), code, contentData: reason, timestamp: Date.now() },
-  });
+  return recoveryFailedText(channel, plan.lastSerial.slice(0, MAX_SERIAL_LENGTH), code, reason);
 }

@@ -39,7 +39,7 @@ export interface NodeReport {
   readonly connections: { readonly ws: number; readonly bayeuxLongPolls: number };
   readonly deliveriesPerSec: number;
   readonly restRequestsPerSec: number;
-  /** Channel messages per second by door: the same on every node (each sees every message). */
+  /** Channel messages per second this node published, by door (the cluster's is the sum over nodes). */
   readonly publishesPerSec: Readonly<Record<string, number>>;
   readonly backend: { readonly ok: boolean; readonly latencyMs: number | null; readonly error?: string };
   readonly memoryRssBytes: number;

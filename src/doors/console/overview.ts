@@ -31,7 +31,7 @@ export interface Overview {
   readonly nodes: readonly NodeView[];
   readonly totals: {
     readonly connections: { readonly ws: number; readonly bayeuxLongPolls: number };
-    /** Cluster-wide, by door (every node sees every message: taken from this node's report). */
+    /** Cluster-wide, by door: summed over the nodes' reports (each publish is counted by the node that took it). */
     readonly publishesPerSec: Readonly<Record<string, number>>;
     /** Summed over the nodes' reports. */
     readonly deliveriesPerSec: number;
@@ -73,17 +73,19 @@ export class ClusterOverview implements OverviewSource {
     let ws = 0;
     let bayeuxLongPolls = 0;
     let deliveriesPerSec = 0;
+    const publishesPerSec: Record<string, number> = {};
     for (const node of nodes) {
       ws += node.connections.ws;
       bayeuxLongPolls += node.connections.bayeuxLongPolls;
       deliveriesPerSec += node.deliveriesPerSec;
+      // Each publish is counted by the node that took it.
+      for (const [door, rate] of Object.entries(node.publishesPerSec)) publishesPerSec[door] = Math.round(((publishesPerSec[door] ?? 0) + rate) * 10) / 10;
     }
-    const own = nodes.find((node) => node.self) ?? nodes[0];
     return {
       generatedAt: now,
       backend: { driver: this.core.backend.driver, ...backend },
       nodes,
-      totals: { connections: { ws, bayeuxLongPolls }, publishesPerSec: own?.publishesPerSec ?? {}, deliveriesPerSec: Math.round(deliveriesPerSec * 10) / 10 },
+      totals: { connections: { ws, bayeuxLongPolls }, publishesPerSec, deliveriesPerSec: Math.round(deliveriesPerSec * 10) / 10 },
       queues,
       apps,
     };

@@ -6,7 +6,9 @@
  * channel costs a bounded amount whatever the traffic.
  *
  * One message tap and one mutation tap serve every watcher, installed while at least
- * one page watches; a message of a channel nobody tails costs one Map lookup.
+ * one page watches; a message of a channel nobody tails costs one Map lookup. A tailed
+ * channel is followed on the bus while tailed (`Core.followChannel`), so a node routing by
+ * interest receives it even with no subscriber of the channel here.
  */
 import type { Core } from '../../core/core.ts';
 import type { ChannelMessage } from '../../core/types.ts';
@@ -37,6 +39,11 @@ export interface TailBatch {
   readonly skipped: number;
 }
 
+/** The pages tailing one channel, and the hold on its messages taken for them. */
+interface Tailed extends Set<Watcher> {
+  unfollow?: () => void;
+}
+
 interface Watcher {
   readonly deliver: (batch: TailBatch) => void;
   events: TailEvent[];
@@ -63,7 +70,7 @@ export function tailEventOf(message: ChannelMessage): TailEvent {
 
 export class TailHub {
   /** App id → channel → the pages tailing it (two levels: no key string is built per message). */
-  private readonly watchers = new Map<string, Map<string, Set<Watcher>>>();
+  private readonly watchers = new Map<string, Map<string, Tailed>>();
   private watched = 0;
   private untaps: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -82,7 +89,8 @@ export class TailHub {
     }
     let set = channels.get(channel);
     if (set === undefined) {
-      set = new Set();
+      set = new Set() as Tailed;
+      set.unfollow = this.core.followChannel(appId, channel);
       channels.set(channel, set);
       this.watched++;
     }
@@ -93,6 +101,7 @@ export class TailHub {
       const current = this.watchers.get(appId)?.get(channel);
       if (current === undefined || !current.delete(watcher)) return;
       if (current.size === 0) {
+        current.unfollow?.();
         this.watched--;
         this.watchers.get(appId)!.delete(channel);
         if (this.watchers.get(appId)!.size === 0) this.watchers.delete(appId);
@@ -108,6 +117,12 @@ export class TailHub {
 
   stop(): void {
     for (const untap of this.untaps.splice(0)) untap();
+    for (const channels of this.watchers.values()) {
+      for (const set of channels.values()) {
+        set.unfollow?.();
+        delete set.unfollow;
+      }
+    }
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }

@@ -4,10 +4,10 @@
  * - open WebSocket upgrades on `/app/…` (one listener on the HTTP server's `upgrade`);
  * - Bayeux requests in flight (held long-polls) and REST requests started (one
  *   prefix check per HTTP request);
- * - channel messages by door (the record's origin) and local deliveries (the channel's
- *   local subscriber count), from one message tap. Every node receives every message,
- *   so the message counts of any node are the whole cluster's publishes; deliveries are
- *   this node's and are summed over nodes by the overview.
+ * - channel messages this node published, by door (the core's publish counters: each
+ *   publish is counted once, on the node that took it, so the overview sums them over
+ *   nodes), and local deliveries (the channel's local subscriber count) from one message
+ *   tap (a node receives only its subscribers' channels, so deliveries are summed too).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../../core/core.ts';
@@ -21,7 +21,7 @@ export interface TrafficTotals {
   readonly bayeuxInFlight: number;
   /** Signed REST requests received by this node. */
   readonly restRequests: number;
-  /** Channel messages seen (cluster-wide), by the door they came in through. */
+  /** Channel messages this node published (one per channel), by the door they came in through. */
   readonly published: Readonly<Record<Origin, number>>;
   /** Messages handed to this node's subscribers. */
   readonly delivered: number;
@@ -36,7 +36,6 @@ export class TrafficCounters {
   private bayeuxInFlight = 0;
   private restRequests = 0;
   private delivered = 0;
-  private readonly published: Record<Origin, number> = { rest: 0, ws: 0, bayeux: 0, console: 0, internal: 0 };
   private readonly untap: () => void;
 
   constructor(
@@ -63,19 +62,23 @@ export class TrafficCounters {
   }
 
   read(): TrafficTotals {
+    const published: Record<Origin, number> = { rest: 0, ws: 0, bayeux: 0, console: 0, internal: 0 };
+    // Keys are `{appId}\n{door}`.
+    for (const [key, count] of this.core.counters.published.entries()) {
+      const door = key.slice(key.lastIndexOf('\n') + 1);
+      if (door in published) published[door as Origin] += count;
+      else published.internal += count;
+    }
     return {
       wsOpen: this.wsOpen,
       bayeuxInFlight: this.bayeuxInFlight,
       restRequests: this.restRequests,
-      published: { ...this.published },
+      published,
       delivered: this.delivered,
     };
   }
 
   private readonly onMessage = (message: ChannelMessage): void => {
-    const origin = message.record.origin;
-    if (origin in this.published) this.published[origin]++;
-    else this.published.internal++;
     this.delivered += this.core.hub.localCount(message.appId, message.channel);
   };
 }

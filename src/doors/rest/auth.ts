@@ -14,7 +14,7 @@
  * at start-up rather than being served unsigned.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preParsingHookHandler, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preParsingHookHandler, RawRequestDefaultExpression, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith } from '../../errors.ts';
@@ -107,6 +107,7 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
 }
 
 type RequestPayload = Parameters<preParsingHookHandler>[2];
+type RawBody = RawRequestDefaultExpression;
 type PreParsingDone = (error?: Error | null, payload?: RequestPayload) => void;
 
 /** True when the request says a body follows (a length above 0, or chunked). */
@@ -114,6 +115,96 @@ function announcesBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return request.headers['transfer-encoding'] !== undefined;
+}
+
+type BodyDone = (error: Error | null, body?: unknown) => void;
+
+/** Where a body being read keeps its state: on the stream itself, so the listeners are shared functions, not closures per request. */
+const READ = Symbol('roomcast.bodyRead');
+type BodyStream = RawBody & { [READ]?: BodyRead };
+
+/**
+ * One body being read. Most bodies arrive in one chunk: it is hashed in one call at the
+ * end. From a second chunk on, the bytes are hashed as they arrive.
+ */
+class BodyRead {
+  readonly params: Map<string, string> | null;
+  readonly digest: boolean;
+  first: Buffer | null = null;
+  chunks: Buffer[] | null = null;
+  hash: Hash | null = null;
+  received = 0;
+
+  constructor(
+    readonly request: FastifyRequest,
+    readonly done: BodyDone,
+    readonly limit: number,
+  ) {
+    this.params = request.signedParams;
+    this.digest = this.params?.has('body_md5') === true;
+  }
+
+  add(chunk: Buffer): boolean {
+    this.received += chunk.length;
+    if (this.received > this.limit) return false;
+    if (this.first === null) {
+      this.first = chunk;
+      return true;
+    }
+    if (this.chunks === null) {
+      this.chunks = [this.first];
+      if (this.digest) this.hash = createHash('md5').update(this.first);
+    }
+    this.hash?.update(chunk);
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  end(): void {
+    const body = this.chunks === null ? (this.first ?? EMPTY_BODY) : Buffer.concat(this.chunks, this.received);
+    try {
+      if (this.params !== null) {
+        const digest = !this.digest || this.received === 0 ? null : this.hash === null ? md5Hex(body) : this.hash.digest('hex');
+        verifyBodyDigest(this.params, this.received, digest);
+      }
+    } catch (error) {
+      this.done(error as Error, undefined);
+      return;
+    }
+    this.request.rawBody = body;
+    this.done(null, undefined);
+  }
+}
+
+/** Stops listening to `stream` and hands its read state over (null once finished). */
+function finishRead(stream: BodyStream): BodyRead | null {
+  stream.off('data', onBodyData);
+  stream.off('end', onBodyEnd);
+  stream.off('error', onBodyError);
+  const read = stream[READ] ?? null;
+  stream[READ] = undefined;
+  return read;
+}
+
+function onBodyData(this: BodyStream, chunk: Buffer): void {
+  const read = this[READ];
+  if (read === undefined || read.add(chunk)) return;
+  void read.request.raw.socket?.setKeepAlive(false);
+  finishRead(this);
+  read.done(createError('RC_ERR_HTTP_BODY_TOO_LARGE', read.limit), undefined);
+}
+
+function onBodyEnd(this: BodyStream): void {
+  // The listeners stay: nothing more comes after `end` (a late `error` finds no state and
+  // does nothing), and removing three listeners from a stream costs more than the rest
+  // of the read.
+  const read = this[READ];
+  this[READ] = undefined;
+  read?.end();
+}
+
+function onBodyError(this: BodyStream, error: Error): void {
+  finishRead(this)?.done(clientAborted(error), undefined);
 }
 
 /**
@@ -132,61 +223,22 @@ function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, r
   app.removeAllContentTypeParsers();
   // Bytes, not text: `body_md5` is the MD5 of the bytes sent, and a body that is not valid
   // UTF-8 would hash differently once decoded (a correctly signed one would get a 401).
-  app.addContentTypeParser('*', (request, payload, done) => {
+  const reader = (request: FastifyRequest, payload: RawBody, done: BodyDone): void => {
     const declared = Number(request.headers['content-length']);
     if (declared > limit) {
       done(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit), undefined);
       return;
     }
-    const params = request.signedParams;
-    const digest = params?.has('body_md5') === true;
-    // Most bodies arrive in one chunk: it is hashed in one call at the end. From a second
-    // chunk on, the bytes are hashed as they arrive.
-    let first: Buffer | null = null;
-    let chunks: Buffer[] | null = null;
-    let hash: Hash | null = null;
-    let received = 0;
-    const finish = (error: Error | null): void => {
-      payload.off('data', onData);
-      payload.off('end', onEnd);
-      payload.off('error', onError);
-      if (error !== null) done(error, undefined);
-    };
-    const onData = (chunk: Buffer): void => {
-      received += chunk.length;
-      if (received > limit) {
-        void request.raw.socket?.setKeepAlive(false);
-        finish(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit));
-        return;
-      }
-      if (first === null) {
-        first = chunk;
-        return;
-      }
-      if (chunks === null) {
-        chunks = [first];
-        if (digest) hash = createHash('md5').update(first);
-      }
-      hash?.update(chunk);
-      chunks.push(chunk);
-    };
-    const onError = (error: Error): void => finish(clientAborted(error));
-    const onEnd = (): void => {
-      finish(null);
-      const body = chunks === null ? (first ?? EMPTY_BODY) : Buffer.concat(chunks, received);
-      try {
-        if (params !== null) verifyBodyDigest(params, received, !digest || received === 0 ? null : hash === null ? md5Hex(body) : hash.digest('hex'));
-      } catch (error) {
-        done(error as Error, undefined);
-        return;
-      }
-      request.rawBody = body;
-      done(null, undefined);
-    };
-    payload.on('data', onData);
-    payload.on('end', onEnd);
-    payload.on('error', onError);
-  });
+    (payload as BodyStream)[READ] = new BodyRead(request, done, limit);
+    payload.on('data', onBodyData);
+    payload.on('end', onBodyEnd);
+    payload.on('error', onBodyError);
+  };
+  app.addContentTypeParser('*', reader);
+  // The same reader under the usual type: Fastify caches the parser it finds for a
+  // Content-Type header, except the catch-all, which it would look up (parsing the
+  // header) on every request.
+  app.addContentTypeParser('application/json', reader);
   return (request, _reply, done) => {
     const bytes = rawBodyOf(request);
     if (bytes.length === 0) {

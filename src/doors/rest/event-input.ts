@@ -132,7 +132,7 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   const channelList = optionalChannelList(event.channels);
   if (channel !== undefined && channelList !== undefined) throw createError('RC_ERR_EVENT_CHANNEL_AND_CHANNELS');
   // A channel named twice would get the event twice; deliver once per distinct name.
-  const targets = [...new Set(channelList ?? (channel === undefined ? [] : [channel]))];
+  const targets = channelList === undefined ? (channel === undefined ? [] : [channel]) : [...new Set(channelList)];
   if (targets.length > app.limits.maxChannelsPerEvent) {
     throw createError('RC_ERR_EVENT_TOO_MANY_CHANNELS', app.limits.maxChannelsPerEvent, targets.length);
   }
@@ -143,29 +143,28 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   const info = optionalString(event, 'info', MAX_INFO_LENGTH);
   const extras = optionalExtras(event.extras);
   const tags = parseTags(event.tags);
-  const channels: string[] = [];
+  let channels: string[] = targets;
   const userIds: string[] = [];
-  for (const target of targets) {
-    if (target.startsWith(SERVER_TO_USER_PREFIX)) {
-      const userId = target.slice(SERVER_TO_USER_PREFIX.length);
-      assertUserId(userId);
-      userIds.push(userId);
-    } else {
-      channels.push(target);
+  if (targets.some((target) => target.startsWith(SERVER_TO_USER_PREFIX))) {
+    channels = [];
+    for (const target of targets) {
+      if (target.startsWith(SERVER_TO_USER_PREFIX)) {
+        const userId = target.slice(SERVER_TO_USER_PREFIX.length);
+        assertUserId(userId);
+        userIds.push(userId);
+      } else {
+        channels.push(target);
+      }
     }
   }
-  const input: PublishInput = {
-    name,
-    channels,
-    data: event.data,
-    origin: 'rest',
-    sender: { type: 'Server', id: app.id },
-    ...(socketId === undefined ? {} : { socketId }),
-    ...(extras === undefined ? {} : { extras }),
-    ...(tags === undefined ? {} : { tags }),
-  };
+  // Built field by field (the usual event has none of the optional ones): no spread objects.
+  const input: { -readonly [K in keyof PublishInput]: PublishInput[K] } = { name, channels, data: event.data, origin: 'rest', sender: { type: 'Server', id: app.id } };
+  if (socketId !== undefined) input.socketId = socketId;
+  if (extras !== undefined) input.extras = extras;
+  if (tags !== undefined) input.tags = tags;
   // validateEvent checks name, channels and data size; an event for users only has no
   // channel, so it is checked with one stand-in channel (the users were checked above).
   const data = validateEvent(app, channels.length > 0 || userIds.length === 0 ? input : { ...input, channels: ['server-to-user'] });
-  return { input, userIds, data, info };
+  // The core publishes the data as the string just made: a JSON value is serialised once.
+  return { input: typeof event.data === 'string' ? input : { ...input, data }, userIds, data, info };
 }

@@ -16,6 +16,7 @@ import type { ChannelTraits } from '../../core/channels.ts';
 import type { Core } from '../../core/core.ts';
 import type { DeliveryTally } from '../../core/counters.ts';
 import type { RecoveryFailure } from '../../core/history.ts';
+import type { StreamPosition } from '../../core/serials.ts';
 import { matchesTags, type TagFilter } from '../../core/tag-filter.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../errors.ts';
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
@@ -45,6 +46,14 @@ export interface Subscription {
   bufferedCount?: number;
   /** The subscribe's tag filter: only events whose tags match are sent (see core/tag-filter.ts). */
   tagsFilter?: TagFilter;
+  /**
+   * Where the subscribe's own replay (a `last_serial` recovery, or the cached last event)
+   * ended: a live copy of an entry at or below it is not sent again. The node may fan out
+   * an entry after a history read already returned it (its catch-up from the log after a
+   * bus outage). Lifted by the first newer entry, since a channel's entries arrive in seq
+   * order.
+   */
+  floor?: StreamPosition;
 }
 
 /** The signed-in user of a connection, as the core reaches it (possibly from another node). */
@@ -121,6 +130,8 @@ export class Connection implements Subscriber {
   pendingCount = 0;
   /** Set once a subscription of this connection has a tag filter; until then `deliver` skips the filter lookup. */
   usesTagFilters = false;
+  /** Subscriptions holding a replay floor (`Subscription.floor`); while 0, delivery skips the lookup. */
+  floorCount = 0;
   user: SignedInUser | null = null;
   /** Set on protocol 2 connections only (protocol-v2.ts): message-model changes reach nobody else. */
   deliverMutation?: (message: ChannelMessage) => void;
@@ -179,11 +190,40 @@ export class Connection implements Subscriber {
         return;
       }
     }
+    if (this.floorCount !== 0 && this.belowFloor(message)) return;
     const frame = frameOfMessage(message);
     if (this.writer.write(frame)) {
       this.delivered.messages++;
       this.delivered.bytes += frame.length;
     }
+  }
+
+  /** Sets the subscription's replay floor (see `Subscription.floor`). */
+  setFloor(subscription: Subscription, position: StreamPosition): void {
+    if (position.epoch === null || position.seq <= 0) return;
+    if (subscription.floor === undefined) this.floorCount++;
+    subscription.floor = position;
+  }
+
+  /** Drops the subscription's replay floor, if it has one. */
+  clearFloor(subscription: Subscription): void {
+    if (subscription.floor === undefined) return;
+    delete subscription.floor;
+    this.floorCount--;
+  }
+
+  /**
+   * True when the message is a live copy of an entry its subscription's replay already
+   * sent; the first newer entry lifts the floor.
+   */
+  belowFloor(message: ChannelMessage): boolean {
+    if (message.seq === 0) return false;
+    const subscription = this.subscriptions.get(message.channel);
+    const floor = subscription?.floor;
+    if (floor === undefined) return false;
+    if (message.coveredBy(floor.epoch, floor.seq)) return true;
+    this.clearFloor(subscription!);
+    return false;
   }
 
   /** False when the message's channel was subscribed with a tag filter its tags do not match. */
@@ -340,6 +380,7 @@ export class Connection implements Subscriber {
       if (subscription.state === 'active') active.push(subscription.channel);
     }
     this.subscriptions.clear();
+    this.floorCount = 0;
     await Promise.all(active.map((channel) => this.core.unsubscribe(this.app.id, channel, this)));
   }
 

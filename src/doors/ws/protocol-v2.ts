@@ -36,10 +36,12 @@ export function enableProtocolV2(connection: Connection, query: URLSearchParams)
   states.set(connection, state);
   connection.deliver = (message) => {
     if (!connection.wants(message) || bufferedWhilePending(connection, message)) return;
+    if (connection.floorCount !== 0 && connection.belowFloor(message)) return;
     connection.sendFrame(sharedFrame(message, encodeCreateV2));
   };
   connection.deliverMutation = (message) => {
     if (bufferedWhilePending(connection, message)) return;
+    if (connection.floorCount !== 0 && connection.belowFloor(message)) return;
     sendChange(connection, state, message);
   };
 }

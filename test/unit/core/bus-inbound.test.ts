@@ -115,3 +115,17 @@ test('a channel with no position yet is read back to the time the bus was lost',
   await settled(inbound);
   assert.deepEqual(subscriber.got, ['during']);
 });
+
+test('a live copy arriving after a catch-up already delivered the entry from the log is not delivered again', async () => {
+  const { inbound, subscriber, append, live } = setUp();
+  const m1 = await append('m1');
+  live(m1);
+  live(m1);
+  const m2 = await append('m2');
+  live(m2);
+  live(m1);
+  live(m2);
+  await settled(inbound);
+  live(await append('m3'));
+  assert.deepEqual(subscriber.got, ['m1', 'm2', 'm3']);
+});

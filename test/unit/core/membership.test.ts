@@ -95,3 +95,38 @@ test('a registration claimed while a beat is busy is registered again by the nex
     await node.stop();
   }
 });
+
+test('a reap that fails on a backend fault is taken up again, so the dead registration\'s entries do not stay for good', async () => {
+  const backend = createMemoryBackend();
+  const channel = 'app-1:presence-room';
+  await backend.presence.join(channel, { connectionId: 'c1', nodeId: 'dead#3', userId: 'zed', userInfo: 'null' });
+  await backend.nodes.heartbeat('dead#3', 1);
+  let failures = 0;
+  const removeNode = backend.presence.removeNode.bind(backend.presence);
+  backend.presence.removeNode = async (id) => {
+    if (id === 'dead#3' && failures === 0) {
+      failures++;
+      throw new Error('the backend is unavailable (held by the test)');
+    }
+    return removeNode(id);
+  };
+  const departed: string[] = [];
+  const node = new NodeMembership({
+    backend,
+    nodeId: 'node-a',
+    heartbeatIntervalMs: INTERVAL_MS,
+    heartbeatTtlMs: TTL_MS,
+    announceDepartures: async (left) => void departed.push(...left.map((each) => each.userId)),
+    afterHeartbeat: async () => undefined,
+    reregister: () => async () => undefined,
+    logger: pino({ level: 'silent' }),
+  });
+  await node.start();
+  try {
+    await waitUntil(async () => (await backend.presence.userCount(channel)) === 0, 5000, 'the dead registration reaped again');
+    assert.equal(failures, 1);
+    assert.deepEqual(departed, ['zed']);
+  } finally {
+    await node.stop();
+  }
+});

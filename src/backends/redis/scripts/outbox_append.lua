@@ -6,11 +6,11 @@
 -- ARGV[2]  lane key prefix        ({p}ob:lane:)
 -- ARGV[3]  lane meta key prefix   ({p}ob:meta:)
 -- ARGV[4 …] pairs: lane, item
--- Returns  { lane, epoch, … } (lanes that need a drain); {} for a repeated once key
+-- Returns  { lane, epoch, … } (lanes that need a drain); { 'repeated' } for a repeated once key
 --! include lib/outbox-lane.lua
 
 if tonumber(ARGV[1]) > 0 then
-  if not redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') then return {} end
+  if not redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') then return { 'repeated' } end
 end
 local drains = {}
 for i = 4, #ARGV, 2 do

@@ -21,7 +21,9 @@
 -- ARGV[9]  down body (JSON text)
 -- ARGV[10] U, the number of up lanes; ARGV[11 .. 10+U] the up lanes;
 --          ARGV[11+U] D, the number of down lanes; then the D down lanes;
---          then the edge: 'up' when the caller saw the subject become present, else 
+--          then the edge: 'up' when the caller saw the subject become present, else '';
+--          then the id stride and offset: an item's id is (counter × stride + offset), so
+--          that the per-shard counters of a cluster's outbox never give two items one id
 -- Returns  { outcome, dueInMs, absentSince, lane, epoch, lane, epoch, … } (lanes that need a drain)
 --! include lib/outbox-lane.lua
 
@@ -32,13 +34,16 @@ local value = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 local state = redis.call('HGET', KEYS[1], field)
 local up_at = 10
 local down_at = 11 + tonumber(ARGV[10])
-local edge = ARGV[down_at + tonumber(ARGV[down_at]) + 1]
+local edge_at = down_at + tonumber(ARGV[down_at]) + 1
+local edge = ARGV[edge_at]
+local id_stride = tonumber(ARGV[edge_at + 1] or '1') or 1
+local id_offset = tonumber(ARGV[edge_at + 2] or '0') or 0
 
 local function record(at, body)
   local count = tonumber(ARGV[at])
   local drains = {}
   if count == 0 then return drains end
-  local id = redis.call('INCR', KEYS[4])
+  local id = string.format('%.0f', redis.call('INCR', KEYS[4]) * id_stride + id_offset)
   local item = '{"id":"' .. id .. '","t":' .. string.format('%.0f', now) .. ',"n":' .. string.format('%.0f', value) .. ',"b":' .. body .. '}'
   for i = at + 1, at + count do
     local epoch = push_item(ARGV[6], ARGV[7], KEYS[5], ARGV[i], item)

@@ -14,6 +14,7 @@
  * `extras.ephemeral: true` (delivered, never stored): its channels are absent from
  * `message_serials`. `tags` are stored with the event for subscribers' tag filters.
  */
+import type { FastifyReply } from 'fastify';
 import type { AppConfig } from '../../../config/schema.ts';
 import type { Core } from '../../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
@@ -61,7 +62,14 @@ async function channelsInfo(core: Core, appId: string, channels: readonly string
 
 /** `{ <channel>: <serial> }`; ephemeral events have no serial and are left out. */
 function serialsOf(published: readonly PublishedMessage[]): Record<string, string> {
-  return Object.fromEntries(published.filter((message) => message.serial !== '').map((message) => [message.channel, message.serial]));
+  const serials: Record<string, string> = {};
+  for (const message of published) {
+    if (message.serial === '') continue;
+    // A channel named `__proto__` is a key like any other (assignment would set the prototype).
+    if (message.channel === '__proto__') Object.defineProperty(serials, message.channel, { value: message.serial, enumerable: true, writable: true, configurable: true });
+    else serials[message.channel] = message.serial;
+  }
+  return serials;
 }
 
 const eventSchema = {
@@ -90,8 +98,18 @@ function checkPushExtras(core: Core, event: PreparedEvent): void {
   if (push !== undefined) channelPushNotification(push, core.config.push.maxPayloadBytes);
 }
 
-/** Publishes one event; the reply of POST /events. */
-async function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {
+/**
+ * Publishes one event; the reply of POST /events. The usual event (channels only, no
+ * `info`) takes one promise from the core to the reply.
+ */
+function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {
+  if (wanted.size > 0 || event.userIds.length > 0 || event.input.channels.length === 0) return publishOneInFull(core, app, event, wanted);
+  const pushedBack = core.backpressure.refusal();
+  if (pushedBack !== null) return Promise.reject(pushedBack);
+  return core.publish(app, [event.input]).then((published) => ({ message_serials: serialsOf(published[0] ?? []) }));
+}
+
+async function publishOneInFull(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {
   const [published] = await deliver(core, app, [event]);
   const result: Record<string, unknown> = {};
   if (wanted.size > 0) result.channels = await channelsInfo(core, app.id, event.input.channels, wanted);
@@ -108,8 +126,26 @@ function batchItemError(error: RoomcastError, index: number): RoomcastError {
   return createErrorWith(code, { cause: error, details: { index, event_code: error.code } }, index, error.message);
 }
 
+/** POST /events with an `idempotency_key`: the first reply is replayed for the key's window. */
+async function publishIdempotent(
+  core: Core,
+  app: AppConfig,
+  key: string,
+  body: SingleEventBody,
+  event: PreparedEvent,
+  wanted: ReadonlySet<InfoAttribute>,
+  reply: FastifyReply,
+): Promise<unknown> {
+  const outcome = await core.idempotent(app, 'events', key, body, () => publishOne(core, app, event, wanted));
+  if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
+  return outcome.reply;
+}
+
 export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
-  app.post('/apps/:app_id/events', { schema: eventSchema }, async (request, reply) => {
+  // Not async: the usual publish hands the core's one promise straight to Fastify (an
+  // async handler returning a promise adds a wrapper and microtask hops). A throw before
+  // it is answered like a rejection (Fastify catches a synchronous handler's errors).
+  app.post('/apps/:app_id/events', { schema: eventSchema }, (request, reply) => {
     const appConfig = requireSignedApp(request);
     const body = request.body as SingleEventBody;
     const event = prepareEvent(appConfig, body);
@@ -117,9 +153,7 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
     checkPushExtras(core, event);
     // No closure unless an idempotency key needs one: this is the publish hot path.
     if (body.idempotency_key === undefined) return publishOne(core, appConfig, event, wanted);
-    const outcome = await core.idempotent(appConfig, 'events', body.idempotency_key, body, () => publishOne(core, appConfig, event, wanted));
-    if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
-    return outcome.reply;
+    return publishIdempotent(core, appConfig, body.idempotency_key, body, event, wanted, reply);
   });
 
   app.post('/apps/:app_id/batch_events', { schema: batchSchema }, async (request, reply) => {

@@ -125,6 +125,8 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
       if (connection.wants(cached)) connection.sendText(cached.encode(encodeChannelMessage));
     }
     subscription.state = 'active';
+    // Live copies of what the replay sent, fanned out later (a catch-up from the log), are skipped.
+    if (replayed !== null) connection.setFloor(subscription, replayed);
     if (subscription.bufferedCount !== undefined) connection.subscriptionCountChanged(channel, subscription.bufferedCount);
     // Changes that arrived while subscribing and that the snapshot already covers (as new or newer) are not news.
     const snapshot = new Map((members ?? []).map((present) => [present.userId, present.version ?? 0]));
@@ -144,7 +146,10 @@ export async function handleSubscribe(connection: Connection, request: Subscribe
 
 /** Undoes a pending subscription's hub entry and membership (failure, or the connection closed). */
 async function undo(connection: Connection, subscription: Subscription): Promise<void> {
-  if (connection.subscriptions.get(subscription.channel) === subscription) connection.subscriptions.delete(subscription.channel);
+  if (connection.subscriptions.get(subscription.channel) === subscription) {
+    connection.clearFloor(subscription);
+    connection.subscriptions.delete(subscription.channel);
+  }
   await connection.core.unsubscribe(connection.app.id, subscription.channel, connection);
 }
 

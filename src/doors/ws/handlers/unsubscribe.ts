@@ -22,6 +22,7 @@ export async function handleUnsubscribe(connection: Connection, request: { reado
   }
   // Requests for one channel run in order (Connection.serialize), so the subscription
   // is active here: its subscribe finished before this unsubscribe started.
+  connection.clearFloor(subscription);
   connection.subscriptions.delete(channel);
   await connection.core.unsubscribe(connection.app.id, channel, connection);
 }

@@ -31,6 +31,8 @@ let received = 0;
 /** Every frame after subscription (stamped or not), e.g. autocannon's pre-signed events. */
 let frames = 0;
 let closed = 0;
+/** Close codes of the sockets that closed after connecting (4200: cut as a slow consumer). */
+const closeCodes: Record<number, number> = {};
 /** Handshakes tried again after a failure (see ConnectArgs.retries). */
 let retried = 0;
 let errors = 0;
@@ -85,8 +87,10 @@ function openOne(url: string, channel: string | undefined, localAddress: string 
         reject(error);
       }
     });
-    ws.on('close', () => {
-      if (ready) closed++;
+    ws.on('close', (code: number) => {
+      if (!ready) return;
+      closed++;
+      closeCodes[code] = (closeCodes[code] ?? 0) + 1;
     });
   });
 }
@@ -126,6 +130,7 @@ serveWorker({
     received,
     frames,
     closed,
+    closeCodes,
     errors,
     open: sockets.length - closed,
     firstReceiveAt,

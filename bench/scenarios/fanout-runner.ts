@@ -42,6 +42,7 @@ export interface FanoutOptions {
 interface SubscriberSnapshot {
   received: number;
   open: number;
+  closeCodes?: Record<string, number>;
   errors: number;
   lastReceiveAt: number;
   latency: { buckets: HistogramSnapshot; count: number; sum: number; max: number };
@@ -51,19 +52,21 @@ export function wsUrl(origin: string): string {
   return `${origin.replace(/^http/, 'ws')}/app/${BENCH_APP.key}?protocol=7&client=roomcast-bench&version=1.0`;
 }
 
-export async function collect(subscribers: readonly Proc[]): Promise<{ received: number; open: number; lastReceiveAt: number; latency: Histogram }> {
+export async function collect(subscribers: readonly Proc[]): Promise<{ received: number; open: number; lastReceiveAt: number; latency: Histogram; closeCodes: Record<string, number> }> {
   const snapshots = await Promise.all(subscribers.map((proc) => proc.call<SubscriberSnapshot>('snapshot')));
   const latency = new Histogram();
   let received = 0;
   let open = 0;
   let lastReceiveAt = 0;
+  const closeCodes: Record<string, number> = {};
   for (const snapshot of snapshots) {
+    for (const [code, count] of Object.entries(snapshot.closeCodes ?? {})) closeCodes[code] = (closeCodes[code] ?? 0) + count;
     received += snapshot.received;
     open += snapshot.open;
     lastReceiveAt = Math.max(lastReceiveAt, snapshot.lastReceiveAt);
     latency.merge(snapshot.latency);
   }
-  return { received, open, lastReceiveAt, latency };
+  return { received, open, lastReceiveAt, latency, closeCodes };
 }
 
 /** Waits until `expected` deliveries arrived or nothing arrives for 1 s (at most 15 s). */
@@ -152,6 +155,8 @@ export async function runFanoutTarget(target: string, start: () => Promise<Fanou
           'REST p99 ms': published.replyLatency.p99,
           'failed pub': published.failed,
           'subs open': seen.open,
+          // Subscribers the server closed so far, by close code (4200: cut as a slow consumer).
+          'subs closed (codes)': Object.entries(seen.closeCodes).map(([code, count]) => `${code}×${count}`).join(' ') || '-',
         },
         cpu: report,
         ...(published.failed > 0 ? { error: `publish failures, first: ${published.firstError}` } : {}),

@@ -5,7 +5,6 @@
  * subscribed) does not wait for the slowest connection's back-off timer.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -43,7 +42,7 @@ test('a connection waiting out a long reconnection delay connects as soon as ano
     await until(() => quick.status === 'reconnecting' && slow.status === 'reconnecting', 5000, 'both connections to notice the outage');
     await redis.restart();
     const back = Date.now();
-    await once(slow, 'ready');
+    await until(() => slow.status === 'ready', 10_000, 'the slow connection to be ready again');
     const waited = Date.now() - back;
     assert.ok(waited < 5000, `the slow connection was back ${waited} ms after Redis, not after its 30 s delay`);
     assert.equal(await slow.ping(), 'PONG');

@@ -7,8 +7,8 @@
  *   a connection on which no byte moves while a request is read or a reply is written
  *   closed after `idleTimeoutMs` (Node's socket timeout; a held Bayeux connect extends its
  *   own socket's, see doors/bayeux/transport.ts). Node checks the first two on an interval (a fraction
- *   of the smallest timeout, at most 0.5 s) and is handed deadlines one interval early, so a
- *   connection is cut within one interval before its configured bound, never after it.
+ *   of the smallest timeout, at most 0.25 s) and is handed deadlines two intervals early, so a
+ *   connection is cut within half a second before its configured bound, never after it.
  * - caps: at most `maxConnections` TCP connections on the node and
  *   `maxConnectionsPerAddress` from one peer address; a connection over either is
  *   destroyed as it arrives, before it costs a parser. Peers listed in
@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/schema.ts';
 
 /** How often Node checks header and request deadlines, at most, in milliseconds. */
-const MAX_CHECK_INTERVAL_MS = 500;
+const MAX_CHECK_INTERVAL_MS = 250;
 
 /** Largest backlog handed to `listen` (Linux keeps it in 16 bits). */
 const MAX_LISTEN_BACKLOG = 65_535;
@@ -53,9 +53,11 @@ export interface ConnectionLimitStats {
 /** Applies the timeouts and caps to `server` (call before `listen`); returns live counts. */
 export function applyConnectionHygiene(server: Server, settings: ServerConfig, logger: Logger): () => ConnectionLimitStats {
   const checkInterval = Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(settings.headersTimeoutMs / 4));
-  // Node cuts a connection at the first check after its deadline, so the deadlines handed
-  // to Node are one check interval early: a client never gets more than the configured time.
-  const early = (ms: number): number => Math.max(1, ms - checkInterval);
+  // Node cuts a connection at the first check after its deadline (its clock starts when it
+  // accepts the connection), so the deadlines handed to Node are two check intervals early:
+  // one for the check, one for accepting and closing a burst of connections. A client never
+  // gets more than the configured time, and at most half a second less.
+  const early = (ms: number): number => Math.max(1, ms - 2 * checkInterval);
   const requestTimeout = Math.max(settings.requestTimeoutMs, settings.headersTimeoutMs);
   server.headersTimeout = early(settings.headersTimeoutMs);
   server.requestTimeout = early(requestTimeout);

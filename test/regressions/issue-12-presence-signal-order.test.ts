@@ -107,10 +107,29 @@ after(async () => {
   await redis?.stop();
 });
 
-async function member(on: RunningApp, userId: string): Promise<PresenceChannel> {
+/** A pusher-js client of `userId` on `on`, subscribed to the presence channel `channel`. */
+async function member(on: RunningApp, userId: string, channel = CHANNEL): Promise<PresenceChannel> {
   const client = await pusherJsClient(on.port, { presence: { user_id: userId } });
   clients.push(client);
-  return (await subscribed(client, CHANNEL)) as PresenceChannel;
+  return (await subscribed(client, channel)) as PresenceChannel;
+}
+
+/**
+ * Fails B's heartbeats (a node cut off from Redis) until `released` settles, `also`
+ * included, or rejects when nothing settles within TTL + slack; then restores them.
+ */
+async function withoutHeartbeatsOfB(released: Promise<void>, what: string, also: () => Promise<void> = async () => {}): Promise<void> {
+  const nodesB = nodeB.app.core.backend.nodes;
+  const heartbeatB = nodesB.heartbeat.bind(nodesB);
+  nodesB.heartbeat = async () => {
+    throw new Error('held by the test');
+  };
+  try {
+    await Promise.race([released, new Promise((_, reject) => setTimeout(() => reject(new Error(what)), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+    await also();
+  } finally {
+    nodesB.heartbeat = heartbeatB;
+  }
 }
 
 async function users(on: RunningApp): Promise<string[]> {
@@ -165,17 +184,8 @@ test("a reaper's member_removed published after the re-registration's member_add
 
   // The reaper's announcement of ben's removal is held on its way to the bus.
   const removal = holdRemovalOf(CHANNEL, 'ben');
-  // B's heartbeat fails (a node cut off from Redis) until A has reaped B's registration.
-  const nodesB = nodeB.app.core.backend.nodes;
-  const heartbeatB = nodesB.heartbeat.bind(nodesB);
-  nodesB.heartbeat = async () => {
-    throw new Error('held by the test');
-  };
-  try {
-    await Promise.race([removal.reaped, new Promise((_, reject) => setTimeout(() => reject(new Error('no node reaped B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
-  } finally {
-    nodesB.heartbeat = heartbeatB;
-  }
+  // B's heartbeat fails (a node cut off from Redis) until a node has reaped B's registration.
+  await withoutHeartbeatsOfB(removal.reaped, 'no node reaped B');
 
   // B finds its registration gone and writes ben again: member_added reaches ann.
   const readded = new Promise<void>((resolve) => ann.bind('pusher:member_added', (added: { id: string }) => added.id === 'ben' && resolve()));
@@ -198,11 +208,7 @@ test("a reaper's member_removed published after the re-registration's member_add
 
 test('a re-registration join whose reply was lost (Redis ran it) is announced by the next attempt, for a user with two connections', async () => {
   const channel = `${CHANNEL}-lost-reply`;
-  const join = async (on: RunningApp, userId: string): Promise<PresenceChannel> => {
-    const client = await pusherJsClient(on.port, { presence: { user_id: userId } });
-    clients.push(client);
-    return (await subscribed(client, channel)) as PresenceChannel;
-  };
+  const join = (on: RunningApp, userId: string): Promise<PresenceChannel> => member(on, userId, channel);
   const dan = await join(nodeA, 'dan');
   // Two connections: a connection that joins again replaces its own lost entry (and counts as first), a second one does not.
   await join(nodeB, 'eve');
@@ -219,18 +225,9 @@ test('a re-registration join whose reply was lost (Redis ran it) is announced by
     lostReplies++;
     throw new Error('command timed out (held by the test)');
   };
-  // B's heartbeat fails until A has reaped it and dan was told eve left.
+  // B's heartbeat fails until a node has reaped it and dan was told eve left.
   const removed = new Promise<void>((resolve) => dan.bind('pusher:member_removed', (gone: { id: string }) => gone.id === 'eve' && resolve()));
-  const nodesB = nodeB.app.core.backend.nodes;
-  const heartbeatB = nodesB.heartbeat.bind(nodesB);
-  nodesB.heartbeat = async () => {
-    throw new Error('held by the test');
-  };
-  try {
-    await Promise.race([removed, new Promise((_, reject) => setTimeout(() => reject(new Error('no node reaped B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
-  } finally {
-    nodesB.heartbeat = heartbeatB;
-  }
+  await withoutHeartbeatsOfB(removed, 'no node reaped B');
   const readded = new Promise<void>((resolve) => dan.bind('pusher:member_added', (added: { id: string }) => added.id === 'eve' && resolve()));
   await Promise.race([readded, new Promise((_, reject) => setTimeout(() => reject(new Error(`eve was not announced again (lost replies: ${lostReplies})`)), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
   presenceB.join = joinB;
@@ -242,11 +239,7 @@ test('a re-registration join whose reply was lost (Redis ran it) is announced by
 
 test("a node off the bus while the re-add was published, back before the reaper's older member_removed, ends with the user listed", async () => {
   const channel = `${CHANNEL}-off-bus`;
-  const join = async (on: RunningApp, userId: string): Promise<PresenceChannel> => {
-    const client = await pusherJsClient(on.port, { presence: { user_id: userId } });
-    clients.push(client);
-    return (await subscribed(client, channel)) as PresenceChannel;
-  };
+  const join = (on: RunningApp, userId: string): Promise<PresenceChannel> => member(on, userId, channel);
   const fay = await join(nodeA, 'fay');
   await join(nodeB, 'gus');
   const hal = await join(nodeC, 'hal');
@@ -254,19 +247,11 @@ test("a node off the bus while the re-add was published, back before the reaper'
 
   // As in the first case: the reaper's member_removed for gus is held, B's heartbeat fails until it is reaped.
   const removal = holdRemovalOf(channel, 'gus');
-  const nodesB = nodeB.app.core.backend.nodes;
-  const heartbeatB = nodesB.heartbeat.bind(nodesB);
-  nodesB.heartbeat = async () => {
-    throw new Error('held by the test');
-  };
-  try {
-    await Promise.race([removal.reaped, new Promise((_, reject) => setTimeout(() => reject(new Error('no node reaped B')), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
-    // C is cut off from Redis (its bus too) before B writes gus again.
+  // C is cut off from Redis (its bus too) before B writes gus again.
+  await withoutHeartbeatsOfB(removal.reaped, 'no node reaped B', async () => {
     proxyC.cut();
     await waitUntil(() => nodeC.app.core.backend.bus.isSubscribed?.() === false, 5000, 'C off the bus');
-  } finally {
-    nodesB.heartbeat = heartbeatB;
-  }
+  });
   const readded = new Promise<void>((resolve) => fay.bind('pusher:member_added', (added: { id: string }) => added.id === 'gus' && resolve()));
   await Promise.race([readded, new Promise((_, reject) => setTimeout(() => reject(new Error('gus was not added again')), SLACK_MS))]);
 

@@ -3,8 +3,9 @@
  * correctly, signed then tampered with, or not signed; hostile path parameters, query
  * strings, headers and bodies. Sent with undici over keep-alive connections.
  *
- * Property: no reply is a 5xx, every error reply is the common JSON error body
- * (`code`, `message`, `request_id`), and none takes over a second.
+ * Property: no reply is a 5xx (besides load shedding's RC_ERR_BOT_BUSY and `/ready`'s
+ * RC_ERR_NODE_WARMING while the node warms up, counted apart), every error reply is the
+ * common JSON error body (`code`, `message`, `request_id`), and none takes over a second.
  */
 import fc from 'fast-check';
 import { Agent, request } from 'undici';
@@ -186,7 +187,8 @@ async function sendOne(agent: Agent, origin: string, input: RestInput, stats: Do
     const ms = performance.now() - started;
     stats.record(response.statusCode, ms, describe);
     if (response.statusCode >= 500) {
-      if (text.includes('RC_ERR_BOT_BUSY')) stats.shed++;
+      // Load shedding, and /ready telling the truth about a node still warming up (not caused by the input).
+      if (text.includes('RC_ERR_BOT_BUSY') || (input.path.startsWith('/ready') && text.includes('"RC_ERR_NODE_WARMING"'))) stats.shed++;
       else stats.fault(`${response.statusCode} ${text.slice(0, 200)} ← ${describe()}`);
     } else if (response.statusCode >= 400 && input.method !== 'HEAD') {
       if (!/"code":"RC_ERR_[A-Z0-9_]+"/.test(text) || !text.includes('"request_id"')) stats.fault(`not the common error body: ${response.statusCode} ${text.slice(0, 200)} ← ${describe()}`);

@@ -22,11 +22,11 @@
  * wrapping the nodes' backend calls.
  */
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { PresenceChannel } from 'pusher-js';
 import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
+import { redisProxy, type RedisProxy } from '../helpers/redis-proxy.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 import { waitUntil } from '../helpers/ws-client.ts';
@@ -42,50 +42,6 @@ let nodeB: RunningApp;
 let nodeC: RunningApp;
 let proxyC: RedisProxy;
 const clients: PusherJs[] = [];
-
-/** A TCP proxy to Redis that can cut every connection through it (and refuse new ones) until restored. */
-interface RedisProxy {
-  readonly url: string;
-  cut(): void;
-  restore(): void;
-  close(): Promise<void>;
-}
-
-async function redisProxy(port: number): Promise<RedisProxy> {
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((client) => {
-    if (!open) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(port, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${address.port}`,
-    cut() {
-      open = false;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      open = true;
-    },
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 before(async () => {
   redis = await startRedis();

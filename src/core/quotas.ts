@@ -17,7 +17,7 @@
  * once fewer than four blocks are free the nodes hold no spare (each connection is
  * leased, each close given back at once), and a node that is refused asks every node to
  * give back its spare (a `quota_reclaim` signal) and tries once more after
- * `quotas.reclaimWaitMs` (two rounds, and a third while the others' leases keep shrinking).
+ * `quotas.reclaimWaitMs` (three rounds, and up to five while the others' leases keep shrinking).
  * A connection is thus refused only when the cluster holds `limit` connections, or a
  * closed one is still being given back (within one backend round trip of its close), or
  * a node died less than a heartbeat TTL ago, or a node's event loop stalled past the
@@ -46,7 +46,9 @@ export interface ConnectionQuotaOptions {
 export type Admission = 'admitted' | 'over_quota' | 'unavailable';
 
 /** At most this many reclaim rounds before a refusal (each waits `reclaimWaitMs`). */
-const MAX_RECLAIM_ROUNDS = 3;
+const MAX_RECLAIM_ROUNDS = 5;
+/** Rounds run whatever the others gave back (a loaded node answers a reclaim late); later ones only while they give back. */
+const UNCONDITIONAL_RECLAIM_ROUNDS = 3;
 
 /** Below this many free blocks a quota is tight: nodes keep no spare. */
 const TIGHT_BLOCKS = 4;
@@ -210,11 +212,11 @@ export class ConnectionQuotas {
           lease.waiting.shift()!('admitted');
         }
         if (lease.waiting.length === 0) continue;
-        // Other nodes may hold spare units: ask for them, then lease once more. The second
-        // round runs whatever the first got (a loaded node may answer after the wait);
-        // further rounds only while what the others hold keeps shrinking.
+        // Other nodes may hold spare units: ask for them, then lease once more. The first
+        // rounds run whatever the previous one got (a loaded node may answer after the
+        // wait); further rounds only while what the others hold keeps shrinking.
         const othersHold = reply.total - reply.held;
-        if (reclaims < MAX_RECLAIM_ROUNDS && (reclaims < 2 || othersHold < othersHeld)) {
+        if (reclaims < MAX_RECLAIM_ROUNDS && (reclaims < UNCONDITIONAL_RECLAIM_ROUNDS || othersHold < othersHeld)) {
           reclaims++;
           othersHeld = othersHold;
           lease.tight = true;

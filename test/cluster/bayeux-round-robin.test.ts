@@ -60,13 +60,18 @@ function subscribeCometd(cometd: CometDClient, received: string[]): Promise<void
   );
 }
 
-test('faye: 100 of 100 REST-published events in order, no re-handshake, fewer than 3 requests per event', async (t) => {
-  const { cookie } = await login(proxy.url);
-  const start = proxy.requests.length;
+/** A long-polling faye client of the logged-in bot, through the round-robin proxy, and the stream texts it gets. */
+function fayeThroughProxy(cookie: string): { client: InstanceType<typeof faye.Client>; received: string[] } {
   const client = new faye.Client(`${proxy.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
   client.disable('websocket');
   client.setHeader('Cookie', cookie);
-  const received: string[] = [];
+  return { client, received: [] };
+}
+
+test('faye: 100 of 100 REST-published events in order, no re-handshake, fewer than 3 requests per event', async (t) => {
+  const { cookie } = await login(proxy.url);
+  const start = proxy.requests.length;
+  const { client, received } = fayeThroughProxy(cookie);
   try {
     await client.subscribe('/service/stream', (message) => {
       const content = (message as { contentData?: unknown }).contentData;
@@ -164,10 +169,7 @@ test('cometd timesync: lag and offset are finite numbers', async () => {
 test('the home node is killed: another node adopts the client, no re-handshake, nothing lost or repeated', async () => {
   const { cookie } = await login(proxy.url);
   const start = proxy.requests.length;
-  const client = new faye.Client(`${proxy.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
-  client.disable('websocket');
-  client.setHeader('Cookie', cookie);
-  const received: string[] = [];
+  const { client, received } = fayeThroughProxy(cookie);
   try {
     await client.subscribe('/service/stream', (message) => {
       const content = (message as { contentData?: unknown }).contentData;

@@ -325,6 +325,15 @@ export class Core {
     return this.inbound.tapMessages(listener);
   }
 
+  /**
+   * Tells `listener` each time this node's bus delivers again after an outage, once the
+   * catch-up of its subscribed channels has started. Channels a node-wide consumer follows
+   * without a hub subscriber (Bayeux wildcards) are not caught up: the consumer must say so.
+   */
+  onBusResumed(listener: () => void): () => void {
+    return this.inbound.onResumed(listener);
+  }
+
   /** Like `tapMessages`, for mutation, annotation and summary records (Bayeux bots, V2 doors). */
   tapMutations(listener: MessageListener): () => void {
     return this.inbound.tapMutations(listener);

@@ -6,17 +6,34 @@
  * (`RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE`), Bayeux publishes an unsuccessful reply
  * `503:<seconds>:publish_backpressure`.
  *
- * Each node measures its own lag every `backpressure.reportIntervalMs`: the largest
- * publish → fan-out delay of the messages it received in the interval (the store's
- * append time to this node's dispatch, less this node's clock offset from the store, the
- * smallest delay seen over the last minutes) and how late its own timer ran (event-loop
- * delay), or, while its bus subscription is lost, how long it has been off the bus (it
- * receives nothing then, and catches up from the log when the bus is back); the smallest
- * of the last three intervals (sustained lag, not one pause). It
- * shares the figure through the backend (`QuotaStore.report`, kept for the heartbeat
- * TTL) and reads back the cluster's largest. With `backpressure.countSilentNodes`, a node
- * that stops reporting (a stopped or starved process) counts as lagging by its silence
- * past three intervals (at least two seconds) until its report expires. Without a
+ * A node's delivery lag is the age of the oldest message it has not yet handed to the
+ * kernel: from the store's append time to the end of the event-loop turn that wrote its
+ * frames (bus-turns.ts: after the doors' flushes), or, for a message still waiting in the
+ * bus queue, to now; less this node's clock offset from the store (the smallest transit
+ * seen over the last minutes). Samples are taken at the end of every turn that handled
+ * appends, and at each report (every `backpressure.reportIntervalMs`) with the queue's
+ * oldest waiting append, how late the report's own timer ran (event-loop delay), and,
+ * while the bus subscription is lost, how long it has been off the bus (it receives
+ * nothing then, and catches up from the log when the bus is back).
+ *
+ * Sustained lag: the figure reported is the smallest sample of the last `SUSTAIN_MS` of
+ * wall time, counting the sample in force at the window's start (the last one before
+ * it). So one pause (a GC, a start-up burst) is not reported: the window reaches back to
+ * the sample before the pause, and by the time it no longer does the backlog the pause
+ * left has drained. A node that is behind, in long turns or short ones, shows the lag in
+ * every sample (each turn's oldest frame, each report's oldest waiting message) and is
+ * reported within `SUSTAIN_MS`. Example (SUSTAIN_MS 1000): samples 20 ms at t=0, a GC
+ * pause to t=1500, 1400 ms at t=1510, 300 ms at t=1600, 10 ms at t=1700: at t=1750 the
+ * window (750..1750) starts under the t=0 sample, smallest 10 ms; with a backlog that
+ * keeps every sample above 2 s from t=1510 on, the report at t=2510 says 2 s or more.
+ *
+ * Slow clients are not counted: what a socket's peer has not read is the door's to bound
+ * (stall timeout, buffered bytes), not the publishers'.
+ *
+ * The node shares its figure through the backend (`QuotaStore.report`, kept for the
+ * heartbeat TTL) and reads back the cluster's largest. With `backpressure.countSilentNodes`,
+ * a node that stops reporting (a stopped or starved process) counts as lagging by its
+ * silence past three intervals (at least two seconds) until its report expires. Without a
  * backend store the node judges its own lag.
  *
  * Ownership: each node owns its figure (under its incarnation's holder id); the check
@@ -25,7 +42,7 @@
 import type { Logger } from 'pino';
 import type { QuotaStore } from '../backends/ports.ts';
 import { createErrorWith, type RoomcastError } from '../errors.ts';
-import type { ChannelMessage } from './types.ts';
+import type { DeliveryFigures, TurnFigures } from './bus-turns.ts';
 
 export interface BackpressureOptions {
   readonly store: QuotaStore | undefined;
@@ -38,8 +55,8 @@ export interface BackpressureOptions {
   readonly countSilentNodes: boolean;
   /** How long a report counts, in milliseconds: the heartbeat TTL. */
   readonly ttlMs: number;
-  /** Registers a listener for every channel message this node receives. */
-  readonly tapMessages: (listener: (message: ChannelMessage) => void) => () => void;
+  /** This node's bus work, turn by turn (bus-turns.ts). */
+  readonly delivery: DeliveryFigures;
   /** Date.now() when this node's bus subscription was lost, 0 while it delivers. */
   readonly busLostSince: () => number;
   readonly logger: Logger;
@@ -52,8 +69,8 @@ export type BackpressureErrorCode = 'RC_ERR_PUBLISH_BACKPRESSURE' | 'RC_ERR_WS_C
 const OFFSET_BUCKET_MS = 5 * 60_000;
 /** A silent node counts as lagging by its silence past this (or three intervals, if longer), in milliseconds. */
 const MIN_SILENCE_GRACE_MS = 2000;
-/** A node's lag counts when it lasted this many report intervals. */
-const SUSTAINED_INTERVALS = 3;
+/** A node's lag counts when every sample of this much wall time showed it, in milliseconds. */
+export const SUSTAIN_MS = 1000;
 /** Retry-After bounds, in seconds. */
 const MIN_RETRY_SEC = 1;
 const MAX_RETRY_SEC = 30;
@@ -61,18 +78,16 @@ const MAX_RETRY_SEC = 30;
 export class Backpressure {
   /** The cluster's largest lag at the last report, in milliseconds. */
   private clusterLagMs = 0;
-  /** The largest delivery delay seen on this node since the last report (raw, offset not removed). */
-  private intervalMaxDelay = -Infinity;
   private offsetNow = Infinity;
   private offsetPrevious = Infinity;
   private offsetBucketEndsAt = 0;
   private lastTickAt = 0;
   private timer: NodeJS.Timeout | null = null;
-  private untap: (() => void) | null = null;
+  private unlisten: (() => void) | null = null;
   private reporting = false;
   private warned = false;
-  /** This node's lag in each of the last intervals. */
-  private readonly recent: number[] = [];
+  /** This node's lag samples (Date.now(), lag in ms), oldest first: the last SUSTAIN_MS and the one before. */
+  private readonly samples: { at: number; lagMs: number }[] = [];
 
   constructor(private readonly options: BackpressureOptions) {}
 
@@ -83,7 +98,7 @@ export class Backpressure {
 
   start(): void {
     if (this.timer !== null) return;
-    this.untap = this.options.tapMessages(this.onMessage);
+    this.unlisten = this.options.delivery.onTurnEnd(this.onTurn);
     this.lastTickAt = Date.now();
     this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
     this.timer.unref();
@@ -92,8 +107,8 @@ export class Backpressure {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.untap?.();
-    this.untap = null;
+    this.unlisten?.();
+    this.unlisten = null;
   }
 
   /**
@@ -108,34 +123,68 @@ export class Backpressure {
     return createErrorWith(code, { details: { retryAfterSec } }, Math.round(this.clusterLagMs), bound, retryAfterSec);
   }
 
-  private readonly onMessage = (message: ChannelMessage): void => {
-    if (message.seq === 0) return;
-    const delay = Date.now() - message.time;
-    if (delay > this.intervalMaxDelay) this.intervalMaxDelay = delay;
-    if (delay < this.offsetNow) this.offsetNow = delay;
+  /** This node's local lag now: the smallest sample of the last SUSTAIN_MS (see the header). */
+  get localLagMs(): number {
+    return this.sustained(Date.now());
+  }
+
+  private readonly onTurn = (figures: TurnFigures): void => {
+    this.noteTransit(figures.at, figures.minTransit);
+    if (figures.oldestAppend === Infinity) return;
+    this.addSample(figures.at, this.lagOf(figures.at, figures.oldestAppend));
   };
 
-  /** This node's lag over the last interval, in milliseconds. */
-  private localLag(now: number): number {
-    const loopDelay = Math.max(0, now - this.lastTickAt - this.options.intervalMs);
-    this.lastTickAt = now;
+  /** Keeps the clock offset: the smallest transit over two buckets of OFFSET_BUCKET_MS. */
+  private noteTransit(now: number, transit: number): void {
     if (now >= this.offsetBucketEndsAt) {
       this.offsetPrevious = this.offsetNow;
       this.offsetNow = Infinity;
       this.offsetBucketEndsAt = now + OFFSET_BUCKET_MS;
     }
+    if (transit < this.offsetNow) this.offsetNow = transit;
+  }
+
+  /** How late a message appended at store time `appendTime` is at `now`, the clock offset removed. */
+  private lagOf(now: number, appendTime: number): number {
     const offset = Math.min(this.offsetNow, this.offsetPrevious);
-    const busLag = this.intervalMaxDelay === -Infinity || offset === Infinity ? 0 : Math.max(0, this.intervalMaxDelay - offset);
-    this.intervalMaxDelay = -Infinity;
+    if (appendTime === Infinity || offset === Infinity) return 0;
+    return Math.max(0, now - appendTime - offset);
+  }
+
+  private addSample(at: number, lagMs: number): void {
+    this.samples.push({ at, lagMs });
+    // Keep the window and the one sample in force at its start.
+    const start = at - SUSTAIN_MS;
+    let drop = 0;
+    while (drop + 1 < this.samples.length && this.samples[drop + 1]!.at <= start) drop++;
+    if (drop > 0) this.samples.splice(0, drop);
+  }
+
+  /** The smallest sample of the window ending at `now`, with the one in force at its start. */
+  private sustained(now: number): number {
+    const start = now - SUSTAIN_MS;
+    let smallest = Infinity;
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const sample = this.samples[i]!;
+      if (sample.lagMs < smallest) smallest = sample.lagMs;
+      if (sample.at <= start) break;
+    }
+    return smallest === Infinity ? 0 : smallest;
+  }
+
+  /** Samples this node's lag at a report and returns the sustained figure. */
+  private localLag(now: number): number {
+    const loopDelay = Math.max(0, now - this.lastTickAt - this.options.intervalMs);
+    this.lastTickAt = now;
+    this.noteTransit(now, Infinity);
+    // A message still waiting in the bus queue is late by its age already.
+    const waiting = this.lagOf(now, this.options.delivery.oldestWaitingAppend());
     // Off the bus this node receives nothing, so no message shows a delay; yet whatever is
     // published meanwhile reaches its subscribers only when it catches up from the log.
     const lostSince = this.options.busLostSince();
     const offBus = lostSince === 0 ? 0 : Math.max(0, now - lostSince);
-    // Sustained lag only: the smallest of the last few intervals, so one pause (a GC, a
-    // start-up burst) does not push publishers back.
-    this.recent.push(Math.max(busLag, loopDelay, offBus));
-    if (this.recent.length > SUSTAINED_INTERVALS) this.recent.shift();
-    return Math.min(...this.recent);
+    this.addSample(now, Math.max(waiting, loopDelay, offBus));
+    return this.sustained(now);
   }
 
   private async tick(): Promise<void> {

@@ -16,16 +16,12 @@
  * while the bus subscription is lost, how long it has been off the bus (it receives
  * nothing then, and catches up from the log when the bus is back).
  *
- * Sustained lag: the figure reported is the smallest sample of the last `SUSTAIN_MS` of
- * wall time, counting the sample in force at the window's start (the last one before
- * it). So one pause (a GC, a start-up burst) is not reported: the window reaches back to
- * the sample before the pause, and by the time it no longer does the backlog the pause
- * left has drained. A node that is behind, in long turns or short ones, shows the lag in
- * every sample (each turn's oldest frame, each report's oldest waiting message) and is
- * reported within `SUSTAIN_MS`. Example (SUSTAIN_MS 1000): samples 20 ms at t=0, a GC
- * pause to t=1500, 1400 ms at t=1510, 300 ms at t=1600, 10 ms at t=1700: at t=1750 the
- * window (750..1750) starts under the t=0 sample, smallest 10 ms; with a backlog that
- * keeps every sample above 2 s from t=1510 on, the report at t=2510 says 2 s or more.
+ * Sustained lag (lag-window.ts): the figure reported is the level the node's lag stayed at
+ * or above for `SUSTAIN_MS` of the last `WINDOW_MS` of wall time, each sample counting
+ * for the span since the previous one. A node that is behind in bursts (long turns,
+ * short ones between them) is behind most of the time and is reported; one pause (a GC,
+ * a start-up burst) of P ms is reported as P − SUSTAIN_MS at most, so it pushes nobody
+ * back unless it is longer than the bound by SUSTAIN_MS.
  *
  * Slow clients are not counted: what a socket's peer has not read is the door's to bound
  * (stall timeout, buffered bytes), not the publishers'.
@@ -43,6 +39,7 @@ import type { Logger } from 'pino';
 import type { QuotaStore } from '../backends/ports.ts';
 import { createErrorWith, type RoomcastError } from '../errors.ts';
 import type { DeliveryFigures, TurnFigures } from './bus-turns.ts';
+import { LagWindow } from './lag-window.ts';
 
 export interface BackpressureOptions {
   readonly store: QuotaStore | undefined;
@@ -69,8 +66,10 @@ export type BackpressureErrorCode = 'RC_ERR_PUBLISH_BACKPRESSURE' | 'RC_ERR_WS_C
 const OFFSET_BUCKET_MS = 5 * 60_000;
 /** A silent node counts as lagging by its silence past this (or three intervals, if longer), in milliseconds. */
 const MIN_SILENCE_GRACE_MS = 2000;
-/** A node's lag counts when every sample of this much wall time showed it, in milliseconds. */
+/** A node's lag counts when it lasted this long within WINDOW_MS, in milliseconds. */
 export const SUSTAIN_MS = 1000;
+/** The wall time a node's lag is judged over, in milliseconds. */
+export const WINDOW_MS = 2000;
 /** Retry-After bounds, in seconds. */
 const MIN_RETRY_SEC = 1;
 const MAX_RETRY_SEC = 30;
@@ -86,8 +85,8 @@ export class Backpressure {
   private unlisten: (() => void) | null = null;
   private reporting = false;
   private warned = false;
-  /** This node's lag samples (Date.now(), lag in ms), oldest first: the last SUSTAIN_MS and the one before. */
-  private readonly samples: { at: number; lagMs: number }[] = [];
+  /** This node's lag samples and the sustained-lag rule over them. */
+  private readonly window = new LagWindow(SUSTAIN_MS, WINDOW_MS);
 
   constructor(private readonly options: BackpressureOptions) {}
 
@@ -123,15 +122,15 @@ export class Backpressure {
     return createErrorWith(code, { details: { retryAfterSec } }, Math.round(this.clusterLagMs), bound, retryAfterSec);
   }
 
-  /** This node's local lag now: the smallest sample of the last SUSTAIN_MS (see the header). */
+  /** This node's sustained lag now, in milliseconds (see lag-window.ts). */
   get localLagMs(): number {
-    return this.sustained(Date.now());
+    return this.window.sustained(Date.now());
   }
 
   private readonly onTurn = (figures: TurnFigures): void => {
     this.noteTransit(figures.at, figures.minTransit);
     if (figures.oldestAppend === Infinity) return;
-    this.addSample(figures.at, this.lagOf(figures.at, figures.oldestAppend));
+    this.window.add(figures.at, this.lagOf(figures.at, figures.oldestAppend));
   };
 
   /** Keeps the clock offset: the smallest transit over two buckets of OFFSET_BUCKET_MS. */
@@ -151,27 +150,6 @@ export class Backpressure {
     return Math.max(0, now - appendTime - offset);
   }
 
-  private addSample(at: number, lagMs: number): void {
-    this.samples.push({ at, lagMs });
-    // Keep the window and the one sample in force at its start.
-    const start = at - SUSTAIN_MS;
-    let drop = 0;
-    while (drop + 1 < this.samples.length && this.samples[drop + 1]!.at <= start) drop++;
-    if (drop > 0) this.samples.splice(0, drop);
-  }
-
-  /** The smallest sample of the window ending at `now`, with the one in force at its start. */
-  private sustained(now: number): number {
-    const start = now - SUSTAIN_MS;
-    let smallest = Infinity;
-    for (let i = this.samples.length - 1; i >= 0; i--) {
-      const sample = this.samples[i]!;
-      if (sample.lagMs < smallest) smallest = sample.lagMs;
-      if (sample.at <= start) break;
-    }
-    return smallest === Infinity ? 0 : smallest;
-  }
-
   /** Samples this node's lag at a report and returns the sustained figure. */
   private localLag(now: number): number {
     const loopDelay = Math.max(0, now - this.lastTickAt - this.options.intervalMs);
@@ -183,8 +161,8 @@ export class Backpressure {
     // published meanwhile reaches its subscribers only when it catches up from the log.
     const lostSince = this.options.busLostSince();
     const offBus = lostSince === 0 ? 0 : Math.max(0, now - lostSince);
-    this.addSample(now, Math.max(waiting, loopDelay, offBus));
-    return this.sustained(now);
+    this.window.add(now, Math.max(waiting, loopDelay, offBus));
+    return this.window.sustained(now);
   }
 
   private async tick(): Promise<void> {

@@ -12,7 +12,9 @@
  * bus queue, to now; less this node's clock offset from the store (the smallest transit
  * seen over the last minutes). Samples are taken at the end of every turn that handled
  * appends, and at each report (every `backpressure.reportIntervalMs`) with the queue's
- * oldest waiting append, how late the report's own timer ran (event-loop delay), and,
+ * oldest waiting append and the lag its newest one will have (its age plus the queue
+ * ahead of it at the rate the node handled messages since the last report: a backlog is
+ * seen before its head grows old, so what is accepted meanwhile stays bounded), how late the report's own timer ran (event-loop delay), and,
  * while the bus subscription is lost, how long it has been off the bus (it receives
  * nothing then, and catches up from the log when the bus is back).
  *
@@ -81,6 +83,10 @@ export class Backpressure {
   private offsetPrevious = Infinity;
   private offsetBucketEndsAt = 0;
   private lastTickAt = 0;
+  /** The drain rate's last reading: Date.now(), messages handled and waiting then. */
+  private rateSince = 0;
+  private handledAtRateSince = 0;
+  private waitingAtRateSince = 0;
   private timer: NodeJS.Timeout | null = null;
   private unlisten: (() => void) | null = null;
   private reporting = false;
@@ -150,13 +156,31 @@ export class Backpressure {
     return Math.max(0, now - appendTime - offset);
   }
 
+  /**
+   * The lag the newest waiting message will have once handled: its age plus the queue
+   * ahead of it at the rate messages were handled since the last report (0 unless the
+   * queue was waiting then and now, so the rate is the node's full rate).
+   */
+  private predictedLag(now: number): number {
+    const { waiting, handled } = this.options.delivery;
+    const elapsed = now - this.rateSince;
+    const rate = elapsed > 0 ? (handled - this.handledAtRateSince) / elapsed : 0;
+    const backlogged = waiting > 0 && this.waitingAtRateSince > 0;
+    this.rateSince = now;
+    this.handledAtRateSince = handled;
+    this.waitingAtRateSince = waiting;
+    if (!backlogged || rate <= 0) return 0;
+    return this.lagOf(now, this.options.delivery.newestWaitingAppend()) + waiting / rate;
+  }
+
   /** Samples this node's lag at a report and returns the sustained figure. */
   private localLag(now: number): number {
     const loopDelay = Math.max(0, now - this.lastTickAt - this.options.intervalMs);
     this.lastTickAt = now;
     this.noteTransit(now, Infinity);
-    // A message still waiting in the bus queue is late by its age already.
-    const waiting = this.lagOf(now, this.options.delivery.oldestWaitingAppend());
+    // A message still waiting in the bus queue is late by its age already, and the newest
+    // one will be by its age plus the time to handle those before it.
+    const waiting = Math.max(this.lagOf(now, this.options.delivery.oldestWaitingAppend()), this.predictedLag(now));
     // Off the bus this node receives nothing, so no message shows a delay; yet whatever is
     // published meanwhile reaches its subscribers only when it catches up from the log.
     const lostSince = this.options.busLostSince();

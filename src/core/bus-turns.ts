@@ -58,6 +58,12 @@ export interface DeliveryFigures {
   onTurnEnd(listener: (figures: TurnFigures) => void): () => void;
   /** The store time of the oldest append still waiting in the queue; Infinity when none waits. */
   oldestWaitingAppend(): number;
+  /** The store time of the newest append waiting in the queue; Infinity when none waits. */
+  newestWaitingAppend(): number;
+  /** Messages waiting in the queue. */
+  readonly waiting: number;
+  /** Messages handled since start (a counter: the drain rate is its growth). */
+  readonly handled: number;
 }
 
 interface Queued {
@@ -81,6 +87,7 @@ export class BusTurns implements DeliveryFigures {
   private oldestAppend = Infinity;
   private minTransit = Infinity;
   private readonly listeners = new Set<(figures: TurnFigures) => void>();
+  private handledCount = 0;
 
   constructor(
     /** The inward handler (BusInbound's), called in bus order with each message's arrival time. */
@@ -93,6 +100,19 @@ export class BusTurns implements DeliveryFigures {
   /** Messages waiting to be handled. */
   get waiting(): number {
     return this.queue.length - this.head;
+  }
+
+  get handled(): number {
+    return this.handledCount;
+  }
+
+  newestWaitingAppend(): number {
+    const end = Math.max(this.head, this.queue.length - OLDEST_SCAN);
+    for (let i = this.queue.length - 1; i >= end; i--) {
+      const message = this.queue[i]!.message;
+      if (message.kind === 'append') return message.entry.time;
+    }
+    return Infinity;
   }
 
   onTurnEnd(listener: (figures: TurnFigures) => void): () => void {
@@ -142,6 +162,7 @@ export class BusTurns implements DeliveryFigures {
 
   private run(message: BusMessage, receivedAt: number): void {
     if (message.kind === 'append' && message.entry.time < this.oldestAppend) this.oldestAppend = message.entry.time;
+    this.handledCount++;
     try {
       this.handle(message, receivedAt);
     } catch (error) {

@@ -39,7 +39,7 @@ import type { BusMessage } from '../backends/ports.ts';
 export const SLICE_MS = 50;
 /** Bytes of message bodies that may wait in the queue before one turn drains it all. */
 export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
-/** Queue entries scanned for the oldest waiting append (signals ahead of it are skipped). */
+/** Queue entries scanned from either end for the oldest or newest waiting append (signals are skipped). */
 const OLDEST_SCAN = 64;
 
 /** What one event-loop turn of bus work shows (all times Date.now() or the store's clock, in milliseconds). */

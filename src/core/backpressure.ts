@@ -6,17 +6,32 @@
  * (`RC_ERR_WS_CLIENT_EVENT_BACKPRESSURE`), Bayeux publishes an unsuccessful reply
  * `503:<seconds>:publish_backpressure`.
  *
- * Each node measures its own lag every `backpressure.reportIntervalMs`: the largest
- * publish → fan-out delay of the messages it received in the interval (the store's
- * append time to this node's dispatch, less this node's clock offset from the store, the
- * smallest delay seen over the last minutes) and how late its own timer ran (event-loop
- * delay), or, while its bus subscription is lost, how long it has been off the bus (it
- * receives nothing then, and catches up from the log when the bus is back); the smallest
- * of the last three intervals (sustained lag, not one pause). It
- * shares the figure through the backend (`QuotaStore.report`, kept for the heartbeat
- * TTL) and reads back the cluster's largest. With `backpressure.countSilentNodes`, a node
- * that stops reporting (a stopped or starved process) counts as lagging by its silence
- * past three intervals (at least two seconds) until its report expires. Without a
+ * A node's delivery lag is the age of the oldest message it has not yet handed to the
+ * kernel: from the store's append time to the end of the event-loop turn that wrote its
+ * frames (bus-turns.ts: after the doors' flushes), or, for a message still waiting in the
+ * bus queue, to now; less this node's clock offset from the store (the smallest transit
+ * seen over the last minutes). Samples are taken at the end of every turn that handled
+ * appends, and at each report (every `backpressure.reportIntervalMs`) with the queue's
+ * oldest waiting append and the lag its newest one will have (its age plus the queue
+ * ahead of it at the rate the node handled messages since the last report: a backlog is
+ * seen before its head grows old, so what is accepted meanwhile stays bounded), how late the report's own timer ran (event-loop delay), and,
+ * while the bus subscription is lost, how long it has been off the bus (it receives
+ * nothing then, and catches up from the log when the bus is back).
+ *
+ * Sustained lag (lag-window.ts): the figure reported is the level the node's lag stayed at
+ * or above for `SUSTAIN_MS` of the last `WINDOW_MS` of wall time, each sample counting
+ * for the span since the previous one. A node that is behind in bursts (long turns,
+ * short ones between them) is behind most of the time and is reported; one pause (a GC,
+ * a start-up burst) of P ms is reported as P − SUSTAIN_MS at most, so it pushes nobody
+ * back unless it is longer than the bound by SUSTAIN_MS.
+ *
+ * Slow clients are not counted: what a socket's peer has not read is the door's to bound
+ * (stall timeout, buffered bytes), not the publishers'.
+ *
+ * The node shares its figure through the backend (`QuotaStore.report`, kept for the
+ * heartbeat TTL) and reads back the cluster's largest. With `backpressure.countSilentNodes`,
+ * a node that stops reporting (a stopped or starved process) counts as lagging by its
+ * silence past three intervals (at least two seconds) until its report expires. Without a
  * backend store the node judges its own lag.
  *
  * Ownership: each node owns its figure (under its incarnation's holder id); the check
@@ -25,7 +40,8 @@
 import type { Logger } from 'pino';
 import type { QuotaStore } from '../backends/ports.ts';
 import { createErrorWith, type RoomcastError } from '../errors.ts';
-import type { ChannelMessage } from './types.ts';
+import type { DeliveryFigures, TurnFigures } from './bus-turns.ts';
+import { LagWindow } from './lag-window.ts';
 
 export interface BackpressureOptions {
   readonly store: QuotaStore | undefined;
@@ -38,8 +54,8 @@ export interface BackpressureOptions {
   readonly countSilentNodes: boolean;
   /** How long a report counts, in milliseconds: the heartbeat TTL. */
   readonly ttlMs: number;
-  /** Registers a listener for every channel message this node receives. */
-  readonly tapMessages: (listener: (message: ChannelMessage) => void) => () => void;
+  /** This node's bus work, turn by turn (bus-turns.ts). */
+  readonly delivery: DeliveryFigures;
   /** Date.now() when this node's bus subscription was lost, 0 while it delivers. */
   readonly busLostSince: () => number;
   readonly logger: Logger;
@@ -52,8 +68,10 @@ export type BackpressureErrorCode = 'RC_ERR_PUBLISH_BACKPRESSURE' | 'RC_ERR_WS_C
 const OFFSET_BUCKET_MS = 5 * 60_000;
 /** A silent node counts as lagging by its silence past this (or three intervals, if longer), in milliseconds. */
 const MIN_SILENCE_GRACE_MS = 2000;
-/** A node's lag counts when it lasted this many report intervals. */
-const SUSTAINED_INTERVALS = 3;
+/** A node's lag counts when it lasted this long within WINDOW_MS, in milliseconds. */
+export const SUSTAIN_MS = 1000;
+/** The wall time a node's lag is judged over, in milliseconds. */
+export const WINDOW_MS = 2000;
 /** Retry-After bounds, in seconds. */
 const MIN_RETRY_SEC = 1;
 const MAX_RETRY_SEC = 30;
@@ -61,18 +79,20 @@ const MAX_RETRY_SEC = 30;
 export class Backpressure {
   /** The cluster's largest lag at the last report, in milliseconds. */
   private clusterLagMs = 0;
-  /** The largest delivery delay seen on this node since the last report (raw, offset not removed). */
-  private intervalMaxDelay = -Infinity;
   private offsetNow = Infinity;
   private offsetPrevious = Infinity;
   private offsetBucketEndsAt = 0;
   private lastTickAt = 0;
+  /** The drain rate's last reading: Date.now(), messages handled and waiting then. */
+  private rateSince = 0;
+  private handledAtRateSince = 0;
+  private waitingAtRateSince = 0;
   private timer: NodeJS.Timeout | null = null;
-  private untap: (() => void) | null = null;
+  private unlisten: (() => void) | null = null;
   private reporting = false;
   private warned = false;
-  /** This node's lag in each of the last intervals. */
-  private readonly recent: number[] = [];
+  /** This node's lag samples and the sustained-lag rule over them. */
+  private readonly window = new LagWindow(SUSTAIN_MS, WINDOW_MS);
 
   constructor(private readonly options: BackpressureOptions) {}
 
@@ -83,7 +103,7 @@ export class Backpressure {
 
   start(): void {
     if (this.timer !== null) return;
-    this.untap = this.options.tapMessages(this.onMessage);
+    this.unlisten = this.options.delivery.onTurnEnd(this.onTurn);
     this.lastTickAt = Date.now();
     this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
     this.timer.unref();
@@ -92,8 +112,8 @@ export class Backpressure {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.untap?.();
-    this.untap = null;
+    this.unlisten?.();
+    this.unlisten = null;
   }
 
   /**
@@ -108,34 +128,65 @@ export class Backpressure {
     return createErrorWith(code, { details: { retryAfterSec } }, Math.round(this.clusterLagMs), bound, retryAfterSec);
   }
 
-  private readonly onMessage = (message: ChannelMessage): void => {
-    if (message.seq === 0) return;
-    const delay = Date.now() - message.time;
-    if (delay > this.intervalMaxDelay) this.intervalMaxDelay = delay;
-    if (delay < this.offsetNow) this.offsetNow = delay;
+  /** This node's sustained lag now, in milliseconds (see lag-window.ts). */
+  get localLagMs(): number {
+    return this.window.sustained(Date.now());
+  }
+
+  private readonly onTurn = (figures: TurnFigures): void => {
+    this.noteTransit(figures.at, figures.minTransit);
+    if (figures.oldestAppend === Infinity) return;
+    this.window.add(figures.at, this.lagOf(figures.at, figures.oldestAppend));
   };
 
-  /** This node's lag over the last interval, in milliseconds. */
-  private localLag(now: number): number {
-    const loopDelay = Math.max(0, now - this.lastTickAt - this.options.intervalMs);
-    this.lastTickAt = now;
+  /** Keeps the clock offset: the smallest transit over two buckets of OFFSET_BUCKET_MS. */
+  private noteTransit(now: number, transit: number): void {
     if (now >= this.offsetBucketEndsAt) {
       this.offsetPrevious = this.offsetNow;
       this.offsetNow = Infinity;
       this.offsetBucketEndsAt = now + OFFSET_BUCKET_MS;
     }
+    if (transit < this.offsetNow) this.offsetNow = transit;
+  }
+
+  /** How late a message appended at store time `appendTime` is at `now`, the clock offset removed. */
+  private lagOf(now: number, appendTime: number): number {
     const offset = Math.min(this.offsetNow, this.offsetPrevious);
-    const busLag = this.intervalMaxDelay === -Infinity || offset === Infinity ? 0 : Math.max(0, this.intervalMaxDelay - offset);
-    this.intervalMaxDelay = -Infinity;
+    if (appendTime === Infinity || offset === Infinity) return 0;
+    return Math.max(0, now - appendTime - offset);
+  }
+
+  /**
+   * The lag the newest waiting message will have once handled: its age plus the queue
+   * ahead of it at the rate messages were handled since the last report (0 unless the
+   * queue was waiting then and now, so the rate is the node's full rate).
+   */
+  private predictedLag(now: number): number {
+    const { waiting, handled } = this.options.delivery;
+    const elapsed = now - this.rateSince;
+    const rate = elapsed > 0 ? (handled - this.handledAtRateSince) / elapsed : 0;
+    const backlogged = waiting > 0 && this.waitingAtRateSince > 0;
+    this.rateSince = now;
+    this.handledAtRateSince = handled;
+    this.waitingAtRateSince = waiting;
+    if (!backlogged || rate <= 0) return 0;
+    return this.lagOf(now, this.options.delivery.newestWaitingAppend()) + waiting / rate;
+  }
+
+  /** Samples this node's lag at a report and returns the sustained figure. */
+  private localLag(now: number): number {
+    const loopDelay = Math.max(0, now - this.lastTickAt - this.options.intervalMs);
+    this.lastTickAt = now;
+    this.noteTransit(now, Infinity);
+    // A message still waiting in the bus queue is late by its age already, and the newest
+    // one will be by its age plus the time to handle those before it.
+    const waiting = Math.max(this.lagOf(now, this.options.delivery.oldestWaitingAppend()), this.predictedLag(now));
     // Off the bus this node receives nothing, so no message shows a delay; yet whatever is
     // published meanwhile reaches its subscribers only when it catches up from the log.
     const lostSince = this.options.busLostSince();
     const offBus = lostSince === 0 ? 0 : Math.max(0, now - lostSince);
-    // Sustained lag only: the smallest of the last few intervals, so one pause (a GC, a
-    // start-up burst) does not push publishers back.
-    this.recent.push(Math.max(busLag, loopDelay, offBus));
-    if (this.recent.length > SUSTAINED_INTERVALS) this.recent.shift();
-    return Math.min(...this.recent);
+    this.window.add(now, Math.max(waiting, loopDelay, offBus));
+    return this.window.sustained(now);
   }
 
   private async tick(): Promise<void> {

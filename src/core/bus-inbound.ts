@@ -141,8 +141,11 @@ export class BusInbound {
     this.signalHandlers.set(type, handler as (signal: Signal) => void);
   }
 
-  /** The bus handler: the backend calls it for every bus message. */
-  readonly onBusMessage = (message: BusMessage): void => {
+  /**
+   * The bus handler: called for every bus message, in bus order (through bus-turns.ts,
+   * possibly a little after it arrived: `receivedAt` is Date.now() when it did).
+   */
+  readonly onBusMessage = (message: BusMessage, receivedAt: number = Date.now()): void => {
     switch (message.kind) {
       case 'append':
         this.onAppend(message.stream, message.entry);
@@ -153,7 +156,7 @@ export class BusInbound {
         return;
       }
       case 'lost':
-        if (this.lostAt === 0) this.lostAt = Date.now();
+        if (this.lostAt === 0) this.lostAt = receivedAt;
         this.logger.warn('bus subscription lost: this node misses messages until it is back (then catches up from the log)');
         return;
       case 'resumed': {

@@ -5,7 +5,8 @@
  * - `presence.ts`: presence joins, leaves and their announcements;
  * - `membership.ts`: this process's registration (heartbeat), the reaping of dead ones,
  *   and registering again what this node serves when its registration was lost;
- * - `bus-inbound.ts`: appends and signals from the bus, fanned out on this node;
+ * - `bus-turns.ts`, `bus-inbound.ts`: appends and signals from the bus, in bounded
+ *   event-loop slices, fanned out on this node;
  * - `history.ts`, `messages.ts`, `annotations.ts`: the message model;
  * - `registrants.ts`: what this node stores under its registration id, written again
  *   when the registration changes;
@@ -21,6 +22,7 @@ import { Annotations } from './annotations.ts';
 import { observeAppends } from './append-observer.ts';
 import { AppRegistry } from './apps.ts';
 import { BusInbound, type MessageListener } from './bus-inbound.ts';
+import { BusTurns } from './bus-turns.ts';
 import { lastPublishedMessage } from './cache.ts';
 import { isPresenceChannel, parseStreamKey, streamKey } from './channels.ts';
 import { countersOf, type NodeCounters } from './counters.ts';
@@ -96,6 +98,8 @@ export class Core {
   /** The backend as the appending modules see it: every append they make is reported to the observers. */
   private readonly appending: Backend;
   private readonly inbound: BusInbound;
+  /** The bus handler's event-loop slices and per-turn figures, in front of `inbound` (bus-turns.ts). */
+  private readonly turns: BusTurns;
   private readonly subscriptions: Subscriptions;
   private readonly presence: PresenceTracker;
   private readonly membership: NodeMembership;
@@ -126,6 +130,7 @@ export class Core {
     const registrationId = (): string => this.membership.registrationId;
     const gate = this.registrants.gate;
     this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
+    this.turns = new BusTurns(this.inbound.onBusMessage, logger);
     this.subscriptions = new Subscriptions(backend, this.hub, registrationId, logger, this.observers, gate);
     this.presence = new PresenceTracker(backend, this.apps, registrationId, this.sendSignal, logger, this.observers, gate);
     this.onlineUsers = new OnlineUsers(backend, this.apps, registrationId, this.sendSignal, logger, gate);
@@ -138,7 +143,7 @@ export class Core {
       config: () => this.config,
       nodeId: () => this.nodeId,
       sendSignal: this.sendSignal,
-      tapMessages: (listener) => this.inbound.tapMessages(listener),
+      delivery: this.turns,
       busLostSince: () => this.inbound.busLostSince,
       logger,
     }));
@@ -162,7 +167,7 @@ export class Core {
       countsChanged: (streams) => this.countsChanged(streams),
       logger,
     });
-    backend.bus.setHandler(this.inbound.onBusMessage);
+    backend.bus.setHandler(this.turns.onBusMessage);
     this.inbound.onResumed(() => void resyncPresence(this.hub, (appId, channel) => this.presence.members(appId, channel), logger));
   }
 

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { QuotaStore } from '../backends/ports.ts';
 import { Backpressure } from './backpressure.ts';
-import type { MessageListener } from './bus-inbound.ts';
+import type { DeliveryFigures } from './bus-turns.ts';
 import { ConnectionQuotas } from './quotas.ts';
 import { RequestRates } from './rates.ts';
 import type { SignalSender } from './signals.ts';
@@ -31,8 +31,8 @@ export interface FlowControlOptions {
   readonly config: () => Config;
   readonly nodeId: () => string;
   readonly sendSignal: SignalSender;
-  /** Registers a listener for every channel message this node receives. */
-  readonly tapMessages: (listener: MessageListener) => () => void;
+  /** This node's bus work per event-loop turn, for the delivery-lag measure (bus-turns.ts). */
+  readonly delivery: DeliveryFigures;
   /** Date.now() when this node's bus subscription was lost, 0 while it delivers. */
   readonly busLostSince: () => number;
   readonly logger: Logger;
@@ -57,7 +57,7 @@ export function createFlowControl(options: FlowControlOptions): FlowControl {
     intervalMs: initial.backpressure.reportIntervalMs,
     countSilentNodes: initial.backpressure.countSilentNodes,
     ttlMs: initial.node.heartbeatTtlMs,
-    tapMessages: options.tapMessages,
+    delivery: options.delivery,
     busLostSince: options.busLostSince,
     logger,
   });

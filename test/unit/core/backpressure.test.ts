@@ -33,7 +33,7 @@ test('a node off its bus past the bound pushes publishers back on every node, un
       intervalMs: INTERVAL_MS,
       countSilentNodes: false,
       ttlMs: 5000,
-      tapMessages: () => () => undefined,
+      delivery: { onTurnEnd: () => () => undefined, oldestWaitingAppend: () => Infinity, newestWaitingAppend: () => Infinity, waiting: 0, handled: 0 },
       busLostSince,
       logger: pino({ level: 'silent' }),
     });

@@ -12,7 +12,8 @@
  * probe, bench/lib/memory-probe.mjs, preloaded into both servers): RSS, and V8's heap in
  * use and its external memory (Buffers, ArrayBuffers), so the owner of each kilobyte shows.
  * Each figure is the difference from the reading after the warm-up connections, divided by
- * the connections opened since.
+ * the connections opened since; the "2nd half" ones are the difference between the readings
+ * at half and at full count (the marginal cost per connection).
  */
 import { startCpuWindow } from '../lib/cpu.ts';
 import type { Options } from '../lib/options.ts';
@@ -76,9 +77,16 @@ async function measure(name: string, start: (probe: MemoryProbe) => Promise<Runn
     generators = await startGenerators(server.origin, count, perProc, concurrency);
     await generators.open(WARM);
     const warm = await probe.read(server.proc.pid);
+    // Opened in two halves, read after each: the second half's slope is the marginal cost,
+    // free of what the first connections after start-up pay once (code, heap growth).
+    const halfCount = WARM + Math.floor((count - WARM) / 2);
     const opened = Date.now();
-    const { connected, retried } = await generators.open(count - WARM);
-    const connectSec = (Date.now() - opened) / 1000;
+    await generators.open(halfCount - WARM);
+    const openedHalfMs = Date.now() - opened;
+    const half = await probe.read(server.proc.pid);
+    const secondHalfAt = Date.now();
+    const { connected, retried } = await generators.open(count - halfCount);
+    const connectSec = (openedHalfMs + Date.now() - secondHalfAt) / 1000;
     const full = await probe.read(server.proc.pid);
     const cpu = startCpuWindow({ server: [server.proc.pid], generators: generators.procs.map((proc) => proc.pid) });
     await sleep(idleSec * 1000);
@@ -92,8 +100,10 @@ async function measure(name: string, start: (probe: MemoryProbe) => Promise<Runn
       metrics: {
         'KiB per conn': perConnection(full, warm, 'rss', count - WARM),
         'KiB per conn after idle': perConnection(afterIdle, warm, 'rss', count - WARM),
+        'KiB per conn 2nd half': perConnection(full, half, 'rss', count - halfCount),
         'heap KiB per conn': perConnection(full, warm, 'heapUsed', count - WARM),
         'heap KiB per conn after idle': perConnection(afterIdle, warm, 'heapUsed', count - WARM),
+        'heap KiB per conn 2nd half': perConnection(full, half, 'heapUsed', count - halfCount),
         'external KiB per conn': perConnection(afterIdle, warm, 'external', count - WARM),
         'RSS full MiB': full.rss / 2 ** 20,
         'connect s': connectSec,

@@ -281,16 +281,20 @@ export class Core {
   }
 
   /** Reports an append this node made (any module's) to the observers that want its app's messages. */
-  private readonly onAppended = (stream: string, entries: readonly LogEntry[]): void => {
+  private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord): void => {
     if (isCompanionStream(stream)) return;
     const { appId, channel } = parseStreamKey(stream);
     if (!this.observers.wantsMessages(appId)) return;
     for (const entry of entries) {
       let record: MessageRecord;
-      try {
-        record = JSON.parse(entry.body) as MessageRecord;
-      } catch {
-        continue;
+      if (known !== undefined && entries.length === 1) {
+        record = known;
+      } else {
+        try {
+          record = JSON.parse(entry.body) as MessageRecord;
+        } catch {
+          continue;
+        }
       }
       this.observers.notify('messageAppended', { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record });
     }

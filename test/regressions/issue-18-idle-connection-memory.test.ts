@@ -2,7 +2,7 @@
  * Issue 18: what an idle WebSocket costs the server. Heap censuses (heap snapshots, which
  * collect garbage first) around opening 200 idle connections, clients in this process:
  * the server must keep no copy of the upgrade's URL or query, no per-connection Map
- * while nothing is subscribed, and no listener closures per socket (ws's events reach the
+ * while nothing is subscribed, no cleared idle-timeout timer, and no listener closures per socket (ws's events reach the
  * Connection through the door's WebSocket subclass). The byte bound holds the server's
  * part and the clients' together (both `ws`), with room for the clients' own share.
  */
@@ -48,6 +48,8 @@ describe('issue 18: idle WebSocket connections', () => {
     assert.ok(grew(start, end, 'URLSearchParams') < COUNT / 10, `URLSearchParams +${grew(start, end, 'URLSearchParams')}`);
     assert.ok(grew(start, end, 'URL') < COUNT / 10, `URL +${grew(start, end, 'URL')}`);
     assert.ok(grew(start, end, 'Map') < COUNT / 10, `Map +${grew(start, end, 'Map')}`);
+    // Nor the idle-timeout timer the HTTP listener armed and ws cleared on upgrade.
+    assert.ok(grew(start, end, 'Timeout') < COUNT / 10, `Timeout +${grew(start, end, 'Timeout')}`);
     // The client's ws keeps about 5 closures per socket, the server's ws 1 (its auto-pong
     // callback): 6 in all (13 when the door kept its own listeners and overflow callback).
     const closures = grew(start, end, '(closure)') / COUNT;

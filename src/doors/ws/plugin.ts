@@ -162,7 +162,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       refuseOverQuota(ws, app.id, limit, admission);
       return;
     }
-    // Only what `open` needs is kept while the lease is asked for, not the parsed URL.
+    // Only what `open` needs is kept while the lease is asked for: the query for protocol 2 alone.
     const v2 = protocolV2(query);
     void admission.then((outcome) => {
       if (outcome !== 'admitted') refuseOverQuota(ws, app.id, limit, outcome);

@@ -162,7 +162,7 @@ export async function connections(options: Options): Promise<ScenarioResult> {
   const beat = roomcastRow?.metrics['idle CPU µs per conn per s'];
   if (typeof beat === 'number') result.comparisons['roomcast heartbeat CPU, µs per connection per second (pings every 10 s of silence)'] = Math.round(beat * 100) / 100;
   if (options.string('docs', 'true') !== 'false') {
-    result.notes.push(`written: ${writeDocsSection(result, 'Connections (memory and heartbeat per idle WebSocket)', `${count} idle WebSocket connections (after ${WARM} warm-up ones) to one node, memory backend, \`websocket.activityTimeoutSec\` 10 (pings every 10 s of silence, answered by the clients), idle CPU over ${idleSec} s; the raw ws peer at the same count. Memory is read in each server after forced full GCs (\`--expose-gc\`, bench/lib/memory-probe.mjs), less the reading after the warm-up, per connection: RSS, V8 heap used, and external memory (Buffers) after the idle window.`)}`);
+    result.notes.push(`written: ${writeDocsSection(result, 'Connections (memory and heartbeat per idle WebSocket)', `${count} idle WebSocket connections (after ${WARM} warm-up ones) to one node, memory backend, \`websocket.activityTimeoutSec\` 10 (pings every 10 s of silence, answered by the clients), idle CPU over ${idleSec} s; the raw ws peer at the same count. Memory is read in each server after forced full GCs (\`--expose-gc\`, bench/lib/memory-probe.mjs), less the reading after the warm-up, per connection: RSS, V8 heap used, and external memory (Buffers) after the idle window; "2nd half": between the readings at ${WARM + Math.floor((count - WARM) / 2)} and ${count} connections.`)}`);
   }
   return result;
 }

@@ -165,6 +165,17 @@ test('connections past server.maxConnectionsPerAddress are closed at once', asyn
     // The server sees them close a moment later; later tests need the slots back.
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
+  // Their slots were given back at close: 40 connections from the address are held again.
+  const again: Probe[] = [];
+  try {
+    for (let i = 0; i < 40; i++) again.push(await open(() => {}));
+    const refused = await Promise.race([again[39]!.closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500))]);
+    assert.equal(refused, false, 'the 40th connection after the release was closed');
+  } finally {
+    for (const probe of again) probe.socket.destroy();
+    await Promise.all(again.map((probe) => probe.closed));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
 });
 
 test('an unsigned 900 KB upload is refused (401) before its body arrives, and its connection closed', async () => {

@@ -162,7 +162,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       refuseOverQuota(ws, app.id, limit, admission);
       return;
     }
-    // Only what `open` needs is kept while the lease is asked for, not the parsed URL.
+    // Only what `open` needs is kept while the lease is asked for: the query for protocol 2 alone.
     const v2 = protocolV2(query);
     void admission.then((outcome) => {
       if (outcome !== 'admitted') refuseOverQuota(ws, app.id, limit, outcome);
@@ -187,6 +187,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const connection = new Connection({ core, app, socketId, ws, writer, logger, handlers: frameHandlers });
     if (v2 !== null) enableProtocolV2(connection, v2);
     ws.connection = connection;
+    forgetClearedTimer(socket);
     connections.add(connection);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);
     core.counters.wsOpened.add(app.id);
@@ -277,6 +278,26 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   http.addHook('onClose', async () => {
     clearInterval(sweeper);
   });
+}
+
+/** Node's symbol for a socket's idle-timeout timer (`kTimeout` in node:net), looked up once; null when absent. */
+let timerSymbol: symbol | null | undefined;
+
+/**
+ * Drops the socket's reference to its idle-timeout timer once ws has cleared it. The HTTP
+ * listener arms one on every socket (`server.idleTimeoutMs`, ops/connections.ts) and ws
+ * clears it on upgrade (`setTimeout(0)`), but Node keeps the cleared Timeout, its bound
+ * callback and its numbers (≈ 240 B per WebSocket for the connection's whole life) and
+ * refreshes it on every read and write. A socket without a timer holds null there, which
+ * Node handles everywhere (its state before any `setTimeout`). Only a cleared timer
+ * (`_idleTimeout` -1) is dropped; without the symbol this does nothing.
+ */
+function forgetClearedTimer(socket: Duplex): void {
+  if (timerSymbol === undefined) timerSymbol = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'timeout') ?? null;
+  if (timerSymbol === null) return;
+  const holder = socket as unknown as Record<symbol, { _idleTimeout?: unknown } | null | undefined>;
+  const timer = holder[timerSymbol];
+  if (timer !== null && typeof timer === 'object' && timer._idleTimeout === -1) holder[timerSymbol] = null;
 }
 
 /** The upgrade's query when it asks for protocol 2 (enableProtocolV2 reads it), else null. */

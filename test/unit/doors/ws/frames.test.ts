@@ -22,6 +22,16 @@ test('pusher-js frames parse into requests; string data is accepted too', () => 
   });
 });
 
+test('heartbeats parse the same through the exact-text path and the JSON parse', () => {
+  // The exact texts clients send (answered without a JSON parse), then other spellings.
+  for (const kind of ['ping', 'pong'] as const) {
+    assert.deepEqual(parseClientFrame(`{"event":"pusher:${kind}","data":{}}`), { kind });
+    assert.deepEqual(parseClientFrame(`{"event":"pusher:${kind}","data":"{}"}`), { kind });
+    assert.deepEqual(parseClientFrame(`{ "event": "pusher:${kind}" }`), { kind });
+    assert.deepEqual(parseClientFrame(`{"data":{},"event":"pusher:${kind}"}`), { kind });
+  }
+});
+
 test('bad frames throw catalogue errors naming the problem', () => {
   const cases: [string, string, RegExp][] = [
     ['', 'RC_ERR_WS_BAD_FRAME', /not valid JSON/],

@@ -69,9 +69,9 @@ const OFFSET_BUCKET_MS = 5 * 60_000;
 /** A silent node counts as lagging by its silence past this (or three intervals, if longer), in milliseconds. */
 const MIN_SILENCE_GRACE_MS = 2000;
 /** A node's lag counts when it lasted this long within WINDOW_MS, in milliseconds. */
-export const SUSTAIN_MS = 1000;
+export const SUSTAIN_MS = 500;
 /** The wall time a node's lag is judged over, in milliseconds. */
-export const WINDOW_MS = 2000;
+export const WINDOW_MS = 1500;
 /** Retry-After bounds, in seconds. */
 const MIN_RETRY_SEC = 1;
 const MAX_RETRY_SEC = 30;

@@ -8,11 +8,12 @@
  * (roomcast's src/main.ts, redis-server) are waited for by connecting to their port.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -115,8 +116,8 @@ function wrap(name: string, child: ChildProcess, ipc: boolean): Proc {
  * Starts a worker script (path relative to the repo) and waits for its `ready` message.
  * Its stdout/stderr go to ours, prefixed lines are not worth the cost here.
  */
-export async function startWorker(name: string, script: string, env: Record<string, string> = {}, server = false): Promise<Proc> {
-  const child = spawn(process.execPath, [...extraNodeArgs(server), '--import', 'tsx', resolve(REPO_ROOT, script)], {
+export async function startWorker(name: string, script: string, env: Record<string, string> = {}, server = false, nodeArgs: readonly string[] = []): Promise<Proc> {
+  const child = spawn(process.execPath, [...extraNodeArgs(server), ...nodeArgs, '--import', 'tsx', resolve(REPO_ROOT, script)], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, BENCH_WORKER_NAME: name },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -172,12 +173,58 @@ export async function startServerProcess(
  * maps on, as `npm run start:dist` and an installed package do; run `npm run build` first);
  * the default is the TypeScript sources through tsx, as `npm start` in a checkout does.
  */
-export function startNodeServer(name: string, script: string, port: number, env: Record<string, string>): Promise<Proc> {
+export function startNodeServer(name: string, script: string, port: number, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<Proc> {
   if (process.env.BENCH_ROOMCAST_RUN === 'dist') {
     const built = resolve(REPO_ROOT, script.replace(/^src\//, 'dist/').replace(/\.ts$/, '.js'));
-    return startServerProcess(name, process.execPath, [...extraNodeArgs(true), '--enable-source-maps', built], port, env);
+    return startServerProcess(name, process.execPath, [...extraNodeArgs(true), ...nodeArgs, '--enable-source-maps', built], port, env);
   }
-  return startServerProcess(name, process.execPath, [...extraNodeArgs(true), '--import', 'tsx', resolve(REPO_ROOT, script)], port, env);
+  return startServerProcess(name, process.execPath, [...extraNodeArgs(true), ...nodeArgs, '--import', 'tsx', resolve(REPO_ROOT, script)], port, env);
+}
+
+/** Memory figures of a server after forced full garbage collections (bench/lib/memory-probe.mjs). */
+export interface MemoryReading {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+  /** The heap snapshot's path, when BENCH_HEAP_SNAPSHOT_DIR is set. */
+  readonly snapshot: string | null;
+}
+
+/**
+ * A memory probe for one server process: start the server with `nodeArgs` and `env`
+ * (`--expose-gc`, the preload, and the file it answers in), then `read(pid)` forces full
+ * collections in it (SIGUSR2) and resolves with its figures.
+ */
+export interface MemoryProbe {
+  readonly nodeArgs: readonly string[];
+  readonly env: Record<string, string>;
+  read(pid: number, timeoutMs?: number): Promise<MemoryReading>;
+}
+
+export function memoryProbe(): MemoryProbe {
+  const file = join(mkdtempSync(join(tmpdir(), 'roomcast-probe-')), 'memory.json');
+  let seq = 0;
+  return {
+    nodeArgs: ['--expose-gc', '--import', resolve(REPO_ROOT, 'bench/lib/memory-probe.mjs')],
+    env: { BENCH_MEMORY_PROBE: file, ...(process.env.BENCH_HEAP_SNAPSHOT_DIR === undefined ? {} : { BENCH_HEAP_SNAPSHOT_DIR: resolve(process.env.BENCH_HEAP_SNAPSHOT_DIR) }) },
+    async read(pid: number, timeoutMs = 60_000): Promise<MemoryReading> {
+      seq++;
+      process.kill(pid, 'SIGUSR2');
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          const reading = JSON.parse(readFileSync(file, 'utf8')) as MemoryReading & { seq: number };
+          if (reading.seq >= seq) return reading;
+        } catch {
+          // Not written yet.
+        }
+        if (Date.now() > deadline) throw new Error(`process ${pid} did not answer the memory probe in ${timeoutMs / 1000} s`);
+        await sleep(50);
+      }
+    },
+  };
 }
 
 export function canConnect(port: number): Promise<boolean> {

@@ -7,7 +7,10 @@
  * index read with a pattern, not a JSON parse); `views` counts the members missing from
  * each view against the expected set. `pusher:ping` is answered.
  *
- * Commands: join {origins, channel, indices, rate, startAt, total} · views {expected} · snapshot · close.
+ * Join `index` goes to channel `{channel}-{index % channels}`; a client's view is checked
+ * against the expected members of its own channel.
+ *
+ * Commands: join {origins, channel, channels, indices, rate, startAt, total} · views {expected, channels} · snapshot · close.
  */
 import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
@@ -17,7 +20,9 @@ import { serveWorker } from '../lib/worker.ts';
 interface JoinArgs {
   /** Node origins; join `index` goes to `origins[index % origins.length]`. */
   origins: string[];
+  /** Channel name stem: join `index` goes to `{channel}-{index % channels}`. */
   channel: string;
+  channels: number;
   /** This worker's global join indices. */
   indices: number[];
   /** Joins per second over all workers. */
@@ -104,7 +109,7 @@ async function join(args: JoinArgs): Promise<{ joinMs: number[]; lateMs: number[
       // How late this worker started the join against its slot (the generator's own lag).
       lateMs.push(Math.max(0, Date.now() - slot));
       try {
-        joinMs.push(await joinOne(args.origins[index % args.origins.length]!, args.channel, index, args.total));
+        joinMs.push(await joinOne(args.origins[index % args.origins.length]!, `${args.channel}-${index % args.channels}`, index, args.total));
         joined.push(index);
         lastJoinedAt = Math.max(lastJoinedAt, Date.now());
       } catch (error) {
@@ -117,8 +122,8 @@ async function join(args: JoinArgs): Promise<{ joinMs: number[]; lateMs: number[
   return { joinMs, lateMs, lastJoinedAt, failed, joined };
 }
 
-/** Members missing from the clients' views, against `expected` (the user indices that joined). */
-function countViews(args: { expected: number[] }): { incomplete: number; missing: number; extra: number; sample: string } {
+/** Members missing from the clients' views, against `expected` (the user indices that joined) of each client's channel. */
+function countViews(args: { expected: number[]; channels: number }): { incomplete: number; missing: number; extra: number; sample: string } {
   let incomplete = 0;
   let missing = 0;
   let extra = 0;
@@ -127,7 +132,8 @@ function countViews(args: { expected: number[] }): { incomplete: number; missing
   for (const index of args.expected) wanted[index] = 1;
   for (const { index: own, view } of views) {
     const lacking: number[] = [];
-    for (let index = 0; index < view.length; index++) {
+    // Same channel: the indices congruent to the client's own modulo the channel count.
+    for (let index = own % args.channels; index < view.length; index += args.channels) {
       if (wanted[index] === 1 && view[index] === 0) lacking.push(index);
       else if (wanted[index] === 0 && view[index] === 1) extra++;
     }
@@ -142,7 +148,7 @@ function countViews(args: { expected: number[] }): { incomplete: number; missing
 
 serveWorker({
   join: (args: JoinArgs) => join(args),
-  views: (args: { expected: number[] }) => countViews(args),
+  views: (args: { expected: number[]; channels: number }) => countViews(args),
   snapshot: () => ({ frames, errors, firstError, open: sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length }),
   close: () => {
     for (const ws of sockets) ws.terminate();

@@ -5,6 +5,11 @@
  * sharing one schedule, so the pace is not one event loop's. After the last join: how
  * long until every node lists all J members (REST `GET …/users` on each node), and
  * whether any member is listed twice.
+ *
+ * The joins go to `ceil(J / --members-per-channel)` presence channels (join i to channel
+ * i mod C). The default, 100 members per channel, is the default member limit
+ * (`limits.maxPresenceMembers`, Pusher's too). `--members-per-channel 0` puts every join in
+ * one channel, lifting the limit: J joins then cost ≈ J²/2 member frames.
  */
 import { startCpuWindow } from '../lib/cpu.ts';
 import type { Options } from '../lib/options.ts';
@@ -24,9 +29,11 @@ interface JoinResult {
   joined: number[];
 }
 
-async function measure(joins: number, nodeCount: number, rate: number, procCount: number): Promise<Row> {
-  // Presence channels have a member limit (100 by default): lift it for the storm.
-  const set = await startNodes(nodeCount, { apps: [{ ...BENCH_APP, limits: { restRequestsPerWindow: 0, maxPresenceMembers: joins + 10 } }] });
+async function measure(joins: number, nodeCount: number, rate: number, procCount: number, perChannel: number): Promise<Row> {
+  const channels = perChannel > 0 ? Math.ceil(joins / perChannel) : 1;
+  const channelOf = (index: number): string => `${CHANNEL}-${index % channels}`;
+  // Room for the largest channel (the default limit is 100 members).
+  const set = await startNodes(nodeCount, { apps: [{ ...BENCH_APP, limits: { restRequestsPerWindow: 0, maxPresenceMembers: Math.ceil(joins / channels) + 10 } }] });
   const procs: Proc[] = [];
   try {
     for (let index = 0; index < procCount; index++) procs.push(await startWorker(`joiners-${index}`, 'bench/load/presence-joiners.ts'));
@@ -40,33 +47,39 @@ async function measure(joins: number, nodeCount: number, rate: number, procCount
       procs.map((proc, worker) =>
         proc.call<JoinResult>(
           'join',
-          { origins, channel: CHANNEL, indices: Array.from({ length: joins }, (_, index) => index).filter((index) => index % procCount === worker), rate, startAt, total: joins },
+          { origins, channel: CHANNEL, channels, indices: Array.from({ length: joins }, (_, index) => index).filter((index) => index % procCount === worker), rate, startAt, total: joins },
           30 * 60_000,
         ),
       ),
     );
     const joinedAt = Math.max(...results.map((result) => result.lastJoinedAt));
     const failed = results.reduce((sum, result) => sum + result.failed, 0);
+    const expectedPerChannel = new Map<string, number>();
+    for (const index of results.flatMap((result) => result.joined)) expectedPerChannel.set(channelOf(index), (expectedPerChannel.get(channelOf(index)) ?? 0) + 1);
     const convergedMs: number[] = [];
     let duplicates = 0;
     let listed = Number.POSITIVE_INFINITY;
+    // Each node: every channel polled in turn until it lists its joined members; the node
+    // has converged when its last channel did.
     await Promise.all(
       set.nodes.map(async (node) => {
-        let ids: string[] = [];
-        let converged = false;
-        for (let attempt = 0; attempt < 600 && !converged; attempt++) {
-          const body = (await signedGet(node.origin, `/apps/${BENCH_APP.id}/channels/${CHANNEL}/users`)) as { users?: { id: string }[] };
-          ids = (body.users ?? []).map((user) => user.id);
-          if (ids.length >= joins - failed) {
-            convergedMs.push(Date.now() - joinedAt);
-            converged = true;
-            break;
+        let convergedAt = 0;
+        let nodeListed = 0;
+        for (const [channel, expected] of expectedPerChannel) {
+          let ids: string[] = [];
+          for (let attempt = 0; attempt < 600; attempt++) {
+            const body = (await signedGet(node.origin, `/apps/${BENCH_APP.id}/channels/${channel}/users`)) as { users?: { id: string }[] };
+            ids = (body.users ?? []).map((user) => user.id);
+            if (ids.length >= expected) break;
+            await new Promise((resolve) => setTimeout(resolve, 50));
           }
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          if (ids.length >= expected) convergedAt = Math.max(convergedAt, Date.now());
+          else convergedAt = Number.NaN;
+          duplicates += ids.length - new Set(ids).size;
+          nodeListed += new Set(ids).size;
         }
-        if (!converged) convergedMs.push(Number.NaN);
-        duplicates += ids.length - new Set(ids).size;
-        listed = Math.min(listed, new Set(ids).size);
+        convergedMs.push(convergedAt - joinedAt);
+        listed = Math.min(listed, nodeListed);
       }),
     );
     const report = cpu.stop();
@@ -82,14 +95,14 @@ async function measure(joins: number, nodeCount: number, rate: number, procCount
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const expected = results.flatMap((result) => result.joined);
-    const viewCounts = await Promise.all(procs.map((proc) => proc.call<{ incomplete: number; missing: number; extra: number; sample: string }>('views', { expected }, 5 * 60_000)));
+    const viewCounts = await Promise.all(procs.map((proc) => proc.call<{ incomplete: number; missing: number; extra: number; sample: string }>('views', { expected, channels }, 5 * 60_000)));
     const joinMs = results.flatMap((result) => result.joinMs).sort((a, b) => a - b);
     const lateMs = results.flatMap((result) => result.lateMs).sort((a, b) => a - b);
     const frames = (await Promise.all(procs.map((proc) => proc.call<{ frames: number }>('snapshot')))).reduce((sum, snapshot) => sum + snapshot.frames, 0);
     const serverCpuSec = (Object.entries(report.groups).filter(([name]) => name !== 'generators').reduce((sum, [, value]) => sum + value, 0) / 100) * report.seconds;
     return {
       target: `${nodeCount} nodes`,
-      phase: `${joins} joins at ${rate}/s`,
+      phase: `${joins} joins at ${rate}/s into ${channels} channel${channels === 1 ? '' : 's'}`,
       metrics: {
         'joins s': (joinedAt - startAt) / 1000,
         'joins/s': joins / ((joinedAt - startAt) / 1000),
@@ -121,21 +134,22 @@ export async function presenceStorm(options: Options): Promise<ScenarioResult> {
   const nodeCount = options.number('nodes', 3);
   const rate = options.number('rate', 500);
   const procCount = options.number('procs', 4);
+  const perChannel = options.number('members-per-channel', 100);
   const result: ScenarioResult = {
     scenario: 'presence-storm',
     startedAt: new Date().toISOString(),
-    options: { joins, nodes: nodeCount, rate, procs: procCount, loadAverage1m: describeMachine().loadAverage1m ?? null },
+    options: { joins, nodes: nodeCount, rate, procs: procCount, membersPerChannel: perChannel, loadAverage1m: describeMachine().loadAverage1m ?? null },
     rows: [],
     comparisons: {},
     notes: [],
   };
-  result.rows.push(await measure(joins, nodeCount, rate, procCount));
+  result.rows.push(await measure(joins, nodeCount, rate, procCount, perChannel));
   const row = result.rows[0]!;
   result.comparisons['all members listed on every node within (ms after the last join; target ≤ 1000)'] = row.metrics['all listed on every node after ms'] ?? null;
   result.comparisons['duplicate members (target 0)'] = row.metrics.duplicates ?? null;
   result.comparisons['clients whose own member list (snapshot + member_added) lacks someone (target 0)'] = row.metrics['clients missing a member'] ?? null;
   if (options.string('docs', 'true') !== 'false') {
-    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection) scheduled at ${rate}/s from ${procCount} generator processes, spread round robin over ${nodeCount} nodes on one Redis; then each node's \`GET /channels/${CHANNEL}/users\` polled every 50 ms until it lists everyone.`)}`);
+    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection) scheduled at ${rate}/s from ${procCount} generator processes, spread round robin over ${nodeCount} nodes on one Redis, into ${perChannel > 0 ? `presence channels of at most ${perChannel} members (join i to channel i mod ${Math.ceil(joins / perChannel)})` : 'one presence channel'}; then each node's \`GET /channels/{channel}/users\` polled every 50 ms per channel until it lists everyone.`)}`);
   }
   return result;
 }

@@ -25,6 +25,9 @@ export interface RoomcastOptions {
   readonly overrides?: Record<string, unknown>;
   /** Extra `backend.redis` fields (routing, shards, …) with `redisUrl`. */
   readonly redis?: Record<string, unknown>;
+  /** Extra node flags (before the script) and environment, e.g. a memory probe's (proc.ts `memoryProbe`). */
+  readonly nodeArgs?: readonly string[];
+  readonly env?: Record<string, string>;
 }
 
 export interface RunningServer {
@@ -70,7 +73,7 @@ export async function startRoomcast(name: string, options: RoomcastOptions = {},
     writeFileSync(configPath, JSON.stringify(roomcastConfig(options), null, 2));
   }
   const port = await freePort();
-  const env: Record<string, string> = { ROOMCAST_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-  const proc = await startNodeServer(name, 'src/main.ts', port, env);
+  const env: Record<string, string> = { ...options.env, ROOMCAST_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+  const proc = await startNodeServer(name, 'src/main.ts', port, env, options.nodeArgs);
   return { proc, port, origin: `http://127.0.0.1:${port}`, configPath };
 }

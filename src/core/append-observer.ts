@@ -6,8 +6,21 @@
  * remember to report; everything else passes through unchanged.
  */
 import type { Backend, LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../backends/ports.ts';
+import type { MessageRecord } from './types.ts';
 
-export type AppendListener = (stream: string, entries: readonly LogEntry[]) => void;
+/**
+ * Told each confirmed append. `record`, when given, is the object the one entry's body
+ * encodes (the appender had it in hand), so a listener need not parse the body again.
+ */
+export type AppendListener = (stream: string, entries: readonly LogEntry[], record?: MessageRecord) => void;
+
+/** An item of `appendMany`; an appender that has the record its body encodes may pass it along for the listener. */
+export interface AppendItem {
+  readonly stream: string;
+  readonly body: string;
+  readonly retention: RetentionPolicy;
+  readonly record?: MessageRecord;
+}
 
 /** The backend, with its log's and message store's appends reported to `listener`. */
 export function observeAppends(backend: Backend, listener: AppendListener): Backend {
@@ -43,9 +56,12 @@ class ObservedLog implements MessageLog {
     });
   }
 
-  appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy }[]): Promise<LogEntry[]> {
+  appendMany(items: readonly AppendItem[]): Promise<LogEntry[]> {
     return this.log.appendMany(items).then((entries) => {
-      for (let index = 0; index < entries.length; index++) this.listener(items[index]!.stream, [entries[index]!]);
+      for (let index = 0; index < entries.length; index++) {
+        const item = items[index]!;
+        this.listener(item.stream, [entries[index]!], item.record);
+      }
       return entries;
     });
   }

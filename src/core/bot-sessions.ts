@@ -29,7 +29,8 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../backends/ports.ts';
 import { parseStreamKey, streamKey } from './channels.ts';
-import type { Core, Registrant } from './core.ts';
+import type { Core } from './core.ts';
+import type { Registrant } from './registrants.ts';
 import type { Departure } from './presence.ts';
 import { inBatches } from './subscriptions.ts';
 import { roomsOf, type BotLogin, type RoomDirectory } from './rooms.ts';

@@ -8,11 +8,15 @@
  * - `bus-turns.ts`, `bus-inbound.ts`: appends and signals from the bus, in bounded
  *   event-loop slices, fanned out on this node;
  * - `history.ts`, `messages.ts`, `annotations.ts`: the message model;
+ * - `registrants.ts`: what this node stores under its registration id, written again
+ *   when the registration changes;
+ * - `flow-control.ts`: connection quotas, REST rates and publisher backpressure;
+ * - `interest.ts`: bus holds for node-wide consumers;
  * - `observers.ts`, `counters.ts`: what this node did, for webhooks and metrics.
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import { hasInterest, type Backend, type LogEntry } from '../backends/ports.ts';
+import type { Backend, LogEntry } from '../backends/ports.ts';
 import { createErrorWith } from '../errors.ts';
 import { Annotations } from './annotations.ts';
 import { observeAppends } from './append-observer.ts';
@@ -25,15 +29,18 @@ import { countersOf, type NodeCounters } from './counters.ts';
 import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
-import { NodeMembership, RegistrationGate } from './membership.ts';
+import { NodeMembership } from './membership.ts';
+import { Registrants, type Registrant } from './registrants.ts';
 import { CoreObservers } from './observers.ts';
 import { OnlineUsers } from './online-users.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
-import { PresenceTracker, type Departure } from './presence.ts';
-import { Backpressure } from './backpressure.ts';
-import { ConnectionQuotas } from './quotas.ts';
-import { RequestRates } from './rates.ts';
+import { PresenceTracker } from './presence.ts';
+import type { Backpressure } from './backpressure.ts';
+import { createFlowControl } from './flow-control.ts';
+import { followChannel, holdAllStreams } from './interest.ts';
+import type { ConnectionQuotas } from './quotas.ts';
+import type { RequestRates } from './rates.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
 import { serialOf } from './serials.ts';
@@ -44,14 +51,6 @@ import { resyncPresence } from './presence-resync.ts';
 import type { ChannelMessage, Member, MessageRecord, Origin, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
-
-/** A module outside the core that stores entries under the registration id (see `Core.addRegistrant`). */
-export interface Registrant {
-  /** Called synchronously when the registration id changed: snapshot, and return the step that writes the entries again. */
-  reregister(): () => Promise<void>;
-  /** Of the departures of a removed registration, handles its own and returns the rest. */
-  takeDepartures(left: readonly Departure[]): Departure[];
-}
 
 export interface CoreOptions {
   readonly config: Config;
@@ -106,10 +105,12 @@ export class Core {
   private readonly membership: NodeMembership;
   private readonly onlineUsers: OnlineUsers;
   private readonly subscriptionCounts: SubscriptionCounts;
-  /** Held while a re-registration writes this node's entries (see membership.ts). */
-  private readonly registrationGate = new RegistrationGate();
-  /** Modules outside the core's own (bot sessions) that store entries under the registration id. */
-  private readonly registrants = new Set<Registrant>();
+  /** What this node stores under its registration id, and its re-registration (registrants.ts). */
+  private readonly registrants = new Registrants(
+    () => [this.subscriptions, this.presence, this.onlineUsers],
+    () => this.hub.streamCounts().map(([stream]) => stream),
+    (streams) => this.countsChanged(streams),
+  );
 
   constructor(options: CoreOptions) {
     const { config, backend } = options;
@@ -127,7 +128,7 @@ export class Core {
     this.annotations = new Annotations(this.appending);
     // Read at each write: it changes when this node registers again.
     const registrationId = (): string => this.membership.registrationId;
-    const gate = this.registrationGate;
+    const gate = this.registrants.gate;
     this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
     this.turns = new BusTurns(this.inbound.onBusMessage, logger);
     this.subscriptions = new Subscriptions(backend, this.hub, registrationId, logger, this.observers, gate);
@@ -136,27 +137,16 @@ export class Core {
     this.inbound.handleSignals('user_online', this.onlineUsers.onSignal);
     this.subscriptionCounts = new SubscriptionCounts(backend, this.hub, this.apps, this.sendSignal, logger);
     this.inbound.handleSignals('subscription_count', this.subscriptionCounts.onSignal);
-    this.quotas = new ConnectionQuotas({
+    ({ quotas: this.quotas, rates: this.rates, backpressure: this.backpressure } = createFlowControl({
       store: backend.quotas,
+      initial: config,
+      config: () => this.config,
       nodeId: () => this.nodeId,
-      ttlMs: config.node.heartbeatTtlMs,
-      leaseBlock: config.quotas.connectionLeaseBlock,
-      reclaimWaitMs: config.quotas.reclaimWaitMs,
       sendSignal: this.sendSignal,
-      logger,
-    });
-    this.rates = new RequestRates(backend.quotas, () => this.config.quotas.restLeaseBlock);
-    this.backpressure = new Backpressure({
-      store: backend.quotas,
-      holder: this.quotas.holder,
-      maxLagMs: () => this.config.backpressure.maxLagMs,
-      intervalMs: config.backpressure.reportIntervalMs,
-      countSilentNodes: config.backpressure.countSilentNodes,
-      ttlMs: config.node.heartbeatTtlMs,
       delivery: this.turns,
       busLostSince: () => this.inbound.busLostSince,
       logger,
-    });
+    }));
     this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId));
     this.membership = new NodeMembership({
       backend,
@@ -165,16 +155,12 @@ export class Core {
       heartbeatTtlMs: config.node.heartbeatTtlMs,
       // A removed node's entries hold presence members, signed-in users (online-users.ts)
       // and the registrants' entries (bot sessions).
-      announceDepartures: (left) => {
-        let rest: readonly Departure[] = this.onlineUsers.takeDepartures(left);
-        for (const registrant of this.registrants) rest = registrant.takeDepartures(rest);
-        return this.presence.announceDepartures(rest);
-      },
+      announceDepartures: (left) => this.presence.announceDepartures(this.registrants.takeDepartures(this.onlineUsers.takeDepartures(left))),
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
         await this.quotas.renew();
       },
-      reregister: () => this.prepareReregistration(),
+      reregister: () => this.registrants.prepare(),
       reregistered: () => this.observers.notify('reregistered'),
       counters: this.counters,
       entriesRemoved: () => this.observers.notify('entriesRemoved'),
@@ -204,25 +190,7 @@ export class Core {
    * entries when a registration is removed. Returns the function that removes it.
    */
   addRegistrant(registrant: Registrant): () => void {
-    this.registrants.add(registrant);
-    return () => this.registrants.delete(registrant);
-  }
-
-  /** The core's `reregister` for membership: snapshots now, writes in the returned step, holding joins and leaves meanwhile. */
-  private prepareReregistration(): () => Promise<void> {
-    const release = this.registrationGate.hold();
-    const streams = this.hub.streamCounts().map(([stream]) => stream);
-    const steps = [this.subscriptions.reregister(), this.presence.reregister(), this.onlineUsers.reregister(), ...[...this.registrants].map((registrant) => registrant.reregister())];
-    return async () => {
-      try {
-        const results = await Promise.allSettled(steps.map((step) => step()));
-        const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-        if (failed !== undefined) throw failed.reason;
-      } finally {
-        release();
-      }
-      this.countsChanged(streams);
-    };
+    return this.registrants.add(registrant);
   }
 
   /** Subscription totals changed without a subscribe here (a registration removed or written again): subscribers are told. */
@@ -313,16 +281,20 @@ export class Core {
   }
 
   /** Reports an append this node made (any module's) to the observers that want its app's messages. */
-  private readonly onAppended = (stream: string, entries: readonly LogEntry[]): void => {
+  private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord): void => {
     if (isCompanionStream(stream)) return;
     const { appId, channel } = parseStreamKey(stream);
     if (!this.observers.wantsMessages(appId)) return;
     for (const entry of entries) {
       let record: MessageRecord;
-      try {
-        record = JSON.parse(entry.body) as MessageRecord;
-      } catch {
-        continue;
+      if (known !== undefined && entries.length === 1) {
+        record = known;
+      } else {
+        try {
+          record = JSON.parse(entry.body) as MessageRecord;
+        } catch {
+          continue;
+        }
       }
       this.observers.notify('messageAppended', { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record });
     }
@@ -343,36 +315,14 @@ export class Core {
     return message;
   }
 
-  /**
-   * Keeps every channel's messages flowing to this node until the returned function is
-   * called, for node-wide consumers that must see channels nobody here subscribes to
-   * (Bayeux wildcard subscriptions). Needed only when the bus routes by interest
-   * (`backend.redis.routing: interest`, the default); elsewhere every node receives
-   * everything and this costs nothing. Consumers of this node's own appends (webhooks,
-   * push's `extras.push`) need no hold: they observe the append (`observers`).
-   */
+  /** Keeps every channel's messages flowing to this node until released (interest.ts: Bayeux wildcards). */
   holdAllStreams(): () => void {
-    const bus = this.backend.bus;
-    return hasInterest(bus) ? bus.watchAll().release : () => undefined;
+    return holdAllStreams(this.backend.bus);
   }
 
-  /**
-   * Keeps one channel's messages flowing to this node until the returned function is
-   * called (idempotent), for a node-wide consumer of that channel with no subscriber in
-   * the hub (the console's live tail). Needed only when the bus routes by interest;
-   * returns at once, the messages following once the bus has subscribed.
-   */
+  /** Keeps one channel's messages flowing to this node until released (interest.ts: the console's live tail). */
   followChannel(appId: string, channel: string): () => void {
-    const bus = this.backend.bus;
-    if (!hasInterest(bus)) return () => undefined;
-    const stream = streamKey(appId, channel);
-    void bus.watch(stream);
-    let followed = true;
-    return () => {
-      if (!followed) return;
-      followed = false;
-      bus.unwatch(stream);
-    };
+    return followChannel(this.backend.bus, appId, channel);
   }
 
   /**
@@ -382,6 +332,15 @@ export class Core {
    */
   tapMessages(listener: MessageListener): () => void {
     return this.inbound.tapMessages(listener);
+  }
+
+  /**
+   * Tells `listener` each time this node's bus delivers again after an outage, once the
+   * catch-up of its subscribed channels has started. Channels a node-wide consumer follows
+   * without a hub subscriber (Bayeux wildcards) are not caught up: the consumer must say so.
+   */
+  onBusResumed(listener: () => void): () => void {
+    return this.inbound.onResumed(listener);
   }
 
   /** Like `tapMessages`, for mutation, annotation and summary records (Bayeux bots, V2 doors). */

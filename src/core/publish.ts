@@ -7,6 +7,7 @@ import type { MessageLog, RetentionPolicy } from '../backends/ports.ts';
 import { assertChannelName, streamKey } from './channels.ts';
 import { createError } from '../errors.ts';
 import { serialOf } from './serials.ts';
+import type { AppendItem } from './append-observer.ts';
 import type { MessageRecord, Origin, Sender } from './types.ts';
 
 /** An event to publish, already decoded from its door's format. */
@@ -103,12 +104,13 @@ export function publishEvents(
   onRecord?: (body: string, record: MessageRecord) => void,
 ): Promise<PublishedMessage[][]> {
   const retention = retentionOf(app);
-  const items: { stream: string; body: string; retention: RetentionPolicy; channel: string }[] = [];
+  // Each item carries its record: the core's append observer hands it on without parsing the body.
+  const items: (AppendItem & { channel: string })[] = [];
   for (const input of inputs) {
     const record = recordOf(input, validateEvent(app, input));
     const body = JSON.stringify(record);
     onRecord?.(body, record);
-    for (const channel of input.channels) items.push({ stream: streamKey(app.id, channel), body, retention, channel });
+    for (const channel of input.channels) items.push({ stream: streamKey(app.id, channel), body, retention, channel, record });
   }
   return log.appendMany(items).then((entries) => {
     const out: PublishedMessage[][] = [];

@@ -5,7 +5,13 @@
 import { serialOf } from './serials.ts';
 
 /** Why a position cannot be recovered: entries after it are gone, or it is of another stream epoch. */
-export type RecoveryFailure = 'gap_too_old' | 'epoch_changed';
+/**
+ * Why missed messages cannot be delivered: `gap_too_old` (no longer retained, or too
+ * many), `epoch_changed` (the position is from another stream epoch), `untracked` (a
+ * wildcard's channels missed while the node was off its bus: which channels had
+ * messages is not known, so none could be caught up).
+ */
+export type RecoveryFailure = 'gap_too_old' | 'epoch_changed' | 'untracked';
 
 /** Every front door a message can come in through (`console`: an operator's test event). */
 export const ORIGINS = ['rest', 'ws', 'bayeux', 'console', 'internal'] as const;

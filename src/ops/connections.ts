@@ -86,9 +86,23 @@ export function applyConnectionHygiene(server: Server, settings: ServerConfig, l
     refusedNode++;
     warnRefused(`the node has ${settings.maxConnections} connections (server.maxConnections)`);
   });
+  // One close listener for all exempt sockets and one for all counted ones, not a closure
+  // per socket: a node holds tens of thousands of idle WebSockets. A counted socket's
+  // address is read again at close (Node keeps the peer's address once it was read).
+  const onExemptClose = (): void => {
+    open--;
+  };
+  function onCountedClose(this: Socket): void {
+    open--;
+    const address = normalise(this.remoteAddress ?? '');
+    const left = (perAddress.get(address) ?? 1) - 1;
+    if (left <= 0) perAddress.delete(address);
+    else perAddress.set(address, left);
+  }
   // `prependListener`: before the HTTP server attaches a parser to the socket.
   server.prependListener('connection', (socket: Socket) => {
-    const address = normalise(socket.remoteAddress ?? '');
+    // Without a per-address cap the address is not needed (nor read).
+    const address = settings.maxConnectionsPerAddress === 0 ? '' : normalise(socket.remoteAddress ?? '');
     const exempt = settings.maxConnectionsPerAddress === 0 || isTrusted(proxies, address);
     const mine = exempt ? 0 : (perAddress.get(address) ?? 0);
     if (!exempt && mine >= settings.maxConnectionsPerAddress) {
@@ -99,13 +113,7 @@ export function applyConnectionHygiene(server: Server, settings: ServerConfig, l
     }
     open++;
     if (!exempt) perAddress.set(address, mine + 1);
-    socket.once('close', () => {
-      open--;
-      if (exempt) return;
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(address);
-      else perAddress.set(address, left);
-    });
+    socket.on('close', exempt ? onExemptClose : onCountedClose);
   });
   return () => ({ open, refusedNode, refusedAddress });
 }

@@ -3,21 +3,12 @@
  * backend, config from a file so `config reload` can re-read it).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { buildApp, type RoomcastApp } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import type { RoomcastApp } from '../../src/app.ts';
 import { login } from '../helpers/bots.ts';
 import { cliEnv, runCli } from '../helpers/cli.ts';
-
-const baseConfig = {
-  server: { host: '127.0.0.1', port: 0 },
-  log: { level: 'silent' },
-  apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret' }],
-  spaces: [{ id: 'acme', app: 'app-1', rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }], bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }] }],
-};
+import { CLI_BASE_CONFIG, startCliServer } from '../helpers/cli-server.ts';
 
 let dir: string;
 let configPath: string;
@@ -26,12 +17,7 @@ let url: string;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'rc-cli-'));
-  configPath = join(dir, 'roomcast.json');
-  writeFileSync(configPath, JSON.stringify(baseConfig));
-  app = await buildApp(loadConfig({ path: configPath, env: {} }), { configSource: { path: configPath, env: {} } });
-  url = await app.listen();
-  env = cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath });
+  ({ dir, configPath, app, url, env } = await startCliServer());
 });
 
 after(async () => {
@@ -73,7 +59,7 @@ describe('roomcast CLI: admin', () => {
   });
   test('config reload applies a changed file; a bad file keeps the running config (exit 1)', async () => {
     const before = app.configHash();
-    writeFileSync(configPath, JSON.stringify({ ...baseConfig, spaces: [{ ...baseConfig.spaces[0], bots: [...baseConfig.spaces[0]!.bots, { id: 'new-bot', token: 'NEW-BOT-TOKEN' }] }] }));
+    writeFileSync(configPath, JSON.stringify({ ...CLI_BASE_CONFIG, spaces: [{ ...CLI_BASE_CONFIG.spaces[0], bots: [...CLI_BASE_CONFIG.spaces[0]!.bots, { id: 'new-bot', token: 'NEW-BOT-TOKEN' }] }] }));
     assert.equal((await login(url, { room: 'LOBBY-CODE', token: 'NEW-BOT-TOKEN' })).status, 401);
     const reloaded = await runCli(['--json', 'config', 'reload'], env);
     assert.equal(reloaded.code, 0, reloaded.stderr);

@@ -3,22 +3,14 @@
  * backend, config from a file so `config reload` can re-read it).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Command } from 'commander';
-import { buildApp, type RoomcastApp } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import type { RoomcastApp } from '../../src/app.ts';
 import { buildProgram } from '../../src/cli/program.ts';
 import { cliEnv, runCli } from '../helpers/cli.ts';
-
-const baseConfig = {
-  server: { host: '127.0.0.1', port: 0 },
-  log: { level: 'silent' },
-  apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret' }],
-  spaces: [{ id: 'acme', app: 'app-1', rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }], bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }] }],
-};
+import { CLI_BASE_CONFIG, startCliServer } from '../helpers/cli-server.ts';
 
 let dir: string;
 let configPath: string;
@@ -34,12 +26,7 @@ function allCommands(command: Command, prefix = ''): { name: string; command: Co
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'rc-cli-'));
-  configPath = join(dir, 'roomcast.json');
-  writeFileSync(configPath, JSON.stringify(baseConfig));
-  app = await buildApp(loadConfig({ path: configPath, env: {} }), { configSource: { path: configPath, env: {} } });
-  url = await app.listen();
-  env = cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath });
+  ({ dir, configPath, app, url, env } = await startCliServer());
 });
 
 after(async () => {
@@ -77,7 +64,7 @@ describe('roomcast CLI: basics', () => {
   });
   test('config check: a bad file lists every problem with its path and the field documentation; exit 1', async () => {
     const bad = join(dir, 'bad.json');
-    writeFileSync(bad, JSON.stringify({ ...baseConfig, server: { port: 'abc', tls: { cert: 'c' } }, bogus: 1 }));
+    writeFileSync(bad, JSON.stringify({ ...CLI_BASE_CONFIG, server: { port: 'abc', tls: { cert: 'c' } }, bogus: 1 }));
     const result = await runCli(['config', 'check', bad, '--no-env'], env);
     assert.equal(result.code, 1);
     assert.match(result.stdout, /server\.port must be integer/);

@@ -3,35 +3,18 @@
  * backend, config from a file so `config reload` can re-read it).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildApp, type RoomcastApp } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import { CliProcess, cliEnv, runCli } from '../helpers/cli.ts';
+import type { RoomcastApp } from '../../src/app.ts';
+import { CliProcess, runCli } from '../helpers/cli.ts';
+import { startCliServer } from '../helpers/cli-server.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 
-const baseConfig = {
-  server: { host: '127.0.0.1', port: 0 },
-  log: { level: 'silent' },
-  apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret' }],
-  spaces: [{ id: 'acme', app: 'app-1', rooms: [{ id: 'lobby', code: 'LOBBY-CODE' }], bots: [{ id: 'helper-bot', token: 'BOT-TOKEN' }] }],
-};
-
-let dir: string;
-let configPath: string;
 let app: RoomcastApp;
 let url: string;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'rc-cli-'));
-  configPath = join(dir, 'roomcast.json');
-  writeFileSync(configPath, JSON.stringify(baseConfig));
-  app = await buildApp(loadConfig({ path: configPath, env: {} }), { configSource: { path: configPath, env: {} } });
-  url = await app.listen();
-  env = cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath });
+  ({ app, url, env } = await startCliServer());
 });
 
 after(async () => {

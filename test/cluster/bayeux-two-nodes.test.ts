@@ -10,12 +10,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { adapt } from 'cometd-nodejs-client';
 import faye from 'faye';
-import type { Config } from '../../src/config/schema.ts';
 import { roomsOf } from '../../src/core/rooms.ts';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import type { RunningApp } from '../helpers/app.ts';
 import { bayeuxPost, login, until } from '../helpers/bots.ts';
 import { nextEvent, pusherJsClient, serverSdk, subscribed as subscribedOverWebSocket } from '../helpers/pusher-peers.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/two-nodes.ts';
 import { RecordingSubscriber } from '../helpers/subscriber.ts';
 
 // cometd-nodejs-client supplies the XMLHttpRequest (and WebSocket) the browser library expects.
@@ -24,24 +23,15 @@ const { CometD } = await import('cometd');
 type Message = import('cometd').Message;
 
 const ROOM = 'presence-room-acme-lobby';
-let redis: TestRedis;
-let config: Config;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
+let cluster: TwoNodes;
 
 before(async () => {
-  redis = await startRedis();
-  config = testConfig(
-    { bots: { cookieSecret: 'a-shared-cookie-secret-for-tests', maxEventLoopDelayMs: 0, sessionGraceMs: 600, connectTimeoutMs: 300 } },
-    redis.url,
-  );
-  nodeA = await startApp(config, 'node-a');
-  nodeB = await startApp(config, 'node-b');
+  ({ nodeA, nodeB } = cluster = await startTwoNodes({ bots: { cookieSecret: 'a-shared-cookie-secret-for-tests', maxEventLoopDelayMs: 0, sessionGraceMs: 600, connectTimeoutMs: 300 } }));
 });
 after(async () => {
-  await nodeA?.close();
-  await nodeB?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 test('login on node A, Bayeux on node B: receive and publish across nodes', async () => {

@@ -5,10 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Config } from '../../src/config/schema.ts';
 import type { UserConnection } from '../../src/core/types.ts';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import type { RunningApp } from '../helpers/app.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/two-nodes.ts';
 import { RecordingSubscriber } from '../helpers/subscriber.ts';
 
 // Short heartbeats so the reaping case runs in about a second, but a TTL of ten
@@ -18,21 +17,15 @@ const HEARTBEAT_TTL_MS = 1000;
 /** Allowance for scheduling on a loaded 2-core machine, on top of TTL + interval. */
 const SLACK_MS = 1500;
 
-let redis: TestRedis;
-let config: Config;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
+let cluster: TwoNodes;
 
 before(async () => {
-  redis = await startRedis();
-  config = testConfig({ node: { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTtlMs: HEARTBEAT_TTL_MS } }, redis.url);
-  nodeA = await startApp(config, 'node-a');
-  nodeB = await startApp(config, 'node-b');
+  ({ nodeA, nodeB } = cluster = await startTwoNodes({ node: { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTtlMs: HEARTBEAT_TTL_MS } }));
 });
 after(async () => {
-  await nodeA?.close();
-  await nodeB?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 const app = () => nodeA.app.core.apps.requireEnabled('app-1');

@@ -6,30 +6,24 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { AppConfig, Config } from '../../src/config/schema.ts';
+import type { AppConfig } from '../../src/config/schema.ts';
 import { parseHistoryQuery } from '../../src/core/history.ts';
 import type { ChannelMessage, Subscriber } from '../../src/core/types.ts';
-import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { TEST_APP, type RunningApp } from '../helpers/app.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/two-nodes.ts';
 import { RawPusherClient } from '../helpers/ws-client.ts';
 
-let redis: TestRedis;
-let config: Config;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
+let cluster: TwoNodes;
 let app: AppConfig;
 
 before(async () => {
-  redis = await startRedis();
-  config = testConfig({ apps: [{ ...TEST_APP, history: { maxCount: 20000, maxAgeSec: 0 } }] }, redis.url);
-  nodeA = await startApp(config, 'node-a');
-  nodeB = await startApp(config, 'node-b');
+  ({ nodeA, nodeB } = cluster = await startTwoNodes({ apps: [{ ...TEST_APP, history: { maxCount: 20000, maxAgeSec: 0 } }] }));
   app = nodeA.app.core.apps.requireEnabled('app-1');
 });
 after(async () => {
-  await nodeA?.close();
-  await nodeB?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 async function publish(node: RunningApp, channel: string, data: string): Promise<string> {

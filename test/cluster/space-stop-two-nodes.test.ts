@@ -7,28 +7,20 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Config } from '../../src/config/schema.ts';
 import { roomsOf } from '../../src/core/rooms.ts';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
+import type { RunningApp } from '../helpers/app.ts';
 import { bayeux, handshake, login, type BayeuxReply } from '../helpers/bots.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/two-nodes.ts';
 
-let redis: TestRedis;
 let config: Config;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
+let cluster: TwoNodes;
 
 before(async () => {
-  redis = await startRedis();
-  config = testConfig(
-    { bots: { cookieSecret: 'a-shared-cookie-secret-for-tests', maxEventLoopDelayMs: 0, sessionGraceMs: 20_000, connectTimeoutMs: 20_000 } },
-    redis.url,
-  );
-  nodeA = await startApp(config, 'node-a');
-  nodeB = await startApp(config, 'node-b');
+  ({ config, nodeA, nodeB } = cluster = await startTwoNodes({ bots: { cookieSecret: 'a-shared-cookie-secret-for-tests', maxEventLoopDelayMs: 0, sessionGraceMs: 20_000, connectTimeoutMs: 20_000 } }));
 });
 after(async () => {
-  await nodeA?.close();
-  await nodeB?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 test('a stop on node A answers the connect held on node B at once and ends the session', async () => {

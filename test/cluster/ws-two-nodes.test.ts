@@ -9,31 +9,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PresenceChannel } from 'pusher-js';
-import type { Config } from '../../src/config/schema.ts';
-import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
+import { TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { nextEvent, pusherJsClient, serverSdk, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/two-nodes.ts';
 import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
 
-let redis: TestRedis;
-let config: Config;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
+let cluster: TwoNodes;
 const peers: PusherJs[] = [];
 const raws: RawPusherClient[] = [];
 
 before(async () => {
-  redis = await startRedis();
-  config = testConfig({}, redis.url);
-  nodeA = await startApp(config, 'node-a');
-  nodeB = await startApp(config, 'node-b');
+  ({ nodeA, nodeB } = cluster = await startTwoNodes());
 });
 after(async () => {
   for (const peer of peers) peer.disconnect();
   for (const raw of raws) raw.close();
-  await nodeA?.close();
-  await nodeB?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 async function peer(node: RunningApp, options?: Parameters<typeof pusherJsClient>[1]): Promise<PusherJs> {

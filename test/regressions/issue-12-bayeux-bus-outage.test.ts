@@ -77,3 +77,29 @@ test('a bus outage the node cannot catch up from the log ends in RecoveryFailed 
     client.disconnect();
   }
 });
+
+test('a bot following channels only by a wildcard is told RecoveryFailed (code untracked) on the wildcard after a bus outage', async () => {
+  const { cookie } = await login(nodeA.url);
+  const client = new faye.Client(`${nodeA.url}/api/v1/bayeux`, { timeout: 5, retry: 1 });
+  client.setHeader('Cookie', cookie);
+  const wildcard = `/${ROOM}/*`;
+  const seen: Record<string, unknown>[] = [];
+  try {
+    await client.subscribe(wildcard, (message) => seen.push(message as Record<string, unknown>));
+    await publish(nodeA, `${ROOM}.side`, 'before');
+    await until(() => (seen.some((m) => m.contentData === 'before') ? true : undefined));
+
+    // A is off Redis while B publishes on a channel the bot follows only by the wildcard.
+    proxyA.cut();
+    await waitUntil(() => nodeA.app.core.backend.bus.isSubscribed?.() === false, 5000, 'A off the bus');
+    await publish(nodeB, `${ROOM}.side`, 'during');
+    proxyA.restore();
+
+    const failed = await until(() => seen.find((m) => m.messageType === 'RecoveryFailed'), 20_000);
+    assert.equal(failed.code, 'untracked');
+    assert.equal(failed.lastSerial, '');
+    assert.match(String(failed.contentData), /wildcard/);
+  } finally {
+    client.disconnect();
+  }
+});

@@ -195,6 +195,19 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     if (bayeux !== null && !this.wire.isRawChannel(channel) && this.matchesMapped(bayeux)) this.push(recoveryFailedText(bayeux, serial, code, reason));
   }
 
+  /**
+   * This node was off its bus: messages of channels this client follows only through a
+   * wildcard may be missing, and no node can know which. Each wildcard subscription gets
+   * a `RecoveryFailed` event (code `untracked`, no serial); channels it also follows by name
+   * were caught up or reported on their own (`recoveryFailed`).
+   */
+  wildcardGap(reason: string): void {
+    if (this.closed) return;
+    for (const subscription of this.subscriptions) {
+      if (subscription.endsWith('*')) this.push(recoveryFailedText(subscription, '', 'untracked', reason));
+    }
+  }
+
   /** People (and other bots) entering and leaving the room reach `/service/stream` as Join / Exit. */
   presenceChanged(change: PresenceChange): void {
     if (this.closed || change.channel !== this.session.channel || change.appId !== this.session.appId) return;

@@ -35,6 +35,9 @@ import { BotWire, STREAM_CHANNEL } from './stream.ts';
 /** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
 export const MAX_CLIENTS_PER_SESSION = 4;
 
+/** What a wildcard subscriber is told after this node was off its bus (RecoveryFailed, code `untracked`). */
+const WILDCARD_GAP_REASON = 'this node was off its message bus: messages of channels matched only by this wildcard may have been missed and could not be caught up; reload them from the REST history';
+
 export class ClientRegistry {
   private readonly clients = new Map<string, BayeuxClient>();
   private readonly bySession = new Map<string, Set<BayeuxClient>>();
@@ -51,6 +54,7 @@ export class ClientRegistry {
   readonly wire: BotWire;
   private readonly sessions: BotSessions;
   private readonly unobserve: () => void;
+  private readonly unresumed: () => void;
   /** A sweep's check of idle clients' sessions is under way (one at a time). */
   private checking = false;
 
@@ -74,6 +78,11 @@ export class ClientRegistry {
       botSession: (change) => {
         if (change.kind === 'bot_left') void this.endSession(change.session);
       },
+    });
+    // The node catches up the channels it subscribes to by name; a wildcard's cannot be
+    // known, so each wildcard subscriber is told its gap.
+    this.unresumed = core.onBusResumed(() => {
+      for (const set of this.wildcards.values()) for (const client of set) client.wildcardGap(WILDCARD_GAP_REASON);
     });
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.floor(Math.min(idleMs, this.sessions.graceMs) / 2)));
     this.sweeper.unref();
@@ -253,6 +262,7 @@ export class ClientRegistry {
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
     this.unobserve();
+    this.unresumed();
     this.untap();
     this.untapMutations();
     for (const client of [...this.clients.values()]) await this.remove(client, false, true);

@@ -45,7 +45,8 @@ export class TrafficCounters {
     http.server.on('upgrade', (request, socket) => {
       if (!request.url?.startsWith(WS_PREFIX)) return;
       this.wsOpen++;
-      socket.once('close', () => this.wsOpen--);
+      // One listener shared by every socket (a node holds tens of thousands of idle ones).
+      socket.on('close', this.onWsClose);
     });
     http.addHook('onRequest', (request, reply, done) => {
       const url = request.url;
@@ -77,6 +78,10 @@ export class TrafficCounters {
       delivered: this.delivered,
     };
   }
+
+  private readonly onWsClose = (): void => {
+    this.wsOpen--;
+  };
 
   private readonly onMessage = (message: ChannelMessage): void => {
     this.delivered += this.core.hub.localCount(message.appId, message.channel);

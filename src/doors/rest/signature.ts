@@ -16,7 +16,7 @@
  * Every check throws its own catalogue error, so a 401 body names the check that failed.
  * Pure module: no Fastify, so it is unit-testable and usable by tests as a signer.
  */
-import { createHmac, hash } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 import { createError } from '../../errors.ts';
 
 /** Pusher rejects requests whose timestamp is more than 600 s from the server clock. */
@@ -95,9 +95,27 @@ export function stringToSign(method: string, path: string, params: ReadonlyMap<s
   return `${method.toUpperCase()}\n${path}\n${query}`;
 }
 
-/** Hex HMAC-SHA256 of `text` with `secret`. */
+/** Secrets seen → their key objects; few (one per app secret), cleared if a reload-heavy node ever collects many. */
+const hmacKeys = new Map<string, KeyObject>();
+const MAX_HMAC_KEYS = 1000;
+
+/**
+ * The secret as a key object, made once per secret: an HMAC keyed by a string converts
+ * and copies the key on every call.
+ */
+function hmacKeyOf(secret: string): KeyObject {
+  let key = hmacKeys.get(secret);
+  if (key === undefined) {
+    if (hmacKeys.size >= MAX_HMAC_KEYS) hmacKeys.clear();
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
+/** Hex HMAC-SHA256 of `text` with `secret` (the secret's UTF-8 bytes are the key). */
 export function hmacHex(secret: string, text: string): string {
-  return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+  return createHmac('sha256', hmacKeyOf(secret)).update(text, 'utf8').digest('hex');
 }
 
 /** Hex MD5 of raw bytes (the `body_md5` parameter). */

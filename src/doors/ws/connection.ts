@@ -23,7 +23,7 @@ import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
 import { type ClientRequest, errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, recoveryFailedFrame, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
-import { frameOfMessage, reapSoon, type SocketWriter } from './socket-writer.ts';
+import { frameOfMessage, reapSoon, textFrame, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -111,6 +111,9 @@ export interface ConnectionOptions {
   readonly handlers: FrameHandlers;
 }
 
+/** `pusher:ping` framed once: every connection's heartbeat writes this same Buffer. */
+const PING_WIRE_FRAME = textFrame(PING_FRAME);
+
 /** How long a closing connection may take to finish the close handshake before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -124,8 +127,8 @@ export class Connection implements Subscriber {
   lastActivityAt = Date.now();
   /** Date.now() when the sweeper pinged, or 0 when no ping is outstanding. */
   pingSentAt = 0;
-  /** Channel name → subscription. A Map: names are client-supplied. */
-  readonly subscriptions = new Map<string, Subscription>();
+  /** Channel name → subscription, allocated on first use (see `subscriptions`). */
+  private subscriptionMap: Map<string, Subscription> | null = null;
   /** Subscriptions still pending; while 0, `deliver` skips the lookup. */
   pendingCount = 0;
   /** Set once a subscription of this connection has a tag filter; until then `deliver` skips the filter lookup. */
@@ -137,14 +140,15 @@ export class Connection implements Subscriber {
   deliverMutation?: (message: ChannelMessage) => void;
   /** Subscribed to the server-to-user channel after sign-in (no hub entry; see signin.ts). */
   userChannelSubscribed = false;
-  /** Channel name → the tail of its queue of subscribe/unsubscribe work (see `serialize`). */
-  private readonly channelWork = new Map<string, Promise<void>>();
+  /** Channel name → the tail of its queue of subscribe/unsubscribe work (see `serialize`); null while none is queued. */
+  private channelWork: Map<string, Promise<void>> | null = null;
   /** Client-event rate limit: a fixed one-second window. */
   clientEventWindowStart = 0;
   clientEventCount = 0;
 
   private readonly ws: WebSocket;
-  private readonly writer: SocketWriter;
+  /** Writes this connection's frames; the door's sweeper reads its stall probe. */
+  readonly writer: SocketWriter;
   private readonly handlers: FrameHandlers;
   /** This node's WebSocket delivery figures (metrics), bumped per message written. */
   private readonly delivered: DeliveryTally;
@@ -168,6 +172,14 @@ export class Connection implements Subscriber {
       }, timeoutSec * 1000);
       this.signinDeadline.unref();
     }
+  }
+
+  /**
+   * Channel name → subscription. A Map: names are client-supplied. Allocated on first
+   * use, so a connection that never subscribes pays for no map.
+   */
+  get subscriptions(): Map<string, Subscription> {
+    return (this.subscriptionMap ??= new Map());
   }
 
   get isOpen(): boolean {
@@ -280,7 +292,7 @@ export class Connection implements Subscriber {
 
   ping(): void {
     this.pingSentAt = Date.now();
-    this.sendText(PING_FRAME);
+    this.writer.write(PING_WIRE_FRAME);
   }
 
   /**
@@ -334,7 +346,8 @@ export class Connection implements Subscriber {
       this.sendError(createError('RC_ERR_WS_BAD_FRAME', 'binary frames are not supported; send JSON text'));
       return;
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    // ws hands a Buffer (its default binaryType); decoded in place, not copied first.
+    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
     try {
       const request = parseClientFrame(text);
       switch (request.kind) {
@@ -361,6 +374,12 @@ export class Connection implements Subscriber {
     }
   }
 
+  /** A WebSocket-level pong: it answers the writer's read probe, and counts as activity. */
+  onPong(): void {
+    this.writer.onPong();
+    this.onActivity();
+  }
+
   /** Activity without a text frame (a WebSocket-level pong). */
   onActivity(): void {
     this.lastActivityAt = Date.now();
@@ -374,12 +393,14 @@ export class Connection implements Subscriber {
     this.clearSigninDeadline();
     this.signOut();
     const active: string[] = [];
-    for (const subscription of this.subscriptions.values()) {
+    const subscriptions = this.subscriptionMap;
+    if (subscriptions === null) return;
+    for (const subscription of subscriptions.values()) {
       // A pending subscribe owns its half-done work and undoes it when it resumes (it
       // checks `isOpen` after every await).
       if (subscription.state === 'active') active.push(subscription.channel);
     }
-    this.subscriptions.clear();
+    subscriptions.clear();
     this.floorCount = 0;
     await Promise.all(active.map((channel) => this.core.unsubscribe(this.app.id, channel, this)));
   }
@@ -412,11 +433,16 @@ export class Connection implements Subscriber {
    * the same hub entry and presence membership. Other channels proceed in parallel.
    */
   private serialize(channel: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.channelWork.get(channel);
+    const queues = (this.channelWork ??= new Map());
+    const previous = queues.get(channel);
     const run = previous === undefined ? this.guard(work(), channel) : previous.then(() => this.guard(work(), channel));
-    this.channelWork.set(channel, run);
+    queues.set(channel, run);
     return run.then(() => {
-      if (this.channelWork.get(channel) === run) this.channelWork.delete(channel);
+      const current = this.channelWork;
+      if (current === null || current.get(channel) !== run) return;
+      current.delete(channel);
+      // An idle connection keeps no empty map.
+      if (current.size === 0) this.channelWork = null;
     });
   }
 

@@ -54,6 +54,21 @@ export function scopeOfRejectedFrame(error: RoomcastError): string | undefined {
 }
 
 /**
+ * The exact texts of `pusher:ping` and `pusher:pong` as clients send them (pusher-js:
+ * `"data":{}`; some SDKs: `"data":"{}"`), so the heartbeat skips the JSON parse. Any other
+ * spelling takes the parse and means the same.
+ */
+const HEARTBEATS: ReadonlyMap<string, ClientRequest> = new Map<string, ClientRequest>(
+  (['ping', 'pong'] as const).flatMap((kind) => {
+    const request: ClientRequest = { kind };
+    return [
+      [JSON.stringify({ event: `pusher:${kind}`, data: {} }), request],
+      [JSON.stringify({ event: `pusher:${kind}`, data: '{}' }), request],
+    ] as const;
+  }),
+);
+
+/**
  * Parses one text frame. Throws `RC_ERR_WS_BAD_FRAME` (not JSON, not an object, a
  * missing or mistyped field) or `RC_ERR_WS_UNKNOWN_EVENT`; when the frame named a
  * channel, `scopeOfRejectedFrame(error)` gives it. Channel names are only type-checked
@@ -61,6 +76,9 @@ export function scopeOfRejectedFrame(error: RoomcastError): string | undefined {
  * `pusher:subscription_error`.
  */
 export function parseClientFrame(text: string): ClientRequest {
+  // The heartbeat: one of these per idle connection per activity timeout, answered unparsed.
+  const heartbeat = HEARTBEATS.get(text);
+  if (heartbeat !== undefined) return heartbeat;
   assertJsonDepth(text);
   let value: unknown;
   try {

@@ -7,6 +7,11 @@
  * is closed with 4200 ("reconnect now", to another node behind a balancer) and the door
  * waits, briefly, for their clean-up (presence leave) before the core stops.
  *
+ * An idle connection costs what it must and little more: ws's events reach its Connection
+ * without listener functions of its own (`ConnectionSocket` dispatches them), the
+ * upgrade request and its parsed URL are dropped once the connection is admitted, and the
+ * Connection allocates its subscription maps on first use.
+ *
  * Refusals follow Pusher: the upgrade is accepted, a `pusher:error` names the reason,
  * and the close code (4001 unknown app, 4003 disabled, 4004 over the app's cluster-wide
  * connection quota, 4007/4008 protocol, 4100 quota not checkable now) tells the client
@@ -15,7 +20,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../errors.ts';
@@ -33,13 +38,26 @@ export interface WsDoorOptions {
 
 /** Protocol versions this door speaks. */
 // 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
-// 2 = protocol 7 plus the message model (serials, changes, recovery): see protocol-v2.ts.
 const SUPPORTED_PROTOCOLS: ReadonlySet<string> = new Set(['7', '2']);
 const APP_PATH = /^\/app\/([^/?#]+)\/?$/;
 /** Work spent cutting stalled connections per event-loop turn, at most, in milliseconds. */
 const CUT_BUDGET_MS = 5;
 /** How long preClose waits for sockets to finish closing before cutting them. */
 const SHUTDOWN_WAIT_MS = 2000;
+
+/**
+ * The door's WebSocket: ws's, plus the Connection it carries once admitted (null before,
+ * and for refused ones). The door's subclass of it (in `wsDoor`) hands ws's events straight
+ * to that Connection, so a socket carries no listener functions or listener table of its own.
+ */
+class DoorSocket extends WebSocket {
+  connection: Connection | null = null;
+}
+
+/** SocketWriter's overflow report: the connection on that socket closes itself (4200). */
+function overflowOf(ws: WebSocket): void {
+  (ws as DoorSocket).connection?.onOverflow();
+}
 
 export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Promise<void> {
   const { core } = options;
@@ -48,12 +66,38 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   const logger = http.log.child({ module: 'ws' });
   const socketIds = new SocketIdFactory();
   const connections = new Set<Connection>();
-  /** Each connection's writer, for the sweeper's stall check. */
-  const writers = new WeakMap<Connection, SocketWriter>();
   /** App id → open connections on this node (metrics; the quota is counted by core.quotas). */
   const perApp = new Map<string, number>();
   core.counters.sources.wsConnections = () => perApp;
   let closing = false;
+
+  /**
+   * ws's events, dispatched in `emit` rather than through listeners: `message`, `pong` and
+   * `close` to the socket's Connection (once admitted), `error` to the debug log (ws closes
+   * the socket after it; a socket never throws an unhandled `error`). Listeners that anyone
+   * adds still run after that.
+   */
+  class ConnectionSocket extends DoorSocket {
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      const connection = this.connection;
+      switch (event) {
+        case 'message':
+          connection?.onMessage(args[0] as RawData as Buffer, args[1] as boolean);
+          break;
+        case 'pong':
+          connection?.onPong();
+          break;
+        case 'close':
+          if (connection !== null) onSocketClose(connection, args[0] as number);
+          break;
+        case 'error':
+          logger.debug({ err: args[0] }, 'websocket error');
+          if (this.listenerCount('error') === 0) return true;
+          break;
+      }
+      return super.emit(event, ...args);
+    }
+  }
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -61,7 +105,20 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     // Required by socket-writer.ts (pre-framed writes) and cheaper for small JSON frames.
     perMessageDeflate: false,
     clientTracking: false,
+    WebSocket: ConnectionSocket,
   });
+
+  function onSocketClose(live: Connection, code: number): void {
+    const appId = live.app.id;
+    if (code === CLOSE_MESSAGE_TOO_BIG) logger.info({ socketId: live.socketId }, 'closed: a frame exceeded websocket.maxFrameBytes');
+    connections.delete(live);
+    core.counters.wsClosed.add(`${appId}\n${code}`);
+    const left = (perApp.get(appId) ?? 1) - 1;
+    if (left === 0) perApp.delete(appId);
+    else perApp.set(appId, left);
+    core.quotas.release(appId);
+    live.onClosed().catch((error: unknown) => logger.warn({ err: error, socketId: live.socketId }, 'connection clean-up failed'));
+  }
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // An event listener that throws takes the process down: every step below must
@@ -84,11 +141,10 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       return;
     }
     const query = url.searchParams;
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, key, query));
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws as DoorSocket, socket, key, query));
   }
 
-  function accept(ws: WebSocket, socket: Duplex, key: string, query: URLSearchParams): void {
-    ws.on('error', (error) => logger.debug({ err: error }, 'websocket error'));
+  function accept(ws: DoorSocket, socket: Duplex, key: string, query: URLSearchParams): void {
     const refusal = admissionProblem(key, query);
     if (refusal !== null) {
       refuse(ws, refusal);
@@ -99,18 +155,20 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const limit = app.limits.maxConnections;
     const admission = core.quotas.admit(app.id, limit);
     if (admission === 'admitted') {
-      open(ws, socket, app, query);
+      open(ws, socket, app, protocolV2(query));
       return;
     }
     if (typeof admission === 'string') {
       refuseOverQuota(ws, app.id, limit, admission);
       return;
     }
+    // Only what `open` needs is kept while the lease is asked for, not the parsed URL.
+    const v2 = protocolV2(query);
     void admission.then((outcome) => {
       if (outcome !== 'admitted') refuseOverQuota(ws, app.id, limit, outcome);
       // The client went away (or the node began to close) while the lease was asked for.
       else if (ws.readyState !== ws.OPEN || closing) core.quotas.release(app.id);
-      else open(ws, socket, app, query);
+      else open(ws, socket, app, v2);
     });
   }
 
@@ -119,35 +177,20 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     refuse(ws, outcome === 'over_quota' ? createError('RC_ERR_WS_OVER_QUOTA', appId, limit) : createError('RC_ERR_WS_OVER_CAPACITY', appId, limit));
   }
 
-  /** Opens an admitted connection (its quota unit is taken; `close` gives it back). */
-  function open(ws: WebSocket, socket: Duplex, app: AppConfig, query: URLSearchParams): void {
+  /**
+   * Opens an admitted connection (its quota unit is taken; `close` gives it back). `v2` is
+   * the upgrade's query when it asked for protocol 2, else null.
+   */
+  function open(ws: DoorSocket, socket: Duplex, app: AppConfig, v2: URLSearchParams | null): void {
     const socketId = socketIds.next();
-    let connection: Connection | null = null;
-    const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, () => connection?.onOverflow());
-    connection = new Connection({ core, app, socketId, ws, writer, logger, handlers: frameHandlers });
-    writers.set(connection, writer);
-    if (query.get('protocol') === '2') enableProtocolV2(connection, query);
-    const live = connection;
-    connections.add(live);
+    const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, overflowOf);
+    const connection = new Connection({ core, app, socketId, ws, writer, logger, handlers: frameHandlers });
+    if (v2 !== null) enableProtocolV2(connection, v2);
+    ws.connection = connection;
+    connections.add(connection);
     perApp.set(app.id, (perApp.get(app.id) ?? 0) + 1);
     core.counters.wsOpened.add(app.id);
-
-    ws.on('message', (data, isBinary) => live.onMessage(data as Buffer, isBinary));
-    ws.on('pong', () => {
-      writer.onPong();
-      live.onActivity();
-    });
-    ws.on('close', (code) => {
-      if (code === CLOSE_MESSAGE_TOO_BIG) logger.info({ socketId }, 'closed: a frame exceeded websocket.maxFrameBytes');
-      connections.delete(live);
-      core.counters.wsClosed.add(`${app.id}\n${code}`);
-      const left = (perApp.get(app.id) ?? 1) - 1;
-      if (left === 0) perApp.delete(app.id);
-      else perApp.set(app.id, left);
-      core.quotas.release(app.id);
-      live.onClosed().catch((error: unknown) => logger.warn({ err: error, socketId }, 'connection clean-up failed'));
-    });
-    live.sendText(connectionEstablished(socketId, settings.activityTimeoutSec));
+    connection.sendText(connectionEstablished(socketId, settings.activityTimeoutSec));
   }
 
   /** Why a new connection must be refused, or null. Checked in Pusher's order. */
@@ -201,7 +244,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     for (const connection of connections) {
       if (!connection.isOpen) continue;
       if (stallMs > 0) {
-        const writer = writers.get(connection)!;
+        const writer = connection.writer;
         if (lateMs > sweepMs) writer.excuse(lateMs);
         const stalledFor = writer.stalledForMs(now);
         if (stalledFor > stallMs) {
@@ -234,6 +277,11 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   http.addHook('onClose', async () => {
     clearInterval(sweeper);
   });
+}
+
+/** The upgrade's query when it asks for protocol 2 (enableProtocolV2 reads it), else null. */
+function protocolV2(query: URLSearchParams): URLSearchParams | null {
+  return query.get('protocol') === '2' ? query : null;
 }
 
 /** The request target as a URL, or null when it is not one (`//`, `/\\`, …). */

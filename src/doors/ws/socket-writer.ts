@@ -104,8 +104,11 @@ export class SocketWriter {
     private readonly ws: WebSocket,
     readonly socket: Duplex,
     private readonly maxBufferedBytes: number,
-    /** Called once the unsent bytes exceed `maxBufferedBytes`; the owner closes the connection. */
-    private readonly onOverflow: () => void,
+    /**
+     * Called with this writer's WebSocket once the unsent bytes exceed `maxBufferedBytes`;
+     * the owner closes the connection. One function may serve every writer.
+     */
+    private readonly onOverflow: (ws: WebSocket) => void,
   ) {}
 
   /** Unsent bytes queued on this socket (what `ws.bufferedAmount` reports). */
@@ -143,7 +146,7 @@ export class SocketWriter {
    */
   checkBacklog(): void {
     if (this.socket.writableLength > this.maxBufferedBytes) {
-      this.onOverflow();
+      this.onOverflow(this.ws);
       return;
     }
     if (this.probeSentAt === 0 && this.written - this.proven >= PROBE_AFTER_BYTES && this.ws.readyState === WebSocket.OPEN) {

@@ -26,6 +26,16 @@ function declaredParams(route: RouteOptions): string[] {
   return Object.keys(schema?.properties ?? {});
 }
 
+/**
+ * True when every parameter is one of the signature's. The signed parameters are the
+ * query's own names, decoded and lower-cased (signature.ts); the signature's names are
+ * accepted in any case, so no name of the query can then be unknown.
+ */
+function onlySignatureParams(params: ReadonlyMap<string, string>): boolean {
+  for (const name of params.keys()) if (!SIGNATURE_PARAMS.has(name)) return false;
+  return true;
+}
+
 /** Adds the unknown-parameter check to every route this instance (and its children) declares. */
 export function refuseUnknownQueryParams(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -34,6 +44,9 @@ export function refuseUnknownQueryParams(app: FastifyInstance): void {
     const takes = declared.length === 0 ? 'no parameters besides the signature' : declared.join(', ');
     // Callback style: it runs on every signed request (an async hook costs a promise).
     const check = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      // The usual signed request carries the signature's parameters only: its verified
+      // (lower-cased) parameters show it without walking the parsed query.
+      if (request.signedParams !== null && onlySignatureParams(request.signedParams)) return done();
       const query = request.query as Record<string, unknown> | undefined;
       if (query === undefined || query === null) return done();
       let unknown: string[] | null = null;

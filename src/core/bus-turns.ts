@@ -77,6 +77,7 @@ function bytesOf(message: BusMessage): number {
   return message.kind === 'signal' ? message.body.length : 0;
 }
 
+/** The bus handler in front of BusInbound: bounded slices per event-loop turn, and each turn's figures (see the header). */
 export class BusTurns implements DeliveryFigures {
   private readonly queue: (Queued | undefined)[] = [];
   private head = 0;
@@ -102,6 +103,7 @@ export class BusTurns implements DeliveryFigures {
     return this.queue.length - this.head;
   }
 
+  /** Messages handled since start. */
   get handled(): number {
     return this.handledCount;
   }

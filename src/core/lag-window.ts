@@ -36,6 +36,7 @@ interface Sample {
   lagMs: number;
 }
 
+/** A node's lag samples over the last `windowMs`, and the level held for `sustainMs` of them (see the header). */
 export class LagWindow {
   /** Samples with a lag, oldest first, reaching back `windowMs` (samples of 0 lag only end spans). */
   private readonly samples: Sample[] = [];

@@ -439,7 +439,7 @@ export const configSchema = {
           minimum: 0,
           default: 2000,
           'x-unit': 'ms',
-          description: "Largest delivery lag of any node (publish → the frames handed to the kernel on that node, a backlog waiting there, or its event-loop delay; the level held for 1 s of the last 2 s) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. 0 disables.",
+          description: "Largest delivery lag of any node (publish → the frames handed to the kernel on that node, a backlog waiting there, or its event-loop delay; the level held for 0.5 s of the last 1.5 s) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. 0 disables.",
         },
         reportIntervalMs: { type: 'integer', minimum: 50, default: 250, 'x-unit': 'ms', description: "How often each node shares its lag through the backend and reads the cluster's." },
         countSilentNodes: {

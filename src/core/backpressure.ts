@@ -69,9 +69,9 @@ const OFFSET_BUCKET_MS = 5 * 60_000;
 /** A silent node counts as lagging by its silence past this (or three intervals, if longer), in milliseconds. */
 const MIN_SILENCE_GRACE_MS = 2000;
 /** A node's lag counts when it lasted this long within WINDOW_MS, in milliseconds. */
-export const SUSTAIN_MS = 1000;
+export const SUSTAIN_MS = 500;
 /** The wall time a node's lag is judged over, in milliseconds. */
-export const WINDOW_MS = 2000;
+export const WINDOW_MS = 1500;
 /** Retry-After bounds, in seconds. */
 const MIN_RETRY_SEC = 1;
 const MAX_RETRY_SEC = 30;
@@ -128,11 +128,6 @@ export class Backpressure {
     return createErrorWith(code, { details: { retryAfterSec } }, Math.round(this.clusterLagMs), bound, retryAfterSec);
   }
 
-  /** This node's sustained lag now, in milliseconds (see lag-window.ts). */
-  get localLagMs(): number {
-    return this.window.sustained(Date.now());
-  }
-
   private readonly onTurn = (figures: TurnFigures): void => {
     this.noteTransit(figures.at, figures.minTransit);
     if (figures.oldestAppend === Infinity) return;
@@ -178,14 +173,17 @@ export class Backpressure {
     const loopDelay = Math.max(0, now - this.lastTickAt - this.options.intervalMs);
     this.lastTickAt = now;
     this.noteTransit(now, Infinity);
-    // A message still waiting in the bus queue is late by its age already, and the newest
-    // one will be by its age plus the time to handle those before it.
-    const waiting = Math.max(this.lagOf(now, this.options.delivery.oldestWaitingAppend()), this.predictedLag(now));
+    // A message still waiting in the bus queue is late by its age already.
+    const oldestWaiting = this.lagOf(now, this.options.delivery.oldestWaitingAppend());
     // Off the bus this node receives nothing, so no message shows a delay; yet whatever is
     // published meanwhile reaches its subscribers only when it catches up from the log.
     const lostSince = this.options.busLostSince();
     const offBus = lostSince === 0 ? 0 : Math.max(0, now - lostSince);
-    this.window.add(now, Math.max(waiting, loopDelay, offBus));
+    const measured = Math.max(oldestWaiting, loopDelay, offBus);
+    // A prediction covers one interval at most (it says nothing of the time before: after
+    // a pause the rate is low for one reading, not for the pause's length).
+    const predicted = this.predictedLag(now);
+    this.window.add(now, Math.max(measured, predicted), predicted > measured ? this.options.intervalMs : Infinity);
     return this.window.sustained(now);
   }
 

@@ -6,8 +6,8 @@
  * every local subscriber of its channel; handled in one go, they make one long event-loop
  * turn in which nothing else runs: no timer (the lag report), no HTTP request, and no
  * frame leaves (the WebSocket door corks its sockets until a setImmediate). Here a message
- * is handled at once while the current turn has spent less than `sliceMs` on bus messages;
- * past it, messages wait in one FIFO queue, drained `sliceMs` at a time, one slice per
+ * is handled at once while less than `sliceMs` has passed since the turn's first bus
+ * message; past it, messages wait in one FIFO queue, drained `sliceMs` at a time, one slice per
  * setImmediate. Between two slices the doors flush what the slice wrote, timers run, and
  * the bus connection is read again (into the queue, so the backlog is visible here rather
  * than in kernel buffers).
@@ -77,6 +77,7 @@ function bytesOf(message: BusMessage): number {
   return message.kind === 'signal' ? message.body.length : 0;
 }
 
+/** The bus handler in front of BusInbound: bounded slices per event-loop turn, and each turn's figures (see the header). */
 export class BusTurns implements DeliveryFigures {
   private readonly queue: (Queued | undefined)[] = [];
   private head = 0;
@@ -102,6 +103,7 @@ export class BusTurns implements DeliveryFigures {
     return this.queue.length - this.head;
   }
 
+  /** Messages handled since start. */
   get handled(): number {
     return this.handledCount;
   }

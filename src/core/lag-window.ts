@@ -36,6 +36,7 @@ interface Sample {
   lagMs: number;
 }
 
+/** A node's lag samples over the last `windowMs`, and the level held for `sustainMs` of them (see the header). */
 export class LagWindow {
   /** Samples with a lag, oldest first, reaching back `windowMs` (samples of 0 lag only end spans). */
   private readonly samples: Sample[] = [];
@@ -48,9 +49,13 @@ export class LagWindow {
     readonly windowMs: number,
   ) {}
 
-  /** Adds a sample taken at `at` (Date.now(), not before the previous one). */
-  add(at: number, lagMs: number): void {
-    const span = this.lastAt === 0 ? 0 : Math.max(0, at - this.lastAt);
+  /**
+   * Adds a sample taken at `at` (Date.now(), not before the previous one), covering the
+   * span since the previous sample, or at most `maxSpanMs` of it (a sample that says
+   * nothing of the whole span, such as a prediction).
+   */
+  add(at: number, lagMs: number, maxSpanMs = Infinity): void {
+    const span = this.lastAt === 0 ? 0 : Math.min(maxSpanMs, Math.max(0, at - this.lastAt));
     this.lastAt = Math.max(this.lastAt, at);
     const last = this.samples.at(-1);
     if (last !== undefined && at - last.at < MERGE_MS) {

@@ -46,3 +46,12 @@ test('no samples, or only small ones: 0', () => {
   for (let t = 0; t < 5000; t += 10) window.add(T0 + t, 0);
   assert.equal(window.sustained(T0 + 5000), 0);
 });
+
+test('a sample that covers one interval at most (a prediction) after a pause is not reported alone; two in a row are', () => {
+  const window = new LagWindow(500, 1500);
+  for (let t = 0; t <= 1000; t += 250) window.add(T0 + t, 0);
+  window.add(T0 + 3000, 9000, 250);
+  assert.equal(window.sustained(T0 + 3000), 0);
+  window.add(T0 + 3250, 9000, 250);
+  assert.ok(window.sustained(T0 + 3250) >= 8500, `reported ${window.sustained(T0 + 3250)}`);
+});

@@ -25,12 +25,20 @@
  * `windowMs − sustainMs`).
  */
 
-/** Samples closer than this are merged into one (a node under light load ends a turn per message), in milliseconds. */
+/**
+ * Samples within this much of a bucket's first one are merged into one (a node under light
+ * load ends a turn per message), in milliseconds. A bucket never extends past it, so a high
+ * sample leaves the window however steady the traffic after it.
+ */
 const MERGE_MS = 10;
 
 interface Sample {
-  /** Date.now() when taken. */
+  /** Date.now() of the latest sample merged into this one. */
   at: number;
+  /** Date.now() of the first sample merged into this one (the bucket's start). */
+  first: number;
+  /** A sample that covers only part of its span (a prediction): never merged with another. */
+  alone: boolean;
   /** The span this sample covers: since the previous sample, in milliseconds. */
   span: number;
   lagMs: number;
@@ -57,13 +65,14 @@ export class LagWindow {
   add(at: number, lagMs: number, maxSpanMs = Infinity): void {
     const span = this.lastAt === 0 ? 0 : Math.min(maxSpanMs, Math.max(0, at - this.lastAt));
     this.lastAt = Math.max(this.lastAt, at);
+    const alone = maxSpanMs !== Infinity;
     const last = this.samples.at(-1);
-    if (last !== undefined && at - last.at < MERGE_MS) {
+    if (last !== undefined && !alone && !last.alone && at - last.first < MERGE_MS) {
       last.span += span;
       last.at = at;
       if (lagMs > last.lagMs) last.lagMs = lagMs;
     } else if (lagMs > 0) {
-      this.samples.push({ at, span, lagMs });
+      this.samples.push({ at, first: at, alone, span, lagMs });
     }
     const start = at - this.windowMs;
     let drop = 0;

@@ -55,3 +55,21 @@ test('a sample that covers one interval at most (a prediction) after a pause is 
   window.add(T0 + 3250, 9000, 250);
   assert.ok(window.sustained(T0 + 3250) >= 8500, `reported ${window.sustained(T0 + 3250)}`);
 });
+
+test('a spike is forgotten within the window even when samples come every 5 ms (merged buckets do not carry it along)', () => {
+  const window = new LagWindow(500, 1500);
+  let t = 0;
+  for (; t <= 1000; t += 5) window.add(T0 + t, 3);
+  window.add(T0 + (t += 2600), 2600); // one 2.6 s pause
+  assert.ok(window.sustained(T0 + t) > 0);
+  for (const end = t + 2000; t <= end; t += 5) window.add(T0 + t, 3);
+  assert.equal(window.sustained(T0 + t), 0);
+});
+
+test('a capped prediction is not merged into the long span of the turn just before it', () => {
+  const window = new LagWindow(500, 1500);
+  for (let t = 0; t <= 1000; t += 100) window.add(T0 + t, 0);
+  window.add(T0 + 2500, 100); // a turn after a 1.5 s pause, its oldest message 100 ms old
+  window.add(T0 + 2505, 9000, 250); // a prediction, covering 250 ms at most
+  assert.ok(window.sustained(T0 + 2505) <= 250, `reported ${window.sustained(T0 + 2505)}`);
+});

@@ -37,8 +37,10 @@ import type { BusMessage } from '../backends/ports.ts';
 
 /** Time spent on bus messages per event-loop turn before the rest waits for the next, in milliseconds. */
 export const SLICE_MS = 50;
-/** Bytes of message bodies that may wait in the queue before one turn drains it all. */
+/** Bytes that may wait in the queue (bodies plus `ENTRY_OVERHEAD_BYTES` each) before one turn drains it all. */
 export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** What a queued message costs beyond its text: the queue entry, the message, its log entry and strings (heap measured ≈ 350 B). */
+const ENTRY_OVERHEAD_BYTES = 320;
 /** Queue entries scanned from either end for the oldest or newest waiting append (signals are skipped). */
 const OLDEST_SCAN = 64;
 
@@ -72,9 +74,10 @@ interface Queued {
   readonly bytes: number;
 }
 
+/** Heap bytes a queued message holds, about: UTF-16 text counted at two bytes a character. */
 function bytesOf(message: BusMessage): number {
-  if (message.kind === 'append') return message.entry.body.length + message.stream.length;
-  return message.kind === 'signal' ? message.body.length : 0;
+  if (message.kind === 'append') return ENTRY_OVERHEAD_BYTES + 2 * (message.entry.body.length + message.stream.length);
+  return ENTRY_OVERHEAD_BYTES + (message.kind === 'signal' ? 2 * message.body.length : 0);
 }
 
 /** The bus handler in front of BusInbound: bounded slices per event-loop turn, and each turn's figures (see the header). */
@@ -89,6 +92,8 @@ export class BusTurns implements DeliveryFigures {
   private minTransit = Infinity;
   private readonly listeners = new Set<(figures: TurnFigures) => void>();
   private handledCount = 0;
+  /** Set by `stop`: later messages are ignored and nothing queued is handled. */
+  private stopped = false;
 
   constructor(
     /** The inward handler (BusInbound's), called in bus order with each message's arrival time. */
@@ -131,8 +136,20 @@ export class BusTurns implements DeliveryFigures {
     return Infinity;
   }
 
+  /**
+   * Stops handling: what is queued is dropped, later messages are ignored, no slice or turn
+   * end runs (the node is stopping; its doors are closed and its backend closes next).
+   */
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+    this.head = 0;
+    this.queuedBytes = 0;
+  }
+
   /** The bus handler: the backend calls it for every bus message. */
   readonly onBusMessage = (message: BusMessage): void => {
+    if (this.stopped) return;
     const now = Date.now();
     if (message.kind === 'append') {
       const transit = now - message.entry.time;
@@ -181,6 +198,7 @@ export class BusTurns implements DeliveryFigures {
 
   private readonly turnEnd = (): void => {
     this.turnEndScheduled = false;
+    if (this.stopped) return;
     this.sliceStartedAt = 0;
     if (this.oldestAppend !== Infinity || this.minTransit !== Infinity) {
       const figures: TurnFigures = { at: Date.now(), oldestAppend: this.oldestAppend, minTransit: this.minTransit };
@@ -200,6 +218,7 @@ export class BusTurns implements DeliveryFigures {
   };
 
   private readonly runSlice = (): void => {
+    if (this.stopped) return;
     this.sliceStartedAt = performance.now();
     this.drain(this.sliceStartedAt + this.sliceMs);
     this.scheduleTurnEnd();

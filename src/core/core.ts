@@ -227,6 +227,7 @@ export class Core {
 
   /** Stops the heartbeat and forgets this node, so its members (and signed-in users) leave at once. */
   async stop(): Promise<void> {
+    this.turns.stop();
     this.backpressure.stop();
     this.onlineUsers.stop();
     this.subscriptionCounts.stop();

@@ -72,3 +72,19 @@ test('past the byte bound the queue is drained in the arriving turn', () => {
   assert.equal(handled, 5, 'the fifth message took the queue past 1000 bytes');
   assert.equal(turns.waiting, 0);
 });
+
+test('stop drops what is queued and ignores later messages (no slice runs into closed doors)', async () => {
+  const handled: number[] = [];
+  const turns = new BusTurns((message) => {
+    busy(4);
+    if (message.kind === 'append') handled.push(message.entry.seq);
+  }, logger, 10);
+  for (let seq = 1; seq <= 20; seq++) turns.onBusMessage(append('a', seq));
+  const before = handled.length;
+  assert.ok(turns.waiting > 0);
+  turns.stop();
+  turns.onBusMessage(append('a', 21));
+  for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(handled.length, before);
+  assert.equal(turns.waiting, 0);
+});

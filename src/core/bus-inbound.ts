@@ -31,10 +31,8 @@ import { serialOf } from './serials.ts';
 import { isCompanionStream } from './presence-history.ts';
 import { decodeSignal, type Signal } from './signals.ts';
 import { inBatches } from './subscriptions.ts';
+import { OwnRecords } from './own-records.ts';
 import { ChannelMessage, isCreateRecord, type MessageRecord, type Subscriber } from './types.ts';
-
-/** Bound on records kept for their bus echo (see rememberOwnRecord); far above a burst's worth. */
-const MAX_OWN_RECORDS = 10_000;
 
 /** Entries read per log page while catching up. */
 const CATCH_UP_PAGE = 500;
@@ -71,12 +69,8 @@ export class BusInbound {
   private readonly resumeListeners = new Set<() => void>();
   /** Handlers of signal types other core modules own (online users, subscription counts), by type. */
   private readonly signalHandlers = new Map<Signal['type'], (signal: Signal) => void>();
-  /**
-   * Records this node just published, by their stored text. The bus brings every append
-   * back (memory and Redis alike) as that same text; parsing it again would only rebuild
-   * the object in hand, so the publish path's hop costs no JSON.parse on this node.
-   */
-  private readonly ownRecords = new Map<string, MessageRecord>();
+  /** Records this node just published, for their bus echo (own-records.ts): this node's own publishes cost no JSON.parse on the way back. */
+  private readonly ownRecords = new OwnRecords();
   /** Stream → the seq last delivered to its subscribers here (see the header). */
   private readonly positions = new Map<string, Position>();
   /** Streams being caught up → their live entries that arrived meanwhile. */
@@ -110,9 +104,8 @@ export class BusInbound {
 
   /** Remembers a record this node is about to append, by its body (its echo then skips the parse). */
   readonly rememberOwnRecord = (body: string, record: MessageRecord): void => {
-    // Bounded: a body whose echo never comes (the bus lost it) must not stay for ever.
-    if (this.ownRecords.size >= MAX_OWN_RECORDS) this.ownRecords.clear();
-    this.ownRecords.set(body, record);
+    // Bounded (own-records.ts): a body whose echo never comes (the bus lost it) does not stay for ever.
+    this.ownRecords.remember(body, record);
   };
 
   tapMessages(listener: MessageListener): () => void {
@@ -293,10 +286,8 @@ export class BusInbound {
    * part in the ordering of a stream's stored entries.
    */
   private onEphemeral(stream: string, time: number, body: string): void {
-    let record = this.ownRecords.get(body);
-    if (record !== undefined) {
-      this.ownRecords.delete(body);
-    } else {
+    let record = this.ownRecords.take(body);
+    if (record === undefined) {
       try {
         record = JSON.parse(body) as MessageRecord;
       } catch {
@@ -346,10 +337,8 @@ export class BusInbound {
       this.positions.set(stream, { epoch, seq, subscribers });
       if (this.positions.size >= MAX_POSITIONS) this.sweepPositions(false);
     }
-    let record = this.ownRecords.get(body);
-    if (record !== undefined) {
-      this.ownRecords.delete(body);
-    } else {
+    let record = this.ownRecords.take(body);
+    if (record === undefined) {
       try {
         record = JSON.parse(body) as MessageRecord;
       } catch {

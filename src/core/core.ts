@@ -250,22 +250,25 @@ export class Core {
     // layer adds a promise and a microtask hop.
     let mixed = false;
     for (const input of inputs) if (isEphemeral(input)) mixed = true;
-    let published: Promise<PublishedMessage[][]>;
+    if (mixed) return this.publishMixed(app, inputs).then((messages) => this.countPublished(app, inputs, messages));
     try {
-      published = mixed ? this.publishMixed(app, inputs) : publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord);
+      // The count is taken in publishEvents' own step: no promise of its own.
+      return publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord, this.countPublished);
     } catch (error) {
       return Promise.reject(error);
     }
-    return published.then((messages) => {
-      for (let index = 0; index < inputs.length; index++) {
-        const input = inputs[index]!;
-        const channels = messages[index]?.length ?? 0;
-        this.counters.published.add(publishedKey(app.id, input.origin), channels);
-        if (input.origin === 'ws' && input.name.startsWith('client-')) this.counters.clientEvents.add(app.id, channels);
-      }
-      return messages;
-    });
   }
+
+  /** Counts what a publish stored, per app and door (metrics); returns `messages`. */
+  private readonly countPublished = (app: AppConfig, inputs: readonly PublishInput[], messages: PublishedMessage[][]): PublishedMessage[][] => {
+    for (let index = 0; index < inputs.length; index++) {
+      const input = inputs[index]!;
+      const channels = messages[index]?.length ?? 0;
+      this.counters.published.add(publishedKey(app.id, input.origin), channels);
+      if (input.origin === 'ws' && input.name.startsWith('client-')) this.counters.clientEvents.add(app.id, channels);
+    }
+    return messages;
+  };
 
   /** Stored events in one backend round trip, ephemeral ones as signals; results in input order. */
   private async publishMixed(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {

@@ -102,6 +102,8 @@ export function publishEvents(
   inputs: readonly PublishInput[],
   /** Told each stored body and the record it encodes, before the append (see Core.ownRecords). */
   onRecord?: (body: string, record: MessageRecord) => void,
+  /** Told the outcome once stored, in the same step that builds it; what it returns is the result. */
+  onPublished?: (app: AppConfig, inputs: readonly PublishInput[], published: PublishedMessage[][]) => PublishedMessage[][],
 ): Promise<PublishedMessage[][]> {
   const retention = retentionOf(app);
   // Each item carries its record: the core's append observer hands it on without parsing the body.
@@ -123,6 +125,6 @@ export function publishEvents(
       }
       out.push(group);
     }
-    return out;
+    return onPublished === undefined ? out : onPublished(app, inputs, out);
   });
 }

@@ -14,6 +14,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { pino, symbols as pinoSymbols, type Bindings, type ChildLoggerOptions, type DestinationStream, type Level, type Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
+import { onEveryReply } from './response-hook.ts';
 
 /** Paths that may carry secrets or session tokens; never written to logs. */
 const REDACTED_PATHS = [
@@ -141,14 +142,11 @@ class RequestLogger {
 export function installAccessLog(http: FastifyInstance): void {
   const log = http.log as unknown as Logger;
   const write = accessLineWriter(log);
-  // Callback style: it runs on every request.
-  http.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url;
+  onEveryReply(http, (request, reply, route, elapsedMs) => {
     const level = route !== undefined && PROBE_ROUTES.has(route) ? 'debug' : 'info';
     if (log.isLevelEnabled(level)) {
-      write(level, request.id, request.method, route ?? pathOf(request.url), reply.statusCode, Math.round(reply.elapsedTime * 10) / 10);
+      write(level, request.id, request.method, route ?? pathOf(request.url), reply.statusCode, Math.round(elapsedMs * 10) / 10);
     }
-    done();
   });
 }
 

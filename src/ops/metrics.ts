@@ -21,6 +21,7 @@ import { Buckets, countersOf, LATENCY_BUCKETS_SEC } from '../core/counters.ts';
 import { loopWatchOf } from '../doors/loop-watch.ts';
 import type { PushService } from '../push/service.ts';
 import type { WebhookService } from '../webhooks/service.ts';
+import { onEveryReply } from './response-hook.ts';
 import { computedHistogram, computedMetric, HistogramTally, pairSeriesOf, seriesOf, type Series } from './metric-kit.ts';
 
 /** REST request duration buckets, in seconds. */
@@ -65,12 +66,10 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
     },
   });
   computedHistogram(registry, 'roomcast_http_request_duration_seconds', 'HTTP request durations (received to reply sent) by method and route template', () => requests.durations());
-  // Callback style: an async hook costs a promise and a microtask per request.
-  http.addHook('onResponse', (request, reply, done) => {
+  onEveryReply(http, (request, reply, route, elapsedMs) => {
     const status = reply.statusCode;
-    requests.add(request.routeOptions.url ?? 'unmatched', request.method, status, reply.elapsedTime / 1000);
+    requests.add(route ?? 'unmatched', request.method, status, elapsedMs / 1000);
     if (status === 429) counters.refusals.add('rest\nrate_limited');
-    done();
   });
   // Refusals other doors report as catalogue errors on HTTP (bot logins shed under load).
   http.addHook('onError', (_request, _reply, error, done) => {

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { isRoomcastError, type ErrorCode } from '../../../../src/errors.ts';
 import {
+  hmacHex,
   md5Hex,
   parseSignedQuery,
   signQuery,
@@ -133,4 +134,14 @@ test('the bad-signature error shows the string the server expected, never the se
 
 test('md5Hex hashes raw bytes', () => {
   assert.equal(md5Hex(Buffer.from('')), 'd41d8cd98f00b204e9800998ecf8427e');
+});
+
+test('hmacHex is HMAC-SHA256: the same hex as createHmac for any key and message length, buffers reused across calls', () => {
+  const secrets = ['', 's', 'bench-secret-0123456789', 'k'.repeat(63), 'k'.repeat(64), 'k'.repeat(65), 'ü€'.repeat(40), 'x'.repeat(300)];
+  const messages = ['', 'POST\n/apps/1/events\nauth_key=k', 'é'.repeat(300), 'm'.repeat(5000), '€'.repeat(2000), 'short again'];
+  for (const secret of secrets) {
+    for (const message of messages) {
+      assert.equal(hmacHex(secret, message), createHmac('sha256', secret).update(message, 'utf8').digest('hex'), `${secret.length}/${message.length}`);
+    }
+  }
 });

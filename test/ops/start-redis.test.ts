@@ -51,7 +51,8 @@ test('REDIS_URL npm start: starts while Redis is down, /ready turns to 200 redis
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const base = `http://127.0.0.1:${port}`;
   try {
-    const up = await until(10_000, async () => ((await get(`${base}/up`)).status === 200 ? true : undefined));
+    // A start compiles the sources (tsx): on a loaded machine that alone can take 10 s.
+    const up = await until(30_000, async () => ((await get(`${base}/up`)).status === 200 ? true : undefined));
     assert.equal(up, true);
     const down = await get(`${base}/ready`);
     assert.equal(down.status, 503);

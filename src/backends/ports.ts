@@ -238,6 +238,12 @@ export interface PresenceStore {
    * `removeNode` drops them.
    */
   join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
+  /**
+   * `join(channel, entry, maxUsers)` that also returns the channel's members (as
+   * `members`, the joiner included) read in the same atomic step: one round trip where
+   * join then members takes two.
+   */
+  joinListing(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number; members: PresenceMember[] } | null>;
   /** Removes a connection; `null` when it was not a member; `version` is the leave's when last (else 0). */
   leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null>;
   /** Distinct users of the channel (the info of their most recent connection), with their presence versions. */

@@ -40,6 +40,8 @@ export class LocalHub {
     if (set.size === 0) {
       this.channels.delete(key);
       this.presenceView.forget(key);
+    } else {
+      this.presenceView.forgetSubscriber(key, subscriber.connectionId);
     }
     return true;
   }
@@ -120,15 +122,15 @@ export class LocalHub {
 
   /**
    * Delivers a presence change to the channel's local subscribers (the joiner excepted),
-   * unless this node already passed on a newer change of the user (see presence-view.ts).
+   * unless this node already passed on a change of the user at least as new; subscribers
+   * whose member list told them the user at least as new are left out (see presence-view.ts).
    */
   dispatchPresence(change: PresenceChange): void {
     const stream = streamKey(change.appId, change.channel);
     const set = this.channels.get(stream);
     if (set === undefined) return;
-    // Subscribers sent this very change in their snapshot are spared it (asked before admit records it).
-    const spared = this.presenceView.toldOnly(stream, change.member.userId, change.version);
-    if (!this.presenceView.admit(stream, change.member.userId, change.kind === 'member_added', change.version)) return;
+    const spared = this.presenceView.admit(stream, change.member.userId, change.kind === 'member_added', change.version);
+    if (spared === null) return;
     for (const subscriber of set) {
       if (subscriber.connectionId === change.connectionId || spared.has(subscriber.connectionId)) continue;
       try {
@@ -141,8 +143,9 @@ export class LocalHub {
 
   /**
    * Records members read from the store for a stream with local subscribers: the
-   * snapshot sent to `recipient` (told to it only: the other subscribers still get each
-   * change when it arrives), or, without one, as passed on to all (see presence-view.ts).
+   * snapshot sent to `recipient` (told to it only: changes not newer are not passed on to
+   * it, the other subscribers still get each change when it arrives), or, without one, as
+   * passed on to all (see presence-view.ts).
    */
   notePresenceMembers(stream: string, members: readonly Member[], recipient?: string): void {
     if (this.channels.has(stream)) this.presenceView.noteMembers(stream, members, recipient);
@@ -152,16 +155,19 @@ export class LocalHub {
    * Members read from the store after this node was off the bus (announcements may have
    * been missed): announces `member_added` to every local subscriber of the channel, the
    * member's own connections included, for each member this node has not passed on as
-   * present (see PresenceView.noteMembers). Returns how many were announced.
+   * present, except to the subscribers whose member list had it (see
+   * PresenceView.noteMembers). Returns how many members were announced.
    */
   resyncPresence(appId: string, channel: string, members: readonly Member[]): number {
     const stream = streamKey(appId, channel);
     const set = this.channels.get(stream);
     if (set === undefined) return 0;
     const unseen = this.presenceView.noteMembers(stream, members);
-    for (const { userId, userInfo, version } of unseen) {
+    for (const { member, spared } of unseen) {
+      const { userId, userInfo, version } = member;
       const change: PresenceChange = { kind: 'member_added', appId, channel, member: { userId, userInfo }, ...(version === undefined ? {} : { version }) };
       for (const subscriber of set) {
+        if (spared.has(subscriber.connectionId)) continue;
         try {
           subscriber.presenceChanged?.(change);
         } catch {

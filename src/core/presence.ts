@@ -11,7 +11,7 @@
  * held up.
  */
 import type { Logger } from 'pino';
-import type { Backend } from '../backends/ports.ts';
+import type { Backend, PresenceMember } from '../backends/ports.ts';
 import type { AppRegistry } from './apps.ts';
 import type { RegistrationGate } from './registration-gate.ts';
 import type { CoreObservers } from './observers.ts';
@@ -107,15 +107,17 @@ export class PresenceTracker {
     this.joinedUsers.set(id, { userId: member.userId, userInfo });
     let firstForUser: boolean;
     let version: number;
+    let members: readonly PresenceMember[];
     try {
       const held = this.gate?.pass();
       if (held != null) await held;
-      const joined = await this.backend.presence.join(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }, maxUsers);
+      // The members are read in the join's atomic step (the joiner included).
+      const joined = await this.backend.presence.joinListing(key, { connectionId: subscriber.connectionId, nodeId: this.nodeId(), userId: member.userId, userInfo }, maxUsers);
       if (joined === null) {
         if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);
         return null;
       }
-      ({ firstForUser, version } = joined);
+      ({ firstForUser, version, members } = joined);
     } catch (error) {
       // The caller undoes the subscription (and leaves); a failed join is not this node's member.
       if (this.joinedUsers.get(id)?.userId === member.userId) this.joinedUsers.delete(id);
@@ -129,7 +131,7 @@ export class PresenceTracker {
         change: { kind: 'member_added', appId, channel, member, connectionId: subscriber.connectionId, version },
       });
     }
-    return this.members(appId, channel);
+    return members.map(asMember);
   }
 
   /** Drops a queued retry of an earlier leave, so it cannot remove a new membership of the connection. */
@@ -184,8 +186,7 @@ export class PresenceTracker {
   }
 
   async members(appId: string, channel: string): Promise<Member[]> {
-    const members = await this.backend.presence.members(streamKey(appId, channel));
-    return members.map((entry) => ({ userId: entry.userId, userInfo: parseJson(entry.userInfo), version: entry.version }));
+    return (await this.backend.presence.members(streamKey(appId, channel))).map(asMember);
   }
 
   /** Announces `member_removed` (and records the leave) for each user who left. */
@@ -213,6 +214,10 @@ export class PresenceTracker {
       this.logger.warn({ err: error, channel }, 'could not record presence history');
     }
   }
+}
+
+function asMember(entry: PresenceMember): Member {
+  return { userId: entry.userId, userInfo: parseJson(entry.userInfo), version: entry.version };
 }
 
 function parseJson(text: string): unknown {

@@ -287,6 +287,25 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual(unversioned(await backend.presence.join(channel, entry('free', outsider), 0)), { firstForUser: true });
     });
 
+    test('presence: a listing join returns the members after the join (the joiner included), as members() reads them', async () => {
+      const channel = name('presence-listing');
+      const entry = (connectionId: string, userId: string, userInfo = 'null') => ({ connectionId, nodeId: 'n1', userId, userInfo });
+      await backend.presence.join(channel, entry('c1', 'ann', '{"v":1}'));
+      const first = await backend.presence.joinListing(channel, entry('c2', 'ben'), 0);
+      assert.equal(first?.firstForUser, true);
+      assert.ok(first.version > 0);
+      const byUser = <T extends { userId: string }>(members: readonly T[]): T[] => [...members].sort((a, b) => a.userId.localeCompare(b.userId));
+      assert.deepEqual(byUser(first.members), byUser(await backend.presence.members(channel)));
+      assert.deepEqual(first.members.find((member) => member.userId === 'ben')?.version, first.version);
+      // A further connection of a member: not first, the info of the most recent connection.
+      const again = await backend.presence.joinListing(channel, entry('c3', 'ann', '{"v":2}'), 0);
+      assert.equal(again?.firstForUser, false);
+      assert.deepEqual(byUser(again.members).map((each) => unversioned(each)), [{ userId: 'ann', userInfo: '{"v":2}' }, { userId: 'ben', userInfo: 'null' }]);
+      // Refused past the bound: null, nothing changed.
+      assert.equal(await backend.presence.joinListing(channel, entry('c4', 'cat'), 2), null);
+      assert.equal(await backend.presence.userCount(channel), 2);
+    });
+
     test('presence: each first join and last leave takes a newer version, also after the channel emptied', async () => {
       const channel = name('presence-versions');
       const dead = name('dead-node');

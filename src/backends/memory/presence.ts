@@ -23,6 +23,10 @@ export class MemoryPresence implements PresenceStore {
   join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
   join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
   async join(channel: string, entry: PresenceEntry, maxUsers = 0): Promise<{ firstForUser: boolean; version: number } | null> {
+    return this.joinNow(channel, entry, maxUsers);
+  }
+
+  private joinNow(channel: string, entry: PresenceEntry, maxUsers: number): { firstForUser: boolean; version: number } | null {
     let state = this.channels.get(channel);
     if (maxUsers > 0 && state !== undefined && !state.users.has(entry.userId) && state.users.size >= maxUsers) return null;
     if (state === undefined) {
@@ -44,6 +48,12 @@ export class MemoryPresence implements PresenceStore {
     return { firstForUser, version: state.versions.get(entry.userId) ?? 0 };
   }
 
+  async joinListing(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number; members: PresenceMember[] } | null> {
+    // One synchronous step: nothing runs between the join and the reading.
+    const joined = this.joinNow(channel, entry, maxUsers);
+    return joined === null ? null : { ...joined, members: this.membersNow(channel) };
+  }
+
   async leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null> {
     const state = this.channels.get(channel);
     if (state === undefined) return null;
@@ -51,6 +61,10 @@ export class MemoryPresence implements PresenceStore {
   }
 
   async members(channel: string): Promise<PresenceMember[]> {
+    return this.membersNow(channel);
+  }
+
+  private membersNow(channel: string): PresenceMember[] {
     const state = this.channels.get(channel);
     if (state === undefined) return [];
     const out: PresenceMember[] = [];

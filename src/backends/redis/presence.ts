@@ -29,17 +29,28 @@ export class RedisPresence implements PresenceStore {
   join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
   join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
   join(channel: string, entry: PresenceEntry, maxUsers = 0): Promise<{ firstForUser: boolean; version: number } | null> {
+    return this.runJoin(channel, entry, maxUsers, false);
+  }
+
+  /** The join script also returns the entries and versions (one round trip, the reading atomic with the join). */
+  async joinListing(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number; members: PresenceMember[] } | null> {
+    const joined = await this.runJoin(channel, entry, maxUsers, true);
+    return joined === null ? null : { firstForUser: joined.firstForUser, version: joined.version, members: joined.members! };
+  }
+
+  private runJoin(channel: string, entry: PresenceEntry, maxUsers: number, listing: boolean): Promise<{ firstForUser: boolean; version: number; members?: PresenceMember[] } | null> {
     const { client, keys } = this.context;
     const nodeKey = keys.presenceNode(entry.nodeId);
     return guard(this.context.commandTimeoutMs, async () => {
       await client.sadd(nodeKey, channel);
-      const [first, onNode, version] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
+      const [first, onNode, version, stored, versions] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
         entry.connectionId,
         entry.nodeId,
         entry.userId,
         entry.userInfo,
         String(maxUsers),
-      ])) as [number, number, number];
+        listing ? '1' : '0',
+      ])) as [number, number, number, string[]?, string[]?];
       if (first === -1) {
         // Refused: unlist the channel unless this node has connections there (as leave does).
         if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) === 0) {
@@ -49,7 +60,10 @@ export class RedisPresence implements PresenceStore {
         return null;
       }
       if (onNode === 1) await client.sadd(nodeKey, channel);
-      return { firstForUser: first === 1, version };
+      if (!listing) return { firstForUser: first === 1, version };
+      const versionOf: Record<string, string> = {};
+      for (let at = 0; at + 1 < versions!.length; at += 2) versionOf[versions![at]!] = versions![at + 1]!;
+      return { firstForUser: first === 1, version, members: latestMembers(stored!, versionOf) };
     });
   }
 
@@ -76,16 +90,7 @@ export class RedisPresence implements PresenceStore {
       const replies = await client.multi().hvals(keys.presenceConnections(channel)).hgetall(keys.presenceVersions(channel)).exec();
       if (replies === null) throw new Error('presence members: transaction aborted');
       for (const [error] of replies) if (error !== null) throw error;
-      const stored = replies[0]![1] as string[];
-      const versions = replies[1]![1] as Record<string, string>;
-      // Per user, the info of the connection that joined last.
-      const latest = new Map<string, StoredEntry>();
-      for (const text of stored) {
-        const entry = JSON.parse(text) as StoredEntry;
-        const current = latest.get(entry[2]);
-        if (current === undefined || current[0] < entry[0]) latest.set(entry[2], entry);
-      }
-      return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo, version: Number(versions[userId] ?? 0) }));
+      return latestMembers(replies[0]![1] as string[], replies[1]![1] as Record<string, string>);
     });
   }
 
@@ -124,4 +129,15 @@ export class RedisPresence implements PresenceStore {
       keys.presenceVersions(channel),
     ];
   }
+}
+
+/** The channel's users from its stored entries (per user, the info of the connection that joined last), with their versions. */
+function latestMembers(stored: readonly string[], versions: Record<string, string>): PresenceMember[] {
+  const latest = new Map<string, StoredEntry>();
+  for (const text of stored) {
+    const entry = JSON.parse(text) as StoredEntry;
+    const current = latest.get(entry[2]);
+    if (current === undefined || current[0] < entry[0]) latest.set(entry[2], entry);
+  }
+  return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo, version: Number(versions[userId] ?? 0) }));
 }

@@ -22,8 +22,8 @@ import { createError, createErrorWith, isRoomcastError, type RoomcastError } fro
 import type { ChannelMessage, Member, PresenceChange, Subscriber, UserConnection, WatchlistEvent } from '../../core/types.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import { closeReason, pusherCodeOf } from './close-codes.ts';
-import { type ClientRequest, errorFrame, memberAdded, memberRemoved, parseClientFrame, PING_FRAME, recoveryFailedFrame, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
-import { frameOfMessage, reapSoon, textFrame, type SocketWriter } from './socket-writer.ts';
+import { type ClientRequest, errorFrame, parseClientFrame, PING_FRAME, recoveryFailedFrame, scopeOfRejectedFrame, subscriptionCount, subscriptionErrorFrame, userEvent, watchlistEvents } from './frames.ts';
+import { frameOfMessage, frameOfPresenceChange, reapSoon, textFrame, type SocketWriter } from './socket-writer.ts';
 import type { WebSocket } from 'ws';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -253,8 +253,7 @@ export class Connection implements Subscriber {
       return;
     }
     // The core announces once per user (first join, last leave), never to the joiner.
-    if (change.kind === 'member_added') this.sendText(memberAdded(change.channel, change.member));
-    else this.sendText(memberRemoved(change.channel, change.member.userId));
+    this.writer.write(frameOfPresenceChange(change));
   }
 
   /** Subscription count events (apps with `subscriptionCountEvents`): after the subscription succeeded, in order. */

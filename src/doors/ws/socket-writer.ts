@@ -27,8 +27,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
-import type { ChannelMessage } from '../../core/types.ts';
-import { encodeChannelMessage } from './frames.ts';
+import type { ChannelMessage, PresenceChange } from '../../core/types.ts';
+import { encodeChannelMessage, memberAdded, memberRemoved } from './frames.ts';
 
 const FIN_TEXT = 0x81;
 
@@ -64,6 +64,19 @@ export function frameOfMessage(message: ChannelMessage): Buffer {
     lastMessage = message;
   }
   return lastFrame!;
+}
+
+// Likewise for presence changes: the hub passes one change object to all of a channel's subscribers in one loop.
+let lastChange: PresenceChange | null = null;
+let lastChangeFrame: Buffer | null = null;
+
+/** The shared wire frame of a presence change (`pusher_internal:member_added` / `member_removed`), framed once. */
+export function frameOfPresenceChange(change: PresenceChange): Buffer {
+  if (change !== lastChange) {
+    lastChangeFrame = textFrame(change.kind === 'member_added' ? memberAdded(change.channel, change.member) : memberRemoved(change.channel, change.member.userId));
+    lastChange = change;
+  }
+  return lastChangeFrame!;
 }
 
 // --- per-tick corking

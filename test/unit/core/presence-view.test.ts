@@ -131,17 +131,73 @@ test('a resynchronisation announces members missed while off the bus, to everyon
 
 test('a reading older than a leave passed on does not bring the user back', () => {
   const view = new PresenceView();
-  assert.equal(view.admit(STREAM, 'eve', true, 3), true);
-  assert.equal(view.admit(STREAM, 'eve', false, 11), true);
+  assert.notEqual(view.admit(STREAM, 'eve', true, 3), null);
+  assert.notEqual(view.admit(STREAM, 'eve', false, 11), null);
   assert.deepEqual(view.noteMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 3 }]), []);
   assert.deepEqual(view.seen(STREAM, 'eve'), { version: 11, present: false });
 });
 
 test('absent users are kept up to a bound per stream, the oldest dropped first', () => {
   const view = new PresenceView();
-  for (let i = 1; i <= 1005; i++) assert.equal(view.admit(STREAM, `u${i}`, false, i), true);
+  for (let i = 1; i <= 1005; i++) assert.notEqual(view.admit(STREAM, `u${i}`, false, i), null);
   assert.equal(view.seen(STREAM, 'u1'), undefined);
   assert.equal(view.seen(STREAM, 'u5'), undefined);
   assert.deepEqual(view.seen(STREAM, 'u6'), { version: 6, present: false });
   assert.deepEqual(view.seen(STREAM, 'u1005'), { version: 1005, present: false });
+});
+
+test('each subscriber is told only changes newer than what its own member list told it', () => {
+  // ann subscribed long ago; cat and dan were sent member lists with ben at versions 40 and 60,
+  // while ben's member_added (40), member_removed (50) and member_added (60) were still on their way.
+  const hub = new LocalHub();
+  const ann = watcher('1.1');
+  const cat = watcher('1.2');
+  const dan = watcher('1.3');
+  for (const each of [ann, cat, dan]) hub.add('app', CHANNEL, each);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ben', userInfo: null, version: 40 }], '1.2');
+  hub.notePresenceMembers(STREAM, [{ userId: 'ben', userInfo: null, version: 60 }], '1.3');
+  hub.dispatchPresence(change('member_added', 'ben', 40));
+  hub.dispatchPresence(change('member_removed', 'ben', 50));
+  hub.dispatchPresence(change('member_added', 'ben', 60));
+  assert.deepEqual(ann.said, ['+ben', '-ben', '+ben']);
+  assert.deepEqual(cat.said, ['-ben', '+ben']);
+  assert.deepEqual(dan.said, []);
+});
+
+test('a stale member_removed does not take back a member a member list told newer', () => {
+  const hub = new LocalHub();
+  const ann = watcher('1.1');
+  const cat = watcher('1.2');
+  hub.add('app', CHANNEL, ann);
+  hub.dispatchPresence(change('member_added', 'ben', 10));
+  hub.add('app', CHANNEL, cat);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ben', userInfo: null, version: 30 }], '1.2');
+  hub.dispatchPresence(change('member_removed', 'ben', 20));
+  assert.deepEqual(ann.said, ['+ben', '-ben']);
+  assert.deepEqual(cat.said, []);
+  hub.dispatchPresence(change('member_added', 'ben', 30));
+  hub.dispatchPresence(change('member_removed', 'ben', 40));
+  assert.deepEqual(ann.said, ['+ben', '-ben', '+ben', '-ben']);
+  assert.deepEqual(cat.said, ['-ben']);
+});
+
+test("a resynchronisation does not announce a member to a subscriber whose member list had it; a subscriber's entries go with it", () => {
+  const hub = new LocalHub();
+  const ann = watcher('1.1');
+  const cat = watcher('1.2');
+  hub.add('app', CHANNEL, ann);
+  hub.add('app', CHANNEL, cat);
+  hub.notePresenceMembers(STREAM, [{ userId: 'ben', userInfo: null, version: 40 }], '1.2');
+  assert.equal(hub.resyncPresence('app', CHANNEL, [{ userId: 'ben', userInfo: null, version: 40 }]), 1);
+  assert.deepEqual(ann.said, ['+ben']);
+  assert.deepEqual(cat.said, []);
+
+  const view = new PresenceView();
+  view.noteMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 7 }], '1.2');
+  assert.equal(view.ahead(STREAM, 'eve', '1.2'), 7);
+  view.forgetSubscriber(STREAM, '1.2');
+  assert.equal(view.ahead(STREAM, 'eve', '1.2'), undefined);
+  view.noteMembers(STREAM, [{ userId: 'eve', userInfo: null, version: 7 }], '1.3');
+  assert.deepEqual(view.admit(STREAM, 'eve', true, 7), new Set(['1.3']));
+  assert.equal(view.ahead(STREAM, 'eve', '1.3'), undefined, 'dropped once passed on');
 });

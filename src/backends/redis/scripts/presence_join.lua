@@ -14,9 +14,12 @@
 -- ARGV[4]  userInfo (JSON text)
 -- ARGV[5]  maxUsers: refuse a user who is not a member yet while the channel has this
 --          many distinct users (0: no bound)
+-- ARGV[6]  '1': also return the channel's entries and versions after the join (absent
+--          or anything else: not)
 -- Returns  { 1 when this is the user's first connection in the channel else 0,
 --            the joining node's connections in the channel now,
---            the version of the user's presence (of this join when first; 0 when unknown) },
+--            the version of the user's presence (of this join when first; 0 when unknown),
+--            with ARGV[6] '1': HVALS of the conns hash, HGETALL of the versions hash },
 --          or { -1, 0, 0 } when refused (nothing changed)
 --! include lib/presence-entry.lua
 
@@ -34,9 +37,16 @@ local first = redis.call('HINCRBY', k.users, ARGV[3], 1) == 1
 local join_order = redis.call('INCR', k.order)
 redis.call('HSET', k.conns, ARGV[1], cjson.encode({ join_order, ARGV[2], ARGV[3], ARGV[4] }))
 local on_node = redis.call('HINCRBY', k.nodes, ARGV[2], 1)
+local version
 if first then
-  local version = next_version(k.clock)
+  version = next_version(k.clock)
   redis.call('HSET', k.versions, ARGV[3], string.format('%d', version))
-  return { 1, on_node, version }
+else
+  version = tonumber(redis.call('HGET', k.versions, ARGV[3]) or '0')
 end
-return { 0, on_node, tonumber(redis.call('HGET', k.versions, ARGV[3]) or '0') }
+local reply = { first and 1 or 0, on_node, version }
+if ARGV[6] == '1' then
+  reply[4] = redis.call('HVALS', k.conns)
+  reply[5] = redis.call('HGETALL', k.versions)
+end
+return reply

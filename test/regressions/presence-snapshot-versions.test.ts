@@ -13,29 +13,24 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { PresenceChannel } from 'pusher-js';
-import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
+import { TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/two-nodes.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 import { waitUntil } from '../helpers/ws-client.ts';
 
-let redis: TestRedis;
+let cluster: TwoNodes;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
 const clients: PusherJs[] = [];
 
 before(async () => {
-  redis = await startRedis();
-  const config = testConfig({}, redis.url);
-  nodeA = await startApp(config, 'node-a');
-  nodeB = await startApp(config, 'node-b');
+  ({ nodeA, nodeB } = cluster = await startTwoNodes());
 });
 
 after(async () => {
   for (const client of clients) client.disconnect();
-  await nodeA?.close();
-  await nodeB?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 /** A pusher-js member with the events it was told, checked against its own list as they come. */

@@ -14,7 +14,9 @@
  *   never stored, and have no serial ('').
  * - Each append this node makes (publishes, message mutations, annotations) is reported
  *   once to the observers that want its app's messages, after the store confirmed it,
- *   with the record the appender built (no parse) when it had one.
+ *   with the record the appender built (no parse) when it had one. A publish reports its
+ *   own appends in the step that builds its result, with the same serial strings the
+ *   caller gets (each built once); other modules append through `appending`.
  *
  * Who owns what: this module owns the appending view of the backend (`appending`), the
  * published counters per app and door, and the report of appends to the observers. The
@@ -30,7 +32,7 @@ import type { NodeCounters } from './counters.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import type { CoreObservers } from './observers.ts';
 import { isCompanionStream } from './presence-history.ts';
-import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
+import { publishEvents, validateEvent, type PublishInput, type PublishItem, type PublishedMessage } from './publish.ts';
 import { serialOf } from './serials.ts';
 import type { SignalSender } from './signals.ts';
 import type { MessageRecord, Origin } from './types.ts';
@@ -82,12 +84,33 @@ export class Publishing {
     for (const input of inputs) if (isEphemeral(input)) mixed = true;
     if (mixed) return this.publishMixed(app, inputs).then((messages) => this.countPublished(app, inputs, messages));
     try {
-      // The count is taken in publishEvents' own step: no promise of its own.
-      return publishEvents(this.appending.log, app, inputs, this.rememberOwnRecord, this.countPublished);
+      // Appended to the backend's own log, not the appending view: the observers are told
+      // (and the count taken) in publishEvents' own step, with the serials it built.
+      return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, this.storedAndCounted);
     } catch (error) {
       return Promise.reject(error);
     }
   }
+
+  /**
+   * Reports a publish's stored messages to the observers that want its app's messages,
+   * with the serials and records the publish built; returns `messages`.
+   */
+  private readonly stored = (app: AppConfig, _inputs: readonly PublishInput[], messages: PublishedMessage[][], items: readonly PublishItem[]): PublishedMessage[][] => {
+    if (!this.observers.wantsMessages(app.id)) return messages;
+    let index = 0;
+    for (const group of messages) {
+      for (const message of group) {
+        const item = items[index++]!;
+        if (isCompanionStream(item.stream)) continue;
+        this.observers.notify('messageAppended', { appId: app.id, channel: message.channel, serial: message.serial, time: message.time, record: item.record });
+      }
+    }
+    return messages;
+  };
+
+  private readonly storedAndCounted = (app: AppConfig, inputs: readonly PublishInput[], messages: PublishedMessage[][], items: readonly PublishItem[]): PublishedMessage[][] =>
+    this.countPublished(app, inputs, this.stored(app, inputs, messages, items));
 
   /** Counts what a publish stored, per app and door (metrics); returns `messages`. */
   private readonly countPublished = (app: AppConfig, inputs: readonly PublishInput[], messages: PublishedMessage[][]): PublishedMessage[][] => {
@@ -105,7 +128,7 @@ export class Publishing {
     const stored = inputs.filter((input) => !isEphemeral(input));
     // Validated up front, so a bad stored event fails the call before anything is broadcast.
     for (const input of inputs) (isEphemeral(input) ? validateEphemeral : validateEvent)(app, input);
-    const published = stored.length > 0 ? await publishEvents(this.appending.log, app, stored, this.rememberOwnRecord) : [];
+    const published = stored.length > 0 ? await publishEvents(this.backend.log, app, stored, this.rememberOwnRecord, this.stored) : [];
     let next = 0;
     const out: PublishedMessage[][] = [];
     for (const input of inputs) {
@@ -114,7 +137,7 @@ export class Publishing {
     return out;
   }
 
-  /** Reports an append this node made (any module's) to the observers that want its app's messages. */
+  /** Reports an append another module made (messages, annotations) to the observers that want its app's messages. */
   private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord): void => {
     if (isCompanionStream(stream)) return;
     const { appId, channel } = parseStreamKey(stream);

@@ -228,10 +228,13 @@ export class Core {
    * Publishes validated events; returns each event's serials per channel. Refused with
    * RC_ERR_BACKEND_BUS_DOWN (retryable) while this node's bus subscription is down. Ephemeral
    * events (`extras.ephemeral`, see ephemeral.ts) are broadcast without being stored
-   * and have no serial ('') (publishing.ts).
+   * and have no serial ('') (publishing.ts). With `shape`, resolves with what it makes of
+   * the serials, built in the same step (a door's reply without a promise of its own).
    */
-  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    return this.publishing.publish(app, inputs);
+  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]>;
+  publish<R>(app: AppConfig, inputs: readonly PublishInput[], shape: (published: PublishedMessage[][]) => R): Promise<R>;
+  publish<R>(app: AppConfig, inputs: readonly PublishInput[], shape?: (published: PublishedMessage[][]) => R): Promise<R | PublishedMessage[][]> {
+    return shape === undefined ? this.publishing.publish(app, inputs) : this.publishing.publish(app, inputs, shape);
   }
 
   /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */

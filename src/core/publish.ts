@@ -147,7 +147,7 @@ export interface PublishItem extends AppendItem {
  * `items` (with their records) and `published.flat()` in the same order. What it returns is
  * the result.
  */
-export type OnPublished = (app: AppConfig, inputs: readonly PublishInput[], published: PublishedMessage[][], items: readonly PublishItem[]) => PublishedMessage[][];
+export type OnPublished<R> = (app: AppConfig, inputs: readonly PublishInput[], published: PublishedMessage[][], items: readonly PublishItem[]) => R;
 
 /**
  * Validates and publishes events (one per input, each to its channels) in one backend
@@ -161,8 +161,21 @@ export function publishEvents(
   inputs: readonly PublishInput[],
   /** Told each stored body and the record it encodes, before the append (see Core.ownRecords). */
   onRecord?: (body: string, record: MessageRecord) => void,
-  onPublished?: OnPublished,
-): Promise<PublishedMessage[][]> {
+): Promise<PublishedMessage[][]>;
+export function publishEvents<R>(
+  log: MessageLog,
+  app: AppConfig,
+  inputs: readonly PublishInput[],
+  onRecord: ((body: string, record: MessageRecord) => void) | undefined,
+  onPublished: OnPublished<R>,
+): Promise<R>;
+export function publishEvents<R>(
+  log: MessageLog,
+  app: AppConfig,
+  inputs: readonly PublishInput[],
+  onRecord?: (body: string, record: MessageRecord) => void,
+  onPublished?: OnPublished<R>,
+): Promise<R | PublishedMessage[][]> {
   const retention = retentionOf(app);
   // Each item carries its record: observers get it without parsing the body.
   const items: PublishItem[] = [];

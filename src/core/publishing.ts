@@ -75,18 +75,30 @@ export class Publishing {
     this.appending = observeAppends(options.backend, this.onAppended);
   }
 
-  /** Publishes validated events; returns each event's serials per channel (see the header). */
-  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
+  /**
+   * Publishes validated events; resolves with each event's serials per channel (see the
+   * header), or with what `shape` makes of them: `shape` runs in the step that builds
+   * them (a caller's reply costs no promise of its own).
+   */
+  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]>;
+  publish<R>(app: AppConfig, inputs: readonly PublishInput[], shape: (published: PublishedMessage[][]) => R): Promise<R>;
+  publish<R>(app: AppConfig, inputs: readonly PublishInput[], shape?: (published: PublishedMessage[][]) => R): Promise<R | PublishedMessage[][]> {
     if (this.backend.bus.isSubscribed?.() === false) return Promise.reject(createErrorWith('RC_ERR_BACKEND_BUS_DOWN', { details: { retryAfterSec: 1 } }));
     // Not async: every REST and WebSocket publish comes through here, and each async
     // layer adds a promise and a microtask hop.
     let mixed = false;
     for (const input of inputs) if (isEphemeral(input)) mixed = true;
-    if (mixed) return this.publishMixed(app, inputs).then((messages) => this.countPublished(app, inputs, messages));
+    if (mixed) {
+      return this.publishMixed(app, inputs).then((messages) => {
+        const counted = this.countPublished(app, inputs, messages);
+        return shape === undefined ? counted : shape(counted);
+      });
+    }
     try {
       // Appended to the backend's own log, not the appending view: the observers are told
       // (and the count taken) in publishEvents' own step, with the serials it built.
-      return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, this.storedAndCounted);
+      if (shape === undefined) return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, this.storedAndCounted);
+      return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, (...args) => shape(this.storedAndCounted(...args)));
     } catch (error) {
       return Promise.reject(error);
     }

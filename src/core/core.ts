@@ -12,14 +12,13 @@
  *   when the registration changes;
  * - `flow-control.ts`: connection quotas, REST rates and publisher backpressure;
  * - `interest.ts`: bus holds for node-wide consumers;
+ * - `publishing.ts`: the publish path, and the report of every append to the observers;
  * - `observers.ts`, `counters.ts`: what this node did, for webhooks and metrics.
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import type { Backend, LogEntry } from '../backends/ports.ts';
-import { createErrorWith } from '../errors.ts';
+import type { Backend } from '../backends/ports.ts';
 import { Annotations } from './annotations.ts';
-import { observeAppends } from './append-observer.ts';
 import { AppRegistry } from './apps.ts';
 import { BusInbound, type MessageListener } from './bus-inbound.ts';
 import { BusTurns } from './bus-turns.ts';
@@ -33,7 +32,6 @@ import { NodeMembership } from './membership.ts';
 import { Registrants, type Registrant } from './registrants.ts';
 import { CoreObservers } from './observers.ts';
 import { OnlineUsers } from './online-users.ts';
-import { isCompanionStream } from './presence-history.ts';
 import { VersionedMessages } from './messages.ts';
 import { PresenceTracker } from './presence.ts';
 import type { Backpressure } from './backpressure.ts';
@@ -41,14 +39,13 @@ import { createFlowControl } from './flow-control.ts';
 import { followChannel, holdAllStreams } from './interest.ts';
 import type { ConnectionQuotas } from './quotas.ts';
 import type { RequestRates } from './rates.ts';
-import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
-import { publishEvents, validateEvent, type PublishInput, type PublishedMessage } from './publish.ts';
-import { serialOf } from './serials.ts';
+import type { PublishInput, PublishedMessage } from './publish.ts';
+import { Publishing } from './publishing.ts';
 import { encodeSignal, type Signal } from './signals.ts';
 import { SubscriptionCounts } from './subscription-counts.ts';
 import { Subscriptions, type ChannelInfo } from './subscriptions.ts';
 import { resyncPresence } from './presence-resync.ts';
-import type { ChannelMessage, Member, MessageRecord, Origin, Subscriber, UserConnection } from './types.ts';
+import type { ChannelMessage, Member, Subscriber, UserConnection } from './types.ts';
 
 export type { ChannelInfo } from './subscriptions.ts';
 
@@ -57,17 +54,6 @@ export interface CoreOptions {
   readonly backend: Backend;
   readonly logger: Logger;
   readonly nodeId: string;
-}
-
-/** `app\norigin` keys of `counters.published`, built once per app and origin rather than per publish. */
-const publishedKeys = new Map<string, Map<Origin, string>>();
-
-function publishedKey(appId: string, origin: Origin): string {
-  let byOrigin = publishedKeys.get(appId);
-  if (byOrigin === undefined) publishedKeys.set(appId, (byOrigin = new Map()));
-  let key = byOrigin.get(origin);
-  if (key === undefined) byOrigin.set(origin, (key = `${appId}\n${origin}`));
-  return key;
 }
 
 export class Core {
@@ -95,8 +81,8 @@ export class Core {
   readonly rates: RequestRates;
   /** Publisher backpressure: the cluster's delivery lag (backpressure.ts). */
   readonly backpressure: Backpressure;
-  /** The backend as the appending modules see it: every append they make is reported to the observers. */
-  private readonly appending: Backend;
+  /** The publish path and the appending view of the backend (publishing.ts). */
+  private readonly publishing: Publishing;
   private readonly inbound: BusInbound;
   /** The bus handler's event-loop slices and per-turn figures, in front of `inbound` (bus-turns.ts). */
   private readonly turns: BusTurns;
@@ -122,14 +108,15 @@ export class Core {
     this.observers = new CoreObservers(logger);
     this.counters = countersOf(this);
     this.counters.sources.localChannels = () => this.hub.figuresByApp();
-    this.appending = observeAppends(backend, this.onAppended);
+    this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
+    const { observers, counters, inbound, sendSignal } = this;
+    this.publishing = new Publishing({ backend, observers, counters, rememberOwnRecord: inbound.rememberOwnRecord, sendSignal });
     this.history = new ChannelHistory(backend);
-    this.messages = new VersionedMessages(this.appending);
-    this.annotations = new Annotations(this.appending);
+    this.messages = new VersionedMessages(this.publishing.appending);
+    this.annotations = new Annotations(this.publishing.appending);
     // Read at each write: it changes when this node registers again.
     const registrationId = (): string => this.membership.registrationId;
     const gate = this.registrants.gate;
-    this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
     this.turns = new BusTurns(this.inbound.onBusMessage, logger);
     this.subscriptions = new Subscriptions(backend, this.hub, registrationId, logger, this.observers, gate);
     this.presence = new PresenceTracker(backend, this.apps, registrationId, this.sendSignal, logger, this.observers, gate);
@@ -241,68 +228,14 @@ export class Core {
    * Publishes validated events; returns each event's serials per channel. Refused with
    * RC_ERR_BACKEND_BUS_DOWN (retryable) while this node's bus subscription is down. Ephemeral
    * events (`extras.ephemeral`, see ephemeral.ts) are broadcast without being stored
-   * and have no serial ('').
+   * and have no serial ('') (publishing.ts). With `shape`, resolves with what it makes of
+   * the serials, built in the same step (a door's reply without a promise of its own).
    */
-  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    // A node that knows it is off the bus cannot vouch that its own subscribers get this.
-    if (this.backend.bus.isSubscribed?.() === false) return Promise.reject(createErrorWith('RC_ERR_BACKEND_BUS_DOWN', { details: { retryAfterSec: 1 } }));
-    // Not async: every REST and WebSocket publish comes through here, and each async
-    // layer adds a promise and a microtask hop.
-    let mixed = false;
-    for (const input of inputs) if (isEphemeral(input)) mixed = true;
-    if (mixed) return this.publishMixed(app, inputs).then((messages) => this.countPublished(app, inputs, messages));
-    try {
-      // The count is taken in publishEvents' own step: no promise of its own.
-      return publishEvents(this.appending.log, app, inputs, this.inbound.rememberOwnRecord, this.countPublished);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  publish(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]>;
+  publish<R>(app: AppConfig, inputs: readonly PublishInput[], shape: (published: PublishedMessage[][]) => R): Promise<R>;
+  publish<R>(app: AppConfig, inputs: readonly PublishInput[], shape?: (published: PublishedMessage[][]) => R): Promise<R | PublishedMessage[][]> {
+    return shape === undefined ? this.publishing.publish(app, inputs) : this.publishing.publish(app, inputs, shape);
   }
-
-  /** Counts what a publish stored, per app and door (metrics); returns `messages`. */
-  private readonly countPublished = (app: AppConfig, inputs: readonly PublishInput[], messages: PublishedMessage[][]): PublishedMessage[][] => {
-    for (let index = 0; index < inputs.length; index++) {
-      const input = inputs[index]!;
-      const channels = messages[index]?.length ?? 0;
-      this.counters.published.add(publishedKey(app.id, input.origin), channels);
-      if (input.origin === 'ws' && input.name.startsWith('client-')) this.counters.clientEvents.add(app.id, channels);
-    }
-    return messages;
-  };
-
-  /** Stored events in one backend round trip, ephemeral ones as signals; results in input order. */
-  private async publishMixed(app: AppConfig, inputs: readonly PublishInput[]): Promise<PublishedMessage[][]> {
-    const stored = inputs.filter((input) => !isEphemeral(input));
-    // Validated up front, so a bad stored event fails the call before anything is broadcast.
-    for (const input of inputs) (isEphemeral(input) ? validateEphemeral : validateEvent)(app, input);
-    const published = stored.length > 0 ? await publishEvents(this.appending.log, app, stored, this.inbound.rememberOwnRecord) : [];
-    let next = 0;
-    const out: PublishedMessage[][] = [];
-    for (const input of inputs) {
-      out.push(isEphemeral(input) ? await publishEphemeral(this.sendSignal, app, input, this.inbound.rememberOwnRecord) : published[next++]!);
-    }
-    return out;
-  }
-
-  /** Reports an append this node made (any module's) to the observers that want its app's messages. */
-  private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord): void => {
-    if (isCompanionStream(stream)) return;
-    const { appId, channel } = parseStreamKey(stream);
-    if (!this.observers.wantsMessages(appId)) return;
-    for (const entry of entries) {
-      let record: MessageRecord;
-      if (known !== undefined && entries.length === 1) {
-        record = known;
-      } else {
-        try {
-          record = JSON.parse(entry.body) as MessageRecord;
-        } catch {
-          continue;
-        }
-      }
-      this.observers.notify('messageAppended', { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record });
-    }
-  };
 
   /** Runs `work` at most once per idempotency key and request fingerprint within the app's window. */
   idempotent<T>(app: AppConfig, scope: string, key: string, request: unknown, work: () => Promise<T>): Promise<IdempotentOutcome<T>> {

@@ -37,6 +37,51 @@ export interface PublishedMessage {
 /** Event names: 1–maxLength characters, no control characters. */
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
+/**
+ * An event already checked against one app's limits (`checkEvent`), its data the string
+ * to store. Publishing it for that same app object skips the checks (`dataOf`); for any
+ * other app (a config reload replaced it) it is checked again.
+ */
+export class CheckedEvent implements PublishInput {
+  readonly name: string;
+  readonly channels: readonly string[];
+  readonly data: string;
+  readonly socketId?: string;
+  readonly userId?: string;
+  readonly origin: Origin;
+  readonly sender?: Sender;
+  readonly extras?: Readonly<Record<string, unknown>>;
+  readonly tags?: Readonly<Record<string, string>>;
+
+  /** Use `checkEvent`. */
+  constructor(
+    /** The app object the checks were made against. */
+    readonly checkedFor: AppConfig,
+    input: PublishInput,
+    data: string,
+  ) {
+    this.name = input.name;
+    this.channels = input.channels;
+    this.data = data;
+    this.socketId = input.socketId;
+    this.userId = input.userId;
+    this.origin = input.origin;
+    this.sender = input.sender;
+    this.extras = input.extras;
+    this.tags = input.tags;
+  }
+}
+
+/** `validateEvent`, keeping the outcome: the event with its data as the string to store. Throws what `validateEvent` throws. */
+export function checkEvent(app: AppConfig, input: PublishInput): CheckedEvent {
+  return new CheckedEvent(app, input, validateEvent(app, input));
+}
+
+/** The data to store for `input`: checked here unless `checkEvent` already checked it for this app. */
+export function dataOf(app: AppConfig, input: PublishInput): string {
+  return input instanceof CheckedEvent && input.checkedFor === app ? input.data : validateEvent(app, input);
+}
+
 /** Checks an event against the app's limits; returns the data as the string to store. */
 export function validateEvent(app: AppConfig, input: PublishInput): string {
   const { limits } = app;
@@ -91,10 +136,24 @@ export function recordOf(input: PublishInput, data: string): MessageRecord {
   return record;
 }
 
+/** An item of a publish's append: the stream, body and record of one event on one channel. */
+export interface PublishItem extends AppendItem {
+  readonly channel: string;
+  readonly record: MessageRecord;
+}
+
+/**
+ * Told a publish's outcome once stored, in the step that builds it: `published` per input,
+ * `items` (with their records) and `published.flat()` in the same order. What it returns is
+ * the result.
+ */
+export type OnPublished<R> = (app: AppConfig, inputs: readonly PublishInput[], published: PublishedMessage[][], items: readonly PublishItem[]) => R;
+
 /**
  * Validates and publishes events (one per input, each to its channels) in one backend
  * round trip. Not async: it throws a validation error synchronously, before anything is
- * appended.
+ * appended. An input from `checkEvent` (for this app) is not checked again. Each
+ * message's serial is built once, here.
  */
 export function publishEvents(
   log: MessageLog,
@@ -102,14 +161,26 @@ export function publishEvents(
   inputs: readonly PublishInput[],
   /** Told each stored body and the record it encodes, before the append (see Core.ownRecords). */
   onRecord?: (body: string, record: MessageRecord) => void,
-  /** Told the outcome once stored, in the same step that builds it; what it returns is the result. */
-  onPublished?: (app: AppConfig, inputs: readonly PublishInput[], published: PublishedMessage[][]) => PublishedMessage[][],
-): Promise<PublishedMessage[][]> {
+): Promise<PublishedMessage[][]>;
+export function publishEvents<R>(
+  log: MessageLog,
+  app: AppConfig,
+  inputs: readonly PublishInput[],
+  onRecord: ((body: string, record: MessageRecord) => void) | undefined,
+  onPublished: OnPublished<R>,
+): Promise<R>;
+export function publishEvents<R>(
+  log: MessageLog,
+  app: AppConfig,
+  inputs: readonly PublishInput[],
+  onRecord?: (body: string, record: MessageRecord) => void,
+  onPublished?: OnPublished<R>,
+): Promise<R | PublishedMessage[][]> {
   const retention = retentionOf(app);
-  // Each item carries its record: the core's append observer hands it on without parsing the body.
-  const items: (AppendItem & { channel: string })[] = [];
+  // Each item carries its record: observers get it without parsing the body.
+  const items: PublishItem[] = [];
   for (const input of inputs) {
-    const record = recordOf(input, validateEvent(app, input));
+    const record = recordOf(input, dataOf(app, input));
     const body = JSON.stringify(record);
     onRecord?.(body, record);
     for (const channel of input.channels) items.push({ stream: streamKey(app.id, channel), body, retention, channel, record });
@@ -125,6 +196,6 @@ export function publishEvents(
       }
       out.push(group);
     }
-    return onPublished === undefined ? out : onPublished(app, inputs, out);
+    return onPublished === undefined ? out : onPublished(app, inputs, out, items);
   });
 }

@@ -113,8 +113,8 @@ export type MessageEncoder = (message: ChannelMessage) => string;
  * (`encode` memoises per encoder), never once per subscriber.
  */
 export class ChannelMessage {
-  /** The message's serial; '' for an ephemeral message (seq 0: never stored, so it has none). */
-  readonly serial: string;
+  /** The serial, built on first read (`serial`): a message nobody here reads the serial of (no subscribers) never builds it. */
+  private builtSerial: string | undefined = undefined;
   /** Wire texts by encoder, made on the first encode: a message nobody here receives (no subscribers) never needs one. */
   private encodings: Map<MessageEncoder, string> | null = null;
 
@@ -128,8 +128,11 @@ export class ChannelMessage {
     /** Milliseconds since the epoch, from the store. */
     readonly time: number,
     readonly record: MessageRecord,
-  ) {
-    this.serial = seq > 0 ? serialOf(epoch, seq) : '';
+  ) {}
+
+  /** The message's serial; '' for an ephemeral message (seq 0: never stored, so it has none). */
+  get serial(): string {
+    return (this.builtSerial ??= this.seq > 0 ? serialOf(this.epoch, this.seq) : '');
   }
 
   /** True for an ephemeral message: delivered live, never stored, no serial, not recoverable. */

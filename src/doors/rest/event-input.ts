@@ -8,7 +8,7 @@
  */
 import type { AppConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
-import { validateEvent, type PublishInput } from '../../core/publish.ts';
+import { checkEvent, validateEvent, type PublishInput } from '../../core/publish.ts';
 import { parseTags } from '../../core/tag-filter.ts';
 
 /**
@@ -164,7 +164,12 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   if (tags !== undefined) input.tags = tags;
   // validateEvent checks name, channels and data size; an event for users only has no
   // channel, so it is checked with one stand-in channel (the users were checked above).
-  const data = validateEvent(app, channels.length > 0 || userIds.length === 0 ? input : { ...input, channels: ['server-to-user'] });
-  // The core publishes the data as the string just made: a JSON value is serialised once.
+  if (channels.length > 0 || userIds.length === 0) {
+    // Checked once: the core publishes the checked event (data as the string just made, a
+    // JSON value serialised once) without checking it again.
+    const checked = checkEvent(app, input);
+    return { input: checked, userIds, data: checked.data, info };
+  }
+  const data = validateEvent(app, { ...input, channels: ['server-to-user'] });
   return { input: typeof event.data === 'string' ? input : { ...input, data }, userIds, data, info };
 }

@@ -106,7 +106,12 @@ function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: Re
   if (wanted.size > 0 || event.userIds.length > 0 || event.input.channels.length === 0) return publishOneInFull(core, app, event, wanted);
   const pushedBack = core.backpressure.refusal();
   if (pushedBack !== null) return Promise.reject(pushedBack);
-  return core.publish(app, [event.input]).then((published) => ({ message_serials: serialsOf(published[0] ?? []) }));
+  return core.publish(app, [event.input], singleReply);
+}
+
+/** The reply of POST /events for its one event, built in the publish's own step. */
+function singleReply(published: readonly PublishedMessage[][]): Record<string, unknown> {
+  return { message_serials: serialsOf(published[0] ?? []) };
 }
 
 async function publishOneInFull(core: Core, app: AppConfig, event: PreparedEvent, wanted: ReadonlySet<InfoAttribute>): Promise<Record<string, unknown>> {

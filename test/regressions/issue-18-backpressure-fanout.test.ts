@@ -28,8 +28,13 @@ const CHANNEL = 'flood';
 const FLOOD_MS = 12_000;
 const IN_FLIGHT = 16;
 const BATCH = 10;
-/** Largest publish → probe delay allowed (the bound, the sustain time, A's queue, the drain). */
-const LAG_LIMIT_MS = 8000;
+/**
+ * Largest publish → probe delay allowed: the bound, the sustain time, A's queue, and the
+ * drain of what A accepted before the first refusal at node B's delivery rate. That rate
+ * falls with the machine's load (2–4 s here alone, 11.8 s beside two other test files), so
+ * the limit is loose; what fails without backpressure is the refusal, not this.
+ */
+const LAG_LIMIT_MS = 20_000;
 
 let redis: TestRedis;
 let file: ConfigFile | undefined;

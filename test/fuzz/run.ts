@@ -32,6 +32,8 @@ export interface FuzzReport {
   readonly doors: DoorStats[];
   readonly rssBeforeMiB: number;
   readonly rssAfterMiB: number;
+  readonly heapBeforeMiB: number;
+  readonly heapAfterMiB: number;
   readonly errorLines: string[];
   readonly watch: WatchReport;
   /** The server's longest event-loop block during the run, bounded by its own CPU time (ms). */
@@ -60,7 +62,7 @@ export async function runFuzz(options: { seed: number; inputs: number; log?: (li
     // Warm the server on a few inputs before the RSS baseline, so one-off start-up
     // allocations (compiling, caches) are not counted as growth.
     await fuzzRest(server.origin, options.seed ^ 0x7f, 300, 4, new DoorStats('warm-up'), isAlive);
-    const rssBefore = await server.rssAfterGc();
+    const { rss: rssBefore, heapUsed: heapBefore } = await server.memoryAfterGc();
     log(`server pid ${server.pid}, RSS after GC ${mib(rssBefore)} MiB; sending ${options.inputs} inputs (seed ${options.seed})`);
 
     const share = (fraction: number): number => Math.max(1, Math.round(options.inputs * fraction));
@@ -97,7 +99,7 @@ export async function runFuzz(options: { seed: number; inputs: number; log?: (li
     const crashed = server.exited() ? server.exitDescription() : null;
     // Let closed connections and expired sessions be collected before the second reading.
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    const rssAfter = crashed === null ? await server.rssAfterGc() : 0;
+    const { rss: rssAfter, heapUsed: heapAfter } = crashed === null ? await server.memoryAfterGc() : { rss: 0, heapUsed: 0 };
     const doors = [rest, frames, bayeux, tcp, upgrades];
     return {
       seed: options.seed,
@@ -107,6 +109,8 @@ export async function runFuzz(options: { seed: number; inputs: number; log?: (li
       doors,
       rssBeforeMiB: mib(rssBefore),
       rssAfterMiB: mib(rssAfter),
+      heapBeforeMiB: mib(heapBefore),
+      heapAfterMiB: mib(heapAfter),
       errorLines: [...server.errorLines],
       watch,
       serverBlockMaxMs: blockMaxMs,
@@ -135,6 +139,7 @@ export function reportMarkdown(report: FuzzReport, command: string): string {
     `| machine load average (1 min) at start → end, 2 cores | ${report.loadAverage[0]} → ${report.loadAverage[1]} | (context: above 2, processes wait for a core) |`,
     `| load-shedding refusals (503 RC_ERR_BOT_BUSY) | ${total((door) => door.shed)} | (counted apart) |`,
     `| server RSS after a full GC, before → after | ${report.rssBeforeMiB} → ${report.rssAfterMiB} MiB (${growth >= 0 ? '+' : ''}${growth} %) | within 10 % |`,
+    `| server V8 heap in use after a full GC, before → after | ${report.heapBeforeMiB} → ${report.heapAfterMiB} MiB | (context: what the process still references; RSS also keeps the allocators' slack) |`,
     `| error-level log lines | ${report.errorLines.length} | (none expected) |`,
     `| healthy clients: markers published | ${report.watch.markers} (REST publishes failed: ${report.watch.restFailed}, slowest ${report.watch.restMaxMs} ms) | |`,
     `| markers missed: REST history · WebSocket · Bayeux | ${report.watch.restMissed} · ${report.watch.wsMissed} · ${report.watch.bayeuxMissed} | 0 · 0 · 0 |`,

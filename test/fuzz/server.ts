@@ -62,8 +62,8 @@ export interface FuzzServer {
   /** True once the process exited (a crash, unless `stop` was called). */
   exited(): boolean;
   exitDescription(): string;
-  /** RSS in bytes from /proc, after asking the server for a full GC. */
-  rssAfterGc(): Promise<number>;
+  /** RSS in bytes from /proc and the V8 heap in use as the server reported it, after asking it for a full GC (twice). */
+  memoryAfterGc(): Promise<{ rss: number; heapUsed: number }>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +82,7 @@ export async function startFuzzServer(): Promise<FuzzServer> {
     },
   );
   const errorLines: string[] = [];
+  let heapUsed = 0;
   const warnLines: string[] = [];
   let stopping = false;
   let exit = '';
@@ -92,6 +93,11 @@ export async function startFuzzServer(): Promise<FuzzServer> {
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
     for (const line of lines) {
+      const heap = /^\{"fuzzHeapUsed":(\d+)\}$/.exec(line)?.[1];
+      if (heap !== undefined) {
+        heapUsed = Number(heap);
+        continue;
+      }
       const level = /"level":(\d+)/.exec(line)?.[1];
       if (level !== undefined && Number(level) >= 50) errorLines.push(line.slice(0, 2000));
       else if (level === '40') warnLines.push(line.slice(0, 1000));
@@ -121,13 +127,13 @@ export async function startFuzzServer(): Promise<FuzzServer> {
     warnLines,
     exited: () => exit !== '' && !stopping,
     exitDescription: () => `${exit}; stderr: ${stderr.slice(-1500)}`,
-    async rssAfterGc(): Promise<number> {
+    async memoryAfterGc(): Promise<{ rss: number; heapUsed: number }> {
       child.kill('SIGUSR2');
       await new Promise((done) => setTimeout(done, 500));
       child.kill('SIGUSR2');
       await new Promise((done) => setTimeout(done, 500));
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+      return { rss: Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024, heapUsed };
     },
     async stop(): Promise<void> {
       stopping = true;

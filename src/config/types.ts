@@ -197,7 +197,6 @@ export interface MetricsConfig {
 /** Cluster-wide quotas (`quotas`). */
 export interface QuotasConfig {
   connectionLeaseBlock: number;
-  reclaimWaitMs: number;
   restLeaseBlock: number;
 }
 

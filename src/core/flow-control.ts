@@ -45,7 +45,6 @@ export function createFlowControl(options: FlowControlOptions): FlowControl {
     nodeId: options.nodeId,
     ttlMs: initial.node.heartbeatTtlMs,
     leaseBlock: initial.quotas.connectionLeaseBlock,
-    reclaimWaitMs: initial.quotas.reclaimWaitMs,
     sendSignal: options.sendSignal,
     logger,
   });

@@ -29,10 +29,12 @@
  * Accuracy: the limit is never passed (leases of live holders never total more than
  * it). A connection is refused only when the live nodes' connections total `limit`, or a
  * connection closed elsewhere is still being given back (within one backend round trip of
- * its close), or a node died less than a heartbeat TTL ago, or a live node does not answer
- * a reclaim within the heartbeat TTL (its bus is down). A node whose event loop stalls past
- * the heartbeat TTL loses its lease while keeping its connections: the cluster may then
- * hold more than the limit until they close.
+ * its close), or a node died less than a heartbeat TTL ago, or a node that may hold spare
+ * keeps its lease live for a heartbeat TTL after the refusal without giving the spare back
+ * (it neither answers the reclaim nor renews through a reply that shows the quota tight: a
+ * node that misses the reclaim gives back its spare at its next renewal). A node whose
+ * event loop stalls past the heartbeat TTL loses its lease while keeping its connections:
+ * the cluster may then hold more than the limit until they close.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -167,10 +169,13 @@ export class ConnectionQuotas {
     void this.work(appId, this.apps.get(appId)!);
   }
 
-  /** Renews every lease (call on each heartbeat): the lease lives another TTL, set to what is held. */
+  /**
+   * Renews every lease (call on each heartbeat): the lease lives another TTL, set to what
+   * is held. Admissions waiting for other nodes' spare try again.
+   */
   async renew(): Promise<void> {
     for (const [appId, lease] of this.apps) {
-      if (lease.held === 0 && lease.used === 0) continue;
+      if (lease.held === 0 && lease.used === 0 && lease.waiting.length === 0) continue;
       lease.renewDue = true;
       await this.work(appId, lease);
     }

@@ -75,9 +75,11 @@ test('a holder that answers late is waited for: the admission at the boundary is
   // Quota 64: blocks of 4. B holds one connection and a block of spare.
   assert.equal(await admit(b, 64), 'admitted');
   deliveries.set(b, { delayMs: 400 });
+  const started = Date.now();
   let admitted = 0;
   while ((await admit(a, 64)) === 'admitted') admitted++;
   assert.equal(admitted + 1, 64, "every connection below the quota is admitted, B's spare included");
+  assert.ok(Date.now() - started >= 400, "A waited for B's late answer");
   assert.equal(a.used('app') + b.used('app'), 64);
 });
 

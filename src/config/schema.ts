@@ -422,10 +422,10 @@ export const configSchema = {
           type: 'integer',
           minimum: 0,
           maximum: 5000,
-          default: 100,
+          default: 1000,
           'x-unit': 'ms',
           description:
-            'Ignored (accepted so that existing files load): a node refused by the quota waits for the answers of the nodes that may hold spare leases, at most `node.heartbeatTtlMs` (docs/scaling.md#connection-quota-limitsmaxconnections).',
+            'How long a connection waits at a full connection quota for one to close on any node before it is refused with 4004 (a close is told to the waiting nodes at once). Nodes that may hold spare leases are waited for separately, at most `node.heartbeatTtlMs` (docs/scaling.md#connection-quota-limitsmaxconnections).',
         },
         restLeaseBlock: {
           type: 'integer',

@@ -197,6 +197,7 @@ export interface MetricsConfig {
 /** Cluster-wide quotas (`quotas`). */
 export interface QuotasConfig {
   connectionLeaseBlock: number;
+  reclaimWaitMs: number;
   restLeaseBlock: number;
 }
 

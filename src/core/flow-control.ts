@@ -44,6 +44,7 @@ export function createFlowControl(options: FlowControlOptions): FlowControl {
     store,
     nodeId: options.nodeId,
     ttlMs: initial.node.heartbeatTtlMs,
+    fullWaitMs: initial.quotas.reclaimWaitMs,
     leaseBlock: initial.quotas.connectionLeaseBlock,
     sendSignal: options.sendSignal,
     logger,

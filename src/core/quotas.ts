@@ -18,7 +18,10 @@
  * is exact keeps it so (no admission from the lease without the store) until its next
  * lease call records it inexact. A refused node gets from the store the other live holders
  * that may hold spare (record inexact or showing spare). None: the cluster's connections
- * fill the quota, and the admission is refused at once. Otherwise it sends those holders a
+ * fill the quota; the admission waits up to `fullWaitMs` for a connection to close
+ * elsewhere (a node that gives back units of a full quota says so at once, with a
+ * `quota_released` signal, and waiting admissions try again) and is refused after that.
+ * Otherwise it sends those holders a
  * reclaim request (`quota_reclaim` with a request id); each gives back its spare, records
  * its lease exactly, then answers (`quota_reclaimed`). The refused node tries again at
  * each answer, asks again whoever still may hold spare once every asked holder answered,
@@ -27,9 +30,9 @@
  * dead has stopped renewing, and its lease has expired with the heartbeat TTL.
  *
  * Accuracy: the limit is never passed (leases of live holders never total more than
- * it). A connection is refused only when the live nodes' connections total `limit`, or a
- * connection closed elsewhere is still being given back (within one backend round trip of
- * its close), or a node died less than a heartbeat TTL ago, or a node that may hold spare
+ * it). A connection is refused only when the live nodes' connections totalled `limit` for
+ * `fullWaitMs` (a close elsewhere reaches the store one backend round trip after it, then
+ * wakes the waiting admission), or a node died less than a heartbeat TTL ago, or a node that may hold spare
  * keeps its lease live for a heartbeat TTL after the refusal without giving the spare back
  * (it neither answers the reclaim nor renews through a reply that shows the quota tight: a
  * node that misses the reclaim gives back its spare at its next renewal). A node whose
@@ -49,6 +52,8 @@ export interface ConnectionQuotaOptions {
    * waits for the other nodes' answers to its reclaim, counted from its first refusal.
    */
   readonly ttlMs: number;
+  /** How long an admission the store shows at a full quota waits for a close elsewhere before it is refused. */
+  readonly fullWaitMs: number;
   /** Largest block leased at once (1: every connection is one backend call). */
   readonly leaseBlock: number;
   readonly sendSignal: SignalSender;
@@ -85,7 +90,9 @@ interface AppLease {
   answers: string[];
   /** This node's reclaim while admissions wait for other nodes' spare. */
   reclaim: Reclaim | undefined;
-  /** Ends the worker's wait for answers (set while it waits). */
+  /** Date.now() at which admissions waiting at a full quota are refused (set while they wait). */
+  fullUntil: number | undefined;
+  /** Ends the worker's wait for answers or releases (set while it waits). */
   wake: (() => void) | undefined;
 }
 
@@ -133,6 +140,12 @@ export class ConnectionQuotas {
       lease.waiting.push(resolve);
       void this.work(appId, lease);
     });
+  }
+
+  /** Another node gave back units of a full quota (a `quota_released` signal): admissions waiting here try again. */
+  onReleased(appId: string): void {
+    const lease = this.apps.get(appId);
+    if (lease !== undefined && lease.waiting.length > 0) void this.work(appId, lease);
   }
 
   /** Releases one admitted connection of `appId`; spare units go back to the cluster. */
@@ -214,6 +227,7 @@ export class ConnectionQuotas {
         recordedUsed: 0,
         answers: [],
         reclaim: undefined,
+        fullUntil: undefined,
         wake: undefined,
       };
       this.apps.set(appId, lease);
@@ -285,6 +299,10 @@ export class ConnectionQuotas {
         } finally {
           lease.asking = Infinity;
         }
+        // Units given back while the quota was full: admissions waiting on other nodes may take them now.
+        if (reply.held < lease.held && reply.total - reply.held + lease.held >= lease.limit) {
+          void this.options.sendSignal({ type: 'quota_released', appId }).catch(() => {});
+        }
         lease.held = reply.held;
         lease.exact = request.exact;
         lease.recordedUsed = Math.min(wanted, reply.held);
@@ -307,6 +325,7 @@ export class ConnectionQuotas {
         }
         if (lease.waiting.length === 0) {
           lease.reclaim = undefined;
+          lease.fullUntil = undefined;
           continue;
         }
         // Admissions that came during the call were not asked for: ask for them first.
@@ -330,10 +349,21 @@ export class ConnectionQuotas {
   private async reclaim(appId: string, lease: AppLease, asks: readonly string[]): Promise<void> {
     const now = Date.now();
     let reclaim = lease.reclaim;
-    if (asks.length === 0 || (reclaim !== undefined && now >= reclaim.deadline)) {
-      if (asks.length > 0) this.options.logger.warn({ appId, holders: asks }, 'connection quota: nodes that may hold spare units did not give them back within the heartbeat TTL; refused');
-      for (const resolve of lease.waiting.splice(0)) resolve('over_quota');
+    if (asks.length === 0) {
+      // Full: wait for a close elsewhere (`onReleased`) until the bound, then refuse.
       lease.reclaim = undefined;
+      lease.fullUntil ??= now + this.options.fullWaitMs;
+      if (now < lease.fullUntil) {
+        if (!lease.again) await this.sleep(lease, lease.fullUntil);
+        return;
+      }
+      this.refuseWaiting(lease);
+      return;
+    }
+    lease.fullUntil = undefined;
+    if (reclaim !== undefined && now >= reclaim.deadline) {
+      this.options.logger.warn({ appId, holders: asks }, 'connection quota: nodes that may hold spare units did not give them back within the heartbeat TTL; refused');
+      this.refuseWaiting(lease);
       return;
     }
     if (reclaim === undefined) reclaim = lease.reclaim = { id: '', pending: new Set(), deadline: now + this.options.ttlMs };
@@ -346,14 +376,27 @@ export class ConnectionQuotas {
       await this.options.sendSignal({ type: 'quota_reclaim', appId, request: reclaim.id, holders: asks }).catch(() => {});
     }
     if (lease.again) return;
-    await new Promise<void>((resolve) => {
+    await this.sleep(lease, reclaim.deadline);
+  }
+
+  private refuseWaiting(lease: AppLease): void {
+    for (const resolve of lease.waiting.splice(0)) resolve('over_quota');
+    lease.reclaim = undefined;
+    lease.fullUntil = undefined;
+  }
+
+  /**
+   * Waits until `until` (Date.now() ms) or a call to the worker (`lease.wake`). The timer
+   * holds the process: connections wait on it (a stopping node exits regardless).
+   */
+  private sleep(lease: AppLease, until: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         lease.wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, reclaim.deadline - Date.now()));
-      timer.unref();
+      const timer = setTimeout(done, Math.max(0, until - Date.now()));
       lease.wake = done;
     });
   }

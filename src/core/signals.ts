@@ -23,6 +23,8 @@ export type Signal =
    * with `quota_reclaimed`. Without `holders`, every node gives back its spare and none answers.
    */
   | { readonly type: 'quota_reclaim'; readonly appId: string; readonly request?: string; readonly holders?: readonly string[] }
+  /** A node gave back units of the app's full connection quota: admissions waiting for one try again. */
+  | { readonly type: 'quota_released'; readonly appId: string }
   /** `holder` gave back its spare lease of the app and its lease record is exact: answers the reclaim `requests`. */
   | { readonly type: 'quota_reclaimed'; readonly appId: string; readonly holder: string; readonly requests: readonly string[] }
   /**
@@ -41,6 +43,7 @@ const KNOWN_TYPES: ReadonlySet<unknown> = new Set([
   'ephemeral',
   'quota_reclaim',
   'quota_reclaimed',
+  'quota_released',
   'relay',
 ]);
 

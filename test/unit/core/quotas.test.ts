@@ -10,7 +10,7 @@ import type { Signal } from '../../../src/core/signals.ts';
 /** How the bus treats signals to one node: delivered at once, after a delay, or never (a frozen node or a lost bus). */
 type Delivery = { delayMs: number } | 'drop';
 
-function cluster(leaseBlock: number, options: { ttlMs?: number; ids?: readonly string[] } = {}) {
+function cluster(leaseBlock: number, options: { ttlMs?: number; ids?: readonly string[]; fullWaitMs?: number } = {}) {
   const store = new MemoryQuotas();
   const nodes: ConnectionQuotas[] = [];
   const deliveries = new Map<ConnectionQuotas, Delivery>();
@@ -18,6 +18,7 @@ function cluster(leaseBlock: number, options: { ttlMs?: number; ids?: readonly s
   const deliver = (node: ConnectionQuotas, signal: Signal): void => {
     if (signal.type === 'quota_reclaim') node.onReclaim(signal.appId, signal.request, signal.holders);
     if (signal.type === 'quota_reclaimed') node.onReclaimed(signal.appId, signal.holder, signal.requests);
+    if (signal.type === 'quota_released') node.onReleased(signal.appId);
   };
   // The bus: a signal reaches every node, the sender included.
   const sendSignal = async (signal: Signal): Promise<void> => {
@@ -30,7 +31,7 @@ function cluster(leaseBlock: number, options: { ttlMs?: number; ids?: readonly s
     }
   };
   for (const id of options.ids ?? ['a', 'b']) {
-    nodes.push(new ConnectionQuotas({ store, nodeId: () => id, ttlMs: options.ttlMs ?? 60_000, leaseBlock, sendSignal, logger: pino({ level: 'silent' }) }));
+    nodes.push(new ConnectionQuotas({ store, nodeId: () => id, ttlMs: options.ttlMs ?? 60_000, fullWaitMs: options.fullWaitMs ?? 0, leaseBlock, sendSignal, logger: pino({ level: 'silent' }) }));
   }
   const reclaims = () => sent.filter((signal) => signal.type === 'quota_reclaim').length;
   return { store, nodes, a: nodes[0]!, b: nodes[1]!, deliveries, reclaims };
@@ -97,6 +98,22 @@ test('at the quota every record is exact: a refusal sends no reclaim and does no
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(await admit(a, 20), 'admitted');
   assert.equal(reclaims(), before);
+});
+
+test('a connection closed elsewhere while an admission at the full quota waits is given to it; without a close it is refused after fullWaitMs', async () => {
+  const { a, b } = cluster(32, { fullWaitMs: 400 });
+  for (let i = 0; i < 20; i++) assert.equal(await admit(i % 2 === 0 ? a : b, 20), 'admitted');
+  const started = Date.now();
+  const waiting = admit(a, 20);
+  // The close comes after the store showed the quota full to A.
+  setTimeout(() => b.release('app'), 50);
+  assert.equal(await waiting, 'admitted', 'the unit closed on B goes to the admission waiting on A');
+  assert.ok(Date.now() - started < 300, `woken by the release (${Date.now() - started} ms), not by the wait bound`);
+  assert.equal(a.used('app') + b.used('app'), 20);
+  const refusing = Date.now();
+  assert.equal(await admit(b, 20), 'over_quota');
+  const waited = Date.now() - refusing;
+  assert.ok(waited >= 380 && waited < 1500, `refused after the wait bound (${waited} ms)`);
 });
 
 test('a frozen holder (no answer, no renewal) is waited for until its lease expires: its units then go to the waiting admission', async () => {

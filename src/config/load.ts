@@ -117,20 +117,54 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-const SECRET_PATHS = new Set(['apps[].secret', 'spaces[].rooms[].code', 'spaces[].bots[].token', 'bots.cookieSecret', 'server.tls.passphrase']);
+/** Fields that are secrets wherever they are, by path (`[]` stands for any array index). */
+const SECRET_PATHS = new Set([
+  'apps[].secret',
+  'spaces[].rooms[].code',
+  'spaces[].bots[].token',
+  'bots.cookieSecret',
+  'server.tls.passphrase',
+  'console.users[].passwordHash',
+  'console.users[].token',
+]);
 
-/** A copy with every secret (app secrets, room codes, bot tokens, cookie secret, passphrase, Redis password) replaced by `***`. */
+/** Every value of these objects is masked (their keys are kept): webhook headers carry receivers' tokens. */
+const SECRET_VALUE_MAPS = new Set(['apps[].webhooks[].headers']);
+
+/** URLs shown without their password, and (webhooks) without their query values. */
+const URL_PATHS = new Set(['backend.redis.url', 'apps[].webhooks[].url']);
+
+/**
+ * A field named like a credential is masked even where no path above names it, so a
+ * secret added to the schema later is not printed before someone lists it here.
+ */
+const SECRET_NAME = /secret|token|password|passphrase|credential|private.?key/i;
+
+/**
+ * A copy with every secret replaced by `***`: app secrets, room codes, bot tokens, the
+ * cookie secret, the TLS passphrase, console password hashes and tokens, webhook header
+ * values, and the password (and webhook query values) of URLs; plus any string field
+ * whose name looks like a credential (see SECRET_NAME).
+ */
 export function maskSecrets(config: Config): unknown {
-  const mask = (value: unknown, path: string): unknown => {
-    if (Array.isArray(value)) return value.map((item) => mask(item, `${path}[]`));
+  const mask = (value: unknown, path: string, key: string): unknown => {
+    if (Array.isArray(value)) return value.map((item) => mask(item, `${path}[]`, key));
     if (value !== null && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, mask(child, path === '' ? key : `${path}.${key}`)]));
+      if (SECRET_VALUE_MAPS.has(path)) return Object.fromEntries(Object.keys(value).map((name) => [name, '***']));
+      return Object.fromEntries(Object.entries(value).map(([name, child]) => [name, mask(child, path === '' ? name : `${path}.${name}`, name)]));
     }
-    if (SECRET_PATHS.has(path)) return '***';
-    if (path === 'backend.redis.url' && typeof value === 'string') return value.replace(/\/\/([^@/]*)@/, (_all, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
+    if (typeof value !== 'string') return value;
+    if (SECRET_PATHS.has(path) || SECRET_NAME.test(key)) return '***';
+    if (URL_PATHS.has(path)) return maskUrl(value, path !== 'backend.redis.url');
     return value;
   };
-  return mask(config, '');
+  return mask(config, '', '');
+}
+
+/** `url` with the password of its user info (or a user info without `:`) as `***`, and, with `query`, every query value too. */
+function maskUrl(url: string, query: boolean): string {
+  const masked = url.replace(/\/\/([^@/?#]*)@/, (_all, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
+  return query ? masked.replace(/([?&][^=&#]*=)[^&#]*/g, '$1***') : masked;
 }
 
 function dotted(instancePath: string): string {

@@ -62,6 +62,44 @@ describe('roomcast CLI: basics', () => {
     assert.equal(body.config_hash, app.configHash());
     assert.doesNotMatch(result.stdout, /app-secret|LOBBY-CODE|BOT-TOKEN/);
   });
+  test('config check: every secret-like field is masked (console credentials, webhook credentials and headers, Redis password, cookie secret)', async () => {
+    const secrets = {
+      passwordHash: 'scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+      token: 'console-token-0123456789abcdef0123',
+      webhookPassword: 'hook-password-77',
+      webhookQueryToken: 'hook-query-token-88',
+      headerToken: 'Bearer header-token-99',
+      redisPassword: 'redis-password-66',
+      cookieSecret: 'cookie-secret-0123456789',
+    };
+    const file = join(dir, 'secrets.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...CLI_BASE_CONFIG,
+        apps: [
+          {
+            ...CLI_BASE_CONFIG.apps[0],
+            webhooks: [{ url: `https://hooks:${secrets.webhookPassword}@example.test/in?token=${secrets.webhookQueryToken}`, event_types: ['channel_occupied'], headers: { Authorization: secrets.headerToken } }],
+          },
+        ],
+        backend: { driver: 'redis', redis: { url: `redis://user1:${secrets.redisPassword}@127.0.0.1:1` } },
+        bots: { cookieSecret: secrets.cookieSecret },
+        console: { users: [{ name: 'ops', role: 'admin', passwordHash: secrets.passwordHash }, { name: 'robot', role: 'readonly', token: secrets.token }] },
+      }),
+    );
+    for (const json of [false, true]) {
+      const result = await runCli([...(json ? ['--json'] : []), 'config', 'check', file, '--no-env'], env);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /"passwordHash": ?"\*\*\*"/);
+      for (const [name, value] of Object.entries(secrets)) assert.ok(!result.stdout.includes(value), `${name} is shown: ${result.stdout}`);
+      assert.doesNotMatch(result.stdout, /app-secret|LOBBY-CODE|BOT-TOKEN/);
+      // What is not secret stays readable.
+      assert.match(result.stdout, /example\.test\/in/);
+      assert.match(result.stdout, /"name": ?"ops"/);
+      assert.match(result.stdout, /redis:\/\/user1:\*\*\*@127\.0\.0\.1:1/);
+    }
+  });
   test('config check: a bad file lists every problem with its path and the field documentation; exit 1', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ ...CLI_BASE_CONFIG, server: { port: 'abc', tls: { cert: 'c' } }, bogus: 1 }));

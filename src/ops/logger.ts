@@ -8,11 +8,14 @@
  *   request id; info level, debug for the health probes;
  * - client faults (4xx, aborted bodies, refusals while busy) at debug or info, without
  *   stack traces; a dependency outage as one warn when it starts and one when it ends
- *   (doors/outage-log.ts); error level only for what needs a person;
+ *   (doors/outage-log.ts; the job queues' in backends/redis/queue.ts); error level only for
+ *   what needs a person;
+ * - errors (`err`, `error`) through one serializer that never writes the arguments of the
+ *   Redis command that failed: ioredis puts them on its errors, and AUTH's are the login;
  * - a warn at start when the sample secrets of config/default.json are in use.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { pino, symbols as pinoSymbols, type Bindings, type ChildLoggerOptions, type DestinationStream, type Level, type Logger } from 'pino';
+import { pino, stdSerializers, symbols as pinoSymbols, type Bindings, type ChildLoggerOptions, type DestinationStream, type Level, type Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { onEveryReply } from './response-hook.ts';
 
@@ -44,9 +47,47 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     level,
     base: { service: 'roomcast' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    serializers: { url: redactUrl },
+    serializers: { url: redactUrl, err: serializeError, error: serializeError },
   };
   return destination === undefined ? pino(options) : pino(options, destination);
+}
+
+/** How deep `serializeError` looks for commands (an error's causes and aggregated errors are nested). */
+const MAX_ERROR_DEPTH = 6;
+
+/**
+ * An error as pino writes it (type, message with its causes' messages, stack, own
+ * fields), where every `command` field (ioredis errors carry the failed command as
+ * `{ name, args }`, and AUTH's arguments are the user and password; HELLO's may be too)
+ * keeps only its name. Anything that is not an error is written as is.
+ */
+export function serializeError(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const serialized = stdSerializers.err(value as Error);
+  // Not an error: pino hands it back as is, and it is the caller's, so it is copied.
+  return withoutCommandArgs(serialized, serialized === value ? 1 : 0);
+}
+
+/**
+ * `value` with every `command` field reduced to its name. Pino's serialized error (depth
+ * 0) is its own object and is changed in place; anything nested is copied, because it
+ * still belongs to the error (or the library that threw it).
+ */
+function withoutCommandArgs(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null || depth > MAX_ERROR_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item) => withoutCommandArgs(item, depth + 1));
+  if (depth > 0 && value instanceof Error) return withoutCommandArgs({ ...(stdSerializers.err(value) as object) }, depth + 1);
+  const record = depth === 0 ? (value as Record<string, unknown>) : { ...(value as Record<string, unknown>) };
+  for (const key of Object.keys(record)) {
+    const field = record[key];
+    if (key === 'command' && typeof field === 'object' && field !== null) {
+      const name = (field as { name?: unknown }).name;
+      record[key] = typeof name === 'string' ? { name } : '[redacted]';
+    } else if (typeof field === 'object' && field !== null) {
+      record[key] = withoutCommandArgs(field, depth + 1);
+    }
+  }
+  return record;
 }
 
 /** A URL with the values of signing and token query parameters replaced by `[redacted]`. */

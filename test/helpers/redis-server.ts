@@ -45,13 +45,15 @@ export async function freePort(): Promise<number> {
 export interface TestRedisOptions {
   /** Keep an append-only file (`appendfsync always`) in a private temporary directory. */
   readonly appendOnly?: boolean;
+  /** Further `redis-server` arguments, e.g. `['--requirepass', 'pw']` (the readiness probe accepts NOAUTH). */
+  readonly args?: readonly string[];
 }
 
-async function launch(port: number, dir: string | null): Promise<ChildProcess> {
+async function launch(port: number, dir: string | null, extra: readonly string[] = []): Promise<ChildProcess> {
   const persistence = dir === null ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir];
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'no', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'no', '--loglevel', 'warning', ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -94,7 +96,7 @@ async function canConnect(port: number): Promise<boolean> {
     });
     socket.once('data', (data) => {
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      resolve(/^(\+PONG|-NOAUTH)/.test(data.toString()));
     });
     socket.once('error', () => resolve(false));
   });
@@ -103,7 +105,7 @@ async function canConnect(port: number): Promise<boolean> {
 export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = options.appendOnly === true ? mkdtempSync(join(tmpdir(), 'rc-redis-aof-')) : null;
-  let child: ChildProcess | null = await launch(port, dir);
+  let child: ChildProcess | null = await launch(port, dir, options.args);
   const kill = async (): Promise<void> => {
     if (child === null) return;
     const exited = once(child, 'exit');
@@ -117,7 +119,7 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
     kill,
     async restart() {
       await kill();
-      child = await launch(port, dir);
+      child = await launch(port, dir, options.args);
     },
     pause() {
       child?.kill('SIGSTOP');

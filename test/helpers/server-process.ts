@@ -25,6 +25,8 @@ export interface ServerProcess {
   readonly plainUrl: string | null;
   /** Every log line so far (JSON text); the last `logLimit` ones when that option is set. */
   readonly logs: string[];
+  /** Everything written to stderr so far. */
+  readonly stderr: string;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s); resolves with the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL (a crash, not a shutdown; a stopped process too), then waits for the exit. Nothing if it already exited. */
@@ -79,6 +81,9 @@ export async function startServerProcess(args: readonly string[], options: Serve
     port: Number(new URL(address).port),
     plainUrl: plainHttp ?? null,
     logs,
+    get stderr() {
+      return stderr;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

@@ -39,6 +39,82 @@ export interface RedisQueueOptions {
   readonly logger: Logger;
 }
 
+/** How often an open queue outage checks whether Redis answers again, in milliseconds. */
+const OUTAGE_RECHECK_MS = 1000;
+
+/** ioredis states of a connection that is on its way back, not usable yet. */
+const NOT_BACK_STATES: ReadonlySet<string> = new Set(['connecting', 'connect', 'reconnecting', 'close']);
+
+/**
+ * The job queues' Redis outage in the log, as the doors log the core's
+ * (doors/outage-log.ts): ONE warn at the first error BullMQ reports (a queue's or a
+ * worker's), ONE warn when Redis answers again on every queue connection, with how long it
+ * was away and how many errors came meanwhile. The errors in between (BullMQ reports one
+ * per failed call and per reconnection attempt of each of its connections) are debug
+ * lines. While it is open, a timer checks Redis once a second. One per `RedisJobQueues`:
+ * all its queues use one Redis.
+ */
+class QueueOutage {
+  private since = 0;
+  private errors = 0;
+  private checking = false;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly logger: Logger,
+    /** True when Redis answers on every connection of the queues. */
+    private readonly answers: () => Promise<boolean>,
+  ) {}
+
+  /** Logs `error` of the queue `queue` (`source`: its Queue or its Worker): a warn if it opens an outage, else debug. */
+  failed(error: unknown, queue: string, source: 'queue' | 'worker'): void {
+    this.errors++;
+    if (this.since !== 0 || this.closed) {
+      this.logger.debug({ err: error, queue }, `job ${source} error`);
+      return;
+    }
+    this.since = Date.now();
+    this.errors = 1;
+    this.logger.warn(
+      { err: error, queue },
+      `job ${source} error: the job queues wait for redis (jobs are kept and run once it answers); further errors are debug lines until then`,
+    );
+    this.timer = setInterval(() => void this.recheck(), OUTAGE_RECHECK_MS);
+    this.timer.unref();
+  }
+
+  /** Stops checking (the queues are closing); errors from now on are debug lines. */
+  close(): void {
+    this.closed = true;
+    this.stopTimer();
+  }
+
+  private async recheck(): Promise<void> {
+    if (this.checking || this.since === 0) return;
+    this.checking = true;
+    let back = false;
+    try {
+      back = await this.answers();
+    } catch {
+      back = false;
+    } finally {
+      this.checking = false;
+    }
+    if (!back || this.since === 0 || this.closed) return;
+    const awayMs = Date.now() - this.since;
+    this.logger.warn({ awayMs, errors: this.errors }, `the job queues are back on redis after ${awayMs} ms; ${this.errors} queue errors meanwhile`);
+    this.since = 0;
+    this.errors = 0;
+    this.stopTimer();
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
 /** Thrown inside the BullMQ processor to ask for a retry after `retryInMs`. */
 class RetryLater extends Error {
   constructor(readonly retryInMs: number) {
@@ -86,7 +162,13 @@ export class RedisJobQueue implements JobQueue {
     private readonly name: string,
     private readonly connection: RedisClient,
     private readonly options: RedisQueueOptions,
+    private readonly outage: QueueOutage,
   ) {}
+
+  /** The connections this queue made (its worker's, and those BullMQ derived from it). */
+  ownConnections(): RedisClient[] {
+    return [...(this.workerConnection === null ? [] : [this.workerConnection]), ...this.derivedConnections];
+  }
 
   /** BullMQ's key prefix; on a cluster one hash tag, so each BullMQ script stays in one slot (BullMQ's rule). */
   private get prefix(): string {
@@ -96,7 +178,7 @@ export class RedisJobQueue implements JobQueue {
   private queue(): Promise<Queue> {
     this.queueReady ??= loadBullmq().then(({ Queue: BullQueue }) => {
       const queue = new BullQueue(this.name, { connection: this.connection, prefix: this.prefix });
-      queue.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job queue error'));
+      queue.on('error', (error) => this.outage.failed(error, this.name, 'queue'));
       return queue;
     });
     return this.queueReady;
@@ -190,7 +272,7 @@ export class RedisJobQueue implements JobQueue {
       maxStalledCount: 10,
       settings: { backoffStrategy: (_attempts, _type, error) => (error instanceof RetryLater ? error.retryInMs : THROWN_RETRY_MS) },
     });
-    worker.on('error', (error) => this.options.logger.warn({ err: error, queue: this.name }, 'job worker error'));
+    worker.on('error', (error) => this.outage.failed(error, this.name, 'worker'));
     return worker;
   }
 
@@ -237,12 +319,31 @@ export class RedisJobQueue implements JobQueue {
 export class RedisJobQueues implements JobQueues {
   private readonly queues = new Map<string, RedisJobQueue>();
   private readonly connection: RedisClient;
+  private readonly outage: QueueOutage;
 
   constructor(private readonly options: RedisQueueOptions) {
     // BullMQ needs retries unbounded on its connections (blocking commands wait across reconnects).
     this.connection =
       options.redis === undefined ? new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false }) : createClient(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
+    // Its errors reach the log through the queues using it (BullMQ re-emits them).
     this.connection.on('error', () => undefined);
+    this.outage = new QueueOutage(options.logger, () => this.answers());
+  }
+
+  /** True when no queue connection is still reconnecting and Redis answers a PING within the command timeout. */
+  private async answers(): Promise<boolean> {
+    const connections = [this.connection, ...[...this.queues.values()].flatMap((queue) => queue.ownConnections())];
+    if (connections.some((connection) => NOT_BACK_STATES.has(connection.status))) return false;
+    const timeoutMs = this.options.commandTimeoutMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.connection.ping().then((reply) => reply === 'PONG'), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   queue(name: string, options: JobQueueOptions = {}): RedisJobQueue {
@@ -250,13 +351,14 @@ export class RedisJobQueues implements JobQueues {
     if (queue === undefined) {
       // BullMQ checks for stalled jobs every stalledIntervalMs: half the lock keeps failover within ~1.5 × the lock.
       const lock = options.lockMs === undefined ? {} : { lockDurationMs: options.lockMs, stalledIntervalMs: Math.max(100, Math.floor(options.lockMs / 2)) };
-      queue = new RedisJobQueue(name, this.connection, { ...this.options, ...lock });
+      queue = new RedisJobQueue(name, this.connection, { ...this.options, ...lock }, this.outage);
       this.queues.set(name, queue);
     }
     return queue;
   }
 
   async close(): Promise<void> {
+    this.outage.close();
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.connection.disconnect();
   }

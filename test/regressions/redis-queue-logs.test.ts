@@ -1,0 +1,120 @@
+/**
+ * What a node on Redis writes to its log about its job queues (push and webhooks, BullMQ),
+ * at debug level, as a real process against a real `redis-server` that requires an ACL
+ * login:
+ * - the Redis password never appears, whether the login is refused (WRONGPASS on every
+ *   reconnection attempt) or accepted across a Redis restart: errors are logged without
+ *   the arguments of the command that failed (ioredis puts AUTH's on its errors);
+ * - a Redis outage is one warn when the queues lose Redis and one when they have it back,
+ *   not one per failed BullMQ call (repeats are debug lines).
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { startNodeProcess, waitReady, writeConfigFile, type ConfigFile, type ServerProcess } from '../helpers/server-process.ts';
+
+const USER = 'user1';
+const PASSWORD = 's3cretpw-4d1e';
+const WRONG_PASSWORD = 'wr0ngpw-9b7c';
+
+let redis: TestRedis;
+let config: ConfigFile;
+const nodes: ServerProcess[] = [];
+
+before(async () => {
+  // An ACL user besides a default user that needs a password nobody here knows.
+  redis = await startRedis({ args: ['--requirepass', 'default-user-pw-unused', '--user', USER, 'on', `>${PASSWORD}`, '~*', '&*', '+@all'] });
+  config = writeConfigFile({
+    server: { host: '127.0.0.1', port: 0 },
+    log: { level: 'debug' },
+    apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret-for-logs' }],
+    backend: { driver: 'redis', redis: { url: redis.url, keyPrefix: 'qlogs:', commandTimeoutMs: 500 } },
+  });
+});
+after(async () => {
+  for (const node of nodes) await node.kill();
+  await redis.stop();
+  config.remove();
+});
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+function parsed(lines: readonly string[]): LogLine[] {
+  return lines.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogLine];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Resolves once `predicate` holds for the node's log lines; fails after `timeoutMs`. */
+async function logShows(node: ServerProcess, predicate: (lines: LogLine[]) => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let round = 0; round < 10_000; round++) {
+    if (predicate(parsed(node.logs))) return;
+    if (Date.now() > deadline) assert.fail(`${what} not seen within ${timeoutMs} ms:\n${node.logs.slice(-40).join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const aboutQueues = (line: LogLine): boolean => /queue|worker/i.test(JSON.stringify(line));
+const queueErrors = (lines: LogLine[]): LogLine[] => lines.filter((line) => aboutQueues(line) && line.err !== undefined);
+
+/** Warn lines about the job queues, by component (module, component, queue fields). */
+function queueWarnsByComponent(lines: LogLine[]): Map<string, LogLine[]> {
+  const groups = new Map<string, LogLine[]>();
+  for (const line of lines) {
+    if (line.level !== 40 || !aboutQueues(line)) continue;
+    const key = `${String(line.module)}/${String(line.component)}`;
+    groups.set(key, [...(groups.get(key) ?? []), line]);
+  }
+  return groups;
+}
+
+function assertNoPassword(node: ServerProcess, password: string): void {
+  const leaks = node.logs.filter((line) => line.includes(password));
+  assert.deepEqual(leaks.slice(0, 3), [], `${leaks.length} log lines carry the password`);
+  assert.ok(!node.stderr.includes(password), `stderr carries the password:\n${node.stderr}`);
+}
+
+test('a refused Redis login: the password is in no log line at debug, and the queues warn once', async () => {
+  const node = await startNodeProcess(config.configPath, { env: { REDIS_URL: `redis://${USER}:${WRONG_PASSWORD}@127.0.0.1:${redis.port}`, LOG_LEVEL: 'debug' } });
+  nodes.push(node);
+  // Every reconnection of every queue connection is refused: wait for a good number of them.
+  await logShows(node, (lines) => queueErrors(lines).filter((line) => JSON.stringify(line).includes('WRONGPASS')).length >= 10, 30_000, '10 refused queue logins');
+  const lines = parsed(node.logs);
+  await node.stop();
+  assertNoPassword(node, WRONG_PASSWORD);
+  for (const [component, warns] of queueWarnsByComponent(lines)) {
+    assert.ok(warns.length <= 1, `${component}: ${warns.length} warns about the queues while Redis refuses the login:\n${warns.map((w) => JSON.stringify(w)).join('\n')}`);
+  }
+});
+
+test('Redis killed and restarted under a node: one warn when the queues lose it, one when it is back; no password', async () => {
+  const node = await startNodeProcess(config.configPath, { env: { REDIS_URL: `redis://${USER}:${PASSWORD}@127.0.0.1:${redis.port}`, LOG_LEVEL: 'debug' } });
+  nodes.push(node);
+  await waitReady(node.url, 30_000);
+  const before = node.logs.length;
+  await redis.kill();
+  // BullMQ's calls fail while Redis is away (a few a second): wait for a good number of them to be logged.
+  await logShows(node, (lines) => queueErrors(lines.slice(before)).length >= 30, 30_000, '30 queue errors during the outage');
+  await redis.restart();
+  await waitReady(node.url, 30_000);
+  await logShows(node, (lines) => lines.slice(before).some((line) => line.level === 40 && aboutQueues(line) && /back/.test(line.msg)), 30_000, 'the queues\' "back" warn');
+  const lines = parsed(node.logs.slice(before));
+  await node.stop();
+  assertNoPassword(node, PASSWORD);
+  const groups = queueWarnsByComponent(lines);
+  assert.ok(groups.size >= 1, 'the queues warned about the outage');
+  for (const [component, warns] of groups) {
+    const text = warns.map((w) => JSON.stringify(w)).join('\n');
+    assert.ok(warns.length <= 2, `${component}: ${warns.length} warns about the queues for one outage:\n${text}`);
+    assert.ok(warns.filter((w) => /back/.test(w.msg)).length <= 1, `${component}: more than one "back":\n${text}`);
+  }
+});

@@ -94,6 +94,8 @@ export class NodeMembership {
   private registered = false;
   /** True while a heartbeat runs: a slow one (a re-registration, a reap) is not overlapped by the next tick's beat. */
   private beating = false;
+  /** Beats that failed in a row: the first is a warn, the rest debug lines, and the first beat that works after them a warn. */
+  private failedBeats = 0;
   /** The tick's renewal running beside a busy beat, if any. */
   private renewal: Promise<void> | null = null;
   /** The registration id a heartbeat last confirmed as registered (a renewal beside a beat judges only that one). */
@@ -201,8 +203,12 @@ export class NodeMembership {
         }
         if (this.options.counters !== undefined) this.options.counters.reaps++;
       }
+      if (this.failedBeats > 0) logger.warn({ failedBeats: this.failedBeats }, `heartbeat works again after ${this.failedBeats} failed beats`);
+      this.failedBeats = 0;
     } catch (error) {
-      logger.warn({ err: error }, 'heartbeat failed');
+      // A backend outage fails every beat until it ends: one warn, then debug lines.
+      if (++this.failedBeats === 1) logger.warn({ err: error }, 'heartbeat failed (further failures are debug lines until a beat works)');
+      else logger.debug({ err: error, failedBeats: this.failedBeats }, 'heartbeat failed');
     } finally {
       this.beating = false;
     }

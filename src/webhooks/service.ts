@@ -61,6 +61,8 @@ export class WebhookService {
   private sweepTimer: NodeJS.Timeout | null = null;
   private started = false;
   private sweeping: Promise<void> | null = null;
+  /** Sweeps failed in a row: the first is a warn, the rest debug lines, and the first success after them a warn. */
+  private sweepFailures = 0;
   /** Apps with an endpoint wanting some message event. */
   private messageApps: ReadonlySet<string> = new Set();
   /** The apps of the running config, by id (the dispatcher signs with their key and secret). */
@@ -269,8 +271,12 @@ export class WebhookService {
         }
       }
       await this.dispatcher.sweepLanes();
+      if (this.sweepFailures > 0) this.logger.warn({ failedSweeps: this.sweepFailures }, `webhook sweep works again after ${this.sweepFailures} failed sweeps`);
+      this.sweepFailures = 0;
     } catch (error) {
-      this.logger.warn({ err: error }, 'webhook sweep failed; trying again later');
+      // A backend outage fails every sweep until it ends: one warn, then debug lines.
+      if (++this.sweepFailures === 1) this.logger.warn({ err: error }, 'webhook sweep failed; trying again later (further failures are debug lines until one works)');
+      else this.logger.debug({ err: error, failedSweeps: this.sweepFailures }, 'webhook sweep failed; trying again later');
     }
   }
 }

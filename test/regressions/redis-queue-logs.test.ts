@@ -6,7 +6,9 @@
  *   reconnection attempt) or accepted across a Redis restart: errors are logged without
  *   the arguments of the command that failed (ioredis puts AUTH's on its errors);
  * - a Redis outage is one warn when the queues lose Redis and one when they have it back,
- *   not one per failed BullMQ call (repeats are debug lines).
+ *   not one per failed BullMQ call (repeats are debug lines); the webhook lane sweep,
+ *   and the node's heartbeat, which fail every 5 s meanwhile, warn once when they start
+ *   failing and once when they work again.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -27,7 +29,8 @@ before(async () => {
   config = writeConfigFile({
     server: { host: '127.0.0.1', port: 0 },
     log: { level: 'debug' },
-    apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret-for-logs' }],
+    // An endpoint makes the node run its webhook worker and lane sweep too (nothing is published: no delivery).
+    apps: [{ id: 'app-1', key: 'app-key', secret: 'app-secret-for-logs', webhooks: [{ url: 'http://127.0.0.1:9/hook', event_types: ['message_created'] }] }],
     backend: { driver: 'redis', redis: { url: redis.url, keyPrefix: 'qlogs:', commandTimeoutMs: 500 } },
   });
 });
@@ -63,7 +66,8 @@ async function logShows(node: ServerProcess, predicate: (lines: LogLine[]) => bo
   }
 }
 
-const aboutQueues = (line: LogLine): boolean => /queue|worker/i.test(JSON.stringify(line));
+/** Lines of the job queues: their messages name a job queue or worker, or they carry the queue's name. */
+const aboutQueues = (line: LogLine): boolean => line.queue !== undefined || /job (queue|worker)|job queues/i.test(line.msg);
 const queueErrors = (lines: LogLine[]): LogLine[] => lines.filter((line) => aboutQueues(line) && line.err !== undefined);
 
 /** Warn lines about the job queues, by component (module, component, queue fields). */
@@ -102,8 +106,10 @@ test('Redis killed and restarted under a node: one warn when the queues lose it,
   await waitReady(node.url, 30_000);
   const before = node.logs.length;
   await redis.kill();
-  // BullMQ's calls fail while Redis is away (a few a second): wait for a good number of them to be logged.
-  await logShows(node, (lines) => queueErrors(lines.slice(before)).length >= 30, 30_000, '30 queue errors during the outage');
+  // BullMQ's calls fail while Redis is away (a few a second), and so does the lane sweep
+  // (every 5 s): wait for a good number of both to be logged (about 10 s, as operators saw).
+  const sweepFailures = (lines: LogLine[]): number => lines.filter((line) => /webhook sweep failed/.test(line.msg)).length;
+  await logShows(node, (lines) => queueErrors(lines.slice(before)).length >= 30 && sweepFailures(lines.slice(before)) >= 3, 40_000, '30 queue errors and 3 failed sweeps during the outage');
   await redis.restart();
   await waitReady(node.url, 30_000);
   await logShows(node, (lines) => lines.slice(before).some((line) => line.level === 40 && aboutQueues(line) && /back/.test(line.msg)), 30_000, 'the queues\' "back" warn');
@@ -117,4 +123,9 @@ test('Redis killed and restarted under a node: one warn when the queues lose it,
     assert.ok(warns.length <= 2, `${component}: ${warns.length} warns about the queues for one outage:\n${text}`);
     assert.ok(warns.filter((w) => /back/.test(w.msg)).length <= 1, `${component}: more than one "back":\n${text}`);
   }
+  const sweepWarns = lines.filter((line) => line.level === 40 && /webhook sweep/.test(line.msg));
+  // The heartbeat (every 5 s) fails as often; one warn when it starts failing, one when it works again.
+  const beatWarns = lines.filter((line) => line.level === 40 && /^heartbeat (failed|works again)/.test(line.msg));
+  assert.ok(beatWarns.filter((w) => /failed/.test(w.msg)).length <= 1 && beatWarns.length <= 2, `${beatWarns.length} warns about the heartbeat:\n${beatWarns.map((w) => JSON.stringify(w)).join('\n')}`);
+  assert.ok(sweepWarns.filter((w) => /failed/.test(w.msg)).length <= 1 && sweepWarns.length <= 2, `${sweepWarns.length} warns about the webhook sweep:\n${sweepWarns.map((w) => JSON.stringify(w)).join('\n')}`);
 });

@@ -51,12 +51,16 @@ const NOT_BACK_STATES: ReadonlySet<string> = new Set(['connecting', 'connect', '
  * worker's), ONE warn when Redis answers again on every queue connection, with how long it
  * was away and how many errors came meanwhile. The errors in between (BullMQ reports one
  * per failed call and per reconnection attempt of each of its connections) are debug
- * lines. While it is open, a timer checks Redis once a second. One per `RedisJobQueues`:
- * all its queues use one Redis.
+ * lines. While it is open, a timer checks Redis once a second; when the first check finds
+ * Redis answering, the error was no outage (a failed script, a blip under a second): no
+ * "back" line, and the next error warns again. One per `RedisJobQueues`: all its queues
+ * use one Redis.
  */
 class QueueOutage {
   private since = 0;
   private errors = 0;
+  /** Checks of the open outage that found Redis still away. */
+  private failedChecks = 0;
   private checking = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -76,6 +80,7 @@ class QueueOutage {
     }
     this.since = Date.now();
     this.errors = 1;
+    this.failedChecks = 0;
     this.logger.warn(
       { err: error, queue },
       `job ${source} error: the job queues wait for redis (jobs are kept and run once it answers); further errors are debug lines until then`,
@@ -101,9 +106,16 @@ class QueueOutage {
     } finally {
       this.checking = false;
     }
-    if (!back || this.since === 0 || this.closed) return;
+    if (this.since === 0 || this.closed) return;
+    if (!back) {
+      this.failedChecks++;
+      return;
+    }
     const awayMs = Date.now() - this.since;
-    this.logger.warn({ awayMs, errors: this.errors }, `the job queues are back on redis after ${awayMs} ms; ${this.errors} queue errors meanwhile`);
+    // Redis answered at the first check: the error was not an outage (or a blip under a
+    // second), and its warn stands alone; the next error warns again.
+    if (this.failedChecks === 0) this.logger.debug({ awayMs, errors: this.errors }, 'the job queues answered at the first check after the error');
+    else this.logger.warn({ awayMs, errors: this.errors }, `the job queues are back on redis after ${awayMs} ms; ${this.errors} queue errors meanwhile`);
     this.since = 0;
     this.errors = 0;
     this.stopTimer();

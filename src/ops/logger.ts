@@ -90,9 +90,15 @@ function withoutCommandArgs(value: unknown, depth: number): unknown {
   return record;
 }
 
-/** A URL with the values of signing and token query parameters replaced by `[redacted]`. */
+/** The password of a URL's user info (`scheme://user:password@host`). */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*:)[^@/?#]*@/i;
+
+/**
+ * A URL with the values of signing and token query parameters replaced by `[redacted]`,
+ * and the password of its user info too (a webhook endpoint's `https://user:pw@host/…`).
+ */
 export function redactUrl(url: unknown): unknown {
-  return typeof url === 'string' ? url.replace(SECRET_QUERY_PARAMS, '$1[redacted]') : url;
+  return typeof url === 'string' ? url.replace(SECRET_QUERY_PARAMS, '$1[redacted]').replace(URL_PASSWORD, '$1[redacted]@') : url;
 }
 
 /**

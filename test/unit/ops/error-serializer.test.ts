@@ -41,3 +41,11 @@ test('an error logged as err or error keeps its command name, never its args', (
   assert.deepEqual((wrapped.detail.command as { args: string[] }).args, [PASSWORD]);
   assert.deepEqual(wrapped.previousErrors[0]!.command.args, [PASSWORD]);
 });
+
+test('a logged url keeps neither the password of its user info nor signing and token query values', () => {
+  const lines: string[] = [];
+  const log = createLogger('debug', { write: (line: string) => void lines.push(line) });
+  log.warn({ url: `https://hooks:${PASSWORD}@example.test/in?token=${PASSWORD}&x=1` }, 'webhook batch dead-lettered');
+  const { url } = JSON.parse(lines[0]!) as { url: string };
+  assert.equal(url, 'https://hooks:[redacted]@example.test/in?token=[redacted]&x=1');
+});

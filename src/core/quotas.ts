@@ -239,12 +239,15 @@ export class ConnectionQuotas {
     this.stopped = true;
     const store = this.options.store;
     if (store === undefined) return;
-    for (const lease of this.apps.values()) lease.wake?.();
+    for (const lease of this.apps.values()) {
+      // Nothing more is admitted from the lease; a worker waiting for units stops waiting.
+      lease.held = 0;
+      lease.wake?.();
+    }
     await Promise.allSettled([...this.apps.values()].map((lease) => lease.running));
     await Promise.all(
       [...this.apps].map(async ([appId, lease]) => {
         for (const waiter of lease.waiting.splice(0)) waiter.resolve('unavailable');
-        lease.held = 0;
         if (!lease.stored) return;
         try {
           await store.lease(quotaName(appId), this.holder, { units: 0, used: 0, exact: true }, lease.limit, this.options.ttlMs);

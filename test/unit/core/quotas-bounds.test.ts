@@ -227,6 +227,7 @@ test('a graceful stop is final: a call in flight and a later close write no leas
   await a.releaseAll();
   assert.notEqual(await inFlight, 'admitted', 'an admission answered after the stop is not admitted');
   assert.equal(await leasedInStore(shared, 'A'), 0, 'the call in flight left a lease behind');
+  assert.equal(a.admit('A', 64), 'unavailable', 'a stopped node admits nothing');
   // b: connections held at a tight quota (every close goes to the store), then a close after the stop.
   for (let i = 0; i < 3; i++) assert.equal(await admit(b, 'B', 4), 'admitted');
   await b.releaseAll();

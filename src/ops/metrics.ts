@@ -18,6 +18,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type LabelValues } fro
 import type { Core } from '../core/core.ts';
 import type { HistogramSnapshot } from '../backends/ports.ts';
 import { Buckets, countersOf, LATENCY_BUCKETS_SEC } from '../core/counters.ts';
+import { replyNotFound, replyWithError } from '../doors/http-errors.ts';
 import { loopWatchOf } from '../doors/loop-watch.ts';
 import type { PushService } from '../push/service.ts';
 import type { WebhookService } from '../webhooks/service.ts';
@@ -164,6 +165,9 @@ export async function listenMetrics(metrics: Metrics, core: Core): Promise<Fasti
   const { port } = core.config.metrics;
   if (port === 0) return null;
   const server = fastify({ logger: false });
+  // The common error format, 405 with `Allow` included, as on the main port.
+  server.setErrorHandler(replyWithError);
+  server.setNotFoundHandler(replyNotFound);
   server.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   await server.listen({ host: core.config.server.host, port });
   return server;

@@ -32,7 +32,7 @@ test('bot login: any Content-Type is read; never 415', async () => {
 test('console API: a body typed other than JSON or text, or untyped, is 415; text/plain is read and then validated (400)', async () => {
   const post = (headers: Record<string, string>): Promise<Response> =>
     fetch(`${running.url}/console/api/login`, { method: 'POST', headers, body: Buffer.from('{"name":"admin","password":"x"}') });
-  for (const headers of [{ 'content-type': 'application/xml' }, {}]) {
+  for (const headers of [{ 'content-type': 'application/xml' }, {}] as Record<string, string>[]) {
     const response = await post(headers);
     assert.equal(response.status, 415, JSON.stringify(headers));
     assert.equal(((await response.json()) as { code: string }).code, 'RC_ERR_HTTP_BAD_CONTENT_TYPE');

@@ -25,6 +25,10 @@ const CASES: readonly [string, string, readonly string[]][] = [
   // Bot API.
   ['GET', '/api/v1/login', ['POST']],
   ['PUT', '/api/v1/bayeux', ['POST']],
+  // A method no route of the server uses (PROPFIND: Fastify has no router tree for it) still gets the path's own methods.
+  ['PROPFIND', `${app}/events`, ['POST']],
+  ['PROPFIND', '/api/v1/login', ['POST']],
+  ['QUERY', '/api/v1/bayeux', ['POST']],
   // Ops.
   ['POST', '/up', ['GET', 'HEAD']],
   ['DELETE', '/ready', ['GET', 'HEAD']],

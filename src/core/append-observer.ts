@@ -5,7 +5,7 @@
  * it. The core hands this view to the modules that append, so none of them has to
  * remember to report; everything else passes through unchanged.
  */
-import type { Backend, LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../backends/ports.ts';
+import type { Backend, LogBound, LogEntry, LogRange, MessageLog, OwedEffects, RetentionPolicy, StreamState } from '../backends/ports.ts';
 import type { MessageRecord } from './types.ts';
 
 /**
@@ -20,6 +20,8 @@ export interface AppendItem {
   readonly body: string;
   readonly retention: RetentionPolicy;
   readonly record?: MessageRecord;
+  /** The side effects this append owes (see OwedEffectLedger). */
+  readonly owed?: OwedEffects;
 }
 
 /** The backend, with its log's and message store's appends reported to `listener`. */

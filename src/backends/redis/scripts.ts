@@ -15,6 +15,8 @@ import type { RedisClient } from './connection.ts';
 /** Every script, with how many of its arguments are keys. */
 const SCRIPTS = {
   logAppend: { file: 'log_append.lua', keys: 2 },
+  /** The same script with the owner's owed-effects hash as a third key (an append that owes side effects). */
+  logAppendOwed: { file: 'log_append.lua', keys: 3 },
   logRead: { file: 'log_read.lua', keys: 2 },
   logState: { file: 'log_state.lua', keys: 2 },
   logPurge: { file: 'log_purge.lua', keys: 2 },

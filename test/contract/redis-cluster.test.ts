@@ -1,7 +1,7 @@
 /**
  * The backend contract on a real Redis Cluster (3 masters, 3 replicas, started once for
  * this file): every atomic step in one slot, the bus on sharded pub/sub, the outbox kept
- * per shard. Two backend
+ * per shard, owed-effect markers in their stream's slot. Two backend
  * instances on one key prefix act as two nodes.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,7 @@ import { startCluster, type TestCluster } from '../helpers/redis-cluster.ts';
 import { describeBackendContract } from './backend.contract.ts';
 import { describeMessageStoreContract } from './message-store.contract.ts';
 import { describeOutboxContract } from './outbox.contract.ts';
+import { describeOwedContract } from './owed.contract.ts';
 
 let cluster: TestCluster;
 const keyPrefix = `contract-${randomBytes(4).toString('hex')}:`;
@@ -27,3 +28,4 @@ after(async () => {
 describeBackendContract('redis cluster', make, { sharedStore: true });
 describeMessageStoreContract('redis cluster', make, { sharedStore: true });
 describeOutboxContract('redis cluster', make, { sharedStore: true });
+describeOwedContract('redis cluster', make);

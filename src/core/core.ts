@@ -13,6 +13,8 @@
  * - `flow-control.ts`: connection quotas, REST rates and publisher backpressure;
  * - `interest.ts`: bus holds for node-wide consumers;
  * - `publishing.ts`: the publish path, and the report of every append to the observers;
+ * - `owed-effects.ts`: the side effects a publish owes (push, webhook), stored with its
+ *   append, and their take-over by whoever reaps a dead registration;
  * - `observers.ts`, `counters.ts`: what this node did, for webhooks and metrics.
  */
 import type { Logger } from 'pino';

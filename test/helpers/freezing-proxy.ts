@@ -1,28 +1,36 @@
 /**
- * A TCP proxy in front of a test redis-server that freezes a node right after one chosen
- * command: once a client→server chunk containing `marker` has been forwarded, nothing more
- * a client sends through the proxy reaches Redis (on any of its connections), while
- * replies still flow back. So the chosen write is stored and answered, and everything the
- * node sends after it (the work that follows an append) is held back, however fast the
- * node is: a real-process way to kill a node "right after the append" deterministically.
+ * A TCP proxy in front of a test redis-server that freezes a node at one chosen command:
+ * once armed, the first client→server chunk that `match`es is forwarded (or, with
+ * `hold`, held back itself), and from then on nothing any client sends through the proxy
+ * reaches Redis, on any connection, while replies still flow back. So the chosen write is
+ * stored and answered (or never sent), and everything the node sends after it is held
+ * back, however fast the node is: a real-process way to kill a node at an exact step
+ * (right after an append, after a claim, before a settle) without hooks in the server.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface FreezingProxy {
   readonly url: string;
-  /** True once the marked command went through (everything sent since is held back). */
+  /** True once the matching command went through (or was held); everything sent since is held back. */
   readonly frozen: boolean;
-  /** Resolves when the marked command has been forwarded. */
-  readonly froze: Promise<void>;
+  /** Starts looking for the matching command (everything before is forwarded). */
+  arm(): void;
   close(): Promise<void>;
 }
 
-export async function freezingProxy(port: number, marker: string): Promise<FreezingProxy> {
-  const needle = Buffer.from(marker);
+export interface FreezingOptions {
+  /** The command to freeze at: a text its chunk contains, or a test of the chunk. */
+  readonly match: string | ((chunk: Buffer) => boolean);
+  /** Hold back the matching chunk itself too (default: forward it, then freeze). */
+  readonly hold?: boolean;
+}
+
+export async function freezingProxy(port: number, options: FreezingOptions): Promise<FreezingProxy> {
+  const { match } = options;
+  const matches = typeof match === 'string' ? (chunk: Buffer) => chunk.includes(match) : match;
   const sockets = new Set<Socket>();
+  let armed = false;
   let frozen = false;
-  let froze: () => void = () => undefined;
-  const frozePromise = new Promise<void>((resolve) => (froze = resolve));
   const server: Server = createServer((client) => {
     const upstream = connect(port, '127.0.0.1');
     for (const socket of [client, upstream]) {
@@ -32,11 +40,9 @@ export async function freezingProxy(port: number, marker: string): Promise<Freez
     }
     client.on('data', (chunk: Buffer) => {
       if (frozen) return;
-      upstream.write(chunk);
-      if (chunk.includes(needle)) {
-        frozen = true;
-        froze();
-      }
+      const hit = armed && matches(chunk);
+      if (hit) frozen = true;
+      if (!hit || options.hold !== true) upstream.write(chunk);
     });
     upstream.pipe(client);
     client.on('close', () => upstream.destroy());
@@ -49,7 +55,9 @@ export async function freezingProxy(port: number, marker: string): Promise<Freez
     get frozen() {
       return frozen;
     },
-    froze: frozePromise,
+    arm() {
+      armed = true;
+    },
     close: () => {
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));

@@ -691,18 +691,48 @@ export interface OutboxStore {
  *   live holder has). A lease lives `ttlMs` from the call that last set it; an expired
  *   holder's units are free again (a dead node's connections are released within its
  *   heartbeat TTL).
+ * - Each lease record carries the holder's used count (connections it holds, at most its
+ *   lease) and whether the record is exact (the holder reports every admission and close
+ *   to the store at once, so it keeps no unreported spare). A lease reply names every
+ *   other live holder that may give back units: its record is not exact, or shows spare
+ *   (leased > used), or carries no used count. No such holder means the quota's free units
+ *   are all there is: nothing can be reclaimed.
  * - `take` never grants more than `limit` units per window of `windowMs`, across nodes;
  *   windows are aligned on the store's clock.
  * - `report` keeps one figure per holder for `ttlMs`; the returned maximum counts a
  *   holder that stopped reporting as behind by its silence past `graceMs`.
  */
+/** What a holder asks of a counted quota (QuotaStore.lease). */
+export interface LeaseRequest {
+  /** Units the holder wants leased (0 gives the lease back). */
+  readonly units: number;
+  /** Units in use: connections the holder holds once this call succeeds (recorded capped at the lease). */
+  readonly used: number;
+  /** The holder reports every admission and close at once: its record keeps no unreported spare. */
+  readonly exact: boolean;
+}
+
+/** A counted quota after a lease call (QuotaStore.lease). */
+export interface LeaseReply {
+  /** Units now leased to the holder. */
+  readonly held: number;
+  /** Units leased to live holders, this one included. */
+  readonly total: number;
+  /** Units in use by live holders as their records state (a record without a used count counts its whole lease). */
+  readonly used: number;
+  /** Other live holders that may give back units: record not exact, or spare, or without a used count. */
+  readonly asks: readonly string[];
+}
+
 export interface QuotaStore {
   /**
-   * Sets `holder`'s lease on the quota `name` to `units`, or as close to it as `limit`
-   * allows when growing (never below its current lease). Returns the units now leased to
-   * the holder and the total leased to live holders (this one included).
+   * Sets `holder`'s lease on the quota `name` to `request.units`, or as close to it as
+   * `limit` allows when growing (never below its current lease), and records its used
+   * count (`request.used`, capped at the lease) and exactness. Returns the units now
+   * leased to the holder, the totals of live holders (this one included) and the other
+   * live holders that may give back units.
    */
-  lease(name: string, holder: string, units: number, limit: number, ttlMs: number): Promise<{ readonly held: number; readonly total: number }>;
+  lease(name: string, holder: string, request: LeaseRequest, limit: number, ttlMs: number): Promise<LeaseReply>;
   /**
    * Takes up to `units` from the current window of the rate `name` (at most `limit` per
    * window of `windowMs`). Returns the units granted (0 when the window is spent) and the

@@ -418,7 +418,15 @@ export const configSchema = {
           'x-unit': 'connections',
           description: "Connections a node leases from an app's cluster-wide quota at once (at most a sixteenth of the quota), so most connections cost no backend round trip. 1: every connection and close is one round trip.",
         },
-        reclaimWaitMs: { type: 'integer', minimum: 0, maximum: 5000, default: 100, 'x-unit': 'ms', description: 'A node refused by the quota asks the other nodes to give back their spare leases and tries once more after this long.' },
+        reclaimWaitMs: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 5000,
+          default: 1000,
+          'x-unit': 'ms',
+          description:
+            'How long a connection waits at a full connection quota for one to close on any node before it is refused with 4004 (a close is told to the waiting nodes at once). Nodes that may hold spare leases are waited for separately, at most `node.heartbeatTtlMs` (docs/scaling.md#connection-quota-limitsmaxconnections).',
+        },
         restLeaseBlock: {
           type: 'integer',
           minimum: 1,

@@ -137,7 +137,9 @@ export class Core {
       busLostSince: () => this.inbound.busLostSince,
       logger,
     }));
-    this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId));
+    this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId, signal.request, signal.holders));
+    this.inbound.handleSignals('quota_reclaimed', (signal) => this.quotas.onReclaimed(signal.appId, signal.holder, signal.requests));
+    this.inbound.handleSignals('quota_released', (signal) => this.quotas.onReleased(signal.appId));
     this.membership = new NodeMembership({
       backend,
       nodeId: this.nodeId,

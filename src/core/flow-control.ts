@@ -44,8 +44,8 @@ export function createFlowControl(options: FlowControlOptions): FlowControl {
     store,
     nodeId: options.nodeId,
     ttlMs: initial.node.heartbeatTtlMs,
+    fullWaitMs: initial.quotas.reclaimWaitMs,
     leaseBlock: initial.quotas.connectionLeaseBlock,
-    reclaimWaitMs: initial.quotas.reclaimWaitMs,
     sendSignal: options.sendSignal,
     logger,
   });

@@ -1,7 +1,7 @@
 /**
  * Signals: core-to-core messages on the bus (not channel messages): presence changes,
  * user terminations, server-to-user events, space stops, users going online/offline,
- * subscription-count changes and ephemeral messages. Encoded once by the sender, decoded
+ * subscription-count changes, ephemeral messages and connection-quota reclaims. Encoded once by the sender, decoded
  * once per node.
  */
 import type { PresenceChange } from './types.ts';
@@ -17,8 +17,16 @@ export type Signal =
   | { readonly type: 'subscription_count'; readonly appId: string; readonly channel: string }
   /** An ephemeral message (`extras.ephemeral`): a record body for a stream, delivered like an append but never stored. */
   | { readonly type: 'ephemeral'; readonly stream: string; readonly time: number; readonly body: string }
-  /** A node was refused by an app's connection quota: every node gives back its spare lease (quotas.ts). */
-  | { readonly type: 'quota_reclaim'; readonly appId: string }
+  /**
+   * A node was refused by an app's connection quota (quotas.ts): each node incarnation
+   * named in `holders` gives back its spare lease, records its lease exactly, and answers
+   * with `quota_reclaimed`. Without `holders`, every node gives back its spare and none answers.
+   */
+  | { readonly type: 'quota_reclaim'; readonly appId: string; readonly request?: string; readonly holders?: readonly string[] }
+  /** A node gave back units of the app's full connection quota: admissions waiting for one try again. */
+  | { readonly type: 'quota_released'; readonly appId: string }
+  /** `holder` gave back its spare lease of the app and its lease record is exact: answers the reclaim `requests`. */
+  | { readonly type: 'quota_reclaimed'; readonly appId: string; readonly holder: string; readonly requests: readonly string[] }
   /**
    * A door's node-to-node message (the Bayeux door relays a request to a client's home
    * node): every node receives it, only the node incarnation named `to` acts on it.
@@ -34,6 +42,8 @@ const KNOWN_TYPES: ReadonlySet<unknown> = new Set([
   'subscription_count',
   'ephemeral',
   'quota_reclaim',
+  'quota_reclaimed',
+  'quota_released',
   'relay',
 ]);
 

@@ -35,9 +35,6 @@ describe('issue 18: cluster-wide quotas over 3 node processes', () => {
       node: { heartbeatIntervalMs: 500, heartbeatTtlMs: 8000 },
       bots: { cookieSecret: 'quota-test-cookie-secret', maxEventLoopDelayMs: 0 },
       backend: { redis: { keyPrefix: 'q18:' } },
-      // Generous for a shared, loaded test machine (the default is 100 ms): a node whose loop
-      // is busy answers a reclaim late, and at 400 ms a full run refused 4 of 100 at the boundary.
-      quotas: { reclaimWaitMs: 1000 },
       apps: [LIMITED, RATED],
     };
     file = writeConfigFile(config, 'rc-quotas-');

@@ -2,10 +2,14 @@
  * memory: quotas, rates and load figures of one process. Every holder lives here, so a
  * limit is exact; use redis to share them across nodes.
  */
-import type { QuotaStore } from '../ports.ts';
+import type { LeaseReply, LeaseRequest, QuotaStore } from '../ports.ts';
 
 interface Lease {
   units: number;
+  /** Units in use (≤ units), as the holder last reported. */
+  used: number;
+  /** The holder reports every admission and close at once. */
+  exact: boolean;
   expiresAt: number;
 }
 
@@ -19,22 +23,29 @@ export class MemoryQuotas implements QuotaStore {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async lease(name: string, holder: string, units: number, limit: number, ttlMs: number): Promise<{ held: number; total: number }> {
+  async lease(name: string, holder: string, request: LeaseRequest, limit: number, ttlMs: number): Promise<LeaseReply> {
     const now = this.now();
     let holders = this.leases.get(name);
     if (holders === undefined) this.leases.set(name, (holders = new Map()));
     let total = 0;
+    let used = 0;
+    const asks: string[] = [];
     for (const [id, lease] of holders) {
       if (lease.expiresAt <= now) holders.delete(id);
-      else if (id !== holder) total += lease.units;
+      else if (id !== holder) {
+        total += lease.units;
+        used += lease.used;
+        if (!lease.exact || lease.units > lease.used) asks.push(id);
+      }
     }
     const current = holders.get(holder)?.units ?? 0;
-    const wanted = Math.max(0, Math.floor(units));
+    const wanted = Math.max(0, Math.floor(request.units));
     const held = wanted <= current ? wanted : Math.max(current, Math.min(wanted, limit - total));
-    if (held > 0) holders.set(holder, { units: held, expiresAt: now + ttlMs });
+    const mine = Math.max(0, Math.min(held, Math.floor(request.used)));
+    if (held > 0) holders.set(holder, { units: held, used: mine, exact: request.exact, expiresAt: now + ttlMs });
     else holders.delete(holder);
     if (holders.size === 0) this.leases.delete(name);
-    return { held, total: total + held };
+    return { held, total: total + held, used: used + (held > 0 ? mine : 0), asks };
   }
 
   async take(name: string, units: number, limit: number, windowMs: number): Promise<{ granted: number; resetInMs: number }> {

@@ -4,6 +4,7 @@
  *
  *   {p}quota:{<name>}:held    hash: holder → units leased
  *   {p}quota:{<name>}:exp     sorted set: holder → lease expiry (ms)
+ *   {p}quota:{<name>}:used    hash: holder → "<units used>:<1 exact | 0>"
  *   {p}quota:{<name>}:rate    hash: s (window start, ms), n (units taken in it)
  *   {p}quota:{<name>}:load    hash: holder → "<figure>:<reported at ms>"
  *
@@ -11,12 +12,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import type { QuotaStore } from '../ports.ts';
+import type { LeaseReply, LeaseRequest, QuotaStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 
 const COMMANDS = {
-  rcQuotaLease: { file: 'quota_lease.lua', keys: 2 },
+  rcQuotaLease: { file: 'quota_lease.lua', keys: 3 },
   rcQuotaTake: { file: 'quota_take.lua', keys: 1 },
   rcQuotaReport: { file: 'quota_report.lua', keys: 1 },
 } as const;
@@ -35,10 +36,12 @@ export class RedisQuotas implements QuotaStore {
     for (const [name, lua] of SOURCES) context.client.defineCommand(name, { numberOfKeys: COMMANDS[name].keys, lua });
   }
 
-  lease(name: string, holder: string, units: number, limit: number, ttlMs: number): Promise<{ held: number; total: number }> {
+  lease(name: string, holder: string, request: LeaseRequest, limit: number, ttlMs: number): Promise<LeaseReply> {
     return guard(this.context.commandTimeoutMs, async () => {
-      const [held, total] = (await this.run('rcQuotaLease', [this.key(name, 'held'), this.key(name, 'exp')], [holder, units, limit, Math.max(1, Math.ceil(ttlMs))])) as [number, number];
-      return { held, total };
+      const keys = [this.key(name, 'held'), this.key(name, 'exp'), this.key(name, 'used')];
+      const args = [holder, request.units, limit, Math.max(1, Math.ceil(ttlMs)), Math.max(0, Math.floor(request.used)), request.exact ? 1 : 0];
+      const [held, total, used, asks] = (await this.run('rcQuotaLease', keys, args)) as [number, number, number, string[]];
+      return { held, total, used, asks };
     });
   }
 

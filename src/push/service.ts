@@ -37,6 +37,14 @@ const SYNC_POLL_MS = 50;
  */
 const CHANNEL_PUSH_ATTEMPTS = 4;
 const CHANNEL_PUSH_RETRY_MS = 200;
+/**
+ * An owed `extras.push` whose tries all failed is tried again every this many
+ * milliseconds while this node runs (its marker stays owed meanwhile, so if the node dies
+ * first, its reaper takes it over).
+ */
+const CHANNEL_PUSH_LATER_MS = 2000;
+/** Owed pushes kept for those later tries at most; beyond, they wait for this node's reaper. */
+const CHANNEL_PUSH_LATER_MAX = 10_000;
 
 export interface PushServiceOptions {
   readonly core: Core;
@@ -67,6 +75,9 @@ export class PushService {
   readonly worker: PushWorker;
   /** Stops admitting the `extras.push` of this node's appends; null while stopped. */
   private unobserve: (() => void) | null = null;
+  /** Owed pushes whose admission gave up on backend faults, by publish id: tried again every CHANNEL_PUSH_LATER_MS. */
+  private readonly later = new Map<string, AppendedMessage>();
+  private laterTimer: NodeJS.Timeout | null = null;
   private readonly observers = new Set<(platform: Platform, outcome: DeliveryOutcome) => void>();
 
   constructor(options: PushServiceOptions) {
@@ -140,6 +151,8 @@ export class PushService {
   async close(): Promise<void> {
     this.unobserve?.();
     this.unobserve = null;
+    if (this.laterTimer !== null) clearTimeout(this.laterTimer);
+    this.laterTimer = null;
     await this.queue.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the push queue failed'));
     await Promise.all(Object.values(this.providers).map((provider) => provider.close().catch(() => undefined)));
   }
@@ -231,8 +244,39 @@ export class PushService {
         if (admitted) return this.settle(message);
       })
       .catch((error: unknown) => {
-        this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, 'extras.push was not admitted');
+        const owed = message.owed?.kinds.includes('push') === true;
+        this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, owed ? 'extras.push was not admitted yet; it stays owed' : 'extras.push was not admitted');
+        if (owed && this.later.size < CHANNEL_PUSH_LATER_MAX) {
+          this.later.set(channelPushId(message.appId, message.channel, message.serial), message);
+          this.retryLaterSoon();
+        }
       });
+  }
+
+  private retryLaterSoon(): void {
+    if (this.laterTimer !== null || this.unobserve === null) return;
+    this.laterTimer = setTimeout(() => void this.retryLater(), CHANNEL_PUSH_LATER_MS);
+    this.laterTimer.unref();
+  }
+
+  /**
+   * Tries the owed pushes that gave up again, as a reaper would (`takeOver`: whatever
+   * step the failed tries reached, the push is admitted once), and forgets each once
+   * settled. No admission of them is in flight here any more, so none races this one.
+   */
+  private async retryLater(): Promise<void> {
+    for (const [publishId, message] of [...this.later]) {
+      if (this.unobserve === null) return;
+      try {
+        await this.takeOver(message as AppendedMessage & { readonly owed: OwedRef });
+        this.later.delete(publishId);
+      } catch (error) {
+        this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, 'extras.push still not admitted; trying again later');
+        break;
+      }
+    }
+    this.laterTimer = null;
+    if (this.later.size > 0) this.retryLaterSoon();
   }
 
   /**

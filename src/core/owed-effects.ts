@@ -7,8 +7,9 @@
  *   script stores one marker per kind (`push`, `webhook`) in the same atomic step as the
  *   entry, under the node's registration (publishing.ts asks the observers what they owe:
  *   `CoreObserver.owes`). Its push service settles the `push` marker once the push is
- *   admitted; its webhook recorder settles the `webhook` marker in the very outbox append
- *   that records the event.
+ *   admitted (a push whose quick tries all failed is tried again every 2 s while the node
+ *   runs); its webhook recorder settles the `webhook` marker in the very outbox append
+ *   that records the event (a batch that fails is tried again while the node runs).
  * - When that registration dies (SIGKILL, a crash, a stall past `node.heartbeatTtlMs`),
  *   the node that reaps it (membership.ts: `claimDead` picks exactly one) owns what it
  *   left: `takeOverOwed` reads every marker of the dead registration and has each
@@ -21,9 +22,15 @@
  * marker (atomically), so the owner and a taker-over can never both record it. A push is
  * admitted under the id derived from its serial (`ch_…`) whose status is claimed
  * atomically; a taker-over that finds the id claimed completes the admission the dead
- * owner left half done (push/service.ts), and settles. Bound: a dead node's effects are
- * taken over within one heartbeat TTL plus one heartbeat interval of its death, by
- * whichever node reaps it.
+ * owner left half done (`resumeAdmission`, push/publish.ts), and settles. A node that
+ * was only stalled and goes on with its own admission beside its taker-over writes the
+ * same status, body and expand job id, so the push still runs once.
+ *
+ * Bound: a dead node's effects are taken over within one heartbeat TTL plus one
+ * heartbeat interval of its death, by whichever node reaps it.
+ *
+ * Scope: publishes (the log appends of publishing.ts). Message changes committed through
+ * the message store (updates, deletes, annotations) carry no marker.
  */
 import type { EffectKind, OwedEffectLedger } from '../backends/ports.ts';
 import { parseStreamKey } from './channels.ts';

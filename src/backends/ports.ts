@@ -399,9 +399,11 @@ export interface MessageCommit {
    * Bodies appended to the message's stream in order, exactly as `MessageLog.append`
    * would (same seq counter, retention and broadcast). `version` entries are also added
    * to the document's versions, `annotation` entries to its annotations; `event` entries
-   * are only published (summary updates, annotation deletes).
+   * are only published (summary updates, annotation deletes). An append with `owed`
+   * stores its owed-effect markers in the same step, as `MessageLog.appendMany` does
+   * (every `owed` of one commit names the same owner; a backend without a ledger ignores it).
    */
-  readonly appends: readonly { readonly body: string; readonly role: MessageAppendRole }[];
+  readonly appends: readonly { readonly body: string; readonly role: MessageAppendRole; readonly owed?: OwedEffects }[];
   /** Seqs of annotations to drop from the document (deletes, replaced annotations). */
   readonly removeAnnotations?: readonly number[];
   /** Replaces the stored summary when given. */

@@ -29,8 +29,9 @@
  * Bound: a dead node's effects are taken over within one heartbeat TTL plus one
  * heartbeat interval of its death, by whichever node reaps it.
  *
- * Scope: publishes (the log appends of publishing.ts). Message changes committed through
- * the message store (updates, deletes, annotations) carry no marker.
+ * Scope: publishes (the log appends of publishing.ts) and the bodies message-store
+ * commits append (updates, deletes, appends, annotations: asked through the appending
+ * view, append-observer.ts). Appends no observer owes anything for carry no marker.
  */
 import type { EffectKind, OwedEffectLedger } from '../backends/ports.ts';
 import { parseStreamKey } from './channels.ts';

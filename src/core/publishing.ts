@@ -22,7 +22,9 @@
  *   side effects for it (`CoreObserver.owes`: an `extras.push` admission, a message
  *   webhook) stores markers of them in the append's own atomic step, and reports the
  *   append with `owed`; the observers settle them (core/owed-effects.ts). A publish no
- *   observer owes anything for sends exactly the append it would without a ledger.
+ *   observer owes anything for sends exactly the append it would without a ledger. The
+ *   same holds for the bodies a message-store commit appends (updates, deletes,
+ *   annotations), asked through the appending view.
  *
  * Who owns what: this module owns the appending view of the backend (`appending`), the
  * published counters per app and door, and the report of appends to the observers. The
@@ -30,9 +32,9 @@
  * validation and the stored record belong to publish.ts and ephemeral.ts.
  */
 import type { AppConfig } from '../config/schema.ts';
-import type { Backend, LogEntry } from '../backends/ports.ts';
+import type { Backend, LogEntry, OwedEffects } from '../backends/ports.ts';
 import { createErrorWith } from '../errors.ts';
-import { observeAppends } from './append-observer.ts';
+import { observeAppends, type OwedOfBody } from './append-observer.ts';
 import { parseStreamKey } from './channels.ts';
 import type { NodeCounters } from './counters.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
@@ -85,7 +87,6 @@ export class Publishing {
     this.counters = options.counters;
     this.rememberOwnRecord = options.rememberOwnRecord;
     this.sendSignal = options.sendSignal;
-    this.appending = observeAppends(options.backend, this.onAppended);
     const { owner, observers } = options;
     this.owedOf =
       options.backend.owed === undefined
@@ -94,6 +95,21 @@ export class Publishing {
             const kinds = observers.owedKinds(appId, channel, record);
             return kinds === null ? undefined : { owner: owner(), kinds };
           };
+    this.appending = observeAppends(options.backend, this.onAppended, this.owedOf === undefined ? undefined : this.owedOfBody(this.owedOf));
+  }
+
+  /** What a body appended by a message-store commit owes (its record parsed: commits are not the publish path). */
+  private owedOfBody(owedOf: OwedOf): OwedOfBody {
+    return (stream, body) => {
+      if (isCompanionStream(stream)) return undefined;
+      const { appId, channel } = parseStreamKey(stream);
+      if (!this.observers.wantsMessages(appId)) return undefined;
+      try {
+        return owedOf(appId, channel, JSON.parse(body) as MessageRecord);
+      } catch {
+        return undefined;
+      }
+    };
   }
 
   /**
@@ -177,11 +193,11 @@ export class Publishing {
   }
 
   /** Reports an append another module made (messages, annotations) to the observers that want its app's messages. */
-  private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord): void => {
+  private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord, owed?: readonly (OwedEffects | undefined)[]): void => {
     if (isCompanionStream(stream)) return;
     const { appId, channel } = parseStreamKey(stream);
     if (!this.observers.wantsMessages(appId)) return;
-    for (const entry of entries) {
+    for (const [index, entry] of entries.entries()) {
       let record: MessageRecord;
       if (known !== undefined && entries.length === 1) {
         record = known;
@@ -192,7 +208,10 @@ export class Publishing {
           continue;
         }
       }
-      this.observers.notify('messageAppended', { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record });
+      const effects = owed?.[index];
+      const message = { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record };
+      if (effects === undefined) this.observers.notify('messageAppended', message);
+      else this.observers.notify('messageAppended', { ...message, owed: { owner: effects.owner, stream, seq: entry.seq, kinds: effects.kinds } });
     }
   };
 }

@@ -9,7 +9,9 @@
  * - right after the append (nothing of either side effect reached Redis);
  * - right after the push's claim (`HSETNX` of its status: a claim never initialised);
  * - with the push admitted but its owed marker not settled (its `HDEL` held back): the
- *   take-over must find it admitted and admit nothing more.
+ *   take-over must find it admitted and admit nothing more;
+ * - right after a message update's commit (a message-store commit, not a publish): its
+ *   `message_updated` event is recorded once by the survivor.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,7 +42,7 @@ function rawConfig(redisUrl: string, workers: boolean): Record<string, unknown> 
   return {
     server: { host: '127.0.0.1', port: 0 },
     log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
-    apps: [{ ...TEST_APP, webhooks: [{ url: `${receiver.url}/killed`, event_types: ['message_created'] }] }],
+    apps: [{ ...TEST_APP, webhooks: [{ url: `${receiver.url}/killed`, event_types: ['message_created', 'message_updated'] }] }],
     backpressure: { maxLagMs: 0 },
     backend: { driver: 'redis', redis: { url: redisUrl, keyPrefix } },
     node: { heartbeatIntervalMs: 200, heartbeatTtlMs: 1500 },
@@ -131,4 +133,27 @@ test('a node SIGKILLed right after claiming the push id: the survivor releases t
 
 test('a node SIGKILLed with the push admitted but its marker not settled: the survivor admits nothing more', async (t) => {
   await killedAt('settle', { match: (chunk) => chunk.includes('hdel') && chunk.includes(':owed:'), hold: true }, t);
+});
+
+test('a node SIGKILLed right after committing a message update: the survivor records message_updated once', async (t) => {
+  const channel = 'doomed-update';
+  const [[original]] = await survivor.app.core.publish(push.app, [{ name: 'draft', channels: [channel], data: 'first', origin: 'rest' }]);
+  const proxy = await freezingProxy(redis.port, { match: 'doomed-update-v2' });
+  proxies.add(proxy);
+  const { child, port } = await startPublisher(proxy);
+  proxy.arm();
+  const reply = await signedCall(`http://127.0.0.1:${port}`, 'POST', `/apps/${TEST_APP.id}/channels/${channel}/messages/${original!.serial}/update`, {
+    body: { data: 'doomed-update-v2' },
+  });
+  assert.equal(reply.status, 200, reply.text);
+  assert.ok(proxy.frozen, 'the commit went through the proxy, and nothing after it');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  const killedAt = Date.now();
+  const updated = (): number => receiver.delivered().filter((e) => e.name === 'message_updated' && e.channel === channel).length;
+  await receiver.waitFor(() => updated() >= 1, 'the message_updated webhook, recorded by the survivor', 8000);
+  t.diagnostic(`update: kill → webhook delivered in ${Date.now() - killedAt} ms`);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.equal(updated(), 1, 'the webhook, exactly once');
+  await waitFor(async () => (await store.keys(`${keyPrefix}*:owed:*`)).length === 0, 5000, 'every owed marker settled');
 });

@@ -1,8 +1,9 @@
 /**
  * The OwedEffectLedger contract, for backends that have one (redis; the memory backend
- * has none): markers stored in the append's own step, listed by owner across shards,
- * settled once, and settled by the outbox append that records a webhook item (which then
- * records it at most once). With a shared store, a second instance acts as the reaper.
+ * has none): markers stored in the append's (or message commit's) own step, listed by
+ * owner across shards, settled once, and settled by the outbox append that records a
+ * webhook item (which then records it at most once). With a shared store, a second
+ * instance acts as the reaper.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -47,6 +48,27 @@ export function describeOwedContract(label: string, factory: () => Promise<Backe
         for (const o of mine) assert.deepEqual(o.entry, entries[i], 'the entry itself (kept even when the stream retains none)');
       }
       assert.deepEqual(await reaper.owed!.owedBy(name('node#nobody')), []);
+    });
+
+    test('a message-store commit whose appends owe stores their markers in the same step', async () => {
+      const owner = name('node#m');
+      const stream = name('app:commit');
+      const [original] = await backend.log.appendMany([{ stream, body: '{"v":1}', retention: keep(10) }]);
+      const entries = await backend.messages!.commit(stream, original!.seq, {
+        epoch: original!.epoch,
+        expectedRevision: 0,
+        original: { seq: original!.seq, time: original!.time, body: original!.body },
+        appends: [
+          { body: '{"v":2}', role: 'version', owed: { owner, kinds: ['webhook'] } },
+          { body: '{"s":1}', role: 'event' },
+        ],
+        retention: keep(10),
+        maxVersions: 5,
+        ttlMs: 0,
+      });
+      assert.ok(entries !== null);
+      const owed = await reaper.owed!.owedBy(owner);
+      assert.deepEqual(owed, [{ kind: 'webhook', stream, entry: entries[0] }]);
     });
 
     test('settle removes a marker once', async () => {

@@ -1,0 +1,95 @@
+/**
+ * A graceful stop (SIGTERM) ends promptly with exit 0 whatever its clients do: a pusher-js
+ * client that reconnects at once to the stopping node (the console's upgrade listener
+ * installed) is refused, a bot's `/meta/connect` relayed to its home on another node is
+ * answered, and a WebSocket still waiting for quota admission is closed with 4200.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WebSocket } from 'ws';
+import { startApp, testConfig, TEST_APP } from '../helpers/app.ts';
+import { bayeuxPost, handshake, login } from '../helpers/bots.ts';
+import { pusherJsClient, subscribed } from '../helpers/pusher-peers.ts';
+import { startRedis } from '../helpers/redis-server.ts';
+import { startNodeProcess, writeConfigFile } from '../helpers/server-process.ts';
+
+const CONSOLE = { users: [{ name: 'admin', role: 'admin', token: 'a-console-token-of-thirty-two-chars' }] };
+
+test('SIGTERM with a pusher-js client on a private channel exits 0 at once (console on)', async () => {
+  const file = writeConfigFile({ server: { host: '127.0.0.1', port: 0 }, log: { level: 'info' }, apps: [TEST_APP], console: CONSOLE });
+  const node = await startNodeProcess(file.configPath);
+  const client = await pusherJsClient(node.port);
+  try {
+    await subscribed(client, 'private-orders');
+    const startedAt = Date.now();
+    const code = await node.stop();
+    const tookMs = Date.now() - startedAt;
+    assert.equal(code, 0, node.logs.slice(-5).join('\n'));
+    assert.ok(tookMs < 3000, `the stop took ${tookMs} ms`);
+  } finally {
+    client.disconnect();
+    await node.kill();
+    file.remove();
+  }
+});
+
+test('a /meta/connect relayed from a stopping node to the home node is answered, not reset', async () => {
+  const redis = await startRedis();
+  const raw = { server: { host: '127.0.0.1', port: 0 }, log: { level: 'info' }, apps: [TEST_APP], bots: { cookieSecret: 'a-shared-cookie-secret-for-tests', maxEventLoopDelayMs: 0 }, backend: { driver: 'redis', redis: { url: redis.url } }, spaces: testConfig().spaces };
+  const file = writeConfigFile(raw);
+  const nodeA = await startNodeProcess(file.configPath);
+  const nodeB = await startApp(testConfig({ ...raw, log: { level: 'silent' } }));
+  try {
+    const { cookie } = await login(nodeB.url);
+    const clientId = await handshake(nodeB.url, cookie);
+    const connect = { channel: '/meta/connect', clientId, connectionType: 'long-polling' };
+    // The first connect answers at once; the second is held, at the home (B), relayed by A.
+    await bayeuxPost(nodeA.url, cookie, [connect]).then((response) => response.text());
+    const held = bayeuxPost(nodeA.url, cookie, [connect]).then(
+      async (response) => ({ status: response.status, body: await response.text() }),
+      (error: Error) => ({ status: 0, body: String((error.cause as Error | undefined)?.message ?? error) }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const startedAt = Date.now();
+    const code = await nodeA.stop();
+    const tookMs = Date.now() - startedAt;
+    const reply = await held;
+    assert.equal(reply.status, 200, reply.body);
+    const [answer] = JSON.parse(reply.body) as { channel: string; successful: boolean }[];
+    assert.equal(answer?.channel, '/meta/connect');
+    assert.equal(code, 0);
+    assert.ok(tookMs < 3000, `the stop took ${tookMs} ms`);
+    assert.ok(nodeA.logs.some((line) => line.includes('"route":"/api/v1/bayeux"') && line.includes('"status":200')), 'no access line for the held connect');
+  } finally {
+    await nodeA.kill();
+    await nodeB.close();
+    await redis.stop();
+    file.remove();
+  }
+});
+
+test('a WebSocket waiting for quota admission when the node stops is closed with 4200', async () => {
+  const small = { id: 'app-small', key: 'key-small', secret: 'secret-small', limits: { maxConnections: 1 } };
+  const running = await startApp(testConfig({ apps: [small], spaces: [], quotas: { reclaimWaitMs: 3000 } }));
+  const url = `ws://127.0.0.1:${running.port}/app/${small.key}?protocol=7&client=js&version=8.4.0`;
+  const first = new WebSocket(url);
+  await new Promise((resolve) => first.once('message', resolve));
+  // The quota is full: this one waits (up to reclaimWaitMs) for a unit to come free.
+  const waiting = new WebSocket(url);
+  const frames: string[] = [];
+  waiting.on('message', (data) => frames.push(String(data)));
+  const closeCode = new Promise<number>((resolve) => waiting.once('close', resolve));
+  await new Promise((resolve) => waiting.once('open', resolve));
+  const startedAt = Date.now();
+  const closed = running.close();
+  try {
+    const tookMs = await Promise.race([closed.then(() => Date.now() - startedAt), new Promise<number>((resolve) => setTimeout(resolve, 5000, Infinity))]);
+    assert.ok(tookMs < 2500, `the stop took ${tookMs} ms`);
+    assert.equal(await closeCode, 4200);
+    assert.match(frames.join('\n'), /RC_ERR_WS_SHUTTING_DOWN/);
+  } finally {
+    first.terminate();
+    waiting.terminate();
+    await closed;
+  }
+});

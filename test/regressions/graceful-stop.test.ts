@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import { startApp, testConfig, TEST_APP } from '../helpers/app.ts';
-import { bayeuxPost, handshake, login } from '../helpers/bots.ts';
+import { bayeuxPost, handshake, login, until } from '../helpers/bots.ts';
 import { pusherJsClient, subscribed } from '../helpers/pusher-peers.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { startNodeProcess, writeConfigFile } from '../helpers/server-process.ts';
@@ -42,14 +42,12 @@ test('a /meta/connect relayed from a stopping node to the home node is answered,
   try {
     const { cookie } = await login(nodeB.url);
     const clientId = await handshake(nodeB.url, cookie);
-    const connect = { channel: '/meta/connect', clientId, connectionType: 'long-polling' };
-    // The first connect answers at once; the second is held, at the home (B), relayed by A.
-    await bayeuxPost(nodeA.url, cookie, [connect]).then((response) => response.text());
-    const held = bayeuxPost(nodeA.url, cookie, [connect]).then(
+    // Relayed by A to the client's home, B, and held there.
+    const held = bayeuxPost(nodeA.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]).then(
       async (response) => ({ status: response.status, body: await response.text() }),
       (error: Error) => ({ status: 0, body: String((error.cause as Error | undefined)?.message ?? error) }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await until(() => (nodeB.app.core.counters.gauge('bayeuxHeldPolls').size > 0 ? true : undefined));
     const startedAt = Date.now();
     const code = await nodeA.stop();
     const tookMs = Date.now() - startedAt;
@@ -57,6 +55,8 @@ test('a /meta/connect relayed from a stopping node to the home node is answered,
     assert.equal(reply.status, 200, reply.body);
     const [answer] = JSON.parse(reply.body) as { channel: string; successful: boolean }[];
     assert.equal(answer?.channel, '/meta/connect');
+    // The home let go of the hold too (the client and its queue stay there for the next connect).
+    await until(() => (nodeB.app.core.counters.gauge('bayeuxHeldPolls').size === 0 ? true : undefined));
     assert.equal(code, 0);
     assert.ok(tookMs < 3000, `the stop took ${tookMs} ms`);
     assert.ok(nodeA.logs.some((line) => line.includes('"route":"/api/v1/bayeux"') && line.includes('"status":200')), 'no access line for the held connect');

@@ -5,6 +5,8 @@
  * answered, and a WebSocket still waiting for quota admission is closed with 4200.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import { startApp, testConfig, TEST_APP } from '../helpers/app.ts';
@@ -12,6 +14,7 @@ import { bayeuxPost, handshake, login, until } from '../helpers/bots.ts';
 import { pusherJsClient, subscribed } from '../helpers/pusher-peers.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { startNodeProcess, writeConfigFile } from '../helpers/server-process.ts';
+import { signQuery } from '../../src/doors/rest/signature.ts';
 
 const CONSOLE = { users: [{ name: 'admin', role: 'admin', token: 'a-console-token-of-thirty-two-chars' }] };
 
@@ -92,4 +95,28 @@ test('a WebSocket waiting for quota admission when the node stops is closed with
     waiting.terminate();
     await closed;
   }
+});
+
+test('a REST request in flight when the node stops is answered; the close then ends its keep-alive connection', async () => {
+  const running = await startApp(testConfig());
+  const path = `/apps/${TEST_APP.id}/events`;
+  const body = JSON.stringify({ name: 'late', channel: 'news', data: 'x' });
+  const socket = connect(running.port, '127.0.0.1');
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+  socket.on('error', (error) => (answer += `[${(error as NodeJS.ErrnoException).code}]`));
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  await once(socket, 'connect');
+  // Headers and half the body: the request is in flight.
+  const arrived = once(running.app.http.server, 'request');
+  socket.write(`POST ${path}?${signQuery(TEST_APP, 'POST', path, {}, body)} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+  await arrived;
+  const startedAt = Date.now();
+  const closed = running.close();
+  await until(() => (running.app.http.server.listening ? undefined : true));
+  socket.write(body.slice(10));
+  await ended;
+  await closed;
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.ok(Date.now() - startedAt < 1500, `the stop took ${Date.now() - startedAt} ms`);
 });

@@ -176,10 +176,9 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
       const waiting = admitting.delete(ws);
       if (outcome !== 'admitted') {
         if (waiting) refuseOverQuota(ws, app.id, limit, outcome);
-      } else if (ws.readyState !== ws.OPEN || closing) {
-        // The client went away, or the node began to close, while the lease was asked for.
+      } else if (!waiting || ws.readyState !== ws.OPEN) {
+        // The node began to close, or the client went away, while the lease was asked for.
         core.quotas.release(app.id);
-        if (waiting) refuse(ws, createError('RC_ERR_WS_SHUTTING_DOWN'));
       } else open(ws, socket, app, v2);
     });
   }
@@ -332,7 +331,13 @@ function parseRequestUrl(target: string | undefined): URL | null {
   }
 }
 
+/**
+ * Answers an upgrade with a plain HTTP error and ends the socket; one the client keeps
+ * half-open is destroyed after SHUTDOWN_WAIT_MS (the server's close waits for every socket).
+ */
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.on('error', () => {});
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  const timer = setTimeout(() => socket.destroy(), SHUTDOWN_WAIT_MS).unref();
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -2,7 +2,8 @@
  * A graceful stop (SIGTERM) ends promptly with exit 0 whatever its clients do: a pusher-js
  * client that reconnects at once to the stopping node (the console's upgrade listener
  * installed) is refused, a bot's `/meta/connect` relayed to its home on another node is
- * answered, and a WebSocket still waiting for quota admission is closed with 4200.
+ * answered, a WebSocket still waiting for quota admission is closed with 4200, and a REST
+ * request in flight is answered before its keep-alive connection is closed.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -57,7 +58,7 @@ test('a /meta/connect relayed from a stopping node to the home node is answered,
     const reply = await held;
     assert.equal(reply.status, 200, reply.body);
     const [answer] = JSON.parse(reply.body) as { channel: string; successful: boolean }[];
-    assert.equal(answer?.channel, '/meta/connect');
+    assert.deepEqual([answer?.channel, answer?.successful], ['/meta/connect', true]);
     // The home let go of the hold too (the client and its queue stay there for the next connect).
     await until(() => (nodeB.app.core.counters.gauge('bayeuxHeldPolls').size === 0 ? true : undefined));
     assert.equal(code, 0);

@@ -20,7 +20,7 @@ import { outageLogOf } from './doors/outage-log.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
-import { applyConnectionHygiene, listenBacklog } from './ops/connections.ts';
+import { applyConnectionHygiene, drainConnections, IN_FLIGHT_WAIT_MS, listenBacklog } from './ops/connections.ts';
 import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
@@ -119,7 +119,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     },
     // Timeouts and connection caps: applyConnectionHygiene below (they must survive a
     // server created for TLS too, so they are set on the server, not passed here).
-    forceCloseConnections: true,
+    // Off: Fastify would cut every connection, requests in flight too, right after the
+    // doors' preClose; close() drains them instead (drainConnections).
+    forceCloseConnections: false,
     // One access line per request, written on response (ops/logger.ts), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     // `request.log` is made on first use (ops/logger.ts): most requests log nothing through it.
@@ -214,7 +216,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         draining = true;
         tls?.close();
         await plainHttp?.close();
-        await http.close();
+        const stopDraining = drainConnections(http.server, IN_FLIGHT_WAIT_MS);
+        await http.close().finally(stopDraining);
         await metricsServer?.close();
         await clusterStats.stop();
         await push?.close();

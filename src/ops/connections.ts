@@ -40,6 +40,33 @@ export function listenBacklog(settings: ServerConfig): number {
   return settings.maxConnections > 0 ? Math.min(settings.maxConnections, MAX_LISTEN_BACKLOG) : MAX_LISTEN_BACKLOG;
 }
 
+/** How long a stopping node lets HTTP requests in flight finish once its listener has closed, in milliseconds. */
+export const IN_FLIGHT_WAIT_MS = 2000;
+/** How often a stopping node closes the keep-alive connections that went idle, in milliseconds. */
+const DRAIN_CHECK_MS = 25;
+
+/**
+ * The graceful end of the listener's HTTP connections, started when the node begins to
+ * stop: every connection without a request in flight is closed now and then every
+ * `DRAIN_CHECK_MS` (a keep-alive connection ends as soon as its request is answered; one
+ * that arrives meanwhile gets 503 and `Connection: close`), and whatever is still open
+ * `waitMs` after the listener stopped accepting is cut. Upgraded sockets (WebSockets) are
+ * their door's to close. Returns what stops the checks (once the server has closed).
+ */
+export function drainConnections(server: Server, waitMs: number): () => void {
+  let stoppedAt = 0;
+  const check = (): void => {
+    server.closeIdleConnections();
+    if (server.listening) return;
+    if (stoppedAt === 0) stoppedAt = Date.now();
+    else if (Date.now() - stoppedAt >= waitMs) server.closeAllConnections();
+  };
+  check();
+  const timer = setInterval(check, DRAIN_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** Counts of what the caps refused, for logs and tests. */
 export interface ConnectionLimitStats {
   /** Connections open now. */

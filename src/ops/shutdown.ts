@@ -1,8 +1,11 @@
 /**
- * Process signals. Graceful shutdown on SIGTERM/SIGINT: stop accepting, let in-flight
- * requests finish, close sockets and the backend; exit 1 if that takes longer than the
- * grace period. A second signal exits at once. SIGHUP reloads the config file (the
- * reload logs its own outcome, and a bad file keeps the running config).
+ * Process signals. Graceful shutdown on SIGTERM/SIGINT (`RoomcastApp.close`, described in
+ * docs/operations.md "Stopping a node"): refuse new requests and upgrades (503), close the
+ * doors' sockets and answer their held long-polls, let in-flight requests finish (cut 2 s
+ * after the listener closed), give back leases, deregister, close the backend; exit 0, or
+ * 1 if that takes longer than the grace period. A second signal exits at once. SIGHUP
+ * reloads the config file (the reload logs its own outcome, and a bad file keeps the
+ * running config).
  */
 import type { Logger } from 'pino';
 import type { RoomcastApp } from '../app.ts';

@@ -3,8 +3,9 @@
  * Bayeux 1.0 long-polling endpoint `/api/v1/bayeux` (and `/api/v1/bayeux/*`, where CometD
  * appends `/handshake`, `/connect`, …). See docs/bot-api.md.
  *
- * It owns its clients and their held connects: `preClose` answers every held connect (advice
- * handshake) so shutdown does not wait for long-polls. No JSONP / callback-polling (with
+ * It owns its clients and their held connects: `preClose` answers every held connect, its
+ * own clients' and those it relays to their home on another node (relay.ts), with the
+ * normal connect reply, so a stop neither waits for long-polls nor resets one. No JSONP / callback-polling (with
  * cookie authentication it would be a cross-site script inclusion hole) and no WebSocket
  * transport: a WebSocket probe (Faye sends one) is refused with a plain HTTP error — 404 from
  * the WebSocket gateway's upgrade handler (it serves only /app/{key}), or 400 from the GET
@@ -50,8 +51,11 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
   core.counters.sources.bayeuxHeldPolls = () => registry.countsByApp().held;
   const stopListener = roomsOf(core).onSpaceStopped((spaceId) => void registry.endSpace(spaceId));
 
+  /** Set once the transport exists (below). */
+  let answerRelayedConnects = (): void => {};
   app.addHook('preClose', async () => {
     stopListener();
+    answerRelayedConnects();
     await registry.closeAll();
   });
   app.addHook('onClose', async () => shedder.close());
@@ -91,6 +95,7 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
     });
 
     const transport = createTransport(door, seal, shedder);
+    answerRelayedConnects = transport.answerRelayedConnects;
     // Cookies and session before the body: see transport.ts for the order of checks.
     scope.addHook('onRequest', sealReady);
     scope.addHook('onRequest', transport.authenticate);

@@ -29,12 +29,18 @@
  * acknowledges a batch, so a reply lost with its node is delivered again by the adopter.
  * A channel on which the bot had received nothing yet has no cursor: it resumes live.
  *
+ * **Graceful stop of the receiving node.** `answerHeldConnects` (the door's `preClose`)
+ * answers every relayed `/meta/connect` still held at its home with the normal connect
+ * reply (advice `retry`, interval 0) and aborts the hold at the home, as when a bot goes
+ * away mid-poll: the home keeps the client and its queued events for the bot's next
+ * connect, which another node relays. So the stop never resets a bot's long-poll.
+ *
  * Guarantees: at most one home serves a client at a time while the bus works; a relayed
  * reply the bot never reads is lost unless the bot uses the ack extension (as on one node).
  */
 import { randomBytes } from 'node:crypto';
 import type { BotSession } from '../../core/bot-sessions.ts';
-import type { DoorContext } from './context.ts';
+import { adviceOf, replyTo, type BayeuxMessage, type DoorContext } from './context.ts';
 import type { ClientRecord } from './records.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
@@ -66,11 +72,17 @@ type RelayMessage =
 interface Outgoing {
   accepted: () => void;
   answered: (body: string | null) => void;
+  /** The request's one `/meta/connect` (held at the home), or null for any other request. */
+  readonly connect: BayeuxMessage | null;
+  /** The home node the request was relayed to. */
+  readonly to: string;
 }
 
 export interface Relay {
   /** Serves a request wherever its client lives: here, at its home, or here after adopting it. */
   serve(session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null>;
+  /** Graceful stop: answers every relayed connect held now (see the module comment); synchronous. */
+  answerHeldConnects(): void;
 }
 
 export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
@@ -164,6 +176,8 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
           clearTimeout(acceptTimer);
         },
         answered: (body) => finish(body),
+        connect: heldConnectOf(messages),
+        to,
       });
       send(to, { k: 'req', id, from: home, session, messages, receivedAt });
     });
@@ -212,7 +226,23 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
     return serveHere(session, messages, receivedAt, waiter);
   }
 
-  return { serve };
+  function answerHeldConnects(): void {
+    for (const [id, request] of [...outgoing]) {
+      const connect = request.connect;
+      if (connect === null) continue;
+      send(request.to, { k: 'abort', id });
+      request.answered(JSON.stringify([replyTo(connect, { clientId: connect.clientId, successful: true, advice: adviceOf(door.config) })]));
+    }
+  }
+
+  return { serve, answerHeldConnects };
+}
+
+/** A request that is one `/meta/connect` (a batched connect is never held), or null. */
+function heldConnectOf(messages: readonly unknown[]): BayeuxMessage | null {
+  const [only] = messages;
+  if (messages.length !== 1 || only === null || typeof only !== 'object') return null;
+  return (only as BayeuxMessage).channel === '/meta/connect' ? (only as BayeuxMessage) : null;
 }
 
 /** The client a request is about: the first message's string `clientId` (one request, one client). */

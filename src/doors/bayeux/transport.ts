@@ -74,6 +74,8 @@ export interface Transport {
   authenticate(request: FastifyRequest): Promise<void>;
   /** The POST handler: the Bayeux messages of an authenticated request. */
   handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
+  /** Graceful stop: answers the connects this node relays and that are held at their home (relay.ts). */
+  answerRelayedConnects(): void;
 }
 
 export function createTransport(door: DoorContext, seal: CookieSeal, shedder: LoadShedder): Transport {
@@ -213,7 +215,7 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
   }
 
   const relay = createRelay(door, serveHere);
-  return { authenticate, handle };
+  return { authenticate, handle, answerRelayedConnects: () => relay.answerHeldConnects() };
 
   function keepAlive(sessionId: string, holdMs: number): Promise<void> {
     shedder.noteSession(sessionId, holdMs + sessions.graceMs);

@@ -4,8 +4,12 @@
  * It owns the HTTP server's `upgrade` event (a `ws` WebSocketServer in noServer mode),
  * every connection, and one sweeper timer that pings idle connections and closes silent
  * ones (one timer for all connections, not one per socket). On `preClose` every socket
- * is closed with 4200 ("reconnect now", to another node behind a balancer) and the door
- * waits, briefly, for their clean-up (presence leave) before the core stops.
+ * is closed with 4200 ("reconnect now", to another node behind a balancer), those still
+ * waiting for quota admission too, and the door waits, briefly, for their clean-up
+ * (presence leave) before the core stops. From then until the listener has closed, every
+ * new upgrade is refused with HTTP 503 (a client reconnecting at once to the stopping
+ * node); no upgraded socket is left without an owner, so the server's close never waits
+ * on one.
  *
  * An idle connection costs what it must and little more: ws's events reach its Connection
  * without listener functions of its own (`ConnectionSocket` dispatches them), the
@@ -66,6 +70,8 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   const logger = http.log.child({ module: 'ws' });
   const socketIds = new SocketIdFactory();
   const connections = new Set<Connection>();
+  /** Upgraded sockets whose quota admission is still being asked for (not yet in `connections`). */
+  const admitting = new Set<DoorSocket>();
   /** App id → open connections on this node (metrics; the quota is counted by core.quotas). */
   const perApp = new Map<string, number>();
   core.counters.sources.wsConnections = () => perApp;
@@ -164,11 +170,16 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     }
     // Only what `open` needs is kept while the lease is asked for: the query for protocol 2 alone.
     const v2 = protocolV2(query);
+    admitting.add(ws);
     void admission.then((outcome) => {
-      if (outcome !== 'admitted') refuseOverQuota(ws, app.id, limit, outcome);
-      // The client went away (or the node began to close) while the lease was asked for.
-      else if (ws.readyState !== ws.OPEN || closing) core.quotas.release(app.id);
-      else open(ws, socket, app, v2);
+      // False when preClose has already refused it (RC_ERR_WS_SHUTTING_DOWN).
+      const waiting = admitting.delete(ws);
+      if (outcome !== 'admitted') {
+        if (waiting) refuseOverQuota(ws, app.id, limit, outcome);
+      } else if (!waiting || ws.readyState !== ws.OPEN) {
+        // The node began to close, or the client went away, while the lease was asked for.
+        core.quotas.release(app.id);
+      } else open(ws, socket, app, v2);
     });
   }
 
@@ -264,12 +275,17 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
 
   http.server.on('upgrade', onUpgrade);
 
+  // The upgrade listener stays until the listener has closed: while closing it refuses
+  // (503). Without it Node would hand a new upgrade to any other `upgrade` listener (the
+  // console's traffic counter) and nobody would answer or close that socket.
   http.addHook('preClose', async () => {
     closing = true;
     clearInterval(sweeper);
-    http.server.off('upgrade', onUpgrade);
     const shutdown = createError('RC_ERR_WS_SHUTTING_DOWN');
     for (const connection of connections) connection.close(shutdown);
+    // Refused sockets end by themselves (`refuse` terminates them after SHUTDOWN_WAIT_MS at most).
+    for (const ws of admitting) refuse(ws, shutdown);
+    admitting.clear();
     const deadline = Date.now() + SHUTDOWN_WAIT_MS;
     while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const connection of connections) connection.terminate();
@@ -277,6 +293,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
   });
   http.addHook('onClose', async () => {
     clearInterval(sweeper);
+    http.server.off('upgrade', onUpgrade);
   });
 }
 
@@ -314,7 +331,13 @@ function parseRequestUrl(target: string | undefined): URL | null {
   }
 }
 
+/**
+ * Answers an upgrade with a plain HTTP error and ends the socket; one the client keeps
+ * half-open is destroyed after SHUTDOWN_WAIT_MS (the server's close waits for every socket).
+ */
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.on('error', () => {});
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  const timer = setTimeout(() => socket.destroy(), SHUTDOWN_WAIT_MS).unref();
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -21,34 +21,32 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SLOWEST_FIRST = [
   'test/console/browser.test.ts', // 40 s (builds the console when stale, then Chromium)
   'test/chaos/chaos-short.test.ts', // 34 s
-  'test/webhooks/redis-cluster.test.ts', // 27 s
+  'test/webhooks/redis-cluster.test.ts', // 22 s
   'test/regressions/issue-18-quotas.test.ts', // 21 s
   'test/cluster/bayeux-round-robin.test.ts', // 21 s
   'test/regressions/issue-13-http-hygiene.test.ts', // 18 s
   'test/regressions/issue-12-node-faults.test.ts', // 17 s
   'test/webhooks/cluster.test.ts', // 16 s
   'test/ops/image-steps.test.ts', // 15 s
-  'test/cluster/redis-cluster-failover.test.ts', // 15 s
-  'test/cluster/redis-cluster-clients.test.ts', // 13–16 s
-  'test/cluster/redis-cluster-bus-catchup.test.ts', // 14 s
+  'test/cluster/redis-cluster-failover.test.ts', // 14 s
   'test/cli/basics.test.ts', // 13 s
   'test/fuzz/fuzz.test.ts', // 13 s
+  'test/regressions/issue-12-bus-catchup.test.ts', // 12 s
   'test/webhooks/failover.test.ts', // 12 s
   'test/cli/live.test.ts', // 12 s
-  'test/cluster/redis-sentinel-failover.test.ts', // 12 s
-  'test/regressions/issue-12-bus-catchup.test.ts', // 11 s
+  'test/contract/redis-cluster.test.ts', // 12 s
   'test/cli/admin.test.ts', // 11 s
   'test/regressions/issue-18-backpressure-fanout.test.ts', // 11 s
-  'test/contract/redis-cluster.test.ts', // 11 s
+  'test/cluster/redis-sentinel-failover.test.ts', // 10 s
   'test/regressions/issue-12-one-config-n-nodes.test.ts', // 10 s
   'test/regressions/issue-18-quota-reclaim.test.ts', // 10 s
-  'test/cluster/redis-cluster-reshard.test.ts', // 9 s
   'test/doors/bayeux/session-grace.test.ts', // 9 s
   'test/regressions/issue-18-presence-limit.test.ts', // 8 s
   'test/unit/backends/redis/reconnect.test.ts', // 8 s
   'test/console/cluster.test.ts', // 8 s
   'test/peers/pusher-js-subscription-count.test.ts', // 8 s
   'test/regressions/issue-18-backpressure.test.ts', // 8 s
+  'test/cluster/redis-cluster-bus-catchup.test.ts', // 8 s
   'test/doors/ws/protocol.test.ts', // 8 s
   'test/cluster/push-failover.test.ts', // 7 s
 ];

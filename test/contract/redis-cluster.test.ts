@@ -29,8 +29,8 @@ after(async () => {
 // ioredis leaves a cluster's connect() promise pending for good when its first ready check
 // fails and it reconnects (a node connection closed under the check): start() must go by
 // the connection's `ready`, not that promise, or it sits out 2 × commandTimeoutMs and
-// reports Redis unreachable. Eight starts in a row met that race in most runs.
-test('a backend on a Redis Cluster starts within the command timeout, every time', async () => {
+// warns that Redis is unreachable. Eight starts in a row met that race in most runs.
+test('a backend on a Redis Cluster starts without sitting out its connect bound, every time', async () => {
   for (let round = 1; round <= 8; round++) {
     const warnings: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
@@ -39,8 +39,9 @@ test('a backend on a Redis Cluster starts within the command timeout, every time
       const began = Date.now();
       await backend.start();
       const took = Date.now() - began;
-      assert.ok(took < 2000, `start ${round} took ${took} ms`);
-      assert.deepEqual(warnings, [], `start ${round} logged no warning`);
+      // The bound start() waits for connect() is 2 × commandTimeoutMs (4000 ms here).
+      assert.ok(took < 4000, `start ${round} took ${took} ms`);
+      assert.deepEqual(warnings, [], `start ${round} (${took} ms) logged no warning`);
     } finally {
       await backend.close();
     }

@@ -100,7 +100,7 @@ export const ERRORS = {
   // --- WebSocket gateway (Pusher protocol 7): door-side codes; doors/ws/close-codes.ts maps each to its Pusher code
   RC_ERR_WS_UNKNOWN_APP_KEY: spec(404, 'Not Found', 'no app has key %s'),
   RC_ERR_WS_PROTOCOL_MISSING: spec(400, 'Bad Request', 'the protocol query parameter is missing; connect with ?protocol=7'),
-  RC_ERR_WS_PROTOCOL_UNSUPPORTED: spec(400, 'Bad Request', 'protocol %s is not supported; use 7'),
+  RC_ERR_WS_PROTOCOL_UNSUPPORTED: spec(400, 'Bad Request', 'protocol %s is not supported; use 7 (Pusher) or 2 (7 with the message model)'),
   RC_ERR_WS_OVER_CAPACITY: spec(503, 'Service Unavailable', 'app %s: its connection quota of %s cannot be checked now (the backend is unreachable); reconnect later', true),
   RC_ERR_WS_OVER_QUOTA: spec(403, 'Forbidden', 'app %s is over its connection quota of %s connections across the cluster'),
   RC_ERR_WS_PONG_TIMEOUT: spec(408, 'Request Timeout', 'no activity or pong within %s s after a ping', true),

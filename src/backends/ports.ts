@@ -161,8 +161,12 @@ export interface StreamState {
 export interface MessageLog {
   /** Appends `body` to `stream` and broadcasts it. */
   append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry>;
-  /** Appends several bodies to several streams in order (one round trip where possible). */
-  appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy }[]): Promise<LogEntry[]>;
+  /**
+   * Appends several bodies to several streams in order (one round trip where possible).
+   * An item with `owed` also records, in its own atomic append step, the side effects it
+   * owes (see `OwedEffectLedger`); a backend without a ledger ignores `owed`.
+   */
+  appendMany(items: readonly { stream: string; body: string; retention: RetentionPolicy; owed?: OwedEffects }[]): Promise<LogEntry[]>;
   /** Reads retained entries of a stream in the range. */
   read(stream: string, range: LogRange): Promise<LogEntry[]>;
   /** Reads one retained entry, or null when it was never written or is no longer retained. */
@@ -184,6 +188,50 @@ export interface MessageLog {
    * counter), nothing is dropped and the result is -1, checked in the same atomic step.
    */
   dropBefore(stream: string, before: LogBound): Promise<number>;
+}
+
+/**
+ * A side effect a stored message owes once it is acknowledged: the admission of its
+ * `extras.push` (`push`), the recording of its message webhook event (`webhook`).
+ */
+export type EffectKind = 'push' | 'webhook';
+
+/** The side effects an append owes, and who owes them. */
+export interface OwedEffects {
+  /** The registration (process incarnation, core/membership.ts) that appends and owes them. */
+  readonly owner: string;
+  readonly kinds: readonly EffectKind[];
+}
+
+/** One side effect still owed: its kind and the entry that owes it. */
+export interface OwedEntry {
+  readonly kind: EffectKind;
+  readonly stream: string;
+  readonly entry: LogEntry;
+}
+
+/**
+ * Optional capability: the side effects owed by appended messages, a transactional
+ * outbox for the push admission and the webhook recording that follow a publish.
+ *
+ * Guarantees:
+ * - An append with `owed` (MessageLog.appendMany) stores one marker per kind in the same
+ *   atomic step as the entry, holding the entry itself (epoch, seq, time, body): an
+ *   acknowledged append has its markers until they are settled, whatever the stream's
+ *   retention keeps of the entry.
+ * - A marker is removed only by settling it: `settle` here, or an outbox append of an item
+ *   that names it (`OutboxAppendItem.settles`), which records the item only when the marker
+ *   was still there, in the same atomic step. So a marker settled once is never settled
+ *   again, and its webhook items are recorded at most once whoever settles it.
+ * - `owedBy` lists every marker an owner left (across all shards), for whoever takes over
+ *   a dead owner's duties (its reaper, core/owed-effects.ts).
+ * - Markers carry no TTL: a marker lives until settled.
+ */
+export interface OwedEffectLedger {
+  /** Removes an owed marker; true when it was still owed (this call settled it). */
+  settle(owner: string, kind: EffectKind, stream: string, seq: number): Promise<boolean>;
+  /** Every marker `owner` left, in no particular order. */
+  owedBy(owner: string): Promise<OwedEntry[]>;
 }
 
 /** A bound for `MessageLog.dropBefore`: a seq, or a time in milliseconds since the epoch. */
@@ -351,9 +399,11 @@ export interface MessageCommit {
    * Bodies appended to the message's stream in order, exactly as `MessageLog.append`
    * would (same seq counter, retention and broadcast). `version` entries are also added
    * to the document's versions, `annotation` entries to its annotations; `event` entries
-   * are only published (summary updates, annotation deletes).
+   * are only published (summary updates, annotation deletes). An append with `owed`
+   * stores its owed-effect markers in the same step, as `MessageLog.appendMany` does
+   * (every `owed` of one commit names the same owner; a backend without a ledger ignores it).
    */
-  readonly appends: readonly { readonly body: string; readonly role: MessageAppendRole }[];
+  readonly appends: readonly { readonly body: string; readonly role: MessageAppendRole; readonly owed?: OwedEffects }[];
   /** Seqs of annotations to drop from the document (deletes, replaced annotations). */
   readonly removeAnnotations?: readonly number[];
   /** Replaces the stored summary when given. */
@@ -535,6 +585,13 @@ export interface OutboxAppendItem {
    * in that stream's part. Not needed for a lane named with its part (as `drains` return it).
    */
   readonly stream?: string;
+  /**
+   * The owed `webhook` marker this item settles (OwedEffectLedger): the item is recorded
+   * only when the marker is still owed, and the marker is removed in the same atomic step
+   * (items of one call that name one marker are recorded together, or none). `stream`
+   * must be the marker's stream.
+   */
+  readonly settles?: { readonly owner: string; readonly stream: string; readonly seq: number };
 }
 
 /** A lane that just got items and has no drain scheduled for its current epoch. */
@@ -760,6 +817,11 @@ export interface Backend {
    * before it supports them; the core answers `RC_ERR_MESSAGES_UNSUPPORTED` without it.
    */
   readonly messages?: MessageStore;
+  /**
+   * The side effects owed by appended messages (redis). Absent on memory: a memory
+   * backend dies with its only node, so there is nobody left to owe anything to.
+   */
+  readonly owed?: OwedEffectLedger;
   /** Outbox lanes and announced state for webhooks. Optional: without it webhooks are refused at start-up. */
   readonly outbox?: OutboxStore;
   /**

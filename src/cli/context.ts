@@ -68,7 +68,12 @@ export interface AppCredentials {
   readonly ca?: string;
 }
 
-function configFile(options: GlobalOptions, env: NodeJS.ProcessEnv): Config | undefined {
+/**
+ * The config file every command falls back to: --config, else ROOMCAST_CONFIG, else
+ * config/default.json when present (relative to the working folder). An explicit file
+ * that does not load is a usage error; an implicit default that does not load is ignored.
+ */
+export function cliConfig(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Config | undefined {
   const explicit = options.config ?? (env.ROOMCAST_CONFIG || undefined);
   const path = explicit ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
   if (path === undefined) return undefined;
@@ -89,7 +94,7 @@ function urlFromConfig(config: Config): string {
 
 /** Resolves the target from flags, env and the config file (in that order of precedence). */
 export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Target {
-  const config = configFile(options, env);
+  const config = cliConfig(options, env);
   const appId = options.app ?? (env.ROOMCAST_APP_ID || undefined);
   const app = config === undefined ? undefined : appId === undefined ? config.apps[0] : config.apps.find((candidate) => candidate.id === appId);
   const caPath = options.ca ?? (env.ROOMCAST_CA || undefined) ?? config?.server.tls?.ca;

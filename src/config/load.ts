@@ -101,11 +101,28 @@ export function checkConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): ConfigCh
 
 /**
  * A short fingerprint of an effective config (defaults filled, env applied): the first 16
- * hex digits of SHA-256 over its JSON with keys sorted. Nodes of one deployment that
- * report different hashes in `/stats` run different configs.
+ * hex digits of SHA-256 over its JSON with keys sorted, leaving out the settings that
+ * are one node's own (PER_NODE_SETTINGS: where it listens, its id). Nodes of one
+ * deployment that report different hashes in `/stats` run different configs; nodes
+ * that differ only in those settings report the same hash.
  */
 export function configHash(config: Config): string {
-  return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(withoutPerNodeSettings(config))).digest('hex').slice(0, 16);
+}
+
+/** The settings `configHash` leaves out: each node may set them differently (section → keys). */
+export const PER_NODE_SETTINGS = { server: ['host', 'port', 'httpPort'], metrics: ['port'], node: ['id'] } as const;
+
+function withoutPerNodeSettings(config: Config): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...config };
+  for (const [section, keys] of Object.entries(PER_NODE_SETTINGS)) {
+    const values = copy[section];
+    if (values === null || typeof values !== 'object') continue;
+    const trimmed: Record<string, unknown> = { ...(values as Record<string, unknown>) };
+    for (const key of keys) delete trimmed[key];
+    copy[section] = trimmed;
+  }
+  return copy;
 }
 
 function canonicalJson(value: unknown): string {

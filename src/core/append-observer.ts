@@ -5,14 +5,17 @@
  * it. The core hands this view to the modules that append, so none of them has to
  * remember to report; everything else passes through unchanged.
  */
-import type { Backend, LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../backends/ports.ts';
+import type { Backend, LogBound, LogEntry, LogRange, MessageCommit, MessageLog, OwedEffects, RetentionPolicy, StreamState } from '../backends/ports.ts';
 import type { MessageRecord } from './types.ts';
 
 /**
  * Told each confirmed append. `record`, when given, is the object the one entry's body
  * encodes (the appender had it in hand), so a listener need not parse the body again.
  */
-export type AppendListener = (stream: string, entries: readonly LogEntry[], record?: MessageRecord) => void;
+export type AppendListener = (stream: string, entries: readonly LogEntry[], record?: MessageRecord, owed?: readonly (OwedEffects | undefined)[]) => void;
+
+/** The side effects an appended body owes (see OwedEffectLedger), or undefined. */
+export type OwedOfBody = (stream: string, body: string) => OwedEffects | undefined;
 
 /** An item of `appendMany`; an appender that has the record its body encodes may pass it along for the listener. */
 export interface AppendItem {
@@ -20,18 +23,31 @@ export interface AppendItem {
   readonly body: string;
   readonly retention: RetentionPolicy;
   readonly record?: MessageRecord;
+  /** The side effects this append owes (see OwedEffectLedger). */
+  readonly owed?: OwedEffects;
 }
 
-/** The backend, with its log's and message store's appends reported to `listener`. */
-export function observeAppends(backend: Backend, listener: AppendListener): Backend {
+/**
+ * The backend, with its log's and message store's appends reported to `listener`. With
+ * `owedOf`, each body a message-store commit appends is asked what it owes, and the
+ * commit stores those markers with it (MessageCommit.appends' `owed`); the listener is
+ * told them, per entry.
+ */
+export function observeAppends(backend: Backend, listener: AppendListener, owedOf?: OwedOfBody): Backend {
   const log = new ObservedLog(backend.log, listener);
   const messages =
     backend.messages === undefined
       ? undefined
       : intercept(backend.messages, {
           commit: (original) => async (...args: unknown[]) => {
-            const entries = (await original(...args)) as LogEntry[] | null;
-            if (entries !== null) listener(args[0] as string, entries);
+            const [stream, seq] = args as [string, number];
+            let change = args[2] as MessageCommit;
+            const owed = owedOf === undefined ? undefined : change.appends.map((append) => owedOf(stream, append.body));
+            if (owed !== undefined && owed.some((item) => item !== undefined)) {
+              change = { ...change, appends: change.appends.map((append, i) => (owed[i] === undefined ? append : { ...append, owed: owed[i] })) };
+            }
+            const entries = (await original(stream, seq, change)) as LogEntry[] | null;
+            if (entries !== null) listener(stream, entries, undefined, owed);
             return entries;
           },
         });

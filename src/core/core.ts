@@ -13,11 +13,13 @@
  * - `flow-control.ts`: connection quotas, REST rates and publisher backpressure;
  * - `interest.ts`: bus holds for node-wide consumers;
  * - `publishing.ts`: the publish path, and the report of every append to the observers;
+ * - `owed-effects.ts`: the side effects a publish owes (push, webhook), stored with its
+ *   append, and their take-over by whoever reaps a dead registration;
  * - `observers.ts`, `counters.ts`: what this node did, for webhooks and metrics.
  */
 import type { Logger } from 'pino';
 import type { AppConfig, Config } from '../config/schema.ts';
-import type { Backend } from '../backends/ports.ts';
+import type { Backend, OwedEffectLedger } from '../backends/ports.ts';
 import { Annotations } from './annotations.ts';
 import { AppRegistry } from './apps.ts';
 import { BusInbound, type MessageListener } from './bus-inbound.ts';
@@ -28,7 +30,8 @@ import { countersOf, type NodeCounters } from './counters.ts';
 import { ChannelHistory } from './history.ts';
 import { LocalHub } from './hub.ts';
 import { fingerprintOf, runIdempotent, type IdempotentOutcome } from './idempotency.ts';
-import { NodeMembership } from './membership.ts';
+import { NodeMembership, type MembershipOptions } from './membership.ts';
+import { owesAnything, takeOverOwed } from './owed-effects.ts';
 import { Registrants, type Registrant } from './registrants.ts';
 import { CoreObservers } from './observers.ts';
 import { OnlineUsers } from './online-users.ts';
@@ -110,7 +113,7 @@ export class Core {
     this.counters.sources.localChannels = () => this.hub.figuresByApp();
     this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
     const { observers, counters, inbound, sendSignal } = this;
-    this.publishing = new Publishing({ backend, observers, counters, rememberOwnRecord: inbound.rememberOwnRecord, sendSignal });
+    this.publishing = new Publishing({ backend, observers, counters, rememberOwnRecord: inbound.rememberOwnRecord, sendSignal, owner: () => this.membership.registrationId });
     this.history = new ChannelHistory(backend);
     this.messages = new VersionedMessages(this.publishing.appending);
     this.annotations = new Annotations(this.publishing.appending);
@@ -154,10 +157,22 @@ export class Core {
       counters: this.counters,
       entriesRemoved: () => this.observers.notify('entriesRemoved'),
       countsChanged: (streams) => this.countsChanged(streams),
+      ...(backend.owed === undefined ? {} : this.owedHooks(backend.owed, logger)),
       logger,
     });
     backend.bus.setHandler(this.turns.onBusMessage);
     this.inbound.onResumed(() => void resyncPresence(this.hub, (appId, channel) => this.presence.members(appId, channel), logger));
+  }
+
+  /** The membership's hooks for owed side effects (owed-effects.ts). */
+  private owedHooks(ledger: OwedEffectLedger, logger: Logger): Pick<MembershipOptions, 'takeOverOwed' | 'owesAnything'> {
+    return {
+      takeOverOwed: async (registration) => {
+        const taken = await takeOverOwed(ledger, this.observers, registration);
+        if (taken > 0) logger.warn({ registration, messages: taken }, 'took over the side effects a removed registration still owed');
+      },
+      owesAnything: (registration) => owesAnything(ledger, registration),
+    };
   }
 
   get config(): Config {

@@ -24,6 +24,11 @@
  * reaped by its peers. A renewal that finds the registration absent (claimed meanwhile)
  * makes the next beat register again, as the beat's own renewal would have.
  *
+ * Owed side effects: the reaper of a registration also takes over the side effects its
+ * appends still owe (a push admission, a message webhook: owed-effects.ts), within the
+ * same reap, so a dead node's are taken over within one TTL (plus one heartbeat) of its
+ * death. A reap whose take-over failed lists the registration again, like any failed reap.
+ *
  * Re-registration: a node whose registration is gone while it still runs (it was frozen
  * past `node.heartbeatTtlMs` by SIGSTOP or a long pause, or partitioned, and was
  * reaped; or the store lost its data) learns it from its next heartbeat (the registry
@@ -77,6 +82,13 @@ export interface MembershipOptions {
   readonly counters?: NodeCounters;
   /** Told after a registration's entries were removed (a dead one's, or this node's own at stop). */
   readonly entriesRemoved?: () => void;
+  /**
+   * Takes over the side effects a removed registration still owes (owed-effects.ts);
+   * rejects when some could not be settled (the reap then counts as failed and is tried again).
+   */
+  readonly takeOverOwed?: (registration: string) => Promise<void>;
+  /** True when a registration still owes side effects: a stopping node then leaves it to be reaped rather than forgotten. */
+  readonly owesAnything?: (registration: string) => Promise<boolean>;
   /** Told the channels (stream keys) whose subscription totals a removed registration changed. */
   readonly countsChanged?: (streams: readonly string[]) => void;
   readonly logger: Logger;
@@ -141,7 +153,11 @@ export class NodeMembership {
       await backend.occupancy.removeNode(registration);
       await this.options.announceDepartures(left);
       this.options.entriesRemoved?.();
-      await backend.nodes.forget(registration);
+      // Side effects still owed (an admission or recording that has not finished, or that
+      // failed) are left to a peer: listed as already expired, the registration is reaped
+      // and its owed effects taken over, instead of forgotten with them.
+      if ((await this.options.owesAnything?.(registration)) === true) await backend.nodes.heartbeat(registration, 1);
+      else await backend.nodes.forget(registration);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not deregister this node; peers will reap it after the heartbeat TTL');
     }
@@ -244,5 +260,6 @@ export class NodeMembership {
     await this.options.announceDepartures(left);
     this.options.entriesRemoved?.();
     if (changed.length > 0) this.options.countsChanged?.(changed);
+    await this.options.takeOverOwed?.(registration);
   }
 }

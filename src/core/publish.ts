@@ -3,7 +3,7 @@
  * append per channel (serial + history + broadcast in one backend step).
  */
 import type { AppConfig } from '../config/schema.ts';
-import type { MessageLog, RetentionPolicy } from '../backends/ports.ts';
+import type { MessageLog, OwedEffects, RetentionPolicy } from '../backends/ports.ts';
 import { assertChannelName, streamKey } from './channels.ts';
 import { createError } from '../errors.ts';
 import { serialOf } from './serials.ts';
@@ -142,6 +142,9 @@ export interface PublishItem extends AppendItem {
   readonly record: MessageRecord;
 }
 
+/** The side effects a publish item owes (for the append to store with it), or undefined. */
+export type OwedOf = (appId: string, channel: string, record: MessageRecord) => OwedEffects | undefined;
+
 /**
  * Told a publish's outcome once stored, in the step that builds it: `published` per input,
  * `items` (with their records) and `published.flat()` in the same order. What it returns is
@@ -168,6 +171,8 @@ export function publishEvents<R>(
   inputs: readonly PublishInput[],
   onRecord: ((body: string, record: MessageRecord) => void) | undefined,
   onPublished: OnPublished<R>,
+  /** The side effects an item owes, stored with it (see OwedEffectLedger); undefined: none. */
+  owedOf?: OwedOf,
 ): Promise<R>;
 export function publishEvents<R>(
   log: MessageLog,
@@ -175,6 +180,7 @@ export function publishEvents<R>(
   inputs: readonly PublishInput[],
   onRecord?: (body: string, record: MessageRecord) => void,
   onPublished?: OnPublished<R>,
+  owedOf?: OwedOf,
 ): Promise<R | PublishedMessage[][]> {
   const retention = retentionOf(app);
   // Each item carries its record: observers get it without parsing the body.
@@ -183,7 +189,10 @@ export function publishEvents<R>(
     const record = recordOf(input, dataOf(app, input));
     const body = JSON.stringify(record);
     onRecord?.(body, record);
-    for (const channel of input.channels) items.push({ stream: streamKey(app.id, channel), body, retention, channel, record });
+    for (const channel of input.channels) {
+      const owed = owedOf?.(app.id, channel, record);
+      items.push(owed === undefined ? { stream: streamKey(app.id, channel), body, retention, channel, record } : { stream: streamKey(app.id, channel), body, retention, channel, record, owed });
+    }
   }
   return log.appendMany(items).then((entries) => {
     const out: PublishedMessage[][] = [];

@@ -18,22 +18,30 @@
  *   own appends in the step that builds its result, with the same serial strings the
  *   caller gets (each built once); other modules append through `appending`.
  *
+ * - On a backend with an owed-effects ledger (redis), a publish whose observers will owe
+ *   side effects for it (`CoreObserver.owes`: an `extras.push` admission, a message
+ *   webhook) stores markers of them in the append's own atomic step, and reports the
+ *   append with `owed`; the observers settle them (core/owed-effects.ts). A publish no
+ *   observer owes anything for sends exactly the append it would without a ledger. The
+ *   same holds for the bodies a message-store commit appends (updates, deletes,
+ *   annotations), asked through the appending view.
+ *
  * Who owns what: this module owns the appending view of the backend (`appending`), the
  * published counters per app and door, and the report of appends to the observers. The
  * bus echo of this node's own records belongs to the bus inbound (`rememberOwnRecord`);
  * validation and the stored record belong to publish.ts and ephemeral.ts.
  */
 import type { AppConfig } from '../config/schema.ts';
-import type { Backend, LogEntry } from '../backends/ports.ts';
+import type { Backend, LogEntry, OwedEffects } from '../backends/ports.ts';
 import { createErrorWith } from '../errors.ts';
-import { observeAppends } from './append-observer.ts';
+import { observeAppends, type OwedOfBody } from './append-observer.ts';
 import { parseStreamKey } from './channels.ts';
 import type { NodeCounters } from './counters.ts';
 import { isEphemeral, publishEphemeral, validateEphemeral } from './ephemeral.ts';
 import type { CoreObservers } from './observers.ts';
 import { isCompanionStream } from './presence-history.ts';
-import { publishEvents, validateEvent, type PublishInput, type PublishItem, type PublishedMessage } from './publish.ts';
-import { serialOf } from './serials.ts';
+import { publishEvents, validateEvent, type OwedOf, type PublishInput, type PublishItem, type PublishedMessage } from './publish.ts';
+import { parseSerial, serialOf } from './serials.ts';
 import type { SignalSender } from './signals.ts';
 import type { MessageRecord, Origin } from './types.ts';
 
@@ -55,6 +63,8 @@ export interface PublishingOptions {
   /** Told each stored body and the record it encodes, before the append (the bus inbound's own records). */
   readonly rememberOwnRecord: (body: string, record: MessageRecord) => void;
   readonly sendSignal: SignalSender;
+  /** The registration this node's entries are stored under now (the owner of what its appends owe). */
+  readonly owner: () => string;
 }
 
 export class Publishing {
@@ -65,6 +75,11 @@ export class Publishing {
   private readonly counters: NodeCounters;
   private readonly rememberOwnRecord: (body: string, record: MessageRecord) => void;
   private readonly sendSignal: SignalSender;
+  /**
+   * The side effects a publish item owes (asked of the observers), on a backend with an
+   * owed-effects ledger; undefined otherwise, so the memory backend's publishes ask nothing.
+   */
+  private readonly owedOf: OwedOf | undefined;
 
   constructor(options: PublishingOptions) {
     this.backend = options.backend;
@@ -72,7 +87,29 @@ export class Publishing {
     this.counters = options.counters;
     this.rememberOwnRecord = options.rememberOwnRecord;
     this.sendSignal = options.sendSignal;
-    this.appending = observeAppends(options.backend, this.onAppended);
+    const { owner, observers } = options;
+    this.owedOf =
+      options.backend.owed === undefined
+        ? undefined
+        : (appId, channel, record) => {
+            const kinds = observers.owedKinds(appId, channel, record);
+            return kinds === null ? undefined : { owner: owner(), kinds };
+          };
+    this.appending = observeAppends(options.backend, this.onAppended, this.owedOf === undefined ? undefined : this.owedOfBody(this.owedOf));
+  }
+
+  /** What a body appended by a message-store commit owes (its record parsed: commits are not the publish path). */
+  private owedOfBody(owedOf: OwedOf): OwedOfBody {
+    return (stream, body) => {
+      if (isCompanionStream(stream)) return undefined;
+      const { appId, channel } = parseStreamKey(stream);
+      if (!this.observers.wantsMessages(appId)) return undefined;
+      try {
+        return owedOf(appId, channel, JSON.parse(body) as MessageRecord);
+      } catch {
+        return undefined;
+      }
+    };
   }
 
   /**
@@ -97,8 +134,8 @@ export class Publishing {
     try {
       // Appended to the backend's own log, not the appending view: the observers are told
       // (and the count taken) in publishEvents' own step, with the serials it built.
-      if (shape === undefined) return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, this.storedAndCounted);
-      return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, (...args) => shape(this.storedAndCounted(...args)));
+      if (shape === undefined) return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, this.storedAndCounted, this.owedOf);
+      return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, (...args) => shape(this.storedAndCounted(...args)), this.owedOf);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -115,7 +152,13 @@ export class Publishing {
       for (const message of group) {
         const item = items[index++]!;
         if (isCompanionStream(item.stream)) continue;
-        this.observers.notify('messageAppended', { appId: app.id, channel: message.channel, serial: message.serial, time: message.time, record: item.record });
+        const { owed } = item;
+        if (owed === undefined) {
+          this.observers.notify('messageAppended', { appId: app.id, channel: message.channel, serial: message.serial, time: message.time, record: item.record });
+          continue;
+        }
+        const ref = { owner: owed.owner, stream: item.stream, seq: parseSerial(message.serial)!.seq, kinds: owed.kinds };
+        this.observers.notify('messageAppended', { appId: app.id, channel: message.channel, serial: message.serial, time: message.time, record: item.record, owed: ref });
       }
     }
     return messages;
@@ -140,7 +183,7 @@ export class Publishing {
     const stored = inputs.filter((input) => !isEphemeral(input));
     // Validated up front, so a bad stored event fails the call before anything is broadcast.
     for (const input of inputs) (isEphemeral(input) ? validateEphemeral : validateEvent)(app, input);
-    const published = stored.length > 0 ? await publishEvents(this.backend.log, app, stored, this.rememberOwnRecord, this.stored) : [];
+    const published = stored.length > 0 ? await publishEvents(this.backend.log, app, stored, this.rememberOwnRecord, this.stored, this.owedOf) : [];
     let next = 0;
     const out: PublishedMessage[][] = [];
     for (const input of inputs) {
@@ -150,11 +193,11 @@ export class Publishing {
   }
 
   /** Reports an append another module made (messages, annotations) to the observers that want its app's messages. */
-  private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord): void => {
+  private readonly onAppended = (stream: string, entries: readonly LogEntry[], known?: MessageRecord, owed?: readonly (OwedEffects | undefined)[]): void => {
     if (isCompanionStream(stream)) return;
     const { appId, channel } = parseStreamKey(stream);
     if (!this.observers.wantsMessages(appId)) return;
-    for (const entry of entries) {
+    for (const [index, entry] of entries.entries()) {
       let record: MessageRecord;
       if (known !== undefined && entries.length === 1) {
         record = known;
@@ -165,7 +208,10 @@ export class Publishing {
           continue;
         }
       }
-      this.observers.notify('messageAppended', { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record });
+      const effects = owed?.[index];
+      const message = { appId, channel, serial: serialOf(entry.epoch, entry.seq), time: entry.time, record };
+      if (effects === undefined) this.observers.notify('messageAppended', message);
+      else this.observers.notify('messageAppended', { ...message, owed: { owner: effects.owner, stream, seq: entry.seq, kinds: effects.kinds } });
     }
   };
 }

@@ -5,7 +5,7 @@
  * validation, 404) are mapped into the catalogue here, so clients see one vocabulary.
  */
 import type { Duplex } from 'node:stream';
-import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../errors.ts';
 import { OutageLog } from './outage-log.ts';
 
@@ -95,9 +95,29 @@ export function replyWithError(thrown: unknown, request: FastifyRequest, reply: 
   return reply.code(error.status).type('application/json; charset=utf-8').send(errorBody(error, request.id));
 }
 
-/** Fastify not-found handler in the common format. */
+/**
+ * The methods some route of this server answers for `url`, in Fastify's method order
+ * (HEAD wherever GET is: Fastify adds it). Asks the router itself, so every route of
+ * every door counts, whatever registered it. Empty when no route matches the path.
+ */
+export function allowedMethods(server: FastifyInstance, url: string): string[] {
+  return server.supportedMethods.filter((method) => server.findRoute({ method: method as HTTPMethods, url }) !== null);
+}
+
+/**
+ * Fastify not-found handler in the common format. No route for this method: when the
+ * path has routes for other methods, 405 RC_ERR_HTTP_METHOD_NOT_ALLOWED with `Allow`
+ * listing them; else 404 RC_ERR_HTTP_NOT_FOUND. It runs before any door's hooks (the
+ * REST signature, the console session), so a wrong method is told so whoever asks.
+ */
 export function replyNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return replyWithError(createError('RC_ERR_HTTP_NOT_FOUND', request.method, request.url.split('?')[0]), request, reply);
+  const path = request.url.split('?')[0] ?? '/';
+  const allowed = allowedMethods(request.server, path);
+  if (allowed.length > 0) {
+    void reply.header('Allow', allowed.join(', '));
+    return replyWithError(createError('RC_ERR_HTTP_METHOD_NOT_ALLOWED', request.method, allowed.join(', ')), request, reply);
+  }
+  return replyWithError(createError('RC_ERR_HTTP_NOT_FOUND', request.method, path), request, reply);
 }
 
 /**

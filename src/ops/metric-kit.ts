@@ -7,7 +7,8 @@ import type { Metric, Registry } from 'prom-client';
 import type { HistogramSnapshot } from '../backends/ports.ts';
 import { Buckets } from '../core/counters.ts';
 
-type Labels = Readonly<Record<string, string>>;
+/** A series's label names and values. */
+export type Labels = Readonly<Record<string, string>>;
 
 /** One series of a computed metric. */
 export interface Series {
@@ -57,6 +58,33 @@ export function computedHistogram(registry: Registry, name: string, help: string
     },
   };
   registry.registerMetric(metric as unknown as Metric);
+}
+
+/**
+ * A gauge's reader that never drops a series: a label set `read` yielded once, or one of
+ * `always()` (e.g. every configured app), is exported at 0 while `read` does not yield it.
+ * Sources drop a key when its count reaches zero; without this the series would vanish
+ * from `/metrics` instead of reading 0 (dashboards show no data, `== 0` alerts never
+ * fire). The remembered label sets are bounded by the caller's labels (apps).
+ */
+export function keepingZeros(read: () => Iterable<Series>, always: () => Iterable<Labels> = () => []): () => Series[] {
+  const seen = new Map<string, Labels>();
+  const keyOf = (labels: Labels): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return () => {
+    const series = [...read()];
+    const present = new Set<string>();
+    for (const { labels } of series) {
+      const key = keyOf(labels);
+      present.add(key);
+      if (!seen.has(key)) seen.set(key, labels);
+    }
+    for (const labels of always()) {
+      const key = keyOf(labels);
+      if (!seen.has(key)) seen.set(key, labels);
+    }
+    for (const [key, labels] of seen) if (!present.has(key)) series.push({ labels, value: 0 });
+    return series;
+  };
 }
 
 /** Series of a per-app (or per-key) map: `{ [label]: key }`. */

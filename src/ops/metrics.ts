@@ -18,11 +18,12 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type LabelValues } fro
 import type { Core } from '../core/core.ts';
 import type { HistogramSnapshot } from '../backends/ports.ts';
 import { Buckets, countersOf, LATENCY_BUCKETS_SEC } from '../core/counters.ts';
+import { replyNotFound, replyWithError } from '../doors/http-errors.ts';
 import { loopWatchOf } from '../doors/loop-watch.ts';
 import type { PushService } from '../push/service.ts';
 import type { WebhookService } from '../webhooks/service.ts';
 import { onEveryReply } from './response-hook.ts';
-import { computedHistogram, computedMetric, HistogramTally, pairSeriesOf, seriesOf, type Series } from './metric-kit.ts';
+import { computedHistogram, computedMetric, HistogramTally, keepingZeros, pairSeriesOf, seriesOf, type Labels, type Series } from './metric-kit.ts';
 
 /** REST request duration buckets, in seconds. */
 const REQUEST_BUCKETS_SEC = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -80,15 +81,18 @@ export function installMetrics(http: FastifyInstance, core: Core): Metrics {
   });
 
   // Connections, channels, messages (this node).
-  computedMetric(registry, 'roomcast_ws_connections', 'Open WebSocket connections on this node', 'gauge', () => seriesOf(counters.gauge('wsConnections'), 'app'));
-  computedMetric(registry, 'roomcast_bayeux_sessions', 'Bayeux clients (bot sessions) connected to this node', 'gauge', () => seriesOf(counters.gauge('bayeuxSessions'), 'app'));
-  computedMetric(registry, 'roomcast_bayeux_held_polls', 'Bayeux /meta/connect long-polls held open on this node', 'gauge', () => seriesOf(counters.gauge('bayeuxHeldPolls'), 'app'));
+  // Per-app gauges read 0, not nothing, for every configured app and every app once seen (metric-kit.ts keepingZeros).
+  const everyApp = (): Labels[] => core.apps.all().map((app) => ({ app: app.id }));
+  const appGauge = (read: () => Iterable<Series>): (() => Series[]) => keepingZeros(read, everyApp);
+  computedMetric(registry, 'roomcast_ws_connections', 'Open WebSocket connections on this node', 'gauge', appGauge(() => seriesOf(counters.gauge('wsConnections'), 'app')));
+  computedMetric(registry, 'roomcast_bayeux_sessions', 'Bayeux clients (bot sessions) connected to this node', 'gauge', appGauge(() => seriesOf(counters.gauge('bayeuxSessions'), 'app')));
+  computedMetric(registry, 'roomcast_bayeux_held_polls', 'Bayeux /meta/connect long-polls held open on this node', 'gauge', appGauge(() => seriesOf(counters.gauge('bayeuxHeldPolls'), 'app')));
   computedMetric(registry, 'roomcast_ws_connections_opened_total', 'WebSocket connections accepted by this node', 'counter', () => seriesOf(counters.wsOpened.entries(), 'app'));
   computedMetric(registry, 'roomcast_ws_connections_closed_total', 'WebSocket connections closed on this node, by close code', 'counter', () => pairSeriesOf(counters.wsClosed.entries(), 'app', 'code'));
   const local = (field: 'channels' | 'subscriptions' | 'presenceMembers'): Series[] => [...counters.localChannels()].map(([app, figures]) => ({ labels: { app }, value: figures[field] }));
-  computedMetric(registry, 'roomcast_subscriptions', "This node's channel subscriptions (the cluster's total is the sum over nodes)", 'gauge', () => local('subscriptions'));
-  computedMetric(registry, 'roomcast_local_channels', 'Channels with at least one subscriber on this node', 'gauge', () => local('channels'));
-  computedMetric(registry, 'roomcast_presence_members', "This node's presence memberships (connections in presence channels)", 'gauge', () => local('presenceMembers'));
+  computedMetric(registry, 'roomcast_subscriptions', "This node's channel subscriptions (the cluster's total is the sum over nodes)", 'gauge', appGauge(() => local('subscriptions')));
+  computedMetric(registry, 'roomcast_local_channels', 'Channels with at least one subscriber on this node', 'gauge', appGauge(() => local('channels')));
+  computedMetric(registry, 'roomcast_presence_members', "This node's presence memberships (connections in presence channels)", 'gauge', appGauge(() => local('presenceMembers')));
   computedMetric(registry, 'roomcast_messages_published_total', 'Channel messages this node published (one per channel), by front door', 'counter', () => pairSeriesOf(counters.published.entries(), 'app', 'door'));
   const received = new LabelTally<'app'>();
   new Counter({
@@ -164,6 +168,9 @@ export async function listenMetrics(metrics: Metrics, core: Core): Promise<Fasti
   const { port } = core.config.metrics;
   if (port === 0) return null;
   const server = fastify({ logger: false });
+  // The common error format, 405 with `Allow` included, as on the main port.
+  server.setErrorHandler(replyWithError);
+  server.setNotFoundHandler(replyNotFound);
   server.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   await server.listen({ host: core.config.server.host, port });
   return server;

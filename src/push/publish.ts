@@ -86,6 +86,35 @@ export async function admitPlan(deps: AdmissionDeps, appId: string, plan: Publis
   return publishId;
 }
 
+/**
+ * Admits a fixed id for an admitter that died (a reaper taking over an `extras.push` its
+ * dead publisher owed; core/owed-effects.ts), whatever the dead one got done:
+ * - nothing: admitted here;
+ * - the claim only (no `base` in the status yet: it never initialised): the claim is
+ *   released and the id admitted here;
+ * - the status initialised: the body is stored when missing, and the expand job enqueued
+ *   under its id, a no-op when the job exists or already ran (the queue keeps finished
+ *   ids for an hour; a take-over comes within a heartbeat TTL).
+ * So the publish is admitted once whichever step the dead admitter reached. A claim taken
+ * again between the release and the admission belongs to whoever took it.
+ */
+export async function resumeAdmission(deps: AdmissionDeps, appId: string, plan: PublishPlan, publishId: string): Promise<void> {
+  if ((await admitPlan(deps, appId, plan, publishId)) !== null) return;
+  if ((await deps.statuses.base(appId, publishId)) === null) {
+    await deps.statuses.release(appId, publishId);
+    await admitPlan(deps, appId, plan, publishId);
+    return;
+  }
+  const key = pushKeys.publish(appId, publishId);
+  if ((await deps.hashes.get(key, 'body')) === null) {
+    const stored: StoredPublish = { publishId, appId, recipients: plan.recipients, notifications: plan.notifications, notBefore: plan.notBefore, expiresAt: plan.expiresAt, createdAt: deps.now() };
+    await deps.hashes.set(key, 'body', JSON.stringify(stored));
+    await deps.hashes.expire(key, deps.config.statusTtlSec * 1000);
+  }
+  const job: ExpandJob = { kind: 'expand', appId, publishId };
+  await deps.queue.enqueue([{ id: jobIds.expand(appId, publishId), data: JSON.stringify(job), delayMs: Math.max(0, plan.notBefore - deps.now()) }]);
+}
+
 async function storeAndEnqueue(deps: AdmissionDeps, appId: string, publishId: string, plan: PublishPlan, now: number, jobId: string): Promise<void> {
   await deps.statuses.initialise(appId, publishId, plan.notBefore > now ? 'scheduled' : 'queued', plan.notBefore, plan.expiresAt);
   const stored: StoredPublish = {

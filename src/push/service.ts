@@ -9,8 +9,8 @@ import type { Logger } from 'pino';
 import type { HashStore, JobQueue } from '../backends/ports.ts';
 import type { AppConfig } from '../config/schema.ts';
 import type { Core } from '../core/core.ts';
-import type { AppendedMessage } from '../core/observers.ts';
-import { isCreateRecord } from '../core/types.ts';
+import type { AppendedMessage, OwedRef } from '../core/observers.ts';
+import { isCreateRecord, type MessageRecord } from '../core/types.ts';
 import { createError } from '../errors.ts';
 import { CredentialStore } from './credentials.ts';
 import { DeviceRegistry } from './devices.ts';
@@ -20,7 +20,7 @@ import { ApnsProvider } from './providers/apns.ts';
 import { FcmProvider } from './providers/fcm.ts';
 import type { PushProvider } from './providers/types.ts';
 import { WebPushProvider } from './providers/webpush.ts';
-import { admitPlan, channelPushId, channelPushNotification, planPublish, type AdmissionDeps } from './publish.ts';
+import { admitPlan, channelPushId, channelPushNotification, planPublish, resumeAdmission, type AdmissionDeps, type PublishPlan } from './publish.ts';
 import { isReceipt, isTerminal, StatusStore, type PublishStatus } from './status.ts';
 import { SubscriptionRegistry } from './subscriptions.ts';
 import { TemplateStore } from './templates.ts';
@@ -37,6 +37,14 @@ const SYNC_POLL_MS = 50;
  */
 const CHANNEL_PUSH_ATTEMPTS = 4;
 const CHANNEL_PUSH_RETRY_MS = 200;
+/**
+ * An owed `extras.push` whose tries all failed is tried again every this many
+ * milliseconds while this node runs (its marker stays owed meanwhile, so if the node dies
+ * first, its reaper takes it over).
+ */
+const CHANNEL_PUSH_LATER_MS = 2000;
+/** Owed pushes kept for those later tries at most; beyond, they wait for this node's reaper. */
+const CHANNEL_PUSH_LATER_MAX = 10_000;
 
 export interface PushServiceOptions {
   readonly core: Core;
@@ -67,6 +75,9 @@ export class PushService {
   readonly worker: PushWorker;
   /** Stops admitting the `extras.push` of this node's appends; null while stopped. */
   private unobserve: (() => void) | null = null;
+  /** Owed pushes whose admission gave up on backend faults, by publish id: tried again every CHANNEL_PUSH_LATER_MS. */
+  private readonly later = new Map<string, AppendedMessage>();
+  private laterTimer: NodeJS.Timeout | null = null;
   private readonly observers = new Set<(platform: Platform, outcome: DeliveryOutcome) => void>();
 
   constructor(options: PushServiceOptions) {
@@ -131,6 +142,8 @@ export class PushService {
     this.unobserve ??= this.core.observers.add({
       wantsMessages: () => true,
       messageAppended: (message) => this.onChannelMessage(message),
+      owes: (_appId, _channel, record) => (pushOf(record) === undefined ? null : 'push'),
+      settleOwed: (message) => this.takeOver(message),
     });
   }
 
@@ -138,6 +151,8 @@ export class PushService {
   async close(): Promise<void> {
     this.unobserve?.();
     this.unobserve = null;
+    if (this.laterTimer !== null) clearTimeout(this.laterTimer);
+    this.laterTimer = null;
     await this.queue.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the push queue failed'));
     await Promise.all(Object.values(this.providers).map((provider) => provider.close().catch(() => undefined)));
   }
@@ -220,30 +235,98 @@ export class PushService {
    * Message changes (updates, deletes, annotations) carry no push.
    */
   private onChannelMessage(message: AppendedMessage): void {
-    if (!isCreateRecord(message.record)) return;
-    const extras = message.record.extras;
-    const push = extras !== undefined && Object.hasOwn(extras, 'push') ? extras.push : undefined;
-    if (push === undefined || push === null || typeof push !== 'object') return;
-    void this.admitChannelPush(message, push as Record<string, unknown>).catch((error: unknown) => {
-      this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, 'extras.push was not admitted');
-    });
+    const push = pushOf(message.record);
+    if (push === undefined) return;
+    void this.admitChannelPush(message, push)
+      .then((admitted) => {
+        // Settled once admitted (or found admitted); a push not admitted stays owed, and the
+        // node that reaps this one takes it over (core/owed-effects.ts).
+        if (admitted) return this.settle(message);
+      })
+      .catch((error: unknown) => {
+        const owed = message.owed?.kinds.includes('push') === true;
+        this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, owed ? 'extras.push was not admitted yet; it stays owed' : 'extras.push was not admitted');
+        if (owed && this.later.size < CHANNEL_PUSH_LATER_MAX) {
+          this.later.set(channelPushId(message.appId, message.channel, message.serial), message);
+          this.retryLaterSoon();
+        }
+      });
   }
 
-  private async admitChannelPush(message: AppendedMessage, push: Record<string, unknown>): Promise<void> {
-    const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
-    const plan = { recipients: [{ type: 'channel' as const, channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
+  private retryLaterSoon(): void {
+    if (this.laterTimer !== null || this.unobserve === null) return;
+    this.laterTimer = setTimeout(() => void this.retryLater(), CHANNEL_PUSH_LATER_MS);
+    this.laterTimer.unref();
+  }
+
+  /**
+   * Tries the owed pushes that gave up again, as a reaper would (`takeOver`: whatever
+   * step the failed tries reached, the push is admitted once), and forgets each once
+   * settled. No admission of them is in flight here any more, so none races this one.
+   */
+  private async retryLater(): Promise<void> {
+    for (const [publishId, message] of [...this.later]) {
+      if (this.unobserve === null) return;
+      try {
+        await this.takeOver(message as AppendedMessage & { readonly owed: OwedRef });
+        this.later.delete(publishId);
+      } catch (error) {
+        this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, 'extras.push still not admitted; trying again later');
+        break;
+      }
+    }
+    this.laterTimer = null;
+    if (this.later.size > 0) this.retryLaterSoon();
+  }
+
+  /**
+   * Takes over the `extras.push` a removed registration owed (its reaper calls this):
+   * admits it under its derived id whatever step the dead publisher reached
+   * (`resumeAdmission`), then settles the marker. Rejects on backend faults (the marker
+   * stays for the next reap).
+   */
+  private async takeOver(message: AppendedMessage & { readonly owed: OwedRef }): Promise<void> {
+    if (!message.owed.kinds.includes('push')) return;
+    const push = pushOf(message.record);
+    const plan = push === undefined ? null : this.channelPlan(message, push);
+    if (plan !== null) await resumeAdmission(this.admission, message.appId, plan, channelPushId(message.appId, message.channel, message.serial));
+    await this.settle(message);
+  }
+
+  /** Settles the message's owed `push` marker, if it has one. */
+  private async settle(message: AppendedMessage): Promise<void> {
+    const { owed } = message;
+    if (owed === undefined || !owed.kinds.includes('push')) return;
+    await this.core.backend.owed?.settle(owed.owner, 'push', owed.stream, owed.seq);
+  }
+
+  /** The plan of a channel event's push; null (logged) when its `extras.push` is not a valid notification, which no retry can change. */
+  private channelPlan(message: AppendedMessage, push: Record<string, unknown>): PublishPlan | null {
+    try {
+      const notification = channelPushNotification(push, this.core.config.push.maxPayloadBytes);
+      return { recipients: [{ type: 'channel', channel: message.channel }], notifications: { '': notification }, notBefore: 0, expiresAt: 0, sync: false };
+    } catch (error) {
+      this.logger.warn({ err: error, channel: message.channel, serial: message.serial }, 'extras.push is not a valid notification; no push');
+      return null;
+    }
+  }
+
+  /** Admits a channel event's push; true once admitted here or found admitted, false when there is nothing to admit or the service stopped. */
+  private async admitChannelPush(message: AppendedMessage, push: Record<string, unknown>): Promise<boolean> {
+    const plan = this.channelPlan(message, push);
+    if (plan === null) return true;
     const publishId = channelPushId(message.appId, message.channel, message.serial);
     const { statuses } = this.admission;
     let failedHere = false;
     for (let attempt = 1; attempt <= CHANNEL_PUSH_ATTEMPTS; attempt++) {
       if (attempt > 1) await sleep(CHANNEL_PUSH_RETRY_MS * 2 ** (attempt - 2));
-      if (this.unobserve === null) return;
+      if (this.unobserve === null) return false;
       try {
         // null: the id is claimed. Before any failure here, it was admitted already (the
         // same append reported twice). After one, the claim is the one our failed try could
         // not release, and nobody else will admit it: free it and try again (a job our
         // failed try may have left has the same id, so it cannot run twice).
-        if ((await admitPlan(this.admission, message.appId, plan, publishId)) !== null || !failedHere) return;
+        if ((await admitPlan(this.admission, message.appId, plan, publishId)) !== null || !failedHere) return true;
         await statuses.release(message.appId, publishId);
       } catch (error) {
         failedHere = true;
@@ -253,4 +336,12 @@ export class PushService {
     }
     throw createError('RC_ERR_BACKEND_UNAVAILABLE', 'push', `extras.push of ${message.channel} was not admitted after ${CHANNEL_PUSH_ATTEMPTS} tries`);
   }
+}
+
+/** A channel event's `extras.push` object; undefined when it carries none (message changes carry none either). */
+function pushOf(record: MessageRecord): Record<string, unknown> | undefined {
+  if (!isCreateRecord(record)) return undefined;
+  const extras = record.extras;
+  const push = extras !== undefined && Object.hasOwn(extras, 'push') ? extras.push : undefined;
+  return push === undefined || push === null || typeof push !== 'object' ? undefined : (push as Record<string, unknown>);
 }

@@ -12,6 +12,12 @@
  *   happened records it, batched per event-loop turn into one outbox append. Publishing
  *   never waits for it.
  *
+ * - Owed edges: a message whose append stored an owed `webhook` marker (backends/ports.ts,
+ *   OwedEffectLedger) is recorded by the outbox append that settles the marker, in one
+ *   atomic step, only if the marker is still owed. So a node killed before its batch is
+ *   written loses nothing: its reaper records the event from the marker (`recordOwed`),
+ *   and never twice.
+ *
  * A node that dies between its backend step and its reconcile leaves the announced state
  * behind the actual one: `sweep` (run after any dead node is reaped, and after this node's
  * own reconcile failures) compares the two for a whole app and reconciles what differs.
@@ -48,6 +54,9 @@ const MAX_BUFFERED = 100_000;
 const RECONCILE_TRIES = 4;
 /** First pause between those tries and between failed appends, in milliseconds (doubled each time, capped at 5 s). */
 const RETRY_BASE_MS = 100;
+
+/** The owed `webhook` marker an event settles (OutboxAppendItem.settles). */
+export type OwedWebhook = NonNullable<OutboxAppendItem['settles']>;
 
 /** What the recorder reports for metrics. */
 export interface RecorderEvents {
@@ -236,12 +245,17 @@ export class WebhookRecorder {
    * Records an event that happened on this node. `channel` is matched against endpoint
    * filters (undefined: no channel); `id` defaults to a fresh one.
    */
-  record(appId: string, body: WebhookEventBody, channel: string | undefined, partitionKey: string, id?: string): void {
+  record(appId: string, body: WebhookEventBody, channel: string | undefined, partitionKey: string, id?: string, settles?: OwedWebhook): void {
     const lanes = this.endpoints.lanesFor(appId, body.name, channel, partitionKey);
-    if (lanes.length === 0 || this.closed) return;
+    if (lanes.length === 0 || this.closed) {
+      // Owed but not wanted any more (the endpoints changed since the append asked): nothing to record, nothing owed.
+      if (settles !== undefined && lanes.length === 0) void this.settleUnrecorded(settles);
+      return;
+    }
     const item = laneItemText(id ?? this.nextId(), this.now(), body);
     const stream = orderStream(appId, channel);
-    for (const lane of lanes) this.buffer.push({ lane, item, stream });
+    if (settles === undefined) for (const lane of lanes) this.buffer.push({ lane, item, stream });
+    else for (const lane of lanes) this.buffer.push({ lane, item, stream, settles });
     if (this.buffer.length > MAX_BUFFERED) {
       const dropped = this.buffer.length - MAX_BUFFERED;
       this.buffer.splice(0, dropped);
@@ -249,6 +263,35 @@ export class WebhookRecorder {
       this.options.events?.dropped?.(dropped);
     }
     this.flushSoon(0);
+  }
+
+  /**
+   * Records, now, an event whose owed `webhook` marker another registration left (a dead
+   * node's, taken over by its reaper): recorded only if the marker is still owed, in the
+   * outbox append that settles it (so the dead node's own recording, had it happened,
+   * and this one are never both kept). Rejects on backend faults (the marker stays).
+   */
+  async recordOwed(appId: string, body: WebhookEventBody, channel: string, id: string, settles: OwedWebhook): Promise<void> {
+    const lanes = this.endpoints.lanesFor(appId, body.name, channel, channel);
+    if (lanes.length === 0) return this.settleUnrecorded(settles, true);
+    const item = laneItemText(id, this.now(), body);
+    const stream = orderStream(appId, channel);
+    const drains = await this.backend.outbox!.append(lanes.map((lane) => ({ lane, item, stream, settles })));
+    await this.scheduleDrains(drains);
+  }
+
+  /**
+   * Settles an owed `webhook` marker whose event is not recorded (no endpoint takes it
+   * now). A failure is logged and the marker left to this node's reaper, or, with
+   * `rethrow` (a reaper's own take-over), thrown.
+   */
+  async settleUnrecorded(settles: OwedWebhook, rethrow = false): Promise<void> {
+    try {
+      await this.backend.owed?.settle(settles.owner, 'webhook', settles.stream, settles.seq);
+    } catch (error) {
+      if (rethrow) throw error;
+      this.logger.warn({ err: error }, 'an owed webhook marker could not be settled; the reaper of this node will');
+    }
   }
 
   /**
@@ -292,7 +335,7 @@ export class WebhookRecorder {
     let failures = 0;
     try {
       while (this.buffer.length > 0 && !this.closed) {
-        const batch = this.buffer.slice(0, APPEND_BATCH);
+        const batch = this.buffer.slice(0, batchEnd(this.buffer));
         try {
           const drains = await this.backend.outbox!.append(batch);
           this.buffer.splice(0, batch.length);
@@ -325,6 +368,18 @@ export class WebhookRecorder {
  */
 function orderStream(appId: string, channel: string | undefined): string {
   return streamKey(appId, channel ?? ONLINE_USERS_CHANNEL);
+}
+
+/**
+ * Where the next append's batch ends: APPEND_BATCH items, extended so that the items of
+ * one owed marker (one event's lanes, contiguous in the buffer) are never split, since the
+ * append that settles a marker records only the items it carries.
+ */
+function batchEnd(buffer: readonly OutboxAppendItem[]): number {
+  let end = Math.min(APPEND_BATCH, buffer.length);
+  const last = buffer[end - 1]?.settles;
+  while (last !== undefined && end < buffer.length && buffer[end]!.settles === last) end++;
+  return end;
 }
 
 function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {

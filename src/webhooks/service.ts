@@ -12,7 +12,8 @@ import type { Backend, JobQueue, OutboxStore } from '../backends/ports.ts';
 import type { AppConfig, Config } from '../config/schema.ts';
 import { DeadLetterBox } from '../delivery/dead-letters.ts';
 import { createError } from '../errors.ts';
-import type { AppendedMessage, CoreObservers } from '../core/observers.ts';
+import type { AppendedMessage, CoreObservers, OwedRef } from '../core/observers.ts';
+import type { MessageRecord } from '../core/types.ts';
 import { WebhookDispatcher, SWEEP_INTERVAL_MS, type DeliveryObserver, type WebhookDeadLetter } from './dispatcher.ts';
 import { WebhookEndpoints } from './endpoints.ts';
 import { botEvent, cacheMiss, eventOf, eventOfMessage, MESSAGE_EVENT_TYPES, parseLaneItem, type BotSessionEvent } from './events.ts';
@@ -137,6 +138,8 @@ export class WebhookService {
       },
       wantsMessages: (appId) => this.messageApps.has(appId),
       messageAppended: (message) => this.messagePublished(message),
+      owes: (appId, channel, record) => this.owes(appId, channel, record),
+      settleOwed: (message) => this.takeOver(message),
       cacheMissed: (appId, channel) => this.cacheMissed(appId, channel),
       userSignedIn: (appId, connectionId, userId) => this.users.signedIn(appId, connectionId, userId),
       userSignedOut: (appId, connectionId) => this.users.signedOut(appId, connectionId),
@@ -177,11 +180,41 @@ export class WebhookService {
 
   // --- what the core reports (each returns at once; recording happens after)
 
-  /** A message this node appended (every door's publishes, mutations and annotations). */
+  /**
+   * A message this node appended (every door's publishes, mutations and annotations).
+   * When its append stored an owed `webhook` marker, the recording settles it.
+   */
   messagePublished(message: AppendedMessage): void {
     const body = eventOfMessage(message);
-    if (body === null || !this.recorder.wants(message.appId, body.name)) return;
-    this.recorder.record(message.appId, body, message.channel, message.channel, `m/${message.channel}/${message.serial}`);
+    const owed = message.owed?.kinds.includes('webhook') === true ? message.owed : undefined;
+    const settles = owed === undefined ? undefined : { owner: owed.owner, stream: owed.stream, seq: owed.seq };
+    if (body === null || !this.recorder.wants(message.appId, body.name)) {
+      // Owed when the append asked, not wanted now (the endpoints changed meanwhile).
+      if (settles !== undefined) void this.recorder.settleUnrecorded(settles);
+      return;
+    }
+    this.recorder.record(message.appId, body, message.channel, message.channel, messageEventId(message), settles);
+  }
+
+  /**
+   * Whether a publish about to be appended owes a webhook: some endpoint of its app takes
+   * its event (type and channel filter). Only apps with message events configured do any
+   * work here.
+   */
+  private owes(appId: string, channel: string, record: MessageRecord): 'webhook' | null {
+    if (!this.messageApps.has(appId)) return null;
+    const body = eventOfMessage({ appId, channel, serial: '', time: 0, record });
+    return body !== null && this.endpoints.lanesFor(appId, body.name, channel, channel).length > 0 ? 'webhook' : null;
+  }
+
+  /** Records the webhook event a removed registration owed (its reaper calls this); see WebhookRecorder.recordOwed. */
+  private async takeOver(message: AppendedMessage & { readonly owed: OwedRef }): Promise<void> {
+    const { owed } = message;
+    if (!owed.kinds.includes('webhook')) return;
+    const settles = { owner: owed.owner, stream: owed.stream, seq: owed.seq };
+    const body = eventOfMessage(message);
+    if (body === null) await this.recorder.settleUnrecorded(settles, true);
+    else await this.recorder.recordOwed(message.appId, body, message.channel, messageEventId(message), settles);
   }
 
   /** A subscriber of a cache channel found nothing cached. */
@@ -273,4 +306,9 @@ export class WebhookService {
       this.logger.warn({ err: error }, 'webhook sweep failed; trying again later');
     }
   }
+}
+
+/** The id of a message's webhook event: the same on every node, whoever records it. */
+function messageEventId(message: AppendedMessage): string {
+  return `m/${message.channel}/${message.serial}`;
 }

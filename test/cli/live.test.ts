@@ -5,8 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RoomcastApp } from '../../src/app.ts';
-import { CliProcess, runCli } from '../helpers/cli.ts';
-import { startCliServer } from '../helpers/cli-server.ts';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CliProcess, cliEnv, runCli } from '../helpers/cli.ts';
+import { CLI_BASE_CONFIG, startCliServer } from '../helpers/cli-server.ts';
 import { signedCall } from '../helpers/signed-request.ts';
 
 let app: RoomcastApp;
@@ -87,5 +90,30 @@ describe('roomcast CLI: live', () => {
     const refused = await runCli(['bot', 'tail', 'acme/lobby', '--code', 'WRONG-CODE', '--token', 'BOT-TOKEN'], env);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /401 RC_ERR_BOT_ROOM_INVALID/);
+  });
+
+  test('bot tail ROOM with only --url/ROOMCAST_URL takes the code and token from config/default.json, as trigger and users do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rc-cli-default-'));
+    mkdirSync(join(dir, 'config'));
+    writeFileSync(join(dir, 'config', 'default.json'), JSON.stringify(CLI_BASE_CONFIG));
+    const urlOnly = cliEnv({ ROOMCAST_URL: url });
+    const tail = new CliProcess(['--json', 'bot', 'tail', 'lobby', '--count', '1'], urlOnly, dir);
+    try {
+      await tail.waitForLine((line) => line.includes('"subscribed"'), { stream: 'stderr' });
+      const published = await signedCall(url, 'POST', '/apps/app-1/events', { body: { name: 'message', channel: 'presence-room-acme-lobby', data: 'hello default config' } });
+      assert.equal(published.status, 200);
+      const event = JSON.parse(await tail.waitForLine((line) => line.includes('hello default config'))) as { contentData: string };
+      assert.equal(event.contentData, 'hello default config');
+      assert.equal(await tail.exited, 0);
+    } finally {
+      await tail.stop();
+    }
+    // --url as a flag: the same fallback.
+    const flagged = new CliProcess(['--url', url, 'bot', 'tail', 'acme/lobby', '--count', '1'], cliEnv(), dir);
+    try {
+      await flagged.waitForLine((line) => line.includes('subscribed'), { stream: 'stderr' });
+    } finally {
+      await flagged.stop();
+    }
   });
 });

@@ -72,6 +72,21 @@ export function describeQuotaContract(label: string, factory: () => Promise<Back
       assert.deepEqual(counts(await quotas.lease(quota, 'live', spare(0), 3, 60_000)), { held: 0, total: 0 });
     });
 
+    test("a holder with a short TTL never shortens another holder's lease (nodes with different heartbeat TTLs)", async () => {
+      const quota = name('ttls');
+      await quotas.lease(quota, 'long', spare(3), 4, 60_000);
+      await quotas.lease(quota, 'short', spare(1), 4, 100);
+      const deadline = Date.now() + 5000;
+      let reply = await quotas.lease(quota, 'probe', spare(0), 4, 60_000);
+      while (reply.total > 3 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        reply = await quotas.lease(quota, 'probe', spare(0), 4, 60_000);
+      }
+      // The short lease expired; the long one still counts.
+      assert.deepEqual(counts(reply), { held: 0, total: 3 });
+      assert.deepEqual(counts(await quotas.lease(quota, 'probe', spare(2), 4, 60_000)), { held: 1, total: 4 });
+    });
+
     test('a rate window grants at most its limit, then tells how long until it ends', async () => {
       const rate = name('rate');
       const first = await quotas.take(rate, 7, 10, 60_000);

@@ -59,8 +59,9 @@ export class CliProcess {
   readonly exited: Promise<number | null>;
   private readonly waiters = new Set<() => void>();
 
-  constructor(args: readonly string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `cwd`: the child's working folder (where config/default.json is looked for); default this process's. */
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv, cwd: string = process.cwd()) {
+    this.child = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const split = (target: string[]) => {
       let rest = '';
       return (chunk: Buffer) => {

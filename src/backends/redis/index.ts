@@ -32,6 +32,7 @@ import { RedisMessageStore } from './messages.ts';
 import { RedisNodes } from './nodes.ts';
 import { RedisOccupancy } from './occupancy.ts';
 import { RedisOutbox } from './outbox.ts';
+import { RedisOwedLedger } from './owed.ts';
 import { RedisPresence } from './presence.ts';
 import { RedisQuotas } from './quotas.ts';
 import { createRedisPushStores } from './push.ts';
@@ -77,6 +78,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
     outbox: new RedisOutbox({ ...context, client: outboxClient }),
+    owed: new RedisOwedLedger(context),
     quotas: new RedisQuotas(context, config.keyPrefix),
     telemetry,
     generation,

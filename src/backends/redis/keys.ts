@@ -41,6 +41,8 @@
  *   {p}{t}:msg:docs:{S}         hash: message seq → versioned-message document JSON (messages.ts)
  *   {p}{t}:msg:index:{S}        sorted set: message seqs with a document, to bound how many are kept
  *   {p}{t}:ob:state:{S}         hash: c | n | u:{userId} → state recorded by the outbox (outbox.ts)
+ *   {p}{t}:owed:{nodeId}        hash: "{kind}:{seq}:{S}" → "{epoch}:{time}:{body}", side effects the node
+ *                               (registration) owes for its appends to the shard's streams (owed.ts)
  *   {p}pres:node:{nodeId}       set: channels where the node has presence connections (a superset)
  *   {p}occ:node:{nodeId}        set: channels where the node has subscriptions (a superset)
  *   {p}occ:index                sorted set (all scores 0): occupied channels, for prefix ranges (a superset)
@@ -95,6 +97,10 @@ export interface RedisKeys {
   messageDocs(stream: string): string;
   messageIndex(stream: string): string;
   outboxState(stream: string): string;
+  /** The owed-effects hash of `owner` in the shard of `stream` (same slot as the stream's keys). */
+  owed(owner: string, stream: string): string;
+  /** The owed-effects hash of `owner` in shard `shard`. */
+  owedInShard(owner: string, shard: number): string;
   outboxPresent(scope: string): string;
   readonly outboxSeq: string;
   readonly outboxActive: string;
@@ -144,6 +150,8 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     messageDocs: (stream) => scoped('msg:docs', stream),
     messageIndex: (stream) => scoped('msg:index', stream),
     outboxState: (stream) => scoped('ob:state', stream),
+    owed: (owner, stream) => `${prefix}{${tagOf(shardOf(stream))}}:owed:${owner}`,
+    owedInShard: (owner, shard) => `${prefix}{${tagOf(shard)}}:owed:${owner}`,
     outboxPresent: (scope) => `${prefix}ob:up:${scope}`,
     outboxSeq: `${prefix}ob:seq`,
     outboxActive: `${prefix}ob:active`,

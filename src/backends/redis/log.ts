@@ -8,43 +8,54 @@
  * bus, so the serial, the history and the broadcast can never disagree. `appendMany`
  * sends one such script per item in a single pipeline: one round trip, each item atomic.
  *
+ * Owed side effects: an item with `owed` runs the same script with the owner's
+ * owed-effects hash of the stream's shard as a third key (`logAppendOwed`, same slot as
+ * the stream), which writes one marker per kind beside the entry (owed.ts). An item
+ * without `owed` sends exactly what it did before: no extra key, argument or command.
+ *
  * Epochs: every append carries a freshly drawn epoch id, which the script keeps only
  * when the append starts the stream's counter (seq 1: a new stream, or one whose meta
  * hash was lost with the store's data). A candidate is drawn per call, never reused, so
  * two counter starts of one stream can never share an epoch, even when they race.
  */
 import { createEpoch, LEGACY_EPOCH } from '../epoch.ts';
-import type { LogBound, LogEntry, LogRange, MessageLog, RetentionPolicy, StreamState } from '../ports.ts';
+import type { LogBound, LogEntry, LogRange, MessageLog, OwedEffects, RetentionPolicy, StreamState } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard, toBackendError } from './faults.ts';
 import { runAppendScript } from './durability.ts';
-import { queueScript, runScript, type ScriptArg } from './scripts.ts';
+import { queueScript, runScript, type ScriptArg, type ScriptName } from './scripts.ts';
 
 interface AppendItem {
   readonly stream: string;
   readonly body: string;
   readonly retention: RetentionPolicy;
+  readonly owed?: OwedEffects;
 }
 
 export class RedisLog implements MessageLog {
   constructor(private readonly context: RedisContext) {}
 
   append(stream: string, body: string, retention: RetentionPolicy): Promise<LogEntry> {
+    return this.appendItem({ stream, body, retention });
+  }
+
+  private appendItem(item: AppendItem): Promise<LogEntry> {
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = await runAppendScript(this.context, 'logAppend', this.streamKeys(stream), this.appendArgs({ stream, body, retention }));
-      return appendedEntry(reply, body);
+      const [name, keys, args] = this.appendCommand(item);
+      const reply = await runAppendScript(this.context, name, keys, args);
+      return appendedEntry(reply, item.body);
     });
   }
 
   async appendMany(items: readonly AppendItem[]): Promise<LogEntry[]> {
     if (items.length === 0) return [];
-    if (items.length === 1) return [await this.append(items[0]!.stream, items[0]!.body, items[0]!.retention)];
+    if (items.length === 1) return [await this.appendItem(items[0]!)];
     // A cluster pipeline must stay in one slot, and WAIT must follow each append: one
     // command per item instead, all in flight at once (one stream's stay in order).
-    if (this.context.cluster || this.context.waitReplicas > 0) return Promise.all(items.map((item) => this.append(item.stream, item.body, item.retention)));
+    if (this.context.cluster || this.context.waitReplicas > 0) return Promise.all(items.map((item) => this.appendItem(item)));
     const results = await guard(this.context.commandTimeoutMs, () => {
       const pipeline = this.context.client.pipeline();
-      for (const item of items) queueScript(pipeline, 'logAppend', this.streamKeys(item.stream), this.appendArgs(item));
+      for (const item of items) queueScript(pipeline, ...this.appendCommand(item));
       return pipeline.exec();
     });
     if (results === null) throw toBackendError(new Error('Connection is closed.'), this.context.commandTimeoutMs);
@@ -104,6 +115,16 @@ export class RedisLog implements MessageLog {
 
   private streamKeys(stream: string): [string, string] {
     return [this.context.keys.logMeta(stream), this.context.keys.logEntries(stream)];
+  }
+
+  /** The append script, keys and arguments of an item: `logAppendOwed` with the owner's hash when it owes side effects. */
+  private appendCommand(item: AppendItem): [ScriptName, ScriptArg[], ScriptArg[]] {
+    const keys: ScriptArg[] = this.streamKeys(item.stream);
+    const args = this.appendArgs(item);
+    if (item.owed === undefined || item.owed.kinds.length === 0) return ['logAppend', keys, args];
+    keys.push(this.context.keys.owed(item.owed.owner, item.stream));
+    args.push(item.owed.kinds.join(' '));
+    return ['logAppendOwed', keys, args];
   }
 
   private appendArgs(item: AppendItem): ScriptArg[] {

@@ -6,7 +6,9 @@
  * zset bounding how many documents are kept. `commit` is one Lua script
  * (message_commit.lua) that checks the revision, appends to the log like
  * log_append.lua and updates the document atomically, so concurrent changes from
- * several nodes are linear and none is lost.
+ * several nodes are linear and none is lost. A commit whose appends owe side effects
+ * runs the same script with the owner's owed-effects hash as a fifth key
+ * (`messageCommitOwed`, the stream's slot), which stores their markers (owed.ts).
  */
 import { LEGACY_EPOCH } from '../epoch.ts';
 import type { LogEntry, MessageCommit, MessageDocument, MessageItem, MessageStore } from '../ports.ts';
@@ -42,15 +44,19 @@ export class RedisMessageStore implements MessageStore {
     const { keys } = this.context;
     const payload = JSON.stringify({
       ...(change.original !== undefined ? { o: [change.original.seq, change.original.time, change.original.body] } : {}),
-      p: change.appends.map((append) => [append.body, append.role]),
+      p: change.appends.map((append) => (append.owed === undefined || append.owed.kinds.length === 0 ? [append.body, append.role] : [append.body, append.role, append.owed.kinds.join(' ')])),
       d: change.removeAnnotations ?? [],
       ...(change.summary !== undefined ? { s: change.summary } : {}),
     });
+    // Appends that owe side effects: the owner's owed-effects hash (same slot) as a fifth key.
+    const owner = change.appends.find((append) => append.owed !== undefined && append.owed.kinds.length > 0)?.owed?.owner;
+    const streamKeys = [keys.logMeta(stream), keys.logEntries(stream), keys.messageDocs(stream), keys.messageIndex(stream)];
+    if (owner !== undefined) streamKeys.push(keys.owed(owner, stream));
     return guard(this.context.commandTimeoutMs, async () => {
       const reply = (await runAppendScript(
         this.context,
-        'messageCommit',
-        [keys.logMeta(stream), keys.logEntries(stream), keys.messageDocs(stream), keys.messageIndex(stream)],
+        owner === undefined ? 'messageCommit' : 'messageCommitOwed',
+        streamKeys,
         [
           this.context.busTopicOf(stream),
           stream,

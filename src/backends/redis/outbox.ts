@@ -21,6 +21,7 @@
  */
 import type { OutboxAppendItem, OutboxDrain, OutboxHead, OutboxReconcile, OutboxReconcileResult, OutboxStore, OutboxSubject } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
+import { owedField } from './owed.ts';
 import { guard } from './faults.ts';
 import { runScript } from './scripts.ts';
 import { parseSubjectKey, subjectKey } from '../outbox-subjects.ts';
@@ -102,19 +103,22 @@ export class RedisOutbox implements OutboxStore {
     if (items.length === 0) return Promise.resolve([]);
     // One script per part, in the order the parts first appear (one stream's items share a part).
     const groups = new Map<Part, string[]>();
-    for (const { lane, item, stream } of items) {
-      const part = this.partOfLane(lane) ?? this.partOfStream(stream ?? lane);
+    for (const { lane, item, stream, settles } of items) {
+      const part = this.partOfLane(lane) ?? this.partOfStream(settles?.stream ?? stream ?? lane);
       let args = groups.get(part);
       if (args === undefined) groups.set(part, (args = []));
-      args.push(this.laneIn(part, lane), item);
+      // The owed marker's hash shares the slot of the stream's part (keys.ts), so the
+      // script that records the item also settles it.
+      if (settles === undefined) args.push(this.laneIn(part, lane), item, '', '');
+      else args.push(this.laneIn(part, lane), item, this.context.keys.owed(settles.owner, settles.stream), owedField('webhook', settles.seq, settles.stream));
     }
     return guard(this.context.commandTimeoutMs, async () => {
       const drains: OutboxDrain[] = [];
       let first = true;
-      for (const [part, pairs] of groups) {
+      for (const [part, quads] of groups) {
         // The once key guards the whole call from its first part (a once append names one stream).
         const onceMs = once === undefined || !first ? 0 : Math.max(1, Math.ceil(once.ttlMs));
-        const reply = (await runScript(this.context.client, 'outboxAppend', [part.active, part.once(once?.key ?? '')], [onceMs, part.lanePrefix, part.metaPrefix, ...pairs])) as (string | number)[];
+        const reply = (await runScript(this.context.client, 'outboxAppend', [part.active, part.once(once?.key ?? '')], [onceMs, part.lanePrefix, part.metaPrefix, ...quads])) as (string | number)[];
         if (reply[0] === REPEATED) return [];
         first = false;
         drains.push(...drainsOf(reply, 0));

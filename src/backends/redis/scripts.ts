@@ -15,6 +15,8 @@ import type { RedisClient } from './connection.ts';
 /** Every script, with how many of its arguments are keys. */
 const SCRIPTS = {
   logAppend: { file: 'log_append.lua', keys: 2 },
+  /** The same script with the owner's owed-effects hash as a third key (an append that owes side effects). */
+  logAppendOwed: { file: 'log_append.lua', keys: 3 },
   logRead: { file: 'log_read.lua', keys: 2 },
   logState: { file: 'log_state.lua', keys: 2 },
   logPurge: { file: 'log_purge.lua', keys: 2 },
@@ -29,6 +31,8 @@ const SCRIPTS = {
   nodesDead: { file: 'nodes_dead.lua', keys: 1 },
   nodesClaim: { file: 'nodes_claim.lua', keys: 1 },
   messageCommit: { file: 'message_commit.lua', keys: 4 },
+  /** The same script with the owner's owed-effects hash as a fifth key (a commit whose appends owe side effects). */
+  messageCommitOwed: { file: 'message_commit.lua', keys: 5 },
   messageLoad: { file: 'message_load.lua', keys: 1 },
   outboxReconcile: { file: 'outbox_reconcile.lua', keys: 5 },
   outboxAppend: { file: 'outbox_append.lua', keys: 2 },

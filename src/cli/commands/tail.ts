@@ -8,8 +8,7 @@
  * is one JSON line; connection news goes to stderr.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.ts';
-import { CliError, EXIT, printLine, requireCredentials, resolveTarget, type AppCredentials, type GlobalOptions } from '../context.ts';
+import { CliError, cliConfig, EXIT, printLine, requireCredentials, resolveTarget, type AppCredentials, type GlobalOptions } from '../context.ts';
 import { expectOk, signedSend } from '../http.ts';
 import { BotStream } from '../stream-bayeux.ts';
 import { ChannelStream, type StreamEvent } from '../stream-ws.ts';
@@ -68,13 +67,12 @@ interface HistoryItem {
   readonly timestamp: number;
 }
 
-/** The bot's room code and token: flags, env, else the config file's room (SPACE/ROOM or id) and its space's bot. */
+/** The bot's room code and token: flags, env, else the room (SPACE/ROOM or id) and its space's bot in the config file every command uses (cliConfig: --config, ROOMCAST_CONFIG, config/default.json). */
 function botCredentials(globals: GlobalOptions, ref: string, options: { code?: string; token?: string; bot?: string }): { code: string; token: string } {
   let code = options.code ?? (process.env.ROOMCAST_ROOM_CODE || undefined);
   let token = options.token ?? (process.env.ROOMCAST_BOT_TOKEN || undefined);
-  const path = globals.config ?? (process.env.ROOMCAST_CONFIG || undefined);
-  if ((code === undefined || token === undefined) && path !== undefined) {
-    const config = loadConfig({ path });
+  const config = code === undefined || token === undefined ? cliConfig(globals) : undefined;
+  if (config !== undefined) {
     const [spaceId, roomId] = ref.includes('/') ? ref.split('/', 2) : [undefined, ref];
     const space = config.spaces.find((candidate) => (spaceId === undefined || candidate.id === spaceId) && candidate.rooms.some((room) => room.id === roomId));
     code ??= space?.rooms.find((room) => room.id === roomId)?.code;

@@ -1,7 +1,7 @@
 /**
  * POST /api/v1/login — a bot logs into a room with `{"room": "<room code>", "token": "<API token>"}`.
  *
- *   not POST (OPTIONS included)       → 405, `Allow: POST`
+ *   not POST (OPTIONS included)       → 405, `Allow: POST` (the common not-found handler, doors/http-errors.ts)
  *   body not JSON / room, token bad   → 400
  *   room code unknown or expired      → 401, message says "room code"
  *   token unknown or expired          → 401, message says "API token"
@@ -53,16 +53,6 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     } catch {
       done(createError('RC_ERR_BOT_LOGIN_BAD_BODY', 'the body is not JSON'), undefined);
     }
-  });
-
-  // OPTIONS too: a client probing the allowed methods learns them from `Allow`, as for any other non-POST.
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-    url: LOGIN_PATH,
-    handler: async (request, reply) => {
-      void reply.header('Allow', 'POST');
-      throw createError('RC_ERR_HTTP_METHOD_NOT_ALLOWED', request.method, 'POST');
-    },
   });
 
   app.post(LOGIN_PATH, async (request, reply) => {

@@ -98,9 +98,13 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
       if (String(request.headers.upgrade ?? '').toLowerCase() === 'websocket') throw createError('RC_ERR_BAYEUX_WEBSOCKET_REFUSED');
       throw createError('RC_ERR_HTTP_METHOD_NOT_ALLOWED', request.method, 'POST');
     };
+    // Every other method is refused here, in the Bayeux error format (errors.ts adds `Allow: POST`),
+    // so the common not-found handler never sees these paths. HEAD comes with GET (Fastify adds it).
+    // Refused at onRequest, before a body (QUERY has one) is read.
+    const refused = scope.supportedMethods.filter((method) => method !== 'POST' && method !== 'HEAD');
     for (const url of [BAYEUX_PATH, `${BAYEUX_PATH}/*`]) {
       scope.post(url, transport.handle);
-      scope.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url, handler: refuse });
+      scope.route({ method: refused, url, onRequest: refuse, handler: refuse });
     }
   });
 }

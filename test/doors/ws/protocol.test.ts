@@ -69,6 +69,16 @@ describe('ws door: connection protocol', () => {
     });
   }
 
+  test('an unsupported protocol is told every supported version (7, and 2: 7 with the message model)', async () => {
+    const client = await RawPusherClient.connect(running.port, TEST_APP.key, 'protocol=3');
+    const error = await client.nextEvent('pusher:error');
+    const message = (error.data as { message: string }).message;
+    assert.match(message, /protocol "3" is not supported/);
+    assert.match(message, /\b7\b/);
+    assert.match(message, /\b2\b/);
+    await client.closed;
+  });
+
   test('past limits.maxConnections a new connection is closed with 4004 (over quota: do not reconnect)', async () => {
     const first = await RawPusherClient.connect(running.port, SMALL_APP.key);
     assert.match(first.socketId, /^\d+\.\d+$/);

@@ -4,12 +4,16 @@
 --
 -- KEYS[1]  log meta hash of the stream    ({p}log:meta:{stream})
 -- KEYS[2]  log entries sorted set         ({p}log:entries:{stream})
+-- KEYS[3]  (logAppendOwed only) the owner's owed-effects hash in the stream's shard
+--          ({p}{t}:owed:{owner}); one field per owed kind is written, see ARGV[7]
 -- ARGV[1]  the shard's bus topic           ({p}bus:{t}); the stream's own is ARGV[1]:{stream}
 -- ARGV[2]  stream name (as the core gave it)
 -- ARGV[3]  body
 -- ARGV[4]  maxCount (0 keeps nothing; seq still advances)
 -- ARGV[5]  maxAgeMs (0: no age limit)
 -- ARGV[6]  a fresh epoch id, used only when this append starts the stream's counter
+-- ARGV[7]  (with KEYS[3]) the owed kinds, space-separated (`push`, `webhook`): field
+--          "{kind}:{seq}:{stream}" = "{epoch}:{time}:{body}" (OwedEffectLedger)
 -- Returns  { seq, time, epoch }   time = Redis clock in ms
 -- Publishes "a:{epoch}:{seq}:{time}:{byte length of stream}:{stream}{body}" on the stream's
 -- topic, then on the shard's (nodes routing by interest take the first, the others the second).
@@ -37,6 +41,13 @@ if max_count > 0 then
     redis.call('PEXPIRE', entries, max_age)
   else
     redis.call('PERSIST', entries)
+  end
+end
+
+if #KEYS == 3 then
+  local value = epoch .. ':' .. time .. ':' .. body
+  for kind in string.gmatch(ARGV[7], '%S+') do
+    redis.call('HSET', KEYS[3], kind .. ':' .. seq .. ':' .. stream, value)
   end
 end
 

@@ -9,6 +9,8 @@
 -- KEYS[2]  log entries sorted set         ({p}log:entries:{stream})
 -- KEYS[3]  documents hash of the stream   ({p}msg:docs:{stream})   field = message seq
 -- KEYS[4]  documents index                ({p}msg:index:{stream}) zset, score = message seq
+-- KEYS[5]  (messageCommitOwed only) the owner's owed-effects hash in the stream's shard
+--          ({p}{t}:owed:{owner}), written as log_append.lua does for appends that owe
 -- ARGV[1]  the shard's bus topic           ({p}bus:{t}); the stream's own is ARGV[1]:{stream}
 -- ARGV[2]  stream name (as the core gave it)
 -- ARGV[3]  message seq
@@ -17,7 +19,8 @@
 -- ARGV[6]  maxAgeMs (0: no age limit)
 -- ARGV[7]  maxVersions (>= 1)
 -- ARGV[8]  ttlMs of the document (0: never expires)
--- ARGV[9]  JSON { o: [seq, time, body] | absent, p: [[body, role], ...], d: [annotation seq, ...], s: summary | absent }
+-- ARGV[9]  JSON { o: [seq, time, body] | absent, p: [[body, role, owed kinds?], ...], d: [annotation seq, ...], s: summary | absent }
+--          (owed kinds: space-separated, with KEYS[5]: field "{kind}:{seq}:{stream}" = "{epoch}:{time}:{body}")
 -- ARGV[10] the stream epoch the change was prepared in
 -- Returns  false when the revision moved or the stream is in another epoch (or has no
 --          counter), else { seq1, time1, seq2, time2, ... } of the appended entries
@@ -77,6 +80,11 @@ for _, append in ipairs(change.p) do
   local frame = 'a:' .. epoch .. ':' .. seq .. ':' .. time .. ':' .. #stream .. ':' .. stream .. body
   redis.call('PUBLISH', bus .. ':' .. stream, frame)
   redis.call('PUBLISH', bus, frame)
+  if #KEYS == 5 and type(append[3]) == 'string' then
+    for kind in string.gmatch(append[3], '%S+') do
+      redis.call('HSET', KEYS[5], kind .. ':' .. seq .. ':' .. stream, epoch .. ':' .. time .. ':' .. body)
+    end
+  end
   if role == 'version' then
     table.insert(document.v, { seq, now, body })
   elseif role == 'annotation' then

@@ -58,10 +58,10 @@ if held > 0 then
   redis.call('HSET', KEYS[1], holder, held)
   redis.call('ZADD', KEYS[2], now + ttl, holder)
   redis.call('HSET', KEYS[3], holder, used .. ':' .. ARGV[6])
-  -- Every holder renews with the same TTL, so the keys outlive every lease in them.
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
+  -- The keys outlive every lease in them: a key's TTL only grows (holders' TTLs may differ).
+  for k = 1, 3 do
+    if redis.call('PTTL', KEYS[k]) < ttl then redis.call('PEXPIRE', KEYS[k], ttl) end
+  end
 else
   redis.call('HDEL', KEYS[1], holder)
   redis.call('ZREM', KEYS[2], holder)

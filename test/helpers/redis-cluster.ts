@@ -57,6 +57,8 @@ export async function startCluster(): Promise<TestCluster> {
         '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
         // A replica takes over whatever its replication lag: the test measures the loss window.
         '--cluster-replica-validity-factor', '0',
+        // A replica's first sync (and a restarted master's resync) starts at once, not after Redis's default 5 s wait.
+        '--repl-diskless-sync-delay', '0',
         '--save', '',
         '--appendonly', 'no',
         '--protected-mode', 'no',

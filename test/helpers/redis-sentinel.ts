@@ -36,6 +36,8 @@ function dataArgs(port: number, dir: string, replicaOf?: number): string[] {
     '--protected-mode', 'no',
     '--loglevel', 'warning',
     '--dir', dir,
+    // A replica's first sync starts at once (Redis waits 5 s by default for more replicas to share it).
+    '--repl-diskless-sync-delay', '0',
     ...(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)]),
   ];
 }

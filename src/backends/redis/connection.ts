@@ -190,6 +190,26 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
 }
 
 /**
+ * Connects `connection` and resolves at its first `ready`; rejects when ioredis gives up
+ * that attempt (`connect()` rejects) before any `ready`. It goes by the event, not by the
+ * promise of `connect()` alone: on a Cluster whose first ready check fails (a node
+ * connection closed under the check), ioredis reconnects by itself and leaves that
+ * promise pending for good, although the connection turns ready soon after.
+ */
+export function connectUntilReady(connection: RedisClient): Promise<void> {
+  if (connection.status === 'ready') return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const ready = (): void => resolve();
+    connection.once('ready', ready);
+    connection.connect().then(resolve, (error: unknown) => {
+      connection.off('ready', ready);
+      if (connection.status === 'ready') resolve();
+      else reject(error instanceof Error ? error : new Error(String(error)));
+    });
+  });
+}
+
+/**
  * Makes a node's connections to one standalone (or Sentinel) Redis come back together:
  * when one of them is ready again, every other one still waiting out its reconnection
  * delay connects at once, instead of when its own timer fires. Readiness needs both the

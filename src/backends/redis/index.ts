@@ -22,7 +22,7 @@ import type { RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
-import { createConnection, describeTarget, reconnectTogether, type RedisClient, type RedisContext } from './connection.ts';
+import { connectUntilReady, createConnection, describeTarget, reconnectTogether, type RedisClient, type RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
 import { createKeys } from './keys.ts';
 import { RedisGeneration } from './generation.ts';
@@ -94,7 +94,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
       // Waited for together, so a Redis that is down costs at most one timeout at boot.
       // A cluster's connect() keeps retrying (and stays pending) while no node answers:
       // bounded here too, the retries go on in the background.
-      const connected = Promise.allSettled(connections.map((connection) => connection.connect()));
+      const connected = Promise.allSettled(connections.map((connection) => connectUntilReady(connection)));
       const [results, subscribed] = await Promise.all([
         settledWithin(connected, config.commandTimeoutMs * 2),
         bus.waitUntilSubscribed(config.commandTimeoutMs),

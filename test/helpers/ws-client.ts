@@ -29,11 +29,11 @@ export class RawPusherClient {
     ws.on('error', () => {});
   }
 
-  /** Connects to `/app/{key}`; resolves after `pusher:connection_established` (or the first frame when refused). */
-  static async connect(port: number, key: string = TEST_APP.key, query = 'protocol=7&client=test&version=1.0'): Promise<RawPusherClient> {
+  /** Connects to `/app/{key}`; resolves after `pusher:connection_established` (or the first frame when refused, within `timeoutMs`). */
+  static async connect(port: number, key: string = TEST_APP.key, query = 'protocol=7&client=test&version=1.0', timeoutMs = 5000): Promise<RawPusherClient> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/app/${key}?${query}`);
     const client = new RawPusherClient(ws);
-    const first = await client.next(() => true);
+    const first = await client.next(() => true, timeoutMs);
     if (first.event === 'pusher:connection_established') client.socketId = (JSON.parse(first.data as string) as { socket_id: string }).socket_id;
     else client.frames.unshift(first); // a refusal: leave it for the test to read
     return client;

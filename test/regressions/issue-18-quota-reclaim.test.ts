@@ -11,7 +11,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { WebSocket } from 'ws';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { startNodeProcess, writeConfigFile, type ConfigFile, type ServerProcess } from '../helpers/server-process.ts';
 import { RawPusherClient } from '../helpers/ws-client.ts';
@@ -55,10 +54,7 @@ describe('issue 18: a refusal at the quota waits for a late node, never a fixed 
   });
 
   async function connect(node: number): Promise<RawPusherClient> {
-    const client = new RawPusherClient(new WebSocket(`ws://127.0.0.1:${nodes[node]!.port}/app/${APP.key}?protocol=7&client=test&version=1.0`));
-    const first = await client.next(() => true, 20_000);
-    if (first.event === 'pusher:connection_established') client.socketId = (JSON.parse(first.data as string) as { socket_id: string }).socket_id;
-    else client.frames.unshift(first);
+    const client = await RawPusherClient.connect(nodes[node]!.port, APP.key, undefined, 20_000);
     clients.push(client);
     return client;
   }

@@ -12,7 +12,6 @@ import { after, before, describe, test } from 'node:test';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { startNodeProcess, writeConfigFile, type ConfigFile, type ServerProcess } from '../helpers/server-process.ts';
 import { signedCall } from '../helpers/signed-request.ts';
-import { WebSocket } from 'ws';
 import { RawPusherClient, waitUntil } from '../helpers/ws-client.ts';
 
 const repo = process.env.QUOTA_TEST_REPO ?? new URL('../../', import.meta.url).pathname;
@@ -51,10 +50,7 @@ describe('issue 18: cluster-wide quotas over 3 node processes', () => {
 
   /** Connects; resolves after `connection_established` or a refusal (generous deadline: the machine is shared). */
   async function connect(node: number): Promise<RawPusherClient> {
-    const client = new RawPusherClient(new WebSocket(`ws://127.0.0.1:${nodes[node]!.port}/app/${LIMITED.key}?protocol=7&client=test&version=1.0`));
-    const first = await client.next(() => true, 20_000);
-    if (first.event === 'pusher:connection_established') client.socketId = (JSON.parse(first.data as string) as { socket_id: string }).socket_id;
-    else client.frames.unshift(first);
+    const client = await RawPusherClient.connect(nodes[node]!.port, LIMITED.key, undefined, 20_000);
     return client;
   }
 

@@ -47,11 +47,17 @@ async function refusedClaims(): Promise<number> {
   return count;
 }
 
+/** The APNs credentials, one device (its token from `seed`) and its subscription to `channel`; returns the token. */
+async function subscribeDevice(app: PushApp, seed: number, deviceId: string, channel: string): Promise<string> {
+  await app.push.credentials.add(app.app.id, { platform: 'apns', key_id: apns.keyId, team_id: apns.teamId, topic: apns.topic, private_key: apns.p8 });
+  const token = apnsToken(seed);
+  await app.push.devices.register(app.app.id, { device_id: deviceId, platform: 'apns', provider_token: token });
+  await app.push.subscriptions.subscribe(app.app.id, { device_id: deviceId, channel });
+  return token;
+}
+
 test('an extras.push that failed all its quick tries stays owed and is admitted later, once', async () => {
-  await ctx.push.credentials.add(ctx.app.id, { platform: 'apns', key_id: apns.keyId, team_id: apns.teamId, topic: apns.topic, private_key: apns.p8 });
-  const token = apnsToken(4242);
-  await ctx.push.devices.register(ctx.app.id, { device_id: 'later-1', platform: 'apns', provider_token: token });
-  await ctx.push.subscriptions.subscribe(ctx.app.id, { device_id: 'later-1', channel: 'later' });
+  const token = await subscribeDevice(ctx, 4242, 'later-1', 'later');
 
   await store.call('ACL', 'LOG', 'RESET');
   await store.call('ACL', 'SETUSER', 'default', '-hsetnx');
@@ -83,10 +89,7 @@ test('a node that stops while a push is still owed leaves it to a peer, which ad
   const peer = pushAppOf(await startApp(config, 'peer'));
   const leaving = pushAppOf(await startApp(config, 'leaving'));
   try {
-    await peer.push.credentials.add(peer.app.id, { platform: 'apns', key_id: apns.keyId, team_id: apns.teamId, topic: apns.topic, private_key: apns.p8 });
-    const token = apnsToken(4343);
-    await peer.push.devices.register(peer.app.id, { device_id: 'left-1', platform: 'apns', provider_token: token });
-    await peer.push.subscriptions.subscribe(peer.app.id, { device_id: 'left-1', channel: 'left' });
+    const token = await subscribeDevice(peer, 4343, 'left-1', 'left');
 
     await store.call('ACL', 'LOG', 'RESET');
     await store.call('ACL', 'SETUSER', 'default', '-hsetnx');

@@ -430,9 +430,9 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
 
     test('retention by age also updates state (count, first seq, bytes), however many entries expire', async () => {
       const stream = name('aged-state');
-      await backend.log.appendMany(Array.from({ length: 150 }, (_, i) => ({ stream, body: `old-${i}`, retention: keep(1000, 200) })));
-      await new Promise((r) => setTimeout(r, 300));
-      await backend.log.append(stream, 'new', keep(1000, 200));
+      await backend.log.appendMany(Array.from({ length: 150 }, (_, i) => ({ stream, body: `old-${i}`, retention: keep(1000, 500) })));
+      await new Promise((r) => setTimeout(r, 600));
+      await backend.log.append(stream, 'new', keep(1000, 500));
       assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 151, firstRetainedSeq: 151, retainedCount: 1, retainedBytes: 3 });
       assert.equal(await backend.log.get(stream, 1), null);
     });
@@ -445,7 +445,7 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
       assert.deepEqual(await backend.log.read(stream, { newestFirst: true, limit: 10 }), []);
       assert.equal(await backend.log.get(stream, 2), null);
       assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 2, firstRetainedSeq: 0, retainedCount: 0, retainedBytes: 0 });
-      assert.equal((await backend.log.append(stream, 'c', keep(10, 100))).seq, 3);
+      assert.equal((await backend.log.append(stream, 'c', keep(10, 60_000))).seq, 3);
       assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 3, firstRetainedSeq: 3, retainedCount: 1, retainedBytes: 1 });
     });
 

@@ -73,6 +73,9 @@ describe('roomcast CLI: live', () => {
       await follow.stop();
     }
     assert.equal(follow.lines.filter((line) => line.includes('"second"')).length, 1, 'history then live, no repeat');
+    const shapes = follow.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(shapes.map((line) => [line.channel, line.event, line.data]), [['news', 'headline', 'hello'], ['news', 'headline', 'second'], ['news', 'headline', 'third']]);
+    for (const line of shapes) assert.match(String(line.serial), /\S/, 'every line, stored or live, carries its serial');
   });
   test('bot tail ROOM logs in (code and token from the config file) and prints the room stream', async () => {
     const tail = new CliProcess(['--json', 'bot', 'tail', 'acme/lobby', '--count', '1'], env);

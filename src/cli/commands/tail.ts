@@ -59,6 +59,15 @@ function follow(globals: GlobalOptions, credentials: AppCredentials, channels: s
   return runUntilStopped(() => stream.stop(), done);
 }
 
+/**
+ * A history entry as a `--json` line: the live event's keys (channel, event, data, serial), so
+ * `history --follow` prints one shape throughout, plus what only the stored entry knows.
+ */
+interface HistoryLine extends StreamEvent {
+  readonly action: string;
+  readonly timestamp: number;
+}
+
 interface HistoryItem {
   readonly serial: string;
   readonly action: string;
@@ -110,7 +119,9 @@ export function registerTail(program: Command): void {
       ) as { items: HistoryItem[] };
       const items = [...page.items].reverse();
       for (const item of items) {
-        printLine(globals, { channel, ...item }, `[${item.serial}] ${new Date(item.timestamp).toISOString()} ${item.action === 'message.create' ? (item.name ?? '') : item.action} ${typeof item.data === 'string' ? item.data : JSON.stringify(item.data ?? null)}`);
+        const event = item.action === 'message.create' ? (item.name ?? '') : item.action;
+        const line: HistoryLine = { channel, event, data: item.data ?? null, serial: item.serial, action: item.action, timestamp: item.timestamp };
+        printLine(globals, line, `[${item.serial}] ${new Date(item.timestamp).toISOString()} ${event} ${typeof item.data === 'string' ? item.data : JSON.stringify(item.data ?? null)}`);
       }
       if (options.follow !== true) return;
       const last = items[items.length - 1]?.serial;

@@ -4,7 +4,9 @@
  * own user. The joins come from `--procs` generator processes (bench/load/presence-joiners.ts)
  * sharing one schedule, so the pace is not one event loop's. After the last join: how
  * long until every node lists all J members (REST `GET …/users` on each node), and
- * whether any member is listed twice.
+ * whether any member is listed twice; and whether the clients' own member lists are
+ * complete (a count on every client, ids and duplicates on two observers per channel;
+ * see bench/load/presence-joiners.ts).
  *
  * The joins go to `ceil(J / --members-per-channel)` presence channels (join i to channel
  * i mod C). The default, 100 members per channel, is the default member limit
@@ -170,7 +172,7 @@ export async function presenceStorm(options: Options): Promise<ScenarioResult> {
   result.comparisons['observers (2 per channel, every frame parsed) missing a member, or seeing one twice (target 0)'] =
     row.metrics['observers missing a member'] === undefined ? null : (row.metrics['observers missing a member'] as number) + (row.metrics['duplicates seen by observers'] as number);
   if (options.string('docs', 'true') !== 'false') {
-    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection) scheduled at ${rate}/s from ${procCount} generator processes, spread round robin over ${nodeCount} nodes on one Redis, into ${perChannel > 0 ? `presence channels of at most ${perChannel} members (join i to channel i mod ${Math.ceil(joins / perChannel)})` : 'one presence channel'}; then each node's \`GET /channels/{channel}/users\` polled every 50 ms per channel until it lists everyone.`)}`);
+    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection) scheduled at ${rate}/s from ${procCount} generator processes, spread round robin over ${nodeCount} nodes on one Redis, into ${perChannel > 0 ? `presence channels of at most ${perChannel} members (join i to channel i mod ${Math.ceil(joins / perChannel)})` : 'one presence channel'}; then each node's \`GET /channels/{channel}/users\` polled every 50 ms per channel until it lists everyone. Generators: a minimal WebSocket client each join (bench/load/presence-joiners.ts); every client counts its members (snapshot \`count\` + \`member_added\` − \`member_removed\`), 2 observers per channel parse every frame and check the member ids.`)}`);
   }
   return result;
 }

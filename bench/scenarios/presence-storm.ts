@@ -4,7 +4,9 @@
  * own user. The joins come from `--procs` generator processes (bench/load/presence-joiners.ts)
  * sharing one schedule, so the pace is not one event loop's. After the last join: how
  * long until every node lists all J members (REST `GET …/users` on each node), and
- * whether any member is listed twice.
+ * whether any member is listed twice; and whether the clients' own member lists are
+ * complete (a count on every client, ids and duplicates on two observers per channel;
+ * see bench/load/presence-joiners.ts).
  *
  * The joins go to `ceil(J / --members-per-channel)` presence channels (join i to channel
  * i mod C). The default, 100 members per channel, is the default member limit
@@ -37,6 +39,8 @@ async function measure(joins: number, nodeCount: number, rate: number, procCount
   const procs: Proc[] = [];
   try {
     for (let index = 0; index < procCount; index++) procs.push(await startWorker(`joiners-${index}`, 'bench/load/presence-joiners.ts'));
+    // Generators started and warmed before the timed phase (and its CPU window).
+    await Promise.all(procs.map((proc) => proc.call('warm')));
     const groups: Record<string, number[]> = { redis: [set.redisPid] };
     set.nodes.forEach((node, index) => (groups[`node ${index}`] = [node.proc.pid]));
     groups.generators = procs.map((proc) => proc.pid);
@@ -95,11 +99,22 @@ async function measure(joins: number, nodeCount: number, rate: number, procCount
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const expected = results.flatMap((result) => result.joined);
-    const viewCounts = await Promise.all(procs.map((proc) => proc.call<{ incomplete: number; missing: number; extra: number; sample: string }>('views', { expected, channels }, 5 * 60_000)));
+    const viewCounts = await Promise.all(
+      procs.map((proc) =>
+        proc.call<{ clients: number; wrongCount: number; countSample: string; observers: number; incomplete: number; missing: number; extra: number; duplicates: number; sample: string }>(
+          'views',
+          { expected, channels },
+          5 * 60_000,
+        ),
+      ),
+    );
+    const sum = (pick: (entry: (typeof viewCounts)[number]) => number): number => viewCounts.reduce((total, entry) => total + pick(entry), 0);
     const joinMs = results.flatMap((result) => result.joinMs).sort((a, b) => a - b);
     const lateMs = results.flatMap((result) => result.lateMs).sort((a, b) => a - b);
     const frames = (await Promise.all(procs.map((proc) => proc.call<{ frames: number }>('snapshot')))).reduce((sum, snapshot) => sum + snapshot.frames, 0);
-    const serverCpuSec = (Object.entries(report.groups).filter(([name]) => name !== 'generators').reduce((sum, [, value]) => sum + value, 0) / 100) * report.seconds;
+    const serverCpuSec = Object.entries(report.cpuSeconds)
+      .filter(([name]) => name !== 'generators')
+      .reduce((total, [, value]) => total + value, 0);
     return {
       target: `${nodeCount} nodes`,
       phase: `${joins} joins at ${rate}/s into ${channels} channel${channels === 1 ? '' : 's'}`,
@@ -113,11 +128,17 @@ async function measure(joins: number, nodeCount: number, rate: number, procCount
         'all listed on every node after ms': Math.max(...convergedMs),
         'fewest listed': listed,
         duplicates,
-        'clients missing a member': viewCounts.reduce((sum, entry) => sum + entry.incomplete, 0),
-        'members missing from client views': viewCounts.reduce((sum, entry) => sum + entry.missing, 0),
+        'clients with a wrong member count': sum((entry) => entry.wrongCount),
+        'a client with a wrong count': viewCounts.find((entry) => entry.countSample !== '')?.countSample ?? '-',
+        observers: sum((entry) => entry.observers),
+        'observers missing a member': sum((entry) => entry.incomplete),
+        'members missing from observer lists': sum((entry) => entry.missing),
+        'unexpected members in observer lists': sum((entry) => entry.extra),
+        'duplicates seen by observers': sum((entry) => entry.duplicates),
+        'an observer missing members': viewCounts.find((entry) => entry.sample !== '')?.sample ?? '-',
         'member frames received': frames,
-        'a client missing members': viewCounts.find((entry) => entry.sample !== '')?.sample ?? '-',
         'server+redis CPU-s per join (ms)': (serverCpuSec * 1000) / joins,
+        'generator CPU-s per join (ms)': ((report.cpuSeconds.generators ?? Number.NaN) * 1000) / joins,
       },
       cpu: report,
     };
@@ -147,9 +168,11 @@ export async function presenceStorm(options: Options): Promise<ScenarioResult> {
   const row = result.rows[0]!;
   result.comparisons['all members listed on every node within (ms after the last join; target ≤ 1000)'] = row.metrics['all listed on every node after ms'] ?? null;
   result.comparisons['duplicate members (target 0)'] = row.metrics.duplicates ?? null;
-  result.comparisons['clients whose own member list (snapshot + member_added) lacks someone (target 0)'] = row.metrics['clients missing a member'] ?? null;
+  result.comparisons['clients whose member count (snapshot count + member_added − member_removed) differs from the members of their channel (all clients; target 0)'] = row.metrics['clients with a wrong member count'] ?? null;
+  result.comparisons['observers (2 per channel, every frame parsed) missing a member, or seeing one twice (target 0)'] =
+    row.metrics['observers missing a member'] === undefined ? null : (row.metrics['observers missing a member'] as number) + (row.metrics['duplicates seen by observers'] as number);
   if (options.string('docs', 'true') !== 'false') {
-    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection) scheduled at ${rate}/s from ${procCount} generator processes, spread round robin over ${nodeCount} nodes on one Redis, into ${perChannel > 0 ? `presence channels of at most ${perChannel} members (join i to channel i mod ${Math.ceil(joins / perChannel)})` : 'one presence channel'}; then each node's \`GET /channels/{channel}/users\` polled every 50 ms per channel until it lists everyone.`)}`);
+    result.notes.push(`written: ${writeDocsSection(result, 'Presence storm', `${joins} presence joins (one user per WebSocket connection) scheduled at ${rate}/s from ${procCount} generator processes, spread round robin over ${nodeCount} nodes on one Redis, into ${perChannel > 0 ? `presence channels of at most ${perChannel} members (join i to channel i mod ${Math.ceil(joins / perChannel)})` : 'one presence channel'}; then each node's \`GET /channels/{channel}/users\` polled every 50 ms per channel until it lists everyone. Generators: a minimal WebSocket client each join (bench/load/presence-joiners.ts); every client counts its members (snapshot \`count\` + \`member_added\` − \`member_removed\`), 2 observers per channel parse every frame and check the member ids.`)}`);
   }
   return result;
 }

@@ -25,23 +25,32 @@ interface TimedCommand {
 
 const TIMED_OUT = 'Command timed out';
 
-/** Commands already given a timer (a cluster hands a redirected command on again). */
-const armed = new WeakSet<object>();
+/**
+ * Set on a command once it has a timer (a cluster hands a redirected command on again):
+ * the timer while the command is unsettled, null once it settled. A property rather than
+ * a WeakSet of armed commands: that held one entry per command in flight, and a WeakSet's
+ * entries cost the garbage collector ephemeron work on every cycle.
+ */
+const TIMER = Symbol('command timeout');
 
-function arm(command: TimedCommand, timeoutMs: number): void {
-  if (armed.has(command)) return;
-  armed.add(command);
-  let settled = false;
-  const timer = setTimeout(() => {
+type ArmedCommand = TimedCommand & { [TIMER]?: NodeJS.Timeout | null };
+
+/** The command settled: its timer goes, and a verdict already scheduled finds it settled. */
+function settle(this: ArmedCommand): void {
+  const timer = this[TIMER];
+  if (timer != null) clearTimeout(timer);
+  this[TIMER] = null;
+}
+
+function arm(command: ArmedCommand, timeoutMs: number): void {
+  if (command[TIMER] !== undefined) return;
+  command[TIMER] = setTimeout(() => {
     setImmediate(() => {
-      if (!settled && !command.isResolved) command.reject(new Error(TIMED_OUT));
+      if (command[TIMER] !== null && !command.isResolved) command.reject(new Error(TIMED_OUT));
     });
   }, timeoutMs);
-  const clear = (): void => {
-    settled = true;
-    clearTimeout(timer);
-  };
-  command.promise.then(clear, clear);
+  const settled = settle.bind(command);
+  command.promise.then(settled, settled);
 }
 
 /**

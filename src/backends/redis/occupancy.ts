@@ -10,6 +10,13 @@
  * is added before (node set) or right after (index) the step that makes it needed, and
  * removed after the step that empties it, then put back if a concurrent step refilled it
  * in between. `list` reads each listed channel's own total and skips the empty ones.
+ *
+ * The SADD before an increment is skipped while this store's settled count of the node
+ * in the channel is positive (increments whose script and SADDs are done and during
+ * which no decrement began, minus the decrements begun since): the channel is then
+ * listed already, and a decrement that unlists it meanwhile is one that took the node's
+ * count to 0, so the increment's script reports the node's first count and the SADD
+ * after it lists the channel again.
  */
 import type { OccupancyStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
@@ -20,16 +27,35 @@ import { runScript } from './scripts.ts';
 const BATCH = 200;
 
 export class RedisOccupancy implements OccupancyStore {
+  /**
+   * Per `nodeId \n channel`: settled increments minus decrements begun, never below 0 and
+   * never above the node's count there (failed increments, and increments a decrement
+   * overlapped, are not counted).
+   */
+  private readonly settled = new Map<string, number>();
+  /** Decrements begun so far: an increment in flight when any began is not counted as settled. */
+  private decrements = 0;
+
   constructor(private readonly context: RedisContext) {}
 
   adjust(channel: string, nodeId: string, delta: number): Promise<number> {
     const { client, keys } = this.context;
     const step = Math.trunc(delta);
     const nodeKey = keys.occupancyNode(nodeId);
+    const settledKey = `${nodeId}\n${channel}`;
+    const decrementsBefore = this.decrements;
+    if (step < 0) {
+      this.decrements++;
+      const left = (this.settled.get(settledKey) ?? 0) + step;
+      if (left > 0) this.settled.set(settledKey, left);
+      else this.settled.delete(settledKey);
+    }
     return guard(this.context.commandTimeoutMs, async () => {
-      if (step > 0) await client.sadd(nodeKey, channel);
+      if (step > 0 && !this.settled.has(settledKey)) await client.sadd(nodeKey, channel);
       const [total, previous, onNode] = (await runScript(client, 'occupancyAdjust', this.channelKeys(channel), [nodeId, step])) as [number, number, number];
       if (step > 0 && onNode === step) await client.sadd(nodeKey, channel);
+      // Not counted when a decrement began meanwhile: it may have been this increment's own undoing.
+      if (step > 0 && this.decrements === decrementsBefore) this.settled.set(settledKey, (this.settled.get(settledKey) ?? 0) + step);
       if (onNode === 0 && step < 0) {
         await client.srem(nodeKey, channel);
         if (Number((await client.hget(keys.occupancyCounts(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
@@ -63,6 +89,7 @@ export class RedisOccupancy implements OccupancyStore {
   removeNode(nodeId: string): Promise<string[]> {
     const { client, keys } = this.context;
     const nodeKey = keys.occupancyNode(nodeId);
+    for (const key of this.settled.keys()) if (key.startsWith(`${nodeId}\n`)) this.settled.delete(key);
     return guard(this.context.commandTimeoutMs, async () => {
       const channels = await client.smembers(nodeKey);
       for (let start = 0; start < channels.length; start += BATCH) {

@@ -86,7 +86,7 @@ test('logs: one access line per request with the route pattern, no signature, co
   assert.equal(bad.status, 401);
   const bot = await login(node.url);
   await bayeuxPost(node.url, bot.cookie, [{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
-  await waitUntil(() => node.logs.lines.filter((line) => line.msg === 'request').length >= 4, 3000, 'four access lines');
+  await waitUntil(() => node.logs.lines.filter((line) => line.msg === 'request').length >= 4, 10_000, 'four access lines');
 
   const access = node.logs.lines.filter((line) => line.msg === 'request');
   assert.equal(access.length, 4, node.logs.text());

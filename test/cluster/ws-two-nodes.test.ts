@@ -168,7 +168,7 @@ describe('ws door on two nodes', () => {
     const signature = createHmac('sha256', TEST_APP.secret).update(`${client.socketId}::user::${userData}`).digest('hex');
     client.send({ event: 'pusher:signin', data: { user_data: userData, auth: `${TEST_APP.key}:${signature}` } });
     await client.nextEvent('pusher:signin_success');
-    await waitUntil(() => nodeB.app.core.hub.userConnections(TEST_APP.id, 'zed').length === 1, 3000, 'the sign-in');
+    await waitUntil(() => nodeB.app.core.hub.userConnections(TEST_APP.id, 'zed').length === 1, 10_000, 'the sign-in');
     await serverSdk(nodeA.port).terminateUserConnections('zed');
     assert.equal((await client.closed).code, 4009);
   });

@@ -138,9 +138,10 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
 
     test('retention by age drops old entries', async () => {
       const stream = name('aged');
-      await backend.log.append(stream, 'old', keep(100, 150));
-      await new Promise((r) => setTimeout(r, 250));
-      await backend.log.append(stream, 'new', keep(100, 150));
+      // A 1 s window, so 'new' outlives a slow read on a loaded machine; the wait outlives it for 'old'.
+      await backend.log.append(stream, 'old', keep(100, 1000));
+      await new Promise((r) => setTimeout(r, 1100));
+      await backend.log.append(stream, 'new', keep(100, 1000));
       assert.deepEqual((await backend.log.read(stream, { newestFirst: false, limit: 10 })).map((e) => e.body), ['new']);
     });
 
@@ -369,9 +370,10 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
 
     test('nodes: a node without heartbeat is dead and claimed once', async () => {
       const node = name('node');
-      await backend.nodes.heartbeat(node, 100);
+      // A 1 s TTL, so the first check comes well within it on a loaded machine; the wait outlives it.
+      await backend.nodes.heartbeat(node, 1000);
       assert.ok(!(await backend.nodes.deadNodes()).includes(node));
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, 1100));
       assert.ok((await backend.nodes.deadNodes()).includes(node));
       const claims = await Promise.all([backend.nodes.claimDead(node), backend.nodes.claimDead(node)]);
       assert.deepEqual(claims.sort(), [false, true]);
@@ -430,9 +432,9 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
 
     test('retention by age also updates state (count, first seq, bytes), however many entries expire', async () => {
       const stream = name('aged-state');
-      await backend.log.appendMany(Array.from({ length: 150 }, (_, i) => ({ stream, body: `old-${i}`, retention: keep(1000, 500) })));
-      await new Promise((r) => setTimeout(r, 600));
-      await backend.log.append(stream, 'new', keep(1000, 500));
+      await backend.log.appendMany(Array.from({ length: 150 }, (_, i) => ({ stream, body: `old-${i}`, retention: keep(1000, 1000) })));
+      await new Promise((r) => setTimeout(r, 1100));
+      await backend.log.append(stream, 'new', keep(1000, 1000));
       assert.deepEqual(withoutEpoch(await backend.log.state(stream)), { lastSeq: 151, firstRetainedSeq: 151, retainedCount: 1, retainedBytes: 3 });
       assert.equal(await backend.log.get(stream, 1), null);
     });

@@ -102,9 +102,10 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
     test('documents expire ttlMs after their last commit; purge drops a stream', async () => {
       const stream = name('ttl');
       const original = await backend.log.append(stream, 'v1', retention);
-      await store.commit(stream, 1, change(0, [['v2', 'version']], { epoch: original.epoch, original, ttlMs: 150 }));
+      await store.commit(stream, 1, change(0, [['v2', 'version']], { epoch: original.epoch, original, ttlMs: 1000 }));
+      // A 1 s TTL, so the first load comes well within it on a loaded machine; the wait outlives it.
       assert.ok(await store.load(stream, 1));
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 1150));
       assert.equal(await store.load(stream, 1), null);
       const kept = name('purge');
       const first = await backend.log.append(kept, 'v1', retention);

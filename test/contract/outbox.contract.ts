@@ -92,36 +92,40 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
 
     test('a down is delayed, and cancelled when the subject comes back within the delay', async () => {
       const outbox = backend.outbox!;
+      // Long enough that the calls meant to land within the delay do so on a loaded machine (a Redis Cluster round trip can take 100s of ms).
+      const DOWN_DELAY_MS = 1000;
       const stream = name('app:presence-x');
       const lane = name('lane');
       const subject: OutboxSubject = { kind: 'member', stream, userId: 'ann' };
       await backend.presence.join(stream, { connectionId: 'c1', nodeId: 'n1', userId: 'ann', userInfo: 'null' });
-      assert.equal((await outbox.reconcile(request(subject, [lane], 300))).outcome, 'up');
+      assert.equal((await outbox.reconcile(request(subject, [lane], DOWN_DELAY_MS))).outcome, 'up');
       await backend.presence.leave(stream, 'c1');
-      const pending = await outbox.reconcile(request(subject, [lane], 300));
+      const pending = await outbox.reconcile(request(subject, [lane], DOWN_DELAY_MS));
       assert.equal(pending.outcome, 'pending');
-      assert.ok(pending.dueInMs > 0 && pending.dueInMs <= 300, `due in ${pending.dueInMs}`);
+      assert.ok(pending.dueInMs > 0 && pending.dueInMs <= DOWN_DELAY_MS, `due in ${pending.dueInMs}`);
       await backend.presence.join(stream, { connectionId: 'c2', nodeId: 'n1', userId: 'ann', userInfo: 'null' });
-      assert.equal((await outbox.reconcile(request(subject, [lane], 300))).outcome, 'none', 'back: nothing to record, the down is cancelled');
+      assert.equal((await outbox.reconcile(request(subject, [lane], DOWN_DELAY_MS))).outcome, 'none', 'back: nothing to record, the down is cancelled');
       await backend.presence.leave(stream, 'c2');
-      assert.equal((await outbox.reconcile(request(subject, [lane], 300))).outcome, 'pending', 'the delay starts again');
-      await until(async () => (await outbox.reconcile(request(subject, [lane], 300))).outcome === 'down', 'the delay to pass');
+      assert.equal((await outbox.reconcile(request(subject, [lane], DOWN_DELAY_MS))).outcome, 'pending', 'the delay starts again');
+      await until(async () => (await outbox.reconcile(request(subject, [lane], DOWN_DELAY_MS))).outcome === 'down', 'the delay to pass');
       assert.deepEqual(bodies(await itemsOf(outbox, lane)), [{ up: 'ann' }, { down: 'ann' }]);
     });
 
     test('an up edge the caller saw is recorded even when the subject is gone again (a blip), then its down after the delay', async () => {
       const outbox = backend.outbox!;
+      // Long enough that the repeated edge lands within the delay on a loaded machine.
+      const DOWN_DELAY_MS = 1000;
       const stream = name('app:blip');
       const lane = name('lane');
       const subject: OutboxSubject = { kind: 'channel', stream };
       await backend.occupancy.adjust(stream, 'n1', 1);
       await backend.occupancy.adjust(stream, 'n1', -1);
-      assert.equal((await outbox.reconcile(request(subject, [lane], 200))).outcome, 'none', 'the down edge alone: nothing was announced, nothing to take back');
-      const up = await outbox.reconcile({ ...request(subject, [lane], 200), edge: 'up' });
+      assert.equal((await outbox.reconcile(request(subject, [lane], DOWN_DELAY_MS))).outcome, 'none', 'the down edge alone: nothing was announced, nothing to take back');
+      const up = await outbox.reconcile({ ...request(subject, [lane], DOWN_DELAY_MS), edge: 'up' });
       assert.equal(up.outcome, 'up', 'the up edge, late: announced');
-      assert.ok(up.dueInMs > 0 && up.dueInMs <= 200, 'and its down is due after the delay');
-      assert.equal((await outbox.reconcile({ ...request(subject, [lane], 200), edge: 'up' })).outcome, 'pending', 'a repeated edge adds nothing');
-      await until(async () => (await outbox.reconcile(request(subject, [lane], 200))).outcome === 'down', 'the down');
+      assert.ok(up.dueInMs > 0 && up.dueInMs <= DOWN_DELAY_MS, 'and its down is due after the delay');
+      assert.equal((await outbox.reconcile({ ...request(subject, [lane], DOWN_DELAY_MS), edge: 'up' })).outcome, 'pending', 'a repeated edge adds nothing');
+      await until(async () => (await outbox.reconcile(request(subject, [lane], DOWN_DELAY_MS))).outcome === 'down', 'the down');
       assert.deepEqual(bodies(await itemsOf(outbox, lane)), [{ up: stream }, { down: stream }]);
     });
 

@@ -86,12 +86,15 @@ export function describePushStoreContract(label: string, factory: PushStoreFacto
         if (job.data === 'retry' && job.attempt === 1) return { retryInMs: 300 };
         return undefined;
       }, 2);
+      // Long enough that the enqueues and the remove below finish before it on a loaded machine.
+      const CANCELLED_DELAY_MS = 2000;
       const start = Date.now();
-      await queue.enqueue([{ id: 'a', data: 'plain' }, { id: 'a', data: 'dup' }, { id: 'd', data: 'delayed', delayMs: 400 }, { id: 'r', data: 'retry' }, { id: 'x', data: 'cancel me', delayMs: 600 }]);
+      await queue.enqueue([{ id: 'a', data: 'plain' }, { id: 'a', data: 'dup' }, { id: 'd', data: 'delayed', delayMs: 400 }, { id: 'r', data: 'retry' }, { id: 'x', data: 'cancel me', delayMs: CANCELLED_DELAY_MS }]);
       await queue.enqueue([{ id: 'a', data: 'dup again' }]);
       assert.equal(await queue.remove('x'), true);
       await until(() => runs.filter((r) => r.id === 'r').length === 2 && runs.some((r) => r.id === 'd'));
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      // Until 700 ms past the removed job's due time: it would have run by then.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(700, start + CANCELLED_DELAY_MS + 700 - Date.now())));
       assert.deepEqual(runs.filter((r) => r.id === 'a').map((r) => r.data), ['plain']);
       // Timers may fire a millisecond early against Date.now(); allow that much.
       assert.ok(runs.find((r) => r.id === 'd')!.at - start >= 398);

@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './redis-server.ts';
+import { onFreePorts } from './redis-server.ts';
 import { redisCli, spawnRedis, type RedisProcess } from './redis-process.ts';
 
 export interface TestClusterNode {
@@ -37,6 +37,27 @@ export interface TestCluster {
 /** Milliseconds without an answer before the cluster counts a master as failed. */
 export const CLUSTER_NODE_TIMEOUT_MS = 1000;
 
+/** The arguments of one cluster node listening on `port`, its bus on `busPort`, its files in `dir`. */
+function nodeArgs(port: number, busPort: number, dir: string): string[] {
+  return [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--cluster-enabled', 'yes',
+    '--cluster-port', String(busPort),
+    '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
+    // A replica takes over whatever its replication lag: the test measures the loss window.
+    '--cluster-replica-validity-factor', '0',
+    // A replica's first sync (and a restarted master's resync) starts at once, not after Redis's default 5 s wait.
+    '--repl-diskless-sync-delay', '0',
+    '--save', '',
+    '--appendonly', 'no',
+    '--protected-mode', 'no',
+    '--loglevel', 'warning',
+    '--dir', dir,
+  ];
+}
+
 export async function startCluster(): Promise<TestCluster> {
   const began = Date.now();
   const trace = (step: string): void => {
@@ -46,26 +67,11 @@ export async function startCluster(): Promise<TestCluster> {
   const nodes: TestClusterNode[] = [];
   try {
     for (let i = 0; i < 6; i++) {
-      const port = await freePort();
-      const busPort = await freePort();
-      const args = [
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--cluster-enabled', 'yes',
-        '--cluster-port', String(busPort),
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
-        // A replica takes over whatever its replication lag: the test measures the loss window.
-        '--cluster-replica-validity-factor', '0',
-        // A replica's first sync (and a restarted master's resync) starts at once, not after Redis's default 5 s wait.
-        '--repl-diskless-sync-delay', '0',
-        '--save', '',
-        '--appendonly', 'no',
-        '--protected-mode', 'no',
-        '--loglevel', 'warning',
-        '--dir', dir,
-      ];
-      let server: RedisProcess = await spawnRedis(port, args);
+      const { port, args, process: first } = await onFreePorts(2, async ([port, busPort]) => {
+        const args = nodeArgs(port!, busPort!, dir);
+        return { port: port!, args, process: await spawnRedis(port!, args) };
+      });
+      let server: RedisProcess = first;
       nodes.push({
         port,
         address: `127.0.0.1:${port}`,

@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './redis-server.ts';
+import { onFreePorts } from './redis-server.ts';
 import { redisCli, spawnRedis, type RedisProcess } from './redis-process.ts';
 
 export const SENTINEL_MASTER_NAME = 'rcmaster';
@@ -46,31 +46,38 @@ export async function startSentinel(): Promise<TestSentinel> {
   const dir = await mkdtemp(join(tmpdir(), 'rc-sentinel-'));
   const processes: RedisProcess[] = [];
   try {
-    const masterPort = await freePort();
-    const replicaPort = await freePort();
-    processes.push(await spawnRedis(masterPort, dataArgs(masterPort, dir)));
-    processes.push(await spawnRedis(replicaPort, dataArgs(replicaPort, dir, masterPort)));
+    const masterPort = await onFreePorts(1, async ([port]) => {
+      processes.push(await spawnRedis(port!, dataArgs(port!, dir)));
+      return port!;
+    });
+    const replicaPort = await onFreePorts(1, async ([port]) => {
+      processes.push(await spawnRedis(port!, dataArgs(port!, dir, masterPort)));
+      return port!;
+    });
     await waitFor(async () => /master_link_status:up/.test(await redisCli(['-p', String(replicaPort), 'info', 'replication'])), 20_000, 'the replica to sync');
     const sentinelPorts: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      const file = join(dir, `sentinel-${port}.conf`);
-      // Sentinel rewrites its own config file: each one needs a writable file of its own.
-      await writeFile(
-        file,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          'protected-mode no',
-          `dir ${dir}`,
-          `sentinel monitor ${SENTINEL_MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
-          `sentinel down-after-milliseconds ${SENTINEL_MASTER_NAME} ${SENTINEL_DOWN_AFTER_MS}`,
-          `sentinel failover-timeout ${SENTINEL_MASTER_NAME} 10000`,
-          `sentinel parallel-syncs ${SENTINEL_MASTER_NAME} 1`,
-          '',
-        ].join('\n'),
-      );
-      processes.push(await spawnRedis(port, [file, '--sentinel', '--loglevel', 'warning']));
+      const port = await onFreePorts(1, async ([chosen]) => {
+        const port = chosen!;
+        const file = join(dir, `sentinel-${port}.conf`);
+        // Sentinel rewrites its own config file: each one needs a writable file of its own.
+        await writeFile(
+          file,
+          [
+            `port ${port}`,
+            'bind 127.0.0.1',
+            'protected-mode no',
+            `dir ${dir}`,
+            `sentinel monitor ${SENTINEL_MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
+            `sentinel down-after-milliseconds ${SENTINEL_MASTER_NAME} ${SENTINEL_DOWN_AFTER_MS}`,
+            `sentinel failover-timeout ${SENTINEL_MASTER_NAME} 10000`,
+            `sentinel parallel-syncs ${SENTINEL_MASTER_NAME} 1`,
+            '',
+          ].join('\n'),
+        );
+        processes.push(await spawnRedis(port, [file, '--sentinel', '--loglevel', 'warning']));
+        return port;
+      });
       sentinelPorts.push(port);
     }
     // Every sentinel knows the replica and the other sentinels before a failover is asked of them.

@@ -42,6 +42,28 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** True when a server could not start because its port was bound meanwhile (the start error carries redis-server's log). */
+export function isPortTaken(error: unknown): boolean {
+  return /Address already in use/i.test(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * Runs `start` on `count` ports that were free when chosen. Another process can bind one
+ * between the choice and the start (tests run in parallel, and outgoing connections take
+ * ports from the same range): then new ports are chosen, at most three times in all.
+ */
+export async function onFreePorts<T>(count: number, start: (ports: number[]) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) ports.push(await freePort());
+    try {
+      return await start(ports);
+    } catch (error) {
+      if (attempt >= 3 || !isPortTaken(error)) throw error;
+    }
+  }
+}
+
 export interface TestRedisOptions {
   /** Keep an append-only file (`appendfsync always`) in a private temporary directory. */
   readonly appendOnly?: boolean;
@@ -103,9 +125,12 @@ async function canConnect(port: number): Promise<boolean> {
 }
 
 export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
-  const port = await freePort();
   const dir = options.appendOnly === true ? mkdtempSync(join(tmpdir(), 'rc-redis-aof-')) : null;
-  let child: ChildProcess | null = await launch(port, dir, options.args);
+  let child: ChildProcess | null = null;
+  const port = await onFreePorts(1, async ([chosen]) => {
+    child = await launch(chosen!, dir, options.args);
+    return chosen!;
+  });
   const kill = async (): Promise<void> => {
     if (child === null) return;
     const exited = once(child, 'exit');

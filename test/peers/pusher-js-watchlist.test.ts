@@ -50,7 +50,9 @@ describe('watchlist events across two nodes', () => {
 
   before(async () => {
     redis = await startRedis();
-    const config = testConfig({ apps: [{ ...TEST_APP, watchlistEvents: true, limits: { maxWatchlistUsers: 3 } }], node: { heartbeatIntervalMs: 100, heartbeatTtlMs: 400 } }, redis.url);
+    // Heartbeats every 100 ms reap the ghost node below quickly; the nodes' own TTL is long, so a stall of this process
+    // (both nodes run in it) does not let one reap the other and take its users offline.
+    const config = testConfig({ apps: [{ ...TEST_APP, watchlistEvents: true, limits: { maxWatchlistUsers: 3 } }], node: { heartbeatIntervalMs: 100, heartbeatTtlMs: 3000 } }, redis.url);
     nodeA = await startApp(config, 'watch-a');
     nodeB = await startApp(config, 'watch-b');
   });
@@ -94,7 +96,8 @@ describe('watchlist events across two nodes', () => {
     await erin.watch.next('offline', 'dave');
     // A node that signed dave in and then died: its entry stays until the reaper sees it dead.
     const { backend } = nodeA.app;
-    await backend.nodes.heartbeat('ghost-node', 200);
+    // Its TTL outlasts the join and the signal below on a loaded machine: reaped before the join, dave's entry would never be.
+    await backend.nodes.heartbeat('ghost-node', 1500);
     await backend.presence.join(onlineUserKey(TEST_APP.id, 'dave'), { connectionId: '1.1', nodeId: 'ghost-node', userId: 'dave', userInfo: 'null' });
     await backend.bus.signal(JSON.stringify({ type: 'user_online', appId: TEST_APP.id, userId: 'dave', online: true }));
     await erin.watch.next('online', 'dave');

@@ -125,7 +125,7 @@ describe('pusher SDK → roomcast → pusher-js', () => {
     const signature = createHmac('sha256', TEST_APP.secret).update(`${client.socketId}::user::${userData}`).digest('hex');
     client.send({ event: 'pusher:signin', data: { user_data: userData, auth: `${TEST_APP.key}:${signature}` } });
     await client.nextEvent('pusher:signin_success');
-    await waitUntil(() => running.app.core.hub.userConnections(TEST_APP.id, 'mallory').length === 1, 3000, 'the sign-in');
+    await waitUntil(() => running.app.core.hub.userConnections(TEST_APP.id, 'mallory').length === 1, 10_000, 'the sign-in');
     await sdk.terminateUserConnections('mallory');
     assert.equal((await client.closed).code, 4009);
   });

@@ -49,6 +49,21 @@ function open(write: (socket: Socket) => void): Promise<Probe> {
   });
 }
 
+/** TCP connections the server holds open now (its side of each closes a moment after the client's). */
+function serverConnections(): Promise<number> {
+  return new Promise((resolve, reject) => running.app.http.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+}
+
+/** Waits until the server holds at most `count` connections (bounded), then for its close handlers to have run. */
+async function untilServerHolds(count: number, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await serverConnections()) > count) {
+    if (Date.now() > deadline) throw new Error(`${what}: the server still holds ${await serverConnections()} connections after 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Fails the test rather than hanging when the server never closes. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref())]);
@@ -153,6 +168,7 @@ test('a held Bayeux connect outlives the request and idle timeouts, and is answe
 });
 
 test('connections past server.maxConnectionsPerAddress are closed at once', async () => {
+  const baseline = await serverConnections();
   const held: Probe[] = [];
   try {
     for (let i = 0; i < 40; i++) held.push(await open(() => {}));
@@ -162,8 +178,8 @@ test('connections past server.maxConnectionsPerAddress are closed at once', asyn
   } finally {
     for (const probe of held) probe.socket.destroy();
     await Promise.all(held.map((probe) => probe.closed));
-    // The server sees them close a moment later; later tests need the slots back.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The server sees them close a moment later (on a loaded machine, more than a fixed wait); the next 40 need the slots back.
+    await untilServerHolds(baseline, 'the first 40 released');
   }
   // Their slots were given back at close: 40 connections from the address are held again.
   const again: Probe[] = [];
@@ -174,7 +190,8 @@ test('connections past server.maxConnectionsPerAddress are closed at once', asyn
   } finally {
     for (const probe of again) probe.socket.destroy();
     await Promise.all(again.map((probe) => probe.closed));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Later tests need the slots back.
+    await untilServerHolds(baseline, 'the second 40 released');
   }
 });
 

@@ -17,6 +17,7 @@ import { after, before, test } from 'node:test';
 import { buildApp, type RoomcastApp } from '../../src/app.ts';
 import { signQuery } from '../../src/doors/rest/signature.ts';
 import { createLogger } from '../../src/ops/logger.ts';
+import { loopWatchOf } from '../../src/doors/loop-watch.ts';
 import { bayeuxPost, handshake, login } from '../helpers/bots.ts';
 import { testConfig, TEST_APP } from '../helpers/app.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
@@ -85,7 +86,7 @@ test('logs: one access line per request with the route pattern, no signature, co
   assert.equal(bad.status, 401);
   const bot = await login(node.url);
   await bayeuxPost(node.url, bot.cookie, [{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
-  await waitUntil(() => node.logs.lines.filter((line) => line.msg === 'request').length >= 4, 3000, 'four access lines');
+  await waitUntil(() => node.logs.lines.filter((line) => line.msg === 'request').length >= 4, 10_000, 'four access lines');
 
   const access = node.logs.lines.filter((line) => line.msg === 'request');
   assert.equal(access.length, 4, node.logs.text());
@@ -158,9 +159,16 @@ test('load shedding: a node fresh from start says "warming" on /ready; its first
       // busy
     }
     const ready = await fetch(`${fresh.url}/ready`);
+    const watch = loopWatchOf(fresh.app.core);
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await login(fresh.url)).status);
-    assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
+    for (let i = 0; i < 5; i++) {
+      const attempt = await login(fresh.url);
+      statuses.push(attempt.status);
+      // Shedding judges a warm node only. On a loaded machine these logins can outlast the stalled window and a calm
+      // one after it: the node is then warm, and its sustained delay (over 1 ms) may refuse a login, as it should.
+      if (attempt.status !== 200) assert.ok(watch.warm, `login ${i + 1} refused (${attempt.status}) before the node was warm: ${JSON.stringify(attempt.body)}`);
+    }
+    assert.equal(statuses[0], 200, 'the first login, right after the start-up stall');
     if (ready.status === 503) assert.equal(((await ready.json()) as { code: string }).code, 'RC_ERR_NODE_WARMING');
     // Warm within its first calm second (or ten at most).
     await waitUntil(async () => (await fetch(`${fresh.url}/ready`)).status === 200, 12_000, '/ready to turn 200');

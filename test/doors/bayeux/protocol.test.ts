@@ -23,6 +23,10 @@ after(() => server.close());
 const app = () => server.app.core.apps.findById('app-1')!;
 const connect = (clientId: string, extra: Record<string, unknown> = {}) => ({ channel: '/meta/connect', clientId, connectionType: 'long-polling', ...extra });
 const subscribe = (clientId: string, subscription: unknown) => ({ channel: '/meta/subscribe', clientId, subscription });
+/** Connects held on this node now. */
+const heldPolls = (): number => [...server.app.core.counters.gauge('bayeuxHeldPolls').values()].reduce((sum, count) => sum + count, 0);
+/** Waits until the server holds one more connect than `before` (a request sent is not yet a request received). */
+const untilHeld = (before: number): Promise<true> => until(() => (heldPolls() > before ? true : undefined));
 
 describe('transport', () => {
   test('JSON with a charset, form-encoded message=, and CometD-style /handshake paths are accepted', async () => {
@@ -65,11 +69,12 @@ describe('transport', () => {
     const clientId = await handshake(server.url, cookie);
     await bayeux(server.url, cookie, [subscribe(clientId, '/service/stream')]);
     let answered = false;
+    const before = heldPolls();
     const pending = bayeux(server.url, cookie, [connect(clientId)]).then((replies) => {
       answered = true;
       return replies;
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilHeld(before);
     assert.equal(answered, false, 'the connect is held');
     await server.app.core.publish(app(), [{ name: 'chat', channels: [ROOM], data: 'later', origin: 'rest' }]);
     const replies = await pending;
@@ -90,8 +95,10 @@ describe('transport', () => {
 
   test('a connect superseded by a newer one is answered with a Bayeux error, not HTTP 408', async () => {
     const clientId = await handshake(server.url, cookie);
+    const before = heldPolls();
     const first = bayeuxPost(server.url, cookie, [connect(clientId)]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The second must reach the server after the first, or it is the one superseded.
+    await untilHeld(before);
     const second = bayeux(server.url, cookie, [connect(clientId, { advice: { timeout: 0 } })]);
     const response = await first;
     assert.equal(response.status, 200);
@@ -221,8 +228,10 @@ describe('channels', () => {
 
   test('disconnect ends the client; a held connect is released', async () => {
     const clientId = await handshake(server.url, cookie);
+    const before = heldPolls();
     const held = bayeux(server.url, cookie, [connect(clientId)]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The disconnect must find the connect held, or the connect comes after it and finds no session.
+    await untilHeld(before);
     const [reply] = await bayeux(server.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
     assert.equal(reply!.successful, true);
     const [released] = await held;

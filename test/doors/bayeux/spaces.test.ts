@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { roomsOf } from '../../../src/core/rooms.ts';
 import { startApp, testConfig, type RunningApp } from '../../helpers/app.ts';
-import { bayeux, bayeuxPost, handshake, login } from '../../helpers/bots.ts';
+import { bayeux, bayeuxPost, handshake, login, until } from '../../helpers/bots.ts';
 
 let server: RunningApp;
 
@@ -21,8 +21,11 @@ test('stopping a space ends its sessions (403, held connects released) and makes
   const rooms = roomsOf(server.app.core);
   const { cookie } = await login(server.url);
   const clientId = await handshake(server.url, cookie);
+  const heldPolls = (): number => [...server.app.core.counters.gauge('bayeuxHeldPolls').values()].reduce((sum, count) => sum + count, 0);
+  const before = heldPolls();
   const held = bayeux(server.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The stop must find the connect held (a sent request is not yet a received one): a connect arriving after it meets no session.
+  await until(() => (heldPolls() > before ? true : undefined));
 
   await rooms.setRunning('acme', false);
   const [released] = await held;

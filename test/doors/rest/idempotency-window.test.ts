@@ -40,6 +40,6 @@ test('idempotencyWindowSec bounds the replay window: replays inside publish noth
   }, 5000, 'the idempotency window to end');
   assert.ok(replays >= 1, 'no replay happened inside the window');
   assert.notDeepEqual(fresh!.json, first.json, 'a publish after the window gets a new serial');
-  await until(() => eventsOf(watcher).length >= 2, 2000, 'two events');
+  await until(() => eventsOf(watcher).length >= 2, 10_000, 'two events');
   assert.deepEqual(eventsOf(watcher).map((event) => event.data), ['once per window', 'once per window']);
 });

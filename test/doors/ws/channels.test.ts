@@ -89,7 +89,7 @@ describe('ws door: channels', () => {
     const never = await client.nextEvent('pusher:error', 'never');
     assert.equal((never.data as { rc_code: string }).rc_code, 'RC_ERR_WS_NOT_SUBSCRIBED');
     client.send({ event: 'pusher:unsubscribe', data: { channel: 'twice' } });
-    await waitUntil(() => running.app.core.hub.localCount(TEST_APP.id, 'twice') === 0, 2000, 'unsubscribe');
+    await waitUntil(() => running.app.core.hub.localCount(TEST_APP.id, 'twice') === 0, 10_000, 'unsubscribe');
     await publish('twice', 'after-unsubscribe', 'x');
     await publish('news', 'marker', 'x');
     client.send({ event: 'pusher:ping', data: {} });
@@ -263,7 +263,7 @@ describe('ws door: channels', () => {
     const error = await client.next((frame) => frame.event === 'pusher:error' && (frame.data as { rc_code: string }).rc_code === 'RC_ERR_WS_USER_TERMINATED');
     assert.match((error.data as { message: string }).message, /carol/);
     assert.equal((await client.closed).code, 4009);
-    await waitUntil(async () => (await running.app.core.presenceMembers(TEST_APP.id, 'presence-signed')).length === 0, 2000, 'carol to leave');
+    await waitUntil(async () => (await running.app.core.presenceMembers(TEST_APP.id, 'presence-signed')).length === 0, 10_000, 'carol to leave');
   });
 });
 

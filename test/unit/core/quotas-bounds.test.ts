@@ -55,7 +55,8 @@ const leasedInStore = async (shared: MemoryQuotas, appId: string): Promise<numbe
   (await shared.lease(`conns:${appId}`, 'probe', { units: 0, used: 0, exact: true }, 1_000_000, 60_000)).total;
 
 test("a renewal never waits on an admission's reclaim wait: the other apps' leases stay live and no app passes its limit", async () => {
-  const ttlMs = 500;
+  // 15 heartbeat intervals: a loaded machine's stall of this process (100s of ms) does not expire a lease renewed on time.
+  const ttlMs = 1500;
   const { nodes, deaf } = cluster([{ id: 'n0' }, { id: 'nx' }, { id: 'ny' }], { ttlMs, fullWaitMs: 100, leaseBlock: 4 });
   const [n0, nx, ny] = nodes as [ConnectionQuotas, ConnectionQuotas, ConnectionQuotas];
   // App A (quota 64, blocks of 4): nx holds one connection and spare, then freezes; n0 takes the rest.
@@ -191,7 +192,8 @@ test('each admission waits its own full-quota bound: one that arrives late in an
 });
 
 test('a failed lease call ends the waits it answered: the next admission at the full quota waits its whole bound', async () => {
-  const fullWaitMs = 500;
+  // Far above the 100 ms before the failure below, so the admission is still waiting then on a loaded machine.
+  const fullWaitMs = 1000;
   let down = false;
   const failing = (shared: MemoryQuotas): QuotaStore => ({
     lease: async (...args) => {
@@ -219,12 +221,28 @@ test('a failed lease call ends the waits it answered: the next admission at the 
 });
 
 test('a graceful stop is final: a call in flight and a later close write no lease back', async () => {
-  const { shared, nodes } = cluster([{ id: 'a', store: delayed(50) }, { id: 'b', store: delayed(50) }], { ttlMs: 15_000, fullWaitMs: 0, leaseBlock: 4 });
+  // a's store applies a call only once the test opens the gate: the call is in flight when the stop begins, however slow the machine.
+  let entered!: () => void;
+  const inStore = new Promise<void>((resolve) => (entered = resolve));
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const gated = (shared: MemoryQuotas): QuotaStore => ({
+    lease: async (...args) => {
+      entered();
+      await gate;
+      return shared.lease(...args);
+    },
+    take: (...args) => shared.take(...args),
+    report: (...args) => shared.report(...args),
+  });
+  const { shared, nodes } = cluster([{ id: 'a', store: gated }, { id: 'b', store: delayed(50) }], { ttlMs: 15_000, fullWaitMs: 0, leaseBlock: 4 });
   const [a, b] = nodes as [ConnectionQuotas, ConnectionQuotas];
   // a: a call in flight when the stop begins.
   const inFlight = admit(a, 'A', 64);
-  await sleep(10);
-  await a.releaseAll();
+  await inStore;
+  const stopping = a.releaseAll();
+  open();
+  await stopping;
   assert.notEqual(await inFlight, 'admitted', 'an admission answered after the stop is not admitted');
   assert.equal(await leasedInStore(shared, 'A'), 0, 'the call in flight left a lease behind');
   assert.equal(a.admit('A', 64), 'unavailable', 'a stopped node admits nothing');

@@ -92,7 +92,8 @@ test('at the quota every record is exact: a refusal sends no reclaim and does no
   assert.equal(await admit(a, 20), 'over_quota');
   assert.equal(await admit(b, 20), 'over_quota');
   assert.equal(reclaims(), before, 'no reclaim at a full quota');
-  assert.ok(Date.now() - started < 100);
+  // Loose (a loaded machine may stall this process 100s of ms); the reclaim count above is the proof.
+  assert.ok(Date.now() - started < 1000, `refused after ${Date.now() - started} ms`);
   // A close on B is given back at once (B's record stays exact): A gets the unit without a reclaim.
   b.release('app');
   await new Promise((resolve) => setImmediate(resolve));
@@ -101,32 +102,36 @@ test('at the quota every record is exact: a refusal sends no reclaim and does no
 });
 
 test('a connection closed elsewhere while an admission at the full quota waits is given to it; without a close it is refused after fullWaitMs', async () => {
-  const { a, b } = cluster(32, { fullWaitMs: 400 });
+  // A 2 s bound, so a release 50 ms in wakes the admission well before it even when a loaded machine stalls this process.
+  const fullWaitMs = 2000;
+  const { a, b } = cluster(32, { fullWaitMs });
   for (let i = 0; i < 20; i++) assert.equal(await admit(i % 2 === 0 ? a : b, 20), 'admitted');
   const started = Date.now();
   const waiting = admit(a, 20);
   // The close comes after the store showed the quota full to A.
   setTimeout(() => b.release('app'), 50);
   assert.equal(await waiting, 'admitted', 'the unit closed on B goes to the admission waiting on A');
-  assert.ok(Date.now() - started < 300, `woken by the release (${Date.now() - started} ms), not by the wait bound`);
+  assert.ok(Date.now() - started < fullWaitMs / 2, `woken by the release (${Date.now() - started} ms), not by the wait bound`);
   assert.equal(a.used('app') + b.used('app'), 20);
   const refusing = Date.now();
   assert.equal(await admit(b, 20), 'over_quota');
   const waited = Date.now() - refusing;
-  assert.ok(waited >= 380 && waited < 1500, `refused after the wait bound (${waited} ms)`);
+  assert.ok(waited >= fullWaitMs - 20 && waited < fullWaitMs + 1500, `refused after the wait bound (${waited} ms)`);
 });
 
 test('a frozen holder (no answer, no renewal) is waited for until its lease expires: its units then go to the waiting admission', async () => {
-  const ttlMs = 300;
+  const ttlMs = 1000;
   const { a, b, deliveries } = cluster(32, { ttlMs });
+  // B's lease expires ttlMs after its store call, which starts after this.
+  const leasing = Date.now();
   assert.equal(await admit(b, 64), 'admitted');
   deliveries.set(b, 'drop');
   for (let i = 0; i < 59; i++) assert.equal(await admit(a, 64), 'admitted', `connection ${i + 2}`);
-  const started = Date.now();
   // B's spare (and, once its lease expired, its one connection's unit) is what A still gets.
   assert.equal(await admit(a, 64), 'admitted');
-  const waited = Date.now() - started;
-  assert.ok(waited >= ttlMs / 2 && waited < ttlMs * 4, `waited ${waited} ms`);
+  // Measured from B's lease, not from this admission: the 59 before it may take a while on a loaded machine.
+  const sinceLease = Date.now() - leasing;
+  assert.ok(sinceLease >= ttlMs - 1 && sinceLease < ttlMs * 4, `answered ${sinceLease} ms after B's lease (TTL ${ttlMs} ms)`);
 });
 
 test('a live holder that never hears the reclaim (its bus is down) gives back its spare at its next heartbeat', async () => {

@@ -139,7 +139,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // Callback style, not async: this hook runs on every request, and an async hook costs a
   // promise and a microtask hop each time (measurable on the REST publish path, bench/).
   http.addHook('onRequest', (request, reply, done) => {
-    void reply.header('X-Request-Id', request.id);
+    // Lower-case already: Fastify lower-cases the names it is given (a copy per call otherwise).
+    void reply.header('x-request-id', request.id);
     done(draining ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
   });
   http.setErrorHandler(replyWithError);

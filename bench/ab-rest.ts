@@ -2,6 +2,7 @@
  * A/B harness: several REST servers started side by side, loaded in turn in short
  * interleaved bursts by one autocannon worker, CPU per request measured per burst.
  * usage: tsx bench/ab-rest.ts --rounds 6 --burst-sec 2 label=DIR[,ENV=V…] … [peer]
+ * BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every roomcast server, not the peer.
  */
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ for (let i = 0; i < args.length; i++) {
   else if (args[i] === '--burst-sec') burst = Number(args[++i]);
   else specs.push(args[i]!);
 }
+const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
 const configDir = mkdtempSync(join(tmpdir(), 'ab-'));
 const configPath = join(configDir, 'config.json');
 writeFileSync(configPath, JSON.stringify(roomcastConfig({}), null, 2));
@@ -44,7 +46,7 @@ try {
     // DIR:tsx runs DIR's sources through tsx (as `npm start`), else DIR's dist/ build.
     const tsx = root.endsWith(':tsx');
     const dir = tsx ? root.slice(0, -4) : root;
-    const argv = tsx ? ['--import', 'tsx', resolve(dir, 'src/main.ts')] : ['--enable-source-maps', resolve(dir, 'dist/main.js')];
+    const argv = [...serverNodeArgs, ...(tsx ? ['--import', 'tsx', resolve(dir, 'src/main.ts')] : ['--enable-source-maps', resolve(dir, 'dist/main.js')])];
     const proc = await startServerProcess(label, process.execPath, argv, port, {
       ...env, ROOMCAST_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
     }, env.LOG_LEVEL !== undefined); // a server logging below warn writes its lines to /dev/null

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server as TlsServer } from 'node:tls';
-import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createBackend } from './backends/index.ts';
 import type { Backend } from './backends/ports.ts';
@@ -23,6 +23,7 @@ import { healthRoutes } from './ops/health.ts';
 import { applyConnectionHygiene, drainConnections, IN_FLIGHT_WAIT_MS, listenBacklog } from './ops/connections.ts';
 import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
+import { ReplyLogController, useReplyLogController } from './ops/response-hook.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
 import { readTlsOptions, TlsReloader } from './ops/tls.ts';
@@ -104,6 +105,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   let plainHttpAddress: string | null = null;
   const reloader = new ConfigReloader({ source: options.configSource, core, logger, tls: () => tls });
 
+  const replyLog = new ReplyLogController();
   const http = fastify({
     // HTTPS and WSS on the main port when server.tls is set (the type stays the HTTP one: same API).
     ...((tlsOptions === null ? {} : { https: tlsOptions }) as object),
@@ -122,8 +124,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Off: Fastify would cut every connection, requests in flight too, right after the
     // doors' preClose; close() drains them instead (drainConnections).
     forceCloseConnections: false,
-    // One access line per request, written on response (ops/logger.ts), not Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
+    // One access line per request, written on response (ops/logger.ts), not Fastify's two;
+    // the access log and the request metrics are told of each reply by it (ops/response-hook.ts).
+    logController: replyLog,
     // `request.log` is made on first use (ops/logger.ts): most requests log nothing through it.
     childLoggerFactory: lazyRequestLogger,
     // Errors the router raises before any route (bad percent-encoding in the path, a
@@ -135,11 +138,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // answers requests that arrive while the doors drain (RC_ERR_HTTP_SHUTTING_DOWN).
     return503OnClosing: false,
   });
+  useReplyLogController(http, replyLog);
   let draining = false;
   // Callback style, not async: this hook runs on every request, and an async hook costs a
   // promise and a microtask hop each time (measurable on the REST publish path, bench/).
   http.addHook('onRequest', (request, reply, done) => {
-    void reply.header('X-Request-Id', request.id);
+    // Lower-case already: Fastify lower-cases the names it is given (a copy per call otherwise).
+    void reply.header('x-request-id', request.id);
     done(draining ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
   });
   http.setErrorHandler(replyWithError);

@@ -135,7 +135,7 @@ export class Publishing {
       // Appended to the backend's own log, not the appending view: the observers are told
       // (and the count taken) in publishEvents' own step, with the serials it built.
       if (shape === undefined) return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, this.storedAndCounted, this.owedOf);
-      return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, (...args) => shape(this.storedAndCounted(...args)), this.owedOf);
+      return publishEvents(this.backend.log, app, inputs, this.rememberOwnRecord, (on, given, messages, items) => shape(this.storedAndCounted(on, given, messages, items)), this.owedOf);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -154,6 +154,11 @@ export class MemoryLog implements MessageLog {
   }
 
   private drop(state: Stream, count: number): void {
-    state.bytes -= state.entries.dropOldest(count, (entry) => Buffer.byteLength(entry.body));
+    state.bytes -= state.entries.dropOldest(count, bodyBytes);
   }
+}
+
+/** An entry's share of a stream's retained bytes. */
+function bodyBytes(entry: LogEntry): number {
+  return Buffer.byteLength(entry.body);
 }

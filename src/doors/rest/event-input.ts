@@ -116,6 +116,11 @@ function optionalExtras(value: unknown): Readonly<Record<string, unknown>> | und
   return extras;
 }
 
+function hasUserTarget(targets: readonly string[]): boolean {
+  for (let i = 0; i < targets.length; i++) if (targets[i]!.startsWith(SERVER_TO_USER_PREFIX)) return true;
+  return false;
+}
+
 /**
  * Decodes and checks one event; throws the catalogue error of its first problem.
  * `data` may be any JSON value (strings are delivered as they are, the rest serialised once).
@@ -145,7 +150,7 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   const tags = parseTags(event.tags);
   let channels: string[] = targets;
   const userIds: string[] = [];
-  if (targets.some((target) => target.startsWith(SERVER_TO_USER_PREFIX))) {
+  if (hasUserTarget(targets)) {
     channels = [];
     for (const target of targets) {
       if (target.startsWith(SERVER_TO_USER_PREFIX)) {

@@ -10,13 +10,16 @@ export type InfoAttribute = 'subscription_count' | 'user_count';
 /** Attributes every channel-reporting route understands. */
 export const CHANNEL_ATTRIBUTES: readonly InfoAttribute[] = ['subscription_count', 'user_count'];
 
+const NOTHING_WANTED: ReadonlySet<InfoAttribute> = new Set();
+
 /**
  * Parses `info` into the set of attributes asked for. Empty items (`a,,b`, a trailing
  * comma) are ignored; an attribute outside `allowed` is `RC_ERR_INFO_UNKNOWN_ATTRIBUTE`.
+ * Without `info` (every usual publish) the answer is one shared empty set.
  */
-export function parseInfo(info: string | undefined, allowed: readonly InfoAttribute[] = CHANNEL_ATTRIBUTES): Set<InfoAttribute> {
+export function parseInfo(info: string | undefined, allowed: readonly InfoAttribute[] = CHANNEL_ATTRIBUTES): ReadonlySet<InfoAttribute> {
+  if (info === undefined) return NOTHING_WANTED;
   const wanted = new Set<InfoAttribute>();
-  if (info === undefined) return wanted;
   for (const item of info.split(',')) {
     const name = item.trim();
     if (name === '') continue;

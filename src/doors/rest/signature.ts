@@ -26,7 +26,6 @@ export const MAX_CLOCK_SKEW_SEC = 600;
 export const AUTH_VERSION = '1.0';
 
 const REQUIRED_PARAMS = ['auth_key', 'auth_timestamp', 'auth_version', 'auth_signature'] as const;
-const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
 const HEX_MD5 = /^[0-9a-fA-F]{32}$/;
 const UNIX_SECONDS = /^\d{1,12}$/;
 
@@ -231,7 +230,8 @@ export function verifyBodyDigest(params: ReadonlyMap<string, string>, length: nu
     if (length > 0) throw createError('RC_ERR_AUTH_MISSING_PARAM', 'body_md5 (required when the request has a body)');
     return;
   }
-  if (!HEX_MD5.test(bodyMd5) || !safeEqual(bodyMd5.toLowerCase(), digestHex ?? md5Hex(''))) throw createError('RC_ERR_AUTH_BAD_BODY_MD5');
+  // Hex digits in either case spelling the body's digest (lower-case hex).
+  if (!hexDigestEquals(bodyMd5, digestHex ?? md5Hex(''))) throw createError('RC_ERR_AUTH_BAD_BODY_MD5');
 }
 
 /**
@@ -247,15 +247,36 @@ function signatureMatches(
   path: string,
   params: ReadonlyMap<string, string>,
 ): boolean {
-  if (!HEX_SHA256.test(given)) return false;
-  const givenHex = given.toLowerCase();
-  let matched = safeEqual(hmacHex(secret, expected), givenHex);
+  if (given.length !== SHA256_HEX_LENGTH) return false;
+  let matched = hexDigestEquals(given, hmacHex(secret, expected));
   const decodedPath = safeDecodePath(path);
   if (decodedPath !== null && decodedPath !== path) {
     // No early exit: the time taken does not depend on which candidate matched.
-    matched = safeEqual(hmacHex(secret, stringToSign(method, decodedPath, params)), givenHex) || matched;
+    matched = hexDigestEquals(given, hmacHex(secret, stringToSign(method, decodedPath, params))) || matched;
   }
   return matched;
+}
+
+/** Hex digits of a SHA-256 digest. */
+const SHA256_HEX_LENGTH = 64;
+
+/**
+ * True when `given` is hex digits in either case (`[0-9a-fA-F]`) that spell `expectedHex`
+ * (lower-case hex of the same length): one pass, in constant time for a given length
+ * (every character is looked at whatever the first difference), with no lower-cased copy.
+ */
+export function hexDigestEquals(given: string, expectedHex: string): boolean {
+  if (given.length !== expectedHex.length) return false;
+  let difference = 0;
+  let notHex = 0;
+  for (let i = 0; i < given.length; i++) {
+    const code = given.charCodeAt(i);
+    // Setting bit 0x20 lower-cases A–F and leaves the digits as they are.
+    const lower = code | 0x20;
+    notHex |= (code - 0x30) >>> 0 <= 9 || (lower - 0x61) >>> 0 <= 5 ? 0 : 1;
+    difference |= lower ^ expectedHex.charCodeAt(i);
+  }
+  return (difference | notHex) === 0;
 }
 
 function safeDecodePath(path: string): string | null {

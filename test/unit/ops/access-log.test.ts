@@ -9,13 +9,20 @@ import { test } from 'node:test';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createLogger, installAccessLog, lazyRequestLogger } from '../../../src/ops/logger.ts';
+import { ReplyLogController, useReplyLogController } from '../../../src/ops/response-hook.ts';
 
-/** A server logging into `lines` through roomcast's logger (redaction and all), at debug. */
-async function serverWithLines(): Promise<{ http: FastifyInstance; lines: string[]; log: Logger }> {
+/**
+ * A server logging into `lines` through roomcast's logger (redaction and all), at debug.
+ * `replies: 'controller'` is app.ts's set-up (the log controller tells the access log of
+ * each reply); `'hook'` an instance with Fastify's own controller (an `onResponse` hook).
+ */
+async function serverWithLines(replies: 'controller' | 'hook' = 'controller'): Promise<{ http: FastifyInstance; lines: string[]; log: Logger }> {
   const lines: string[] = [];
   const root = createLogger('debug', { write: (line: string) => void lines.push(line) });
   const log = root.child({ node: 'n1' });
-  const http = fastify({ loggerInstance: log as unknown as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), childLoggerFactory: lazyRequestLogger });
+  const controller = replies === 'controller' ? new ReplyLogController() : new LogController({ disableRequestLogging: true });
+  const http = fastify({ loggerInstance: log as unknown as FastifyBaseLogger, logController: controller, childLoggerFactory: lazyRequestLogger });
+  if (controller instanceof ReplyLogController) useReplyLogController(http, controller);
   installAccessLog(http);
   http.get('/up', async () => 'ok');
   http.post('/apps/:app_id/things', async (request) => {
@@ -28,8 +35,8 @@ async function serverWithLines(): Promise<{ http: FastifyInstance; lines: string
 
 const withoutTime = (line: string): string => line.replace(/"time":\d+/, '"time":0');
 
-test('the access line is the bytes pino writes for the same fields', async () => {
-  const { http, lines, log } = await serverWithLines();
+for (const replies of ['controller', 'hook'] as const) test(`the access line is the bytes pino writes for the same fields (told by the ${replies})`, async () => {
+  const { http, lines, log } = await serverWithLines(replies);
   const cases = [
     { method: 'GET', url: '/up' },
     { method: 'POST', url: '/apps/1/things?auth_key=k&auth_signature=s' },
@@ -39,8 +46,10 @@ test('the access line is the bytes pino writes for the same fields', async () =>
   for (const { method, url } of cases) {
     lines.length = 0;
     await http.inject({ method, url });
-    const access = lines.find((line) => line.includes('"msg":"request"'));
-    assert.ok(access !== undefined, url);
+    const accessLines = lines.filter((line) => line.includes('"msg":"request"'));
+    // Exactly one access line per request, whichever way the log is told of the reply.
+    assert.equal(accessLines.length, 1, url);
+    const access = accessLines[0]!;
     assert.doesNotMatch(access, /auth_signature|auth_key/);
     const fields = JSON.parse(access) as { level: number; reqId: string; method: string; route: string; status: number; ms: number };
     lines.length = 0;

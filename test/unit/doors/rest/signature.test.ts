@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { isRoomcastError, type ErrorCode } from '../../../../src/errors.ts';
 import {
+  hexDigestEquals,
   hmacHex,
   md5Hex,
   parseSignedQuery,
@@ -130,6 +131,30 @@ test('the bad-signature error shows the string the server expected, never the se
     () => verifySignedRequest(request('GET', '/apps/app-1/channels', query), APP, NOW),
     (error: unknown) => isRoomcastError(error) && error.message.includes('GET\\n/apps/app-1/channels\\nauth_key=') && !error.message.includes(APP.secret),
   );
+});
+
+test('hex digests compare in either case; anything but hex digits of the same length never matches', () => {
+  const digest = md5Hex('x');
+  assert.equal(hexDigestEquals(digest, digest), true);
+  assert.equal(hexDigestEquals(digest.toUpperCase(), digest), true);
+  assert.equal(hexDigestEquals(digest.slice(0, -1), digest), false);
+  assert.equal(hexDigestEquals(`${digest}0`, digest), false);
+  const last = digest.at(-1)!;
+  assert.equal(hexDigestEquals(digest.slice(0, -1) + (last === '0' ? '1' : '0'), digest), false);
+  // Characters that become a hex digit once bit 0x20 is set are not hex digits: 0x10–0x19 ("0"–"9"), "A"–"F" beyond
+  // the letters' range ("G" → "g" is not hex either), and the lower-case set's neighbours.
+  for (const code of [0x10, 0x19, 0x40, 0x47, 0x60, 0x67, 0x2f, 0x3a]) {
+    const forged = String.fromCharCode(code) + digest.slice(1);
+    assert.equal(hexDigestEquals(forged, digest), false, `char 0x${code.toString(16)}`);
+  }
+  // The same through the verifier: an upper-case signature and body_md5 verify, as they did with a regex and a lower-cased copy.
+  const body = '{"name":"e"}';
+  // body_md5 is signed as sent (upper-case here); the signature is upper-cased after signing.
+  const query = signQuery(APP, 'POST', '/apps/app-1/events', { body_md5: md5Hex(body).toUpperCase() }, body, NOW);
+  const upper = query.replace(/auth_signature=(\w+)/, (_match, hex: string) => `auth_signature=${hex.toUpperCase()}`);
+  assert.match(upper, /body_md5=[0-9A-F]{32}&auth_signature=[0-9A-F]{64}$/);
+  verifySignedRequest(request('POST', '/apps/app-1/events', upper, body), APP, NOW);
+  rejects(() => verifySignedRequest(request('POST', '/apps/app-1/events', upper, `${body} `), APP, NOW), 'RC_ERR_AUTH_BAD_BODY_MD5');
 });
 
 test('md5Hex hashes raw bytes', () => {

@@ -13,7 +13,6 @@ import type { Backend } from '../../../../src/backends/ports.ts';
 import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts';
 
 let redis: TestRedis;
-let backend: Backend;
 let probe: Redis;
 let prefixNumber = 0;
 
@@ -26,11 +25,16 @@ after(async () => {
   await redis.stop();
 });
 
-async function freshBackend(): Promise<{ backend: Backend; prefix: string }> {
+/** Runs `body` on a Redis backend of its own key prefix, closed afterwards whatever happens. */
+async function withFreshBackend(body: (backend: Backend, prefix: string) => Promise<void>): Promise<void> {
   const prefix = `sets-${prefixNumber++}:`;
-  const created = createRedisBackend({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 2000 }, pino({ level: 'silent' }));
-  await created.start();
-  return { backend: created, prefix };
+  const backend = createRedisBackend({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 2000 }, pino({ level: 'silent' }));
+  await backend.start();
+  try {
+    await body(backend, prefix);
+  } finally {
+    await backend.close();
+  }
 }
 
 async function saddCalls(): Promise<number> {
@@ -40,48 +44,36 @@ async function saddCalls(): Promise<number> {
 
 const member = (connectionId: string, nodeId = 'n1') => ({ connectionId, nodeId, userId: `user-${connectionId}`, userInfo: 'null' });
 
-test('a join into a channel where the node holds a settled membership sends no SADD; the set still lists the channel', async () => {
-  const fresh = await freshBackend();
-  backend = fresh.backend;
-  try {
+test('a join into a channel where the node holds a settled membership sends no SADD; the set still lists the channel', () =>
+  withFreshBackend(async (backend, prefix) => {
     await backend.presence.join('presence-a', member('c1'));
     const before = await saddCalls();
     for (let index = 2; index <= 6; index++) await backend.presence.join('presence-a', member(`c${index}`));
     assert.equal((await saddCalls()) - before, 0);
-    assert.deepEqual(await probe.smembers(`${fresh.prefix}pres:node:n1`), ['presence-a']);
+    assert.deepEqual(await probe.smembers(`${prefix}pres:node:n1`), ['presence-a']);
     // Another node's first join there is its own: it lists the channel in its set.
     await backend.presence.join('presence-a', member('d1', 'n2'));
-    assert.deepEqual(await probe.smembers(`${fresh.prefix}pres:node:n2`), ['presence-a']);
-  } finally {
-    await backend.close();
-  }
-});
+    assert.deepEqual(await probe.smembers(`${prefix}pres:node:n2`), ['presence-a']);
+  }));
 
-test('after every membership of the node left, the next join lists the channel again, and removeNode finds it', async () => {
-  const fresh = await freshBackend();
-  backend = fresh.backend;
-  try {
+test('after every membership of the node left, the next join lists the channel again, and removeNode finds it', () =>
+  withFreshBackend(async (backend, prefix) => {
     await backend.presence.join('presence-b', member('c1'));
     await backend.presence.join('presence-b', member('c2'));
     await backend.presence.leave('presence-b', 'c1');
     await backend.presence.leave('presence-b', 'c2');
-    assert.deepEqual(await probe.smembers(`${fresh.prefix}pres:node:n1`), []);
+    assert.deepEqual(await probe.smembers(`${prefix}pres:node:n1`), []);
     await backend.presence.join('presence-b', member('c3'));
-    assert.deepEqual(await probe.smembers(`${fresh.prefix}pres:node:n1`), ['presence-b']);
+    assert.deepEqual(await probe.smembers(`${prefix}pres:node:n1`), ['presence-b']);
     const left = await backend.presence.removeNode('n1');
     assert.deepEqual(
       left.map((entry) => entry.userId),
       ['user-c3'],
     );
-  } finally {
-    await backend.close();
-  }
-});
+  }));
 
-test('a leave that begins while its join is in flight keeps that join from counting as settled', async () => {
-  const fresh = await freshBackend();
-  backend = fresh.backend;
-  try {
+test('a leave that begins while its join is in flight keeps that join from counting as settled', () =>
+  withFreshBackend(async (backend, prefix) => {
     const joining = backend.presence.join('presence-c', member('c1'));
     const leaving = backend.presence.leave('presence-c', 'c1');
     await joining;
@@ -90,26 +82,21 @@ test('a leave that begins while its join is in flight keeps that join from count
     const before = await saddCalls();
     await backend.presence.join('presence-c', member('c2'));
     assert.ok((await saddCalls()) - before >= 1);
-    assert.ok((await probe.smembers(`${fresh.prefix}pres:node:n1`)).includes('presence-c'));
-  } finally {
-    await backend.close();
-  }
-});
+    assert.ok((await probe.smembers(`${prefix}pres:node:n1`)).includes('presence-c'));
+  }));
 
-test('occupancy: increments into a channel the node already counts in send no SADD; after the count fell to 0 the next one lists it again', async () => {
-  const fresh = await freshBackend();
-  backend = fresh.backend;
-  try {
+test('occupancy: increments into a channel the node already counts in send no SADD; after the count fell to 0 the next one lists it again', () =>
+  withFreshBackend(async (backend, prefix) => {
     await backend.occupancy.adjust('private-d', 'n1', 1);
     const before = await saddCalls();
     await backend.occupancy.adjust('private-d', 'n1', 1);
     await backend.occupancy.adjust('private-d', 'n1', 1);
     assert.equal((await saddCalls()) - before, 0);
-    assert.deepEqual(await probe.smembers(`${fresh.prefix}occ:node:n1`), ['private-d']);
+    assert.deepEqual(await probe.smembers(`${prefix}occ:node:n1`), ['private-d']);
     for (let index = 0; index < 3; index++) await backend.occupancy.adjust('private-d', 'n1', -1);
-    assert.deepEqual(await probe.smembers(`${fresh.prefix}occ:node:n1`), []);
+    assert.deepEqual(await probe.smembers(`${prefix}occ:node:n1`), []);
     await backend.occupancy.adjust('private-d', 'n1', 1);
-    assert.deepEqual(await probe.smembers(`${fresh.prefix}occ:node:n1`), ['private-d']);
+    assert.deepEqual(await probe.smembers(`${prefix}occ:node:n1`), ['private-d']);
     // An increment overlapped by a decrement is not counted: the one after it sends its SADD.
     const overlapped = backend.occupancy.adjust('private-d', 'n1', 1);
     const undo = backend.occupancy.adjust('private-d', 'n1', -1);
@@ -121,7 +108,4 @@ test('occupancy: increments into a channel the node already counts in send no SA
     await backend.occupancy.adjust('private-d', 'n1', 1);
     assert.ok((await saddCalls()) - beforeLast >= 1);
     assert.deepEqual(await backend.occupancy.removeNode('n1'), ['private-d']);
-  } finally {
-    await backend.close();
-  }
-});
+  }));

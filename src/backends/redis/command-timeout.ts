@@ -19,38 +19,45 @@ import type { Cluster, Redis } from 'ioredis';
 /** The part of ioredis's `Command` this timeout uses. */
 interface TimedCommand {
   readonly promise: Promise<unknown>;
-  isResolved: boolean;
   reject(error: Error): void;
 }
 
 const TIMED_OUT = 'Command timed out';
 
 /**
- * Set on a command once it has a timer (a cluster hands a redirected command on again):
- * the timer while the command is unsettled, null once it settled. A property rather than
- * a WeakSet of armed commands: that held one entry per command in flight, and a WeakSet's
- * entries cost the garbage collector ephemeron work on every cycle.
+ * Per command, the promise its timer watches and the timer (null once that promise
+ * settled). A cluster hands an unsettled redirected command on again: same promise, so it
+ * keeps its timer and its first deadline. A cluster pipeline whose replies were all
+ * redirections gives its commands new promises (`initPromise`) and sends them again,
+ * possibly before the old promise's reactions ran: a new promise gets a new timer, as a
+ * new command would, and the old promise's settling no longer touches it. Properties
+ * rather than a WeakMap of armed commands: that held one entry per command in flight, and
+ * weak entries cost the garbage collector ephemeron work on every cycle.
  */
+const WATCHED = Symbol('command timeout promise');
 const TIMER = Symbol('command timeout');
 
-type ArmedCommand = TimedCommand & { [TIMER]?: NodeJS.Timeout | null };
-
-/** The command settled: its timer goes, and a verdict already scheduled finds it settled. */
-function settle(this: ArmedCommand): void {
-  const timer = this[TIMER];
-  if (timer != null) clearTimeout(timer);
-  this[TIMER] = null;
-}
+type ArmedCommand = TimedCommand & { [WATCHED]?: Promise<unknown>; [TIMER]?: NodeJS.Timeout | null };
 
 function arm(command: ArmedCommand, timeoutMs: number): void {
-  if (command[TIMER] !== undefined) return;
-  command[TIMER] = setTimeout(() => {
+  const promise = command.promise;
+  if (command[WATCHED] === promise) return;
+  const previous = command[TIMER];
+  if (previous != null) clearTimeout(previous);
+  command[WATCHED] = promise;
+  const timer = setTimeout(() => {
+    // The verdict after the next I/O poll: a reply already in the socket settles it first.
     setImmediate(() => {
-      if (command[TIMER] !== null && !command.isResolved) command.reject(new Error(TIMED_OUT));
+      if (command[WATCHED] === promise && command[TIMER] === timer) command.reject(new Error(TIMED_OUT));
     });
   }, timeoutMs);
-  const settled = settle.bind(command);
-  command.promise.then(settled, settled);
+  command[TIMER] = timer;
+  const settled = (): void => {
+    if (command[WATCHED] !== promise) return;
+    clearTimeout(timer);
+    command[TIMER] = null;
+  };
+  promise.then(settled, settled);
 }
 
 /**

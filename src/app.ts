@@ -23,7 +23,7 @@ import { healthRoutes } from './ops/health.ts';
 import { applyConnectionHygiene, drainConnections, IN_FLIGHT_WAIT_MS, listenBacklog } from './ops/connections.ts';
 import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecrets } from './ops/logger.ts';
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
-import { ReplyLogController, useReplyLogController } from './ops/response-hook.ts';
+import { ReplyLogController, tellWhenSent, useReplyLogController } from './ops/response-hook.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
 import { readTlsOptions, TlsReloader } from './ops/tls.ts';
@@ -130,8 +130,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // `request.log` is made on first use (ops/logger.ts): most requests log nothing through it.
     childLoggerFactory: lazyRequestLogger,
     // Errors the router raises before any route (bad percent-encoding in the path, a
-    // parameter past maxParamLength) get the common error format too.
-    frameworkErrors: (error, request, reply) => void replyWithError(error, request, reply),
+    // parameter past maxParamLength) get the common error format too, and their access line.
+    frameworkErrors: (error, request, reply) => {
+      tellWhenSent(request, reply);
+      void replyWithError(error, request, reply);
+    },
     // Requests Node's parser refused (malformed, headers too large, request timeout).
     clientErrorHandler: replyClientError,
     // Off: Fastify's own 503 body is not the common format. The onRequest hook below

@@ -10,7 +10,10 @@
  * per request. Any other instance gets one `onResponse` hook.
  *
  * Listeners run in the order they were added, synchronously, on every reply the instance
- * (and the plugins registered on it afterwards) sends.
+ * (and the plugins registered on it afterwards) sends, after the reply went out. A listener
+ * that throws is a server bug: the others still run, the process goes on, and the fault is
+ * logged at error through the request's logger (so the instance needs one: app.ts gives
+ * it `loggerInstance`) once, then at most once a minute with the count of those not logged.
  */
 import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
@@ -21,14 +24,58 @@ import { LogController, type FastifyInstance, type FastifyReply, type FastifyReq
  */
 export type ReplyListener = (request: FastifyRequest, reply: FastifyReply, route: string | undefined, elapsedMs: number) => void;
 
-const listenersOf = new WeakMap<FastifyInstance, ReplyListener[]>();
+/** Least time between two error lines for one instance's listener faults (milliseconds). */
+const FAULT_LOG_INTERVAL_MS = 60_000;
+
+/** One instance's reply listeners, told in the order they were added. */
+class ReplyListeners {
+  readonly #listeners: ReplyListener[] = [];
+  /** When a listener fault was last logged, and how many were not logged since. */
+  #faultLoggedAt = -Infinity;
+  #faultsNotLogged = 0;
+
+  get size(): number {
+    return this.#listeners.length;
+  }
+
+  add(listener: ReplyListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Tells every listener of one finished reply; a throwing listener does not stop the others. */
+  tell(request: FastifyRequest, reply: FastifyReply): void {
+    const listeners = this.#listeners;
+    const route = request.routeOptions.url;
+    const elapsedMs = reply.elapsedTime;
+    for (let index = 0; index < listeners.length; index++) {
+      try {
+        listeners[index]!(request, reply, route, elapsedMs);
+      } catch (error) {
+        this.#reportFault(request, error);
+      }
+    }
+  }
+
+  #reportFault(request: FastifyRequest, error: unknown): void {
+    const now = performance.now();
+    if (now - this.#faultLoggedAt < FAULT_LOG_INTERVAL_MS) {
+      this.#faultsNotLogged++;
+      return;
+    }
+    request.log.error({ err: error, notLoggedSince: this.#faultsNotLogged }, 'reply listener failed');
+    this.#faultLoggedAt = now;
+    this.#faultsNotLogged = 0;
+  }
+}
+
+const listenersOf = new WeakMap<FastifyInstance, ReplyListeners>();
 
 /**
  * Fastify's log controller (request lines off, as `LogController({ disableRequestLogging:
  * true })`) that also tells the listeners `onEveryReply` gives it of every finished reply.
  */
 export class ReplyLogController extends LogController {
-  readonly #listeners: ReplyListener[] = [];
+  readonly #listeners = new ReplyListeners();
 
   constructor() {
     super({ disableRequestLogging: true });
@@ -37,16 +84,17 @@ export class ReplyLogController extends LogController {
   /** Fastify calls it once per finished reply of every instance built with this controller. */
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
     super.requestCompleted(error, request, reply, metadata);
-    const listeners = this.#listeners;
-    if (listeners.length === 0) return;
-    const route = request.routeOptions.url;
-    const elapsedMs = reply.elapsedTime;
-    for (let index = 0; index < listeners.length; index++) listeners[index]!(request, reply, route, elapsedMs);
+    if (this.#listeners.size > 0) this.#listeners.tell(request, reply);
   }
 
   /** Adds a listener (see `useReplyLogController`). */
   listen(listener: ReplyListener): void {
-    this.#listeners.push(listener);
+    this.#listeners.add(listener);
+  }
+
+  /** The listeners added so far. */
+  get listeners(): ReplyListeners {
+    return this.#listeners;
   }
 }
 
@@ -66,16 +114,28 @@ export function onEveryReply(http: FastifyInstance, listener: ReplyListener): vo
   }
   const known = listenersOf.get(http);
   if (known !== undefined) {
-    known.push(listener);
+    known.add(listener);
     return;
   }
-  const listeners: ReplyListener[] = [listener];
+  const listeners = new ReplyListeners();
+  listeners.add(listener);
   listenersOf.set(http, listeners);
   // Callback style: an async hook costs a promise and a microtask per request.
   http.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url;
-    const elapsedMs = reply.elapsedTime;
-    for (let index = 0; index < listeners.length; index++) listeners[index]!(request, reply, route, elapsedMs);
+    listeners.tell(request, reply);
     done();
   });
+}
+
+/**
+ * Tells the reply listeners of `request.server` of `reply` once it is sent. For replies
+ * made outside any route, which Fastify finishes without its log controller's
+ * `requestCompleted` and without `onResponse` hooks: those its `frameworkErrors` handler
+ * sends (a path the router cannot decode, a parameter too long). A reply the client
+ * abandons before it is sent is not told.
+ */
+export function tellWhenSent(request: FastifyRequest, reply: FastifyReply): void {
+  const listeners = controllerOf.get(request.server)?.listeners ?? listenersOf.get(request.server);
+  if (listeners === undefined || listeners.size === 0) return;
+  reply.raw.once('finish', () => listeners.tell(request, reply));
 }

@@ -111,6 +111,19 @@ test('logs: one access line per request with the route pattern, no signature, co
   assert.deepEqual(node.logs.atLeast(40), []);
 });
 
+test('logs: a request the router refuses (bad percent-encoding in the path) gets its one access line too', async () => {
+  node.logs.lines.length = 0;
+  const response = await fetch(`${node.url}/apps/${TEST_APP.id}/channels/%E0%A4%A?auth_signature=${'a'.repeat(64)}`);
+  assert.equal(response.status, 400);
+  await response.text();
+  await waitUntil(() => node.logs.lines.some((line) => line.msg === 'request'), 10_000, 'an access line');
+  const access = node.logs.lines.filter((line) => line.msg === 'request');
+  assert.equal(access.length, 1, node.logs.text());
+  assert.deepEqual([access[0]!.method, access[0]!.status], ['GET', 400]);
+  assert.ok(!node.logs.text().includes('a'.repeat(64)), 'a signature reached the logs');
+  assert.deepEqual(node.logs.atLeast(40), []);
+});
+
 test('logs: a client hanging up mid-body is not an error', async () => {
   node.logs.lines.length = 0;
   const path = `/apps/${TEST_APP.id}/events`;

@@ -23,7 +23,7 @@ test('a command answered, then given a new promise and sent again (a cluster pip
   client.sendCommand(command);
   command.reject(new Error('MOVED 1 127.0.0.1:1'));
   await assert.rejects(command.promise, /MOVED/);
-  command.initPromise();
+  (command as unknown as { initPromise(): void }).initPromise();
   client.sendCommand(command);
   assert.equal(sent.length, 2);
   await assert.rejects(command.promise, /Command timed out/);
@@ -36,7 +36,7 @@ test("a command answered and sent again with a new promise before the answer's r
   const first = command.promise;
   // A read answered, then resent in the same tick (the pipeline's last reply triggers the retry).
   command.resolve('v');
-  command.initPromise();
+  (command as unknown as { initPromise(): void }).initPromise();
   client.sendCommand(command);
   assert.equal(await first, 'v');
   await assert.rejects(command.promise, /Command timed out/);

@@ -18,7 +18,7 @@
  */
 import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisConfig } from '../../config/schema.ts';
+import { configSchema, type RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
@@ -39,7 +39,18 @@ import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
 import { RedisTelemetry } from './telemetry.ts';
 
-export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
+/** What the Redis backend takes from the config beyond `backend.redis`. */
+export interface RedisBackendOptions {
+  /**
+   * `node.heartbeatIntervalMs`, in milliseconds: how long the presence and occupancy
+   * stores rely on a node-channel listing they sent before sending it again (presence.ts).
+   * Default: that field's default (5000).
+   */
+  readonly heartbeatIntervalMs?: number;
+}
+
+export function createRedisBackend(config: RedisConfig, logger: Logger, options: RedisBackendOptions = {}): Backend {
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? configSchema.properties.node.properties.heartbeatIntervalMs.default;
   const telemetry = new RedisTelemetry();
   const cluster = config.cluster !== undefined;
   const client = createConnection(config, 'commands', logger, telemetry);
@@ -72,8 +83,8 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     driver: 'redis',
     bus,
     log: new RedisLog(context),
-    presence: new RedisPresence(context),
-    occupancy: new RedisOccupancy(context),
+    presence: new RedisPresence(context, heartbeatIntervalMs),
+    occupancy: new RedisOccupancy(context, heartbeatIntervalMs),
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),

@@ -138,7 +138,7 @@ export const configSchema = {
       description: 'This process as a member of a cluster.',
       properties: {
         id: { type: 'string', pattern: idPattern, description: "This node's id (logs, `/stats`, API-Route cookies). Default: random per process." },
-        heartbeatIntervalMs: { type: 'integer', minimum: 50, default: 5000, 'x-unit': 'ms', description: 'How often a node renews its heartbeat.' },
+        heartbeatIntervalMs: { type: 'integer', minimum: 50, default: 5000, 'x-unit': 'ms', description: "How often a node renews its heartbeat. Also how long, at most, a channel Redis dropped from a node's presence or occupancy set stays unlisted while joins there go on." },
         heartbeatTtlMs: { type: 'integer', minimum: 100, default: 15000, 'x-unit': 'ms', description: "A node whose heartbeat is older than this is dead, and its presence members leave." },
       },
     },

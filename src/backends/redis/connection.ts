@@ -55,6 +55,14 @@ export function reconnectDelay(attempt: number): number {
   return base + Math.floor(Math.random() * 100);
 }
 
+/**
+ * Options every roomcast connection carries, whatever made it (the backend's connections,
+ * the push stores', BullMQ's and the duplicates BullMQ makes of them, which inherit them).
+ * No `CLIENT SETINFO` on connect: Redis 7.0 (the oldest roomcast supports) refuses it, and
+ * each refusal would count as a command error although nothing failed.
+ */
+export const BASE_CLIENT_OPTIONS = { disableClientInfo: true } as const satisfies RedisOptions;
+
 /** How often a connection made while Redis loads its data asks again whether it is done, in milliseconds. */
 export const MAX_LOADING_RETRY_MS = 100;
 
@@ -115,7 +123,7 @@ function createUntimedClient(config: RedisConfig, options: RedisOptions, command
       slotsRefreshInterval: 1000,
       slotsRefreshTimeout: Math.max(1000, commandTimeout ?? 1000),
       ...cluster,
-      redisOptions: { ...urlOptions(config.url), ...perNode },
+      redisOptions: { ...urlOptions(config.url), ...BASE_CLIENT_OPTIONS, ...perNode },
     });
     // ioredis opens a node's connection on its first command, and without an offline
     // queue it refuses the commands that come while that connection is being opened:
@@ -128,6 +136,7 @@ function createUntimedClient(config: RedisConfig, options: RedisOptions, command
   if (config.sentinels !== undefined) {
     return new Redis({
       ...urlOptions(config.url),
+      ...BASE_CLIENT_OPTIONS,
       ...options,
       sentinels: config.sentinels.map(hostPort),
       name: config.masterName ?? 'mymaster',
@@ -136,7 +145,7 @@ function createUntimedClient(config: RedisConfig, options: RedisOptions, command
       reconnectOnError: (error) => error.message.startsWith('READONLY'),
     });
   }
-  return new Redis(config.url ?? 'redis://127.0.0.1:6379', options);
+  return new Redis(config.url ?? 'redis://127.0.0.1:6379', { ...BASE_CLIENT_OPTIONS, ...options });
 }
 
 export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry): RedisClient {

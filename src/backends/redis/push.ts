@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../../config/schema.ts';
-import { createClient } from './connection.ts';
+import { BASE_CLIENT_OPTIONS, createClient } from './connection.ts';
 import type { Logger } from 'pino';
 import type { HashStore, JobQueues } from '../ports.ts';
 import { RedisHashes } from './hashes.ts';
@@ -31,7 +31,7 @@ export interface RedisPushStores {
 }
 
 export function createRedisPushStores(options: RedisPushStoreOptions, logger: Logger): RedisPushStores {
-  const clientOptions = { commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1, connectionName: 'roomcast-push' };
+  const clientOptions = { ...BASE_CLIENT_OPTIONS, commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1, connectionName: 'roomcast-push' };
   const client = options.redis === undefined ? new Redis(options.url ?? '', clientOptions) : createClient(options.redis, clientOptions);
   client.on('error', (error: Error) => logger.debug({ err: error }, 'push redis connection error'));
   const queues = new RedisJobQueues({

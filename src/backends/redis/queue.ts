@@ -12,7 +12,7 @@
 import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../../config/schema.ts';
-import { createClient, type RedisClient } from './connection.ts';
+import { BASE_CLIENT_OPTIONS, createClient, type RedisClient } from './connection.ts';
 import type { Logger } from 'pino';
 import { createError, createErrorWith, isRoomcastError } from '../../errors.ts';
 import type { JobHandler, JobQueue, JobQueueOptions, JobQueues, JobSpec } from '../ports.ts';
@@ -336,7 +336,7 @@ export class RedisJobQueues implements JobQueues {
   constructor(private readonly options: RedisQueueOptions) {
     // BullMQ needs retries unbounded on its connections (blocking commands wait across reconnects).
     this.connection =
-      options.redis === undefined ? new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false }) : createClient(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
+      options.redis === undefined ? new Redis(options.url, { ...BASE_CLIENT_OPTIONS, maxRetriesPerRequest: null, lazyConnect: false }) : createClient(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     // Its errors reach the log through the queues using it (BullMQ re-emits them).
     this.connection.on('error', () => undefined);
     this.outage = new QueueOutage(options.logger, () => this.answers());

@@ -87,11 +87,6 @@ export class BusInbound {
     private readonly log?: MessageLog,
   ) {}
 
-  /** Date.now() when the bus reported `lost`, 0 while it delivers. */
-  get busLostSince(): number {
-    return this.lostAt;
-  }
-
   /** True while the bus reported `lost` and not yet `resumed`. */
   get busLost(): boolean {
     return this.lostAt !== 0;

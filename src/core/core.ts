@@ -134,7 +134,8 @@ export class Core {
       nodeId: () => this.nodeId,
       sendSignal: this.sendSignal,
       delivery: this.turns,
-      busLostSince: () => this.inbound.busLostSince,
+      // The publish path's own test (publishing.ts), so the two never disagree.
+      offBus: () => backend.bus.isSubscribed?.() === false,
       logger,
     }));
     this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId, signal.request, signal.holders));

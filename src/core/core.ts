@@ -111,7 +111,7 @@ export class Core {
     this.observers = new CoreObservers(logger);
     this.counters = countersOf(this);
     this.counters.sources.localChannels = () => this.hub.figuresByApp();
-    this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
+    this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log, backend.outage);
     const { observers, counters, inbound, sendSignal } = this;
     this.publishing = new Publishing({ backend, observers, counters, rememberOwnRecord: inbound.rememberOwnRecord, sendSignal, owner: () => this.membership.registrationId });
     this.history = new ChannelHistory(backend);

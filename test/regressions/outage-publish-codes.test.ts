@@ -49,10 +49,14 @@ async function publish(node: number, i: number): Promise<Outcome> {
   return { node, at, status: reply.status, code: reply.json.code ?? '', retryAfter: reply.headers.get('retry-after') };
 }
 
-/** The `failedRequests` of every "the backend is back" line a node logged, summed. */
+/** The `failedRequests` of every closing line of an outage a node logged ("redis is back", or the doors' "the backend is back"), summed. */
 function loggedFailures(node: ServerProcess): number {
   let sum = 0;
-  for (const line of node.logs) if (line.includes('"module":"outage"') && line.includes('failedRequests')) sum += (JSON.parse(line) as { failedRequests: number }).failedRequests;
+  for (const line of node.logs) {
+    if (!line.includes('failedRequests')) continue;
+    const parsed = JSON.parse(line) as { msg: string; failedRequests?: number };
+    if (/^(redis|the backend) is back/.test(parsed.msg)) sum += parsed.failedRequests ?? 0;
+  }
   return sum;
 }
 

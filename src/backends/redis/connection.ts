@@ -23,6 +23,7 @@ import type { RedisConfig } from '../../config/schema.ts';
 import { applyCommandTimeout } from './command-timeout.ts';
 import { redactUrl } from './faults.ts';
 import type { RedisKeys } from './keys.ts';
+import type { RedisOutageWatch } from './outage-watch.ts';
 import type { RedisTelemetry } from './telemetry.ts';
 
 /** A connection to any of the three deployments; both classes take the same commands. */
@@ -148,7 +149,13 @@ function createUntimedClient(config: RedisConfig, options: RedisOptions, command
   return new Redis(config.url ?? 'redis://127.0.0.1:6379', { ...BASE_CLIENT_OPTIONS, ...options });
 }
 
-export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry): RedisClient {
+/**
+ * A connection of the backend. With `outage`, the connection belongs to its episodes: a
+ * drop and the errors while an episode is open are info lines (the episode's own warn
+ * pair tells the outage); without it, or outside an episode (a refused login at
+ * start-up), they are warns.
+ */
+export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry, outage?: RedisOutageWatch): RedisClient {
   const client = createClient(
     config,
     {
@@ -172,6 +179,7 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
     role === 'subscriber' ? { shardedSubscribers: true } : {},
   );
   telemetry?.instrument(client);
+  outage?.track(role, client);
   const log = logger.child({ redis: role, target: describeTarget(config) });
   let connected = false;
   let readies = 0;
@@ -188,11 +196,14 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
   client.on('error', (error: Error) => {
     if (error.message === lastError) return;
     lastError = error.message;
-    log.warn({ error: error.message, code: (error as NodeJS.ErrnoException).code }, 'redis connection error');
+    const fields = { error: error.message, code: (error as NodeJS.ErrnoException).code };
+    if (outage?.ongoing === true) log.info(fields, 'redis connection error');
+    else log.warn(fields, 'redis connection error');
   });
   // `reconnecting` (unlike `close`) is not emitted when we close the connection ourselves.
   client.on('reconnecting', () => {
-    if (connected) log.warn('redis connection lost; reconnecting');
+    if (connected && outage?.ongoing === true) log.info('redis connection lost; reconnecting');
+    else if (connected) log.warn('redis connection lost; reconnecting');
     connected = false;
   });
   return client;

@@ -37,6 +37,7 @@ import { RedisPresence } from './presence.ts';
 import { RedisQuotas } from './quotas.ts';
 import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
+import { RedisOutageWatch } from './outage-watch.ts';
 import { RedisTelemetry } from './telemetry.ts';
 
 /** What the Redis backend takes from the config beyond `backend.redis`. */
@@ -53,11 +54,13 @@ export function createRedisBackend(config: RedisConfig, logger: Logger, options:
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? configSchema.properties.node.properties.heartbeatIntervalMs.default;
   const telemetry = new RedisTelemetry();
   const cluster = config.cluster !== undefined;
-  const client = createConnection(config, 'commands', logger, telemetry);
-  const subscriber = createConnection(config, 'subscriber', logger, telemetry);
+  // One warn pair per Redis outage (outage-watch.ts); the bus exists by the first event.
+  const outage = new RedisOutageWatch(logger, () => bus.isSubscribed());
+  const client = createConnection(config, 'commands', logger, telemetry, outage);
+  const subscriber = createConnection(config, 'subscriber', logger, telemetry, outage);
   // The outbox (webhooks) has its own connection, so its traffic never queues behind, or
   // delays, channel publishes on the command connection.
-  const outboxClient = createConnection(config, 'outbox', logger, telemetry);
+  const outboxClient = createConnection(config, 'outbox', logger, telemetry, outage);
   defineScripts(client, cluster);
   defineScripts(outboxClient, cluster);
   const keys = createKeys(config.keyPrefix, config.shards);
@@ -74,7 +77,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger, options:
   telemetry.busTopicCount = () => bus.subscribedTopics();
   const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
-  const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
+  const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs, outage }, logger.child({ component: 'push' }));
   const connections: RedisClient[] = [client, subscriber, outboxClient];
   reconnectTogether(connections);
   let closed = false;
@@ -93,6 +96,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger, options:
     quotas: new RedisQuotas(context, config.keyPrefix),
     telemetry,
     generation,
+    outage,
     hashes: push.hashes,
     queues: push.queues,
 
@@ -131,6 +135,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger, options:
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      outage.close();
       generation.stop();
       await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
       await Promise.all(connections.map((connection) => closeConnection(connection, config.commandTimeoutMs)));

@@ -5,7 +5,9 @@
  * home); its connect is held on A, relayed to C, and C is SIGKILLed. A must answer that
  * connect with a Bayeux reply within about one TTL (not an empty 204 after the longest
  * hold), the login must survive, the next connects must work on A and B, and an event
- * published after the kill must reach the bot. See src/doors/bayeux/relay.ts.
+ * published after the kill must reach the bot. The same with the home frozen (SIGSTOP) past
+ * the TTL and then resumed: it lets go of the client, which keeps one home. See
+ * src/doors/bayeux/relay.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -32,11 +34,26 @@ after(async () => {
   await redis?.stop();
 });
 
-/** The `roomcast_bayeux_held_polls` a node exports (0 when absent). */
-async function heldPolls(url: string): Promise<number> {
+/** A Bayeux gauge a node exports (0 when absent). */
+async function gauge(url: string, name: 'roomcast_bayeux_held_polls' | 'roomcast_bayeux_sessions'): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('roomcast_bayeux_held_polls{'));
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`));
   return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+const heldPolls = (url: string): Promise<number> => gauge(url, 'roomcast_bayeux_held_polls');
+
+/** Waits for `response` at most `boundMs`. */
+function within(response: Promise<Response>, boundMs: number, what: string): Promise<Response> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not answered within ${boundMs} ms`)), boundMs);
+  });
+  return Promise.race([response, late]).finally(() => clearTimeout(timer));
+}
+
+/** The texts of the `chat` events in replies. */
+function chats(replies: readonly BayeuxReply[]): string[] {
+  return replies.filter((reply) => reply.channel === '/service/stream').map((reply) => JSON.stringify(reply.data)).filter((text) => text.includes('chat-'));
 }
 
 test('the home is SIGKILLed during a relayed held connect: a Bayeux reply within the TTL, and the session goes on', async (t) => {
@@ -55,10 +72,7 @@ test('the home is SIGKILLed during a relayed held connect: a Bayeux reply within
   const killedAt = Date.now();
 
   const bound = HEARTBEAT.heartbeatTtlMs + SLACK_MS;
-  const response = await Promise.race([
-    held,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`A did not answer the held connect within ${bound} ms of the kill`)), bound).unref()),
-  ]);
+  const response = await within(held, bound, 'the connect held on A');
   const waited = Date.now() - killedAt;
   const text = await response.text();
   t.diagnostic(`A answered ${waited} ms after the kill (TTL ${HEARTBEAT.heartbeatTtlMs} ms): ${response.status} ${text.slice(0, 300)}`);
@@ -82,4 +96,41 @@ test('the home is SIGKILLed during a relayed held connect: a Bayeux reply within
   assert.equal(sent.status, 200, sent.text);
   const delivered = await poll;
   assert.ok(JSON.stringify(delivered).includes('after the kill'), JSON.stringify(delivered));
+});
+
+test('the home is frozen (SIGSTOP) past the TTL during a relayed held connect, then resumed: answered within the TTL, one home after', async (t) => {
+  const [nodeA, nodeB] = cluster!.nodes;
+  const { cookie } = await login(nodeA!.url);
+  const clientId = await handshake(nodeB!.url, cookie);
+  const [subscribed] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
+  assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
+
+  const held = bayeuxPost(nodeA!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]);
+  await until(async () => ((await heldPolls(nodeB!.url)) === 1 ? true : undefined), 5000);
+  process.kill(nodeB!.pid, 'SIGSTOP');
+  const stoppedAt = Date.now();
+  let response: Response;
+  try {
+    response = await within(held, HEARTBEAT.heartbeatTtlMs + SLACK_MS, 'the connect held on A');
+  } finally {
+    process.kill(nodeB!.pid, 'SIGCONT');
+  }
+  const text = await response.text();
+  t.diagnostic(`A answered ${Date.now() - stoppedAt} ms after the SIGSTOP: ${response.status} ${text.slice(0, 200)}`);
+  assert.equal(response.status, 200, text);
+  assert.equal((JSON.parse(text) as BayeuxReply[]).find((reply) => reply.channel === '/meta/connect')?.successful, true, text);
+
+  // B runs again and lets go of the client (A adopted it); the bot polls through B and A.
+  await until(async () => ((await gauge(nodeB!.url, 'roomcast_bayeux_sessions')) === 0 ? true : undefined), 10_000);
+  for (const node of [nodeB!, nodeA!]) {
+    const [next] = await bayeux(node.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    assert.equal(next!.successful, true, `${node.url}: ${JSON.stringify(next)}`);
+  }
+  const poll = bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]);
+  await until(async () => ((await heldPolls(nodeA!.url)) === 1 ? true : undefined), 5000);
+  const sent = await signedCall(nodeB!.url, 'POST', '/apps/app-1/events', { body: { name: 'chat', channel: ROOM, data: 'chat-after-resume' } });
+  assert.equal(sent.status, 200, sent.text);
+  const first = chats(await poll);
+  const [again] = [chats(await bayeux(nodeA!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]))];
+  assert.deepEqual([...first, ...again].length, 1, `delivered once: ${JSON.stringify([first, again])}`);
 });

@@ -48,6 +48,9 @@
  * away mid-poll: the home keeps the client and its queued events for the bot's next
  * connect, which another node relays. So the stop never resets a bot's long-poll.
  *
+ * An adopter tells the old home (`adopted`), so a home that was only frozen drops the client
+ * when it runs again (keeping the adopter's record) rather than serving it beside the adopter.
+ *
  * Guarantees: at most one home serves a client at a time while the bus works; a relayed
  * reply the bot never reads is lost unless the bot uses the ack extension (as on one node).
  */
@@ -85,7 +88,8 @@ type RelayMessage =
   | { readonly k: 'acc'; readonly id: string }
   | { readonly k: 'res'; readonly id: string; readonly body: string | null }
   | { readonly k: 'abort'; readonly id: string }
-  | { readonly k: 'alive'; readonly from: string };
+  | { readonly k: 'alive'; readonly from: string }
+  | { readonly k: 'adopted'; readonly client: string };
 
 interface Outgoing {
   accepted: () => void;
@@ -140,6 +144,9 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
         break;
       case 'alive':
         homes.heard(message.from);
+        break;
+      case 'adopted':
+        void registry.release(message.client);
         break;
     }
   });
@@ -223,6 +230,8 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
   /** Makes this node the client's home (one adopter wins); false when another node won. */
   async function adopt(record: ClientRecord, session: BotSession): Promise<boolean> {
     if (!(await registry.records.claim(record.id, record.home, home))) return false;
+    // A frozen home that runs again lets go of the client instead of serving it beside this node.
+    if (record.home !== home) send(record.home, { k: 'adopted', client: record.id });
     const client = registry.restore(record, session);
     // As a subscribe with `ext.last_serial`, per channel of the cursor: live entries wait
     // (held before any core subscription) while history after the cursor is read.

@@ -83,7 +83,8 @@ export class HomeWatch {
       timer = null;
       if (--watched.waiting === 0 && this.homes.get(home) === watched) this.homes.delete(home);
     };
-    const check = (): void => {
+    const judge = (): void => {
+      if (timer === null) return;
       const silentMs = Date.now() - watched.heard;
       if (silentMs < this.ttlMs) {
         timer = setTimeout(check, this.ttlMs - silentMs);
@@ -92,6 +93,9 @@ export class HomeWatch {
       stop();
       gone();
     };
+    // Judged after the input already received is read (setImmediate runs after the poll
+    // phase): a stall of this node's own event loop is not taken for the home's silence.
+    const check = (): void => void setImmediate(judge);
     timer = setTimeout(check, this.ttlMs);
     return stop;
   }

@@ -245,7 +245,7 @@ export const configSchema = {
       default: {},
       description: 'The bot streaming API (`/api/v1/login`, `/api/v1/bayeux`).',
       properties: {
-        cookieSecret: { type: 'string', minLength: 16, description: 'Secret that seals `API-Cookie` and `API-Route`. Default: a random secret the nodes share through the backend (the first node creates it, the others read it), so nodes started from one config need nothing per node. Set it to pin the secret (the same value on every node). Never logged.' },
+        cookieSecret: { type: 'string', minLength: 16, description: 'Secret that seals `API-Cookie` and `API-Route`. Default: random secrets the nodes share through the backend (the first node creates one, the others adopt it; each node writes the one it seals with back within one heartbeat interval after the backend lost its data, and every node accepts the cookies of every live node), so nodes started from one config need nothing per node. Set it to pin the secret (the same value on every node). Never logged.' },
         sessionGraceMs: { type: 'integer', minimum: 100, default: 10000, 'x-unit': 'ms', description: 'A session with no outstanding or recent /meta/connect for this long expires.' },
         connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000, 'x-unit': 'ms', description: 'How long /meta/connect is held open.' },
         maxSessions: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'sessions', description: 'Live bot sessions on this node past which new logins get 503. 0 disables.' },

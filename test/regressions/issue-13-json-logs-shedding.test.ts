@@ -120,6 +120,7 @@ test('logs: a request the router refuses (bad percent-encoding in the path) gets
   const access = node.logs.lines.filter((line) => line.msg === 'request');
   assert.equal(access.length, 1, node.logs.text());
   assert.deepEqual([access[0]!.method, access[0]!.status], ['GET', 400]);
+  assert.equal(response.headers.get('x-request-id'), access[0]!.reqId);
   assert.ok(!node.logs.text().includes('a'.repeat(64)), 'a signature reached the logs');
   assert.deepEqual(node.logs.atLeast(40), []);
 });

@@ -112,7 +112,7 @@ export class RedisPresence implements PresenceStore {
         }
         if (this.joining.get(at) === false && this.removals.quietSince(removalMark)) this.settle(settledKey, at, listedAt);
         if (!listing) return { firstForUser: first === 1, version };
-        const versionOf: Record<string, string> = {};
+        const versionOf: Record<string, string> = Object.create(null);
         for (let index = 0; index + 1 < versions!.length; index += 2) versionOf[versions![index]!] = versions![index + 1]!;
         return { firstForUser: first === 1, version, members: latestMembers(stored!, versionOf) };
       } catch (error) {
@@ -258,7 +258,11 @@ export class RedisPresence implements PresenceStore {
   }
 }
 
-/** The channel's users from its stored entries (per user, the info of the connection that joined last), with their versions. */
+/**
+ * The channel's users from its stored entries (per user, the info of the connection that
+ * joined last), with their versions. `versions` maps user id → version as own properties
+ * (ioredis's HGETALL reply, or an object without a prototype).
+ */
 function latestMembers(stored: readonly string[], versions: Record<string, string>): PresenceMember[] {
   const latest = new Map<string, StoredEntry>();
   for (const text of stored) {
@@ -266,5 +270,6 @@ function latestMembers(stored: readonly string[], versions: Record<string, strin
     const current = latest.get(entry[2]);
     if (current === undefined || current[0] < entry[0]) latest.set(entry[2], entry);
   }
-  return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo, version: Number(versions[userId] ?? 0) }));
+  // Own properties only: user ids are client data (`__proto__`, `constructor`, …).
+  return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo, version: Object.hasOwn(versions, userId) ? Number(versions[userId]) : 0 }));
 }

@@ -92,7 +92,11 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
     if (!check.ok) {
       shedder.forget(sessionId);
       await registry.endSession(sessionId);
-      const why = check.reason === 'expired' ? `no /meta/connect for longer than ${sessions.graceMs} ms` : 'its space was stopped';
+      // A missing record is all the store shows: an expiry, or a store that lost its data.
+      const why =
+        check.reason === 'expired'
+          ? `no /meta/connect for longer than ${sessions.graceMs} ms, or the server's store lost its data`
+          : 'its space was stopped';
       throw createError('RC_ERR_BOT_SESSION_EXPIRED', why);
     }
     sessionOf.set(request, check.session);

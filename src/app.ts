@@ -17,6 +17,7 @@ import { bayeuxDoor } from './doors/bayeux/plugin.ts';
 import { MAX_PATH_PARAM_LENGTH, replyClientError, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { loopWatchOf } from './doors/loop-watch.ts';
 import { outageLogOf } from './doors/outage-log.ts';
+import { handedBackOf } from './doors/rest/hand-back.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
@@ -132,7 +133,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   http.addHook('onRequest', (request, reply, done) => {
     // Lower-case already: Fastify lower-cases the names it is given (a copy per call otherwise).
     void reply.header('x-request-id', request.id);
-    done(draining ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
+    // A request the REST fast lane hands over was checked at its arrival, like this one.
+    done(draining && handedBackOf(request.raw) === undefined ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
   });
   http.setErrorHandler(replyWithError);
   const outages = outageLogOf(core, http.log);
@@ -154,7 +156,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   let metricsServer: FastifyInstance | null = null;
   await http.register(healthRoutes, { core });
   await http.register(statsRoutes, { core, configState: () => ({ hash: reloader.hash, restartPending: reloader.restartPending }) });
-  await http.register(restDoor, { core, push, reload: () => reloader.reload() });
+  const fastLane = { server: http.server, requestId, draining: () => draining, replies: replyLog.listeners, log: http.log };
+  await http.register(restDoor, { core, push, reload: () => reloader.reload(), fastLane });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
   // Loaded only when served: most deployments and tests never pay for its modules.

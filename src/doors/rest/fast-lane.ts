@@ -16,11 +16,13 @@
  *   no query, a Content-Type other than `application/json`, no Content-Length (or 0, or
  *   past the body limit), chunked, a node draining its doors, an app that is unknown,
  *   disabled, or whose signature fails (Fastify repeats the check and answers its error);
- * - with what the lane did (hand-back.ts), once the lane has verified it: an app with a
- *   request rate limit or a query with more than the signature's parameters (before the
- *   body is read); a body that failed to read or did not match `body_md5`, is not JSON,
- *   or is not the usual single event (an idempotency key, `info`, users, a check that
- *   fails, a pushed-back cluster); a publish that failed (its error is the answer).
+ * - with what the lane did (hand-back.ts), once the lane has verified it: a query with
+ *   more than the signature's parameters (before the body is read); a body that failed to
+ *   read or did not match `body_md5`, is not JSON, or is not the usual single event (an
+ *   idempotency key, `info`, users, a check that fails, a pushed-back cluster); a request
+ *   the app's rate limit refuses or has to ask the backend about (taken once, in the
+ *   route's order: after the schema, before the handler); a publish that failed (its
+ *   error is the answer).
  *   Fastify's route then runs every stage as for any request, without reading the body
  *   or publishing again.
  *
@@ -36,8 +38,10 @@ import type { Core } from '../../core/core.ts';
 import type { RequestIdGenerator } from '../../ops/request-ids.ts';
 import type { ReplyListeners, ToldRequest } from '../../ops/response-hook.ts';
 import { BodyRead, decodeJsonBody, verifySignedApp, type SignedBodies } from './auth.ts';
+import type { RateOutcome } from '../../core/rates.ts';
 import { markHandedBack } from './hand-back.ts';
-import { EVENTS_ROUTE, startPlainPublish } from './routes/events.ts';
+import { takeAppRate } from './rate-limit.ts';
+import { EVENTS_ROUTE, isPlainEventBody, startPlainPublish } from './routes/events.ts';
 import { onlySignatureParams } from './routes/strict-query.ts';
 
 /** What the lane needs of the server it runs in (app.ts gives it). */
@@ -62,12 +66,15 @@ type RequestListener = (request: IncomingMessage, response: ServerResponse) => v
  */
 const EVENTS_PATH = /^\/apps\/([A-Za-z0-9._~-]{1,100})\/events\?/;
 
-/** Puts the lane in front of the server's request listener. Does nothing unless Fastify's is its only one. */
-export function installEventsFastLane(host: FastLaneHost, core: Core, bodies: SignedBodies): void {
+/**
+ * Puts the lane in front of the server's request listener. Does nothing unless Fastify's
+ * is its only one. `rateLimited`: the door installed its request rate limit (rate-limit.ts).
+ */
+export function installEventsFastLane(host: FastLaneHost, core: Core, bodies: SignedBodies, rateLimited: boolean): void {
   const listeners = host.server.listeners('request');
   if (listeners.length !== 1) return;
   const fastify = listeners[0] as RequestListener;
-  const lane = new EventsLane(host, core, bodies, fastify);
+  const lane = new EventsLane(host, core, bodies, fastify, rateLimited);
   host.server.removeListener('request', fastify);
   host.server.on('request', (request: IncomingMessage, response: ServerResponse) => lane.serve(request, response));
 }
@@ -78,6 +85,7 @@ class EventsLane {
     readonly core: Core,
     readonly bodies: SignedBodies,
     readonly fastify: RequestListener,
+    readonly rateLimited: boolean,
   ) {}
 
   serve(request: IncomingMessage, response: ServerResponse): void {
@@ -105,7 +113,7 @@ class EventsLane {
       this.fastify(request, response);
       return;
     }
-    if (app.limits.restRequestsPerWindow > 0 || !onlySignatureParams(params)) {
+    if (!onlySignatureParams(params)) {
       this.handBack(request, response, app, params, null, null);
       return;
     }
@@ -113,8 +121,16 @@ class EventsLane {
   }
 
   /** Gives the request to Fastify with what the lane did for it. */
-  handBack(request: IncomingMessage, response: ServerResponse, app: AppConfig, params: Map<string, string>, body: Buffer | null, readError: Error | null): void {
-    markHandedBack(request, { app, params, body, readError });
+  handBack(
+    request: IncomingMessage,
+    response: ServerResponse,
+    app: AppConfig,
+    params: Map<string, string>,
+    body: Buffer | null,
+    readError: Error | null,
+    rate?: RateOutcome | Promise<RateOutcome>,
+  ): void {
+    markHandedBack(request, rate === undefined ? { app, params, body, readError } : { app, params, body, readError, rate });
     this.fastify(request, response);
   }
 }
@@ -127,6 +143,8 @@ type LaneResponse = ServerResponse & { [LANE]?: LaneRequest };
 class LaneRequest extends BodyRead implements ToldRequest {
   id = '';
   body: Buffer | null = null;
+  /** This request's take from the app's rate window, once taken. */
+  rate: RateOutcome | Promise<RateOutcome> | undefined = undefined;
   #log: FastifyBaseLogger | null = null;
 
   constructor(
@@ -167,9 +185,21 @@ class LaneRequest extends BodyRead implements ToldRequest {
       this.lane.handBack(this.raw, this.response, this.app, this.params!, body, null);
       return;
     }
+    if (!isPlainEventBody(value)) {
+      this.lane.handBack(this.raw, this.response, this.app, this.params!, body, null);
+      return;
+    }
+    // The route's rate limit runs here: after its schema accepted the body, before its handler.
+    if (this.lane.rateLimited && this.app.limits.restRequestsPerWindow > 0) {
+      this.rate = takeAppRate(this.lane.core, this.app);
+      if (this.rate !== true) {
+        this.lane.handBack(this.raw, this.response, this.app, this.params!, body, null, this.rate);
+        return;
+      }
+    }
     const publishing = startPlainPublish(this.lane.core, this.app, value);
     if (publishing === null) {
-      this.lane.handBack(this.raw, this.response, this.app, this.params!, body, null);
+      this.lane.handBack(this.raw, this.response, this.app, this.params!, body, null, this.rate);
       return;
     }
     publishing.then(
@@ -192,7 +222,8 @@ class LaneRequest extends BodyRead implements ToldRequest {
 
   /** The publish failed: the route answers with its error (hand-back.ts). */
   failed(failure: unknown): void {
-    markHandedBack(this.raw, { app: this.app, params: this.params!, body: this.body, readError: null, publishFailed: true, publishError: failure });
+    const handed = { app: this.app, params: this.params!, body: this.body, readError: null, publishFailed: true, publishError: failure };
+    markHandedBack(this.raw, this.rate === undefined ? handed : { ...handed, rate: this.rate });
     this.lane.fastify(this.raw, this.response);
   }
 }

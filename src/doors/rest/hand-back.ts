@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { AppConfig } from '../../config/schema.ts';
+import type { RateOutcome } from '../../core/rates.ts';
 
 export interface HandedBack {
   /** The app the request's signature verified for, and its verified parameters. */
@@ -19,6 +20,8 @@ export interface HandedBack {
   readonly body: Buffer | null;
   /** Why reading the body failed (the body reader's catalogue error); null when it was read or not read. */
   readonly readError: Error | null;
+  /** The app's request rate limit, when the lane took this request from its window already. */
+  readonly rate?: RateOutcome | Promise<RateOutcome>;
   /** True when the lane published and the publish failed with `publishError`. */
   readonly publishFailed?: boolean;
   readonly publishError?: unknown;

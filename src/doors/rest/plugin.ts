@@ -28,7 +28,7 @@ export async function restDoor(app: FastifyInstance, options: RestDoorOptions): 
   if (core === undefined) throw new Error('restDoor needs { core }');
   // Order matters: the signing hook must be installed before any route is added.
   const bodies = installSignedRequests(app, core);
-  registerAppRateLimit(app, core, core.config.apps);
+  const rateLimited = registerAppRateLimit(app, core, core.config.apps);
   for (const routes of appRoutePlugins) await app.register(routes, options);
-  if (options.fastLane !== undefined) installEventsFastLane(options.fastLane, core, bodies);
+  if (options.fastLane !== undefined) installEventsFastLane(options.fastLane, core, bodies, rateLimited);
 }

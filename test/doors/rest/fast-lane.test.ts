@@ -17,7 +17,7 @@ import { createLogger } from '../../../src/ops/logger.ts';
 import { signQuery } from '../../../src/doors/rest/signature.ts';
 import { testConfig, TEST_APP } from '../../helpers/app.ts';
 
-const EVENTS = `/apps/${TEST_APP.id}/events`;
+const LIMITED_APP = { id: 'app-limited', key: 'limited-key', secret: 'limited-secret' } as const;
 const LANE_TYPE = 'application/json';
 const ROUTE_TYPE = 'application/json; charset=utf-8';
 
@@ -31,10 +31,14 @@ const onHandlerStart = { start: () => void handled++, end: ignore, asyncStart: i
 
 before(async () => {
   tracingChannel('fastify.request.handler').subscribe(onHandlerStart);
-  // The lane serves apps without a request rate limit (it hands the others to the route).
-  const config = testConfig({ server: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 }, apps: [{ ...TEST_APP, limits: { restRequestsPerWindow: 0 } }] });
+  const config = testConfig({
+    server: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
+    apps: [{ ...TEST_APP }, { ...LIMITED_APP, limits: { restRequestsPerWindow: 1, restWindowMs: 600_000 } }],
+  });
   app = await buildApp(config, { logger: createLogger('info', { write: (line: string) => void lines.push(line) }) });
   base = new URL(await app.listen());
+  // The app's first block of its rate window is leased from the backend (a promise: the lane hands that request over).
+  await call(LANE_TYPE);
 });
 
 after(async () => {
@@ -59,16 +63,20 @@ interface CallOptions {
   readonly secret?: string;
   readonly params?: Record<string, string>;
   readonly headers?: Record<string, string>;
+  /** The app to publish to (default TEST_APP). */
+  readonly app?: { readonly id: string; readonly key: string; readonly secret: string };
 }
 
 /** One request over a fresh connection; resolves once its access line is written. */
 async function call(contentType: string, options: CallOptions = {}): Promise<Sent> {
   const body = options.body ?? JSON.stringify({ name: 'e', channel: 'lane', data: 'payload' });
-  const query = signQuery({ key: TEST_APP.key, secret: options.secret ?? TEST_APP.secret }, 'POST', EVENTS, options.params ?? {}, options.signedBody ?? body);
+  const signer = options.app ?? TEST_APP;
+  const events = `/apps/${signer.id}/events`;
+  const query = signQuery({ key: signer.key, secret: options.secret ?? signer.secret }, 'POST', events, options.params ?? {}, options.signedBody ?? body);
   const before = lines.length;
   const answer = await new Promise<{ status: number; raw: string[]; headers: Sent['headers']; text: string }>((resolve, reject) => {
     const req = httpRequest(
-      { host: base.hostname, port: base.port, method: 'POST', path: `${EVENTS}?${query}`, agent: false, headers: { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)), ...options.headers } },
+      { host: base.hostname, port: base.port, method: 'POST', path: `${events}?${query}`, agent: false, headers: { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)), ...options.headers } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -174,6 +182,15 @@ test('what the lane hands over is answered by the route: idempotency keys (and t
   assert.deepEqual(replay.body, first.body);
   await assertSameAnswer({ body: JSON.stringify({ name: 'e', channel: 'lane', data: 'd', info: 'subscription_count' }) });
   await assertSameAnswer({ body: JSON.stringify({ name: 'e', channels: ['a', 'b'], data: 'd' }) });
+});
+
+test("an app's request rate limit counts a lane request once, and its refusal answers the same", async () => {
+  const first = await call(LANE_TYPE, { app: LIMITED_APP });
+  assert.equal(first.status, 200);
+  const refused = await assertSameAnswer({ app: LIMITED_APP });
+  assert.equal(refused.status, 429);
+  assert.equal(refused.body.code, 'RC_ERR_RATE_LIMITED');
+  assert.equal(typeof refused.headers['retry-after'], 'string');
 });
 
 test("a publish that fails in the lane is answered with the route's error, once, and publishes nothing twice", async () => {

@@ -114,17 +114,25 @@ function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: Re
 export const EVENTS_ROUTE = '/apps/:app_id/events';
 
 /**
+ * True for a body the route's schema accepts as it is (nothing coerced, nothing added):
+ * an object with a string `name` and no `idempotency_key`.
+ */
+export function isPlainEventBody(body: unknown): boolean {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false;
+  const event = body as SingleEventBody;
+  return typeof event.name === 'string' && event.idempotency_key === undefined;
+}
+
+/**
  * Starts the publish of a `POST /events` body of the usual kind, for the fast lane
- * (fast-lane.ts): an object with a string `name` and no `idempotency_key` (so the route's
- * schema accepts it as it is: nothing coerced, nothing added), one event that checks out,
+ * (fast-lane.ts): a plain body (`isPlainEventBody`), one event that checks out,
  * for channels only, without `info`, while the cluster takes publishes. Its promise is
  * the route's (`publishOne`). Null, having done nothing, for any other body: the route
  * answers it.
  */
 export function startPlainPublish(core: Core, app: AppConfig, body: unknown): Promise<Record<string, unknown>> | null {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+  if (!isPlainEventBody(body)) return null;
   const event = body as SingleEventBody;
-  if (typeof event.name !== 'string' || event.idempotency_key !== undefined) return null;
   let prepared: PreparedEvent;
   try {
     prepared = prepareEvent(app, event);

@@ -61,10 +61,11 @@ export interface FastLaneHost {
 type RequestListener = (request: IncomingMessage, response: ServerResponse) => void;
 
 /**
- * `/apps/<app id>/events?<query>` as the route's schema and the router take it unchanged:
- * an app id of 1–100 characters without percent-encoding or delimiters.
+ * `/apps/<app id>/events?<query>` with an app id as the config spells them (1–100 of
+ * `A-Za-z0-9_.-`): what the router and the route's schema take unchanged (no
+ * percent-encoding to decode, no delimiter).
  */
-const EVENTS_PATH = /^\/apps\/([A-Za-z0-9._~-]{1,100})\/events\?/;
+const EVENTS_PATH = /^\/apps\/([A-Za-z0-9_.-]{1,100})\/events\?/;
 
 /**
  * Puts the lane in front of the server's request listener. Does nothing unless Fastify's

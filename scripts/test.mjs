@@ -37,6 +37,7 @@ const SLOWEST_FIRST = [
   'test/contract/redis-cluster.test.ts', // 12 s
   'test/cli/admin.test.ts', // 11 s
   'test/regressions/issue-18-backpressure-fanout.test.ts', // 11 s
+  'test/cluster/bayeux-home-killed.test.ts', // 11 s
   'test/cluster/redis-sentinel-failover.test.ts', // 10 s
   'test/regressions/issue-12-one-config-n-nodes.test.ts', // 10 s
   'test/regressions/issue-18-quota-reclaim.test.ts', // 10 s

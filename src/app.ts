@@ -117,6 +117,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Errors the router raises before any route (bad percent-encoding in the path, a
     // parameter past maxParamLength) get the common error format too, and their access line.
     frameworkErrors: (error, request, reply) => {
+      // The onRequest hooks do not run for these: the request-id header is set here.
+      void reply.header('x-request-id', request.id);
       tellWhenSent(request, reply);
       void replyWithError(error, request, reply);
     },

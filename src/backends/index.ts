@@ -18,7 +18,7 @@ export function createBackend(config: Config, logger: Logger): Backend {
       if (config.backend.redis === undefined) {
         throw createError('RC_ERR_CONFIG_INVALID', 'backend.redis.url', 'is required when backend.driver is "redis"');
       }
-      return createRedisBackend(config.backend.redis, logger.child({ module: 'backend.redis' }));
+      return createRedisBackend(config.backend.redis, logger.child({ module: 'backend.redis' }), { heartbeatIntervalMs: config.node.heartbeatIntervalMs });
     default:
       throw createError('RC_ERR_CONFIG_UNKNOWN_BACKEND', driver);
   }

@@ -799,6 +799,25 @@ export interface StoreGeneration {
   onDataLost(listener: (loss: DataLoss) => void): () => void;
 }
 
+/**
+ * An outage of the backend's store as one episode, open from the moment a connection that
+ * was up drops until every connection is back (the bus subscribed again included). The
+ * backend logs ONE warn when an episode opens and ONE when it closes (how long, and the
+ * counts below); what fails meanwhile because of it (requests, heartbeats, sweeps, job
+ * queue calls) is counted here by its owner, who logs it below warn instead of warning
+ * on its own. A failure outside an episode (a stuck store answering nothing, a refused
+ * login at start-up, a failed script) is its owner's to warn about.
+ */
+export interface StoreOutage {
+  /** True while an episode is open (reading it opens one when a connection that was up is found down). */
+  readonly ongoing: boolean;
+  /**
+   * Counts one failure of `kind` (a camelCase field of the closing line, e.g.
+   * `failedRequests`) in the open episode; true when counted, false when none is open.
+   */
+  count(kind: string): boolean;
+}
+
 /** The whole backend, as `createBackend(config)` returns it. */
 export interface Backend {
   readonly driver: 'memory' | 'redis';
@@ -833,6 +852,8 @@ export interface Backend {
   readonly telemetry?: BackendTelemetry;
   /** Data-loss detection (redis). Absent on memory, whose data lives and dies with the process. */
   readonly generation?: StoreGeneration;
+  /** The store's outages as episodes, for one warn pair per outage (redis). Absent on memory, which has none. */
+  readonly outage?: StoreOutage;
   /**
    * Connects (and subscribes to the bus). Resolves once usable; a store that is down at
    * boot is not fatal (redis logs a warning, resolves after its command timeout and keeps

@@ -138,7 +138,7 @@ export const configSchema = {
       description: 'This process as a member of a cluster.',
       properties: {
         id: { type: 'string', pattern: idPattern, description: "This node's id (logs, `/stats`, API-Route cookies). Default: random per process." },
-        heartbeatIntervalMs: { type: 'integer', minimum: 50, default: 5000, 'x-unit': 'ms', description: 'How often a node renews its heartbeat.' },
+        heartbeatIntervalMs: { type: 'integer', minimum: 50, default: 5000, 'x-unit': 'ms', description: "How often a node renews its heartbeat. Also how long, at most, a channel Redis dropped from a node's presence or occupancy set stays unlisted while joins there go on." },
         heartbeatTtlMs: { type: 'integer', minimum: 100, default: 15000, 'x-unit': 'ms', description: "A node whose heartbeat is older than this is dead, and its presence members leave." },
       },
     },
@@ -245,7 +245,7 @@ export const configSchema = {
       default: {},
       description: 'The bot streaming API (`/api/v1/login`, `/api/v1/bayeux`).',
       properties: {
-        cookieSecret: { type: 'string', minLength: 16, description: 'Secret that seals `API-Cookie` and `API-Route`. Default: a random secret the nodes share through the backend (the first node creates it, the others read it), so nodes started from one config need nothing per node. Set it to pin the secret (the same value on every node). Never logged.' },
+        cookieSecret: { type: 'string', minLength: 16, description: 'Secret that seals `API-Cookie` and `API-Route`. Default: random secrets the nodes share through the backend (the first node creates one, the others adopt it; each node writes the one it seals with back within one heartbeat interval after the backend lost its data, and every node accepts the cookies of every live node), so nodes started from one config need nothing per node. Set it to pin the secret (the same value on every node). Never logged.' },
         sessionGraceMs: { type: 'integer', minimum: 100, default: 10000, 'x-unit': 'ms', description: 'A session with no outstanding or recent /meta/connect for this long expires.' },
         connectTimeoutMs: { type: 'integer', minimum: 0, default: 25000, 'x-unit': 'ms', description: 'How long /meta/connect is held open.' },
         maxSessions: { type: 'integer', minimum: 0, default: 10000, 'x-unit': 'sessions', description: 'Live bot sessions on this node past which new logins get 503. 0 disables.' },

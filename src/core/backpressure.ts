@@ -14,9 +14,15 @@
  * appends, and at each report (every `backpressure.reportIntervalMs`) with the queue's
  * oldest waiting append and the lag its newest one will have (its age plus the queue
  * ahead of it at the rate the node handled messages since the last report: a backlog is
- * seen before its head grows old, so what is accepted meanwhile stays bounded), how late the report's own timer ran (event-loop delay), and,
- * while the bus subscription is lost, how long it has been off the bus (it receives
- * nothing then, and catches up from the log when the bus is back).
+ * seen before its head grows old, so what is accepted meanwhile stays bounded), and how
+ * late the report's own timer ran (event-loop delay).
+ *
+ * Off the bus is not behind: while this node's bus subscription is down it refuses its
+ * own publishes with RC_ERR_BACKEND_BUS_DOWN (the backend's code, the same for the whole
+ * outage), so `refusal` gives way to that, and the time off the bus is no sample of lag
+ * (a Redis outage is not a reason to add nodes or CPU). The catch-up from the log once
+ * the bus is back is not sampled either (it runs outside the bus turns): only a backlog
+ * that builds in the bus queue, slow turns or a late event loop count then.
  *
  * Sustained lag (lag-window.ts): the figure reported is the level the node's lag stayed at
  * or above for `SUSTAIN_MS` of the last `WINDOW_MS` of wall time, each sample counting
@@ -56,8 +62,8 @@ export interface BackpressureOptions {
   readonly ttlMs: number;
   /** This node's bus work, turn by turn (bus-turns.ts). */
   readonly delivery: DeliveryFigures;
-  /** Date.now() when this node's bus subscription was lost, 0 while it delivers. */
-  readonly busLostSince: () => number;
+  /** True while this node's bus subscription is down (the publish path refuses with RC_ERR_BACKEND_BUS_DOWN then). */
+  readonly offBus: () => boolean;
   readonly logger: Logger;
 }
 
@@ -119,11 +125,12 @@ export class Backpressure {
   /**
    * Why a publish must be refused now, or null. Synchronous: reads the last figure. Each
    * door names its own error (same arguments: the lag, the bound and the seconds to wait,
-   * also in `details.retryAfterSec`).
+   * also in `details.retryAfterSec`). Null while this node is off the bus: the publish
+   * path then refuses with the bus's own code, whatever the cluster's lag.
    */
   refusal(code: BackpressureErrorCode = 'RC_ERR_PUBLISH_BACKPRESSURE'): RoomcastError | null {
     const bound = this.options.maxLagMs();
-    if (bound === 0 || this.clusterLagMs <= bound) return null;
+    if (bound === 0 || this.clusterLagMs <= bound || this.options.offBus()) return null;
     const retryAfterSec = Math.min(MAX_RETRY_SEC, Math.max(MIN_RETRY_SEC, Math.ceil(this.clusterLagMs / 1000)));
     return createErrorWith(code, { details: { retryAfterSec } }, Math.round(this.clusterLagMs), bound, retryAfterSec);
   }
@@ -175,11 +182,7 @@ export class Backpressure {
     this.noteTransit(now, Infinity);
     // A message still waiting in the bus queue is late by its age already.
     const oldestWaiting = this.lagOf(now, this.options.delivery.oldestWaitingAppend());
-    // Off the bus this node receives nothing, so no message shows a delay; yet whatever is
-    // published meanwhile reaches its subscribers only when it catches up from the log.
-    const lostSince = this.options.busLostSince();
-    const offBus = lostSince === 0 ? 0 : Math.max(0, now - lostSince);
-    const measured = Math.max(oldestWaiting, loopDelay, offBus);
+    const measured = Math.max(oldestWaiting, loopDelay);
     // A prediction covers one interval at most (it says nothing of the time before: after
     // a pause the rate is low for one reading, not for the pause's length).
     const predicted = this.predictedLag(now);

@@ -22,7 +22,7 @@
  * made during the outage reaches it).
  */
 import type { Logger } from 'pino';
-import type { BusMessage, LogEntry, MessageLog } from '../backends/ports.ts';
+import type { BusMessage, LogEntry, MessageLog, StoreOutage } from '../backends/ports.ts';
 import { parseStreamKey } from './channels.ts';
 import type { NodeCounters } from './counters.ts';
 import type { LocalHub } from './hub.ts';
@@ -77,6 +77,8 @@ export class BusInbound {
   private readonly catchingUp = new Map<string, LogEntry[]>();
   /** Date.now() when the bus reported `lost`; 0 while it delivers. */
   private lostAt = 0;
+  /** True when the last `lost` came within the backend's outage episode (its lines are info then). */
+  private lostInOutage = false;
 
   constructor(
     private readonly hub: LocalHub,
@@ -85,12 +87,9 @@ export class BusInbound {
     private readonly counters?: NodeCounters,
     /** Where missed appends are read from; without it nothing is caught up. */
     private readonly log?: MessageLog,
+    /** The backend's outage episodes: a bus lost within one is logged at info (the episode warns). */
+    private readonly outage?: StoreOutage,
   ) {}
-
-  /** Date.now() when the bus reported `lost`, 0 while it delivers. */
-  get busLostSince(): number {
-    return this.lostAt;
-  }
 
   /** True while the bus reported `lost` and not yet `resumed`. */
   get busLost(): boolean {
@@ -150,7 +149,9 @@ export class BusInbound {
       }
       case 'lost':
         if (this.lostAt === 0) this.lostAt = receivedAt;
-        this.logger.warn('bus subscription lost: this node misses messages until it is back (then catches up from the log)');
+        // Within the backend's outage episode, that episode's warn tells it.
+        this.lostInOutage = this.outage?.ongoing === true;
+        this.logAtLevel(this.lostInOutage, {}, 'bus subscription lost: this node misses messages until it is back (then catches up from the log)');
         return;
       case 'resumed': {
         const since = this.lostAt === 0 ? Date.now() : this.lostAt;
@@ -174,7 +175,13 @@ export class BusInbound {
     const started = Date.now();
     this.sweepPositions(true);
     await inBatches(streams, (stream) => this.catchUp(stream, since));
-    this.logger.warn({ channels: streams.length, ms: Date.now() - started }, 'bus subscription back: channels with local subscribers caught up from the log');
+    this.logAtLevel(this.lostInOutage, { channels: streams.length, ms: Date.now() - started }, 'bus subscription back: channels with local subscribers caught up from the log');
+  }
+
+  /** Info when the backend's outage episode tells the condition, else warn. */
+  private logAtLevel(inOutage: boolean, fields: Record<string, unknown>, message: string): void {
+    if (inOutage) this.logger.info(fields, message);
+    else this.logger.warn(fields, message);
   }
 
   /**

@@ -4,11 +4,16 @@
  *
  * - each node writes a snapshot of its own figures (connections per door, subscriptions,
  *   presence memberships, messages published per door, client events) every
- *   `metrics.statsIntervalMs` into one backend hash (`stats:nodes`, field = the process
- *   incarnation's registration id, so two incarnations of one `node.id` never mix),
- *   stamped with its time; a snapshot older than `node.heartbeatTtlMs` is a dead node's
- *   and is ignored (and removed by the next reader), so a node's figures leave the sum
- *   when its heartbeat would;
+ *   `metrics.statsIntervalMs` into one backend hash (`stats:nodes`, field = its `node.id`),
+ *   stamped with its time and its registration id; a snapshot older than
+ *   `node.heartbeatTtlMs` is a dead node's and is ignored (and removed by the next
+ *   reader), so a node's figures leave the sum when its heartbeat would;
+ * - one snapshot per node id counts, the latest written: a node that registers again
+ *   (dropped after a stall, or Redis lost its data) keeps its counters and its field, so
+ *   it is never counted twice and its totals never go back; a node restarted under the
+ *   same id replaces its dead incarnation's figures at its first write. (A field named by
+ *   a registration id, `<node.id>#<suffix>`, as older versions wrote, counts as that
+ *   node's, so a rolling upgrade counts no node twice either.);
  * - a reader sums the fresh snapshots, using this node's live figures for itself;
  * - subscriptions and occupied channels come from the backend's occupancy counts, the
  *   same source as the channel API, so the two always agree.
@@ -41,6 +46,10 @@ export interface NodeAppFigures {
 interface NodeSnapshot {
   /** Writer's clock, ms since the epoch. */
   readonly at: number;
+  /** The writer's `node.id` (absent in snapshots older versions wrote: the field then names it). */
+  readonly node?: string;
+  /** The writer's registration id when it wrote (which incarnation, for an operator reading the hash). */
+  readonly registration?: string;
   readonly apps: Readonly<Record<string, NodeAppFigures>>;
 }
 
@@ -92,13 +101,13 @@ export class ClusterStats {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.hashes?.remove(STATS_KEY, this.core.registrationId).catch(() => false);
+    await this.hashes?.remove(STATS_KEY, this.core.nodeId).catch(() => false);
   }
 
-  /** Writes this node's snapshot now. */
+  /** Writes this node's snapshot now (under its node id, whatever its registration). */
   async writeSnapshot(): Promise<void> {
-    const snapshot: NodeSnapshot = { at: this.now(), apps: Object.fromEntries(this.localFigures()) };
-    await this.hashes?.set(STATS_KEY, this.core.registrationId, JSON.stringify(snapshot));
+    const snapshot: NodeSnapshot = { at: this.now(), node: this.core.nodeId, registration: this.core.registrationId, apps: Object.fromEntries(this.localFigures()) };
+    await this.hashes?.set(STATS_KEY, this.core.nodeId, JSON.stringify(snapshot));
   }
 
   /** This node's figures per app, live. */
@@ -155,26 +164,42 @@ export class ClusterStats {
     return { nodes: snapshots.length, apps: report };
   }
 
-  /** Fresh snapshots of every node, this one's replaced by its live figures; stale ones are removed. */
+  /**
+   * One fresh snapshot per node id, the latest written; this node's replaced by its live
+   * figures. Stale fields are removed.
+   */
   private async freshSnapshots(): Promise<NodeSnapshot[]> {
-    const own: NodeSnapshot = { at: this.now(), apps: Object.fromEntries(this.localFigures()) };
+    const ownId = this.core.nodeId;
+    const own: NodeSnapshot = { at: this.now(), node: ownId, apps: Object.fromEntries(this.localFigures()) };
     if (this.hashes === undefined) return [own];
     const all = await this.hashes.getAll(STATS_KEY);
     const cutoff = this.now() - this.core.config.node.heartbeatTtlMs;
-    const out = [own];
-    for (const [nodeId, text] of all) {
-      if (nodeId === this.core.registrationId) continue;
+    const byNode = new Map<string, NodeSnapshot>([[ownId, own]]);
+    for (const [field, text] of all) {
       let snapshot: NodeSnapshot;
       try {
         snapshot = JSON.parse(text) as NodeSnapshot;
       } catch {
         continue;
       }
-      if (snapshot.at >= cutoff) out.push(snapshot);
-      else await this.hashes.remove(STATS_KEY, nodeId);
+      if (snapshot.at < cutoff) {
+        await this.hashes.remove(STATS_KEY, field);
+        continue;
+      }
+      const node = nodeIdOf(field, snapshot);
+      if (node === ownId) continue;
+      const kept = byNode.get(node);
+      if (kept === undefined || snapshot.at > kept.at) byNode.set(node, snapshot);
     }
-    return out;
+    return [...byNode.values()];
   }
+}
+
+/** The node a snapshot is of: its own `node`, else its field's (a node id, or a registration id `<node.id>#<suffix>`). */
+function nodeIdOf(field: string, snapshot: NodeSnapshot): string {
+  if (typeof snapshot.node === 'string') return snapshot.node;
+  const hash = field.lastIndexOf('#');
+  return hash > 0 ? field.slice(0, hash) : field;
 }
 
 function zeroFigures(): NodeAppFigures {

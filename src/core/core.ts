@@ -111,7 +111,7 @@ export class Core {
     this.observers = new CoreObservers(logger);
     this.counters = countersOf(this);
     this.counters.sources.localChannels = () => this.hub.figuresByApp();
-    this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log);
+    this.inbound = new BusInbound(this.hub, logger, this.counters, backend.log, backend.outage);
     const { observers, counters, inbound, sendSignal } = this;
     this.publishing = new Publishing({ backend, observers, counters, rememberOwnRecord: inbound.rememberOwnRecord, sendSignal, owner: () => this.membership.registrationId });
     this.history = new ChannelHistory(backend);
@@ -134,7 +134,8 @@ export class Core {
       nodeId: () => this.nodeId,
       sendSignal: this.sendSignal,
       delivery: this.turns,
-      busLostSince: () => this.inbound.busLostSince,
+      // The publish path's own test (publishing.ts), so the two never disagree.
+      offBus: () => backend.bus.isSubscribed?.() === false,
       logger,
     }));
     this.inbound.handleSignals('quota_reclaim', (signal) => this.quotas.onReclaim(signal.appId, signal.request, signal.holders));

@@ -33,8 +33,8 @@ export interface FlowControlOptions {
   readonly sendSignal: SignalSender;
   /** This node's bus work per event-loop turn, for the delivery-lag measure (bus-turns.ts). */
   readonly delivery: DeliveryFigures;
-  /** Date.now() when this node's bus subscription was lost, 0 while it delivers. */
-  readonly busLostSince: () => number;
+  /** True while this node's bus subscription is down (its publishes are refused with RC_ERR_BACKEND_BUS_DOWN). */
+  readonly offBus: () => boolean;
   readonly logger: Logger;
 }
 
@@ -58,7 +58,7 @@ export function createFlowControl(options: FlowControlOptions): FlowControl {
     countSilentNodes: initial.backpressure.countSilentNodes,
     ttlMs: initial.node.heartbeatTtlMs,
     delivery: options.delivery,
-    busLostSince: options.busLostSince,
+    offBus: options.offBus,
     logger,
   });
   return { quotas, rates, backpressure };

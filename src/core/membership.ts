@@ -52,6 +52,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/ports.ts';
 import type { NodeCounters } from './counters.ts';
+import { FailureRun } from './failure-run.ts';
 import type { Departure } from './presence.ts';
 import { RegistrationGate } from './registration-gate.ts';
 
@@ -107,7 +108,8 @@ export class NodeMembership {
   /** True while a heartbeat runs: a slow one (a re-registration, a reap) is not overlapped by the next tick's beat. */
   private beating = false;
   /** Beats that failed in a row: the first is a warn, the rest debug lines, and the first beat that works after them a warn. */
-  private failedBeats = 0;
+  /** The heartbeat's failures in the log (failure-run.ts). */
+  private readonly failedBeats: FailureRun;
   /** The tick's renewal running beside a busy beat, if any. */
   private renewal: Promise<void> | null = null;
   /** The registration id a heartbeat last confirmed as registered (a renewal beside a beat judges only that one). */
@@ -123,6 +125,12 @@ export class NodeMembership {
   constructor(private readonly options: MembershipOptions) {
     this.nodeId = options.nodeId;
     this.registration = newRegistrationId(options.nodeId);
+    this.failedBeats = new FailureRun(options.logger, options.backend.outage, 'failedHeartbeats', {
+      failed: 'heartbeat failed (further failures are debug lines until a beat works)',
+      failedAgain: 'heartbeat failed',
+      worksAgain: (failures) => `heartbeat works again after ${failures} failed beats`,
+      countField: 'failedBeats',
+    });
   }
 
   /** The id this process's entries are stored under now (changes when it registers again). */
@@ -219,12 +227,11 @@ export class NodeMembership {
         }
         if (this.options.counters !== undefined) this.options.counters.reaps++;
       }
-      if (this.failedBeats > 0) logger.warn({ failedBeats: this.failedBeats }, `heartbeat works again after ${this.failedBeats} failed beats`);
-      this.failedBeats = 0;
+      this.failedBeats.succeeded();
     } catch (error) {
-      // A backend outage fails every beat until it ends: one warn, then debug lines.
-      if (++this.failedBeats === 1) logger.warn({ err: error }, 'heartbeat failed (further failures are debug lines until a beat works)');
-      else logger.debug({ err: error, failedBeats: this.failedBeats }, 'heartbeat failed');
+      // A backend outage fails every beat until it ends: the backend's episode tells it,
+      // or else one warn, then debug lines.
+      this.failedBeats.failed(error);
     } finally {
       this.beating = false;
     }

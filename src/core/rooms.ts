@@ -118,6 +118,8 @@ export class RoomDirectory {
   private readonly spaces = new Map<string, SpaceConfig>();
   private readonly kv: KeyValueStore;
   private seeded: Promise<void> | null = null;
+  /** The reseed after a lost seed marker in progress, shared by the logins that missed meanwhile. */
+  private reseeding: Promise<boolean> | null = null;
 
   constructor(private readonly core: Core) {
     this.kv = core.backend.kv;
@@ -205,12 +207,18 @@ export class RoomDirectory {
   async login(code: string, token: string): Promise<BotLogin> {
     await this.ensureSeeded();
     const codeDigest = digestOf(code);
-    let room = await this.lookup<RoomRecord>('code', 'room', codeDigest);
-    // A miss may mean the store lost its data (a Redis restart without persistence): reseed once and retry.
-    if (room === null && (await this.reseedIfLost())) room = await this.lookup<RoomRecord>('code', 'room', codeDigest);
-    if (room === null || !sameDigest(room.codeDigest, codeDigest)) throw createError('RC_ERR_BOT_ROOM_INVALID');
     const tokenDigest = digestOf(token);
-    const bot = await this.lookup<BotRecord>('token', 'bot', tokenDigest);
+    const find = async (): Promise<{ room: RoomRecord | null; bot: BotRecord | null }> => {
+      const room = await this.lookup<RoomRecord>('code', 'room', codeDigest);
+      return { room, bot: room === null ? null : await this.lookup<BotRecord>('token', 'bot', tokenDigest) };
+    };
+    let { room, bot } = await find();
+    // A miss may mean the store lost its data (a Redis restart without persistence), or that
+    // another node is seeding it again (rooms, then bots, then the seed marker): while the
+    // marker is absent this node writes the config's values itself, then looks again. So a
+    // config-defined code or token is never refused because the store is mid-reseed.
+    if ((room === null || bot === null) && (await this.reseedIfLost())) ({ room, bot } = await find());
+    if (room === null || !sameDigest(room.codeDigest, codeDigest)) throw createError('RC_ERR_BOT_ROOM_INVALID');
     if (bot === null || bot.space !== room.space || !sameDigest(bot.tokenDigest, tokenDigest)) {
       throw createError('RC_ERR_BOT_TOKEN_INVALID');
     }
@@ -333,12 +341,19 @@ export class RoomDirectory {
     return ref === null ? null : this.getJson<T>(`bots:${kind}:${ref}`);
   }
 
-  /** Reseeds when the store no longer has the seed marker; true when it did. */
-  private async reseedIfLost(): Promise<boolean> {
-    if ((await this.kv.get(SEED_MARKER)) !== null) return false;
-    this.seeded = null;
-    await this.ensureSeeded();
-    return true;
+  /** Reseeds when the store no longer has the seed marker; true when it did. One at a time: concurrent callers share it. */
+  private reseedIfLost(): Promise<boolean> {
+    this.reseeding ??= (async () => {
+      try {
+        if ((await this.kv.get(SEED_MARKER)) !== null) return false;
+        this.seeded = null;
+        await this.ensureSeeded();
+        return true;
+      } finally {
+        this.reseeding = null;
+      }
+    })();
+    return this.reseeding;
   }
 
   private async getJson<T>(key: string): Promise<T | null> {

@@ -4,6 +4,12 @@
  * answers again, with how long it was away and how many requests (and frames) failed in
  * between. While it is away, a timer pings it once a second; nothing else is logged.
  *
+ * Within the backend's own outage episode (ports.ts `StoreOutage`: a Redis connection
+ * dropped) a failed request is counted there (`failedRequests`) and this log writes
+ * nothing: the backend's warn pair tells that outage, with the count. This log's own pair
+ * is for outages the backend's episodes do not see (a stuck Redis that keeps its
+ * connections: timeouts).
+ *
  * One per Core (every door of a node shares it), created on first use.
  */
 import type { FastifyBaseLogger } from 'fastify';
@@ -31,8 +37,9 @@ export class OutageLog {
     return BACKEND_CODES.has(error.code);
   }
 
-  /** Counts one failed request or frame; the first of an outage logs the warn. */
+  /** Counts one failed request or frame; the first of an outage logs the warn (unless the backend's episode counts it). */
   failed(error: RoomcastError): void {
+    if (this.since === 0 && this.core.backend.outage?.count('failedRequests') === true) return;
     this.failures++;
     if (this.since !== 0 || this.closed) return;
     this.since = Date.now();

@@ -14,6 +14,7 @@ import { DeadLetterBox } from '../delivery/dead-letters.ts';
 import { createError } from '../errors.ts';
 import type { AppendedMessage, CoreObservers, OwedRef } from '../core/observers.ts';
 import type { MessageRecord } from '../core/types.ts';
+import { FailureRun } from '../core/failure-run.ts';
 import { WebhookDispatcher, SWEEP_INTERVAL_MS, type DeliveryObserver, type WebhookDeadLetter } from './dispatcher.ts';
 import { WebhookEndpoints } from './endpoints.ts';
 import { botEvent, cacheMiss, eventOf, eventOfMessage, MESSAGE_EVENT_TYPES, parseLaneItem, type BotSessionEvent } from './events.ts';
@@ -63,7 +64,8 @@ export class WebhookService {
   private started = false;
   private sweeping: Promise<void> | null = null;
   /** Sweeps failed in a row: the first is a warn, the rest debug lines, and the first success after them a warn. */
-  private sweepFailures = 0;
+  /** The lane sweep's failures in the log (core/failure-run.ts). */
+  private readonly sweepFailures: FailureRun;
   /** Apps with an endpoint wanting some message event. */
   private messageApps: ReadonlySet<string> = new Set();
   /** The apps of the running config, by id (the dispatcher signs with their key and secret). */
@@ -76,6 +78,12 @@ export class WebhookService {
     }
     this.config = config;
     this.logger = options.logger.child({ module: 'webhooks' });
+    this.sweepFailures = new FailureRun(this.logger, backend.outage, 'failedWebhookSweeps', {
+      failed: 'webhook sweep failed; trying again later (further failures are debug lines until one works)',
+      failedAgain: 'webhook sweep failed; trying again later',
+      worksAgain: (failures) => `webhook sweep works again after ${failures} failed sweeps`,
+      countField: 'failedSweeps',
+    });
     this.outbox = backend.outbox;
     this.queue = backend.queues.queue(WEBHOOK_QUEUE, { lockMs: config.webhookDelivery.failoverMs });
     this.endpoints = new WebhookEndpoints(config.apps, config.webhookDelivery.lanesPerEndpoint);
@@ -304,12 +312,11 @@ export class WebhookService {
         }
       }
       await this.dispatcher.sweepLanes();
-      if (this.sweepFailures > 0) this.logger.warn({ failedSweeps: this.sweepFailures }, `webhook sweep works again after ${this.sweepFailures} failed sweeps`);
-      this.sweepFailures = 0;
+      this.sweepFailures.succeeded();
     } catch (error) {
-      // A backend outage fails every sweep until it ends: one warn, then debug lines.
-      if (++this.sweepFailures === 1) this.logger.warn({ err: error }, 'webhook sweep failed; trying again later (further failures are debug lines until one works)');
-      else this.logger.debug({ err: error, failedSweeps: this.sweepFailures }, 'webhook sweep failed; trying again later');
+      // A backend outage fails every sweep until it ends: the backend's episode tells it,
+      // or else one warn, then debug lines.
+      this.sweepFailures.failed(error);
     }
   }
 }

@@ -23,6 +23,7 @@ import type { RedisConfig } from '../../config/schema.ts';
 import { applyCommandTimeout } from './command-timeout.ts';
 import { redactUrl } from './faults.ts';
 import type { RedisKeys } from './keys.ts';
+import type { RedisOutageWatch } from './outage-watch.ts';
 import type { RedisTelemetry } from './telemetry.ts';
 
 /** A connection to any of the three deployments; both classes take the same commands. */
@@ -54,6 +55,14 @@ export function reconnectDelay(attempt: number): number {
   const base = Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(Math.max(attempt - 1, 0), 10));
   return base + Math.floor(Math.random() * 100);
 }
+
+/**
+ * Options every roomcast connection carries, whatever made it (the backend's connections,
+ * the push stores', BullMQ's and the duplicates BullMQ makes of them, which inherit them).
+ * No `CLIENT SETINFO` on connect: Redis 7.0 (the oldest roomcast supports) refuses it, and
+ * each refusal would count as a command error although nothing failed.
+ */
+export const BASE_CLIENT_OPTIONS = { disableClientInfo: true } as const satisfies RedisOptions;
 
 /** How often a connection made while Redis loads its data asks again whether it is done, in milliseconds. */
 export const MAX_LOADING_RETRY_MS = 100;
@@ -115,7 +124,7 @@ function createUntimedClient(config: RedisConfig, options: RedisOptions, command
       slotsRefreshInterval: 1000,
       slotsRefreshTimeout: Math.max(1000, commandTimeout ?? 1000),
       ...cluster,
-      redisOptions: { ...urlOptions(config.url), ...perNode },
+      redisOptions: { ...urlOptions(config.url), ...BASE_CLIENT_OPTIONS, ...perNode },
     });
     // ioredis opens a node's connection on its first command, and without an offline
     // queue it refuses the commands that come while that connection is being opened:
@@ -128,6 +137,7 @@ function createUntimedClient(config: RedisConfig, options: RedisOptions, command
   if (config.sentinels !== undefined) {
     return new Redis({
       ...urlOptions(config.url),
+      ...BASE_CLIENT_OPTIONS,
       ...options,
       sentinels: config.sentinels.map(hostPort),
       name: config.masterName ?? 'mymaster',
@@ -136,10 +146,16 @@ function createUntimedClient(config: RedisConfig, options: RedisOptions, command
       reconnectOnError: (error) => error.message.startsWith('READONLY'),
     });
   }
-  return new Redis(config.url ?? 'redis://127.0.0.1:6379', options);
+  return new Redis(config.url ?? 'redis://127.0.0.1:6379', { ...BASE_CLIENT_OPTIONS, ...options });
 }
 
-export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry): RedisClient {
+/**
+ * A connection of the backend. With `outage`, the connection belongs to its episodes: a
+ * drop and the errors while an episode is open are info lines (the episode's own warn
+ * pair tells the outage); without it, or outside an episode (a refused login at
+ * start-up), they are warns.
+ */
+export function createConnection(config: RedisConfig, role: ConnectionRole, logger: Logger, telemetry?: RedisTelemetry, outage?: RedisOutageWatch): RedisClient {
   const client = createClient(
     config,
     {
@@ -163,6 +179,7 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
     role === 'subscriber' ? { shardedSubscribers: true } : {},
   );
   telemetry?.instrument(client);
+  outage?.track(role, client);
   const log = logger.child({ redis: role, target: describeTarget(config) });
   let connected = false;
   let readies = 0;
@@ -179,11 +196,14 @@ export function createConnection(config: RedisConfig, role: ConnectionRole, logg
   client.on('error', (error: Error) => {
     if (error.message === lastError) return;
     lastError = error.message;
-    log.warn({ error: error.message, code: (error as NodeJS.ErrnoException).code }, 'redis connection error');
+    const fields = { error: error.message, code: (error as NodeJS.ErrnoException).code };
+    if (outage?.ongoing === true) log.info(fields, 'redis connection error');
+    else log.warn(fields, 'redis connection error');
   });
   // `reconnecting` (unlike `close`) is not emitted when we close the connection ourselves.
   client.on('reconnecting', () => {
-    if (connected) log.warn('redis connection lost; reconnecting');
+    if (connected && outage?.ongoing === true) log.info('redis connection lost; reconnecting');
+    else if (connected) log.warn('redis connection lost; reconnecting');
     connected = false;
   });
   return client;

@@ -18,7 +18,7 @@
  */
 import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisConfig } from '../../config/schema.ts';
+import { configSchema, type RedisConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
 import type { Backend } from '../ports.ts';
 import { RedisBus } from './bus.ts';
@@ -37,16 +37,30 @@ import { RedisPresence } from './presence.ts';
 import { RedisQuotas } from './quotas.ts';
 import { createRedisPushStores } from './push.ts';
 import { defineScripts } from './scripts.ts';
+import { RedisOutageWatch } from './outage-watch.ts';
 import { RedisTelemetry } from './telemetry.ts';
 
-export function createRedisBackend(config: RedisConfig, logger: Logger): Backend {
+/** What the Redis backend takes from the config beyond `backend.redis`. */
+export interface RedisBackendOptions {
+  /**
+   * `node.heartbeatIntervalMs`, in milliseconds: how long the presence and occupancy
+   * stores rely on a node-channel listing they sent before sending it again (presence.ts).
+   * Default: that field's default (5000).
+   */
+  readonly heartbeatIntervalMs?: number;
+}
+
+export function createRedisBackend(config: RedisConfig, logger: Logger, options: RedisBackendOptions = {}): Backend {
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? configSchema.properties.node.properties.heartbeatIntervalMs.default;
   const telemetry = new RedisTelemetry();
   const cluster = config.cluster !== undefined;
-  const client = createConnection(config, 'commands', logger, telemetry);
-  const subscriber = createConnection(config, 'subscriber', logger, telemetry);
+  // One warn pair per Redis outage (outage-watch.ts); the bus exists by the first event.
+  const outage = new RedisOutageWatch(logger, () => bus.isSubscribed());
+  const client = createConnection(config, 'commands', logger, telemetry, outage);
+  const subscriber = createConnection(config, 'subscriber', logger, telemetry, outage);
   // The outbox (webhooks) has its own connection, so its traffic never queues behind, or
   // delays, channel publishes on the command connection.
-  const outboxClient = createConnection(config, 'outbox', logger, telemetry);
+  const outboxClient = createConnection(config, 'outbox', logger, telemetry, outage);
   defineScripts(client, cluster);
   defineScripts(outboxClient, cluster);
   const keys = createKeys(config.keyPrefix, config.shards);
@@ -63,7 +77,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
   telemetry.busTopicCount = () => bus.subscribedTopics();
   const generation = new RedisGeneration(context, logger.child({ component: 'generation' }));
   // Push hashes and BullMQ queues use their own connections (see push.ts).
-  const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs }, logger.child({ component: 'push' }));
+  const push = createRedisPushStores({ redis: config, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs, outage }, logger.child({ component: 'push' }));
   const connections: RedisClient[] = [client, subscriber, outboxClient];
   reconnectTogether(connections);
   let closed = false;
@@ -72,8 +86,8 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     driver: 'redis',
     bus,
     log: new RedisLog(context),
-    presence: new RedisPresence(context),
-    occupancy: new RedisOccupancy(context),
+    presence: new RedisPresence(context, heartbeatIntervalMs),
+    occupancy: new RedisOccupancy(context, heartbeatIntervalMs),
     nodes: new RedisNodes(context),
     kv: new RedisKeyValue(context),
     messages: new RedisMessageStore(context),
@@ -82,6 +96,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     quotas: new RedisQuotas(context, config.keyPrefix),
     telemetry,
     generation,
+    outage,
     hashes: push.hashes,
     queues: push.queues,
 
@@ -120,6 +135,7 @@ export function createRedisBackend(config: RedisConfig, logger: Logger): Backend
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      outage.close();
       generation.stop();
       await push.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the push stores failed'));
       await Promise.all(connections.map((connection) => closeConnection(connection, config.commandTimeoutMs)));

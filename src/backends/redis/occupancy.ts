@@ -13,30 +13,55 @@
  *
  * The SADD before an increment is skipped while this store's settled count of the node
  * in the channel is positive (increments whose script and SADDs are done and during
- * which no decrement began, minus the decrements begun since): the channel is then
- * listed already, and a decrement that unlists it meanwhile is one that took the node's
- * count to 0, so the increment's script reports the node's first count and the SADD
- * after it lists the channel again.
+ * which no decrement and no removeNode began, minus the decrements begun since) and it
+ * sent a SADD of the channel to the node's set less than one heartbeat interval
+ * (`node.heartbeatIntervalMs`) ago: the channel is then listed already, and a decrement
+ * that unlists it meanwhile is one that took the node's count to 0, so the increment's
+ * script reports the node's first count and the SADD after it lists the channel again.
+ * The settled count is forgotten when this store sends an SREM of the channel (a
+ * decrement to 0) and when any step of an adjustment there fails, timeouts included:
+ * the next increment sends its SADD again.
+ *
+ * Bound: a channel that Redis drops from the node's set while the node counts there (a
+ * deleted or evicted key, a write lost in a failover) is listed again by the first
+ * increment of the node there that begins one heartbeat interval or more after the drop
+ * (sooner if a SADD sent after the drop lands first). Until then, and for good when no
+ * such increment comes, removeNode misses the node's count there.
  */
 import type { OccupancyStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
+import { RemovalWatch } from './removal-watch.ts';
 import { runScript } from './scripts.ts';
 
 /** Channels in flight at once when a node is removed or channels are listed. */
 const BATCH = 200;
 
+/** The settled count of one node in one channel (see the header). */
+interface SettledCount {
+  /** Settled increments minus decrements begun: above 0 while in the map. */
+  count: number;
+  /** When this store last sent a SADD of the channel to the node's set (`performance.now()`, ms); -Infinity: unknown. */
+  listedAt: number;
+}
+
 export class RedisOccupancy implements OccupancyStore {
   /**
    * Per `nodeId \n channel`: settled increments minus decrements begun, never below 0 and
-   * never above the node's count there (failed increments, and increments a decrement
-   * overlapped, are not counted).
+   * never above the node's count there (failed increments, and increments a decrement or a
+   * removeNode overlapped, are not counted), with the time of the last SADD sent there.
    */
-  private readonly settled = new Map<string, number>();
+  private readonly settled = new Map<string, SettledCount>();
   /** Decrements begun so far: an increment in flight when any began is not counted as settled. */
   private decrements = 0;
+  /** The removeNode calls in flight: an increment one overlapped is not counted as settled. */
+  private readonly removals = new RemovalWatch();
 
-  constructor(private readonly context: RedisContext) {}
+  constructor(
+    private readonly context: RedisContext,
+    /** `node.heartbeatIntervalMs`: how long a listing this store sent is relied on (see the header). */
+    private readonly heartbeatIntervalMs: number,
+  ) {}
 
   adjust(channel: string, nodeId: string, delta: number): Promise<number> {
     const { client, keys } = this.context;
@@ -44,24 +69,42 @@ export class RedisOccupancy implements OccupancyStore {
     const nodeKey = keys.occupancyNode(nodeId);
     const settledKey = `${nodeId}\n${channel}`;
     const decrementsBefore = this.decrements;
+    const removalMark = this.removals.mark();
     if (step < 0) {
       this.decrements++;
-      const left = (this.settled.get(settledKey) ?? 0) + step;
-      if (left > 0) this.settled.set(settledKey, left);
-      else this.settled.delete(settledKey);
-    }
-    return guard(this.context.commandTimeoutMs, async () => {
-      if (step > 0 && !this.settled.has(settledKey)) await client.sadd(nodeKey, channel);
-      const [total, previous, onNode] = (await runScript(client, 'occupancyAdjust', this.channelKeys(channel), [nodeId, step])) as [number, number, number];
-      if (step > 0 && onNode === step) await client.sadd(nodeKey, channel);
-      // Not counted when a decrement began meanwhile: it may have been this increment's own undoing.
-      if (step > 0 && this.decrements === decrementsBefore) this.settled.set(settledKey, (this.settled.get(settledKey) ?? 0) + step);
-      if (onNode === 0 && step < 0) {
-        await client.srem(nodeKey, channel);
-        if (Number((await client.hget(keys.occupancyCounts(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+      const pair = this.settled.get(settledKey);
+      if (pair !== undefined) {
+        pair.count += step;
+        if (pair.count <= 0) this.settled.delete(settledKey);
       }
-      await this.index(channel, total, previous);
-      return total;
+    }
+    /** When this increment last sent a SADD of the channel (-Infinity: none). */
+    let listedAt = -Infinity;
+    return guard(this.context.commandTimeoutMs, async () => {
+      try {
+        if (step > 0 && !this.listedRecently(settledKey)) {
+          listedAt = this.listing(settledKey);
+          await client.sadd(nodeKey, channel);
+        }
+        const [total, previous, onNode] = (await runScript(client, 'occupancyAdjust', this.channelKeys(channel), [nodeId, step])) as [number, number, number];
+        if (step > 0 && onNode === step) {
+          listedAt = this.listing(settledKey);
+          await client.sadd(nodeKey, channel);
+        }
+        // Not counted when a decrement began meanwhile (it may have been this increment's own
+        // undoing), nor when a removeNode overlapped it (it may have dropped the count).
+        if (step > 0 && this.decrements === decrementsBefore && this.removals.quietSince(removalMark)) this.settle(settledKey, step, listedAt);
+        if (onNode === 0 && step < 0) {
+          this.settled.delete(settledKey);
+          await client.srem(nodeKey, channel);
+          if (Number((await client.hget(keys.occupancyCounts(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+        }
+        await this.index(channel, total, previous);
+        return total;
+      } catch (error) {
+        this.settled.delete(settledKey);
+        throw error;
+      }
     });
   }
 
@@ -89,21 +132,48 @@ export class RedisOccupancy implements OccupancyStore {
   removeNode(nodeId: string): Promise<string[]> {
     const { client, keys } = this.context;
     const nodeKey = keys.occupancyNode(nodeId);
-    for (const key of this.settled.keys()) if (key.startsWith(`${nodeId}\n`)) this.settled.delete(key);
-    return guard(this.context.commandTimeoutMs, async () => {
-      const channels = await client.smembers(nodeKey);
-      for (let start = 0; start < channels.length; start += BATCH) {
-        const batch = channels.slice(start, start + BATCH);
-        await Promise.all(
-          batch.map(async (channel) => {
-            const [total, previous] = (await runScript(client, 'occupancyDropNode', this.channelKeys(channel), [nodeId])) as [number, number];
-            await this.index(channel, total, previous);
-          }),
-        );
-        await client.srem(nodeKey, ...batch);
-      }
-      return channels;
-    });
+    for (const key of [...this.settled.keys()]) if (key.startsWith(`${nodeId}\n`)) this.settled.delete(key);
+    return this.removals.watch(() =>
+      guard(this.context.commandTimeoutMs, async () => {
+        const channels = await client.smembers(nodeKey);
+        for (let start = 0; start < channels.length; start += BATCH) {
+          const batch = channels.slice(start, start + BATCH);
+          await Promise.all(
+            batch.map(async (channel) => {
+              const [total, previous] = (await runScript(client, 'occupancyDropNode', this.channelKeys(channel), [nodeId])) as [number, number];
+              await this.index(channel, total, previous);
+            }),
+          );
+          await client.srem(nodeKey, ...batch);
+        }
+        return channels;
+      }),
+    );
+  }
+
+  /** True when the node's set may be taken to list the channel: a settled count there, and a SADD sent less than one heartbeat interval ago. */
+  private listedRecently(settledKey: string): boolean {
+    const pair = this.settled.get(settledKey);
+    return pair !== undefined && performance.now() - pair.listedAt < this.heartbeatIntervalMs;
+  }
+
+  /** Notes a SADD about to be sent for `settledKey`; returns its time. */
+  private listing(settledKey: string): number {
+    const now = performance.now();
+    const pair = this.settled.get(settledKey);
+    if (pair !== undefined) pair.listedAt = now;
+    return now;
+  }
+
+  /** Counts a settled increment of `step`; `listedAt` is the time of its last SADD (-Infinity: none). */
+  private settle(settledKey: string, step: number, listedAt: number): void {
+    const pair = this.settled.get(settledKey);
+    if (pair === undefined) {
+      this.settled.set(settledKey, { count: step, listedAt });
+      return;
+    }
+    pair.count += step;
+    pair.listedAt = Math.max(pair.listedAt, listedAt);
   }
 
   /** Keeps the occupied-channel index a superset of the channels with a positive total. */

@@ -13,15 +13,27 @@
  * got in between). A channel listed for nothing costs removeNode one empty script run.
  *
  * The SADD before a join is skipped while this store holds a settled join of the same
- * node in the channel (its script and its own SADDs done, its leave not begun): the
- * channel is then listed already, and a leave that unlists it in the meantime is one
- * that found no connection of the node, so the join's script reports the node's first
- * connection and the SADD after it lists the channel again, as without the skip. A storm
- * of joins into a channel this node already serves thereby costs one command less each.
+ * node in the channel (its script and its own SADDs done, its leave not begun, no
+ * removeNode overlapping it) and sent a SADD of the channel to the node's set less than
+ * one heartbeat interval (`node.heartbeatIntervalMs`) ago: the channel is then listed
+ * already, and a leave that unlists it in the meantime is one that found no connection
+ * of the node, so the join's script reports the node's first connection and the SADD
+ * after it lists the channel again, as without the skip. A storm of joins into a channel
+ * this node already serves thereby costs one command less each, all but one per interval.
+ * The settled joins of a node in a channel are forgotten when this store sends an SREM
+ * of it (a leave, a refused join) and when any step of a join or leave there fails,
+ * timeouts included: the next join sends its SADD again.
+ *
+ * Bound: a channel that Redis drops from the node's set while the node has connections
+ * there (a deleted or evicted key, a write lost in a failover) is listed again by the
+ * first join of the node into it that begins one heartbeat interval or more after the
+ * drop (sooner if a SADD sent after the drop lands first). Until then, and for good when
+ * no such join comes, removeNode misses that channel's members of the node.
  */
 import type { PresenceDeparture, PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
+import { RemovalWatch } from './removal-watch.ts';
 import { runScript } from './scripts.ts';
 
 /** Channels in flight at once when a node is removed (bounds one burst's size). */
@@ -30,15 +42,29 @@ const REMOVE_BATCH = 200;
 /** A stored entry: [joinOrder, nodeId, userId, userInfo]. */
 type StoredEntry = [number, string, string, string];
 
+/** The settled joins of one node in one channel (see the header). */
+interface SettledPair {
+  /** The joins (`channel \n connectionId`) that settled and whose leave has not begun. */
+  readonly connections: Set<string>;
+  /** When this store last sent a SADD of the channel to the node's set (`performance.now()`, ms); -Infinity: unknown. */
+  listedAt: number;
+}
+
 export class RedisPresence implements PresenceStore {
-  /** Per `nodeId \n channel`: the joins there (`channel \n connectionId`) that settled and whose leave has not begun. */
-  private readonly settled = new Map<string, Set<string>>();
+  /** Per `nodeId \n channel`: the node's settled joins there. */
+  private readonly settled = new Map<string, SettledPair>();
   /** Per `channel \n connectionId`: its key in `settled`. */
   private readonly settledAt = new Map<string, string>();
   /** `channel \n connectionId` of the joins in flight; true once a leave of it began meanwhile (it must not settle then). */
   private readonly joining = new Map<string, boolean>();
+  /** The removeNode calls in flight: a join one overlapped does not settle. */
+  private readonly removals = new RemovalWatch();
 
-  constructor(private readonly context: RedisContext) {}
+  constructor(
+    private readonly context: RedisContext,
+    /** `node.heartbeatIntervalMs`: how long a listing this store sent is relied on (see the header). */
+    private readonly heartbeatIntervalMs: number,
+  ) {}
 
   join(channel: string, entry: PresenceEntry): Promise<{ firstForUser: boolean; version: number }>;
   join(channel: string, entry: PresenceEntry, maxUsers: number): Promise<{ firstForUser: boolean; version: number } | null>;
@@ -57,48 +83,63 @@ export class RedisPresence implements PresenceStore {
     const nodeKey = keys.presenceNode(entry.nodeId);
     const settledKey = `${entry.nodeId}\n${channel}`;
     const at = `${channel}\n${entry.connectionId}`;
+    const removalMark = this.removals.mark();
     this.joining.set(at, false);
+    /** When this join last sent a SADD of the channel (-Infinity: none). */
+    let listedAt = -Infinity;
     return guard(this.context.commandTimeoutMs, async () => {
-      if ((this.settled.get(settledKey)?.size ?? 0) === 0) await client.sadd(nodeKey, channel);
-      const [first, onNode, version, stored, versions] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
-        entry.connectionId,
-        entry.nodeId,
-        entry.userId,
-        entry.userInfo,
-        String(maxUsers),
-        listing ? '1' : '0',
-      ])) as [number, number, number, string[]?, string[]?];
-      if (first === -1) {
-        // Refused: unlist the channel unless this node has connections there (as leave does).
-        if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) === 0) {
-          await client.srem(nodeKey, channel);
-          if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+      try {
+        if (!this.listedRecently(settledKey)) {
+          listedAt = this.listing(settledKey);
+          await client.sadd(nodeKey, channel);
         }
-        return null;
+        const [first, onNode, version, stored, versions] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
+          entry.connectionId,
+          entry.nodeId,
+          entry.userId,
+          entry.userInfo,
+          String(maxUsers),
+          listing ? '1' : '0',
+        ])) as [number, number, number, string[]?, string[]?];
+        if (first === -1) {
+          // Refused: unlist the channel unless this node has connections there (as leave does).
+          if (Number((await client.hget(keys.presenceNodes(channel), entry.nodeId)) ?? 0) === 0) await this.unlist(entry.nodeId, channel);
+          return null;
+        }
+        if (onNode === 1) {
+          listedAt = this.listing(settledKey);
+          await client.sadd(nodeKey, channel);
+        }
+        if (this.joining.get(at) === false && this.removals.quietSince(removalMark)) this.settle(settledKey, at, listedAt);
+        if (!listing) return { firstForUser: first === 1, version };
+        const versionOf: Record<string, string> = Object.create(null);
+        for (let index = 0; index + 1 < versions!.length; index += 2) versionOf[versions![index]!] = versions![index + 1]!;
+        return { firstForUser: first === 1, version, members: latestMembers(stored!, versionOf) };
+      } catch (error) {
+        this.forgetPair(settledKey);
+        throw error;
       }
-      if (onNode === 1) await client.sadd(nodeKey, channel);
-      if (this.joining.get(at) === false) this.settle(settledKey, at);
-      if (!listing) return { firstForUser: first === 1, version };
-      const versionOf: Record<string, string> = {};
-      for (let index = 0; index + 1 < versions!.length; index += 2) versionOf[versions![index]!] = versions![index + 1]!;
-      return { firstForUser: first === 1, version, members: latestMembers(stored!, versionOf) };
     }).finally(() => this.joining.delete(at));
   }
 
   leave(channel: string, connectionId: string): Promise<{ userId: string; lastForUser: boolean; version: number } | null> {
-    const { client, keys } = this.context;
+    const { client } = this.context;
+    const settledKey = this.settledAt.get(`${channel}\n${connectionId}`);
     this.unsettle(channel, connectionId);
+    let nodeOf: string | undefined;
     return guard(this.context.commandTimeoutMs, async () => {
-      const reply = (await runScript(client, 'presenceLeave', this.channelKeys(channel), [connectionId])) as [string, number, string, number, number] | null;
-      if (reply === null) return null;
-      const [userId, last, nodeId, nodeLeft, version] = reply;
-      if (nodeLeft === 0) {
-        const nodeKey = keys.presenceNode(nodeId);
-        await client.srem(nodeKey, channel);
-        // A join of the same node may have counted itself in between: keep the channel listed.
-        if (Number((await client.hget(keys.presenceNodes(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+      try {
+        const reply = (await runScript(client, 'presenceLeave', this.channelKeys(channel), [connectionId])) as [string, number, string, number, number] | null;
+        if (reply === null) return null;
+        const [userId, last, nodeId, nodeLeft, version] = reply;
+        nodeOf = nodeId;
+        if (nodeLeft === 0) await this.unlist(nodeId, channel);
+        return { userId, lastForUser: last === 1, version };
+      } catch (error) {
+        if (settledKey !== undefined) this.forgetPair(settledKey);
+        if (nodeOf !== undefined) this.forgetPair(`${nodeOf}\n${channel}`);
+        throw error;
       }
-      return { userId, lastForUser: last === 1, version };
     });
   }
 
@@ -120,34 +161,71 @@ export class RedisPresence implements PresenceStore {
   removeNode(nodeId: string): Promise<PresenceDeparture[]> {
     const { client, keys } = this.context;
     const nodeKey = keys.presenceNode(nodeId);
-    for (const [key, connections] of this.settled) {
-      if (!key.startsWith(`${nodeId}\n`)) continue;
-      for (const at of connections) if (this.settledAt.get(at) === key) this.settledAt.delete(at);
-      this.settled.delete(key);
-    }
-    return guard(this.context.commandTimeoutMs, async () => {
-      const channels = await client.smembers(nodeKey);
-      const left: PresenceDeparture[] = [];
-      for (let start = 0; start < channels.length; start += REMOVE_BATCH) {
-        const batch = channels.slice(start, start + REMOVE_BATCH);
-        // One script per channel, all in flight at once: each is atomic in its own slot.
-        const replies = await Promise.all(batch.map((channel) => runScript(client, 'presenceRemoveNode', this.channelKeys(channel), [nodeId])));
-        replies.forEach((reply, index) => {
-          const flat = reply as (string | number)[];
-          for (let at = 0; at + 1 < flat.length; at += 2) left.push({ channel: batch[index]!, userId: String(flat[at]), version: Number(flat[at + 1]) });
-        });
-        await client.srem(nodeKey, ...batch);
-      }
-      return left;
-    });
+    for (const key of [...this.settled.keys()]) if (key.startsWith(`${nodeId}\n`)) this.forgetPair(key);
+    return this.removals.watch(() =>
+      guard(this.context.commandTimeoutMs, async () => {
+        const channels = await client.smembers(nodeKey);
+        const left: PresenceDeparture[] = [];
+        for (let start = 0; start < channels.length; start += REMOVE_BATCH) {
+          const batch = channels.slice(start, start + REMOVE_BATCH);
+          // One script per channel, all in flight at once: each is atomic in its own slot.
+          const replies = await Promise.all(batch.map((channel) => runScript(client, 'presenceRemoveNode', this.channelKeys(channel), [nodeId])));
+          replies.forEach((reply, index) => {
+            const flat = reply as (string | number)[];
+            for (let at = 0; at + 1 < flat.length; at += 2) left.push({ channel: batch[index]!, userId: String(flat[at]), version: Number(flat[at + 1]) });
+          });
+          await client.srem(nodeKey, ...batch);
+        }
+        return left;
+      }),
+    );
   }
 
-  /** Records a join whose script and SADDs are done (see the header); `at` is `channel \n connectionId`. */
-  private settle(settledKey: string, at: string): void {
+  /**
+   * Unlists the channel from the node's set after a step that found no connection of the
+   * node there, forgetting the node's settled joins there first; lists it again if a join
+   * of the node counted itself in between.
+   */
+  private async unlist(nodeId: string, channel: string): Promise<void> {
+    const { client, keys } = this.context;
+    const nodeKey = keys.presenceNode(nodeId);
+    this.forgetPair(`${nodeId}\n${channel}`);
+    await client.srem(nodeKey, channel);
+    if (Number((await client.hget(keys.presenceNodes(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
+  }
+
+  /** True when the node's set may be taken to list the channel: a settled join there, and a SADD sent less than one heartbeat interval ago. */
+  private listedRecently(settledKey: string): boolean {
+    const pair = this.settled.get(settledKey);
+    return pair !== undefined && performance.now() - pair.listedAt < this.heartbeatIntervalMs;
+  }
+
+  /** Notes a SADD about to be sent for `settledKey`; returns its time. */
+  private listing(settledKey: string): number {
+    const now = performance.now();
+    const pair = this.settled.get(settledKey);
+    if (pair !== undefined) pair.listedAt = now;
+    return now;
+  }
+
+  /** Forgets every settled join of a node in a channel: the next join there sends its SADD. */
+  private forgetPair(settledKey: string): void {
+    const pair = this.settled.get(settledKey);
+    if (pair === undefined) return;
+    this.settled.delete(settledKey);
+    for (const at of pair.connections) if (this.settledAt.get(at) === settledKey) this.settledAt.delete(at);
+  }
+
+  /**
+   * Records a join whose script and SADDs are done (see the header); `at` is
+   * `channel \n connectionId`, `listedAt` the time of the join's last SADD (-Infinity: none).
+   */
+  private settle(settledKey: string, at: string, listedAt: number): void {
     this.unsettleAt(at);
-    let connections = this.settled.get(settledKey);
-    if (connections === undefined) this.settled.set(settledKey, (connections = new Set()));
-    connections.add(at);
+    let pair = this.settled.get(settledKey);
+    if (pair === undefined) this.settled.set(settledKey, (pair = { connections: new Set(), listedAt }));
+    else pair.listedAt = Math.max(pair.listedAt, listedAt);
+    pair.connections.add(at);
     this.settledAt.set(at, settledKey);
   }
 
@@ -162,9 +240,9 @@ export class RedisPresence implements PresenceStore {
     const settledKey = this.settledAt.get(at);
     if (settledKey === undefined) return;
     this.settledAt.delete(at);
-    const connections = this.settled.get(settledKey);
-    connections?.delete(at);
-    if (connections?.size === 0) this.settled.delete(settledKey);
+    const pair = this.settled.get(settledKey);
+    pair?.connections.delete(at);
+    if (pair?.connections.size === 0) this.settled.delete(settledKey);
   }
 
   private channelKeys(channel: string): [string, string, string, string, string, string] {
@@ -180,7 +258,11 @@ export class RedisPresence implements PresenceStore {
   }
 }
 
-/** The channel's users from its stored entries (per user, the info of the connection that joined last), with their versions. */
+/**
+ * The channel's users from its stored entries (per user, the info of the connection that
+ * joined last), with their versions. `versions` maps user id → version as own properties
+ * (ioredis's HGETALL reply, or an object without a prototype).
+ */
 function latestMembers(stored: readonly string[], versions: Record<string, string>): PresenceMember[] {
   const latest = new Map<string, StoredEntry>();
   for (const text of stored) {
@@ -188,5 +270,6 @@ function latestMembers(stored: readonly string[], versions: Record<string, strin
     const current = latest.get(entry[2]);
     if (current === undefined || current[0] < entry[0]) latest.set(entry[2], entry);
   }
-  return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo, version: Number(versions[userId] ?? 0) }));
+  // Own properties only: user ids are client data (`__proto__`, `constructor`, …).
+  return [...latest.values()].map(([, , userId, userInfo]) => ({ userId, userInfo, version: Object.hasOwn(versions, userId) ? Number(versions[userId]) : 0 }));
 }

@@ -5,9 +5,9 @@
  */
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../../config/schema.ts';
-import { createClient } from './connection.ts';
+import { BASE_CLIENT_OPTIONS, createClient } from './connection.ts';
 import type { Logger } from 'pino';
-import type { HashStore, JobQueues } from '../ports.ts';
+import type { HashStore, JobQueues, StoreOutage } from '../ports.ts';
 import { RedisHashes } from './hashes.ts';
 import { RedisJobQueues } from './queue.ts';
 
@@ -22,6 +22,8 @@ export interface RedisPushStoreOptions {
   /** See `RedisQueueOptions.lockDurationMs`. */
   readonly lockDurationMs?: number;
   readonly stalledIntervalMs?: number;
+  /** The backend's outage episodes: queue errors while one is open are counted there (see `RedisQueueOptions.outage`). */
+  readonly outage?: StoreOutage;
 }
 
 export interface RedisPushStores {
@@ -31,7 +33,7 @@ export interface RedisPushStores {
 }
 
 export function createRedisPushStores(options: RedisPushStoreOptions, logger: Logger): RedisPushStores {
-  const clientOptions = { commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1, connectionName: 'roomcast-push' };
+  const clientOptions = { ...BASE_CLIENT_OPTIONS, commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1, connectionName: 'roomcast-push' };
   const client = options.redis === undefined ? new Redis(options.url ?? '', clientOptions) : createClient(options.redis, clientOptions);
   client.on('error', (error: Error) => logger.debug({ err: error }, 'push redis connection error'));
   const queues = new RedisJobQueues({
@@ -42,6 +44,7 @@ export function createRedisPushStores(options: RedisPushStoreOptions, logger: Lo
     logger,
     ...(options.lockDurationMs === undefined ? {} : { lockDurationMs: options.lockDurationMs }),
     ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
+    ...(options.outage === undefined ? {} : { outage: options.outage }),
   });
   return {
     hashes: new RedisHashes(client, options.keyPrefix),

@@ -12,10 +12,10 @@
 import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../../config/schema.ts';
-import { createClient, type RedisClient } from './connection.ts';
+import { BASE_CLIENT_OPTIONS, createClient, type RedisClient } from './connection.ts';
 import type { Logger } from 'pino';
 import { createError, createErrorWith, isRoomcastError } from '../../errors.ts';
-import type { JobHandler, JobQueue, JobQueueOptions, JobQueues, JobSpec } from '../ports.ts';
+import type { JobHandler, JobQueue, JobQueueOptions, JobQueues, JobSpec, StoreOutage } from '../ports.ts';
 
 /** The handler, not BullMQ, decides when to give up; this only bounds a runaway job. */
 const MAX_ATTEMPTS = 1000;
@@ -37,6 +37,12 @@ export interface RedisQueueOptions {
   /** Enqueue and remove fail with RC_ERR_BACKEND_TIMEOUT after this long (BullMQ's own connection would wait forever). Default 2000. */
   readonly commandTimeoutMs?: number;
   readonly logger: Logger;
+  /**
+   * The backend's outage episodes (ports.ts `StoreOutage`): a queue outage that starts
+   * while one is open is counted there (`queueErrors`) and logged at debug, its own warn
+   * pair left out.
+   */
+  readonly outage?: StoreOutage;
 }
 
 /** How often an open queue outage checks whether Redis answers again, in milliseconds. */
@@ -54,7 +60,8 @@ const NOT_BACK_STATES: ReadonlySet<string> = new Set(['connecting', 'connect', '
  * lines. While it is open, a timer checks Redis once a second; when the first check finds
  * Redis answering, the error was no outage (a failed script, a blip under a second): no
  * "back" line, and the next error warns again. One per `RedisJobQueues`: all its queues
- * use one Redis.
+ * use one Redis. A queue outage that starts within an episode of the backend's outage
+ * (`outage`) is that episode's: its errors are counted there, and its two lines are debug.
  */
 class QueueOutage {
   private since = 0;
@@ -64,16 +71,20 @@ class QueueOutage {
   private checking = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** True while the open queue outage is an episode of the backend's (its lines are debug). */
+  private covered = false;
 
   constructor(
     private readonly logger: Logger,
     /** True when Redis answers on every connection of the queues. */
     private readonly answers: () => Promise<boolean>,
+    private readonly outage: StoreOutage | undefined,
   ) {}
 
   /** Logs `error` of the queue `queue` (`source`: its Queue or its Worker): a warn if it opens an outage, else debug. */
   failed(error: unknown, queue: string, source: 'queue' | 'worker'): void {
     this.errors++;
+    const counted = this.outage?.count('queueErrors') === true;
     if (this.since !== 0 || this.closed) {
       this.logger.debug({ err: error, queue }, `job ${source} error`);
       return;
@@ -81,10 +92,10 @@ class QueueOutage {
     this.since = Date.now();
     this.errors = 1;
     this.failedChecks = 0;
-    this.logger.warn(
-      { err: error, queue },
-      `job ${source} error: the job queues wait for redis (jobs are kept and run once it answers); further errors are debug lines until then`,
-    );
+    this.covered = counted;
+    const message = `job ${source} error: the job queues wait for redis (jobs are kept and run once it answers); further errors are debug lines until then`;
+    if (counted) this.logger.debug({ err: error, queue }, message);
+    else this.logger.warn({ err: error, queue }, message);
     this.timer = setInterval(() => void this.recheck(), OUTAGE_RECHECK_MS);
     this.timer.unref();
   }
@@ -115,6 +126,7 @@ class QueueOutage {
     // Redis answered at the first check: the error was not an outage (or a blip under a
     // second), and its warn stands alone; the next error warns again.
     if (this.failedChecks === 0) this.logger.debug({ awayMs, errors: this.errors }, 'the job queues answered at the first check after the error');
+    else if (this.covered) this.logger.debug({ awayMs, errors: this.errors }, `the job queues are back on redis after ${awayMs} ms; ${this.errors} queue errors meanwhile`);
     else this.logger.warn({ awayMs, errors: this.errors }, `the job queues are back on redis after ${awayMs} ms; ${this.errors} queue errors meanwhile`);
     this.since = 0;
     this.errors = 0;
@@ -336,10 +348,10 @@ export class RedisJobQueues implements JobQueues {
   constructor(private readonly options: RedisQueueOptions) {
     // BullMQ needs retries unbounded on its connections (blocking commands wait across reconnects).
     this.connection =
-      options.redis === undefined ? new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false }) : createClient(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
+      options.redis === undefined ? new Redis(options.url, { ...BASE_CLIENT_OPTIONS, maxRetriesPerRequest: null, lazyConnect: false }) : createClient(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     // Its errors reach the log through the queues using it (BullMQ re-emits them).
     this.connection.on('error', () => undefined);
-    this.outage = new QueueOutage(options.logger, () => this.answers());
+    this.outage = new QueueOutage(options.logger, () => this.answers(), options.outage);
   }
 
   /** True when no queue connection is still reconnecting and Redis answers a PING within the command timeout. */

@@ -1,4 +1,4 @@
-/** `roomcast serve`: starts the server in this process, exactly as `npm start` and `node dist/main.js` do. */
+/** `roomcast serve`: starts the server in this process, as `npm start` (which first builds the console UI when stale) and `node dist/main.js` do. */
 import type { Command } from 'commander';
 
 export function registerServe(program: Command): void {

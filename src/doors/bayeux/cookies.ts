@@ -12,8 +12,9 @@
  * cluster's, or one lost with the backend's data) is told apart from an altered one:
  * `RC_ERR_BOT_COOKIE_UNKNOWN_SECRET` rather than `RC_ERR_BOT_COOKIE_TAMPERED`.
  *
- * The secret is `config.bots.cookieSecret` when set; otherwise it is the cluster's shared
- * one (cookie-secret.ts): the first node creates it in the backend, every other reads it.
+ * A seal signs with one secret and opens cookies sealed by any secret of its key ring,
+ * chosen by the cookie's key id. With `config.bots.cookieSecret` the ring holds that one
+ * secret; otherwise it holds the cluster's shared secrets (cookie-secret.ts).
  *
  * Reading follows RFC 6265 §4.2.1 (`cookie-string = cookie-pair *( ";" SP cookie-pair )`,
  * `cookie-value = *cookie-octet`): a quoted or URL-encoded value, a pair without "=", or
@@ -63,33 +64,58 @@ export interface CookieSeal {
  */
 const MAX_VERIFIED_PAIRS = 10_000;
 
+/** One secret, named by its key id. */
+export interface CookieKey {
+  /** The first 11 characters of base64url(HMAC-SHA256(secret, "API-Key-Id")): names the secret, reveals nothing of it. */
+  readonly id: string;
+  /** HMAC-SHA256(secret, text). */
+  mac(text: string): Buffer;
+}
+
+/** The key of `secret` (UTF-8 text, or raw bytes). */
+export function createCookieKey(secret: string | Buffer): CookieKey {
+  const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
+  const mac = (text: string): Buffer => createHmac('sha256', bytes).update(text, 'utf8').digest();
+  return { id: mac('API-Key-Id').toString('base64url').slice(0, 11), mac };
+}
+
+/** The secrets a seal uses: one to seal with, any number to open with (the sealing one included). */
+export interface CookieKeyRing {
+  /** The key new cookies are sealed with. */
+  readonly sealing: CookieKey;
+  /** The key named `id`, if this ring has it. */
+  find(id: string): CookieKey | undefined;
+}
+
 /**
- * A seal with a fixed secret: `configuredSecret`, or a random one (tests, and one process
- * on the memory backend).
+ * A seal with a fixed secret (`configuredSecret`, or a random one: tests, and one process
+ * on the memory backend), or over a key ring whose secrets may grow (cookie-secret.ts).
  */
-export function createCookieSeal(configuredSecret: string | undefined): CookieSeal {
-  const secret = configuredSecret === undefined ? randomBytes(32) : Buffer.from(configuredSecret, 'utf8');
-  const mac = (text: string): Buffer => createHmac('sha256', secret).update(text, 'utf8').digest();
-  const keyId = mac('API-Key-Id').toString('base64url').slice(0, 11);
-  const seal = (body: string, context: string): string => `!${body}.${keyId}.${mac(context).toString('base64url')}`;
+export function createCookieSeal(secretOrRing: string | undefined | CookieKeyRing): CookieSeal {
+  const ring = typeof secretOrRing === 'object' ? secretOrRing : fixedRing(createCookieKey(secretOrRing ?? randomBytes(32)));
+  const seal = (body: string, context: string): string => {
+    const key = ring.sealing;
+    return `!${body}.${key.id}.${key.mac(context).toString('base64url')}`;
+  };
   const verified = new Map<string, OpenedCookies>();
 
-  /** The parts of one sealed value; throws when it is not ours (malformed: altered; another key: unknown secret). */
-  const partsOf = (value: string, name: string): RegExpExecArray => {
+  /** The parts of one sealed value and its key; throws when it is not ours (malformed: altered; another key: unknown secret). */
+  const partsOf = (value: string, name: string): [RegExpExecArray, CookieKey] => {
     const parts = SEALED.exec(value);
     if (parts === null) throw createError('RC_ERR_BOT_COOKIE_TAMPERED', name);
-    if (parts[2] !== keyId) throw createError('RC_ERR_BOT_COOKIE_UNKNOWN_SECRET', name);
-    return parts;
+    const key = ring.find(parts[2]!);
+    if (key === undefined) throw createError('RC_ERR_BOT_COOKIE_UNKNOWN_SECRET', name);
+    return [parts, key];
   };
 
   const verify = (session: string, route: string): OpenedCookies => {
-    const sessionParts = partsOf(session, SESSION_COOKIE);
-    if (!sameMac(sessionParts[3]!, mac(`${SESSION_COOKIE}|${sessionParts[1]}`))) {
+    const [sessionParts, sessionKey] = partsOf(session, SESSION_COOKIE);
+    if (!sameMac(sessionParts[3]!, sessionKey.mac(`${SESSION_COOKIE}|${sessionParts[1]}`))) {
       throw createError('RC_ERR_BOT_COOKIE_TAMPERED', SESSION_COOKIE);
     }
     const sessionId = sessionParts[1]!;
-    const routeParts = partsOf(route, ROUTE_COOKIE);
-    if (!sameMac(routeParts[3]!, mac(`${ROUTE_COOKIE}|${routeParts[1]}|${sessionId}`))) {
+    const [routeParts, routeKey] = partsOf(route, ROUTE_COOKIE);
+    if (!sameMac(routeParts[3]!, routeKey.mac(`${ROUTE_COOKIE}|${routeParts[1]}|${sessionId}`))) {
       throw createError('RC_ERR_BOT_COOKIE_TAMPERED', ROUTE_COOKIE);
     }
     return { sessionId, nodeId: Buffer.from(routeParts[1]!, 'base64url').toString('utf8') };
@@ -123,6 +149,11 @@ export function createCookieSeal(configuredSecret: string | undefined): CookieSe
       return verified.size;
     },
   };
+}
+
+/** A ring of one key, sealing and opening alike. */
+function fixedRing(key: CookieKey): CookieKeyRing {
+  return { sealing: key, find: (id) => (id === key.id ? key : undefined) };
 }
 
 /**

@@ -17,7 +17,7 @@ import type { Core } from '../../core/core.ts';
 import { createError } from '../../errors.ts';
 import { jsonProblem } from '../json-depth.ts';
 import { roomsOf } from '../../core/rooms.ts';
-import type { CookieSeal } from './cookies.ts';
+import type { DoorCookieSeal } from './cookie-secret.ts';
 import type { LoadShedder } from './load-shedding.ts';
 import { STREAM_CHANNEL } from './stream.ts';
 
@@ -30,7 +30,7 @@ export const MAX_LOGIN_BODY_BYTES = 4096;
 
 export interface LoginRouteOptions {
   readonly core: Core;
-  readonly seal: CookieSeal;
+  readonly seal: DoorCookieSeal;
   readonly shedder: LoadShedder;
 }
 

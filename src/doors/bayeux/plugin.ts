@@ -58,7 +58,10 @@ export async function bayeuxDoor(app: FastifyInstance, options: BayeuxDoorOption
     answerRelayedConnects();
     await registry.closeAll();
   });
-  app.addHook('onClose', async () => shedder.close());
+  app.addHook('onClose', async () => {
+    shedder.close();
+    seal.close();
+  });
 
   app.get('/test', async () => ({ service: SERVICE.name, version: SERVICE.version, api: 'bot streaming API', login: '/api/v1/login', bayeux: BAYEUX_PATH }));
   // request.ip honours X-Forwarded-For only from config.server.trustedProxies (fastify trustProxy, set in app.ts).

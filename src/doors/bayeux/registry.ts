@@ -245,6 +245,15 @@ export class ClientRegistry {
     }
   }
 
+  /**
+   * Another node adopted the client (this node was lost to it, e.g. frozen): drops it here
+   * as at shutdown, keeping its record, which now names the adopter. Nothing when absent.
+   */
+  async release(clientId: string): Promise<void> {
+    const client = this.clients.get(clientId);
+    if (client !== undefined) await this.remove(client, false, true);
+  }
+
   /** Removes every client of a login session (expired, or its space stopped). */
   async endSession(sessionId: string): Promise<void> {
     for (const client of [...(this.bySession.get(sessionId) ?? [])]) await this.remove(client);

@@ -29,28 +29,48 @@
  * acknowledges a batch, so a reply lost with its node is delivered again by the adopter.
  * A channel on which the bot had received nothing yet has no cursor: it resumes live.
  *
+ * **A home lost after it accepted** (killed, frozen or cut off while it runs or holds the
+ * request): the receiving node hears nothing from it for one heartbeat TTL
+ * (relay-liveness.ts) and adopts the client as above. A held `/meta/connect` is then
+ * answered by the adopter at once (`successful: true`, with what the recovery queued), so
+ * the bot's poll ends within about one TTL of the home's last word and its next connect is
+ * held as usual; any other request is answered `RC_ERR_BAYEUX_RELAY_FAILED` per message
+ * (advice `retry`): it may or may not have taken effect at the lost home, and is not run
+ * twice. While it relays a held connect the receiving node keeps the login session alive
+ * for the longest hold plus that TTL, so waiting on a lost home never expires the login.
+ * A home that keeps saying it runs but never answers is given up after the longest hold
+ * plus {@link REPLY_MARGIN_MS}: a connect gets the normal connect reply (advice `retry`,
+ * the home keeps the client), anything else `RC_ERR_BAYEUX_RELAY_FAILED`.
+ *
  * **Graceful stop of the receiving node.** `answerHeldConnects` (the door's `preClose`)
  * answers every relayed `/meta/connect` still held at its home with the normal connect
  * reply (advice `retry`, interval 0) and aborts the hold at the home, as when a bot goes
  * away mid-poll: the home keeps the client and its queued events for the bot's next
  * connect, which another node relays. So the stop never resets a bot's long-poll.
  *
+ * An adopter tells the old home (`adopted`), so a home that was only frozen drops the client
+ * when it runs again (keeping the adopter's record) rather than serving it beside the adopter.
+ *
  * Guarantees: at most one home serves a client at a time while the bus works; a relayed
  * reply the bot never reads is lost unless the bot uses the ack extension (as on one node).
  */
 import { randomBytes } from 'node:crypto';
 import type { BotSession } from '../../core/bot-sessions.ts';
-import { adviceOf, replyTo, type BayeuxMessage, type DoorContext } from './context.ts';
+import { adviceOf, failWith, replyTo, type BayeuxMessage, type DoorContext } from './context.ts';
 import type { ClientRecord } from './records.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
 import { holdAll, recover, type RecoveryPlan } from './recovery.ts';
+import { AliveBeacon, HomeWatch } from './relay-liveness.ts';
 import { STREAM_CHANNEL } from './stream.ts';
 
 /** How long a home has to accept a relayed request before the client is adopted, in milliseconds. */
 export const ACCEPT_TIMEOUT_MS = 2000;
 /** How long past the longest hold a relayed reply may take before the request is given up, in milliseconds. */
 const REPLY_MARGIN_MS = 15_000;
+
+/** How a relayed request ended without a reply: the home never accepted, it was lost after accepting, or it never answered. */
+type NoReply = 'unreachable' | 'lost' | 'unanswered';
 
 /** How a held connect waits on whatever carries its request (a local socket, or a relay). */
 export interface Waiter {
@@ -67,7 +87,9 @@ type RelayMessage =
   | { readonly k: 'req'; readonly id: string; readonly from: string; readonly session: BotSession; readonly messages: readonly unknown[]; readonly receivedAt: number }
   | { readonly k: 'acc'; readonly id: string }
   | { readonly k: 'res'; readonly id: string; readonly body: string | null }
-  | { readonly k: 'abort'; readonly id: string };
+  | { readonly k: 'abort'; readonly id: string }
+  | { readonly k: 'alive'; readonly from: string }
+  | { readonly k: 'adopted'; readonly client: string };
 
 interface Outgoing {
   accepted: () => void;
@@ -95,6 +117,9 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
   const send = (to: string, message: RelayMessage): void => {
     core.relay(to, JSON.stringify(message)).catch((error: unknown) => log(error, 'bayeux relay send failed'));
   };
+  const { heartbeatIntervalMs, heartbeatTtlMs } = core.config.node;
+  const beacon = new AliveBeacon(heartbeatIntervalMs, (to) => send(to, { k: 'alive', from: home }));
+  const homes = new HomeWatch(heartbeatTtlMs);
 
   core.onRelay((to, body) => {
     if (to !== home) return;
@@ -117,12 +142,19 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       case 'abort':
         incoming.get(message.id)?.();
         break;
+      case 'alive':
+        homes.heard(message.from);
+        break;
+      case 'adopted':
+        void registry.release(message.client);
+        break;
     }
   });
 
   /** The home's side: a request relayed from another node, run as if it came on a local socket. */
   async function runRelayed(request: Extract<RelayMessage, { k: 'req' }>): Promise<void> {
     send(request.from, { k: 'acc', id: request.id });
+    const released = beacon.hold(request.from);
     const aborts: (() => void)[] = [];
     let aborted = false;
     incoming.set(request.id, () => {
@@ -144,39 +176,51 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       log(error, 'a relayed bayeux request failed');
     } finally {
       incoming.delete(request.id);
+      released();
     }
     send(request.from, { k: 'res', id: request.id, body });
   }
 
-  /** The receiving node's side: relays to `to`; 'unreachable' when it did not accept in time. */
-  function forward(to: string, session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null | 'unreachable'> {
+  /** The receiving node's side: relays to `to`; the reply body, or why there is none ({@link NoReply}). */
+  function forward(to: string, session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null | NoReply> {
     const id = randomBytes(12).toString('base64url');
-    const restoreIdle = waiter.hold(door.config.connectTimeoutMs);
-    return new Promise<string | null | 'unreachable'>((resolve) => {
-      let accepted = false;
-      const finish = (result: string | null | 'unreachable'): void => {
+    const connect = heldConnectOf(messages);
+    // The longest wait: the longest hold, then one TTL of silence from a home lost at its end.
+    const longestWaitMs = door.config.connectTimeoutMs + heartbeatTtlMs;
+    const restoreIdle = waiter.hold(longestWaitMs);
+    // The login lives while the connect is held, even if the home is lost before it extends it.
+    if (connect !== null && asksHold(connect)) door.sessions.keepAlive(session.id, longestWaitMs).catch((error: unknown) => log(error, 'could not extend a bot session'));
+    return new Promise<string | null | NoReply>((resolve) => {
+      let stopWatching = (): void => {};
+      const finish = (result: string | null | NoReply): void => {
         clearTimeout(acceptTimer);
         clearTimeout(replyTimer);
+        stopWatching();
         outgoing.delete(id);
         stopListening();
         restoreIdle();
         resolve(result);
       };
-      const acceptTimer = setTimeout(() => {
-        if (!accepted) finish('unreachable');
-      }, ACCEPT_TIMEOUT_MS);
-      // A home that accepted and then vanished: give up the request (the bot polls again and its next request adopts).
-      const replyTimer = setTimeout(() => finish(null), door.config.connectTimeoutMs + REPLY_MARGIN_MS);
+      const acceptTimer = setTimeout(() => finish('unreachable'), ACCEPT_TIMEOUT_MS);
+      const replyTimer = setTimeout(() => {
+        send(to, { k: 'abort', id });
+        finish('unanswered');
+      }, door.config.connectTimeoutMs + REPLY_MARGIN_MS);
       const stopListening = waiter.onAbort(() => {
         send(to, { k: 'abort', id });
       });
       outgoing.set(id, {
         accepted: () => {
-          accepted = true;
           clearTimeout(acceptTimer);
+          stopWatching();
+          stopWatching = homes.watch(to, () => {
+            // A frozen home that runs again lets go of the hold instead of answering no one.
+            send(to, { k: 'abort', id });
+            finish('lost');
+          });
         },
         answered: (body) => finish(body),
-        connect: heldConnectOf(messages),
+        connect,
         to,
       });
       send(to, { k: 'req', id, from: home, session, messages, receivedAt });
@@ -186,6 +230,8 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
   /** Makes this node the client's home (one adopter wins); false when another node won. */
   async function adopt(record: ClientRecord, session: BotSession): Promise<boolean> {
     if (!(await registry.records.claim(record.id, record.home, home))) return false;
+    // A frozen home that runs again lets go of the client instead of serving it beside this node.
+    if (record.home !== home) send(record.home, { k: 'adopted', client: record.id });
     const client = registry.restore(record, session);
     // As a subscribe with `ext.last_serial`, per channel of the cursor: live entries wait
     // (held before any core subscription) while history after the cursor is read.
@@ -213,17 +259,42 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
 
   async function serve(session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null> {
     const clientId = clientIdOf(messages);
+    const connect = heldConnectOf(messages);
+    let served = messages;
     // Bounded: a lost adoption race re-reads the record once and follows the new home.
     for (let attempt = 0; attempt < 3 && clientId !== null && !registry.has(clientId); attempt++) {
       const record = await registry.records.load(clientId);
       if (record === null || record.session !== session.id) break;
       if (record.home !== home) {
         const result = await forward(record.home, session, messages, receivedAt, waiter);
-        if (result !== 'unreachable') return result;
+        if (result === 'unanswered') return connect === null ? relayFailed(messages) : retryReply(connect);
+        if (result === 'lost' && connect === null) {
+          // Not run twice: the lost home may have run it. The client is taken over for the next request.
+          await adopt(record, session).catch((error: unknown) => log(error, 'could not adopt a bayeux client'));
+          return relayFailed(messages);
+        }
+        // The poll has waited on the lost home already: the adopter answers it at once.
+        if (result === 'lost') served = [withoutHold(connect!)];
+        else if (result !== 'unreachable') return result;
       }
       if (await adopt(record, session)) break;
     }
-    return serveHere(session, messages, receivedAt, waiter);
+    return serveHere(session, served, receivedAt, waiter);
+  }
+
+  /** The normal connect reply (advice `retry`): what a relayed connect gets when it ends without the home's reply. */
+  function retryReply(connect: BayeuxMessage): string {
+    return JSON.stringify([replyTo(connect, { clientId: connect.clientId, successful: true, advice: adviceOf(door.config) })]);
+  }
+
+  /** Each message answered `RC_ERR_BAYEUX_RELAY_FAILED` (advice `retry`): the home was lost while it ran them. */
+  function relayFailed(messages: readonly unknown[]): string {
+    const replies = messages.map((message) => {
+      const fields = message !== null && typeof message === 'object' ? (message as BayeuxMessage) : {};
+      const clientId = typeof fields.clientId === 'string' ? { clientId: fields.clientId } : {};
+      return failWith(fields, 'RC_ERR_BAYEUX_RELAY_FAILED', [], { ...clientId, advice: adviceOf(door.config) });
+    });
+    return JSON.stringify(replies);
   }
 
   function answerHeldConnects(): void {
@@ -231,7 +302,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       const connect = request.connect;
       if (connect === null) continue;
       send(request.to, { k: 'abort', id });
-      request.answered(JSON.stringify([replyTo(connect, { clientId: connect.clientId, successful: true, advice: adviceOf(door.config) })]));
+      request.answered(retryReply(connect));
     }
   }
 
@@ -243,6 +314,17 @@ function heldConnectOf(messages: readonly unknown[]): BayeuxMessage | null {
   const [only] = messages;
   if (messages.length !== 1 || only === null || typeof only !== 'object') return null;
   return (only as BayeuxMessage).channel === '/meta/connect' ? (only as BayeuxMessage) : null;
+}
+
+/** True unless the connect asks to be answered at once (`advice.timeout` 0). */
+function asksHold(connect: BayeuxMessage): boolean {
+  return (connect.advice as { timeout?: unknown } | undefined)?.timeout !== 0;
+}
+
+/** The connect answered at once (`advice.timeout` 0), whatever hold it asked for. */
+function withoutHold(connect: BayeuxMessage): BayeuxMessage {
+  const advice = connect.advice !== null && typeof connect.advice === 'object' ? (connect.advice as Record<string, unknown>) : {};
+  return { ...connect, advice: { ...advice, timeout: 0 } };
 }
 
 /** The client a request is about: the first message's string `clientId` (one request, one client). */

@@ -24,7 +24,7 @@ import { timesyncReply } from './ext/timesync.ts';
 import { createRelay, type Waiter } from './relay.ts';
 import { jsonProblem } from '../json-depth.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
-import type { CookieSeal } from './cookies.ts';
+import type { DoorCookieSeal } from './cookie-secret.ts';
 import { isMetaChannel } from './grammar.ts';
 import type { LoadShedder } from './load-shedding.ts';
 import { connect, type ConnectStep } from './meta/connect.ts';
@@ -78,7 +78,7 @@ export interface Transport {
   answerRelayedConnects(): void;
 }
 
-export function createTransport(door: DoorContext, seal: CookieSeal, shedder: LoadShedder): Transport {
+export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder: LoadShedder): Transport {
   const { sessions, registry } = door;
   const { idleTimeoutMs } = door.core.config.server;
   /** The login session `authenticate` found, handed to `handle` (a WeakMap: nothing outlives the request). */
@@ -87,12 +87,16 @@ export function createTransport(door: DoorContext, seal: CookieSeal, shedder: Lo
   async function authenticate(request: FastifyRequest): Promise<void> {
     // Other methods are answered 405 by their route whatever they carry.
     if (request.method !== 'POST') return;
-    const { sessionId } = seal.open(request.headers.cookie);
+    const { sessionId } = await seal.open(request.headers.cookie);
     const check = await sessions.check(sessionId);
     if (!check.ok) {
       shedder.forget(sessionId);
       await registry.endSession(sessionId);
-      const why = check.reason === 'expired' ? `no /meta/connect for longer than ${sessions.graceMs} ms` : 'its space was stopped';
+      // A missing record is all the store shows: an expiry, or a store that lost its data.
+      const why =
+        check.reason === 'expired'
+          ? `no /meta/connect for longer than ${sessions.graceMs} ms, or the server's store lost its data`
+          : 'its space was stopped';
       throw createError('RC_ERR_BOT_SESSION_EXPIRED', why);
     }
     sessionOf.set(request, check.session);

@@ -17,6 +17,7 @@ import { bayeuxDoor } from './doors/bayeux/plugin.ts';
 import { MAX_PATH_PARAM_LENGTH, replyClientError, replyNotFound, replyWithError } from './doors/http-errors.ts';
 import { loopWatchOf } from './doors/loop-watch.ts';
 import { outageLogOf } from './doors/outage-log.ts';
+import { handedBackOf } from './doors/rest/hand-back.ts';
 import { restDoor } from './doors/rest/plugin.ts';
 import { wsDoor } from './doors/ws/plugin.ts';
 import { healthRoutes } from './ops/health.ts';
@@ -25,6 +26,7 @@ import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecre
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { ReplyLogController, tellWhenSent, useReplyLogController } from './ops/response-hook.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
+import { createRequestIdGenerator } from './ops/request-ids.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
 import { readTlsOptions, TlsReloader } from './ops/tls.ts';
 import type { ReloadReport } from './doors/rest/routes/route-plugin.ts';
@@ -65,24 +67,10 @@ export interface RoomcastApp {
   plainHttpAddress(): string | null;
 }
 
-/**
- * Request ids: a random per-process prefix plus a counter (`3f9a1c0b7e2d-1a`). Unique
- * across nodes and restarts like a UUID for log correlation, without a CSPRNG call per
- * request: ids are for finding a request in the logs, not secrets.
- */
-function createRequestIds(): { next(): string } {
-  const prefix = randomBytes(6).toString('hex');
-  let counter = 0;
-  return { next: () => `${prefix}-${(++counter).toString(36)}` };
-}
-
-/** Accept a caller's X-Request-Id only when it is short and safe to log. */
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<RoomcastApp> {
   const logger = options.logger ?? createLogger(config.log.level);
   const nodeId = options.nodeId ?? config.node.id ?? `node-${randomBytes(4).toString('hex')}`;
-  const requestIds = createRequestIds();
+  const requestId = createRequestIdGenerator();
   const backend = createBackend(config, logger);
   const core = new Core({ config, backend, logger, nodeId });
   const push = backend.hashes !== undefined && backend.queues !== undefined ? new PushService({ core, logger }) : null;
@@ -115,10 +103,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     requestIdHeader: false,
     // Channel names may be 200 characters (Pusher), past Fastify's default of 100 per path parameter.
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
-    genReqId: (request) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : requestIds.next();
-    },
+    genReqId: requestId,
     // Timeouts and connection caps: applyConnectionHygiene below (they must survive a
     // server created for TLS too, so they are set on the server, not passed here).
     // Off: Fastify would cut every connection, requests in flight too, right after the
@@ -150,7 +135,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   http.addHook('onRequest', (request, reply, done) => {
     // Lower-case already: Fastify lower-cases the names it is given (a copy per call otherwise).
     void reply.header('x-request-id', request.id);
-    done(draining ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
+    // A request the REST fast lane hands over was checked at its arrival, like this one.
+    done(draining && handedBackOf(request.raw) === undefined ? createError('RC_ERR_HTTP_SHUTTING_DOWN') : undefined);
   });
   http.setErrorHandler(replyWithError);
   const outages = outageLogOf(core, http.log);
@@ -172,7 +158,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   let metricsServer: FastifyInstance | null = null;
   await http.register(healthRoutes, { core });
   await http.register(statsRoutes, { core, configState: () => ({ hash: reloader.hash, restartPending: reloader.restartPending }) });
-  await http.register(restDoor, { core, push, reload: () => reloader.reload() });
+  const fastLane = { server: http.server, requestId, draining: () => draining, replies: replyLog.listeners, log: http.log };
+  await http.register(restDoor, { core, push, reload: () => reloader.reload(), fastLane });
   await http.register(wsDoor, { core });
   await http.register(bayeuxDoor, { core });
   // Loaded only when served: most deployments and tests never pay for its modules.

@@ -15,20 +15,36 @@
  * logged at error through the request's logger (so the instance needs one: app.ts gives
  * it `loggerInstance`) once, then at most once a minute with the count of those not logged.
  */
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+
+/**
+ * What a listener reads of a finished request: a Fastify request, or the REST door's
+ * fast lane's own (doors/rest/fast-lane.ts), which answers without one.
+ */
+export interface ToldRequest {
+  readonly id: string;
+  readonly method: string;
+  readonly url: string;
+  readonly log: FastifyBaseLogger;
+}
+
+/** What a listener reads of a finished reply. */
+export interface ToldReply {
+  readonly statusCode: number;
+}
 
 /**
  * Told of a finished reply: `route` is the route template (`/apps/:app_id/events`),
  * undefined when no route matched; `elapsedMs` is received to reply sent (Fastify's
  * `reply.elapsedTime`), in milliseconds.
  */
-export type ReplyListener = (request: FastifyRequest, reply: FastifyReply, route: string | undefined, elapsedMs: number) => void;
+export type ReplyListener = (request: ToldRequest, reply: ToldReply, route: string | undefined, elapsedMs: number) => void;
 
 /** Least time between two error lines for one instance's listener faults (milliseconds). */
 const FAULT_LOG_INTERVAL_MS = 60_000;
 
 /** One instance's reply listeners, told in the order they were added. */
-class ReplyListeners {
+export class ReplyListeners {
   readonly #listeners: ReplyListener[] = [];
   /** When a listener fault was last logged, and how many were not logged since. */
   #faultLoggedAt = -Infinity;
@@ -44,9 +60,12 @@ class ReplyListeners {
 
   /** Tells every listener of one finished reply; a throwing listener does not stop the others. */
   tell(request: FastifyRequest, reply: FastifyReply): void {
+    this.told(request, reply, request.routeOptions.url, reply.elapsedTime);
+  }
+
+  /** Tells every listener of one finished reply whose route and elapsed time the caller knows. */
+  told(request: ToldRequest, reply: ToldReply, route: string | undefined, elapsedMs: number): void {
     const listeners = this.#listeners;
-    const route = request.routeOptions.url;
-    const elapsedMs = reply.elapsedTime;
     for (let index = 0; index < listeners.length; index++) {
       try {
         listeners[index]!(request, reply, route, elapsedMs);
@@ -56,7 +75,7 @@ class ReplyListeners {
     }
   }
 
-  #reportFault(request: FastifyRequest, error: unknown): void {
+  #reportFault(request: ToldRequest, error: unknown): void {
     const now = performance.now();
     if (now - this.#faultLoggedAt < FAULT_LOG_INTERVAL_MS) {
       this.#faultsNotLogged++;
@@ -125,6 +144,11 @@ export function onEveryReply(http: FastifyInstance, listener: ReplyListener): vo
     listeners.tell(request, reply);
     done();
   });
+}
+
+/** The reply listeners of `http` (its controller's, or its hook's); null while it has none. */
+export function replyListenersOf(http: FastifyInstance): ReplyListeners | null {
+  return controllerOf.get(http)?.listeners ?? listenersOf.get(http) ?? null;
 }
 
 /**

@@ -15,11 +15,13 @@
  * at start-up rather than being served unsigned.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler, RawRequestDefaultExpression, RouteOptions } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyBodyParser, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler, RawRequestDefaultExpression, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, createErrorWith } from '../../errors.ts';
 import { jsonProblem } from '../json-depth.ts';
+import { handedBackOf } from './hand-back.ts';
 import { md5Hex, verifyBodyDigest, verifySignedUrl } from './signature.ts';
 
 declare module 'fastify' {
@@ -57,13 +59,14 @@ export function requireSignedApp(request: FastifyRequest): AppConfig {
  * Installs the body reader and the signing hook in the rest door's encapsulation
  * context (nothing here leaks to the bot API or the ops routes).
  */
-export function installSignedRequests(app: FastifyInstance, core: Core): void {
+export function installSignedRequests(app: FastifyInstance, core: Core): SignedBodies {
   // Request properties (set per request), not WeakMaps keyed by the request: same shape
   // for every request, and nothing for the garbage collector to track.
   app.decorateRequest('signedApp', null);
   app.decorateRequest('signedParams', null);
   app.decorateRequest('rawBody', null);
-  const parseBody = installRawBodyReader(app);
+  const bodies = installRawBodyReader(app);
+  const parseBody = bodies.parseBody;
 
   // Callback style, not async: it runs on every signed request and does no I/O. An
   // onRequest hook, not preParsing: that stage runs for every request anyway (the app's
@@ -72,24 +75,22 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
   // signature or a changed body is a 401 (404/403 for an unknown/disabled app) whatever
   // its body holds, never a 400 about JSON the caller was not entitled to send.
   const verify = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    // Verified already by the fast lane, which then handed the request over (hand-back.ts).
+    const handed = handedBackOf(request.raw);
+    if (handed !== undefined) {
+      request.signedParams = handed.params;
+      request.signedApp = handed.app;
+      done();
+      return;
+    }
     try {
       const { app_id: appId } = request.params as { app_id: string };
-      const appConfig = core.apps.requireEnabled(appId);
-      const url = request.raw.url ?? request.url;
-      const at = url.indexOf('?');
-      // A body announced without body_md5 is refused before it is read.
-      const params = verifySignedUrl(
-        { method: request.method, path: at < 0 ? url : url.slice(0, at), query: at < 0 ? '' : url.slice(at + 1) },
-        appConfig,
-        undefined,
-        undefined,
-        announcesBody(request),
-      );
-      request.signedParams = params;
-      request.signedApp = appConfig;
+      const signed = verifySignedApp(core, appId, request.method, request.raw.url ?? request.url, announcesBody(request.headers));
+      request.signedParams = signed.params;
+      request.signedApp = signed.app;
     } catch (error) {
       // The unread body stays on the wire: close the connection once the reply is out.
-      if (announcesBody(request)) void reply.header('Connection', 'close');
+      if (announcesBody(request.headers)) void reply.header('Connection', 'close');
       done(error as Error);
       return;
     }
@@ -108,15 +109,44 @@ export function installSignedRequests(app: FastifyInstance, core: Core): void {
     // hooks: request id, drain refusal), before the body is read.
     route.onRequest = [verify as onRequestHookHandler, ...requested];
   });
+  return bodies;
+}
+
+/** How the door reads bodies: what the fast lane (fast-lane.ts) shares with the routes. */
+export interface SignedBodies {
+  /** The preValidation hook that parses a read body as JSON. */
+  readonly parseBody: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+  /** The JSON parser it uses (see decodeJsonBody). */
+  readonly parseJson: JsonParser;
+  /** The largest body read, in bytes (the server's `bodyLimit`). */
+  readonly limit: number;
+}
+
+/** A signed request's app and verified parameters. */
+export interface SignedApp {
+  readonly app: AppConfig;
+  readonly params: Map<string, string>;
+}
+
+/**
+ * Resolves the app of `appId` (404 unknown, 403 disabled) and verifies everything the URL
+ * carries (key, timestamp, signature); `announcesBody` refuses a body without `body_md5`
+ * before it is read. Throws the catalogue error of the first check that fails.
+ */
+export function verifySignedApp(core: Core, appId: string, method: string, url: string, announcesBody: boolean): SignedApp {
+  const app = core.apps.requireEnabled(appId);
+  const at = url.indexOf('?');
+  const params = verifySignedUrl({ method, path: at < 0 ? url : url.slice(0, at), query: at < 0 ? '' : url.slice(at + 1) }, app, undefined, undefined, announcesBody);
+  return { app, params };
 }
 
 type RawBody = RawRequestDefaultExpression;
 
 /** True when the request says a body follows (a length above 0, or chunked). */
-function announcesBody(request: FastifyRequest): boolean {
-  const length = request.headers['content-length'];
+export function announcesBody(headers: RawBody['headers']): boolean {
+  const length = headers['content-length'];
   if (length !== undefined) return length !== '0';
-  return request.headers['transfer-encoding'] !== undefined;
+  return headers['transfer-encoding'] !== undefined;
 }
 
 type BodyDone = (error: Error | null, body?: unknown) => void;
@@ -126,11 +156,12 @@ const READ = Symbol('roomcast.bodyRead');
 type BodyStream = RawBody & { [READ]?: BodyRead };
 
 /**
- * One body being read. Most bodies arrive in one chunk: it is hashed in one call at the
- * end. From a second chunk on, the bytes are hashed as they arrive.
+ * One body being read; `finish` is told once, with the bytes (checked against `body_md5`
+ * when the request was signed) or with the catalogue error the read ended with. Most
+ * bodies arrive in one chunk: it is hashed in one call at the end. From a second chunk on,
+ * the bytes are hashed as they arrive.
  */
-class BodyRead {
-  readonly params: Map<string, string> | null;
+export abstract class BodyRead {
   readonly digest: boolean;
   first: Buffer | null = null;
   chunks: Buffer[] | null = null;
@@ -138,13 +169,23 @@ class BodyRead {
   received = 0;
 
   constructor(
-    readonly request: FastifyRequest,
-    readonly done: BodyDone,
+    readonly params: Map<string, string> | null,
     readonly limit: number,
+    readonly socket: Socket | null,
   ) {
-    this.params = request.signedParams;
-    this.digest = this.params?.has('body_md5') === true;
+    this.digest = params?.has('body_md5') === true;
   }
+
+  /** Listens to `stream` until its body is read (or fails). */
+  start(stream: RawBody): void {
+    (stream as BodyStream)[READ] = this;
+    stream.on('data', onBodyData);
+    stream.on('end', onBodyEnd);
+    stream.on('error', onBodyError);
+  }
+
+  /** Told once: the body, or why it could not be read. */
+  abstract finish(error: Error | null, body: Buffer | null): void;
 
   add(chunk: Buffer): boolean {
     this.received += chunk.length;
@@ -170,11 +211,26 @@ class BodyRead {
         verifyBodyDigest(this.params, this.received, digest);
       }
     } catch (error) {
-      this.done(error as Error, undefined);
+      this.finish(error as Error, null);
       return;
     }
-    this.request.rawBody = body;
-    this.done(null, undefined);
+    this.finish(null, body);
+  }
+}
+
+/** A body read for Fastify's route: the bytes go to `request.rawBody`, the outcome to the content-type parser's `done`. */
+class RouteBodyRead extends BodyRead {
+  constructor(
+    readonly request: FastifyRequest,
+    readonly done: BodyDone,
+    limit: number,
+  ) {
+    super(request.signedParams, limit, request.raw.socket);
+  }
+
+  finish(error: Error | null, body: Buffer | null): void {
+    if (error === null) this.request.rawBody = body;
+    this.done(error, undefined);
   }
 }
 
@@ -191,9 +247,9 @@ function finishRead(stream: BodyStream): BodyRead | null {
 function onBodyData(this: BodyStream, chunk: Buffer): void {
   const read = this[READ];
   if (read === undefined || read.add(chunk)) return;
-  void read.request.raw.socket?.setKeepAlive(false);
+  void read.socket?.setKeepAlive(false);
   finishRead(this);
-  read.done(createError('RC_ERR_HTTP_BODY_TOO_LARGE', read.limit), undefined);
+  read.finish(createError('RC_ERR_HTTP_BODY_TOO_LARGE', read.limit), null);
 }
 
 function onBodyEnd(this: BodyStream): void {
@@ -206,7 +262,39 @@ function onBodyEnd(this: BodyStream): void {
 }
 
 function onBodyError(this: BodyStream, error: Error): void {
-  finishRead(this)?.done(clientAborted(error), undefined);
+  finishRead(this)?.finish(clientAborted(error), null);
+}
+
+/** Fastify's default JSON parser (safe against prototype poisoning), as the door's body reader uses it. */
+export type JsonParser = FastifyBodyParser<string>;
+
+/** The value the last `decodeJsonBody` parsed, and its parser's error: Fastify's default parser answers synchronously. */
+let parsedValue: unknown;
+let parseFailure: Error | null = null;
+function keepParsed(error: Error | null, value?: unknown): void {
+  parseFailure = error;
+  parsedValue = value;
+}
+
+/**
+ * The JSON value of a body's bytes (not empty); throws the catalogue error the signed
+ * routes answer for it: past the depth or string limits, not JSON, or a forbidden
+ * `__proto__`/`constructor.prototype` key (RC_ERR_HTTP_BAD_JSON).
+ */
+export function decodeJsonBody(parseJson: JsonParser, bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
+  const tooBig = jsonProblem(text);
+  if (tooBig !== null) throw tooBig;
+  parseFailure = null;
+  (parseJson as (request: unknown, text: string, done: typeof keepParsed) => void)(null, text, keepParsed);
+  const failure = parseFailure as Error | null;
+  const value = parsedValue;
+  parsedValue = undefined;
+  if (failure !== null) {
+    parseFailure = null;
+    throw createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: failure }, describeJsonProblem(text));
+  }
+  return value;
 }
 
 /**
@@ -219,49 +307,47 @@ function onBodyError(this: BodyStream, error: Error): void {
  * a body that is not JSON is `RC_ERR_HTTP_BAD_JSON`. Prototype poisoning is rejected by
  * Fastify's own safe JSON parser, which does the parsing.
  */
-function installRawBodyReader(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+function installRawBodyReader(app: FastifyInstance): SignedBodies {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   const limit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   app.removeAllContentTypeParsers();
   // Bytes, not text: `body_md5` is the MD5 of the bytes sent, and a body that is not valid
   // UTF-8 would hash differently once decoded (a correctly signed one would get a 401).
   const reader = (request: FastifyRequest, payload: RawBody, done: BodyDone): void => {
+    // Read already by the fast lane, which then handed the request over (hand-back.ts).
+    const handed = handedBackOf(request.raw);
+    if (handed !== undefined && (handed.body !== null || handed.readError !== null)) {
+      if (handed.body !== null) request.rawBody = handed.body;
+      done(handed.readError, undefined);
+      return;
+    }
     const declared = Number(request.headers['content-length']);
     if (declared > limit) {
       done(createError('RC_ERR_HTTP_BODY_TOO_LARGE', limit), undefined);
       return;
     }
-    (payload as BodyStream)[READ] = new BodyRead(request, done, limit);
-    payload.on('data', onBodyData);
-    payload.on('end', onBodyEnd);
-    payload.on('error', onBodyError);
+    new RouteBodyRead(request, done, limit).start(payload);
   };
   app.addContentTypeParser('*', reader);
   // The same reader under the usual type: Fastify caches the parser it finds for a
   // Content-Type header, except the catch-all, which it would look up (parsing the
   // header) on every request.
   app.addContentTypeParser('application/json', reader);
-  return (request, _reply, done) => {
+  const parseBody = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const bytes = rawBodyOf(request);
     if (bytes.length === 0) {
       done();
       return;
     }
-    const text = bytes.toString('utf8');
-    const tooBig = jsonProblem(text);
-    if (tooBig !== null) {
-      done(tooBig);
+    try {
+      request.body = decodeJsonBody(parseJson, bytes);
+    } catch (error) {
+      done(error as Error);
       return;
     }
-    parseJson(request, text, (error, value) => {
-      if (error) {
-        done(createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, describeJsonProblem(text)));
-        return;
-      }
-      request.body = value;
-      done();
-    });
+    done();
   };
+  return { parseBody, parseJson, limit };
 }
 
 /** A body stream that failed because the client went away or broke the framing: a client fault, not ours. */

@@ -13,13 +13,22 @@ import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import type { RateOutcome } from '../../core/rates.ts';
 import { createErrorWith } from '../../errors.ts';
+import { handedBackOf } from './hand-back.ts';
+
+/** Takes one request of `app`'s window (its limit must be on). */
+export function takeAppRate(core: Core, app: AppConfig): RateOutcome | Promise<RateOutcome> {
+  const limits = app.limits;
+  return core.rates.take(app.id, limits.restRequestsPerWindow, limits.restWindowMs);
+}
 
 /**
  * Installs the limit, unless no app has one: the hook would then run on every request
  * only to let it through (a reload that adds a limit takes effect after a restart).
+ * Returns whether it did. A request the fast lane hands over with its request already
+ * taken (hand-back.ts) is answered with that outcome: one request is counted once.
  */
-export function registerAppRateLimit(app: FastifyInstance, core: Core, apps: readonly AppConfig[]): void {
-  if (!apps.some((candidate) => candidate.limits.restRequestsPerWindow > 0)) return;
+export function registerAppRateLimit(app: FastifyInstance, core: Core, apps: readonly AppConfig[]): boolean {
+  if (!apps.some((candidate) => candidate.limits.restRequestsPerWindow > 0)) return false;
   // Callback style: an async hook costs a promise and a microtask hop on every request.
   app.addHook('preHandler', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const signed = request.signedApp;
@@ -27,11 +36,12 @@ export function registerAppRateLimit(app: FastifyInstance, core: Core, apps: rea
     // The app as the running config has it (auth.ts looks it up per request).
     const limits = signed.limits;
     if (limits.restRequestsPerWindow === 0) return done();
-    const outcome = core.rates.take(signed.id, limits.restRequestsPerWindow, limits.restWindowMs);
+    const outcome = handedBackOf(request.raw)?.rate ?? takeAppRate(core, signed);
     if (outcome === true) return done();
     if ('retryAfterMs' in outcome) return done(refusal(outcome, limits.restRequestsPerWindow, limits.restWindowMs));
     void outcome.then((settled) => done(settled === true ? undefined : refusal(settled, limits.restRequestsPerWindow, limits.restWindowMs)));
   });
+  return true;
 }
 
 function refusal(outcome: Exclude<RateOutcome, true>, max: number, windowMs: number): Error {

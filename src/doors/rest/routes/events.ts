@@ -20,6 +20,7 @@ import type { Core } from '../../../core/core.ts';
 import { createError, createErrorWith, isRoomcastError, type RoomcastError } from '../../../errors.ts';
 import type { PublishedMessage } from '../../../core/publish.ts';
 import { requireSignedApp } from '../auth.ts';
+import { handedBackOf } from '../hand-back.ts';
 import { channelPushNotification } from '../../../push/publish.ts';
 import { prepareEvent, type EventBody, type PreparedEvent } from '../event-input.ts';
 import { infoFields, parseInfo, type InfoAttribute } from '../info.ts';
@@ -109,6 +110,41 @@ function publishOne(core: Core, app: AppConfig, event: PreparedEvent, wanted: Re
   return core.publish(app, [event.input], singleReply);
 }
 
+/** The route template of POST /events (what its access lines and metrics name). */
+export const EVENTS_ROUTE = '/apps/:app_id/events';
+
+/**
+ * True for a body the route's schema accepts as it is (nothing coerced, nothing added):
+ * an object with a string `name` and no `idempotency_key`.
+ */
+export function isPlainEventBody(body: unknown): boolean {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false;
+  const event = body as SingleEventBody;
+  return typeof event.name === 'string' && event.idempotency_key === undefined;
+}
+
+/**
+ * Starts the publish of a `POST /events` body of the usual kind, for the fast lane
+ * (fast-lane.ts): a plain body (`isPlainEventBody`), one event that checks out,
+ * for channels only, without `info`, while the cluster takes publishes. Its promise is
+ * the route's (`publishOne`). Null, having done nothing, for any other body: the route
+ * answers it.
+ */
+export function startPlainPublish(core: Core, app: AppConfig, body: unknown): Promise<Record<string, unknown>> | null {
+  if (!isPlainEventBody(body)) return null;
+  const event = body as SingleEventBody;
+  let prepared: PreparedEvent;
+  try {
+    prepared = prepareEvent(app, event);
+    if (prepared.info !== undefined || prepared.userIds.length > 0 || prepared.input.channels.length === 0) return null;
+    checkPushExtras(core, prepared);
+  } catch {
+    return null;
+  }
+  if (core.backpressure.refusal() !== null) return null;
+  return core.publish(app, [prepared.input], singleReply);
+}
+
 /** The reply of POST /events for its one event, built in the publish's own step. */
 function singleReply(published: readonly PublishedMessage[][]): Record<string, unknown> {
   return { message_serials: serialsOf(published[0] ?? []) };
@@ -150,7 +186,10 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
   // Not async: the usual publish hands the core's one promise straight to Fastify (an
   // async handler returning a promise adds a wrapper and microtask hops). A throw before
   // it is answered like a rejection (Fastify catches a synchronous handler's errors).
-  app.post('/apps/:app_id/events', { schema: eventSchema }, (request, reply) => {
+  app.post(EVENTS_ROUTE, { schema: eventSchema }, (request, reply) => {
+    // Published by the fast lane, whose publish failed: the answer is that failure.
+    const handed = handedBackOf(request.raw);
+    if (handed?.publishFailed === true) throw handed.publishError;
     const appConfig = requireSignedApp(request);
     const body = request.body as SingleEventBody;
     const event = prepareEvent(appConfig, body);

@@ -31,7 +31,7 @@ function declaredParams(route: RouteOptions): string[] {
  * query's own names, decoded and lower-cased (signature.ts); the signature's names are
  * accepted in any case, so no name of the query can then be unknown.
  */
-function onlySignatureParams(params: ReadonlyMap<string, string>): boolean {
+export function onlySignatureParams(params: ReadonlyMap<string, string>): boolean {
   for (const name of params.keys()) if (!SIGNATURE_PARAMS.has(name)) return false;
   return true;
 }

@@ -7,7 +7,9 @@
  * An instance built with a `ReplyLogController` (app.ts) tells the listeners from the
  * controller's `requestCompleted`, which Fastify calls once per finished reply in any
  * case (after the `onResponse` hooks, with or without them): no `onResponse` stage runs
- * per request. Any other instance gets one `onResponse` hook.
+ * per request. Any other instance gets one `onResponse` hook. A request whose client
+ * closes the connection before the reply is sent (an abandoned long-poll), of which Fastify
+ * tells nothing, is told once with status 499 when the connection closes (controller only).
  *
  * Listeners run in the order they were added, synchronously, on every reply the instance
  * (and the plugins registered on it afterwards) sends, after the reply went out. A listener
@@ -15,6 +17,7 @@
  * logged at error through the request's logger (so the instance needs one: app.ts gives
  * it `loggerInstance`) once, then at most once a minute with the count of those not logged.
  */
+import type { Socket } from 'node:net';
 import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 /**
@@ -89,6 +92,22 @@ export class ReplyListeners {
 
 const listenersOf = new WeakMap<FastifyInstance, ReplyListeners>();
 
+/** Set on a request whose listeners were told its client abandoned it (`tellAbandoned`): not told again. */
+const ABANDONED = Symbol('reply abandoned');
+
+type Abandonable = FastifyRequest & { [ABANDONED]?: true };
+
+/** Set on a connection by `ReplyLogController.incomingRequest`: its latest request and reply. */
+const LATEST = Symbol('latest request');
+
+type WatchedSocket = Socket & { [LATEST]?: { request: FastifyRequest; reply: FastifyReply } };
+
+/**
+ * The status listeners are told for a request its client abandoned before the reply was
+ * sent (nginx's "client closed request"; no such reply goes out).
+ */
+const CLIENT_CLOSED_REQUEST = 499;
+
 /**
  * Fastify's log controller (request lines off, as `LogController({ disableRequestLogging:
  * true })`) that also tells the listeners `onEveryReply` gives it of every finished reply.
@@ -100,10 +119,29 @@ export class ReplyLogController extends LogController {
     super({ disableRequestLogging: true });
   }
 
+  /**
+   * Fastify calls it once per request, first. The request becomes its connection's latest;
+   * a connection that closes while its latest reply is unsent tells the listeners that the
+   * client abandoned it (`tellAbandoned`). One listener per connection, not per request.
+   */
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    super.incomingRequest(request, reply, metadata);
+    const socket = request.raw.socket as WatchedSocket | null;
+    if (socket === null) return;
+    if (socket[LATEST] === undefined) {
+      const listeners = this.#listeners;
+      socket.once('close', () => {
+        const latest = socket[LATEST];
+        if (latest !== undefined) tellAbandoned(listeners, latest.request, latest.reply);
+      });
+    }
+    socket[LATEST] = { request, reply };
+  }
+
   /** Fastify calls it once per finished reply of every instance built with this controller. */
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
     super.requestCompleted(error, request, reply, metadata);
-    if (this.#listeners.size > 0) this.#listeners.tell(request, reply);
+    if (this.#listeners.size > 0 && (request as Abandonable)[ABANDONED] !== true) this.#listeners.tell(request, reply);
   }
 
   /** Adds a listener (see `useReplyLogController`). */
@@ -124,6 +162,14 @@ export function useReplyLogController(http: FastifyInstance, controller: ReplyLo
   controllerOf.set(http, controller);
 }
 
+/** Tells `listeners` once that `request`'s client went away before `reply` was sent; not again if the reply still finishes. */
+function tellAbandoned(listeners: ReplyListeners, request: FastifyRequest, reply: FastifyReply): void {
+  const abandonable = request as Abandonable;
+  if (listeners.size === 0 || abandonable[ABANDONED] === true || reply.raw.writableFinished) return;
+  abandonable[ABANDONED] = true;
+  listeners.told(request, { statusCode: CLIENT_CLOSED_REQUEST }, request.routeOptions.url, reply.elapsedTime);
+}
+
 /** Calls `listener` for every reply `http` sends; the first listener of an instance without a ReplyLogController adds its hook. */
 export function onEveryReply(http: FastifyInstance, listener: ReplyListener): void {
   const controller = controllerOf.get(http);
@@ -141,7 +187,7 @@ export function onEveryReply(http: FastifyInstance, listener: ReplyListener): vo
   listenersOf.set(http, listeners);
   // Callback style: an async hook costs a promise and a microtask per request.
   http.addHook('onResponse', (request, reply, done) => {
-    listeners.tell(request, reply);
+    if ((request as Abandonable)[ABANDONED] !== true) listeners.tell(request, reply);
     done();
   });
 }
@@ -163,3 +209,4 @@ export function tellWhenSent(request: FastifyRequest, reply: FastifyReply): void
   if (listeners === undefined || listeners.size === 0) return;
   reply.raw.once('finish', () => listeners.tell(request, reply));
 }
+

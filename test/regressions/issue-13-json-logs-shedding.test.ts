@@ -125,6 +125,34 @@ test('logs: a request the router refuses (bad percent-encoding in the path) gets
   assert.deepEqual(node.logs.atLeast(40), []);
 });
 
+test('logs: a Bayeux connect the client abandons while it is held gets its one access line (499)', async () => {
+  const held = await start({ bots: { maxEventLoopDelayMs: 0, connectTimeoutMs: 10_000 } });
+  try {
+    const bot = await login(held.url);
+    const clientId = await handshake(held.url, bot.cookie);
+    const connect = (signal?: AbortSignal) =>
+      fetch(`${held.url}/api/v1/bayeux`, {
+        method: 'POST',
+        headers: { cookie: bot.cookie, 'content-type': 'application/json' },
+        body: JSON.stringify([{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]),
+        signal,
+      });
+    // The first connect is answered at once; the second is held until an event or the timeout.
+    await (await connect()).text();
+    held.logs.lines.length = 0;
+    const abort = new AbortController();
+    const abandoned = connect(abort.signal).catch(() => 'aborted');
+    setTimeout(() => abort.abort(), 300);
+    assert.equal(await abandoned, 'aborted');
+    await waitUntil(() => held.logs.lines.some((line) => line.msg === 'request'), 10_000, 'an access line');
+    const access = held.logs.lines.filter((line) => line.msg === 'request');
+    assert.deepEqual(access.map((line) => [line.method, line.route, line.status]), [['POST', '/api/v1/bayeux', 499]], held.logs.text());
+    assert.deepEqual(held.logs.atLeast(40), []);
+  } finally {
+    await held.app.close();
+  }
+});
+
 test('logs: a client hanging up mid-body is not an error', async () => {
   node.logs.lines.length = 0;
   const path = `/apps/${TEST_APP.id}/events`;

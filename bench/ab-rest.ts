@@ -2,7 +2,7 @@
  * A/B harness: several REST servers started side by side, loaded in turn in short
  * interleaved bursts by one autocannon worker, CPU per request measured per burst.
  * usage: tsx bench/ab-rest.ts --rounds 6 --burst-sec 2 label=DIR[,ENV=V…] … [peer]
- * BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every roomcast server, not the peer.
+ * BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every roomcast server, BENCH_PEER_NODE_ARGS to the peer.
  */
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ const servers: S[] = [];
 try {
   for (const spec of specs) {
     if (spec === 'peer') {
-      const p = await startPeer('fastify-signed', 'bench/peers/fastify-route.ts', { FASTIFY_PEER_MODE: 'signed' });
+      const p = await startPeer('fastify-signed', 'bench/peers/fastify-route.ts', { FASTIFY_PEER_MODE: 'signed' }, (process.env.BENCH_PEER_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== ''));
       servers.push({ label: 'peer', proc: p.proc, origin: p.origin, us: [] });
       continue;
     }

@@ -31,7 +31,7 @@
 import type { OccupancyStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
-import { RemovalWatch } from './removal-watch.ts';
+import { listedRecently, noteListing, RemovalWatch } from './removal-watch.ts';
 import { runScript } from './scripts.ts';
 
 /** Channels in flight at once when a node is removed or channels are listed. */
@@ -82,13 +82,13 @@ export class RedisOccupancy implements OccupancyStore {
     let listedAt = -Infinity;
     return guard(this.context.commandTimeoutMs, async () => {
       try {
-        if (step > 0 && !this.listedRecently(settledKey)) {
-          listedAt = this.listing(settledKey);
+        if (step > 0 && !listedRecently(this.settled, settledKey, this.heartbeatIntervalMs)) {
+          listedAt = noteListing(this.settled, settledKey);
           await client.sadd(nodeKey, channel);
         }
         const [total, previous, onNode] = (await runScript(client, 'occupancyAdjust', this.channelKeys(channel), [nodeId, step])) as [number, number, number];
         if (step > 0 && onNode === step) {
-          listedAt = this.listing(settledKey);
+          listedAt = noteListing(this.settled, settledKey);
           await client.sadd(nodeKey, channel);
         }
         // Not counted when a decrement began meanwhile (it may have been this increment's own
@@ -149,20 +149,6 @@ export class RedisOccupancy implements OccupancyStore {
         return channels;
       }),
     );
-  }
-
-  /** True when the node's set may be taken to list the channel: a settled count there, and a SADD sent less than one heartbeat interval ago. */
-  private listedRecently(settledKey: string): boolean {
-    const pair = this.settled.get(settledKey);
-    return pair !== undefined && performance.now() - pair.listedAt < this.heartbeatIntervalMs;
-  }
-
-  /** Notes a SADD about to be sent for `settledKey`; returns its time. */
-  private listing(settledKey: string): number {
-    const now = performance.now();
-    const pair = this.settled.get(settledKey);
-    if (pair !== undefined) pair.listedAt = now;
-    return now;
   }
 
   /** Counts a settled increment of `step`; `listedAt` is the time of its last SADD (-Infinity: none). */

@@ -33,7 +33,7 @@
 import type { PresenceDeparture, PresenceEntry, PresenceMember, PresenceStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
-import { RemovalWatch } from './removal-watch.ts';
+import { listedRecently, noteListing, RemovalWatch } from './removal-watch.ts';
 import { runScript } from './scripts.ts';
 
 /** Channels in flight at once when a node is removed (bounds one burst's size). */
@@ -89,8 +89,8 @@ export class RedisPresence implements PresenceStore {
     let listedAt = -Infinity;
     return guard(this.context.commandTimeoutMs, async () => {
       try {
-        if (!this.listedRecently(settledKey)) {
-          listedAt = this.listing(settledKey);
+        if (!listedRecently(this.settled, settledKey, this.heartbeatIntervalMs)) {
+          listedAt = noteListing(this.settled, settledKey);
           await client.sadd(nodeKey, channel);
         }
         const [first, onNode, version, stored, versions] = (await runScript(client, 'presenceJoin', this.channelKeys(channel), [
@@ -107,7 +107,7 @@ export class RedisPresence implements PresenceStore {
           return null;
         }
         if (onNode === 1) {
-          listedAt = this.listing(settledKey);
+          listedAt = noteListing(this.settled, settledKey);
           await client.sadd(nodeKey, channel);
         }
         if (this.joining.get(at) === false && this.removals.quietSince(removalMark)) this.settle(settledKey, at, listedAt);
@@ -192,20 +192,6 @@ export class RedisPresence implements PresenceStore {
     this.forgetPair(`${nodeId}\n${channel}`);
     await client.srem(nodeKey, channel);
     if (Number((await client.hget(keys.presenceNodes(channel), nodeId)) ?? 0) > 0) await client.sadd(nodeKey, channel);
-  }
-
-  /** True when the node's set may be taken to list the channel: a settled join there, and a SADD sent less than one heartbeat interval ago. */
-  private listedRecently(settledKey: string): boolean {
-    const pair = this.settled.get(settledKey);
-    return pair !== undefined && performance.now() - pair.listedAt < this.heartbeatIntervalMs;
-  }
-
-  /** Notes a SADD about to be sent for `settledKey`; returns its time. */
-  private listing(settledKey: string): number {
-    const now = performance.now();
-    const pair = this.settled.get(settledKey);
-    if (pair !== undefined) pair.listedAt = now;
-    return now;
   }
 
   /** Forgets every settled join of a node in a channel: the next join there sends its SADD. */

@@ -1,5 +1,6 @@
 /**
- * redis: tells a store whether a removeNode overlapped one of its operations, so a join or
+ * redis: what presence.ts and occupancy.ts keep of their settled pairs. RemovalWatch tells a
+ * store whether a removeNode overlapped one of its operations, so a join or
  * an increment that a removeNode may have undone (its entries dropped, its channel
  * unlisted from the node's set) is not remembered as settled (presence.ts, occupancy.ts).
  *
@@ -36,4 +37,26 @@ export class RemovalWatch {
     }
     return result.finally(() => this.ended++);
   }
+}
+
+/** A node's settled entry for one channel, with the time of its last SADD into the node's set. */
+export interface ListedPair {
+  listedAt: number;
+}
+
+/**
+ * True when the node's set may be taken to list the pair's channel: a settled entry
+ * there, and a SADD sent less than `intervalMs` (one heartbeat interval) ago.
+ */
+export function listedRecently(settled: ReadonlyMap<string, ListedPair>, settledKey: string, intervalMs: number): boolean {
+  const pair = settled.get(settledKey);
+  return pair !== undefined && performance.now() - pair.listedAt < intervalMs;
+}
+
+/** Notes a SADD about to be sent for `settledKey`; returns its time. */
+export function noteListing(settled: ReadonlyMap<string, ListedPair>, settledKey: string): number {
+  const now = performance.now();
+  const pair = settled.get(settledKey);
+  if (pair !== undefined) pair.listedAt = now;
+  return now;
 }

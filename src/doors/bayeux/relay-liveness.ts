@@ -53,15 +53,19 @@ export class AliveBeacon {
 
 /** A relaying node's side: when each home it waits on was last heard from. */
 export class HomeWatch {
-  /** Home → when it was last heard from (ms since the epoch) and how many requests wait on it. */
+  /** Home → when it was last heard from (`now()`, ms) and how many requests wait on it. */
   private readonly homes = new Map<string, { heard: number; waiting: number }>();
 
-  constructor(private readonly ttlMs: number) {}
+  constructor(
+    private readonly ttlMs: number,
+    /** A monotonic clock in ms: a wall-clock step (NTP) must not make every home look silent. */
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Anything from `home` arrived: it runs (ignored for a home nothing waits on). */
   heard(home: string): void {
     const entry = this.homes.get(home);
-    if (entry !== undefined) entry.heard = Date.now();
+    if (entry !== undefined) entry.heard = this.now();
   }
 
   /**
@@ -71,9 +75,9 @@ export class HomeWatch {
   watch(home: string, gone: () => void): () => void {
     let entry = this.homes.get(home);
     if (entry === undefined) {
-      entry = { heard: Date.now(), waiting: 0 };
+      entry = { heard: this.now(), waiting: 0 };
       this.homes.set(home, entry);
-    } else entry.heard = Date.now();
+    } else entry.heard = this.now();
     entry.waiting++;
     const watched = entry;
     let timer: NodeJS.Timeout | null = null;
@@ -85,7 +89,7 @@ export class HomeWatch {
     };
     const judge = (): void => {
       if (timer === null) return;
-      const silentMs = Date.now() - watched.heard;
+      const silentMs = this.now() - watched.heard;
       if (silentMs < this.ttlMs) {
         timer = setTimeout(check, this.ttlMs - silentMs);
         return;

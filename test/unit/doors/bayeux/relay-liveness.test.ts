@@ -31,7 +31,7 @@ test('a home beats once per interval to each node it holds requests for, and sto
 });
 
 test('a home heard from within the TTL is kept; one silent for the TTL is gone, once', async () => {
-  const watch = new HomeWatch(2000);
+  const watch = new HomeWatch(2000, () => Date.now());
   let gone = 0;
   const stop = watch.watch('c', () => gone++);
   for (let i = 0; i < 10; i++) {
@@ -49,7 +49,7 @@ test('a home heard from within the TTL is kept; one silent for the TTL is gone, 
 });
 
 test('a stopped watch never fires, and a home nothing waits on is forgotten', async () => {
-  const watch = new HomeWatch(2000);
+  const watch = new HomeWatch(2000, () => Date.now());
   let gone = 0;
   const stopFirst = watch.watch('c', () => gone++);
   const stopSecond = watch.watch('c', () => gone++);
@@ -68,7 +68,7 @@ test('a stopped watch never fires, and a home nothing waits on is forgotten', as
 });
 
 test('a word that arrived during a stall of this node counts: the verdict waits for the input already received', async () => {
-  const watch = new HomeWatch(2000);
+  const watch = new HomeWatch(2000, () => Date.now());
   let gone = 0;
   watch.watch('c', () => gone++);
   // The timer is due; the home's word is read in the same turn, before the verdict.
@@ -78,4 +78,16 @@ test('a word that arrived during a stall of this node counts: the verdict waits 
   assert.equal(gone, 0);
   await tick(2000);
   assert.equal(gone, 1);
+});
+
+test('a wall-clock step (NTP) does not make a home look silent: the watch runs on a monotonic clock', async () => {
+  const watch = new HomeWatch(2000);
+  let gone = 0;
+  const stop = watch.watch('c', () => gone++);
+  mock.timers.setTime(Date.now() + 3_600_000);
+  await tick(1000);
+  watch.heard('c');
+  await tick(1000);
+  assert.equal(gone, 0);
+  stop();
 });

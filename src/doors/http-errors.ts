@@ -120,6 +120,20 @@ export function replyNotFound(request: FastifyRequest, reply: FastifyReply): Fas
   return replyWithError(createError('RC_ERR_HTTP_NOT_FOUND', request.method, path), request, reply);
 }
 
+/** Set on a connection `replyClientError` answered and closed: the status it sent. */
+const REFUSED_WITH = Symbol('refused with');
+
+type RefusedSocket = Duplex & { [REFUSED_WITH]?: number };
+
+/**
+ * The status to log for a request whose connection closed before its reply was sent: the
+ * one `replyClientError` sent on it (408 when the server stopped waiting for the request),
+ * else 499 (nginx's "client closed request": the client went away; nothing was sent).
+ */
+export function closedRequestStatus(socket: Duplex | null): number {
+  return (socket as RefusedSocket | null)?.[REFUSED_WITH] ?? 499;
+}
+
 /**
  * Fastify `clientErrorHandler`: requests Node's HTTP parser refused before any route
  * (malformed request, headers over Node's 16 KiB, the request timeout) get the common
@@ -135,6 +149,8 @@ export function replyClientError(this: { log: FastifyBaseLogger }, error: NodeJS
         ? createError('RC_ERR_HTTP_HEADERS_TOO_LARGE')
         : createError('RC_ERR_HTTP_VALIDATION', `malformed HTTP request (${String(error.code ?? 'parse error').slice(0, 40)})`);
   this.log.debug({ code: refusal.code, parser: error.code }, refusal.message);
+  // A connection that ended mid-request is a client that left (499), whatever is written back.
+  if (error.code !== 'HPE_INVALID_EOF_STATE') (socket as RefusedSocket)[REFUSED_WITH] = refusal.status;
   if (socket.writable) {
     const body = JSON.stringify(errorBody(refusal, 'none'));
     socket.write(

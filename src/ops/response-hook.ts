@@ -7,9 +7,10 @@
  * An instance built with a `ReplyLogController` (app.ts) tells the listeners from the
  * controller's `requestCompleted`, which Fastify calls once per finished reply in any
  * case (after the `onResponse` hooks, with or without them): no `onResponse` stage runs
- * per request. Any other instance gets one `onResponse` hook. A request whose client
- * closes the connection before the reply is sent (an abandoned long-poll), of which Fastify
- * tells nothing, is told once with status 499 when the connection closes (controller only).
+ * per request. Any other instance gets one `onResponse` hook. A request whose connection
+ * closes before its reply is sent (an abandoned long-poll, a body the server stopped
+ * waiting for), of which Fastify tells nothing, is told once when it closes, with status
+ * 499, or the 408 the client was sent (`closedRequestStatus`; controller only).
  *
  * Listeners run in the order they were added, synchronously, on every reply the instance
  * (and the plugins registered on it afterwards) sends, after the reply went out. A listener
@@ -17,7 +18,7 @@
  * logged at error through the request's logger (so the instance needs one: app.ts gives
  * it `loggerInstance`) once, then at most once a minute with the count of those not logged.
  */
-import type { Socket } from 'node:net';
+import { closedRequestStatus } from '../doors/http-errors.ts';
 import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 /**
@@ -97,16 +98,8 @@ const ABANDONED = Symbol('reply abandoned');
 
 type Abandonable = FastifyRequest & { [ABANDONED]?: true };
 
-/** Set on a connection by `ReplyLogController.incomingRequest`: its latest request and reply. */
-const LATEST = Symbol('latest request');
 
-type WatchedSocket = Socket & { [LATEST]?: { request: FastifyRequest; reply: FastifyReply } };
 
-/**
- * The status listeners are told for a request its client abandoned before the reply was
- * sent (nginx's "client closed request"; no such reply goes out).
- */
-const CLIENT_CLOSED_REQUEST = 499;
 
 /**
  * Fastify's log controller (request lines off, as `LogController({ disableRequestLogging:
@@ -120,22 +113,16 @@ export class ReplyLogController extends LogController {
   }
 
   /**
-   * Fastify calls it once per request, first. The request becomes its connection's latest;
-   * a connection that closes while its latest reply is unsent tells the listeners that the
-   * client abandoned it (`tellAbandoned`). One listener per connection, not per request.
+   * Fastify calls it once per request, first. A request whose response closes unsent (its
+   * client went away, or the server stopped waiting for it) is told then (`tellAbandoned`);
+   * one that reaches Fastify with its connection closed already (handed over by the REST
+   * fast lane) is told at once.
    */
   override incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
     super.incomingRequest(request, reply, metadata);
-    const socket = request.raw.socket as WatchedSocket | null;
-    if (socket === null) return;
-    if (socket[LATEST] === undefined) {
-      const listeners = this.#listeners;
-      socket.once('close', () => {
-        const latest = socket[LATEST];
-        if (latest !== undefined) tellAbandoned(listeners, latest.request, latest.reply);
-      });
-    }
-    socket[LATEST] = { request, reply };
+    const listeners = this.#listeners;
+    if (reply.raw.destroyed) tellAbandoned(listeners, request, reply);
+    else reply.raw.once('close', () => tellAbandoned(listeners, request, reply));
   }
 
   /** Fastify calls it once per finished reply of every instance built with this controller. */
@@ -162,12 +149,13 @@ export function useReplyLogController(http: FastifyInstance, controller: ReplyLo
   controllerOf.set(http, controller);
 }
 
-/** Tells `listeners` once that `request`'s client went away before `reply` was sent; not again if the reply still finishes. */
+/** Tells `listeners` once that `request`'s connection closed before `reply` was sent; not again if the reply still finishes. */
 function tellAbandoned(listeners: ReplyListeners, request: FastifyRequest, reply: FastifyReply): void {
   const abandonable = request as Abandonable;
-  if (listeners.size === 0 || abandonable[ABANDONED] === true || reply.raw.writableFinished) return;
+  // `sent`: ended, or hijacked (a WebSocket upgrade's connection outlives its request).
+  if (listeners.size === 0 || abandonable[ABANDONED] === true || reply.sent) return;
   abandonable[ABANDONED] = true;
-  listeners.told(request, { statusCode: CLIENT_CLOSED_REQUEST }, request.routeOptions.url, reply.elapsedTime);
+  listeners.told(request, { statusCode: closedRequestStatus(request.raw.socket) }, request.routeOptions.url, reply.elapsedTime);
 }
 
 /** Calls `listener` for every reply `http` sends; the first listener of an instance without a ReplyLogController adds its hook. */

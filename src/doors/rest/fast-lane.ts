@@ -39,6 +39,7 @@ import type { RequestIdGenerator } from '../../ops/request-ids.ts';
 import type { ReplyListeners, ToldRequest } from '../../ops/response-hook.ts';
 import { BodyRead, decodeJsonBody, verifySignedApp, type SignedBodies } from './auth.ts';
 import type { RateOutcome } from '../../core/rates.ts';
+import { closedRequestStatus } from '../http-errors.ts';
 import { markHandedBack } from './hand-back.ts';
 import { takeAppRate } from './rate-limit.ts';
 import { EVENTS_ROUTE, isPlainEventBody, startPlainPublish } from './routes/events.ts';
@@ -132,11 +133,13 @@ class EventsLane {
     rate?: RateOutcome | Promise<RateOutcome>,
   ): void {
     markHandedBack(request, rate === undefined ? { app, params, body, readError } : { app, params, body, readError, rate });
+    // From here Fastify tells the reply listeners of this request, however it ends.
+    (response as LaneResponse)[LANE] = undefined;
     this.fastify(request, response);
   }
 }
 
-/** Where a lane request waits for its reply to finish: on the response, so the listener is one shared function. */
+/** The lane request a response belongs to while the lane keeps it: on the response, so the close listener is one shared function. */
 const LANE = Symbol('roomcast.laneRequest');
 type LaneResponse = ServerResponse & { [LANE]?: LaneRequest };
 
@@ -146,6 +149,8 @@ class LaneRequest extends BodyRead implements ToldRequest {
   body: Buffer | null = null;
   /** This request's take from the app's rate window, once taken. */
   rate: RateOutcome | Promise<RateOutcome> | undefined = undefined;
+  /** True until the body was read (or failed to be): a connection closing meanwhile fails the read, which hands the request to Fastify. */
+  reading = true;
   #log: FastifyBaseLogger | null = null;
 
   constructor(
@@ -157,6 +162,9 @@ class LaneRequest extends BodyRead implements ToldRequest {
     readonly started: number,
   ) {
     super(params, lane.bodies.limit, raw.socket);
+    const laneResponse = response as LaneResponse;
+    laneResponse[LANE] = this;
+    laneResponse.on('close', onLaneResponseClose);
   }
 
   get method(): string {
@@ -174,6 +182,7 @@ class LaneRequest extends BodyRead implements ToldRequest {
   }
 
   finish(error: Error | null, body: Buffer | null): void {
+    this.reading = false;
     if (error !== null) {
       this.lane.handBack(this.raw, this.response, this.app, this.params!, null, error);
       return;
@@ -212,29 +221,41 @@ class LaneRequest extends BodyRead implements ToldRequest {
   /** The route's 200: the headers Fastify's reply sets, in its order, and the result as JSON. */
   reply(result: Record<string, unknown>): void {
     const response = this.response as LaneResponse;
+    // Told already: the connection closed during the publish.
+    if (response[LANE] !== this) return;
+    // Closed while the body was read, yet the read completed: told now, nothing written.
+    if (response.destroyed) return onLaneResponseClose.call(response);
     this.id = this.lane.host.requestId(this.raw);
     const text = JSON.stringify(result);
-    response[LANE] = this;
-    response.on('finish', onLaneReplyDone);
-    response.on('error', onLaneReplyDone);
     response.writeHead(200, { 'x-request-id': this.id, 'content-type': 'application/json; charset=utf-8', 'content-length': `${Buffer.byteLength(text)}` });
     response.end(text);
   }
 
   /** The publish failed: the route answers with its error (hand-back.ts). */
   failed(failure: unknown): void {
+    // Told already: the connection closed during the publish.
+    if ((this.response as LaneResponse)[LANE] !== this) return;
+    if (this.response.destroyed) return onLaneResponseClose.call(this.response as LaneResponse);
     const handed = { app: this.app, params: this.params!, body: this.body, readError: null, publishFailed: true, publishError: failure };
     markHandedBack(this.raw, this.rate === undefined ? handed : { ...handed, rate: this.rate });
+    (this.response as LaneResponse)[LANE] = undefined;
     this.lane.fastify(this.raw, this.response);
   }
 }
 
-/** The lane's reply went out (or failed): the reply listeners are told, as Fastify tells them. */
-function onLaneReplyDone(this: LaneResponse): void {
-  this.off('finish', onLaneReplyDone);
-  this.off('error', onLaneReplyDone);
+/**
+ * The response of a request the lane kept closed: its reply went out (the listeners are
+ * told its status, as Fastify tells them), or the connection closed during the publish
+ * (the client went away: `closedRequestStatus`; the publish stands, no reply is written).
+ * Nothing for a request handed to Fastify, which tells them itself, nor while the body is
+ * read: the read then fails and hands the request over.
+ */
+function onLaneResponseClose(this: LaneResponse): void {
+  this.off('close', onLaneResponseClose);
   const request = this[LANE];
-  if (request === undefined) return;
+  if (request === undefined || request.reading) return;
   this[LANE] = undefined;
-  request.lane.host.replies.told(request, this, EVENTS_ROUTE, performance.now() - request.started);
+  if (request.id === '') request.id = request.lane.host.requestId(request.raw);
+  const statusCode = this.writableFinished ? this.statusCode : closedRequestStatus(request.raw.socket);
+  request.lane.host.replies.told(request, { statusCode }, EVENTS_ROUTE, performance.now() - request.started);
 }

@@ -1,9 +1,11 @@
 /**
  * Starts a roomcast app on a free loopback port for a test, on memory or on a test Redis.
  */
+import { after, before } from 'node:test';
 import { buildApp, type RoomcastApp } from '../../src/app.ts';
 import { buildConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
+import { startRedis, type TestRedis } from './redis-server.ts';
 
 export const TEST_APP = { id: 'app-1', key: 'app-key', secret: 'app-secret' } as const;
 
@@ -43,4 +45,21 @@ export async function startApp(config: Config, nodeId?: string): Promise<Running
   const url = await app.listen();
   const port = Number(new URL(url).port);
   return { app, url, port, config, close: () => app.close() };
+}
+
+/**
+ * The test file's node on a redis-server of its own: both started in a `before` hook and
+ * stopped in an `after` hook. Read `redis` and `node` inside the tests (they are set then).
+ */
+export function nodeOnOwnRedis(overrides: Record<string, unknown> = {}): { readonly redis: TestRedis; readonly node: RunningApp } {
+  const started = {} as { redis: TestRedis; node: RunningApp };
+  before(async () => {
+    started.redis = await startRedis();
+    started.node = await startApp(testConfig(overrides, started.redis.url));
+  });
+  after(async () => {
+    await started.node?.close();
+    await started.redis?.stop();
+  });
+  return started;
 }

@@ -6,28 +6,17 @@
  * to 200 and publishing works again, with no restart.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { isRoomcastError } from '../../src/errors.ts';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { nodeOnOwnRedis } from '../helpers/app.ts';
 import { RecordingSubscriber } from '../helpers/subscriber.ts';
 
-let redis: TestRedis;
-let node: RunningApp;
-
-before(async () => {
-  redis = await startRedis();
-  node = await startApp(testConfig({}, redis.url));
-});
-after(async () => {
-  await node?.close();
-  await redis?.stop();
-});
+const own = nodeOnOwnRedis();
 
 /** GET with a hard deadline: a hanging endpoint fails the test instead of stalling it. */
 async function timedGet(path: string, withinMs: number): Promise<{ status: number; body: Record<string, unknown>; ms: number }> {
   const started = Date.now();
-  const response = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(withinMs) });
+  const response = await fetch(`${own.node.url}${path}`, { signal: AbortSignal.timeout(withinMs) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, ms: Date.now() - started };
 }
 
@@ -43,8 +32,8 @@ async function pollReady(expected: number, deadlineMs: number): Promise<{ status
 }
 
 function publishOne(data: string) {
-  const app = node.app.core.apps.requireEnabled('app-1');
-  return node.app.core.publish(app, [{ name: 'tick', channels: ['outage-news'], data, origin: 'internal' }]);
+  const app = own.node.app.core.apps.requireEnabled('app-1');
+  return own.node.app.core.publish(app, [{ name: 'tick', channels: ['outage-news'], data, origin: 'internal' }]);
 }
 
 test('/ready reports redis while Redis answers', async () => {
@@ -58,7 +47,7 @@ test('/ready reports redis while Redis answers', async () => {
 });
 
 test('Redis dies: /ready answers 503 promptly with the common error body, the process stays up, publish fails fast', async () => {
-  await redis.kill();
+  await own.redis.kill();
   const ready = await pollReady(503, 2000);
   assert.equal(ready.body.code, 'RC_ERR_BACKEND_UNAVAILABLE');
   assert.equal(ready.body.error, 'Service Unavailable');
@@ -86,17 +75,17 @@ test('Redis dies: /ready answers 503 promptly with the common error body, the pr
 });
 
 test('Redis comes back: /ready returns to 200 by itself and publishing reaches subscribers again', async () => {
-  await redis.restart();
+  await own.redis.restart();
   const ready = await pollReady(200, 10_000);
   assert.equal(ready.body.backend, 'redis');
   // The restarted Redis is empty (no persistence in tests): subscribe afresh, then check
   // that the bus subscription was renewed by receiving our own publish.
   const subscriber = new RecordingSubscriber();
-  await node.app.core.subscribe('app-1', 'outage-news', subscriber);
+  await own.node.app.core.subscribe('app-1', 'outage-news', subscriber);
   const [[published]] = await publishOne('after');
   assert.equal(published!.channel, 'outage-news');
   await subscriber.waitFor((s) => s.messages.length === 1, 5000, 'the publish after recovery');
   assert.equal(subscriber.messages[0]!.record.data, 'after');
   assert.equal(subscriber.messages[0]!.serial, published!.serial);
-  await node.app.core.unsubscribe('app-1', 'outage-news', subscriber);
+  await own.node.app.core.unsubscribe('app-1', 'outage-news', subscriber);
 });

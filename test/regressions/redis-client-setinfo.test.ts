@@ -6,24 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { after, before, test } from 'node:test';
-import { startApp, testConfig, type RunningApp } from '../helpers/app.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { test } from 'node:test';
+import { nodeOnOwnRedis } from '../helpers/app.ts';
 
-let redis: TestRedis;
-let node: RunningApp;
-
-before(async () => {
-  redis = await startRedis();
-  node = await startApp(testConfig({}, redis.url));
-});
-after(async () => {
-  await node?.close();
-  await redis?.stop();
-});
+const own = nodeOnOwnRedis();
 
 function redisCli(...args: string[]): string {
-  return execFileSync('redis-cli', ['-p', String(redis.port), ...args], { encoding: 'utf8', timeout: 5000 });
+  return execFileSync('redis-cli', ['-p', String(own.redis.port), ...args], { encoding: 'utf8', timeout: 5000 });
 }
 
 /** Error replies Redis sent, from its own `INFO errorstats` (every connection counted). */
@@ -35,7 +24,7 @@ function redisErrorReplies(): string {
 }
 
 async function metricErrors(): Promise<number> {
-  const text = await (await fetch(`${node.url}/metrics`)).text();
+  const text = await (await fetch(`${own.node.url}/metrics`)).text();
   let total = 0;
   for (const line of text.split('\n')) if (line.startsWith('roomcast_redis_command_errors_total{')) total += Number(line.split(' ').pop());
   return total;
@@ -60,6 +49,6 @@ test('Redis 7.0: no command error at connect, nor after every connection is cut 
   await settle(1500);
   assert.equal(redisErrorReplies(), '', 'Redis refused no command of the node after the reconnects');
   // Commands in flight when the connections were cut are connection errors, never replies.
-  const text = await (await fetch(`${node.url}/metrics`)).text();
+  const text = await (await fetch(`${own.node.url}/metrics`)).text();
   assert.doesNotMatch(text, /roomcast_redis_command_errors_total\{kind="reply"\} [1-9]/, 'no reply error counted after the reconnects');
 });

@@ -38,6 +38,10 @@ test('doors/ never import backends/', () => {
   assert.deepEqual(violations('doors/', /\/backends\/|^ioredis/), []);
 });
 
+test('doors/ import nothing from ops/ (ops sits above them), type-only imports included', () => {
+  assert.deepEqual(violations('doors/', /\/ops\//), []);
+});
+
 test('backends/ import no doors or protocol libraries', () => {
   assert.deepEqual(violations('backends/', /\/doors\/|^fastify|^ws$|^@fastify\//), []);
 });

@@ -35,8 +35,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
-import type { RequestIdGenerator } from '../../ops/request-ids.ts';
-import type { ReplyListeners, ToldRequest } from '../../ops/response-hook.ts';
 import { BodyRead, decodeJsonBody, verifySignedApp, type SignedBodies } from './auth.ts';
 import type { RateOutcome } from '../../core/rates.ts';
 import { closedRequestStatus } from '../http-errors.ts';
@@ -45,16 +43,33 @@ import { takeAppRate } from './rate-limit.ts';
 import { EVENTS_ROUTE, isPlainEventBody, startPlainPublish } from './routes/events.ts';
 import { onlySignatureParams } from './routes/strict-query.ts';
 
+/**
+ * What the lane tells of a finished request: the fields the app's reply listeners read
+ * (ops/response-hook.ts `ToldRequest`, which this matches structurally: doors import
+ * nothing from ops).
+ */
+export interface LaneToldRequest {
+  readonly id: string;
+  readonly method: string;
+  readonly url: string;
+  readonly log: FastifyBaseLogger;
+}
+
+/** Where the lane reports each request it answered (ops/response-hook.ts `ReplyListeners`). */
+export interface LaneReplyListeners {
+  told(request: LaneToldRequest, reply: { readonly statusCode: number }, route: string | undefined, elapsedMs: number): void;
+}
+
 /** What the lane needs of the server it runs in (app.ts gives it). */
 export interface FastLaneHost {
   /** The main port's HTTP(S) server; its one request listener (Fastify's) is put behind the lane. */
   readonly server: Server;
   /** The generator Fastify's `genReqId` uses. */
-  readonly requestId: RequestIdGenerator;
+  readonly requestId: (request: IncomingMessage) => string;
   /** True once the doors drain (the app-wide onRequest hook then refuses requests). */
   readonly draining: () => boolean;
   /** The listeners of every finished reply (access line, request metrics). */
-  readonly replies: ReplyListeners;
+  readonly replies: LaneReplyListeners;
   /** Fastify's logger (a request's logger is its child `{ reqId }`). */
   readonly log: FastifyBaseLogger;
 }
@@ -144,7 +159,7 @@ const LANE = Symbol('roomcast.laneRequest');
 type LaneResponse = ServerResponse & { [LANE]?: LaneRequest };
 
 /** One request in the lane: its body being read, then its publish, then its reply. */
-class LaneRequest extends BodyRead implements ToldRequest {
+class LaneRequest extends BodyRead implements LaneToldRequest {
   id = '';
   body: Buffer | null = null;
   /** This request's take from the app's rate window, once taken. */

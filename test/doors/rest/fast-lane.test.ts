@@ -33,7 +33,8 @@ before(async () => {
   tracingChannel('fastify.request.handler').subscribe(onHandlerStart);
   const config = testConfig({
     server: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
-    apps: [{ ...TEST_APP }, { ...LIMITED_APP, limits: { restRequestsPerWindow: 1, restWindowMs: 600_000 } }],
+    // A window longer than the run: the block leased below lasts, so no later request waits on the backend.
+    apps: [{ ...TEST_APP, limits: { restWindowMs: 600_000 } }, { ...LIMITED_APP, limits: { restRequestsPerWindow: 1, restWindowMs: 600_000 } }],
   });
   app = await buildApp(config, { logger: createLogger('info', { write: (line: string) => void lines.push(line) }) });
   base = new URL(await app.listen());

@@ -51,6 +51,7 @@ before(async () => {
   // Node C reaches the same Redis (same key prefix) through a proxy the test can cut.
   proxyC = await redisProxy(redis.port);
   nodeC = await startApp({ ...config, backend: { ...config.backend, redis: { ...config.backend.redis!, url: proxyC.url } } }, 'node-c');
+  for (const [name, node] of [['A', nodeA], ['B', nodeB], ['C', nodeC]] as const) recordPresenceSignals(name, node);
 });
 
 after(async () => {
@@ -81,11 +82,36 @@ async function withoutHeartbeatsOfB(released: Promise<void>, what: string, also:
     throw new Error('held by the test');
   };
   try {
-    await Promise.race([released, new Promise((_, reject) => setTimeout(() => reject(new Error(what)), HEARTBEAT.heartbeatTtlMs + SLACK_MS))]);
+    const timedOut = new Promise((_, reject) => setTimeout(() => void clusterState().then((state) => reject(new Error(`${what}: ${state}`))), HEARTBEAT.heartbeatTtlMs + SLACK_MS));
+    await Promise.race([released, timedOut]);
     await also();
   } finally {
     nodesB.heartbeat = heartbeatB;
   }
+}
+
+/** What a failure message tells of the cluster: each node's registration and counts, the registry's dead entries, the presence signals sent. */
+async function clusterState(): Promise<string> {
+  const nodes = { A: nodeA, B: nodeB, C: nodeC };
+  const each = Object.entries(nodes).map(([name, node]) => {
+    const { registrationId, counters } = node.app.core;
+    return `${name} ${registrationId} (heartbeats ${counters.heartbeats}, reaps ${counters.reaps})`;
+  });
+  const dead = await nodeA.app.core.backend.nodes.deadNodes().catch((error: Error) => [`<${error.message}>`]);
+  return `${each.join('; ')}; dead [${dead.join(', ')}]; presence signals: ${presenceSignals.slice(-12).join(' | ')}`;
+}
+
+/** Every presence signal a node sent (its kind, channel and user), for failure messages. */
+const presenceSignals: string[] = [];
+
+function recordPresenceSignals(name: string, node: RunningApp): void {
+  const bus = node.app.core.backend.bus;
+  const signal = bus.signal.bind(bus);
+  bus.signal = (body: string): Promise<void> => {
+    const sent = JSON.parse(body) as { type?: string; change?: { kind?: string; channel?: string; member?: { userId?: string } } };
+    if (sent.type === 'presence') presenceSignals.push(`${name} ${sent.change?.kind} ${sent.change?.channel} ${sent.change?.member?.userId}`);
+    return signal(body);
+  };
 }
 
 async function users(on: RunningApp): Promise<string[]> {

@@ -28,6 +28,7 @@ import { ReplyLogController, tellWhenSent, useReplyLogController } from './ops/r
 import { buildPlainHttpListener } from './ops/plain-http.ts';
 import { createRequestIdGenerator } from './ops/request-ids.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
+import { warmNextTick } from './ops/tick-warm-up.ts';
 import { readTlsOptions, TlsReloader } from './ops/tls.ts';
 import type { ReloadReport } from './doors/rest/routes/route-plugin.ts';
 import { statsRoutes } from './ops/stats.ts';
@@ -68,6 +69,8 @@ export interface RoomcastApp {
 }
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<RoomcastApp> {
+  // Before anything of the app calls it (ops/tick-warm-up.ts).
+  await warmNextTick();
   const logger = options.logger ?? createLogger(config.log.level);
   const nodeId = options.nodeId ?? config.node.id ?? `node-${randomBytes(4).toString('hex')}`;
   const requestId = createRequestIdGenerator();

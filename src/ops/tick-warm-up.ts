@@ -8,8 +8,8 @@
  * V8 optimises it during the app's start-up (Fastify's plugin loading calls it in bursts),
  * and the code it makes then takes a runtime call to build each tick object: measured on
  * this project's server, ≈ 830 ns per call against ≈ 130 ns once warmed here, a few µs
- * per request (docs/performance.md, "`process.nextTick` warmed before the app is built"). The warm-up costs ≈ 2 ms once
- * per process.
+ * per request (docs/performance.md, "`process.nextTick` warmed before the app is
+ * built"). The warm-up costs ≈ 2 ms once per process.
  *
  * Guarantee: runs at most once per process; callbacks queued meanwhile by others run as
  * usual (the warm-up only adds no-op ticks and yields to the event loop between batches).

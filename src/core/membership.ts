@@ -237,28 +237,34 @@ export class NodeMembership {
     }
   }
 
-  /** This node's registration is gone: register everything again under a fresh id (see the header). */
+  /**
+   * This node's registration is gone: register everything again under a fresh id (see the
+   * header). The fresh id is listed in the registry before anything is written under it:
+   * an id no registry lists is never reaped, so a node that died (or stayed cut off) right
+   * after writing under it would leave its members listed for ever. When that listing
+   * fails, nothing is switched and the next heartbeat tries again.
+   */
   private async registerAgain(): Promise<void> {
     const { backend, logger } = this.options;
     const previous = this.registration;
-    this.registration = newRegistrationId(this.nodeId);
+    const next = newRegistrationId(this.nodeId);
+    this.incomplete = true;
+    // No renewal beside this beat meanwhile: it would judge `previous`, which is gone already.
+    this.confirmed = null;
+    await backend.nodes.heartbeat(next, this.options.heartbeatTtlMs);
+    this.registration = next;
+    this.confirmed = next;
     // Same tick as the switch: the snapshot and the new id agree on who is served.
     const apply = this.options.reregister();
     logger.warn(
-      { previous, registration: this.registration },
+      { previous, registration: next },
       'this node was dropped from the cluster while running (reaped after a stall, or the store lost its data); registering its members again',
     );
     // What the old registration still holds (a reaper that has not finished, or none at
     // all when the store lost its data) is removed after the members joined again (by the
     // caller, this heartbeat or a later one), so only those who really left are announced.
     this.leftovers.add(previous);
-    this.incomplete = true;
-    try {
-      await backend.nodes.heartbeat(this.registration, this.options.heartbeatTtlMs);
-      this.confirmed = this.registration;
-    } finally {
-      await apply();
-    }
+    await apply();
     // Listed again as already expired, so any node reaps what it holds even if this
     // process dies before removing it itself.
     await backend.nodes.heartbeat(previous, 1);

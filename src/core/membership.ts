@@ -32,7 +32,8 @@
  * Re-registration: a node whose registration is gone while it still runs (it was frozen
  * past `node.heartbeatTtlMs` by SIGSTOP or a long pause, or partitioned, and was
  * reaped; or the store lost its data) learns it from its next heartbeat (the registry
- * reports the registration absent). It then takes a fresh registration id, and registers
+ * reports the registration absent). It then takes a fresh registration id, lists it in
+ * the registry (nothing is written under an id no reaper could find), and registers
  * again, under it, every presence member, subscription count, online user and bot
  * session it still serves, announcing `member_added` again (to every subscriber, its own
  * clients included, who may have been told they left). The fresh id, rather than the old

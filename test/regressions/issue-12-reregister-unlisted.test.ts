@@ -11,10 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startApp, testConfig, TEST_APP, type RunningApp } from '../helpers/app.ts';
+import { TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { pusherJsClient, subscribed, type PusherJs } from '../helpers/pusher-peers.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { signedCall } from '../helpers/signed-request.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/two-nodes.ts';
 import { waitUntil } from '../helpers/ws-client.ts';
 
 const CHANNEL = 'presence-reregister-unlisted';
@@ -22,23 +22,19 @@ const HEARTBEAT = { heartbeatIntervalMs: 100, heartbeatTtlMs: 1000 };
 /** Slack for a loaded 2-core machine, on top of the TTL. */
 const SLACK_MS = 5000;
 
-let redis: TestRedis;
+let cluster: TwoNodes;
 let nodeA: RunningApp;
 let nodeB: RunningApp;
 const clients: PusherJs[] = [];
 
 before(async () => {
-  redis = await startRedis();
-  const config = testConfig({ node: HEARTBEAT }, redis.url);
-  nodeA = await startApp(config, 'node-a');
-  nodeB = await startApp(config, 'node-b');
+  cluster = await startTwoNodes({ node: HEARTBEAT });
+  ({ nodeA, nodeB } = cluster);
 });
 
 after(async () => {
   for (const client of clients) client.disconnect();
-  await nodeA?.close();
-  await nodeB?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 async function listed(on: RunningApp): Promise<string[]> {

@@ -26,6 +26,7 @@ import { createLogger, installAccessLog, lazyRequestLogger, warnAboutSampleSecre
 import { installMetrics, installPushMetrics, installWebhookMetrics, listenMetrics } from './ops/metrics.ts';
 import { ReplyLogController, tellWhenSent, useReplyLogController } from './ops/response-hook.ts';
 import { buildPlainHttpListener } from './ops/plain-http.ts';
+import { lazyRouteValidators } from './ops/route-validators.ts';
 import { createRequestIdGenerator } from './ops/request-ids.ts';
 import { ConfigReloader, type ConfigSource } from './ops/reload.ts';
 import { warmNextTick } from './ops/tick-warm-up.ts';
@@ -107,6 +108,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Channel names may be 200 characters (Pusher), past Fastify's default of 100 per path parameter.
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     genReqId: requestId,
+    // Route schemas are compiled on a route's first request, once per process (ops/route-validators.ts).
+    schemaController: { compilersFactory: { buildValidator: lazyRouteValidators } },
     // Timeouts and connection caps: applyConnectionHygiene below (they must survive a
     // server created for TLS too, so they are set on the server, not passed here).
     // Off: Fastify would cut every connection, requests in flight too, right after the

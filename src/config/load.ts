@@ -10,13 +10,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { createError, createErrorWith } from '../errors.ts';
 import { applyConsoleEnv } from './console.ts';
 import { applyEnvOverrides, type EnvSources } from './env.ts';
 import { fieldAt, type ConfigField } from './fields.ts';
-import { configSchema } from './schema.ts';
 import type { Config } from './types.ts';
+import { validate } from './validate-config.generated.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/default.json';
 
@@ -42,11 +42,6 @@ export interface ConfigProblem {
 export type ConfigCheck =
   | { readonly ok: true; readonly config: Config; readonly hash: string }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
-
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-// Annotations read by fields.ts (documentation, env aliases); ajv ignores them.
-ajv.addVocabulary(['x-unit', 'x-env']);
-const validate = ajv.compile(configSchema);
 
 /** The file's path: `options.path`, else `ROOMCAST_CONFIG`, else `config/default.json`, made absolute. */
 export function configPathOf(options: LoadOptions = {}): string {

@@ -15,7 +15,7 @@
  * fails the request it was first needed for with a 500 (a server bug, found by the test
  * that compiles every route's schemas through `compilePendingValidators`).
  */
-import { AjvCompiler } from '@fastify/ajv-compiler';
+import { createRequire } from 'node:module';
 import type { FastifyServerOptions } from 'fastify';
 
 /** What Fastify passes a validator compiler: one part (body, params, …) of one route. */
@@ -32,8 +32,15 @@ type CompileRoutePart = (part: RouteSchemaPart) => Validator;
 type BuildValidator = (externalSchemas: unknown, options: unknown) => CompileRoutePart;
 type FastifyBuildValidator = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>;
 
-/** The process's validator pool: one ajv per distinct set of external schemas and options. */
-const sharedPool = AjvCompiler() as unknown as BuildValidator;
+/**
+ * The process's validator pool, one ajv per distinct set of external schemas and options;
+ * loaded with the first compilation (ajv and its formats are a fair part of a start-up).
+ */
+let sharedPool: BuildValidator | null = null;
+const poolOf = (): BuildValidator => {
+  sharedPool ??= (createRequire(import.meta.url)('@fastify/ajv-compiler') as typeof import('@fastify/ajv-compiler')).AjvCompiler() as unknown as BuildValidator;
+  return sharedPool;
+};
 
 /** Validators made but not compiled yet (compilePendingValidators). */
 const pending = new Set<() => Validator>();
@@ -45,7 +52,7 @@ const buildLazyValidators: BuildValidator = (externalSchemas, options) => {
     let compiled: Validator | null = null;
     const compile = (): Validator => {
       if (compiled === null) {
-        compileNow ??= sharedPool(externalSchemas, options);
+        compileNow ??= poolOf()(externalSchemas, options);
         compiled = compileNow(part);
         pending.delete(compile);
       }

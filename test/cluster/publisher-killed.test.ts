@@ -27,6 +27,7 @@ import { signedCall } from '../helpers/signed-request.ts';
 import { startFakeApns, waitFor, type FakeApns } from '../push/fake-providers.ts';
 import { apnsToken, pushAppOf, type PushApp } from '../push/setup.ts';
 import { startReceiver, type Receiver } from '../webhooks/receiver.ts';
+import { tsNodeArgs } from '../helpers/ts-node-args.ts';
 
 let redis: TestRedis;
 let receiver: Receiver;
@@ -72,7 +73,7 @@ after(async () => {
 
 /** A publishing node behind its own freezing proxy; resolves with its HTTP port once it listens. */
 async function startPublisher(proxy: FreezingProxy): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('../webhooks/node-process.ts', import.meta.url).pathname], {
+  const child = spawn(process.execPath, [...tsNodeArgs(), new URL('../webhooks/node-process.ts', import.meta.url).pathname], {
     env: { ...process.env, RC_NODE_CONFIG: JSON.stringify(rawConfig(proxy.url, false)), RC_NODE_ID: 'publisher' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

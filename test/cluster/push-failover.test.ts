@@ -15,6 +15,7 @@ import { startFakeApns, waitFor, type FakeApns } from '../push/fake-providers.ts
 import { apnsToken } from '../push/setup.ts';
 import { PUSH_QUEUE } from '../../src/push/service.ts';
 import { startPushNode, type PushNode } from './push-node.ts';
+import { tsNodeArgs } from '../helpers/ts-node-args.ts';
 
 let redis: TestRedis;
 let apns: FakeApns;
@@ -52,7 +53,7 @@ test('a job orphaned by a killed node is completed by the other node; each devic
   closers.push(() => observer.close());
   const workerCount = (): Promise<number> => observer.getWorkersCount();
 
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./push-node.ts', import.meta.url).pathname], {
+  const child = spawn(process.execPath, [...tsNodeArgs(), new URL('./push-node.ts', import.meta.url).pathname], {
     env: { ...process.env, PUSH_NODE_REDIS: redis.url, PUSH_NODE_PREFIX: keyPrefix, PUSH_NODE_APNS: apns.url },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

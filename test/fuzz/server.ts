@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { tsNodeArgs } from '../helpers/ts-node-args.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -74,7 +75,7 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--expose-gc', '--import', 'tsx', '--import', './test/fuzz/gc-on-signal.ts', 'src/main.ts'],
+    ['--expose-gc', ...tsNodeArgs(), '--import', './test/fuzz/gc-on-signal.ts', 'src/main.ts'],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, ROOMCAST_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', REDIS_URL: '' },

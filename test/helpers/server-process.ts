@@ -1,16 +1,18 @@
 /**
  * A roomcast server as a child process, the one place tests start one: from the sources
- * with a config file (`startNodeProcess`: `node --import tsx src/main.ts`, as an operator
- * runs a node), or any entry point (`startServerProcess`: compiled `node dist/main.js`,
- * `roomcast serve`). It parses the JSON log for the "roomcast listening" line to learn the
- * address; it is stopped (SIGTERM) or killed (SIGKILL) by its PID, and the caller waits for
- * `/ready` with `waitReady` / `readyAfter`.
+ * with a config file (`startNodeProcess`: `node src/main.ts` through tsx or the test run's
+ * loader, see ts-node-args.ts; as an operator runs a node), or any entry point
+ * (`startServerProcess`: compiled `node dist/main.js`, `roomcast serve`). It parses the
+ * JSON log for the "roomcast listening" line to learn the address; it is stopped (SIGTERM)
+ * or killed (SIGKILL) by its PID, and the caller waits for `/ready` with `waitReady` /
+ * `readyAfter`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tsNodeArgs } from './ts-node-args.ts';
 
 /** The checkout these helpers belong to: where `src/main.ts` is run from. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -140,7 +142,7 @@ export function startNodeProcess(configPath: string, options: NodeProcessOptions
   if (options.nodeId !== undefined) env.ROOMCAST_NODE_ID = options.nodeId;
   if (options.port !== undefined) Object.assign(env, { PORT: String(options.port), HOST: '127.0.0.1' });
   Object.assign(env, options.env);
-  return startServerProcess(['--import', 'tsx', 'src/main.ts'], {
+  return startServerProcess([...tsNodeArgs(env), 'src/main.ts'], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
     timeoutMs: options.timeoutMs ?? 60_000,

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { freePort, startRedis } from '../helpers/redis-server.ts';
+import { tsNodeArgs } from '../helpers/ts-node-args.ts';
 
 const PASSWORD = 'never-log-me-7f3a';
 
@@ -34,7 +35,7 @@ test('REDIS_URL npm start: starts while Redis is down, /ready turns to 200 redis
   const redis = await startRedis();
   await redis.kill(); // keep its port, start the server against a Redis that is down
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...tsNodeArgs(), 'src/main.ts'], {
     env: {
       ...process.env,
       PORT: String(port),

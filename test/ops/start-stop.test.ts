@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { freePort } from '../helpers/redis-server.ts';
+import { tsNodeArgs } from '../helpers/ts-node-args.ts';
 
 async function waitForUp(url: string, deadlineMs: number): Promise<Response> {
   const deadline = Date.now() + deadlineMs;
@@ -19,7 +20,7 @@ async function waitForUp(url: string, deadlineMs: number): Promise<Response> {
 
 test('the server starts on memory, answers /up and /ready, and exits 0 on SIGTERM', async () => {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...tsNodeArgs(), 'src/main.ts'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', REDIS_URL: '', ROOMCAST_CONFIG: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

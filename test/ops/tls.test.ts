@@ -20,6 +20,7 @@ import { MAX_WARMUP_MS } from '../../src/doors/loop-watch.ts';
 import { until } from '../helpers/bots.ts';
 import { signQuery } from '../../src/doors/rest/signature.ts';
 import { createTestPki, type TestPki } from '../helpers/tls.ts';
+import { tsNodeArgs } from '../helpers/ts-node-args.ts';
 
 const run = promisify(execFile);
 let pki: TestPki;
@@ -68,7 +69,7 @@ after(async () => {
 
 test('pusher-js (forceTLS), the pusher SDK (useTLS), faye and cometd over https:// and wss://', async () => {
   assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/ops/tls-clients.child.ts', url], {
+  const { stdout } = await run(process.execPath, [...tsNodeArgs(), 'test/ops/tls-clients.child.ts', url], {
     env: { ...process.env, NODE_EXTRA_CA_CERTS: pki.caPath },
     timeout: 120_000,
   });

@@ -16,6 +16,7 @@ import { startApp, TEST_APP, type RunningApp } from '../helpers/app.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { RawPusherClient } from '../helpers/ws-client.ts';
 import { startReceiver, type Receiver } from './receiver.ts';
+import { tsNodeArgs } from '../helpers/ts-node-args.ts';
 
 let redis: TestRedis;
 let receiver: Receiver;
@@ -50,7 +51,7 @@ after(async () => {
 });
 
 async function startChild(): Promise<number> {
-  child = spawn(process.execPath, ['--import', 'tsx', new URL('./node-process.ts', import.meta.url).pathname], {
+  child = spawn(process.execPath, [...tsNodeArgs(), new URL('./node-process.ts', import.meta.url).pathname], {
     env: { ...process.env, RC_NODE_CONFIG: JSON.stringify(rawConfig(true)), RC_NODE_ID: 'node-c' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

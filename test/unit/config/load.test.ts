@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { buildConfig, loadConfig } from '../../../src/config/load.ts';
 import { isRoomcastError } from '../../../src/errors.ts';
+import { tsNodeArgs } from '../../helpers/ts-node-args.ts';
 
 const app = { id: 'a', key: 'k', secret: 's' };
 
@@ -65,7 +66,7 @@ describe('config', () => {
       const dir = mkdtempSync(join(tmpdir(), 'rc-config-'));
       const path = join(dir, 'config.json');
       writeFileSync(path, JSON.stringify(raw));
-      const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      const result = spawnSync(process.execPath, [...tsNodeArgs(), 'src/main.ts'], {
         env: { ...process.env, ROOMCAST_CONFIG: path, PORT: '', REDIS_URL: '' },
         encoding: 'utf8',
         timeout: 30_000,

@@ -42,7 +42,10 @@ const poolOf = (): BuildValidator => {
   return sharedPool;
 };
 
-/** Validators made but not compiled yet (compilePendingValidators). */
+/**
+ * Validators made but not compiled yet (compilePendingValidators): at most one entry per
+ * route schema part of the apps built in this process, each gone once compiled.
+ */
 const pending = new Set<() => Validator>();
 
 const buildLazyValidators: BuildValidator = (externalSchemas, options) => {

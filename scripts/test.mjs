@@ -6,10 +6,11 @@
 // two thirds of the CPU time it takes through tsx. Child processes the tests start with
 // `tsNodeArgs()` (test/helpers/ts-node-args.ts) load the same way.
 //
-// The runner starts files in the order given, three at a time, so the files that take
-// longest start first (SLOWEST_FIRST); the rest follow by name. Started last, one of them
-// would run on alone at the end while the other slots stay idle. The type check runs
-// beside the tests instead of before them. The command fails when either fails.
+// The runner (scripts/run-test-files.mjs) starts files in the order given, three at a time,
+// so the files that take longest start first (SLOWEST_FIRST); the rest follow by name.
+// Started last, one of them would run on alone at the end while the other slots stay idle.
+// The type check runs beside the tests instead of before them. The command fails when
+// either fails.
 //
 // Usage: node scripts/test.mjs      (npm test)
 import { spawn } from 'node:child_process';
@@ -23,41 +24,41 @@ import { precompile } from './ts-loader/compile.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * The slowest test files, slowest first: each file alone, wall seconds on a 2-core machine.
- * Order only: a file missing here runs after these; a listed file that is gone is skipped.
+ * The slowest test files, slowest first: wall seconds of each in a full run on a 2-core
+ * machine (2026-12-04). Order only: a file missing here runs after these; a listed file
+ * that is gone is skipped.
  */
 const SLOWEST_FIRST = [
-  'test/console/browser.test.ts', // 40 s (builds the console when stale, then Chromium)
-  'test/chaos/chaos-short.test.ts', // 34 s
-  'test/webhooks/redis-cluster.test.ts', // 22 s
-  'test/regressions/issue-18-quotas.test.ts', // 21 s
-  'test/cluster/bayeux-round-robin.test.ts', // 21 s
+  'test/console/browser.test.ts', // 61 s
+  'test/chaos/chaos-short.test.ts', // 56 s
+  'test/cli/basics.test.ts', // 50 s
+  'test/cli/admin.test.ts', // 43 s
+  'test/ops/image-steps.test.ts', // 41 s
+  'test/regressions/redis-queue-logs.test.ts', // 37 s
+  'test/cli/live.test.ts', // 33 s
+  'test/cluster/bayeux-round-robin.test.ts', // 30 s
+  'test/regressions/stats-reregistration.test.ts', // 26 s
+  'test/regressions/issue-18-quotas.test.ts', // 26 s
+  'test/regressions/bot-cookie-secret-redis-wipe.test.ts', // 26 s
+  'test/contract/redis-cluster.test.ts', // 25 s
+  'test/cluster/publisher-killed.test.ts', // 23 s
+  'test/regressions/issue-12-node-faults.test.ts', // 22 s
+  'test/cluster/bayeux-home-killed.test.ts', // 22 s
+  'test/regressions/issue-18-backpressure-fanout.test.ts', // 21 s
+  'test/regressions/outage-publish-codes.test.ts', // 20 s
+  'test/regressions/issue-13-json-logs-shedding.test.ts', // 19 s
+  'test/regressions/issue-18-idle-connection-memory.test.ts', // 18 s
   'test/regressions/issue-13-http-hygiene.test.ts', // 18 s
-  'test/regressions/issue-12-node-faults.test.ts', // 17 s
+  'test/fuzz/fuzz.test.ts', // 18 s
+  'test/webhooks/redis-cluster.test.ts', // 17 s
   'test/webhooks/cluster.test.ts', // 16 s
-  'test/ops/image-steps.test.ts', // 15 s
-  'test/cluster/redis-cluster-failover.test.ts', // 14 s
-  'test/cli/basics.test.ts', // 13 s
-  'test/fuzz/fuzz.test.ts', // 13 s
-  'test/regressions/issue-12-bus-catchup.test.ts', // 12 s
-  'test/webhooks/failover.test.ts', // 12 s
-  'test/cli/live.test.ts', // 12 s
-  'test/contract/redis-cluster.test.ts', // 12 s
-  'test/cli/admin.test.ts', // 11 s
-  'test/regressions/issue-18-backpressure-fanout.test.ts', // 11 s
-  'test/cluster/bayeux-home-killed.test.ts', // 11 s
-  'test/cluster/redis-sentinel-failover.test.ts', // 10 s
-  'test/regressions/issue-12-one-config-n-nodes.test.ts', // 10 s
-  'test/regressions/issue-18-quota-reclaim.test.ts', // 10 s
-  'test/doors/bayeux/session-grace.test.ts', // 9 s
-  'test/regressions/issue-18-presence-limit.test.ts', // 8 s
-  'test/unit/backends/redis/reconnect.test.ts', // 8 s
-  'test/console/cluster.test.ts', // 8 s
-  'test/peers/pusher-js-subscription-count.test.ts', // 8 s
-  'test/regressions/issue-18-backpressure.test.ts', // 8 s
-  'test/cluster/redis-cluster-bus-catchup.test.ts', // 8 s
-  'test/doors/ws/protocol.test.ts', // 8 s
-  'test/cluster/push-failover.test.ts', // 7 s
+  'test/console/door.test.ts', // 16 s
+  'test/regressions/redis-client-setinfo.test.ts', // 15 s
+  'test/regressions/issue-18-presence-limit.test.ts', // 15 s
+  'test/regressions/issue-18-quota-reclaim.test.ts', // 14 s
+  'test/regressions/issue-18-backpressure.test.ts', // 14 s
+  'test/console/cluster.test.ts', // 14 s
+  'test/cluster/redis-cluster-failover.test.ts', // 13 s
 ];
 
 function allTestFiles(dir) {
@@ -97,7 +98,7 @@ try {
   await precompile(root, ['src', 'test', 'bench', 'scripts'], compiled);
   const env = { ...process.env, TS_PRECOMPILED_ROOT: root, TS_PRECOMPILED_DIR: compiled };
   const loader = join(root, 'scripts/ts-loader/register.mjs');
-  tests = await run(process.execPath, ['--import', loader, '--test', '--test-force-exit', '--test-concurrency=3', '--test-timeout=180000', ...ordered()], env);
+  tests = await run(process.execPath, ['--import', loader, join(root, 'scripts/run-test-files.mjs'), ...ordered()], env);
 } finally {
   rmSync(compiled, { recursive: true, force: true });
 }

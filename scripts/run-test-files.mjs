@@ -1,0 +1,16 @@
+// Runs the test files named on the command line, in that order, three at a time, with
+// node's test runner (its `run()`: `node --test` sorts the files it is given by name).
+// The runner starts each file in a child process with this process's node flags, so
+// scripts/test.mjs starts this one with its module loader. Reports as `node --test` does:
+// spec on a terminal, TAP otherwise. Exit code 1 when any test failed.
+//
+// Usage: node [--import <loader>] scripts/run-test-files.mjs <file>…    (scripts/test.mjs)
+import { run } from 'node:test';
+import { spec, tap } from 'node:test/reporters';
+
+const files = process.argv.slice(2);
+const stream = run({ files, concurrency: 3, timeout: 180_000, forceExit: true });
+stream.on('test:fail', () => {
+  process.exitCode = 1;
+});
+stream.compose(process.stdout.isTTY ? spec : tap).pipe(process.stdout);

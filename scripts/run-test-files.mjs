@@ -9,7 +9,15 @@ import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
 
 const files = process.argv.slice(2);
-const stream = run({ files, concurrency: 3, timeout: 180_000, forceExit: true });
+// Interrupted: the runner cancels what runs and stops the test files' processes.
+const interrupted = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    process.exitCode = 128 + (signal === 'SIGINT' ? 2 : 15);
+    interrupted.abort();
+  });
+}
+const stream = run({ files, concurrency: 3, timeout: 180_000, forceExit: true, signal: interrupted.signal });
 // A failing test marked todo (or skipped) does not fail the run, as with `node --test`.
 stream.on('test:fail', (test) => {
   if (test.todo === undefined && test.skip === undefined) process.exitCode = 1;

@@ -79,9 +79,14 @@ function ordered() {
   return [...first, ...rest.filter((file) => !first.includes(file))];
 }
 
+/** The children running now: told of a signal this process gets. */
+const children = new Set();
+
 function run(command, args, env = process.env) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: root, stdio: 'inherit', env });
+    children.add(child);
+    child.on('exit', () => children.delete(child));
     child.on('error', (error) => {
       process.stderr.write(`test: cannot run ${relative(root, command) || command}: ${error.message}\n`);
       resolve(1);
@@ -93,6 +98,15 @@ function run(command, args, env = process.env) {
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const typecheck = run(process.execPath, [tsc, '-p', 'tsconfig.json', '--noEmit']);
 const compiled = mkdtempSync(join(tmpdir(), 'roomcast-test-js-'));
+// Interrupted (Ctrl-C, a CI timeout): the children get the signal too (a terminal sends it to them
+// already; a signal to this process alone would leave them running), and the compiled files go.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const child of children) child.kill(signal);
+    rmSync(compiled, { recursive: true, force: true });
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
 let tests;
 try {
   await precompile(root, ['src', 'test', 'bench', 'scripts'], compiled);

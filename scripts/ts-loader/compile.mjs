@@ -4,7 +4,7 @@
 //
 // precompile(root, dirs, out) writes every .ts file under root/dirs to out/<same path>.js
 // before the run, so that no test process compiles anything.
-import { transform, transformSync } from 'esbuild';
+import { stop, transform, transformSync } from 'esbuild';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,5 +52,7 @@ export async function precompile(root, dirs, out) {
       await writeFile(target, code);
     }),
   );
+  // esbuild's service process is not needed after this (a later call starts it again).
+  await stop();
   return files.length;
 }

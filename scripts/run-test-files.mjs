@@ -5,6 +5,7 @@
 // spec on a terminal, TAP otherwise. Exit code 1 when any test failed (todo tests aside).
 //
 // Usage: node [--import <loader>] scripts/run-test-files.mjs <file>…    (scripts/test.mjs)
+import { constants } from 'node:os';
 import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
 
@@ -13,7 +14,7 @@ const files = process.argv.slice(2);
 const interrupted = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
-    process.exitCode = 128 + (signal === 'SIGINT' ? 2 : 15);
+    process.exitCode = 128 + constants.signals[signal];
     interrupted.abort();
   });
 }

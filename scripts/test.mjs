@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { precompile } from './ts-loader/compile.mjs';
@@ -104,7 +104,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
     for (const child of children) child.kill(signal);
     rmSync(compiled, { recursive: true, force: true });
-    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    process.exit(128 + constants.signals[signal]);
   });
 }
 let tests;

@@ -15,7 +15,7 @@ import { configSchema } from './schema.ts';
 export const GENERATED_VALIDATOR_PATH = 'src/config/validate-config.generated.js';
 
 /** The options the config is validated with: every problem, defaults filled in, strict schema. */
-export const CONFIG_AJV_OPTIONS = { allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true } as const;
+const CONFIG_AJV_OPTIONS = { allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true } as const;
 
 /** The generated module: an ES module whose `validate` export is ajv's validate function for the config schema. */
 export function renderConfigValidator(): string {

@@ -147,6 +147,7 @@ export const ERRORS = {
   RC_ERR_BAYEUX_CONNECT_SUPERSEDED: spec(409, 'connect_superseded', 'a newer /meta/connect from this client replaced this one'),
   RC_ERR_BAYEUX_PUBLISH_FAILED: spec(500, 'publish_failed', 'the message could not be published: %s', true),
   RC_ERR_BAYEUX_PUBLISH_BACKPRESSURE: spec(503, 'publish_backpressure', 'delivery is %s ms behind on the slowest node (the bound is %s ms); publish again after %s s', true),
+  RC_ERR_BAYEUX_CLIENT_MOVED: spec(503, 'client_moved', 'client %s is served by another node now (it took the client over while this node was lost to it); send the request again', true),
   RC_ERR_BAYEUX_RELAY_FAILED: spec(503, 'relay_failed', 'the node serving this client was lost while it ran this message, which may or may not have taken effect; send it again if it must', true),
 
   // --- bot API (issue 5): operator routes for spaces, rooms and bots

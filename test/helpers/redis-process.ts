@@ -79,3 +79,21 @@ export async function redisCli(args: readonly string[], timeoutMs = 30_000): Pro
   if (code !== 0) throw new Error(`redis-cli ${args.join(' ')} exited with ${code}: ${output}`);
   return output;
 }
+
+/**
+ * Closes, from the server's side (`CLIENT KILL ADDR`), every connection process `pid` has
+ * open to the Redis on `redisPort` (found with `ss`): that process's Redis connections
+ * drop, as a network cut or a server-side timeout would drop them, and no one else's.
+ * Returns how many were closed.
+ */
+export async function cutRedisConnectionsOf(pid: number, redisPort: number): Promise<number> {
+  const { execFileSync } = await import('node:child_process');
+  const lines = execFileSync('ss', ['-tnpH', 'state', 'established', `( dport = :${redisPort} )`], { encoding: 'utf8', timeout: 5000 }).split('\n');
+  const addresses = lines.filter((line) => line.includes(`pid=${pid},`)).map((line) => line.trim().split(/\s+/)[2]!);
+  let closed = 0;
+  for (const address of addresses) {
+    // The filter form of CLIENT KILL answers how many connections it closed.
+    closed += Number((await redisCli(['-p', String(redisPort), 'CLIENT', 'KILL', 'ADDR', address])).trim()) || 0;
+  }
+  return closed;
+}

@@ -45,6 +45,14 @@ export class MemoryKeyValue implements KeyValueStore {
     this.items.delete(key);
   }
 
+  async writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[]): Promise<boolean> {
+    const existing = this.live(key);
+    if (existing !== undefined && !owners.includes(ownerOf(existing.value, ownerField) as string)) return false;
+    if (value === null) this.items.delete(key);
+    else this.items.set(key, { value, expiresAt: this.now() + ttlMs });
+    return true;
+  }
+
   close(): void {
     clearInterval(this.sweeper);
   }
@@ -62,5 +70,17 @@ export class MemoryKeyValue implements KeyValueStore {
   private sweep(): void {
     const now = this.now();
     for (const [key, item] of this.items) if (item.expiresAt <= now) this.items.delete(key);
+  }
+}
+
+/** The string field `field` of a stored JSON object, or undefined (not JSON, not an object, not a string there). */
+function ownerOf(text: string, field: string): string | undefined {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    const owner = (value as Record<string, unknown>)[field];
+    return typeof owner === 'string' ? owner : undefined;
+  } catch {
+    return undefined;
   }
 }

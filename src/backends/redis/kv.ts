@@ -6,6 +6,7 @@
 import type { KeyValueStore } from '../ports.ts';
 import type { RedisContext } from './connection.ts';
 import { guard } from './faults.ts';
+import { runScript } from './scripts.ts';
 
 /** Redis rejects PX 0 and fractions: the shortest TTL is 1 ms. */
 function px(ttlMs: number): number {
@@ -40,6 +41,14 @@ export class RedisKeyValue implements KeyValueStore {
   delete(key: string): Promise<void> {
     return guard(this.context.commandTimeoutMs, async () => {
       await this.context.client.del(this.context.keys.kv(key));
+    });
+  }
+
+  /** One script (kv_write_if_owned.lua): the owner check and the write are one atomic step. */
+  writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[]): Promise<boolean> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      const args = [value === null ? 'del' : 'set', value ?? '', px(ttlMs), ownerField, ...owners];
+      return (await runScript(this.context.client, 'kvWriteIfOwned', [this.context.keys.kv(key)], args)) === 1;
     });
   }
 }

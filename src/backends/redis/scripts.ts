@@ -41,6 +41,7 @@ const SCRIPTS = {
   outboxFail: { file: 'outbox_fail.lua', keys: 1 },
   outboxFinish: { file: 'outbox_finish.lua', keys: 2 },
   outboxActive: { file: 'outbox_active.lua', keys: 1 },
+  kvWriteIfOwned: { file: 'kv_write_if_owned.lua', keys: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -8,6 +8,12 @@
  * it), when its subscriptions change (before the reply), and after each connect reply
  * (its cursor; not awaited). It is deleted when the client ends (disconnect, idle, its
  * login ended) and kept when its home shuts down, so another node can adopt the client.
+ *
+ * Ownership: every write and delete is made only while the record still names the writer
+ * as its home (`KeyValueStore.writeIfOwned`, one atomic step); an adopter's writes also
+ * accept the home it took the client from. So once an adopter wrote the record, the old
+ * home (frozen, cut off, unaware) can neither overwrite nor delete it: its write is refused,
+ * and it lets go of the client (registry.ts).
  */
 import type { Core } from '../../core/core.ts';
 import type { BayeuxClient } from './client.ts';
@@ -30,6 +36,9 @@ export interface ClientRecord {
 }
 
 const keyOf = (clientId: string): string => `bayeux:client:${clientId}`;
+const claimKeyOf = (clientId: string, home: string): string => `bayeux:adopt:${clientId}:${home}`;
+/** The record's field that names its home: what `writeIfOwned` compares. */
+const HOME_FIELD = 'home';
 
 export class ClientRecords {
   constructor(
@@ -49,7 +58,12 @@ export class ClientRecords {
     }
   }
 
-  save(client: BayeuxClient, home: string): Promise<void> {
+  /**
+   * Writes the record with `home` as its home, when the stored one (if any) names `home` or
+   * `previousHome` (the home an adopter took the client from). False when it names another
+   * home: the client was adopted away from `home`, nothing was written.
+   */
+  save(client: BayeuxClient, home: string, previousHome: string | null = null): Promise<boolean> {
     const record: ClientRecord = {
       id: client.id,
       session: client.session.id,
@@ -60,11 +74,13 @@ export class ClientRecords {
       batch: client.batch,
       cursor: Object.fromEntries(client.cursor),
     };
-    return this.core.backend.kv.set(keyOf(client.id), JSON.stringify(record), this.ttlMs);
+    const owners = previousHome === null ? [home] : [home, previousHome];
+    return this.core.backend.kv.writeIfOwned(keyOf(client.id), JSON.stringify(record), this.ttlMs, HOME_FIELD, owners);
   }
 
-  delete(clientId: string): Promise<void> {
-    return this.core.backend.kv.delete(keyOf(clientId));
+  /** Deletes the record if it still names `home` (a client adopted away keeps the adopter's); false when it names another home. */
+  delete(clientId: string, home: string): Promise<boolean> {
+    return this.core.backend.kv.writeIfOwned(keyOf(clientId), null, this.ttlMs, HOME_FIELD, [home]);
   }
 
   /**
@@ -72,6 +88,11 @@ export class ClientRecords {
    * one caller across nodes.
    */
   async claim(clientId: string, home: string, claimant: string): Promise<boolean> {
-    return (await this.core.backend.kv.setIfAbsent(`bayeux:adopt:${clientId}:${home}`, claimant, this.ttlMs)) === null;
+    return (await this.core.backend.kv.setIfAbsent(claimKeyOf(clientId, home), claimant, this.ttlMs)) === null;
+  }
+
+  /** True when another node claimed the client's adoption from `home` (within the record's TTL). */
+  async adoptedFrom(clientId: string, home: string): Promise<boolean> {
+    return (await this.core.backend.kv.get(claimKeyOf(clientId, home))) !== null;
   }
 }

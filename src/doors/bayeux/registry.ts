@@ -25,6 +25,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { botSessionsOf, type BotSession, type BotSessions } from '../../core/bot-sessions.ts';
 import type { Core } from '../../core/core.ts';
 import type { ChannelMessage, Member } from '../../core/types.ts';
+import { createError } from '../../errors.ts';
 import { channelOfBayeux } from './channel-map.ts';
 import { BayeuxClient } from './client.ts';
 import type { ClientRecord, ClientRecords } from './records.ts';
@@ -34,6 +35,9 @@ import { BotWire, STREAM_CHANNEL } from './stream.ts';
 
 /** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
 export const MAX_CLIENTS_PER_SESSION = 4;
+
+/** How many clients' adoption claims a reconcile pass reads at once. */
+const RECONCILE_BATCH = 100;
 
 /** What a wildcard subscriber is told after this node was off its bus (RecoveryFailed, code `untracked`). */
 const WILDCARD_GAP_REASON = 'this node was off its message bus: messages of channels matched only by this wildcard may have been missed and could not be caught up; reload them from the REST history';
@@ -57,6 +61,10 @@ export class ClientRegistry {
   private readonly unresumed: () => void;
   /** A sweep's check of idle clients' sessions is under way (one at a time). */
   private checking = false;
+  /** The reconcile pass under way, if any (see `reconcile`). */
+  private reconciling: Promise<void> | null = null;
+  /** A reconcile was asked for during a pass: another pass follows it. */
+  private reconcileAgain = false;
 
   constructor(
     private readonly core: Core,
@@ -78,11 +86,14 @@ export class ClientRegistry {
       botSession: (change) => {
         if (change.kind === 'bot_left') void this.endSession(change.session);
       },
+      // Dropped from the cluster while running (a stall past the heartbeat TTL): clients may have been adopted meanwhile.
+      reregistered: () => this.reconcile(),
     });
     // The node catches up the channels it subscribes to by name; a wildcard's cannot be
     // known, so each wildcard subscriber is told its gap.
     this.unresumed = core.onBusResumed(() => {
       for (const set of this.wildcards.values()) for (const client of set) client.wildcardGap(WILDCARD_GAP_REASON);
+      this.reconcile();
     });
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.floor(Math.min(idleMs, this.sessions.graceMs) / 2)));
     this.sweeper.unref();
@@ -127,6 +138,7 @@ export class ClientRegistry {
    */
   restore(record: ClientRecord, session: BotSession): BayeuxClient {
     const client = new BayeuxClient(record.id, session, this.replies, this.wire);
+    if (record.home !== this.home) client.adoptedFrom = record.home;
     client.ackEnabled = record.ack === true;
     client.broadcastToPublisher = record.broadcastToPublisher !== false;
     client.batch = typeof record.batch === 'number' ? record.batch : 0;
@@ -135,9 +147,21 @@ export class ClientRegistry {
     return this.add(client);
   }
 
-  /** Writes the client's record (home: this node). Rejects when the backend does. */
-  persist(client: BayeuxClient): Promise<void> {
-    return this.records.save(client, this.home);
+  /**
+   * Writes the client's record (home: this node). Rejects when the backend does. When the
+   * record names another home (it adopted the client while this node was lost to it, and
+   * this node missed its `adopted` signal), nothing is written, the client is let go of
+   * here as on that signal, and it rejects with `RC_ERR_BAYEUX_CLIENT_MOVED`.
+   */
+  async persist(client: BayeuxClient): Promise<void> {
+    const previousHome = client.adoptedFrom;
+    if (await this.records.save(client, this.home, previousHome)) {
+      if (client.adoptedFrom === previousHome) client.adoptedFrom = null;
+      return;
+    }
+    this.log.info({ client: client.id }, 'a bayeux client was adopted by another node while this one was lost to it: let go of here');
+    await this.release(client.id);
+    throw createError('RC_ERR_BAYEUX_CLIENT_MOVED', client.id);
   }
 
   private add(client: BayeuxClient): BayeuxClient {
@@ -239,7 +263,8 @@ export class ClientRegistry {
     client.subscriptions.clear();
     try {
       await this.syncSubscriptions(client);
-      if (!handover) await this.records.delete(client.id);
+      // A record that names another home (the client was adopted away) stays.
+      if (!handover) await this.records.delete(client.id, this.home);
     } catch (error) {
       this.log.warn({ err: error }, 'bayeux client clean-up failed');
     }
@@ -252,6 +277,52 @@ export class ClientRegistry {
   async release(clientId: string): Promise<void> {
     const client = this.clients.get(clientId);
     if (client !== undefined) await this.remove(client, false, true);
+  }
+
+  /**
+   * Lets go of every client served here whose adoption from this home another node claimed
+   * (records.ts `adoptedFrom`). Run when this node may have missed the adopter's `adopted`
+   * signal: its bus resumed after a loss, or it was dropped from the cluster (stalled past
+   * the heartbeat TTL) and registered again. One pass at a time; one asked for during a
+   * pass runs after it. A backend error ends the pass: the ownership check of every record
+   * write (`persist`) still catches a client adopted away, at its next write.
+   */
+  reconcile(): void {
+    if (this.reconciling !== null) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = this.reconcilePass().finally(() => {
+      this.reconciling = null;
+      if (this.reconcileAgain) {
+        this.reconcileAgain = false;
+        this.reconcile();
+      }
+    });
+  }
+
+  /** The reconcile pass under way (requests for this node's clients wait for it), or null. */
+  get settling(): Promise<void> | null {
+    return this.reconciling;
+  }
+
+  private async reconcilePass(): Promise<void> {
+    const clients = [...this.clients.values()];
+    for (let at = 0; at < clients.length; at += RECONCILE_BATCH) {
+      const batch = clients.slice(at, at + RECONCILE_BATCH);
+      let adopted: boolean[];
+      try {
+        adopted = await Promise.all(batch.map((client) => this.records.adoptedFrom(client.id, this.home)));
+      } catch (error) {
+        this.log.info({ err: error }, 'could not check whether bayeux clients were adopted by other nodes; their next record write will tell');
+        return;
+      }
+      for (let index = 0; index < batch.length; index++) {
+        if (!adopted[index]) continue;
+        this.log.info({ client: batch[index]!.id }, 'a bayeux client was adopted by another node while this one was lost to it: let go of here');
+        await this.release(batch[index]!.id);
+      }
+    }
   }
 
   /** Removes every client of a login session (expired, or its space stopped). */

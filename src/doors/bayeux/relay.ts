@@ -50,9 +50,15 @@
  *
  * An adopter tells the old home (`adopted`), so a home that was only frozen drops the client
  * when it runs again (keeping the adopter's record) rather than serving it beside the adopter.
+ * A home that missed that word (cut off from Redis meanwhile) finds out by itself: when its
+ * bus resumes or it registers again after a stall it checks its clients for adoption claims
+ * (registry.ts `reconcile`, which requests wait for), and a record names its home, which alone
+ * may write or delete it (records.ts), so a write by the old home is refused and it lets go.
  *
- * Guarantees: at most one home serves a client at a time while the bus works; a relayed
- * reply the bot never reads is lost unless the bot uses the ack extension (as on one node).
+ * Guarantees: the record names one home at a time, and only that home changes it; a node
+ * that lost a client to an adopter stops serving it when its bus is back, or at its first
+ * write of the record, whichever comes first. A relayed reply the bot never reads is lost
+ * unless the bot uses the ack extension (as on one node).
  */
 import { randomBytes } from 'node:crypto';
 import type { BotSession } from '../../core/bot-sessions.ts';
@@ -101,7 +107,7 @@ interface Outgoing {
 }
 
 export interface Relay {
-  /** Serves a request wherever its client lives: here, at its home, or here after adopting it. */
+  /** Serves a request wherever its client lives: here, at its home, or here after adopting it (after any reconcile pass of the registry). */
   serve(session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter): Promise<string | null>;
   /** Graceful stop: answers every relayed connect held now (see the module comment); synchronous. */
   answerHeldConnects(): void;
@@ -261,6 +267,8 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
     const clientId = clientIdOf(messages);
     const connect = heldConnectOf(messages);
     let served = messages;
+    // This node is checking whether its clients were adopted while it was lost: wait for it.
+    if (registry.settling !== null) await registry.settling;
     // Bounded: a lost adoption race re-reads the record once and follows the new home.
     for (let attempt = 0; attempt < 3 && clientId !== null && !registry.has(clientId); attempt++) {
       const record = await registry.records.load(clientId);

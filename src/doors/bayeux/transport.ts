@@ -145,7 +145,12 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
       if (client.ackEnabled) addExt(reply, { ack: client.batch });
       done(message, reply);
       // The cursor and a fresh TTL; not awaited (a failed write only costs a longer replay on adoption).
-      if (!client.closed) registry.persist(client).catch((error: unknown) => backendFailed(error, 'could not save a bayeux client record'));
+      // A client adopted away is let go of by `persist` (logged there); the bot's next request reaches the adopter.
+      if (!client.closed) {
+        registry.persist(client).catch((error: unknown) => {
+          if (!isRoomcastError(error) || error.code !== 'RC_ERR_BAYEUX_CLIENT_MOVED') backendFailed(error, 'could not save a bayeux client record');
+        });
+      }
     };
 
     for (const message of messages) {

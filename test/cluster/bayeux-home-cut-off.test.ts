@@ -1,0 +1,113 @@
+/**
+ * A Bayeux client's home is frozen (SIGSTOP) and its Redis connections are closed while it
+ * is stopped, so it misses everything the bus told it meanwhile: above all the `adopted`
+ * signal of the node that took its client over. Two roomcast processes from one config file
+ * on one redis-server, short heartbeats (interval 500 ms, TTL 2 s). When the old home runs
+ * again it must let go of the client within about one TTL (no second home serving it beside
+ * the adopter, no ghost presence member, no write over the adopter's record), and the bot
+ * goes on through either node. See src/doors/bayeux/relay.ts and registry.ts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { bayeux, handshake, login, until, type BayeuxReply } from '../helpers/bots.ts';
+import { clusterConfig, startClusterProcesses, type ClusterProcesses } from '../helpers/cluster-processes.ts';
+import { cutRedisConnectionsOf } from '../helpers/redis-process.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { signedCall } from '../helpers/signed-request.ts';
+
+const HEARTBEAT = { heartbeatIntervalMs: 500, heartbeatTtlMs: 2000 };
+/** Slack on top of the TTL for a loaded machine (2 cores shared by several test runs). */
+const SLACK_MS = 2500;
+const ROOM = 'presence-room-acme-lobby';
+
+let redis: TestRedis | undefined;
+let cluster: ClusterProcesses | undefined;
+
+before(async () => {
+  redis = await startRedis();
+  cluster = await startClusterProcesses(2, { ...clusterConfig(redis.url, { connectTimeoutMs: 8000, sessionGraceMs: 3000 }), node: HEARTBEAT });
+});
+
+after(async () => {
+  await cluster?.stop();
+  await redis?.stop();
+});
+
+async function bayeuxSessions(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('roomcast_bayeux_sessions{'));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+async function roomUsers(url: string): Promise<string[]> {
+  const result = await signedCall(url, 'GET', `/apps/app-1/channels/${ROOM}/users`);
+  assert.equal(result.status, 200, result.text);
+  return (JSON.parse(result.text) as { users: { id: string }[] }).users.map((user) => user.id);
+}
+
+function chats(replies: readonly BayeuxReply[]): string[] {
+  return replies.filter((reply) => reply.channel === '/service/stream').map((reply) => JSON.stringify(reply.data)).filter((text) => text.includes('chat-'));
+}
+
+test('a home frozen and cut off from Redis while its client is adopted lets go of it when it runs again: one home, no ghost member', async (t) => {
+  const [nodeA, nodeB] = cluster!.nodes;
+  const { cookie } = await login(nodeA!.url);
+  const clientId = await handshake(nodeB!.url, cookie);
+  const [subscribed] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
+  assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
+  const [first] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+  assert.equal(first!.successful, true, JSON.stringify(first));
+  assert.deepEqual(await roomUsers(nodeA!.url), ['helper-bot']);
+
+  process.kill(nodeB!.pid, 'SIGSTOP');
+  let resumedAt: number;
+  try {
+    const cut = await cutRedisConnectionsOf(nodeB!.pid, redis!.port);
+    t.diagnostic(`closed ${cut} Redis connections of the frozen home`);
+    assert.ok(cut > 0, 'the frozen home had Redis connections to close');
+    // A relays the connect to the frozen home, hears nothing, adopts the client and answers.
+    const [adopted] = await bayeux(nodeA!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    assert.equal(adopted!.successful, true, JSON.stringify(adopted));
+    assert.equal(await bayeuxSessions(nodeA!.url), 1);
+  } finally {
+    process.kill(nodeB!.pid, 'SIGCONT');
+    resumedAt = Date.now();
+  }
+
+  // The old home runs again, reconnects, and lets go of the client within about one TTL.
+  const bound = HEARTBEAT.heartbeatTtlMs + SLACK_MS;
+  // The bot keeps polling meanwhile (through A, its home now), so its login stays alive.
+  await until(async () => {
+    const [polled] = await bayeux(nodeA!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    assert.equal(polled!.successful, true, JSON.stringify(polled));
+    return (await bayeuxSessions(nodeB!.url)) === 0 ? true : undefined;
+  }, bound + 5000, 250);
+  const letGoMs = Date.now() - resumedAt;
+  t.diagnostic(`the old home let go of the client ${letGoMs} ms after it ran again`);
+  assert.ok(letGoMs <= bound, `let go ${letGoMs} ms after SIGCONT (bound ${bound} ms)`);
+
+  // One home: the bot polls through either node, and an event reaches it once.
+  for (const node of [nodeB!, nodeA!]) {
+    const [next] = await bayeux(node.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    assert.equal(next!.successful, true, `${node.url}: ${JSON.stringify(next)}`);
+  }
+  assert.equal(await bayeuxSessions(nodeB!.url), 0, 'the old home took the client back');
+  const sent = await signedCall(nodeB!.url, 'POST', '/apps/app-1/events', { body: { name: 'chat', channel: ROOM, data: 'chat-after-cut' } });
+  assert.equal(sent.status, 200, sent.text);
+  const received: string[] = [];
+  for (const node of [nodeB!, nodeA!, nodeB!]) {
+    received.push(...chats(await bayeux(node.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }])));
+  }
+  assert.equal(received.length, 1, `delivered once: ${JSON.stringify(received)}`);
+
+  // The bot leaves: no member is left behind on either node.
+  const [left] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
+  assert.equal(left!.successful, true, JSON.stringify(left));
+  for (const node of [nodeA!, nodeB!]) {
+    const users = await until(async () => {
+      const ids = await roomUsers(node.url);
+      return ids.length === 0 ? ids : undefined;
+    }, bound).catch(async () => roomUsers(node.url));
+    assert.deepEqual(users, [], `${node.url} still lists ${JSON.stringify(users)}`);
+  }
+});

@@ -356,14 +356,14 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
   /**
    * A write by an owner, in one atomic step on one key: stores `value` with `ttlMs` (deletes
-   * the key when `value` is null) only when the key is absent or holds a JSON object whose
-   * string field `ownerField` is one of `owners`. True when it wrote (or deleted, or there
-   * was nothing to delete); false, changing nothing, when the key holds anything else
-   * (another owner's value, or a value that is not such an object). So a value handed to a
-   * new owner (written with the old owner among `owners`) is never overwritten or deleted
-   * by the old one.
+   * the key when `value` is null) only when the key holds a JSON object whose string field
+   * `ownerField` is one of `owners`, or, with `createIfAbsent`, when the key is absent. True
+   * when it wrote (or deleted, or there was nothing to delete); false, changing nothing,
+   * otherwise (another owner's value, a value that is not such an object, or an absent key
+   * without `createIfAbsent`). Several writers handing the value from owner X to
+   * themselves (`owners` [X]) are one compare-and-set: exactly one succeeds.
    */
-  writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[]): Promise<boolean>;
+  writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[], createIfAbsent?: boolean): Promise<boolean>;
 }
 
 /** One stored element of a versioned message (a version or an annotation) and where the log put it. */

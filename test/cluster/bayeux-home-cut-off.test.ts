@@ -111,3 +111,40 @@ test('a home frozen and cut off from Redis while its client is adopted lets go o
     assert.deepEqual(users, [], `${node.url} still lists ${JSON.stringify(users)}`);
   }
 });
+
+test('a request that reaches the old home first after its freeze is served by the adopter: one delivery, no second home', async (t) => {
+  const [nodeA, nodeB] = cluster!.nodes;
+  const { cookie } = await login(nodeA!.url);
+  const clientId = await handshake(nodeB!.url, cookie);
+  const [subscribed] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
+  assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
+  const [first] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+  assert.equal(first!.successful, true, JSON.stringify(first));
+
+  // Frozen with its Redis connections open: what the bus tells it meanwhile waits in its sockets.
+  process.kill(nodeB!.pid, 'SIGSTOP');
+  let sent: Awaited<ReturnType<typeof signedCall>>;
+  let next: Promise<BayeuxReply[]>;
+  try {
+    const [adopted] = await bayeux(nodeA!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    assert.equal(adopted!.successful, true, JSON.stringify(adopted));
+    sent = await signedCall(nodeA!.url, 'POST', '/apps/app-1/events', { body: { name: 'chat', channel: ROOM, data: 'chat-while-frozen' } });
+    assert.equal(sent.status, 200, sent.text);
+    // Sent while B is still stopped: B reads it together with the bus traffic it missed.
+    next = bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  } finally {
+    process.kill(nodeB!.pid, 'SIGCONT');
+  }
+  const received = chats(await next);
+  t.diagnostic(`the first connect after SIGCONT, on the old home: ${JSON.stringify(received)}`);
+  await until(async () => ((await bayeuxSessions(nodeB!.url)) === 0 ? true : undefined), HEARTBEAT.heartbeatTtlMs + SLACK_MS);
+  for (const node of [nodeA!, nodeB!]) {
+    received.push(...chats(await bayeux(node.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }])));
+  }
+  assert.deepEqual(received.length, 1, `delivered once: ${JSON.stringify(received)}`);
+  assert.equal(await bayeuxSessions(nodeA!.url), 1);
+  assert.equal(await bayeuxSessions(nodeB!.url), 0);
+  const [left] = await bayeux(nodeA!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
+  assert.equal(left!.successful, true, JSON.stringify(left));
+});

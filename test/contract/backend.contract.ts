@@ -402,39 +402,42 @@ export function describeBackendContract(label: string, factory: BackendFactory, 
     test('kv: writeIfOwned writes and deletes only for an owner named in the stored value', async () => {
       const key = name('owned');
       const of = (home: string, n: number): string => JSON.stringify({ id: 'c', home, n });
-      // Absent: any owner writes.
-      assert.equal(await backend.kv.writeIfOwned(key, of('b', 1), 5000, 'home', ['b']), true);
+      // Absent: created only when asked.
+      assert.equal(await backend.kv.writeIfOwned(key, of('b', 0), 5000, 'home', ['b']), false);
+      assert.equal(await backend.kv.get(key), null);
+      assert.equal(await backend.kv.writeIfOwned(key, of('b', 1), 5000, 'home', ['b'], true), true);
       assert.equal(await backend.kv.get(key), of('b', 1));
       assert.equal(await backend.kv.writeIfOwned(key, of('b', 2), 5000, 'home', ['b']), true);
-      // Handed over: the new owner writes with the old one among the owners; the old one is refused after.
-      assert.equal(await backend.kv.writeIfOwned(key, of('a', 3), 5000, 'home', ['a', 'b']), true);
+      // Present: created-if-absent changes nothing about the owner check.
+      assert.equal(await backend.kv.writeIfOwned(key, of('z', 2), 5000, 'home', ['z'], true), false);
+      // Handed over by compare-and-set: of two takers from b, exactly one succeeds; b is refused after.
+      const [first, second] = await Promise.all([
+        backend.kv.writeIfOwned(key, of('a', 3), 5000, 'home', ['b']),
+        backend.kv.writeIfOwned(key, of('c', 3), 5000, 'home', ['b']),
+      ]);
+      assert.deepEqual([first, second], [true, false]);
       assert.equal(await backend.kv.writeIfOwned(key, of('b', 4), 5000, 'home', ['b']), false);
       assert.equal(await backend.kv.writeIfOwned(key, null, 5000, 'home', ['b']), false);
       assert.equal(await backend.kv.get(key), of('a', 3));
-      // Concurrent takeovers from the same owner: the first wins, the second finds the winner's value.
-      const [first, second] = await Promise.all([
-        backend.kv.writeIfOwned(key, of('c', 5), 5000, 'home', ['c', 'a']),
-        backend.kv.writeIfOwned(key, of('d', 6), 5000, 'home', ['d', 'a']),
-      ]);
-      assert.deepEqual([first, second], [true, false]);
       // The TTL is the write's.
-      assert.equal(await backend.kv.writeIfOwned(key, of('c', 7), 1000, 'home', ['c']), true);
+      assert.equal(await backend.kv.writeIfOwned(key, of('a', 5), 1000, 'home', ['a']), true);
       assert.equal(await backend.kv.touch(key, 5000), true);
       // The owner deletes; deleting what is gone is a success.
-      assert.equal(await backend.kv.writeIfOwned(key, null, 5000, 'home', ['c']), true);
+      assert.equal(await backend.kv.writeIfOwned(key, null, 5000, 'home', ['a']), true);
       assert.equal(await backend.kv.get(key), null);
-      assert.equal(await backend.kv.writeIfOwned(key, null, 5000, 'home', ['c']), true);
+      assert.equal(await backend.kv.writeIfOwned(key, null, 5000, 'home', ['a']), true);
       // A value that is not an object with a string owner field is nobody's.
       for (const foreign of ['plain text', '[1]', JSON.stringify({ home: 7 }), 'null']) {
         await backend.kv.set(key, foreign, 5000);
-        assert.equal(await backend.kv.writeIfOwned(key, of('c', 8), 5000, 'home', ['c']), false, foreign);
+        assert.equal(await backend.kv.writeIfOwned(key, of('c', 8), 5000, 'home', ['c'], true), false, foreign);
         assert.equal(await backend.kv.get(key), foreign);
       }
       await backend.kv.delete(key);
       // An expired value is absent.
-      await backend.kv.writeIfOwned(key, of('x', 9), 50, 'home', ['x']);
+      await backend.kv.writeIfOwned(key, of('x', 9), 50, 'home', ['x'], true);
       await new Promise((r) => setTimeout(r, 120));
-      assert.equal(await backend.kv.writeIfOwned(key, of('y', 10), 5000, 'home', ['y']), true);
+      assert.equal(await backend.kv.writeIfOwned(key, of('x', 10), 5000, 'home', ['x']), false);
+      assert.equal(await backend.kv.writeIfOwned(key, of('y', 10), 5000, 'home', ['y'], true), true);
       await backend.kv.delete(key);
     });
 

@@ -45,9 +45,14 @@ export class MemoryKeyValue implements KeyValueStore {
     this.items.delete(key);
   }
 
-  async writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[]): Promise<boolean> {
+  async writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[], createIfAbsent = false): Promise<boolean> {
     const existing = this.live(key);
-    if (existing !== undefined && !owners.includes(ownerOf(existing.value, ownerField) as string)) return false;
+    if (existing === undefined) {
+      if (value !== null && !createIfAbsent) return false;
+    } else {
+      const owner = ownerOf(existing.value, ownerField);
+      if (owner === undefined || !owners.includes(owner)) return false;
+    }
     if (value === null) this.items.delete(key);
     else this.items.set(key, { value, expiresAt: this.now() + ttlMs });
     return true;

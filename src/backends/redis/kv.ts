@@ -45,9 +45,9 @@ export class RedisKeyValue implements KeyValueStore {
   }
 
   /** One script (kv_write_if_owned.lua): the owner check and the write are one atomic step. */
-  writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[]): Promise<boolean> {
+  writeIfOwned(key: string, value: string | null, ttlMs: number, ownerField: string, owners: readonly string[], createIfAbsent = false): Promise<boolean> {
     return guard(this.context.commandTimeoutMs, async () => {
-      const args = [value === null ? 'del' : 'set', value ?? '', px(ttlMs), ownerField, ...owners];
+      const args = [value === null ? 'del' : 'set', value ?? '', px(ttlMs), createIfAbsent ? 1 : 0, ownerField, ...owners];
       return (await runScript(this.context.client, 'kvWriteIfOwned', [this.context.keys.kv(key)], args)) === 1;
     });
   }

@@ -101,11 +101,8 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    * the ack extension). Owned by the client's home node; copied to the client record.
    */
   readonly cursor = new Map<string, string>();
-  /**
-   * The home this node took the client from (adoption), until this node's first write of
-   * its record: that write may replace the old home's record (records.ts). Null otherwise.
-   */
-  adoptedFrom: string | null = null;
+  /** Its record names this node: written at handshake, or taken over by adoption (records.ts). */
+  recorded = false;
   private unacked: { readonly id: number; readonly items: Queued[] }[] = [];
   private queue: Queued[] = [];
   private pending: PendingConnect | null = null;

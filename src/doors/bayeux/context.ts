@@ -58,6 +58,15 @@ export function failWith(message: BayeuxMessage, code: ErrorCode, args: readonly
   return failure(message, createError(code, ...args), args, fields);
 }
 
+/**
+ * The reply of a message this node did not run because another node serves its client now
+ * (it adopted the client while this node was lost to it): `503::client_moved`, advice
+ * `retry`: sent again, the message reaches that node.
+ */
+export function clientMoved(message: BayeuxMessage, door: DoorContext, clientId: string): Reply {
+  return failure(message, createError('RC_ERR_BAYEUX_CLIENT_MOVED', clientId), [], { clientId, advice: adviceOf(door.config) });
+}
+
 /** The unknown-client reply: `402::session_unknown` with advice to handshake again. */
 export function unknownClient(message: BayeuxMessage, door: DoorContext, fields: Reply = {}): Reply {
   // Only a string id is echoed: `String()` of a client-sent object may throw (`{"toString": 1}`).

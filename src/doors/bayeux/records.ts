@@ -9,11 +9,14 @@
  * (its cursor; not awaited). It is deleted when the client ends (disconnect, idle, its
  * login ended) and kept when its home shuts down, so another node can adopt the client.
  *
- * Ownership: every write and delete is made only while the record still names the writer
- * as its home (`KeyValueStore.writeIfOwned`, one atomic step); an adopter's writes also
- * accept the home it took the client from. So once an adopter wrote the record, the old
- * home (frozen, cut off, unaware) can neither overwrite nor delete it: its write is refused,
- * and it lets go of the client (registry.ts).
+ * Ownership: the record names one home, and only that home writes or deletes it, each
+ * write one atomic compare-and-set on the record (`KeyValueStore.writeIfOwned`). Only the
+ * handshake creates a record; every later write needs the home's record in place. An
+ * adopter takes the client over with the same compare-and-set (`takeOver`: the record as
+ * loaded, naming the old home, rewritten to name the adopter), so of several nodes adopting
+ * from one home exactly one wins, with no separate claim. From then on the old home (frozen,
+ * cut off, unaware) can neither overwrite nor delete the record, nor bring back one the
+ * adopter deleted: its write is refused, and it lets go of the client (registry.ts).
  */
 import type { Core } from '../../core/core.ts';
 import type { BayeuxClient } from './client.ts';
@@ -36,7 +39,6 @@ export interface ClientRecord {
 }
 
 const keyOf = (clientId: string): string => `bayeux:client:${clientId}`;
-const claimKeyOf = (clientId: string, home: string): string => `bayeux:adopt:${clientId}:${home}`;
 /** The record's field that names its home: what `writeIfOwned` compares. */
 const HOME_FIELD = 'home';
 
@@ -59,11 +61,12 @@ export class ClientRecords {
   }
 
   /**
-   * Writes the record with `home` as its home, when the stored one (if any) names `home` or
-   * `previousHome` (the home an adopter took the client from). False when it names another
-   * home: the client was adopted away from `home`, nothing was written.
+   * Writes the record naming `home`, when the stored one names `home` (or, with `create`, a
+   * handshake's, when there is none). False, writing nothing, otherwise: the client was
+   * adopted away from `home`, or its record is gone (ended elsewhere, expired, or lost with
+   * the store's data).
    */
-  save(client: BayeuxClient, home: string, previousHome: string | null = null): Promise<boolean> {
+  save(client: BayeuxClient, home: string, create = false): Promise<boolean> {
     const record: ClientRecord = {
       id: client.id,
       session: client.session.id,
@@ -74,25 +77,19 @@ export class ClientRecords {
       batch: client.batch,
       cursor: Object.fromEntries(client.cursor),
     };
-    const owners = previousHome === null ? [home] : [home, previousHome];
-    return this.core.backend.kv.writeIfOwned(keyOf(client.id), JSON.stringify(record), this.ttlMs, HOME_FIELD, owners);
-  }
-
-  /** Deletes the record if it still names `home` (a client adopted away keeps the adopter's); false when it names another home. */
-  delete(clientId: string, home: string): Promise<boolean> {
-    return this.core.backend.kv.writeIfOwned(keyOf(clientId), null, this.ttlMs, HOME_FIELD, [home]);
+    return this.core.backend.kv.writeIfOwned(keyOf(client.id), JSON.stringify(record), this.ttlMs, HOME_FIELD, [home], create);
   }
 
   /**
-   * Claims the adoption of a client whose home `home` stopped answering: true for exactly
-   * one caller across nodes.
+   * Makes `claimant` the home of the client `record` describes, if the stored record still
+   * names `record.home`: true for exactly one caller across nodes.
    */
-  async claim(clientId: string, home: string, claimant: string): Promise<boolean> {
-    return (await this.core.backend.kv.setIfAbsent(claimKeyOf(clientId, home), claimant, this.ttlMs)) === null;
+  takeOver(record: ClientRecord, claimant: string): Promise<boolean> {
+    return this.core.backend.kv.writeIfOwned(keyOf(record.id), JSON.stringify({ ...record, home: claimant }), this.ttlMs, HOME_FIELD, [record.home]);
   }
 
-  /** True when another node claimed the client's adoption from `home` (within the record's TTL). */
-  async adoptedFrom(clientId: string, home: string): Promise<boolean> {
-    return (await this.core.backend.kv.get(claimKeyOf(clientId, home))) !== null;
+  /** Deletes the record if it names `home` (or is gone); false when it names another home (the client was adopted away). */
+  delete(clientId: string, home: string): Promise<boolean> {
+    return this.core.backend.kv.writeIfOwned(keyOf(clientId), null, this.ttlMs, HOME_FIELD, [home]);
   }
 }

@@ -36,8 +36,15 @@ import { BotWire, STREAM_CHANNEL } from './stream.ts';
 /** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
 export const MAX_CLIENTS_PER_SESSION = 4;
 
-/** How many clients' adoption claims a reconcile pass reads at once. */
+/** How many clients' records a reconcile pass reads at once. */
 const RECONCILE_BATCH = 100;
+/** How often the stall watch looks at the clock, in milliseconds. */
+const STALL_CHECK_MS = 250;
+/**
+ * A stall this long (past the watch's own period) may have cost this node clients: half
+ * the time a relayed request waits for its home to accept (relay.ts ACCEPT_TIMEOUT_MS).
+ */
+const STALL_MS = 1000;
 
 /** What a wildcard subscriber is told after this node was off its bus (RecoveryFailed, code `untracked`). */
 const WILDCARD_GAP_REASON = 'this node was off its message bus: messages of channels matched only by this wildcard may have been missed and could not be caught up; reload them from the REST history';
@@ -52,6 +59,9 @@ export class ClientRegistry {
   private readonly untap: () => void;
   private readonly untapMutations: () => void;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly stallWatch: NodeJS.Timeout;
+  /** When the stall watch (or a request) last looked at the clock (`performance.now()`). */
+  private lastLook = performance.now();
   /** Held connects made ready by a message are answered in fair rounds (reply-scheduler.ts). */
   private readonly replies = new ReplyScheduler();
   /** The door's encoders and display names, shared by its clients. */
@@ -97,6 +107,8 @@ export class ClientRegistry {
     });
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.floor(Math.min(idleMs, this.sessions.graceMs) / 2)));
     this.sweeper.unref();
+    this.stallWatch = setInterval(() => this.noticeStall(), STALL_CHECK_MS);
+    this.stallWatch.unref();
   }
 
   get size(): number {
@@ -138,7 +150,7 @@ export class ClientRegistry {
    */
   restore(record: ClientRecord, session: BotSession): BayeuxClient {
     const client = new BayeuxClient(record.id, session, this.replies, this.wire);
-    if (record.home !== this.home) client.adoptedFrom = record.home;
+    client.recorded = true;
     client.ackEnabled = record.ack === true;
     client.broadcastToPublisher = record.broadcastToPublisher !== false;
     client.batch = typeof record.batch === 'number' ? record.batch : 0;
@@ -148,19 +160,19 @@ export class ClientRegistry {
   }
 
   /**
-   * Writes the client's record (home: this node). Rejects when the backend does. When the
-   * record names another home (it adopted the client while this node was lost to it, and
-   * this node missed its `adopted` signal), nothing is written, the client is let go of
-   * here as on that signal, and it rejects with `RC_ERR_BAYEUX_CLIENT_MOVED`.
+   * Writes the client's record (home: this node; `create`: a handshake's new record).
+   * Rejects when the backend does. When the record names another home (it adopted the
+   * client while this node was lost to it, and this node missed its `adopted` signal) or
+   * is gone (the client ended elsewhere), nothing is written, the client is let go of here
+   * as on that signal, and it rejects with `RC_ERR_BAYEUX_CLIENT_MOVED`.
    */
-  async persist(client: BayeuxClient): Promise<void> {
-    const previousHome = client.adoptedFrom;
-    if (await this.records.save(client, this.home, previousHome)) {
-      if (client.adoptedFrom === previousHome) client.adoptedFrom = null;
+  async persist(client: BayeuxClient, create = false): Promise<void> {
+    if (await this.records.save(client, this.home, create)) {
+      client.recorded = true;
       return;
     }
-    this.log.info({ client: client.id }, 'a bayeux client was adopted by another node while this one was lost to it: let go of here');
-    await this.release(client.id);
+    this.log.info({ client: client.id }, 'a bayeux client is served by another node now (adopted while this one was lost to it): let go of here');
+    await this.remove(client, false, true);
     throw createError('RC_ERR_BAYEUX_CLIENT_MOVED', client.id);
   }
 
@@ -251,10 +263,11 @@ export class ClientRegistry {
 
   /**
    * Removes a client: answers its held connect and drops its core subscriptions, and its
-   * record unless `handover` (shutdown: another node adopts it). Never throws.
+   * record unless `handover` (shutdown: another node adopts it). Never throws. False when
+   * its record names another home (the client was adopted away and lives on there).
    */
-  async remove(client: BayeuxClient, byDisconnect = false, handover = false): Promise<void> {
-    if (this.clients.get(client.id) !== client) return;
+  async remove(client: BayeuxClient, byDisconnect = false, handover = false): Promise<boolean> {
+    if (this.clients.get(client.id) !== client) return true;
     this.clients.delete(client.id);
     const set = this.bySession.get(client.session.id);
     set?.delete(client);
@@ -264,10 +277,11 @@ export class ClientRegistry {
     try {
       await this.syncSubscriptions(client);
       // A record that names another home (the client was adopted away) stays.
-      if (!handover) await this.records.delete(client.id, this.home);
+      if (!handover) return await this.records.delete(client.id, this.home);
     } catch (error) {
       this.log.warn({ err: error }, 'bayeux client clean-up failed');
     }
+    return true;
   }
 
   /**
@@ -280,12 +294,13 @@ export class ClientRegistry {
   }
 
   /**
-   * Lets go of every client served here whose adoption from this home another node claimed
-   * (records.ts `adoptedFrom`). Run when this node may have missed the adopter's `adopted`
-   * signal: its bus resumed after a loss, or it was dropped from the cluster (stalled past
-   * the heartbeat TTL) and registered again. One pass at a time; one asked for during a
-   * pass runs after it. A backend error ends the pass: the ownership check of every record
-   * write (`persist`) still catches a client adopted away, at its next write.
+   * Lets go of every client served here whose record no longer names this node (adopted
+   * away, or ended elsewhere). Run when this node may have missed the adopter's `adopted`
+   * signal: its event loop stood still long enough for a relayed request to give up on it
+   * (a freeze, see `noticeStall`), its bus resumed after a loss, or it was dropped from the
+   * cluster and registered again. Requests for its clients wait for the pass (`settling`).
+   * One pass at a time; one asked for during a pass runs after it. A backend error ends the
+   * pass: every record write (`persist`) still finds a client adopted away.
    */
   reconcile(): void {
     if (this.reconciling !== null) {
@@ -307,22 +322,37 @@ export class ClientRegistry {
   }
 
   private async reconcilePass(): Promise<void> {
-    const clients = [...this.clients.values()];
+    // A client whose handshake has not written its record yet is left alone.
+    const clients = [...this.clients.values()].filter((client) => client.recorded);
     for (let at = 0; at < clients.length; at += RECONCILE_BATCH) {
       const batch = clients.slice(at, at + RECONCILE_BATCH);
-      let adopted: boolean[];
+      let records: (ClientRecord | null)[];
       try {
-        adopted = await Promise.all(batch.map((client) => this.records.adoptedFrom(client.id, this.home)));
+        records = await Promise.all(batch.map((client) => this.records.load(client.id)));
       } catch (error) {
         this.log.info({ err: error }, 'could not check whether bayeux clients were adopted by other nodes; their next record write will tell');
         return;
       }
       for (let index = 0; index < batch.length; index++) {
-        if (!adopted[index]) continue;
-        this.log.info({ client: batch[index]!.id }, 'a bayeux client was adopted by another node while this one was lost to it: let go of here');
-        await this.release(batch[index]!.id);
+        if (records[index]?.home === this.home) continue;
+        const client = batch[index]!;
+        this.log.info({ client: client.id }, 'a bayeux client is served by another node now (adopted while this one was lost to it): let go of here');
+        await this.remove(client, false, true);
       }
     }
+  }
+
+  /**
+   * Starts a reconcile pass when this node's event loop stood still for longer than
+   * {@link STALL_MS} since the stall watch last looked (frozen, or starved): long enough for
+   * a request relayed to it to be given up on and its client adopted. Called by the watch's
+   * timer and by every request before it looks for its client (relay.ts), so after a freeze
+   * the pass is under way before the first request is served, whichever runs first.
+   */
+  noticeStall(): void {
+    const now = performance.now();
+    if (now - this.lastLook > STALL_CHECK_MS + STALL_MS && this.clients.size > 0) this.reconcile();
+    this.lastLook = now;
   }
 
   /** Removes every client of a login session (expired, or its space stopped). */
@@ -341,6 +371,7 @@ export class ClientRegistry {
    */
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
+    clearInterval(this.stallWatch);
     this.unobserve();
     this.unresumed();
     this.untap();

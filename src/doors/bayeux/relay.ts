@@ -20,7 +20,8 @@
  *
  * **Adoption.** When the home does not accept within {@link ACCEPT_TIMEOUT_MS} (killed,
  * frozen, partitioned) or has handed its clients over at shutdown, the receiving node
- * claims the client (one claim per home wins, cluster-wide), restores it from the record
+ * takes the client over (a compare-and-set of its record, so one adopter per home wins,
+ * cluster-wide: records.ts), restores it from the record
  * under the same id and subscriptions, becomes its home, and recovers the room stream
  * from the record's cursor through each channel's serial log (`ext.last_serial` recovery,
  * recovery.ts), so what was published meanwhile is delivered once, in order, or the bot is
@@ -50,15 +51,17 @@
  *
  * An adopter tells the old home (`adopted`), so a home that was only frozen drops the client
  * when it runs again (keeping the adopter's record) rather than serving it beside the adopter.
- * A home that missed that word (cut off from Redis meanwhile) finds out by itself: when its
- * bus resumes or it registers again after a stall it checks its clients for adoption claims
- * (registry.ts `reconcile`, which requests wait for), and a record names its home, which alone
- * may write or delete it (records.ts), so a write by the old home is refused and it lets go.
+ * A home that missed that word (cut off from Redis meanwhile) finds out by itself: after its
+ * event loop stood still (a freeze), when its bus resumes, or when it registers again, it
+ * checks its clients' records (registry.ts `reconcile`; requests for its clients wait for
+ * that) and lets go of those that name another home. And only the home a record names may
+ * write or delete it (records.ts), so any write by the old home is refused and it lets go.
  *
- * Guarantees: the record names one home at a time, and only that home changes it; a node
- * that lost a client to an adopter stops serving it when its bus is back, or at its first
- * write of the record, whichever comes first. A relayed reply the bot never reads is lost
- * unless the bot uses the ack extension (as on one node).
+ * Guarantees: the record names one home at a time, and only that home changes it or takes
+ * it over; a node that lost a client to an adopter stops serving it before it serves a
+ * request for it after a freeze, when its bus is back, or at its first write of the record.
+ * A relayed reply the bot never reads is lost unless the bot uses the ack extension (as on
+ * one node).
  */
 import { randomBytes } from 'node:crypto';
 import type { BotSession } from '../../core/bot-sessions.ts';
@@ -235,7 +238,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
 
   /** Makes this node the client's home (one adopter wins); false when another node won. */
   async function adopt(record: ClientRecord, session: BotSession): Promise<boolean> {
-    if (!(await registry.records.claim(record.id, record.home, home))) return false;
+    if (!(await registry.records.takeOver(record, home))) return false;
     // A frozen home that runs again lets go of the client instead of serving it beside this node.
     if (record.home !== home) send(record.home, { k: 'adopted', client: record.id });
     const client = registry.restore(record, session);
@@ -267,8 +270,9 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
     const clientId = clientIdOf(messages);
     const connect = heldConnectOf(messages);
     let served = messages;
-    // This node is checking whether its clients were adopted while it was lost: wait for it.
-    if (registry.settling !== null) await registry.settling;
+    // After a freeze this node checks whether its clients were adopted meanwhile: a request for one waits for that.
+    registry.noticeStall();
+    if (registry.settling !== null && clientId !== null && registry.has(clientId)) await registry.settling;
     // Bounded: a lost adoption race re-reads the record once and follows the new home.
     for (let attempt = 0; attempt < 3 && clientId !== null && !registry.has(clientId); attempt++) {
       const record = await registry.records.load(clientId);

@@ -19,7 +19,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BotSession } from '../../core/bot-sessions.ts';
 import { createError, isRoomcastError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
-import { addExt, adviceOf, failWith, unknownClient, type BayeuxMessage, type DoorContext, type Reply, type RequestContext } from './context.ts';
+import { addExt, adviceOf, clientMoved, failWith, unknownClient, type BayeuxMessage, type DoorContext, type Reply, type RequestContext } from './context.ts';
 import { timesyncReply } from './ext/timesync.ts';
 import { createRelay, type Waiter } from './relay.ts';
 import { jsonProblem } from '../json-depth.ts';
@@ -148,10 +148,12 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
       // A client adopted away is let go of by `persist` (logged there); the bot's next request reaches the adopter.
       if (!client.closed) {
         registry.persist(client).catch((error: unknown) => {
-          if (!isRoomcastError(error) || error.code !== 'RC_ERR_BAYEUX_CLIENT_MOVED') backendFailed(error, 'could not save a bayeux client record');
+          if (!isClientMoved(error)) backendFailed(error, 'could not save a bayeux client record');
         });
       }
     };
+    /** The client another node turned out to serve (adopted while this node was lost to it): its remaining messages are not run here. */
+    let moved: string | null = null;
 
     for (const message of messages) {
       if (!isMessage(message)) {
@@ -163,31 +165,41 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
         parts.push(JSON.stringify(failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', ['channel'])));
         continue;
       }
-      switch (channel) {
-        case '/meta/handshake':
-          done(message, await handshake(message, context));
-          break;
-        case '/meta/connect': {
-          const step = connect(message, context);
-          if (step.client !== undefined && step.holdMs > 0) held = { step, message, at: parts.length };
-          else if (step.client !== undefined) {
-            void keepAlive(session.id, 0);
-            connectReply(message, step.reply, step.client);
-          } else done(message, step.reply);
-          break;
+      if (moved !== null && message.clientId === moved) {
+        done(message, clientMoved(message, door, moved));
+        continue;
+      }
+      try {
+        switch (channel) {
+          case '/meta/handshake':
+            done(message, await handshake(message, context));
+            break;
+          case '/meta/connect': {
+            const step = connect(message, context);
+            if (step.client !== undefined && step.holdMs > 0) held = { step, message, at: parts.length };
+            else if (step.client !== undefined) {
+              void keepAlive(session.id, 0);
+              connectReply(message, step.reply, step.client);
+            } else done(message, step.reply);
+            break;
+          }
+          case '/meta/subscribe':
+            done(message, await subscribe(message, context));
+            break;
+          case '/meta/unsubscribe':
+            done(message, await unsubscribe(message, context));
+            break;
+          case '/meta/disconnect':
+            done(message, await disconnect(message, context));
+            break;
+          default:
+            if (isMetaChannel(channel)) done(message, failWith(message, 'RC_ERR_BAYEUX_CHANNEL_UNKNOWN', [channel]));
+            else parts.push(JSON.stringify(await publish(message, context)));
         }
-        case '/meta/subscribe':
-          done(message, await subscribe(message, context));
-          break;
-        case '/meta/unsubscribe':
-          done(message, await unsubscribe(message, context));
-          break;
-        case '/meta/disconnect':
-          done(message, await disconnect(message, context));
-          break;
-        default:
-          if (isMetaChannel(channel)) done(message, failWith(message, 'RC_ERR_BAYEUX_CHANNEL_UNKNOWN', [channel]));
-          else parts.push(JSON.stringify(await publish(message, context)));
+      } catch (error) {
+        if (!isClientMoved(error) || typeof message.clientId !== 'string') throw error;
+        moved = message.clientId;
+        done(message, clientMoved(message, door, moved));
       }
     }
 
@@ -242,6 +254,11 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
   }
 }
 
+
+/** The error `ClientRegistry.persist` rejects with when another node serves the client now. */
+function isClientMoved(error: unknown): boolean {
+  return isRoomcastError(error) && error.code === 'RC_ERR_BAYEUX_CLIENT_MOVED';
+}
 
 /** A meta reply gets the timesync extension's answer when its request asked (ext/timesync.ts). */
 function withTimesync(message: BayeuxMessage, reply: Reply, receivedAt: number): Reply {

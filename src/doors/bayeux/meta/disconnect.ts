@@ -9,12 +9,13 @@
  * held is answered successfully with advice `reconnect: none` (CometD fails its disconnect
  * callback when that connect comes back as an error).
  */
-import { replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
+import { clientMoved, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
 
 export async function disconnect(message: BayeuxMessage, context: RequestContext): Promise<Reply> {
   const { door } = context;
   const client = door.registry.get(message.clientId, context.session);
   if (client === undefined) return unknownClient(message, door);
-  await door.registry.remove(client, true);
+  // Its record names another node: that node adopted the client and serves it; the bot sends the disconnect again.
+  if (!(await door.registry.remove(client, true))) return clientMoved(message, door, client.id);
   return replyTo(message, { clientId: client.id, successful: true });
 }

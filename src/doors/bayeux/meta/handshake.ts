@@ -39,7 +39,7 @@ export async function handshake(message: BayeuxMessage, context: RequestContext)
   }
   // The record first: the bot's next request may reach any node.
   try {
-    await door.registry.persist(client);
+    await door.registry.persist(client, true);
   } catch (error) {
     await door.registry.remove(client);
     throw error;

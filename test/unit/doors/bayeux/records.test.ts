@@ -1,8 +1,8 @@
 /**
  * Bayeux client records belong to their home: once an adopter wrote the record, the old
  * home (frozen or cut off when the client was taken over) can neither overwrite nor delete
- * it, so a ghost home never sends the client's requests back to itself nor erases the
- * adopter's record when it idles the client out. See src/doors/bayeux/records.ts.
+ * it, so a ghost home never sends the client's requests back to itself, erases the adopter's
+ * record when it idles the client out, or brings back a record the adopter deleted. See src/doors/bayeux/records.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -28,18 +28,20 @@ function client(batch: number): BayeuxClient {
   } as unknown as BayeuxClient;
 }
 
-test('the old home can neither overwrite nor delete a record its adopter wrote', async (t) => {
+test('the old home can neither overwrite nor delete a record its adopter took over, nor bring back one the adopter deleted', async (t) => {
   const { records: store, kv } = records();
   t.after(() => kv.close());
-  assert.equal(await store.save(client(1), 'home-b'), true);
-  assert.equal((await store.load('client-1'))?.home, 'home-b');
+  // Only the handshake creates a record.
+  assert.equal(await store.save(client(0), 'home-b'), false);
+  assert.equal(await store.save(client(1), 'home-b', true), true);
+  const record = await store.load('client-1');
+  assert.equal(record?.home, 'home-b');
 
-  // A claims the client from B and writes the record, B's record being the one it replaces.
-  assert.equal(await store.claim('client-1', 'home-b', 'home-a'), true);
-  assert.equal(await store.claim('client-1', 'home-b', 'home-c'), false, 'one adopter per old home');
-  assert.equal(await store.save(client(2), 'home-a', 'home-b'), true);
-  assert.equal(await store.adoptedFrom('client-1', 'home-b'), true);
-  assert.equal(await store.adoptedFrom('client-1', 'home-a'), false);
+  // A and C both adopt from B: one wins.
+  const taken = await Promise.all([store.takeOver(record!, 'home-a'), store.takeOver(record!, 'home-c')]);
+  assert.deepEqual(taken, [true, false]);
+  assert.equal((await store.load('client-1'))?.home, 'home-a');
+  assert.equal(await store.save(client(2), 'home-a'), true);
 
   // B runs again, unaware: its cursor write and its idle clean-up change nothing.
   assert.equal(await store.save(client(9), 'home-b'), false);
@@ -48,8 +50,10 @@ test('the old home can neither overwrite nor delete a record its adopter wrote',
   assert.equal(kept?.home, 'home-a');
   assert.equal(kept?.batch, 2);
 
-  // The adopter goes on writing, and deletes the record when the client ends.
-  assert.equal(await store.save(client(3), 'home-a'), true);
+  // The client ends at A: B cannot bring its record back.
   assert.equal(await store.delete('client-1', 'home-a'), true);
+  assert.equal(await store.load('client-1'), null);
+  assert.equal(await store.save(client(10), 'home-b'), false);
+  assert.equal(await store.takeOver(kept!, 'home-b'), false);
   assert.equal(await store.load('client-1'), null);
 });

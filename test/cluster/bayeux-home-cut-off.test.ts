@@ -25,7 +25,8 @@ let cluster: ClusterProcesses | undefined;
 
 before(async () => {
   redis = await startRedis();
-  cluster = await startClusterProcesses(2, { ...clusterConfig(redis.url, { connectTimeoutMs: 8000, sessionGraceMs: 3000 }), node: HEARTBEAT });
+  // Publisher backpressure off: the frozen node's delivery lag would refuse the publishes these tests make just after it runs again.
+  cluster = await startClusterProcesses(2, { ...clusterConfig(redis.url, { connectTimeoutMs: 8000, sessionGraceMs: 3000 }), node: HEARTBEAT, backpressure: { maxLagMs: 0 } });
 });
 
 after(async () => {
@@ -45,6 +46,11 @@ async function roomUsers(url: string): Promise<string[]> {
   return (JSON.parse(result.text) as { users: { id: string }[] }).users.map((user) => user.id);
 }
 
+/** Ends a test's client wherever it lives (a request to A reaches it), whether the test passed or not. */
+async function leave(url: string, cookie: string, clientId: string): Promise<void> {
+  await bayeux(url, cookie, [{ channel: '/meta/disconnect', clientId }]).catch(() => undefined);
+}
+
 function chats(replies: readonly BayeuxReply[]): string[] {
   return replies.filter((reply) => reply.channel === '/service/stream').map((reply) => JSON.stringify(reply.data)).filter((text) => text.includes('chat-'));
 }
@@ -53,6 +59,7 @@ test('a home frozen and cut off from Redis while its client is adopted lets go o
   const [nodeA, nodeB] = cluster!.nodes;
   const { cookie } = await login(nodeA!.url);
   const clientId = await handshake(nodeB!.url, cookie);
+  t.after(() => leave(nodeA!.url, cookie, clientId));
   const [subscribed] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
   assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
   const [first] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
@@ -114,8 +121,10 @@ test('a home frozen and cut off from Redis while its client is adopted lets go o
 
 test('a request that reaches the old home first after its freeze is served by the adopter: one delivery, no second home', async (t) => {
   const [nodeA, nodeB] = cluster!.nodes;
+  const sessionsOnA = await bayeuxSessions(nodeA!.url);
   const { cookie } = await login(nodeA!.url);
   const clientId = await handshake(nodeB!.url, cookie);
+  t.after(() => leave(nodeA!.url, cookie, clientId));
   const [subscribed] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
   assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
   const [first] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
@@ -143,8 +152,6 @@ test('a request that reaches the old home first after its freeze is served by th
     received.push(...chats(await bayeux(node.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }])));
   }
   assert.deepEqual(received.length, 1, `delivered once: ${JSON.stringify(received)}`);
-  assert.equal(await bayeuxSessions(nodeA!.url), 1);
+  assert.equal(await bayeuxSessions(nodeA!.url), sessionsOnA + 1);
   assert.equal(await bayeuxSessions(nodeB!.url), 0);
-  const [left] = await bayeux(nodeA!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
-  assert.equal(left!.successful, true, JSON.stringify(left));
 });

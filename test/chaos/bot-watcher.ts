@@ -6,7 +6,9 @@
  * and any later `/meta/handshake` closes it and counts as told (Bayeux's way of saying the
  * session and its queue are gone is the advice to handshake again). A
  * watchdog logs in again when no `/meta/connect` succeeded for a while (a login the
- * backend forgot answers 403 forever); the login tries are bounded.
+ * backend forgot answers 403 forever); the login tries are bounded. With `ack`, it speaks
+ * the Bayeux ack extension through a faye extension, as CometD's AckExtension does: each
+ * connect acknowledges the batch id of the last connect reply it received.
  */
 import faye from 'faye';
 import { login } from '../helpers/bots.ts';
@@ -24,12 +26,17 @@ export class BotWatcher {
   private watchdog: NodeJS.Timeout | null = null;
   private relogging = false;
 
+  /** With `ack`: the batch id of the last connect reply received (what the next connect acknowledges). */
+  private lastBatch = 0;
+
   constructor(
     readonly node: string,
     private readonly url: string,
     private readonly staleMs: number,
+    /** Speak the Bayeux ack extension (as CometD's AckExtension does): delivery survives a reply lost with its node. */
+    private readonly ack = false,
   ) {
-    this.track = newTrack(`faye bot@${node}`, 'bayeux', node, ROOM.channel);
+    this.track = newTrack(`faye bot${ack ? ' (ack)' : ''}@${node}`, 'bayeux', node, ROOM.channel);
   }
 
   async start(): Promise<void> {
@@ -48,7 +55,12 @@ export class BotWatcher {
             closeInterval(this.track);
             this.track.told.push(Date.now());
           }
+          if (this.ack) {
+            this.lastBatch = 0;
+            message.ext = { ...(message.ext as object | undefined), ack: true };
+          }
         }
+        if (this.ack && message.channel === '/meta/connect') message.ext = { ...(message.ext as object | undefined), ack: this.lastBatch };
         callback(message);
       },
       incoming: (message, callback) => {
@@ -63,7 +75,11 @@ export class BotWatcher {
   }
 
   private onIncoming(message: Record<string, unknown>): void {
-    if (message.channel === '/meta/connect' && message.successful === true) this.lastConnectOk = Date.now();
+    if (message.channel === '/meta/connect' && message.successful === true) {
+      this.lastConnectOk = Date.now();
+      const batch = (message.ext as { ack?: unknown } | undefined)?.ack;
+      if (this.ack && typeof batch === 'number') this.lastBatch = batch;
+    }
     if (message.channel === '/meta/subscribe' && message.successful === true && message.subscription === STREAM) openInterval(this.track);
     if (message.channel !== STREAM || message.data === null || typeof message.data !== 'object') return;
     const data = message.data as { messageType?: string; contentData?: string };

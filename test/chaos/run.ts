@@ -7,7 +7,11 @@
  * over the live nodes to a public channel, the presence channel and the room channel; on
  * every node two pusher-js watchers (public + presence, one user id each) and a protocol 2
  * client that resumes by `last_serial` after every fault; a faye bot on node a following
- * `/service/stream` of the room. Node a is never faulted (it holds the bot's session).
+ * `/service/stream` of the room (node a is never faulted: it holds that bot's session); and
+ * a second faye bot, speaking the ack extension, behind a non-sticky round-robin balancer
+ * over every node, the faulted one included, whose handshake lands on the faulted node (its
+ * home): when that node is frozen or killed, its requests reach the other nodes, which adopt
+ * its client.
  *
  * Memory group: one node on the memory backend under the same load, restarted; its
  * clients come back by `last_serial`.
@@ -24,6 +28,7 @@ import { checkPresenceAfter, readyAfter } from './presence.ts';
 import { Publisher } from './publisher.ts';
 import type { Track } from './tracks.ts';
 import { PusherJsWatcher, ResumeWatcher } from './ws-watchers.ts';
+import { startRoundRobinProxy, type RoundRobinProxy } from '../helpers/round-robin-proxy.ts';
 
 /** In run order (the AOF scenario first: its history check needs nothing lost before it). */
 export const SCENARIOS = ['redis-aof', 'redis-wipe', 'node-stop', 'node-kill', 'node-fixed-id', 'memory-restart'] as const;
@@ -271,6 +276,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   const audience = new Audience(log);
   let phase: string = scenarios[0]!;
   let era = 0;
+  let balancer: RoundRobinProxy | null = null;
   const publisher = new Publisher({
     channels: () => (backend === 'redis' ? [channels.pub, channels.presence, ROOM.channel] : [channels.pub, channels.presence]),
     rate: options.rate,
@@ -285,6 +291,13 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       const bot = new BotWatcher(roles.botHome, cluster.node(roles.botHome).url, 6000);
       await bot.start();
       audience.bots.push(bot);
+      // Round robin from the first backend: the login lands there and the handshake on the next, the victim.
+      const rotation = [roles.botHome, roles.victim, ...nodeNames.filter((name) => name !== roles.botHome && name !== roles.victim)];
+      balancer = await startRoundRobinProxy(rotation.map((name) => cluster.node(name).url));
+      // Without the ack extension a reply lost with the node writing it is lost (as on any Bayeux server); with it, nothing is.
+      const roaming = new BotWatcher('balancer', balancer.url, 6000, true);
+      await roaming.start();
+      audience.bots.push(roaming);
     }
     publisher.start();
 
@@ -351,6 +364,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     await publisher.stop();
     publisher.close();
     audience.close();
+    await balancer?.close();
     await cluster.close();
   }
 

@@ -33,7 +33,7 @@
  * a floor then drops late live copies of what was replayed.
  */
 import type { BotSession } from '../../core/bot-sessions.ts';
-import type { StreamPosition } from '../../core/serials.ts';
+import { parseSerial, type StreamPosition } from '../../core/serials.ts';
 import { isCreateRecord, type ChannelMessage, type PresenceChange, type RecoveryFailure, type Subscriber } from '../../core/types.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
@@ -74,6 +74,8 @@ interface PendingConnect {
   readonly timer: NodeJS.Timeout;
 }
 
+const NOTHING_TO_GIVE_BACK = (): void => {};
+
 export class BayeuxClient implements Subscriber, ReadyClient {
   /** Bayeux names and patterns, `/service/stream` included. */
   readonly subscriptions = new Set<string>();
@@ -104,6 +106,10 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   /** Its record names this node: written at handshake, or taken over by adoption (records.ts). */
   recorded = false;
   private unacked: { readonly id: number; readonly items: Queued[] }[] = [];
+  /** The highest batch id the bot acknowledged here (ack extension). */
+  private acked = 0;
+  /** How many takes of the queue there were (a give-back applies only to the latest). */
+  private takes = 0;
   private queue: Queued[] = [];
   private pending: PendingConnect | null = null;
   private lastDelivered: ChannelMessage | null = null;
@@ -242,19 +248,49 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   /**
    * Hands over every queued event text (for the connect reply being sent). Without the ack
    * extension the cursor moves past them now; with it they become the next batch, kept
-   * until the bot acknowledges it (`batch` is then its id).
+   * until the bot acknowledges it (`batch` is then its id). `giveBack` undoes the take when
+   * the reply turned out not to reach the bot (see `giveBack`).
    */
-  takeQueue(): string[] {
+  takeQueue(): { readonly texts: string[]; readonly giveBack: () => void } {
     const taken = this.queue;
     this.queue = [];
-    if (taken.length === 0) return [];
+    if (taken.length === 0) return { texts: [], giveBack: NOTHING_TO_GIVE_BACK };
+    this.takes += 1;
+    let giveBack = NOTHING_TO_GIVE_BACK;
     if (this.ackEnabled) {
       this.batch += 1;
       this.unacked.push({ id: this.batch, items: taken });
     } else {
+      const take = { number: this.takes, items: taken, cursorBefore: this.cursorOf(taken) };
+      giveBack = () => this.giveBack(take);
       this.advance(taken);
     }
-    return taken.map((item) => item.text);
+    return { texts: taken.map((item) => item.text), giveBack };
+  }
+
+  /**
+   * Events of a connect reply that could not be written (the bot's connection, or the one
+   * the request was relayed from, was already closed) go back to the front of the queue,
+   * and the cursor back to where it was, so the bot's next connect gets them. Only while no
+   * later reply took events (they would then arrive out of order) and the client lives.
+   * With the ack extension nothing is needed: the bot's next `ext.ack` sends them again.
+   */
+  private giveBack(take: { readonly number: number; readonly items: Queued[]; readonly cursorBefore: ReadonlyMap<string, string | undefined> }): void {
+    if (this.closed || this.takes !== take.number) return;
+    this.takes += 1;
+    this.queue = [...take.items, ...this.queue];
+    for (const [channel, serial] of take.cursorBefore) {
+      if (serial === undefined) this.cursor.delete(channel);
+      else this.cursor.set(channel, serial);
+    }
+    if (this.pending !== null) this.replies.schedule(this);
+  }
+
+  /** The cursor's entries for the channels of `items`, as they are now. */
+  private cursorOf(items: readonly Queued[]): Map<string, string | undefined> {
+    const before = new Map<string, string | undefined>();
+    for (const item of items) if (item.channel !== undefined && !before.has(item.channel)) before.set(item.channel, this.cursor.get(item.channel));
+    return before;
   }
 
   /**
@@ -262,6 +298,11 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    * were lost on the way: their events go back to the front of the queue, in order.
    */
   acknowledge(batch: number): void {
+    // Lower than one the bot already sent: a late request (its client gave up on it and sent
+    // it again, or a newer one) that must not send again what the bot has since received.
+    if (batch < this.acked) return;
+    this.acked = batch;
+    this.settleAdoptedBatch(batch);
     const lost: Queued[] = [];
     for (const sent of this.unacked) {
       if (sent.id <= batch) this.advance(sent.items);
@@ -271,6 +312,41 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     // A bot coming from another node's numbering continues from its own number.
     if (batch > this.batch) this.batch = batch;
     if (lost.length > 0) this.queue = [...lost, ...this.queue];
+  }
+
+  /**
+   * The cursor as it will be once the bot acknowledges every batch sent (with the ack
+   * extension; without it, the cursor itself). Saved in the client's record (`sent`).
+   */
+  sentCursor(): Map<string, string> {
+    const sent = new Map(this.cursor);
+    for (const batch of this.unacked) for (const item of batch.items) if (item.channel !== undefined && item.serial !== undefined) sent.set(item.channel, item.serial);
+    return sent;
+  }
+
+  /**
+   * Adopted with the ack extension (relay.ts): the old home's last batch id and where the
+   * cursor stood once that batch was acknowledged. The adopter replays from the
+   * acknowledged cursor, which may repeat that batch; the bot's first acknowledgement here
+   * tells whether it has it (`settleAdoptedBatch`).
+   */
+  adoptedBatch: { readonly batch: number; readonly cursor: ReadonlyMap<string, string> } | null = null;
+
+  /**
+   * The bot's first acknowledgement after an adoption: when it covers the old home's last
+   * batch, the replayed events that batch already carried are dropped (and the cursor moves
+   * past them), so the bot gets none twice; otherwise the replay stands.
+   */
+  private settleAdoptedBatch(batch: number): void {
+    const adopted = this.adoptedBatch;
+    if (adopted === null) return;
+    this.adoptedBatch = null;
+    if (batch < adopted.batch) return;
+    this.queue = this.queue.filter((item) => !covered(item, adopted.cursor));
+    for (const [channel, serial] of adopted.cursor) {
+      const current = this.cursor.get(channel);
+      if (current === undefined || covered({ text: '', channel, serial: current }, adopted.cursor)) this.cursor.set(channel, serial);
+    }
   }
 
   private advance(items: readonly Queued[]): void {
@@ -382,4 +458,14 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   answerHeldConnect(): void {
     if (this.pending !== null && this.queue.length > 0) this.settle(this.pending, 'ready');
   }
+}
+
+/** True when `item` is a stored message at or before `cursor`'s serial for its channel, in the same stream epoch. */
+function covered(item: Queued, cursor: ReadonlyMap<string, string>): boolean {
+  if (item.channel === undefined || item.serial === undefined) return false;
+  const through = cursor.get(item.channel);
+  if (through === undefined) return false;
+  const at = parseSerial(item.serial);
+  const limit = parseSerial(through);
+  return at !== null && limit !== null && at.epoch !== null && at.epoch === limit.epoch && at.seq <= limit.seq;
 }

@@ -36,6 +36,8 @@ export interface ClientRecord {
   readonly batch: number;
   /** App channel → serial of the last message the bot has (acknowledged, with ack). */
   readonly cursor: Readonly<Record<string, string>>;
+  /** With ack: the cursor once batch `batch` is acknowledged (the adopter's way to tell whether the bot has that batch). */
+  readonly sent?: Readonly<Record<string, string>>;
 }
 
 const keyOf = (clientId: string): string => `bayeux:client:${clientId}`;
@@ -76,6 +78,7 @@ export class ClientRecords {
       broadcastToPublisher: client.broadcastToPublisher,
       batch: client.batch,
       cursor: Object.fromEntries(client.cursor),
+      ...(client.ackEnabled ? { sent: Object.fromEntries(client.sentCursor()) } : {}),
     };
     return this.core.backend.kv.writeIfOwned(keyOf(client.id), JSON.stringify(record), this.ttlMs, HOME_FIELD, [home], create);
   }

@@ -155,6 +155,10 @@ export class ClientRegistry {
     client.broadcastToPublisher = record.broadcastToPublisher !== false;
     client.batch = typeof record.batch === 'number' ? record.batch : 0;
     for (const [channel, serial] of Object.entries(record.cursor ?? {})) if (typeof serial === 'string') client.cursor.set(channel, serial);
+    if (client.ackEnabled && record.sent !== null && typeof record.sent === 'object') {
+      const sent = new Map(Object.entries(record.sent).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+      client.adoptedBatch = { batch: client.batch, cursor: sent };
+    }
     for (const subscription of record.subscriptions) if (typeof subscription === 'string') client.subscriptions.add(subscription);
     return this.add(client);
   }

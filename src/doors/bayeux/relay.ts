@@ -61,7 +61,8 @@
  * it over; a node that lost a client to an adopter stops serving it before it serves a
  * request for it after a freeze, when its bus is back, or at its first write of the record.
  * A relayed reply the bot never reads is lost unless the bot uses the ack extension (as on
- * one node).
+ * one node), except one the relaying node could not write because its caller was gone: it
+ * says `undelivered`, and the home gives the reply's events back (client.ts `giveBack`).
  */
 import { randomBytes } from 'node:crypto';
 import type { BotSession } from '../../core/bot-sessions.ts';
@@ -87,6 +88,12 @@ export interface Waiter {
   hold(holdMs: number): () => void;
   /** Calls `abort` if the caller goes away; returns what stops listening. */
   onAbort(abort: () => void): () => void;
+  /**
+   * The reply being made answers a connect: `written` is to run once the reply is handed to
+   * the caller (it saves the client's cursor), `giveBack` instead if the caller turns out
+   * to be gone by then (it puts back the events the reply took). At most one per request.
+   */
+  connectReplied(written: () => void, giveBack: () => void): void;
 }
 
 /** Runs a request's messages on this node (transport.ts); null when the caller went away during a held connect. */
@@ -97,6 +104,7 @@ type RelayMessage =
   | { readonly k: 'acc'; readonly id: string }
   | { readonly k: 'res'; readonly id: string; readonly body: string | null }
   | { readonly k: 'abort'; readonly id: string }
+  | { readonly k: 'undelivered'; readonly id: string }
   | { readonly k: 'alive'; readonly from: string }
   | { readonly k: 'adopted'; readonly client: string };
 
@@ -122,6 +130,8 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
   const outgoing = new Map<string, Outgoing>();
   /** Aborts of relayed connects held here, by request id. */
   const incoming = new Map<string, () => void>();
+  /** Events taken by the replies this node sent to relaying nodes lately, until they are known written. */
+  const unconfirmed = new UnconfirmedReplies();
   const log = (error: unknown, text: string): void => registry.logWarn(error, text);
   const send = (to: string, message: RelayMessage): void => {
     core.relay(to, JSON.stringify(message)).catch((error: unknown) => log(error, 'bayeux relay send failed'));
@@ -151,6 +161,9 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       case 'abort':
         incoming.get(message.id)?.();
         break;
+      case 'undelivered':
+        unconfirmed.giveBack(message.id);
+        break;
       case 'alive':
         homes.heard(message.from);
         break;
@@ -170,12 +183,16 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       aborted = true;
       for (const abort of aborts) abort();
     });
+    let replied: { written(): void; giveBack(): void } | null = null;
     const waiter: Waiter = {
       hold: () => () => {},
       onAbort(abort) {
         if (aborted) queueMicrotask(abort);
         aborts.push(abort);
         return () => aborts.splice(aborts.indexOf(abort), 1);
+      },
+      connectReplied(written, giveBack) {
+        replied = { written, giveBack };
       },
     };
     let body: string | null = null;
@@ -187,7 +204,14 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       incoming.delete(request.id);
       released();
     }
-    send(request.from, { k: 'res', id: request.id, body });
+    // The relaying node says `undelivered` if its caller was gone when the reply came back.
+    const connect = body === null ? null : (replied as { written(): void; giveBack(): void } | null);
+    if (connect !== null) unconfirmed.add(request.id, connect.giveBack);
+    // The cursor is saved once the reply is in the store's hands (a home stopped before that leaves the older one).
+    core.relay(request.from, JSON.stringify({ k: 'res', id: request.id, body } satisfies RelayMessage)).then(
+      () => connect?.written(),
+      (error: unknown) => log(error, 'bayeux relay send failed'),
+    );
   }
 
   /** The receiving node's side: relays to `to`; the reply body, or why there is none ({@link NoReply}). */
@@ -228,7 +252,11 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
             finish('lost');
           });
         },
-        answered: (body) => finish(body),
+        answered: (body) => {
+          // Written to a caller already gone, the reply's events go back to the home's queue.
+          if (body !== null) waiter.connectReplied(NOTHING_TO_SAVE, () => send(to, { k: 'undelivered', id }));
+          finish(body);
+        },
         connect,
         to,
       });
@@ -347,4 +375,36 @@ function clientIdOf(messages: readonly unknown[]): string | null {
     }
   }
   return null;
+}
+
+/** The relaying node saves nothing after writing a relayed reply: the home saved the cursor when it sent it. */
+const NOTHING_TO_SAVE = (): void => {};
+
+/** How long a home keeps what a relayed reply took, for the relaying node to say it could not write it, in milliseconds. */
+const UNCONFIRMED_MS = 10_000;
+
+/**
+ * The give-backs of relayed replies' events (client.ts `giveBack`), by request id, for
+ * {@link UNCONFIRMED_MS}: the relaying node sends `undelivered` at once when its caller was
+ * gone, so a give-back older than that is dropped (the reply was written). Bounded by the
+ * replies of that window; no timer per reply.
+ */
+class UnconfirmedReplies {
+  private readonly byId = new Map<string, { readonly at: number; readonly giveBack: () => void }>();
+
+  add(id: string, giveBack: () => void): void {
+    const now = Date.now();
+    for (const [oldest, entry] of this.byId) {
+      if (now - entry.at < UNCONFIRMED_MS) break;
+      this.byId.delete(oldest);
+    }
+    this.byId.set(id, { at: now, giveBack });
+  }
+
+  giveBack(id: string): void {
+    const entry = this.byId.get(id);
+    if (entry === undefined) return;
+    this.byId.delete(id);
+    if (Date.now() - entry.at < UNCONFIRMED_MS) entry.giveBack();
+  }
 }

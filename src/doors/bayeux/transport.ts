@@ -120,10 +120,35 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
         reply.raw.once('close', onClose);
         return () => reply.raw.off('close', onClose);
       },
+      connectReplied(written, giveBack) {
+        connectReply = { written, giveBack };
+      },
     };
+    let connectReply: { written(): void; giveBack(): void } | null = null;
     const body = await relay.serve(session, messages, receivedAt, waiter);
     if (body === null) return reply.code(204).send(); // the caller went away; its queued events wait for its next connect
+    const replied = connectReply as { written(): void; giveBack(): void } | null;
+    if (replied !== null && (reply.raw.destroyed || socket.destroyed)) {
+      // Gone while the reply was made: the events it took wait for the next connect instead of a closed socket.
+      replied.giveBack();
+      return reply.code(204).send();
+    }
+    // The cursor is saved once the reply's bytes are handed to the kernel ('finish'), not
+    // before; a connection that closes before that gets the events back into the queue.
+    if (replied !== null) reply.raw.once('close', () => (reply.raw.writableFinished ? replied.written() : replied.giveBack()));
     return reply.type('application/json; charset=utf-8').send(body);
+  }
+
+  /**
+   * Writes a client's record after a connect reply; not awaited (a failed write only costs a
+   * longer replay on adoption). A client adopted away is let go of by `persist` (logged
+   * there); the bot's next request reaches the adopter.
+   */
+  function saveRecord(client: BayeuxClient): void {
+    if (client.closed) return;
+    registry.persist(client).catch((error: unknown) => {
+      if (!isClientMoved(error)) backendFailed(error, 'could not save a bayeux client record');
+    });
   }
 
   /**
@@ -139,18 +164,21 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
     const done = (message: BayeuxMessage, reply: Reply): void => {
       parts.push(JSON.stringify(withTimesync(message, reply, receivedAt)));
     };
-    /** A successful connect reply carries the client's queued events (and, with the ack extension, their batch id). */
+    /**
+     * A successful connect reply carries the client's queued events (and, with the ack
+     * extension, their batch id). The client's record (its cursor, a fresh TTL) is written
+     * once the reply is handed to the caller's connection, never before: a node stopped in
+     * between leaves the older cursor, from which an adopter sends the events again. With
+     * the ack extension it is written at once: its cursor moves only on acknowledgement, and
+     * the batch just sent tells an adopter what the bot may already have.
+     */
     const connectReply = (message: BayeuxMessage, reply: Reply, client: BayeuxClient): void => {
-      events.push(...client.takeQueue());
+      const taken = client.takeQueue();
+      events.push(...taken.texts);
       if (client.ackEnabled) addExt(reply, { ack: client.batch });
       done(message, reply);
-      // The cursor and a fresh TTL; not awaited (a failed write only costs a longer replay on adoption).
-      // A client adopted away is let go of by `persist` (logged there); the bot's next request reaches the adopter.
-      if (!client.closed) {
-        registry.persist(client).catch((error: unknown) => {
-          if (!isClientMoved(error)) backendFailed(error, 'could not save a bayeux client record');
-        });
-      }
+      if (client.ackEnabled) saveRecord(client);
+      waiter.connectReplied(client.ackEnabled ? NOTHING_MORE : () => saveRecord(client), taken.giveBack);
     };
     /** The client another node turned out to serve (adopted while this node was lost to it): its remaining messages are not run here. */
     let moved: string | null = null;
@@ -254,6 +282,9 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
   }
 }
 
+
+/** What a connect reply's record needs once written, when it was saved already (ack extension). */
+const NOTHING_MORE = (): void => {};
 
 /** The error `ClientRegistry.persist` rejects with when another node serves the client now. */
 function isClientMoved(error: unknown): boolean {

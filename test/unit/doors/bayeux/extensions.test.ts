@@ -32,18 +32,71 @@ test('ack: a batch not acknowledged is sent again, in order, before newer events
   client.ackEnabled = true;
   client.pushText('"e1"');
   client.pushText('"e2"');
-  assert.deepEqual(client.takeQueue(), ['"e1"', '"e2"']);
+  assert.deepEqual(client.takeQueue().texts, ['"e1"', '"e2"']);
   assert.equal(client.batch, 1);
   client.pushText('"e3"');
   // The bot never got batch 1 (its reply was cut): it acknowledges 0.
   client.acknowledge(0);
-  assert.deepEqual(client.takeQueue(), ['"e1"', '"e2"', '"e3"']);
+  assert.deepEqual(client.takeQueue().texts, ['"e1"', '"e2"', '"e3"']);
   assert.equal(client.batch, 2);
   client.acknowledge(2);
-  assert.deepEqual(client.takeQueue(), []);
+  assert.deepEqual(client.takeQueue().texts, []);
   // A bot coming from another node's numbering continues from its own number.
   client.acknowledge(7);
   client.pushText('"e4"');
   client.takeQueue();
   assert.equal(client.batch, 8);
+});
+
+test('without ack: a reply that could not be written gives its events back, in order, with the cursor; not once a later reply took events', () => {
+  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+  const push = (text: string, serial: string): void =>
+    (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
+  push('"e1"', 'S1');
+  const first = client.takeQueue();
+  assert.deepEqual(first.texts, ['"e1"']);
+  assert.equal(client.cursor.get('presence-room'), 'S1');
+  push('"e2"', 'S2');
+  const second = client.takeQueue();
+  push('"e3"', 'S3');
+  // The second reply never reached the bot: e2 goes back before e3, the cursor back to S1.
+  second.giveBack();
+  assert.equal(client.cursor.get('presence-room'), 'S1');
+  const third = client.takeQueue();
+  assert.deepEqual(third.texts, ['"e2"', '"e3"']);
+  assert.equal(client.cursor.get('presence-room'), 'S3');
+  // A give-back after a later take would deliver out of order: nothing happens.
+  first.giveBack();
+  second.giveBack();
+  assert.deepEqual(client.takeQueue().texts, []);
+  assert.equal(client.cursor.get('presence-room'), 'S3');
+  // A client with no cursor for the channel before the take has none after the give-back.
+  const fresh = new BayeuxClient('d', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+  (fresh as unknown as { push(text: string, message: object): void }).push('"f1"', { channel: 'presence-room', serial: 'F1' });
+  fresh.takeQueue().giveBack();
+  assert.equal(fresh.cursor.has('presence-room'), false);
+  assert.deepEqual(fresh.takeQueue().texts, ['"f1"']);
+});
+
+test('ack, adopted: the replay of the old home\'s last batch is dropped when the bot acknowledges that batch, kept when it does not', () => {
+  const adopted = (): BayeuxClient => {
+    const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+    client.ackEnabled = true;
+    client.batch = 4;
+    client.cursor.set('presence-room', 'ep-00000000002');
+    client.adoptedBatch = { batch: 4, cursor: new Map([['presence-room', 'ep-00000000004']]) };
+    // The adopter's replay from the acknowledged cursor: 3 and 4 were in batch 4 at the old home, 5 is new.
+    for (const seq of [3, 4, 5]) (client as unknown as { push(text: string, message: object): void }).push(`"e${seq}"`, { channel: 'presence-room', serial: `ep-0000000000${seq}` });
+    return client;
+  };
+  const got = adopted();
+  got.acknowledge(4);
+  assert.deepEqual(got.takeQueue().texts, ['"e5"']);
+  assert.equal(got.cursor.get('presence-room'), 'ep-00000000004');
+  const missed = adopted();
+  missed.acknowledge(3);
+  assert.deepEqual(missed.takeQueue().texts, ['"e3"', '"e4"', '"e5"']);
+  // Only the first acknowledgement after the adoption counts.
+  missed.acknowledge(9);
+  assert.equal(missed.adoptedBatch, null);
 });

@@ -76,7 +76,7 @@ test('a client that polls again with events already queued waits for its turn be
   await nextTurn();
   await nextTurn();
   assert.deepEqual(order, ['first ready', 'second ready']);
-  assert.deepEqual(second.takeQueue(), ['{"n":2}']);
+  assert.deepEqual(second.takeQueue().texts, ['{"n":2}']);
   // A connect that asks for no hold (timeout 0) is still answered at once.
   second.pushText('{"n":3}');
   assert.equal(await second.wait(0).outcome, 'ready');

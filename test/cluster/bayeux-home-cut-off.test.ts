@@ -26,7 +26,8 @@ let cluster: ClusterProcesses | undefined;
 before(async () => {
   redis = await startRedis();
   // Publisher backpressure off: the frozen node's delivery lag would refuse the publishes these tests make just after it runs again.
-  cluster = await startClusterProcesses(2, { ...clusterConfig(redis.url, { connectTimeoutMs: 8000, sessionGraceMs: 3000 }), node: HEARTBEAT, backpressure: { maxLagMs: 0 } });
+  // A login grace well past the freeze and the adoption's 2 s wait, which a loaded machine stretches.
+  cluster = await startClusterProcesses(2, { ...clusterConfig(redis.url, { connectTimeoutMs: 8000, sessionGraceMs: 10_000 }), node: HEARTBEAT, backpressure: { maxLagMs: 0 } });
 });
 
 after(async () => {

@@ -74,8 +74,6 @@ interface PendingConnect {
   readonly timer: NodeJS.Timeout;
 }
 
-const NOTHING_TO_GIVE_BACK = (): void => {};
-
 export class BayeuxClient implements Subscriber, ReadyClient {
   /** Bayeux names and patterns, `/service/stream` included. */
   readonly subscriptions = new Set<string>();
@@ -248,15 +246,16 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   /**
    * Hands over every queued event text (for the connect reply being sent). Without the ack
    * extension the cursor moves past them now; with it they become the next batch, kept
-   * until the bot acknowledges it (`batch` is then its id). `giveBack` undoes the take when
-   * the reply turned out not to reach the bot (see `giveBack`).
+   * until the bot acknowledges it (`batch` is then its id). `giveBack` (null when there is
+   * nothing to undo: no events, or the ack extension) undoes the take when the reply turned
+   * out not to reach the bot, and says whether it did (see `giveBack`).
    */
-  takeQueue(): { readonly texts: string[]; readonly giveBack: () => void } {
+  takeQueue(): { readonly texts: string[]; readonly giveBack: (() => boolean) | null } {
     const taken = this.queue;
     this.queue = [];
-    if (taken.length === 0) return { texts: [], giveBack: NOTHING_TO_GIVE_BACK };
+    if (taken.length === 0) return { texts: [], giveBack: null };
     this.takes += 1;
-    let giveBack = NOTHING_TO_GIVE_BACK;
+    let giveBack: (() => boolean) | null = null;
     if (this.ackEnabled) {
       this.batch += 1;
       this.unacked.push({ id: this.batch, items: taken });
@@ -275,8 +274,8 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    * later reply took events (they would then arrive out of order) and the client lives.
    * With the ack extension nothing is needed: the bot's next `ext.ack` sends them again.
    */
-  private giveBack(take: { readonly number: number; readonly items: Queued[]; readonly cursorBefore: ReadonlyMap<string, string | undefined> }): void {
-    if (this.closed || this.takes !== take.number) return;
+  private giveBack(take: { readonly number: number; readonly items: Queued[]; readonly cursorBefore: ReadonlyMap<string, string | undefined> }): boolean {
+    if (this.closed || this.takes !== take.number) return false;
     this.takes += 1;
     this.queue = [...take.items, ...this.queue];
     for (const [channel, serial] of take.cursorBefore) {
@@ -284,6 +283,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
       else this.cursor.set(channel, serial);
     }
     if (this.pending !== null) this.replies.schedule(this);
+    return true;
   }
 
   /** The cursor's entries for the channels of `items`, as they are now. */
@@ -297,9 +297,16 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    * The bot received every batch up to `batch` (its connect's `ext.ack`). Later batches
    * were lost on the way: their events go back to the front of the queue, in order.
    */
+  /**
+   * Lower than an acknowledgement the bot already sent: the connect carrying it is late (its
+   * client gave up on it and sent it again, or a newer one). meta/connect.ts answers it at
+   * once, taking nothing and leaving the bot's current connect held.
+   */
+  isLateAck(batch: number): boolean {
+    return batch < this.acked;
+  }
+
   acknowledge(batch: number): void {
-    // Lower than one the bot already sent: a late request (its client gave up on it and sent
-    // it again, or a newer one) that must not send again what the bot has since received.
     if (batch < this.acked) return;
     this.acked = batch;
     this.settleAdoptedBatch(batch);

@@ -91,9 +91,10 @@ export interface Waiter {
   /**
    * The reply being made answers a connect: `written` is to run once the reply is handed to
    * the caller (it saves the client's cursor), `giveBack` instead if the caller turns out
-   * to be gone by then (it puts back the events the reply took). At most one per request.
+   * to be gone by then, or the reply is not sent (it puts back the events the reply took;
+   * null when there is nothing to put back). At most one per request.
    */
-  connectReplied(written: () => void, giveBack: () => void): void;
+  connectReplied(written: () => void, giveBack: (() => void) | null): void;
 }
 
 /** Runs a request's messages on this node (transport.ts); null when the caller went away during a held connect. */
@@ -102,7 +103,7 @@ export type ServeHere = (session: BotSession, messages: readonly unknown[], rece
 type RelayMessage =
   | { readonly k: 'req'; readonly id: string; readonly from: string; readonly session: BotSession; readonly messages: readonly unknown[]; readonly receivedAt: number }
   | { readonly k: 'acc'; readonly id: string }
-  | { readonly k: 'res'; readonly id: string; readonly body: string | null }
+  | { readonly k: 'res'; readonly id: string; readonly body: string | null; readonly from?: string }
   | { readonly k: 'abort'; readonly id: string }
   | { readonly k: 'undelivered'; readonly id: string }
   | { readonly k: 'alive'; readonly from: string }
@@ -155,9 +156,13 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       case 'acc':
         outgoing.get(message.id)?.accepted();
         break;
-      case 'res':
-        outgoing.get(message.id)?.answered(message.body);
+      case 'res': {
+        const waiting = outgoing.get(message.id);
+        if (waiting !== undefined) waiting.answered(message.body);
+        // Too late (the request was given up here): what the reply took goes back at the home.
+        else if (message.body !== null && typeof message.from === 'string') send(message.from, { k: 'undelivered', id: message.id });
         break;
+      }
       case 'abort':
         incoming.get(message.id)?.();
         break;
@@ -183,7 +188,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       aborted = true;
       for (const abort of aborts) abort();
     });
-    let replied: { written(): void; giveBack(): void } | null = null;
+    let replied: { written(): void; giveBack: (() => void) | null } | null = null;
     const waiter: Waiter = {
       hold: () => () => {},
       onAbort(abort) {
@@ -200,17 +205,22 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       body = await serveHere(request.session, request.messages, request.receivedAt, waiter);
     } catch (error) {
       log(error, 'a relayed bayeux request failed');
+      // Not sent: what its connect reply took waits for the next connect.
+      (replied as { giveBack: (() => void) | null } | null)?.giveBack?.();
     } finally {
       incoming.delete(request.id);
       released();
     }
     // The relaying node says `undelivered` if its caller was gone when the reply came back.
-    const connect = body === null ? null : (replied as { written(): void; giveBack(): void } | null);
-    if (connect !== null) unconfirmed.add(request.id, connect.giveBack);
+    const connect = body === null ? null : (replied as { written(): void; giveBack: (() => void) | null } | null);
+    if (connect?.giveBack) unconfirmed.add(request.id, connect.giveBack);
     // The cursor is saved once the reply is in the store's hands (a home stopped before that leaves the older one).
-    core.relay(request.from, JSON.stringify({ k: 'res', id: request.id, body } satisfies RelayMessage)).then(
+    core.relay(request.from, JSON.stringify({ k: 'res', id: request.id, body, from: home } satisfies RelayMessage)).then(
       () => connect?.written(),
-      (error: unknown) => log(error, 'bayeux relay send failed'),
+      (error: unknown) => {
+        log(error, 'bayeux relay send failed');
+        unconfirmed.giveBack(request.id);
+      },
     );
   }
 
@@ -393,7 +403,7 @@ class UnconfirmedReplies {
   private readonly byId = new Map<string, { readonly at: number; readonly giveBack: () => void }>();
 
   add(id: string, giveBack: () => void): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const [oldest, entry] of this.byId) {
       if (now - entry.at < UNCONFIRMED_MS) break;
       this.byId.delete(oldest);
@@ -405,6 +415,6 @@ class UnconfirmedReplies {
     const entry = this.byId.get(id);
     if (entry === undefined) return;
     this.byId.delete(id);
-    if (Date.now() - entry.at < UNCONFIRMED_MS) entry.giveBack();
+    if (performance.now() - entry.at < UNCONFIRMED_MS) entry.giveBack();
   }
 }

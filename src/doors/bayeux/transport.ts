@@ -124,18 +124,25 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
         connectReply = { written, giveBack };
       },
     };
-    let connectReply: { written(): void; giveBack(): void } | null = null;
-    const body = await relay.serve(session, messages, receivedAt, waiter);
+    let connectReply: ConnectReplied | null = null;
+    let body: string | null;
+    try {
+      body = await relay.serve(session, messages, receivedAt, waiter);
+    } catch (error) {
+      // A later message of the request failed: the reply is not sent, so its events wait for the next connect.
+      (connectReply as ConnectReplied | null)?.giveBack?.();
+      throw error;
+    }
     if (body === null) return reply.code(204).send(); // the caller went away; its queued events wait for its next connect
-    const replied = connectReply as { written(): void; giveBack(): void } | null;
+    const replied = connectReply as ConnectReplied | null;
     if (replied !== null && (reply.raw.destroyed || socket.destroyed)) {
       // Gone while the reply was made: the events it took wait for the next connect instead of a closed socket.
-      replied.giveBack();
+      replied.giveBack?.();
       return reply.code(204).send();
     }
     // The cursor is saved once the reply's bytes are handed to the kernel ('finish'), not
     // before; a connection that closes before that gets the events back into the queue.
-    if (replied !== null) reply.raw.once('close', () => (reply.raw.writableFinished ? replied.written() : replied.giveBack()));
+    if (replied !== null) reply.raw.once('close', () => (reply.raw.writableFinished ? replied.written() : replied.giveBack?.()));
     return reply.type('application/json; charset=utf-8').send(body);
   }
 
@@ -178,7 +185,9 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
       if (client.ackEnabled) addExt(reply, { ack: client.batch });
       done(message, reply);
       if (client.ackEnabled) saveRecord(client);
-      waiter.connectReplied(client.ackEnabled ? NOTHING_MORE : () => saveRecord(client), taken.giveBack);
+      // Given back, the events' cursor is written again: a save since the take may hold the advanced one.
+      const giveBack = taken.giveBack;
+      waiter.connectReplied(client.ackEnabled ? NOTHING_MORE : () => saveRecord(client), giveBack === null ? null : () => void (giveBack() && saveRecord(client)));
     };
     /** The client another node turned out to serve (adopted while this node was lost to it): its remaining messages are not run here. */
     let moved: string | null = null;
@@ -282,6 +291,12 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
   }
 }
 
+
+/** What a request's connect reply asked of its waiter (relay.ts `Waiter.connectReplied`). */
+interface ConnectReplied {
+  written(): void;
+  giveBack: (() => void) | null;
+}
 
 /** What a connect reply's record needs once written, when it was saved already (ack extension). */
 const NOTHING_MORE = (): void => {};

@@ -11,7 +11,9 @@
  * is answered `409::connect_superseded` (a Bayeux error in a 200, never HTTP 408).
  * While a connect is held the login session is kept alive; see core/bot-sessions.ts.
  * With the ack extension, `ext.ack` acknowledges the batches up to it (later ones are sent
- * again in this reply) and the reply's `ext.ack` names its own batch (transport.ts).
+ * again in this reply) and the reply's `ext.ack` names its own batch (transport.ts); a
+ * connect acknowledging less than the bot already did is late, and answered at once with
+ * nothing, the bot's current connect staying held.
  */
 import type { BayeuxClient } from '../client.ts';
 import { adviceOf, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
@@ -30,6 +32,9 @@ export function connect(message: BayeuxMessage, context: RequestContext): Connec
   const client = door.registry.get(message.clientId, context.session);
   if (client === undefined) return { reply: unknownClient(message, door), holdMs: 0 };
   client.lastSeen = Date.now();
+  const acked = client.ackEnabled ? ackedBatch(message.ext) : null;
+  // A late connect (an acknowledgement older than one received): answered at once, empty.
+  if (acked !== null && client.isLateAck(acked)) return { reply: replyTo(message, { clientId: client.id, successful: true, advice: adviceOf(door.config) }), holdMs: 0 };
   client.supersede();
   // A connect that names no batch takes everything sent as received (as without the extension).
   if (client.ackEnabled) client.acknowledge(ackedBatch(message.ext) ?? client.batch);

@@ -8,7 +8,7 @@
  * goes on through either node. See src/doors/bayeux/relay.ts and registry.ts.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { bayeux, handshake, login, until, type BayeuxReply } from '../helpers/bots.ts';
 import { clusterConfig, startClusterProcesses, type ClusterProcesses } from '../helpers/cluster-processes.ts';
 import { cutRedisConnectionsOf } from '../helpers/redis-process.ts';
@@ -52,19 +52,25 @@ async function leave(url: string, cookie: string, clientId: string): Promise<voi
   await bayeux(url, cookie, [{ channel: '/meta/disconnect', clientId }]).catch(() => undefined);
 }
 
+/** A bot logged in on `loginUrl` whose client's home is `homeUrl`, following /service/stream and polled once; ended after the test. */
+async function botHomedOn(t: TestContext, loginUrl: string, homeUrl: string): Promise<{ cookie: string; clientId: string }> {
+  const { cookie } = await login(loginUrl);
+  const clientId = await handshake(homeUrl, cookie);
+  t.after(() => leave(loginUrl, cookie, clientId));
+  const [subscribed] = await bayeux(homeUrl, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
+  assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
+  const [first] = await bayeux(homeUrl, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+  assert.equal(first!.successful, true, JSON.stringify(first));
+  return { cookie, clientId };
+}
+
 function chats(replies: readonly BayeuxReply[]): string[] {
   return replies.filter((reply) => reply.channel === '/service/stream').map((reply) => JSON.stringify(reply.data)).filter((text) => text.includes('chat-'));
 }
 
 test('a home frozen and cut off from Redis while its client is adopted lets go of it when it runs again: one home, no ghost member', async (t) => {
   const [nodeA, nodeB] = cluster!.nodes;
-  const { cookie } = await login(nodeA!.url);
-  const clientId = await handshake(nodeB!.url, cookie);
-  t.after(() => leave(nodeA!.url, cookie, clientId));
-  const [subscribed] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
-  assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
-  const [first] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
-  assert.equal(first!.successful, true, JSON.stringify(first));
+  const { cookie, clientId } = await botHomedOn(t, nodeA!.url, nodeB!.url);
   assert.deepEqual(await roomUsers(nodeA!.url), ['helper-bot']);
 
   process.kill(nodeB!.pid, 'SIGSTOP');
@@ -123,13 +129,7 @@ test('a home frozen and cut off from Redis while its client is adopted lets go o
 test('a request that reaches the old home first after its freeze is served by the adopter: one delivery, no second home', async (t) => {
   const [nodeA, nodeB] = cluster!.nodes;
   const sessionsOnA = await bayeuxSessions(nodeA!.url);
-  const { cookie } = await login(nodeA!.url);
-  const clientId = await handshake(nodeB!.url, cookie);
-  t.after(() => leave(nodeA!.url, cookie, clientId));
-  const [subscribed] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
-  assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
-  const [first] = await bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
-  assert.equal(first!.successful, true, JSON.stringify(first));
+  const { cookie, clientId } = await botHomedOn(t, nodeA!.url, nodeB!.url);
 
   // Frozen with its Redis connections open: what the bus tells it meanwhile waits in its sockets.
   process.kill(nodeB!.pid, 'SIGSTOP');

@@ -175,8 +175,7 @@ export class ClientRegistry {
       client.recorded = true;
       return;
     }
-    this.log.info({ client: client.id }, 'a bayeux client is served by another node now (adopted while this one was lost to it): let go of here');
-    await this.remove(client, false, true);
+    await this.letGo(client);
     throw createError('RC_ERR_BAYEUX_CLIENT_MOVED', client.id);
   }
 
@@ -339,9 +338,7 @@ export class ClientRegistry {
       }
       for (let index = 0; index < batch.length; index++) {
         if (records[index]?.home === this.home) continue;
-        const client = batch[index]!;
-        this.log.info({ client: client.id }, 'a bayeux client is served by another node now (adopted while this one was lost to it): let go of here');
-        await this.remove(client, false, true);
+        await this.letGo(batch[index]!);
       }
     }
   }
@@ -357,6 +354,12 @@ export class ClientRegistry {
     const now = performance.now();
     if (now - this.lastLook > STALL_CHECK_MS + STALL_MS && this.clients.size > 0) this.reconcile();
     this.lastLook = now;
+  }
+
+  /** Drops a client another node serves now (its record names that node, or is gone), keeping the record; logged once per client. */
+  private async letGo(client: BayeuxClient): Promise<void> {
+    this.log.info({ client: client.id }, 'a bayeux client is served by another node now (adopted while this one was lost to it): let go of here');
+    await this.remove(client, false, true);
   }
 
   /** Removes every client of a login session (expired, or its space stopped). */

@@ -387,8 +387,11 @@ function clientIdOf(messages: readonly unknown[]): string | null {
   return null;
 }
 
-/** The relaying node saves nothing after writing a relayed reply: the home saved the cursor when it sent it. */
-const NOTHING_TO_SAVE = (): void => {};
+/**
+ * A connect reply's `written` when nothing is left to save: the relaying node's (the home
+ * saved the cursor when it sent the reply), and the ack extension's (saved at once).
+ */
+export const NOTHING_TO_SAVE = (): void => {};
 
 /** How long a home keeps what a relayed reply took, for the relaying node to say it could not write it, in milliseconds. */
 const UNCONFIRMED_MS = 10_000;

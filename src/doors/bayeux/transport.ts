@@ -21,7 +21,7 @@ import { createError, isRoomcastError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
 import { addExt, adviceOf, clientMoved, failWith, unknownClient, type BayeuxMessage, type DoorContext, type Reply, type RequestContext } from './context.ts';
 import { timesyncReply } from './ext/timesync.ts';
-import { createRelay, type Waiter } from './relay.ts';
+import { createRelay, NOTHING_TO_SAVE, type Waiter } from './relay.ts';
 import { jsonProblem } from '../json-depth.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import type { DoorCookieSeal } from './cookie-secret.ts';
@@ -187,7 +187,7 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
       if (client.ackEnabled) saveRecord(client);
       // Given back, the events' cursor is written again: a save since the take may hold the advanced one.
       const giveBack = taken.giveBack;
-      waiter.connectReplied(client.ackEnabled ? NOTHING_MORE : () => saveRecord(client), giveBack === null ? null : () => void (giveBack() && saveRecord(client)));
+      waiter.connectReplied(client.ackEnabled ? NOTHING_TO_SAVE : () => saveRecord(client), giveBack === null ? null : () => void (giveBack() && saveRecord(client)));
     };
     /** The client another node turned out to serve (adopted while this node was lost to it): its remaining messages are not run here. */
     let moved: string | null = null;
@@ -297,9 +297,6 @@ interface ConnectReplied {
   written(): void;
   giveBack: (() => void) | null;
 }
-
-/** What a connect reply's record needs once written, when it was saved already (ack extension). */
-const NOTHING_MORE = (): void => {};
 
 /** The error `ClientRegistry.persist` rejects with when another node serves the client now. */
 function isClientMoved(error: unknown): boolean {

@@ -17,6 +17,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { pino, stdSerializers, symbols as pinoSymbols, type Bindings, type ChildLoggerOptions, type DestinationStream, type Level, type Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
+import { processStdoutLines } from './log-destination.ts';
 import { onEveryReply } from './response-hook.ts';
 
 /** Paths that may carry secrets or session tokens; never written to logs. */
@@ -41,7 +42,7 @@ const SECRET_QUERY_PARAMS = /([?&](?:auth_signature|auth_key|token|access_token)
 /** Health probes are polled every few seconds by balancers: their access lines are debug. */
 const PROBE_ROUTES: ReadonlySet<string> = new Set(['/up', '/ready', '/metrics']);
 
-/** The process logger at `level`, writing JSON lines to `destination` (default stdout). */
+/** The process logger at `level`, writing JSON lines to `destination` (default stdout, see log-destination.ts). */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options = {
     level,
@@ -49,7 +50,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: { url: redactUrl, err: serializeError, error: serializeError },
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  return pino(options, destination ?? processStdoutLines());
 }
 
 /** How deep `serializeError` looks for commands (an error's causes and aggregated errors are nested). */

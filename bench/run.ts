@@ -50,7 +50,7 @@ const USAGE = `usage: npm run bench -- <${Object.keys(SCENARIOS).join('|')}|all>
 common flags (or BENCH_<FLAG> env): --phase-sec N  --targets a,b  --payload-bytes N
 ws-fanout / two-nodes: --subscribers 1000 --subscriber-procs 2 --rate 100 --window 8
            ws-fanout only: --ramp 200,400,800 [--sustain-p99-ms 50] (open-loop steps → highest sustainable rate)
-rest-publish: --duration-sec 8 --warmup-sec 1 --connections 16 --subscribers 100
+rest-publish: --rounds 5 --burst-sec 3 --warmup-sec 2 --connections 16 --subscribers 100
 bayeux: --clients 500 --client-procs 2 --rates 50,100,200,400 --window 8
 memory: --ws-connections 10000 --bayeux-sessions 2000 --procs 4
 many-channels (not in all): --channels 10000 --subs-per-socket 100 --placements affine,random

@@ -173,12 +173,12 @@ export async function startServerProcess(
  * maps on, as `npm run start:dist` and an installed package do; run `npm run build` first);
  * the default is the TypeScript sources through tsx, as `npm start` in a checkout does.
  */
-export function startNodeServer(name: string, script: string, port: number, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<Proc> {
+export function startNodeServer(name: string, script: string, port: number, env: Record<string, string>, nodeArgs: readonly string[] = [], quiet = false): Promise<Proc> {
   if (process.env.BENCH_ROOMCAST_RUN === 'dist') {
     const built = resolve(REPO_ROOT, script.replace(/^src\//, 'dist/').replace(/\.ts$/, '.js'));
-    return startServerProcess(name, process.execPath, [...extraNodeArgs(true), ...nodeArgs, '--enable-source-maps', built], port, env);
+    return startServerProcess(name, process.execPath, [...extraNodeArgs(true), ...nodeArgs, '--enable-source-maps', built], port, env, quiet);
   }
-  return startServerProcess(name, process.execPath, [...extraNodeArgs(true), ...nodeArgs, '--import', 'tsx', resolve(REPO_ROOT, script)], port, env);
+  return startServerProcess(name, process.execPath, [...extraNodeArgs(true), ...nodeArgs, '--import', 'tsx', resolve(REPO_ROOT, script)], port, env, quiet);
 }
 
 /** Memory figures of a server after forced full garbage collections (bench/lib/memory-probe.mjs). */

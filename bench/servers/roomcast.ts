@@ -2,7 +2,7 @@
  * Starts roomcast for a benchmark exactly as an operator would: `node --import tsx
  * src/main.ts` (or the compiled `dist/main.js` with BENCH_ROOMCAST_RUN=dist, see proc.ts)
  * with a generated config file (ROOMCAST_CONFIG), PORT, HOST=127.0.0.1 and
- * LOG_LEVEL=warn. The config has one app (BENCH_APP) with the REST rate limit off (the
+ * LOG_LEVEL=warn (or `logLevel`, its lines then going to /dev/null). The config has one app (BENCH_APP) with the REST rate limit off (the
  * benchmark would otherwise measure the limiter's 429s), one space with one room and
  * `bots` bot tokens, bot load shedding off (maxEventLoopDelayMs 0: a saturated
  * benchmark must not turn logins into 503s) and no per-address connection cap (every
@@ -28,6 +28,8 @@ export interface RoomcastOptions {
   /** Extra node flags (before the script) and environment, e.g. a memory probe's (proc.ts `memoryProbe`). */
   readonly nodeArgs?: readonly string[];
   readonly env?: Record<string, string>;
+  /** LOG_LEVEL below warn (the config default `info`: an access line per request); stdout then goes to /dev/null. Default warn. */
+  readonly logLevel?: 'info' | 'debug';
 }
 
 export interface RunningServer {
@@ -73,7 +75,7 @@ export async function startRoomcast(name: string, options: RoomcastOptions = {},
     writeFileSync(configPath, JSON.stringify(roomcastConfig(options), null, 2));
   }
   const port = await freePort();
-  const env: Record<string, string> = { ...options.env, ROOMCAST_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-  const proc = await startNodeServer(name, 'src/main.ts', port, env, options.nodeArgs);
+  const env: Record<string, string> = { ...options.env, ROOMCAST_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel ?? 'warn' };
+  const proc = await startNodeServer(name, 'src/main.ts', port, env, options.nodeArgs, options.logLevel !== undefined);
   return { proc, port, origin: `http://127.0.0.1:${port}`, configPath };
 }

@@ -1,59 +1,95 @@
 /**
- * The process logger's stdout destination (ops/log-destination.ts): the lines of one
- * event-loop turn in one write, whole and in order; written at once past the bound; and
- * never lost when the process exits, however it exits.
+ * The process logger's stdout destination (ops/log-destination.ts): lines held and
+ * written in batches, whole and in order; warn and above at once; written at once past the
+ * bound; and never lost when the process exits, however it exits.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { once, EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { MAX_HELD_BYTES, TurnBatchedLines } from '../../../src/ops/log-destination.ts';
+import { BatchedLines, FLUSH_INTERVAL_MS, MAX_HELD_BYTES } from '../../../src/ops/log-destination.ts';
 import { REPO_ROOT } from '../../helpers/server-process.ts';
 import { tsNodeArgs } from '../../helpers/ts-node-args.ts';
 
-function recording(): { lines: TurnBatchedLines; writes: string[] } {
+/** A destination writing into `writes`; `written` is told of each write. */
+function recording(intervalMs = FLUSH_INTERVAL_MS): { lines: BatchedLines; writes: string[]; written: EventEmitter } {
   const writes: string[] = [];
-  return { lines: new TurnBatchedLines({ write: (text: string) => void writes.push(text) }), writes };
+  const written = new EventEmitter();
+  const sink = {
+    write: (text: string) => {
+      writes.push(text);
+      written.emit('write', text);
+    },
+  };
+  return { lines: new BatchedLines(sink, intervalMs), writes, written };
 }
 
-test('the lines of one turn are written together, in order, on the next turn', async () => {
-  const { lines, writes } = recording();
-  lines.write('{"n":1}\n');
-  lines.write('{"n":2}\n');
-  lines.write('{"n":3}\n');
-  assert.deepEqual(writes, [], 'nothing is written while the turn runs');
-  await nextTurn();
-  assert.deepEqual(writes, ['{"n":1}\n{"n":2}\n{"n":3}\n']);
-  lines.write('{"n":4}\n');
-  await nextTurn();
-  assert.deepEqual(writes, ['{"n":1}\n{"n":2}\n{"n":3}\n', '{"n":4}\n'], 'a later turn has its own write');
-  await nextTurn();
-  assert.equal(writes.length, 2, 'a turn with no line writes nothing');
+const line = (level: number, n: number): string => `{"level":${level},"time":1,"n":${n}}\n`;
+
+test('info and debug lines are held, then written together, in order, within the interval', async (t) => {
+  const { lines, writes, written } = recording(30);
+  // The destination's timer keeps nothing alive (exit writes what is held): this one keeps the test's loop up.
+  const alive = setTimeout(() => undefined, 5_000);
+  t.after(() => clearTimeout(alive));
+  const started = performance.now();
+  lines.write(line(30, 1));
+  lines.write(line(20, 2));
+  lines.write(line(30, 3));
+  assert.deepEqual(writes, [], 'nothing is written while the lines are held');
+  await once(written, 'write');
+  const waited = performance.now() - started;
+  assert.deepEqual(writes, [line(30, 1) + line(20, 2) + line(30, 3)]);
+  assert.ok(waited >= 25 && waited < 1_000, `written after ${waited.toFixed(0)} ms`);
+  lines.write(line(30, 4));
+  await once(written, 'write');
+  assert.deepEqual(writes.slice(1), [line(30, 4)], 'a later line has its own batch');
 });
 
-test('lines reaching the bound are written at once, so a long turn holds at most the bound', async () => {
+for (const level of [40, 50, 60]) {
+  test(`a line at level ${level} is written at once, after every line held before it`, () => {
+    const { lines, writes } = recording();
+    lines.write(line(30, 1));
+    lines.write(line(level, 2));
+    assert.deepEqual(writes, [line(30, 1) + line(level, 2)]);
+    lines.flushSync();
+    assert.equal(writes.length, 1, 'nothing is left held');
+  });
+}
+
+test('a line whose level cannot be read is written at once', () => {
   const { lines, writes } = recording();
-  const line = `${'x'.repeat(999)}\n`;
-  const count = Math.ceil((3 * MAX_HELD_BYTES) / line.length);
+  lines.write(line(30, 1));
+  lines.write('{"msg":"no level first"}\n');
+  assert.equal(writes.length, 1);
+  lines.write('{"level":"info","msg":"a label"}\n');
+  assert.equal(writes.length, 2);
+  lines.write('{"level":100,"msg":"three digits"}\n');
+  assert.equal(writes.length, 3);
+});
+
+test('lines reaching the bound are written at once, so a burst holds at most the bound', () => {
+  const { lines, writes } = recording();
+  const long = `{"level":30,"pad":"${'x'.repeat(980)}"}\n`;
+  const count = Math.ceil((3 * MAX_HELD_BYTES) / long.length);
   let mostHeld = 0;
   for (let index = 0; index < count; index++) {
-    lines.write(line);
+    lines.write(long);
     const written = writes.reduce((sum, text) => sum + text.length, 0);
-    mostHeld = Math.max(mostHeld, (index + 1) * line.length - written);
+    mostHeld = Math.max(mostHeld, (index + 1) * long.length - written);
   }
-  assert.ok(writes.length >= 2, `written ${writes.length} times during the turn`);
+  assert.ok(writes.length >= 2, `written ${writes.length} times during the burst`);
   assert.ok(mostHeld < MAX_HELD_BYTES, `held at most ${mostHeld} characters`);
-  await nextTurn();
-  assert.equal(writes.join(''), line.repeat(count), 'every line once, in order');
+  lines.flushSync();
+  assert.equal(writes.join(''), long.repeat(count), 'every line once, in order');
 });
 
 test('flush writes what is held before it calls back', () => {
   const { lines, writes } = recording();
-  lines.write('a\n');
+  lines.write(line(30, 1));
   let called = false;
   lines.flush(() => {
     called = true;
-    assert.deepEqual(writes, ['a\n']);
+    assert.deepEqual(writes, [line(30, 1)]);
   });
   assert.ok(called);
 });
@@ -76,7 +112,7 @@ const messages = (stdout: string): string[] =>
 for (const [how, ending, code] of [
   ['process.exit in the same turn', 'process.exit(3);', 3],
   ['an uncaught exception in the same turn', "throw new Error('boom');", 1],
-  ['the event loop running dry', '', 0],
+  ['the event loop running dry (the held lines keep no timer alive)', '', 0],
 ] as const) {
   test(`the lines held at exit are written (${how})`, async () => {
     const { stdout, code: exitCode } = await runChild(`for (let n = 0; n < 5; n++) log.info('line ' + n);\n${ending}`);

@@ -178,6 +178,12 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     for (const message of replayed) this.emit(message, to);
     for (const message of held) this.emit(message, message.coveredBy(covered.epoch, covered.seq) ? complement(to) : EVERYWHERE);
     if (covered.seq > 0 && covered.epoch !== null) this.floors.set(channel, { position: covered, replayed: to });
+    const acknowledged = this.acknowledgedWhileRecovering;
+    if (acknowledged !== null) {
+      // Before the reply these events schedule is made (the scheduler answers on its own turn).
+      this.queue = this.queue.filter((item) => !isCovered(item, acknowledged));
+      if (this.holds.size === 0) this.acknowledgedWhileRecovering = null;
+    }
   }
 
   /** Queues a prepared event text (recovery signals). */
@@ -340,6 +346,13 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   adoptedBatch: { readonly batch: number; readonly cursor: ReadonlyMap<string, string> } | null = null;
 
   /**
+   * The old home's last batch, acknowledged here while the adoption's recoveries were still
+   * reading the history (a request reached the adopter meanwhile): the events they queue
+   * that the batch carried are dropped as they are queued. Cleared with the last recovery.
+   */
+  private acknowledgedWhileRecovering: ReadonlyMap<string, string> | null = null;
+
+  /**
    * The bot's first acknowledgement after an adoption: when it covers the old home's last
    * batch, the replayed events that batch already carried are dropped (and the cursor moves
    * past them), so the bot gets none twice; otherwise the replay stands.
@@ -349,10 +362,12 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     if (adopted === null) return;
     this.adoptedBatch = null;
     if (batch < adopted.batch) return;
-    this.queue = this.queue.filter((item) => !covered(item, adopted.cursor));
+    this.queue = this.queue.filter((item) => !isCovered(item, adopted.cursor));
+    // The adoption's recovery may still be reading the history: what it queues is filtered too.
+    if (this.holds.size > 0) this.acknowledgedWhileRecovering = adopted.cursor;
     for (const [channel, serial] of adopted.cursor) {
       const current = this.cursor.get(channel);
-      if (current === undefined || covered({ text: '', channel, serial: current }, adopted.cursor)) this.cursor.set(channel, serial);
+      if (current === undefined || isCovered({ text: '', channel, serial: current }, adopted.cursor)) this.cursor.set(channel, serial);
     }
   }
 
@@ -468,7 +483,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
 }
 
 /** True when `item` is a stored message at or before `cursor`'s serial for its channel, in the same stream epoch. */
-function covered(item: Queued, cursor: ReadonlyMap<string, string>): boolean {
+function isCovered(item: Queued, cursor: ReadonlyMap<string, string>): boolean {
   if (item.channel === undefined || item.serial === undefined) return false;
   const through = cursor.get(item.channel);
   if (through === undefined) return false;

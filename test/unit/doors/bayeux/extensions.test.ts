@@ -6,7 +6,8 @@ import { BayeuxClient } from '../../../../src/doors/bayeux/client.ts';
 import { ackedBatch, wantsAck } from '../../../../src/doors/bayeux/ext/ack.ts';
 import { timesyncReply } from '../../../../src/doors/bayeux/ext/timesync.ts';
 import { ReplyScheduler } from '../../../../src/doors/bayeux/reply-scheduler.ts';
-import { BotWire } from '../../../../src/doors/bayeux/stream.ts';
+import { BotWire, STREAM_CHANNEL } from '../../../../src/doors/bayeux/stream.ts';
+import { ChannelMessage } from '../../../../src/core/types.ts';
 
 const session = { id: 's', appId: 'app-1', channel: 'presence-room', bot: 'bot', displayName: 'Bot' } as unknown as BotSession;
 
@@ -104,4 +105,28 @@ test('ack, adopted: the replay of the old home\'s last batch is dropped when the
   assert.equal(missed.isLateAck(9), false);
   (missed as unknown as { push(text: string, message: object): void }).push('"e6"', { channel: 'presence-room', serial: 'ep-00000000006' });
   assert.equal(missed.takeQueue().giveBack, null);
+});
+
+test('ack, adopted: the bot acknowledging the old home\'s last batch while the adopter still reads the history gets none of that batch again', () => {
+  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({ chatEvents: ['chat'] }) as never));
+  const message = (seq: number): ChannelMessage =>
+    new ChannelMessage('app-1', 'presence-room', 'k3x9q0ab', seq, 0, { action: 'message.create', name: 'chat', data: `{"n":${seq}}`, origin: 'rest' });
+  client.ackEnabled = true;
+  client.batch = 4;
+  client.subscriptions.add(STREAM_CHANNEL);
+  client.cursor.set('presence-room', message(2).serial);
+  // Batch 4 at the old home carried 3 and 4.
+  client.adoptedBatch = { batch: 4, cursor: new Map([['presence-room', message(4).serial]]) };
+  // The adoption holds the live entries while it reads the history after the record's cursor (2)…
+  assert.equal(client.hold('presence-room'), true);
+  client.deliver(message(6));
+  // …and a request reaching the adopter meanwhile acknowledges batch 4: nothing is queued yet.
+  client.acknowledge(4);
+  assert.deepEqual(client.takeQueue().texts, []);
+  client.finishRecovery('presence-room', [message(3), message(4), message(5)], { epoch: 'k3x9q0ab', seq: 5 }, { stream: true, mapped: false });
+  const texts = client.takeQueue().texts.map((text) => (JSON.parse(text) as { data: { contentData: string } }).data.contentData);
+  assert.deepEqual(texts, ['{"n":5}', '{"n":6}'], 'the replay skips what batch 4 carried');
+  assert.equal(client.cursor.get('presence-room'), message(4).serial, 'with ack the cursor moves when the bot acknowledges');
+  client.acknowledge(5);
+  assert.equal(client.cursor.get('presence-room'), message(6).serial);
 });

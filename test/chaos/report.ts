@@ -36,10 +36,25 @@ export function renderReport(report: ChaosReport, command: string): string {
     '| scenario | cycles | acknowledged | missing from history (AOF) | undelivered to a connected subscriber | wrong-epoch serials | ghost · missing members one TTL after | `/ready` back after Redis |',
     '|---|---|---|---|---|---|---|---|',
     ...report.figures.map((figures) => row(figures, options.timings.heartbeatTtlMs)),
+    ...withoutAckLines(report),
     '',
     'Acceptance: 0 missing from history with AOF; 0 undelivered (told, i.e. `recovery_failed`, is allowed; dup and order are counted in the undelivered total\'s spirit and must be 0 too); 0 wrong-epoch; 0 ghost and 0 missing members; `/ready` < 1000 ms.',
   ];
   return lines.join('\n');
+}
+
+/**
+ * What the roaming bot without the ack extension missed: measured, not judged (a reply the
+ * kernel accepted and the bot never read is lost on any Bayeux server).
+ */
+function withoutAckLines(report: ChaosReport): string[] {
+  const measured = report.figures.filter((figures) => figures.withoutAck !== null);
+  if (measured.length === 0) return [];
+  const parts = measured.map((figures) => {
+    const plain = figures.withoutAck!;
+    return `${figures.scenario} ${plain.undelivered} undelivered of ${plain.expected.toLocaleString('en-US')} (dup ${plain.duplicates}, order ${plain.outOfOrder})`;
+  });
+  return ['', `Without the ack extension (a third faye bot roaming through its own round-robin balancer, home on the faulted node; measured, not judged): ${parts.join('; ')}.`];
 }
 
 /** Whether a scenario's figures meet the acceptance. */

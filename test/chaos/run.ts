@@ -11,7 +11,10 @@
  * a second faye bot, speaking the ack extension, behind a non-sticky round-robin balancer
  * over every node, the faulted one included, whose handshake lands on the faulted node (its
  * home): when that node is frozen or killed, its requests reach the other nodes, which adopt
- * its client.
+ * its client. A third faye bot, without the ack extension, roams the same way through a
+ * balancer of its own: what it misses is measured and reported (`withoutAck`), not judged,
+ * since a reply the kernel accepted and the bot never read is lost on any Bayeux server
+ * (docs/bot-api.md).
  *
  * Memory group: one node on the memory backend under the same load, restarted; its
  * clients come back by `last_serial`.
@@ -23,7 +26,7 @@
 import { loadavg } from 'node:os';
 import { ChaosCluster, ROOM, type ChaosNode, type ChaosTimings } from './cluster.ts';
 import { BotWatcher } from './bot-watcher.ts';
-import { checkDelivery, checkEpochs, emptyDelivery, missingFromHistory, type ResumeOutcome } from './checks.ts';
+import { checkDelivery, checkEpochs, emptyDelivery, missingFromHistory, type DeliveryFigures, type ResumeOutcome } from './checks.ts';
 import { checkPresenceAfter, readyAfter } from './presence.ts';
 import { Publisher } from './publisher.ts';
 import type { Track } from './tracks.ts';
@@ -106,6 +109,8 @@ export interface ScenarioFigures {
   presenceExtendedMaxMs: number;
   /** Slowest `/ready` back after Redis answered (ms); null: not a Redis scenario, Infinity: a node never came back. */
   readyMaxMs: number | null;
+  /** The roaming bot without the ack extension (measured, not judged); null where it did not run. */
+  withoutAck: DeliveryFigures | null;
   readonly examples: string[];
 }
 
@@ -143,11 +148,15 @@ function blankFigures(scenario: ScenarioName): ScenarioFigures {
     presenceConvergedMaxMs: 0,
     presenceExtendedMaxMs: 0,
     readyMaxMs: null,
+    withoutAck: null,
     examples: [],
   };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** A time of day for the log (UTC, milliseconds). */
+const clock = (at: number): string => new Date(at).toISOString().slice(11, 23);
 
 /** The clients of one group, and what they recorded. */
 class Audience {
@@ -277,6 +286,8 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   let phase: string = scenarios[0]!;
   let era = 0;
   let balancer: RoundRobinProxy | null = null;
+  let plainBalancer: RoundRobinProxy | null = null;
+  let plainRoaming: BotWatcher | null = null;
   const publisher = new Publisher({
     channels: () => (backend === 'redis' ? [channels.pub, channels.presence, ROOM.channel] : [channels.pub, channels.presence]),
     rate: options.rate,
@@ -298,6 +309,10 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       const roaming = new BotWatcher('balancer', balancer.url, 6000, true);
       await roaming.start();
       audience.bots.push(roaming);
+      // The same, without the ack extension, through a balancer of its own (so its handshake lands on the victim too).
+      plainBalancer = await startRoundRobinProxy(rotation.map((name) => cluster.node(name).url));
+      plainRoaming = new BotWatcher('balancer', plainBalancer.url, 6000);
+      await plainRoaming.start();
     }
     publisher.start();
 
@@ -316,7 +331,7 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         await sleep(options.settleMs);
         const faultStart = Date.now();
         const outcome = await fault(scenario, cluster, audience, roles.victim, () => (era += 1), options.redisDownMs ?? 0);
-        log(`${scenario} cycle ${cycle}: fault over in ${outcome.faultEnd - faultStart} ms`);
+        log(`${scenario} cycle ${cycle}: fault over in ${outcome.faultEnd - faultStart} ms (${clock(faultStart)}–${clock(outcome.faultEnd)})`);
         const [presence] = await Promise.all([
           checkPresenceAfter(
             audience.presenceChannel,
@@ -364,11 +379,14 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     await publisher.stop();
     publisher.close();
     audience.close();
+    plainRoaming?.close();
     await balancer?.close();
+    await plainBalancer?.close();
     await cluster.close();
   }
 
   const delivery = checkDelivery(audience.tracks(), publisher.acks, options.graceMs);
+  const withoutAck = plainRoaming === null ? null : checkDelivery([plainRoaming.track], publisher.acks, options.graceMs);
   const epochs = checkEpochs(audience.tracks(), publisher.acks, audience.resumes);
   for (const scenario of scenarios) {
     const figures = figuresOf(scenario);
@@ -383,6 +401,10 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
     const wrong = epochs.get(scenario);
     figures.wrongEpoch = wrong?.wrongEpoch ?? 0;
     figures.examples.push(...(wrong?.examples ?? []).map((line) => `wrong epoch: ${line}`));
+    if (withoutAck !== null) {
+      figures.withoutAck = withoutAck.get(scenario) ?? emptyDelivery();
+      for (const example of figures.withoutAck.examples) log(`${scenario} without ack: ${example}`);
+    }
   }
   // What the drain phase saw counts against the last scenario of the group.
   const first = figuresOf(scenarios[scenarios.length - 1]!);
@@ -395,6 +417,13 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       first.examples.push(...d.examples.map((line) => `(${extra}) ${line}`));
     }
     first.wrongEpoch += epochs.get(extra)?.wrongEpoch ?? 0;
+    const plain = withoutAck?.get(extra);
+    if (plain !== undefined && first.withoutAck !== null) {
+      first.withoutAck.expected += plain.expected;
+      first.withoutAck.undelivered += plain.undelivered;
+      first.withoutAck.duplicates += plain.duplicates;
+      first.withoutAck.outOfOrder += plain.outOfOrder;
+    }
   }
   report.published += publisher.sentCount;
   report.acknowledged += publisher.acks.length;

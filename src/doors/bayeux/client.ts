@@ -292,6 +292,32 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return true;
   }
 
+  /**
+   * Without the ack extension: the `id` of the last connect whose reply took events, and
+   * that take's give-back. faye sends a connect whose reply did not arrive again, with the
+   * same `id` (its request timed out: the reply was lost on the way, e.g. with a node that
+   * froze while relaying it), so a connect repeating that `id` says the reply never reached
+   * the bot, which no socket on this node can tell when another node relayed the reply.
+   */
+  private lastReplied: { readonly messageId: string; readonly giveBack: () => boolean } | null = null;
+
+  /** Remembers what the reply to connect `messageId` took (its give-back; null: nothing taken). */
+  tookFor(messageId: unknown, giveBack: (() => boolean) | null): void {
+    this.lastReplied = typeof messageId === 'string' && giveBack !== null ? { messageId, giveBack } : null;
+  }
+
+  /**
+   * A connect arrives. When it repeats the `id` of the last connect whose reply took
+   * events, that reply's events go back to the front of the queue (as `giveBack`: only
+   * while no later reply took events) and it says true. Any connect ends what was
+   * remembered: the next one after a reply that arrived carries a new `id`.
+   */
+  resent(messageId: unknown): boolean {
+    const last = this.lastReplied;
+    this.lastReplied = null;
+    return last !== null && messageId === last.messageId && last.giveBack();
+  }
+
   /** The cursor's entries for the channels of `items`, as they are now. */
   private cursorOf(items: readonly Queued[]): Map<string, string | undefined> {
     const before = new Map<string, string | undefined>();

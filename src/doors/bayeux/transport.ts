@@ -187,7 +187,16 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
       if (client.ackEnabled) saveRecord(client);
       // Given back, the events' cursor is written again: a save since the take may hold the advanced one.
       const giveBack = taken.giveBack;
-      waiter.connectReplied(client.ackEnabled ? NOTHING_TO_SAVE : () => saveRecord(client), giveBack === null ? null : () => void (giveBack() && saveRecord(client)));
+      const undo =
+        giveBack === null
+          ? null
+          : (): boolean => {
+              const given = giveBack();
+              if (given) saveRecord(client);
+              return given;
+            };
+      if (!client.ackEnabled) client.tookFor(message.id, undo);
+      waiter.connectReplied(client.ackEnabled ? NOTHING_TO_SAVE : () => saveRecord(client), undo === null ? null : () => void undo());
     };
     /** The client another node turned out to serve (adopted while this node was lost to it): its remaining messages are not run here. */
     let moved: string | null = null;

@@ -13,7 +13,9 @@
  * With the ack extension, `ext.ack` acknowledges the batches up to it (later ones are sent
  * again in this reply) and the reply's `ext.ack` names its own batch (transport.ts); a
  * connect acknowledging less than the bot already did is late, and answered at once with
- * nothing, the bot's current connect staying held.
+ * nothing, the bot's current connect staying held. Without it, a connect sent again with
+ * the `id` of the last one whose reply took events (faye's retry after its request timed
+ * out) gets those events again (client.ts `resent`).
  */
 import type { BayeuxClient } from '../client.ts';
 import { adviceOf, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
@@ -38,6 +40,8 @@ export function connect(message: BayeuxMessage, context: RequestContext): Connec
   client.supersede();
   // A connect that names no batch takes everything sent as received (as without the extension).
   if (client.ackEnabled) client.acknowledge(ackedBatch(message.ext) ?? client.batch);
+  // Sent again with its id: the reply to it never reached the bot, whose events it gets now.
+  else client.resent(message.id);
   if (message.connectionType !== 'long-polling') {
     const given = typeof message.connectionType === 'string' ? message.connectionType : 'none';
     return {

@@ -130,3 +130,25 @@ test('ack, adopted: the bot acknowledging the old home\'s last batch while the a
   client.acknowledge(5);
   assert.equal(client.cursor.get('presence-room'), message(6).serial);
 });
+
+test('without ack: a connect sent again with the id of the last one that took events gets those events again, in order; any other connect does not', () => {
+  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+  const push = (text: string, serial: string): void =>
+    (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
+  push('"e1"', 'S1');
+  const first = client.takeQueue();
+  client.tookFor('w8', first.giveBack);
+  push('"e2"', 'S2');
+  // The reply to connect w8 never reached the bot (the node relaying it froze): faye sends w8 again.
+  assert.equal(client.resent('w8'), true);
+  assert.equal(client.cursor.get('presence-room'), undefined, 'the cursor is back where it was before the lost reply');
+  const again = client.takeQueue();
+  assert.deepEqual(again.texts, ['"e1"', '"e2"']);
+  client.tookFor('w9', again.giveBack);
+  // The next connect has its own id: the bot got w9's reply.
+  assert.equal(client.resent('w10'), false);
+  assert.equal(client.resent('w9'), false, 'only the connect right after the reply counts');
+  push('"e3"', 'S3');
+  assert.deepEqual(client.takeQueue().texts, ['"e3"']);
+  assert.equal(client.cursor.get('presence-room'), 'S3');
+});

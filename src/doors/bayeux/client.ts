@@ -298,12 +298,21 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    * same `id` (its request timed out: the reply was lost on the way, e.g. with a node that
    * froze while relaying it), so a connect repeating that `id` says the reply never reached
    * the bot, which no socket on this node can tell when another node relayed the reply.
+   * Forgotten once the reply is known handed to the bot's connection (so a client that
+   * sends every connect with one `id` gets nothing twice).
    */
   private lastReplied: { readonly messageId: string; readonly giveBack: () => boolean } | null = null;
 
-  /** Remembers what the reply to connect `messageId` took (its give-back; null: nothing taken). */
-  tookFor(messageId: unknown, giveBack: (() => boolean) | null): void {
-    this.lastReplied = typeof messageId === 'string' && giveBack !== null ? { messageId, giveBack } : null;
+  /**
+   * Remembers what the reply to connect `messageId` took (its give-back); returns what to
+   * call once that reply is known handed to the bot's connection.
+   */
+  tookFor(messageId: unknown, giveBack: () => boolean): () => void {
+    const replied = typeof messageId === 'string' ? { messageId, giveBack } : null;
+    this.lastReplied = replied;
+    return () => {
+      if (this.lastReplied === replied) this.lastReplied = null;
+    };
   }
 
   /**

@@ -92,9 +92,12 @@ export interface Waiter {
    * The reply being made answers a connect: `written` is to run once the reply is handed to
    * the caller (it saves the client's cursor), `giveBack` instead if the caller turns out
    * to be gone by then, or the reply is not sent (it puts back the events the reply took;
-   * null when there is nothing to put back). At most one per request.
+   * null when there is nothing to put back). `delivered` (null: nothing to tell) runs once
+   * the reply is known handed to the bot's own connection: at once after `written` for a
+   * local caller, when the relaying node says `written` for a relayed one. At most one per
+   * request.
    */
-  connectReplied(written: () => void, giveBack: (() => void) | null): void;
+  connectReplied(written: () => void, giveBack: (() => void) | null, delivered?: (() => void) | null): void;
 }
 
 /** Runs a request's messages on this node (transport.ts); null when the caller went away during a held connect. */
@@ -103,15 +106,17 @@ export type ServeHere = (session: BotSession, messages: readonly unknown[], rece
 type RelayMessage =
   | { readonly k: 'req'; readonly id: string; readonly from: string; readonly session: BotSession; readonly messages: readonly unknown[]; readonly receivedAt: number }
   | { readonly k: 'acc'; readonly id: string }
-  | { readonly k: 'res'; readonly id: string; readonly body: string | null; readonly from?: string }
+  | { readonly k: 'res'; readonly id: string; readonly body: string | null; readonly from?: string; readonly confirm?: boolean }
   | { readonly k: 'abort'; readonly id: string }
   | { readonly k: 'undelivered'; readonly id: string }
+  | { readonly k: 'written'; readonly id: string }
   | { readonly k: 'alive'; readonly from: string }
   | { readonly k: 'adopted'; readonly client: string };
 
 interface Outgoing {
   accepted: () => void;
-  answered: (body: string | null) => void;
+  /** The home's reply; `confirm`: the home asks to be told `written` once it is handed to the caller. */
+  answered: (body: string | null, confirm: boolean) => void;
   /** The request's one `/meta/connect` (held at the home), or null for any other request. */
   readonly connect: BayeuxMessage | null;
   /** The home node the request was relayed to. */
@@ -158,7 +163,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
         break;
       case 'res': {
         const waiting = outgoing.get(message.id);
-        if (waiting !== undefined) waiting.answered(message.body);
+        if (waiting !== undefined) waiting.answered(message.body, message.confirm === true);
         // Too late (the request was given up here): what the reply took goes back at the home.
         else if (message.body !== null && typeof message.from === 'string') send(message.from, { k: 'undelivered', id: message.id });
         break;
@@ -168,6 +173,9 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
         break;
       case 'undelivered':
         unconfirmed.giveBack(message.id);
+        break;
+      case 'written':
+        unconfirmed.written(message.id);
         break;
       case 'alive':
         homes.heard(message.from);
@@ -188,7 +196,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       aborted = true;
       for (const abort of aborts) abort();
     });
-    let replied: { written(): void; giveBack: (() => void) | null } | null = null;
+    let replied: { written(): void; giveBack: (() => void) | null; delivered: (() => void) | null } | null = null;
     const waiter: Waiter = {
       hold: () => () => {},
       onAbort(abort) {
@@ -196,8 +204,8 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
         aborts.push(abort);
         return () => aborts.splice(aborts.indexOf(abort), 1);
       },
-      connectReplied(written, giveBack) {
-        replied = { written, giveBack };
+      connectReplied(written, giveBack, delivered = null) {
+        replied = { written, giveBack, delivered };
       },
     };
     let body: string | null = null;
@@ -211,11 +219,12 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       incoming.delete(request.id);
       released();
     }
-    // The relaying node says `undelivered` if its caller was gone when the reply came back.
-    const connect = body === null ? null : (replied as { written(): void; giveBack: (() => void) | null } | null);
-    if (connect?.giveBack) unconfirmed.add(request.id, connect.giveBack);
+    // The relaying node says `undelivered` if its caller was gone when the reply came back, `written` once it is handed over.
+    const connect = body === null ? null : (replied as { written(): void; giveBack: (() => void) | null; delivered: (() => void) | null } | null);
+    if (connect?.giveBack) unconfirmed.add(request.id, connect.giveBack, connect.delivered);
+    const confirm = connect?.giveBack != null && connect.delivered !== null;
     // The cursor is saved once the reply is in the store's hands (a home stopped before that leaves the older one).
-    core.relay(request.from, JSON.stringify({ k: 'res', id: request.id, body, from: home } satisfies RelayMessage)).then(
+    core.relay(request.from, JSON.stringify({ k: 'res', id: request.id, body, from: home, ...(confirm ? { confirm } : {}) } satisfies RelayMessage)).then(
       () => connect?.written(),
       (error: unknown) => {
         log(error, 'bayeux relay send failed');
@@ -262,9 +271,9 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
             finish('lost');
           });
         },
-        answered: (body) => {
-          // Written to a caller already gone, the reply's events go back to the home's queue.
-          if (body !== null) waiter.connectReplied(NOTHING_TO_SAVE, () => send(to, { k: 'undelivered', id }));
+        answered: (body, confirm) => {
+          // Written to a caller already gone, the reply's events go back to the home's queue; handed over, the home is told if it asked.
+          if (body !== null) waiter.connectReplied(confirm ? () => send(to, { k: 'written', id }) : NOTHING_TO_SAVE, () => send(to, { k: 'undelivered', id }));
           finish(body);
         },
         connect,
@@ -352,7 +361,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       const connect = request.connect;
       if (connect === null) continue;
       send(request.to, { k: 'abort', id });
-      request.answered(retryReply(connect));
+      request.answered(retryReply(connect), false);
     }
   }
 
@@ -399,25 +408,36 @@ const UNCONFIRMED_MS = 10_000;
 /**
  * The give-backs of relayed replies' events (client.ts `giveBack`), by request id, for
  * {@link UNCONFIRMED_MS}: the relaying node sends `undelivered` at once when its caller was
- * gone, so a give-back older than that is dropped (the reply was written). Bounded by the
- * replies of that window; no timer per reply.
+ * gone (the give-back runs), or `written` once it handed the reply over when the home
+ * asked (`delivered` runs: the client stops treating a connect sent again as a lost
+ * reply), so an entry older than that is dropped. Bounded by the replies of that window;
+ * no timer per reply.
  */
 class UnconfirmedReplies {
-  private readonly byId = new Map<string, { readonly at: number; readonly giveBack: () => void }>();
+  private readonly byId = new Map<string, { readonly at: number; readonly giveBack: () => void; readonly delivered: (() => void) | null }>();
 
-  add(id: string, giveBack: () => void): void {
+  add(id: string, giveBack: () => void, delivered: (() => void) | null): void {
     const now = performance.now();
     for (const [oldest, entry] of this.byId) {
       if (now - entry.at < UNCONFIRMED_MS) break;
       this.byId.delete(oldest);
     }
-    this.byId.set(id, { at: now, giveBack });
+    this.byId.set(id, { at: now, giveBack, delivered });
   }
 
   giveBack(id: string): void {
+    this.take(id)?.giveBack();
+  }
+
+  written(id: string): void {
+    this.take(id)?.delivered?.();
+  }
+
+  /** The entry of `id`, removed; undefined when absent or older than the window. */
+  private take(id: string): { readonly giveBack: () => void; readonly delivered: (() => void) | null } | undefined {
     const entry = this.byId.get(id);
-    if (entry === undefined) return;
+    if (entry === undefined) return undefined;
     this.byId.delete(id);
-    if (performance.now() - entry.at < UNCONFIRMED_MS) entry.giveBack();
+    return performance.now() - entry.at < UNCONFIRMED_MS ? entry : undefined;
   }
 }

@@ -120,8 +120,8 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
         reply.raw.once('close', onClose);
         return () => reply.raw.off('close', onClose);
       },
-      connectReplied(written, giveBack) {
-        connectReply = { written, giveBack };
+      connectReplied(written, giveBack, delivered = null) {
+        connectReply = { written, giveBack, delivered };
       },
     };
     let connectReply: ConnectReplied | null = null;
@@ -142,7 +142,7 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
     }
     // The cursor is saved once the reply's bytes are handed to the kernel ('finish'), not
     // before; a connection that closes before that gets the events back into the queue.
-    if (replied !== null) reply.raw.once('close', () => (reply.raw.writableFinished ? replied.written() : replied.giveBack?.()));
+    if (replied !== null) reply.raw.once('close', () => (reply.raw.writableFinished ? handedOver(replied) : replied.giveBack?.()));
     return reply.type('application/json; charset=utf-8').send(body);
   }
 
@@ -195,8 +195,8 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
               if (given) saveRecord(client);
               return given;
             };
-      if (!client.ackEnabled) client.tookFor(message.id, undo);
-      waiter.connectReplied(client.ackEnabled ? NOTHING_TO_SAVE : () => saveRecord(client), undo === null ? null : () => void undo());
+      const delivered = client.ackEnabled || undo === null ? null : client.tookFor(message.id, undo);
+      waiter.connectReplied(client.ackEnabled ? NOTHING_TO_SAVE : () => saveRecord(client), undo === null ? null : () => void undo(), delivered);
     };
     /** The client another node turned out to serve (adopted while this node was lost to it): its remaining messages are not run here. */
     let moved: string | null = null;
@@ -305,6 +305,13 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
 interface ConnectReplied {
   written(): void;
   giveBack: (() => void) | null;
+  delivered: (() => void) | null;
+}
+
+/** A connect reply handed to the bot's own connection: its cursor is saved, and it counts as delivered. */
+function handedOver(replied: ConnectReplied): void {
+  replied.written();
+  replied.delivered?.();
 }
 
 /** The error `ClientRegistry.persist` rejects with when another node serves the client now. */

@@ -137,18 +137,38 @@ test('without ack: a connect sent again with the id of the last one that took ev
     (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
   push('"e1"', 'S1');
   const first = client.takeQueue();
-  client.tookFor('w8', first.giveBack);
+  client.tookFor('w8', first.giveBack!);
   push('"e2"', 'S2');
   // The reply to connect w8 never reached the bot (the node relaying it froze): faye sends w8 again.
   assert.equal(client.resent('w8'), true);
   assert.equal(client.cursor.get('presence-room'), undefined, 'the cursor is back where it was before the lost reply');
   const again = client.takeQueue();
   assert.deepEqual(again.texts, ['"e1"', '"e2"']);
-  client.tookFor('w9', again.giveBack);
+  client.tookFor('w9', again.giveBack!);
   // The next connect has its own id: the bot got w9's reply.
   assert.equal(client.resent('w10'), false);
   assert.equal(client.resent('w9'), false, 'only the connect right after the reply counts');
   push('"e3"', 'S3');
   assert.deepEqual(client.takeQueue().texts, ['"e3"']);
   assert.equal(client.cursor.get('presence-room'), 'S3');
+});
+
+test('without ack: a reply known handed to the bot is not given again, so a client sending every connect with one id gets nothing twice', () => {
+  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+  const push = (text: string, serial: string): void =>
+    (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
+  push('"e1"', 'S1');
+  const first = client.takeQueue();
+  const delivered = client.tookFor('1', first.giveBack!);
+  delivered();
+  push('"e2"', 'S2');
+  assert.equal(client.resent('1'), false);
+  assert.deepEqual(client.takeQueue().texts, ['"e2"']);
+  // A delivery told for an older reply does not forget a newer one.
+  push('"e3"', 'S3');
+  const third = client.takeQueue();
+  client.tookFor('3', third.giveBack!);
+  delivered();
+  assert.equal(client.resent('3'), true);
+  assert.deepEqual(client.takeQueue().texts, ['"e3"']);
 });

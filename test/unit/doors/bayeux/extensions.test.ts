@@ -11,6 +11,13 @@ import { ChannelMessage } from '../../../../src/core/types.ts';
 
 const session = { id: 's', appId: 'app-1', channel: 'presence-room', bot: 'bot', displayName: 'Bot' } as unknown as BotSession;
 
+/** A client of `session` on a wire with no config (enough for queued texts). */
+const newClient = (): BayeuxClient => new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+
+/** Queues `text` on `client` as a stored event of the room channel at `serial` (what the fan-out would queue). */
+const pushEvent = (client: BayeuxClient, text: string, serial: string): void =>
+  (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
+
 test('timesync: {tc, ts, p, a} as CometD computes them, finite numbers only', () => {
   assert.deepEqual(timesyncReply({ timesync: { tc: 1000, l: 5, o: 20 } }, 1030, 1130), { tc: 1000, ts: 1030, p: 100, a: -5 });
   // Missing l and o count as 0; a request without tc gets nothing.
@@ -29,7 +36,7 @@ test('ack: handshake and connect fields', () => {
 });
 
 test('ack: a batch not acknowledged is sent again, in order, before newer events; the cursor moves on acknowledgement', () => {
-  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+  const client = newClient();
   client.ackEnabled = true;
   client.pushText('"e1"');
   client.pushText('"e2"');
@@ -50,9 +57,8 @@ test('ack: a batch not acknowledged is sent again, in order, before newer events
 });
 
 test('without ack: a reply that could not be written gives its events back, in order, with the cursor; not once a later reply took events', () => {
-  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
-  const push = (text: string, serial: string): void =>
-    (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
+  const client = newClient();
+  const push = (text: string, serial: string): void => pushEvent(client, text, serial);
   push('"e1"', 'S1');
   const first = client.takeQueue();
   assert.deepEqual(first.texts, ['"e1"']);
@@ -73,7 +79,7 @@ test('without ack: a reply that could not be written gives its events back, in o
   assert.equal(client.cursor.get('presence-room'), 'S3');
   // A client with no cursor for the channel before the take has none after the give-back.
   const fresh = new BayeuxClient('d', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
-  (fresh as unknown as { push(text: string, message: object): void }).push('"f1"', { channel: 'presence-room', serial: 'F1' });
+  pushEvent(fresh, '"f1"', 'F1');
   assert.equal(fresh.takeQueue().giveBack!(), true);
   assert.equal(fresh.cursor.has('presence-room'), false);
   assert.deepEqual(fresh.takeQueue().texts, ['"f1"']);
@@ -81,13 +87,13 @@ test('without ack: a reply that could not be written gives its events back, in o
 
 test('ack, adopted: the replay of the old home\'s last batch is dropped when the bot acknowledges that batch, kept when it does not', () => {
   const adopted = (): BayeuxClient => {
-    const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
+    const client = newClient();
     client.ackEnabled = true;
     client.batch = 4;
     client.cursor.set('presence-room', 'ep-00000000002');
     client.adoptedBatch = { batch: 4, cursor: new Map([['presence-room', 'ep-00000000004']]) };
     // The adopter's replay from the acknowledged cursor: 3 and 4 were in batch 4 at the old home, 5 is new.
-    for (const seq of [3, 4, 5]) (client as unknown as { push(text: string, message: object): void }).push(`"e${seq}"`, { channel: 'presence-room', serial: `ep-0000000000${seq}` });
+    for (const seq of [3, 4, 5]) pushEvent(client, `"e${seq}"`, `ep-0000000000${seq}`);
     return client;
   };
   const got = adopted();
@@ -103,7 +109,7 @@ test('ack, adopted: the replay of the old home\'s last batch is dropped when the
   // A later acknowledgement lower than 9 is late; with the ack extension nothing is given back by a take.
   assert.equal(missed.isLateAck(8), true);
   assert.equal(missed.isLateAck(9), false);
-  (missed as unknown as { push(text: string, message: object): void }).push('"e6"', { channel: 'presence-room', serial: 'ep-00000000006' });
+  pushEvent(missed, '"e6"', 'ep-00000000006');
   assert.equal(missed.takeQueue().giveBack, null);
 });
 
@@ -132,9 +138,8 @@ test('ack, adopted: the bot acknowledging the old home\'s last batch while the a
 });
 
 test('without ack: a connect sent again with the id of the last one that took events gets those events again, in order; any other connect does not', () => {
-  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
-  const push = (text: string, serial: string): void =>
-    (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
+  const client = newClient();
+  const push = (text: string, serial: string): void => pushEvent(client, text, serial);
   push('"e1"', 'S1');
   const first = client.takeQueue();
   client.tookFor('w8', first.giveBack!);
@@ -154,9 +159,8 @@ test('without ack: a connect sent again with the id of the last one that took ev
 });
 
 test('without ack: a reply known handed to the bot is not given again, so a client sending every connect with one id gets nothing twice', () => {
-  const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({}) as never));
-  const push = (text: string, serial: string): void =>
-    (client as unknown as { push(text: string, message: object): void }).push(text, { channel: 'presence-room', serial });
+  const client = newClient();
+  const push = (text: string, serial: string): void => pushEvent(client, text, serial);
   push('"e1"', 'S1');
   const first = client.takeQueue();
   const delivered = client.tookFor('1', first.giveBack!);

@@ -100,6 +100,13 @@ export interface Waiter {
   connectReplied(written: () => void, giveBack: (() => void) | null, delivered?: (() => void) | null): void;
 }
 
+/** What a request's connect reply asked of its waiter (`Waiter.connectReplied`). */
+export interface ConnectReplied {
+  written(): void;
+  giveBack: (() => void) | null;
+  delivered: (() => void) | null;
+}
+
 /** Runs a request's messages on this node (transport.ts); null when the caller went away during a held connect. */
 export type ServeHere = (session: BotSession, messages: readonly unknown[], receivedAt: number, waiter: Waiter) => Promise<string | null>;
 
@@ -196,7 +203,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       aborted = true;
       for (const abort of aborts) abort();
     });
-    let replied: { written(): void; giveBack: (() => void) | null; delivered: (() => void) | null } | null = null;
+    let replied: ConnectReplied | null = null;
     const waiter: Waiter = {
       hold: () => () => {},
       onAbort(abort) {
@@ -214,13 +221,13 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
     } catch (error) {
       log(error, 'a relayed bayeux request failed');
       // Not sent: what its connect reply took waits for the next connect.
-      (replied as { giveBack: (() => void) | null } | null)?.giveBack?.();
+      (replied as ConnectReplied | null)?.giveBack?.();
     } finally {
       incoming.delete(request.id);
       released();
     }
     // The relaying node says `undelivered` if its caller was gone when the reply came back, `written` once it is handed over.
-    const connect = body === null ? null : (replied as { written(): void; giveBack: (() => void) | null; delivered: (() => void) | null } | null);
+    const connect = body === null ? null : (replied as ConnectReplied | null);
     if (connect?.giveBack) unconfirmed.add(request.id, connect.giveBack, connect.delivered);
     const confirm = connect?.giveBack != null && connect.delivered !== null;
     // The cursor is saved once the reply is in the store's hands (a home stopped before that leaves the older one).

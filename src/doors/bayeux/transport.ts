@@ -21,7 +21,7 @@ import { createError, isRoomcastError } from '../../errors.ts';
 import type { BayeuxClient } from './client.ts';
 import { addExt, adviceOf, clientMoved, failWith, unknownClient, type BayeuxMessage, type DoorContext, type Reply, type RequestContext } from './context.ts';
 import { timesyncReply } from './ext/timesync.ts';
-import { createRelay, NOTHING_TO_SAVE, type Waiter } from './relay.ts';
+import { createRelay, NOTHING_TO_SAVE, type ConnectReplied, type Waiter } from './relay.ts';
 import { jsonProblem } from '../json-depth.ts';
 import { existingOutageLog, OutageLog } from '../outage-log.ts';
 import type { DoorCookieSeal } from './cookie-secret.ts';
@@ -300,13 +300,6 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
   }
 }
 
-
-/** What a request's connect reply asked of its waiter (relay.ts `Waiter.connectReplied`). */
-interface ConnectReplied {
-  written(): void;
-  giveBack: (() => void) | null;
-  delivered: (() => void) | null;
-}
 
 /** A connect reply handed to the bot's own connection: its cursor is saved, and it counts as delivered. */
 function handedOver(replied: ConnectReplied): void {

@@ -196,7 +196,7 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
               return given;
             };
       const delivered = client.ackEnabled || undo === null ? null : client.tookFor(message.id, undo);
-      waiter.connectReplied(client.ackEnabled ? NOTHING_TO_SAVE : () => saveRecord(client), undo === null ? null : () => void undo(), delivered);
+      waiter.connectReplied(client.ackEnabled ? NOTHING_TO_SAVE : () => saveRecord(client), undo, delivered);
     };
     /** The client another node turned out to serve (adopted while this node was lost to it): its remaining messages are not run here. */
     let moved: string | null = null;

@@ -123,6 +123,29 @@ test('a bot logged in on node A publishes through node C', async () => {
   await bayeux(nodeC!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
 });
 
+test('without ack: a connect repeated with its id (the bot timed out before reading the reply another node relayed) gets that reply\'s events again, once', async () => {
+  const [nodeA, nodeB, nodeC] = cluster.nodes;
+  const { cookie } = await login(nodeA!.url);
+  const clientId = await handshake(nodeA!.url, cookie);
+  const [subscribed] = await bayeux(nodeA!.url, cookie, [{ channel: '/meta/subscribe', clientId, subscription: '/service/stream' }]);
+  assert.equal(subscribed!.successful, true, JSON.stringify(subscribed));
+  const connect = (via: string, id: string, timeout: number) =>
+    bayeux(via, cookie, [{ channel: '/meta/connect', clientId, id, connectionType: 'long-polling', advice: { timeout } }]);
+  const contents = (replies: Awaited<ReturnType<typeof bayeux>>) =>
+    replies.filter((reply) => reply.channel === '/service/stream').map((reply) => (reply.data as { contentData?: string }).contentData);
+  await connect(nodeB!.url, 'n1', 0);
+  // Held at the home (A) through B until the event arrives; B writes the reply to its caller.
+  const held = connect(nodeB!.url, 'n2', 3000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await publish('read-or-not', nodeC!.url);
+  assert.deepEqual(contents(await held), ['read-or-not']);
+  // The bot says it never read it: it sends n2 again (faye's retry after its request timed out), through C.
+  assert.deepEqual(contents(await connect(nodeC!.url, 'n2', 0)), ['read-or-not']);
+  // The next connect has an id of its own: nothing again.
+  assert.deepEqual(contents(await connect(nodeB!.url, 'n3', 0)), []);
+  await bayeux(nodeA!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
+});
+
 test('cometd with the ack extension: a reply cut mid-body is delivered again by another node, every message exactly once', async () => {
   const { cookie } = await login(proxy.url);
   const start = proxy.requests.length;

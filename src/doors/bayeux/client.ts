@@ -296,12 +296,18 @@ export class BayeuxClient implements Subscriber, ReadyClient {
    * Without the ack extension: the `id` of the last connect whose reply took events, and
    * that take's give-back. faye sends a connect whose reply did not arrive again, with the
    * same `id` (its request timed out: the reply was lost on the way, e.g. with a node that
-   * froze while relaying it), so a connect repeating that `id` says the reply never reached
-   * the bot, which no socket on this node can tell when another node relayed the reply.
-   * Forgotten once the reply is known handed to the bot's connection (so a client that
-   * sends every connect with one `id` gets nothing twice).
+   * froze while relaying it, or written just as the bot gave up on it), so a connect
+   * repeating that `id` says the reply never reached the bot, which no server can tell:
+   * bytes handed to the kernel, or to another node's caller, may still never be read. For
+   * a client that numbers its connects this is remembered until its next connect; for one
+   * that has sent every connect with one `id` so far, only until the reply is known handed
+   * to its connection (so it gets nothing twice).
    */
   private lastReplied: { readonly messageId: string; readonly giveBack: () => boolean } | null = null;
+  /** The `id` of the last connect that had one. */
+  private lastConnectId: string | null = null;
+  /** Two successive connects carried different `id`s (faye, CometD): a repeated `id` is a retry. */
+  private numbersConnects = false;
 
   /**
    * Remembers what the reply to connect `messageId` took (its give-back); returns what to
@@ -311,17 +317,22 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     const replied = typeof messageId === 'string' ? { messageId, giveBack } : null;
     this.lastReplied = replied;
     return () => {
-      if (this.lastReplied === replied) this.lastReplied = null;
+      if (!this.numbersConnects && this.lastReplied === replied) this.lastReplied = null;
     };
   }
 
   /**
    * A connect arrives. When it repeats the `id` of the last connect whose reply took
-   * events, that reply's events go back to the front of the queue (as `giveBack`: only
-   * while no later reply took events) and it says true. Any connect ends what was
-   * remembered: the next one after a reply that arrived carries a new `id`.
+   * events (and is remembered, see `lastReplied`), that reply's events go back to the front
+   * of the queue (as `giveBack`: only while no later reply took events) and it says true.
+   * Any connect ends what was remembered: the next one after a reply that arrived carries
+   * a new `id`.
    */
   resent(messageId: unknown): boolean {
+    if (typeof messageId === 'string') {
+      if (this.lastConnectId !== null && messageId !== this.lastConnectId) this.numbersConnects = true;
+      this.lastConnectId = messageId;
+    }
     const last = this.lastReplied;
     this.lastReplied = null;
     return last !== null && messageId === last.messageId && last.giveBack();

@@ -158,6 +158,22 @@ test('without ack: a connect sent again with the id of the last one that took ev
   assert.equal(client.cursor.get('presence-room'), 'S3');
 });
 
+test('without ack: a client that numbers its connects gets a reply handed to its connection again when it repeats that connect (it timed out before reading it)', () => {
+  const client = newClient();
+  const push = (text: string, serial: string): void => pushEvent(client, text, serial);
+  assert.equal(client.resent('w7'), false);
+  assert.equal(client.resent('w8'), false);
+  push('"e1"', 'S1');
+  const first = client.takeQueue();
+  const delivered = client.tookFor('w8', first.giveBack!);
+  // The reply's bytes reached the kernel, but faye's request timed out before it read them…
+  delivered();
+  push('"e2"', 'S2');
+  // …so it sends w8 again: the only sign the bot did not get it.
+  assert.equal(client.resent('w8'), true);
+  assert.deepEqual(client.takeQueue().texts, ['"e1"', '"e2"']);
+});
+
 test('without ack: a reply known handed to the bot is not given again, so a client sending every connect with one id gets nothing twice', () => {
   const client = newClient();
   const push = (text: string, serial: string): void => pushEvent(client, text, serial);

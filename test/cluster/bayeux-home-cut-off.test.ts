@@ -156,3 +156,38 @@ test('a request that reaches the old home first after its freeze is served by th
   assert.equal(await bayeuxSessions(nodeA!.url), sessionsOnA + 1);
   assert.equal(await bayeuxSessions(nodeB!.url), 0);
 });
+
+test('a node frozen while it relays a request to a live home does not take the client from that home when it runs again', async (t) => {
+  const [nodeA, nodeB] = cluster!.nodes;
+  const sessionsOnA = await bayeuxSessions(nodeA!.url);
+  const { cookie, clientId } = await botHomedOn(t, nodeA!.url, nodeA!.url);
+
+  // The home is stopped for less than the TTL, so the request waits for its acceptance…
+  process.kill(nodeA!.pid, 'SIGSTOP');
+  let relayed: Promise<BayeuxReply[]>;
+  try {
+    relayed = bayeux(nodeB!.url, cookie, [{ channel: '/meta/connect', clientId, id: 'r1', connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // …and the relaying node is stopped before that acceptance arrives, past the 2 s it waits for it.
+    process.kill(nodeB!.pid, 'SIGSTOP');
+  } finally {
+    process.kill(nodeA!.pid, 'SIGCONT');
+  }
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+  } finally {
+    process.kill(nodeB!.pid, 'SIGCONT');
+  }
+  const [reply] = await relayed;
+  assert.equal(reply!.successful, true, JSON.stringify(reply));
+  // The home's acceptance and reply were waiting in the relaying node's bus connection: the home keeps its client.
+  assert.equal(await bayeuxSessions(nodeB!.url), 0, 'the relaying node adopted the client from its live home');
+  assert.equal(await bayeuxSessions(nodeA!.url), sessionsOnA + 1);
+  const sent = await signedCall(nodeA!.url, 'POST', '/apps/app-1/events', { body: { name: 'chat', channel: ROOM, data: 'chat-after-relay-freeze' } });
+  assert.equal(sent.status, 200, sent.text);
+  const received: string[] = [];
+  for (const [index, node] of [nodeB!, nodeA!, nodeB!].entries()) {
+    received.push(...chats(await bayeux(node.url, cookie, [{ channel: '/meta/connect', clientId, id: `r${index + 2}`, connectionType: 'long-polling', advice: { timeout: 0 } }])));
+  }
+  assert.equal(received.length, 1, `delivered once: ${JSON.stringify(received)}`);
+});

@@ -11,9 +11,48 @@
  * cut off from the bus in the middle of a held `/meta/connect` is given up by the relaying
  * node within one TTL of its last word, whatever the hold, as a node is reaped.
  *
+ * Silence is measured only while the relaying node runs. A node that stood still (frozen,
+ * starved) heard nothing meanwhile, and what the home said waits unread in its bus
+ * connection: a watch or deadline whose timer runs more than {@link OWN_STALL_MS} late
+ * starts its wait over from then, so the relaying node never takes its own stall for a
+ * home's silence and adopts a client from a home that runs.
+ *
  * Cost: one bus message per interval per (home, relaying node) pair with held requests,
  * whatever their number; nothing while no request is held.
  */
+
+/** How much later than due a timer may run before it is taken as this node's own stall. */
+export const OWN_STALL_MS = 1000;
+
+/** A monotonic clock in ms: a wall-clock step (NTP) must not make every home look silent. */
+const monotonic = (): number => performance.now();
+
+/**
+ * Calls `expired` once `ms` have passed while this node ran, after the input that arrived
+ * by then is read (setImmediate runs after the poll phase). When its timer runs more than
+ * {@link OWN_STALL_MS} late, this node stood still: it waits `ms` again from then. Returns
+ * what cancels it.
+ */
+export function afterListening(ms: number, expired: () => void, now: () => number = monotonic): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  let cancelled = false;
+  const arm = (): void => {
+    const due = now() + ms;
+    timer = setTimeout(() => {
+      timer = null;
+      setImmediate(() => {
+        if (cancelled) return;
+        if (now() - due > OWN_STALL_MS) arm();
+        else expired();
+      });
+    }, ms);
+  };
+  arm();
+  return () => {
+    cancelled = true;
+    if (timer !== null) clearTimeout(timer);
+  };
+}
 
 /** A home's side: tells the nodes it holds relayed requests for that it still runs. */
 export class AliveBeacon {
@@ -58,8 +97,7 @@ export class HomeWatch {
 
   constructor(
     private readonly ttlMs: number,
-    /** A monotonic clock in ms: a wall-clock step (NTP) must not make every home look silent. */
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonic,
   ) {}
 
   /** Anything from `home` arrived: it runs (ignored for a home nothing waits on). */
@@ -69,8 +107,9 @@ export class HomeWatch {
   }
 
   /**
-   * Calls `gone` once `home` has been silent for the TTL (heard from now, at the start);
-   * returns what stops watching. One timer per watch, armed for the silence left.
+   * Calls `gone` once `home` has been silent for the TTL of this node running (heard from
+   * now, at the start); returns what stops watching. One timer per watch, armed for the
+   * silence left.
    */
   watch(home: string, gone: () => void): () => void {
     let entry = this.homes.get(home);
@@ -87,20 +126,25 @@ export class HomeWatch {
       timer = null;
       if (--watched.waiting === 0 && this.homes.get(home) === watched) this.homes.delete(home);
     };
-    const judge = (): void => {
+    const judge = (due: number): void => {
       if (timer === null) return;
-      const silentMs = this.now() - watched.heard;
+      const at = this.now();
+      // This node stood still: it could not hear the home meanwhile, so the silence starts over.
+      if (at - due > OWN_STALL_MS) watched.heard = Math.max(watched.heard, at);
+      const silentMs = at - watched.heard;
       if (silentMs < this.ttlMs) {
-        timer = setTimeout(check, this.ttlMs - silentMs);
+        arm(this.ttlMs - silentMs);
         return;
       }
       stop();
       gone();
     };
-    // Judged after the input already received is read (setImmediate runs after the poll
-    // phase): a stall of this node's own event loop is not taken for the home's silence.
-    const check = (): void => void setImmediate(judge);
-    timer = setTimeout(check, this.ttlMs);
+    // Judged after the input already received is read (setImmediate runs after the poll phase).
+    const arm = (delayMs: number): void => {
+      const due = this.now() + delayMs;
+      timer = setTimeout(() => void setImmediate(() => judge(due)), delayMs);
+    };
+    arm(this.ttlMs);
     return stop;
   }
 }

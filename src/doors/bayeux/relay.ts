@@ -21,7 +21,8 @@
  * **Adoption.** When the home does not accept within {@link ACCEPT_TIMEOUT_MS} (killed,
  * frozen, partitioned) or has handed its clients over at shutdown, the receiving node
  * takes the client over (a compare-and-set of its record, so one adopter per home wins,
- * cluster-wide: records.ts), restores it from the record
+ * cluster-wide: records.ts), restores it from the record as it is then (read again after
+ * the wait)
  * under the same id and subscriptions, becomes its home, and recovers the room stream
  * from the record's cursor through each channel's serial log (`ext.last_serial` recovery,
  * recovery.ts), so what was published meanwhile is delivered once, in order, or the bot is
@@ -57,6 +58,10 @@
  * that) and lets go of those that name another home. And only the home a record names may
  * write or delete it (records.ts), so any write by the old home is refused and it lets go.
  *
+ * The receiving node judges a home only by time it ran itself (relay-liveness.ts): when it
+ * stood still meanwhile (frozen, starved), the home's answers may be waiting unread in its
+ * bus connection, so the wait starts over instead of taking the client from a live home.
+ *
  * Guarantees: the record names one home at a time, and only that home changes it or takes
  * it over; a node that lost a client to an adopter stops serving it before it serves a
  * request for it after a freeze, when its bus is back, or at its first write of the record.
@@ -71,7 +76,7 @@ import type { ClientRecord } from './records.ts';
 import { bayeuxOfChannel } from './channel-map.ts';
 import { patternMatches } from './grammar.ts';
 import { holdAll, recover, type RecoveryPlan } from './recovery.ts';
-import { AliveBeacon, HomeWatch } from './relay-liveness.ts';
+import { afterListening, AliveBeacon, HomeWatch } from './relay-liveness.ts';
 import { STREAM_CHANNEL } from './stream.ts';
 
 /** How long a home has to accept a relayed request before the client is adopted, in milliseconds. */
@@ -252,7 +257,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
     return new Promise<string | null | NoReply>((resolve) => {
       let stopWatching = (): void => {};
       const finish = (result: string | null | NoReply): void => {
-        clearTimeout(acceptTimer);
+        stopAcceptWait();
         clearTimeout(replyTimer);
         stopWatching();
         outgoing.delete(id);
@@ -260,7 +265,8 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
         restoreIdle();
         resolve(result);
       };
-      const acceptTimer = setTimeout(() => finish('unreachable'), ACCEPT_TIMEOUT_MS);
+      // A wait this node spent stopped itself does not count: the home's `acc` may be unread in the bus connection.
+      const stopAcceptWait = afterListening(ACCEPT_TIMEOUT_MS, () => finish('unreachable'));
       const replyTimer = setTimeout(() => {
         send(to, { k: 'abort', id });
         finish('unanswered');
@@ -270,7 +276,7 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       });
       outgoing.set(id, {
         accepted: () => {
-          clearTimeout(acceptTimer);
+          stopAcceptWait();
           stopWatching();
           stopWatching = homes.watch(to, () => {
             // A frozen home that runs again lets go of the hold instead of answering no one.
@@ -329,19 +335,25 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
     if (registry.settling !== null && clientId !== null && registry.has(clientId)) await registry.settling;
     // Bounded: a lost adoption race re-reads the record once and follows the new home.
     for (let attempt = 0; attempt < 3 && clientId !== null && !registry.has(clientId); attempt++) {
-      const record = await registry.records.load(clientId);
+      let record = await registry.records.load(clientId);
       if (record === null || record.session !== session.id) break;
       if (record.home !== home) {
-        const result = await forward(record.home, session, messages, receivedAt, waiter);
+        const result = await forward(record.home, session, served, receivedAt, waiter);
         if (result === 'unanswered') return connect === null ? relayFailed(messages) : retryReply(connect);
+        if (result !== 'lost' && result !== 'unreachable') return result;
+        // The poll has waited on the lost home already: whoever serves it now answers at once.
+        if (result === 'lost' && connect !== null) served = [withoutHold(connect)];
+        // Adopted from the record as it is now, not as it was before the wait: the home may have written a newer one since.
+        const before = record.home;
+        record = await registry.records.load(clientId);
+        if (record === null || record.session !== session.id) break;
         if (result === 'lost' && connect === null) {
           // Not run twice: the lost home may have run it. The client is taken over for the next request.
-          await adopt(record, session).catch((error: unknown) => log(error, 'could not adopt a bayeux client'));
+          if (record.home === before) await adopt(record, session).catch((error: unknown) => log(error, 'could not adopt a bayeux client'));
           return relayFailed(messages);
         }
-        // The poll has waited on the lost home already: the adopter answers it at once.
-        if (result === 'lost') served = [withoutHold(connect!)];
-        else if (result !== 'unreachable') return result;
+        // Another node adopted it meanwhile: the request follows the new home.
+        if (record.home !== before) continue;
       }
       if (await adopt(record, session)) break;
     }

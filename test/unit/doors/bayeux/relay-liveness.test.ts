@@ -1,7 +1,7 @@
 /** relay-liveness.ts: a home's `alive` beacon, and the relaying node's watch of its homes (mocked clock). */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, mock, test } from 'node:test';
-import { AliveBeacon, HomeWatch } from '../../../../src/doors/bayeux/relay-liveness.ts';
+import { afterListening, AliveBeacon, HomeWatch } from '../../../../src/doors/bayeux/relay-liveness.ts';
 
 beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 }));
 afterEach(() => mock.timers.reset());
@@ -90,4 +90,42 @@ test('a wall-clock step (NTP) does not make a home look silent: the watch runs o
   await tick(1000);
   assert.equal(gone, 0);
   stop();
+});
+
+test('a stall of this node past the TTL is not the home\'s silence: the watch waits one TTL from when this node runs again', async () => {
+  let stalledMs = 0;
+  const watch = new HomeWatch(2000, () => Date.now() + stalledMs);
+  let gone = 0;
+  watch.watch('c', () => gone++);
+  await tick(1000);
+  // This node stands still for 5 s (SIGSTOP): its timer runs late, with nothing read yet.
+  stalledMs = 5000;
+  await tick(1000);
+  assert.equal(gone, 0, 'judged by its own stall');
+  await tick(1999);
+  assert.equal(gone, 0);
+  await tick(1);
+  assert.equal(gone, 1, 'silent for one TTL of this node running: gone');
+});
+
+test('listening deadline: runs after the time, unless this node stood still meanwhile: then it waits the time again', async () => {
+  let stalledMs = 0;
+  const now = (): number => Date.now() + stalledMs;
+  let expired = 0;
+  afterListening(2000, () => expired++, now);
+  await tick(2000);
+  assert.equal(expired, 1);
+  const cancel = afterListening(2000, () => expired++, now);
+  await tick(1000);
+  stalledMs = 3000;
+  await tick(1000);
+  assert.equal(expired, 1, 'due during a stall: waits again');
+  await tick(1999);
+  assert.equal(expired, 1);
+  cancel();
+  await tick(10_000);
+  assert.equal(expired, 1, 'cancelled');
+  afterListening(2000, () => expired++, now);
+  await tick(2000);
+  assert.equal(expired, 2);
 });

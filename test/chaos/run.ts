@@ -288,6 +288,8 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
   let balancer: RoundRobinProxy | null = null;
   let plainBalancer: RoundRobinProxy | null = null;
   let plainRoaming: BotWatcher | null = null;
+  /** The roaming bots, each with the balancer it speaks through. */
+  const roamers: { bot: BotWatcher; balancer: RoundRobinProxy }[] = [];
   const publisher = new Publisher({
     channels: () => (backend === 'redis' ? [channels.pub, channels.presence, ROOM.channel] : [channels.pub, channels.presence]),
     rate: options.rate,
@@ -309,10 +311,12 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
       const roaming = new BotWatcher('balancer', balancer.url, 6000, true);
       await roaming.start();
       audience.bots.push(roaming);
+      roamers.push({ bot: roaming, balancer });
       // The same, without the ack extension, through a balancer of its own (so its handshake lands on the victim too).
       plainBalancer = await startRoundRobinProxy(rotation.map((name) => cluster.node(name).url));
       plainRoaming = new BotWatcher('balancer', plainBalancer.url, 6000);
       await plainRoaming.start();
+      roamers.push({ bot: plainRoaming, balancer: plainBalancer });
     }
     publisher.start();
 
@@ -327,6 +331,11 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         if (options.deadline !== undefined && Date.now() + cycleCost(scenario, cluster, options) > options.deadline) {
           log(`${scenario}: time budget spent, cycle ${cycle} not started`);
           break;
+        }
+        if (scenario === 'node-stop' || scenario === 'node-kill') {
+          // An earlier fault moved the roaming bots' homes away from the victim: a new client each puts them back (index 1 of the rotation).
+          const isHandshake = (body: string): boolean => body.includes('/meta/handshake');
+          await Promise.all(roamers.map(({ bot, balancer }) => bot.rehome(() => balancer.routeNext(isHandshake, 1))));
         }
         await sleep(options.settleMs);
         const faultStart = Date.now();

@@ -7,7 +7,9 @@
  *
  * Faults for tests: `cutNextReply(match)` makes the next reply whose request body
  * matches `match` end mid-body (the client's socket is destroyed after half the bytes),
- * as a network cut or a killed balancer would.
+ * as a network cut or a killed balancer would. `routeNext(match, index)` sends the next
+ * request whose body matches to one backend (outside the rotation), e.g. to put a Bayeux
+ * client's home on the node a test is about to fault.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -23,6 +25,8 @@ export interface RoundRobinProxy {
   remove(index: number): void;
   /** Makes the next reply to a request whose body matches stop half-way (socket destroyed). */
   cutNextReply(match: (body: string) => boolean): Promise<void>;
+  /** Sends the next request whose body matches to backend `index`, leaving the rotation where it is. */
+  routeNext(match: (body: string) => boolean, index: number): void;
   close(): Promise<void>;
 }
 
@@ -34,17 +38,23 @@ export async function startRoundRobinProxy(backends: readonly string[]): Promise
   let next = 0;
   const removed = new Set<number>();
   let cut: { match: (body: string) => boolean; done: () => void } | null = null;
+  let routed: { match: (body: string) => boolean; index: number } | null = null;
 
   const server: Server = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {
     const chunks: Buffer[] = [];
     incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
     incoming.on('end', () => {
       const body = Buffer.concat(chunks);
-      let index = next;
-      for (let i = 0; i < targets.length && removed.has(index); i++) index = (index + 1) % targets.length;
-      next = (index + 1) % targets.length;
-      counts[index]! += 1;
       const text = body.toString('utf8');
+      let index = next;
+      if (routed !== null && routed.match(text)) {
+        index = routed.index;
+        routed = null;
+      } else {
+        for (let i = 0; i < targets.length && removed.has(index); i++) index = (index + 1) % targets.length;
+        next = (index + 1) % targets.length;
+      }
+      counts[index]! += 1;
       requests.push({ backend: index, method: incoming.method ?? 'GET', path: incoming.url ?? '/', body: text });
       const target = targets[index]!;
       const cutThis = cut !== null && cut.match(text) ? cut : null;
@@ -95,6 +105,9 @@ export async function startRoundRobinProxy(backends: readonly string[]): Promise
     requests,
     remove(index) {
       removed.add(index);
+    },
+    routeNext(match, index) {
+      routed = { match, index };
     },
     cutNextReply(match) {
       return new Promise<void>((resolve) => {

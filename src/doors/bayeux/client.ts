@@ -55,6 +55,14 @@ interface Queued {
   readonly serial?: string;
 }
 
+/** A batch sent and not acknowledged yet (ack extension). */
+interface Unacked {
+  readonly id: number;
+  readonly items: readonly Queued[];
+  /** Its events went back to the queue already (a lower acknowledgement came after it). */
+  readonly requeued: boolean;
+}
+
 /** Where a channel's entries go: the room stream, the mapped subscriptions, or both. */
 export interface Targets {
   readonly stream: boolean;
@@ -103,7 +111,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   readonly cursor = new Map<string, string>();
   /** Its record names this node: written at handshake, or taken over by adoption (records.ts). */
   recorded = false;
-  private unacked: { readonly id: number; readonly items: Queued[] }[] = [];
+  private unacked: Unacked[] = [];
   /** The highest batch id the bot acknowledged here (ack extension). */
   private acked = 0;
   /** How many takes of the queue there were (a give-back applies only to the latest). */
@@ -264,7 +272,7 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     let giveBack: (() => boolean) | null = null;
     if (this.ackEnabled) {
       this.batch += 1;
-      this.unacked.push({ id: this.batch, items: taken });
+      this.unacked.push({ id: this.batch, items: taken, requeued: false });
     } else {
       const take = { number: this.takes, items: taken, cursorBefore: this.cursorOf(taken) };
       giveBack = () => this.giveBack(take);
@@ -346,10 +354,6 @@ export class BayeuxClient implements Subscriber, ReadyClient {
   }
 
   /**
-   * The bot received every batch up to `batch` (its connect's `ext.ack`). Later batches
-   * were lost on the way: their events go back to the front of the queue, in order.
-   */
-  /**
    * Lower than an acknowledgement the bot already sent: the connect carrying it is late (its
    * client gave up on it and sent it again, or a newer one). meta/connect.ts answers it at
    * once, taking nothing and leaving the bot's current connect held.
@@ -358,19 +362,38 @@ export class BayeuxClient implements Subscriber, ReadyClient {
     return batch < this.acked;
   }
 
+  /**
+   * The bot received every batch up to `batch` (its connect's `ext.ack`). Later batches
+   * were lost on the way: their events go back to the front of the queue, in order, and
+   * the batches stay known, since a copy of the connect that arrives late (its first copy
+   * and its retry both ran) sends them again under a new id while the bot may have the
+   * first. An acknowledgement covers every event of every batch up to it, wherever it
+   * was sent again, so the bot gets none twice.
+   */
   acknowledge(batch: number): void {
     if (batch < this.acked) return;
     this.acked = batch;
     this.settleAdoptedBatch(batch);
-    const lost: Queued[] = [];
+    const covered = new Set<Queued>();
     for (const sent of this.unacked) {
-      if (sent.id <= batch) this.advance(sent.items);
-      else lost.push(...sent.items);
+      if (sent.id > batch) continue;
+      for (const item of sent.items) covered.add(item);
+      this.advance(sent.items);
     }
-    this.unacked = [];
+    const lost: Queued[] = [];
+    const kept: Unacked[] = [];
+    for (const sent of this.unacked) {
+      if (sent.id <= batch) continue;
+      const items = covered.size === 0 ? sent.items : sent.items.filter((item) => !covered.has(item));
+      if (items.length === 0) continue;
+      if (!sent.requeued) lost.push(...items);
+      kept.push({ id: sent.id, items, requeued: true });
+    }
+    this.unacked = kept;
     // A bot coming from another node's numbering continues from its own number.
     if (batch > this.batch) this.batch = batch;
-    if (lost.length > 0) this.queue = [...lost, ...this.queue];
+    const queued = covered.size === 0 ? this.queue : this.queue.filter((item) => !covered.has(item));
+    this.queue = lost.length > 0 ? [...lost, ...queued] : queued;
   }
 
   /**

@@ -113,6 +113,27 @@ test('ack, adopted: the replay of the old home\'s last batch is dropped when the
   assert.equal(missed.takeQueue().giveBack, null);
 });
 
+test('ack: a late copy of a connect (sent again by the bot, read after the copy answered) sends a batch again, and acknowledging either batch covers both', () => {
+  const client = newClient();
+  client.ackEnabled = true;
+  pushEvent(client, '"e1"', 'S1');
+  pushEvent(client, '"e2"', 'S2');
+  // The bot's retry of connect 5p (ack 0) is answered first, through another node: batch 1.
+  client.acknowledge(0);
+  assert.deepEqual(client.takeQueue().texts, ['"e1"', '"e2"']);
+  // The first copy of 5p (ack 0 too) is read after it, its caller long gone: batch 2 carries them again.
+  client.acknowledge(0);
+  assert.deepEqual(client.takeQueue().texts, ['"e1"', '"e2"']);
+  pushEvent(client, '"e3"', 'S3');
+  // The bot got batch 1: its next connect acknowledges it, and gets only what is new.
+  client.acknowledge(1);
+  assert.deepEqual(client.takeQueue().texts, ['"e3"']);
+  assert.equal(client.cursor.get('presence-room'), 'S2');
+  client.acknowledge(3);
+  assert.equal(client.cursor.get('presence-room'), 'S3');
+  assert.deepEqual(client.takeQueue().texts, []);
+});
+
 test('ack, adopted: the bot acknowledging the old home\'s last batch while the adopter still reads the history gets none of that batch again', () => {
   const client = new BayeuxClient('c', session, new ReplyScheduler(), new BotWire(() => ({ chatEvents: ['chat'] }) as never));
   const message = (seq: number): ChannelMessage =>

@@ -8,6 +8,8 @@
  * goes on through either node. See src/doors/bayeux/relay.ts and registry.ts.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { after, before, test, type TestContext } from 'node:test';
 import { bayeux, handshake, login, until, type BayeuxReply } from '../helpers/bots.ts';
 import { clusterConfig, startClusterProcesses, type ClusterProcesses } from '../helpers/cluster-processes.ts';
@@ -190,4 +192,43 @@ test('a node frozen while it relays a request to a live home does not take the c
     received.push(...chats(await bayeux(node.url, cookie, [{ channel: '/meta/connect', clientId, id: `r${index + 2}`, connectionType: 'long-polling', advice: { timeout: 0 } }])));
   }
   assert.equal(received.length, 1, `delivered once: ${JSON.stringify(received)}`);
+});
+
+test('a connect whose caller gave up before it ran does not run: the bot\'s live connects get every event once', async (t) => {
+  const [nodeA, nodeB] = cluster!.nodes;
+  const { cookie, clientId } = await botHomedOn(t, nodeA!.url, nodeA!.url);
+  const connect = (id: string, timeout: number) => bayeux(nodeA!.url, cookie, [{ channel: '/meta/connect', clientId, id, connectionType: 'long-polling', advice: { timeout } }]);
+  const publish = async (via: string, data: string): Promise<void> => {
+    const sent = await signedCall(via, 'POST', '/apps/app-1/events', { body: { name: 'chat', channel: ROOM, data } });
+    assert.equal(sent.status, 200, sent.text);
+  };
+  await connect('d1', 0);
+  await publish(nodeA!.url, 'chat-first');
+  // Polled until the event is there (an empty reply asks again with the same id: it took nothing).
+  const received = chats(await until(async () => {
+    const replies = await connect('d2', 0);
+    return chats(replies).length > 0 ? replies : undefined;
+  }));
+  assert.equal(received.length, 1, JSON.stringify(received));
+  // Copies of connect d2 wait in the frozen node's sockets, and their caller gives up on them and closes the
+  // connections (faye's request timed out and it sent d2 again); meanwhile another event is published.
+  const sockets: Socket[] = [];
+  process.kill(nodeA!.pid, 'SIGSTOP');
+  try {
+    const body = JSON.stringify([{ channel: '/meta/connect', clientId, id: 'd2', connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    for (let copy = 0; copy < 12; copy++) {
+      const socket = connectTcp(Number(new URL(nodeA!.url).port), '127.0.0.1');
+      await once(socket, 'connect');
+      socket.end(`POST /api/v1/bayeux HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nCookie: ${cookie}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      sockets.push(socket);
+      await once(socket, 'finish');
+    }
+    await publish(nodeB!.url, 'chat-second');
+  } finally {
+    process.kill(nodeA!.pid, 'SIGCONT');
+  }
+  for (const socket of sockets) socket.destroy();
+  for (const id of ['d3', 'd4', 'd5']) received.push(...chats(await connect(id, 0)));
+  const contents = received.map((text) => (JSON.parse(text) as { contentData: string }).contentData);
+  assert.deepEqual(contents, ['chat-first', 'chat-second'], 'every event once, in order');
 });

@@ -15,6 +15,7 @@
  * that is a Bayeux reply in a 200.
  */
 import type { Socket } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BotSession } from '../../core/bot-sessions.ts';
 import { createError, isRoomcastError } from '../../errors.ts';
@@ -109,6 +110,14 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
     const messages = decodeMessages(request.body);
     const receivedAt = Date.now();
     const socket = request.raw.socket;
+    // Its caller left before it ran (it waited in this node's socket while the node stood still, and the
+    // bot sent it again elsewhere): nobody reads the reply, and running it would supersede the bot's live
+    // connect or give back what the live copy delivered. The connection's end is read one turn of the
+    // event loop after the request, so a connect waits that turn before it looks.
+    if (onlyConnects(messages)) {
+      await nextTurn();
+      if (callerLeft(socket)) return reply.code(204).send();
+    }
     const waiter: Waiter = {
       hold(holdMs) {
         // The connection is silent for the hold: give it that much more idle time, then
@@ -141,8 +150,18 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
       return reply.code(204).send();
     }
     // The cursor is saved once the reply's bytes are handed to the kernel ('finish'), not
-    // before; a connection that closes before that gets the events back into the queue.
-    if (replied !== null) reply.raw.once('close', () => (reply.raw.writableFinished ? handedOver(replied) : replied.giveBack?.()));
+    // before; a connection that closes before that, or whose caller had closed its side
+    // before (it gave up on the request), gets the events back into the queue.
+    if (replied !== null) {
+      let callerLeftFirst = false;
+      const onEnd = (): void => void (callerLeftFirst ||= !reply.raw.writableFinished);
+      socket.once('end', onEnd);
+      reply.raw.once('close', () => {
+        socket.off('end', onEnd);
+        if (reply.raw.writableFinished && !callerLeftFirst) handedOver(replied);
+        else replied.giveBack?.();
+      });
+    }
     return reply.type('application/json; charset=utf-8').send(body);
   }
 
@@ -300,6 +319,16 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
   }
 }
 
+
+/** The caller closed its side of the connection (or it is gone): a reply written now is never read. */
+function callerLeft(socket: Socket): boolean {
+  return socket.destroyed || socket.readableEnded;
+}
+
+/** Every message of the request is a `/meta/connect` (running none of them changes nothing for the bot). */
+function onlyConnects(messages: readonly unknown[]): boolean {
+  return messages.length > 0 && messages.every((message) => message !== null && typeof message === 'object' && (message as BayeuxMessage).channel === '/meta/connect');
+}
 
 /** A connect reply handed to the bot's own connection: its cursor is saved, and it counts as delivered. */
 function handedOver(replied: ConnectReplied): void {

@@ -16,6 +16,8 @@ import { BOT, ROOM } from './cluster.ts';
 import { closeInterval, newTrack, openInterval, seqOf, type Track } from './tracks.ts';
 
 const STREAM = '/service/stream';
+/** A bot polls successfully when its last connect reply came this recently (the chaos config holds a connect 2 s). */
+const POLLING_MS = 3000;
 
 export class BotWatcher {
   readonly track: Track;
@@ -54,8 +56,12 @@ export class BotWatcher {
    * Ends this bot's faye client and starts another on the same login, once `route` has set
    * where its handshake goes (the node that becomes its home: the one about to be faulted).
    * Not a gap told to the bot: what is published between the two clients is not expected.
+   * Skipped (false) while the bot is not polling successfully (its login or client was lost,
+   * e.g. with Redis's data): the new login and the handshake the watchdog leads to tell the
+   * bot of that gap, which a new client here would hide.
    */
-  async rehome(route: () => void): Promise<void> {
+  async rehome(route: () => void): Promise<boolean> {
+    if (this.relogging || Date.now() - this.lastConnectOk > POLLING_MS) return false;
     closeInterval(this.track);
     const old = this.client;
     this.client = null;
@@ -63,6 +69,7 @@ export class BotWatcher {
     this.handshakes = 0;
     route();
     await this.open();
+    return true;
   }
 
   /** A faye client on the login: handshake, then `/service/stream`. */

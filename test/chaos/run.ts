@@ -335,7 +335,8 @@ async function runGroup(options: ChaosOptions, report: ChaosReport, scenarios: r
         if (scenario === 'node-stop' || scenario === 'node-kill') {
           // An earlier fault moved the roaming bots' homes away from the victim: a new client each puts them back (index 1 of the rotation).
           const isHandshake = (body: string): boolean => body.includes('/meta/handshake');
-          await Promise.all(roamers.map(({ bot, balancer }) => bot.rehome(() => balancer.routeNext(isHandshake, 1))));
+          const rehomed = await Promise.all(roamers.map(({ bot, balancer }) => bot.rehome(() => balancer.routeNext(isHandshake, 1))));
+          if (rehomed.includes(false)) log(`${scenario} cycle ${cycle}: a roaming bot was not polling, left on its home for this cycle`);
         }
         await sleep(options.settleMs);
         const faultStart = Date.now();

@@ -144,8 +144,8 @@ export function createTransport(door: DoorContext, seal: DoorCookieSeal, shedder
     }
     if (body === null) return reply.code(204).send(); // the caller went away; its queued events wait for its next connect
     const replied = connectReply as ConnectReplied | null;
-    if (replied !== null && (reply.raw.destroyed || socket.destroyed)) {
-      // Gone while the reply was made: the events it took wait for the next connect instead of a closed socket.
+    if (replied !== null && (reply.raw.destroyed || callerLeft(socket))) {
+      // Gone (or its caller closed its side) while the reply was made: the events it took wait for the next connect.
       replied.giveBack?.();
       return reply.code(204).send();
     }

@@ -253,6 +253,37 @@ function crossReferenceProblems(config: Config): ConfigProblem[] {
     spaceIds.add(space.id);
     if (!appIds.has(space.app)) problems.push(problemAt(`spaces.${index}.app`, `names app "${space.app}", which is not in apps`));
   });
+  problems.push(...botSecretProblems(config));
+  return problems;
+}
+
+/**
+ * Room ids and bot ids are unique within their space, and every room code and bot token is
+ * unique across all spaces and both kinds: a login finds its room by the code and its bot
+ * by the token, so a value used twice would open the wrong room or act as both secrets.
+ */
+function botSecretProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const secrets = new Map<string, string>();
+  const claim = (secret: string, path: string): void => {
+    const first = secrets.get(secret);
+    if (first !== undefined) problems.push(problemAt(path, `is the same value as ${first}; every room code and bot token must differ`));
+    else secrets.set(secret, path);
+  };
+  config.spaces.forEach((space, index) => {
+    const roomIds = new Set<string>();
+    space.rooms.forEach((room, at) => {
+      if (roomIds.has(room.id)) problems.push(problemAt(`spaces.${index}.rooms.${at}.id`, `duplicates room id "${room.id}"`));
+      roomIds.add(room.id);
+      claim(room.code, `spaces.${index}.rooms.${at}.code`);
+    });
+    const botIds = new Set<string>();
+    space.bots.forEach((bot, at) => {
+      if (botIds.has(bot.id)) problems.push(problemAt(`spaces.${index}.bots.${at}.id`, `duplicates bot id "${bot.id}"`));
+      botIds.add(bot.id);
+      claim(bot.token, `spaces.${index}.bots.${at}.token`);
+    });
+  });
   return problems;
 }
 

@@ -491,7 +491,7 @@ export const configSchema = {
               required: ['id', 'code'],
               properties: {
                 id: { type: 'string', pattern: idPattern, description: 'Room id, unique in its space.' },
-                code: { type: 'string', minLength: 1, description: 'The room code a bot logs in with. Never logged; stored as a digest.' },
+                code: { type: 'string', minLength: 1, description: 'The room code a bot logs in with, different from every other room code and bot token. Never logged; stored as a digest.' },
                 // core/rooms.ts checks the same prefix for rooms added at run time.
                 channel: { type: 'string', minLength: 1, maxLength: 200, pattern: '^presence-', description: "The room's channel: a presence channel, whose joins and leaves are the room's Join/Exit. Default `presence-room-{space}-{room}`." },
               },
@@ -506,8 +506,8 @@ export const configSchema = {
               additionalProperties: false,
               required: ['id', 'token'],
               properties: {
-                id: { type: 'string', pattern: idPattern, description: 'Bot id, shown as `senderID`.' },
-                token: { type: 'string', minLength: 1, description: "The bot's API token. Never logged; stored as a digest." },
+                id: { type: 'string', pattern: idPattern, description: 'Bot id, unique in its space, shown as `senderID`.' },
+                token: { type: 'string', minLength: 1, description: "The bot's API token, different from every other bot token and room code. Never logged; stored as a digest." },
                 displayName: { type: 'string', minLength: 1, description: 'Shown as `senderDisplayName`. Default: the id.' },
               },
             },

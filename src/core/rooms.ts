@@ -277,6 +277,7 @@ export class RoomDirectory {
       issuedAt: Date.now(),
     };
     const ref = `${spaceId}/${roomId}`;
+    await this.assertSecretFree(room.codeDigest, 'room code');
     if ((await this.kv.setIfAbsent(`bots:room:${ref}`, JSON.stringify(room), FOREVER_MS)) !== null) {
       throw createError('RC_ERR_ROOM_EXISTS', roomId, spaceId);
     }
@@ -304,6 +305,7 @@ export class RoomDirectory {
     const token = options.token ?? generateSecret();
     const bot: BotRecord = { space: spaceId, id: botId, displayName: options.displayName ?? botId, tokenDigest: digestOf(token), issuedAt: Date.now() };
     const ref = `${spaceId}/${botId}`;
+    await this.assertSecretFree(bot.tokenDigest, 'bot token');
     if ((await this.kv.setIfAbsent(`bots:bot:${ref}`, JSON.stringify(bot), FOREVER_MS)) !== null) {
       throw createError('RC_ERR_BOT_EXISTS', botId, spaceId);
     }
@@ -326,6 +328,16 @@ export class RoomDirectory {
   }
 
   // --- internals
+
+  /**
+   * Refuses a chosen secret that already opens a room or names a bot: a room code and a bot
+   * token are the login's two separate secrets, so one value never serves as both (nor twice
+   * as either; the index write after this check catches a value taken meanwhile).
+   */
+  private async assertSecretFree(digest: string, kind: 'room code' | 'bot token'): Promise<void> {
+    const [asCode, asToken] = await Promise.all([this.kv.get(`bots:code:${digest}`), this.kv.get(`bots:token:${digest}`)]);
+    if (asCode !== null || asToken !== null) throw createError('RC_ERR_SECRET_IN_USE', kind);
+  }
 
   /** Writes a record and moves its index entry from the old digest to the new one (new first: no window without one). */
   private async replaceIndexed(key: string, record: RoomRecord | BotRecord, index: 'code' | 'token', oldDigest: string, newDigest: string): Promise<void> {

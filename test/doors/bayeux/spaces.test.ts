@@ -72,6 +72,11 @@ test('rooms and bots added at run time log in; duplicates are refused', async ()
   await assert.rejects(rooms.addBot('acme', 'chef'), { code: 'RC_ERR_BOT_EXISTS' });
   await assert.rejects(rooms.addRoom('acme', 'pantry', { code }), { code: 'RC_ERR_SECRET_IN_USE' });
   assert.equal(await rooms.room('acme', 'pantry'), null, 'a refused room leaves nothing behind');
+  // A room code and a bot token are the login's two secrets: one value never serves as both.
+  await assert.rejects(rooms.addRoom('acme', 'pantry', { code: token }), { code: 'RC_ERR_SECRET_IN_USE' });
+  await assert.rejects(rooms.addBot('acme', 'waiter', { token: code }), { code: 'RC_ERR_SECRET_IN_USE' });
+  assert.equal(await rooms.bot('acme', 'waiter'), null, 'a refused bot leaves nothing behind');
+  assert.equal((await login(server.url, { room: token, token })).status, 401, 'the bot token opens no room');
   await assert.rejects(rooms.rotateRoomCode('acme', 'nowhere'), { code: 'RC_ERR_ROOM_NOT_FOUND' });
   await assert.rejects(rooms.rotateBotToken('acme', 'nobody'), { code: 'RC_ERR_BOT_NOT_FOUND' });
 });

@@ -49,6 +49,19 @@ describe('config', () => {
     assert.match(problem({ apps: [app] }, { PORT: 'x' }), /server\.port/);
   });
 
+  test('room codes and bot tokens are all different, room and bot ids unique in their space', () => {
+    const space = (rooms: unknown[], bots: unknown[], id = 's'): unknown => ({ id, app: 'a', rooms, bots });
+    const room = (id: string, code: string): unknown => ({ id, code });
+    const bot = (id: string, token: string): unknown => ({ id, token });
+    assert.doesNotThrow(() => buildConfig({ apps: [app], spaces: [space([room('r', 'C1')], [bot('b', 'T1')])] }));
+    assert.match(problem({ apps: [app], spaces: [space([room('r', 'SAME')], [bot('b', 'SAME')])] }), /spaces\.0\.bots\.0\.token is the same value as spaces\.0\.rooms\.0\.code/);
+    assert.match(problem({ apps: [app], spaces: [space([room('r', 'C')], []), space([room('r', 'C')], [], 't')] }), /spaces\.1\.rooms\.0\.code/);
+    assert.match(problem({ apps: [app], spaces: [space([], [bot('b', 'T'), bot('c', 'T')])] }), /spaces\.0\.bots\.1\.token/);
+    assert.match(problem({ apps: [app], spaces: [space([room('r', 'C1'), room('r', 'C2')], [])] }), /spaces\.0\.rooms\.1\.id duplicates room id "r"/);
+    assert.match(problem({ apps: [app], spaces: [space([], [bot('b', 'T1'), bot('b', 'T2')])] }), /spaces\.0\.bots\.1\.id duplicates bot id "b"/);
+    assert.doesNotMatch(problem({ apps: [app], spaces: [space([room('r', 'SECRET-X')], [bot('b', 'SECRET-X')])] }), /SECRET-X/, 'the secret itself is never printed');
+  });
+
   test('a file that is not JSON is named', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rc-config-'));
     const path = join(dir, 'bad.json');

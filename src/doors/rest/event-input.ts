@@ -116,6 +116,19 @@ function optionalExtras(value: unknown): Readonly<Record<string, unknown>> | und
   return extras;
 }
 
+/** The longest `idempotency_key`: a UUID with a prefix fits, and it stays cheap to store. */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/** A body's `idempotency_key` (a string of 1 to 200 characters, never coerced), or undefined when it has none. */
+export function idempotencyKeyOf(body: { readonly idempotency_key?: unknown }): string | undefined {
+  const key = body.idempotency_key;
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw createError('RC_ERR_EVENT_INVALID_FIELD', 'idempotency_key', `a string of 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, describe(key));
+  }
+  return key;
+}
+
 function hasUserTarget(targets: readonly string[]): boolean {
   for (let i = 0; i < targets.length; i++) if (targets[i]!.startsWith(SERVER_TO_USER_PREFIX)) return true;
   return false;
@@ -133,6 +146,7 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   if (RESERVED_NAME.test(name)) {
     throw createError('RC_ERR_EVENT_INVALID_NAME', 'uses a prefix the protocol reserves (pusher: or pusher_internal:)');
   }
+  if (event.data === undefined) throw createError('RC_ERR_EVENT_INVALID_FIELD', 'data', 'present (a string or any JSON value)', 'nothing');
   const channel = optionalString(event, 'channel');
   const channelList = optionalChannelList(event.channels);
   if (channel !== undefined && channelList !== undefined) throw createError('RC_ERR_EVENT_CHANNEL_AND_CHANNELS');

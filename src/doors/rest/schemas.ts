@@ -34,6 +34,4 @@ export const infoQuery = { type: 'string', maxLength: 200 } as const;
  */
 export const eventBody = { type: 'object' } as const;
 
-/** An idempotency key: long enough for a UUID plus a prefix, short enough to store. */
-export const idempotencyKey = { type: 'string', minLength: 1, maxLength: 200 } as const;
 

@@ -251,6 +251,33 @@ test('an idempotent batch replay publishes once', async () => {
   await assertNothingPublishedSince(count + 1);
 });
 
+test('an idempotency key is one string for both routes: a number is refused, the same key on the other route is a conflict', async () => {
+  const count = eventsOf(watcher).length;
+  for (const key of [7, true, '', 'k'.repeat(201), { a: 1 }]) {
+    const single = await signedCall(running.url, 'POST', EVENTS, { body: { name: 'typed', channel: 'watched', data: 'x', idempotency_key: key } });
+    assertError(single, 400, 'RC_ERR_EVENT_INVALID_FIELD', 'idempotency_key');
+    const batch = await signedCall(running.url, 'POST', BATCH, { body: { batch: [{ name: 'typed', channel: 'watched', data: 'x' }], idempotency_key: key } });
+    assertError(batch, 400, 'RC_ERR_EVENT_INVALID_FIELD', 'idempotency_key');
+  }
+  await assertNothingPublishedSince(count);
+  const before = eventsOf(watcher).length;
+  const key = `shared-${Math.random()}`;
+  const first = await signedCall(running.url, 'POST', EVENTS, { body: { name: 'one', channel: 'watched', data: 'by events', idempotency_key: key } });
+  assert.equal(first.status, 200, first.text);
+  const other = await signedCall(running.url, 'POST', BATCH, { body: { batch: [{ name: 'one', channel: 'watched', data: 'by events' }], idempotency_key: key } });
+  assertError(other, 400, 'RC_ERR_IDEMPOTENCY_CONFLICT');
+  await assertNothingPublishedSince(before + 1);
+});
+
+test('an event without data is refused (Pusher requires it), on both routes', async () => {
+  const count = eventsOf(watcher).length;
+  assertError(await signedCall(running.url, 'POST', EVENTS, { body: { name: 'empty', channel: 'watched' } }), 400, 'RC_ERR_EVENT_INVALID_FIELD', 'data');
+  const batch = await signedCall(running.url, 'POST', BATCH, { body: { batch: [{ name: 'empty', channel: 'watched' }] } });
+  assertError(batch, 400, 'RC_ERR_BATCH_INVALID_EVENT');
+  assert.equal(batch.json.event_code, 'RC_ERR_EVENT_INVALID_FIELD');
+  await assertNothingPublishedSince(count);
+});
+
 test('past the per-app rate limit → 429 RC_ERR_RATE_LIMITED with Retry-After; other apps unaffected', async () => {
   const path = `/apps/${LIMITED.id}/channels`;
   const call = () => signedCall(running.url, 'GET', path, { key: LIMITED.key, secret: LIMITED.secret });

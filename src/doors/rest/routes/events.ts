@@ -22,9 +22,9 @@ import type { PublishedMessage } from '../../../core/publish.ts';
 import { requireSignedApp } from '../auth.ts';
 import { handedBackOf } from '../hand-back.ts';
 import { channelPushNotification } from '../../../push/publish.ts';
-import { prepareEvent, type EventBody, type PreparedEvent } from '../event-input.ts';
+import { idempotencyKeyOf, prepareEvent, type EventBody, type PreparedEvent } from '../event-input.ts';
 import { infoFields, parseInfo, type InfoAttribute } from '../info.ts';
-import { appParams, eventBody, idempotencyKey } from '../schemas.ts';
+import { appParams, eventBody } from '../schemas.ts';
 import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface SingleEventBody extends EventBody {
@@ -77,7 +77,7 @@ const eventSchema = {
   params: appParams,
   // `name` stays required here so the single route keeps its ajv message naming the field;
   // its type and every other field's are checked by prepareEvent (schemas.ts says why).
-  body: { ...eventBody, required: ['name'], properties: { idempotency_key: idempotencyKey } },
+  body: { ...eventBody, required: ['name'] },
 };
 
 const batchSchema = {
@@ -87,7 +87,6 @@ const batchSchema = {
     required: ['batch'],
     properties: {
       batch: { type: 'array', minItems: 1, items: eventBody },
-      idempotency_key: idempotencyKey,
     },
   },
 };
@@ -167,6 +166,13 @@ function batchItemError(error: RoomcastError, index: number): RoomcastError {
   return createErrorWith(code, { cause: error, details: { index, event_code: error.code } }, index, error.message);
 }
 
+/**
+ * The one namespace of `idempotency_key`s of /events and /batch_events: a key names one
+ * request whichever route it came by, so the same key on the other route (a different
+ * request) is a conflict, never a second publish.
+ */
+const EVENTS_SCOPE = 'events';
+
 /** POST /events with an `idempotency_key`: the first reply is replayed for the key's window. */
 async function publishIdempotent(
   core: Core,
@@ -177,7 +183,7 @@ async function publishIdempotent(
   wanted: ReadonlySet<InfoAttribute>,
   reply: FastifyReply,
 ): Promise<unknown> {
-  const outcome = await core.idempotent(app, 'events', key, body, () => publishOne(core, app, event, wanted));
+  const outcome = await core.idempotent(app, EVENTS_SCOPE, key, ['events', body], () => publishOne(core, app, event, wanted));
   if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
   return outcome.reply;
 }
@@ -197,7 +203,7 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
     checkPushExtras(core, event);
     // No closure unless an idempotency key needs one: this is the publish hot path.
     if (body.idempotency_key === undefined) return publishOne(core, appConfig, event, wanted);
-    return publishIdempotent(core, appConfig, body.idempotency_key, body, event, wanted, reply);
+    return publishIdempotent(core, appConfig, idempotencyKeyOf(body)!, body, event, wanted, reply);
   });
 
   app.post('/apps/:app_id/batch_events', { schema: batchSchema }, async (request, reply) => {
@@ -229,8 +235,9 @@ export const eventRoutes: AppRoutePlugin = async (app, { core }) => {
       );
       return { batch: items };
     };
-    if (body.idempotency_key === undefined) return publish();
-    const outcome = await core.idempotent(appConfig, 'batch_events', body.idempotency_key, body, publish);
+    const key = idempotencyKeyOf(body);
+    if (key === undefined) return publish();
+    const outcome = await core.idempotent(appConfig, EVENTS_SCOPE, key, ['batch_events', body], publish);
     if (outcome.duplicate) void reply.header('Idempotent-Replayed', 'true');
     return outcome.reply;
   });

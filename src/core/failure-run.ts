@@ -51,3 +51,14 @@ export class FailureRun {
     this.warned = false;
   }
 }
+
+/**
+ * A one-off failure of work done for one connection or one change (an unsubscribe's
+ * count, a presence leave): within the backend's open outage episode it is counted there
+ * under `kind` and logged at debug, since the episode's two warns tell the outage and
+ * 10,000 connections closing in it must not make 10,000 warns; outside one it is a warn.
+ */
+export function warnOutsideOutage(logger: Pick<Logger, 'warn' | 'debug'>, outage: StoreOutage | undefined, kind: string, fields: Record<string, unknown>, text: string): void {
+  if (outage?.count(kind) === true) logger.debug(fields, text);
+  else logger.warn(fields, text);
+}

@@ -30,6 +30,7 @@ import type { Departure } from './presence.ts';
 import { inBatches } from './subscriptions.ts';
 import type { Signal, SignalSender } from './signals.ts';
 import type { UserConnection, WatchlistEvent } from './types.ts';
+import { warnOutsideOutage } from './failure-run.ts';
 
 /** The channel part of online-user keys: `#user:{userId}` (no channel starts with `#`). */
 const USER_KEY_PREFIX = '#user:';
@@ -178,7 +179,7 @@ export class OnlineUsers {
     } catch (error) {
       // Kept and retried: an entry left behind would show the user online for good.
       this.failedLeaves.set(id, { appId, userId, connectionId });
-      this.logger.warn({ err: error }, 'online-user leave failed; retrying');
+      warnOutsideOutage(this.logger, this.backend.outage, 'failedOnlineUserLeaves', { err: error }, 'online-user leave failed; retrying');
       this.retryTimer ??= setInterval(() => this.retryLeaves(), RETRY_MS);
       this.retryTimer.unref();
     }
@@ -209,7 +210,7 @@ export class OnlineUsers {
     const previous = this.work.get(connectionId) ?? Promise.resolve();
     const next = previous
       .then(step)
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'online-user update failed'))
+      .catch((error: unknown) => warnOutsideOutage(this.logger, this.backend.outage, 'failedOnlineUserUpdates', { err: error }, 'online-user update failed'))
       .finally(() => {
         if (this.work.get(connectionId) === next) this.work.delete(connectionId);
       });

@@ -20,6 +20,7 @@ import { parseStreamKey, streamKey } from './channels.ts';
 import { recordPresenceChange, type PresenceAction } from './presence-history.ts';
 import type { SignalSender } from './signals.ts';
 import type { Member, Subscriber } from './types.ts';
+import { warnOutsideOutage } from './failure-run.ts';
 
 /** Bound on presence leaves queued during a backend outage (one per departed connection). */
 const MAX_PENDING_LEAVES = 100_000;
@@ -169,7 +170,7 @@ export class PresenceTracker {
         return;
       }
       this.pendingLeaves.set(id, { key, connectionId });
-      this.logger.warn({ err: error, key }, 'presence leave failed; retrying when the backend answers');
+      warnOutsideOutage(this.logger, this.backend.outage, 'failedPresenceLeaves', { err: error, key }, 'presence leave failed; retrying when the backend answers');
     }
   }
 
@@ -211,7 +212,7 @@ export class PresenceTracker {
     try {
       await recordPresenceChange(this.backend.log, app, channel, action, userId, userInfo);
     } catch (error) {
-      this.logger.warn({ err: error, channel }, 'could not record presence history');
+      warnOutsideOutage(this.logger, this.backend.outage, 'failedPresenceHistory', { err: error, channel }, 'could not record presence history');
     }
   }
 }

@@ -25,6 +25,7 @@ import type { AppRegistry } from './apps.ts';
 import { isPresenceChannel, streamKey } from './channels.ts';
 import type { LocalHub } from './hub.ts';
 import type { Signal, SignalSender } from './signals.ts';
+import { warnOutsideOutage } from './failure-run.ts';
 
 /** Above this many subscriptions a channel's events are throttled (Pusher's 100). */
 export const SUBSCRIPTION_COUNT_THRESHOLD = 100;
@@ -56,7 +57,7 @@ export class SubscriptionCounts {
   changed(appId: string, channel: string): void {
     if (this.apps.findById(appId)?.subscriptionCountEvents !== true || isPresenceChannel(channel)) return;
     this.sendSignal({ type: 'subscription_count', appId, channel }).catch((error: unknown) =>
-      this.logger.warn({ err: error, channel }, 'could not announce a subscription count change'),
+      warnOutsideOutage(this.logger, this.backend.outage, 'failedSubscriptionCounts', { err: error, channel }, 'could not announce a subscription count change'),
     );
   }
 
@@ -93,7 +94,7 @@ export class SubscriptionCounts {
       state.lastCount = count;
       this.hub.dispatchSubscriptionCount(appId, channel, count);
     } catch (error) {
-      this.logger.warn({ err: error, channel }, 'could not read a subscription count');
+      warnOutsideOutage(this.logger, this.backend.outage, 'failedSubscriptionCounts', { err: error, channel }, 'could not read a subscription count');
     }
     // Below the threshold nothing is throttled: forget the channel until its next change.
     if (state.timer === null && (state.lastCount <= SUBSCRIPTION_COUNT_THRESHOLD || this.hub.localCount(appId, channel) === 0)) {

@@ -15,6 +15,7 @@ import type { LocalHub } from './hub.ts';
 import type { RegistrationGate } from './registration-gate.ts';
 import type { CoreObservers } from './observers.ts';
 import type { Subscriber } from './types.ts';
+import { warnOutsideOutage } from './failure-run.ts';
 
 /** A channel's occupancy as the REST API reports it. */
 export interface ChannelInfo {
@@ -90,7 +91,7 @@ export class Subscriptions {
       this.observers?.notify('occupancyChanged', appId, channel, total, -1);
     } catch (error) {
       // Not retried: a timed-out -1 may still run late, and a second one would undercount.
-      this.logger.warn({ err: error, channel }, 'unsubscribe: occupancy update failed');
+      warnOutsideOutage(this.logger, this.backend.outage, 'failedUnsubscribes', { err: error, channel }, 'unsubscribe: occupancy update failed');
     }
     return true;
   }

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { botSessionsOf, type BotSession, type BotSessions } from '../../core/bot-sessions.ts';
 import type { Core } from '../../core/core.ts';
+import { warnOutsideOutage } from '../../core/failure-run.ts';
 import type { ChannelMessage, Member } from '../../core/types.ts';
 import { createError } from '../../errors.ts';
 import { channelOfBayeux } from './channel-map.ts';
@@ -282,7 +283,7 @@ export class ClientRegistry {
       // A record that names another home (the client was adopted away) stays.
       if (!handover) return await this.records.delete(client.id, this.home);
     } catch (error) {
-      this.log.warn({ err: error }, 'bayeux client clean-up failed');
+      warnOutsideOutage(this.log, this.core.backend.outage, 'failedBayeuxCleanUps', { err: error }, 'bayeux client clean-up failed');
     }
     return true;
   }

@@ -53,6 +53,26 @@ export type PusherCodeValue = (typeof PusherCode)[keyof typeof PusherCode];
 
 /** WebSocket close code for an incoming frame larger than `websocket.maxFrameBytes` (RFC 6455). */
 export const CLOSE_MESSAGE_TOO_BIG = 1009;
+/** RFC 6455: a text frame that is not UTF-8. */
+const CLOSE_INVALID_PAYLOAD = 1007;
+/** RFC 6455: a frame that breaks the framing rules. */
+const CLOSE_PROTOCOL_ERROR = 1002;
+/** RFC 6455: a message against the endpoint's policy (ws: a message in too many fragments). */
+const CLOSE_POLICY_VIOLATION = 1008;
+
+/**
+ * The close code ws sends when its receiver refuses an incoming frame (its errors' `code`s
+ * `WS_ERR_…`: too long → 1009, not UTF-8 → 1007, in too many fragments → 1008, any other framing fault → 1002), or null
+ * for an error that is not such a refusal (a socket error).
+ */
+export function receiverCloseCodeOf(error: unknown): number | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return null;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') return CLOSE_MESSAGE_TOO_BIG;
+  if (code === 'WS_ERR_INVALID_UTF8') return CLOSE_INVALID_PAYLOAD;
+  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return CLOSE_POLICY_VIOLATION;
+  return CLOSE_PROTOCOL_ERROR;
+}
 
 const BY_CODE: Partial<Record<ErrorCode, PusherCodeValue>> = {
   RC_ERR_WS_UNKNOWN_APP_KEY: PusherCode.UNKNOWN_APP,

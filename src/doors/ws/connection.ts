@@ -123,6 +123,12 @@ export class Connection implements Subscriber {
   readonly app: AppConfig;
   readonly logger: Logger;
   state: ConnectionState = 'open';
+  /**
+   * The close code this side sent first (its own close, or ws's on a frame it refused), or
+   * null when the peer closed first: what the connection closed with, whatever the peer
+   * echoes (a peer that never answers the close shows as 1006 to the socket).
+   */
+  closedWith: number | null = null;
   /** Date.now() of the last frame received; the door's sweeper pings and closes idle ones. */
   lastActivityAt = Date.now();
   /** Date.now() when the sweeper pinged, or 0 when no ping is outstanding. */
@@ -304,7 +310,8 @@ export class Connection implements Subscriber {
     // Leave `open` first: writing the error frame may itself trip the overflow check.
     this.state = 'closing';
     if (notify) this.sendError(error);
-    this.ws.close(pusherCodeOf(error), closeReason(error.message));
+    this.closedWith = pusherCodeOf(error);
+    this.ws.close(this.closedWith, closeReason(error.message));
     const timer = setTimeout(() => reapSoon(this.ws), CLOSE_GRACE_MS);
     timer.unref();
   }

@@ -28,7 +28,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../errors.ts';
-import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf } from './close-codes.ts';
+import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf, receiverCloseCodeOf } from './close-codes.ts';
 import { Connection } from './connection.ts';
 import { frameHandlers } from './handlers/index.ts';
 import { enableProtocolV2 } from './protocol-v2.ts';
@@ -96,10 +96,14 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
         case 'close':
           if (connection !== null) onSocketClose(connection, args[0] as number);
           break;
-        case 'error':
+        case 'error': {
+          // A frame ws refused: it closes with the code of that refusal, and reads nothing after.
+          const refusedWith = receiverCloseCodeOf(args[0]);
+          if (connection !== null && refusedWith !== null) connection.closedWith ??= refusedWith;
           logger.debug({ err: args[0] }, 'websocket error');
           if (this.listenerCount('error') === 0) return true;
           break;
+        }
       }
       return super.emit(event, ...args);
     }
@@ -114,8 +118,9 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     WebSocket: ConnectionSocket,
   });
 
-  function onSocketClose(live: Connection, code: number): void {
+  function onSocketClose(live: Connection, peerCode: number): void {
     const appId = live.app.id;
+    const code = live.closedWith ?? peerCode;
     if (code === CLOSE_MESSAGE_TOO_BIG) logger.info({ socketId: live.socketId }, 'closed: a frame exceeded websocket.maxFrameBytes');
     connections.delete(live);
     core.counters.wsClosed.add(`${appId}\n${code}`);

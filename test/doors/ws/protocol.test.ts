@@ -143,8 +143,13 @@ describe('ws door: connection protocol', () => {
     const bystander = await RawPusherClient.connect(running.port);
     await bystander.subscribe('bystanders');
     const abuser = await RawPusherClient.connect(running.port);
+    const closed = running.app.core.counters.wsClosed;
+    const before = { tooBig: closed.get(`${TEST_APP.id}\n1009`), cut: closed.get(`${TEST_APP.id}\n1006`) };
     abuser.send(JSON.stringify({ event: 'client-big', channel: 'private-x', data: 'x'.repeat(1024 * 1024) }));
     assert.equal((await abuser.closed).code, 1009);
+    // Counted by the code the server closed with (it never reads the peer's close reply after such a frame).
+    await waitUntil(() => closed.get(`${TEST_APP.id}\n1009`) === before.tooBig + 1, 5000, 'the close counted under 1009');
+    assert.equal(closed.get(`${TEST_APP.id}\n1006`), before.cut, 'not counted as cut (1006)');
     const app = running.app.core.apps.findById(TEST_APP.id)!;
     await running.app.core.publish(app, [{ name: 'still-here', channels: ['bystanders'], data: 'ok', origin: 'rest' }]);
     const event = await bystander.nextEvent('still-here');

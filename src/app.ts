@@ -166,7 +166,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await http.register(statsRoutes, { core, configState: () => ({ hash: reloader.hash, restartPending: reloader.restartPending }) });
   const fastLane = { server: http.server, requestId, draining: () => draining, replies: replyLog.listeners, log: http.log };
   await http.register(restDoor, { core, push, reload: () => reloader.reload(), fastLane });
-  await http.register(wsDoor, { core });
+  await http.register(wsDoor, { core, requestId });
   await http.register(bayeuxDoor, { core });
   // Loaded only when served: most deployments and tests never pay for its modules.
   if (consoleIsServed(config.console)) {

@@ -53,6 +53,8 @@ export type PusherCodeValue = (typeof PusherCode)[keyof typeof PusherCode];
 
 /** WebSocket close code for an incoming frame larger than `websocket.maxFrameBytes` (RFC 6455). */
 export const CLOSE_MESSAGE_TOO_BIG = 1009;
+/** RFC 6455: the connection ended without a close frame (a client gone before it was answered). */
+export const CLOSE_ABNORMAL = 1006;
 /** RFC 6455: a text frame that is not UTF-8. */
 const CLOSE_INVALID_PAYLOAD = 1007;
 /** RFC 6455: a frame that breaks the framing rules. */

@@ -28,7 +28,8 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AppConfig } from '../../config/schema.ts';
 import type { Core } from '../../core/core.ts';
 import { createError, type RoomcastError } from '../../errors.ts';
-import { CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf, receiverCloseCodeOf } from './close-codes.ts';
+import { CLOSE_ABNORMAL, CLOSE_MESSAGE_TOO_BIG, closeReason, pusherCodeOf, receiverCloseCodeOf } from './close-codes.ts';
+import { APP_ROUTE, UpgradeAccess } from './upgrade-access.ts';
 import { Connection } from './connection.ts';
 import { frameHandlers } from './handlers/index.ts';
 import { enableProtocolV2 } from './protocol-v2.ts';
@@ -38,6 +39,8 @@ import { SocketWriter } from './socket-writer.ts';
 
 export interface WsDoorOptions {
   readonly core: Core;
+  /** The main port's request id generator (the upgrade's access line names its id). */
+  readonly requestId: (request: IncomingMessage) => string;
 }
 
 /** Protocol versions this door speaks. */
@@ -64,14 +67,14 @@ function overflowOf(ws: WebSocket): void {
 }
 
 export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Promise<void> {
-  const { core } = options;
-  if (core === undefined) throw new TypeError('wsDoor needs { core }');
+  const { core, requestId } = options;
+  if (core === undefined || requestId === undefined) throw new TypeError('wsDoor needs { core, requestId }');
   const settings = core.config.websocket;
   const logger = http.log.child({ module: 'ws' });
   const socketIds = new SocketIdFactory();
   const connections = new Set<Connection>();
-  /** Upgraded sockets whose quota admission is still being asked for (not yet in `connections`). */
-  const admitting = new Set<DoorSocket>();
+  /** Upgraded sockets whose quota admission is still being asked for (not yet in `connections`), with their access lines. */
+  const admitting = new Map<DoorSocket, UpgradeAccess>();
   /** App id → open connections on this node (metrics; the quota is counted by core.quotas). */
   const perApp = new Map<string, number>();
   core.counters.sources.wsConnections = () => perApp;
@@ -131,34 +134,46 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     live.onClosed().catch((error: unknown) => logger.warn({ err: error, socketId: live.socketId }, 'connection clean-up failed'));
   }
 
+  /** The access line of the upgrade `wss.handleUpgrade` is checking (it reports a bad handshake synchronously). */
+  let handshaking: UpgradeAccess | null = null;
+  // A handshake ws finds malformed (headers, version) is answered here, so it gets its access line.
+  wss.on('wsClientError', (_error: Error, socket: Duplex) => {
+    handshaking?.write(400);
+    rejectUpgrade(socket, 400, 'Bad Request', 'Sec-WebSocket-Version: 13\r\n');
+  });
+
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // An event listener that throws takes the process down: every step below must
     // refuse bad client input rather than throw (e.g. `GET //` is not a parseable URL).
     const url = parseRequestUrl(request.url);
     const match = url === null ? null : APP_PATH.exec(url.pathname);
-    if (closing) {
-      rejectUpgrade(socket, 503, 'Service Unavailable');
-      return;
-    }
-    if (url === null || match === null) {
-      rejectUpgrade(socket, url === null ? 400 : 404, url === null ? 'Bad Request' : 'Not Found');
-      return;
-    }
+    const access = new UpgradeAccess(http.log, requestId(request), request, match === null ? null : APP_ROUTE);
+    const reject = (status: number, reason: string, headers = ''): void => {
+      access.write(status);
+      rejectUpgrade(socket, status, reason, headers);
+    };
+    if (closing) return reject(503, 'Service Unavailable');
+    if (url === null || match === null) return reject(url === null ? 400 : 404, url === null ? 'Bad Request' : 'Not Found');
+    if (request.method !== 'GET') return reject(405, 'Method Not Allowed', 'Allow: GET\r\n');
     let key: string;
     try {
       key = decodeURIComponent(match[1]!);
     } catch {
-      rejectUpgrade(socket, 400, 'Bad Request');
-      return;
+      return reject(400, 'Bad Request');
     }
     const query = url.searchParams;
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws as DoorSocket, socket, key, query));
+    handshaking = access;
+    try {
+      wss.handleUpgrade(request, socket, head, (ws) => accept(ws as DoorSocket, socket, key, query, access));
+    } finally {
+      handshaking = null;
+    }
   }
 
-  function accept(ws: DoorSocket, socket: Duplex, key: string, query: URLSearchParams): void {
+  function accept(ws: DoorSocket, socket: Duplex, key: string, query: URLSearchParams, access: UpgradeAccess): void {
     const refusal = admissionProblem(key, query);
     if (refusal !== null) {
-      refuse(ws, refusal);
+      refuse(ws, refusal, access);
       return;
     }
     const app = core.apps.findByKey(key)!;
@@ -166,39 +181,41 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const limit = app.limits.maxConnections;
     const admission = core.quotas.admit(app.id, limit);
     if (admission === 'admitted') {
-      open(ws, socket, app, protocolV2(query));
+      open(ws, socket, app, protocolV2(query), access);
       return;
     }
     if (typeof admission === 'string') {
-      refuseOverQuota(ws, app.id, limit, admission);
+      refuseOverQuota(ws, app.id, limit, admission, access);
       return;
     }
     // Only what `open` needs is kept while the lease is asked for: the query for protocol 2 alone.
     const v2 = protocolV2(query);
-    admitting.add(ws);
+    admitting.set(ws, access);
     void admission.then((outcome) => {
       // False when preClose has already refused it (RC_ERR_WS_SHUTTING_DOWN).
       const waiting = admitting.delete(ws);
       if (outcome !== 'admitted') {
-        if (waiting) refuseOverQuota(ws, app.id, limit, outcome);
+        if (waiting) refuseOverQuota(ws, app.id, limit, outcome, access);
       } else if (!waiting || ws.readyState !== ws.OPEN) {
         // The node began to close, or the client went away, while the lease was asked for.
         core.quotas.release(app.id);
-      } else open(ws, socket, app, v2);
+        access.write(101, { close: CLOSE_ABNORMAL });
+      } else open(ws, socket, app, v2, access);
     });
   }
 
-  function refuseOverQuota(ws: WebSocket, appId: string, limit: number, outcome: 'over_quota' | 'unavailable'): void {
+  function refuseOverQuota(ws: WebSocket, appId: string, limit: number, outcome: 'over_quota' | 'unavailable', access: UpgradeAccess): void {
     core.counters.refusals.add(outcome === 'over_quota' ? 'ws\nover_quota' : 'ws\nover_capacity');
-    refuse(ws, outcome === 'over_quota' ? createError('RC_ERR_WS_OVER_QUOTA', appId, limit) : createError('RC_ERR_WS_OVER_CAPACITY', appId, limit));
+    refuse(ws, outcome === 'over_quota' ? createError('RC_ERR_WS_OVER_QUOTA', appId, limit) : createError('RC_ERR_WS_OVER_CAPACITY', appId, limit), access);
   }
 
   /**
    * Opens an admitted connection (its quota unit is taken; `close` gives it back). `v2` is
    * the upgrade's query when it asked for protocol 2, else null.
    */
-  function open(ws: DoorSocket, socket: Duplex, app: AppConfig, v2: URLSearchParams | null): void {
+  function open(ws: DoorSocket, socket: Duplex, app: AppConfig, v2: URLSearchParams | null, access: UpgradeAccess): void {
     const socketId = socketIds.next();
+    access.write(101, { socketId });
     const writer = new SocketWriter(ws, socket, settings.maxBufferedBytes, overflowOf);
     const connection = new Connection({ core, app, socketId, ws, writer, logger, handlers: frameHandlers });
     if (v2 !== null) enableProtocolV2(connection, v2);
@@ -221,9 +238,11 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     return null;
   }
 
-  function refuse(ws: WebSocket, error: RoomcastError): void {
+  function refuse(ws: WebSocket, error: RoomcastError, access: UpgradeAccess): void {
+    const close = pusherCodeOf(error);
+    access.write(101, { close, code: error.code });
     ws.send(errorFrame(error));
-    ws.close(pusherCodeOf(error), closeReason(error.message));
+    ws.close(close, closeReason(error.message));
     setTimeout(() => ws.terminate(), SHUTDOWN_WAIT_MS).unref();
   }
 
@@ -289,7 +308,7 @@ export async function wsDoor(http: FastifyInstance, options: WsDoorOptions): Pro
     const shutdown = createError('RC_ERR_WS_SHUTTING_DOWN');
     for (const connection of connections) connection.close(shutdown);
     // Refused sockets end by themselves (`refuse` terminates them after SHUTDOWN_WAIT_MS at most).
-    for (const ws of admitting) refuse(ws, shutdown);
+    for (const [ws, access] of admitting) refuse(ws, shutdown, access);
     admitting.clear();
     const deadline = Date.now() + SHUTDOWN_WAIT_MS;
     while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -340,9 +359,9 @@ function parseRequestUrl(target: string | undefined): URL | null {
  * Answers an upgrade with a plain HTTP error and ends the socket; one the client keeps
  * half-open is destroyed after SHUTDOWN_WAIT_MS (the server's close waits for every socket).
  */
-function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
+function rejectUpgrade(socket: Duplex, status: number, reason: string, headers = ''): void {
   socket.on('error', () => {});
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);
   const timer = setTimeout(() => socket.destroy(), SHUTDOWN_WAIT_MS).unref();
   socket.once('close', () => clearTimeout(timer));
 }

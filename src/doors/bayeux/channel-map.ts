@@ -30,6 +30,14 @@ export function bayeuxOfChannel(channel: string): string | null {
   return `/${segments.join('/')}`;
 }
 
+/**
+ * The app channel a Bayeux name maps to, or for a pattern (`/a/b/*`, `/a/b/**`) the one its
+ * fixed part maps to; null when there is none (a segment with `! ~ ( ) $`).
+ */
+export function channelOfBayeuxBase(nameOrPattern: string): string | null {
+  return channelOfBayeux(nameOrPattern.endsWith('*') ? nameOrPattern.slice(0, nameOrPattern.lastIndexOf('/')) : nameOrPattern);
+}
+
 /** Is the app channel `channel` the room channel or below it? */
 export function isInRoom(channel: string, roomChannel: string): boolean {
   return channel === roomChannel || channel.startsWith(`${roomChannel}.`);

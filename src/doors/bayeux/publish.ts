@@ -15,6 +15,7 @@
  * `successful: false`, `error: "503:<seconds to wait>:publish_backpressure"`.
  */
 import { createError, isRoomcastError } from '../../errors.ts';
+import { channelNameProblem } from '../../core/channels.ts';
 import { channelOfBayeux, isBayeuxInRoom } from './channel-map.ts';
 import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from './context.ts';
 import { isChannelName, isMetaChannel, isServiceChannel } from './grammar.ts';
@@ -45,11 +46,14 @@ export async function publish(message: BayeuxMessage, context: RequestContext): 
   } else if (isMetaChannel(channel) || !isBayeuxInRoom(channel, session.channel)) {
     return failure(message, createError('RC_ERR_BAYEUX_CHANNEL_FORBIDDEN', channel, session.channel), [channel]);
   } else {
-    target = channelOfBayeux(channel)!;
+    const mapped = channelOfBayeux(channel);
+    if (mapped === null) return failWith(message, 'RC_ERR_BAYEUX_CHANNEL_INVALID', [channel]);
+    target = mapped;
   }
 
   const app = door.core.apps.findById(session.appId);
   if (app === undefined || !app.enabled) return failWith(message, 'RC_ERR_BAYEUX_PUBLISH_FAILED', [`app ${session.appId} is disabled`]);
+  if (channelNameProblem(target, app.limits.maxChannelNameLength) !== null) return failWith(message, 'RC_ERR_BAYEUX_CHANNEL_INVALID', [channel]);
   // A node of the cluster delivers too late: refuse (core/backpressure.ts); the error's
   // argument is the number of seconds to wait before publishing again.
   const pushedBack = door.core.backpressure.refusal('RC_ERR_BAYEUX_PUBLISH_BACKPRESSURE');
@@ -71,8 +75,11 @@ export async function publish(message: BayeuxMessage, context: RequestContext): 
     ]);
     serial = published[0]?.[0]?.serial;
   } catch (error) {
-    // Input problems (too large, bad channel) are the bot's to fix; anything else is ours.
-    if (isRoomcastError(error) && error.status < 500) return failure(message, error, []);
+    // Input problems are the bot's to fix, each with a Bayeux error of its own; anything else is ours.
+    if (isRoomcastError(error) && error.code === 'RC_ERR_EVENT_DATA_TOO_LARGE') {
+      return failWith(message, 'RC_ERR_BAYEUX_DATA_TOO_LARGE', [String(app.limits.maxEventDataBytes)]);
+    }
+    if (isRoomcastError(error) && error.status < 500) return failWith(message, 'RC_ERR_BAYEUX_PUBLISH_REFUSED', [error.code]);
     return failure(message, createError('RC_ERR_BAYEUX_PUBLISH_FAILED', isRoomcastError(error) ? error.code : 'internal error'), []);
   }
   // The message's serial (issue 4) rides in the reply's ext, next to the bot's own ext fields.

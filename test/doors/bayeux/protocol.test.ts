@@ -146,6 +146,11 @@ describe('channels', () => {
       ['/a/**/b', '405:/a/**/b:channel_invalid'],
       [['/service/stream', '/elsewhere'], '403:/elsewhere:channel_forbidden'],
       [42, '400:subscription:field_missing'],
+      // Bayeux grammar allows `!` and `~`; no app channel has them, so nothing could ever arrive there.
+      [`/${ROOM}/a!b`, `405:/${ROOM}/a!b:channel_invalid`],
+      [`/${ROOM}/a~b/*`, `405:/${ROOM}/a~b/*:channel_invalid`],
+      [`/${ROOM}/${'x'.repeat(200)}`, `405:/${ROOM}/${'x'.repeat(100 - ROOM.length - 2)}:channel_invalid`],
+      [Array.from({ length: 101 }, (_, i) => `/${ROOM}/c${i}`), '400:100:too_many_subscriptions'],
     ];
     for (const [subscription, error] of cases) {
       const [reply] = await bayeux(server.url, cookie, [subscribe(clientId, subscription)]);
@@ -193,6 +198,9 @@ describe('channels', () => {
         { channel: '/service/stream', clientId, data: { nothing: true } },
         { channel: '/service/stream', clientId },
         { channel: `/${ROOM}/*`, clientId, data: 'x' },
+        { channel: `/${ROOM}/a!b`, clientId, data: 'x' },
+        { channel: `/${ROOM}/chat`, clientId, data: 'x'.repeat(10_241) },
+        { channel: '/service/stream', clientId, data: 'x'.repeat(10_241) },
       ]);
       assert.deepEqual(replies.map((r) => r.error ?? 'ok'), [
         'ok',
@@ -200,6 +208,9 @@ describe('channels', () => {
         '400:data (a string or {"contentData"_ "…"}):field_missing',
         '400:data:field_missing',
         `405:/${ROOM}/*:channel_invalid`,
+        `405:/${ROOM}/a!b:channel_invalid`,
+        '413:10240:data_too_large',
+        '413:10240:data_too_large',
       ]);
       const message = await until(() => heard[0]);
       assert.equal(message.record.data, '{"text":"structured"}');

@@ -14,7 +14,8 @@
  * lists, per channel, whether it was recovered and how many entries were replayed.
  */
 import { createError, type RoomcastError } from '../../../errors.ts';
-import { isBayeuxInRoom } from '../channel-map.ts';
+import { channelNameProblem } from '../../../core/channels.ts';
+import { channelOfBayeuxBase, isBayeuxInRoom } from '../channel-map.ts';
 import { MAX_SUBSCRIPTIONS } from '../client.ts';
 import { failure, failWith, replyTo, unknownClient, type BayeuxMessage, type Reply, type RequestContext } from '../context.ts';
 import { isChannelName, isChannelPattern, isMetaChannel, isServiceChannel } from '../grammar.ts';
@@ -25,14 +26,19 @@ import { STREAM_CHANNEL } from '../stream.ts';
 export function subscriptionsOf(message: BayeuxMessage): string[] | null {
   const value = message.subscription;
   if (typeof value === 'string') return [value];
-  if (Array.isArray(value) && value.length > 0 && value.length <= MAX_SUBSCRIPTIONS && value.every((s) => typeof s === 'string')) {
+  if (Array.isArray(value) && value.length > 0 && value.every((s) => typeof s === 'string')) {
     return value as string[];
   }
   return null;
 }
 
-/** Why `subscription` may not be used by a bot of `roomChannel`, or null when it may. */
-export function subscriptionProblem(subscription: string, roomChannel: string): RoomcastError | null {
+/**
+ * Why `subscription` may not be used by a bot of `roomChannel`, or null when it may. A
+ * name (or a pattern's fixed part) must map to an app channel of at most `maxChannelLength`
+ * characters: a subscription that could never receive anything is refused, as a publish
+ * to it is.
+ */
+export function subscriptionProblem(subscription: string, roomChannel: string, maxChannelLength: number): RoomcastError | null {
   if (!isChannelName(subscription) && !isChannelPattern(subscription)) {
     return createError('RC_ERR_BAYEUX_CHANNEL_INVALID', subscription);
   }
@@ -40,6 +46,8 @@ export function subscriptionProblem(subscription: string, roomChannel: string): 
   if (isMetaChannel(subscription)) return createError('RC_ERR_BAYEUX_CHANNEL_FORBIDDEN', subscription, roomChannel);
   if (isServiceChannel(subscription)) return createError('RC_ERR_BAYEUX_CHANNEL_UNKNOWN', subscription);
   if (!isBayeuxInRoom(subscription, roomChannel)) return createError('RC_ERR_BAYEUX_CHANNEL_FORBIDDEN', subscription, roomChannel);
+  const channel = channelOfBayeuxBase(subscription);
+  if (channel === null || channelNameProblem(channel, maxChannelLength) !== null) return createError('RC_ERR_BAYEUX_CHANNEL_INVALID', subscription);
   return null;
 }
 
@@ -51,13 +59,15 @@ export async function subscribe(message: BayeuxMessage, context: RequestContext)
   const fields = { clientId: client.id, subscription: message.subscription };
   const wanted = subscriptionsOf(message);
   if (wanted === null) return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', ['subscription'], fields);
+  if (wanted.length > MAX_SUBSCRIPTIONS) return failWith(message, 'RC_ERR_BAYEUX_TOO_MANY_SUBSCRIPTIONS', [String(MAX_SUBSCRIPTIONS)], fields);
+  const maxChannelLength = door.core.apps.findById(context.session.appId)?.limits.maxChannelNameLength ?? Infinity;
   for (const subscription of wanted) {
-    const problem = subscriptionProblem(subscription, context.session.channel);
+    const problem = subscriptionProblem(subscription, context.session.channel, maxChannelLength);
     if (problem !== null) return failure(message, problem, [subscription], fields);
   }
   const added = wanted.filter((s) => !client.subscriptions.has(s));
   if (client.subscriptions.size + added.length > MAX_SUBSCRIPTIONS) {
-    return failWith(message, 'RC_ERR_BAYEUX_FIELD_MISSING', [`subscription (at most ${MAX_SUBSCRIPTIONS} per client)`], fields);
+    return failWith(message, 'RC_ERR_BAYEUX_TOO_MANY_SUBSCRIPTIONS', [String(MAX_SUBSCRIPTIONS)], fields);
   }
   // Recovery: the subscribe may name the last serial seen per channel (see recovery.ts).
   const asked = (message.ext as { last_serial?: unknown } | undefined)?.last_serial;

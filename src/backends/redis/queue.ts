@@ -139,6 +139,53 @@ class QueueOutage {
   }
 }
 
+/** Worker errors within one window that mean its fetch loop runs without waiting, not a reconnecting connection. */
+const SPIN_ERRORS = 50;
+const SPIN_WINDOW_MS = 1000;
+/** How long a spinning worker rests first, and at most (doubling while it spins again), in milliseconds. */
+const REST_MIN_MS = 1000;
+const REST_MAX_MS = 30_000;
+
+/**
+ * Stops a BullMQ worker whose fetch loop spins. BullMQ retries a failed fetch at once when
+ * the error is not one it knows as a lost connection (a login Redis refuses, a failing
+ * script): the loop then runs on microtasks alone, starving the event loop (no HTTP
+ * answer, no timer, no signal) while it emits thousands of errors a second. Past
+ * `SPIN_ERRORS` errors in `SPIN_WINDOW_MS`, the worker is paused (its jobs in flight run
+ * on) and resumed after a rest of 1 s, doubling up to 30 s while it spins again; jobs wait
+ * in Redis meanwhile. A reconnecting connection's errors come at its backoff's pace and
+ * never reach the threshold.
+ */
+class WorkerBrake {
+  private windowStart = 0;
+  private errors = 0;
+  private restMs = REST_MIN_MS;
+  private resting = false;
+  private lastRestEnded = 0;
+
+  constructor(private readonly worker: Worker) {}
+
+  failed(): void {
+    const now = Date.now();
+    if (now - this.windowStart > SPIN_WINDOW_MS) {
+      this.windowStart = now;
+      this.errors = 0;
+    }
+    if (++this.errors < SPIN_ERRORS || this.resting) return;
+    // Spinning again soon after the last rest: rest longer.
+    this.restMs = now - this.lastRestEnded < REST_MAX_MS ? Math.min(REST_MAX_MS, this.restMs * 2) : REST_MIN_MS;
+    this.resting = true;
+    // pause() sets the flag the fetch loop checks before it awaits anything: the loop ends.
+    void this.worker.pause(true).catch(() => undefined);
+    setTimeout(() => {
+      this.resting = false;
+      this.lastRestEnded = Date.now();
+      this.errors = 0;
+      if (!this.worker.closing) void this.worker.resume().catch(() => undefined);
+    }, this.restMs).unref();
+  }
+}
+
 /** Thrown inside the BullMQ processor to ask for a retry after `retryInMs`. */
 class RetryLater extends Error {
   constructor(readonly retryInMs: number) {
@@ -296,7 +343,11 @@ export class RedisJobQueue implements JobQueue {
       maxStalledCount: 10,
       settings: { backoffStrategy: (_attempts, _type, error) => (error instanceof RetryLater ? error.retryInMs : THROWN_RETRY_MS) },
     });
-    worker.on('error', (error) => this.outage.failed(error, this.name, 'worker'));
+    const brake = new WorkerBrake(worker);
+    worker.on('error', (error) => {
+      this.outage.failed(error, this.name, 'worker');
+      if (!this.closed) brake.failed();
+    });
     return worker;
   }
 

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { after, before } from 'node:test';
 import { pino } from 'pino';
+import type { Backend } from '../../src/backends/ports.ts';
 import { createRedisBackend } from '../../src/backends/redis/index.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { describeOutboxContract } from './outbox.contract.ts';
@@ -16,4 +17,14 @@ after(async () => {
   await redis.stop();
 });
 
-describeOutboxContract('redis', async () => createRedisBackend({ url: redis.url, keyPrefix, commandTimeoutMs: 2000 }, pino({ level: 'silent' })), { sharedStore: true });
+const backendOnRedis = (prefix = keyPrefix) => async (): Promise<Backend> => createRedisBackend({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 2000 }, pino({ level: 'silent' }));
+
+describeOutboxContract('redis', backendOnRedis(), {
+  sharedStore: true,
+  // A store without the data the first one wrote (as after a Redis restarted without persistence): a fresh key prefix.
+  afterDataLoss: async () => {
+    const renewed = await backendOnRedis(`${keyPrefix}lost-${randomBytes(4).toString('hex')}:`)();
+    await renewed.start();
+    return renewed;
+  },
+});

@@ -13,6 +13,8 @@ import { name } from './contract-kit.ts';
 export interface OutboxContractOptions {
   /** Two instances share one store (Redis): cross-node cases run. */
   readonly sharedStore: boolean;
+  /** A started backend on the store as it is after losing its data (a flushed or restarted Redis; a restarted process for memory). */
+  readonly afterDataLoss: () => Promise<Backend>;
 }
 
 function request(subject: OutboxSubject, lanes: string[], downDelayMs = 0): OutboxReconcile {
@@ -88,6 +90,25 @@ export function describeOutboxContract(label: string, factory: () => Promise<Bac
       assert.ok(first!.id !== second!.id, 'each item has its own id');
       assert.equal(first!.n, 1, 'the value when recorded');
       assert.ok(Math.abs(first!.t - Date.now()) < 60_000, 'the store time in ms');
+    });
+
+    test('item ids are never given again after the store lost its data: a receiver that drops ids it has seen drops no new event', async () => {
+      // Two stores that each start without data, as one store before and after losing it.
+      const firstIdOf = async (store: Backend): Promise<string> => {
+        try {
+          const stream = name('app:ids');
+          await store.occupancy.adjust(stream, 'n1', 1);
+          const up = await store.outbox!.reconcile(request({ kind: 'channel', stream }, [name('lane')]));
+          assert.equal(up.outcome, 'up');
+          const [item] = (await store.outbox!.peek(up.drains[0]!.lane, 10)).items;
+          return (JSON.parse(item!) as { id: string }).id;
+        } finally {
+          await store.close();
+        }
+      };
+      const before = await firstIdOf(await options.afterDataLoss());
+      const after = await firstIdOf(await options.afterDataLoss());
+      assert.notEqual(after, before, 'the first id after the loss is not the first id before it');
     });
 
     test('a down is delayed, and cancelled when the subject comes back within the delay', async () => {

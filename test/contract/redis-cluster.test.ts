@@ -52,7 +52,15 @@ test('a backend on a Redis Cluster starts without sitting out its connect bound,
 
 describeBackendContract('redis cluster', make, { sharedStore: true });
 describeMessageStoreContract('redis cluster', make, { sharedStore: true });
-describeOutboxContract('redis cluster', make, { sharedStore: true });
+describeOutboxContract('redis cluster', make, {
+  sharedStore: true,
+  // A store without the data the first one wrote (as after the cluster lost it): a fresh key prefix.
+  afterDataLoss: async () => {
+    const renewed = createRedisBackend({ cluster: { nodes: cluster.addresses }, keyPrefix: `${keyPrefix}lost-${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 2000 }, pino({ level: 'silent' }));
+    await renewed.start();
+    return renewed;
+  },
+});
 describeOwedContract('redis cluster', make);
 // Each quota script touches its quota's keys only, hash-tagged into one slot.
 describeQuotaContract('redis cluster', make);

@@ -3,6 +3,7 @@
  * restart; use redis so every node shares the announced state and the lanes. Every
  * method runs synchronously inside one call, so each is atomic.
  */
+import { randomBytes } from 'node:crypto';
 import type { OutboxDrain, OutboxHead, OutboxReconcile, OutboxReconcileResult, OutboxStore, OutboxSubject } from '../ports.ts';
 import { parseSubjectKey, subjectKey } from '../outbox-subjects.ts';
 
@@ -25,6 +26,8 @@ interface Lane {
 export type ActualState = (subject: OutboxSubject) => number;
 
 export class MemoryOutbox implements OutboxStore {
+  /** Item ids are `{epoch}.{n}`: the epoch is this store's (a process's), so a restarted node never gives an id twice. */
+  private readonly idEpoch = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   private seq = 0;
   private readonly lanes = new Map<string, Lane>();
   /** subject key → `1|{absentSince or 0}` (channel, member) or the last recorded count. */
@@ -145,7 +148,7 @@ export class MemoryOutbox implements OutboxStore {
 
   private record(lanes: readonly string[], body: string, value: number, now: number): OutboxDrain[] {
     if (lanes.length === 0) return [];
-    const item = outboxItem(String(++this.seq), now, value, body);
+    const item = outboxItem(`${this.idEpoch}.${++this.seq}`, now, value, body);
     const drains: OutboxDrain[] = [];
     for (const lane of lanes) {
       const drain = this.push(lane, item);

@@ -49,7 +49,7 @@
  *   {p}nodes:expiry             sorted set: nodeId → heartbeat expiry (ms, Redis clock)
  *   {p}kv:{key}                 string with PX TTL
  *   {p}ob:up:{scope}            set: subject keys recorded present, per app
- *   {p}ob:seq                   string: outbox item id counter
+ *   {p}ob:ids                   hash: outbox item ids, `e` the counter's epoch and `n` the counter
  *   {p}ob:active                set: outbox lanes holding items
  *   {p}ob:lane:{lane}           list: a lane's items, oldest first
  *   {p}ob:meta:{lane}           hash: head, epoch, sched, tries of a lane
@@ -102,7 +102,7 @@ export interface RedisKeys {
   /** The owed-effects hash of `owner` in shard `shard`. */
   owedInShard(owner: string, shard: number): string;
   outboxPresent(scope: string): string;
-  readonly outboxSeq: string;
+  readonly outboxIds: string;
   readonly outboxActive: string;
   outboxLane(lane: string): string;
   outboxMeta(lane: string): string;
@@ -153,7 +153,7 @@ export function createKeys(prefix: string, shards = DEFAULT_SHARDS): RedisKeys {
     owed: (owner, stream) => `${prefix}{${tagOf(shardOf(stream))}}:owed:${owner}`,
     owedInShard: (owner, shard) => `${prefix}{${tagOf(shard)}}:owed:${owner}`,
     outboxPresent: (scope) => `${prefix}ob:up:${scope}`,
-    outboxSeq: `${prefix}ob:seq`,
+    outboxIds: `${prefix}ob:ids`,
     outboxActive: `${prefix}ob:active`,
     outboxLane: (lane) => `${prefix}ob:lane:${lane}`,
     outboxMeta: (lane) => `${prefix}ob:meta:${lane}`,

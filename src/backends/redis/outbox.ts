@@ -15,8 +15,10 @@
  * stream's occupancy, presence and recorded state. A lane then exists once per part, named
  * `{lane}@{shard}` in `drains` and `activeLanes` (and taken back by `peek`, `ack`, `fail`,
  * `finish`): one stream's items stay in one of them, in order; items of streams in
- * different shards may be sent in parallel. Item ids stay unique per deployment (the
- * counter of part s gives `n × shards + s`). `activeLanes` and `reportedUp` visit every
+ * different shards may be sent in parallel. Item ids stay unique per deployment: the
+ * counter of part s gives `n × shards + s`, and an id is `{epoch}.{that number}`, the epoch
+ * being when the counter was made, so a counter made again after Redis lost its data
+ * gives ids never given before. `activeLanes` and `reportedUp` visit every
  * part (one call per shard). Without a cluster there is one part, under `{p}ob:`.
  */
 import type { OutboxAppendItem, OutboxDrain, OutboxHead, OutboxReconcile, OutboxReconcileResult, OutboxStore, OutboxSubject } from '../ports.ts';
@@ -33,7 +35,7 @@ const SCAN_PAGE = 500;
 interface Part {
   readonly shard: number | null;
   readonly present: (scope: string) => string;
-  readonly seq: string;
+  readonly ids: string;
   readonly active: string;
   readonly lanePrefix: string;
   readonly metaPrefix: string;
@@ -55,7 +57,7 @@ export class RedisOutbox implements OutboxStore {
     this.whole = {
       shard: null,
       present: keys.outboxPresent,
-      seq: keys.outboxSeq,
+      ids: keys.outboxIds,
       active: keys.outboxActive,
       lanePrefix: keys.outboxLanePrefix,
       metaPrefix: keys.outboxMetaPrefix,
@@ -75,7 +77,7 @@ export class RedisOutbox implements OutboxStore {
       const reply = (await runScript(
         this.context.client,
         'outboxReconcile',
-        [keys.outboxState(subject.stream), actualKey, part.present(request.scope), part.seq, part.active],
+        [keys.outboxState(subject.stream), actualKey, part.present(request.scope), part.ids, part.active],
         [
           subject.kind,
           actualField,
@@ -221,7 +223,7 @@ export class RedisOutbox implements OutboxStore {
       part = {
         shard,
         present: (scope) => `${prefix}up:${scope}`,
-        seq: `${prefix}seq`,
+        ids: `${prefix}ids`,
         active: `${prefix}active`,
         lanePrefix: `${prefix}lane:`,
         metaPrefix: `${prefix}meta:`,

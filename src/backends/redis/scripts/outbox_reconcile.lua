@@ -8,7 +8,8 @@
 -- KEYS[1]  state hash             ({p}ob:state:{stream})
 -- KEYS[2]  actual-state hash      ({p}{stream}:occ:total, or {p}{stream}:pres:users for members)
 -- KEYS[3]  present index          ({p}ob:up:{scope})
--- KEYS[4]  item id counter        ({p}ob:seq)
+-- KEYS[4]  item ids               ({p}ob:ids) hash: e, the counter's epoch (when it was made, in
+--          microseconds of the Redis clock, base 36), and n, the counter
 -- KEYS[5]  active lanes set       ({p}ob:active)
 -- ARGV[1]  kind: channel | member | count
 -- ARGV[2]  field of KEYS[2]: t (channel, count) or the user id (member)
@@ -23,7 +24,9 @@
 --          ARGV[11+U] D, the number of down lanes; then the D down lanes;
 --          then the edge: 'up' when the caller saw the subject become present, else '';
 --          then the id stride and offset: an item's id is (counter × stride + offset), so
---          that the per-shard counters of a cluster's outbox never give two items one id
+--          that the per-shard counters of a cluster's outbox never give two items one id.
+--          An id is `{e}.{counter × stride + offset}`: a counter made again after the store
+--          lost its data has another epoch, so no id is ever given twice.
 -- Returns  { outcome, dueInMs, absentSince, lane, epoch, lane, epoch, … } (lanes that need a drain)
 --! include lib/outbox-lane.lua
 
@@ -39,11 +42,27 @@ local edge = ARGV[edge_at]
 local id_stride = tonumber(ARGV[edge_at + 1] or '1') or 1
 local id_offset = tonumber(ARGV[edge_at + 2] or '0') or 0
 
+local function base36(value)
+  local digits, out = '0123456789abcdefghijklmnopqrstuvwxyz', ''
+  repeat
+    local d = value % 36
+    out = string.sub(digits, d + 1, d + 1) .. out
+    value = math.floor(value / 36)
+  until value == 0
+  return out
+end
+
 local function record(at, body)
   local count = tonumber(ARGV[at])
   local drains = {}
   if count == 0 then return drains end
-  local id = string.format('%.0f', redis.call('INCR', KEYS[4]) * id_stride + id_offset)
+  local n = redis.call('HINCRBY', KEYS[4], 'n', 1)
+  local e = redis.call('HGET', KEYS[4], 'e')
+  if not e then
+    e = base36(tonumber(time[1]) * 1000000 + tonumber(time[2]))
+    redis.call('HSET', KEYS[4], 'e', e)
+  end
+  local id = e .. '.' .. string.format('%.0f', n * id_stride + id_offset)
   local item = '{"id":"' .. id .. '","t":' .. string.format('%.0f', now) .. ',"n":' .. string.format('%.0f', value) .. ',"b":' .. body .. '}'
   for i = at + 1, at + count do
     local epoch = push_item(ARGV[6], ARGV[7], KEYS[5], ARGV[i], item)

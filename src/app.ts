@@ -205,7 +205,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         tls = new TlsReloader(http.server as unknown as TlsServer, config.server.tls, logger, tlsOptions);
         if (config.server.httpPort !== undefined) {
           const mainPort = Number(new URL(address).port);
-          plainHttp = await buildPlainHttpListener({ core, logger, httpsPort: () => mainPort, fallbackHost: config.server.host });
+          plainHttp = await buildPlainHttpListener({ core, logger, requestId, httpsPort: () => mainPort, fallbackHost: config.server.host });
           plainHttpAddress = await plainHttp.listen({ host: config.server.host, port: config.server.httpPort, backlog: listenBacklog(config.server) });
         }
       }

@@ -17,12 +17,17 @@ import type { Core } from '../core/core.ts';
 import { createError } from '../errors.ts';
 import { replyWithError } from '../doors/http-errors.ts';
 import { healthRoutes } from './health.ts';
+import { installAccessLog, lazyRequestLogger } from './logger.ts';
+import type { RequestIdGenerator } from './request-ids.ts';
+import { ReplyLogController, useReplyLogController } from './response-hook.ts';
 
 const HOST_NAME = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/;
 
 export interface PlainHttpOptions {
   readonly core: Core;
   readonly logger: Logger;
+  /** The main port's request id generator: ids, the `X-Request-Id` header and access lines as there. */
+  readonly requestId: RequestIdGenerator;
   /** The TLS main port, named in the messages. */
   readonly httpsPort: () => number;
   /** Host to name when the request's Host header is missing or odd. */
@@ -32,12 +37,23 @@ export interface PlainHttpOptions {
 /** Builds the listener (not yet listening). */
 export async function buildPlainHttpListener(options: PlainHttpOptions): Promise<FastifyInstance> {
   const { core } = options;
+  const replyLog = new ReplyLogController();
   const http = fastify({
     loggerInstance: options.logger.child({ node: core.nodeId, listener: 'plain-http' }) as FastifyBaseLogger,
     bodyLimit: 16 * 1024,
     forceCloseConnections: true,
     return503OnClosing: false,
+    requestIdHeader: false,
+    genReqId: options.requestId,
+    logController: replyLog,
+    childLoggerFactory: lazyRequestLogger,
   });
+  useReplyLogController(http, replyLog);
+  http.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id);
+    done();
+  });
+  installAccessLog(http);
   const httpsUrl = (host: string | undefined, path: string): string => {
     const match = host === undefined ? null : HOST_NAME.exec(host);
     const name = match?.[1] ?? (options.fallbackHost === '0.0.0.0' || options.fallbackHost === '::' ? 'localhost' : options.fallbackHost);

@@ -100,7 +100,13 @@ test('the plain-HTTP port: login → 404 naming https://, probes answer, nothing
   assert.equal(((await ready.json()) as { status: string }).status, 'ready');
   const other = await fetch(`${plain}/apps/app-1/channels`, { redirect: 'manual' });
   assert.equal(other.status, 404);
-  assert.equal(((await other.json()) as { code: string }).code, 'RC_ERR_HTTP_TLS_REQUIRED');
+  const otherBody = (await other.json()) as { code: string; request_id: string };
+  assert.equal(otherBody.code, 'RC_ERR_HTTP_TLS_REQUIRED');
+  // Request ids as on the main port: the header on every answer, the caller's when safe, the node's generator otherwise.
+  assert.equal(other.headers.get('x-request-id'), otherBody.request_id);
+  assert.doesNotMatch(otherBody.request_id, /^req-/, 'not Fastify\'s default ids');
+  const probe = await fetch(`${plain}/up`, { headers: { 'x-request-id': 'probe-42' } });
+  assert.equal(probe.headers.get('x-request-id'), 'probe-42');
   // Plain HTTP on the TLS port is refused by TLS itself.
   await assert.rejects(fetch(url.replace('https:', 'http:') + '/up'));
 });

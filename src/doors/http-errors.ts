@@ -27,8 +27,11 @@ export interface ErrorBody {
   readonly [extra: string]: unknown;
 }
 
-/** Maps anything thrown by a route or by Fastify into a catalogue error. */
-export function toRoomcastError(error: unknown): RoomcastError {
+/**
+ * Maps anything thrown by a route or by Fastify into a catalogue error. `request`, when
+ * given, names the limit a too-large body passed (its route's body limit).
+ */
+export function toRoomcastError(error: unknown, request?: FastifyRequest): RoomcastError {
   if (isRoomcastError(error)) return error;
   const fastifyError = error as Partial<FastifyError> & { validation?: unknown };
   if (fastifyError.validation !== undefined) {
@@ -39,7 +42,7 @@ export function toRoomcastError(error: unknown): RoomcastError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return createErrorWith('RC_ERR_HTTP_BAD_JSON', { cause: error }, fastifyError.message ?? '');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return createErrorWith('RC_ERR_HTTP_BODY_TOO_LARGE', { cause: error }, 'the configured');
+      return createErrorWith('RC_ERR_HTTP_BODY_TOO_LARGE', { cause: error }, request?.routeOptions.bodyLimit ?? 'the configured');
     // Router errors, reaching us through `frameworkErrors` in app.ts; Fastify's messages
     // echo the whole path, so they are replaced by bounded ones.
     case 'FST_ERR_BAD_URL':
@@ -86,7 +89,7 @@ const CLOSE_AFTER: ReadonlySet<string> = new Set(['RC_ERR_HTTP_BODY_TOO_LARGE', 
 
 /** Fastify error handler: logs (see logReplyError), replies in the common format. */
 export function replyWithError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const error = toRoomcastError(thrown);
+  const error = toRoomcastError(thrown, request);
   logReplyError(request.log, request.server.outageLog, thrown, error);
   if (CLOSE_AFTER.has(error.code)) void reply.header('Connection', 'close');
   const retryAfter = error.details.retryAfterSec;

@@ -238,4 +238,7 @@ test('a login body is capped: a large one is refused (413) as it arrives', async
     body: JSON.stringify({ room: 'LOBBY-CODE', token: 'BOT-TOKEN', pad: 'x'.repeat(100_000) }),
   });
   assert.equal(response.status, 413);
+  const body = (await response.json()) as { code: string; message: string };
+  assert.equal(body.code, 'RC_ERR_HTTP_BODY_TOO_LARGE');
+  assert.match(body.message, /larger than 4096 bytes/, 'the message names the login body limit');
 });

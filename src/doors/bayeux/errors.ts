@@ -20,7 +20,7 @@ export function bayeuxErrorString(error: RoomcastError, args: readonly string[] 
 
 /** Replies to a /bayeux request with an HTTP error and a short non-JSON body. */
 export function replyTransportError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const error = toRoomcastError(thrown);
+  const error = toRoomcastError(thrown, request);
   logReplyError(request.log, request.server.outageLog, thrown, error);
   if (error.status === 503) {
     const retryAfter = error.details.retryAfterSec;

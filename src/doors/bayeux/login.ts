@@ -42,7 +42,8 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   // The FAQ says "POST body must be JSON": parse any content type as JSON, so a wrong or
   // missing Content-Type is a 400 with a clear message rather than a 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_LOGIN_BODY_BYTES }, (_request, body, done) => {
+  // The route's body limit (MAX_LOGIN_BODY_BYTES) bounds the read, and its 413 names it.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
     const problem = jsonProblem(body as string);
     if (problem !== null) {
       done(problem, undefined);
@@ -55,7 +56,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     }
   });
 
-  app.post(LOGIN_PATH, async (request, reply) => {
+  app.post(LOGIN_PATH, { bodyLimit: MAX_LOGIN_BODY_BYTES }, async (request, reply) => {
     const { room, token } = credentialsOf(request.body);
     shedder.admit();
     const login = await rooms.login(room, token);

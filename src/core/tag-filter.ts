@@ -53,7 +53,10 @@ export function parseTags(value: unknown): Tags | undefined {
   const entries = Object.entries(value);
   if (entries.length > MAX_TAGS) throw createError('RC_ERR_EVENT_INVALID_FIELD', 'tags', problem, `${entries.length} tags`);
   for (const [key, tag] of entries) {
-    if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH || typeof tag !== 'string' || tag.length > MAX_TAG_VALUE_LENGTH) {
+    if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH) {
+      throw createError('RC_ERR_EVENT_INVALID_FIELD', 'tags', problem, `the key ${JSON.stringify(key.slice(0, 40))} of ${key.length} characters`);
+    }
+    if (typeof tag !== 'string' || tag.length > MAX_TAG_VALUE_LENGTH) {
       throw createError('RC_ERR_EVENT_INVALID_FIELD', 'tags', problem, `${JSON.stringify(key.slice(0, 40))}: ${describe(tag)}`);
     }
   }

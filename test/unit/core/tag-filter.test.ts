@@ -71,6 +71,9 @@ test('tags: string values only, bounded; a __proto__ key is a plain key', () => 
   for (const bad of [null, [], 'a', { a: 1 }, { a: null }, { '': 'x' }, { a: 'x'.repeat(300) }, Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v']))]) {
     assert.throws(() => parseTags(bad), (error: unknown) => isRoomcastError(error) && error.code === 'RC_ERR_EVENT_INVALID_FIELD', JSON.stringify(bad));
   }
+  // The message says which part is wrong: a long key names the key and its length, not the value.
+  assert.throws(() => parseTags({ ['k'.repeat(65)]: 'v' }), /got the key "k{40}" of 65 characters/);
+  assert.throws(() => parseTags({ a: 1 }), /got "a": number 1/);
   const tricky = parseTags(JSON.parse('{"__proto__":"x"}'));
   assert.equal(matchesTags(filter({ key: '__proto__', cmp: 'eq', val: 'x' }), tricky), true);
   assert.equal(matchesTags(filter({ key: 'constructor', cmp: 'ex' }), { a: 'b' }), false);

@@ -123,6 +123,23 @@ test('a bot logged in on node A publishes through node C', async () => {
   await bayeux(nodeC!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
 });
 
+test('a login holds at most 4 clients across the cluster: 12 handshakes over 3 nodes leave the newest 4', async () => {
+  const { cookie } = await login(cluster.nodes[0]!.url);
+  const clientIds: string[] = [];
+  for (let i = 0; i < 12; i++) clientIds.push(await handshake(cluster.nodes[i % 3]!.url, cookie));
+  // A superseded client's home lets go of it as soon as it is told (a relay message): poll each until settled.
+  const live = async (clientId: string, via: string): Promise<boolean> => {
+    const [reply] = await bayeux(via, cookie, [{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+    return reply!.successful === true;
+  };
+  const outcome = await until(async () => {
+    const states = await Promise.all(clientIds.map((clientId, i) => live(clientId, cluster.nodes[(i + 1) % 3]!.url)));
+    return states.filter(Boolean).length <= 4 ? states : undefined;
+  }, 10_000);
+  assert.deepEqual(outcome, [...Array(8).fill(false), ...Array(4).fill(true)], 'the 8 oldest are gone, the 4 newest live');
+  for (const clientId of clientIds.slice(8)) await bayeux(cluster.nodes[0]!.url, cookie, [{ channel: '/meta/disconnect', clientId }]);
+});
+
 test('without ack: a connect repeated with its id (the bot timed out before reading the reply another node relayed) gets that reply\'s events again, once', async () => {
   const [nodeA, nodeB, nodeC] = cluster.nodes;
   const { cookie } = await login(nodeA!.url);

@@ -10,7 +10,9 @@
  * login ended) and kept when its home shuts down, so another node can adopt the client.
  *
  * Ownership: the record names one home, and only that home writes or deletes it, each
- * write one atomic compare-and-set on the record (`KeyValueStore.writeIfOwned`). Only the
+ * write one atomic compare-and-set on the record (`KeyValueStore.writeIfOwned`); the one
+ * other writer is a handshake of the same login that supersedes the client (registry.ts
+ * `enrol`), which deletes the record with the same compare-and-set on the home it read. Only the
  * handshake creates a record; every later write needs the home's record in place. An
  * adopter takes the client over with the same compare-and-set (`takeOver`: the record as
  * loaded, naming the old home, rewritten to name the adopter), so of several nodes adopting

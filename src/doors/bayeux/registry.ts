@@ -32,10 +32,8 @@ import { BayeuxClient } from './client.ts';
 import type { ClientRecord, ClientRecords } from './records.ts';
 import { ReplyScheduler } from './reply-scheduler.ts';
 import { isBotInfo, nameInInfo } from './display-names.ts';
+import { LoginClients, MAX_CLIENTS_PER_SESSION } from './login-clients.ts';
 import { BotWire, STREAM_CHANNEL } from './stream.ts';
-
-/** Clients one login session may hold on a node; a bot that re-handshakes without disconnecting evicts its oldest. */
-export const MAX_CLIENTS_PER_SESSION = 4;
 
 /** How many clients' records a reconcile pass reads at once. */
 const RECONCILE_BATCH = 100;
@@ -76,6 +74,10 @@ export class ClientRegistry {
   private reconciling: Promise<void> | null = null;
   /** A reconcile was asked for during a pass: another pass follows it. */
   private reconcileAgain = false;
+  /** Each login's clients across the cluster (the bound of {@link MAX_CLIENTS_PER_SESSION}). */
+  private readonly logins: LoginClients;
+  /** Tells another node to drop a client a handshake here superseded (relay.ts wires it); null: not yet wired. */
+  private tellSuperseded: ((home: string, clientId: string) => void) | null = null;
 
   constructor(
     private readonly core: Core,
@@ -92,6 +94,7 @@ export class ClientRegistry {
     this.untapMutations = core.tapMutations((message) => this.onTap(message, true));
     this.wire = new BotWire(() => core.config.bots);
     this.sessions = botSessionsOf(core);
+    this.logins = new LoginClients(core.backend.hashes);
     // A session ended elsewhere in this node (a request found it expired, a reaper): its clients leave the room.
     this.unobserve = core.observers.add({
       botSession: (change) => {
@@ -178,6 +181,45 @@ export class ClientRegistry {
     }
     await this.letGo(client);
     throw createError('RC_ERR_BAYEUX_CLIENT_MOVED', client.id);
+  }
+
+  /** How this node tells another to drop a client superseded here (relay.ts). */
+  onSuperseded(tell: (home: string, clientId: string) => void): void {
+    this.tellSuperseded = tell;
+  }
+
+  /**
+   * Enrols a new client (its record written) among its login's clients across the cluster
+   * (login-clients.ts) and supersedes the oldest past {@link MAX_CLIENTS_PER_SESSION},
+   * wherever they live: one served here is removed as a local eviction is; another node's
+   * loses its record (a compare-and-set on the home it names, so an adopter that took it
+   * meanwhile keeps it) and its home is told to drop it now, so no node adopts it later. An
+   * entry whose record is gone (its client ended unseen) is dropped and not counted.
+   * Rejects when the backend does (the handshake fails).
+   */
+  async enrol(client: BayeuxClient): Promise<void> {
+    const sessionId = client.session.id;
+    const newestFirst = await this.logins.enrol(sessionId, client.id);
+    if (newestFirst.length <= MAX_CLIENTS_PER_SESSION) return;
+    let live = 0;
+    for (const clientId of newestFirst) {
+      const local = this.clients.get(clientId);
+      const record = local !== undefined ? null : await this.records.load(clientId);
+      if (local === undefined && (record === null || record.session !== sessionId)) {
+        await this.logins.leave(sessionId, clientId);
+        continue;
+      }
+      if (++live <= MAX_CLIENTS_PER_SESSION) continue;
+      await this.logins.leave(sessionId, clientId);
+      if (local !== undefined) await this.remove(local);
+      else if (record !== null && (await this.records.delete(clientId, record.home))) this.tellSuperseded?.(record.home, clientId);
+    }
+  }
+
+  /** Drops a client another node's handshake superseded (told by that node). Nothing when absent. */
+  async dropSuperseded(clientId: string): Promise<void> {
+    const client = this.clients.get(clientId);
+    if (client !== undefined) await this.remove(client);
   }
 
   private add(client: BayeuxClient): BayeuxClient {
@@ -276,6 +318,8 @@ export class ClientRegistry {
     const set = this.bySession.get(client.session.id);
     set?.delete(client);
     if (set?.size === 0) this.bySession.delete(client.session.id);
+    // Handed over or adopted away, the client lives on elsewhere and stays its login's.
+    if (!handover) void this.logins.leave(client.session.id, client.id);
     client.close(byDisconnect, handover);
     client.subscriptions.clear();
     try {

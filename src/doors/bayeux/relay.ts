@@ -123,7 +123,8 @@ type RelayMessage =
   | { readonly k: 'undelivered'; readonly id: string }
   | { readonly k: 'written'; readonly id: string }
   | { readonly k: 'alive'; readonly from: string }
-  | { readonly k: 'adopted'; readonly client: string };
+  | { readonly k: 'adopted'; readonly client: string }
+  | { readonly k: 'superseded'; readonly client: string };
 
 interface Outgoing {
   accepted: () => void;
@@ -195,8 +196,12 @@ export function createRelay(door: DoorContext, serveHere: ServeHere): Relay {
       case 'adopted':
         void registry.release(message.client);
         break;
+      case 'superseded':
+        void registry.dropSuperseded(message.client);
+        break;
     }
   });
+  registry.onSuperseded((to, client) => send(to, { k: 'superseded', client }));
 
   /** The home's side: a request relayed from another node, run as if it came on a local socket. */
   async function runRelayed(request: Extract<RelayMessage, { k: 'req' }>): Promise<void> {

@@ -37,9 +37,10 @@ export async function handshake(message: BayeuxMessage, context: RequestContext)
     client.ackEnabled = true;
     addExt(reply, { ack: true });
   }
-  // The record first: the bot's next request may reach any node.
+  // The record first: the bot's next request may reach any node. Then the login's bound.
   try {
     await door.registry.persist(client, true);
+    await door.registry.enrol(client);
   } catch (error) {
     await door.registry.remove(client);
     throw error;

@@ -10,6 +10,9 @@
  *   --secret        ROOMCAST_APP_SECRET   that app's secret
  *   --ca            ROOMCAST_CA           server.tls.ca (a CA to trust for https:// and wss://)
  *   --config        ROOMCAST_CONFIG       (the file itself; default config/default.json when present)
+ *
+ * Each value is taken from the first column that gives it, so a config file that does not
+ * load is an error only when a value needed by the command is in neither of the others.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig, DEFAULT_CONFIG_PATH } from '../config/load.ts';
@@ -57,6 +60,10 @@ export interface Target {
   readonly secret?: string;
   /** PEM text of a CA to trust (self-signed deployments). */
   readonly ca?: string;
+  /** The file `ca` was read from, as given (flag, environment or config file). */
+  readonly caPath?: string;
+  /** Set when the named config file does not load: why, for errors about a value only it could give. */
+  readonly configProblem?: string;
 }
 
 /** Signing credentials of one app (all three present). */
@@ -65,25 +72,43 @@ export interface AppCredentials {
   readonly appId: string;
   readonly key: string;
   readonly secret: string;
+  /** PEM text of a CA to trust. */
   readonly ca?: string;
+  /** The file `ca` was read from, as given. */
+  readonly caPath?: string;
 }
 
 /**
- * The config file every command falls back to: --config, else ROOMCAST_CONFIG, else
- * config/default.json when present (relative to the working folder). An explicit file
- * that does not load is a usage error; an implicit default that does not load is ignored.
+ * The config file every command falls back to, as found: --config, else ROOMCAST_CONFIG,
+ * else config/default.json when present (relative to the working folder).
+ * - `none`: no file to read, or the implicit default that does not load (it is only a
+ *   convenience, so it is passed over silently);
+ * - `loaded`: the file loaded and validated;
+ * - `unusable`: the file named by --config or ROOMCAST_CONFIG does not load; `problem` says
+ *   why. That is not an error by itself: flags and environment variables come first, and a
+ *   value only the file could give is an error when it is needed (the error then names the
+ *   value and this problem; see `resolveTarget`, `requireCredentials`).
  */
-export function cliConfig(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Config | undefined {
+export type CliConfigFile =
+  | { readonly state: 'none' }
+  | { readonly state: 'loaded'; readonly path: string; readonly config: Config }
+  | { readonly state: 'unusable'; readonly path: string; readonly problem: string };
+
+/** Finds and loads the config file (see `CliConfigFile`); never throws. */
+export function readCliConfig(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CliConfigFile {
   const explicit = options.config ?? (env.ROOMCAST_CONFIG || undefined);
   const path = explicit ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
-  if (path === undefined) return undefined;
+  if (path === undefined) return { state: 'none' };
   try {
-    return loadConfig({ path, env });
+    return { state: 'loaded', path, config: loadConfig({ path, env }) };
   } catch (error) {
-    // An explicit file must load; the implicit default is only a convenience.
-    if (explicit !== undefined) throw new CliError(`cannot use config ${path}: ${(error as Error).message}`, EXIT.usage);
-    return undefined;
+    return explicit === undefined ? { state: 'none' } : { state: 'unusable', path, problem: (error as Error).message };
   }
+}
+
+/** The clause an error adds when a missing value could have come from an unusable file. */
+export function unusableClause(file: CliConfigFile & { state: 'unusable' }): string {
+  return `the config file ${file.path} does not load: ${file.problem}`;
 }
 
 function urlFromConfig(config: Config): string {
@@ -92,27 +117,45 @@ function urlFromConfig(config: Config): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${config.server.port}`;
 }
 
-/** Resolves the target from flags, env and the config file (in that order of precedence). */
+/**
+ * The server URL without a trailing slash: --url, ROOMCAST_URL, the config file's server,
+ * or `http://127.0.0.1:6001` when there is no file. A usage error when none is given and
+ * the named config file does not load.
+ */
+function resolveUrl(options: GlobalOptions, env: NodeJS.ProcessEnv, file: CliConfigFile): string {
+  const given = options.url ?? (env.ROOMCAST_URL || undefined);
+  if (given === undefined && file.state === 'unusable') throw new CliError(`missing the server URL: --url (ROOMCAST_URL); ${unusableClause(file)}`, EXIT.usage);
+  const url = given ?? (file.state === 'loaded' ? urlFromConfig(file.config) : 'http://127.0.0.1:6001');
+  return url.replace(/\/+$/, '');
+}
+
+function readCa(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read CA file ${path}: ${(error as Error).message}`, EXIT.usage);
+  }
+}
+
+/**
+ * Resolves the target, each value from its flag, else its environment variable, else the
+ * config file. A file that does not load fails the command only when it had to supply a
+ * value: here the URL; the credentials in `requireCredentials`, which names the file's
+ * problem through `configProblem`. (Without --ca or ROOMCAST_CA such a file gives no CA.)
+ */
 export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Target {
-  const config = cliConfig(options, env);
+  const file = readCliConfig(options, env);
+  const config = file.state === 'loaded' ? file.config : undefined;
   const appId = options.app ?? (env.ROOMCAST_APP_ID || undefined);
   const app = config === undefined ? undefined : appId === undefined ? config.apps[0] : config.apps.find((candidate) => candidate.id === appId);
   const caPath = options.ca ?? (env.ROOMCAST_CA || undefined) ?? config?.server.tls?.ca;
-  const url = (options.url ?? (env.ROOMCAST_URL || undefined) ?? (config === undefined ? 'http://127.0.0.1:6001' : urlFromConfig(config))).replace(/\/+$/, '');
-  let ca: string | undefined;
-  if (caPath !== undefined) {
-    try {
-      ca = readFileSync(caPath, 'utf8');
-    } catch (error) {
-      throw new CliError(`cannot read CA file ${caPath}: ${(error as Error).message}`, EXIT.usage);
-    }
-  }
   return {
-    url,
+    url: resolveUrl(options, env, file),
     appId: appId ?? app?.id,
     key: options.key ?? (env.ROOMCAST_APP_KEY || undefined) ?? app?.key,
     secret: options.secret ?? (env.ROOMCAST_APP_SECRET || undefined) ?? app?.secret,
-    ...(ca === undefined ? {} : { ca }),
+    ...(caPath === undefined ? {} : { ca: readCa(caPath), caPath }),
+    ...(file.state === 'unusable' ? { configProblem: unusableClause(file) } : {}),
   };
 }
 
@@ -124,9 +167,17 @@ export function requireCredentials(target: Target): AppCredentials {
     target.secret === undefined ? '--secret (ROOMCAST_APP_SECRET)' : null,
   ].filter((entry) => entry !== null);
   if (missing.length > 0) {
-    throw new CliError(`missing credentials: ${missing.join(', ')}; or name a config file with --config (ROOMCAST_CONFIG)`, EXIT.usage);
+    const hint = target.configProblem ?? 'or name a config file with --config (ROOMCAST_CONFIG)';
+    throw new CliError(`missing credentials: ${missing.join(', ')}; ${hint}`, EXIT.usage);
   }
-  return { url: target.url, appId: target.appId!, key: target.key!, secret: target.secret!, ...(target.ca === undefined ? {} : { ca: target.ca }) };
+  return {
+    url: target.url,
+    appId: target.appId!,
+    key: target.key!,
+    secret: target.secret!,
+    ...(target.ca === undefined ? {} : { ca: target.ca }),
+    ...(target.caPath === undefined ? {} : { caPath: target.caPath }),
+  };
 }
 
 /** Prints a result: JSON with `--json`, else the text `render` makes (default: indented JSON). */

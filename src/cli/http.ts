@@ -60,7 +60,8 @@ export function send(spec: RequestSpec): Promise<HttpResult> {
   });
 }
 
-function unreachable(url: string, error: Error): CliError {
+/** The error for a server that could not be reached at `url` (EXIT.unreachable), naming its origin and the cause. */
+export function unreachable(url: string, error: Error): CliError {
   const code = (error as NodeJS.ErrnoException).code;
   return new CliError(`cannot reach ${new URL(url).origin}: ${code === undefined ? error.message : `${code} ${error.message}`}`, EXIT.unreachable);
 }

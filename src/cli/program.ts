@@ -9,6 +9,7 @@
  *
  * Exit codes (context.ts EXIT): 0 success, 1 the server answered an error or a check
  * failed, 2 bad usage or missing credentials, 3 the server could not be reached.
+ * With `--json`, exit 1 always comes with one JSON object on stdout (reportFailure).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { CliError, EXIT } from './context.ts';
@@ -55,6 +56,30 @@ function exitOverrides(command: Command): void {
   for (const child of command.commands) exitOverrides(child);
 }
 
+/**
+ * The exit code of a commander outcome. Help asked for (`--help`, `help [command]`) and
+ * `--version` are successes; help that commander shows because a command group was run
+ * without its subcommand (`roomcast codes`) comes with exit code 1 from commander and is
+ * usage, as is every other parse error.
+ */
+function commanderExitCode(error: CommanderError): number {
+  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+  if (error.code === 'commander.help') return error.exitCode === 0 ? 0 : EXIT.usage;
+  return EXIT.usage;
+}
+
+/**
+ * Reports a failed command: the message on stderr; with `--json`, a failure (exit 1) also
+ * puts one JSON object on stdout: the error's body (the server's error body, or what the
+ * command found), else `{ message }`.
+ */
+function reportFailure(json: boolean, message: string, exitCode: number, body: unknown): void {
+  const document = body ?? (exitCode === EXIT.failed ? { message } : undefined);
+  if (json && document !== undefined) process.stdout.write(`${JSON.stringify(document)}\n`);
+  process.stderr.write(`roomcast: ${message}\n`);
+}
+
+/** Runs the command line `argv` (without node and the script) and returns the exit code. */
 export async function runCli(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   exitOverrides(program);
@@ -62,17 +87,13 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     await program.parseAsync(argv as string[], { from: 'user' });
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      // Help and version print themselves and are successes; anything else is usage.
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version' ? 0 : EXIT.usage;
-    }
+    if (error instanceof CommanderError) return commanderExitCode(error);
+    const json = program.opts<{ json?: boolean }>().json === true;
     if (error instanceof CliError) {
-      const json = program.opts<{ json?: boolean }>().json === true;
-      if (json && error.json !== undefined) process.stdout.write(`${JSON.stringify(error.json)}\n`);
-      process.stderr.write(`roomcast: ${error.message}\n`);
+      reportFailure(json, error.message, error.exitCode, error.json);
       return error.exitCode;
     }
-    process.stderr.write(`roomcast: ${error instanceof Error ? error.message : String(error)}\n`);
+    reportFailure(json, error instanceof Error ? error.message : String(error), EXIT.failed, undefined);
     return EXIT.failed;
   }
 }

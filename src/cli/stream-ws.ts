@@ -5,6 +5,13 @@
  * and after a dropped connection reconnects (1 s, doubling to 10 s) and subscribes with
  * `last_serial`, so the server replays what was missed, in order and once, or says
  * `roomcast:recovery_failed`.
+ *
+ * It ends by itself, reporting a `StreamFailure`, in three cases only: the server refuses a
+ * subscription (`pusher:subscription_error`), or closes the connection with a 4000–4099
+ * code (Pusher: reconnecting with the same parameters fails again), on the first connection
+ * or a later one; or the first connection cannot be made (nothing to resume; a wrong URL
+ * would retry forever). Reconnecting after any other close of a connection that once
+ * opened goes on until `stop()`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
@@ -14,6 +21,7 @@ import type { AppCredentials } from './context.ts';
 export interface StreamEvent {
   readonly channel: string;
   readonly event: string;
+  /** As `eventData` decodes it. */
   readonly data: unknown;
   readonly serial?: string;
   readonly user_id?: string;
@@ -29,9 +37,25 @@ export interface StreamOptions {
   readonly onEvent: (event: StreamEvent) => void;
   /** Connection news for stderr: connected, subscribed, reconnecting, errors. */
   readonly onNotice: (notice: { readonly kind: string; readonly [field: string]: unknown }) => void;
+  /** Called once when the stream ends by itself (it is stopped by then); without it, the failure goes to `onNotice`. */
+  readonly onFailure?: (failure: StreamFailure) => void;
 }
 
+/** Why a stream ended by itself. */
+export type StreamFailure =
+  /** The server refused to subscribe `channel`; `data` is the `pusher:subscription_error` data ({ type, error, status, code, rc_code }). */
+  | { readonly kind: 'refused'; readonly channel: string; readonly data: unknown }
+  /** The server closed the connection with `code` in 4000–4099; `data` is its `pusher:error` data ({ code, message, rc_code }). */
+  | { readonly kind: 'closed'; readonly code: number; readonly data: unknown }
+  /** The first connection could not be made (refused, DNS, TLS, an upgrade the server did not take). */
+  | { readonly kind: 'unreachable'; readonly error: Error };
+
 const MAX_BACKOFF_MS = 10_000;
+
+/** Close codes after which Pusher clients do not reconnect: the server refused the connection. */
+function isRefusal(code: number): boolean {
+  return code >= 4000 && code <= 4099;
+}
 
 export class ChannelStream {
   private socket: WebSocket | null = null;
@@ -40,6 +64,12 @@ export class ChannelStream {
   private backoffMs = 1000;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly userId: string;
+  /** Whether a connection ever opened: until one has, a failed connection ends the stream. */
+  private openedOnce = false;
+  /** The error of the connection being made, before any connection opened. */
+  private firstError: Error | null = null;
+  /** The data of the last connection-wide `pusher:error`: why a refusing close came. */
+  private lastServerError: unknown = undefined;
 
   constructor(private readonly options: StreamOptions) {
     for (const [channel, serial] of options.resumeFrom ?? []) this.lastSerial.set(channel, serial);
@@ -68,28 +98,50 @@ export class ChannelStream {
       ...(credentials.ca === undefined ? {} : { ca: credentials.ca }),
     });
     this.socket = socket;
+    socket.on('open', () => (this.openedOnce = true));
     socket.on('message', (data, isBinary) => {
       if (!isBinary) this.onFrame(socket, data.toString());
     });
-    socket.on('error', (error) => this.options.onNotice({ kind: 'error', message: error.message }));
+    socket.on('error', (error) => {
+      if (this.openedOnce) this.options.onNotice({ kind: 'error', message: error.message });
+      else this.firstError = error;
+    });
     socket.on('close', (code, reason) => {
       if (this.socket !== socket) return;
       this.socket = null;
       if (this.stopped) return;
+      if (isRefusal(code)) {
+        this.fail({ kind: 'closed', code, data: this.lastServerError ?? { code, message: reason.toString() } });
+        return;
+      }
+      if (!this.openedOnce) {
+        this.fail({ kind: 'unreachable', error: this.firstError ?? new Error(`closed (${code}) before it opened`) });
+        return;
+      }
       this.options.onNotice({ kind: 'disconnected', code, reason: reason.toString(), retryInMs: this.backoffMs });
       this.retryTimer = setTimeout(() => this.connect(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     });
   }
 
+  /** Stops the stream and reports why (once). */
+  private fail(failure: StreamFailure): void {
+    if (this.stopped) return;
+    this.stop();
+    if (this.options.onFailure !== undefined) this.options.onFailure(failure);
+    else this.options.onNotice(failure);
+  }
+
   private onFrame(socket: WebSocket, text: string): void {
+    // Frames already received when the stream stopped are not reported.
+    if (this.stopped) return;
     let frame: { event?: string; channel?: string; data?: unknown; serial?: string; user_id?: string };
     try {
       frame = JSON.parse(text) as typeof frame;
     } catch {
       return;
     }
-    const data = typeof frame.data === 'string' ? parseMaybe(frame.data) : frame.data;
+    const data = eventData(frame.data);
     switch (frame.event) {
       case 'pusher:connection_established': {
         const socketId = (data as { socket_id: string }).socket_id;
@@ -105,7 +157,11 @@ export class ChannelStream {
         this.options.onNotice({ kind: 'subscribed', channel: frame.channel });
         return;
       case 'pusher:error':
+        if (frame.channel === undefined) this.lastServerError = data;
         this.options.onNotice({ kind: 'server_error', data });
+        return;
+      case 'pusher:subscription_error':
+        this.fail({ kind: 'refused', channel: frame.channel ?? '', data });
         return;
       default:
         break;
@@ -138,10 +194,16 @@ export class ChannelStream {
   }
 }
 
-function parseMaybe(text: string): unknown {
+/**
+ * An event's `data` as the CLI prints it, live or stored: what pusher-js hands an event
+ * handler. Text that is JSON is parsed (`'{"n":1}'` → `{ n: 1 }`, `'2'` → `2`); other
+ * text stays as it is (`'hello'`); a value that is not a string is returned unchanged.
+ */
+export function eventData(data: unknown): unknown {
+  if (typeof data !== 'string') return data;
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(data) as unknown;
   } catch {
-    return text;
+    return data;
   }
 }

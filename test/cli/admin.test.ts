@@ -3,11 +3,11 @@
  * backend, config from a file so `config reload` can re-read it).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { RoomcastApp } from '../../src/app.ts';
 import { login } from '../helpers/bots.ts';
-import { cliEnv, runCli } from '../helpers/cli.ts';
+import { CliProcess, cliEnv, runCli } from '../helpers/cli.ts';
 import { CLI_BASE_CONFIG, startCliServer } from '../helpers/cli-server.ts';
 
 let dir: string;
@@ -56,6 +56,47 @@ describe('roomcast CLI: admin', () => {
     assert.equal((await login(url, { room: 'LOBBY-CODE', token: (rotated.json as { token: string }).token })).status, 200);
     const missing = await runCli(['codes', 'expire', 'acme/nowhere'], env);
     assert.equal(missing.code, 1);
+  });
+  test('config reload: flags win over the config file it also reads; a file that does not load is reported by the server (exit 1)', async () => {
+    const good = readFileSync(configPath, 'utf8');
+    const broken = { ...CLI_BASE_CONFIG, apps: [...CLI_BASE_CONFIG.apps, { id: 'app-2', key: 'key-2', secret: 5 }] };
+    writeFileSync(configPath, JSON.stringify(broken));
+    try {
+      const fileOnly = cliEnv({ ROOMCAST_CONFIG: configPath });
+      const flags = ['--url', url, '--app', 'app-1', '--key', 'app-key', '--secret', 'app-secret'];
+      const refused = await runCli(['--json', ...flags, 'config', 'reload'], fileOnly);
+      assert.equal(refused.code, 1, refused.stderr);
+      const body = refused.json as { code: string; problems: { path: string; problem: string }[] };
+      assert.equal(body.code, 'RC_ERR_CONFIG_RELOAD_FAILED');
+      assert.deepEqual(body.problems, [{ path: 'apps.1.secret', problem: 'must be string' }]);
+      const text = await runCli([...flags, 'config', 'reload'], fileOnly);
+      assert.equal(text.code, 1);
+      assert.match(text.stderr, /RC_ERR_CONFIG_RELOAD_FAILED.*apps\.1\.secret must be string/);
+
+      // A value only the file could give is a usage error naming the value and the file's problem.
+      const noSecret = await runCli(['--url', url, '--app', 'app-1', '--key', 'app-key', 'config', 'reload'], fileOnly);
+      assert.equal(noSecret.code, 2);
+      assert.match(noSecret.stderr, /--secret \(ROOMCAST_APP_SECRET\)/);
+      assert.match(noSecret.stderr, /apps\.1\.secret must be string/);
+      assert.doesNotMatch(noSecret.stderr, /--key/);
+      const noUrl = await runCli(['--app', 'app-1', '--key', 'app-key', '--secret', 'app-secret', 'config', 'reload'], fileOnly);
+      assert.equal(noUrl.code, 2);
+      assert.match(noUrl.stderr, /--url \(ROOMCAST_URL\)/);
+      assert.match(noUrl.stderr, /apps\.1\.secret must be string/);
+      // bot tail: the code and token from flags, the URL from the environment; the file is not needed.
+      const bot = new CliProcess(['bot', 'tail', 'acme/lobby', '--code', 'LOBBY-CODE', '--token', 'BOT-TOKEN'], cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath }));
+      try {
+        await bot.waitForLine((line) => line.includes('subscribed'), { stream: 'stderr' });
+      } finally {
+        await bot.stop();
+      }
+      const noCode = await runCli(['bot', 'tail', 'acme/lobby', '--token', 'BOT-TOKEN'], cliEnv({ ROOMCAST_URL: url, ROOMCAST_CONFIG: configPath }));
+      assert.equal(noCode.code, 2);
+      assert.match(noCode.stderr, /room code \(--code, ROOMCAST_ROOM_CODE\)/);
+      assert.match(noCode.stderr, /apps\.1\.secret must be string/);
+    } finally {
+      writeFileSync(configPath, good);
+    }
   });
   test('config reload applies a changed file; a bad file keeps the running config (exit 1)', async () => {
     const before = app.configHash();

@@ -143,6 +143,42 @@ describe('roomcast CLI: basics', () => {
     const unreachable = await runCli(['--url', 'http://127.0.0.1:9', 'api', 'GET', 'channels'], env);
     assert.equal(unreachable.code, 3);
   });
+  test('usage: a bad option value names that option; a command group without its subcommand is exit 2; help is exit 0', async () => {
+    const limit = await runCli(['history', 'news', '--limit', 'abc'], env);
+    assert.equal(limit.code, 2);
+    assert.match(limit.stderr, /--limit must be a positive integer/);
+    const count = await runCli(['tail', 'news', '--count', '0'], env);
+    assert.equal(count.code, 2);
+    assert.match(count.stderr, /--count must be a positive integer/);
+    for (const group of [['config'], ['codes'], ['tokens'], ['bot'], []]) {
+      const bare = await runCli(group, env);
+      assert.equal(bare.code, 2, `roomcast ${group.join(' ')} without a subcommand`);
+      assert.match(bare.stderr, /Usage: roomcast/);
+    }
+    for (const help of [['config', '--help'], ['codes', '--help'], ['help'], ['help', 'config'], ['config', 'help']]) {
+      const shown = await runCli(help, env);
+      assert.equal(shown.code, 0, `roomcast ${help.join(' ')}`);
+      assert.match(shown.stdout, /Usage: roomcast/);
+    }
+  });
+  test('--json: an error found by the CLI itself (exit 1) is a JSON body on stdout too', async () => {
+    const room = await runCli(['--json', 'codes', 'expire', 'nosuch'], env);
+    assert.equal(room.code, 1);
+    assert.deepEqual(room.json, { code: 'RC_ERR_ROOM_NOT_FOUND', error: 'Not Found', message: 'no room "nosuch" in app app-1' });
+    assert.match(room.stderr, /no room "nosuch" in app app-1/);
+    const space = await runCli(['--json', 'rooms', '--space', 'nospace'], env);
+    assert.equal(space.code, 1);
+    assert.equal((space.json as { code: string }).code, 'RC_ERR_SPACE_NOT_FOUND');
+    const signal = await runCli(['--json', 'config', 'reload', '--pid', '999999999'], env);
+    assert.equal(signal.code, 1);
+    assert.match((signal.json as { message: string }).message, /cannot signal process 999999999/);
+    // config check prints one JSON document, not its problems and an error body.
+    const bad = join(dir, 'bad-once.json');
+    writeFileSync(bad, '{"server": {"port": "abc"}}');
+    const check = await runCli(['--json', 'config', 'check', bad, '--no-env'], env);
+    assert.equal(check.code, 1);
+    assert.equal((check.json as { ok: boolean }).ok, false);
+  });
   test('stats shows the node and its config hash', async () => {
     const result = await runCli(['--json', 'stats'], env);
     assert.equal(result.code, 0, result.stderr);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RoomcastApp } from '../../src/app.ts';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliProcess, cliEnv, runCli } from '../helpers/cli.ts';
@@ -23,6 +24,15 @@ before(async () => {
 after(async () => {
   await app.close();
 });
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
 
 describe('roomcast CLI: live', () => {
   test('trigger, tail (public, private, presence), channels, channel, users, history [--follow]', async () => {
@@ -76,6 +86,50 @@ describe('roomcast CLI: live', () => {
     const shapes = follow.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.deepEqual(shapes.map((line) => [line.channel, line.event, line.data]), [['news', 'headline', 'hello'], ['news', 'headline', 'second'], ['news', 'headline', 'third']]);
     for (const line of shapes) assert.match(String(line.serial), /\S/, 'every line, stored or live, carries its serial');
+  });
+  test('history --follow --json: stored and live lines give data alike (JSON text parsed, as tail prints it)', async () => {
+    await runCli(['trigger', 'shapes', 'tick', '{"n":1}'], env);
+    await runCli(['trigger', 'shapes', 'tick', 'plain text'], env);
+    const follow = new CliProcess(['--json', 'history', 'shapes', '--follow', '--count', '2'], env);
+    try {
+      await follow.waitForLine((line) => line.includes('"subscribed"'), { stream: 'stderr' });
+      await runCli(['trigger', 'shapes', 'tick', '{"n":2}'], env);
+      await runCli(['trigger', 'shapes', 'tick', 'more text'], env);
+      assert.equal(await follow.exited, 0);
+    } finally {
+      await follow.stop();
+    }
+    const lines = follow.lines.map((line) => JSON.parse(line) as { data: unknown; action?: string });
+    assert.deepEqual(lines.map((line) => line.data), [{ n: 1 }, 'plain text', { n: 2 }, 'more text']);
+    assert.deepEqual(lines.map((line) => line.action), ['message.create', 'message.create', undefined, undefined], 'two stored lines, then two live ones');
+  });
+  test('tail: a refused subscription is an error, not an event: stderr, the JSON error body with --json, exit 1', async () => {
+    const counted = await runCli(['--json', '--secret', 'wrong', 'tail', 'private-x', '--count', '1'], env, { timeoutMs: 20_000 });
+    assert.equal(counted.code, 1, counted.stderr);
+    assert.doesNotMatch(counted.stdout, /"event":"pusher:subscription_error"/);
+    const body = counted.json as { channel: string; rc_code: string; status: number };
+    assert.equal(body.channel, 'private-x');
+    assert.equal(body.rc_code, 'RC_ERR_WS_UNAUTHORIZED');
+    assert.equal(body.status, 401);
+    assert.match(counted.stderr, /roomcast: .*private-x.*RC_ERR_WS_UNAUTHORIZED/);
+    // Without --count it does not stay connected to nothing; beside a channel that is granted, too.
+    const endless = await runCli(['--secret', 'wrong', 'tail', 'news', 'private-x'], env, { timeoutMs: 20_000 });
+    assert.equal(endless.code, 1, endless.stderr);
+    assert.equal(endless.stdout, '');
+    assert.match(endless.stderr, /roomcast: .*private-x/);
+  });
+  test('tail: a connection the server refuses for good (close 4000-4099: an unknown key) is exit 1, not endless retries', async () => {
+    const result = await runCli(['--json', '--key', 'no-such-key', 'tail', 'news'], env, { timeoutMs: 20_000 });
+    assert.equal(result.code, 1, result.stderr);
+    assert.deepEqual(result.json, { code: 4001, message: 'no app has key "no-such-key"', rc_code: 'RC_ERR_WS_UNKNOWN_APP_KEY' });
+    assert.match(result.stderr, /roomcast: connection refused: 4001 RC_ERR_WS_UNKNOWN_APP_KEY: no app has key "no-such-key"/);
+  });
+  test('tail: a server that cannot be reached at the first connection is exit 3, not endless retries', async () => {
+    const closed = await closedPort();
+    const result = await runCli(['--url', `http://127.0.0.1:${closed}`, 'tail', 'news', '--count', '1'], env, { timeoutMs: 20_000 });
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, new RegExp(`roomcast: cannot reach http://127\\.0\\.0\\.1:${closed}`));
+    assert.doesNotMatch(result.stderr, /retryInMs/);
   });
   test('bot tail ROOM logs in (code and token from the config file) and prints the room stream', async () => {
     const tail = new CliProcess(['--json', 'bot', 'tail', 'acme/lobby', '--count', '1'], env);

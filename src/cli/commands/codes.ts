@@ -31,6 +31,14 @@ interface SpaceView {
 
 const enc = encodeURIComponent;
 
+/**
+ * A "not found" the CLI decides itself (it looked in every space), with the body the server
+ * gives for the same case, so `--json` scripts read one shape: `{ code, error, message }`.
+ */
+function notFound(code: 'RC_ERR_ROOM_NOT_FOUND' | 'RC_ERR_SPACE_NOT_FOUND', message: string): CliError {
+  return new CliError(message, EXIT.failed, { code, error: 'Not Found', message });
+}
+
 async function spaces(credentials: AppCredentials): Promise<SpaceView[]> {
   return (expectOk(await signedSend(credentials, 'GET', `/apps/${enc(credentials.appId)}/spaces`)) as { spaces: SpaceView[] }).spaces;
 }
@@ -40,7 +48,7 @@ async function locateRoom(credentials: AppCredentials, ref: string): Promise<{ s
   const all = await spaces(credentials);
   const [spaceId, roomId] = ref.includes('/') ? (ref.split('/', 2) as [string, string]) : [undefined, ref];
   const found = all.flatMap((space) => space.rooms.filter((room) => room.id === roomId && (spaceId === undefined || space.id === spaceId)).map((room) => ({ space, room })));
-  if (found.length === 0) throw new CliError(`no room ${JSON.stringify(ref)} in app ${credentials.appId}`, EXIT.failed);
+  if (found.length === 0) throw notFound('RC_ERR_ROOM_NOT_FOUND', `no room ${JSON.stringify(ref)} in app ${credentials.appId}`);
   if (found.length > 1) throw new CliError(`room id ${JSON.stringify(ref)} is in several spaces (${found.map((entry) => entry.space.id).join(', ')}): write SPACE/ROOM`, EXIT.usage);
   return found[0]!;
 }
@@ -60,7 +68,7 @@ function renderBots(list: SpaceView[]): string {
 function filterSpaces(list: SpaceView[], space: string | undefined): SpaceView[] {
   if (space === undefined) return list;
   const found = list.filter((entry) => entry.id === space);
-  if (found.length === 0) throw new CliError(`no space ${JSON.stringify(space)} in this app`, EXIT.failed);
+  if (found.length === 0) throw notFound('RC_ERR_SPACE_NOT_FOUND', `no space ${JSON.stringify(space)} in this app`);
   return found;
 }
 

@@ -53,9 +53,9 @@ export function registerConfig(program: Command): void {
           ...(problem.env === undefined ? {} : { env: problem.env }),
           ...(problem.field === undefined ? {} : { field: problem.field }),
         }));
-        if (globals.json === true) process.stdout.write(`${JSON.stringify({ ok: false, file, problems })}\n`);
-        else process.stdout.write(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${result.problems.map(describeProblem).join('\n')}\n`);
-        throw new CliError(`${file} is not a valid config`, EXIT.failed);
+        // With --json the report is the error body runCli prints; as text it goes to stdout here.
+        if (globals.json !== true) process.stdout.write(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${result.problems.map(describeProblem).join('\n')}\n`);
+        throw new CliError(`${file} is not a valid config`, EXIT.failed, { ok: false, file, problems });
       }
       print(globals, { ok: true, file, config_hash: configHash(result.config), config: maskSecrets(result.config) }, (value: { config_hash: string; config: unknown }) =>
         `# ${file}: valid · config hash ${value.config_hash} (compare with GET /stats) · secrets masked\n${JSON.stringify(value.config, null, 2)}`,

@@ -1,6 +1,6 @@
 /**
  * `roomcast sign METHOD PATH [--body JSON]`: prints the signed URL (or, with `--curl`, a
- * ready curl line) of any signed REST route, DELETE included.
+ * ready curl line, trusting the same CA as the CLI) of any signed REST route, DELETE included.
  * `roomcast api METHOD PATH [--body JSON]`: signs, sends, and prints the answer.
  *
  * PATH is absolute (`/apps/app-1/channels`) or relative to the app (`channels`); a query
@@ -8,6 +8,7 @@
  * `--body -` stdin.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, EXIT, print, requireCredentials, resolveTarget, type GlobalOptions } from '../context.ts';
 import { appPath, expectOk, signedSend, signedUrl } from '../http.ts';
@@ -36,6 +37,23 @@ function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A curl command that sends the signed request as printed: every value shell-quoted, the
+ * body (when any) as JSON, and `--cacert` with the CA the CLI trusts (an absolute path,
+ * so the line also runs from another folder).
+ */
+function curlLine(method: string, url: string, body: string | undefined, caPath: string | undefined): string {
+  return [
+    'curl',
+    '-sS',
+    '-X',
+    method,
+    ...(caPath === undefined ? [] : ['--cacert', shellQuote(resolve(caPath))]),
+    ...(body === undefined ? [] : ['-H', "'content-type: application/json'", '--data-binary', shellQuote(body)]),
+    shellQuote(url),
+  ].join(' ');
+}
+
 export function registerSign(program: Command): void {
   program
     .command('sign')
@@ -51,7 +69,7 @@ export function registerSign(program: Command): void {
       const method = methodOf(methodText);
       const body = bodyOf(options.body);
       const url = signedUrl(credentials, method, appPath(credentials, path), body);
-      const curl = ['curl', '-sS', '-X', method, ...(body === undefined ? [] : ['-H', "'content-type: application/json'", '--data-binary', shellQuote(body)]), shellQuote(url)].join(' ');
+      const curl = curlLine(method, url, body, credentials.caPath);
       print(globals, { method, url, ...(body === undefined ? {} : { body }), curl }, () => (options.curl === true ? curl : url));
     });
 

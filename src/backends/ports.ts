@@ -442,8 +442,10 @@ export interface MessageStore {
   load(stream: string, messageSeq: number): Promise<MessageDocument | null>;
   /** Compare-and-commit; the appended log entries, or null when the revision moved. */
   commit(stream: string, messageSeq: number, change: MessageCommit): Promise<LogEntry[] | null>;
-  /** Drops every document of a stream (history reset). */
+  /** Drops every document of a stream (history reset, or a purge of all of it). */
   purge(stream: string): Promise<void>;
+  /** Drops the documents of the messages whose seq is below `messageSeq` (their entries were purged), atomically. */
+  dropBefore(stream: string, messageSeq: number): Promise<void>;
 }
 
 /**

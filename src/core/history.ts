@@ -273,10 +273,16 @@ export class ChannelHistory {
     };
   }
 
-  /** Drops the channel's retained history (serials keep counting, so old serials never come back). */
+  /**
+   * Drops the channel's retained history (serials keep counting, so old serials never come
+   * back), and the documents of its versioned messages: what was purged is gone, its
+   * versions and annotations included, not just unlisted.
+   */
   async purge(app: AppConfig, channel: string, confirmChannel: unknown): Promise<HistoryState> {
     this.confirm(app, channel, confirmChannel);
-    await this.backend.log.purge(streamKey(app.id, channel));
+    const stream = streamKey(app.id, channel);
+    await this.backend.log.purge(stream);
+    await this.backend.messages?.purge(stream);
     return this.state(app, channel);
   }
 
@@ -311,6 +317,7 @@ export class ChannelHistory {
       const now = (await this.backend.log.state(stream)).epoch;
       throw createError('RC_ERR_HISTORY_EPOCH_MISMATCH', 'before_serial', epochChange({ epoch: epoch ?? null, seq: 0 }, now));
     }
+    await this.dropPurgedDocuments(stream);
     return {
       mode: request.mode,
       before_serial: beforeSerial,
@@ -318,6 +325,19 @@ export class ChannelHistory {
       purged_messages: purged,
       state: await this.state(app, channel),
     };
+  }
+
+  /**
+   * Drops the versioned-message documents of the messages no longer retained (below the
+   * oldest retained entry; all of them when none is): a purge takes a message's versions
+   * and annotations with it.
+   */
+  private async dropPurgedDocuments(stream: string): Promise<void> {
+    const messages = this.backend.messages;
+    if (messages === undefined) return;
+    const { firstRetainedSeq } = await this.backend.log.state(stream);
+    if (firstRetainedSeq === 0) await messages.purge(stream);
+    else await messages.dropBefore(stream, firstRetainedSeq);
   }
 
   /**

@@ -83,8 +83,10 @@ export async function loadMessage(backend: Backend, app: AppConfig, channel: str
   const position = requirePosition(serial);
   const seq = position.seq;
   const stream = streamKey(app.id, channel);
-  const document = await requireStore(backend).load(stream, seq);
-  if (document !== null && inEpoch(position, document.epoch)) {
+  const [document, entry] = await Promise.all([requireStore(backend).load(stream, seq), backend.log.get(stream, seq)]);
+  // A document outlives its message's entry only until a purge or an age expiry drops it:
+  // a message whose entry history no longer keeps (retention by count, a purge) is gone.
+  if (document !== null && inEpoch(position, document.epoch) && entry !== null) {
     const epoch = document.epoch;
     const versions = parseItems(document.versions, epoch);
     const latest = versions.at(-1);
@@ -102,7 +104,6 @@ export async function loadMessage(backend: Backend, app: AppConfig, channel: str
       createdAt: latest.record.createdAt ?? latest.time,
     };
   }
-  const entry = await backend.log.get(stream, seq);
   if (entry !== null && !inEpoch(position, entry.epoch)) throw epochMismatch(serial, position, entry.epoch);
   if (entry === null) {
     const { epoch } = await backend.log.state(stream);

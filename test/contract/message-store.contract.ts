@@ -114,6 +114,21 @@ export function describeMessageStoreContract(label: string, factory: BackendFact
       assert.equal(await store.load(kept, 1), null);
     });
 
+    test('dropBefore drops the documents of messages below a seq and keeps the rest (a purge of older history)', async () => {
+      const stream = name('drop-before');
+      const seeded: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const original = await backend.log.append(stream, `m${i}`, retention);
+        await store.commit(stream, original.seq, change(0, [[`m${i}'`, 'version']], { epoch: original.epoch, original }));
+        seeded.push(original.seq);
+      }
+      await store.dropBefore(stream, seeded[2]!);
+      assert.equal(await store.load(stream, seeded[0]!), null);
+      assert.equal(await store.load(stream, seeded[1]!), null);
+      assert.deepEqual((await store.load(stream, seeded[2]!))?.versions.map((v) => v.body), ['m2', "m2'"]);
+      await store.dropBefore(name('no-documents'), 10);
+    });
+
     test('concurrent commits from one revision: exactly one wins', async () => {
       const stream = name('race');
       const original = await backend.log.append(stream, 'v1', retention);

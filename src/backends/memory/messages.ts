@@ -92,6 +92,12 @@ export class MemoryMessageStore implements MessageStore {
     this.streams.delete(stream);
   }
 
+  async dropBefore(stream: string, messageSeq: number): Promise<void> {
+    const documents = this.streams.get(stream);
+    if (documents === undefined) return;
+    for (const seq of [...documents.keys()]) if (seq < messageSeq) documents.delete(seq);
+  }
+
   private live(stream: string, messageSeq: number): StoredDocument | undefined {
     const documents = this.streams.get(stream);
     const document = documents?.get(messageSeq);

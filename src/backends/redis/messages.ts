@@ -80,6 +80,12 @@ export class RedisMessageStore implements MessageStore {
       await this.context.client.del(this.context.keys.messageDocs(stream), this.context.keys.messageIndex(stream));
     });
   }
+
+  dropBefore(stream: string, messageSeq: number): Promise<void> {
+    return guard(this.context.commandTimeoutMs, async () => {
+      await runScript(this.context.client, 'messageDropBefore', [this.context.keys.messageDocs(stream), this.context.keys.messageIndex(stream)], [messageSeq]);
+    });
+  }
 }
 
 /** cjson writes an empty array as `{}`; either way it is no items. */

@@ -34,6 +34,7 @@ const SCRIPTS = {
   /** The same script with the owner's owed-effects hash as a fifth key (a commit whose appends owe side effects). */
   messageCommitOwed: { file: 'message_commit.lua', keys: 5 },
   messageLoad: { file: 'message_load.lua', keys: 1 },
+  messageDropBefore: { file: 'message_drop_before.lua', keys: 2 },
   outboxReconcile: { file: 'outbox_reconcile.lua', keys: 5 },
   outboxAppend: { file: 'outbox_append.lua', keys: 2 },
   outboxPeek: { file: 'outbox_peek.lua', keys: 2 },

@@ -70,6 +70,27 @@ describe('message model over REST', () => {
     assert.equal(reset.json.reset, true);
   });
 
+  test('a purge takes edited and annotated messages with it: their content is gone, not just unlisted, and they take no change', async () => {
+    for (const mode of ['all', 'before_serial'] as const) {
+      const channel = `rest-purge-${mode}`;
+      const serial = await trigger(channel, 'secret personal data');
+      assert.equal((await call('POST', `${channel}/messages/${serial}/update`, { data: 'secret personal data v2' })).status, 200);
+      assert.equal((await call('POST', `${channel}/messages/${serial}/annotations`, { type: 'reactions:distinct.v1', name: 'like', client_id: 'u1' })).status, 200);
+      const later = await trigger(channel, 'kept');
+      const body = mode === 'all' ? { confirm_channel: channel } : { confirm_channel: channel, mode, before_serial: later };
+      assert.equal((await call('POST', `${channel}/history/purge`, body)).status, 200);
+      for (const path of [`messages/${serial}`, `messages/${serial}/versions`, `messages/${serial}/annotations`]) {
+        const read = await call('GET', `${channel}/${path}`);
+        assert.equal(read.status, 404, `${mode}: GET ${path} after the purge: ${read.text}`);
+        assert.equal(read.json.code, 'RC_ERR_MESSAGE_NOT_FOUND');
+        assert.doesNotMatch(read.text, /secret personal data/);
+      }
+      const changed = await call('POST', `${channel}/messages/${serial}/append`, { data: '!' });
+      assert.equal(changed.status, 404, `${mode}: an append to a purged message: ${changed.text}`);
+      assert.doesNotMatch((await call('GET', `${channel}/history`)).text, /secret personal data/);
+    }
+  });
+
   test('update, append, delete, versions, idempotent replay and conflicts', async () => {
     const serial = await trigger('rest-versions', 'Hello');
     const updated = await call('POST', `rest-versions/messages/${serial}/update`, { data: 'Hello,', description: 'typo', client_id: 'ann', idempotency_key: 'edit-1' });

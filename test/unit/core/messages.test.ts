@@ -142,3 +142,16 @@ test('versions beyond maxVersionsPerMessage drop the oldest; idempotency lasts w
   const again = await services.messages.mutate(small, channel, serial, 'append', { data: '1', idempotency_key: 'first' });
   assert.equal(again.duplicate, false, 'the key expired with its version');
 });
+
+test('a message history no longer keeps (retention by count) is gone, edited and annotated ones too: 404, and no change is taken', async () => {
+  const small = messageApp({ maxCount: 5 });
+  const channel = uniqueChannel('count-trim');
+  const plain = await services.publish(small, channel, 'plain');
+  const edited = await services.publish(small, channel, 'edited');
+  await services.messages.mutate(small, channel, edited, 'update', { data: 'edited v2' });
+  for (let i = 0; i < 6; i++) await services.publish(small, channel, `filler ${i}`);
+  for (const serial of [plain, edited]) {
+    await assert.rejects(services.messages.get(small, channel, serial), failsWith('RC_ERR_MESSAGE_NOT_FOUND', 404), serial);
+    await assert.rejects(services.messages.mutate(small, channel, serial, 'update', { data: 'x' }), failsWith('RC_ERR_MESSAGE_NOT_FOUND', 404), serial);
+  }
+});

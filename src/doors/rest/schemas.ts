@@ -6,6 +6,7 @@
  * Query schemas never set `additionalProperties: false`: the signature parameters
  * (`auth_key`, …) and future Pusher parameters ride along.
  */
+import { createError } from '../../errors.ts';
 
 /** `:app_id` as the config allows it. */
 export const appIdParam = { type: 'string', minLength: 1, maxLength: 100 } as const;
@@ -35,3 +36,14 @@ export const infoQuery = { type: 'string', maxLength: 200 } as const;
 export const eventBody = { type: 'object' } as const;
 
 
+
+/**
+ * Refuses a body field the route does not know: fields are never silently ignored (a typo
+ * such as `desciption` would otherwise be dropped and the change applied without it).
+ * `RC_ERR_HTTP_UNKNOWN_FIELD` naming the unknown fields and the known ones.
+ */
+export function assertKnownFields(body: unknown, known: ReadonlySet<string>): void {
+  if (body === null || typeof body !== 'object') return;
+  const unknown = Object.keys(body).filter((field) => !known.has(field));
+  if (unknown.length > 0) throw createError('RC_ERR_HTTP_UNKNOWN_FIELD', unknown.map((field) => JSON.stringify(field.slice(0, 40))).join(', '), [...known].join(', '));
+}

@@ -91,6 +91,27 @@ describe('message model over REST', () => {
     }
   });
 
+  test('change and annotation bodies: an unknown field is refused, never dropped; types are checked, never coerced', async () => {
+    const serial = await trigger('rest-bodies', 'text');
+    const cases: [string, unknown, number, string][] = [
+      [`messages/${serial}/update`, { data: 'x', desciption: 'typo' }, 400, 'RC_ERR_HTTP_UNKNOWN_FIELD'],
+      [`messages/${serial}/update`, { data: 'x', client_id: 5 }, 400, 'RC_ERR_MESSAGE_INVALID_BODY'],
+      [`messages/${serial}/update`, { data: 'x', metadata: [1] }, 400, 'RC_ERR_MESSAGE_INVALID_BODY'],
+      [`messages/${serial}/append`, { data: 5 }, 400, 'RC_ERR_MESSAGE_INVALID_BODY'],
+      [`messages/${serial}/annotations`, { type: 'reactions:total.v1', idempotency_key: 'k1' }, 400, 'RC_ERR_HTTP_UNKNOWN_FIELD'],
+      [`messages/${serial}/annotations`, { type: 'reactions:distinct.v1', name: 'like', client_id: 5 }, 400, 'RC_ERR_ANNOTATION_INVALID'],
+      [`messages/${serial}/annotations`, { name: 'like' }, 400, 'RC_ERR_ANNOTATION_INVALID_TYPE'],
+    ];
+    for (const [path, body, status, code] of cases) {
+      const answer = await call('POST', `rest-bodies/${path}`, body);
+      assert.equal(answer.status, status, `${path} ${JSON.stringify(body)}: ${answer.text}`);
+      assert.equal(answer.json.code, code, `${path} ${JSON.stringify(body)}`);
+    }
+    const state = await call('GET', `rest-bodies/messages/${serial}`);
+    assert.equal(state.json.data, 'text', 'nothing was changed');
+    assert.deepEqual(state.json.summary, {}, 'nothing was annotated');
+  });
+
   test('update, append, delete, versions, idempotent replay and conflicts', async () => {
     const serial = await trigger('rest-versions', 'Hello');
     const updated = await call('POST', `rest-versions/messages/${serial}/update`, { data: 'Hello,', description: 'typo', client_id: 'ann', idempotency_key: 'edit-1' });

@@ -10,7 +10,7 @@
  */
 import type { AnnotationInput } from '../../../core/annotations.ts';
 import { requireSignedApp } from '../auth.ts';
-import { appIdParam } from '../schemas.ts';
+import { appIdParam, assertKnownFields } from '../schemas.ts';
 import type { AppRoutePlugin } from './route-plugin.ts';
 import { messageParams } from './messages.ts';
 
@@ -21,18 +21,13 @@ interface AnnotationRouteParams {
   readonly annotation_serial?: string;
 }
 
-const annotationBody = {
-  type: 'object',
-  required: ['type'],
-  properties: {
-    type: { type: 'string', maxLength: 200 },
-    name: { type: 'string' },
-    client_id: { type: 'string' },
-    clientId: { type: 'string' },
-    count: { type: 'integer' },
-    data: {},
-  },
-} as const;
+/**
+ * An annotation's body: only "an object" for ajv, which would coerce scalars; the fields
+ * are known here and their types checked by the core (`RC_ERR_ANNOTATION_INVALID`,
+ * `RC_ERR_ANNOTATION_INVALID_TYPE`).
+ */
+const annotationBody = { type: 'object' } as const;
+const ANNOTATION_FIELDS: ReadonlySet<string> = new Set(['type', 'name', 'client_id', 'clientId', 'count', 'data']);
 
 const listQuery = {
   type: 'object',
@@ -59,6 +54,7 @@ export const annotationRoutes: AppRoutePlugin = async (app, { core }) => {
   app.post(path, { schema: { params: messageParams, body: annotationBody } }, async (request) => {
     const appConfig = requireSignedApp(request);
     const { channel_name: channel, message_serial: serial } = request.params as AnnotationRouteParams;
+    assertKnownFields(request.body, ANNOTATION_FIELDS);
     return core.annotations.create(appConfig, channel, serial, request.body as AnnotationInput);
   });
 

@@ -25,7 +25,7 @@
 import { parseHistoryQuery, parsePurgeRequest } from '../../../core/history.ts';
 import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
-import { channelParams } from '../schemas.ts';
+import { assertKnownFields, channelParams } from '../schemas.ts';
 import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface ChannelRouteParams {
@@ -64,10 +64,7 @@ const RESET_FIELDS: ReadonlySet<string> = new Set(OPERATOR_FIELDS);
  */
 function operatorBody(body: unknown, allowed: ReadonlySet<string>, operation: string): Record<string, unknown> {
   const fields = (body ?? {}) as Record<string, unknown>;
-  const unknown = Object.keys(fields).filter((field) => !allowed.has(field));
-  if (unknown.length > 0) {
-    throw createError('RC_ERR_HTTP_UNKNOWN_FIELD', unknown.map((field) => JSON.stringify(field.slice(0, 40))).join(', '), [...allowed].join(', '));
-  }
+  assertKnownFields(fields, allowed);
   if (fields.confirm_operation !== undefined && fields.confirm_operation !== operation) {
     throw createError('RC_ERR_HISTORY_INVALID_OPERATION', operation, `confirm_operation must be "${operation}" for this route`);
   }

@@ -10,7 +10,7 @@
  */
 import type { MutationInput, MutationKind } from '../../../core/messages.ts';
 import { requireSignedApp } from '../auth.ts';
-import { appIdParam } from '../schemas.ts';
+import { appIdParam, assertKnownFields } from '../schemas.ts';
 import type { AppRoutePlugin } from './route-plugin.ts';
 
 interface MessageRouteParams {
@@ -29,19 +29,13 @@ export const messageParams = {
   },
 } as const;
 
-const mutationBody = {
-  type: 'object',
-  properties: {
-    // A string, or any JSON value for update (serialised once).
-    data: {},
-    description: { type: 'string' },
-    metadata: { type: 'object' },
-    client_id: { type: 'string' },
-    clientId: { type: 'string' },
-    idempotency_key: { type: 'string', minLength: 1, maxLength: 200 },
-    op_id: { type: 'string', minLength: 1, maxLength: 200 },
-  },
-} as const;
+/**
+ * A change's body: only "an object" for ajv, which would coerce scalars (`"client_id": 5`
+ * stored as `"5"`); the fields are known here and their types checked by the core
+ * (`RC_ERR_MESSAGE_INVALID_BODY`). `data` is a string, or any JSON value for update.
+ */
+const mutationBody = { type: 'object' } as const;
+const MUTATION_FIELDS: ReadonlySet<string> = new Set(['data', 'description', 'metadata', 'client_id', 'clientId', 'idempotency_key', 'op_id']);
 
 const KINDS: readonly MutationKind[] = ['update', 'delete', 'append'];
 
@@ -65,6 +59,7 @@ export const messageRoutes: AppRoutePlugin = async (app, { core }) => {
       async (request) => {
         const appConfig = requireSignedApp(request);
         const { channel_name: channel, message_serial: serial } = request.params as MessageRouteParams;
+        assertKnownFields(request.body, MUTATION_FIELDS);
         return core.messages.mutate(appConfig, channel, serial, kind, (request.body ?? {}) as MutationInput);
       },
     );

@@ -10,10 +10,9 @@
  *   publishing to that pseudo-channel (the SDKs' `sendToUser`): no serial, no history.
  */
 import type { FastifyRequest } from 'fastify';
-import { createError } from '../../../errors.ts';
 import { requireSignedApp } from '../auth.ts';
 import { assertUserId, prepareEvent, SERVER_TO_USER_PREFIX } from '../event-input.ts';
-import { appIdParam } from '../schemas.ts';
+import { appIdParam, assertKnownFields } from '../schemas.ts';
 import type { AppRoutePlugin } from './route-plugin.ts';
 
 const userParams = {
@@ -55,8 +54,7 @@ export const userRoutes: AppRoutePlugin = async (app, { core }) => {
     const { user_id: userId } = request.params as { user_id: string };
     assertUserId(userId);
     const body = request.body as Record<string, unknown>;
-    const unknown = Object.keys(body).filter((field) => !USER_EVENT_FIELDS.has(field));
-    if (unknown.length > 0) throw createError('RC_ERR_HTTP_UNKNOWN_FIELD', unknown.map((field) => JSON.stringify(field.slice(0, 40))).join(', '), 'name, data');
+    assertKnownFields(body, USER_EVENT_FIELDS);
     // The user's pseudo-channel: prepareEvent checks the name and the data size as for any event.
     const event = prepareEvent(appConfig, { name: body.name, data: body.data, channel: `${SERVER_TO_USER_PREFIX}${userId}` });
     await core.sendToUser(appConfig.id, userId, event.input.name, event.data);

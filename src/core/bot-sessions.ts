@@ -25,6 +25,11 @@
  * the sessions whose record is gone with `bot_left` (no node was left to notice), and
  * adopts the ones still alive (the bot polls another node, or may within the grace). A
  * node that registers again after its registration was lost registers its sessions too.
+ *
+ * A session held here that no request has shown alive here for longer than the grace (a
+ * login that never polls, or a bot that polls only other nodes) is looked up after each
+ * heartbeat: gone, it ends with `bot_left`. So every expired session is announced within
+ * the grace plus one heartbeat, whether or not a request comes for it again.
  */
 import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../backends/ports.ts';
@@ -91,11 +96,15 @@ const MAX_KNOWN_SESSIONS = 10_000;
  * that missed the signal keeps serving the space's sessions.
  */
 const SPACE_STATE_TRUST_MS = 1000;
+/** Held sessions looked up after one heartbeat, at most (the silent ones; see `afterHeartbeat`). */
+const SILENT_CHECKS_PER_BEAT = 1000;
 
 export class BotSessions implements Registrant {
   private readonly kv: KeyValueStore;
   /** Sessions whose presence entry this node wrote (issued or adopted here), to register them again; bounded like `known`. */
   private readonly held = new Map<string, SessionRef>();
+  /** Held session id → when a request (or a look-up) here last found it alive, in ms. */
+  private readonly aliveAt = new Map<string, number>();
   private readonly rooms: RoomDirectory;
   /**
    * Session records parsed on this node, by id. A record never changes after login, so
@@ -170,14 +179,34 @@ export class BotSessions implements Registrant {
     });
     if (!this.held.has(session.id) && this.held.size >= MAX_KNOWN_SESSIONS) {
       const oldest = this.held.keys().next();
-      if (oldest.done !== true) this.held.delete(oldest.value);
+      if (oldest.done !== true) {
+        this.held.delete(oldest.value);
+        this.aliveAt.delete(oldest.value);
+      }
     }
     this.held.set(session.id, session);
+    this.aliveAt.set(session.id, Date.now());
+  }
+
+  /**
+   * Registrant: after a heartbeat, looks up the held sessions no request has shown alive
+   * for longer than the grace (at most {@link SILENT_CHECKS_PER_BEAT} a beat, the longest
+   * silent first); one that is gone ends with `bot_left`. A failed look-up is tried again
+   * next beat.
+   */
+  async afterHeartbeat(): Promise<void> {
+    const now = Date.now();
+    const silent = [...this.aliveAt].filter(([, at]) => now - at > this.graceMs).sort((a, b) => a[1] - b[1]).slice(0, SILENT_CHECKS_PER_BEAT);
+    await inBatches(silent, async ([id]) => {
+      if ((await this.kv.get(keyOf(id))) === null) this.expired(id);
+      else if (this.aliveAt.has(id)) this.aliveAt.set(id, now);
+    });
   }
 
   /** Removes the session's presence entry (it ended). Never throws: a leftover is settled when its registration is reaped. */
   private unregister(session: SessionRef): void {
     this.held.delete(session.id);
+    this.aliveAt.delete(session.id);
     this.core.backend.presence.leave(streamKey(session.appId, SESSIONS_ENTRY), session.id).catch(() => undefined);
   }
 
@@ -225,6 +254,7 @@ export class BotSessions implements Registrant {
     const key = keyOf(id);
     const text = await this.kv.get(key);
     if (text === null) return this.expired(id);
+    if (this.aliveAt.has(id)) this.aliveAt.set(id, Date.now());
     let session = this.known.get(id);
     if (session === undefined) {
       try {

@@ -152,6 +152,7 @@ export class Core {
       afterHeartbeat: async () => {
         if (this.presence.hasPendingLeaves) await this.presence.retryPendingLeaves();
         await this.quotas.renew();
+        await this.registrants.afterHeartbeat();
       },
       reregister: () => this.registrants.prepare(),
       reregistered: () => this.observers.notify('reregistered'),

@@ -16,6 +16,8 @@ export interface Registrant {
   reregister(): () => Promise<void>;
   /** Of the departures of a removed registration, handles its own and returns the rest. */
   takeDepartures(left: readonly Departure[]): Departure[];
+  /** Runs after each successful heartbeat (a check of what this node holds). Never rejects. */
+  afterHeartbeat?(): Promise<void>;
 }
 
 /** A core module whose entries are written again under a new registration id. */
@@ -48,6 +50,11 @@ export class Registrants {
     let rest = left;
     for (const registrant of this.added) rest = registrant.takeDepartures(rest);
     return rest;
+  }
+
+  /** After a successful heartbeat: each added registrant's own check, one after the other. */
+  async afterHeartbeat(): Promise<void> {
+    for (const registrant of this.added) await registrant.afterHeartbeat?.();
   }
 
   /**

@@ -50,3 +50,25 @@ test('a space state read that straddles a stop is not trusted (regression: a sta
     await backend.close();
   }
 });
+
+test('a login that never polls: bot_left comes once, within the grace and a heartbeat, without any further request', async () => {
+  const backend = createMemoryBackend();
+  const config = testConfig({ bots: { sessionGraceMs: 300 }, node: { heartbeatIntervalMs: 100, heartbeatTtlMs: 1000 } });
+  const core = new Core({ config, backend, logger: pino({ level: 'silent' }), nodeId: 'n1' });
+  await backend.start();
+  await core.start();
+  const changes: string[] = [];
+  core.observers.add({ botSession: (change) => void changes.push(`${change.kind} ${change.session}`) });
+  try {
+    const session = await botSessionsOf(core).create(await roomsOf(core).login('LOBBY-CODE', 'BOT-TOKEN'));
+    const deadline = Date.now() + 5000;
+    while (!changes.includes(`bot_left ${session.id}`) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(changes, [`bot_joined ${session.id}`, `bot_left ${session.id}`]);
+    // Another check later announces nothing more.
+    assert.equal((await botSessionsOf(core).check(session.id)).ok, false);
+    assert.deepEqual(changes.length, 2);
+  } finally {
+    await core.stop();
+    await backend.close();
+  }
+});

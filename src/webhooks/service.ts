@@ -266,11 +266,13 @@ export class WebhookService {
 
   /**
    * Puts dead letters back at the end of their lanes (delivered after what is queued
-   * there now). `ids` undefined: every listed letter. Each letter is replayed once even
-   * when two operators replay it at the same time. Returns the ids replayed.
+   * there now). `ids` undefined: every listed letter, oldest recorded event first, so the
+   * letters of one lane keep their order (the store lists them in no order); `ids` given:
+   * in that order. Each letter is replayed once even when two operators replay it at the
+   * same time. Returns the ids replayed.
    */
   async replay(appId: string, ids?: readonly string[]): Promise<string[]> {
-    const wanted = ids ?? (await this.deadLetterBox.list(appId)).map((letter) => letter.id);
+    const wanted = ids ?? (await this.deadLetterBox.list(appId)).sort(byFirstRecorded).map((letter) => letter.id);
     const replayed: string[] = [];
     for (const id of wanted) {
       const letter = await this.deadLetterBox.take(appId, id);
@@ -324,4 +326,10 @@ export class WebhookService {
 /** The id of a message's webhook event: the same on every node, whoever records it. */
 function messageEventId(message: AppendedMessage): string {
   return `m/${message.channel}/${message.serial}`;
+}
+
+/** When a dead letter's first event was recorded (its lane order), then when it was dead-lettered. */
+function byFirstRecorded(a: { readonly letter: WebhookDeadLetter }, b: { readonly letter: WebhookDeadLetter }): number {
+  const recorded = (letter: WebhookDeadLetter): number => parseLaneItem(letter.items[0] ?? '')?.t ?? Number.MAX_SAFE_INTEGER;
+  return recorded(a.letter) - recorded(b.letter) || a.letter.at.localeCompare(b.letter.at);
 }

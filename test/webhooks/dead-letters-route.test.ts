@@ -6,6 +6,8 @@ import { signedCall } from '../helpers/signed-request.ts';
 import { RawPusherClient } from '../helpers/ws-client.ts';
 import { startReceiver, type Receiver } from './receiver.ts';
 import { startWebhookNode } from './helpers.ts';
+import { DeadLetterBox } from '../../src/delivery/dead-letters.ts';
+import type { WebhookDeadLetter } from '../../src/webhooks/dispatcher.ts';
 
 let receiver: Receiver;
 let node: RunningApp;
@@ -51,6 +53,42 @@ test('a refused batch is listed over the signed route and replayed once', async 
   assert.equal(again.json.code, 'RC_ERR_WEBHOOKS_DEAD_LETTER_NOT_FOUND');
   assert.deepEqual((await signedCall(node.url, 'GET', path)).json.items, []);
   client.close();
+});
+
+test('replaying every dead letter keeps a channel\'s order, whatever order the store lists the letters in', async () => {
+  receiver.answer = 422;
+  const path = `/apps/${TEST_APP.id}/webhooks/dead_letters`;
+  type Listed = { id: string; events: { id: string; channel: string }[] };
+  const listed = async (): Promise<Listed[]> =>
+    ((await signedCall(node.url, 'GET', path)).json as unknown as { items: Listed[] }).items.filter((item) => item.events[0]?.channel === 'dl-order');
+  // Three occupations of one channel, each dead-lettered before the next: three letters of one lane, in order.
+  const inOrder: Listed[] = [];
+  for (let round = 1; round <= 3; round++) {
+    const client = await RawPusherClient.connect(node.port);
+    await client.subscribe('dl-order');
+    const deadline = Date.now() + 10_000;
+    let letters = await listed();
+    while (letters.length < round && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      letters = await listed();
+    }
+    inOrder.push(letters.find((letter) => !inOrder.some((known) => known.id === letter.id))!);
+    client.close();
+    await client.closed;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+  // The store lists letters by id: put back under ids that list them newest first.
+  const box = new DeadLetterBox<WebhookDeadLetter>(node.app.core.backend.hashes!, (appId) => `wh:dlq:${appId}`, 60_000);
+  for (const [index, { id }] of inOrder.entries()) {
+    const letter = (await box.take(TEST_APP.id, id))!;
+    await box.put(TEST_APP.id, `${'zyx'[index]}-${id}`, { ...letter, id: `${'zyx'[index]}-${id}` });
+  }
+  receiver.answer = 200;
+  const replay = await signedCall(node.url, 'POST', `${path}/replay`, { body: {} });
+  assert.equal(replay.status, 200, replay.text);
+  await receiver.waitFor(() => receiver.delivered().filter((e) => e.channel === 'dl-order').length === 3, 'the three replayed events');
+  const recorded = inOrder.flatMap((letter) => letter.events.map((event) => event.id));
+  assert.deepEqual(receiver.delivered().filter((e) => e.channel === 'dl-order').map((e) => e.id), recorded, 'in the order they were recorded');
 });
 
 test('GET /apps/{app_id}/stats is signed and reports the app alone', async () => {

@@ -186,6 +186,16 @@ class WorkerBrake {
   }
 }
 
+/**
+ * True for BullMQ's errors about a job lock this worker no longer holds (it could not
+ * renew it in time, or another worker took the job over): the node stood still or Redis
+ * answered late, not a Redis outage; the job runs again under the other lock.
+ */
+export function isLostJobLock(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return /^(could not renew lock for job |Missing lock for job |Lock mismatch for job )/.test(message);
+}
+
 /** Thrown inside the BullMQ processor to ask for a retry after `retryInMs`. */
 class RetryLater extends Error {
   constructor(readonly retryInMs: number) {
@@ -345,6 +355,11 @@ export class RedisJobQueue implements JobQueue {
     });
     const brake = new WorkerBrake(worker);
     worker.on('error', (error) => {
+      if (isLostJobLock(error)) {
+        // Not Redis going away: this node held a job past its lock (it stood still), and another runs it.
+        this.options.logger.info({ err: error, queue: this.name }, 'a job lock was lost: this node stood still (or Redis was slow) past lockDurationMs; another node runs the job');
+        return;
+      }
       this.outage.failed(error, this.name, 'worker');
       if (!this.closed) brake.failed();
     });

@@ -32,6 +32,7 @@ const limitsSchema = {
     clientEventsPerSecond: { type: 'integer', minimum: 0, default: 10, 'x-unit': 'events/s', description: "Client events one connection may send per second (Pusher's 10). 0 means no limit." },
     maxConnections: { type: 'integer', minimum: 0, default: 0, 'x-unit': 'connections', description: 'Max WebSocket connections of the app across every node of the cluster (`quotas`); past it a connection is closed with Pusher 4004 (over quota). 0 means unlimited.' },
     maxPresenceMembers: { type: 'integer', minimum: 1, default: 100, 'x-unit': 'members', description: "Max presence members (distinct users) per presence channel across every node of the cluster (Pusher's 100): checked atomically with each join; past it the subscription fails with Pusher 4304. A dead node's members keep their places until its heartbeat TTL expires." },
+    maxPresenceMemberBytes: { type: 'integer', minimum: 64, default: 2048, 'x-unit': 'bytes', description: "Largest presence member: the `user_info` of a presence subscription's `channel_data` (or of the signed-in user), as JSON. Every member's info goes to every subscriber of the channel on each join, so 100 members of 2 KiB are a 200 KiB member list; past it the subscription fails with `RC_ERR_WS_BAD_CHANNEL_DATA`. (soketi and Sockudo use 2 KiB too.)" },
     maxWatchlistUsers: {
       type: 'integer',
       minimum: 1,

@@ -19,6 +19,7 @@ export interface AppLimits {
   clientEventsPerSecond: number;
   maxConnections: number;
   maxPresenceMembers: number;
+  maxPresenceMemberBytes: number;
   maxWatchlistUsers: number;
 }
 

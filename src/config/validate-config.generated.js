@@ -5,7 +5,7 @@ const require = createRequire(import.meta.url);
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"required":["apps"],"properties":{"$schema":{"type":"string","description":"Ignored: lets an editor find a JSON schema for the file."},"server":{"type":"object","additionalProperties":false,"default":{},"description":"The HTTP/WebSocket listener.","properties":{"host":{"type":"string","minLength":1,"default":"0.0.0.0","x-env":"HOST","description":"Address to listen on (`0.0.0.0`: every IPv4 interface; `::` for IPv6 too)."},"port":{"type":"integer","minimum":0,"maximum":65535,"default":6001,"x-env":"PORT","description":"Port of every door (REST, WebSocket, bot API, ops routes). 0 picks a free port."},"trustedProxies":{"type":"array","items":{"type":"string"},"default":[],"description":"Trust `X-Forwarded-For` (and `X-Forwarded-Proto`) only from these proxies: addresses or CIDRs, e.g. `[\"10.0.0.0/8\"]`. Empty: trust none, the peer address is the client. Env: comma-separated."},"bodyLimitBytes":{"type":"integer","minimum":1024,"default":1048576,"x-unit":"bytes","description":"Max HTTP request body (1 MiB)."},"shutdownGraceMs":{"type":"integer","minimum":0,"default":10000,"x-unit":"ms","description":"How long shutdown waits for in-flight work before exiting with 1."},"headersTimeoutMs":{"type":"integer","minimum":1000,"default":10000,"x-unit":"ms","description":"A connection must send a request's complete headers within this long of starting it (of opening, for its first request); else it is closed (408)."},"requestTimeoutMs":{"type":"integer","minimum":1000,"default":30000,"x-unit":"ms","description":"A request's headers and body must arrive within this long; else the connection is closed (408). Replies are not bounded by it, so a held Bayeux connect is unaffected. At least `headersTimeoutMs`."},"keepAliveTimeoutMs":{"type":"integer","minimum":1000,"default":72000,"x-unit":"ms","description":"An idle keep-alive connection (between requests) is closed after this long (above common balancers' 60 s)."},"idleTimeoutMs":{"type":"integer","minimum":0,"default":30000,"x-unit":"ms","description":"A connection on which no byte moves for this long while a request is read or a reply is written is closed, so a client that stops reading a reply cannot hold it. A held Bayeux connect extends its own by its hold. 0 disables (not recommended)."},"maxConnections":{"type":"integer","minimum":0,"default":50000,"x-unit":"connections","description":"Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit. Also the listen backlog (at most 65535), so a burst of new connections waits in the accept queue instead of losing its SYNs; the kernel caps the backlog at `net.core.somaxconn` (4096 on Linux since 5.4): raise that for larger bursts."},"maxConnectionsPerAddress":{"type":"integer","minimum":0,"default":1000,"x-unit":"connections","description":"Concurrent TCP connections from one client address; more are closed at once. A peer listed in `trustedProxies` is exempt (it carries many clients). 0 means no limit."},"tls":{"type":"object","additionalProperties":false,"required":["cert","key"],"description":"Serve HTTPS and WSS on `server.port` (every door). The files are read at start, and read again on SIGHUP, `roomcast config reload` and when they change on disk; open connections keep going. Absent: plain HTTP.","properties":{"cert":{"type":"string","minLength":1,"description":"Path of the PEM certificate chain (the server certificate first, then intermediates)."},"key":{"type":"string","minLength":1,"description":"Path of the PEM private key."},"ca":{"type":"string","minLength":1,"description":"Path of PEM CA certificates to trust instead of the system ones (for client certificates; rarely needed). `roomcast` commands trust it for https:// and wss://."},"passphrase":{"type":"string","description":"Passphrase of an encrypted private key. Never logged; prefer the environment variable."},"watchIntervalMs":{"type":"integer","minimum":0,"default":5000,"x-unit":"ms","description":"How often the certificate and key files are checked for changes (a renewal is picked up within this). 0 turns watching off (SIGHUP still reloads)."}}},"httpPort":{"type":"integer","minimum":0,"maximum":65535,"x-unit":"port","description":"With `server.tls`: also listen on this plain-HTTP port, which answers `/up` and `/ready` (for probes), `POST /api/v1/login` with 404 and a message naming `https://`, and everything else with 404 `RC_ERR_HTTP_TLS_REQUIRED` (no redirect). 0 picks a free port. Absent: no plain listener."}}},"log":{"type":"object","additionalProperties":false,"default":{},"description":"Logging (JSON lines on stdout, pino).","properties":{"level":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","x-env":"LOG_LEVEL","description":"Least severe level written. Applied again on reload."}}},"node":{"type":"object","additionalProperties":false,"default":{},"description":"This process as a member of a cluster.","properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"This node's id (logs, `/stats`, API-Route cookies). Default: random per process."},"heartbeatIntervalMs":{"type":"integer","minimum":50,"default":5000,"x-unit":"ms","description":"How often a node renews its heartbeat. Also how long, at most, a channel Redis dropped from a node's presence or occupancy set stays unlisted while joins there go on."},"heartbeatTtlMs":{"type":"integer","minimum":100,"default":15000,"x-unit":"ms","description":"A node whose heartbeat is older than this is dead, and its presence members leave."}}},"backend":{"type":"object","additionalProperties":false,"default":{},"description":"Where shared state lives.","properties":{"driver":{"enum":["memory","redis"],"default":"memory","description":"`memory` (one process, nothing to install) or `redis` (durable, shared by several nodes). `REDIS_URL` sets `redis`."},"redis":{"type":"object","additionalProperties":false,"description":"The Redis backend (Redis ≥ 7.0): a standalone Redis (`url`), a Redis Cluster (`cluster`) or a master watched by Sentinel (`sentinels`); exactly one of the three. See docs/scaling.md.","properties":{"url":{"type":"string","pattern":"^rediss?://","x-env":"REDIS_URL","description":"`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS): a standalone Redis. With `cluster` or `sentinels` only its credentials, database and TLS are used (the host comes from the cluster or the sentinels). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`."},"cluster":{"type":"object","additionalProperties":false,"required":["nodes"],"description":"A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. The webhook outbox is kept per shard too (one lane part per shard).","properties":{"nodes":{"type":"array","minItems":1,"items":{"type":"string","pattern":"^[^\\s:/]+:[0-9]+$"},"description":"Some of the cluster's nodes as `host:port` (the client discovers the rest). Any master or replica will do; list several so start-up survives one being down."}}},"sentinels":{"type":"array","minItems":1,"items":{"type":"string","pattern":"^[^\\s:/]+:[0-9]+$"},"description":"Redis Sentinel addresses as `host:port`: the backend asks them for the current master of `masterName` and follows failovers (connections reconnect to the promoted replica)."},"masterName":{"type":"string","minLength":1,"default":"mymaster","description":"The master name the sentinels monitor (with `sentinels`)."},"keyPrefix":{"type":"string","default":"rc:","description":"Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix. On a cluster, a prefix holding a `{…}` hash tag pins every key to one slot."},"routing":{"enum":["broadcast","interest"],"default":"interest","description":"Which channel messages a node takes from the bus. `interest`: a node receives the messages of the channels it has local subscribers in (one Redis subscription per such channel), and every message only while a Bayeux wildcard subscription is open on it. `broadcast`: every node receives every message (one subscription per shard). Nodes of one deployment may differ; see docs/scaling.md for the measured trade-off."},"shards":{"type":"integer","minimum":1,"maximum":16384,"default":128,"x-unit":"shards","description":"Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster; its channels' bus topics are in that slot too) and the topic a node routing by `broadcast` subscribes to. Part of the key layout: every node must use the same value, and changing it leaves stored history unread."},"waitReplicas":{"type":"integer","minimum":0,"default":0,"x-unit":"replicas","description":"After each append (publish, message change), wait until this many replicas acknowledged it (`WAIT`) before answering; a publish that is not acknowledged within `waitTimeoutMs` fails with RC_ERR_BACKEND_UNAVAILABLE (it may still have been delivered). 0: answer once the master has it."},"waitTimeoutMs":{"type":"integer","minimum":1,"default":500,"x-unit":"ms","description":"With `waitReplicas`: how long an append waits for replica acknowledgements; must be below `commandTimeoutMs`."},"commandTimeoutMs":{"type":"integer","minimum":10,"default":2000,"x-unit":"ms","description":"How long a command may wait for Redis's answer before failing with RC_ERR_BACKEND_TIMEOUT (also the connect timeout, at least 1000); judged after the answers that already arrived are read, so a node whose event loop stalled longer than this does not fail commands Redis had answered. While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE."}}}}},"websocket":{"type":"object","additionalProperties":false,"default":{},"description":"The WebSocket gateway (`/app/{key}`).","properties":{"activityTimeoutSec":{"type":"integer","minimum":1,"default":120,"x-unit":"s","description":"Silence before the server pings; a client that stays silent is closed."},"pongTimeoutSec":{"type":"integer","minimum":1,"default":30,"x-unit":"s","description":"After a server ping, how long a silent client has before it is closed with 4201 (Pusher's 30)."},"maxSubscriptionsPerConnection":{"type":"integer","minimum":0,"default":1000,"x-unit":"channels","description":"Channels one connection may be subscribed to at once. 0 means no limit."},"maxFrameBytes":{"type":"integer","minimum":1024,"default":262144,"x-unit":"bytes","description":"Max size of one incoming frame (256 KiB)."},"maxBufferedBytes":{"type":"integer","minimum":1024,"default":4194304,"x-unit":"bytes","description":"A socket whose unsent buffer in the server (past what the kernel took) passes this is closed with 4200 (4 MiB)."},"stallTimeoutMs":{"type":"integer","minimum":0,"default":5000,"x-unit":"ms","description":"A connection that stops reading is closed with 4200 when a read probe (a WebSocket ping sent behind 64 KiB of unread frames) has no pong for this long. It bounds what a stalled reader costs in kernel buffers, which `maxBufferedBytes` does not see. 0 disables (not recommended)."}}},"bots":{"type":"object","additionalProperties":false,"default":{},"description":"The bot streaming API (`/api/v1/login`, `/api/v1/bayeux`).","properties":{"cookieSecret":{"type":"string","minLength":16,"description":"Secret that seals `API-Cookie` and `API-Route`. Default: random secrets the nodes share through the backend (the first node creates one, the others adopt it; each node writes the one it seals with back within one heartbeat interval after the backend lost its data, and every node accepts the cookies of every live node), so nodes started from one config need nothing per node. Set it to pin the secret (the same value on every node). Never logged."},"sessionGraceMs":{"type":"integer","minimum":100,"default":10000,"x-unit":"ms","description":"A session with no outstanding or recent /meta/connect for this long expires."},"connectTimeoutMs":{"type":"integer","minimum":0,"default":25000,"x-unit":"ms","description":"How long /meta/connect is held open."},"maxSessions":{"type":"integer","minimum":0,"default":10000,"x-unit":"sessions","description":"Live bot sessions on this node past which new logins get 503. 0 disables."},"maxEventLoopDelayMs":{"type":"integer","minimum":0,"default":200,"x-unit":"ms","description":"Sustained event-loop delay past which new logins get 503 with a proportional Retry-After: the median of the p99 delays of the last five one-second windows, judged once the node is warm (one stall or a start-up burst sheds nobody). 0 disables."},"chatEvents":{"type":"array","items":{"type":"string","minLength":1,"maxLength":200},"uniqueItems":true,"default":["message","chat","client-message","client-chat"],"description":"Event names that are chat: a bot receives them on `/service/stream` (and in the envelope of mapped channels) as `messageType: \"Message\"`. `typing` and `client-typing` are `Typing`; every other event is `Event` (its name is in `event`). See docs/bot-api.md."},"rawDataChannels":{"type":"array","items":{"type":"string","minLength":2,"maxLength":256,"pattern":"^(/[A-Za-z0-9_@-]+)+(/\\*{1,2})?$|^/\\*{1,2}$"},"default":[],"description":"Bayeux channels or patterns (`/presence-room-acme-lobby/app/**`) mapped to app channels whose events reach Bayeux subscribers as the published data itself, as a generic Faye or CometD app expects, instead of the bot envelope (`messageType`, `contentData`, …). JSON object and array texts arrive parsed, other data as the string; message changes are not sent there. Empty: every mapped channel carries the envelope."}}},"apps":{"type":"array","description":"The apps this server hosts: each is a channel space with its own key and secret.","items":{"type":"object","additionalProperties":false,"required":["id","key","secret"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"The `{app_id}` in REST paths."},"key":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Public key: the WebSocket path `/app/{key}` and the `auth_key` of signed requests."},"secret":{"type":"string","minLength":1,"description":"Shared secret for request signatures and channel auth. Never logged."},"enabled":{"type":"boolean","default":true,"description":"A disabled app answers 403 on REST and close code 4003 on WebSocket."},"clientEvents":{"type":"boolean","default":true,"description":"Allow `client-*` events on private and presence channels."},"idempotencyWindowSec":{"type":"integer","minimum":1,"default":120,"x-unit":"s","description":"How long an `idempotency_key` replay returns the first reply."},"userAuthenticationTimeoutSec":{"type":"integer","minimum":0,"maximum":86400,"default":0,"x-unit":"s","description":"Authorized connections (Pusher's; soketi's `userAuthenticationTimeout`): a WebSocket that has not signed in (`pusher:signin`) this long after connecting is closed with 4009. 0 means connections need not sign in."},"watchlistEvents":{"type":"boolean","default":false,"description":"Watchlist events: signed-in users get `pusher_internal:watchlist_events` (online / offline) for the user ids of the `watchlist` in their `user_data`, across nodes. Off: sign-ins are not tracked and watchlists are ignored (as on Pusher until the app setting is on)."},"subscriptionCountEvents":{"type":"boolean","default":false,"description":"Subscription count events: subscribers of non-presence channels get `pusher_internal:subscription_count` when the channel's subscription count changes (at most every 5 s on channels of more than 100 subscriptions)."},"limits":{"type":"object","additionalProperties":false,"default":{},"description":"Per-app limits. Pusher's published defaults where Pusher has one.","properties":{"maxEventDataBytes":{"type":"integer","minimum":1,"default":10240,"x-unit":"bytes","description":"Max size of one event's `data` (10 KiB). Past it: 413."},"maxEventNameLength":{"type":"integer","minimum":1,"default":200,"x-unit":"characters","description":"Max length of an event name."},"maxChannelNameLength":{"type":"integer","minimum":1,"default":200,"x-unit":"characters","description":"Max length of a channel name."},"maxChannelsPerEvent":{"type":"integer","minimum":1,"default":100,"x-unit":"channels","description":"Max channels one event may target."},"maxBatchSize":{"type":"integer","minimum":1,"default":10,"x-unit":"events","description":"Max events in one batch."},"restRequestsPerWindow":{"type":"integer","minimum":0,"default":10000,"x-unit":"requests","description":"Signed REST requests allowed per app per window across every node of the cluster (`quotas.restLeaseBlock`). 0 disables the limit."},"restWindowMs":{"type":"integer","minimum":1,"default":1000,"x-unit":"ms","description":"The rate-limit window."},"clientEventsPerSecond":{"type":"integer","minimum":0,"default":10,"x-unit":"events/s","description":"Client events one connection may send per second (Pusher's 10). 0 means no limit."},"maxConnections":{"type":"integer","minimum":0,"default":0,"x-unit":"connections","description":"Max WebSocket connections of the app across every node of the cluster (`quotas`); past it a connection is closed with Pusher 4004 (over quota). 0 means unlimited."},"maxPresenceMembers":{"type":"integer","minimum":1,"default":100,"x-unit":"members","description":"Max presence members (distinct users) per presence channel across every node of the cluster (Pusher's 100): checked atomically with each join; past it the subscription fails with Pusher 4304. A dead node's members keep their places until its heartbeat TTL expires."},"maxWatchlistUsers":{"type":"integer","minimum":1,"maximum":10000,"default":100,"x-unit":"user ids","description":"Max user ids of a signed-in user's `watchlist` (Pusher's 100). Past it the first ones are watched and the sign-in is followed by `pusher:error` 4302."}}},"history":{"type":"object","additionalProperties":false,"default":{},"description":"History retention per channel.","properties":{"maxCount":{"type":"integer","minimum":0,"default":1000,"x-unit":"messages","description":"Max messages kept per channel. 0 keeps none (serials are still assigned)."},"maxAgeSec":{"type":"integer","minimum":0,"default":86400,"x-unit":"s","description":"Max age of a kept message (one day). 0 means no age limit."},"maxVersionsPerMessage":{"type":"integer","minimum":1,"default":1000,"x-unit":"versions","description":"Versions preserved per message (the oldest are dropped first)."},"maxAnnotationsPerMessage":{"type":"integer","minimum":1,"default":5000,"x-unit":"annotations","description":"Live annotations per message; past it a new annotation is refused (409)."}}},"webhooks":{"type":"array","default":[],"description":"Webhook endpoints, in soketi's shape (a soketi app list keeps working). Each gets the events it names, in Pusher's format, signed with this app's key and secret (see docs/webhooks.md). Empty: no webhooks.","items":{"type":"object","additionalProperties":false,"required":["url","event_types"],"properties":{"url":{"type":"string","pattern":"^https?://[^\\s]+$","maxLength":2000,"description":"Where events are POSTed: an `http://` or `https://` URL (redirects are not followed)."},"event_types":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["channel_occupied","channel_vacated","member_added","member_removed","client_event","cache_miss","subscription_count","message_created","message_updated","message_deleted","message_appended","annotation_created","annotation_deleted","bot_joined","bot_left","user_online","user_offline"]},"description":"The events this endpoint receives (docs/webhooks.md lists them)."},"filter":{"type":"object","additionalProperties":false,"description":"Only events of channels whose name matches both conditions (when given). Events with no channel (`user_online`, `user_offline`) always pass. Absent: every channel.","properties":{"channel_name_starts_with":{"type":"string","maxLength":200,"description":"The channel name starts with this."},"channel_name_ends_with":{"type":"string","maxLength":200,"description":"The channel name ends with this."}}},"headers":{"type":"object","additionalProperties":{"type":"string","maxLength":4000},"description":"Extra request headers (e.g. a token the receiver checks). May not set Content-Type, Host or X-Pusher-*."}}}}}}},"push":{"type":"object","additionalProperties":false,"default":{},"description":"Push notifications (devices, publish, delivery workers).","properties":{"workers":{"type":"boolean","default":true,"description":"Run this node's delivery workers. false makes a node admit publishes but never deliver."},"concurrency":{"type":"integer","minimum":1,"maximum":1000,"default":16,"x-unit":"jobs","description":"Device jobs one node delivers at once."},"apnsBaseUrl":{"type":"string","pattern":"^https?://","default":"https://api.push.apple.com","description":"APNs base URL (sandbox: `https://api.sandbox.push.apple.com`). `http://` speaks h2c (tests)."},"fcmBaseUrl":{"type":"string","pattern":"^https?://","default":"https://fcm.googleapis.com","description":"FCM HTTP v1 base URL."},"providerTimeoutMs":{"type":"integer","minimum":100,"default":10000,"x-unit":"ms","description":"One provider request may take this long."},"maxPayloadBytes":{"type":"integer","minimum":256,"maximum":65536,"default":4096,"x-unit":"bytes","description":"Max size of a rendered notification (title, body, data as JSON); 4096 is APNs' limit."},"maxAttempts":{"type":"integer","minimum":1,"maximum":50,"default":5,"x-unit":"attempts","description":"Provider attempts per device before it is dead-lettered. 1 means no retry."},"retryBaseMs":{"type":"integer","minimum":1,"default":1000,"x-unit":"ms","description":"First retry delay, doubled each attempt (±20 % jitter)."},"retryMaxMs":{"type":"integer","minimum":1,"default":300000,"x-unit":"ms","description":"Cap of our own exponential retry delay. A provider's Retry-After is bounded by `retryAfterMaxMs` instead."},"retryAfterMaxMs":{"type":"integer","minimum":1,"default":3600000,"x-unit":"ms","description":"Longest provider `Retry-After` honoured (1 hour). A delivery asked to wait longer is dead-lettered rather than sent early against the provider's instruction."},"syncTimeoutMs":{"type":"integer","minimum":0,"maximum":60000,"default":10000,"x-unit":"ms","description":"How long a `sync` publish waits for its outcome before answering 202 (at most 60000: an HTTP request should not be held longer)."},"maxScheduleAheadSec":{"type":"integer","minimum":1,"default":2592000,"x-unit":"s","description":"Latest allowed `not_before`, from now (30 days)."},"statusTtlSec":{"type":"integer","minimum":60,"default":604800,"x-unit":"s","description":"How long publish status and dead letters are kept (7 days)."},"maxRecipients":{"type":"integer","minimum":1,"default":100,"x-unit":"entries","description":"Max recipients entries in one publish."},"webPushAllowHttp":{"type":"boolean","default":false,"description":"Accept `http://` Web Push endpoints (local test push services). false: only `https://`, as browsers' push services use, so a registration cannot point the server at plain-HTTP internal addresses."}}},"webhookDelivery":{"type":"object","additionalProperties":false,"default":{},"description":"How webhooks are delivered (every app's endpoints share these settings).","properties":{"workers":{"type":"boolean","default":true,"description":"Run this node's delivery workers. false makes a node record events but never send them."},"concurrency":{"type":"integer","minimum":1,"maximum":1000,"default":16,"x-unit":"requests","description":"Deliveries (HTTP requests) one node makes at once, over all endpoints."},"lanesPerEndpoint":{"type":"integer","minimum":1,"maximum":64,"default":4,"x-unit":"lanes","description":"Ordered lanes per endpoint: at most this many requests to one endpoint are in flight cluster-wide, and a channel's events always share one lane, so their order holds. 1: one ordered stream per endpoint."},"batchSize":{"type":"integer","minimum":1,"maximum":1000,"default":50,"x-unit":"events","description":"Events per request, at most (Pusher's batch format). 1 sends one event per request."},"timeoutMs":{"type":"integer","minimum":100,"default":5000,"x-unit":"ms","description":"One request may take this long before it counts as failed and is retried."},"maxAttempts":{"type":"integer","minimum":1,"maximum":100,"default":8,"x-unit":"attempts","description":"Attempts per batch (5xx, 408, 429, timeouts) before it goes to the dead-letter list. 1 means no retry."},"retryBaseMs":{"type":"integer","minimum":1,"default":1000,"x-unit":"ms","description":"First retry delay, doubled each attempt (±20 % jitter); an endpoint's longer Retry-After is honoured."},"retryMaxMs":{"type":"integer","minimum":1,"default":60000,"x-unit":"ms","description":"Cap of the retry delay."},"leaveDelayMs":{"type":"integer","minimum":0,"maximum":600000,"default":3000,"x-unit":"ms","description":"`channel_vacated`, `member_removed` and `user_offline` wait this long, and are not sent when the channel, member or user is back meanwhile (a reconnect). 0 sends them at once."},"deadLetterTtlSec":{"type":"integer","minimum":60,"default":604800,"x-unit":"s","description":"How long dead letters are kept for listing and replay (7 days)."},"failoverMs":{"type":"integer","minimum":500,"default":10000,"x-unit":"ms","description":"A delivery whose node died is taken over by another node after this long (the queue lock, Redis). A node whose event loop stalls longer may see a batch sent twice (events keep their ids)."}}},"quotas":{"type":"object","additionalProperties":false,"default":{},"description":"How nodes share apps' limits (`limits.maxConnections`, `limits.restRequestsPerWindow`) cluster-wide through the backend (docs/scaling.md#quotas-and-backpressure).","properties":{"connectionLeaseBlock":{"type":"integer","minimum":1,"default":32,"x-unit":"connections","description":"Connections a node leases from an app's cluster-wide quota at once (at most a sixteenth of the quota), so most connections cost no backend round trip. 1: every connection and close is one round trip."},"reclaimWaitMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"x-unit":"ms","description":"How long a connection waits at a full connection quota for one to close on any node before it is refused with 4004 (a close is told to the waiting nodes at once). Nodes that may hold spare leases are waited for separately, at most `node.heartbeatTtlMs` (docs/scaling.md#connection-quota-limitsmaxconnections)."},"restLeaseBlock":{"type":"integer","minimum":1,"default":64,"x-unit":"requests","description":"REST requests a node takes from an app's cluster-wide rate window at once (at most a sixteenth of the limit). Unused ones lapse with the window. 1: every request is one round trip."}}},"backpressure":{"type":"object","additionalProperties":false,"default":{},"description":"Publishers are pushed back (503 with Retry-After) while any node delivers too late (docs/scaling.md#quotas-and-backpressure).","properties":{"maxLagMs":{"type":"integer","minimum":0,"default":2000,"x-unit":"ms","description":"Largest delivery lag of any node (publish → the frames handed to the kernel on that node, a backlog waiting there, or its event-loop delay; the level held for 0.5 s of the last 1.5 s) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. 0 disables."},"reportIntervalMs":{"type":"integer","minimum":50,"default":250,"x-unit":"ms","description":"How often each node shares its lag through the backend and reads the cluster's."},"countSilentNodes":{"type":"boolean","default":false,"description":"Also count a node that stopped reporting (stopped or starved, until its heartbeat expires) as lagging by its silence past three report intervals (at least 2 s). Off by default: a node that crashed would then push publishers back until `node.heartbeatTtlMs` passes."}}},"metrics":{"type":"object","additionalProperties":false,"default":{},"description":"Prometheus metrics (`GET /metrics`) and the cluster figures of `/stats`.","properties":{"port":{"type":"integer","minimum":0,"maximum":65535,"default":0,"x-unit":"port","description":"Serve `GET /metrics` on this port only (a listener of its own on `server.host`, plain HTTP), so it can stay off the public port. 0: on the main port, beside `/stats`."},"statsIntervalMs":{"type":"integer","minimum":100,"default":1000,"x-unit":"ms","description":"How often each node writes its figures to the backend for `/stats` (the cluster sums are this fresh)."}}},"console":{"type":"object","additionalProperties":false,"default":{},"description":"The operator console in the browser (docs/operations.md, \"Console\"). Served only while at least one admin user is configured.","properties":{"enabled":{"type":"boolean","default":true,"description":"Serve the console. It stays off while no `admin` user is configured."},"path":{"type":"string","pattern":"^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$","default":"/console","description":"URL path the console is served under (no trailing slash)."},"users":{"type":"array","default":[],"maxItems":100,"description":"Console users: `{ name, role: \"admin\" | \"readonly\", passwordHash | token }`. `ROOMCAST_CONSOLE_ADMIN_PASSWORD_HASH` or `ROOMCAST_CONSOLE_ADMIN_TOKEN` adds (or replaces) the admin user `admin`.","items":{"type":"object","additionalProperties":false,"required":["name","role"],"oneOf":[{"properties":{"passwordHash":{"type":"string"}},"required":["passwordHash"]},{"properties":{"token":{"type":"string"}},"required":["token"]}],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9_.@-]{1,64}$","description":"Login name, shown in the audit log."},"role":{"enum":["admin","readonly"],"description":"`admin` may act; `readonly` may only look."},"passwordHash":{"type":"string","pattern":"^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9_-]{16,}\\$[A-Za-z0-9_-]{32,}$","description":"`scrypt$N$r$p$salt$hash`, printed by `node scripts/console-password.mjs`."},"token":{"type":"string","minLength":24,"maxLength":512,"description":"A long random token used as the password. Never logged."}}}},"sessionIdleSec":{"type":"integer","minimum":60,"maximum":86400,"default":3600,"x-unit":"s","description":"A session unused for this long ends (a session never lives past 24 hours)."},"loginAttemptsPerMinute":{"type":"integer","minimum":1,"maximum":1000,"default":10,"x-unit":"attempts/min","description":"Login attempts per client address and per user name per minute, on each node; past it 429."},"tailEventsPerSecond":{"type":"integer","minimum":1,"maximum":1000,"default":50,"x-unit":"events/s","description":"Live-tail events pushed per open channel page per second; the rest are counted as skipped."}}},"spaces":{"type":"array","default":[],"description":"Bot API spaces: each belongs to an app and has rooms (with room codes) and bots (with API tokens).","items":{"type":"object","additionalProperties":false,"required":["id","app"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Space id."},"app":{"type":"string","description":"The app whose channel space the rooms live in."},"running":{"type":"boolean","default":true,"description":"A space that is not running answers bot logins with 503."},"rooms":{"type":"array","default":[],"description":"Rooms bots can log into.","items":{"type":"object","additionalProperties":false,"required":["id","code"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Room id, unique in its space."},"code":{"type":"string","minLength":1,"description":"The room code a bot logs in with, different from every other room code and bot token. Never logged; stored as a digest."},"channel":{"type":"string","minLength":1,"maxLength":200,"pattern":"^presence-","description":"The room's channel: a presence channel, whose joins and leaves are the room's Join/Exit. Default `presence-room-{space}-{room}`."}}}},"bots":{"type":"array","default":[],"description":"Bots of the space.","items":{"type":"object","additionalProperties":false,"required":["id","token"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Bot id, unique in its space, shown as `senderID`."},"token":{"type":"string","minLength":1,"description":"The bot's API token, different from every other bot token and room code. Never logged; stored as a digest."},"displayName":{"type":"string","minLength":1,"description":"Shown as `senderDisplayName`. Default: the id."}}}}}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"required":["apps"],"properties":{"$schema":{"type":"string","description":"Ignored: lets an editor find a JSON schema for the file."},"server":{"type":"object","additionalProperties":false,"default":{},"description":"The HTTP/WebSocket listener.","properties":{"host":{"type":"string","minLength":1,"default":"0.0.0.0","x-env":"HOST","description":"Address to listen on (`0.0.0.0`: every IPv4 interface; `::` for IPv6 too)."},"port":{"type":"integer","minimum":0,"maximum":65535,"default":6001,"x-env":"PORT","description":"Port of every door (REST, WebSocket, bot API, ops routes). 0 picks a free port."},"trustedProxies":{"type":"array","items":{"type":"string"},"default":[],"description":"Trust `X-Forwarded-For` (and `X-Forwarded-Proto`) only from these proxies: addresses or CIDRs, e.g. `[\"10.0.0.0/8\"]`. Empty: trust none, the peer address is the client. Env: comma-separated."},"bodyLimitBytes":{"type":"integer","minimum":1024,"default":1048576,"x-unit":"bytes","description":"Max HTTP request body (1 MiB)."},"shutdownGraceMs":{"type":"integer","minimum":0,"default":10000,"x-unit":"ms","description":"How long shutdown waits for in-flight work before exiting with 1."},"headersTimeoutMs":{"type":"integer","minimum":1000,"default":10000,"x-unit":"ms","description":"A connection must send a request's complete headers within this long of starting it (of opening, for its first request); else it is closed (408)."},"requestTimeoutMs":{"type":"integer","minimum":1000,"default":30000,"x-unit":"ms","description":"A request's headers and body must arrive within this long; else the connection is closed (408). Replies are not bounded by it, so a held Bayeux connect is unaffected. At least `headersTimeoutMs`."},"keepAliveTimeoutMs":{"type":"integer","minimum":1000,"default":72000,"x-unit":"ms","description":"An idle keep-alive connection (between requests) is closed after this long (above common balancers' 60 s)."},"idleTimeoutMs":{"type":"integer","minimum":0,"default":30000,"x-unit":"ms","description":"A connection on which no byte moves for this long while a request is read or a reply is written is closed, so a client that stops reading a reply cannot hold it. A held Bayeux connect extends its own by its hold. 0 disables (not recommended)."},"maxConnections":{"type":"integer","minimum":0,"default":50000,"x-unit":"connections","description":"Concurrent TCP connections (HTTP and WebSocket) this node accepts; more are closed at once. 0 means no limit. Also the listen backlog (at most 65535), so a burst of new connections waits in the accept queue instead of losing its SYNs; the kernel caps the backlog at `net.core.somaxconn` (4096 on Linux since 5.4): raise that for larger bursts."},"maxConnectionsPerAddress":{"type":"integer","minimum":0,"default":1000,"x-unit":"connections","description":"Concurrent TCP connections from one client address; more are closed at once. A peer listed in `trustedProxies` is exempt (it carries many clients). 0 means no limit."},"tls":{"type":"object","additionalProperties":false,"required":["cert","key"],"description":"Serve HTTPS and WSS on `server.port` (every door). The files are read at start, and read again on SIGHUP, `roomcast config reload` and when they change on disk; open connections keep going. Absent: plain HTTP.","properties":{"cert":{"type":"string","minLength":1,"description":"Path of the PEM certificate chain (the server certificate first, then intermediates)."},"key":{"type":"string","minLength":1,"description":"Path of the PEM private key."},"ca":{"type":"string","minLength":1,"description":"Path of PEM CA certificates to trust instead of the system ones (for client certificates; rarely needed). `roomcast` commands trust it for https:// and wss://."},"passphrase":{"type":"string","description":"Passphrase of an encrypted private key. Never logged; prefer the environment variable."},"watchIntervalMs":{"type":"integer","minimum":0,"default":5000,"x-unit":"ms","description":"How often the certificate and key files are checked for changes (a renewal is picked up within this). 0 turns watching off (SIGHUP still reloads)."}}},"httpPort":{"type":"integer","minimum":0,"maximum":65535,"x-unit":"port","description":"With `server.tls`: also listen on this plain-HTTP port, which answers `/up` and `/ready` (for probes), `POST /api/v1/login` with 404 and a message naming `https://`, and everything else with 404 `RC_ERR_HTTP_TLS_REQUIRED` (no redirect). 0 picks a free port. Absent: no plain listener."}}},"log":{"type":"object","additionalProperties":false,"default":{},"description":"Logging (JSON lines on stdout, pino).","properties":{"level":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","x-env":"LOG_LEVEL","description":"Least severe level written. Applied again on reload."}}},"node":{"type":"object","additionalProperties":false,"default":{},"description":"This process as a member of a cluster.","properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"This node's id (logs, `/stats`, API-Route cookies). Default: random per process."},"heartbeatIntervalMs":{"type":"integer","minimum":50,"default":5000,"x-unit":"ms","description":"How often a node renews its heartbeat. Also how long, at most, a channel Redis dropped from a node's presence or occupancy set stays unlisted while joins there go on."},"heartbeatTtlMs":{"type":"integer","minimum":100,"default":15000,"x-unit":"ms","description":"A node whose heartbeat is older than this is dead, and its presence members leave."}}},"backend":{"type":"object","additionalProperties":false,"default":{},"description":"Where shared state lives.","properties":{"driver":{"enum":["memory","redis"],"default":"memory","description":"`memory` (one process, nothing to install) or `redis` (durable, shared by several nodes). `REDIS_URL` sets `redis`."},"redis":{"type":"object","additionalProperties":false,"description":"The Redis backend (Redis ≥ 7.0): a standalone Redis (`url`), a Redis Cluster (`cluster`) or a master watched by Sentinel (`sentinels`); exactly one of the three. See docs/scaling.md.","properties":{"url":{"type":"string","pattern":"^rediss?://","x-env":"REDIS_URL","description":"`redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS): a standalone Redis. With `cluster` or `sentinels` only its credentials, database and TLS are used (the host comes from the cluster or the sentinels). Never logged with its password. `REDIS_URL` also sets `backend.driver` to `redis`."},"cluster":{"type":"object","additionalProperties":false,"required":["nodes"],"description":"A Redis Cluster (Redis ≥ 7.0, for sharded pub/sub). Keys are hash-tagged per shard of channels (`shards`), so every atomic step touches one slot; the bus uses SSUBSCRIBE/SPUBLISH on one topic per shard. The webhook outbox is kept per shard too (one lane part per shard).","properties":{"nodes":{"type":"array","minItems":1,"items":{"type":"string","pattern":"^[^\\s:/]+:[0-9]+$"},"description":"Some of the cluster's nodes as `host:port` (the client discovers the rest). Any master or replica will do; list several so start-up survives one being down."}}},"sentinels":{"type":"array","minItems":1,"items":{"type":"string","pattern":"^[^\\s:/]+:[0-9]+$"},"description":"Redis Sentinel addresses as `host:port`: the backend asks them for the current master of `masterName` and follows failovers (connections reconnect to the promoted replica)."},"masterName":{"type":"string","minLength":1,"default":"mymaster","description":"The master name the sentinels monitor (with `sentinels`)."},"keyPrefix":{"type":"string","default":"rc:","description":"Prefix of every key and pub/sub channel, so several deployments can share one Redis. Nodes of one deployment must use the same prefix. On a cluster, a prefix holding a `{…}` hash tag pins every key to one slot."},"routing":{"enum":["broadcast","interest"],"default":"interest","description":"Which channel messages a node takes from the bus. `interest`: a node receives the messages of the channels it has local subscribers in (one Redis subscription per such channel), and every message only while a Bayeux wildcard subscription is open on it. `broadcast`: every node receives every message (one subscription per shard). Nodes of one deployment may differ; see docs/scaling.md for the measured trade-off."},"shards":{"type":"integer","minimum":1,"maximum":16384,"default":128,"x-unit":"shards","description":"Channels are spread over this many shards by hash: a shard is the unit of key placement (one hash slot on a cluster; its channels' bus topics are in that slot too) and the topic a node routing by `broadcast` subscribes to. Part of the key layout: every node must use the same value, and changing it leaves stored history unread."},"waitReplicas":{"type":"integer","minimum":0,"default":0,"x-unit":"replicas","description":"After each append (publish, message change), wait until this many replicas acknowledged it (`WAIT`) before answering; a publish that is not acknowledged within `waitTimeoutMs` fails with RC_ERR_BACKEND_UNAVAILABLE (it may still have been delivered). 0: answer once the master has it."},"waitTimeoutMs":{"type":"integer","minimum":1,"default":500,"x-unit":"ms","description":"With `waitReplicas`: how long an append waits for replica acknowledgements; must be below `commandTimeoutMs`."},"commandTimeoutMs":{"type":"integer","minimum":10,"default":2000,"x-unit":"ms","description":"How long a command may wait for Redis's answer before failing with RC_ERR_BACKEND_TIMEOUT (also the connect timeout, at least 1000); judged after the answers that already arrived are read, so a node whose event loop stalled longer than this does not fail commands Redis had answered. While disconnected, commands fail at once with RC_ERR_BACKEND_UNAVAILABLE."}}}}},"websocket":{"type":"object","additionalProperties":false,"default":{},"description":"The WebSocket gateway (`/app/{key}`).","properties":{"activityTimeoutSec":{"type":"integer","minimum":1,"default":120,"x-unit":"s","description":"Silence before the server pings; a client that stays silent is closed."},"pongTimeoutSec":{"type":"integer","minimum":1,"default":30,"x-unit":"s","description":"After a server ping, how long a silent client has before it is closed with 4201 (Pusher's 30)."},"maxSubscriptionsPerConnection":{"type":"integer","minimum":0,"default":1000,"x-unit":"channels","description":"Channels one connection may be subscribed to at once. 0 means no limit."},"maxFrameBytes":{"type":"integer","minimum":1024,"default":262144,"x-unit":"bytes","description":"Max size of one incoming frame (256 KiB)."},"maxBufferedBytes":{"type":"integer","minimum":1024,"default":4194304,"x-unit":"bytes","description":"A socket whose unsent buffer in the server (past what the kernel took) passes this is closed with 4200 (4 MiB)."},"stallTimeoutMs":{"type":"integer","minimum":0,"default":5000,"x-unit":"ms","description":"A connection that stops reading is closed with 4200 when a read probe (a WebSocket ping sent behind 64 KiB of unread frames) has no pong for this long. It bounds what a stalled reader costs in kernel buffers, which `maxBufferedBytes` does not see. 0 disables (not recommended)."}}},"bots":{"type":"object","additionalProperties":false,"default":{},"description":"The bot streaming API (`/api/v1/login`, `/api/v1/bayeux`).","properties":{"cookieSecret":{"type":"string","minLength":16,"description":"Secret that seals `API-Cookie` and `API-Route`. Default: random secrets the nodes share through the backend (the first node creates one, the others adopt it; each node writes the one it seals with back within one heartbeat interval after the backend lost its data, and every node accepts the cookies of every live node), so nodes started from one config need nothing per node. Set it to pin the secret (the same value on every node). Never logged."},"sessionGraceMs":{"type":"integer","minimum":100,"default":10000,"x-unit":"ms","description":"A session with no outstanding or recent /meta/connect for this long expires."},"connectTimeoutMs":{"type":"integer","minimum":0,"default":25000,"x-unit":"ms","description":"How long /meta/connect is held open."},"maxSessions":{"type":"integer","minimum":0,"default":10000,"x-unit":"sessions","description":"Live bot sessions on this node past which new logins get 503. 0 disables."},"maxEventLoopDelayMs":{"type":"integer","minimum":0,"default":200,"x-unit":"ms","description":"Sustained event-loop delay past which new logins get 503 with a proportional Retry-After: the median of the p99 delays of the last five one-second windows, judged once the node is warm (one stall or a start-up burst sheds nobody). 0 disables."},"chatEvents":{"type":"array","items":{"type":"string","minLength":1,"maxLength":200},"uniqueItems":true,"default":["message","chat","client-message","client-chat"],"description":"Event names that are chat: a bot receives them on `/service/stream` (and in the envelope of mapped channels) as `messageType: \"Message\"`. `typing` and `client-typing` are `Typing`; every other event is `Event` (its name is in `event`). See docs/bot-api.md."},"rawDataChannels":{"type":"array","items":{"type":"string","minLength":2,"maxLength":256,"pattern":"^(/[A-Za-z0-9_@-]+)+(/\\*{1,2})?$|^/\\*{1,2}$"},"default":[],"description":"Bayeux channels or patterns (`/presence-room-acme-lobby/app/**`) mapped to app channels whose events reach Bayeux subscribers as the published data itself, as a generic Faye or CometD app expects, instead of the bot envelope (`messageType`, `contentData`, …). JSON object and array texts arrive parsed, other data as the string; message changes are not sent there. Empty: every mapped channel carries the envelope."}}},"apps":{"type":"array","description":"The apps this server hosts: each is a channel space with its own key and secret.","items":{"type":"object","additionalProperties":false,"required":["id","key","secret"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"The `{app_id}` in REST paths."},"key":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Public key: the WebSocket path `/app/{key}` and the `auth_key` of signed requests."},"secret":{"type":"string","minLength":1,"description":"Shared secret for request signatures and channel auth. Never logged."},"enabled":{"type":"boolean","default":true,"description":"A disabled app answers 403 on REST and close code 4003 on WebSocket."},"clientEvents":{"type":"boolean","default":true,"description":"Allow `client-*` events on private and presence channels."},"idempotencyWindowSec":{"type":"integer","minimum":1,"default":120,"x-unit":"s","description":"How long an `idempotency_key` replay returns the first reply."},"userAuthenticationTimeoutSec":{"type":"integer","minimum":0,"maximum":86400,"default":0,"x-unit":"s","description":"Authorized connections (Pusher's; soketi's `userAuthenticationTimeout`): a WebSocket that has not signed in (`pusher:signin`) this long after connecting is closed with 4009. 0 means connections need not sign in."},"watchlistEvents":{"type":"boolean","default":false,"description":"Watchlist events: signed-in users get `pusher_internal:watchlist_events` (online / offline) for the user ids of the `watchlist` in their `user_data`, across nodes. Off: sign-ins are not tracked and watchlists are ignored (as on Pusher until the app setting is on)."},"subscriptionCountEvents":{"type":"boolean","default":false,"description":"Subscription count events: subscribers of non-presence channels get `pusher_internal:subscription_count` when the channel's subscription count changes (at most every 5 s on channels of more than 100 subscriptions)."},"limits":{"type":"object","additionalProperties":false,"default":{},"description":"Per-app limits. Pusher's published defaults where Pusher has one.","properties":{"maxEventDataBytes":{"type":"integer","minimum":1,"default":10240,"x-unit":"bytes","description":"Max size of one event's `data` (10 KiB). Past it: 413."},"maxEventNameLength":{"type":"integer","minimum":1,"default":200,"x-unit":"characters","description":"Max length of an event name."},"maxChannelNameLength":{"type":"integer","minimum":1,"default":200,"x-unit":"characters","description":"Max length of a channel name."},"maxChannelsPerEvent":{"type":"integer","minimum":1,"default":100,"x-unit":"channels","description":"Max channels one event may target."},"maxBatchSize":{"type":"integer","minimum":1,"default":10,"x-unit":"events","description":"Max events in one batch."},"restRequestsPerWindow":{"type":"integer","minimum":0,"default":10000,"x-unit":"requests","description":"Signed REST requests allowed per app per window across every node of the cluster (`quotas.restLeaseBlock`). 0 disables the limit."},"restWindowMs":{"type":"integer","minimum":1,"default":1000,"x-unit":"ms","description":"The rate-limit window."},"clientEventsPerSecond":{"type":"integer","minimum":0,"default":10,"x-unit":"events/s","description":"Client events one connection may send per second (Pusher's 10). 0 means no limit."},"maxConnections":{"type":"integer","minimum":0,"default":0,"x-unit":"connections","description":"Max WebSocket connections of the app across every node of the cluster (`quotas`); past it a connection is closed with Pusher 4004 (over quota). 0 means unlimited."},"maxPresenceMembers":{"type":"integer","minimum":1,"default":100,"x-unit":"members","description":"Max presence members (distinct users) per presence channel across every node of the cluster (Pusher's 100): checked atomically with each join; past it the subscription fails with Pusher 4304. A dead node's members keep their places until its heartbeat TTL expires."},"maxPresenceMemberBytes":{"type":"integer","minimum":64,"default":2048,"x-unit":"bytes","description":"Largest presence member: the `user_info` of a presence subscription's `channel_data` (or of the signed-in user), as JSON. Every member's info goes to every subscriber of the channel on each join, so 100 members of 2 KiB are a 200 KiB member list; past it the subscription fails with `RC_ERR_WS_BAD_CHANNEL_DATA`. (soketi and Sockudo use 2 KiB too.)"},"maxWatchlistUsers":{"type":"integer","minimum":1,"maximum":10000,"default":100,"x-unit":"user ids","description":"Max user ids of a signed-in user's `watchlist` (Pusher's 100). Past it the first ones are watched and the sign-in is followed by `pusher:error` 4302."}}},"history":{"type":"object","additionalProperties":false,"default":{},"description":"History retention per channel.","properties":{"maxCount":{"type":"integer","minimum":0,"default":1000,"x-unit":"messages","description":"Max messages kept per channel. 0 keeps none (serials are still assigned)."},"maxAgeSec":{"type":"integer","minimum":0,"default":86400,"x-unit":"s","description":"Max age of a kept message (one day). 0 means no age limit."},"maxVersionsPerMessage":{"type":"integer","minimum":1,"default":1000,"x-unit":"versions","description":"Versions preserved per message (the oldest are dropped first)."},"maxAnnotationsPerMessage":{"type":"integer","minimum":1,"default":5000,"x-unit":"annotations","description":"Live annotations per message; past it a new annotation is refused (409)."}}},"webhooks":{"type":"array","default":[],"description":"Webhook endpoints, in soketi's shape (a soketi app list keeps working). Each gets the events it names, in Pusher's format, signed with this app's key and secret (see docs/webhooks.md). Empty: no webhooks.","items":{"type":"object","additionalProperties":false,"required":["url","event_types"],"properties":{"url":{"type":"string","pattern":"^https?://[^\\s]+$","maxLength":2000,"description":"Where events are POSTed: an `http://` or `https://` URL (redirects are not followed)."},"event_types":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["channel_occupied","channel_vacated","member_added","member_removed","client_event","cache_miss","subscription_count","message_created","message_updated","message_deleted","message_appended","annotation_created","annotation_deleted","bot_joined","bot_left","user_online","user_offline"]},"description":"The events this endpoint receives (docs/webhooks.md lists them)."},"filter":{"type":"object","additionalProperties":false,"description":"Only events of channels whose name matches both conditions (when given). Events with no channel (`user_online`, `user_offline`) always pass. Absent: every channel.","properties":{"channel_name_starts_with":{"type":"string","maxLength":200,"description":"The channel name starts with this."},"channel_name_ends_with":{"type":"string","maxLength":200,"description":"The channel name ends with this."}}},"headers":{"type":"object","additionalProperties":{"type":"string","maxLength":4000},"description":"Extra request headers (e.g. a token the receiver checks). May not set Content-Type, Host or X-Pusher-*."}}}}}}},"push":{"type":"object","additionalProperties":false,"default":{},"description":"Push notifications (devices, publish, delivery workers).","properties":{"workers":{"type":"boolean","default":true,"description":"Run this node's delivery workers. false makes a node admit publishes but never deliver."},"concurrency":{"type":"integer","minimum":1,"maximum":1000,"default":16,"x-unit":"jobs","description":"Device jobs one node delivers at once."},"apnsBaseUrl":{"type":"string","pattern":"^https?://","default":"https://api.push.apple.com","description":"APNs base URL (sandbox: `https://api.sandbox.push.apple.com`). `http://` speaks h2c (tests)."},"fcmBaseUrl":{"type":"string","pattern":"^https?://","default":"https://fcm.googleapis.com","description":"FCM HTTP v1 base URL."},"providerTimeoutMs":{"type":"integer","minimum":100,"default":10000,"x-unit":"ms","description":"One provider request may take this long."},"maxPayloadBytes":{"type":"integer","minimum":256,"maximum":65536,"default":4096,"x-unit":"bytes","description":"Max size of a rendered notification (title, body, data as JSON); 4096 is APNs' limit."},"maxAttempts":{"type":"integer","minimum":1,"maximum":50,"default":5,"x-unit":"attempts","description":"Provider attempts per device before it is dead-lettered. 1 means no retry."},"retryBaseMs":{"type":"integer","minimum":1,"default":1000,"x-unit":"ms","description":"First retry delay, doubled each attempt (±20 % jitter)."},"retryMaxMs":{"type":"integer","minimum":1,"default":300000,"x-unit":"ms","description":"Cap of our own exponential retry delay. A provider's Retry-After is bounded by `retryAfterMaxMs` instead."},"retryAfterMaxMs":{"type":"integer","minimum":1,"default":3600000,"x-unit":"ms","description":"Longest provider `Retry-After` honoured (1 hour). A delivery asked to wait longer is dead-lettered rather than sent early against the provider's instruction."},"syncTimeoutMs":{"type":"integer","minimum":0,"maximum":60000,"default":10000,"x-unit":"ms","description":"How long a `sync` publish waits for its outcome before answering 202 (at most 60000: an HTTP request should not be held longer)."},"maxScheduleAheadSec":{"type":"integer","minimum":1,"default":2592000,"x-unit":"s","description":"Latest allowed `not_before`, from now (30 days)."},"statusTtlSec":{"type":"integer","minimum":60,"default":604800,"x-unit":"s","description":"How long publish status and dead letters are kept (7 days)."},"maxRecipients":{"type":"integer","minimum":1,"default":100,"x-unit":"entries","description":"Max recipients entries in one publish."},"webPushAllowHttp":{"type":"boolean","default":false,"description":"Accept `http://` Web Push endpoints (local test push services). false: only `https://`, as browsers' push services use, so a registration cannot point the server at plain-HTTP internal addresses."}}},"webhookDelivery":{"type":"object","additionalProperties":false,"default":{},"description":"How webhooks are delivered (every app's endpoints share these settings).","properties":{"workers":{"type":"boolean","default":true,"description":"Run this node's delivery workers. false makes a node record events but never send them."},"concurrency":{"type":"integer","minimum":1,"maximum":1000,"default":16,"x-unit":"requests","description":"Deliveries (HTTP requests) one node makes at once, over all endpoints."},"lanesPerEndpoint":{"type":"integer","minimum":1,"maximum":64,"default":4,"x-unit":"lanes","description":"Ordered lanes per endpoint: at most this many requests to one endpoint are in flight cluster-wide, and a channel's events always share one lane, so their order holds. 1: one ordered stream per endpoint."},"batchSize":{"type":"integer","minimum":1,"maximum":1000,"default":50,"x-unit":"events","description":"Events per request, at most (Pusher's batch format). 1 sends one event per request."},"timeoutMs":{"type":"integer","minimum":100,"default":5000,"x-unit":"ms","description":"One request may take this long before it counts as failed and is retried."},"maxAttempts":{"type":"integer","minimum":1,"maximum":100,"default":8,"x-unit":"attempts","description":"Attempts per batch (5xx, 408, 429, timeouts) before it goes to the dead-letter list. 1 means no retry."},"retryBaseMs":{"type":"integer","minimum":1,"default":1000,"x-unit":"ms","description":"First retry delay, doubled each attempt (±20 % jitter); an endpoint's longer Retry-After is honoured."},"retryMaxMs":{"type":"integer","minimum":1,"default":60000,"x-unit":"ms","description":"Cap of the retry delay."},"leaveDelayMs":{"type":"integer","minimum":0,"maximum":600000,"default":3000,"x-unit":"ms","description":"`channel_vacated`, `member_removed` and `user_offline` wait this long, and are not sent when the channel, member or user is back meanwhile (a reconnect). 0 sends them at once."},"deadLetterTtlSec":{"type":"integer","minimum":60,"default":604800,"x-unit":"s","description":"How long dead letters are kept for listing and replay (7 days)."},"failoverMs":{"type":"integer","minimum":500,"default":10000,"x-unit":"ms","description":"A delivery whose node died is taken over by another node after this long (the queue lock, Redis). A node whose event loop stalls longer may see a batch sent twice (events keep their ids)."}}},"quotas":{"type":"object","additionalProperties":false,"default":{},"description":"How nodes share apps' limits (`limits.maxConnections`, `limits.restRequestsPerWindow`) cluster-wide through the backend (docs/scaling.md#quotas-and-backpressure).","properties":{"connectionLeaseBlock":{"type":"integer","minimum":1,"default":32,"x-unit":"connections","description":"Connections a node leases from an app's cluster-wide quota at once (at most a sixteenth of the quota), so most connections cost no backend round trip. 1: every connection and close is one round trip."},"reclaimWaitMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"x-unit":"ms","description":"How long a connection waits at a full connection quota for one to close on any node before it is refused with 4004 (a close is told to the waiting nodes at once). Nodes that may hold spare leases are waited for separately, at most `node.heartbeatTtlMs` (docs/scaling.md#connection-quota-limitsmaxconnections)."},"restLeaseBlock":{"type":"integer","minimum":1,"default":64,"x-unit":"requests","description":"REST requests a node takes from an app's cluster-wide rate window at once (at most a sixteenth of the limit). Unused ones lapse with the window. 1: every request is one round trip."}}},"backpressure":{"type":"object","additionalProperties":false,"default":{},"description":"Publishers are pushed back (503 with Retry-After) while any node delivers too late (docs/scaling.md#quotas-and-backpressure).","properties":{"maxLagMs":{"type":"integer","minimum":0,"default":2000,"x-unit":"ms","description":"Largest delivery lag of any node (publish → the frames handed to the kernel on that node, a backlog waiting there, or its event-loop delay; the level held for 0.5 s of the last 1.5 s) past which publishes are refused with 503 `RC_ERR_PUBLISH_BACKPRESSURE`. 0 disables."},"reportIntervalMs":{"type":"integer","minimum":50,"default":250,"x-unit":"ms","description":"How often each node shares its lag through the backend and reads the cluster's."},"countSilentNodes":{"type":"boolean","default":false,"description":"Also count a node that stopped reporting (stopped or starved, until its heartbeat expires) as lagging by its silence past three report intervals (at least 2 s). Off by default: a node that crashed would then push publishers back until `node.heartbeatTtlMs` passes."}}},"metrics":{"type":"object","additionalProperties":false,"default":{},"description":"Prometheus metrics (`GET /metrics`) and the cluster figures of `/stats`.","properties":{"port":{"type":"integer","minimum":0,"maximum":65535,"default":0,"x-unit":"port","description":"Serve `GET /metrics` on this port only (a listener of its own on `server.host`, plain HTTP), so it can stay off the public port. 0: on the main port, beside `/stats`."},"statsIntervalMs":{"type":"integer","minimum":100,"default":1000,"x-unit":"ms","description":"How often each node writes its figures to the backend for `/stats` (the cluster sums are this fresh)."}}},"console":{"type":"object","additionalProperties":false,"default":{},"description":"The operator console in the browser (docs/operations.md, \"Console\"). Served only while at least one admin user is configured.","properties":{"enabled":{"type":"boolean","default":true,"description":"Serve the console. It stays off while no `admin` user is configured."},"path":{"type":"string","pattern":"^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$","default":"/console","description":"URL path the console is served under (no trailing slash)."},"users":{"type":"array","default":[],"maxItems":100,"description":"Console users: `{ name, role: \"admin\" | \"readonly\", passwordHash | token }`. `ROOMCAST_CONSOLE_ADMIN_PASSWORD_HASH` or `ROOMCAST_CONSOLE_ADMIN_TOKEN` adds (or replaces) the admin user `admin`.","items":{"type":"object","additionalProperties":false,"required":["name","role"],"oneOf":[{"properties":{"passwordHash":{"type":"string"}},"required":["passwordHash"]},{"properties":{"token":{"type":"string"}},"required":["token"]}],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9_.@-]{1,64}$","description":"Login name, shown in the audit log."},"role":{"enum":["admin","readonly"],"description":"`admin` may act; `readonly` may only look."},"passwordHash":{"type":"string","pattern":"^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9_-]{16,}\\$[A-Za-z0-9_-]{32,}$","description":"`scrypt$N$r$p$salt$hash`, printed by `node scripts/console-password.mjs`."},"token":{"type":"string","minLength":24,"maxLength":512,"description":"A long random token used as the password. Never logged."}}}},"sessionIdleSec":{"type":"integer","minimum":60,"maximum":86400,"default":3600,"x-unit":"s","description":"A session unused for this long ends (a session never lives past 24 hours)."},"loginAttemptsPerMinute":{"type":"integer","minimum":1,"maximum":1000,"default":10,"x-unit":"attempts/min","description":"Login attempts per client address and per user name per minute, on each node; past it 429."},"tailEventsPerSecond":{"type":"integer","minimum":1,"maximum":1000,"default":50,"x-unit":"events/s","description":"Live-tail events pushed per open channel page per second; the rest are counted as skipped."}}},"spaces":{"type":"array","default":[],"description":"Bot API spaces: each belongs to an app and has rooms (with room codes) and bots (with API tokens).","items":{"type":"object","additionalProperties":false,"required":["id","app"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Space id."},"app":{"type":"string","description":"The app whose channel space the rooms live in."},"running":{"type":"boolean","default":true,"description":"A space that is not running answers bot logins with 503."},"rooms":{"type":"array","default":[],"description":"Rooms bots can log into.","items":{"type":"object","additionalProperties":false,"required":["id","code"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Room id, unique in its space."},"code":{"type":"string","minLength":1,"description":"The room code a bot logs in with, different from every other room code and bot token. Never logged; stored as a digest."},"channel":{"type":"string","minLength":1,"maxLength":200,"pattern":"^presence-","description":"The room's channel: a presence channel, whose joins and leaves are the room's Join/Exit. Default `presence-room-{space}-{room}`."}}}},"bots":{"type":"array","default":[],"description":"Bots of the space.","items":{"type":"object","additionalProperties":false,"required":["id","token"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9_.-]{1,100}$","description":"Bot id, unique in its space, shown as `senderID`."},"token":{"type":"string","minLength":1,"description":"The bot's API token, different from every other bot token and room code. Never logged; stored as a digest."},"displayName":{"type":"string","minLength":1,"description":"Shown as `senderDisplayName`. Default: the id."}}}}}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
 const func0 = require("ajv/dist/runtime/equal").default;
@@ -1906,6 +1906,9 @@ data71.maxConnections = 0;
 if(data71.maxPresenceMembers === undefined){
 data71.maxPresenceMembers = 100;
 }
+if(data71.maxPresenceMemberBytes === undefined){
+data71.maxPresenceMemberBytes = 2048;
+}
 if(data71.maxWatchlistUsers === undefined){
 data71.maxWatchlistUsers = 100;
 }
@@ -2151,9 +2154,9 @@ vErrors.push(err161);
 errors++;
 }
 }
-let data82 = data71.maxWatchlistUsers;
+let data82 = data71.maxPresenceMemberBytes;
 if(!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82)))){
-const err162 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxWatchlistUsers",schemaPath:"#/properties/apps/items/properties/limits/properties/maxWatchlistUsers/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err162 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxPresenceMemberBytes",schemaPath:"#/properties/apps/items/properties/limits/properties/maxPresenceMemberBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2163,8 +2166,8 @@ vErrors.push(err162);
 errors++;
 }
 if((typeof data82 == "number") && (isFinite(data82))){
-if(data82 > 10000 || isNaN(data82)){
-const err163 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxWatchlistUsers",schemaPath:"#/properties/apps/items/properties/limits/properties/maxWatchlistUsers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(data82 < 64 || isNaN(data82)){
+const err163 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxPresenceMemberBytes",schemaPath:"#/properties/apps/items/properties/limits/properties/maxPresenceMemberBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2173,8 +2176,10 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(data82 < 1 || isNaN(data82)){
-const err164 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxWatchlistUsers",schemaPath:"#/properties/apps/items/properties/limits/properties/maxWatchlistUsers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data83 = data71.maxWatchlistUsers;
+if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
+const err164 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxWatchlistUsers",schemaPath:"#/properties/apps/items/properties/limits/properties/maxWatchlistUsers/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2183,10 +2188,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-}
-}
-else {
-const err165 = {instancePath:instancePath+"/apps/" + i6+"/limits",schemaPath:"#/properties/apps/items/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data83 == "number") && (isFinite(data83))){
+if(data83 > 10000 || isNaN(data83)){
+const err165 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxWatchlistUsers",schemaPath:"#/properties/apps/items/properties/limits/properties/maxWatchlistUsers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2195,23 +2199,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-let data83 = data61.history;
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
-if(data83.maxCount === undefined){
-data83.maxCount = 1000;
-}
-if(data83.maxAgeSec === undefined){
-data83.maxAgeSec = 86400;
-}
-if(data83.maxVersionsPerMessage === undefined){
-data83.maxVersionsPerMessage = 1000;
-}
-if(data83.maxAnnotationsPerMessage === undefined){
-data83.maxAnnotationsPerMessage = 5000;
-}
-for(const key12 in data83){
-if(!((((key12 === "maxCount") || (key12 === "maxAgeSec")) || (key12 === "maxVersionsPerMessage")) || (key12 === "maxAnnotationsPerMessage"))){
-const err166 = {instancePath:instancePath+"/apps/" + i6+"/history",schemaPath:"#/properties/apps/items/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(data83 < 1 || isNaN(data83)){
+const err166 = {instancePath:instancePath+"/apps/" + i6+"/limits/maxWatchlistUsers",schemaPath:"#/properties/apps/items/properties/limits/properties/maxWatchlistUsers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2221,9 +2210,9 @@ vErrors.push(err166);
 errors++;
 }
 }
-let data84 = data83.maxCount;
-if(!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))){
-const err167 = {instancePath:instancePath+"/apps/" + i6+"/history/maxCount",schemaPath:"#/properties/apps/items/properties/history/properties/maxCount/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err167 = {instancePath:instancePath+"/apps/" + i6+"/limits",schemaPath:"#/properties/apps/items/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2232,9 +2221,23 @@ vErrors.push(err167);
 }
 errors++;
 }
-if((typeof data84 == "number") && (isFinite(data84))){
-if(data84 < 0 || isNaN(data84)){
-const err168 = {instancePath:instancePath+"/apps/" + i6+"/history/maxCount",schemaPath:"#/properties/apps/items/properties/history/properties/maxCount/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data84 = data61.history;
+if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
+if(data84.maxCount === undefined){
+data84.maxCount = 1000;
+}
+if(data84.maxAgeSec === undefined){
+data84.maxAgeSec = 86400;
+}
+if(data84.maxVersionsPerMessage === undefined){
+data84.maxVersionsPerMessage = 1000;
+}
+if(data84.maxAnnotationsPerMessage === undefined){
+data84.maxAnnotationsPerMessage = 5000;
+}
+for(const key12 in data84){
+if(!((((key12 === "maxCount") || (key12 === "maxAgeSec")) || (key12 === "maxVersionsPerMessage")) || (key12 === "maxAnnotationsPerMessage"))){
+const err168 = {instancePath:instancePath+"/apps/" + i6+"/history",schemaPath:"#/properties/apps/items/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2244,9 +2247,9 @@ vErrors.push(err168);
 errors++;
 }
 }
-let data85 = data83.maxAgeSec;
+let data85 = data84.maxCount;
 if(!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))){
-const err169 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAgeSec",schemaPath:"#/properties/apps/items/properties/history/properties/maxAgeSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err169 = {instancePath:instancePath+"/apps/" + i6+"/history/maxCount",schemaPath:"#/properties/apps/items/properties/history/properties/maxCount/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2257,7 +2260,7 @@ errors++;
 }
 if((typeof data85 == "number") && (isFinite(data85))){
 if(data85 < 0 || isNaN(data85)){
-const err170 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAgeSec",schemaPath:"#/properties/apps/items/properties/history/properties/maxAgeSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err170 = {instancePath:instancePath+"/apps/" + i6+"/history/maxCount",schemaPath:"#/properties/apps/items/properties/history/properties/maxCount/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2267,9 +2270,9 @@ vErrors.push(err170);
 errors++;
 }
 }
-let data86 = data83.maxVersionsPerMessage;
+let data86 = data84.maxAgeSec;
 if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
-const err171 = {instancePath:instancePath+"/apps/" + i6+"/history/maxVersionsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxVersionsPerMessage/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err171 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAgeSec",schemaPath:"#/properties/apps/items/properties/history/properties/maxAgeSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2279,8 +2282,8 @@ vErrors.push(err171);
 errors++;
 }
 if((typeof data86 == "number") && (isFinite(data86))){
-if(data86 < 1 || isNaN(data86)){
-const err172 = {instancePath:instancePath+"/apps/" + i6+"/history/maxVersionsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxVersionsPerMessage/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data86 < 0 || isNaN(data86)){
+const err172 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAgeSec",schemaPath:"#/properties/apps/items/properties/history/properties/maxAgeSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2290,9 +2293,9 @@ vErrors.push(err172);
 errors++;
 }
 }
-let data87 = data83.maxAnnotationsPerMessage;
+let data87 = data84.maxVersionsPerMessage;
 if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
-const err173 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAnnotationsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxAnnotationsPerMessage/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err173 = {instancePath:instancePath+"/apps/" + i6+"/history/maxVersionsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxVersionsPerMessage/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2303,7 +2306,7 @@ errors++;
 }
 if((typeof data87 == "number") && (isFinite(data87))){
 if(data87 < 1 || isNaN(data87)){
-const err174 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAnnotationsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxAnnotationsPerMessage/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err174 = {instancePath:instancePath+"/apps/" + i6+"/history/maxVersionsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxVersionsPerMessage/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2313,9 +2316,9 @@ vErrors.push(err174);
 errors++;
 }
 }
-}
-else {
-const err175 = {instancePath:instancePath+"/apps/" + i6+"/history",schemaPath:"#/properties/apps/items/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data88 = data84.maxAnnotationsPerMessage;
+if(!(((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88))) && (isFinite(data88)))){
+const err175 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAnnotationsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxAnnotationsPerMessage/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2324,14 +2327,9 @@ vErrors.push(err175);
 }
 errors++;
 }
-let data88 = data61.webhooks;
-if(Array.isArray(data88)){
-const len6 = data88.length;
-for(let i7=0; i7<len6; i7++){
-let data89 = data88[i7];
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-if(data89.url === undefined){
-const err176 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if((typeof data88 == "number") && (isFinite(data88))){
+if(data88 < 1 || isNaN(data88)){
+const err176 = {instancePath:instancePath+"/apps/" + i6+"/history/maxAnnotationsPerMessage",schemaPath:"#/properties/apps/items/properties/history/properties/maxAnnotationsPerMessage/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2340,8 +2338,10 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(data89.event_types === undefined){
-const err177 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/required",keyword:"required",params:{missingProperty: "event_types"},message:"must have required property '"+"event_types"+"'"};
+}
+}
+else {
+const err177 = {instancePath:instancePath+"/apps/" + i6+"/history",schemaPath:"#/properties/apps/items/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2350,9 +2350,14 @@ vErrors.push(err177);
 }
 errors++;
 }
-for(const key13 in data89){
-if(!((((key13 === "url") || (key13 === "event_types")) || (key13 === "filter")) || (key13 === "headers"))){
-const err178 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+let data89 = data61.webhooks;
+if(Array.isArray(data89)){
+const len6 = data89.length;
+for(let i7=0; i7<len6; i7++){
+let data90 = data89[i7];
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+if(data90.url === undefined){
+const err178 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2361,12 +2366,8 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-if(data89.url !== undefined){
-let data90 = data89.url;
-if(typeof data90 === "string"){
-if(func4(data90) > 2000){
-const err179 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/url",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/url/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(data90.event_types === undefined){
+const err179 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/required",keyword:"required",params:{missingProperty: "event_types"},message:"must have required property '"+"event_types"+"'"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2375,8 +2376,9 @@ vErrors.push(err179);
 }
 errors++;
 }
-if(!pattern7.test(data90)){
-const err180 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/url",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/url/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
+for(const key13 in data90){
+if(!((((key13 === "url") || (key13 === "event_types")) || (key13 === "filter")) || (key13 === "headers"))){
+const err180 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2386,8 +2388,11 @@ vErrors.push(err180);
 errors++;
 }
 }
-else {
-const err181 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/url",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data90.url !== undefined){
+let data91 = data90.url;
+if(typeof data91 === "string"){
+if(func4(data91) > 2000){
+const err181 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/url",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/url/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2396,12 +2401,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-if(data89.event_types !== undefined){
-let data91 = data89.event_types;
-if(Array.isArray(data91)){
-if(data91.length < 1){
-const err182 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(!pattern7.test(data91)){
+const err182 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/url",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/url/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2410,11 +2411,9 @@ vErrors.push(err182);
 }
 errors++;
 }
-const len7 = data91.length;
-for(let i8=0; i8<len7; i8++){
-let data92 = data91[i8];
-if(!(((((((((((((((((data92 === "channel_occupied") || (data92 === "channel_vacated")) || (data92 === "member_added")) || (data92 === "member_removed")) || (data92 === "client_event")) || (data92 === "cache_miss")) || (data92 === "subscription_count")) || (data92 === "message_created")) || (data92 === "message_updated")) || (data92 === "message_deleted")) || (data92 === "message_appended")) || (data92 === "annotation_created")) || (data92 === "annotation_deleted")) || (data92 === "bot_joined")) || (data92 === "bot_left")) || (data92 === "user_online")) || (data92 === "user_offline"))){
-const err183 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types/" + i8,schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.apps.items.properties.webhooks.items.properties.event_types.items.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err183 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/url",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2424,14 +2423,11 @@ vErrors.push(err183);
 errors++;
 }
 }
-let i9 = data91.length;
-let j1;
-if(i9 > 1){
-outer0:
-for(;i9--;){
-for(j1 = i9; j1--;){
-if(func0(data91[i9], data91[j1])){
-const err184 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)"};
+if(data90.event_types !== undefined){
+let data92 = data90.event_types;
+if(Array.isArray(data92)){
+if(data92.length < 1){
+const err184 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2439,14 +2435,12 @@ else {
 vErrors.push(err184);
 }
 errors++;
-break outer0;
 }
-}
-}
-}
-}
-else {
-const err185 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len7 = data92.length;
+for(let i8=0; i8<len7; i8++){
+let data93 = data92[i8];
+if(!(((((((((((((((((data93 === "channel_occupied") || (data93 === "channel_vacated")) || (data93 === "member_added")) || (data93 === "member_removed")) || (data93 === "client_event")) || (data93 === "cache_miss")) || (data93 === "subscription_count")) || (data93 === "message_created")) || (data93 === "message_updated")) || (data93 === "message_deleted")) || (data93 === "message_appended")) || (data93 === "annotation_created")) || (data93 === "annotation_deleted")) || (data93 === "bot_joined")) || (data93 === "bot_left")) || (data93 === "user_online")) || (data93 === "user_offline"))){
+const err185 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types/" + i8,schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.apps.items.properties.webhooks.items.properties.event_types.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2456,12 +2450,14 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data89.filter !== undefined){
-let data93 = data89.filter;
-if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
-for(const key14 in data93){
-if(!((key14 === "channel_name_starts_with") || (key14 === "channel_name_ends_with"))){
-const err186 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+let i9 = data92.length;
+let j1;
+if(i9 > 1){
+outer0:
+for(;i9--;){
+for(j1 = i9; j1--;){
+if(func0(data92[i9], data92[j1])){
+const err186 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2469,13 +2465,14 @@ else {
 vErrors.push(err186);
 }
 errors++;
+break outer0;
 }
 }
-if(data93.channel_name_starts_with !== undefined){
-let data94 = data93.channel_name_starts_with;
-if(typeof data94 === "string"){
-if(func4(data94) > 200){
-const err187 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_starts_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_starts_with/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+}
+}
+}
+else {
+const err187 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/event_types",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/event_types/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2485,8 +2482,12 @@ vErrors.push(err187);
 errors++;
 }
 }
-else {
-const err188 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_starts_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_starts_with/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data90.filter !== undefined){
+let data94 = data90.filter;
+if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
+for(const key14 in data94){
+if(!((key14 === "channel_name_starts_with") || (key14 === "channel_name_ends_with"))){
+const err188 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2496,11 +2497,11 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data93.channel_name_ends_with !== undefined){
-let data95 = data93.channel_name_ends_with;
+if(data94.channel_name_starts_with !== undefined){
+let data95 = data94.channel_name_starts_with;
 if(typeof data95 === "string"){
 if(func4(data95) > 200){
-const err189 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_ends_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_ends_with/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+const err189 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_starts_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_starts_with/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2511,7 +2512,7 @@ errors++;
 }
 }
 else {
-const err190 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_ends_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_ends_with/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err190 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_starts_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_starts_with/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2521,9 +2522,11 @@ vErrors.push(err190);
 errors++;
 }
 }
-}
-else {
-const err191 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data94.channel_name_ends_with !== undefined){
+let data96 = data94.channel_name_ends_with;
+if(typeof data96 === "string"){
+if(func4(data96) > 200){
+const err191 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_ends_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_ends_with/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2533,14 +2536,8 @@ vErrors.push(err191);
 errors++;
 }
 }
-if(data89.headers !== undefined){
-let data96 = data89.headers;
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-for(const key15 in data96){
-let data97 = data96[key15];
-if(typeof data97 === "string"){
-if(func4(data97) > 4000){
-const err192 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/headers/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 4000},message:"must NOT have more than 4000 characters"};
+else {
+const err192 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter/channel_name_ends_with",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/properties/channel_name_ends_with/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2550,8 +2547,9 @@ vErrors.push(err192);
 errors++;
 }
 }
+}
 else {
-const err193 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/headers/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err193 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/filter",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/filter/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2561,9 +2559,14 @@ vErrors.push(err193);
 errors++;
 }
 }
-}
-else {
-const err194 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/headers",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data90.headers !== undefined){
+let data97 = data90.headers;
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+for(const key15 in data97){
+let data98 = data97[key15];
+if(typeof data98 === "string"){
+if(func4(data98) > 4000){
+const err194 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/headers/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 4000},message:"must NOT have more than 4000 characters"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2573,9 +2576,8 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
 else {
-const err195 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err195 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/headers/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2587,7 +2589,7 @@ errors++;
 }
 }
 else {
-const err196 = {instancePath:instancePath+"/apps/" + i6+"/webhooks",schemaPath:"#/properties/apps/items/properties/webhooks/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err196 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7+"/headers",schemaPath:"#/properties/apps/items/properties/webhooks/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2597,8 +2599,9 @@ vErrors.push(err196);
 errors++;
 }
 }
+}
 else {
-const err197 = {instancePath:instancePath+"/apps/" + i6,schemaPath:"#/properties/apps/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err197 = {instancePath:instancePath+"/apps/" + i6+"/webhooks/" + i7,schemaPath:"#/properties/apps/items/properties/webhooks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2610,7 +2613,7 @@ errors++;
 }
 }
 else {
-const err198 = {instancePath:instancePath+"/apps",schemaPath:"#/properties/apps/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err198 = {instancePath:instancePath+"/apps/" + i6+"/webhooks",schemaPath:"#/properties/apps/items/properties/webhooks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2620,56 +2623,8 @@ vErrors.push(err198);
 errors++;
 }
 }
-let data98 = data.push;
-if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
-if(data98.workers === undefined){
-data98.workers = true;
-}
-if(data98.concurrency === undefined){
-data98.concurrency = 16;
-}
-if(data98.apnsBaseUrl === undefined){
-data98.apnsBaseUrl = "https://api.push.apple.com";
-}
-if(data98.fcmBaseUrl === undefined){
-data98.fcmBaseUrl = "https://fcm.googleapis.com";
-}
-if(data98.providerTimeoutMs === undefined){
-data98.providerTimeoutMs = 10000;
-}
-if(data98.maxPayloadBytes === undefined){
-data98.maxPayloadBytes = 4096;
-}
-if(data98.maxAttempts === undefined){
-data98.maxAttempts = 5;
-}
-if(data98.retryBaseMs === undefined){
-data98.retryBaseMs = 1000;
-}
-if(data98.retryMaxMs === undefined){
-data98.retryMaxMs = 300000;
-}
-if(data98.retryAfterMaxMs === undefined){
-data98.retryAfterMaxMs = 3600000;
-}
-if(data98.syncTimeoutMs === undefined){
-data98.syncTimeoutMs = 10000;
-}
-if(data98.maxScheduleAheadSec === undefined){
-data98.maxScheduleAheadSec = 2592000;
-}
-if(data98.statusTtlSec === undefined){
-data98.statusTtlSec = 604800;
-}
-if(data98.maxRecipients === undefined){
-data98.maxRecipients = 100;
-}
-if(data98.webPushAllowHttp === undefined){
-data98.webPushAllowHttp = false;
-}
-for(const key16 in data98){
-if(!(func2.call(schema11.properties.push.properties, key16))){
-const err199 = {instancePath:instancePath+"/push",schemaPath:"#/properties/push/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+else {
+const err199 = {instancePath:instancePath+"/apps/" + i6,schemaPath:"#/properties/apps/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2679,8 +2634,9 @@ vErrors.push(err199);
 errors++;
 }
 }
-if(typeof data98.workers !== "boolean"){
-const err200 = {instancePath:instancePath+"/push/workers",schemaPath:"#/properties/push/properties/workers/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err200 = {instancePath:instancePath+"/apps",schemaPath:"#/properties/apps/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2689,9 +2645,57 @@ vErrors.push(err200);
 }
 errors++;
 }
-let data100 = data98.concurrency;
-if(!(((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100))) && (isFinite(data100)))){
-const err201 = {instancePath:instancePath+"/push/concurrency",schemaPath:"#/properties/push/properties/concurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data99 = data.push;
+if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
+if(data99.workers === undefined){
+data99.workers = true;
+}
+if(data99.concurrency === undefined){
+data99.concurrency = 16;
+}
+if(data99.apnsBaseUrl === undefined){
+data99.apnsBaseUrl = "https://api.push.apple.com";
+}
+if(data99.fcmBaseUrl === undefined){
+data99.fcmBaseUrl = "https://fcm.googleapis.com";
+}
+if(data99.providerTimeoutMs === undefined){
+data99.providerTimeoutMs = 10000;
+}
+if(data99.maxPayloadBytes === undefined){
+data99.maxPayloadBytes = 4096;
+}
+if(data99.maxAttempts === undefined){
+data99.maxAttempts = 5;
+}
+if(data99.retryBaseMs === undefined){
+data99.retryBaseMs = 1000;
+}
+if(data99.retryMaxMs === undefined){
+data99.retryMaxMs = 300000;
+}
+if(data99.retryAfterMaxMs === undefined){
+data99.retryAfterMaxMs = 3600000;
+}
+if(data99.syncTimeoutMs === undefined){
+data99.syncTimeoutMs = 10000;
+}
+if(data99.maxScheduleAheadSec === undefined){
+data99.maxScheduleAheadSec = 2592000;
+}
+if(data99.statusTtlSec === undefined){
+data99.statusTtlSec = 604800;
+}
+if(data99.maxRecipients === undefined){
+data99.maxRecipients = 100;
+}
+if(data99.webPushAllowHttp === undefined){
+data99.webPushAllowHttp = false;
+}
+for(const key16 in data99){
+if(!(func2.call(schema11.properties.push.properties, key16))){
+const err201 = {instancePath:instancePath+"/push",schemaPath:"#/properties/push/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2700,9 +2704,9 @@ vErrors.push(err201);
 }
 errors++;
 }
-if((typeof data100 == "number") && (isFinite(data100))){
-if(data100 > 1000 || isNaN(data100)){
-const err202 = {instancePath:instancePath+"/push/concurrency",schemaPath:"#/properties/push/properties/concurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+}
+if(typeof data99.workers !== "boolean"){
+const err202 = {instancePath:instancePath+"/push/workers",schemaPath:"#/properties/push/properties/workers/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2711,8 +2715,9 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(data100 < 1 || isNaN(data100)){
-const err203 = {instancePath:instancePath+"/push/concurrency",schemaPath:"#/properties/push/properties/concurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data101 = data99.concurrency;
+if(!(((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101))) && (isFinite(data101)))){
+const err203 = {instancePath:instancePath+"/push/concurrency",schemaPath:"#/properties/push/properties/concurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2721,11 +2726,9 @@ vErrors.push(err203);
 }
 errors++;
 }
-}
-let data101 = data98.apnsBaseUrl;
-if(typeof data101 === "string"){
-if(!pattern8.test(data101)){
-const err204 = {instancePath:instancePath+"/push/apnsBaseUrl",schemaPath:"#/properties/push/properties/apnsBaseUrl/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\""};
+if((typeof data101 == "number") && (isFinite(data101))){
+if(data101 > 1000 || isNaN(data101)){
+const err204 = {instancePath:instancePath+"/push/concurrency",schemaPath:"#/properties/push/properties/concurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2734,9 +2737,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-}
-else {
-const err205 = {instancePath:instancePath+"/push/apnsBaseUrl",schemaPath:"#/properties/push/properties/apnsBaseUrl/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data101 < 1 || isNaN(data101)){
+const err205 = {instancePath:instancePath+"/push/concurrency",schemaPath:"#/properties/push/properties/concurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2745,10 +2747,11 @@ vErrors.push(err205);
 }
 errors++;
 }
-let data102 = data98.fcmBaseUrl;
+}
+let data102 = data99.apnsBaseUrl;
 if(typeof data102 === "string"){
 if(!pattern8.test(data102)){
-const err206 = {instancePath:instancePath+"/push/fcmBaseUrl",schemaPath:"#/properties/push/properties/fcmBaseUrl/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\""};
+const err206 = {instancePath:instancePath+"/push/apnsBaseUrl",schemaPath:"#/properties/push/properties/apnsBaseUrl/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\""};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2759,7 +2762,7 @@ errors++;
 }
 }
 else {
-const err207 = {instancePath:instancePath+"/push/fcmBaseUrl",schemaPath:"#/properties/push/properties/fcmBaseUrl/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err207 = {instancePath:instancePath+"/push/apnsBaseUrl",schemaPath:"#/properties/push/properties/apnsBaseUrl/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2768,9 +2771,10 @@ vErrors.push(err207);
 }
 errors++;
 }
-let data103 = data98.providerTimeoutMs;
-if(!(((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103))) && (isFinite(data103)))){
-const err208 = {instancePath:instancePath+"/push/providerTimeoutMs",schemaPath:"#/properties/push/properties/providerTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data103 = data99.fcmBaseUrl;
+if(typeof data103 === "string"){
+if(!pattern8.test(data103)){
+const err208 = {instancePath:instancePath+"/push/fcmBaseUrl",schemaPath:"#/properties/push/properties/fcmBaseUrl/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\""};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2779,9 +2783,9 @@ vErrors.push(err208);
 }
 errors++;
 }
-if((typeof data103 == "number") && (isFinite(data103))){
-if(data103 < 100 || isNaN(data103)){
-const err209 = {instancePath:instancePath+"/push/providerTimeoutMs",schemaPath:"#/properties/push/properties/providerTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+else {
+const err209 = {instancePath:instancePath+"/push/fcmBaseUrl",schemaPath:"#/properties/push/properties/fcmBaseUrl/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2790,10 +2794,9 @@ vErrors.push(err209);
 }
 errors++;
 }
-}
-let data104 = data98.maxPayloadBytes;
+let data104 = data99.providerTimeoutMs;
 if(!(((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104))) && (isFinite(data104)))){
-const err210 = {instancePath:instancePath+"/push/maxPayloadBytes",schemaPath:"#/properties/push/properties/maxPayloadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err210 = {instancePath:instancePath+"/push/providerTimeoutMs",schemaPath:"#/properties/push/properties/providerTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2803,8 +2806,8 @@ vErrors.push(err210);
 errors++;
 }
 if((typeof data104 == "number") && (isFinite(data104))){
-if(data104 > 65536 || isNaN(data104)){
-const err211 = {instancePath:instancePath+"/push/maxPayloadBytes",schemaPath:"#/properties/push/properties/maxPayloadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536"};
+if(data104 < 100 || isNaN(data104)){
+const err211 = {instancePath:instancePath+"/push/providerTimeoutMs",schemaPath:"#/properties/push/properties/providerTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2813,8 +2816,10 @@ vErrors.push(err211);
 }
 errors++;
 }
-if(data104 < 256 || isNaN(data104)){
-const err212 = {instancePath:instancePath+"/push/maxPayloadBytes",schemaPath:"#/properties/push/properties/maxPayloadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 256},message:"must be >= 256"};
+}
+let data105 = data99.maxPayloadBytes;
+if(!(((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105))) && (isFinite(data105)))){
+const err212 = {instancePath:instancePath+"/push/maxPayloadBytes",schemaPath:"#/properties/push/properties/maxPayloadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2823,10 +2828,9 @@ vErrors.push(err212);
 }
 errors++;
 }
-}
-let data105 = data98.maxAttempts;
-if(!(((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105))) && (isFinite(data105)))){
-const err213 = {instancePath:instancePath+"/push/maxAttempts",schemaPath:"#/properties/push/properties/maxAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data105 == "number") && (isFinite(data105))){
+if(data105 > 65536 || isNaN(data105)){
+const err213 = {instancePath:instancePath+"/push/maxPayloadBytes",schemaPath:"#/properties/push/properties/maxPayloadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2835,9 +2839,8 @@ vErrors.push(err213);
 }
 errors++;
 }
-if((typeof data105 == "number") && (isFinite(data105))){
-if(data105 > 50 || isNaN(data105)){
-const err214 = {instancePath:instancePath+"/push/maxAttempts",schemaPath:"#/properties/push/properties/maxAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+if(data105 < 256 || isNaN(data105)){
+const err214 = {instancePath:instancePath+"/push/maxPayloadBytes",schemaPath:"#/properties/push/properties/maxPayloadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 256},message:"must be >= 256"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2846,8 +2849,10 @@ vErrors.push(err214);
 }
 errors++;
 }
-if(data105 < 1 || isNaN(data105)){
-const err215 = {instancePath:instancePath+"/push/maxAttempts",schemaPath:"#/properties/push/properties/maxAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data106 = data99.maxAttempts;
+if(!(((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106))) && (isFinite(data106)))){
+const err215 = {instancePath:instancePath+"/push/maxAttempts",schemaPath:"#/properties/push/properties/maxAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2856,10 +2861,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-}
-let data106 = data98.retryBaseMs;
-if(!(((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106))) && (isFinite(data106)))){
-const err216 = {instancePath:instancePath+"/push/retryBaseMs",schemaPath:"#/properties/push/properties/retryBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data106 == "number") && (isFinite(data106))){
+if(data106 > 50 || isNaN(data106)){
+const err216 = {instancePath:instancePath+"/push/maxAttempts",schemaPath:"#/properties/push/properties/maxAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2868,9 +2872,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-if((typeof data106 == "number") && (isFinite(data106))){
 if(data106 < 1 || isNaN(data106)){
-const err217 = {instancePath:instancePath+"/push/retryBaseMs",schemaPath:"#/properties/push/properties/retryBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err217 = {instancePath:instancePath+"/push/maxAttempts",schemaPath:"#/properties/push/properties/maxAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2880,9 +2883,9 @@ vErrors.push(err217);
 errors++;
 }
 }
-let data107 = data98.retryMaxMs;
+let data107 = data99.retryBaseMs;
 if(!(((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107))) && (isFinite(data107)))){
-const err218 = {instancePath:instancePath+"/push/retryMaxMs",schemaPath:"#/properties/push/properties/retryMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err218 = {instancePath:instancePath+"/push/retryBaseMs",schemaPath:"#/properties/push/properties/retryBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2893,7 +2896,7 @@ errors++;
 }
 if((typeof data107 == "number") && (isFinite(data107))){
 if(data107 < 1 || isNaN(data107)){
-const err219 = {instancePath:instancePath+"/push/retryMaxMs",schemaPath:"#/properties/push/properties/retryMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err219 = {instancePath:instancePath+"/push/retryBaseMs",schemaPath:"#/properties/push/properties/retryBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2903,9 +2906,9 @@ vErrors.push(err219);
 errors++;
 }
 }
-let data108 = data98.retryAfterMaxMs;
+let data108 = data99.retryMaxMs;
 if(!(((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108))) && (isFinite(data108)))){
-const err220 = {instancePath:instancePath+"/push/retryAfterMaxMs",schemaPath:"#/properties/push/properties/retryAfterMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err220 = {instancePath:instancePath+"/push/retryMaxMs",schemaPath:"#/properties/push/properties/retryMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2916,7 +2919,7 @@ errors++;
 }
 if((typeof data108 == "number") && (isFinite(data108))){
 if(data108 < 1 || isNaN(data108)){
-const err221 = {instancePath:instancePath+"/push/retryAfterMaxMs",schemaPath:"#/properties/push/properties/retryAfterMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err221 = {instancePath:instancePath+"/push/retryMaxMs",schemaPath:"#/properties/push/properties/retryMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2926,9 +2929,9 @@ vErrors.push(err221);
 errors++;
 }
 }
-let data109 = data98.syncTimeoutMs;
+let data109 = data99.retryAfterMaxMs;
 if(!(((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109))) && (isFinite(data109)))){
-const err222 = {instancePath:instancePath+"/push/syncTimeoutMs",schemaPath:"#/properties/push/properties/syncTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err222 = {instancePath:instancePath+"/push/retryAfterMaxMs",schemaPath:"#/properties/push/properties/retryAfterMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2938,8 +2941,8 @@ vErrors.push(err222);
 errors++;
 }
 if((typeof data109 == "number") && (isFinite(data109))){
-if(data109 > 60000 || isNaN(data109)){
-const err223 = {instancePath:instancePath+"/push/syncTimeoutMs",schemaPath:"#/properties/push/properties/syncTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000"};
+if(data109 < 1 || isNaN(data109)){
+const err223 = {instancePath:instancePath+"/push/retryAfterMaxMs",schemaPath:"#/properties/push/properties/retryAfterMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2948,8 +2951,10 @@ vErrors.push(err223);
 }
 errors++;
 }
-if(data109 < 0 || isNaN(data109)){
-const err224 = {instancePath:instancePath+"/push/syncTimeoutMs",schemaPath:"#/properties/push/properties/syncTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data110 = data99.syncTimeoutMs;
+if(!(((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110))) && (isFinite(data110)))){
+const err224 = {instancePath:instancePath+"/push/syncTimeoutMs",schemaPath:"#/properties/push/properties/syncTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2958,10 +2963,9 @@ vErrors.push(err224);
 }
 errors++;
 }
-}
-let data110 = data98.maxScheduleAheadSec;
-if(!(((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110))) && (isFinite(data110)))){
-const err225 = {instancePath:instancePath+"/push/maxScheduleAheadSec",schemaPath:"#/properties/push/properties/maxScheduleAheadSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data110 == "number") && (isFinite(data110))){
+if(data110 > 60000 || isNaN(data110)){
+const err225 = {instancePath:instancePath+"/push/syncTimeoutMs",schemaPath:"#/properties/push/properties/syncTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2970,9 +2974,8 @@ vErrors.push(err225);
 }
 errors++;
 }
-if((typeof data110 == "number") && (isFinite(data110))){
-if(data110 < 1 || isNaN(data110)){
-const err226 = {instancePath:instancePath+"/push/maxScheduleAheadSec",schemaPath:"#/properties/push/properties/maxScheduleAheadSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data110 < 0 || isNaN(data110)){
+const err226 = {instancePath:instancePath+"/push/syncTimeoutMs",schemaPath:"#/properties/push/properties/syncTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2982,9 +2985,9 @@ vErrors.push(err226);
 errors++;
 }
 }
-let data111 = data98.statusTtlSec;
+let data111 = data99.maxScheduleAheadSec;
 if(!(((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111))) && (isFinite(data111)))){
-const err227 = {instancePath:instancePath+"/push/statusTtlSec",schemaPath:"#/properties/push/properties/statusTtlSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err227 = {instancePath:instancePath+"/push/maxScheduleAheadSec",schemaPath:"#/properties/push/properties/maxScheduleAheadSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2994,8 +2997,8 @@ vErrors.push(err227);
 errors++;
 }
 if((typeof data111 == "number") && (isFinite(data111))){
-if(data111 < 60 || isNaN(data111)){
-const err228 = {instancePath:instancePath+"/push/statusTtlSec",schemaPath:"#/properties/push/properties/statusTtlSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 60},message:"must be >= 60"};
+if(data111 < 1 || isNaN(data111)){
+const err228 = {instancePath:instancePath+"/push/maxScheduleAheadSec",schemaPath:"#/properties/push/properties/maxScheduleAheadSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -3005,9 +3008,9 @@ vErrors.push(err228);
 errors++;
 }
 }
-let data112 = data98.maxRecipients;
+let data112 = data99.statusTtlSec;
 if(!(((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112))) && (isFinite(data112)))){
-const err229 = {instancePath:instancePath+"/push/maxRecipients",schemaPath:"#/properties/push/properties/maxRecipients/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err229 = {instancePath:instancePath+"/push/statusTtlSec",schemaPath:"#/properties/push/properties/statusTtlSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -3017,8 +3020,8 @@ vErrors.push(err229);
 errors++;
 }
 if((typeof data112 == "number") && (isFinite(data112))){
-if(data112 < 1 || isNaN(data112)){
-const err230 = {instancePath:instancePath+"/push/maxRecipients",schemaPath:"#/properties/push/properties/maxRecipients/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data112 < 60 || isNaN(data112)){
+const err230 = {instancePath:instancePath+"/push/statusTtlSec",schemaPath:"#/properties/push/properties/statusTtlSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 60},message:"must be >= 60"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -3028,8 +3031,9 @@ vErrors.push(err230);
 errors++;
 }
 }
-if(typeof data98.webPushAllowHttp !== "boolean"){
-const err231 = {instancePath:instancePath+"/push/webPushAllowHttp",schemaPath:"#/properties/push/properties/webPushAllowHttp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data113 = data99.maxRecipients;
+if(!(((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113))) && (isFinite(data113)))){
+const err231 = {instancePath:instancePath+"/push/maxRecipients",schemaPath:"#/properties/push/properties/maxRecipients/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -3038,9 +3042,9 @@ vErrors.push(err231);
 }
 errors++;
 }
-}
-else {
-const err232 = {instancePath:instancePath+"/push",schemaPath:"#/properties/push/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data113 == "number") && (isFinite(data113))){
+if(data113 < 1 || isNaN(data113)){
+const err232 = {instancePath:instancePath+"/push/maxRecipients",schemaPath:"#/properties/push/properties/maxRecipients/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -3049,44 +3053,9 @@ vErrors.push(err232);
 }
 errors++;
 }
-let data114 = data.webhookDelivery;
-if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
-if(data114.workers === undefined){
-data114.workers = true;
 }
-if(data114.concurrency === undefined){
-data114.concurrency = 16;
-}
-if(data114.lanesPerEndpoint === undefined){
-data114.lanesPerEndpoint = 4;
-}
-if(data114.batchSize === undefined){
-data114.batchSize = 50;
-}
-if(data114.timeoutMs === undefined){
-data114.timeoutMs = 5000;
-}
-if(data114.maxAttempts === undefined){
-data114.maxAttempts = 8;
-}
-if(data114.retryBaseMs === undefined){
-data114.retryBaseMs = 1000;
-}
-if(data114.retryMaxMs === undefined){
-data114.retryMaxMs = 60000;
-}
-if(data114.leaveDelayMs === undefined){
-data114.leaveDelayMs = 3000;
-}
-if(data114.deadLetterTtlSec === undefined){
-data114.deadLetterTtlSec = 604800;
-}
-if(data114.failoverMs === undefined){
-data114.failoverMs = 10000;
-}
-for(const key17 in data114){
-if(!(func2.call(schema11.properties.webhookDelivery.properties, key17))){
-const err233 = {instancePath:instancePath+"/webhookDelivery",schemaPath:"#/properties/webhookDelivery/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(typeof data99.webPushAllowHttp !== "boolean"){
+const err233 = {instancePath:instancePath+"/push/webPushAllowHttp",schemaPath:"#/properties/push/properties/webPushAllowHttp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -3096,8 +3065,8 @@ vErrors.push(err233);
 errors++;
 }
 }
-if(typeof data114.workers !== "boolean"){
-const err234 = {instancePath:instancePath+"/webhookDelivery/workers",schemaPath:"#/properties/webhookDelivery/properties/workers/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err234 = {instancePath:instancePath+"/push",schemaPath:"#/properties/push/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -3106,9 +3075,44 @@ vErrors.push(err234);
 }
 errors++;
 }
-let data116 = data114.concurrency;
-if(!(((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116))) && (isFinite(data116)))){
-const err235 = {instancePath:instancePath+"/webhookDelivery/concurrency",schemaPath:"#/properties/webhookDelivery/properties/concurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data115 = data.webhookDelivery;
+if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
+if(data115.workers === undefined){
+data115.workers = true;
+}
+if(data115.concurrency === undefined){
+data115.concurrency = 16;
+}
+if(data115.lanesPerEndpoint === undefined){
+data115.lanesPerEndpoint = 4;
+}
+if(data115.batchSize === undefined){
+data115.batchSize = 50;
+}
+if(data115.timeoutMs === undefined){
+data115.timeoutMs = 5000;
+}
+if(data115.maxAttempts === undefined){
+data115.maxAttempts = 8;
+}
+if(data115.retryBaseMs === undefined){
+data115.retryBaseMs = 1000;
+}
+if(data115.retryMaxMs === undefined){
+data115.retryMaxMs = 60000;
+}
+if(data115.leaveDelayMs === undefined){
+data115.leaveDelayMs = 3000;
+}
+if(data115.deadLetterTtlSec === undefined){
+data115.deadLetterTtlSec = 604800;
+}
+if(data115.failoverMs === undefined){
+data115.failoverMs = 10000;
+}
+for(const key17 in data115){
+if(!(func2.call(schema11.properties.webhookDelivery.properties, key17))){
+const err235 = {instancePath:instancePath+"/webhookDelivery",schemaPath:"#/properties/webhookDelivery/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -3117,9 +3121,9 @@ vErrors.push(err235);
 }
 errors++;
 }
-if((typeof data116 == "number") && (isFinite(data116))){
-if(data116 > 1000 || isNaN(data116)){
-const err236 = {instancePath:instancePath+"/webhookDelivery/concurrency",schemaPath:"#/properties/webhookDelivery/properties/concurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+}
+if(typeof data115.workers !== "boolean"){
+const err236 = {instancePath:instancePath+"/webhookDelivery/workers",schemaPath:"#/properties/webhookDelivery/properties/workers/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -3128,8 +3132,9 @@ vErrors.push(err236);
 }
 errors++;
 }
-if(data116 < 1 || isNaN(data116)){
-const err237 = {instancePath:instancePath+"/webhookDelivery/concurrency",schemaPath:"#/properties/webhookDelivery/properties/concurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data117 = data115.concurrency;
+if(!(((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117))) && (isFinite(data117)))){
+const err237 = {instancePath:instancePath+"/webhookDelivery/concurrency",schemaPath:"#/properties/webhookDelivery/properties/concurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -3138,10 +3143,9 @@ vErrors.push(err237);
 }
 errors++;
 }
-}
-let data117 = data114.lanesPerEndpoint;
-if(!(((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117))) && (isFinite(data117)))){
-const err238 = {instancePath:instancePath+"/webhookDelivery/lanesPerEndpoint",schemaPath:"#/properties/webhookDelivery/properties/lanesPerEndpoint/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data117 == "number") && (isFinite(data117))){
+if(data117 > 1000 || isNaN(data117)){
+const err238 = {instancePath:instancePath+"/webhookDelivery/concurrency",schemaPath:"#/properties/webhookDelivery/properties/concurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -3150,9 +3154,8 @@ vErrors.push(err238);
 }
 errors++;
 }
-if((typeof data117 == "number") && (isFinite(data117))){
-if(data117 > 64 || isNaN(data117)){
-const err239 = {instancePath:instancePath+"/webhookDelivery/lanesPerEndpoint",schemaPath:"#/properties/webhookDelivery/properties/lanesPerEndpoint/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+if(data117 < 1 || isNaN(data117)){
+const err239 = {instancePath:instancePath+"/webhookDelivery/concurrency",schemaPath:"#/properties/webhookDelivery/properties/concurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -3161,8 +3164,10 @@ vErrors.push(err239);
 }
 errors++;
 }
-if(data117 < 1 || isNaN(data117)){
-const err240 = {instancePath:instancePath+"/webhookDelivery/lanesPerEndpoint",schemaPath:"#/properties/webhookDelivery/properties/lanesPerEndpoint/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data118 = data115.lanesPerEndpoint;
+if(!(((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118))) && (isFinite(data118)))){
+const err240 = {instancePath:instancePath+"/webhookDelivery/lanesPerEndpoint",schemaPath:"#/properties/webhookDelivery/properties/lanesPerEndpoint/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3171,10 +3176,9 @@ vErrors.push(err240);
 }
 errors++;
 }
-}
-let data118 = data114.batchSize;
-if(!(((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118))) && (isFinite(data118)))){
-const err241 = {instancePath:instancePath+"/webhookDelivery/batchSize",schemaPath:"#/properties/webhookDelivery/properties/batchSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data118 == "number") && (isFinite(data118))){
+if(data118 > 64 || isNaN(data118)){
+const err241 = {instancePath:instancePath+"/webhookDelivery/lanesPerEndpoint",schemaPath:"#/properties/webhookDelivery/properties/lanesPerEndpoint/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3183,9 +3187,8 @@ vErrors.push(err241);
 }
 errors++;
 }
-if((typeof data118 == "number") && (isFinite(data118))){
-if(data118 > 1000 || isNaN(data118)){
-const err242 = {instancePath:instancePath+"/webhookDelivery/batchSize",schemaPath:"#/properties/webhookDelivery/properties/batchSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data118 < 1 || isNaN(data118)){
+const err242 = {instancePath:instancePath+"/webhookDelivery/lanesPerEndpoint",schemaPath:"#/properties/webhookDelivery/properties/lanesPerEndpoint/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3194,8 +3197,10 @@ vErrors.push(err242);
 }
 errors++;
 }
-if(data118 < 1 || isNaN(data118)){
-const err243 = {instancePath:instancePath+"/webhookDelivery/batchSize",schemaPath:"#/properties/webhookDelivery/properties/batchSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data119 = data115.batchSize;
+if(!(((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119))) && (isFinite(data119)))){
+const err243 = {instancePath:instancePath+"/webhookDelivery/batchSize",schemaPath:"#/properties/webhookDelivery/properties/batchSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3204,10 +3209,9 @@ vErrors.push(err243);
 }
 errors++;
 }
-}
-let data119 = data114.timeoutMs;
-if(!(((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119))) && (isFinite(data119)))){
-const err244 = {instancePath:instancePath+"/webhookDelivery/timeoutMs",schemaPath:"#/properties/webhookDelivery/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data119 == "number") && (isFinite(data119))){
+if(data119 > 1000 || isNaN(data119)){
+const err244 = {instancePath:instancePath+"/webhookDelivery/batchSize",schemaPath:"#/properties/webhookDelivery/properties/batchSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3216,9 +3220,8 @@ vErrors.push(err244);
 }
 errors++;
 }
-if((typeof data119 == "number") && (isFinite(data119))){
-if(data119 < 100 || isNaN(data119)){
-const err245 = {instancePath:instancePath+"/webhookDelivery/timeoutMs",schemaPath:"#/properties/webhookDelivery/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(data119 < 1 || isNaN(data119)){
+const err245 = {instancePath:instancePath+"/webhookDelivery/batchSize",schemaPath:"#/properties/webhookDelivery/properties/batchSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3228,9 +3231,9 @@ vErrors.push(err245);
 errors++;
 }
 }
-let data120 = data114.maxAttempts;
+let data120 = data115.timeoutMs;
 if(!(((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120))) && (isFinite(data120)))){
-const err246 = {instancePath:instancePath+"/webhookDelivery/maxAttempts",schemaPath:"#/properties/webhookDelivery/properties/maxAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err246 = {instancePath:instancePath+"/webhookDelivery/timeoutMs",schemaPath:"#/properties/webhookDelivery/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3240,8 +3243,8 @@ vErrors.push(err246);
 errors++;
 }
 if((typeof data120 == "number") && (isFinite(data120))){
-if(data120 > 100 || isNaN(data120)){
-const err247 = {instancePath:instancePath+"/webhookDelivery/maxAttempts",schemaPath:"#/properties/webhookDelivery/properties/maxAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(data120 < 100 || isNaN(data120)){
+const err247 = {instancePath:instancePath+"/webhookDelivery/timeoutMs",schemaPath:"#/properties/webhookDelivery/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3250,8 +3253,10 @@ vErrors.push(err247);
 }
 errors++;
 }
-if(data120 < 1 || isNaN(data120)){
-const err248 = {instancePath:instancePath+"/webhookDelivery/maxAttempts",schemaPath:"#/properties/webhookDelivery/properties/maxAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data121 = data115.maxAttempts;
+if(!(((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121))) && (isFinite(data121)))){
+const err248 = {instancePath:instancePath+"/webhookDelivery/maxAttempts",schemaPath:"#/properties/webhookDelivery/properties/maxAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3260,10 +3265,9 @@ vErrors.push(err248);
 }
 errors++;
 }
-}
-let data121 = data114.retryBaseMs;
-if(!(((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121))) && (isFinite(data121)))){
-const err249 = {instancePath:instancePath+"/webhookDelivery/retryBaseMs",schemaPath:"#/properties/webhookDelivery/properties/retryBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data121 == "number") && (isFinite(data121))){
+if(data121 > 100 || isNaN(data121)){
+const err249 = {instancePath:instancePath+"/webhookDelivery/maxAttempts",schemaPath:"#/properties/webhookDelivery/properties/maxAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3272,9 +3276,8 @@ vErrors.push(err249);
 }
 errors++;
 }
-if((typeof data121 == "number") && (isFinite(data121))){
 if(data121 < 1 || isNaN(data121)){
-const err250 = {instancePath:instancePath+"/webhookDelivery/retryBaseMs",schemaPath:"#/properties/webhookDelivery/properties/retryBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err250 = {instancePath:instancePath+"/webhookDelivery/maxAttempts",schemaPath:"#/properties/webhookDelivery/properties/maxAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3284,9 +3287,9 @@ vErrors.push(err250);
 errors++;
 }
 }
-let data122 = data114.retryMaxMs;
+let data122 = data115.retryBaseMs;
 if(!(((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122))) && (isFinite(data122)))){
-const err251 = {instancePath:instancePath+"/webhookDelivery/retryMaxMs",schemaPath:"#/properties/webhookDelivery/properties/retryMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err251 = {instancePath:instancePath+"/webhookDelivery/retryBaseMs",schemaPath:"#/properties/webhookDelivery/properties/retryBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3297,7 +3300,7 @@ errors++;
 }
 if((typeof data122 == "number") && (isFinite(data122))){
 if(data122 < 1 || isNaN(data122)){
-const err252 = {instancePath:instancePath+"/webhookDelivery/retryMaxMs",schemaPath:"#/properties/webhookDelivery/properties/retryMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err252 = {instancePath:instancePath+"/webhookDelivery/retryBaseMs",schemaPath:"#/properties/webhookDelivery/properties/retryBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3307,9 +3310,9 @@ vErrors.push(err252);
 errors++;
 }
 }
-let data123 = data114.leaveDelayMs;
+let data123 = data115.retryMaxMs;
 if(!(((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123))) && (isFinite(data123)))){
-const err253 = {instancePath:instancePath+"/webhookDelivery/leaveDelayMs",schemaPath:"#/properties/webhookDelivery/properties/leaveDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err253 = {instancePath:instancePath+"/webhookDelivery/retryMaxMs",schemaPath:"#/properties/webhookDelivery/properties/retryMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3319,8 +3322,8 @@ vErrors.push(err253);
 errors++;
 }
 if((typeof data123 == "number") && (isFinite(data123))){
-if(data123 > 600000 || isNaN(data123)){
-const err254 = {instancePath:instancePath+"/webhookDelivery/leaveDelayMs",schemaPath:"#/properties/webhookDelivery/properties/leaveDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+if(data123 < 1 || isNaN(data123)){
+const err254 = {instancePath:instancePath+"/webhookDelivery/retryMaxMs",schemaPath:"#/properties/webhookDelivery/properties/retryMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3329,8 +3332,10 @@ vErrors.push(err254);
 }
 errors++;
 }
-if(data123 < 0 || isNaN(data123)){
-const err255 = {instancePath:instancePath+"/webhookDelivery/leaveDelayMs",schemaPath:"#/properties/webhookDelivery/properties/leaveDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data124 = data115.leaveDelayMs;
+if(!(((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124))) && (isFinite(data124)))){
+const err255 = {instancePath:instancePath+"/webhookDelivery/leaveDelayMs",schemaPath:"#/properties/webhookDelivery/properties/leaveDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3339,10 +3344,9 @@ vErrors.push(err255);
 }
 errors++;
 }
-}
-let data124 = data114.deadLetterTtlSec;
-if(!(((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124))) && (isFinite(data124)))){
-const err256 = {instancePath:instancePath+"/webhookDelivery/deadLetterTtlSec",schemaPath:"#/properties/webhookDelivery/properties/deadLetterTtlSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data124 == "number") && (isFinite(data124))){
+if(data124 > 600000 || isNaN(data124)){
+const err256 = {instancePath:instancePath+"/webhookDelivery/leaveDelayMs",schemaPath:"#/properties/webhookDelivery/properties/leaveDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3351,9 +3355,8 @@ vErrors.push(err256);
 }
 errors++;
 }
-if((typeof data124 == "number") && (isFinite(data124))){
-if(data124 < 60 || isNaN(data124)){
-const err257 = {instancePath:instancePath+"/webhookDelivery/deadLetterTtlSec",schemaPath:"#/properties/webhookDelivery/properties/deadLetterTtlSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 60},message:"must be >= 60"};
+if(data124 < 0 || isNaN(data124)){
+const err257 = {instancePath:instancePath+"/webhookDelivery/leaveDelayMs",schemaPath:"#/properties/webhookDelivery/properties/leaveDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3363,9 +3366,9 @@ vErrors.push(err257);
 errors++;
 }
 }
-let data125 = data114.failoverMs;
+let data125 = data115.deadLetterTtlSec;
 if(!(((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125))) && (isFinite(data125)))){
-const err258 = {instancePath:instancePath+"/webhookDelivery/failoverMs",schemaPath:"#/properties/webhookDelivery/properties/failoverMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err258 = {instancePath:instancePath+"/webhookDelivery/deadLetterTtlSec",schemaPath:"#/properties/webhookDelivery/properties/deadLetterTtlSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3375,8 +3378,8 @@ vErrors.push(err258);
 errors++;
 }
 if((typeof data125 == "number") && (isFinite(data125))){
-if(data125 < 500 || isNaN(data125)){
-const err259 = {instancePath:instancePath+"/webhookDelivery/failoverMs",schemaPath:"#/properties/webhookDelivery/properties/failoverMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
+if(data125 < 60 || isNaN(data125)){
+const err259 = {instancePath:instancePath+"/webhookDelivery/deadLetterTtlSec",schemaPath:"#/properties/webhookDelivery/properties/deadLetterTtlSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 60},message:"must be >= 60"};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3386,9 +3389,9 @@ vErrors.push(err259);
 errors++;
 }
 }
-}
-else {
-const err260 = {instancePath:instancePath+"/webhookDelivery",schemaPath:"#/properties/webhookDelivery/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data126 = data115.failoverMs;
+if(!(((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126))) && (isFinite(data126)))){
+const err260 = {instancePath:instancePath+"/webhookDelivery/failoverMs",schemaPath:"#/properties/webhookDelivery/properties/failoverMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3397,20 +3400,9 @@ vErrors.push(err260);
 }
 errors++;
 }
-let data126 = data.quotas;
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-if(data126.connectionLeaseBlock === undefined){
-data126.connectionLeaseBlock = 32;
-}
-if(data126.reclaimWaitMs === undefined){
-data126.reclaimWaitMs = 1000;
-}
-if(data126.restLeaseBlock === undefined){
-data126.restLeaseBlock = 64;
-}
-for(const key18 in data126){
-if(!(((key18 === "connectionLeaseBlock") || (key18 === "reclaimWaitMs")) || (key18 === "restLeaseBlock"))){
-const err261 = {instancePath:instancePath+"/quotas",schemaPath:"#/properties/quotas/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if((typeof data126 == "number") && (isFinite(data126))){
+if(data126 < 500 || isNaN(data126)){
+const err261 = {instancePath:instancePath+"/webhookDelivery/failoverMs",schemaPath:"#/properties/webhookDelivery/properties/failoverMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3420,9 +3412,9 @@ vErrors.push(err261);
 errors++;
 }
 }
-let data127 = data126.connectionLeaseBlock;
-if(!(((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127))) && (isFinite(data127)))){
-const err262 = {instancePath:instancePath+"/quotas/connectionLeaseBlock",schemaPath:"#/properties/quotas/properties/connectionLeaseBlock/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err262 = {instancePath:instancePath+"/webhookDelivery",schemaPath:"#/properties/webhookDelivery/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3431,9 +3423,20 @@ vErrors.push(err262);
 }
 errors++;
 }
-if((typeof data127 == "number") && (isFinite(data127))){
-if(data127 < 1 || isNaN(data127)){
-const err263 = {instancePath:instancePath+"/quotas/connectionLeaseBlock",schemaPath:"#/properties/quotas/properties/connectionLeaseBlock/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data127 = data.quotas;
+if(data127 && typeof data127 == "object" && !Array.isArray(data127)){
+if(data127.connectionLeaseBlock === undefined){
+data127.connectionLeaseBlock = 32;
+}
+if(data127.reclaimWaitMs === undefined){
+data127.reclaimWaitMs = 1000;
+}
+if(data127.restLeaseBlock === undefined){
+data127.restLeaseBlock = 64;
+}
+for(const key18 in data127){
+if(!(((key18 === "connectionLeaseBlock") || (key18 === "reclaimWaitMs")) || (key18 === "restLeaseBlock"))){
+const err263 = {instancePath:instancePath+"/quotas",schemaPath:"#/properties/quotas/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3443,9 +3446,9 @@ vErrors.push(err263);
 errors++;
 }
 }
-let data128 = data126.reclaimWaitMs;
+let data128 = data127.connectionLeaseBlock;
 if(!(((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128))) && (isFinite(data128)))){
-const err264 = {instancePath:instancePath+"/quotas/reclaimWaitMs",schemaPath:"#/properties/quotas/properties/reclaimWaitMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err264 = {instancePath:instancePath+"/quotas/connectionLeaseBlock",schemaPath:"#/properties/quotas/properties/connectionLeaseBlock/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3455,8 +3458,8 @@ vErrors.push(err264);
 errors++;
 }
 if((typeof data128 == "number") && (isFinite(data128))){
-if(data128 > 5000 || isNaN(data128)){
-const err265 = {instancePath:instancePath+"/quotas/reclaimWaitMs",schemaPath:"#/properties/quotas/properties/reclaimWaitMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+if(data128 < 1 || isNaN(data128)){
+const err265 = {instancePath:instancePath+"/quotas/connectionLeaseBlock",schemaPath:"#/properties/quotas/properties/connectionLeaseBlock/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3465,8 +3468,10 @@ vErrors.push(err265);
 }
 errors++;
 }
-if(data128 < 0 || isNaN(data128)){
-const err266 = {instancePath:instancePath+"/quotas/reclaimWaitMs",schemaPath:"#/properties/quotas/properties/reclaimWaitMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data129 = data127.reclaimWaitMs;
+if(!(((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129))) && (isFinite(data129)))){
+const err266 = {instancePath:instancePath+"/quotas/reclaimWaitMs",schemaPath:"#/properties/quotas/properties/reclaimWaitMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3475,10 +3480,9 @@ vErrors.push(err266);
 }
 errors++;
 }
-}
-let data129 = data126.restLeaseBlock;
-if(!(((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129))) && (isFinite(data129)))){
-const err267 = {instancePath:instancePath+"/quotas/restLeaseBlock",schemaPath:"#/properties/quotas/properties/restLeaseBlock/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data129 == "number") && (isFinite(data129))){
+if(data129 > 5000 || isNaN(data129)){
+const err267 = {instancePath:instancePath+"/quotas/reclaimWaitMs",schemaPath:"#/properties/quotas/properties/reclaimWaitMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3487,9 +3491,8 @@ vErrors.push(err267);
 }
 errors++;
 }
-if((typeof data129 == "number") && (isFinite(data129))){
-if(data129 < 1 || isNaN(data129)){
-const err268 = {instancePath:instancePath+"/quotas/restLeaseBlock",schemaPath:"#/properties/quotas/properties/restLeaseBlock/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data129 < 0 || isNaN(data129)){
+const err268 = {instancePath:instancePath+"/quotas/reclaimWaitMs",schemaPath:"#/properties/quotas/properties/reclaimWaitMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3499,9 +3502,9 @@ vErrors.push(err268);
 errors++;
 }
 }
-}
-else {
-const err269 = {instancePath:instancePath+"/quotas",schemaPath:"#/properties/quotas/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data130 = data127.restLeaseBlock;
+if(!(((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130))) && (isFinite(data130)))){
+const err269 = {instancePath:instancePath+"/quotas/restLeaseBlock",schemaPath:"#/properties/quotas/properties/restLeaseBlock/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3510,20 +3513,9 @@ vErrors.push(err269);
 }
 errors++;
 }
-let data130 = data.backpressure;
-if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
-if(data130.maxLagMs === undefined){
-data130.maxLagMs = 2000;
-}
-if(data130.reportIntervalMs === undefined){
-data130.reportIntervalMs = 250;
-}
-if(data130.countSilentNodes === undefined){
-data130.countSilentNodes = false;
-}
-for(const key19 in data130){
-if(!(((key19 === "maxLagMs") || (key19 === "reportIntervalMs")) || (key19 === "countSilentNodes"))){
-const err270 = {instancePath:instancePath+"/backpressure",schemaPath:"#/properties/backpressure/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if((typeof data130 == "number") && (isFinite(data130))){
+if(data130 < 1 || isNaN(data130)){
+const err270 = {instancePath:instancePath+"/quotas/restLeaseBlock",schemaPath:"#/properties/quotas/properties/restLeaseBlock/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3533,9 +3525,9 @@ vErrors.push(err270);
 errors++;
 }
 }
-let data131 = data130.maxLagMs;
-if(!(((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131))) && (isFinite(data131)))){
-const err271 = {instancePath:instancePath+"/backpressure/maxLagMs",schemaPath:"#/properties/backpressure/properties/maxLagMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err271 = {instancePath:instancePath+"/quotas",schemaPath:"#/properties/quotas/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3544,9 +3536,20 @@ vErrors.push(err271);
 }
 errors++;
 }
-if((typeof data131 == "number") && (isFinite(data131))){
-if(data131 < 0 || isNaN(data131)){
-const err272 = {instancePath:instancePath+"/backpressure/maxLagMs",schemaPath:"#/properties/backpressure/properties/maxLagMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data131 = data.backpressure;
+if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
+if(data131.maxLagMs === undefined){
+data131.maxLagMs = 2000;
+}
+if(data131.reportIntervalMs === undefined){
+data131.reportIntervalMs = 250;
+}
+if(data131.countSilentNodes === undefined){
+data131.countSilentNodes = false;
+}
+for(const key19 in data131){
+if(!(((key19 === "maxLagMs") || (key19 === "reportIntervalMs")) || (key19 === "countSilentNodes"))){
+const err272 = {instancePath:instancePath+"/backpressure",schemaPath:"#/properties/backpressure/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3556,9 +3559,9 @@ vErrors.push(err272);
 errors++;
 }
 }
-let data132 = data130.reportIntervalMs;
+let data132 = data131.maxLagMs;
 if(!(((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132))) && (isFinite(data132)))){
-const err273 = {instancePath:instancePath+"/backpressure/reportIntervalMs",schemaPath:"#/properties/backpressure/properties/reportIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err273 = {instancePath:instancePath+"/backpressure/maxLagMs",schemaPath:"#/properties/backpressure/properties/maxLagMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3568,8 +3571,8 @@ vErrors.push(err273);
 errors++;
 }
 if((typeof data132 == "number") && (isFinite(data132))){
-if(data132 < 50 || isNaN(data132)){
-const err274 = {instancePath:instancePath+"/backpressure/reportIntervalMs",schemaPath:"#/properties/backpressure/properties/reportIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 50},message:"must be >= 50"};
+if(data132 < 0 || isNaN(data132)){
+const err274 = {instancePath:instancePath+"/backpressure/maxLagMs",schemaPath:"#/properties/backpressure/properties/maxLagMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3579,8 +3582,9 @@ vErrors.push(err274);
 errors++;
 }
 }
-if(typeof data130.countSilentNodes !== "boolean"){
-const err275 = {instancePath:instancePath+"/backpressure/countSilentNodes",schemaPath:"#/properties/backpressure/properties/countSilentNodes/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data133 = data131.reportIntervalMs;
+if(!(((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133))) && (isFinite(data133)))){
+const err275 = {instancePath:instancePath+"/backpressure/reportIntervalMs",schemaPath:"#/properties/backpressure/properties/reportIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3589,9 +3593,9 @@ vErrors.push(err275);
 }
 errors++;
 }
-}
-else {
-const err276 = {instancePath:instancePath+"/backpressure",schemaPath:"#/properties/backpressure/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data133 == "number") && (isFinite(data133))){
+if(data133 < 50 || isNaN(data133)){
+const err276 = {instancePath:instancePath+"/backpressure/reportIntervalMs",schemaPath:"#/properties/backpressure/properties/reportIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 50},message:"must be >= 50"};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3600,17 +3604,9 @@ vErrors.push(err276);
 }
 errors++;
 }
-let data134 = data.metrics;
-if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
-if(data134.port === undefined){
-data134.port = 0;
 }
-if(data134.statsIntervalMs === undefined){
-data134.statsIntervalMs = 1000;
-}
-for(const key20 in data134){
-if(!((key20 === "port") || (key20 === "statsIntervalMs"))){
-const err277 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+if(typeof data131.countSilentNodes !== "boolean"){
+const err277 = {instancePath:instancePath+"/backpressure/countSilentNodes",schemaPath:"#/properties/backpressure/properties/countSilentNodes/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3620,9 +3616,8 @@ vErrors.push(err277);
 errors++;
 }
 }
-let data135 = data134.port;
-if(!(((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135))) && (isFinite(data135)))){
-const err278 = {instancePath:instancePath+"/metrics/port",schemaPath:"#/properties/metrics/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err278 = {instancePath:instancePath+"/backpressure",schemaPath:"#/properties/backpressure/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3631,9 +3626,17 @@ vErrors.push(err278);
 }
 errors++;
 }
-if((typeof data135 == "number") && (isFinite(data135))){
-if(data135 > 65535 || isNaN(data135)){
-const err279 = {instancePath:instancePath+"/metrics/port",schemaPath:"#/properties/metrics/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+let data135 = data.metrics;
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+if(data135.port === undefined){
+data135.port = 0;
+}
+if(data135.statsIntervalMs === undefined){
+data135.statsIntervalMs = 1000;
+}
+for(const key20 in data135){
+if(!((key20 === "port") || (key20 === "statsIntervalMs"))){
+const err279 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3642,8 +3645,10 @@ vErrors.push(err279);
 }
 errors++;
 }
-if(data135 < 0 || isNaN(data135)){
-const err280 = {instancePath:instancePath+"/metrics/port",schemaPath:"#/properties/metrics/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data136 = data135.port;
+if(!(((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136))) && (isFinite(data136)))){
+const err280 = {instancePath:instancePath+"/metrics/port",schemaPath:"#/properties/metrics/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3652,10 +3657,9 @@ vErrors.push(err280);
 }
 errors++;
 }
-}
-let data136 = data134.statsIntervalMs;
-if(!(((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136))) && (isFinite(data136)))){
-const err281 = {instancePath:instancePath+"/metrics/statsIntervalMs",schemaPath:"#/properties/metrics/properties/statsIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data136 == "number") && (isFinite(data136))){
+if(data136 > 65535 || isNaN(data136)){
+const err281 = {instancePath:instancePath+"/metrics/port",schemaPath:"#/properties/metrics/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3664,9 +3668,8 @@ vErrors.push(err281);
 }
 errors++;
 }
-if((typeof data136 == "number") && (isFinite(data136))){
-if(data136 < 100 || isNaN(data136)){
-const err282 = {instancePath:instancePath+"/metrics/statsIntervalMs",schemaPath:"#/properties/metrics/properties/statsIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(data136 < 0 || isNaN(data136)){
+const err282 = {instancePath:instancePath+"/metrics/port",schemaPath:"#/properties/metrics/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3676,9 +3679,9 @@ vErrors.push(err282);
 errors++;
 }
 }
-}
-else {
-const err283 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data137 = data135.statsIntervalMs;
+if(!(((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137))) && (isFinite(data137)))){
+const err283 = {instancePath:instancePath+"/metrics/statsIntervalMs",schemaPath:"#/properties/metrics/properties/statsIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3687,29 +3690,9 @@ vErrors.push(err283);
 }
 errors++;
 }
-let data137 = data.console;
-if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
-if(data137.enabled === undefined){
-data137.enabled = true;
-}
-if(data137.path === undefined){
-data137.path = "/console";
-}
-if(data137.users === undefined){
-data137.users = [];
-}
-if(data137.sessionIdleSec === undefined){
-data137.sessionIdleSec = 3600;
-}
-if(data137.loginAttemptsPerMinute === undefined){
-data137.loginAttemptsPerMinute = 10;
-}
-if(data137.tailEventsPerSecond === undefined){
-data137.tailEventsPerSecond = 50;
-}
-for(const key21 in data137){
-if(!((((((key21 === "enabled") || (key21 === "path")) || (key21 === "users")) || (key21 === "sessionIdleSec")) || (key21 === "loginAttemptsPerMinute")) || (key21 === "tailEventsPerSecond"))){
-const err284 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
+if((typeof data137 == "number") && (isFinite(data137))){
+if(data137 < 100 || isNaN(data137)){
+const err284 = {instancePath:instancePath+"/metrics/statsIntervalMs",schemaPath:"#/properties/metrics/properties/statsIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3719,8 +3702,9 @@ vErrors.push(err284);
 errors++;
 }
 }
-if(typeof data137.enabled !== "boolean"){
-const err285 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err285 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3729,10 +3713,29 @@ vErrors.push(err285);
 }
 errors++;
 }
-let data139 = data137.path;
-if(typeof data139 === "string"){
-if(!pattern10.test(data139)){
-const err286 = {instancePath:instancePath+"/console/path",schemaPath:"#/properties/console/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},message:"must match pattern \""+"^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"+"\""};
+let data138 = data.console;
+if(data138 && typeof data138 == "object" && !Array.isArray(data138)){
+if(data138.enabled === undefined){
+data138.enabled = true;
+}
+if(data138.path === undefined){
+data138.path = "/console";
+}
+if(data138.users === undefined){
+data138.users = [];
+}
+if(data138.sessionIdleSec === undefined){
+data138.sessionIdleSec = 3600;
+}
+if(data138.loginAttemptsPerMinute === undefined){
+data138.loginAttemptsPerMinute = 10;
+}
+if(data138.tailEventsPerSecond === undefined){
+data138.tailEventsPerSecond = 50;
+}
+for(const key21 in data138){
+if(!((((((key21 === "enabled") || (key21 === "path")) || (key21 === "users")) || (key21 === "sessionIdleSec")) || (key21 === "loginAttemptsPerMinute")) || (key21 === "tailEventsPerSecond"))){
+const err286 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3742,8 +3745,8 @@ vErrors.push(err286);
 errors++;
 }
 }
-else {
-const err287 = {instancePath:instancePath+"/console/path",schemaPath:"#/properties/console/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data138.enabled !== "boolean"){
+const err287 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3752,10 +3755,10 @@ vErrors.push(err287);
 }
 errors++;
 }
-let data140 = data137.users;
-if(Array.isArray(data140)){
-if(data140.length > 100){
-const err288 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
+let data140 = data138.path;
+if(typeof data140 === "string"){
+if(!pattern10.test(data140)){
+const err288 = {instancePath:instancePath+"/console/path",schemaPath:"#/properties/console/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},message:"must match pattern \""+"^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"+"\""};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3764,16 +3767,9 @@ vErrors.push(err288);
 }
 errors++;
 }
-const len8 = data140.length;
-for(let i10=0; i10<len8; i10++){
-let data141 = data140[i10];
-const _errs303 = errors;
-let valid42 = false;
-let passing0 = null;
-const _errs304 = errors;
-if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
-if(data141.passwordHash === undefined){
-const err289 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/oneOf/0/required",keyword:"required",params:{missingProperty: "passwordHash"},message:"must have required property '"+"passwordHash"+"'"};
+}
+else {
+const err289 = {instancePath:instancePath+"/console/path",schemaPath:"#/properties/console/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3782,9 +3778,10 @@ vErrors.push(err289);
 }
 errors++;
 }
-if(data141.passwordHash !== undefined){
-if(typeof data141.passwordHash !== "string"){
-const err290 = {instancePath:instancePath+"/console/users/" + i10+"/passwordHash",schemaPath:"#/properties/console/properties/users/items/oneOf/0/properties/passwordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data141 = data138.users;
+if(Array.isArray(data141)){
+if(data141.length > 100){
+const err290 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3793,17 +3790,16 @@ vErrors.push(err290);
 }
 errors++;
 }
-}
-}
-var _valid0 = _errs304 === errors;
-if(_valid0){
-valid42 = true;
-passing0 = 0;
-}
-const _errs307 = errors;
-if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
-if(data141.token === undefined){
-const err291 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/oneOf/1/required",keyword:"required",params:{missingProperty: "token"},message:"must have required property '"+"token"+"'"};
+const len8 = data141.length;
+for(let i10=0; i10<len8; i10++){
+let data142 = data141[i10];
+const _errs305 = errors;
+let valid42 = false;
+let passing0 = null;
+const _errs306 = errors;
+if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
+if(data142.passwordHash === undefined){
+const err291 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/oneOf/0/required",keyword:"required",params:{missingProperty: "passwordHash"},message:"must have required property '"+"passwordHash"+"'"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3812,9 +3808,9 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(data141.token !== undefined){
-if(typeof data141.token !== "string"){
-const err292 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data142.passwordHash !== undefined){
+if(typeof data142.passwordHash !== "string"){
+const err292 = {instancePath:instancePath+"/console/users/" + i10+"/passwordHash",schemaPath:"#/properties/console/properties/users/items/oneOf/0/properties/passwordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3825,7 +3821,37 @@ errors++;
 }
 }
 }
-var _valid0 = _errs307 === errors;
+var _valid0 = _errs306 === errors;
+if(_valid0){
+valid42 = true;
+passing0 = 0;
+}
+const _errs309 = errors;
+if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
+if(data142.token === undefined){
+const err293 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/oneOf/1/required",keyword:"required",params:{missingProperty: "token"},message:"must have required property '"+"token"+"'"};
+if(vErrors === null){
+vErrors = [err293];
+}
+else {
+vErrors.push(err293);
+}
+errors++;
+}
+if(data142.token !== undefined){
+if(typeof data142.token !== "string"){
+const err294 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err294];
+}
+else {
+vErrors.push(err294);
+}
+errors++;
+}
+}
+}
+var _valid0 = _errs309 === errors;
 if(_valid0 && valid42){
 valid42 = false;
 passing0 = [passing0, 1];
@@ -3837,39 +3863,7 @@ passing0 = 1;
 }
 }
 if(!valid42){
-const err293 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err293];
-}
-else {
-vErrors.push(err293);
-}
-errors++;
-}
-else {
-errors = _errs303;
-if(vErrors !== null){
-if(_errs303){
-vErrors.length = _errs303;
-}
-else {
-vErrors = null;
-}
-}
-}
-if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
-if(data141.name === undefined){
-const err294 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
-if(vErrors === null){
-vErrors = [err294];
-}
-else {
-vErrors.push(err294);
-}
-errors++;
-}
-if(data141.role === undefined){
-const err295 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},message:"must have required property '"+"role"+"'"};
+const err295 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3878,9 +3872,20 @@ vErrors.push(err295);
 }
 errors++;
 }
-for(const key22 in data141){
-if(!((((key22 === "name") || (key22 === "role")) || (key22 === "passwordHash")) || (key22 === "token"))){
-const err296 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+else {
+errors = _errs305;
+if(vErrors !== null){
+if(_errs305){
+vErrors.length = _errs305;
+}
+else {
+vErrors = null;
+}
+}
+}
+if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
+if(data142.name === undefined){
+const err296 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3889,12 +3894,8 @@ vErrors.push(err296);
 }
 errors++;
 }
-}
-if(data141.name !== undefined){
-let data144 = data141.name;
-if(typeof data144 === "string"){
-if(!pattern11.test(data144)){
-const err297 = {instancePath:instancePath+"/console/users/" + i10+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.@-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_.@-]{1,64}$"+"\""};
+if(data142.role === undefined){
+const err297 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},message:"must have required property '"+"role"+"'"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3903,9 +3904,9 @@ vErrors.push(err297);
 }
 errors++;
 }
-}
-else {
-const err298 = {instancePath:instancePath+"/console/users/" + i10+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key22 in data142){
+if(!((((key22 === "name") || (key22 === "role")) || (key22 === "passwordHash")) || (key22 === "token"))){
+const err298 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3915,10 +3916,11 @@ vErrors.push(err298);
 errors++;
 }
 }
-if(data141.role !== undefined){
-let data145 = data141.role;
-if(!((data145 === "admin") || (data145 === "readonly"))){
-const err299 = {instancePath:instancePath+"/console/users/" + i10+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},message:"must be equal to one of the allowed values"};
+if(data142.name !== undefined){
+let data145 = data142.name;
+if(typeof data145 === "string"){
+if(!pattern11.test(data145)){
+const err299 = {instancePath:instancePath+"/console/users/" + i10+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.@-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_.@-]{1,64}$"+"\""};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3928,11 +3930,8 @@ vErrors.push(err299);
 errors++;
 }
 }
-if(data141.passwordHash !== undefined){
-let data146 = data141.passwordHash;
-if(typeof data146 === "string"){
-if(!pattern12.test(data146)){
-const err300 = {instancePath:instancePath+"/console/users/" + i10+"/passwordHash",schemaPath:"#/properties/console/properties/users/items/properties/passwordHash/pattern",keyword:"pattern",params:{pattern: "^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9_-]{16,}\\$[A-Za-z0-9_-]{32,}$"},message:"must match pattern \""+"^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9_-]{16,}\\$[A-Za-z0-9_-]{32,}$"+"\""};
+else {
+const err300 = {instancePath:instancePath+"/console/users/" + i10+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3942,8 +3941,10 @@ vErrors.push(err300);
 errors++;
 }
 }
-else {
-const err301 = {instancePath:instancePath+"/console/users/" + i10+"/passwordHash",schemaPath:"#/properties/console/properties/users/items/properties/passwordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data142.role !== undefined){
+let data146 = data142.role;
+if(!((data146 === "admin") || (data146 === "readonly"))){
+const err301 = {instancePath:instancePath+"/console/users/" + i10+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3953,11 +3954,11 @@ vErrors.push(err301);
 errors++;
 }
 }
-if(data141.token !== undefined){
-let data147 = data141.token;
+if(data142.passwordHash !== undefined){
+let data147 = data142.passwordHash;
 if(typeof data147 === "string"){
-if(func4(data147) > 512){
-const err302 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
+if(!pattern12.test(data147)){
+const err302 = {instancePath:instancePath+"/console/users/" + i10+"/passwordHash",schemaPath:"#/properties/console/properties/users/items/properties/passwordHash/pattern",keyword:"pattern",params:{pattern: "^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9_-]{16,}\\$[A-Za-z0-9_-]{32,}$"},message:"must match pattern \""+"^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9_-]{16,}\\$[A-Za-z0-9_-]{32,}$"+"\""};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3966,8 +3967,9 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(func4(data147) < 24){
-const err303 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/properties/token/minLength",keyword:"minLength",params:{limit: 24},message:"must NOT have fewer than 24 characters"};
+}
+else {
+const err303 = {instancePath:instancePath+"/console/users/" + i10+"/passwordHash",schemaPath:"#/properties/console/properties/users/items/properties/passwordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3977,8 +3979,11 @@ vErrors.push(err303);
 errors++;
 }
 }
-else {
-const err304 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data142.token !== undefined){
+let data148 = data142.token;
+if(typeof data148 === "string"){
+if(func4(data148) > 512){
+const err304 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3987,10 +3992,8 @@ vErrors.push(err304);
 }
 errors++;
 }
-}
-}
-else {
-const err305 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(func4(data148) < 24){
+const err305 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/properties/token/minLength",keyword:"minLength",params:{limit: 24},message:"must NOT have fewer than 24 characters"};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -4000,9 +4003,8 @@ vErrors.push(err305);
 errors++;
 }
 }
-}
 else {
-const err306 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err306 = {instancePath:instancePath+"/console/users/" + i10+"/token",schemaPath:"#/properties/console/properties/users/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -4011,9 +4013,10 @@ vErrors.push(err306);
 }
 errors++;
 }
-let data148 = data137.sessionIdleSec;
-if(!(((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148))) && (isFinite(data148)))){
-const err307 = {instancePath:instancePath+"/console/sessionIdleSec",schemaPath:"#/properties/console/properties/sessionIdleSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err307 = {instancePath:instancePath+"/console/users/" + i10,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -4022,9 +4025,10 @@ vErrors.push(err307);
 }
 errors++;
 }
-if((typeof data148 == "number") && (isFinite(data148))){
-if(data148 > 86400 || isNaN(data148)){
-const err308 = {instancePath:instancePath+"/console/sessionIdleSec",schemaPath:"#/properties/console/properties/sessionIdleSec/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+}
+}
+else {
+const err308 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -4033,8 +4037,9 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(data148 < 60 || isNaN(data148)){
-const err309 = {instancePath:instancePath+"/console/sessionIdleSec",schemaPath:"#/properties/console/properties/sessionIdleSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 60},message:"must be >= 60"};
+let data149 = data138.sessionIdleSec;
+if(!(((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149))) && (isFinite(data149)))){
+const err309 = {instancePath:instancePath+"/console/sessionIdleSec",schemaPath:"#/properties/console/properties/sessionIdleSec/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -4043,10 +4048,9 @@ vErrors.push(err309);
 }
 errors++;
 }
-}
-let data149 = data137.loginAttemptsPerMinute;
-if(!(((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149))) && (isFinite(data149)))){
-const err310 = {instancePath:instancePath+"/console/loginAttemptsPerMinute",schemaPath:"#/properties/console/properties/loginAttemptsPerMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data149 == "number") && (isFinite(data149))){
+if(data149 > 86400 || isNaN(data149)){
+const err310 = {instancePath:instancePath+"/console/sessionIdleSec",schemaPath:"#/properties/console/properties/sessionIdleSec/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -4055,9 +4059,8 @@ vErrors.push(err310);
 }
 errors++;
 }
-if((typeof data149 == "number") && (isFinite(data149))){
-if(data149 > 1000 || isNaN(data149)){
-const err311 = {instancePath:instancePath+"/console/loginAttemptsPerMinute",schemaPath:"#/properties/console/properties/loginAttemptsPerMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data149 < 60 || isNaN(data149)){
+const err311 = {instancePath:instancePath+"/console/sessionIdleSec",schemaPath:"#/properties/console/properties/sessionIdleSec/minimum",keyword:"minimum",params:{comparison: ">=", limit: 60},message:"must be >= 60"};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -4066,8 +4069,10 @@ vErrors.push(err311);
 }
 errors++;
 }
-if(data149 < 1 || isNaN(data149)){
-const err312 = {instancePath:instancePath+"/console/loginAttemptsPerMinute",schemaPath:"#/properties/console/properties/loginAttemptsPerMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data150 = data138.loginAttemptsPerMinute;
+if(!(((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150))) && (isFinite(data150)))){
+const err312 = {instancePath:instancePath+"/console/loginAttemptsPerMinute",schemaPath:"#/properties/console/properties/loginAttemptsPerMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -4076,10 +4081,9 @@ vErrors.push(err312);
 }
 errors++;
 }
-}
-let data150 = data137.tailEventsPerSecond;
-if(!(((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150))) && (isFinite(data150)))){
-const err313 = {instancePath:instancePath+"/console/tailEventsPerSecond",schemaPath:"#/properties/console/properties/tailEventsPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data150 == "number") && (isFinite(data150))){
+if(data150 > 1000 || isNaN(data150)){
+const err313 = {instancePath:instancePath+"/console/loginAttemptsPerMinute",schemaPath:"#/properties/console/properties/loginAttemptsPerMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -4088,9 +4092,8 @@ vErrors.push(err313);
 }
 errors++;
 }
-if((typeof data150 == "number") && (isFinite(data150))){
-if(data150 > 1000 || isNaN(data150)){
-const err314 = {instancePath:instancePath+"/console/tailEventsPerSecond",schemaPath:"#/properties/console/properties/tailEventsPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data150 < 1 || isNaN(data150)){
+const err314 = {instancePath:instancePath+"/console/loginAttemptsPerMinute",schemaPath:"#/properties/console/properties/loginAttemptsPerMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -4099,8 +4102,10 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(data150 < 1 || isNaN(data150)){
-const err315 = {instancePath:instancePath+"/console/tailEventsPerSecond",schemaPath:"#/properties/console/properties/tailEventsPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data151 = data138.tailEventsPerSecond;
+if(!(((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151))) && (isFinite(data151)))){
+const err315 = {instancePath:instancePath+"/console/tailEventsPerSecond",schemaPath:"#/properties/console/properties/tailEventsPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -4109,10 +4114,9 @@ vErrors.push(err315);
 }
 errors++;
 }
-}
-}
-else {
-const err316 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data151 == "number") && (isFinite(data151))){
+if(data151 > 1000 || isNaN(data151)){
+const err316 = {instancePath:instancePath+"/console/tailEventsPerSecond",schemaPath:"#/properties/console/properties/tailEventsPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -4121,23 +4125,8 @@ vErrors.push(err316);
 }
 errors++;
 }
-let data151 = data.spaces;
-if(Array.isArray(data151)){
-const len9 = data151.length;
-for(let i11=0; i11<len9; i11++){
-let data152 = data151[i11];
-if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
-if(data152.running === undefined){
-data152.running = true;
-}
-if(data152.rooms === undefined){
-data152.rooms = [];
-}
-if(data152.bots === undefined){
-data152.bots = [];
-}
-if(data152.id === undefined){
-const err317 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data151 < 1 || isNaN(data151)){
+const err317 = {instancePath:instancePath+"/console/tailEventsPerSecond",schemaPath:"#/properties/console/properties/tailEventsPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -4146,8 +4135,10 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(data152.app === undefined){
-const err318 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/required",keyword:"required",params:{missingProperty: "app"},message:"must have required property '"+"app"+"'"};
+}
+}
+else {
+const err318 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -4156,9 +4147,23 @@ vErrors.push(err318);
 }
 errors++;
 }
-for(const key23 in data152){
-if(!(((((key23 === "id") || (key23 === "app")) || (key23 === "running")) || (key23 === "rooms")) || (key23 === "bots"))){
-const err319 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
+let data152 = data.spaces;
+if(Array.isArray(data152)){
+const len9 = data152.length;
+for(let i11=0; i11<len9; i11++){
+let data153 = data152[i11];
+if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
+if(data153.running === undefined){
+data153.running = true;
+}
+if(data153.rooms === undefined){
+data153.rooms = [];
+}
+if(data153.bots === undefined){
+data153.bots = [];
+}
+if(data153.id === undefined){
+const err319 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -4167,12 +4172,8 @@ vErrors.push(err319);
 }
 errors++;
 }
-}
-if(data152.id !== undefined){
-let data153 = data152.id;
-if(typeof data153 === "string"){
-if(!pattern0.test(data153)){
-const err320 = {instancePath:instancePath+"/spaces/" + i11+"/id",schemaPath:"#/properties/spaces/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,100}$"+"\""};
+if(data153.app === undefined){
+const err320 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/required",keyword:"required",params:{missingProperty: "app"},message:"must have required property '"+"app"+"'"};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -4181,9 +4182,9 @@ vErrors.push(err320);
 }
 errors++;
 }
-}
-else {
-const err321 = {instancePath:instancePath+"/spaces/" + i11+"/id",schemaPath:"#/properties/spaces/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key23 in data153){
+if(!(((((key23 === "id") || (key23 === "app")) || (key23 === "running")) || (key23 === "rooms")) || (key23 === "bots"))){
+const err321 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -4193,9 +4194,11 @@ vErrors.push(err321);
 errors++;
 }
 }
-if(data152.app !== undefined){
-if(typeof data152.app !== "string"){
-const err322 = {instancePath:instancePath+"/spaces/" + i11+"/app",schemaPath:"#/properties/spaces/items/properties/app/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data153.id !== undefined){
+let data154 = data153.id;
+if(typeof data154 === "string"){
+if(!pattern0.test(data154)){
+const err322 = {instancePath:instancePath+"/spaces/" + i11+"/id",schemaPath:"#/properties/spaces/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,100}$"+"\""};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -4205,8 +4208,8 @@ vErrors.push(err322);
 errors++;
 }
 }
-if(typeof data152.running !== "boolean"){
-const err323 = {instancePath:instancePath+"/spaces/" + i11+"/running",schemaPath:"#/properties/spaces/items/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err323 = {instancePath:instancePath+"/spaces/" + i11+"/id",schemaPath:"#/properties/spaces/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -4215,14 +4218,10 @@ vErrors.push(err323);
 }
 errors++;
 }
-let data156 = data152.rooms;
-if(Array.isArray(data156)){
-const len10 = data156.length;
-for(let i12=0; i12<len10; i12++){
-let data157 = data156[i12];
-if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
-if(data157.id === undefined){
-const err324 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+}
+if(data153.app !== undefined){
+if(typeof data153.app !== "string"){
+const err324 = {instancePath:instancePath+"/spaces/" + i11+"/app",schemaPath:"#/properties/spaces/items/properties/app/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4231,8 +4230,9 @@ vErrors.push(err324);
 }
 errors++;
 }
-if(data157.code === undefined){
-const err325 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
+}
+if(typeof data153.running !== "boolean"){
+const err325 = {instancePath:instancePath+"/spaces/" + i11+"/running",schemaPath:"#/properties/spaces/items/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4241,9 +4241,14 @@ vErrors.push(err325);
 }
 errors++;
 }
-for(const key24 in data157){
-if(!(((key24 === "id") || (key24 === "code")) || (key24 === "channel"))){
-const err326 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
+let data157 = data153.rooms;
+if(Array.isArray(data157)){
+const len10 = data157.length;
+for(let i12=0; i12<len10; i12++){
+let data158 = data157[i12];
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+if(data158.id === undefined){
+const err326 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4252,12 +4257,8 @@ vErrors.push(err326);
 }
 errors++;
 }
-}
-if(data157.id !== undefined){
-let data158 = data157.id;
-if(typeof data158 === "string"){
-if(!pattern0.test(data158)){
-const err327 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/id",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,100}$"+"\""};
+if(data158.code === undefined){
+const err327 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4266,9 +4267,9 @@ vErrors.push(err327);
 }
 errors++;
 }
-}
-else {
-const err328 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/id",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key24 in data158){
+if(!(((key24 === "id") || (key24 === "code")) || (key24 === "channel"))){
+const err328 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4278,11 +4279,11 @@ vErrors.push(err328);
 errors++;
 }
 }
-if(data157.code !== undefined){
-let data159 = data157.code;
+if(data158.id !== undefined){
+let data159 = data158.id;
 if(typeof data159 === "string"){
-if(func4(data159) < 1){
-const err329 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/code",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/code/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern0.test(data159)){
+const err329 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/id",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,100}$"+"\""};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4293,7 +4294,7 @@ errors++;
 }
 }
 else {
-const err330 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/code",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err330 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/id",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4303,11 +4304,11 @@ vErrors.push(err330);
 errors++;
 }
 }
-if(data157.channel !== undefined){
-let data160 = data157.channel;
+if(data158.code !== undefined){
+let data160 = data158.code;
 if(typeof data160 === "string"){
-if(func4(data160) > 200){
-const err331 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(func4(data160) < 1){
+const err331 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/code",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/code/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4316,8 +4317,9 @@ vErrors.push(err331);
 }
 errors++;
 }
-if(func4(data160) < 1){
-const err332 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err332 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/code",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4326,8 +4328,12 @@ vErrors.push(err332);
 }
 errors++;
 }
-if(!pattern15.test(data160)){
-const err333 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/pattern",keyword:"pattern",params:{pattern: "^presence-"},message:"must match pattern \""+"^presence-"+"\""};
+}
+if(data158.channel !== undefined){
+let data161 = data158.channel;
+if(typeof data161 === "string"){
+if(func4(data161) > 200){
+const err333 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4336,9 +4342,8 @@ vErrors.push(err333);
 }
 errors++;
 }
-}
-else {
-const err334 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data161) < 1){
+const err334 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4347,10 +4352,8 @@ vErrors.push(err334);
 }
 errors++;
 }
-}
-}
-else {
-const err335 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern15.test(data161)){
+const err335 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/pattern",keyword:"pattern",params:{pattern: "^presence-"},message:"must match pattern \""+"^presence-"+"\""};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4360,9 +4363,8 @@ vErrors.push(err335);
 errors++;
 }
 }
-}
 else {
-const err336 = {instancePath:instancePath+"/spaces/" + i11+"/rooms",schemaPath:"#/properties/spaces/items/properties/rooms/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err336 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12+"/channel",schemaPath:"#/properties/spaces/items/properties/rooms/items/properties/channel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4371,14 +4373,10 @@ vErrors.push(err336);
 }
 errors++;
 }
-let data161 = data152.bots;
-if(Array.isArray(data161)){
-const len11 = data161.length;
-for(let i13=0; i13<len11; i13++){
-let data162 = data161[i13];
-if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
-if(data162.id === undefined){
-const err337 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+}
+}
+else {
+const err337 = {instancePath:instancePath+"/spaces/" + i11+"/rooms/" + i12,schemaPath:"#/properties/spaces/items/properties/rooms/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4387,8 +4385,10 @@ vErrors.push(err337);
 }
 errors++;
 }
-if(data162.token === undefined){
-const err338 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/required",keyword:"required",params:{missingProperty: "token"},message:"must have required property '"+"token"+"'"};
+}
+}
+else {
+const err338 = {instancePath:instancePath+"/spaces/" + i11+"/rooms",schemaPath:"#/properties/spaces/items/properties/rooms/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4397,9 +4397,14 @@ vErrors.push(err338);
 }
 errors++;
 }
-for(const key25 in data162){
-if(!(((key25 === "id") || (key25 === "token")) || (key25 === "displayName"))){
-const err339 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+let data162 = data153.bots;
+if(Array.isArray(data162)){
+const len11 = data162.length;
+for(let i13=0; i13<len11; i13++){
+let data163 = data162[i13];
+if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
+if(data163.id === undefined){
+const err339 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4408,12 +4413,8 @@ vErrors.push(err339);
 }
 errors++;
 }
-}
-if(data162.id !== undefined){
-let data163 = data162.id;
-if(typeof data163 === "string"){
-if(!pattern0.test(data163)){
-const err340 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/id",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,100}$"+"\""};
+if(data163.token === undefined){
+const err340 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/required",keyword:"required",params:{missingProperty: "token"},message:"must have required property '"+"token"+"'"};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4422,9 +4423,9 @@ vErrors.push(err340);
 }
 errors++;
 }
-}
-else {
-const err341 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/id",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key25 in data163){
+if(!(((key25 === "id") || (key25 === "token")) || (key25 === "displayName"))){
+const err341 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4434,11 +4435,11 @@ vErrors.push(err341);
 errors++;
 }
 }
-if(data162.token !== undefined){
-let data164 = data162.token;
+if(data163.id !== undefined){
+let data164 = data163.id;
 if(typeof data164 === "string"){
-if(func4(data164) < 1){
-const err342 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/token",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/token/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern0.test(data164)){
+const err342 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/id",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,100}$"+"\""};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4449,7 +4450,7 @@ errors++;
 }
 }
 else {
-const err343 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/token",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err343 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/id",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4459,11 +4460,11 @@ vErrors.push(err343);
 errors++;
 }
 }
-if(data162.displayName !== undefined){
-let data165 = data162.displayName;
+if(data163.token !== undefined){
+let data165 = data163.token;
 if(typeof data165 === "string"){
 if(func4(data165) < 1){
-const err344 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/displayName",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/displayName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err344 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/token",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/token/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4474,7 +4475,7 @@ errors++;
 }
 }
 else {
-const err345 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/displayName",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/displayName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err345 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/token",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4484,9 +4485,11 @@ vErrors.push(err345);
 errors++;
 }
 }
-}
-else {
-const err346 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data163.displayName !== undefined){
+let data166 = data163.displayName;
+if(typeof data166 === "string"){
+if(func4(data166) < 1){
+const err346 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/displayName",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/displayName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4496,9 +4499,8 @@ vErrors.push(err346);
 errors++;
 }
 }
-}
 else {
-const err347 = {instancePath:instancePath+"/spaces/" + i11+"/bots",schemaPath:"#/properties/spaces/items/properties/bots/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err347 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13+"/displayName",schemaPath:"#/properties/spaces/items/properties/bots/items/properties/displayName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4508,8 +4510,9 @@ vErrors.push(err347);
 errors++;
 }
 }
+}
 else {
-const err348 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err348 = {instancePath:instancePath+"/spaces/" + i11+"/bots/" + i13,schemaPath:"#/properties/spaces/items/properties/bots/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4521,7 +4524,7 @@ errors++;
 }
 }
 else {
-const err349 = {instancePath:instancePath+"/spaces",schemaPath:"#/properties/spaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err349 = {instancePath:instancePath+"/spaces/" + i11+"/bots",schemaPath:"#/properties/spaces/items/properties/bots/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4532,12 +4535,35 @@ errors++;
 }
 }
 else {
-const err350 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err350 = {instancePath:instancePath+"/spaces/" + i11,schemaPath:"#/properties/spaces/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err350];
 }
 else {
 vErrors.push(err350);
+}
+errors++;
+}
+}
+}
+else {
+const err351 = {instancePath:instancePath+"/spaces",schemaPath:"#/properties/spaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err351];
+}
+else {
+vErrors.push(err351);
+}
+errors++;
+}
+}
+else {
+const err352 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err352];
+}
+else {
+vErrors.push(err352);
 }
 errors++;
 }

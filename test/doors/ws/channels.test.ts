@@ -115,6 +115,18 @@ describe('ws door: channels', () => {
     assert.equal(client.frames.filter((frame) => frame.event === 'after-flip').length, 0);
   });
 
+  test('presence: a user_info past maxPresenceMemberBytes (2 KiB) is refused, one within it joins', async () => {
+    const client = await connect();
+    const big = await client.subscribe('presence-sized', { user_id: 'big', user_info: { bio: 'x'.repeat(2100) } });
+    assert.equal(big.event, 'pusher:subscription_error');
+    assert.match(JSON.stringify(big.data), /RC_ERR_WS_BAD_CHANNEL_DATA/);
+    assert.match(JSON.stringify(big.data), /maxPresenceMemberBytes/);
+    assert.deepEqual(await running.app.core.presenceMembers(TEST_APP.id, 'presence-sized'), [], 'nobody joined');
+    const fits = await client.subscribe('presence-sized', { user_id: 'fits', user_info: { bio: 'x'.repeat(1900) } });
+    assert.equal(fits.event, 'pusher_internal:subscription_succeeded');
+    client.close();
+  });
+
   test('presence: members per user, member_added/removed once per user, not per connection', async () => {
     const channel = 'presence-room';
     /** Every member_added/removed a client gets on the channel, as `added:<user>` (kept even after next() consumed it). */

@@ -202,13 +202,20 @@ function authorize(connection: Connection, request: SubscribeRequest, traits: Ch
     throw createError('RC_ERR_WS_UNAUTHORIZED', echo(channel), expected);
   }
   if (traits.kind !== 'presence') return undefined;
+  let member: Member;
   if (channelData === undefined) {
     if (connection.user === null) {
       throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), 'is missing: presence channels need { user_id }, or sign in first');
     }
-    return { userId: connection.user.userId, userInfo: connection.user.userInfo };
+    member = { userId: connection.user.userId, userInfo: connection.user.userInfo };
+  } else {
+    member = parseChannelData(channel, channelData);
   }
-  return parseChannelData(channel, channelData);
+  // Every member's info reaches every subscriber on each join: bounded per member.
+  const infoBytes = Buffer.byteLength(JSON.stringify(member.userInfo ?? null));
+  const limit = connection.app.limits.maxPresenceMemberBytes;
+  if (infoBytes > limit) throw createError('RC_ERR_WS_BAD_CHANNEL_DATA', echo(channel), `has a user_info of ${infoBytes} bytes; the limit is ${limit} (apps[].limits.maxPresenceMemberBytes)`);
+  return member;
 }
 
 function parseChannelData(channel: string, text: string): Member {

@@ -94,10 +94,22 @@ export class ConfigReloader {
   restartPending: readonly string[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private readonly logger: Logger;
+  /**
+   * True when some app had a REST rate limit at start: the REST door installs its limit
+   * only then (rate-limit.ts), so without one a limit added by reload waits for a restart.
+   */
+  private readonly restLimitInstalled: boolean;
 
   constructor(private readonly options: ConfigReloaderOptions) {
     this.hash = configHash(options.core.config);
+    this.restLimitInstalled = options.core.config.apps.some((app) => app.limits.restRequestsPerWindow > 0);
     this.logger = options.logger.child({ module: 'reload' });
+  }
+
+  /** The REST rate limits `next` sets that this node cannot enforce before a restart (none were installed at start). */
+  private restLimitsWaitingForRestart(next: Config): string[] {
+    if (this.restLimitInstalled) return [];
+    return next.apps.flatMap((app, index) => (app.limits.restRequestsPerWindow > 0 ? [`apps.${index}.limits.restRequestsPerWindow`] : []));
   }
 
   /** Re-reads the file and applies it; rejects with RC_ERR_CONFIG_RELOAD_FAILED (nothing changed). */
@@ -127,7 +139,7 @@ export class ConfigReloader {
       }
       const previous = core.config;
       const changed = changedPaths(previous, checked.config);
-      const restart = changed.filter((path) => !reloadable(path, previous, checked.config));
+      const restart = [...changed.filter((path) => !reloadable(path, previous, checked.config)), ...this.restLimitsWaitingForRestart(checked.config)];
       const applied = changed.filter((path) => !restart.includes(path));
       const effective = deepFreeze(restart.length === 0 ? checked.config : keepRunning(checked.config, previous, restart));
       const tls = this.options.tls();

@@ -23,7 +23,8 @@ export function takeAppRate(core: Core, app: AppConfig): RateOutcome | Promise<R
 
 /**
  * Installs the limit, unless no app has one: the hook would then run on every request
- * only to let it through (a reload that adds a limit takes effect after a restart).
+ * only to let it through (a reload that adds a limit reports it as needing a restart,
+ * ops/reload.ts, and keeps it off until then).
  * Returns whether it did. A request the fast lane hands over with its request already
  * taken (hand-back.ts) is answered with that outcome: one request is counted once.
  */

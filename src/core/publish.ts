@@ -82,6 +82,9 @@ export function dataOf(app: AppConfig, input: PublishInput): string {
   return input instanceof CheckedEvent && input.checkedFor === app ? input.data : validateEvent(app, input);
 }
 
+/** Event names the Pusher protocol keeps for itself: a client would act on such an event as on the server's own frame. */
+export const RESERVED_EVENT_NAME = /^pusher(_internal)?:/;
+
 /** Checks an event against the app's limits; returns the data as the string to store. */
 export function validateEvent(app: AppConfig, input: PublishInput): string {
   const { limits } = app;
@@ -92,6 +95,7 @@ export function validateEvent(app: AppConfig, input: PublishInput): string {
     throw createError('RC_ERR_EVENT_INVALID_NAME', `is longer than ${limits.maxEventNameLength} characters`);
   }
   if (CONTROL_CHARACTERS.test(input.name)) throw createError('RC_ERR_EVENT_INVALID_NAME', 'contains control characters');
+  if (RESERVED_EVENT_NAME.test(input.name)) throw createError('RC_ERR_EVENT_INVALID_NAME', 'uses a prefix the protocol reserves (pusher: or pusher_internal:)');
   if (input.channels.length === 0) throw createError('RC_ERR_EVENT_NO_CHANNEL');
   if (input.channels.length > limits.maxChannelsPerEvent) {
     throw createError('RC_ERR_EVENT_TOO_MANY_CHANNELS', limits.maxChannelsPerEvent, input.channels.length);

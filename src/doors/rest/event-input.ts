@@ -8,7 +8,7 @@
  */
 import type { AppConfig } from '../../config/schema.ts';
 import { createError } from '../../errors.ts';
-import { checkEvent, validateEvent, type PublishInput } from '../../core/publish.ts';
+import { checkEvent, RESERVED_EVENT_NAME, validateEvent, type PublishInput } from '../../core/publish.ts';
 import { parseTags } from '../../core/tag-filter.ts';
 
 /**
@@ -50,11 +50,6 @@ export const SERVER_TO_USER_PREFIX = '#server-to-user-';
 /** Pusher socket ids are two integers joined by a dot (`123.456`). */
 const SOCKET_ID = /^\d{1,20}\.\d{1,20}$/;
 
-/**
- * Names the Pusher protocol reserves for its own frames: a published `pusher:…` event
- * would reach pusher-js as if the server had sent a protocol message.
- */
-const RESERVED_NAME = /^pusher(_internal)?:/;
 
 /** Pusher user ids: 1–200 characters, no control characters. */
 const MAX_USER_ID_LENGTH = 200;
@@ -143,7 +138,7 @@ export function prepareEvent(app: AppConfig, event: EventBody): PreparedEvent {
   if (typeof name !== 'string') {
     throw createError('RC_ERR_EVENT_INVALID_NAME', name === undefined ? 'is missing' : `must be a string; got ${describe(name)}`);
   }
-  if (RESERVED_NAME.test(name)) {
+  if (RESERVED_EVENT_NAME.test(name)) {
     throw createError('RC_ERR_EVENT_INVALID_NAME', 'uses a prefix the protocol reserves (pusher: or pusher_internal:)');
   }
   if (event.data === undefined) throw createError('RC_ERR_EVENT_INVALID_FIELD', 'data', 'present (a string or any JSON value)', 'nothing');

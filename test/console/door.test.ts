@@ -212,6 +212,20 @@ test('login limits count per address and per name within a minute', () => {
   assert.equal(limiter.attempt('1.1.1.1', 'd'), 0, 'a new window');
 });
 
+test('login limits: refused attempts under new names do not push the limited windows out of memory', () => {
+  let now = 0;
+  const limiter = new LoginLimiter(5, () => now);
+  for (let i = 0; i < 5; i++) assert.equal(limiter.attempt('6.6.6.6', 'alice'), 0);
+  assert.ok(limiter.attempt('6.6.6.6', 'alice') > 0, 'the sixth guess is refused');
+  // 10,000 already-refused attempts under new names, from the same address, within the minute.
+  for (let i = 0; i < 10_000; i++) {
+    now += 1;
+    assert.ok(limiter.attempt('6.6.6.6', `filler-${i}`) > 0);
+  }
+  assert.ok(limiter.attempt('6.6.6.6', 'alice') > 0, 'still refused: the address window was kept');
+  assert.ok(limiter.attempt('7.7.7.7', 'alice') > 0, 'and the name window too');
+});
+
 test('the tail sends at most N events per page per second, in serial order, and counts the rest', async () => {
   const server = await startApp(testConfig());
   try {

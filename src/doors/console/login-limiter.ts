@@ -4,8 +4,11 @@
  * failures) keeps a guesser from learning anything by timing its successes, and the
  * per-name bound slows a guesser that spreads over many addresses.
  *
- * Memory is bounded: past MAX_KEYS tracked keys, windows that have ended are dropped,
- * and if none has, the oldest key goes.
+ * An attempt the address's bound refuses touches no name's window, so one address cannot
+ * make windows for new names (and push the others out) faster than its own bound allows.
+ * Memory is bounded: past MAX_KEYS tracked keys, windows that have ended are dropped; if
+ * none has, the oldest window still under its bound goes (it loses only a partial count),
+ * and only when every window is at its bound, the oldest of all.
  */
 const WINDOW_MS = 60_000;
 const MAX_KEYS = 10_000;
@@ -28,8 +31,9 @@ export class LoginLimiter {
    * to wait when either bound is exceeded (the attempt is then not checked at all).
    */
   attempt(address: string, name: string): number {
-    const waits = [this.count(`a\n${address}`), this.count(`n\n${name}`)];
-    return Math.max(...waits);
+    const byAddress = this.count(`a\n${address}`);
+    if (byAddress > 0) return byAddress;
+    return this.count(`n\n${name}`);
   }
 
   private count(key: string): number {
@@ -47,6 +51,13 @@ export class LoginLimiter {
   private makeRoom(now: number): void {
     if (this.windows.size < MAX_KEYS) return;
     for (const [key, window] of this.windows) if (now - window.startedAt >= WINDOW_MS) this.windows.delete(key);
-    if (this.windows.size >= MAX_KEYS) this.windows.delete(this.windows.keys().next().value!);
+    if (this.windows.size < MAX_KEYS) return;
+    for (const [key, window] of this.windows) {
+      if (window.count < this.perMinute) {
+        this.windows.delete(key);
+        return;
+      }
+    }
+    this.windows.delete(this.windows.keys().next().value!);
   }
 }

@@ -49,7 +49,8 @@ describe('console door', () => {
 
   test('the session cookie is HttpOnly, SameSite=Strict, scoped to the console path (and not Secure over plain HTTP)', async () => {
     const { setCookie } = await apiLogin(server.url);
-    assert.match(setCookie, /^rc_console=[A-Za-z0-9_-]{43}; Path=\/console; Max-Age=3600; HttpOnly; SameSite=Strict$/);
+    // The cookie lives as long as a session may (24 h): the server ends an idle one, and a busy one is not cut at login + idle.
+    assert.match(setCookie, /^rc_console=[A-Za-z0-9_-]{43}; Path=\/console; Max-Age=86400; HttpOnly; SameSite=Strict$/);
   });
 
   test('every API route but login needs a session; logout ends it', async () => {
@@ -62,6 +63,30 @@ describe('console door', () => {
     assert.equal(out.status, 204);
     assert.match(out.headers.get('set-cookie') ?? '', /rc_console=; Path=\/console; Max-Age=0/);
     assert.equal((await fetch(`${server.url}/console/api/overview`, { headers: { cookie } })).status, 401);
+  });
+
+  test('an open event stream ends within seconds of a logout (it sends no more once the session is gone)', async () => {
+    const { cookie, csrf } = await apiLogin(server.url);
+    const controller = new AbortController();
+    const stream = await fetch(`${server.url}/console/api/overview/stream`, { headers: { cookie }, signal: controller.signal });
+    assert.equal(stream.status, 200);
+    const out = await fetch(`${server.url}/console/api/logout`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(out.status, 204);
+    const loggedOutAt = Date.now();
+    const reader = stream.body!.getReader();
+    const timer = setTimeout(() => controller.abort(), 15_000);
+    let text = '';
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString('utf8');
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.match(text, /event: session/, 'told the session ended');
+    assert.ok(Date.now() - loggedOutAt < 8000, `ended ${Date.now() - loggedOutAt} ms after the logout`);
   });
 
   test('the overview reports the webhook queue depth (a number, not "not reported")', async () => {

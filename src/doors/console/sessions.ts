@@ -70,7 +70,9 @@ export class ConsoleSessions {
     if (now - (this.touched.get(key) ?? 0) > TOUCH_EVERY_MS) {
       if (this.touched.size >= MAX_REMEMBERED) this.touched.delete(this.touched.keys().next().value!);
       this.touched.set(key, now);
-      await this.core.backend.kv.touch(key, this.idleMs);
+      // Renewed at most every TOUCH_EVERY_MS: the TTL covers that gap, so a session ends between
+      // idle and idle + TOUCH_EVERY_MS after its last use, never earlier.
+      await this.core.backend.kv.touch(key, this.idleMs + TOUCH_EVERY_MS);
     }
     return session;
   }

@@ -11,6 +11,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, isRoomcastError } from '../../../errors.ts';
 import { assertSameOrigin, cameOverTls, readCookie, SESSION_COOKIE, sessionCookie } from '../guard.ts';
+import { MAX_SESSION_AGE_MS } from '../sessions.ts';
 import type { ConsoleContext } from './context.ts';
 
 const loginBody = {
@@ -23,7 +24,9 @@ const loginBody = {
 /** Login and session routes that run before the guard (login has no session yet). */
 export async function loginRoutes(scope: FastifyInstance, context: ConsoleContext): Promise<void> {
   const { credentials, sessions, limiter, audit, path } = context;
-  const maxAgeSec = context.core.config.console.sessionIdleSec;
+  // The cookie lives as long as a session may; the server ends an idle one (sessions.ts), so a busy
+  // operator is not logged out at login + the idle time by the browser dropping the cookie.
+  const maxAgeSec = MAX_SESSION_AGE_MS / 1000;
 
   scope.post('/api/login', { schema: { body: loginBody } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const { name, password } = request.body as { name: string; password: string };

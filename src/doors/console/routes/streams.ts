@@ -7,7 +7,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { EventStream } from '../sse.ts';
 import type { ConsoleContext } from './context.ts';
 
-const SESSION_CHECK_MS = 60_000;
+/** How often an open stream checks its session: a logout on any node ends it within this, in milliseconds. */
+const SESSION_CHECK_MS = 5_000;
 
 export function openStream(context: ConsoleContext, request: FastifyRequest, reply: FastifyReply): EventStream {
   const stream = new EventStream(request, reply);

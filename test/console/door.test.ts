@@ -65,6 +65,18 @@ describe('console door', () => {
     assert.equal((await fetch(`${server.url}/console/api/overview`, { headers: { cookie } })).status, 401);
   });
 
+  test('every console reply carries the security headers: a 404 of the API or of a file, and the redirect too', async () => {
+    for (const [path, status] of [['/console/api/nope', 404], ['/console/assets/nope.js', 404], ['/console', 302]] as const) {
+      const answer = await fetch(`${server.url}${path}`, { redirect: 'manual' });
+      assert.equal(answer.status, status, path);
+      await answer.arrayBuffer();
+      assert.match(answer.headers.get('content-security-policy') ?? '', /default-src/, `${path}: CSP`);
+      assert.equal(answer.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.equal(answer.headers.get('referrer-policy'), 'no-referrer', path);
+      if (path.startsWith('/console/api/')) assert.equal(answer.headers.get('cache-control'), 'no-store', path);
+    }
+  });
+
   test('an open event stream ends within seconds of a logout (it sends no more once the session is gone)', async () => {
     const { cookie, csrf } = await apiLogin(server.url);
     const controller = new AbortController();

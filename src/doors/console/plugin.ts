@@ -24,6 +24,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { consoleIsServed } from '../../config/console.ts';
 import type { Core } from '../../core/core.ts';
 import type { PushService } from '../../push/service.ts';
+import { createError } from '../../errors.ts';
 import { ConsoleAssets, packageRoot, securityHeaders } from './assets.ts';
 import { AuditLog } from './audit.ts';
 import { ConsoleCredentials, verifyPasswordHash } from './credentials.ts';
@@ -118,6 +119,11 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
   const assets = new ConsoleAssets(options.assetsDir);
   await http.register(
     async (scope) => {
+      // Every reply of the console carries them, its errors and its redirect included.
+      scope.addHook('onRequest', (_request, reply, done) => {
+        securityHeaders(reply);
+        done();
+      });
       // The page's files are linked relative to `{path}/`, so `{path}` redirects there.
       scope.get('/', { prefixTrailingSlash: 'no-slash' }, async (_request, reply) => reply.redirect(`${config.path}/`, 302));
       scope.get('/', { prefixTrailingSlash: 'slash' }, async (request, reply) => assets.send(request, reply, ''));
@@ -126,11 +132,14 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
 
       await scope.register(async (api) => {
         api.addHook('onRequest', (_request, reply, done) => {
-          securityHeaders(reply);
           void reply.header('Cache-Control', 'no-store');
           done();
         });
         await loginRoutes(api, context);
+        // A route the API does not have is answered here, with the API's headers, not by the server's 404.
+        api.all('/api/*', async (request) => {
+          throw createError('RC_ERR_CONSOLE_NOT_FOUND', 'console API route', JSON.stringify(request.url.split('?')[0]!.slice(0, 100)));
+        });
         await api.register(async (guarded) => {
           guarded.decorateRequest('consoleSession', null);
           guarded.decorateRequest('consoleSessionId', null);

@@ -24,7 +24,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { consoleIsServed } from '../../config/console.ts';
 import type { Core } from '../../core/core.ts';
 import type { PushService } from '../../push/service.ts';
-import { createError } from '../../errors.ts';
+import { replyNotFound } from '../http-errors.ts';
 import { ConsoleAssets, packageRoot, securityHeaders } from './assets.ts';
 import { AuditLog } from './audit.ts';
 import { ConsoleCredentials, verifyPasswordHash } from './credentials.ts';
@@ -124,6 +124,13 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
         securityHeaders(reply);
         done();
       });
+      // A path under the console that no route has is answered as anywhere (404, or 405 naming
+      // the methods the path takes), with the console's headers; no caching under its API.
+      scope.setNotFoundHandler((request, reply) => {
+        securityHeaders(reply);
+        if (request.url.startsWith(`${config.path}/api/`)) void reply.header('Cache-Control', 'no-store');
+        return replyNotFound(request, reply);
+      });
       // The page's files are linked relative to `{path}/`, so `{path}` redirects there.
       scope.get('/', { prefixTrailingSlash: 'no-slash' }, async (_request, reply) => reply.redirect(`${config.path}/`, 302));
       scope.get('/', { prefixTrailingSlash: 'slash' }, async (request, reply) => assets.send(request, reply, ''));
@@ -136,10 +143,6 @@ async function consoleDoorPlugin(http: FastifyInstance, options: ConsoleDoorOpti
           done();
         });
         await loginRoutes(api, context);
-        // A route the API does not have is answered here, with the API's headers, not by the server's 404.
-        api.all('/api/*', async (request) => {
-          throw createError('RC_ERR_CONSOLE_NOT_FOUND', 'console API route', JSON.stringify(request.url.split('?')[0]!.slice(0, 100)));
-        });
         await api.register(async (guarded) => {
           guarded.decorateRequest('consoleSession', null);
           guarded.decorateRequest('consoleSessionId', null);
